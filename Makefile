@@ -1,0 +1,53 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each sets up what it needs
+# (a pinned uv, then .venv from uv.lock) and is fast when that is already done.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: setup browser demo test lint format bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+setup: $(VENV)/.synced
+
+# Debian's Chromium for the browser tests (a test tool cannot download its own browser here).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian chromium and CJK fonts for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else echo "chromium not installed: browser tests will be skipped"; fi; \
+	fi
+
+demo: setup
+	$(BIN)/luodi demo
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+test: setup browser lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/synth.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache .mypy_cache .hypothesis

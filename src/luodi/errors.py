@@ -1,0 +1,107 @@
+"""Typed errors shared by every domain: a message in Chinese and in English, and a status.
+
+One handler renders them for the API (``app.py``) and one for the CLI (``cli.py``); an expected
+business failure is never a 500 and never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from luodi.kernels.masking import mask_id_number, mask_phone
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid value: where (file, row, field), what value, why (zh and en)."""
+
+    field: str
+    value: Any
+    reason_zh: str
+    reason_en: str
+    file: str | None = None
+    row: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "row": self.row,
+            "field": self.field,
+            "value": self.value,
+            "reason_zh": self.reason_zh,
+            "reason_en": self.reason_en,
+        }
+
+    def describe(self) -> str:
+        """One line naming where (file, row, column), the value and the reason, zh / en."""
+        where = ", ".join(
+            part
+            for part in (
+                f"file {self.file}" if self.file else "",
+                f"row {self.row}" if self.row is not None else "",
+                f"column {self.field}",
+            )
+            if part
+        )
+        return f"{where}: {self.shown_value()!r} — {self.reason_zh} / {self.reason_en}"
+
+    def shown_value(self) -> Any:
+        """The value as it may appear in messages and logs: personal numbers masked."""
+        if isinstance(self.value, str) and self.field.endswith(("id_number", "phone")):
+            return mask_id_number(self.value) if "id" in self.field else mask_phone(self.value)
+        return self.value
+
+
+@dataclass(eq=False)
+class LuodiError(Exception):
+    message_zh: str
+    message_en: str
+    status: int = 400
+    details: list[FieldProblem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.message_zh} / {self.message_en}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "error": type(self).__name__,
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
+            "details": [problem.as_dict() for problem in self.details],
+        }
+
+
+class NotFound(LuodiError):
+    def __init__(self, message_zh: str, message_en: str) -> None:
+        super().__init__(message_zh, message_en, 404)
+
+
+class Conflict(LuodiError):
+    def __init__(
+        self, message_zh: str, message_en: str, details: list[FieldProblem] | None = None
+    ) -> None:
+        super().__init__(message_zh, message_en, 409, details or [])
+
+
+class Invalid(LuodiError):
+    def __init__(
+        self, message_zh: str, message_en: str, details: list[FieldProblem] | None = None
+    ) -> None:
+        super().__init__(message_zh, message_en, 422, details or [])
+
+    @classmethod
+    def field(cls, field_name: str, value: Any, reason_zh: str, reason_en: str) -> Invalid:
+        """An error about one field, its message naming the field, the value and the reason."""
+        problem = FieldProblem(field_name, value, reason_zh, reason_en)
+        shown = problem.shown_value()
+        return cls(
+            f"字段 {field_name} 的值 {shown!r} 无效：{reason_zh}",
+            f"field {field_name} value {shown!r} is invalid: {reason_en}",
+            [problem],
+        )
+
+
+class Forbidden(LuodiError):
+    def __init__(self, message_zh: str, message_en: str) -> None:
+        super().__init__(message_zh, message_en, 403)

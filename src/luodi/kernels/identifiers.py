@@ -1,0 +1,254 @@
+"""Citizen ID numbers (GB 11643-1999) and unified social credit codes (GB 32100-2015).
+
+Scalar checks give the precise reason a value is invalid; the vectorised check-character
+functions serve the synthetic-city generator, which builds a million numbers at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from luodi.kernels.regions import PROVINCES
+
+ID_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
+ID_CHECK_CHARACTERS = "10X98765432"
+
+CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_CODE_WEIGHTS = np.array(
+    [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int64
+)
+_CREDIT_VALUE = {character: value for value, character in enumerate(CREDIT_CODE_ALPHABET)}
+
+EARLIEST_BIRTH_YEAR = 1900
+
+
+class IdProblem(StrEnum):
+    LENGTH = "length"
+    CHARACTERS = "characters"
+    REGION = "region"
+    BIRTH_DATE = "birth_date"
+    SEQUENCE = "sequence"
+    CHECK_CHARACTER = "check_character"
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+@dataclass(frozen=True)
+class IdNumberCheck:
+    """The verdict on one ID number; on success, what the number itself tells."""
+
+    raw: str
+    number: str
+    problem: IdProblem | None = None
+    reason_zh: str = ""
+    reason_en: str = ""
+    birth_date: date | None = None
+    sex: Sex | None = None
+    region_code: str | None = None
+    origin_province: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.problem is None
+
+
+def id_check_character(first17: str) -> str:
+    """The ISO 7064 MOD 11-2 check character of the first 17 digits."""
+    total = sum(int(digit) * int(weight) for digit, weight in zip(first17, ID_WEIGHTS, strict=True))
+    return ID_CHECK_CHARACTERS[total % 11]
+
+
+def check_id_number(raw: str, today: date | None = None) -> IdNumberCheck:
+    """Validate an 18-character ID number; ``x`` is accepted and normalised to ``X``."""
+    number = raw.strip().upper()
+
+    def invalid(problem: IdProblem, zh: str, en: str) -> IdNumberCheck:
+        return IdNumberCheck(raw, number, problem, zh, en)
+
+    if len(number) != 18:
+        return invalid(
+            IdProblem.LENGTH,
+            f"长度应为18位，实际为{len(number)}位",
+            f"must be 18 characters long, got {len(number)}",
+        )
+    if not number[:17].isascii() or not number[:17].isdigit():
+        return invalid(
+            IdProblem.CHARACTERS,
+            "前17位必须全部是数字",
+            "the first 17 characters must all be digits",
+        )
+    if not (number[17].isascii() and (number[17].isdigit() or number[17] == "X")):
+        return invalid(
+            IdProblem.CHARACTERS,
+            f"第18位校验码只能是数字或X，实际为“{number[17]}”",
+            f"the 18th (check) character must be a digit or X, got {number[17]!r}",
+        )
+    region = number[:6]
+    province = PROVINCES.get(region[:2])
+    if province is None:
+        return invalid(
+            IdProblem.REGION,
+            f"地址码{region}的省级代码{region[:2]}不存在",
+            f"region code {region}: province code {region[:2]} does not exist",
+        )
+    birth_text = number[6:14]
+    try:
+        birth = date(int(birth_text[:4]), int(birth_text[4:6]), int(birth_text[6:8]))
+    except ValueError:
+        return invalid(
+            IdProblem.BIRTH_DATE,
+            f"出生日期{birth_text}不是有效的日历日期",
+            f"birth date {birth_text} is not a real calendar date",
+        )
+    if birth > (today or date.today()):
+        return invalid(
+            IdProblem.BIRTH_DATE,
+            f"出生日期{birth.isoformat()}晚于今天",
+            f"birth date {birth.isoformat()} is in the future",
+        )
+    if birth.year < EARLIEST_BIRTH_YEAR:
+        return invalid(
+            IdProblem.BIRTH_DATE,
+            f"出生日期{birth.isoformat()}早于{EARLIEST_BIRTH_YEAR}年",
+            f"birth date {birth.isoformat()} is before {EARLIEST_BIRTH_YEAR}",
+        )
+    sequence = number[14:17]
+    if sequence == "000":
+        return invalid(
+            IdProblem.SEQUENCE,
+            "顺序码不能为000",
+            "sequence code cannot be 000",
+        )
+    expected = id_check_character(number[:17])
+    if number[17] != expected:
+        return invalid(
+            IdProblem.CHECK_CHARACTER,
+            f"校验码应为{expected}，实际为{number[17]}",
+            f"check character should be {expected}, got {number[17]}",
+        )
+    return IdNumberCheck(
+        raw,
+        number,
+        birth_date=birth,
+        sex=Sex.MALE if int(number[16]) % 2 == 1 else Sex.FEMALE,
+        region_code=region,
+        origin_province=province,
+    )
+
+
+def id_check_characters(first17_digits: npt.NDArray[np.integer]) -> npt.NDArray[np.str_]:
+    """Vectorised check characters for an (n, 17) array of digits."""
+    if first17_digits.ndim != 2 or first17_digits.shape[1] != 17:
+        raise ValueError("expected an (n, 17) array of digits")
+    remainders = (first17_digits.astype(np.int64) @ ID_WEIGHTS) % 11
+    return np.array(list(ID_CHECK_CHARACTERS))[remainders]
+
+
+class CreditCodeProblem(StrEnum):
+    LENGTH = "length"
+    CHARACTERS = "characters"
+    REGION = "region"
+    CHECK_CHARACTER = "check_character"
+
+
+@dataclass(frozen=True)
+class CreditCodeCheck:
+    raw: str
+    code: str
+    problem: CreditCodeProblem | None = None
+    reason_zh: str = ""
+    reason_en: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.problem is None
+
+
+def credit_code_check_character(first17: str) -> str:
+    total = sum(
+        _CREDIT_VALUE[character] * int(weight)
+        for character, weight in zip(first17, CREDIT_CODE_WEIGHTS, strict=True)
+    )
+    return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
+
+
+def check_credit_code(raw: str) -> CreditCodeCheck:
+    """Validate an 18-character unified social credit code (统一社会信用代码)."""
+    code = raw.strip().upper()
+
+    def invalid(problem: CreditCodeProblem, zh: str, en: str) -> CreditCodeCheck:
+        return CreditCodeCheck(raw, code, problem, zh, en)
+
+    if len(code) != 18:
+        return invalid(
+            CreditCodeProblem.LENGTH,
+            f"长度应为18位，实际为{len(code)}位",
+            f"must be 18 characters long, got {len(code)}",
+        )
+    bad = sorted({character for character in code if character not in _CREDIT_VALUE})
+    if bad:
+        return invalid(
+            CreditCodeProblem.CHARACTERS,
+            f"含有不允许的字符：{''.join(bad)}（不使用I、O、Z、S、V）",
+            f"has characters outside the code alphabet: {''.join(bad)} (I, O, Z, S, V unused)",
+        )
+    if not code[2:8].isdigit():
+        return invalid(
+            CreditCodeProblem.REGION,
+            f"第3至8位登记管理机关行政区划码{code[2:8]}必须是数字",
+            f"characters 3-8 (registration region code) {code[2:8]} must be digits",
+        )
+    expected = credit_code_check_character(code[:17])
+    if code[17] != expected:
+        return invalid(
+            CreditCodeProblem.CHECK_CHARACTER,
+            f"校验码应为{expected}，实际为{code[17]}",
+            f"check character should be {expected}, got {code[17]}",
+        )
+    return CreditCodeCheck(raw, code)
+
+
+def credit_code_check_characters(first17_values: npt.NDArray[np.integer]) -> npt.NDArray[np.str_]:
+    """Vectorised check characters for an (n, 17) array of alphabet values (0..30)."""
+    if first17_values.ndim != 2 or first17_values.shape[1] != 17:
+        raise ValueError("expected an (n, 17) array of code values")
+    totals = (first17_values.astype(np.int64) @ CREDIT_CODE_WEIGHTS) % 31
+    return np.array(list(CREDIT_CODE_ALPHABET))[(31 - totals) % 31]
+
+
+def invalid_id_number_rows(numbers: pl.Series, today: date) -> pl.Series:
+    """Positions of the invalid numbers in a column, found column-wise (a million in a blink).
+
+    The reason for each is then given by :func:`check_id_number`, which is exact but scalar.
+    """
+    text = numbers.cast(pl.String).str.strip_chars().str.to_uppercase()
+    frame = pl.DataFrame({"number": text})
+    digit_sum = pl.sum_horizontal(
+        pl.col("number").str.slice(position, 1).cast(pl.Int64, strict=False) * int(weight)
+        for position, weight in enumerate(ID_WEIGHTS)
+    )
+    birth = pl.col("number").str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
+    valid = (
+        pl.col("number").str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
+        & pl.col("number").str.slice(0, 2).is_in(list(PROVINCES))
+        & birth.is_not_null()
+        & (birth <= today)
+        & (birth.dt.year() >= EARLIEST_BIRTH_YEAR)
+        & (pl.col("number").str.slice(14, 3) != "000")
+        & (
+            pl.col("number").str.slice(17, 1)
+            == (digit_sum % 11).replace_strict(
+                list(range(11)), list(ID_CHECK_CHARACTERS), return_dtype=pl.String
+            )
+        )
+    )
+    return frame.with_row_index("row").filter(~valid.fill_null(False))["row"]

@@ -1,0 +1,69 @@
+"""The files of a city directory: what ``luodi synth`` writes and ``luodi load`` reads.
+
+Each names its columns; every row that names a person carries ``id_number``. Dates are ISO
+(YYYY-MM-DD); booleans true/false (是/否 accepted on reading).
+"""
+
+from __future__ import annotations
+
+TOWNS = "towns.csv"
+RESIDENTS = "residents.csv"
+PERMITS = "permits.csv"
+CHILDREN = "children.csv"
+EMPLOYERS = "employers.csv"
+EMPLOYMENT = "employment.csv"
+SOCIAL_INSURANCE = "social_insurance.csv"
+EDUCATION = "education.csv"
+SCHOOLS = "schools.csv"
+HOUSING_UNITS = "housing_units.csv"
+
+COLUMNS: dict[str, list[str]] = {
+    TOWNS: ["code", "name", "kind"],
+    RESIDENTS: [
+        "id_number",
+        "name",
+        "sex",
+        "birth_date",
+        "origin_province",
+        "phone",
+        "town_code",
+        "household_number",
+    ],
+    PERMITS: ["permit_number", "id_number", "town_code", "issue_date", "expiry_date", "status"],
+    CHILDREN: [
+        "id_number",
+        "household_number",
+        "child_id_number",
+        "child_name",
+        "birth_date",
+        "vaccination_certificate",
+        "school_name",
+        "grade",
+    ],
+    EMPLOYERS: ["credit_code", "name", "town_code"],
+    EMPLOYMENT: ["id_number", "credit_code", "basis", "start_date", "end_date"],
+    SOCIAL_INSURANCE: ["id_number", "period", "months_paid", "credit_code"],
+    EDUCATION: ["id_number", "education", "skill_level"],
+    SCHOOLS: ["school_id", "name", "town_code", "stage", "entry_grade", "seats"],
+    HOUSING_UNITS: [
+        "unit_id",
+        "project_id",
+        "project_name",
+        "town_code",
+        "layout",
+        "area_m2",
+        "monthly_rent_fen",
+    ],
+}
+
+REGISTRY_FILES = [TOWNS, RESIDENTS, PERMITS, CHILDREN, EMPLOYERS, EMPLOYMENT]
+"""Loaded into the registry tables; the other files are department feeds and programs."""
+
+REQUIRED: dict[str, list[str]] = {
+    TOWNS: ["code", "name"],
+    RESIDENTS: ["id_number", "name", "town_code"],
+    PERMITS: ["permit_number", "id_number", "town_code", "issue_date", "expiry_date"],
+    CHILDREN: ["household_number", "child_id_number", "child_name"],
+    EMPLOYERS: ["credit_code", "name", "town_code"],
+    EMPLOYMENT: ["id_number", "credit_code", "basis", "start_date"],
+}

@@ -1,0 +1,436 @@
+"""Bulk load of a city directory (see ``city_files``) into the registry, all or nothing.
+
+Every file is read as text and checked column-wise with Polars; problems are collected across
+all files and raised together (file, row, column, value, reason) before anything is written.
+Rows then go in through ``luodi.bulk`` (COPY on PostgreSQL), never one ORM object per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+from luodi import bulk
+from luodi.auth.actor import Actor
+from luodi.errors import FieldProblem
+from luodi.kernels.identifiers import check_credit_code, check_id_number, invalid_id_number_rows
+from luodi.kernels.regions import PROVINCES
+from luodi.registry import city_files, repository
+from luodi.registry.models import (
+    Child,
+    Employer,
+    Employment,
+    EmploymentBasis,
+    Household,
+    PermitStatus,
+    ResidencePermit,
+    Resident,
+    Town,
+    TownKind,
+)
+from luodi.registry.schemas import LoadSummary
+from luodi.tabular import (
+    LINE,
+    MAX_LISTED_PROBLEMS,
+    Problems,
+    is_given,
+    parse_bool,
+    parse_date,
+    read_csv_strings,
+)
+
+ProgressCallback = Callable[[str], None]
+
+
+def _id_number_problems(
+    problems: Problems, file: str, frame: pl.DataFrame, column: str, today: date
+) -> None:
+    bad_rows = invalid_id_number_rows(frame[column].fill_null(""), today)
+    for row in bad_rows.head(MAX_LISTED_PROBLEMS).to_list():
+        value = frame[row, column]
+        check = check_id_number(value or "", today)
+        problems.add(
+            FieldProblem(
+                column,
+                value,
+                check.reason_zh or "必填项为空",
+                check.reason_en or "required value missing",
+                file=file,
+                row=frame[row, LINE],
+            )
+        )
+    problems.total += max(bad_rows.len() - MAX_LISTED_PROBLEMS, 0)
+
+
+def _require(problems: Problems, file: str, frame: pl.DataFrame, columns: list[str]) -> None:
+    for column in columns:
+        problems.flag(
+            file, frame, ~is_given(column), column, "必填项为空", "required value missing"
+        )
+
+
+def _duplicates(problems: Problems, file: str, frame: pl.DataFrame, column: str) -> None:
+    problems.flag(
+        file,
+        frame,
+        is_given(column) & pl.col(column).is_duplicated(),
+        column,
+        "文件内重复",
+        "duplicated within the file",
+    )
+
+
+def _already_in_database(
+    problems: Problems, file: str, frame: pl.DataFrame, column: str, existing: pl.DataFrame
+) -> None:
+    problems.flag(
+        file,
+        frame,
+        pl.col(column).is_in(existing["key"].implode()),
+        column,
+        "数据库中已存在",
+        "already in the database",
+    )
+
+
+def _unknown(
+    problems: Problems,
+    file: str,
+    frame: pl.DataFrame,
+    column: str,
+    known: pl.Series,
+    what_zh: str,
+    what_en: str,
+) -> None:
+    problems.flag(
+        file,
+        frame,
+        is_given(column) & ~pl.col(column).is_in(known.implode()),
+        column,
+        f"未知的{what_zh}",
+        f"unknown {what_en}",
+    )
+
+
+def _dates(problems: Problems, file: str, frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    for column in columns:
+        problems.flag(
+            file,
+            frame,
+            is_given(column) & parse_date(column).is_null(),
+            column,
+            "日期格式应为YYYY-MM-DD且为真实日期",
+            "date must be a real YYYY-MM-DD date",
+        )
+    return frame.with_columns(parse_date(column) for column in columns)
+
+
+def _map(frame: pl.DataFrame, column: str, keys: pl.DataFrame, into: str) -> pl.DataFrame:
+    """Replace a natural key by the database id it stands for (left join, order kept)."""
+    return frame.join(
+        keys.rename({"key": column, "id": into}), on=column, how="left", maintain_order="left"
+    )
+
+
+def load_city(
+    actor: Actor,
+    session: Session,
+    directory: Path,
+    today: date | None = None,
+    progress: ProgressCallback | None = None,
+) -> LoadSummary:
+    """Load the registry files of ``directory``; on any problem raise and write nothing."""
+    today = today or date.today()
+    say = progress or (lambda _message: None)
+    problems = Problems()
+    frames = {
+        name: read_csv_strings(directory / name, city_files.REQUIRED[name])
+        for name in city_files.REGISTRY_FILES
+        if name != city_files.TOWNS or (directory / name).exists()
+    }
+    say("校验 / validating")
+
+    # Towns: reference data; a town already known by its code is kept as it is.
+    existing_towns = repository.town_keys(session)
+    towns = frames.get(city_files.TOWNS, pl.DataFrame(schema={"code": pl.String}))
+    if city_files.TOWNS in frames:
+        file = city_files.TOWNS
+        _require(problems, file, towns, ["code", "name"])
+        problems.flag(
+            file,
+            towns,
+            is_given("code") & ~pl.col("code").str.contains(r"^(\d{9}|\d{12})$"),
+            "code",
+            "镇街代码应为9位或12位数字",
+            "a town code is 9 or 12 digits",
+        )
+        _duplicates(problems, file, towns, "code")
+        if "kind" in towns.columns:
+            problems.flag(
+                file,
+                towns,
+                is_given("kind") & ~pl.col("kind").is_in(list(TownKind)),
+                "kind",
+                "类型应为 subdistrict 或 town",
+                "kind must be subdistrict or town",
+            )
+        towns = towns.filter(~pl.col("code").is_in(existing_towns["key"].implode()))
+    known_towns = pl.concat([existing_towns["key"], towns["code"]])
+
+    # Residents
+    file = city_files.RESIDENTS
+    residents = frames[file].with_columns(pl.col("id_number").str.to_uppercase())
+    _require(problems, file, residents, ["id_number", "name", "town_code"])
+    _id_number_problems(problems, file, residents, "id_number", today)
+    _duplicates(problems, file, residents, "id_number")
+    existing_residents = repository.resident_keys(session)
+    _already_in_database(problems, file, residents, "id_number", existing_residents)
+    _unknown(problems, file, residents, "town_code", known_towns, "镇街代码", "town code")
+    if "phone" in residents.columns:
+        problems.flag(
+            file,
+            residents,
+            is_given("phone") & ~pl.col("phone").str.contains(r"^1\d{10}$"),
+            "phone",
+            "手机号码应为以1开头的11位数字",
+            "a mobile number is 11 digits starting with 1",
+        )
+    known_people = pl.concat([existing_residents["key"], residents["id_number"]])
+
+    # Permits
+    file = city_files.PERMITS
+    permits = frames[file].with_columns(pl.col("id_number").str.to_uppercase())
+    _require(problems, file, permits, city_files.REQUIRED[file])
+    _duplicates(problems, file, permits, "permit_number")
+    _already_in_database(problems, file, permits, "permit_number", repository.permit_keys(session))
+    _unknown(problems, file, permits, "id_number", known_people, "居民", "resident")
+    _unknown(problems, file, permits, "town_code", known_towns, "镇街代码", "town code")
+    permits = _dates(problems, file, permits, ["issue_date", "expiry_date"])
+    problems.flag(
+        file,
+        permits,
+        pl.col("expiry_date") <= pl.col("issue_date"),
+        "expiry_date",
+        "有效期截止日期必须晚于签发日期",
+        "expiry must be after the issue date",
+    )
+    if "status" not in permits.columns:
+        permits = permits.with_columns(status=pl.lit(None, pl.String))
+    permits = permits.with_columns(pl.col("status").fill_null(PermitStatus.VALID.value))
+    problems.flag(
+        file,
+        permits,
+        ~pl.col("status").is_in(list(PermitStatus)),
+        "status",
+        "状态应为 valid / expired / cancelled",
+        "status must be valid, expired or cancelled",
+    )
+
+    # Households come from residents.household_number; children name their household.
+    existing_households = repository.household_keys(session)
+    if "household_number" not in residents.columns:
+        residents = residents.with_columns(household_number=pl.lit(None, pl.String))
+    new_households = (
+        residents.filter(
+            is_given("household_number")
+            & ~pl.col("household_number").is_in(existing_households["key"].implode())
+        )
+        .group_by("household_number", maintain_order=True)
+        .agg(pl.col("town_code").first())
+    )
+    known_households = pl.concat([existing_households["key"], new_households["household_number"]])
+
+    file = city_files.CHILDREN
+    children = frames[file].with_columns(pl.col("child_id_number").str.to_uppercase())
+    _require(problems, file, children, city_files.REQUIRED[file])
+    _id_number_problems(problems, file, children, "child_id_number", today)
+    _duplicates(problems, file, children, "child_id_number")
+    existing_children = repository.child_keys(session)
+    _already_in_database(problems, file, children, "child_id_number", existing_children)
+    _unknown(
+        problems, file, children, "household_number", known_households, "家庭编号", "household"
+    )
+    for optional in ("vaccination_certificate", "school_name", "grade"):
+        if optional not in children.columns:
+            children = children.with_columns(pl.lit(None, pl.String).alias(optional))
+    problems.flag(
+        file,
+        children,
+        parse_bool("vaccination_certificate").is_null(),
+        "vaccination_certificate",
+        "应为 true/false 或 是/否",
+        "must be true/false (是/否)",
+    )
+    grade = pl.col("grade").cast(pl.Int64, strict=False)
+    problems.flag(
+        file,
+        children,
+        is_given("grade") & (grade.is_null() | ~grade.is_between(1, 12)),
+        "grade",
+        "年级应为1至12的整数",
+        "grade must be a whole number from 1 to 12",
+    )
+
+    # Employers and employment
+    file = city_files.EMPLOYERS
+    employers = frames[file].with_columns(pl.col("credit_code").str.to_uppercase())
+    _require(problems, file, employers, city_files.REQUIRED[file])
+    for line, code in employers.select(LINE, "credit_code").iter_rows():
+        check = check_credit_code(code or "")
+        if code and not check.valid:
+            problems.flag(
+                file,
+                employers.filter(pl.col(LINE) == line),
+                pl.lit(True),
+                "credit_code",
+                check.reason_zh,
+                check.reason_en,
+            )
+    _duplicates(problems, file, employers, "credit_code")
+    existing_employers = repository.employer_keys(session)
+    _already_in_database(problems, file, employers, "credit_code", existing_employers)
+    _unknown(problems, file, employers, "town_code", known_towns, "镇街代码", "town code")
+    known_employers = pl.concat([existing_employers["key"], employers["credit_code"]])
+
+    file = city_files.EMPLOYMENT
+    employment = frames[file].with_columns(
+        pl.col("id_number").str.to_uppercase(), pl.col("credit_code").str.to_uppercase()
+    )
+    if "end_date" not in employment.columns:
+        employment = employment.with_columns(end_date=pl.lit(None, pl.String))
+    _require(problems, file, employment, city_files.REQUIRED[file])
+    _unknown(problems, file, employment, "id_number", known_people, "居民", "resident")
+    _unknown(problems, file, employment, "credit_code", known_employers, "用人单位", "employer")
+    problems.flag(
+        file,
+        employment,
+        is_given("basis") & ~pl.col("basis").is_in(list(EmploymentBasis)),
+        "basis",
+        "应为 labour_contract 或 business_licence",
+        "must be labour_contract or business_licence",
+    )
+    employment = _dates(problems, file, employment, ["start_date", "end_date"])
+    problems.flag(
+        file,
+        employment,
+        pl.col("end_date") < pl.col("start_date"),
+        "end_date",
+        "结束日期早于开始日期",
+        "ends before it starts",
+    )
+
+    problems.raise_if_any(f"导入目录 {directory}", f"loading directory {directory}")
+
+    # Everything checked: write, assigning ids so that references resolve without lookups.
+    summary = LoadSummary()
+    say("写入 / writing")
+    if towns.height:
+        if "kind" not in towns.columns:
+            towns = towns.with_columns(kind=pl.lit(None, pl.String))
+        town_rows = towns.select(
+            id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Town.__table__),
+            code="code",
+            name="name",
+            kind=pl.col("kind").fill_null(TownKind.TOWN.value),
+        )
+        summary.towns = bulk.insert_frame(session, Town.__table__, town_rows)
+    town_keys = repository.town_keys(session)
+
+    household_rows = _map(
+        new_households.with_columns(
+            id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Household.__table__)
+        ),
+        "town_code",
+        town_keys,
+        "town_id",
+    ).select("id", "household_number", "town_id")
+    summary.households = bulk.insert_frame(session, Household.__table__, household_rows)
+    household_keys = pl.concat(
+        [existing_households, household_rows.select("id", key="household_number")]
+    )
+
+    # What the ID number says is authoritative for birth date, sex and origin.
+    resident_rows = _map(
+        _map(residents, "town_code", town_keys, "town_id"),
+        "household_number",
+        household_keys,
+        "household_id",
+    ).select(
+        id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Resident.__table__),
+        id_number="id_number",
+        name="name",
+        sex=pl.when(pl.col("id_number").str.slice(16, 1).cast(pl.Int64) % 2 == 1)
+        .then(pl.lit("male"))
+        .otherwise(pl.lit("female")),
+        birth_date=pl.col("id_number").str.slice(6, 8).str.to_date("%Y%m%d"),
+        origin_region_code=pl.col("id_number").str.slice(0, 6),
+        origin_province=pl.col("id_number").str.slice(0, 2).replace_strict(PROVINCES),
+        phone=pl.col("phone") if "phone" in residents.columns else pl.lit(None, pl.String),
+        town_id="town_id",
+        household_id="household_id",
+    )
+    summary.residents = bulk.insert_frame(session, Resident.__table__, resident_rows)
+    say(f"居民 / residents: {summary.residents}")
+    resident_keys = pl.concat([existing_residents, resident_rows.select("id", key="id_number")])
+
+    permit_rows = _map(
+        _map(permits, "id_number", resident_keys, "resident_id"), "town_code", town_keys, "town_id"
+    ).select(
+        id=pl.int_range(pl.len(), dtype=pl.Int64)
+        + bulk.next_id(session, ResidencePermit.__table__),
+        permit_number="permit_number",
+        resident_id="resident_id",
+        town_id="town_id",
+        issue_date="issue_date",
+        expiry_date="expiry_date",
+        status="status",
+    )
+    summary.permits = bulk.insert_frame(session, ResidencePermit.__table__, permit_rows)
+
+    child_rows = _map(children, "household_number", household_keys, "household_id").select(
+        id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Child.__table__),
+        household_id="household_id",
+        id_number="child_id_number",
+        name="child_name",
+        sex=pl.when(pl.col("child_id_number").str.slice(16, 1).cast(pl.Int64) % 2 == 1)
+        .then(pl.lit("male"))
+        .otherwise(pl.lit("female")),
+        birth_date=pl.col("child_id_number").str.slice(6, 8).str.to_date("%Y%m%d"),
+        vaccination_certificate=parse_bool("vaccination_certificate"),
+        school_name=pl.when(is_given("school_name")).then(pl.col("school_name")),
+        grade=pl.col("grade").cast(pl.Int64, strict=False),
+    )
+    summary.children = bulk.insert_frame(session, Child.__table__, child_rows)
+
+    employer_rows = _map(employers, "town_code", town_keys, "town_id").select(
+        id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Employer.__table__),
+        credit_code="credit_code",
+        name="name",
+        town_id="town_id",
+    )
+    summary.employers = bulk.insert_frame(session, Employer.__table__, employer_rows)
+    employer_keys = pl.concat([existing_employers, employer_rows.select("id", key="credit_code")])
+
+    employment_rows = _map(
+        _map(employment, "id_number", resident_keys, "resident_id"),
+        "credit_code",
+        employer_keys,
+        "employer_id",
+    ).select(
+        id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Employment.__table__),
+        resident_id="resident_id",
+        employer_id="employer_id",
+        basis="basis",
+        start_date="start_date",
+        end_date="end_date",
+    )
+    summary.employments = bulk.insert_frame(session, Employment.__table__, employment_rows)
+
+    for model in (Town, Household, Resident, ResidencePermit, Child, Employer, Employment):
+        bulk.sync_id_sequence(session, model.__table__)
+    session.flush()
+    return summary

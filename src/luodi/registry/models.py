@@ -1,0 +1,115 @@
+"""Registry tables: towns, residents, residence permits, households, children, employers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Integer, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from luodi.db import Base, UtcDateTime
+
+
+class TownKind(StrEnum):
+    SUBDISTRICT = "subdistrict"  # 街道
+    TOWN = "town"  # 镇
+
+
+class PermitStatus(StrEnum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class EmploymentBasis(StrEnum):
+    LABOUR_CONTRACT = "labour_contract"  # 劳动合同
+    BUSINESS_LICENCE = "business_licence"  # 营业执照
+
+
+class Town(Base):
+    __tablename__ = "towns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(16), default=TownKind.TOWN)
+
+
+class Resident(Base):
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    sex: Mapped[str] = mapped_column(String(8))
+    birth_date: Mapped[date] = mapped_column(Date)
+    origin_region_code: Mapped[str] = mapped_column(String(6))
+    origin_province: Mapped[str] = mapped_column(String(8))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+
+
+class ResidencePermit(Base):
+    __tablename__ = "residence_permits"
+    __table_args__ = (CheckConstraint("expiry_date > issue_date", name="expiry_after_issue"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    permit_number: Mapped[str] = mapped_column(String(32), unique=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True)
+    issue_date: Mapped[date] = mapped_column(Date)
+    expiry_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default=PermitStatus.VALID)
+
+
+class Household(Base):
+    __tablename__ = "households"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_number: Mapped[str] = mapped_column(String(32), unique=True)
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True)
+
+
+class Child(Base):
+    """An accompanying child (随迁子女) of a household."""
+
+    __tablename__ = "children"
+    __table_args__ = (
+        CheckConstraint("grade IS NULL OR (grade BETWEEN 1 AND 12)", name="grade_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    sex: Mapped[str] = mapped_column(String(8))
+    birth_date: Mapped[date] = mapped_column(Date)
+    vaccination_certificate: Mapped[bool] = mapped_column(default=False)
+    school_name: Mapped[str | None] = mapped_column(String(100))
+    grade: Mapped[int | None] = mapped_column(Integer)
+
+
+class Employer(Base):
+    __tablename__ = "employers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True)
+
+
+class Employment(Base):
+    __tablename__ = "employments"
+    __table_args__ = (
+        CheckConstraint("end_date IS NULL OR end_date >= start_date", name="end_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    employer_id: Mapped[int] = mapped_column(ForeignKey("employers.id"), index=True)
+    basis: Mapped[str] = mapped_column(String(24))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)

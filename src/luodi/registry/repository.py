@@ -1,0 +1,156 @@
+"""Every query of the registry. Scoping by actor lives here, once: ``readable`` / ``writable``.
+
+Until accounts and roles exist every actor may read and the system actor may write; the
+authentication issue narrows these statements by town and department, and nothing else has to
+change.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from luodi.auth.actor import Actor
+from luodi.registry.models import (
+    Child,
+    Employer,
+    Household,
+    PermitStatus,
+    ResidencePermit,
+    Resident,
+    Town,
+)
+
+
+def readable_residents(actor: Actor) -> Select[tuple[Resident]]:
+    return select(Resident)
+
+
+def readable_towns(actor: Actor) -> Select[tuple[Town]]:
+    return select(Town)
+
+
+def town_by_code(session: Session, actor: Actor, code: str) -> Town | None:
+    return session.scalars(readable_towns(actor).where(Town.code == code)).one_or_none()
+
+
+def resident_by_id(session: Session, actor: Actor, resident_id: int) -> Resident | None:
+    return session.scalars(
+        readable_residents(actor).where(Resident.id == resident_id)
+    ).one_or_none()
+
+
+def resident_by_id_number(session: Session, actor: Actor, id_number: str) -> Resident | None:
+    return session.scalars(
+        readable_residents(actor).where(Resident.id_number == id_number)
+    ).one_or_none()
+
+
+def child_by_id_number(session: Session, id_number: str) -> Child | None:
+    return session.scalars(select(Child).where(Child.id_number == id_number)).one_or_none()
+
+
+def permit_by_number(session: Session, permit_number: str) -> ResidencePermit | None:
+    return session.scalars(
+        select(ResidencePermit).where(ResidencePermit.permit_number == permit_number)
+    ).one_or_none()
+
+
+def household_by_number(session: Session, household_number: str) -> Household | None:
+    return session.scalars(
+        select(Household).where(Household.household_number == household_number)
+    ).one_or_none()
+
+
+def employer_by_credit_code(session: Session, credit_code: str) -> Employer | None:
+    return session.scalars(
+        select(Employer).where(Employer.credit_code == credit_code)
+    ).one_or_none()
+
+
+def has_valid_permit(session: Session, resident_id: int, as_of: date) -> bool:
+    return bool(
+        session.scalar(
+            select(func.count(ResidencePermit.id)).where(
+                ResidencePermit.resident_id == resident_id,
+                ResidencePermit.status == PermitStatus.VALID,
+                ResidencePermit.expiry_date >= as_of,
+            )
+        )
+    )
+
+
+def count_children_of_household(session: Session, household_id: int | None) -> int:
+    if household_id is None:
+        return 0
+    return int(
+        session.scalar(select(func.count(Child.id)).where(Child.household_id == household_id)) or 0
+    )
+
+
+def town_counts(session: Session, actor: Actor, as_of: date) -> list[tuple[Town, int, int, int]]:
+    """Each readable town with its residents, valid permits and accompanying children."""
+    residents = (
+        select(Resident.town_id, func.count().label("n")).group_by(Resident.town_id).subquery()
+    )
+    permits = (
+        select(ResidencePermit.town_id, func.count().label("n"))
+        .where(ResidencePermit.status == PermitStatus.VALID, ResidencePermit.expiry_date >= as_of)
+        .group_by(ResidencePermit.town_id)
+        .subquery()
+    )
+    children = (
+        select(Household.town_id, func.count(Child.id).label("n"))
+        .join(Child, Child.household_id == Household.id)
+        .group_by(Household.town_id)
+        .subquery()
+    )
+    statement = (
+        readable_towns(actor)
+        .add_columns(
+            func.coalesce(residents.c.n, 0),
+            func.coalesce(permits.c.n, 0),
+            func.coalesce(children.c.n, 0),
+        )
+        .outerjoin(residents, residents.c.town_id == Town.id)
+        .outerjoin(permits, permits.c.town_id == Town.id)
+        .outerjoin(children, children.c.town_id == Town.id)
+        .order_by(Town.code)
+    )
+    return [(town, int(r), int(p), int(c)) for town, r, p, c in session.execute(statement)]
+
+
+def key_frame(session: Session, statement: Select[tuple[int, str]]) -> pl.DataFrame:
+    """(id, key) rows of a query as a Polars frame, for bulk joins (no ORM objects built)."""
+    return pl.DataFrame(
+        session.execute(statement).all(),
+        schema={"id": pl.Int64, "key": pl.String},
+        orient="row",
+    )
+
+
+def town_keys(session: Session) -> pl.DataFrame:
+    return key_frame(session, select(Town.id, Town.code))
+
+
+def resident_keys(session: Session) -> pl.DataFrame:
+    return key_frame(session, select(Resident.id, Resident.id_number))
+
+
+def child_keys(session: Session) -> pl.DataFrame:
+    return key_frame(session, select(Child.id, Child.id_number))
+
+
+def household_keys(session: Session) -> pl.DataFrame:
+    return key_frame(session, select(Household.id, Household.household_number))
+
+
+def employer_keys(session: Session) -> pl.DataFrame:
+    return key_frame(session, select(Employer.id, Employer.credit_code))
+
+
+def permit_keys(session: Session) -> pl.DataFrame:
+    return key_frame(session, select(ResidencePermit.id, ResidencePermit.permit_number))

@@ -1,0 +1,101 @@
+"""Pydantic schemas of the registry: what comes in (XCreate) and what goes out (XRead)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from luodi.registry.models import EmploymentBasis, PermitStatus, TownKind
+
+
+class TownCreate(BaseModel):
+    code: str = Field(description="9- or 12-digit administrative code / 9 或 12 位行政区划代码")
+    name: str = Field(min_length=1, max_length=50)
+    kind: TownKind = TownKind.TOWN
+
+
+class TownRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str
+    name: str
+    kind: TownKind
+
+
+class TownSummary(TownRead):
+    residents: int
+    valid_permits: int
+    children: int
+
+
+class ResidentCreate(BaseModel):
+    id_number: str
+    name: str = Field(min_length=1, max_length=50)
+    phone: str | None = None
+    town_code: str
+
+
+class ResidentRead(BaseModel):
+    """A resident as shown outside the service centre: personal data masked."""
+
+    id: int
+    id_number_masked: str
+    name_masked: str
+    phone_masked: str | None
+    sex: str
+    origin_province: str
+    town_code: str
+    town_name: str
+    valid_permit: bool
+    children: int
+
+
+class PermitCreate(BaseModel):
+    permit_number: str = Field(min_length=1, max_length=32)
+    id_number: str
+    town_code: str
+    issue_date: date
+    expiry_date: date
+    status: PermitStatus = PermitStatus.VALID
+
+
+class HouseholdCreate(BaseModel):
+    household_number: str = Field(min_length=1, max_length=32)
+    town_code: str
+    member_id_numbers: list[str] = Field(min_length=1)
+
+
+class ChildCreate(BaseModel):
+    household_number: str
+    id_number: str
+    name: str = Field(min_length=1, max_length=50)
+    vaccination_certificate: bool = False
+    school_name: str | None = None
+    grade: int | None = Field(default=None, ge=1, le=12)
+
+
+class EmployerCreate(BaseModel):
+    credit_code: str
+    name: str = Field(min_length=1, max_length=200)
+    town_code: str
+
+
+class EmploymentCreate(BaseModel):
+    id_number: str
+    credit_code: str
+    basis: EmploymentBasis
+    start_date: date
+    end_date: date | None = None
+
+
+class LoadSummary(BaseModel):
+    """What a bulk load wrote, table by table."""
+
+    towns: int = 0
+    residents: int = 0
+    permits: int = 0
+    households: int = 0
+    children: int = 0
+    employers: int = 0
+    employments: int = 0

@@ -1,0 +1,294 @@
+"""Registry logic: towns, residents, permits, households, children, employers, employment.
+
+Every function takes the acting user first and a session second; it flushes, never commits.
+Bad input raises a typed error naming the field, the value and the reason, zh and en.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from luodi.auth.actor import Actor
+from luodi.errors import Conflict, Invalid, NotFound
+from luodi.kernels.identifiers import check_credit_code, check_id_number
+from luodi.kernels.masking import mask_id_number, mask_name, mask_phone
+from luodi.registry import repository
+from luodi.registry.models import (
+    Child,
+    Employer,
+    Employment,
+    Household,
+    ResidencePermit,
+    Resident,
+    Town,
+)
+from luodi.registry.schemas import (
+    ChildCreate,
+    EmployerCreate,
+    EmploymentCreate,
+    HouseholdCreate,
+    PermitCreate,
+    ResidentCreate,
+    ResidentRead,
+    TownCreate,
+    TownSummary,
+)
+
+PHONE_DIGITS = 11
+
+
+def valid_id_number(value: str, field: str = "id_number", today: date | None = None) -> str:
+    """The normalised number, or an ``Invalid`` naming the field, the value and the reason."""
+    check = check_id_number(value, today)
+    if not check.valid:
+        raise Invalid.field(field, value, check.reason_zh, check.reason_en)
+    return check.number
+
+
+def valid_credit_code(value: str, field: str = "credit_code") -> str:
+    check = check_credit_code(value)
+    if not check.valid:
+        raise Invalid.field(field, value, check.reason_zh, check.reason_en)
+    return check.code
+
+
+def valid_town_code(value: str) -> str:
+    code = value.strip()
+    if not (code.isascii() and code.isdigit() and len(code) in (9, 12)):
+        raise Invalid.field(
+            "code",
+            value,
+            "镇街行政区划代码应为9位或12位数字",
+            "a town's administrative code is 9 or 12 digits",
+        )
+    return code
+
+
+def valid_phone(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    phone = value.strip().replace(" ", "").replace("-", "")
+    if not (phone.isascii() and phone.isdigit() and len(phone) == PHONE_DIGITS and phone[0] == "1"):
+        raise Invalid.field(
+            "phone",
+            value,
+            "手机号码应为以1开头的11位数字",
+            "a mobile number is 11 digits starting with 1",
+        )
+    return phone
+
+
+def town_for(session: Session, actor: Actor, code: str, field: str = "town_code") -> Town:
+    town = repository.town_by_code(session, actor, code.strip())
+    if town is None:
+        raise Invalid.field(field, code, "镇街代码不存在", "no town has this code")
+    return town
+
+
+def resident_for(session: Session, actor: Actor, id_number: str) -> Resident:
+    number = valid_id_number(id_number)
+    resident = repository.resident_by_id_number(session, actor, number)
+    if resident is None:
+        raise Invalid.field(
+            "id_number", id_number, "登记库中没有此人", "no resident has this number"
+        )
+    return resident
+
+
+def _flush_or_conflict(session: Session, field: str, value: str) -> None:
+    """Flush; a unique key raced past our check (two writers at once) becomes a ``Conflict``."""
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise Conflict(
+            f"{field} 为 {value} 的记录已存在", f"a record with {field} {value} already exists"
+        ) from error
+
+
+def create_town(actor: Actor, session: Session, data: TownCreate) -> Town:
+    code = valid_town_code(data.code)
+    if repository.town_by_code(session, actor, code) is not None:
+        raise Conflict(f"镇街代码 {code} 已存在", f"town code {code} already exists")
+    town = Town(code=code, name=data.name.strip(), kind=data.kind)
+    session.add(town)
+    _flush_or_conflict(session, "code", code)
+    return town
+
+
+def list_towns(actor: Actor, session: Session, as_of: date | None = None) -> list[TownSummary]:
+    return [
+        TownSummary(
+            code=town.code,
+            name=town.name,
+            kind=town.kind,  # type: ignore[arg-type]
+            residents=residents,
+            valid_permits=permits,
+            children=children,
+        )
+        for town, residents, permits, children in repository.town_counts(
+            session, actor, as_of or date.today()
+        )
+    ]
+
+
+def register_resident(actor: Actor, session: Session, data: ResidentCreate) -> Resident:
+    check = check_id_number(data.id_number)
+    if not check.valid:
+        raise Invalid.field("id_number", data.id_number, check.reason_zh, check.reason_en)
+    phone = valid_phone(data.phone)
+    town = town_for(session, actor, data.town_code)
+    if repository.resident_by_id_number(session, actor, check.number) is not None:
+        raise Conflict(
+            f"身份证号 {mask_id_number(check.number)} 的居民已登记",
+            f"a resident with ID number {mask_id_number(check.number)} is already registered",
+        )
+    assert check.birth_date and check.sex and check.region_code and check.origin_province
+    resident = Resident(
+        id_number=check.number,
+        name=data.name.strip(),
+        sex=check.sex,
+        birth_date=check.birth_date,
+        origin_region_code=check.region_code,
+        origin_province=check.origin_province,
+        phone=phone,
+        town_id=town.id,
+    )
+    session.add(resident)
+    _flush_or_conflict(session, "id_number", mask_id_number(check.number))
+    return resident
+
+
+def get_resident(actor: Actor, session: Session, resident_id: int) -> ResidentRead:
+    """A resident as shown outside the service centre: name, ID number and phone masked."""
+    resident = repository.resident_by_id(session, actor, resident_id)
+    if resident is None:
+        raise NotFound(f"居民 {resident_id} 不存在", f"resident {resident_id} not found")
+    town = session.get_one(Town, resident.town_id)
+    return ResidentRead(
+        id=resident.id,
+        id_number_masked=mask_id_number(resident.id_number),
+        name_masked=mask_name(resident.name),
+        phone_masked=mask_phone(resident.phone) if resident.phone else None,
+        sex=resident.sex,
+        origin_province=resident.origin_province,
+        town_code=town.code,
+        town_name=town.name,
+        valid_permit=repository.has_valid_permit(session, resident.id, date.today()),
+        children=repository.count_children_of_household(session, resident.household_id),
+    )
+
+
+def issue_permit(actor: Actor, session: Session, data: PermitCreate) -> ResidencePermit:
+    if data.expiry_date <= data.issue_date:
+        raise Invalid.field(
+            "expiry_date",
+            data.expiry_date.isoformat(),
+            f"有效期截止日期必须晚于签发日期 {data.issue_date.isoformat()}",
+            f"expiry must be after the issue date {data.issue_date.isoformat()}",
+        )
+    resident = resident_for(session, actor, data.id_number)
+    town = town_for(session, actor, data.town_code)
+    number = data.permit_number.strip()
+    if repository.permit_by_number(session, number) is not None:
+        raise Conflict(f"居住证号 {number} 已存在", f"permit number {number} already exists")
+    permit = ResidencePermit(
+        permit_number=number,
+        resident_id=resident.id,
+        town_id=town.id,
+        issue_date=data.issue_date,
+        expiry_date=data.expiry_date,
+        status=data.status,
+    )
+    session.add(permit)
+    _flush_or_conflict(session, "permit_number", number)
+    return permit
+
+
+def create_household(actor: Actor, session: Session, data: HouseholdCreate) -> Household:
+    town = town_for(session, actor, data.town_code)
+    number = data.household_number.strip()
+    if repository.household_by_number(session, number) is not None:
+        raise Conflict(f"家庭编号 {number} 已存在", f"household number {number} already exists")
+    members = [resident_for(session, actor, id_number) for id_number in data.member_id_numbers]
+    for member in members:
+        if member.household_id is not None:
+            raise Conflict(
+                f"居民 {mask_id_number(member.id_number)} 已属于另一个家庭",
+                f"resident {mask_id_number(member.id_number)} already belongs to a household",
+            )
+    household = Household(household_number=number, town_id=town.id)
+    session.add(household)
+    _flush_or_conflict(session, "household_number", number)
+    for member in members:
+        member.household_id = household.id
+    session.flush()
+    return household
+
+
+def add_child(actor: Actor, session: Session, data: ChildCreate) -> Child:
+    check = check_id_number(data.id_number)
+    if not check.valid:
+        raise Invalid.field("id_number", data.id_number, check.reason_zh, check.reason_en)
+    household = repository.household_by_number(session, data.household_number.strip())
+    if household is None:
+        raise Invalid.field(
+            "household_number", data.household_number, "家庭编号不存在", "no such household"
+        )
+    if repository.child_by_id_number(session, check.number) is not None:
+        raise Conflict(
+            f"身份证号 {mask_id_number(check.number)} 的随迁子女已登记",
+            f"a child with ID number {mask_id_number(check.number)} is already registered",
+        )
+    assert check.birth_date and check.sex
+    child = Child(
+        household_id=household.id,
+        id_number=check.number,
+        name=data.name.strip(),
+        sex=check.sex,
+        birth_date=check.birth_date,
+        vaccination_certificate=data.vaccination_certificate,
+        school_name=data.school_name,
+        grade=data.grade,
+    )
+    session.add(child)
+    _flush_or_conflict(session, "id_number", mask_id_number(check.number))
+    return child
+
+
+def register_employer(actor: Actor, session: Session, data: EmployerCreate) -> Employer:
+    code = valid_credit_code(data.credit_code)
+    town = town_for(session, actor, data.town_code)
+    if repository.employer_by_credit_code(session, code) is not None:
+        raise Conflict(f"统一社会信用代码 {code} 已登记", f"credit code {code} already registered")
+    employer = Employer(credit_code=code, name=data.name.strip(), town_id=town.id)
+    session.add(employer)
+    _flush_or_conflict(session, "credit_code", code)
+    return employer
+
+
+def add_employment(actor: Actor, session: Session, data: EmploymentCreate) -> Employment:
+    if data.end_date is not None and data.end_date < data.start_date:
+        raise Invalid.field(
+            "end_date",
+            data.end_date.isoformat(),
+            f"结束日期早于开始日期 {data.start_date.isoformat()}",
+            f"ends before it starts ({data.start_date.isoformat()})",
+        )
+    resident = resident_for(session, actor, data.id_number)
+    code = valid_credit_code(data.credit_code)
+    employer = repository.employer_by_credit_code(session, code)
+    if employer is None:
+        raise Invalid.field("credit_code", code, "用人单位未登记", "no employer has this code")
+    employment = Employment(
+        resident_id=resident.id,
+        employer_id=employer.id,
+        basis=data.basis,
+        start_date=data.start_date,
+        end_date=data.end_date,
+    )
+    session.add(employment)
+    session.flush()
+    return employment

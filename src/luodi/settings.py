@@ -1,0 +1,32 @@
+"""Settings from environment variables (prefix ``LUODI_``) and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LUODI_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_DATA_DIR / 'luodi.db'}",
+        description="SQLAlchemy URL; an SQLite file under ./var/ by default, PostgreSQL in production",
+    )
+    secret_key: str = Field(
+        default="dev-only-change-me",
+        description="Signs sessions and tokens; set a long random value in production",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = DEFAULT_DATA_DIR
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,467 @@
+"""A synthetic city as Polars frames, one per department feed: vectorised, seeded, deterministic.
+
+Every random draw comes from one NumPy generator seeded by the caller, in a fixed order, and
+nothing depends on the clock (the reference date is a parameter), so the same seed and size
+give byte-identical files. A million residents take seconds, not a Python loop per person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from faker.providers.person.zh_CN import Provider as PersonNames
+from faker.providers.phone_number.zh_CN import Provider as PhoneNumbers
+
+from luodi.kernels.identifiers import (
+    CREDIT_CODE_ALPHABET,
+    credit_code_check_characters,
+    id_check_characters,
+)
+from luodi.registry import city_files
+from luodi.synth.reference import (
+    CITY_REGION_CODE,
+    CIXI_TOWNS,
+    EDUCATION,
+    HOUSING_LAYOUTS,
+    INDUSTRIES,
+    ORIGINS,
+    SKILL_LEVELS,
+)
+
+DEFAULT_AS_OF = date(2026, 3, 1)
+"""Spring: the season when families apply for the autumn's school places."""
+
+EPOCH = date(1970, 1, 1)
+Array = npt.NDArray[np.generic]
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    residents: int
+    seed: int
+    as_of: date = DEFAULT_AS_OF
+
+
+def _choice(rng: np.random.Generator, weights: dict[str, float], size: int) -> Array:
+    keys = np.array(list(weights))
+    probabilities = np.array(list(weights.values()), dtype=np.float64)
+    return keys[rng.choice(len(keys), size=size, p=probabilities / probabilities.sum())]
+
+
+def _days(value: date) -> int:
+    return (value - EPOCH).days
+
+
+def _characters(given_names: list[str]) -> Array:
+    """Faker's given names split into single characters, in a stable order."""
+    return np.array(sorted({character for name in given_names for character in name}))
+
+
+GIVEN_NAME_CHARACTERS = (
+    _characters(PersonNames.first_names_male),
+    _characters(PersonNames.first_names_female),
+)
+
+
+def _names(rng: np.random.Generator, surnames: Array, male: npt.NDArray[np.bool_]) -> pl.Series:
+    """Surname by its real frequency, then one or two given-name characters by sex."""
+    size = len(male)
+    male_given, female_given = GIVEN_NAME_CHARACTERS
+    first = np.where(
+        male,
+        male_given[rng.integers(0, len(male_given), size)],
+        female_given[rng.integers(0, len(female_given), size)],
+    )
+    second = np.where(
+        male,
+        male_given[rng.integers(0, len(male_given), size)],
+        female_given[rng.integers(0, len(female_given), size)],
+    )
+    two_characters = rng.random(size) < 0.7
+    return (
+        pl.DataFrame({"s": surnames, "a": first, "b": np.where(two_characters, second, "")})
+        .select(pl.concat_str("s", "a", "b"))
+        .to_series()
+    )
+
+
+def _id_numbers(
+    region: Array, birth_days: npt.NDArray[np.int64], male: npt.NDArray[np.bool_]
+) -> pl.Series:
+    """Unique ID numbers: the sequence counts people of one region, birth date and sex."""
+    frame = pl.DataFrame(
+        {"region": region, "birth": birth_days, "male": male.astype(np.int64)}
+    ).with_row_index("position")
+    frame = frame.with_columns(
+        serial=pl.col("position").cum_count().over("region", "birth", "male").cast(pl.Int64)
+    )
+    if frame["serial"].max() > 499:  # type: ignore[operator]
+        raise ValueError("too many people share a region, birth date and sex for 3 digits")
+    # Odd sequence for men (1, 3, 5 …), even for women (2, 4, 6 …); never 000.
+    sequence = (2 * frame["serial"] + 2 - frame["male"]).to_numpy()
+    birth_text = (
+        pl.Series(birth_days, dtype=pl.Int64).cast(pl.Date).dt.to_string("%Y%m%d").to_numpy()
+    )
+    first17 = (
+        pl.DataFrame({"region": region, "birth": birth_text, "seq": sequence.astype(np.int64)})
+        .select(pl.concat_str("region", "birth", pl.col("seq").cast(pl.String).str.zfill(3)))
+        .to_series()
+    )
+    digits = np.frombuffer("".join(first17.to_list()).encode("ascii"), dtype=np.uint8).reshape(
+        -1, 17
+    ) - ord("0")
+    return first17 + pl.Series(id_check_characters(digits))
+
+
+def _credit_codes(rng: np.random.Generator, entity_types: Array) -> pl.Series:
+    """Unified social credit codes registered in 慈溪, check character computed.
+
+    ``entity_types`` gives each code's second character: "1" a company (企业), "2" a
+    个体工商户. Six organisation characters encode the row position, so codes are unique.
+    """
+    alphabet = np.array(list(CREDIT_CODE_ALPHABET))
+    size = len(entity_types)
+    values = np.zeros((size, 17), dtype=np.int64)
+    values[:, 0] = CREDIT_CODE_ALPHABET.index("9")
+    values[:, 1] = np.array([CREDIT_CODE_ALPHABET.index(kind) for kind in entity_types])
+    values[:, 2:8] = np.array([int(digit) for digit in CITY_REGION_CODE])
+    serial = np.arange(size, dtype=np.int64)
+    for position in range(8, 14):
+        values[:, position] = serial % 31
+        serial //= 31
+    values[:, 14:17] = rng.integers(0, 31, (size, 3))
+    characters = alphabet[values]
+    codes = ["".join(row) for row in characters]
+    return pl.Series(codes) + pl.Series(credit_code_check_characters(values))
+
+
+def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
+    """Every file of a city directory, keyed by file name (see ``city_files``)."""
+    if options.residents < 1:
+        raise ValueError("a city needs at least one resident")
+    rng = np.random.default_rng(options.seed)
+    n = options.residents
+    as_of = _days(options.as_of)
+    school_year = options.as_of.year if options.as_of.month >= 9 else options.as_of.year - 1
+    school_year_start = _days(date(school_year, 9, 1))
+
+    towns = pl.DataFrame(
+        {
+            "code": [town.code for town in CIXI_TOWNS],
+            "name": [town.name for town in CIXI_TOWNS],
+            "kind": [town.kind for town in CIXI_TOWNS],
+        }
+    )
+    town_codes = towns["code"].to_numpy()
+    town_weights = np.array([town.weight for town in CIXI_TOWNS])
+    surname_list = np.array(list(PersonNames.last_names))
+    surname_weights = np.array(list(PersonNames.last_names.values()), dtype=np.float64)
+    surname_weights /= surname_weights.sum()
+
+    # Adults: working ages, mostly 20-45 (农民工监测调查: 平均年龄 43 nationally, younger
+    # among those who moved across provinces), a few more men than women.
+    young = rng.random(n) < 0.8
+    age_years = np.clip(np.where(young, rng.normal(32, 7, n), rng.normal(47, 6, n)), 18, 62)
+    birth = as_of - (age_years * 365.25).astype(np.int64) - rng.integers(0, 365, n)
+    male = rng.random(n) < 0.57
+    province_names = list(ORIGINS)
+    province_probabilities = np.array([ORIGINS[name][0] for name in province_names])
+    province_index = rng.choice(
+        len(province_names), size=n, p=province_probabilities / province_probabilities.sum()
+    )
+    region = np.empty(n, dtype=object)
+    for index, name in enumerate(province_names):
+        counties = np.array(ORIGINS[name][1])
+        members = province_index == index
+        region[members] = counties[rng.integers(0, len(counties), members.sum())]
+    town = town_codes[rng.choice(len(town_codes), size=n, p=town_weights / town_weights.sum())]
+
+    # Households: about 40 % of adults live as couples (one man, one woman, one town).
+    in_couple = np.flatnonzero(rng.random(n) < 0.4)
+    in_couple = in_couple[: len(in_couple) // 2 * 2]
+    partner_a, partner_b = in_couple[0::2], in_couple[1::2]
+    male[partner_b] = ~male[partner_a]
+    town[partner_b] = town[partner_a]
+    household = np.arange(n, dtype=np.int64)
+    household[partner_b] = partner_a
+    head_age = np.floor(age_years).astype(np.int64)
+
+    # Children: about 0.6 school-age or younger per household, born when a parent was 20-40.
+    heads = np.unique(household)
+    fertile = (head_age[heads] >= 24) & (head_age[heads] <= 48)
+    child_count = np.minimum(rng.poisson(np.where(fertile, 0.75, 0.12)), 3)
+    child_head = np.repeat(heads, child_count)
+    m = len(child_head)
+    oldest = np.clip(head_age[child_head] - 20, 0, 15)
+    child_age_days = (rng.random(m) * (oldest + 1) * 365.25).astype(np.int64)
+    child_birth = as_of - child_age_days - 1
+    child_male = rng.random(m) < 0.52
+    born_here = rng.random(m) < 0.45
+    child_region = np.where(born_here, CITY_REGION_CODE, region[child_head])
+
+    ids = _id_numbers(
+        np.concatenate([region, child_region]).astype(str),
+        np.concatenate([birth, child_birth]),
+        np.concatenate([male, child_male]),
+    )
+    adult_ids, child_ids = ids.slice(0, n), ids.slice(n, m)
+    names = _names(
+        rng,
+        surname_list[rng.choice(len(surname_list), size=n, p=surname_weights)],
+        male,
+    )
+    child_given = _names(rng, np.full(m, "", dtype=object), child_male)
+    child_names = (
+        pl.DataFrame({"s": names.to_numpy()[child_head], "g": child_given})
+        .select(pl.concat_str(pl.col("s").str.slice(0, 1), "g"))
+        .to_series()
+    )
+    prefixes = np.array([str(prefix) for prefix in PhoneNumbers.phonenumber_prefixes])
+    phones = pl.Series(prefixes[rng.integers(0, len(prefixes), n)]) + pl.Series(
+        rng.integers(0, 100_000_000, n)
+    ).cast(pl.String).str.zfill(8)
+    household_numbers = "H" + pl.Series(household).cast(pl.String).str.zfill(8)
+
+    residents = pl.DataFrame(
+        {
+            "id_number": adult_ids,
+            "name": names,
+            "sex": np.where(male, "male", "female"),
+            "birth_date": pl.Series(birth, dtype=pl.Int64).cast(pl.Date),
+            "origin_province": np.array(province_names)[province_index],
+            "phone": phones,
+            "town_code": town,
+            "household_number": household_numbers,
+        }
+    )
+
+    # Residence permits (居住证): most hold one; issued after arrival, three years' validity.
+    has_permit = rng.random(n) < 0.88
+    years_here = np.minimum(rng.gamma(1.6, 2.6, n), np.maximum(age_years - 16, 0.2))
+    arrival = as_of - (years_here * 365.25).astype(np.int64)
+    renewed_ago = np.minimum(rng.integers(0, 3 * 365 + 120, n), as_of - arrival)
+    issue = as_of - renewed_ago
+    expiry = issue + 3 * 365
+    cancelled = rng.random(n) < 0.02
+    status = np.where(cancelled, "cancelled", np.where(expiry >= as_of, "valid", "expired"))
+    permit_town = np.where(rng.random(n) < 0.95, town, town_codes[rng.integers(0, 19, n)])
+    permits = pl.DataFrame(
+        {
+            "permit_number": "JZ" + pl.Series(np.arange(1, n + 1)).cast(pl.String).str.zfill(10),
+            "id_number": adult_ids,
+            "town_code": permit_town,
+            "issue_date": pl.Series(issue, dtype=pl.Int64).cast(pl.Date),
+            "expiry_date": pl.Series(expiry, dtype=pl.Int64).cast(pl.Date),
+            "status": status,
+        }
+    ).filter(pl.Series(has_permit))
+
+    # Schools: entry grade 1 (primary) and 7 (junior); grade from age on 1 September.
+    age_at_start = np.floor((school_year_start - child_birth) / 365.25).astype(np.int64)
+    grade = age_at_start - 5
+    in_school = (grade >= 1) & (grade <= 9) & (rng.random(m) < 0.9)
+    child_town = town[child_head]
+    next_year_start = _days(date(school_year + 1, 9, 1))
+    entering_primary = np.floor((next_year_start - child_birth) / 365.25).astype(np.int64) == 6
+    entering_junior = in_school & (grade == 6)
+
+    school_rows = []
+    for spec in CIXI_TOWNS:
+        here = child_town == spec.code
+        for stage, entering, names_of, class_size in (
+            ("primary", entering_primary, ["中心小学", "第二小学", "第三小学"], 45),
+            ("junior", entering_junior, ["初级中学", "实验中学"], 50),
+        ):
+            demand = int((here & entering).sum())
+            supply_factor = 0.75 if spec.hot_schools else 1.35
+            schools_here = 1 + (spec.weight >= 5) + (stage == "primary" and spec.weight >= 7)
+            share = rng.dirichlet(np.full(schools_here, 3.0))
+            for index in range(schools_here):
+                # The first school of a hot town is the one everybody wants: fewer seats.
+                tight = 0.6 if (spec.hot_schools and index == 0) else 1.0
+                wanted = demand * supply_factor * share[index] * tight
+                seats = int(max(1, np.ceil(wanted / class_size))) * class_size
+                school_rows.append(
+                    {
+                        "school_id": f"{spec.code}{stage[0].upper()}{index + 1}",
+                        "name": f"慈溪市{spec.name}{names_of[index]}",
+                        "town_code": spec.code,
+                        "stage": stage,
+                        "entry_grade": 1 if stage == "primary" else 7,
+                        "seats": seats,
+                    }
+                )
+    schools = pl.DataFrame(school_rows)
+    school_of_child = np.full(m, None, dtype=object)
+    for stage, grades in (("primary", (1, 6)), ("junior", (7, 9))):
+        stage_schools = schools.filter(pl.col("stage") == stage)
+        for code in town_codes:
+            here_schools = stage_schools.filter(pl.col("town_code") == code)["name"].to_numpy()
+            pupils = in_school & (child_town == code) & (grade >= grades[0]) & (grade <= grades[1])
+            school_of_child[pupils] = here_schools[rng.integers(0, len(here_schools), pupils.sum())]
+
+    children = pl.DataFrame(
+        {
+            "id_number": adult_ids.to_numpy()[child_head],
+            "household_number": household_numbers.to_numpy()[child_head],
+            "child_id_number": child_ids,
+            "child_name": child_names,
+            "birth_date": pl.Series(child_birth, dtype=pl.Int64).cast(pl.Date),
+            "vaccination_certificate": rng.random(m) < 0.95,
+            "school_name": pl.Series(school_of_child.tolist(), dtype=pl.String),
+            "grade": pl.Series(np.where(in_school, grade, 0), dtype=pl.Int64),
+        }
+    ).with_columns(grade=pl.when(pl.col("grade") > 0).then(pl.col("grade")))
+
+    # Employers: firms of skewed size (a few large factories, many small), and 个体工商户 for
+    # the self-employed, who work under their own business licence.
+    firm_count = max(5, n // 40)
+    employed = rng.random(n) < 0.92
+    self_employed = employed & (rng.random(n) < 0.12)
+    wage_earner = employed & ~self_employed
+    firm_sizes = rng.pareto(1.2, firm_count) + 1
+    firm_of = rng.choice(firm_count, size=n, p=firm_sizes / firm_sizes.sum())
+    firm_town = town_codes[rng.choice(19, size=firm_count, p=town_weights / town_weights.sum())]
+    prefixes_list = np.array(["慈溪市", "宁波", "浙江"])
+    firm_names = (
+        pl.DataFrame(
+            {
+                "p": prefixes_list[rng.integers(0, 3, firm_count)],
+                "w": np.char.add(
+                    np.array(["华", "达", "宏", "兴", "盛", "恒", "瑞", "鑫", "海", "金", "博"])[
+                        rng.integers(0, 11, firm_count)
+                    ],
+                    np.array(["泰", "通", "远", "宇", "丰", "力", "诚", "信", "源", "美", "科"])[
+                        rng.integers(0, 11, firm_count)
+                    ],
+                ),
+                "i": np.array(INDUSTRIES)[rng.integers(0, len(INDUSTRIES), firm_count)],
+                "s": np.where(rng.random(firm_count) < 0.8, "有限公司", "股份有限公司"),
+            }
+        )
+        .select(pl.concat_str("p", "w", "i", "s"))
+        .to_series()
+    )
+    self_index = np.flatnonzero(self_employed)
+    shop_names = (
+        pl.DataFrame(
+            {
+                "t": pl.Series(town[self_index]).replace_strict(
+                    towns["code"], towns["name"], return_dtype=pl.String
+                ),
+                "n": names.to_numpy()[self_index],
+                "i": np.array(["小吃店", "便利店", "理发店", "五金店", "服装店", "快递站"])[
+                    rng.integers(0, 6, len(self_index))
+                ],
+            }
+        )
+        .select(pl.concat_str(pl.lit("慈溪市"), "t", "n", "i"))
+        .to_series()
+    )
+    all_codes = _credit_codes(
+        rng, np.concatenate([np.full(firm_count, "1"), np.full(len(self_index), "2")])
+    )
+    credit_codes, shop_codes = all_codes.slice(0, firm_count), all_codes.slice(firm_count)
+    employers = pl.DataFrame(
+        {
+            "credit_code": all_codes,
+            "name": pl.concat([firm_names, shop_names]),
+            "town_code": np.concatenate([firm_town, town[self_index]]),
+        }
+    )
+    employer_of = np.full(n, None, dtype=object)
+    employer_of[wage_earner] = credit_codes.to_numpy()[firm_of[wage_earner]]
+    employer_of[self_index] = shop_codes.to_numpy()
+    start = arrival + (rng.random(n) * np.maximum(as_of - arrival, 1) * 0.5).astype(np.int64)
+    employment = pl.DataFrame(
+        {
+            "id_number": adult_ids,
+            "credit_code": pl.Series(employer_of.tolist(), dtype=pl.String),
+            "basis": np.where(self_employed, "business_licence", "labour_contract"),
+            "start_date": pl.Series(start, dtype=pl.Int64).cast(pl.Date),
+            "end_date": pl.Series([None] * n, dtype=pl.Date),
+        }
+    ).filter(pl.Series(employed))
+
+    # Social insurance (人社): months paid per calendar year; skewed, a quarter never paid.
+    months_total = np.where(
+        rng.random(n) < 0.25,
+        0,
+        np.minimum(rng.gamma(1.3, 22, n).astype(np.int64) + 1, (years_here * 12).astype(np.int64)),
+    )
+    months_total = np.where(employed, months_total, 0)
+    last_year = options.as_of.year - 1
+    social_insurance = (
+        pl.DataFrame(
+            {
+                "id_number": adult_ids,
+                "total": months_total,
+                "credit_code": pl.Series(employer_of.tolist(), dtype=pl.String),
+            }
+        )
+        .filter(pl.col("total") > 0)
+        .with_columns(back=pl.int_ranges(0, (pl.col("total") + 11) // 12))
+        .explode("back")
+        .with_columns(
+            period=(last_year - pl.col("back")).cast(pl.String),
+            months_paid=pl.when((pl.col("back") + 1) * 12 <= pl.col("total"))
+            .then(12)
+            .otherwise(pl.col("total") - pl.col("back") * 12)
+            .cast(pl.Int64),
+        )
+        .select("id_number", "period", "months_paid", "credit_code")
+    )
+
+    education = pl.DataFrame(
+        {
+            "id_number": adult_ids,
+            "education": _choice(rng, EDUCATION, n),
+            "skill_level": _choice(rng, SKILL_LEVELS, n),
+        }
+    )
+
+    # Public rental flats (公租房): a few projects, about 4 flats per thousand residents.
+    flat_count = max(10, n * 4 // 1000)
+    project_count = max(1, flat_count // 300)
+    project_town = town_codes[
+        rng.choice(19, size=project_count, p=town_weights / town_weights.sum())
+    ]
+    project_of = np.sort(rng.integers(0, project_count, flat_count))
+    layout = _choice(rng, {name: spec[0] for name, spec in HOUSING_LAYOUTS.items()}, flat_count)
+    low = np.array([HOUSING_LAYOUTS[name][1] for name in layout])
+    high = np.array([HOUSING_LAYOUTS[name][2] for name in layout])
+    area = np.round(low + rng.random(flat_count) * (high - low), 1)
+    rent_per_m2_fen = rng.integers(1000, 1800, project_count)[project_of]
+    town_name_of = dict(zip(towns["code"], towns["name"], strict=True))
+    housing_units = pl.DataFrame(
+        {
+            "unit_id": [f"GZF{index + 1:06d}" for index in range(flat_count)],
+            "project_id": [f"P{project + 1:03d}" for project in project_of],
+            "project_name": [
+                f"慈溪市{town_name_of[project_town[project]]}新市民公寓{project + 1}期"
+                for project in project_of
+            ],
+            "town_code": project_town[project_of],
+            "layout": layout,
+            "area_m2": area,
+            "monthly_rent_fen": (area * rent_per_m2_fen).astype(np.int64),
+        }
+    )
+
+    frames = {
+        city_files.TOWNS: towns,
+        city_files.RESIDENTS: residents,
+        city_files.PERMITS: permits,
+        city_files.CHILDREN: children,
+        city_files.EMPLOYERS: employers,
+        city_files.EMPLOYMENT: employment,
+        city_files.SOCIAL_INSURANCE: social_insurance,
+        city_files.EDUCATION: education,
+        city_files.SCHOOLS: schools,
+        city_files.HOUSING_UNITS: housing_units,
+    }
+    return {name: frame.select(city_files.COLUMNS[name]) for name, frame in frames.items()}

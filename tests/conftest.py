@@ -1,0 +1,117 @@
+"""Real databases for tests: an SQLite file and the PostgreSQL server, both migrated.
+
+PostgreSQL tests run in a schema of their own inside the ``test`` database and skip with a
+reason when the server is absent, unless LUODI_REQUIRE_POSTGRES=1 (set by .ci/run), which
+turns the skip into a failure. Each database test runs in a transaction that is rolled back.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from luodi import migrate
+from luodi.db import create_db_engine
+
+POSTGRES_URL = os.environ.get(
+    "LUODI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def require_or_skip(variable: str, reason: str) -> None:
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{reason} ({variable}=1 makes this mandatory)")
+    pytest.skip(reason)
+
+
+def postgres_available() -> str | None:
+    """None when the server answers, else why not."""
+    try:
+        probe = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with probe.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        probe.dispose()
+    except Exception as error:  # any failure to connect means: not available here
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {type(error).__name__}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'luodi-test.db'}"
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str]:
+    """A URL whose connections use a fresh schema of their own (dropped afterwards)."""
+    problem = postgres_available()
+    if problem:
+        require_or_skip("LUODI_REQUIRE_POSTGRES", problem)
+    schema = f"luodi_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def migrated_engine(url: str) -> Engine:
+    engine = create_db_engine(url)
+    migrate.upgrade(engine)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    engine = migrated_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_schema_url: str) -> Iterator[Engine]:
+    engine = migrated_engine(postgres_schema_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each database test runs once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_engine")
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back: every test starts clean."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    db_session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    try:
+        yield db_session
+    finally:
+        db_session.close()
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def small_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3,000-resident synthetic city written once for the whole run."""
+    from luodi.synth.generator import SynthOptions
+    from luodi.synth.service import write_city
+
+    directory = tmp_path_factory.mktemp("city")
+    write_city(SynthOptions(residents=3_000, seed=7), directory)
+    return directory
