@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,9 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'luodi-test.db'}"
 
 
-@pytest.fixture(scope="session")
-def postgres_schema_url() -> Iterator[str]:
-    """A URL whose connections use a fresh schema of their own (dropped afterwards)."""
+@contextmanager
+def temporary_schema() -> Iterator[str]:
+    """A URL whose connections use a new schema of their own, dropped afterwards."""
     problem = postgres_available()
     if problem:
         require_or_skip("LUODI_REQUIRE_POSTGRES", problem)
@@ -58,10 +59,26 @@ def postgres_schema_url() -> Iterator[str]:
     with admin.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     separator = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str]:
+    """The schema shared by the rolled-back tests of the whole run."""
+    with temporary_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """An empty schema for one test that migrates or commits for real."""
+    with temporary_schema() as url:
+        yield url
 
 
 def migrated_engine(url: str) -> Engine:

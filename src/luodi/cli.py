@@ -155,5 +155,5 @@ def main() -> None:
         sys.exit(1)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m luodi.cli
     main()

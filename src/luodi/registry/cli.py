@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from luodi.auth.actor import SYSTEM_ACTOR
@@ -41,7 +42,8 @@ def id_check(
         else:
             all_valid = False
             console.print(
-                f"[red]无效 invalid[/]  {raw}  [{check.problem}] {check.reason_zh} / {check.reason_en}",
+                f"[red]无效 invalid[/]  {escape(raw)}  {escape(f'[{check.problem}]')} "
+                f"{check.reason_zh} / {check.reason_en}",
                 highlight=False,
             )
     if not all_valid:

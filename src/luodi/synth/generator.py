@@ -56,6 +56,14 @@ def _days(value: date) -> int:
     return (value - EPOCH).days
 
 
+def _years_before(value: date, years: int) -> date:
+    """The same day ``years`` earlier; 29 February falls back to the 28th."""
+    try:
+        return value.replace(year=value.year - years)
+    except ValueError:
+        return value.replace(year=value.year - years, day=28)
+
+
 def _characters(given_names: list[str]) -> Array:
     """Faker's given names split into single characters, in a stable order."""
     return np.array(sorted({character for name in given_names for character in name}))
@@ -166,7 +174,11 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     # among those who moved across provinces), a few more men than women.
     young = rng.random(n) < 0.8
     age_years = np.clip(np.where(young, rng.normal(32, 7, n), rng.normal(47, 6, n)), 18, 62)
-    birth = as_of - (age_years * 365.25).astype(np.int64) - rng.integers(0, 365, n)
+    eighteenth_birthday_latest = _days(_years_before(options.as_of, 18))
+    birth = np.minimum(
+        as_of - (age_years * 365.25).astype(np.int64) - rng.integers(0, 365, n),
+        eighteenth_birthday_latest,
+    )
     male = rng.random(n) < 0.57
     province_names = list(ORIGINS)
     province_probabilities = np.array([ORIGINS[name][0] for name in province_names])
