@@ -14,12 +14,17 @@ from luodi.registry.models import Resident
 from tests.factories import id_number
 
 
-def run_luodi(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_luodi(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "luodi.cli", *args],
-        capture_output=True, text=True, timeout=300, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )  # fmt: skip
+    )
 
 
 def test_id_check_all_valid_exits_0() -> None:
@@ -31,9 +36,14 @@ def test_id_check_all_valid_exits_0() -> None:
 
 def test_id_check_names_each_reason_and_exits_1() -> None:
     result = run_luodi(
-        "id", "check", id_number(), "1101051949", "99010519491231002X",
-        "110105194902300021", "110105194912310021",
-    )  # fmt: skip
+        "id",
+        "check",
+        id_number(),
+        "1101051949",
+        "99010519491231002X",
+        "110105194902300021",
+        "110105194912310021",
+    )
     assert result.returncode == 1
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 5
@@ -48,9 +58,16 @@ def test_bad_input_is_a_clear_error_without_traceback(tmp_path: Path) -> None:
     env = {"LUODI_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     assert run_luodi("db", "upgrade", env=env).returncode == 0
     result = run_luodi(
-        "resident", "add", "--id-number", id_number(), "--name", "张三", "--town", "330282999",
+        "resident",
+        "add",
+        "--id-number",
+        id_number(),
+        "--name",
+        "张三",
+        "--town",
+        "330282999",
         env=env,
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     assert "错误" in result.stderr
     assert "330282999" in result.stderr
@@ -84,7 +101,9 @@ def test_demo_end_to_end_without_serving(tmp_path: Path) -> None:
 
 
 def test_demo_refuses_to_empty_postgres_without_force(empty_postgres_url: str) -> None:
-    result = run_luodi("demo", "--no-serve", "--residents", "10", env={"LUODI_DATABASE_URL": empty_postgres_url})
+    result = run_luodi(
+        "demo", "--no-serve", "--residents", "10", env={"LUODI_DATABASE_URL": empty_postgres_url}
+    )
     assert result.returncode == 1
     assert "--force" in result.stderr
 
@@ -92,7 +111,17 @@ def test_demo_refuses_to_empty_postgres_without_force(empty_postgres_url: str) -
 def test_synth_load_on_postgres(tmp_path: Path, empty_postgres_url: str) -> None:
     env = {"LUODI_DATABASE_URL": empty_postgres_url}
     assert run_luodi("db", "upgrade", env=env).returncode == 0
-    result = run_luodi("synth", "--residents", "2000", "--seed", "4", "--out", str(tmp_path / "c"), "--load", env=env)
+    result = run_luodi(
+        "synth",
+        "--residents",
+        "2000",
+        "--seed",
+        "4",
+        "--out",
+        str(tmp_path / "c"),
+        "--load",
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert "'residents': 2000" in result.stdout
     listing = run_luodi("town", "list", env=env)

@@ -122,7 +122,9 @@ def test_vectorised_check_characters_equal_scalar(people: list[tuple[str, date, 
 )
 def test_columnwise_validation_agrees_with_scalar(numbers: list[str]) -> None:
     bad = set(invalid_id_number_rows(pl.Series(numbers, dtype=pl.String), TODAY).to_list())
-    expected = {row for row, number in enumerate(numbers) if not check_id_number(number, TODAY).valid}
+    expected = {
+        row for row, number in enumerate(numbers) if not check_id_number(number, TODAY).valid
+    }
     assert bad == expected
 
 
@@ -164,7 +166,11 @@ def test_credit_code_single_substitution_is_caught(body: str, position: int, shi
     code = body + credit_code_check_character(body)
     assert check_credit_code(code).valid
     alphabet = CREDIT_CODE_ALPHABET
-    changed = code[:position] + alphabet[(alphabet.index(code[position]) + shift) % 31] + code[position + 1 :]
+    changed = (
+        code[:position]
+        + alphabet[(alphabet.index(code[position]) + shift) % 31]
+        + code[position + 1 :]
+    )
     assert not check_credit_code(changed).valid
 
 

@@ -23,7 +23,10 @@ def count(session: Session, model: type) -> int:
 
 def test_loads_every_registry_file(session: Session, small_city: Path) -> None:
     summary = load_city(SYSTEM_ACTOR, session, small_city)
-    files = {name: pl.read_csv(small_city / name, infer_schema=False) for name in city_files.REGISTRY_FILES}
+    files = {
+        name: pl.read_csv(small_city / name, infer_schema=False)
+        for name in city_files.REGISTRY_FILES
+    }
     assert summary.residents == files[city_files.RESIDENTS].height == count(session, Resident)
     assert summary.permits == files[city_files.PERMITS].height == count(session, ResidencePermit)
     assert summary.children == files[city_files.CHILDREN].height == count(session, Child)
@@ -47,7 +50,9 @@ def test_loads_every_registry_file(session: Session, small_city: Path) -> None:
     # A new single write after a bulk load gets a fresh id (sequences moved past the bulk ids).
     from tests import factories
 
-    added = factories.resident(session, town_code=row["town_code"], number=factories.id_number(sequence=999))
+    added = factories.resident(
+        session, town_code=row["town_code"], number=factories.id_number(sequence=999)
+    )
     assert added.id > summary.residents
 
 
@@ -55,7 +60,10 @@ def broken_copy(source: Path, target: Path, file: str, row: int, column: str, va
     shutil.copytree(source, target)
     frame = pl.read_csv(target / file, infer_schema=False)
     frame = frame.with_columns(
-        pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
+        pl.when(pl.int_range(pl.len()) == row)
+        .then(pl.lit(value))
+        .otherwise(pl.col(column))
+        .alias(column)
     )
     frame.write_csv(target / file)
     return target
@@ -75,7 +83,13 @@ def broken_copy(source: Path, target: Path, file: str, row: int, column: str, va
     ],
 )
 def test_one_bad_row_writes_nothing_and_names_file_row_column(
-    session: Session, small_city: Path, tmp_path: Path, file: str, column: str, value: str, reason: str
+    session: Session,
+    small_city: Path,
+    tmp_path: Path,
+    file: str,
+    column: str,
+    value: str,
+    reason: str,
 ) -> None:
     directory = broken_copy(small_city, tmp_path / "city", file, 41, column, value)
     with pytest.raises(Invalid) as caught:
@@ -90,7 +104,9 @@ def test_one_bad_row_writes_nothing_and_names_file_row_column(
 
 def test_duplicate_rows_inside_a_file(session: Session, small_city: Path, tmp_path: Path) -> None:
     first = pl.read_csv(small_city / city_files.RESIDENTS, infer_schema=False)["id_number"][0]
-    directory = broken_copy(small_city, tmp_path / "city", city_files.RESIDENTS, 5, "id_number", first)
+    directory = broken_copy(
+        small_city, tmp_path / "city", city_files.RESIDENTS, 5, "id_number", first
+    )
     with pytest.raises(Invalid) as caught:
         load_city(SYSTEM_ACTOR, session, directory)
     assert {p.row for p in caught.value.details if "duplicated" in p.reason_en} == {2, 7}
@@ -105,11 +121,13 @@ def test_loading_twice_is_refused_and_changes_nothing(session: Session, small_ci
     assert count(session, Resident) == before
 
 
-def test_missing_file_and_missing_column(session: Session, small_city: Path, tmp_path: Path) -> None:
+def test_missing_file_and_missing_column(
+    session: Session, small_city: Path, tmp_path: Path
+) -> None:
     directory = tmp_path / "city"
     shutil.copytree(small_city, directory)
     (directory / city_files.PERMITS).unlink()
-    with pytest.raises(Invalid, match="permits.csv"):
+    with pytest.raises(Invalid, match=r"permits\.csv"):
         load_city(SYSTEM_ACTOR, session, directory)
     shutil.copy(small_city / city_files.PERMITS, directory / city_files.PERMITS)
     frame = pl.read_csv(directory / city_files.EMPLOYERS, infer_schema=False).drop("town_code")
@@ -119,7 +137,9 @@ def test_missing_file_and_missing_column(session: Session, small_city: Path, tmp
     assert "town_code" in caught.value.message_en
 
 
-def test_gbk_file_with_chinese_names_loads(session: Session, small_city: Path, tmp_path: Path) -> None:
+def test_gbk_file_with_chinese_names_loads(
+    session: Session, small_city: Path, tmp_path: Path
+) -> None:
     directory = tmp_path / "city"
     shutil.copytree(small_city, directory)
     residents = directory / city_files.RESIDENTS

@@ -26,7 +26,9 @@ from tests import factories
 
 def test_register_resident_derives_birth_sex_and_origin(session: Session) -> None:
     factories.town(session)
-    resident = factories.resident(session, number=factories.id_number("522425", date(1988, 3, 1), 37))
+    resident = factories.resident(
+        session, number=factories.id_number("522425", date(1988, 3, 1), 37)
+    )
     assert resident.birth_date == date(1988, 3, 1)
     assert resident.sex == "male"
     assert resident.origin_province == "贵州"
@@ -92,12 +94,19 @@ def test_twelve_digit_town_code_and_duplicate(session: Session) -> None:
         service.create_town(SYSTEM_ACTOR, session, TownCreate(code="330282114000", name="周巷"))
 
 
-def permit(number: str = "JZ1", issue: date = date(2024, 1, 1), expiry: date = date(2027, 1, 1),
-           id_number: str | None = None) -> PermitCreate:  # fmt: skip
+def permit(
+    number: str = "JZ1",
+    issue: date = date(2024, 1, 1),
+    expiry: date = date(2027, 1, 1),
+    id_number: str | None = None,
+) -> PermitCreate:
     return PermitCreate(
-        permit_number=number, id_number=id_number or factories.id_number(),
-        town_code="330282114", issue_date=issue, expiry_date=expiry,
-    )  # fmt: skip
+        permit_number=number,
+        id_number=id_number or factories.id_number(),
+        town_code="330282114",
+        issue_date=issue,
+        expiry_date=expiry,
+    )
 
 
 def test_permit_that_ends_before_it_starts_is_rejected(session: Session) -> None:
@@ -124,10 +133,13 @@ def test_valid_permit_shows_on_the_masked_read(session: Session) -> None:
     factories.town(session)
     resident = factories.resident(session, name="王小明")
     service.issue_permit(
-        SYSTEM_ACTOR, session,
-        permit(issue=date.today().replace(year=date.today().year - 1),
-               expiry=date.today().replace(year=date.today().year + 2)),
-    )  # fmt: skip
+        SYSTEM_ACTOR,
+        session,
+        permit(
+            issue=date.today().replace(year=date.today().year - 1),
+            expiry=date.today().replace(year=date.today().year + 2),
+        ),
+    )
     read = service.get_resident(SYSTEM_ACTOR, session, resident.id)
     assert read.valid_permit
     assert read.name_masked == "王**"
@@ -147,35 +159,51 @@ def test_household_and_children(session: Session) -> None:
     mother = factories.resident(session, number=factories.id_number(sequence=124), name="刘芳")
     father = factories.resident(session, number=factories.id_number(sequence=135), name="陈强")
     service.create_household(
-        SYSTEM_ACTOR, session,
-        HouseholdCreate(household_number="H1", town_code="330282114",
-                        member_id_numbers=[mother.id_number, father.id_number]),
-    )  # fmt: skip
+        SYSTEM_ACTOR,
+        session,
+        HouseholdCreate(
+            household_number="H1",
+            town_code="330282114",
+            member_id_numbers=[mother.id_number, father.id_number],
+        ),
+    )
     child_number = factories.id_number("330282", date(2019, 10, 1), 51)
     child = service.add_child(
-        SYSTEM_ACTOR, session,
-        ChildCreate(household_number="H1", id_number=child_number, name="陈小宝",
-                    vaccination_certificate=True, school_name="周巷镇中心小学", grade=1),
-    )  # fmt: skip
+        SYSTEM_ACTOR,
+        session,
+        ChildCreate(
+            household_number="H1",
+            id_number=child_number,
+            name="陈小宝",
+            vaccination_certificate=True,
+            school_name="周巷镇中心小学",
+            grade=1,
+        ),
+    )
     assert child.birth_date == date(2019, 10, 1)
     assert service.get_resident(SYSTEM_ACTOR, session, mother.id).children == 1
     with pytest.raises(Conflict):
         service.add_child(
-            SYSTEM_ACTOR, session,
+            SYSTEM_ACTOR,
+            session,
             ChildCreate(household_number="H1", id_number=child_number, name="陈小宝"),
-        )  # fmt: skip
+        )
     with pytest.raises(Invalid):
         service.add_child(
-            SYSTEM_ACTOR, session,
-            ChildCreate(household_number="H404", id_number=factories.id_number(sequence=7),
-                        name="某"),
-        )  # fmt: skip
+            SYSTEM_ACTOR,
+            session,
+            ChildCreate(
+                household_number="H404", id_number=factories.id_number(sequence=7), name="某"
+            ),
+        )
     with pytest.raises(Conflict):  # nobody belongs to two households
         service.create_household(
-            SYSTEM_ACTOR, session,
-            HouseholdCreate(household_number="H2", town_code="330282114",
-                            member_id_numbers=[mother.id_number]),
-        )  # fmt: skip
+            SYSTEM_ACTOR,
+            session,
+            HouseholdCreate(
+                household_number="H2", town_code="330282114", member_id_numbers=[mother.id_number]
+            ),
+        )
 
 
 def test_employer_credit_code_and_employment(session: Session) -> None:
@@ -184,33 +212,49 @@ def test_employer_credit_code_and_employment(session: Session) -> None:
     code = factories.credit_code()
     with pytest.raises(Invalid) as caught:
         service.register_employer(
-            SYSTEM_ACTOR, session,
-            EmployerCreate(credit_code=code[:-1] + ("0" if code[-1] != "0" else "1"),
-                           name="慈溪市华泰电器有限公司", town_code="330282114"),
-        )  # fmt: skip
+            SYSTEM_ACTOR,
+            session,
+            EmployerCreate(
+                credit_code=code[:-1] + ("0" if code[-1] != "0" else "1"),
+                name="慈溪市华泰电器有限公司",
+                town_code="330282114",
+            ),
+        )
     assert caught.value.details[0].field == "credit_code"
     service.register_employer(
-        SYSTEM_ACTOR, session,
+        SYSTEM_ACTOR,
+        session,
         EmployerCreate(credit_code=code, name="慈溪市华泰电器有限公司", town_code="330282114"),
-    )  # fmt: skip
+    )
     with pytest.raises(Conflict):
         service.register_employer(
-            SYSTEM_ACTOR, session,
+            SYSTEM_ACTOR,
+            session,
             EmployerCreate(credit_code=code.lower(), name="重复", town_code="330282114"),
-        )  # fmt: skip
+        )
     with pytest.raises(Invalid) as ended:
         service.add_employment(
-            SYSTEM_ACTOR, session,
-            EmploymentCreate(id_number=worker.id_number, credit_code=code,
-                             basis="labour_contract", start_date=date(2024, 3, 1),
-                             end_date=date(2024, 2, 1)),
-        )  # fmt: skip
+            SYSTEM_ACTOR,
+            session,
+            EmploymentCreate(
+                id_number=worker.id_number,
+                credit_code=code,
+                basis="labour_contract",
+                start_date=date(2024, 3, 1),
+                end_date=date(2024, 2, 1),
+            ),
+        )
     assert ended.value.details[0].field == "end_date"
     service.add_employment(
-        SYSTEM_ACTOR, session,
-        EmploymentCreate(id_number=worker.id_number, credit_code=code,
-                         basis="labour_contract", start_date=date(2024, 3, 1)),
-    )  # fmt: skip
+        SYSTEM_ACTOR,
+        session,
+        EmploymentCreate(
+            id_number=worker.id_number,
+            credit_code=code,
+            basis="labour_contract",
+            start_date=date(2024, 3, 1),
+        ),
+    )
     assert session.scalar(select(func.count(Employment.id))) == 1
 
 
@@ -222,9 +266,13 @@ def test_database_constraints_back_the_service_checks(session: Session) -> None:
     resident = factories.resident(session)
     session.add(
         ResidencePermit(
-            permit_number="X", resident_id=resident.id, town_id=resident.town_id,
-            issue_date=date(2025, 1, 1), expiry_date=date(2024, 1, 1), status="valid",
-        )  # fmt: skip
+            permit_number="X",
+            resident_id=resident.id,
+            town_id=resident.town_id,
+            issue_date=date(2025, 1, 1),
+            expiry_date=date(2024, 1, 1),
+            status="valid",
+        )
     )
     with pytest.raises(IntegrityError):
         session.flush()

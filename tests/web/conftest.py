@@ -14,7 +14,9 @@ from luodi.registry.loading import load_city
 from tests.conftest import migrated_engine, temporary_schema
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def loaded_engine(
     request: pytest.FixtureRequest, small_city: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:

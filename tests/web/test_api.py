@@ -26,7 +26,10 @@ def test_towns_with_counts_match_the_files(client: TestClient, small_city: Path)
     residents = pl.read_csv(small_city / city_files.RESIDENTS, infer_schema=False)
     expected = dict(residents.group_by("town_code").len().iter_rows())
     assert {town["code"]: town["residents"] for town in towns if town["residents"]} == expected
-    assert sum(town["children"] for town in towns) == pl.read_csv(small_city / city_files.CHILDREN).height
+    assert (
+        sum(town["children"] for town in towns)
+        == pl.read_csv(small_city / city_files.CHILDREN).height
+    )
 
 
 def test_resident_is_masked(client: TestClient, small_city: Path) -> None:

@@ -31,7 +31,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(loaded_engine: Engine) -> Iterator[str]:
     port = free_port()
-    config = uvicorn.Config(create_app(loaded_engine), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        create_app(loaded_engine), host="127.0.0.1", port=port, log_level="warning"
+    )
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -46,20 +48,30 @@ def server(loaded_engine: Engine) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        require_or_skip("LUODI_REQUIRE_BROWSER", f"Chromium not found at {CHROMIUM} (make browser installs it)")
+        require_or_skip(
+            "LUODI_REQUIRE_BROWSER", f"Chromium not found at {CHROMIUM} (make browser installs it)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield instance
         instance.close()
 
 
-def test_home_page_shows_towns_with_bars(server: str, browser: object, small_city: Path, tmp_path: Path) -> None:
+def test_home_page_shows_towns_with_bars(
+    server: str, browser: object, small_city: Path, tmp_path: Path
+) -> None:
     page = browser.new_page()  # type: ignore[attr-defined]
     failed: list[str] = []
     page.on("requestfailed", lambda request: failed.append(request.url))
@@ -71,7 +83,9 @@ def test_home_page_shows_towns_with_bars(server: str, browser: object, small_cit
     zhouxiang = page.locator('tr[data-town="330282114"]')
     assert "周巷镇" in zhouxiang.inner_text()
     # The bar is drawn: its width is proportional to the town's residents, the largest 100 %.
-    widths = page.locator("td.bar-col .bar").evaluate_all("bars => bars.map(b => b.getBoundingClientRect().width)")
+    widths = page.locator("td.bar-col .bar").evaluate_all(
+        "bars => bars.map(b => b.getBoundingClientRect().width)"
+    )
     assert max(widths) > 0
     assert sum(1 for width in widths if width == max(widths)) >= 1
     assert not failed, f"requests failed (a CDN?): {failed}"

@@ -150,7 +150,8 @@ def id_check_characters(first17_digits: npt.NDArray[np.integer]) -> npt.NDArray[
     if first17_digits.ndim != 2 or first17_digits.shape[1] != 17:
         raise ValueError("expected an (n, 17) array of digits")
     remainders = (first17_digits.astype(np.int64) @ ID_WEIGHTS) % 11
-    return np.array(list(ID_CHECK_CHARACTERS))[remainders]
+    characters: npt.NDArray[np.str_] = np.array(list(ID_CHECK_CHARACTERS))[remainders]
+    return characters
 
 
 class CreditCodeProblem(StrEnum):
@@ -222,7 +223,8 @@ def credit_code_check_characters(first17_values: npt.NDArray[np.integer]) -> npt
     if first17_values.ndim != 2 or first17_values.shape[1] != 17:
         raise ValueError("expected an (n, 17) array of code values")
     totals = (first17_values.astype(np.int64) @ CREDIT_CODE_WEIGHTS) % 31
-    return np.array(list(CREDIT_CODE_ALPHABET))[(31 - totals) % 31]
+    characters: npt.NDArray[np.str_] = np.array(list(CREDIT_CODE_ALPHABET))[(31 - totals) % 31]
+    return characters
 
 
 def invalid_id_number_rows(numbers: pl.Series, today: date) -> pl.Series:

@@ -89,9 +89,23 @@ SKILL_LEVELS: dict[str, float] = {
 
 # 慈溪's industries (家电, 轴承, 化纤, 五金, 汽配) for employer names.
 INDUSTRIES = [
-    "电器", "家电", "轴承", "化纤", "五金", "汽配", "模具", "塑料", "纺织", "服饰",
-    "食品", "包装", "机械", "电子", "照明", "密封件",
-]  # fmt: skip
+    "电器",
+    "家电",
+    "轴承",
+    "化纤",
+    "五金",
+    "汽配",
+    "模具",
+    "塑料",
+    "纺织",
+    "服饰",
+    "食品",
+    "包装",
+    "机械",
+    "电子",
+    "照明",
+    "密封件",
+]
 
 HOUSING_LAYOUTS: dict[str, tuple[float, int, int]] = {
     # layout: (share, smallest area m², largest area m²)
