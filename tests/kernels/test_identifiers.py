@@ -93,12 +93,12 @@ def test_any_single_character_change_is_caught(
     region: str, birth: date, sequence: int, position: int, shift: int
 ) -> None:
     # ISO 7064 MOD 11-2 detects every single substitution: whatever else a changed number
-    # passes, the check character fails.
+    # passes, the check character fails. Digits change to digits; the check character to
+    # any other of 0-9 and X.
     number = id_number(region, birth, sequence)
-    alphabet = "0123456789X"
-    changed_character = alphabet[(alphabet.index(number[position]) + shift) % 11]
-    if position < 17 and changed_character == "X":
-        changed_character = alphabet[(alphabet.index(changed_character) + 1) % 11]
+    alphabet = "0123456789X" if position == 17 else "0123456789"
+    shift = shift % len(alphabet) or 1
+    changed_character = alphabet[(alphabet.index(number[position]) + shift) % len(alphabet)]
     changed = number[:position] + changed_character + number[position + 1 :]
     assert changed != number
     assert not check_id_number(changed, TODAY).valid
