@@ -82,12 +82,21 @@ def test_home_page_shows_towns_with_bars(
     assert rows.count() == 19
     zhouxiang = page.locator('tr[data-town="330282114"]')
     assert "周巷镇" in zhouxiang.inner_text()
-    # The bar is drawn: its width is proportional to the town's residents, the largest 100 %.
+    # The bars are drawn, each as long as its town's residents relative to the largest town.
     widths = page.locator("td.bar-col .bar").evaluate_all(
-        "bars => bars.map(b => b.getBoundingClientRect().width)"
+        "bars => bars.map(bar => bar.getBoundingClientRect().width)"
     )
-    assert max(widths) > 0
-    assert sum(1 for width in widths if width == max(widths)) >= 1
+    counts = [
+        int(text.replace(",", "")) for text in page.locator("td.bar-col .count").all_inner_texts()
+    ]
+    assert max(widths) > 100
+    for width, residents in zip(widths, counts, strict=True):
+        assert abs(width / max(widths) - residents / max(counts)) < 0.01
+    # Each count sits on the line of its bar (nothing wraps).
+    heights = page.locator("td.bar-col").evaluate_all(
+        "cells => cells.map(c => c.getBoundingClientRect().height)"
+    )
+    assert max(heights) < 2 * min(heights)
     assert not failed, f"requests failed (a CDN?): {failed}"
     page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
     page.close()

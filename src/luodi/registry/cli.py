@@ -81,14 +81,10 @@ def resident_show(resident_id: int) -> None:
 
 def print_towns(towns: list[TownSummary]) -> None:
     table = Table(title="各镇街新市民 / residents by town")
-    for header in (
-        "代码 code",
-        "镇街 town",
-        "新市民 residents",
-        "有效居住证 permits",
-        "随迁子女 children",
-    ):
-        table.add_column(header, justify="right" if "s" in header[-1] else "left")
+    table.add_column("代码 code")
+    table.add_column("镇街 town")
+    for numeric in ("新市民 residents", "有效居住证 permits", "随迁子女 children"):
+        table.add_column(numeric, justify="right")
     for town in towns:
         table.add_row(
             town.code,
