@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
 
 from luodi import __version__
-from luodi.db import get_engine, session_factory
+from luodi.db import get_engine
 from luodi.errors import LuodiError
 from luodi.registry.api import router as registry_router
 from luodi.web.pages import router as pages_router
@@ -27,7 +27,6 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     )
     engine = engine or get_engine()
     app.state.engine = engine
-    app.state.session_factory = session_factory(engine)
 
     @app.exception_handler(LuodiError)
     def luodi_error(_request: Request, error: LuodiError) -> JSONResponse:

@@ -129,6 +129,16 @@ def _dates(problems: Problems, file: str, frame: pl.DataFrame, columns: list[str
     return frame.with_columns(parse_date(column) for column in columns)
 
 
+def _sex_of(id_number_column: str) -> pl.Expr:
+    """An odd 17th digit is a man (GB 11643)."""
+    odd = pl.col(id_number_column).str.slice(16, 1).cast(pl.Int64) % 2 == 1
+    return pl.when(odd).then(pl.lit("male")).otherwise(pl.lit("female"))
+
+
+def _birth_date_of(id_number_column: str) -> pl.Expr:
+    return pl.col(id_number_column).str.slice(6, 8).str.to_date("%Y%m%d")
+
+
 def _map(frame: pl.DataFrame, column: str, keys: pl.DataFrame, into: str) -> pl.DataFrame:
     """Replace a natural key by the database id it stands for (left join, order kept)."""
     return frame.join(
@@ -363,10 +373,8 @@ def load_city(
         id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Resident.__table__),
         id_number="id_number",
         name="name",
-        sex=pl.when(pl.col("id_number").str.slice(16, 1).cast(pl.Int64) % 2 == 1)
-        .then(pl.lit("male"))
-        .otherwise(pl.lit("female")),
-        birth_date=pl.col("id_number").str.slice(6, 8).str.to_date("%Y%m%d"),
+        sex=_sex_of("id_number"),
+        birth_date=_birth_date_of("id_number"),
         origin_region_code=pl.col("id_number").str.slice(0, 6),
         origin_province=pl.col("id_number").str.slice(0, 2).replace_strict(PROVINCES),
         phone=pl.col("phone") if "phone" in residents.columns else pl.lit(None, pl.String),
@@ -396,10 +404,8 @@ def load_city(
         household_id="household_id",
         id_number="child_id_number",
         name="child_name",
-        sex=pl.when(pl.col("child_id_number").str.slice(16, 1).cast(pl.Int64) % 2 == 1)
-        .then(pl.lit("male"))
-        .otherwise(pl.lit("female")),
-        birth_date=pl.col("child_id_number").str.slice(6, 8).str.to_date("%Y%m%d"),
+        sex=_sex_of("child_id_number"),
+        birth_date=_birth_date_of("child_id_number"),
         vaccination_certificate=parse_bool("vaccination_certificate"),
         school_name=pl.when(is_given("school_name")).then(pl.col("school_name")),
         grade=pl.col("grade").cast(pl.Int64, strict=False),

@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: one session per request, committed on success."""
+"""Request-scoped dependencies: one unit of work per request, committed on success."""
 
 from __future__ import annotations
 
@@ -8,17 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from luodi.db import session_scope
+
 
 def get_session(request: Request) -> Iterator[Session]:
-    session: Session = request.app.state.session_factory()
-    try:
+    with session_scope(request.app.state.engine) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_session)]
