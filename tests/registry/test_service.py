@@ -232,29 +232,20 @@ def test_employer_credit_code_and_employment(session: Session) -> None:
             session,
             EmployerCreate(credit_code=code.lower(), name="重复", town_code="330282114"),
         )
-    with pytest.raises(Invalid) as ended:
-        service.add_employment(
-            SYSTEM_ACTOR,
-            session,
-            EmploymentCreate(
-                id_number=worker.id_number,
-                credit_code=code,
-                basis="labour_contract",
-                start_date=date(2024, 3, 1),
-                end_date=date(2024, 2, 1),
-            ),
-        )
-    assert ended.value.details[0].field == "end_date"
-    service.add_employment(
-        SYSTEM_ACTOR,
-        session,
-        EmploymentCreate(
+
+    def contract(end_date: date | None) -> EmploymentCreate:
+        return EmploymentCreate(
             id_number=worker.id_number,
             credit_code=code,
             basis="labour_contract",
             start_date=date(2024, 3, 1),
-        ),
-    )
+            end_date=end_date,
+        )
+
+    with pytest.raises(Invalid) as ended:
+        service.add_employment(SYSTEM_ACTOR, session, contract(end_date=date(2024, 2, 1)))
+    assert ended.value.details[0].field == "end_date"
+    service.add_employment(SYSTEM_ACTOR, session, contract(end_date=None))
     assert session.scalar(select(func.count(Employment.id))) == 1
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from luodi.auth.actor import Actor
 from luodi.errors import Conflict, Invalid, NotFound
-from luodi.kernels.identifiers import check_credit_code, check_id_number
+from luodi.kernels.identifiers import IdNumberCheck, check_credit_code, check_id_number
 from luodi.kernels.masking import mask_id_number, mask_name, mask_phone
 from luodi.registry import repository
 from luodi.registry.models import (
@@ -40,12 +40,13 @@ from luodi.registry.schemas import (
 PHONE_DIGITS = 11
 
 
-def valid_id_number(value: str, field: str = "id_number", today: date | None = None) -> str:
-    """The normalised number, or an ``Invalid`` naming the field, the value and the reason."""
-    check = check_id_number(value, today)
+def checked_id_number(value: str, field: str = "id_number") -> IdNumberCheck:
+    """The check of a valid number (normalised, with what it tells), or an ``Invalid`` naming
+    the field, the value and the reason."""
+    check = check_id_number(value)
     if not check.valid:
         raise Invalid.field(field, value, check.reason_zh, check.reason_en)
-    return check.number
+    return check
 
 
 def valid_credit_code(value: str, field: str = "credit_code") -> str:
@@ -89,7 +90,7 @@ def town_for(session: Session, actor: Actor, code: str, field: str = "town_code"
 
 
 def resident_for(session: Session, actor: Actor, id_number: str) -> Resident:
-    number = valid_id_number(id_number)
+    number = checked_id_number(id_number).number
     resident = repository.resident_by_id_number(session, actor, number)
     if resident is None:
         raise Invalid.field(
@@ -135,9 +136,7 @@ def list_towns(actor: Actor, session: Session, as_of: date | None = None) -> lis
 
 
 def register_resident(actor: Actor, session: Session, data: ResidentCreate) -> Resident:
-    check = check_id_number(data.id_number)
-    if not check.valid:
-        raise Invalid.field("id_number", data.id_number, check.reason_zh, check.reason_en)
+    check = checked_id_number(data.id_number)
     phone = valid_phone(data.phone)
     town = town_for(session, actor, data.town_code)
     if repository.resident_by_id_number(session, actor, check.number) is not None:
@@ -229,9 +228,7 @@ def create_household(actor: Actor, session: Session, data: HouseholdCreate) -> H
 
 
 def add_child(actor: Actor, session: Session, data: ChildCreate) -> Child:
-    check = check_id_number(data.id_number)
-    if not check.valid:
-        raise Invalid.field("id_number", data.id_number, check.reason_zh, check.reason_en)
+    check = checked_id_number(data.id_number)
     household = repository.household_by_number(session, data.household_number.strip())
     if household is None:
         raise Invalid.field(
