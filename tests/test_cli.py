@@ -18,7 +18,7 @@ def run_luodi(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "luodi.cli", *args],
+        [sys.executable, "-m", "luodi", *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -4,17 +4,17 @@ no traceback unless ``--debug``."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from luodi import migrate
+from luodi.console import console, root_options
 from luodi.db import dispose_engines, get_engine, is_sqlite
 from luodi.errors import LuodiError
+from luodi.policy.cli import policy_app
 from luodi.registry import cli as registry_cli
 from luodi.settings import get_settings
 from luodi.synth import cli as synth_cli
@@ -26,26 +26,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="数据库 / database schema", no_args_is_help=True)
+app.callback()(root_options)
 app.add_typer(db_app, name="db")
 app.add_typer(registry_cli.id_app, name="id")
 app.add_typer(registry_cli.resident_app, name="resident")
 app.add_typer(registry_cli.town_app, name="town")
+app.add_typer(policy_app, name="policy")
 app.command("load")(registry_cli.load)
 app.command("synth")(synth_cli.synth)
-
-console = Console(soft_wrap=True)
-error_console = Console(stderr=True, soft_wrap=True)
-SHOWN_PROBLEMS = 10
-_debug = {"on": False}
-
-
-@app.callback()
-def root(
-    debug: Annotated[
-        bool, typer.Option("--debug", help="出错时显示完整堆栈 / show tracebacks")
-    ] = False,
-) -> None:
-    _debug["on"] = debug
 
 
 @db_app.command("upgrade")
@@ -136,24 +124,7 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 
 
-def main() -> None:
-    try:
-        app()
-    except LuodiError as error:
-        if _debug["on"]:
-            raise
-        error_console.print(f"[bold red]错误[/] {error.message_zh}", highlight=False)
-        error_console.print(f"[bold red]Error[/] {error.message_en}", highlight=False)
-        for problem in error.details[1:SHOWN_PROBLEMS]:
-            error_console.print(f"  - {problem.describe()}", highlight=False, markup=False)
-        if len(error.details) > SHOWN_PROBLEMS:
-            error_console.print(
-                f"  … 另有 {len(error.details) - SHOWN_PROBLEMS} 条 / "
-                f"{len(error.details) - SHOWN_PROBLEMS} more",
-                highlight=False,
-            )
-        sys.exit(1)
-
-
 if __name__ == "__main__":  # python -m luodi.cli
+    from luodi.console import main
+
     main()

@@ -9,6 +9,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
+# The policies shipped with luodi sit beside src/ in a checkout; a deployment points
+# LUODI_POLICY_DIR at its own folder of published policy documents.
+SHIPPED_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 
 
 class Settings(BaseSettings):
@@ -25,6 +28,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = DEFAULT_DATA_DIR
+    policy_dir: Path = Field(
+        default=SHIPPED_POLICY_DIR,
+        description="Folder of policy documents (*.yaml) that `luodi score --policy ID` reads",
+    )
 
 
 @lru_cache

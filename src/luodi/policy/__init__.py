@@ -1,0 +1,1 @@
+"""Points policies: documents on disk, their checks and tests, scoring of plain files."""

@@ -1,0 +1,290 @@
+"""``luodi policy …``: check, test, score, explain and compare policies on plain files."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from luodi.errors import Invalid
+from luodi.kernels.policy import CompiledPolicy
+from luodi.kernels.policy.compare import QUANTILE_LABELS, Comparison
+from luodi.kernels.policy.document import KIND_LABELS
+from luodi.kernels.policy.explain import Explanation
+from luodi.policy import service
+
+policy_app = typer.Typer(
+    help="积分策略：检查、测试、计分、解释、比较 / points policies on plain files",
+    no_args_is_help=True,
+)
+console = Console(soft_wrap=True)
+error_console = Console(stderr=True, soft_wrap=True)
+
+PolicyFile = Annotated[Path, typer.Argument(help="策略文件 YAML / policy document")]
+AsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="计分日期 YYYY-MM-DD（默认今天） / scoring date (default today)"),
+]
+
+
+def parse_as_of(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid.field(
+            "--as-of", text, "日期格式应为 YYYY-MM-DD", "a date is written YYYY-MM-DD"
+        ) from None
+
+
+def points(value: float) -> str:
+    return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:,.0f}"
+
+
+def warn_if_not_in_force(compiled: CompiledPolicy, as_of: date) -> None:
+    policy = compiled.policy
+    if not service.in_force(policy, as_of):
+        error_console.print(
+            f"[yellow]注意[/] {policy.id} {policy.version} 在 {as_of} 不在有效期内 "
+            f"({policy.effective_from} – {policy.effective_to or '…'}) / "
+            f"not in force on {as_of}",
+            highlight=False,
+        )
+
+
+@policy_app.command("check")
+def check(file: PolicyFile) -> None:
+    """检查策略文件 / validate a policy document."""
+    compiled = service.load_policy_file(file)
+    policy = compiled.policy
+    console.print(
+        f"[green]✓[/] {policy.name.both()} — {policy.id} {policy.version}，"
+        f"生效 effective {policy.effective_from} – {policy.effective_to or '…'}",
+        highlight=False,
+    )
+    table = Table("指标 id", "类别 kind", "名称 label", "规则 rule", "封顶 cap", "依据 evidence")
+    for indicator in policy.indicators:
+        table.add_row(
+            indicator.id,
+            KIND_LABELS[indicator.kind][0],
+            indicator.label.both(),
+            indicator.rule(),
+            "" if indicator.cap is None else points(indicator.cap),
+            indicator.evidence or "",
+        )
+    console.print(table)
+    for group in policy.groups:
+        rule = "只取最高 max" if group.combine == "max" else ""
+        cap = f" 封顶 cap {points(group.cap)}" if group.cap is not None else ""
+        console.print(f"分组 group {group.id}: {', '.join(group.indicators)} {rule}{cap}")
+    console.print(
+        f"输入 {len(policy.inputs)} inputs · 派生 {len(policy.derived)} derived · "
+        f"指标 {len(policy.indicators)} indicators · 测试 {len(policy.tests)} tests · "
+        f"sha256 {policy.digest[:12]}",
+        highlight=False,
+    )
+
+
+@policy_app.command("test")
+def test(file: PolicyFile) -> None:
+    """运行策略自带的测试用例 / run the policy's own test cases."""
+    compiled = service.load_policy_file(file)
+    outcomes = compiled.run_tests()
+    if not outcomes:
+        raise Invalid(f"{file.name} 没有测试用例", f"{file.name} has no test cases")
+    for outcome in outcomes:
+        mark = "[green]✓ 通过 pass[/]" if outcome.passed else "[red]✗ 失败 FAIL[/]"
+        console.print(f"{mark}  {outcome.name}  (as_of {outcome.as_of})", highlight=False)
+        for key, expected in outcome.expected.items():
+            actual = outcome.actual[key]
+            flag = "  [red]≠[/]" if key in outcome.failures else ""
+            console.print(
+                f"      {key:<24} 期望 expected {points(expected):>8}   "
+                f"实际 actual {points(actual):>8}{flag}",
+                highlight=False,
+            )
+    failed = sum(not outcome.passed for outcome in outcomes)
+    console.print(
+        f"{len(outcomes) - failed}/{len(outcomes)} 通过 passed",
+        style="green" if not failed else "red",
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+@policy_app.command("score")
+def score(
+    policy: Annotated[str, typer.Option("--policy", help="策略文件或编号 / policy file or id")],
+    input_path: Annotated[Path, typer.Option("--input", help="CSV / Parquet / XLSX")],
+    output: Annotated[Path, typer.Option("--output", help="结果 .csv 或 .parquet")],
+    as_of: AsOf = None,
+) -> None:
+    """为文件中的每位居民计分 / score every resident of a file."""
+    on = parse_as_of(as_of)
+    compiled = service.resolve_policy(policy, on)
+    warn_if_not_in_force(compiled, on)
+    with console.status(f"计分中 / scoring {input_path.name} …"):
+        summary = service.score_file(compiled, input_path, output, on)
+    console.print(
+        f"已为 {summary.residents:,} 名居民计分 / scored {summary.residents:,} residents "
+        f"({compiled.policy.id} {compiled.policy.version}, as_of {on})；"
+        f"平均 mean {summary.mean:.2f}，最低 min {points(summary.minimum)}，"
+        f"最高 max {points(summary.maximum)} → {summary.output}",
+        highlight=False,
+    )
+
+
+def print_explanation(explanation: Explanation) -> None:
+    console.print(
+        f"居民 resident {explanation.resident_id} · {explanation.policy_id} "
+        f"{explanation.policy_version} · as_of {explanation.as_of}",
+        highlight=False,
+    )
+    table = Table(
+        "指标 indicator",
+        "规则 rule",
+        "所用数据 inputs",
+        "原始 raw",
+        "封顶 cap",
+        "分组 group",
+        "得分 points",
+        "依据 evidence",
+    )
+    for line in explanation.lines:
+        inputs = "\n".join(f"{name} = {value}" for name, value in line.inputs.items())
+        group = "\n".join(f"{effect.group_id}: {effect.rule_zh}" for effect in line.groups)
+        if line.group_change:
+            group += f"\n{points(line.group_change)}"
+        cap = ""
+        if line.cap is not None:
+            cap = f"≤ {points(line.cap)}" + (
+                f" ({points(line.capped - max(line.raw, 0.0))})"
+                if line.capped != max(line.raw, 0.0)
+                else ""
+            )
+        table.add_row(
+            f"{line.label_zh} {line.label_en}\n[dim]{line.indicator_id} · {KIND_LABELS[line.kind][0]}[/]",
+            line.rule,
+            inputs,
+            points(line.raw),
+            cap,
+            group,
+            f"[bold]{points(line.points)}[/]",
+            line.evidence or "",
+        )
+    console.print(table)
+    floor = ""
+    if explanation.floored:
+        floor = (
+            f"（各项合计 {points(explanation.sum_of_lines)}，"
+            f"保底 raised to floor {points(explanation.floor or 0)}）"
+        )
+    console.print(f"[bold]总分 total {points(explanation.total)}[/]{floor}", highlight=False)
+
+
+@policy_app.command("explain")
+def explain(
+    policy: Annotated[str, typer.Option("--policy", help="策略文件或编号 / policy file or id")],
+    input_path: Annotated[Path, typer.Option("--input", help="CSV / Parquet / XLSX")],
+    resident: Annotated[str, typer.Option("--resident", help="居民编号 resident_id")],
+    as_of: AsOf = None,
+) -> None:
+    """逐项解释一位居民的积分 / explain one resident's points line by line."""
+    on = parse_as_of(as_of)
+    compiled = service.resolve_policy(policy, on)
+    warn_if_not_in_force(compiled, on)
+    print_explanation(service.explain_file(compiled, input_path, resident, on))
+
+
+def print_comparison(old: CompiledPolicy, new: CompiledPolicy, comparison: Comparison) -> None:
+    old_name = f"{old.policy.id} {old.policy.version}"
+    new_name = f"{new.policy.id} {new.policy.version}"
+    console.print(f"{comparison.residents:,} 名居民 residents: {old_name} → {new_name}")
+    table = Table("", f"旧 old ({old_name})", f"新 new ({new_name})", title="总分分布 totals")
+    for label, before, after in zip(
+        QUANTILE_LABELS, comparison.quantiles_old, comparison.quantiles_new, strict=True
+    ):
+        table.add_row(label, points(before), points(after))
+    table.add_row("平均 mean", f"{comparison.mean_old:.2f}", f"{comparison.mean_new:.2f}")
+    console.print(table)
+    console.print(
+        f"上升 gain [green]{comparison.gained:,}[/] · 下降 lose [red]{comparison.lost:,}[/] · "
+        f"不变 same {comparison.unchanged:,} · 名次相关 Spearman "
+        f"{'—' if comparison.rank_correlation is None else f'{comparison.rank_correlation:.4f}'}",
+        highlight=False,
+    )
+    if comparison.thresholds:
+        thresholds = Table("线 threshold", "旧 old ≥", "新 new ≥", "变化 change", title="达线人数")
+        for threshold, before, after in comparison.thresholds:
+            thresholds.add_row(
+                points(threshold), f"{before:,}", f"{after:,}", f"{after - before:+,}"
+            )
+        console.print(thresholds)
+    movers = Table(
+        "resident_id",
+        "旧 old",
+        "新 new",
+        "变化 delta",
+        "旧名次 rank",
+        "新名次 rank",
+        title="变化最大 largest movers",
+    )
+    for row in comparison.movers.iter_rows(named=True):
+        movers.add_row(
+            str(row["resident_id"]),
+            points(row["total_old"]),
+            points(row["total_new"]),
+            f"{row['delta']:+.2f}",
+            f"{row['rank_old']:,}",
+            f"{row['rank_new']:,}",
+        )
+    console.print(movers)
+
+
+@policy_app.command("compare")
+def compare(
+    old: Annotated[str, typer.Argument(help="旧策略文件或编号 / old policy")],
+    new: Annotated[str, typer.Argument(help="新策略文件或编号 / new policy")],
+    input_path: Annotated[Path, typer.Option("--input", help="CSV / Parquet / XLSX")],
+    threshold: Annotated[
+        list[float] | None, typer.Option("--threshold", help="达线分数，可多次 / repeatable")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="逐人对比 .csv/.parquet / per resident")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="列出变化最大的人数")] = 10,
+    as_of: AsOf = None,
+) -> None:
+    """在同一人群上比较两个策略版本 / compare two policies on the same residents."""
+    on = parse_as_of(as_of)
+    old_policy = service.resolve_policy(old, on)
+    new_policy = service.resolve_policy(new, on)
+    with console.status("两个版本计分中 / scoring under both …"):
+        comparison = service.compare_files(
+            old_policy, new_policy, input_path, on, sorted(threshold or []), top, output
+        )
+    print_comparison(old_policy, new_policy, comparison)
+    if output is not None:
+        console.print(f"逐人对比已写入 / per-resident comparison written to {output}")
+
+
+@policy_app.command("list")
+def list_policies() -> None:
+    """列出已发布的策略 / list the published policies."""
+    table = Table("id", "版本 version", "名称 name", "生效 from", "失效 to", "sha256")
+    for compiled in service.published_policies():
+        policy = compiled.policy
+        table.add_row(
+            policy.id,
+            policy.version,
+            policy.name.both(),
+            str(policy.effective_from),
+            str(policy.effective_to or "…"),
+            policy.digest[:12],
+        )
+    console.print(table)

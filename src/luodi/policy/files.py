@@ -1,0 +1,84 @@
+"""Plain files in and out of the engine: CSV, Parquet or Excel in; CSV or Parquet out.
+
+Output is written to a temporary file beside the target and renamed into place, so a failed
+run never leaves a half-written or stale-looking result behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from luodi.errors import FieldProblem, Invalid
+from luodi.tabular import as_utf8
+
+READABLE = (".csv", ".parquet", ".xlsx", ".xls")
+WRITABLE = (".csv", ".parquet")
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """A CSV (all text; UTF-8, BOM or GBK), Parquet or Excel (first sheet) file."""
+    suffix = path.suffix.lower()
+    if suffix not in READABLE:
+        raise Invalid(
+            f"不支持的输入格式 {path.name}（可用：CSV、Parquet、XLSX）",
+            f"unsupported input format {path.name} (CSV, Parquet or XLSX)",
+            [FieldProblem("file", str(path), "格式不支持", "unsupported format", file=path.name)],
+        )
+    if not path.is_file():
+        raise Invalid(
+            f"找不到文件 {path}",
+            f"file not found: {path}",
+            [FieldProblem("file", str(path), "文件不存在", "file does not exist", file=path.name)],
+        )
+    try:
+        if suffix == ".csv":
+            data = as_utf8(path.read_bytes())
+            if not data.strip():
+                raise Invalid(f"文件 {path.name} 是空的", f"file {path.name} is empty")
+            frame = pl.read_csv(data, infer_schema=False)
+        elif suffix == ".parquet":
+            frame = pl.read_parquet(path)
+        else:
+            frame = pl.read_excel(path, engine="calamine")
+    except Invalid:
+        raise
+    except Exception as error:  # a damaged file: say which and why, never a traceback
+        raise Invalid(
+            f"无法读取 {path.name}：{error}",
+            f"cannot read {path.name}: {error}",
+            [FieldProblem("file", str(path), "无法读取", str(error), file=path.name)],
+        ) from error
+    return frame.rename({name: str(name).strip() for name in frame.columns})
+
+
+def check_writable(path: Path) -> None:
+    """Fail before the work, not after it, on an output we cannot write."""
+    if path.suffix.lower() not in WRITABLE:
+        raise Invalid(
+            f"输出文件必须是 .csv 或 .parquet：{path.name}",
+            f"the output must be .csv or .parquet: {path.name}",
+        )
+    if not path.parent.exists():
+        raise Invalid(
+            f"输出目录不存在：{path.parent}", f"output folder does not exist: {path.parent}"
+        )
+
+
+def write_table(frame: pl.DataFrame, path: Path) -> None:
+    """Write by extension, atomically (temporary file, then rename)."""
+    check_writable(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        if path.suffix.lower() == ".csv":
+            frame.write_csv(temporary)
+        else:
+            frame.write_parquet(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
