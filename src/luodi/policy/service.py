@@ -182,7 +182,10 @@ def score_file(compiled: CompiledPolicy, source: Path, output: Path, as_of: date
     points = compiled.score(read_inputs(compiled, source), as_of)
     write_table(points, output)
     stats = points.select(
-        pl.len(), pl.col(TOTAL).mean(), pl.col(TOTAL).min(), pl.col(TOTAL).max()
+        pl.len(),
+        pl.col(TOTAL).mean().alias("mean"),
+        pl.col(TOTAL).min().alias("min"),
+        pl.col(TOTAL).max().alias("max"),
     ).row(0)
     return ScoreSummary(stats[0], stats[1] or 0.0, stats[2] or 0.0, stats[3] or 0.0, output)
 

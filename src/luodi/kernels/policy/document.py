@@ -224,6 +224,10 @@ class _Place:
         ]
 
 
+class _Skip(Exception):
+    """A part that depends on a part already reported as broken: say nothing more."""
+
+
 class _Stop(Exception):
     """A problem after which the rest of that part cannot be read."""
 
@@ -239,6 +243,15 @@ class _Reader:
 
     def add(self, problem: PolicyProblem) -> None:
         self.problems.append(problem)
+
+
+def _id_of(place: _Place) -> str:
+    """The ``id`` written in an item that failed to load, if one can be read."""
+    if isinstance(place.node, yaml.MappingNode):
+        for key_node, value_node in place.node.value:
+            if key_node.value == "id" and isinstance(value_node, yaml.ScalarNode):
+                return str(value_node.value)
+    return ""
 
 
 def _known_keys(place: _Place, entries: dict[str, _Place], allowed: set[str]) -> None:
@@ -477,13 +490,15 @@ def _indicator(place: _Place, scope: dict[str, ValueType]) -> Indicator:
     return Indicator(indicator_id, kind, label, evidence, formula_text, formula, table, cap, source)
 
 
-def _group(place: _Place, indicators: dict[str, Indicator]) -> Group:
+def _group(place: _Place, indicators: dict[str, Indicator], broken: set[str]) -> Group:
     entries = place.mapping()
     _known_keys(place, entries, {"id", "indicators", "cap", "combine", "label"})
     group_id = _identifier(_required(place, entries, "id"), "分组 id ", "a group id ")
     members: list[str] = []
     for member_place in _required(place, entries, "indicators").sequence():
         member = _string(member_place)
+        if member in broken:
+            raise _Skip
         if member not in indicators:
             raise _Stop(member_place.problem(f"没有指标 {member}", f"no indicator {member}"))
         if member in members:
@@ -675,6 +690,7 @@ def _policy(root: _Place, reader: _Reader, text: str, file: str | None) -> Polic
                 reader.add(stop.problem)
 
     indicators: dict[str, Indicator] = {}
+    broken: set[str] = set()
     indicator_places = _required(root, entries, "indicators").sequence()
     if not indicator_places:
         reader.add(entries["indicators"].problem("至少需要一个指标", "at least one indicator"))
@@ -692,17 +708,20 @@ def _policy(root: _Place, reader: _Reader, text: str, file: str | None) -> Polic
             indicators[indicator.id] = indicator
         except _Stop as stop:
             reader.add(stop.problem)
+            broken.add(_id_of(place))
 
     groups: list[Group] = []
     if "groups" in entries:
         for place in entries["groups"].sequence():
             try:
-                group = _group(place, indicators)
+                group = _group(place, indicators, broken)
                 if any(existing.id == group.id for existing in groups):
                     raise _Stop(place.problem(f"分组 {group.id} 重复", "duplicate group id"))
                 groups.append(group)
             except _Stop as stop:
                 reader.add(stop.problem)
+            except _Skip:
+                continue
 
     total_floor = None
     if "total_floor" in entries and entries["total_floor"].value() is not None:

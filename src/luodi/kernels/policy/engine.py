@@ -43,6 +43,14 @@ def amount_column(indicator_id: str) -> str:
     return f"{indicator_id}__amount"
 
 
+def points_column(indicator_id: str) -> str:
+    return f"{indicator_id}__points"
+
+
+def derived_column(name: str) -> str:
+    return f"{name}__derived"
+
+
 @dataclass(frozen=True)
 class RowScore:
     """One resident's score with every intermediate step, for explanations and tests."""
@@ -169,19 +177,24 @@ class CompiledPolicy:
                 pl.lit(0.0) - pl.col(amount_column(indicator.id))
                 if indicator.kind == "deduction"
                 else pl.col(amount_column(indicator.id))
-            ).alias(indicator.id)
+            ).alias(points_column(indicator.id))
             for indicator in indicators
         ]
         frame = frame.with_columns(signed)
         total: pl.Expr = pl.lit(0.0)
         for indicator in indicators:
-            total = total + pl.col(indicator.id)
+            total = total + pl.col(points_column(indicator.id))
         if self.policy.total_floor is not None:
             total = pl.max_horizontal(total, pl.lit(self.policy.total_floor))
         frame = frame.with_columns(total.alias(TOTAL))
-        columns = [*keep, TOTAL, *self.policy.indicator_ids]
+        # Indicator ids may repeat input or derived names (``age``): outputs are renamed last.
+        columns: list[str | pl.Expr] = [*keep, TOTAL]
+        columns += [pl.col(points_column(item.id)).alias(item.id) for item in indicators]
         if detail:
-            columns += [derived.name for derived in self.policy.derived]
+            columns += [
+                pl.col(derived.name).alias(derived_column(derived.name))
+                for derived in self.policy.derived
+            ]
             for indicator in indicators:
                 columns += [
                     raw_column(indicator.id),

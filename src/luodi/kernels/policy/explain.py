@@ -16,6 +16,7 @@ from luodi.kernels.policy.engine import (
     CompiledPolicy,
     amount_column,
     capped_column,
+    derived_column,
     raw_column,
 )
 from luodi.kernels.policy.expressions import AS_OF
@@ -137,7 +138,7 @@ def explain(
         raise KeyError(resident_id)
     detail = compiled.score(row_frame, as_of, detail=True).row(0, named=True)
     values: dict[str, Any] = {**row_frame.row(0, named=True), AS_OF: as_of}
-    values.update({item.name: detail[item.name] for item in policy.derived})
+    values.update({item.name: detail[derived_column(item.name)] for item in policy.derived})
     lines = []
     for indicator in policy.indicators:
         groups = [

@@ -1,0 +1,146 @@
+"""Loading a policy: every mistake is found when the policy is loaded, with its line, column,
+text and reason; a good document keeps its order, digest and tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from luodi.kernels.policy import CompiledPolicy, PolicyError, load_policy
+from tests.kernels.policy.conftest import DEMO
+
+GOOD = DEMO.read_text()
+
+
+def problems_of(text: str) -> list:
+    with pytest.raises(PolicyError) as raised:
+        load_policy(text, "p.yaml")
+    return raised.value.problems
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(number for number, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_demo_document_loads_in_order_with_digest(demo_policy: CompiledPolicy) -> None:
+    policy = demo_policy.policy
+    assert policy.indicator_ids == ["education", "insurance", "age", "conviction"]
+    assert [group.id for group in policy.groups] == ["county", "edu_or_title"]
+    assert policy.inputs["volunteer_hours"].default == 0.0
+    assert policy.inputs["birth_date"].required
+    assert len(policy.digest) == 64
+    assert load_policy(GOOD + "\n# comment").digest != policy.digest
+
+
+def test_unknown_name_in_a_formula_points_at_line_and_column() -> None:
+    text = GOOD.replace('formula: "50 * convictions"', 'formula: "50 * convictons"')
+    [problem] = problems_of(text)
+    assert problem.line == line_of(text, "convictons")
+    source_line = text.splitlines()[problem.line - 1]
+    assert source_line[problem.column - 1 :].startswith("convictons")
+    assert "did you mean `convictions`" in problem.reason_en
+    assert problem.path == "indicators[3].formula"
+    assert problem.text == "50 * convictons"
+    assert problem.file == "p.yaml"
+
+
+def test_every_broken_indicator_is_reported_not_only_the_first() -> None:
+    text = GOOD.replace('"3 * (social_insurance_months // 12)"', '"3 * (months // 12)"').replace(
+        '"50 * convictions"', '"50 * convictions.real"'
+    )
+    problems = problems_of(text)
+    assert [problem.path for problem in problems] == [
+        "indicators[1].formula",
+        "indicators[3].formula",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ("kind: deduction", "kind: penalty", "kind must be basic, bonus or deduction"),
+        ("    cap: 30\n", "    cap: -1\n", "must not be below 0"),
+        ("    cap: 30\n", "    cap: thirty\n", "a number is expected"),
+        ("  - id: age\n", "  - id: education\n", "duplicate or reserved"),
+        ("  - id: age\n", "  - id: total\n", "duplicate or reserved"),
+        (
+            "indicators: [insurance], cap: 200",
+            "indicators: [insurence], cap: 200",
+            "no indicator insurence",
+        ),
+        (
+            "indicators: [insurance], cap: 200",
+            "indicators: [insurance, conviction], cap: 200",
+            "cannot mix deductions",
+        ),
+        (
+            "{id: county, indicators: [insurance], cap: 200}",
+            "{id: county, indicators: [insurance]}",
+            "needs a cap or combine: max",
+        ),
+        ("combine: max", "combine: min", "combine: sum or max"),
+        (
+            "  convictions: {type: int, default: 0}",
+            "  convictions: {type: integer, default: 0}",
+            "unknown type integer",
+        ),
+        (
+            "  owns_home: {type: bool, default: false}",
+            "  owns_home: {type: bool, default: maybe}",
+            "the default is not a bool",
+        ),
+        ("bachelor: 60,", "bachelors: 60,", "bachelors is not one of"),
+        (
+            "    evidence: education",
+            '    evidence: education\n    formula: "1"',
+            "exactly one of formula and table",
+        ),
+        ("effective_to: null", "effective_to: 2024-01-01", "effective_to is before effective_from"),
+        ("expect: {total: 95,", "expect: {totl: 95,", "totl is neither total nor an indicator"),
+        (
+            "inputs: {birth_date: 1995-03-01,",
+            "inputs: {born: 1995-03-01, birth_date: 1995-03-01,",
+            "undeclared input born",
+        ),
+        ("inputs: {birth_date: 1995-03-01, ", "inputs: {", "required inputs missing: birth_date"),
+        ("education: bachelor, social", "education: phd, social", "education: not one of"),
+        ('formula: "50 * convictions"', 'formula: "convictions > 1"', "the formula gives bool"),
+        (
+            'age: "years_between(birth_date, as_of)"',
+            'age: "years_between(birth_date)"',
+            "years_between takes 2 arguments",
+        ),
+        ("  volunteer_hours:", "  max:", "must be an identifier"),
+        ("total_floor: 0", "total_floor: 0\ntotal_floor: 1", "duplicate key total_floor"),
+        ("total_floor: 0", "total_flor: 0", "unknown key total_flor"),
+    ],
+)
+def test_a_mistake_is_named_with_its_line(old: str, new: str, reason: str) -> None:
+    assert old in GOOD, old
+    text = GOOD.replace(old, new, 1)
+    problems = problems_of(text)
+    assert any(reason in problem.reason_en for problem in problems), problems
+    problem = next(p for p in problems if reason in p.reason_en)
+    assert problem.line is not None and problem.line > 0
+    assert problem.reason_zh
+
+
+def test_yaml_syntax_error_has_its_place() -> None:
+    [problem] = problems_of("id: x\nname: [unclosed\nversion: 1\n")
+    assert "YAML syntax error" in problem.reason_en
+    assert problem.line is not None
+
+
+def test_empty_and_non_mapping_documents() -> None:
+    assert "empty" in problems_of("")[0].reason_en
+    assert "mapping" in problems_of("- a\n- b\n")[0].reason_en
+
+
+def test_derived_names_are_usable_in_order_only() -> None:
+    text = GOOD.replace(
+        "derived:                      # named expressions, evaluated in order, usable below\n"
+        '  age: "years_between(birth_date, as_of)"',
+        'derived:\n  older: "age + 1"\n  age: "years_between(birth_date, as_of)"',
+    )
+    [problem] = problems_of(text)
+    assert problem.path == "derived.older"
+    assert "unknown name `age`" in problem.reason_en
