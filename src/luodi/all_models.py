@@ -1,6 +1,8 @@
 """Imports every domain's models so that ``Base.metadata`` knows all tables (Alembic, tests)."""
 
 from luodi.db import Base
+from luodi.facts import models as facts_models
 from luodi.registry import models as registry_models
+from luodi.scoring import models as scoring_models
 
-__all__ = ["Base", "registry_models"]
+__all__ = ["Base", "facts_models", "registry_models", "scoring_models"]

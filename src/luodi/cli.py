@@ -16,6 +16,7 @@ from luodi.db import dispose_engines, get_engine, is_sqlite
 from luodi.errors import LuodiError
 from luodi.policy.cli import policy_app
 from luodi.registry import cli as registry_cli
+from luodi.scoring import cli as scoring_cli
 from luodi.settings import get_settings
 from luodi.synth import cli as synth_cli
 
@@ -34,6 +35,7 @@ app.add_typer(registry_cli.town_app, name="town")
 app.add_typer(policy_app, name="policy")
 app.command("load")(registry_cli.load)
 app.command("synth")(synth_cli.synth)
+app.command("score")(scoring_cli.score)
 
 
 @db_app.command("upgrade")
@@ -78,6 +80,9 @@ def fresh_database(force: bool) -> None:
     migrate.upgrade(get_engine())
 
 
+DEMO_POLICY = "zj-cixi"
+
+
 @app.command("demo")
 def demo(
     residents: Annotated[int, typer.Option("--residents", min=1, help="新市民人数")] = 50_000,
@@ -104,6 +109,11 @@ def demo(
     registry_cli.load_directory(city)
     with session_scope() as session:
         registry_cli.print_towns(registry_service.list_towns(SYSTEM_ACTOR, session))
+    # Score the city on its own reference date with the version of the default policy in
+    # force then, and show the distribution.
+    scoring_cli.print_distribution(
+        scoring_cli.score_and_store(DEMO_POLICY, SynthOptions(residents=residents, seed=seed).as_of)
+    )
     if serve_app:
         serve(host, port)
 

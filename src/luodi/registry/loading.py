@@ -438,5 +438,12 @@ def load_city(
 
     for model in (Town, Household, Resident, ResidencePermit, Child, Employer, Employment):
         bulk.sync_id_sequence(session, model.__table__)
+
+    # Department facts of the same directory (education, social insurance), in the same
+    # transaction: a bad fact row undoes the whole load.
+    from luodi.facts import service as facts_service
+
+    say("部门数据 / department facts")
+    summary.facts = facts_service.load_city_facts(actor, session, directory, resident_keys)
     session.flush()
     return summary

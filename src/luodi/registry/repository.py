@@ -154,3 +154,78 @@ def employer_keys(session: Session) -> pl.DataFrame:
 
 def permit_keys(session: Session) -> pl.DataFrame:
     return key_frame(session, select(ResidencePermit.id, ResidencePermit.permit_number))
+
+
+def scoring_population(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
+    """Residents holding a permit valid on ``as_of``, with what the registry knows for
+    scoring: birth date, town, first registration, current permit, current employment."""
+    from luodi.registry.models import Employment
+
+    residents = readable_residents(actor).subquery()
+    valid_permit = (
+        select(
+            ResidencePermit.resident_id,
+            func.max(ResidencePermit.issue_date).label("permit_issue_date"),
+        )
+        .where(
+            ResidencePermit.status == PermitStatus.VALID,
+            ResidencePermit.issue_date <= as_of,
+            ResidencePermit.expiry_date >= as_of,
+        )
+        .group_by(ResidencePermit.resident_id)
+        .subquery()
+    )
+    first_permit = (
+        select(
+            ResidencePermit.resident_id,
+            func.min(ResidencePermit.issue_date).label("residence_registration_date"),
+        )
+        .where(ResidencePermit.issue_date <= as_of)
+        .group_by(ResidencePermit.resident_id)
+        .subquery()
+    )
+    employment = (
+        select(Employment.resident_id, func.min(Employment.start_date).label("employed_since"))
+        .where(
+            Employment.start_date <= as_of,
+            (Employment.end_date.is_(None)) | (Employment.end_date >= as_of),
+        )
+        .group_by(Employment.resident_id)
+        .subquery()
+    )
+    statement = (
+        select(
+            residents.c.id.label("resident_id"),
+            Town.code.label("town_code"),
+            residents.c.birth_date,
+            residents.c.sex,
+            residents.c.origin_province,
+            valid_permit.c.permit_issue_date,
+            first_permit.c.residence_registration_date,
+            employment.c.employed_since,
+        )
+        .join(Town, Town.id == residents.c.town_id)
+        .join(valid_permit, valid_permit.c.resident_id == residents.c.id)
+        .join(first_permit, first_permit.c.resident_id == residents.c.id)
+        .outerjoin(employment, employment.c.resident_id == residents.c.id)
+        .order_by(residents.c.id)
+    )
+    return pl.read_database(
+        statement,
+        session.connection(),
+        schema_overrides={
+            "resident_id": pl.Int64,
+            "town_code": pl.String,
+            "birth_date": pl.Date,
+            "sex": pl.String,
+            "origin_province": pl.String,
+            "permit_issue_date": pl.Date,
+            "residence_registration_date": pl.Date,
+            "employed_since": pl.Date,
+        },
+    )
+
+
+def resident_count(session: Session, actor: Actor) -> int:
+    residents = readable_residents(actor).subquery()
+    return int(session.scalar(select(func.count()).select_from(residents)) or 0)

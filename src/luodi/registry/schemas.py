@@ -99,3 +99,4 @@ class LoadSummary(BaseModel):
     children: int = 0
     employers: int = 0
     employments: int = 0
+    facts: int = 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import polars as pl
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -289,3 +290,12 @@ def add_employment(actor: Actor, session: Session, data: EmploymentCreate) -> Em
     session.add(employment)
     session.flush()
     return employment
+
+
+def scoring_population(actor: Actor, session: Session, as_of: date) -> pl.DataFrame:
+    """The residents a points policy scores on ``as_of`` (valid permit), as a frame."""
+    return repository.scoring_population(session, actor, as_of)
+
+
+def resident_exists(actor: Actor, session: Session, resident_id: int) -> bool:
+    return repository.resident_by_id(session, actor, resident_id) is not None

@@ -353,7 +353,7 @@ def _polars_years(start: pl.Expr, end: pl.Expr) -> pl.Expr:
     return pl.when(end >= start).then(forward(start, end)).otherwise(-forward(end, start))
 
 
-def _polars_months(start: pl.Expr, end: pl.Expr) -> pl.Expr:
+def months_between_expr(start: pl.Expr, end: pl.Expr) -> pl.Expr:
     def forward(a: pl.Expr, b: pl.Expr) -> pl.Expr:
         def month_index(x: pl.Expr) -> pl.Expr:
             return x.dt.year().cast(pl.Int64) * 12 + x.dt.month().cast(pl.Int64)
@@ -470,7 +470,7 @@ FUNCTIONS: dict[str, Function] = {
             "date",
             lambda types: INT,
             months_between,
-            lambda args, types: _polars_months(args[0], args[1]),
+            lambda args, types: months_between_expr(args[0], args[1]),
         ),
         Function(
             "days_between",

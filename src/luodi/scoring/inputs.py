@@ -1,0 +1,82 @@
+"""The inputs of a policy for the whole population, built from the registry and the facts
+as of a date, as one Polars frame (documented input names: docs/policy.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+from luodi.auth.actor import Actor
+from luodi.errors import Invalid
+from luodi.facts import service as facts_service
+from luodi.kernels.policy import KEY, Policy
+from luodi.kernels.policy.expressions import months_between_expr
+from luodi.registry import service as registry_service
+
+REGISTRY_INPUTS: dict[str, str] = {
+    "birth_date": "居民登记：出生日期（由身份证号码得出）",
+    "sex": "居民登记：性别",
+    "origin_province": "居民登记：户籍省份",
+    "town_code": "居民登记：居住镇街代码",
+    "permit_issue_date": "居住证：当前有效居住证的签发日期",
+    "residence_registration_date": "居住证：最早一次居住登记（签发）日期",
+    "continuous_employment_months": "就业登记：当前连续就业的整月数",
+}
+FACT_INPUTS: dict[str, str] = {
+    "education": "教育部门：最高学历（education.csv）",
+    "skill_level": "人社部门：职业技能等级（education.csv）",
+    "social_insurance_months": "人社部门：截至计分日已开始年度的缴费月数合计（social_insurance.csv）",
+    "local_social_insurance_months": "人社部门：本市缴费月数（目前与上项同源：只有本市人社数据）",
+}
+AVAILABLE = {**REGISTRY_INPUTS, **FACT_INPUTS}
+
+
+@dataclass(frozen=True)
+class PopulationInputs:
+    frame: pl.DataFrame
+    """``resident_id`` and one raw column per policy input the platform can provide."""
+    defaulted: list[str]
+    """Optional inputs nobody provides: scored at their default."""
+    skipped: int
+    """Residents without a permit valid on the date."""
+
+
+def build_inputs(
+    actor: Actor, session: Session, policy: Policy, as_of: date, total_residents: int
+) -> PopulationInputs:
+    wanted = list(policy.inputs)
+    unavailable = [name for name in wanted if name not in AVAILABLE]
+    missing_required = [name for name in unavailable if policy.inputs[name].required]
+    if missing_required:
+        raise Invalid(
+            f"策略 {policy.id} 需要登记库无法提供的必填输入：{', '.join(missing_required)}；"
+            f"可提供：{', '.join(AVAILABLE)}",
+            f"policy {policy.id} needs required inputs the registry cannot provide: "
+            f"{', '.join(missing_required)}; available: {', '.join(AVAILABLE)}",
+        )
+    population = registry_service.scoring_population(actor, session, as_of)
+    population = population.with_columns(
+        continuous_employment_months=pl.when(pl.col("employed_since").is_not_null())
+        .then(months_between_expr(pl.col("employed_since"), pl.lit(as_of)))
+        .otherwise(0)
+    )
+    fact_names = [name for name in wanted if name in FACT_INPUTS]
+    if fact_names:
+        sources = sorted(
+            {"social_insurance_months" if "social_insurance" in n else n for n in fact_names}
+        )
+        facts = facts_service.facts_as_of(actor, session, sources, as_of)
+        if "local_social_insurance_months" in fact_names:
+            facts = facts.with_columns(
+                local_social_insurance_months=pl.col("social_insurance_months")
+            )
+        population = population.join(facts, on=KEY, how="left")
+    columns = [KEY, *[name for name in wanted if name in AVAILABLE]]
+    return PopulationInputs(
+        population.select(columns),
+        unavailable,
+        total_residents - population.height,
+    )

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, Float, ForeignKey, Integer, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from luodi.db import Base, UtcDateTime
+
+
+class ScoringRun(Base):
+    """One scoring of the population. Never updated: the policy text and its digest are kept,
+    so that any score can be recomputed and explained exactly as it was."""
+
+    __tablename__ = "scoring_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy_id: Mapped[str] = mapped_column(String(64), index=True)
+    policy_version: Mapped[str] = mapped_column(String(32))
+    policy_digest: Mapped[str] = mapped_column(String(64))
+    policy_text: Mapped[str] = mapped_column(Text)
+    as_of: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    created_by: Mapped[str] = mapped_column(String(64))
+    residents_scored: Mapped[int] = mapped_column(Integer)
+    residents_skipped: Mapped[int] = mapped_column(Integer)
+    mean_total: Mapped[float] = mapped_column(Float)
+    defaulted_inputs: Mapped[str] = mapped_column(Text, default="")
+    """Inputs the registry could not provide, scored at their declared default (comma list)."""
+
+
+class ResidentScore(Base):
+    """A resident's total and signed lines (JSON, indicator → points) in one run, with the
+    inputs used (JSON), so the explanation is the stored one, not today's data."""
+
+    __tablename__ = "resident_scores"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("scoring_runs.id"), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(
+        ForeignKey("residents.id"), primary_key=True, index=True
+    )
+    total: Mapped[float] = mapped_column(Float)
+    points: Mapped[str] = mapped_column(Text)
+    inputs: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,35 @@
+"""Queries of scoring runs and stored scores."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from luodi.auth.actor import Actor
+from luodi.scoring.models import ResidentScore, ScoringRun
+
+
+def readable_runs(actor: Actor):  # type: ignore[no-untyped-def]
+    return select(ScoringRun)
+
+
+def run_by_id(session: Session, actor: Actor, run_id: int) -> ScoringRun | None:
+    return session.scalars(readable_runs(actor).where(ScoringRun.id == run_id)).one_or_none()
+
+
+def latest_run_with(session: Session, actor: Actor, resident_id: int) -> ScoringRun | None:
+    return session.scalars(
+        readable_runs(actor)
+        .join(ResidentScore, ResidentScore.run_id == ScoringRun.id)
+        .where(ResidentScore.resident_id == resident_id)
+        .order_by(ScoringRun.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def score_of(session: Session, run_id: int, resident_id: int) -> ResidentScore | None:
+    return session.get(ResidentScore, (run_id, resident_id))
+
+
+def list_runs(session: Session, actor: Actor) -> list[ScoringRun]:
+    return list(session.scalars(readable_runs(actor).order_by(ScoringRun.id.desc())))
