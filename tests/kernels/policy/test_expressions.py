@@ -238,3 +238,21 @@ def test_random_conditions_agree_with_the_reference(text: str, rows: list[dict[s
     columnar = frame.with_columns(node.to_polars(AS_OF).alias("value"))["value"].to_list()
     for row, value in zip(rows, columnar, strict=True):
         assert value == node.evaluate({**row, "as_of": AS_OF}), (text, row)
+
+
+def test_division_by_a_constant_is_correctly_rounded_at_scale() -> None:
+    # Polars alone turns `/ 3` into `* (1/3)` and misrounds a third of these values.
+    values = list(range(0, 300_000))
+    frame = pl.DataFrame({"x": values, "y": [v / 7 for v in values]})
+    for text, expected in (
+        ("x / 3", [v / 3 for v in values]),
+        ("floor(y / 0.1)", [int(v / 7 / 0.1 // 1) for v in values]),
+        ("x // 7 + x % 7 / 7", [v // 7 + v % 7 / 7 for v in values]),
+    ):
+        node = parse_expression(text, {"x": INT, "y": FLOAT})
+        for result in (
+            frame.with_columns(node.to_polars(AS_OF).alias("r"))["r"],
+            frame.lazy().with_columns(node.to_polars(AS_OF).alias("r")).collect()["r"],
+        ):
+            wrong = sum(1 for a, b in zip(result.to_list(), expected, strict=True) if a != b)
+            assert wrong == 0, text

@@ -323,6 +323,12 @@ class ArrowScorer:
         fields += [pa.field(name, pa.float64()) for name in self.compiled.policy.indicator_ids]
         return pa.schema(fields)
 
+    def spark_schema(self, key_type: str = "string") -> str:
+        """The output schema as Spark DDL, for ``mapInArrow(scorer, scorer.spark_schema())``."""
+        columns = [f"{KEY} {key_type}", f"{TOTAL} double"]
+        columns += [f"`{name}` double" for name in self.compiled.policy.indicator_ids]
+        return ", ".join(columns)
+
     def score_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         from luodi.kernels.policy.inputs import prepare_inputs
 

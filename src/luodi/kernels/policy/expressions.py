@@ -205,9 +205,18 @@ class Arithmetic(Node):
     type: ValueType
 
     def to_polars(self, as_of: date) -> pl.Expr:
-        return POLARS_ARITHMETIC[self.operator](
-            self.left.to_polars(as_of), self.right.to_polars(as_of)
-        )
+        constant = {AS_OF: as_of}
+        if not (self.left.names() | self.right.names()) - {AS_OF}:
+            return pl.lit(self.evaluate(constant))
+        left = self.left.to_polars(as_of)
+        if self.operator in ("/", "//", "%") and not self.right.names() - {AS_OF}:
+            # Polars divides by a scalar as a multiplication by its reciprocal, which is not
+            # correctly rounded (314 / 3 → 104.66666666666666) and can tip a floor() to the
+            # wrong integer. A divisor that is a column divides exactly, as Python does.
+            right = pl.lit(self.right.evaluate(constant)) + left * 0
+        else:
+            right = self.right.to_polars(as_of)
+        return POLARS_ARITHMETIC[self.operator](left, right)
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
         return PYTHON_ARITHMETIC[self.operator](self.left.evaluate(env), self.right.evaluate(env))
