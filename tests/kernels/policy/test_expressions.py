@@ -60,7 +60,7 @@ def test_completed_years_and_months(start: date, end: date, years: int, months: 
     node_years = parse_expression("years_between(d1, d2)", SCOPE)
     node_months = parse_expression("months_between(d1, d2)", SCOPE)
     row = frame.select(
-        node_years.to_polars(AS_OF).alias("y"), node_months.to_polars(AS_OF).alias("m")
+        node_years.compile(AS_OF).alias("y"), node_months.compile(AS_OF).alias("m")
     ).row(0)
     assert row == (years, months)
 
@@ -116,7 +116,7 @@ def test_division_by_zero_is_zero_both_ways() -> None:
     for text in ("x / 0", "x // 0", "x % 0", "y / (x - x)"):
         node = parse_expression(text, SCOPE)
         assert node.evaluate({"x": 7, "y": 2.5}) == 0
-        assert pl.DataFrame({"x": [7], "y": [2.5]}).select(node.to_polars(AS_OF)).item() == 0
+        assert pl.DataFrame({"x": [7], "y": [2.5]}).select(node.compile(AS_OF)).item() == 0
 
 
 # ----------------------------------------------------------------------------- random expressions
@@ -213,7 +213,7 @@ def test_random_expressions_agree_with_the_reference(text: str, rows: list[dict[
             "e": pl.String,
         },
     )
-    columnar = frame.with_columns(node.to_polars(AS_OF).alias("value"))["value"].to_list()
+    columnar = frame.with_columns(node.compile(AS_OF).alias("value"))["value"].to_list()
     for row, value in zip(rows, columnar, strict=True):
         expected = node.evaluate({**row, "as_of": AS_OF})
         assert same(value, expected), (text, row, value, expected)
@@ -235,7 +235,7 @@ def test_random_conditions_agree_with_the_reference(text: str, rows: list[dict[s
             "e": pl.String,
         },
     )
-    columnar = frame.with_columns(node.to_polars(AS_OF).alias("value"))["value"].to_list()
+    columnar = frame.with_columns(node.compile(AS_OF).alias("value"))["value"].to_list()
     for row, value in zip(rows, columnar, strict=True):
         assert value == node.evaluate({**row, "as_of": AS_OF}), (text, row)
 
@@ -251,8 +251,8 @@ def test_division_by_a_constant_is_correctly_rounded_at_scale() -> None:
     ):
         node = parse_expression(text, {"x": INT, "y": FLOAT})
         for result in (
-            frame.with_columns(node.to_polars(AS_OF).alias("r"))["r"],
-            frame.lazy().with_columns(node.to_polars(AS_OF).alias("r")).collect()["r"],
+            frame.with_columns(node.compile(AS_OF).alias("r"))["r"],
+            frame.lazy().with_columns(node.compile(AS_OF).alias("r")).collect()["r"],
         ):
             wrong = sum(1 for a, b in zip(result.to_list(), expected, strict=True) if a != b)
             assert wrong == 0, text

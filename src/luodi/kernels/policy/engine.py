@@ -118,7 +118,7 @@ class CompiledPolicy:
                 return_dtype=pl.Float64,
             )
         assert indicator.formula is not None
-        return indicator.formula.to_polars(as_of).cast(pl.Float64)
+        return indicator.formula.compile(as_of).cast(pl.Float64)
 
     def _group_expressions(self, group: Group) -> dict[str, pl.Expr]:
         amounts = {member: pl.col(amount_column(member)) for member in group.indicators}
@@ -154,7 +154,7 @@ class CompiledPolicy:
         ``detail`` also the derived values and the raw, capped and grouped amounts."""
         frame = inputs
         for derived in self.policy.derived:
-            frame = frame.with_columns(derived.expression.to_polars(as_of).alias(derived.name))
+            frame = frame.with_columns(derived.expression.compile(as_of).alias(derived.name))
         indicators = self.policy.indicators
         frame = frame.with_columns(
             self._raw_expression(indicator, as_of).alias(raw_column(indicator.id))

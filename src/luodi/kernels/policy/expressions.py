@@ -2,7 +2,7 @@
 
 Text is parsed with ``ast`` and checked, name by name and type by type, against the names a
 policy declares; what passes becomes a small typed tree. The tree has two evaluators that
-must agree: ``to_polars`` builds one Polars expression for the whole population, and
+must agree: ``compile`` builds one Polars expression for the whole population, and
 ``evaluate`` computes one row in plain Python (the reference the property tests and the
 benchmark compare against). Nothing is ever given to ``eval`` or ``exec``.
 
@@ -99,6 +99,13 @@ def _numeric_result(*types: ValueType) -> ValueType:
 class Node(ABC):
     type: ValueType
 
+    def compile(self, as_of: date) -> pl.Expr:
+        """The Polars expression; a part that reads no column is computed once, in Python,
+        and becomes a literal (Polars mishandles some expressions of literals only)."""
+        if not self.names() - {AS_OF}:
+            return pl.lit(self.evaluate({AS_OF: as_of}))
+        return self.to_polars(as_of)
+
     @abstractmethod
     def to_polars(self, as_of: date) -> pl.Expr: ...
 
@@ -145,7 +152,7 @@ class Negative(Node):
     type: ValueType
 
     def to_polars(self, as_of: date) -> pl.Expr:
-        return -self.operand.to_polars(as_of)
+        return -self.operand.compile(as_of)
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
         return -self.operand.evaluate(env)
@@ -160,7 +167,7 @@ class Not(Node):
     type: ValueType = BOOL
 
     def to_polars(self, as_of: date) -> pl.Expr:
-        return ~self.operand.to_polars(as_of)
+        return ~self.operand.compile(as_of)
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
         return not self.operand.evaluate(env)
@@ -208,14 +215,14 @@ class Arithmetic(Node):
         constant = {AS_OF: as_of}
         if not (self.left.names() | self.right.names()) - {AS_OF}:
             return pl.lit(self.evaluate(constant))
-        left = self.left.to_polars(as_of)
+        left = self.left.compile(as_of)
         if self.operator in ("/", "//", "%") and not self.right.names() - {AS_OF}:
             # Polars divides by a scalar as a multiplication by its reciprocal, which is not
             # correctly rounded (314 / 3 → 104.66666666666666) and can tip a floor() to the
             # wrong integer. A divisor that is a column divides exactly, as Python does.
             right = pl.lit(self.right.evaluate(constant)) + left * 0
         else:
-            right = self.right.to_polars(as_of)
+            right = self.right.compile(as_of)
         return POLARS_ARITHMETIC[self.operator](left, right)
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
@@ -244,7 +251,7 @@ class Comparison(Node):
     type: ValueType = BOOL
 
     def to_polars(self, as_of: date) -> pl.Expr:
-        compiled = [operand.to_polars(as_of) for operand in self.operands]
+        compiled = [operand.compile(as_of) for operand in self.operands]
         result: pl.Expr | None = None
         for index, operator in enumerate(self.operators):
             pair = COMPARISONS[operator](compiled[index], compiled[index + 1])
@@ -273,7 +280,7 @@ class Membership(Node):
     type: ValueType = BOOL
 
     def to_polars(self, as_of: date) -> pl.Expr:
-        value = self.operand.to_polars(as_of)
+        value = self.operand.compile(as_of)
         found = pl.lit(False)
         for option in self.options:
             found = found | (value == pl.lit(option))
@@ -294,7 +301,7 @@ class Logic(Node):
     type: ValueType = BOOL
 
     def to_polars(self, as_of: date) -> pl.Expr:
-        compiled = [operand.to_polars(as_of) for operand in self.operands]
+        compiled = [operand.compile(as_of) for operand in self.operands]
         result = compiled[0]
         for other in compiled[1:]:
             result = (result & other) if self.operator == "and" else (result | other)
@@ -317,9 +324,9 @@ class Conditional(Node):
 
     def to_polars(self, as_of: date) -> pl.Expr:
         return (
-            pl.when(self.test.to_polars(as_of))
-            .then(self.body.to_polars(as_of))
-            .otherwise(self.orelse.to_polars(as_of))
+            pl.when(self.test.compile(as_of))
+            .then(self.body.compile(as_of))
+            .otherwise(self.orelse.compile(as_of))
         )
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
@@ -501,7 +508,7 @@ class Call(Node):
 
     def to_polars(self, as_of: date) -> pl.Expr:
         return self.function.polars(
-            [argument.to_polars(as_of) for argument in self.arguments],
+            [argument.compile(as_of) for argument in self.arguments],
             [argument.type for argument in self.arguments],
         )
 
