@@ -48,6 +48,7 @@ test: setup browser lint
 
 bench: setup
 	$(BIN)/python bench/synth.py
+	$(BIN)/python bench/policy.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -24,7 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from luodi.kernels.policy.document import Group, Indicator, Policy, load_policy
-from luodi.kernels.policy.expressions import AS_OF
+from luodi.kernels.policy.expressions import AS_OF, Kind
 
 KEY = "resident_id"
 TOTAL = "total"
@@ -111,6 +111,14 @@ class CompiledPolicy:
             table = indicator.table
             if not table.values:
                 return pl.lit(table.default, dtype=pl.Float64)
+            spec = self.policy.inputs.get(table.input)
+            if spec is not None and spec.type.kind == Kind.ENUM and spec.type.values:
+                # prepare_inputs makes enum inputs Polars enums: look points up by position.
+                lookup = pl.Series(
+                    [float(table.values.get(value, table.default)) for value in spec.type.values],
+                    dtype=pl.Float64,
+                )
+                return pl.lit(lookup).gather(pl.col(table.input).to_physical())
             return pl.col(table.input).replace_strict(
                 list(table.values),
                 list(table.values.values()),
@@ -120,27 +128,33 @@ class CompiledPolicy:
         assert indicator.formula is not None
         return indicator.formula.compile(as_of).cast(pl.Float64)
 
-    def _group_expressions(self, group: Group) -> dict[str, pl.Expr]:
+    def _apply_group(self, frame: pl.LazyFrame, group: Group) -> pl.LazyFrame:
         amounts = {member: pl.col(amount_column(member)) for member in group.indicators}
         if group.combine == "max":
             top = pl.max_horizontal(list(amounts.values()))
             earlier_top: pl.Expr = pl.lit(False)
-            kept: dict[str, pl.Expr] = {}
+            kept: list[pl.Expr] = []
             for member, amount in amounts.items():
                 chosen = (amount == top) & ~earlier_top
-                kept[member] = pl.when(chosen).then(amount).otherwise(pl.lit(0.0))
+                kept.append(
+                    pl.when(chosen).then(amount).otherwise(pl.lit(0.0)).alias(amount_column(member))
+                )
                 earlier_top = earlier_top | (amount == top)
-            amounts = kept
+            frame = frame.with_columns(kept)
         if group.cap is not None:
-            used: pl.Expr = pl.lit(0.0)
-            capped: dict[str, pl.Expr] = {}
+            # Trim in policy order: each line keeps what room the earlier ones left. The
+            # running sum is a column, one stage per line, so that no line's expression
+            # repeats all the earlier ones.
+            used = "__group_used"
+            frame = frame.with_columns(pl.lit(0.0).alias(used))
             for member, amount in amounts.items():
-                room = pl.max_horizontal(pl.lit(group.cap) - used, pl.lit(0.0))
+                room = pl.max_horizontal(pl.lit(group.cap) - pl.col(used), pl.lit(0.0))
                 keep = pl.min_horizontal(amount, room)
-                capped[member] = keep
-                used = used + keep
-            amounts = capped
-        return {member: amount.alias(amount_column(member)) for member, amount in amounts.items()}
+                frame = frame.with_columns(
+                    keep.alias(amount_column(member)), (pl.col(used) + keep).alias(used)
+                )
+            frame = frame.drop(used)
+        return frame
 
     def lazy_points(
         self,
@@ -156,40 +170,54 @@ class CompiledPolicy:
         for derived in self.policy.derived:
             frame = frame.with_columns(derived.expression.compile(as_of).alias(derived.name))
         indicators = self.policy.indicators
-        frame = frame.with_columns(
-            self._raw_expression(indicator, as_of).alias(raw_column(indicator.id))
-            for indicator in indicators
-        )
-        capped = []
-        for indicator in indicators:
-            amount = pl.max_horizontal(pl.col(raw_column(indicator.id)), pl.lit(0.0))
+
+        def capped(indicator: Indicator, raw: pl.Expr) -> pl.Expr:
+            amount = pl.max_horizontal(raw, pl.lit(0.0))
             if indicator.cap is not None:
                 amount = pl.min_horizontal(amount, pl.lit(indicator.cap))
-            capped.append(amount.alias(capped_column(indicator.id)))
-        frame = frame.with_columns(capped).with_columns(
-            pl.col(capped_column(indicator.id)).alias(amount_column(indicator.id))
-            for indicator in indicators
-        )
+            return amount
+
+        # Few stages, each materialised once: amounts (raw → at least 0 → own cap), then one
+        # stage per group, then the signed lines and the total in the final projection.
+        if detail:
+            frame = frame.with_columns(
+                self._raw_expression(indicator, as_of).alias(raw_column(indicator.id))
+                for indicator in indicators
+            ).with_columns(
+                capped(indicator, pl.col(raw_column(indicator.id))).alias(
+                    capped_column(indicator.id)
+                )
+                for indicator in indicators
+            )
+            frame = frame.with_columns(
+                pl.col(capped_column(indicator.id)).alias(amount_column(indicator.id))
+                for indicator in indicators
+            )
+        else:
+            frame = frame.with_columns(
+                capped(indicator, self._raw_expression(indicator, as_of)).alias(
+                    amount_column(indicator.id)
+                )
+                for indicator in indicators
+            )
         for group in self.policy.groups:
-            frame = frame.with_columns(list(self._group_expressions(group).values()))
-        signed = [
-            (
+            frame = self._apply_group(frame, group)
+        signed = {
+            indicator.id: (
                 pl.lit(0.0) - pl.col(amount_column(indicator.id))
                 if indicator.kind == "deduction"
                 else pl.col(amount_column(indicator.id))
-            ).alias(points_column(indicator.id))
+            )
             for indicator in indicators
-        ]
-        frame = frame.with_columns(signed)
+        }
         total: pl.Expr = pl.lit(0.0)
         for indicator in indicators:
-            total = total + pl.col(points_column(indicator.id))
+            total = total + signed[indicator.id]
         if self.policy.total_floor is not None:
             total = pl.max_horizontal(total, pl.lit(self.policy.total_floor))
-        frame = frame.with_columns(total.alias(TOTAL))
-        # Indicator ids may repeat input or derived names (``age``): outputs are renamed last.
-        columns: list[str | pl.Expr] = [*keep, TOTAL]
-        columns += [pl.col(points_column(item.id)).alias(item.id) for item in indicators]
+        # Indicator ids may repeat input or derived names (``age``): outputs are named last.
+        columns: list[str | pl.Expr] = [*keep, total.alias(TOTAL)]
+        columns += [signed[item.id].alias(item.id) for item in indicators]
         if detail:
             columns += [
                 pl.col(derived.name).alias(derived_column(derived.name))

@@ -202,4 +202,11 @@ def prepare_inputs(frame: pl.DataFrame, policy: Policy, key: str = KEY) -> pl.Da
         for spec in present
         if spec.has_default and spec.default is not None
     ]
-    return typed.with_columns(fills) if fills else typed
+    typed = typed.with_columns(fills) if fills else typed
+    # Enums become Polars enums: a table lookup is then an index into a small array.
+    enums = [
+        pl.col(spec.name).cast(pl.Enum(list(spec.type.values or ())))
+        for spec in policy.inputs.values()
+        if spec.type.kind == Kind.ENUM
+    ]
+    return typed.with_columns(enums) if enums else typed
