@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from luodi.registry.models import Resident
+from luodi.scoring.models import ResidentScore
 from tests.factories import id_number
 
 
@@ -87,9 +88,13 @@ def test_demo_end_to_end_without_serving(tmp_path: Path) -> None:
     assert "合计 total" in result.stdout
     assert "3,000" in result.stdout
     assert (tmp_path / "var" / "demo-city" / "residents.csv").exists()
+    # The demo scores the city with the default policy and shows the distribution.
+    assert "积分分布" in result.stdout and "zj-cixi 2026.1" in result.stdout
     engine = create_engine(f"sqlite:///{database}")
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(Resident)) == 3000
+        scored = connection.scalar(select(func.count()).select_from(ResidentScore))
+        assert scored is not None and 0 < scored < 3000
     engine.dispose()
     # Running it again starts from a fresh database, not on top of the old one.
     again = run_luodi("demo", "--residents", "1000", "--no-serve", env=env)
@@ -126,3 +131,22 @@ def test_synth_load_on_postgres(tmp_path: Path, empty_postgres_url: str) -> None
     assert "'residents': 2000" in result.stdout
     listing = run_luodi("town", "list", env=env)
     assert "2,000" in listing.stdout
+
+
+def test_score_command_on_the_registry(tmp_path: Path) -> None:
+    env = {"LUODI_DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}"}
+    assert run_luodi("db", "upgrade", env=env).returncode == 0
+    city = tmp_path / "city"
+    assert (
+        run_luodi(
+            "synth", "--residents", "1500", "--seed", "3", "--out", str(city), "--load", env=env
+        ).returncode
+        == 0
+    )
+    result = run_luodi("score", "--policy", "zj-cixi", "--as-of", "2025-06-30", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "zj-cixi 2023.1" in result.stdout and "积分分布" in result.stdout
+    unknown = run_luodi("score", "--policy", "nowhere", env=env)
+    assert unknown.returncode == 1 and "no policy nowhere" in unknown.stderr
+    too_early = run_luodi("score", "--policy", "zj-cixi", "--as-of", "2020-01-01", env=env)
+    assert too_early.returncode == 1 and "no version in force" in too_early.stderr

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from luodi.auth.actor import Actor
 from luodi.scoring.models import ResidentScore, ScoringRun
 
 
-def readable_runs(actor: Actor):  # type: ignore[no-untyped-def]
+def readable_runs(actor: Actor) -> Select[tuple[ScoringRun]]:
+    """The one place scoring runs are scoped (by district once roles exist)."""
     return select(ScoringRun)
 
 
