@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from luodi.errors import FieldProblem, Invalid
-from luodi.tabular import as_utf8
+from luodi.tabular import LINE, read_csv_strings
 
 READABLE = (".csv", ".parquet", ".xlsx", ".xls")
 WRITABLE = (".csv", ".parquet")
@@ -36,11 +36,9 @@ def read_table(path: Path) -> pl.DataFrame:
         )
     try:
         if suffix == ".csv":
-            data = as_utf8(path.read_bytes())
-            if not data.strip():
-                raise Invalid(f"文件 {path.name} 是空的", f"file {path.name} is empty")
-            frame = pl.read_csv(data, infer_schema=False)
-        elif suffix == ".parquet":
+            # The registry's reader: text, UTF-8 / BOM / GBK, trimmed; no columns required here.
+            return read_csv_strings(path, []).drop(LINE)
+        if suffix == ".parquet":
             frame = pl.read_parquet(path)
         else:
             frame = pl.read_excel(path, engine="calamine")

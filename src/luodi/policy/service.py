@@ -122,9 +122,10 @@ def find_policy(
     policy_id: str, on: date, version: str | None = None, directory: Path | None = None
 ) -> CompiledPolicy:
     """The version of ``policy_id`` in force on ``on`` (or the named ``version``)."""
-    versions = [item for item in published_policies(directory) if item.policy.id == policy_id]
+    published = published_policies(directory)
+    versions = [item for item in published if item.policy.id == policy_id]
     if not versions:
-        known = sorted({item.policy.id for item in published_policies(directory)})
+        known = sorted({item.policy.id for item in published})
         raise NotFound(
             f"没有策略 {policy_id}（已有：{', '.join(known) or '无'}）",
             f"no policy {policy_id} (known: {', '.join(known) or 'none'})",

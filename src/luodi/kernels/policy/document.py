@@ -151,14 +151,6 @@ class Policy:
     def indicator_ids(self) -> list[str]:
         return [indicator.id for indicator in self.indicators]
 
-    def indicator(self, indicator_id: str) -> Indicator:
-        return next(item for item in self.indicators if item.id == indicator_id)
-
-    def scope(self) -> dict[str, ValueType]:
-        scope = {name: spec.type for name, spec in self.inputs.items()}
-        scope.update({derived.name: derived.expression.type for derived in self.derived})
-        return scope
-
 
 # ----------------------------------------------------------------------------- YAML with places
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
 from typing import Any
 
 import polars as pl
@@ -67,9 +66,6 @@ class RowScore:
     total: float
     floored: bool = False
 
-    def line(self, indicator_id: str) -> float:
-        return self.points[indicator_id]
-
 
 @dataclass(frozen=True)
 class TestOutcome:
@@ -93,16 +89,6 @@ class CompiledPolicy:
     @classmethod
     def from_text(cls, text: str, file: str | None = None) -> CompiledPolicy:
         return cls(load_policy(text, file))
-
-    @cached_property
-    def output_columns(self) -> list[str]:
-        return [KEY, TOTAL, *self.policy.indicator_ids]
-
-    @cached_property
-    def output_schema(self) -> dict[str, pl.DataType]:
-        schema: dict[str, pl.DataType] = {TOTAL: pl.Float64()}
-        schema.update({indicator_id: pl.Float64() for indicator_id in self.policy.indicator_ids})
-        return schema
 
     # ------------------------------------------------------------------ the columnar path
 
@@ -345,11 +331,6 @@ class ArrowScorer:
         if self._compiled is None:
             self._compiled = CompiledPolicy.from_text(self.policy_text)
         return self._compiled
-
-    def output_schema(self, key_type: pa.DataType = pa.string()) -> pa.Schema:
-        fields = [pa.field(KEY, key_type), pa.field(TOTAL, pa.float64())]
-        fields += [pa.field(name, pa.float64()) for name in self.compiled.policy.indicator_ids]
-        return pa.schema(fields)
 
     def spark_schema(self, key_type: str = "string") -> str:
         """The output schema as Spark DDL, for ``mapInArrow(scorer, scorer.spark_schema())``."""

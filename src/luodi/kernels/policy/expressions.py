@@ -23,7 +23,7 @@ import ast
 import difflib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -776,7 +776,3 @@ class _Checker:
         for argument_node, argument in zip(node.args, arguments, strict=True):
             self.require(argument_node, argument, function.argument_kind)
         return Call(function, arguments, function.result([a.type for a in arguments]))
-
-
-def expression_names(nodes: Sequence[Node]) -> set[str]:
-    return set().union(*(node.names() for node in nodes)) if nodes else set()

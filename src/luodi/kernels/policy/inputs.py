@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import polars as pl
 
 from luodi.kernels.policy.document import InputSpec, Policy
+from luodi.kernels.policy.engine import KEY
 from luodi.kernels.policy.expressions import Kind
 from luodi.kernels.policy.problems import ColumnProblem, InputError
 
-KEY = "resident_id"
 SHOWN_IDS = 10
 SHOWN_VALUES = 5
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d")
@@ -99,10 +99,16 @@ def prepare_inputs(frame: pl.DataFrame, policy: Policy, key: str = KEY) -> pl.Da
     key_values = frame.get_column(key)
     key_text = key_values.cast(pl.String)
 
-    def sample(mask: pl.Series, values: pl.Series | None = None) -> ColumnProblem | None:
+    def flag(
+        column: str,
+        mask: pl.Series,
+        reason_zh: str,
+        reason_en: str,
+        values: pl.Series | None = None,
+    ) -> None:
         count = int(mask.sum())
         if not count:
-            return None
+            return
         ids = key_text.filter(mask).fill_null("(空 empty)").head(SHOWN_IDS).to_list()
         shown: list[str] = []
         if values is not None:
@@ -113,22 +119,9 @@ def prepare_inputs(frame: pl.DataFrame, policy: Policy, key: str = KEY) -> pl.Da
                 .unique(maintain_order=True)
                 .head(SHOWN_VALUES)
             ]
-        return ColumnProblem("", "", "", count, tuple(ids), tuple(shown))
-
-    def flag(
-        column: str,
-        mask: pl.Series,
-        reason_zh: str,
-        reason_en: str,
-        values: pl.Series | None = None,
-    ) -> None:
-        found = sample(mask, values)
-        if found is not None:
-            problems.append(
-                ColumnProblem(
-                    column, reason_zh, reason_en, found.count, found.resident_ids, found.values
-                )
-            )
+        problems.append(
+            ColumnProblem(column, reason_zh, reason_en, count, tuple(ids), tuple(shown))
+        )
 
     flag(key, key_values.is_null(), "居民编号为空", "resident id is empty")
     flag(
