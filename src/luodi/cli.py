@@ -14,6 +14,7 @@ from luodi import migrate
 from luodi.console import console, root_options
 from luodi.db import dispose_engines, get_engine, is_sqlite
 from luodi.errors import LuodiError
+from luodi.feeds.cli import feed_app
 from luodi.policy.cli import policy_app
 from luodi.registry import cli as registry_cli
 from luodi.scoring import cli as scoring_cli
@@ -33,6 +34,7 @@ app.add_typer(registry_cli.id_app, name="id")
 app.add_typer(registry_cli.resident_app, name="resident")
 app.add_typer(registry_cli.town_app, name="town")
 app.add_typer(policy_app, name="policy")
+app.add_typer(feed_app, name="feed")
 app.command("load")(registry_cli.load)
 app.command("synth")(synth_cli.synth)
 app.command("score")(scoring_cli.score)

@@ -12,6 +12,7 @@ DEFAULT_DATA_DIR = Path("var")
 # The policies shipped with luodi sit beside src/ in a checkout; a deployment points
 # LUODI_POLICY_DIR at its own folder of published policy documents.
 SHIPPED_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+SHIPPED_FEED_DIR = Path(__file__).resolve().parents[2] / "feeds"
 
 
 class Settings(BaseSettings):
@@ -31,6 +32,10 @@ class Settings(BaseSettings):
     policy_dir: Path = Field(
         default=SHIPPED_POLICY_DIR,
         description="Folder of policy documents (*.yaml) that `luodi score --policy ID` reads",
+    )
+    feed_dir: Path = Field(
+        default=SHIPPED_FEED_DIR,
+        description="Folder of department feed declarations (*.yaml, docs/feeds.md)",
     )
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, Index, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from luodi.db import Base
@@ -10,11 +10,17 @@ from luodi.db import Base
 
 class Fact(Base):
     """One fact in long form: ``name`` is the policy input it feeds (``education``,
-    ``social_insurance_months`` …), ``value`` its text; ``source`` is the file and row it
-    came from. The department-feeds issue adds feed and batch provenance."""
+    ``social_insurance_months`` …), ``value`` its text, valid from / to (either open).
+
+    Provenance: the feed, the batch (file, digest, importer, time) and the row it came from.
+    A later batch with the same ``record_key`` in the same feed supersedes the fact
+    (``superseded_by``) without deleting it: the history stays."""
 
     __tablename__ = "facts"
-    __table_args__ = (Index("ix_facts_resident_name", "resident_id", "name"),)
+    __table_args__ = (
+        Index("ix_facts_resident_name", "resident_id", "name"),
+        Index("ix_facts_feed_record", "feed", "record_key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
@@ -23,3 +29,9 @@ class Fact(Base):
     valid_from: Mapped[date | None] = mapped_column(Date)
     valid_to: Mapped[date | None] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(200))
+    """``file:row`` as a person reads it."""
+    feed: Mapped[str | None] = mapped_column(String(64))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("feed_batches.id"), index=True)
+    source_row: Mapped[int | None] = mapped_column(Integer)
+    record_key: Mapped[str | None] = mapped_column(String(200))
+    superseded_by: Mapped[int | None] = mapped_column(ForeignKey("feed_batches.id"))

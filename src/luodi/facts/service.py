@@ -1,133 +1,48 @@
-"""Loading the fact files of a city directory, and reading facts as of a date."""
+"""Reading facts as of a date, as the points policy sees them, and a resident's fact history.
+
+Only current facts count (a fact superseded by a later batch of its feed is history). How
+facts add up to a value is declared by the feed that yields the variable
+(``aggregate: latest | sum | count``, optionally within ``window_years``).
+"""
 
 from __future__ import annotations
 
-from datetime import date
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from luodi import bulk
 from luodi.auth.actor import Actor
 from luodi.facts.models import Fact
-from luodi.registry import city_files
-from luodi.synth.reference import EDUCATION, SKILL_LEVELS
-from luodi.tabular import LINE, Problems, read_csv_strings
-
-SUMMED = ("social_insurance_months",)
-"""Facts added up over every period that began by the date; the others take the latest."""
+from luodi.feeds.catalog import Variable
+from luodi.feeds.models import FeedBatch
+from luodi.kernels.feeds.spec import Aggregate
 
 
-def _unknown_people(
-    problems: Problems, file: str, frame: pl.DataFrame, resident_keys: pl.DataFrame
-) -> None:
-    problems.flag(
-        file,
-        frame,
-        ~pl.col("id_number").is_in(resident_keys.get_column("key").implode()),
-        "id_number",
-        "登记库中没有此人",
-        "no such resident in the registry",
-    )
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
 
 
-def load_city_facts(
-    actor: Actor, session: Session, directory: Path, resident_keys: pl.DataFrame
-) -> int:
-    """education.csv and social_insurance.csv, if present; raise on any bad row, write
-    nothing then (the caller's transaction is rolled back)."""
-    problems = Problems()
-    parts: list[pl.DataFrame] = []
-    file = city_files.EDUCATION
-    if (directory / file).exists():
-        education = read_csv_strings(directory / file, city_files.COLUMNS[file])
-        _unknown_people(problems, file, education, resident_keys)
-        for column, allowed in (("education", EDUCATION), ("skill_level", SKILL_LEVELS)):
-            problems.flag(
-                file,
-                education,
-                ~pl.col(column).is_in(list(allowed)),
-                column,
-                f"取值应为 {', '.join(allowed)}",
-                f"must be one of {', '.join(allowed)}",
-            )
-        for column in ("education", "skill_level"):
-            parts.append(
-                education.select(
-                    "id_number",
-                    name=pl.lit(column),
-                    value=pl.col(column),
-                    valid_from=pl.lit(None, pl.Date),
-                    valid_to=pl.lit(None, pl.Date),
-                    source=pl.format(f"{file}:{{}}", pl.col(LINE)),
-                )
-            )
-    file = city_files.SOCIAL_INSURANCE
-    if (directory / file).exists():
-        insurance = read_csv_strings(directory / file, city_files.COLUMNS[file])
-        _unknown_people(problems, file, insurance, resident_keys)
-        months = pl.col("months_paid").cast(pl.Int64, strict=False)
-        year = pl.col("period").cast(pl.Int32, strict=False)
-        problems.flag(
-            file,
-            insurance,
-            months.is_null() | ~months.is_between(0, 12),
-            "months_paid",
-            "缴费月数应为 0–12 的整数",
-            "months paid must be a whole number 0–12",
-        )
-        problems.flag(
-            file,
-            insurance,
-            year.is_null() | ~year.is_between(1990, 2100),
-            "period",
-            "缴费年度应为四位年份",
-            "the period must be a four-digit year",
-        )
-        parts.append(
-            insurance.select(
-                "id_number",
-                name=pl.lit("social_insurance_months"),
-                value=pl.col("months_paid"),
-                valid_from=pl.date(year, 1, 1),
-                valid_to=pl.date(year, 12, 31),
-                source=pl.format(f"{file}:{{}}", pl.col(LINE)),
-            )
-        )
-    problems.raise_if_any("部门数据文件有错误", "the fact files have errors")
-    if not parts:
-        return 0
-    rows = (
-        pl.concat(parts)
-        .join(resident_keys.rename({"key": "id_number", "id": "resident_id"}), on="id_number")
-        .select(
-            id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Fact.__table__),
-            resident_id="resident_id",
-            name="name",
-            value="value",
-            valid_from="valid_from",
-            valid_to="valid_to",
-            source="source",
-        )
-    )
-    written = bulk.insert_frame(session, Fact.__table__, rows)
-    bulk.sync_id_sequence(session, Fact.__table__)
-    return written
-
-
-def facts_as_of(actor: Actor, session: Session, names: list[str], as_of: date) -> pl.DataFrame:
-    """One row per resident, one column per fact name, as known on ``as_of``: summed facts
-    over the periods begun by then, the others the latest valid one (text)."""
-    statement = select(
-        Fact.resident_id, Fact.name, Fact.value, Fact.valid_from, Fact.valid_to
-    ).where(
+def _current(names: list[str], as_of: date):  # type: ignore[no-untyped-def]
+    return select(Fact.resident_id, Fact.name, Fact.value, Fact.valid_from, Fact.valid_to).where(
         Fact.name.in_(names),
+        Fact.superseded_by.is_(None),
         (Fact.valid_from.is_(None)) | (Fact.valid_from <= as_of),
     )
+
+
+def facts_as_of(
+    actor: Actor, session: Session, variables: list[Variable], as_of: date
+) -> pl.DataFrame:
+    """One row per resident with any fact, one column per variable (text for ``latest``,
+    numbers for ``sum`` and ``count``); residents without a fact are absent."""
     facts = pl.read_database(
-        statement,
+        _current([variable.name for variable in variables], as_of),
         session.connection(),
         schema_overrides={
             "resident_id": pl.Int64,
@@ -138,18 +53,87 @@ def facts_as_of(actor: Actor, session: Session, names: list[str], as_of: date) -
         },
     )
     result = pl.DataFrame(schema={"resident_id": pl.Int64})
-    for name in names:
-        rows = facts.filter(pl.col("name") == name)
-        if name in SUMMED:
-            column = rows.group_by("resident_id").agg(
-                pl.col("value").cast(pl.Int64, strict=False).sum().alias(name)
-            )
-        else:
-            column = (
-                rows.filter(pl.col("valid_to").is_null() | (pl.col("valid_to") >= as_of))
-                .sort("valid_from", nulls_last=False)
-                .group_by("resident_id")
-                .agg(pl.col("value").last().alias(name))
-            )
+    for variable in variables:
+        rows = facts.filter(pl.col("name") == variable.name)
+        if variable.window_years is not None:
+            start = _years_before(as_of, variable.window_years)
+            rows = rows.filter(pl.col("valid_from").is_null() | (pl.col("valid_from") > start))
+        match variable.aggregate:
+            case Aggregate.SUM:
+                number = pl.col("value").cast(pl.Float64, strict=False).sum()
+                column = rows.group_by("resident_id").agg(number.alias(variable.name))
+                if column.get_column(variable.name).fill_null(0).mod(1).eq(0).all():
+                    column = column.with_columns(pl.col(variable.name).cast(pl.Int64))
+            case Aggregate.COUNT:
+                column = rows.group_by("resident_id").agg(
+                    pl.len().cast(pl.Int64).alias(variable.name)
+                )
+            case Aggregate.LATEST:
+                column = (
+                    rows.filter(pl.col("valid_to").is_null() | (pl.col("valid_to") >= as_of))
+                    .sort("valid_from", nulls_last=False, maintain_order=True)
+                    .group_by("resident_id")
+                    .agg(pl.col("value").last().alias(variable.name))
+                )
         result = result.join(column, on="resident_id", how="full", coalesce=True)
     return result
+
+
+@dataclass(frozen=True)
+class FactSource:
+    """One fact with where it came from."""
+
+    name: str
+    value: str
+    valid_from: date | None
+    valid_to: date | None
+    feed: str | None
+    batch_id: int | None
+    file_name: str | None
+    source_row: int | None
+    imported_by: str | None
+    imported_at: datetime | None
+    superseded_by: int | None
+
+
+def fact_sources(
+    actor: Actor, session: Session, resident_id: int, names: list[str] | None = None
+) -> list[FactSource]:
+    """Every fact of a resident (superseded ones too), newest batch first."""
+    statement = (
+        select(Fact, FeedBatch)
+        .outerjoin(FeedBatch, Fact.batch_id == FeedBatch.id)
+        .where(Fact.resident_id == resident_id)
+        .order_by(Fact.name, Fact.valid_from.desc(), Fact.id.desc())
+    )
+    if names is not None:
+        statement = statement.where(Fact.name.in_(names))
+    return [
+        FactSource(
+            fact.name,
+            fact.value,
+            fact.valid_from,
+            fact.valid_to,
+            fact.feed,
+            fact.batch_id,
+            batch.file_name if batch else fact.source.rsplit(":", 1)[0],
+            fact.source_row,
+            batch.imported_by if batch else None,
+            batch.imported_at if batch else None,
+            fact.superseded_by,
+        )
+        for fact, batch in session.execute(statement).tuples()
+    ]
+
+
+def counts_as_of(source: FactSource, variable: Variable | None, as_of: date) -> bool:
+    """Whether this fact enters the value of its variable on ``as_of``."""
+    if source.superseded_by is not None:
+        return False
+    if source.valid_from is not None and source.valid_from > as_of:
+        return False
+    if variable is None or variable.aggregate == Aggregate.LATEST:
+        return source.valid_to is None or source.valid_to >= as_of
+    if variable.window_years is not None and source.valid_from is not None:
+        return source.valid_from > _years_before(as_of, variable.window_years)
+    return True

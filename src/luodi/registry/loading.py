@@ -146,6 +146,24 @@ def _map(frame: pl.DataFrame, column: str, keys: pl.DataFrame, into: str) -> pl.
     )
 
 
+def new_resident_rows(session: Session, people: pl.DataFrame) -> pl.DataFrame:
+    """Rows of the residents table for people named by ``id_number``, ``name``,
+    ``town_code`` (known) and ``phone``, with fresh ids; birth date, sex and origin from the
+    ID number, as in a city load."""
+    return _map(people, "town_code", repository.town_keys(session), "town_id").select(
+        id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Resident.__table__),
+        id_number="id_number",
+        name="name",
+        sex=_sex_of("id_number"),
+        birth_date=_birth_date_of("id_number"),
+        origin_region_code=pl.col("id_number").str.slice(0, 6),
+        origin_province=pl.col("id_number").str.slice(0, 2).replace_strict(PROVINCES),
+        phone="phone",
+        town_id="town_id",
+        household_id=pl.lit(None, pl.Int64),
+    )
+
+
 def load_city(
     actor: Actor,
     session: Session,
@@ -439,11 +457,20 @@ def load_city(
     for model in (Town, Household, Resident, ResidencePermit, Child, Employer, Employment):
         bulk.sync_id_sequence(session, model.__table__)
 
-    # Department facts of the same directory (education, social insurance), in the same
-    # transaction: a bad fact row undoes the whole load.
-    from luodi.facts import service as facts_service
+    # Department feeds of the same directory (social insurance, education …), each a batch
+    # with its provenance, in the same transaction: a bad row undoes the whole load.
+    from luodi.feeds import service as feeds_service  # feeds build on the registry
 
-    say("部门数据 / department facts")
-    summary.facts = facts_service.load_city_facts(actor, session, directory, resident_keys)
+    for spec in feeds_service.catalog.load_feeds().values():
+        if spec.file is None or spec.file in city_files.REGISTRY_FILES:
+            continue
+        if not (directory / spec.file).exists():
+            continue
+        say(f"部门数据 / feed {spec.id}")
+        result = feeds_service.import_file(
+            actor, session, spec.id, directory / spec.file, today=today, report=None
+        )
+        feeds_service.raise_if_rejected(result)
+        summary.facts += result.facts_written
     session.flush()
     return summary

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from luodi.auth.actor import Actor
 from luodi.errors import Invalid
 from luodi.facts import service as facts_service
+from luodi.feeds import catalog
 from luodi.kernels.policy import KEY, Policy
 from luodi.kernels.policy.expressions import months_between_expr
 from luodi.registry import service as registry_service
@@ -25,13 +26,30 @@ REGISTRY_INPUTS: dict[str, str] = {
     "residence_registration_date": "居住证：最早一次居住登记（签发）日期",
     "continuous_employment_months": "就业登记：当前连续就业的整月数",
 }
-FACT_INPUTS: dict[str, str] = {
-    "education": "教育部门：最高学历（education.csv）",
-    "skill_level": "人社部门：职业技能等级（education.csv）",
-    "social_insurance_months": "人社部门：截至计分日已开始年度的缴费月数合计（social_insurance.csv）",
-    "local_social_insurance_months": "人社部门：本市缴费月数（目前与上项同源：只有本市人社数据）",
+DERIVED_FACT_INPUTS: dict[str, tuple[str, str]] = {
+    "local_social_insurance_months": (
+        "social_insurance_months",
+        "人社部门：本市缴费月数（目前与 social_insurance_months 同源：只有本市人社数据）",
+    ),
 }
-AVAILABLE = {**REGISTRY_INPUTS, **FACT_INPUTS}
+"""Inputs computed from a feed's variable (name → (variable, description))."""
+
+
+def fact_inputs() -> dict[str, str]:
+    """Inputs the declared feeds provide (feeds/*.yaml), with who provides them."""
+    variables = catalog.fact_variables()
+    described = {
+        name: f"{'、'.join(variable.feeds)}：{variable.label_zh}"
+        for name, variable in variables.items()
+    }
+    for name, (source, description) in DERIVED_FACT_INPUTS.items():
+        if source in variables:
+            described[name] = description
+    return described
+
+
+def available_inputs() -> dict[str, str]:
+    return {**REGISTRY_INPUTS, **fact_inputs()}
 
 
 @dataclass(frozen=True)
@@ -48,14 +66,15 @@ def build_inputs(
     actor: Actor, session: Session, policy: Policy, as_of: date, total_residents: int
 ) -> PopulationInputs:
     wanted = list(policy.inputs)
-    unavailable = [name for name in wanted if name not in AVAILABLE]
+    available = available_inputs()
+    unavailable = [name for name in wanted if name not in available]
     missing_required = [name for name in unavailable if policy.inputs[name].required]
     if missing_required:
         raise Invalid(
             f"策略 {policy.id} 需要登记库无法提供的必填输入：{', '.join(missing_required)}；"
-            f"可提供：{', '.join(AVAILABLE)}",
+            f"可提供：{', '.join(available)}",
             f"policy {policy.id} needs required inputs the registry cannot provide: "
-            f"{', '.join(missing_required)}; available: {', '.join(AVAILABLE)}",
+            f"{', '.join(missing_required)}; available: {', '.join(available)}",
         )
     population = registry_service.scoring_population(actor, session, as_of)
     population = population.with_columns(
@@ -63,18 +82,18 @@ def build_inputs(
         .then(months_between_expr(pl.col("employed_since"), pl.lit(as_of)))
         .otherwise(0)
     )
-    fact_names = [name for name in wanted if name in FACT_INPUTS]
+    variables = catalog.fact_variables()
+    fact_names = [name for name in wanted if name in available and name not in REGISTRY_INPUTS]
     if fact_names:
-        sources = sorted(
-            {"social_insurance_months" if "social_insurance" in n else n for n in fact_names}
+        sources = sorted({DERIVED_FACT_INPUTS.get(name, (name, ""))[0] for name in fact_names})
+        facts = facts_service.facts_as_of(
+            actor, session, [variables[name] for name in sources], as_of
         )
-        facts = facts_service.facts_as_of(actor, session, sources, as_of)
-        if "local_social_insurance_months" in fact_names:
-            facts = facts.with_columns(
-                local_social_insurance_months=pl.col("social_insurance_months")
-            )
+        for name in fact_names:
+            if name in DERIVED_FACT_INPUTS:
+                facts = facts.with_columns(pl.col(DERIVED_FACT_INPUTS[name][0]).alias(name))
         population = population.join(facts, on=KEY, how="left")
-    columns = [KEY, *[name for name in wanted if name in AVAILABLE]]
+    columns = [KEY, *[name for name in wanted if name in available]]
     return PopulationInputs(
         population.select(columns),
         unavailable,

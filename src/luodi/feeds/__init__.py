@@ -1,0 +1,1 @@
+"""Department feeds: declared in feeds/*.yaml, imported all or nothing with provenance."""

@@ -1,0 +1,303 @@
+"""Opening a department's file as a lazy frame of text columns named as the feed declares.
+
+CSV in UTF-8, UTF-8 with BOM or GBK/GB18030 (detected while the digest is computed, in one
+streaming pass); a GB18030 file is transcoded to a temporary UTF-8 file in chunks, so no file
+is ever held in memory whole. XLSX: the first sheet or a named one, read by fastexcel
+(calamine), which holds the sheet in memory; an Excel sheet has at most 1,048,576 rows.
+
+The header row is found among the first rows (title rows and two-level merged headers are
+common): the row matching the most declared headers; an empty cell takes the header written
+above it (a cell merged downwards). Rows are numbered as seen in the source (Excel's row
+numbers; the CSV record number counting the header as row 1 when it is on the first line).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fastexcel
+import polars as pl
+
+from luodi.errors import FieldProblem, Invalid
+from luodi.kernels.feeds.checks import LINE
+from luodi.kernels.feeds.spec import FeedSpec, normalise_header
+
+HEADER_SEARCH_ROWS = 20
+CHUNK_BYTES = 1 << 22
+XLSX_MAGIC = b"PK\x03\x04"
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+
+
+@dataclass
+class SourceTable:
+    rows: pl.LazyFrame
+    """Canonical column names (text) and ``_line``."""
+    file_name: str
+    digest: str
+    encoding: str
+    header_row: int
+    headers: dict[str, str]
+    """Canonical column → the header as written in the file."""
+    ignored: list[str] = field(default_factory=list)
+    """Headers in the file that the feed does not declare."""
+
+
+def scan_bytes(path: Path) -> tuple[str, str]:
+    """(SHA-256, encoding) in one streaming pass: 'utf-8', 'utf-8-sig' or 'gb18030'."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8 = True
+    first = b""
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK_BYTES):
+            if not first:
+                first = chunk[:3]
+            digest.update(chunk)
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    if not utf8:
+        return digest.hexdigest(), "gb18030"
+    return digest.hexdigest(), "utf-8-sig" if first == codecs.BOM_UTF8 else "utf-8"
+
+
+def _unreadable(path: Path, zh: str, en: str) -> Invalid:
+    return Invalid(
+        f"无法读取文件 {path.name}：{zh}",
+        f"cannot read file {path.name}: {en}",
+        [FieldProblem("file", path.name, zh, en, file=path.name)],
+    )
+
+
+def locate_header(
+    spec: FeedSpec, top_rows: list[list[str | None]], file_name: str
+) -> tuple[int, dict[int, str], list[str]]:
+    """(header row index, column position → canonical name, ignored headers)."""
+    names = spec.header_names()
+
+    def matches(row: list[str | None]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for position, cell in enumerate(row):
+            if cell is not None and (name := names.get(normalise_header(cell))):
+                found.setdefault(position, name)
+        return found
+
+    best, best_index = {}, -1
+    for index, row in enumerate(top_rows):
+        found = matches(row)
+        if len(set(found.values())) > len(set(best.values())):
+            best, best_index = found, index
+    if best_index < 0:
+        accepted = "、".join(
+            f"{name}（{'/'.join(column.headers)}）" if column.headers else name
+            for name, column in spec.columns.items()
+            if column.required
+        )
+        raise Invalid(
+            f"文件 {file_name} 的前 {HEADER_SEARCH_ROWS} 行中找不到 {spec.label} 的表头；必需的列：{accepted}",
+            f"file {file_name}: no header row of feed {spec.id} in the first "
+            f"{HEADER_SEARCH_ROWS} rows; required columns: {accepted}",
+            [
+                FieldProblem(
+                    "header", None, "找不到表头", "header row not found", file=file_name, row=1
+                )
+            ],
+        )
+    header = top_rows[best_index]
+    # A header merged downwards (公民身份号码 over two header rows) is written above.
+    for position in range(len(header)):
+        if position in best or (header[position] or "").strip():
+            continue
+        for above in range(best_index - 1, -1, -1):
+            cell = top_rows[above][position] if position < len(top_rows[above]) else None
+            if cell and (name := names.get(normalise_header(cell))):
+                if name not in best.values():
+                    best[position] = name
+                break
+    seen: dict[str, int] = {}
+    for position, name in sorted(best.items()):
+        if name in seen:
+            raise Invalid(
+                f"文件 {file_name} 第 {best_index + 1} 行：列 {name} 出现了两次（第 {seen[name] + 1} 和第 {position + 1} 列）",
+                f"file {file_name} row {best_index + 1}: column {name} appears twice "
+                f"(columns {seen[name] + 1} and {position + 1})",
+                [
+                    FieldProblem(
+                        name,
+                        header[position],
+                        "表头重复",
+                        "header repeated",
+                        file=file_name,
+                        row=best_index + 1,
+                    )
+                ],
+            )
+        seen[name] = position
+    missing = [
+        name for name, column in spec.columns.items() if column.required and name not in seen
+    ]
+    if missing:
+        raise Invalid(
+            f"文件 {file_name} 缺少必需的列：{', '.join(missing)}",
+            f"file {file_name} lacks required columns: {', '.join(missing)}",
+            [
+                FieldProblem(
+                    name,
+                    None,
+                    f"缺少该列（可用表头：{'、'.join([name, *spec.columns[name].headers])}）",
+                    f"column missing (accepted headers: {', '.join([name, *spec.columns[name].headers])})",
+                    file=file_name,
+                    row=best_index + 1,
+                )
+                for name in missing
+            ],
+        )
+    ignored = [
+        cell.strip()
+        for position, cell in enumerate(header)
+        if cell and cell.strip() and position not in best
+    ]
+    return best_index, best, ignored
+
+
+def _not_blank(columns: list[str]) -> pl.Expr:
+    return pl.any_horizontal(
+        pl.col(name).is_not_null() & (pl.col(name).str.strip_chars() != "") for name in columns
+    )
+
+
+@contextmanager
+def open_source(
+    spec: FeedSpec, path: Path, sheet: str | None = None, file_name: str | None = None
+) -> Iterator[SourceTable]:
+    """The file as a :class:`SourceTable`; temporary files are removed on leaving."""
+    shown = file_name or path.name
+    if not path.is_file():
+        raise Invalid(
+            f"找不到文件 {path}",
+            f"file not found: {path}",
+            [FieldProblem("file", str(path), "文件不存在", "file does not exist", file=shown)],
+        )
+    if path.stat().st_size == 0:
+        raise _unreadable(path, "文件是空的", "the file is empty")
+    with path.open("rb") as stream:
+        magic = stream.read(4)
+    if magic == XLSX_MAGIC or path.suffix.lower() in EXCEL_SUFFIXES:
+        yield _open_excel(spec, path, sheet, shown)
+        return
+    if path.suffix.lower() == ".xls":
+        raise _unreadable(
+            path,
+            "不支持旧版 .xls，请另存为 .xlsx 或 CSV",
+            "old .xls is not supported; save as .xlsx or CSV",
+        )
+    if sheet is not None:
+        raise _unreadable(path, "--sheet 只用于 XLSX 文件", "--sheet applies to XLSX files only")
+    digest, encoding = scan_bytes(path)
+    with tempfile.TemporaryDirectory(prefix="luodi-feed-") as workdir:
+        text_path = path
+        if encoding == "gb18030":
+            text_path = Path(workdir) / "utf8.csv"
+            decoder = codecs.getincrementaldecoder("gb18030")(errors="strict")
+            try:
+                with path.open("rb") as source, text_path.open("wb") as target:
+                    while chunk := source.read(CHUNK_BYTES):
+                        target.write(decoder.decode(chunk).encode("utf-8"))
+                    target.write(decoder.decode(b"", final=True).encode("utf-8"))
+            except UnicodeDecodeError as error:
+                raise _unreadable(
+                    path,
+                    f"既不是 UTF-8 也不是 GBK/GB18030 编码（字节位置 {error.start}）",
+                    f"neither UTF-8 nor GBK/GB18030 (byte {error.start})",
+                ) from None
+        with text_path.open(encoding="utf-8-sig", newline="") as stream:
+            top_rows: list[list[str | None]] = []
+            for row in csv.reader(stream):
+                top_rows.append(list(row))
+                if len(top_rows) >= HEADER_SEARCH_ROWS:
+                    break
+        header_index, positions, ignored = locate_header(spec, top_rows, shown)
+        width = max(len(top_rows[header_index]), max(positions) + 1)
+        generic = [f"c{position}" for position in range(width)]
+        rows = pl.scan_csv(
+            text_path,
+            has_header=False,
+            skip_rows=header_index + 1,
+            new_columns=generic,
+            schema=dict.fromkeys(generic, pl.String),
+            infer_schema=False,
+            truncate_ragged_lines=True,
+            row_index_name=LINE,
+            row_index_offset=header_index + 2,
+            encoding="utf8",
+        )
+        canonical = {f"c{position}": name for position, name in positions.items()}
+        rows = rows.select(LINE, *[pl.col(c).alias(n) for c, n in canonical.items()]).filter(
+            _not_blank(list(canonical.values()))
+        )
+        yield SourceTable(
+            rows,
+            shown,
+            digest,
+            encoding,
+            header_index + 1,
+            _written_headers(top_rows[header_index], positions),
+            ignored,
+        )
+
+
+def _open_excel(spec: FeedSpec, path: Path, sheet: str | None, shown: str) -> SourceTable:
+    digest, _ = scan_bytes(path)
+    try:
+        reader = fastexcel.read_excel(path)
+    except Exception as error:  # fastexcel raises its own types for a broken file
+        raise _unreadable(
+            path, f"不是有效的 XLSX 文件（{error}）", f"not a valid XLSX file ({error})"
+        ) from None
+    if sheet is not None and sheet not in reader.sheet_names:
+        raise _unreadable(
+            path,
+            f"没有工作表 {sheet!r}；有：{'、'.join(reader.sheet_names)}",
+            f"no sheet {sheet!r}; sheets: {', '.join(reader.sheet_names)}",
+        )
+    frame = reader.load_sheet(
+        sheet if sheet is not None else 0, header_row=None, dtypes="string"
+    ).to_polars()
+    if frame.height == 0:
+        raise _unreadable(path, "工作表是空的", "the sheet is empty")
+    top_rows = [list(row) for row in frame.head(HEADER_SEARCH_ROWS).iter_rows()]
+    header_index, positions, ignored = locate_header(spec, top_rows, shown)
+    rows = (
+        frame.with_row_index(LINE, offset=1)
+        .slice(header_index + 1)
+        .select(
+            pl.col(LINE).cast(pl.Int64),
+            *[
+                pl.col(frame.columns[p]).cast(pl.String).alias(name)
+                for p, name in positions.items()
+            ],
+        )
+    )
+    rows = rows.filter(_not_blank(list(positions.values())))
+    headers = _written_headers(top_rows[header_index], positions)
+    return SourceTable(rows.lazy(), shown, digest, "xlsx", header_index + 1, headers, ignored)
+
+
+def _written_headers(header: list[str | None], positions: dict[int, str]) -> dict[str, str]:
+    return {
+        name: str((header[p] if p < len(header) else None) or name) for p, name in positions.items()
+    }

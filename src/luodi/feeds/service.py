@@ -1,0 +1,457 @@
+"""Importing a feed's file or pushed records: check every row, then write all or nothing.
+
+The rows stream from the source through the checks into a temporary Parquet file (Polars'
+streaming engine), so a file larger than memory works; the refused rows are read back from
+it for the report, and the accepted ones are written in slices through ``luodi.bulk``
+(COPY on PostgreSQL). Everything is written in the caller's transaction: the CLI and the API
+commit once at the end, so an interrupted import (kill -9 included) leaves nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from luodi import bulk
+from luodi.auth.actor import Actor
+from luodi.errors import FieldProblem, Invalid
+from luodi.facts.models import Fact
+from luodi.feeds import catalog
+from luodi.feeds.models import FeedBatch
+from luodi.feeds.reading import SourceTable, open_source
+from luodi.feeds.schemas import ImportResult, ImportStatus, Rejection
+from luodi.kernels.feeds.checks import (
+    LINE,
+    REFERENCE_KEY,
+    RESIDENT,
+    CheckedRows,
+    accepted,
+    check_rows,
+    facts_of,
+    rejections,
+)
+from luodi.kernels.feeds.spec import (
+    ColumnType,
+    FeedSpec,
+    Reference,
+    UnknownPerson,
+    normalise_header,
+)
+from luodi.kernels.masking import mask_id_number
+from luodi.registry import repository as registry_repository
+from luodi.registry.loading import new_resident_rows
+from luodi.registry.models import Resident
+
+WRITE_SLICE_ROWS = 250_000
+LISTED_REJECTIONS = 200
+"""Rejections listed in a result (CLI, API); the report file has every one."""
+
+Progress = Callable[[str, int, int], None]
+"""(phase, done, total): total 0 when unknown."""
+
+
+def _quiet(_phase: str, _done: int, _total: int) -> None:
+    return None
+
+
+def _known_keys(session: Session, reference: Reference) -> pl.LazyFrame:
+    frame = (
+        registry_repository.town_keys(session)
+        if reference == Reference.TOWNS
+        else registry_repository.employer_keys(session)
+    )
+    return frame.select(pl.col("key").alias(REFERENCE_KEY)).lazy()
+
+
+def _residents(session: Session) -> pl.LazyFrame:
+    return (
+        registry_repository.resident_keys(session)
+        .select(pl.col("key").alias(REFERENCE_KEY), pl.col("id").cast(pl.Int64).alias(RESIDENT))
+        .lazy()
+    )
+
+
+def _masked(spec: FeedSpec, column: str, value: str | None) -> str | None:
+    kind = spec.columns[column].type if column in spec.columns else None
+    if value and kind == ColumnType.ID_NUMBER:
+        return mask_id_number(value)
+    return value
+
+
+def write_report(rejected: pl.DataFrame, target: Path) -> list[Path]:
+    """The refused rows as XLSX and CSV (UTF-8 with BOM, so that Excel shows the Chinese).
+    ``target`` ending in .xlsx or .csv writes that one; otherwise both, with suffixes."""
+    table = rejected.select(
+        pl.col("row").alias("行号 row"),
+        pl.col("column").alias("列 column"),
+        pl.col("header").alias("表头 header"),
+        pl.col("value").alias("值 value"),
+        pl.col("reason_zh").alias("原因"),
+        pl.col("reason_en").alias("reason"),
+    )
+    suffix = target.suffix.lower()
+    paths = (
+        [target]
+        if suffix in (".xlsx", ".csv")
+        else [
+            target.with_name(target.name + ".xlsx"),
+            target.with_name(target.name + ".csv"),
+        ]
+    )
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".xlsx":
+            # A sheet holds 1,048,576 rows; the CSV always has them all.
+            table.head(1_048_000).write_excel(path, worksheet="rejected", autofit=True)
+        else:
+            table.write_csv(path, include_bom=True)
+    return paths
+
+
+def default_report_base(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.rejected")
+
+
+@contextmanager
+def _workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="luodi-import-") as name:
+        yield Path(name)
+
+
+def import_file(
+    actor: Actor,
+    session: Session,
+    feed_id: str,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    accept_partial: bool = False,
+    sheet: str | None = None,
+    report: Path | None = None,
+    file_name: str | None = None,
+    today: date | None = None,
+    progress: Progress = _quiet,
+) -> ImportResult:
+    """Import one file of a feed (see the module docstring); never commits."""
+    spec = catalog.find_feed(feed_id)
+    progress("读取 / reading", 0, 0)
+    with open_source(spec, path, sheet=sheet, file_name=file_name) as source:
+        return _import(
+            actor,
+            session,
+            spec,
+            source,
+            dry_run=dry_run,
+            accept_partial=accept_partial,
+            report=report if report is not None else default_report_base(path),
+            today=today or date.today(),
+            progress=progress,
+        )
+
+
+def import_records(
+    actor: Actor,
+    session: Session,
+    feed_id: str,
+    records: list[dict[str, Any]],
+    *,
+    dry_run: bool = False,
+    accept_partial: bool = False,
+    today: date | None = None,
+) -> ImportResult:
+    """Records pushed as JSON objects, keyed by canonical names or the Chinese headers.
+    Record *n* (from 1) is reported as row *n*."""
+    spec = catalog.find_feed(feed_id)
+    if not records:
+        raise Invalid("没有记录", "no records")
+    names = spec.header_names()
+    problems: list[FieldProblem] = []
+    rows: list[dict[str, str | None]] = []
+    for index, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            problems.append(
+                FieldProblem(
+                    "record", None, "记录应为对象", "a record must be an object", row=index
+                )
+            )
+            continue
+        row: dict[str, str | None] = {}
+        for key, value in record.items():
+            name = names.get(normalise_header(str(key)))
+            if name is None:
+                problems.append(
+                    FieldProblem(str(key), None, "未声明的字段", "field not declared", row=index)
+                )
+                continue
+            row[name] = None if value is None else str(value)
+        rows.append(row)
+    if problems:
+        raise Invalid(
+            f"记录中有未知字段；可用字段：{', '.join(spec.columns)}",
+            f"records have unknown fields; fields: {', '.join(spec.columns)}",
+            problems[:LISTED_REJECTIONS],
+        )
+    body = json.dumps(records, ensure_ascii=False, sort_keys=True, default=str)
+    frame = pl.DataFrame(
+        {name: [row.get(name) for row in rows] for name in spec.columns},
+        schema=dict.fromkeys(spec.columns, pl.String),
+    ).with_row_index(LINE, offset=1)
+    source = SourceTable(
+        frame.with_columns(pl.col(LINE).cast(pl.Int64)).lazy(),
+        f"api:{spec.id}",
+        hashlib.sha256(body.encode("utf-8")).hexdigest(),
+        "json",
+        0,
+        {name: name for name in spec.columns},
+    )
+    return _import(
+        actor,
+        session,
+        spec,
+        source,
+        dry_run=dry_run,
+        accept_partial=accept_partial,
+        report=None,
+        today=today or date.today(),
+        progress=_quiet,
+    )
+
+
+def _import(
+    actor: Actor,
+    session: Session,
+    spec: FeedSpec,
+    source: SourceTable,
+    *,
+    dry_run: bool,
+    accept_partial: bool,
+    report: Path | None,
+    today: date,
+    progress: Progress,
+) -> ImportResult:
+    started = time.perf_counter()
+    result = ImportResult(
+        feed=spec.id,
+        file_name=source.file_name,
+        digest=source.digest,
+        encoding=source.encoding,
+        header_row=source.header_row,
+        headers=source.headers,
+        ignored_headers=source.ignored,
+        status=ImportStatus.IMPORTED,
+    )
+    earlier = session.scalars(
+        select(FeedBatch).where(FeedBatch.feed == spec.id, FeedBatch.digest == source.digest)
+    ).first()
+    if earlier is not None:
+        result.status = ImportStatus.ALREADY_IMPORTED
+        result.batch_id = earlier.id
+        result.already_imported_at = earlier.imported_at
+        result.seconds = time.perf_counter() - started
+        return result
+
+    references = {
+        name: _known_keys(session, column.reference)
+        for name, column in spec.columns.items()
+        if column.reference is not None
+    }
+    with _workdir() as workdir:
+        progress("校验 / checking", 0, 0)
+        checked = check_rows(spec, source.rows, today, _residents(session), references)
+        checked_path = workdir / "checked.parquet"
+        try:
+            checked.frame.sink_parquet(checked_path)
+        except pl.exceptions.ComputeError as error:
+            raise Invalid(
+                f"无法读取文件 {source.file_name}：{error}",
+                f"cannot read file {source.file_name}: {error}",
+            ) from None
+        stored = CheckedRows(pl.scan_parquet(checked_path), checked.checks)
+        result.rows_read = stored.frame.select(pl.len()).collect().item()
+        if result.rows_read == 0:
+            raise Invalid(
+                f"文件 {source.file_name} 没有数据行", f"file {source.file_name} has no data rows"
+            )
+        refused = (
+            rejections(stored, today)
+            .with_columns(
+                header=pl.col("column").replace_strict(
+                    source.headers, default=pl.col("column"), return_dtype=pl.String
+                )
+            )
+            .collect()
+        )
+        result.rows_rejected = refused["row"].n_unique()
+        result.rejections = [
+            Rejection(
+                row=row["row"],
+                column=row["column"],
+                header=row["header"],
+                value=_masked(spec, row["column"], row["value"]),
+                reason_zh=row["reason_zh"],
+                reason_en=row["reason_en"],
+            )
+            for row in refused.head(LISTED_REJECTIONS).iter_rows(named=True)
+        ]
+        if refused.height and report is not None:
+            result.report_files = [str(path) for path in write_report(refused, report)]
+        good = accepted(stored)
+        result.rows_imported = result.rows_read - result.rows_rejected
+        if dry_run:
+            result.status = ImportStatus.DRY_RUN
+        elif result.rows_rejected and not accept_partial:
+            result.status = ImportStatus.REJECTED
+            result.rows_imported = 0
+        elif result.rows_imported == 0:
+            result.status = ImportStatus.REJECTED
+        if result.status != ImportStatus.IMPORTED:
+            result.seconds = time.perf_counter() - started
+            return result
+
+        progress("写入 / writing", 0, result.rows_imported)
+        batch = FeedBatch(
+            feed=spec.id,
+            file_name=source.file_name[:255],
+            digest=source.digest,
+            imported_by=actor.username,
+            rows_read=result.rows_read,
+            rows_imported=result.rows_imported,
+            rows_rejected=result.rows_rejected,
+            facts_written=0,
+            facts_superseded=0,
+            residents_created=0,
+        )
+        session.add(batch)
+        session.flush()
+        result.batch_id = batch.id
+        if spec.unknown_person == UnknownPerson.CREATE:
+            result.residents_created = _create_residents(session, spec, good)
+            good = good.drop(RESIDENT).join(
+                _residents(session).rename({REFERENCE_KEY: spec.person}), on=spec.person
+            )
+        facts_path = workdir / "facts.parquet"
+        facts_of(spec, good).sink_parquet(facts_path)
+        result.facts_written = _write_facts(
+            session, spec, batch.id, source.file_name, facts_path, progress
+        )
+        result.facts_superseded = _supersede(session, spec, batch.id)
+        batch.facts_written = result.facts_written
+        batch.facts_superseded = result.facts_superseded
+        batch.residents_created = result.residents_created
+        session.flush()
+        result.imported_at = batch.imported_at
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def raise_if_rejected(result: ImportResult) -> None:
+    """For callers that import as part of a larger transaction (``luodi load``)."""
+    if result.status != ImportStatus.REJECTED:
+        return
+    raise Invalid(
+        f"{result.file_name}：{result.rows_rejected} 行有错误，未写入任何数据",
+        f"{result.file_name}: {result.rows_rejected} rows rejected; nothing was written",
+        [
+            FieldProblem(
+                item.column,
+                item.value,
+                item.reason_zh,
+                item.reason_en,
+                file=result.file_name,
+                row=item.row,
+            )
+            for item in result.rejections
+        ],
+    )
+
+
+def _create_residents(session: Session, spec: FeedSpec, good: pl.LazyFrame) -> int:
+    """People a registering feed (``unknown_person: create``) names for the first time."""
+    new = (
+        good.filter(pl.col(RESIDENT).is_null())
+        .select(
+            pl.col(spec.person).alias("id_number"),
+            "name",
+            "town_code",
+            pl.col("phone") if "phone" in spec.columns else pl.lit(None, pl.String).alias("phone"),
+        )
+        .collect()
+    )
+    if new.height == 0:
+        return 0
+    rows = new_resident_rows(session, new)
+    written = bulk.insert_frame(session, Resident.__table__, rows)
+    bulk.sync_id_sequence(session, Resident.__table__)
+    return written
+
+
+def _write_facts(
+    session: Session,
+    spec: FeedSpec,
+    batch_id: int,
+    file_name: str,
+    facts_path: Path,
+    progress: Progress,
+) -> int:
+    facts = pl.scan_parquet(facts_path)
+    total = facts.select(pl.len()).collect().item()
+    first_id = bulk.next_id(session, Fact.__table__)
+    written = 0
+    while written < total:
+        chunk = facts.slice(written, WRITE_SLICE_ROWS).collect()
+        rows = chunk.select(
+            id=pl.int_range(pl.len(), dtype=pl.Int64) + first_id + written,
+            resident_id=pl.col(RESIDENT),
+            name="name",
+            value="value",
+            valid_from="valid_from",
+            valid_to="valid_to",
+            source=pl.format(f"{file_name[:180]}:{{}}", pl.col("source_row")),
+            feed=pl.lit(spec.id),
+            batch_id=pl.lit(batch_id, pl.Int64),
+            source_row="source_row",
+            record_key="record_key",
+        )
+        written += bulk.insert_frame(session, Fact.__table__, rows)
+        progress("写入 / writing", written, total)
+    bulk.sync_id_sequence(session, Fact.__table__)
+    return written
+
+
+def _supersede(session: Session, spec: FeedSpec, batch_id: int) -> int:
+    """Facts of earlier batches with a record key this batch brings again: kept, marked."""
+    newer = aliased(Fact)
+    outcome = session.execute(
+        update(Fact)
+        .where(
+            Fact.feed == spec.id,
+            Fact.superseded_by.is_(None),
+            Fact.batch_id != batch_id,
+            Fact.record_key.in_(select(newer.record_key).where(newer.batch_id == batch_id)),
+        )
+        .values(superseded_by=batch_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(outcome.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def list_batches(actor: Actor, session: Session, feed_id: str | None = None) -> list[FeedBatch]:
+    statement = select(FeedBatch).order_by(FeedBatch.id.desc())
+    if feed_id is not None:
+        statement = statement.where(FeedBatch.feed == feed_id)
+    return list(session.scalars(statement.limit(200)))
+
+
+def batch_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(FeedBatch)) or 0)

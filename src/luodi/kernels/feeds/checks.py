@@ -1,0 +1,428 @@
+"""Checking a feed's rows column-wise, lazily, so that a file larger than memory streams through.
+
+The input is a LazyFrame of text columns named by their canonical names plus ``_line`` (the
+row as seen in the source). ``check_rows`` adds, for each column, the typed value and one
+boolean flag per check; ``rejections`` lists the flagged rows (row, column, value, reason in
+Chinese and English); ``accepted`` keeps the rows with no flag; ``facts_of`` turns them into
+the long-form facts the points policy reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from luodi.kernels.feeds.spec import Aggregate, Column, ColumnType, FeedSpec, UnknownPerson
+from luodi.kernels.identifiers import (
+    check_credit_code,
+    check_id_number,
+    credit_code_valid,
+    id_number_valid,
+)
+
+LINE = "_line"
+RESIDENT = "resident_id"
+RECORD_KEY = "record_key"
+DUPLICATE_OF = "_duplicate_of"
+TRUE_WORDS = ["true", "1", "yes", "y", "是", "有", "√"]
+FALSE_WORDS = ["false", "0", "no", "n", "否", "无", "×"]
+REFERENCE_KEY = "key"
+"""Reference sets (known towns, employers, residents) are frames with this one column."""
+
+
+def raw(name: str) -> str:
+    return f"raw__{name}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One reason a row can be refused; ``flag`` is its boolean column in the checked frame."""
+
+    flag: str
+    column: str
+    reason_zh: pl.Expr
+    reason_en: pl.Expr
+    id_reason: str | None = None
+    """'id_number' or 'credit_code': the exact reason is then worked out per value."""
+
+
+def normalised_text(expression: pl.Expr) -> pl.Expr:
+    """Full-width digits and letters folded (NFKC), spaces trimmed, empty cells as null."""
+    text = expression.cast(pl.String).str.normalize("NFKC").str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def parse_date(text: pl.Expr) -> pl.Expr:
+    """2025-01-05, 2025/1/5, 2025.1.5, 2025年1月5日, 20250105 and Excel's '2025-01-05 00:00:00'."""
+    dashed = (
+        text.str.replace_all(r"[/.年月]", "-")
+        .str.replace_all("日", "")
+        .str.split(" ")
+        .list.first()
+        .str.split("T")
+        .list.first()
+    )
+    return pl.coalesce(
+        dashed.str.to_date("%Y-%m-%d", strict=False),
+        pl.when(text.str.contains(r"^\d{8}$")).then(text.str.to_date("%Y%m%d", strict=False)),
+    )
+
+
+def parse_number(text: pl.Expr) -> pl.Expr:
+    return text.str.replace_all(",", "").cast(pl.Float64, strict=False)
+
+
+def parse_bool(text: pl.Expr) -> pl.Expr:
+    lowered = text.str.to_lowercase()
+    return (
+        pl.when(lowered.is_in(TRUE_WORDS))
+        .then(True)
+        .when(lowered.is_in(FALSE_WORDS))
+        .then(False)
+        .otherwise(None)
+    )
+
+
+def _enum_lookup(column: Column) -> dict[str, str]:
+    assert column.values is not None
+    lookup: dict[str, str] = {}
+    for canonical, aliases in column.values.items():
+        for spelling in [canonical, *aliases]:
+            lookup[spelling.strip().lower()] = canonical
+    return lookup
+
+
+def typed(name: str, column: Column) -> pl.Expr:
+    """The typed value of a given cell, or null where the text does not parse."""
+    text = pl.col(raw(name))
+    match column.type:
+        case ColumnType.INT:
+            number = parse_number(text)
+            return pl.when(number == number.floor()).then(number).cast(pl.Int64, strict=False)
+        case ColumnType.YEAR:
+            number = parse_number(text.str.strip_suffix("年").str.strip_suffix("年度"))
+            return pl.when(number == number.floor()).then(number).cast(pl.Int32, strict=False)
+        case ColumnType.FLOAT:
+            return parse_number(text)
+        case ColumnType.DATE:
+            return parse_date(text)
+        case ColumnType.BOOL:
+            return parse_bool(text)
+        case ColumnType.ENUM:
+            lookup = _enum_lookup(column)
+            return text.str.to_lowercase().replace_strict(
+                list(lookup), list(lookup.values()), default=None, return_dtype=pl.String
+            )
+        case ColumnType.ID_NUMBER | ColumnType.CREDIT_CODE:
+            return text.str.to_uppercase()
+        case ColumnType.STRING:
+            return text
+
+
+TYPE_REASONS: dict[ColumnType, tuple[str, str]] = {
+    ColumnType.INT: ("应为整数", "must be a whole number"),
+    ColumnType.YEAR: ("应为四位年份，如 2025", "must be a four-digit year such as 2025"),
+    ColumnType.FLOAT: ("应为数字", "must be a number"),
+    ColumnType.DATE: (
+        "应为真实日期，如 2025-01-05、2025/1/5、2025年1月5日",
+        "must be a real date such as 2025-01-05, 2025/1/5 or 20250105",
+    ),
+    ColumnType.BOOL: ("应为 是/否", "must be yes or no (是/否)"),
+}
+
+
+def _constant(zh: str, en: str) -> tuple[pl.Expr, pl.Expr]:
+    return pl.lit(zh), pl.lit(en)
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def column_checks(name: str, column: Column, today: date) -> list[tuple[pl.Expr, Check]]:
+    """(bad-row expression, check) for one column, in the order a person would read them."""
+    given = pl.col(raw(name)).is_not_null()
+    value = pl.col(name)
+    checks: list[tuple[pl.Expr, Check]] = []
+
+    def add(
+        bad: pl.Expr, kind: str, reasons: tuple[pl.Expr, pl.Expr], id_reason: str | None = None
+    ) -> None:
+        checks.append((bad, Check(f"bad__{name}__{kind}", name, *reasons, id_reason)))
+
+    if column.required:
+        add(~given, "missing", _constant("必填项为空", "required value missing"))
+    match column.type:
+        case ColumnType.ID_NUMBER:
+            add(given & ~id_number_valid(value, today), "id", _constant("", ""), "id_number")
+        case ColumnType.CREDIT_CODE:
+            add(given & ~credit_code_valid(value), "code", _constant("", ""), "credit_code")
+        case ColumnType.ENUM:
+            assert column.values is not None
+            allowed = ", ".join(
+                f"{key}（{'/'.join(aliases)}）" if aliases else key
+                for key, aliases in column.values.items()
+            )
+            add(
+                given & value.is_null(),
+                "enum",
+                _constant(f"取值应为 {allowed} 之一", f"must be one of {allowed}"),
+            )
+        case ColumnType.STRING:
+            pass
+        case other:
+            add(given & value.is_null(), "type", _constant(*TYPE_REASONS[other]))
+    low = (
+        column.min if column.min is not None else (1900 if column.type == ColumnType.YEAR else None)
+    )
+    high = (
+        column.max if column.max is not None else (2100 if column.type == ColumnType.YEAR else None)
+    )
+    if low is not None:
+        add(
+            value < low,
+            "min",
+            _constant(f"不能小于 {_number_text(low)}", f"must not be below {_number_text(low)}"),
+        )
+    if high is not None:
+        add(
+            value > high,
+            "max",
+            _constant(f"不能大于 {_number_text(high)}", f"must not be above {_number_text(high)}"),
+        )
+    if column.not_after_today:
+        add(
+            value > pl.lit(today),
+            "future",
+            _constant(f"日期晚于今天（{today}）", f"date is after today ({today})"),
+        )
+    if column.pattern is not None:
+        add(
+            given & ~value.str.contains(f"^(?:{column.pattern})$"),
+            "pattern",
+            _constant(f"格式不符（{column.pattern}）", f"does not match {column.pattern}"),
+        )
+    if column.max_length is not None:
+        add(
+            value.str.len_chars() > column.max_length,
+            "length",
+            _constant(
+                f"长度不能超过 {column.max_length} 个字符",
+                f"must be at most {column.max_length} characters",
+            ),
+        )
+    return checks
+
+
+@dataclass(frozen=True)
+class CheckedRows:
+    frame: pl.LazyFrame
+    """``_line``, ``raw__<column>`` (text), ``<column>`` (typed), ``resident_id``,
+    ``record_key`` and one boolean ``bad__…`` column per check."""
+    checks: list[Check]
+
+
+def record_key(spec: FeedSpec) -> pl.Expr:
+    return pl.concat_str([pl.col(name).cast(pl.String) for name in spec.key], separator="|")
+
+
+def check_rows(
+    spec: FeedSpec,
+    rows: pl.LazyFrame,
+    today: date,
+    residents: pl.LazyFrame,
+    references: Mapping[str, pl.LazyFrame] | None = None,
+) -> CheckedRows:
+    """Type and check every row. ``residents`` maps ``key`` (ID number) → ``resident_id``;
+    ``references`` maps a column name to the frame (``key``) of the values it may take."""
+    present = set(rows.collect_schema().names())
+    frame = rows.select(
+        pl.col(LINE).cast(pl.Int64),
+        *[
+            normalised_text(pl.col(name) if name in present else pl.lit(None, pl.String)).alias(
+                raw(name)
+            )
+            for name in spec.columns
+        ],
+    ).with_columns(typed(name, column).alias(name) for name, column in spec.columns.items())
+    checks: list[Check] = []
+    flags: list[pl.Expr] = []
+    for name, column in spec.columns.items():
+        for bad, check in column_checks(name, column, today):
+            flags.append(bad.fill_null(False).alias(check.flag))
+            checks.append(check)
+    frame = frame.with_columns(flags)
+
+    def row_is_clean(columns: list[str]) -> pl.Expr:
+        own = [check.flag for check in checks if check.column in columns]
+        return ~pl.any_horizontal(own) if own else pl.lit(True)
+
+    # References: a value must be one the registry knows (a town code, a credit code).
+    for name, known in (references or {}).items():
+        if name not in spec.columns:
+            continue
+        flag = f"bad__{name}__unknown"
+        marker = f"_known__{name}"
+        frame = frame.join(
+            known.select(pl.col(REFERENCE_KEY).alias(name), pl.lit(True).alias(marker)).unique(),
+            on=name,
+            how="left",
+        ).with_columns(
+            (pl.col(name).is_not_null() & pl.col(marker).is_null() & row_is_clean([name])).alias(
+                flag
+            )
+        )
+        checks.append(
+            Check(flag, name, *_constant("登记库中没有此代码", "unknown to the registry"))
+        )
+
+    # The person: known to the registry, or to be created (feeds that register people).
+    frame = frame.join(
+        residents.select(pl.col(REFERENCE_KEY).alias(spec.person), pl.col(RESIDENT)),
+        on=spec.person,
+        how="left",
+    )
+    if spec.unknown_person == UnknownPerson.REJECT:
+        flag = f"bad__{spec.person}__unknown"
+        frame = frame.with_columns(
+            (pl.col(RESIDENT).is_null() & row_is_clean([spec.person])).alias(flag)
+        )
+        checks.append(
+            Check(
+                flag,
+                spec.person,
+                *_constant("登记库中没有此人", "no such resident in the registry"),
+            )
+        )
+
+    # Duplicate keys inside the file: every row sharing a key is refused, naming the first.
+    frame = frame.with_columns(
+        pl.when(row_is_clean(spec.key)).then(record_key(spec)).alias(RECORD_KEY)
+    )
+    duplicates = (
+        frame.filter(pl.col(RECORD_KEY).is_not_null())
+        .group_by(RECORD_KEY)
+        .agg(pl.col(LINE).min().alias(DUPLICATE_OF), pl.len().alias("_copies"))
+        .filter(pl.col("_copies") > 1)
+        .drop("_copies")
+    )
+    flag = "bad__key__duplicate"
+    frame = frame.join(duplicates, on=RECORD_KEY, how="left").with_columns(
+        pl.col(DUPLICATE_OF).is_not_null().alias(flag)
+    )
+    keys = "+".join(spec.key)
+    checks.append(
+        Check(
+            flag,
+            spec.key[-1] if len(spec.key) > 1 else spec.key[0],
+            pl.format(f"键（{keys}）在文件内重复，首次出现在第 {{}} 行", pl.col(DUPLICATE_OF)),
+            pl.format(
+                f"key ({keys}) repeated in the file, first at row {{}}", pl.col(DUPLICATE_OF)
+            ),
+        )
+    )
+    return CheckedRows(frame, checks)
+
+
+def _exact_reason(kind: str, today: date, english: bool) -> pl.Expr:
+    def reason(value: str) -> str:
+        check = check_id_number(value, today) if kind == "id_number" else check_credit_code(value)
+        return (check.reason_en if english else check.reason_zh) or ""
+
+    return pl.col("value").map_elements(reason, return_dtype=pl.String)
+
+
+def rejections(checked: CheckedRows, today: date) -> pl.LazyFrame:
+    """One row per refused value: ``row``, ``column``, ``value`` (as written), ``reason_zh``,
+    ``reason_en``, ordered by row and then by the order of the checks."""
+    parts = []
+    for order, check in enumerate(checks := checked.checks):
+        part = checked.frame.filter(pl.col(check.flag)).select(
+            row=pl.col(LINE),
+            order=pl.lit(order),
+            column=pl.lit(check.column),
+            value=pl.col(raw(check.column)),
+            reason_zh=check.reason_zh,
+            reason_en=check.reason_en,
+        )
+        if check.id_reason is not None:
+            part = part.with_columns(
+                reason_zh=_exact_reason(check.id_reason, today, english=False),
+                reason_en=_exact_reason(check.id_reason, today, english=True),
+            )
+        parts.append(part)
+    if not checks:
+        return pl.LazyFrame(
+            schema={
+                "row": pl.Int64,
+                "column": pl.String,
+                "value": pl.String,
+                "reason_zh": pl.String,
+                "reason_en": pl.String,
+            }
+        )
+    return pl.concat(parts).sort("row", "order").drop("order")
+
+
+def any_flag(checked: CheckedRows) -> pl.Expr:
+    return pl.any_horizontal([check.flag for check in checked.checks])
+
+
+def accepted(checked: CheckedRows) -> pl.LazyFrame:
+    """The rows with no problem, typed (flags dropped)."""
+    return checked.frame.filter(~any_flag(checked)).drop([check.flag for check in checked.checks])
+
+
+def _bound(spec: FeedSpec, column: str | None, end: bool) -> pl.Expr:
+    if column is None:
+        return pl.lit(None, pl.Date)
+    if spec.columns[column].type == ColumnType.YEAR:
+        year = pl.col(column)
+        return pl.date(year, 12, 31) if end else pl.date(year, 1, 1)
+    return pl.col(column)
+
+
+def facts_of(spec: FeedSpec, rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Long-form facts of accepted rows: ``resident_id`` (null for people still to be
+    created), the person's ID number, ``name``, ``value`` (text), ``valid_from``, ``valid_to``,
+    ``record_key``, ``source_row``."""
+    parts = []
+    for fact in spec.facts:
+        selected = rows
+        for column, allowed in fact.when.items():
+            selected = selected.filter(pl.col(column).cast(pl.String).is_in(allowed))
+        if fact.value is not None:
+            value = pl.col(fact.value).cast(pl.String)
+        else:
+            value = pl.lit(fact.constant if fact.constant is not None else "1")
+        if fact.aggregate == Aggregate.COUNT and fact.value is None:
+            value = pl.lit(fact.constant or "1")
+        parts.append(
+            selected.select(
+                pl.col(RESIDENT),
+                pl.col(spec.person).alias("id_number"),
+                name=pl.lit(fact.variable),
+                value=value,
+                valid_from=_bound(spec, fact.valid_from, end=False),
+                valid_to=_bound(spec, fact.valid_to, end=True),
+                record_key=pl.col(RECORD_KEY),
+                source_row=pl.col(LINE),
+            )
+        )
+    if not parts:
+        return pl.LazyFrame(
+            schema={
+                RESIDENT: pl.Int64,
+                "id_number": pl.String,
+                "name": pl.String,
+                "value": pl.String,
+                "valid_from": pl.Date,
+                "valid_to": pl.Date,
+                RECORD_KEY: pl.String,
+                "source_row": pl.Int64,
+            }
+        )
+    return pl.concat(parts)
