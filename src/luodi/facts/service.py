@@ -62,7 +62,8 @@ def facts_as_of(
             case Aggregate.SUM:
                 number = pl.col("value").cast(pl.Float64, strict=False).sum()
                 column = rows.group_by("resident_id").agg(number.alias(variable.name))
-                if column.get_column(variable.name).fill_null(0).mod(1).eq(0).all():
+                summed = column.get_column(variable.name).fill_null(0)
+                if (summed % 1 == 0).all():
                     column = column.with_columns(pl.col(variable.name).cast(pl.Int64))
             case Aggregate.COUNT:
                 column = rows.group_by("resident_id").agg(

@@ -14,6 +14,12 @@ EMPLOYERS = "employers.csv"
 EMPLOYMENT = "employment.csv"
 SOCIAL_INSURANCE = "social_insurance.csv"
 EDUCATION = "education.csv"
+HOUSING = "housing.csv"
+TAX = "tax.csv"
+VOLUNTEERING_HONOURS = "volunteering_honours.csv"
+VIOLATIONS = "violations.csv"
+MEDICAL_INSURANCE = "medical_insurance.csv"
+VACCINATION = "vaccination.csv"
 SCHOOLS = "schools.csv"
 HOUSING_UNITS = "housing_units.csv"
 
@@ -44,6 +50,21 @@ COLUMNS: dict[str, list[str]] = {
     EMPLOYMENT: ["id_number", "credit_code", "basis", "start_date", "end_date"],
     SOCIAL_INSURANCE: ["id_number", "period", "months_paid", "credit_code"],
     EDUCATION: ["id_number", "education", "skill_level"],
+    HOUSING: ["id_number", "record_number", "housing", "start_date", "end_date", "town_code"],
+    TAX: ["id_number", "tax_year", "tax_paid_yuan", "credit_code"],
+    VOLUNTEERING_HONOURS: [
+        "record_number",
+        "id_number",
+        "kind",
+        "record_date",
+        "hours",
+        "blood_ml",
+        "level",
+        "title",
+    ],
+    VIOLATIONS: ["case_number", "id_number", "kind", "decided_on", "sentence_months"],
+    MEDICAL_INSURANCE: ["id_number", "period", "months_paid", "scheme"],
+    VACCINATION: ["id_number", "child_id_number", "certificate_number", "checked_on", "complete"],
     SCHOOLS: ["school_id", "name", "town_code", "stage", "entry_grade", "seats"],
     HOUSING_UNITS: [
         "unit_id",

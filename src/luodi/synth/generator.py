@@ -464,6 +464,140 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
         }
     )
 
+    # Housing (住建/不动产): most rent (registered or not), a quarter live in dormitories.
+    housing_kind = _choice(
+        rng,
+        {
+            "owned": 0.08,
+            "registered_rental": 0.5,
+            "public_rental": 0.03,
+            "dormitory": 0.25,
+            "": 0.14,
+        },
+        n,
+    )
+    housing_start = np.minimum(arrival + rng.integers(0, 400, n), as_of - 1)
+    housing = pl.DataFrame(
+        {
+            "id_number": adult_ids,
+            "record_number": "FW" + pl.Series(np.arange(1, n + 1)).cast(pl.String).str.zfill(10),
+            "housing": housing_kind,
+            "start_date": pl.Series(housing_start, dtype=pl.Int64).cast(pl.Date),
+            "end_date": pl.Series([None] * n, dtype=pl.Date),
+            "town_code": town,
+        }
+    ).filter(pl.col("housing") != "")
+
+    # Income tax (税务): wage earners above the threshold, the last one to three years.
+    taxed = wage_earner & (rng.random(n) < 0.3)
+    tax = (
+        pl.DataFrame(
+            {
+                "id_number": adult_ids,
+                "years": rng.integers(1, 4, n),
+                "base": np.round(rng.gamma(1.5, 1800, n), 2),
+                "credit_code": pl.Series(employer_of.tolist(), dtype=pl.String),
+            }
+        )
+        .filter(pl.Series(taxed))
+        .with_columns(back=pl.int_ranges(0, pl.col("years")))
+        .explode("back")
+        .select(
+            "id_number",
+            tax_year=(last_year - pl.col("back")).cast(pl.String),
+            tax_paid_yuan=(pl.col("base") * (1 - 0.1 * pl.col("back"))).round(2),
+            credit_code="credit_code",
+        )
+    )
+
+    # Volunteering, blood donation and honours (文明办, 红十字会): a few per cent each.
+    volunteers = np.flatnonzero(rng.random(n) < 0.12)
+    services = rng.integers(1, 8, len(volunteers))
+    volunteer_person = np.repeat(volunteers, services)
+    donors = np.flatnonzero(rng.random(n) < 0.03)
+    honoured = np.flatnonzero(rng.random(n) < 0.006)
+    people = np.concatenate([volunteer_person, donors, honoured])
+    kinds = np.repeat(
+        ["volunteer", "blood_donation", "honour"],
+        [len(volunteer_person), len(donors), len(honoured)],
+    )
+    record_date = as_of - rng.integers(1, 6 * 365, len(people))
+    volunteering_honours = pl.DataFrame(
+        {
+            "record_number": [f"ZY{index + 1:09d}" for index in range(len(people))],
+            "id_number": adult_ids.to_numpy()[people],
+            "kind": kinds,
+            "record_date": pl.Series(record_date, dtype=pl.Int64).cast(pl.Date),
+            "hours": np.where(kinds == "volunteer", rng.integers(2, 17, len(people)) / 2, np.nan),
+            "blood_ml": np.where(
+                kinds == "blood_donation", rng.choice([200, 300, 400], len(people)), 0
+            ),
+            "level": np.where(
+                kinds == "honour", np.where(rng.random(len(people)) < 0.8, "county", "city"), ""
+            ),
+            "title": np.where(
+                kinds == "honour",
+                np.array(["最美慈溪人", "优秀新市民", "优秀志愿者", "慈溪市劳动模范"])[
+                    rng.integers(0, 4, len(people))
+                ],
+                "",
+            ),
+        }
+    ).with_columns(
+        hours=pl.col("hours").fill_nan(None),
+        blood_ml=pl.when(pl.col("blood_ml") > 0).then(pl.col("blood_ml")),
+        level=pl.when(pl.col("level") != "").then(pl.col("level")),
+        title=pl.when(pl.col("title") != "").then(pl.col("title")),
+    )
+
+    # Violations (公安, 信用办): rare; they are deductions in the points policy.
+    offenders = np.flatnonzero(rng.random(n) < 0.016)
+    offence = _choice(rng, {"detention": 0.6, "dishonesty": 0.32, "criminal": 0.08}, len(offenders))
+    violations = pl.DataFrame(
+        {
+            "case_number": [f"GA{index + 1:09d}" for index in range(len(offenders))],
+            "id_number": adult_ids.to_numpy()[offenders],
+            "kind": offence,
+            "decided_on": pl.Series(
+                as_of - rng.integers(1, 8 * 365, len(offenders)), dtype=pl.Int64
+            ).cast(pl.Date),
+            "sentence_months": np.where(
+                offence == "criminal", rng.integers(6, 37, len(offenders)), 0
+            ),
+        }
+    ).with_columns(sentence_months=pl.when(pl.col("kind") == "criminal").then("sentence_months"))
+
+    # Medical insurance (医保): employees with social insurance pay with it; others may join
+    # the residents' scheme for the last year.
+    resident_scheme = np.flatnonzero((months_total == 0) & (rng.random(n) < 0.5))
+    medical_insurance = pl.concat(
+        [
+            social_insurance.select(
+                "id_number", "period", "months_paid", scheme=pl.lit("employee")
+            ),
+            pl.DataFrame(
+                {
+                    "id_number": adult_ids.to_numpy()[resident_scheme],
+                    "period": str(last_year),
+                    "months_paid": 12,
+                    "scheme": "resident",
+                },
+                schema_overrides={"months_paid": pl.Int64},
+            ),
+        ]
+    )
+
+    # Vaccination certificates (卫健): checked for the children that hold one.
+    vaccination = children.filter(pl.col("vaccination_certificate")).select(
+        "id_number",
+        "child_id_number",
+        certificate_number=pl.format("YM{}", pl.col("child_id_number").str.slice(6)),
+        checked_on=pl.min_horizontal(
+            pl.col("birth_date") + pl.duration(days=30), pl.lit(options.as_of)
+        ),
+        complete=pl.lit(True),
+    )
+
     frames = {
         city_files.TOWNS: towns,
         city_files.RESIDENTS: residents,
@@ -473,6 +607,12 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
         city_files.EMPLOYMENT: employment,
         city_files.SOCIAL_INSURANCE: social_insurance,
         city_files.EDUCATION: education,
+        city_files.HOUSING: housing,
+        city_files.TAX: tax,
+        city_files.VOLUNTEERING_HONOURS: volunteering_honours,
+        city_files.VIOLATIONS: violations,
+        city_files.MEDICAL_INSURANCE: medical_insurance,
+        city_files.VACCINATION: vaccination,
         city_files.SCHOOLS: schools,
         city_files.HOUSING_UNITS: housing_units,
     }
