@@ -99,6 +99,7 @@ def print_result(result: ImportResult) -> None:
         f"  读取 read {result.rows_read:,} 行 · 通过 accepted {result.rows_read - result.rows_rejected:,}"
         f" · 拒绝 rejected {result.rows_rejected:,} · 写入事实 facts {result.facts_written:,}"
         f" · 取代旧事实 superseded {result.facts_superseded:,}"
+        + (f" · 写入登记库 registered {result.registered:,}" if result.registered else "")
         + (
             f" · 新登记居民 residents created {result.residents_created:,}"
             if result.residents_created

@@ -52,6 +52,8 @@ class ImportResult(BaseModel):
     facts_written: int = 0
     facts_superseded: int = 0
     residents_created: int = 0
+    registered: int = 0
+    """Rows written into the registry table of a registry feed (new keys only)."""
     rejections: list[Rejection] = Field(default_factory=list)
     """The first refused values; the report files list them all."""
     report_files: list[str] = Field(default_factory=list)

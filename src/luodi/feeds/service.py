@@ -45,13 +45,14 @@ from luodi.kernels.feeds.spec import (
     ColumnType,
     FeedSpec,
     Reference,
+    RegistryTable,
     UnknownPerson,
     normalise_header,
 )
 from luodi.kernels.masking import mask_id_number
+from luodi.registry import city_files
 from luodi.registry import repository as registry_repository
-from luodi.registry.loading import new_resident_rows
-from luodi.registry.models import Resident
+from luodi.registry.loading import load_city
 
 WRITE_SLICE_ROWS = 250_000
 LISTED_REJECTIONS = 200
@@ -335,11 +336,14 @@ def _import(
         session.add(batch)
         session.flush()
         result.batch_id = batch.id
-        if spec.unknown_person == UnknownPerson.CREATE:
-            result.residents_created = _create_residents(session, spec, good)
-            good = good.drop(RESIDENT).join(
-                _residents(session).rename({REFERENCE_KEY: spec.person}), on=spec.person
+        if spec.registry is not None:
+            result.registered, result.residents_created = _apply_to_registry(
+                actor, session, spec, good, source.file_name, today
             )
+            if spec.person is not None and spec.unknown_person == UnknownPerson.CREATE:
+                good = good.drop(RESIDENT).join(
+                    _residents(session).rename({REFERENCE_KEY: spec.person}), on=spec.person
+                )
         facts_path = workdir / "facts.parquet"
         facts_of(spec, good).sink_parquet(facts_path)
         result.facts_written = _write_facts(
@@ -376,24 +380,64 @@ def raise_if_rejected(result: ImportResult) -> None:
     )
 
 
-def _create_residents(session: Session, spec: FeedSpec, good: pl.LazyFrame) -> int:
-    """People a registering feed (``unknown_person: create``) names for the first time."""
-    new = (
-        good.filter(pl.col(RESIDENT).is_null())
-        .select(
-            pl.col(spec.person).alias("id_number"),
-            "name",
-            "town_code",
-            pl.col("phone") if "phone" in spec.columns else pl.lit(None, pl.String).alias("phone"),
-        )
-        .collect()
-    )
-    if new.height == 0:
-        return 0
-    rows = new_resident_rows(session, new)
-    written = bulk.insert_frame(session, Resident.__table__, rows)
-    bulk.sync_id_sequence(session, Resident.__table__)
-    return written
+REGISTRY_KEYS = {
+    RegistryTable.RESIDENTS: ("id_number", registry_repository.resident_keys),
+    RegistryTable.PERMITS: ("permit_number", registry_repository.permit_keys),
+    RegistryTable.CHILDREN: ("child_id_number", registry_repository.child_keys),
+    RegistryTable.EMPLOYERS: ("credit_code", registry_repository.employer_keys),
+    RegistryTable.EMPLOYMENT: (None, None),
+}
+
+
+def _apply_to_registry(
+    actor: Actor, session: Session, spec: FeedSpec, good: pl.LazyFrame, file_name: str, today: date
+) -> tuple[int, int]:
+    """Hand the accepted rows to the registry loader, with its own checks (households,
+    towns, employers …). Rows whose natural key the registry already holds are left as
+    they are. Returns (rows registered, of them residents)."""
+    assert spec.registry is not None
+    target = f"{spec.registry}.csv"
+    wanted = [name for name in city_files.COLUMNS[target] if name in spec.columns]
+    rows = good.select(LINE, *[pl.col(name).cast(pl.String) for name in wanted]).collect()
+    key, existing = REGISTRY_KEYS[spec.registry]
+    if key is not None and existing is not None:
+        rows = rows.filter(~pl.col(key).is_in(existing(session)["key"].implode()))
+    if rows.height == 0:
+        return 0, 0
+    with _workdir() as folder:
+        rows.drop(LINE).write_csv(folder / target)
+        for other in city_files.REGISTRY_FILES:
+            if other not in (target, city_files.TOWNS):
+                pl.DataFrame(schema=dict.fromkeys(city_files.COLUMNS[other], pl.String)).write_csv(
+                    folder / other
+                )
+        try:
+            summary = load_city(actor, session, folder, today=today)
+        except Invalid as error:
+            # Rows of the temporary file → rows of the department's file.
+            lines = rows[LINE]
+            problems = [
+                FieldProblem(
+                    problem.field,
+                    problem.value,
+                    problem.reason_zh,
+                    problem.reason_en,
+                    file=file_name,
+                    row=lines[problem.row - 2] if problem.row and problem.row >= 2 else problem.row,
+                )
+                for problem in error.details
+            ]
+            raise Invalid(
+                f"登记库校验未通过，未写入任何数据。第一处：{problems[0].describe()}"
+                if problems
+                else error.message_zh,
+                f"the registry refused the rows; nothing was written. First: "
+                f"{problems[0].describe()}"
+                if problems
+                else error.message_en,
+                problems,
+            ) from None
+    return rows.height, summary.residents
 
 
 def _write_facts(

@@ -146,24 +146,6 @@ def _map(frame: pl.DataFrame, column: str, keys: pl.DataFrame, into: str) -> pl.
     )
 
 
-def new_resident_rows(session: Session, people: pl.DataFrame) -> pl.DataFrame:
-    """Rows of the residents table for people named by ``id_number``, ``name``,
-    ``town_code`` (known) and ``phone``, with fresh ids; birth date, sex and origin from the
-    ID number, as in a city load."""
-    return _map(people, "town_code", repository.town_keys(session), "town_id").select(
-        id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Resident.__table__),
-        id_number="id_number",
-        name="name",
-        sex=_sex_of("id_number"),
-        birth_date=_birth_date_of("id_number"),
-        origin_region_code=pl.col("id_number").str.slice(0, 6),
-        origin_province=pl.col("id_number").str.slice(0, 2).replace_strict(PROVINCES),
-        phone="phone",
-        town_id="town_id",
-        household_id=pl.lit(None, pl.Int64),
-    )
-
-
 def load_city(
     actor: Actor,
     session: Session,

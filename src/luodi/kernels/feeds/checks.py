@@ -33,6 +33,13 @@ REFERENCE_KEY = "key"
 """Reference sets (known towns, employers, residents) are frames with this one column."""
 
 
+UNKNOWN_CODE = ("登记库中没有此代码", "unknown to the registry")
+REFERENCE_REASONS = {
+    "town_code": ("登记库中没有此镇街代码", "no such town in the registry"),
+    "credit_code": ("登记库中没有此用人单位", "no such employer in the registry"),
+}
+
+
 def raw(name: str) -> str:
     return f"raw__{name}"
 
@@ -280,12 +287,15 @@ def check_rows(
         )
 
     # The person: known to the registry, or to be created (feeds that register people).
-    frame = frame.join(
-        residents.select(pl.col(REFERENCE_KEY).alias(spec.person), pl.col(RESIDENT)),
-        on=spec.person,
-        how="left",
-    )
-    if spec.unknown_person == UnknownPerson.REJECT:
+    if spec.person is None:
+        frame = frame.with_columns(pl.lit(None, pl.Int64).alias(RESIDENT))
+    else:
+        frame = frame.join(
+            residents.select(pl.col(REFERENCE_KEY).alias(spec.person), pl.col(RESIDENT)),
+            on=spec.person,
+            how="left",
+        )
+    if spec.person is not None and spec.unknown_person == UnknownPerson.REJECT:
         flag = f"bad__{spec.person}__unknown"
         frame = frame.with_columns(
             (pl.col(RESIDENT).is_null() & row_is_clean([spec.person])).alias(flag)
@@ -403,7 +413,7 @@ def facts_of(spec: FeedSpec, rows: pl.LazyFrame) -> pl.LazyFrame:
         parts.append(
             selected.select(
                 pl.col(RESIDENT),
-                pl.col(spec.person).alias("id_number"),
+                pl.col(spec.person or RESIDENT).alias("id_number"),
                 name=pl.lit(fact.variable),
                 value=value,
                 valid_from=_bound(spec, fact.valid_from, end=False),

@@ -40,6 +40,14 @@ class Reference(StrEnum):
     EMPLOYERS = "employers"
 
 
+class RegistryTable(StrEnum):
+    RESIDENTS = "residents"
+    PERMITS = "permits"
+    CHILDREN = "children"
+    EMPLOYERS = "employers"
+    EMPLOYMENT = "employment"
+
+
 class Aggregate(StrEnum):
     LATEST = "latest"  # the latest fact valid on the date
     SUM = "sum"  # the sum of the facts begun by the date (within the window)
@@ -153,8 +161,11 @@ class FeedSpec(Strict):
     title: Text
     file: str | None = None
     """The file name ``luodi synth`` writes for this feed (and ``luodi load`` picks up)."""
-    person: str = PERSON_COLUMN
+    person: str | None = PERSON_COLUMN
+    """The column naming the resident; none for a feed about something else (employers)."""
     unknown_person: UnknownPerson = UnknownPerson.REJECT
+    registry: RegistryTable | None = None
+    """Rows also go into this registry table, through the registry's own checks."""
     key: list[str]
     columns: dict[str, Column]
     facts: list[Fact] = Field(default_factory=list)
@@ -166,7 +177,10 @@ class FeedSpec(Strict):
         for name in self.columns:
             if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
                 problems.append(f"columns.{name}: 列名应为小写英文 / lower-case English names")
-        if self.person not in names:
+        if self.person is None:
+            if self.facts:
+                problems.append("facts: 没有 person 列的数据源不能产生事实 / facts need a person")
+        elif self.person not in names:
             problems.append(f"person: 没有列 {self.person} / no such column")
         elif self.columns[self.person].type != ColumnType.ID_NUMBER:
             problems.append(f"person: 列 {self.person} 应为 id_number 类型 / must be id_number")
@@ -179,12 +193,11 @@ class FeedSpec(Strict):
                 problems.append(f"key: 没有列 {column} / no such column")
             elif not self.columns[column].required:
                 problems.append(f"key: 列 {column} 应为必填 / key columns must be required")
-        if self.unknown_person == UnknownPerson.CREATE:
-            for needed in ("name", "town_code"):
-                if needed not in names:
-                    problems.append(
-                        f"unknown_person: create 需要列 {needed} / create needs column {needed}"
-                    )
+        if self.unknown_person == UnknownPerson.CREATE and self.registry != RegistryTable.RESIDENTS:
+            problems.append(
+                "unknown_person: create 只用于 registry: residents（居民登记）/ "
+                "only a feed with registry: residents creates people"
+            )
         seen: dict[str, str] = {}
         for name, column in self.columns.items():
             for header in [name, *column.headers]:
