@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 import polars as pl
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from luodi.auth.actor import Actor
 from luodi.facts.models import Fact
@@ -95,15 +95,31 @@ class FactSource:
     imported_by: str | None
     imported_at: datetime | None
     superseded_by: int | None
+    superseded_at: datetime | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "variable": self.name,
+            "value": self.value,
+            "valid_from": self.valid_from.isoformat() if self.valid_from else None,
+            "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+            "feed": self.feed,
+            "batch": self.batch_id,
+            "file": self.file_name,
+            "row": self.source_row,
+            "imported_at": self.imported_at.isoformat() if self.imported_at else None,
+        }
 
 
 def fact_sources(
     actor: Actor, session: Session, resident_id: int, names: list[str] | None = None
 ) -> list[FactSource]:
     """Every fact of a resident (superseded ones too), newest batch first."""
+    superseding = aliased(FeedBatch)
     statement = (
-        select(Fact, FeedBatch)
+        select(Fact, FeedBatch, superseding.imported_at)
         .outerjoin(FeedBatch, Fact.batch_id == FeedBatch.id)
+        .outerjoin(superseding, Fact.superseded_by == superseding.id)
         .where(Fact.resident_id == resident_id)
         .order_by(Fact.name, Fact.valid_from.desc(), Fact.id.desc())
     )
@@ -122,15 +138,25 @@ def fact_sources(
             batch.imported_by if batch else None,
             batch.imported_at if batch else None,
             fact.superseded_by,
+            superseded_at,
         )
-        for fact, batch in session.execute(statement).tuples()
+        for fact, batch, superseded_at in session.execute(statement).tuples()
     ]
 
 
-def counts_as_of(source: FactSource, variable: Variable | None, as_of: date) -> bool:
-    """Whether this fact enters the value of its variable on ``as_of``."""
-    if source.superseded_by is not None:
-        return False
+def counts_as_of(
+    source: FactSource, variable: Variable | None, as_of: date, known_at: datetime | None = None
+) -> bool:
+    """Whether this fact enters the value of its variable on ``as_of``, as the platform knew
+    it at ``known_at`` (a scoring run's time; now when omitted)."""
+    if known_at is None:
+        if source.superseded_by is not None:
+            return False
+    else:
+        if source.imported_at is not None and source.imported_at > known_at:
+            return False
+        if source.superseded_at is not None and source.superseded_at <= known_at:
+            return False
     if source.valid_from is not None and source.valid_from > as_of:
         return False
     if variable is None or variable.aggregate == Aggregate.LATEST:
@@ -138,3 +164,31 @@ def counts_as_of(source: FactSource, variable: Variable | None, as_of: date) -> 
     if variable.window_years is not None and source.valid_from is not None:
         return source.valid_from > _years_before(as_of, variable.window_years)
     return True
+
+
+def line_sources(
+    actor: Actor,
+    session: Session,
+    resident_id: int,
+    variables: dict[str, Variable],
+    derived: dict[str, str],
+    as_of: date,
+    known_at: datetime | None,
+) -> dict[str, list[dict[str, object]]]:
+    """Input name → the facts (with feed, batch, file, row) its value came from on ``as_of``,
+    as known at ``known_at``; for ``latest`` variables only the fact that was used."""
+    wanted = {name: derived.get(name, name) for name in [*variables, *derived]}
+    sources = fact_sources(actor, session, resident_id, sorted(set(wanted.values())))
+    used: dict[str, list[dict[str, object]]] = {}
+    for name, variable_name in wanted.items():
+        variable = variables.get(variable_name)
+        counted = [
+            source
+            for source in sources
+            if source.name == variable_name and counts_as_of(source, variable, as_of, known_at)
+        ]
+        if variable is None or variable.aggregate == Aggregate.LATEST:
+            counted = counted[:1]
+        if counted:
+            used[name] = [source.as_dict() for source in counted]
+    return used

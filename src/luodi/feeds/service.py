@@ -140,6 +140,7 @@ def import_file(
     accept_partial: bool = False,
     sheet: str | None = None,
     report: Path | None = None,
+    write_reports: bool = True,
     file_name: str | None = None,
     today: date | None = None,
     progress: Progress = _quiet,
@@ -155,7 +156,7 @@ def import_file(
             source,
             dry_run=dry_run,
             accept_partial=accept_partial,
-            report=report if report is not None else default_report_base(path),
+            report=(report or default_report_base(path)) if write_reports else None,
             today=today or date.today(),
             progress=progress,
         )

@@ -13,13 +13,15 @@ from sqlalchemy.orm import Session
 from luodi import bulk
 from luodi.auth.actor import Actor
 from luodi.errors import Invalid, NotFound
+from luodi.facts import service as facts_service
+from luodi.feeds import catalog
 from luodi.kernels.policy import KEY, TOTAL, CompiledPolicy, InputError, prepare_inputs
 from luodi.kernels.policy.explain import explain
 from luodi.policy.service import input_invalid
 from luodi.registry import repository as registry_repository
 from luodi.registry import service as registry_service
 from luodi.scoring import repository
-from luodi.scoring.inputs import build_inputs
+from luodi.scoring.inputs import DERIVED_FACT_INPUTS, REGISTRY_INPUTS, build_inputs
 from luodi.scoring.models import ResidentScore, ScoringRun
 from luodi.scoring.schemas import ResidentScoreRead, RunRead
 
@@ -121,7 +123,24 @@ def resident_score(
     explanation = explain(compiled, typed, resident_id, run.as_of).as_dict()
     if abs(explanation["total"] - stored.total) > 1e-9:
         raise RuntimeError(f"stored total of resident {resident_id} in run {run.id} differs")
+    sources = facts_service.line_sources(
+        actor,
+        session,
+        resident_id,
+        catalog.fact_variables(),
+        {name: source for name, (source, _) in DERIVED_FACT_INPUTS.items()},
+        run.as_of,
+        run.created_at,
+    )
     for line in explanation["lines"]:
+        # Where each input of the line came from: a department's batch and row, or the
+        # registry (居民登记、居住证、就业登记).
+        line["sources"] = {
+            name: [{"registry": REGISTRY_INPUTS[name]}]
+            if name in REGISTRY_INPUTS
+            else sources.get(name, [])
+            for name in line["inputs"]
+        }
         for name in PERSONAL_INPUTS:
             if name in line["inputs"]:
                 line["inputs"][name] = "****-**-**"
