@@ -66,7 +66,8 @@ def test_inputs_as_of_a_date(loaded: Session, small_city: Path) -> None:
     population = build_inputs(SYSTEM_ACTOR, loaded, compiled.policy, AS_OF, int(total or 0))
     frame = population.frame
     assert frame.height + population.skipped == total
-    assert "housing" in population.defaulted and "birth_date" not in population.defaulted
+    assert "professional_title" in population.defaulted
+    assert "housing" not in population.defaulted and "birth_date" not in population.defaulted
     # Social insurance: the months of every year begun by the date, summed per person.
     insurance = pl.read_csv(small_city / "social_insurance.csv", infer_schema=False)
     residents = pl.read_csv(small_city / "residents.csv", infer_schema=False)

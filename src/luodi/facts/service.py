@@ -140,7 +140,7 @@ def fact_sources(
             fact.superseded_by,
             superseded_at,
         )
-        for fact, batch, superseded_at in session.execute(statement).tuples()
+        for fact, batch, superseded_at in session.execute(statement)
     ]
 
 

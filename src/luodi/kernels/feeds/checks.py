@@ -15,7 +15,14 @@ from datetime import date
 
 import polars as pl
 
-from luodi.kernels.feeds.spec import Aggregate, Column, ColumnType, FeedSpec, UnknownPerson
+from luodi.kernels.feeds.spec import (
+    Aggregate,
+    Column,
+    ColumnType,
+    FeedSpec,
+    Reference,
+    UnknownPerson,
+)
 from luodi.kernels.identifiers import (
     check_credit_code,
     check_id_number,
@@ -35,8 +42,8 @@ REFERENCE_KEY = "key"
 
 UNKNOWN_CODE = ("登记库中没有此代码", "unknown to the registry")
 REFERENCE_REASONS = {
-    "town_code": ("登记库中没有此镇街代码", "no such town in the registry"),
-    "credit_code": ("登记库中没有此用人单位", "no such employer in the registry"),
+    Reference.TOWNS: ("登记库中没有此镇街代码", "no such town in the registry"),
+    Reference.EMPLOYERS: ("登记库中没有此用人单位", "no such employer in the registry"),
 }
 
 
