@@ -290,7 +290,11 @@ def check_rows(
             )
         )
         checks.append(
-            Check(flag, name, *_constant("登记库中没有此代码", "unknown to the registry"))
+            Check(
+                flag,
+                name,
+                *_constant(*REFERENCE_REASONS.get(spec.columns[name].reference, UNKNOWN_CODE)),
+            )
         )
 
     # The person: known to the registry, or to be created (feeds that register people).
