@@ -255,7 +255,7 @@ def open_source(
             digest,
             encoding,
             header_index + 1,
-            _written_headers(top_rows[header_index], positions),
+            _written_headers(top_rows, header_index, positions),
             ignored,
         )
 
@@ -293,11 +293,22 @@ def _open_excel(spec: FeedSpec, path: Path, sheet: str | None, shown: str) -> So
         )
     )
     rows = rows.filter(_not_blank(list(positions.values())))
-    headers = _written_headers(top_rows[header_index], positions)
+    headers = _written_headers(top_rows, header_index, positions)
     return SourceTable(rows.lazy(), shown, digest, "xlsx", header_index + 1, headers, ignored)
 
 
-def _written_headers(header: list[str | None], positions: dict[int, str]) -> dict[str, str]:
-    return {
-        name: str((header[p] if p < len(header) else None) or name) for p, name in positions.items()
-    }
+def _written_headers(
+    top_rows: list[list[str | None]], header_index: int, positions: dict[int, str]
+) -> dict[str, str]:
+    """Canonical column → its header as written (the cell above for a downward merge)."""
+    written: dict[str, str] = {}
+    for position, name in positions.items():
+        for index in range(header_index, -1, -1):
+            row = top_rows[index]
+            cell = row[position] if position < len(row) else None
+            if cell and cell.strip():
+                written[name] = cell.strip()
+                break
+        else:
+            written[name] = name
+    return written
