@@ -49,6 +49,7 @@ test: setup browser lint
 bench: setup
 	$(BIN)/python bench/synth.py
 	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/feeds.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -45,6 +45,13 @@ def test_latest_score_with_explanation(
         body["explanation"]["sum_of_lines"]
     )
     assert "****" in str(lines[0]["inputs"]["birth_date"])
+    # Every fact-fed input names the feed, batch, file and row it came from.
+    by_indicator = {line["indicator"]: line for line in lines}
+    education = by_indicator["education"]["sources"]["education"]
+    assert len(education) == 1 and education[0]["feed"] == "education"
+    assert education[0]["file"] == "education.csv" and education[0]["row"] >= 2
+    assert education[0]["value"] == by_indicator["education"]["inputs"]["education"]
+    assert "registry" in by_indicator["age"]["sources"]["birth_date"][0]
 
     older = client.get(f"/api/v1/residents/{resident_id}/score", params={"run": runs[0]})
     if older.status_code == 200:
