@@ -289,13 +289,9 @@ def check_rows(
                 flag
             )
         )
-        checks.append(
-            Check(
-                flag,
-                name,
-                *_constant(*REFERENCE_REASONS.get(spec.columns[name].reference, UNKNOWN_CODE)),
-            )
-        )
+        reference = spec.columns[name].reference
+        reasons = REFERENCE_REASONS[reference] if reference is not None else UNKNOWN_CODE
+        checks.append(Check(flag, name, *_constant(*reasons)))
 
     # The person: known to the registry, or to be created (feeds that register people).
     if spec.person is None:

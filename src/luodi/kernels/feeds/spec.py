@@ -199,8 +199,8 @@ class FeedSpec(Strict):
                 "only a feed with registry: residents creates people"
             )
         seen: dict[str, str] = {}
-        for name, column in self.columns.items():
-            for header in [name, *column.headers]:
+        for name, declared in self.columns.items():
+            for header in [name, *declared.headers]:
                 normal = normalise_header(header)
                 if normal in seen and seen[normal] != name:
                     problems.append(
