@@ -107,9 +107,10 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     return request.getfixturevalue(f"{request.param}_engine")
 
 
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    """A session inside a transaction that is rolled back: every test starts clean."""
+@contextmanager
+def rolled_back_session(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back afterwards (commits inside it are
+    savepoints)."""
     connection = engine.connect()
     transaction = connection.begin()
     db_session = Session(
@@ -121,6 +122,39 @@ def session(engine: Engine) -> Iterator[Session]:
         db_session.close()
         transaction.rollback()
         connection.close()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back: every test starts clean."""
+    with rolled_back_session(engine) as db_session:
+        yield db_session
+
+
+@contextmanager
+def city_engine(kind: str, city: Path, folder: Path) -> Iterator[Engine]:
+    """A migrated database holding the city directory ``city``, committed: an SQLite file in
+    ``folder``, or a PostgreSQL schema of its own (``kind`` 'sqlite' or 'postgres')."""
+    from luodi.auth.actor import SYSTEM_ACTOR
+    from luodi.db import session_scope
+    from luodi.registry.loading import load_city
+
+    @contextmanager
+    def url() -> Iterator[str]:
+        if kind == "sqlite":
+            yield f"sqlite:///{folder / 'city.db'}"
+        else:
+            with temporary_schema() as schema_url:
+                yield schema_url
+
+    with url() as database_url:
+        engine = migrated_engine(database_url)
+        with session_scope(engine) as loading:
+            load_city(SYSTEM_ACTOR, loading, city)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from luodi.auth.actor import SYSTEM_ACTOR
-from luodi.db import session_scope
 from luodi.registry import city_files
-from luodi.registry.loading import load_city
-from tests.conftest import migrated_engine, temporary_schema
+from tests.conftest import city_engine, rolled_back_session
 
 
 @pytest.fixture(scope="session")
@@ -31,32 +28,12 @@ def registry_engine(
     request: pytest.FixtureRequest, registry_only: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
     """A database holding the small city's registry (no facts yet), committed."""
-    if request.param == "sqlite":
-        engine = migrated_engine(f"sqlite:///{tmp_path_factory.mktemp('feeds') / 'feeds.db'}")
-        with session_scope(engine) as session:
-            load_city(SYSTEM_ACTOR, session, registry_only)
+    with city_engine(request.param, registry_only, tmp_path_factory.mktemp("feeds")) as engine:
         yield engine
-        engine.dispose()
-        return
-    with temporary_schema() as url:
-        engine = migrated_engine(url)
-        with session_scope(engine) as session:
-            load_city(SYSTEM_ACTOR, session, registry_only)
-        yield engine
-        engine.dispose()
 
 
 @pytest.fixture
 def db(registry_engine: Engine) -> Iterator[Session]:
     """A session on the loaded registry inside a transaction rolled back after the test."""
-    connection = registry_engine.connect()
-    transaction = connection.begin()
-    session = Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-    )
-    try:
+    with rolled_back_session(registry_engine) as session:
         yield session
-    finally:
-        session.close()
-        transaction.rollback()
-        connection.close()

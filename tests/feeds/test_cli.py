@@ -13,22 +13,16 @@ import polars as pl
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from luodi.auth.actor import SYSTEM_ACTOR
-from luodi.db import session_scope
 from luodi.facts.models import Fact
 from luodi.feeds.models import FeedBatch
-from luodi.registry.loading import load_city
-from tests.conftest import migrated_engine
+from tests.conftest import city_engine
 from tests.test_cli import run_luodi
 
 
 @pytest.fixture
 def database(tmp_path: Path, registry_only: Path) -> dict[str, str]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    engine = migrated_engine(url)
-    with session_scope(engine) as session:
-        load_city(SYSTEM_ACTOR, session, registry_only)
-    engine.dispose()
+    with city_engine("sqlite", registry_only, tmp_path) as engine:
+        url = engine.url.render_as_string(hide_password=False)
     return {"LUODI_DATABASE_URL": url}
 
 

@@ -8,10 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from luodi.app import create_app
-from luodi.auth.actor import SYSTEM_ACTOR
-from luodi.db import session_scope
-from luodi.registry.loading import load_city
-from tests.conftest import migrated_engine, temporary_schema
+from tests.conftest import city_engine
 
 
 @pytest.fixture(
@@ -21,19 +18,8 @@ def loaded_engine(
     request: pytest.FixtureRequest, small_city: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
     """A database holding the small synthetic city, committed (the app opens its own sessions)."""
-    if request.param == "sqlite":
-        engine = migrated_engine(f"sqlite:///{tmp_path_factory.mktemp('web') / 'web.db'}")
-        with session_scope(engine) as session:
-            load_city(SYSTEM_ACTOR, session, small_city)
+    with city_engine(request.param, small_city, tmp_path_factory.mktemp("web")) as engine:
         yield engine
-        engine.dispose()
-        return
-    with temporary_schema() as url:
-        engine = migrated_engine(url)
-        with session_scope(engine) as session:
-            load_city(SYSTEM_ACTOR, session, small_city)
-        yield engine
-        engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ facts add up to a value is declared by the feed that yields the variable
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -18,14 +19,8 @@ from luodi.auth.actor import Actor
 from luodi.facts.models import Fact
 from luodi.feeds.catalog import Variable
 from luodi.feeds.models import FeedBatch
+from luodi.kernels.calendar import years_before
 from luodi.kernels.feeds.spec import Aggregate
-
-
-def _years_before(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
 
 
 def _current(names: list[str], as_of: date):  # type: ignore[no-untyped-def]
@@ -56,7 +51,7 @@ def facts_as_of(
     for variable in variables:
         rows = facts.filter(pl.col("name") == variable.name)
         if variable.window_years is not None:
-            start = _years_before(as_of, variable.window_years)
+            start = years_before(as_of, variable.window_years)
             rows = rows.filter(pl.col("valid_from").is_null() | (pl.col("valid_from") > start))
         match variable.aggregate:
             case Aggregate.SUM:
@@ -162,7 +157,7 @@ def counts_as_of(
     if variable is None or variable.aggregate == Aggregate.LATEST:
         return source.valid_to is None or source.valid_to >= as_of
     if variable.window_years is not None and source.valid_from is not None:
-        return source.valid_from > _years_before(as_of, variable.window_years)
+        return source.valid_from > years_before(as_of, variable.window_years)
     return True
 
 
@@ -170,7 +165,7 @@ def line_sources(
     actor: Actor,
     session: Session,
     resident_id: int,
-    variables: dict[str, Variable],
+    variables: Mapping[str, Variable],
     derived: dict[str, str],
     as_of: date,
     known_at: datetime | None,

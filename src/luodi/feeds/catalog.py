@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 from luodi.errors import Invalid, NotFound
 from luodi.kernels.feeds.spec import Aggregate, Fact, FeedSpec, FeedSpecError, load_feed_spec
@@ -21,9 +24,28 @@ def _spec_invalid(error: FeedSpecError) -> Invalid:
     )
 
 
-def load_feeds(directory: Path | None = None) -> dict[str, FeedSpec]:
+FolderSignature = tuple[tuple[str, int, int], ...]
+
+
+def _signature(folder: Path) -> FolderSignature:
+    """Names, modification times and sizes: a changed declaration is read again."""
+    return tuple(
+        (path.name, stat.st_mtime_ns, stat.st_size)
+        for path in sorted(folder.glob("*.yaml"))
+        for stat in [path.stat()]
+    )
+
+
+def load_feeds(directory: Path | None = None) -> Mapping[str, FeedSpec]:
     """Every ``*.yaml`` of the folder, checked; the file name must be the feed's id."""
     folder = directory or feed_dir()
+    return _catalog(folder, _signature(folder))[0]
+
+
+@lru_cache(maxsize=8)
+def _catalog(
+    folder: Path, _signature: FolderSignature
+) -> tuple[Mapping[str, FeedSpec], Mapping[str, Variable]]:
     feeds: dict[str, FeedSpec] = {}
     for path in sorted(folder.glob("*.yaml")):
         try:
@@ -36,8 +58,7 @@ def load_feeds(directory: Path | None = None) -> dict[str, FeedSpec]:
                 f"feed declaration {path.name} must have id {path.stem}, has {spec.id}",
             )
         feeds[spec.id] = spec
-    _check_variables(feeds)
-    return feeds
+    return MappingProxyType(feeds), MappingProxyType(_check_variables(feeds))
 
 
 def find_feed(feed_id: str, directory: Path | None = None) -> FeedSpec:
@@ -62,7 +83,7 @@ class Variable:
     label_en: str
 
 
-def _check_variables(feeds: dict[str, FeedSpec]) -> dict[str, Variable]:
+def _check_variables(feeds: Mapping[str, FeedSpec]) -> dict[str, Variable]:
     variables: dict[str, Variable] = {}
     for spec in feeds.values():
         for fact in spec.facts:
@@ -95,6 +116,7 @@ def _variable(spec: FeedSpec, fact: Fact) -> Variable:
     )
 
 
-def fact_variables(directory: Path | None = None) -> dict[str, Variable]:
+def fact_variables(directory: Path | None = None) -> Mapping[str, Variable]:
     """Every variable the declared feeds yield."""
-    return _check_variables(load_feeds(directory))
+    folder = directory or feed_dir()
+    return _catalog(folder, _signature(folder))[1]

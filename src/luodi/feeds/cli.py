@@ -50,7 +50,10 @@ def feed_show(feed: Annotated[str, typer.Argument(help="数据源 / feed id")]) 
         if column.values:
             rules.append(" / ".join(column.values))
         if column.min is not None or column.max is not None:
-            rules.append(f"{column.min if column.min is not None else ''}–{column.max or ''}")
+            rules.append(
+                f"{column.min if column.min is not None else ''}–"
+                f"{column.max if column.max is not None else ''}"
+            )
         if column.pattern:
             rules.append(column.pattern)
         if column.reference:

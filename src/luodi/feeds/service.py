@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, aliased
 
 from luodi import bulk
@@ -496,7 +496,3 @@ def list_batches(actor: Actor, session: Session, feed_id: str | None = None) -> 
     if feed_id is not None:
         statement = statement.where(FeedBatch.feed == feed_id)
     return list(session.scalars(statement.limit(200)))
-
-
-def batch_count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(FeedBatch)) or 0)

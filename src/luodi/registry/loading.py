@@ -441,9 +441,10 @@ def load_city(
 
     # Department feeds of the same directory (social insurance, education …), each a batch
     # with its provenance, in the same transaction: a bad row undoes the whole load.
-    from luodi.feeds import service as feeds_service  # feeds build on the registry
+    from luodi.feeds import catalog  # feeds build on the registry
+    from luodi.feeds import service as feeds_service
 
-    for spec in feeds_service.catalog.load_feeds().values():
+    for spec in catalog.load_feeds().values():
         if spec.file is None or spec.file in city_files.REGISTRY_FILES:
             continue
         if not (directory / spec.file).exists():

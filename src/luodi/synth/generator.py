@@ -16,6 +16,7 @@ import polars as pl
 from faker.providers.person.zh_CN import Provider as PersonNames
 from faker.providers.phone_number.zh_CN import Provider as PhoneNumbers
 
+from luodi.kernels.calendar import years_before
 from luodi.kernels.identifiers import (
     CREDIT_CODE_ALPHABET,
     credit_code_check_characters,
@@ -54,14 +55,6 @@ def _choice(rng: np.random.Generator, weights: dict[str, float], size: int) -> A
 
 def _days(value: date) -> int:
     return (value - EPOCH).days
-
-
-def _years_before(value: date, years: int) -> date:
-    """The same day ``years`` earlier; 29 February falls back to the 28th."""
-    try:
-        return value.replace(year=value.year - years)
-    except ValueError:
-        return value.replace(year=value.year - years, day=28)
 
 
 def _characters(given_names: list[str]) -> Array:
@@ -174,7 +167,7 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     # among those who moved across provinces), a few more men than women.
     young = rng.random(n) < 0.8
     age_years = np.clip(np.where(young, rng.normal(32, 7, n), rng.normal(47, 6, n)), 18, 62)
-    eighteenth_birthday_latest = _days(_years_before(options.as_of, 18))
+    eighteenth_birthday_latest = _days(years_before(options.as_of, 18))
     birth = np.minimum(
         as_of - (age_years * 365.25).astype(np.int64) - rng.integers(0, 365, n),
         eighteenth_birthday_latest,

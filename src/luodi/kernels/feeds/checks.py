@@ -16,7 +16,6 @@ from datetime import date
 import polars as pl
 
 from luodi.kernels.feeds.spec import (
-    Aggregate,
     Column,
     ColumnType,
     FeedSpec,
@@ -415,8 +414,6 @@ def facts_of(spec: FeedSpec, rows: pl.LazyFrame) -> pl.LazyFrame:
             value = pl.col(fact.value).cast(pl.String)
         else:
             value = pl.lit(fact.constant if fact.constant is not None else "1")
-        if fact.aggregate == Aggregate.COUNT and fact.value is None:
-            value = pl.lit(fact.constant or "1")
         parts.append(
             selected.select(
                 pl.col(RESIDENT),

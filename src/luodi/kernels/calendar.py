@@ -1,0 +1,13 @@
+"""Calendar arithmetic shared by the synthetic city and the fact windows."""
+
+from __future__ import annotations
+
+from datetime import date
+
+
+def years_before(day: date, years: int) -> date:
+    """The same day ``years`` earlier; 29 February falls back to the 28th."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
