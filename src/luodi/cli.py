@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from luodi import migrate
 from luodi.console import console, root_options
 from luodi.db import dispose_engines, get_engine, is_sqlite
+from luodi.allocation import cli as allocation_cli
 from luodi.errors import LuodiError
 from luodi.feeds.cli import feed_app
 from luodi.policy.cli import policy_app
@@ -38,6 +39,7 @@ app.add_typer(feed_app, name="feed")
 app.command("load")(registry_cli.load)
 app.command("synth")(synth_cli.synth)
 app.command("score")(scoring_cli.score)
+app.command("allocate")(allocation_cli.allocate_files)
 
 
 @db_app.command("upgrade")

@@ -22,7 +22,7 @@ from luodi.kernels.policy import (
 )
 from luodi.kernels.policy.compare import Comparison, compare_totals
 from luodi.kernels.policy.explain import Explanation, explain
-from luodi.policy.files import check_writable, read_table, write_table
+from luodi.files import check_writable, read_table, write_table
 
 
 def _pointer(problem: PolicyProblem, text: str) -> str:
