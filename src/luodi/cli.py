@@ -11,9 +11,9 @@ import typer
 from sqlalchemy.engine import make_url
 
 from luodi import migrate
+from luodi.allocation import cli as allocation_cli
 from luodi.console import console, root_options
 from luodi.db import dispose_engines, get_engine, is_sqlite
-from luodi.allocation import cli as allocation_cli
 from luodi.errors import LuodiError
 from luodi.feeds.cli import feed_app
 from luodi.policy.cli import policy_app

@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from luodi.errors import FieldProblem, Invalid, NotFound
+from luodi.files import check_writable, read_table, write_table
 from luodi.kernels.policy import (
     KEY,
     TOTAL,
@@ -22,7 +23,6 @@ from luodi.kernels.policy import (
 )
 from luodi.kernels.policy.compare import Comparison, compare_totals
 from luodi.kernels.policy.explain import Explanation, explain
-from luodi.files import check_writable, read_table, write_table
 
 
 def _pointer(problem: PolicyProblem, text: str) -> str:

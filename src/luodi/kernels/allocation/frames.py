@@ -65,7 +65,7 @@ def choice_matrix(
     unknown = exploded.filter(pl.col("target").is_null())
     if unknown.height:
         raise ValueError(f"unknown targets in choices: {unknown[TARGET].unique().to_list()[:5]}")
-    length = int(exploded["position"].max() or 0) + 1 if exploded.height else 0
+    length = int(exploded["position"].to_numpy().max()) + 1 if exploded.height else 0
     matrix = np.full((len(choices), length), NO_CHOICE, dtype=np.int64)
     matrix[exploded["row"].to_numpy(), exploded["position"].to_numpy()] = exploded[
         "target"
