@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/synth.py
 	$(BIN)/python bench/policy.py
 	$(BIN)/python bench/feeds.py
+	$(BIN)/python bench/allocation.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -3,7 +3,15 @@
 from luodi.db import Base
 from luodi.facts import models as facts_models
 from luodi.feeds import models as feeds_models
+from luodi.programs import models as programs_models
 from luodi.registry import models as registry_models
 from luodi.scoring import models as scoring_models
 
-__all__ = ["Base", "facts_models", "feeds_models", "registry_models", "scoring_models"]
+__all__ = [
+    "Base",
+    "facts_models",
+    "feeds_models",
+    "programs_models",
+    "registry_models",
+    "scoring_models",
+]

@@ -17,6 +17,7 @@ from luodi.db import dispose_engines, get_engine, is_sqlite
 from luodi.errors import LuodiError
 from luodi.feeds.cli import feed_app
 from luodi.policy.cli import policy_app
+from luodi.programs.cli import program_app
 from luodi.registry import cli as registry_cli
 from luodi.scoring import cli as scoring_cli
 from luodi.settings import get_settings
@@ -36,6 +37,7 @@ app.add_typer(registry_cli.resident_app, name="resident")
 app.add_typer(registry_cli.town_app, name="town")
 app.add_typer(policy_app, name="policy")
 app.add_typer(feed_app, name="feed")
+app.add_typer(program_app, name="program")
 app.command("load")(registry_cli.load)
 app.command("synth")(synth_cli.synth)
 app.command("score")(scoring_cli.score)
@@ -115,9 +117,12 @@ def demo(
         registry_cli.print_towns(registry_service.list_towns(SYSTEM_ACTOR, session))
     # Score the city on its own reference date with the version of the default policy in
     # force then, and show the distribution.
-    scoring_cli.print_distribution(
-        scoring_cli.score_and_store(DEMO_POLICY, SynthOptions(residents=residents, seed=seed).as_of)
-    )
+    as_of = SynthOptions(residents=residents, seed=seed).as_of
+    scoring_cli.print_distribution(scoring_cli.score_and_store(DEMO_POLICY, as_of))
+    # Open a school admission and a housing cycle, file applications, allocate, print.
+    from luodi.programs.cli import demo_cycles
+
+    demo_cycles(city, as_of, seed)
     if serve_app:
         serve(host, port)
 

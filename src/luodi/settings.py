@@ -13,6 +13,7 @@ DEFAULT_DATA_DIR = Path("var")
 # LUODI_POLICY_DIR at its own folder of published policy documents.
 SHIPPED_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 SHIPPED_FEED_DIR = Path(__file__).resolve().parents[2] / "feeds"
+SHIPPED_PROGRAM_DIR = Path(__file__).resolve().parents[2] / "programs" / "zj-cixi"
 
 
 class Settings(BaseSettings):
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
     feed_dir: Path = Field(
         default=SHIPPED_FEED_DIR,
         description="Folder of department feed declarations (*.yaml, docs/feeds.md)",
+    )
+    program_dir: Path = Field(
+        default=SHIPPED_PROGRAM_DIR,
+        description="Folder of program declarations (*.yaml, docs/programs.md)",
     )
 
 

@@ -229,3 +229,47 @@ def scoring_population(session: Session, actor: Actor, as_of: date) -> pl.DataFr
 def resident_count(session: Session, actor: Actor) -> int:
     residents = readable_residents(actor).subquery()
     return int(session.scalar(select(func.count()).select_from(residents)) or 0)
+
+
+def people_frame(session: Session, actor: Actor) -> pl.DataFrame:
+    """Every readable resident with household and town code (for programs' applicants)."""
+    statement = (
+        readable_residents(actor)
+        .join(Town, Town.id == Resident.town_id)
+        .with_only_columns(
+            Resident.id.label("resident_id"),
+            Resident.id_number,
+            Resident.name,
+            Resident.household_id,
+            Town.code.label("town_code"),
+        )
+    )
+    rows = session.execute(statement).all()
+    return pl.DataFrame(
+        rows,
+        schema={
+            "resident_id": pl.Int64,
+            "id_number": pl.String,
+            "name": pl.String,
+            "household_id": pl.Int64,
+            "town_code": pl.String,
+        },
+        orient="row",
+    )
+
+
+def children_frame(session: Session) -> pl.DataFrame:
+    rows = session.execute(
+        select(Child.id, Child.id_number, Child.name, Child.household_id, Child.birth_date)
+    ).all()
+    return pl.DataFrame(
+        rows,
+        schema={
+            "child_id": pl.Int64,
+            "child_id_number": pl.String,
+            "child_name": pl.String,
+            "household_id": pl.Int64,
+            "child_birth_date": pl.Date,
+        },
+        orient="row",
+    )

@@ -299,3 +299,13 @@ def scoring_population(actor: Actor, session: Session, as_of: date) -> pl.DataFr
 
 def resident_exists(actor: Actor, session: Session, resident_id: int) -> bool:
     return repository.resident_by_id(session, actor, resident_id) is not None
+
+
+def people(actor: Actor, session: Session) -> pl.DataFrame:
+    """resident_id, id_number, name, household_id, town_code of every readable resident."""
+    return repository.people_frame(session, actor)
+
+
+def children(actor: Actor, session: Session) -> pl.DataFrame:
+    """child_id, child_id_number, child_name, household_id, child_birth_date."""
+    return repository.children_frame(session)

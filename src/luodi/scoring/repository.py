@@ -34,3 +34,23 @@ def score_of(session: Session, run_id: int, resident_id: int) -> ResidentScore |
 
 def list_runs(session: Session, actor: Actor) -> list[ScoringRun]:
     return list(session.scalars(readable_runs(actor).order_by(ScoringRun.id.desc())))
+
+
+def latest_run_of_policy(session: Session, actor: Actor, policy_id: str) -> ScoringRun | None:
+    return session.scalars(
+        readable_runs(actor)
+        .where(ScoringRun.policy_id == policy_id)
+        .order_by(ScoringRun.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def scores_of(
+    session: Session, run_id: int, resident_ids: list[int]
+) -> list[tuple[int, float, str]]:
+    rows = session.execute(
+        select(ResidentScore.resident_id, ResidentScore.total, ResidentScore.inputs).where(
+            ResidentScore.run_id == run_id, ResidentScore.resident_id.in_(resident_ids)
+        )
+    ).all()
+    return [(row[0], row[1], row[2]) for row in rows]

@@ -151,3 +151,58 @@ def resident_score(
         points=json.loads(stored.points),
         explanation=explanation,
     )
+
+
+@dataclass(frozen=True)
+class StoredScores:
+    run: RunRead
+    compiled: CompiledPolicy
+    frame: pl.DataFrame
+    """resident_id, points and the run's typed inputs, for the residents asked about who were
+    scored in that run."""
+
+
+def stored_scores(
+    actor: Actor,
+    session: Session,
+    resident_ids: list[int],
+    run_id: int | None = None,
+    policy_id: str | None = None,
+) -> StoredScores:
+    """Scores and inputs as stored in a run (the given one, or the latest of ``policy_id``)."""
+    if run_id is not None:
+        run = repository.run_by_id(session, actor, run_id)
+        if run is None:
+            raise NotFound(f"没有计分批次 {run_id}", f"no scoring run {run_id}")
+    else:
+        run = repository.latest_run_of_policy(session, actor, policy_id or "")
+        if run is None:
+            raise NotFound(
+                f"策略 {policy_id} 还没有计分批次，请先运行 luodi score",
+                f"policy {policy_id} has no scoring run yet: run luodi score first",
+            )
+    compiled = CompiledPolicy.from_text(run.policy_text)
+    rows: list[tuple[int, float, str]] = []
+    for start in range(0, len(resident_ids), 20_000):  # bounded IN lists
+        rows += repository.scores_of(session, run.id, resident_ids[start : start + 20_000])
+    inputs = pl.DataFrame(
+        {KEY: [row[0] for row in rows], "inputs": [row[2] for row in rows]},
+        schema={KEY: pl.Int64, "inputs": pl.String},
+    )
+    names = list(compiled.policy.inputs)
+    json_types = {"int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean()}
+    schema = pl.Struct(
+        {
+            name: json_types.get(spec.type.kind.value, pl.String())
+            for name, spec in compiled.policy.inputs.items()
+        }
+    )
+    decoded = inputs.select(KEY, pl.col("inputs").str.json_decode(schema)).unnest("inputs")
+    typed = prepare_inputs(decoded.select(KEY, *names), compiled.policy)
+    totals = pl.DataFrame(
+        {KEY: [row[0] for row in rows], "points": [row[1] for row in rows]},
+        schema={KEY: pl.Int64, "points": pl.Float64},
+    )
+    return StoredScores(
+        RunRead.model_validate(run), compiled, totals.join(typed, on=KEY, how="left")
+    )

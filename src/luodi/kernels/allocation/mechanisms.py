@@ -58,44 +58,61 @@ def deferred_acceptance(
     priority: npt.NDArray[np.int64],
     capacity: npt.NDArray[np.int64],
 ) -> Matching:
-    """Applicant-proposing deferred acceptance."""
+    """Applicant-proposing deferred acceptance.
+
+    Every (applicant, choice) cell is sorted once by (target, priority there), so that each
+    target's applicants lie in one segment, best first. A cell becomes active when its
+    applicant proposes; a target holds the first ``capacity`` active cells of its segment and
+    rejects the active cells after them, for good. A round is then a running count over the
+    active cells, with no sorting: O(cells) per round.
+    """
     count, length = choices.shape
-    everyone = np.arange(count)
-    next_position = np.zeros(count, dtype=np.int64)
     held = np.full(count, UNPLACED, dtype=np.int64)
-    held_target = np.full(count, UNPLACED, dtype=np.int64)
-    touched = np.zeros(len(capacity), dtype=bool)
+    if length == 0 or count == 0:
+        return Matching(held, held.copy(), 0)
+    flat_target = choices.reshape(-1)
+    cells = np.flatnonzero(flat_target != NO_CHOICE)
+    cell_priority = priority.reshape(-1)[cells]
+    bound = int(cell_priority.max()) + 1
+    if len(capacity) < np.iinfo(np.int64).max // bound:
+        # One int64 key sorts four times faster than lexsort's two.
+        order = np.argsort(flat_target[cells] * bound + cell_priority)
+    else:
+        order = np.lexsort((cell_priority, flat_target[cells]))
+    sorted_cells = cells[order]
+    sorted_target = flat_target[sorted_cells]
+    position_of_cell = np.full(count * length, -1, dtype=np.int64)
+    position_of_cell[sorted_cells] = np.arange(len(sorted_cells))
+    segment_start = np.searchsorted(sorted_target, np.arange(len(capacity)), side="left")
+    # A cell is rejected when it is active and more than ``capacity`` active cells of its
+    # segment come before it or are it.
+    first_of_segment = segment_start[sorted_target]
+    seats = np.minimum(capacity, np.iinfo(np.int32).max)[sorted_target].astype(np.int32)
+    active = np.zeros(len(sorted_cells), dtype=np.int32)
+    next_position = np.zeros(count, dtype=np.int64)
+    everyone = np.arange(count)
     rounds = 0
-    if length == 0:
-        return Matching(held, held_target, rounds)
     while True:
         # Everyone free with a choice left proposes to their next choice.
-        candidate_target = choices[everyone, np.minimum(next_position, length - 1)]
+        candidate = choices[everyone, np.minimum(next_position, length - 1)]
         proposing = np.flatnonzero(
-            (held == UNPLACED) & (next_position < length) & (candidate_target != NO_CHOICE)
+            (held == UNPLACED) & (next_position < length) & (candidate != NO_CHOICE)
         )
         if proposing.size == 0:
             break
         rounds += 1
-        targets = candidate_target[proposing]
         held[proposing] = next_position[proposing]
-        held_target[proposing] = targets
         next_position[proposing] += 1
-        # Each target that received proposals keeps its best ``capacity`` among those it
-        # holds and the new ones, and rejects the rest.
-        touched[:] = False
-        touched[targets] = True
-        pool = np.flatnonzero((held_target >= 0) & touched[np.maximum(held_target, 0)])
-        pool_target = held_target[pool]
-        pool_priority = priority[pool, held[pool]]
-        order = np.lexsort((pool_priority, pool_target))
-        pool, pool_target = pool[order], pool_target[order]
-        first_of_target = np.searchsorted(pool_target, pool_target, side="left")
-        place_in_line = np.arange(len(pool)) - first_of_target
-        rejected = pool[place_in_line >= capacity[pool_target]]
-        held[rejected] = UNPLACED
-        held_target[rejected] = UNPLACED
-    return Matching(held, held_target, rounds)
+        active[position_of_cell[proposing * length + held[proposing]]] = 1
+        running = np.cumsum(active, dtype=np.int32)
+        # Active cells before a segment = running count just before its first cell.
+        before = np.concatenate((np.zeros(1, np.int32), running))[first_of_segment]
+        rejected = np.flatnonzero((active == 1) & (running - before > seats))
+        if rejected.size:
+            active[rejected] = 0
+            held[sorted_cells[rejected] // length] = UNPLACED
+    target = np.where(held == UNPLACED, UNPLACED, choices[everyone, np.maximum(held, 0)])
+    return Matching(held, target, rounds)
 
 
 def serial_priority(rank: npt.NDArray[np.int64], length: int) -> npt.NDArray[np.int64]:

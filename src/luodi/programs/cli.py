@@ -1,0 +1,388 @@
+"""``luodi program …``: open cycles, take and verify applications, allocate, publish, finalise."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.console import console
+from luodi.db import session_scope
+from luodi.errors import Invalid
+from luodi.files import check_writable, write_table
+from luodi.programs import service
+from luodi.programs.models import AllocationRun
+from luodi.programs.spec import KIND_LABELS
+
+program_app = typer.Typer(
+    help="项目与分配：积分入学、公租房、名额与分档待遇 / programs and allocation",
+    no_args_is_help=True,
+)
+
+OUTCOME_LABELS = {
+    "placed": "录取/配租/享受 placed",
+    "waitlisted": "轮候 waitlisted",
+    "unplaced": "未录取 unplaced",
+    "ineligible": "不符合条件 ineligible",
+}
+
+
+def parse_day(name: str, text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid.field(name, text, "日期格式应为 YYYY-MM-DD", "a date is YYYY-MM-DD") from None
+
+
+@program_app.command("list")
+def list_programs() -> None:
+    """列出项目 / the declared programs."""
+    table = Table("项目 id", "名称 name", "类型 kind", "审核部门", "方法 method", "志愿数")
+    for spec, _ in service.load_programs().values():
+        table.add_row(
+            spec.id,
+            spec.name.zh,
+            KIND_LABELS[spec.kind],
+            spec.department,
+            spec.mechanism.value if spec.mechanism else "分档 tiers",
+            str(spec.max_choices),
+        )
+    console.print(table)
+
+
+@program_app.command("show")
+def show(program: Annotated[str, typer.Argument(help="项目 id")]) -> None:
+    """项目的条件、材料、排序与分配方法 / a program's rules."""
+    spec, _ = service.find_program(program)
+    console.print(
+        f"[bold]{spec.name.zh}[/] / {spec.name.en} — {KIND_LABELS[spec.kind]}，"
+        f"审核 {spec.department}，计分策略 {spec.policy}",
+        highlight=False,
+    )
+    for rule in spec.eligibility:
+        console.print(f"  条件 {rule.label.zh}: [cyan]{rule.rule}[/]", highlight=False)
+    if spec.school:
+        for rule in (spec.school.full_year_rule, spec.school.current_rule):
+            console.print(f"  学校规则 {rule.label.zh}: [cyan]{rule.rule}[/]", highlight=False)
+    for material in spec.materials:
+        when = "（入学后查验，非报名条件）" if material.after_enrolment else ""
+        console.print(f"  材料 {material.label.zh}{when}", highlight=False)
+    for group in spec.groups:
+        console.print(
+            f"  优先组 {group.group} {group.label.zh}: {group.when or '其余'}", highlight=False
+        )
+    chain = " → ".join(["优先组", "积分", *[key.label.zh for key in spec.tie_breaks], "摇号"])
+    console.print(f"  排序 {chain}", highlight=False)
+    for tier in spec.tiers:
+        console.print(f"  档位 {tier.label.zh}: {tier.when}", highlight=False)
+
+
+@program_app.command("open")
+def open_cycle(
+    program: Annotated[str, typer.Argument(help="项目 id")],
+    name: Annotated[str, typer.Option("--name", help="周期名称，如 2026年秋季")],
+    opens: Annotated[str, typer.Option("--opens", help="受理开始 YYYY-MM-DD")],
+    closes: Annotated[str, typer.Option("--closes", help="受理截止 YYYY-MM-DD")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="条件计算日（默认截止日）")] = None,
+    targets: Annotated[
+        Path | None, typer.Option("--targets", help="学校 schools.csv 或房源 housing_units.csv")
+    ] = None,
+    places: Annotated[int | None, typer.Option("--places", help="名额类待遇的名额数")] = None,
+    grade: Annotated[int | None, typer.Option("--grade", help="入学年级 1 或 7")] = None,
+    notice_days: Annotated[int, typer.Option("--notice-days", min=1)] = 5,
+    carry_from: Annotated[
+        int | None, typer.Option("--carry-waitlist-from", help="承接该周期的轮候名单")
+    ] = None,
+) -> None:
+    """开设申报周期 / open a cycle of a program."""
+    with session_scope() as session:
+        cycle = service.open_cycle(
+            SYSTEM_ACTOR,
+            session,
+            program,
+            name,
+            parse_day("--opens", opens) or date.today(),
+            parse_day("--closes", closes) or date.today(),
+            parse_day("--as-of", as_of),
+            notice_days,
+            targets,
+            places,
+            grade,
+            carry_from,
+        )
+        targets_opened = service.cycle_targets(session, cycle.id)
+        seats = sum(target.capacity for target in targets_opened)
+        carried = service.cycle_counts(session, cycle.id).get("verified", 0)
+        console.print(
+            f"周期 cycle {cycle.id} 已开设：{cycle.program_id} {cycle.name}，受理 "
+            f"{cycle.opens} – {cycle.closes}，目标 {len(targets_opened)} 个，名额 {seats:,}"
+            + (f"，承接轮候 {carried:,} 人" if carried else ""),
+            highlight=False,
+        )
+
+
+@program_app.command("cycles")
+def cycles() -> None:
+    """列出申报周期 / cycles and their applications."""
+    table = Table("周期 id", "项目", "名称", "受理期", "状态 status", "申请 by status")
+    with session_scope() as session:
+        for cycle in service.list_cycles(SYSTEM_ACTOR, session):
+            counts = service.cycle_counts(session, cycle.id)
+            table.add_row(
+                str(cycle.id),
+                cycle.program_id,
+                cycle.name,
+                f"{cycle.opens} – {cycle.closes}",
+                cycle.status,
+                " ".join(f"{k} {v:,}" for k, v in sorted(counts.items())),
+            )
+    console.print(table)
+
+
+@program_app.command("apply")
+def apply(
+    cycle: Annotated[int, typer.Argument(help="周期 id")],
+    file: Annotated[
+        Path, typer.Argument(help="申请表 CSV/XLSX：id_number, child_id_number, choices …")
+    ],
+) -> None:
+    """批量提交申请（全部成功或全部不受理）/ submit applications from a file, all or none."""
+    with session_scope() as session:
+        ids = service.submit_file(SYSTEM_ACTOR, session, cycle, file)
+    console.print(
+        f"已受理 {len(ids):,} 份申请 / {len(ids):,} applications submitted", highlight=False
+    )
+
+
+@program_app.command("verify")
+def verify(
+    cycle: Annotated[int, typer.Argument(help="周期 id")],
+    application: Annotated[
+        list[int] | None, typer.Option("--application", help="申请 id（可多个）")
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="审核通过全部已提交的申请")] = False,
+    returned: Annotated[
+        str | None, typer.Option("--return", help="退回并写明原因 / return with a reason")
+    ] = None,
+) -> None:
+    """部门审核：通过或退回 / the department verifies or returns applications."""
+    with session_scope() as session:
+        if every:
+            count = service.verify_all(SYSTEM_ACTOR, session, cycle)
+        elif application:
+            count = service.verify(
+                SYSTEM_ACTOR, session, application, approve=returned is None, reason=returned
+            )
+        else:
+            raise Invalid.field("--application", None, "请指定申请或 --all", "name one or --all")
+    console.print(
+        f"{'退回' if returned else '审核通过'} {count:,} 份 / "
+        f"{'returned' if returned else 'verified'} {count:,}",
+        highlight=False,
+    )
+
+
+@program_app.command("correct")
+def correct(
+    application: Annotated[int, typer.Argument(help="申请 id")],
+    choices: Annotated[str | None, typer.Option("--choices", help="新的志愿，; 分隔")] = None,
+    field: Annotated[list[str] | None, typer.Option("--field", help="字段=值")] = None,
+) -> None:
+    """更正申请（回到待审核）/ correct an application (back to submitted)."""
+    fields = {}
+    for item in field or []:
+        if "=" not in item:
+            raise Invalid.field("--field", item, "应写成 名称=值", "write name=value")
+        key, value = item.split("=", 1)
+        fields[key.strip()] = value.strip()
+    with session_scope() as session:
+        updated = service.correct(SYSTEM_ACTOR, session, application, choices, fields)
+        console.print(
+            f"申请 {updated.id} 已更正，待重新审核 / corrected, to be verified again",
+            highlight=False,
+        )
+
+
+def print_run(run: AllocationRun, results: pl.DataFrame, rows: int = 10) -> None:
+    summary = json.loads(run.summary)
+    console.print(
+        f"分配批次 run {run.id}（周期 {run.cycle_id}，{run.method}，种子 seed {run.seed!r}，"
+        f"计分批次 {run.scoring_run_id}）输入摘要 {run.inputs_digest[:16]}…",
+        highlight=False,
+    )
+    table = Table("结果 outcome", "人数", "")
+    largest = max((count for key, count in summary.items() if key in OUTCOME_LABELS), default=1)
+    for key, label in OUTCOME_LABELS.items():
+        if key in summary:
+            bar = "█" * max(1, round(30 * summary[key] / largest))
+            table.add_row(label, f"{summary[key]:,}", f"[cyan]{bar}[/]")
+    console.print(table)
+    if summary.get("entitlement_total"):
+        console.print(f"待遇合计 {summary['entitlement_total']:,.0f} 元", highlight=False)
+    placed = results.filter(pl.col("outcome") == "placed")
+    if placed.height and placed["choice_rank"].drop_nulls().len():
+        by_choice = placed.group_by("choice_rank").len().sort("choice_rank")
+        console.print(
+            "  按志愿 by choice: "
+            + "，".join(
+                f"{'镇街统筹' if rank is None else f'第{rank}志愿'} {count:,}"
+                for rank, count in by_choice.iter_rows()
+            ),
+            highlight=False,
+        )
+    sample = Table(
+        "申请",
+        "姓名",
+        "积分",
+        "组",
+        "排名",
+        "结果",
+        "去向",
+        "原因",
+        title="公示名单（节选，已脱敏）",
+    )
+    for row in (
+        results.sort("priority_group", "rank", nulls_last=True).head(rows).iter_rows(named=True)
+    ):
+        sample.add_row(
+            str(row["application_id"]),
+            row["child_name"] or row["name"] or "",
+            "" if row["points"] is None else f"{row['points']:g}",
+            "" if row["priority_group"] is None else str(row["priority_group"]),
+            "" if row["rank"] is None else str(row["rank"]),
+            row["outcome"],
+            row["unit"]
+            or row["target_name"]
+            or ("" if row["entitlement"] is None else f"{row['entitlement']:,.0f} 元"),
+            row["reason_zh"] or "",
+        )
+    console.print(sample)
+
+
+@program_app.command("allocate")
+def allocate_cycle(
+    cycle: Annotated[int, typer.Argument(help="周期 id")],
+    seed: Annotated[str, typer.Option("--seed", help="公开的摇号种子 / published seed")],
+    scoring_run: Annotated[
+        int | None, typer.Option("--scoring-run", help="所用计分批次（默认该策略最新一次）")
+    ] = None,
+) -> None:
+    """按积分排序并分配，保存不可更改的分配批次 / rank and allocate; the run is kept."""
+    with console.status("排序与分配 / ranking and allocating …"), session_scope() as session:
+        run = service.allocate_cycle(SYSTEM_ACTOR, session, cycle, seed, scoring_run)
+        results = service.run_results(SYSTEM_ACTOR, session, run.id)
+        changed = service.run_diff(SYSTEM_ACTOR, session, run.id)
+    print_run(run, results)
+    if run.previous_run_id is not None:
+        console.print(
+            f"与上一批次 run {run.previous_run_id} 相比，{changed.height:,} 份申请结果变化 / "
+            f"{changed.height:,} outcomes changed",
+            highlight=False,
+        )
+
+
+@program_app.command("results")
+def results(
+    cycle: Annotated[int, typer.Argument(help="周期 id")],
+    run_id: Annotated[int | None, typer.Option("--run", help="分配批次（默认最新）")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="导出公示名单 .csv/.parquet")
+    ] = None,
+) -> None:
+    """公示名单（脱敏）/ the published, masked list."""
+    if output is not None:
+        check_writable(output)
+    with session_scope() as session:
+        run = (
+            service.get_run(SYSTEM_ACTOR, session, run_id)
+            if run_id is not None
+            else service.latest_run(SYSTEM_ACTOR, session, cycle)
+        )
+        frame = service.run_results(SYSTEM_ACTOR, session, run.id)
+    print_run(run, frame)
+    if output is not None:
+        write_table(frame.drop("resident_id", "child_id"), output)
+        console.print(f"已导出 / written to {output}", highlight=False)
+
+
+@program_app.command("diff")
+def diff(run_id: Annotated[int, typer.Argument(help="分配批次 id")]) -> None:
+    """与上一次分配的差异 / what changed since the previous run."""
+    with session_scope() as session:
+        changed = service.run_diff(SYSTEM_ACTOR, session, run_id)
+    table = Table("申请", "姓名", "之前 before", "现在 after", title=f"run {run_id} 的变化")
+    for row in changed.iter_rows(named=True):
+        table.add_row(str(row["application_id"]), row["name"] or "", row["before"], row["after"])
+    console.print(table)
+    console.print(f"{changed.height:,} 份申请结果变化 / outcomes changed", highlight=False)
+
+
+@program_app.command("finalize")
+def finalize(cycle: Annotated[int, typer.Argument(help="周期 id")]) -> None:
+    """公示期满，确定结果 / make the latest run final."""
+    with session_scope() as session:
+        run = service.finalize(SYSTEM_ACTOR, session, cycle)
+    console.print(f"周期 {cycle} 结果已确定（分配批次 run {run.id}）/ final", highlight=False)
+
+
+def demo_cycles(city: Path, as_of: date, seed: int) -> None:
+    """The demo: a school admission and a housing cycle in the demo city, with applications
+    drawn from its families, verified, allocated and printed."""
+    from datetime import timedelta
+
+    from luodi.programs import demo
+
+    today = date.today()
+    opens, closes = today - timedelta(days=30), today + timedelta(days=30)
+    folder = city / "applications"
+    folder.mkdir(exist_ok=True)
+    plans = [
+        (
+            "school-entry",
+            f"{as_of.year}年秋季小学一年级",
+            city / "schools.csv",
+            demo.school_applications(city, as_of.year, seed),
+            {"grade": 1},
+        ),
+        (
+            "public-rental",
+            f"{as_of.year}年公租房第一批",
+            city / "housing_units.csv",
+            demo.housing_applications(city, seed=seed),
+            {},
+        ),
+    ]
+    for program, name, targets, applications, extra in plans:
+        path = folder / f"{program}.csv"
+        applications.write_csv(path)
+        with session_scope() as session:
+            cycle = service.open_cycle(
+                SYSTEM_ACTOR,
+                session,
+                program,
+                name,
+                opens,
+                closes,
+                as_of,
+                targets_file=targets,
+                entry_grade=extra.get("grade"),
+            )
+            service.submit_file(SYSTEM_ACTOR, session, cycle.id, path)
+            service.verify_all(SYSTEM_ACTOR, session, cycle.id)
+            cycle_id = cycle.id
+        console.rule(f"{name} · 周期 cycle {cycle_id}")
+        with (
+            console.status(f"分配 {applications.height:,} 份申请 / allocating …"),
+            session_scope() as session,
+        ):
+            run = service.allocate_cycle(SYSTEM_ACTOR, session, cycle_id, str(seed))
+            frame = service.run_results(SYSTEM_ACTOR, session, run.id)
+        print_run(run, frame, rows=8)

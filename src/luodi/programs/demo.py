@@ -1,0 +1,87 @@
+"""Demo applications drawn from a synthetic city's files (``luodi synth``): who applies for
+a school place, a flat, a health check or a loan, and what they choose. Seeded: the same
+city and seed give the same applications."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from luodi.registry import city_files
+
+
+def school_applications(city: Path, autumn: int, seed: int = 1) -> pl.DataFrame:
+    """Children six by 31 August of ``autumn`` (grade 1), a parent applying for each; the
+    schools of their own town first, then one or two of the neighbouring towns'."""
+    rng = np.random.default_rng(seed)
+    children = pl.read_csv(city / city_files.CHILDREN, infer_schema=False)
+    residents = pl.read_csv(city / city_files.RESIDENTS, infer_schema=False)
+    schools = pl.read_csv(city / city_files.SCHOOLS, infer_schema=False).filter(
+        pl.col("entry_grade") == "1"
+    )
+    born_from, born_to = date(autumn - 7, 9, 1), date(autumn - 6, 8, 31)
+    entering = children.with_columns(birth=pl.col("birth_date").str.to_date()).filter(
+        pl.col("birth").is_between(born_from, born_to)
+    )
+    entering = entering.join(
+        residents.select("id_number", "town_code"), on="id_number", how="inner"
+    ).sort("child_id_number")
+    by_town: dict[str, list[str]] = {}
+    for school_id, town in schools.select("school_id", "town_code").iter_rows():
+        by_town.setdefault(town, []).append(school_id)
+    towns = sorted(by_town)
+    rows = []
+    for parent, child, town in entering.select(
+        "id_number", "child_id_number", "town_code"
+    ).iter_rows():
+        own = list(rng.permutation(by_town.get(town, [])))
+        others = [t for t in towns if t != town]
+        extra = [
+            by_town[others[index]][0]
+            for index in rng.choice(len(others), size=min(2, len(others)), replace=False)
+        ]
+        choices = (own + extra)[: int(rng.integers(1, 6))]
+        route = rng.choice(["points", "talent", "care"], p=[0.94, 0.03, 0.03])
+        rows.append((parent, child, ";".join(choices), str(route)))
+    return pl.DataFrame(
+        rows, schema=["id_number", "child_id_number", "choices", "route"], orient="row"
+    )
+
+
+def housing_applications(city: Path, share: float = 0.01, seed: int = 2) -> pl.DataFrame:
+    """About ``share`` of residents who do not own a home ask for a flat."""
+    rng = np.random.default_rng(seed)
+    residents = pl.read_csv(city / city_files.RESIDENTS, infer_schema=False)
+    owners = pl.read_csv(city / city_files.HOUSING, infer_schema=False).filter(
+        pl.col("housing") == "owned"
+    )
+    projects = (
+        pl.read_csv(city / city_files.HOUSING_UNITS, infer_schema=False)["project_id"]
+        .unique()
+        .sort()
+        .to_list()
+    )
+    pool = residents.join(owners.select("id_number"), on="id_number", how="anti").sort("id_number")
+    chosen = pool.sample(fraction=share, seed=seed)
+    count = chosen.height
+    occupation = rng.choice(["other", "sanitation", "bus_driver"], size=count, p=[0.9, 0.06, 0.04])
+    choices = [
+        ";".join(rng.permutation(projects)[: int(rng.integers(1, min(3, len(projects)) + 1))])
+        for _ in range(count)
+    ]
+    return pl.DataFrame(
+        {
+            "id_number": chosen["id_number"],
+            "household_size": rng.choice([1, 2, 3, 4], size=count, p=[0.4, 0.3, 0.2, 0.1]),
+            "choices": choices,
+            "occupation": occupation,
+        }
+    )
+
+
+def benefit_applications(city: Path, count: int, seed: int = 3) -> pl.DataFrame:
+    residents = pl.read_csv(city / city_files.RESIDENTS, infer_schema=False).sort("id_number")
+    return residents.sample(n=min(count, residents.height), seed=seed).select("id_number")

@@ -1,0 +1,139 @@
+"""A program's rules on a frame of applicants (pure: no database).
+
+The scope of every rule is the scoring policy's inputs (typed as the policy declares them),
+``points``, ``application_order`` and the program's own fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+import polars as pl
+
+from luodi.errors import FieldProblem, Invalid
+from luodi.kernels.allocation.frames import TieBreakColumn
+from luodi.kernels.policy.expressions import (
+    Kind,
+    ValueType,
+    parse_expression,
+)
+from luodi.programs.spec import ProgramSpec
+
+POINTS = "points"
+ORDER = "application_order"
+FIELD_KINDS = {
+    "int": ValueType(Kind.INT),
+    "float": ValueType(Kind.FLOAT),
+    "bool": ValueType(Kind.BOOL),
+    "string": ValueType(Kind.STRING),
+}
+
+
+def field_type(spec: ProgramSpec, name: str) -> ValueType:
+    field = spec.fields[name]
+    if field.type == "enum":
+        return ValueType(Kind.ENUM, tuple(field.values or {}))
+    return FIELD_KINDS[field.type]
+
+
+def scope(spec: ProgramSpec, input_types: Mapping[str, ValueType]) -> dict[str, ValueType]:
+    return {
+        **input_types,
+        POINTS: ValueType(Kind.FLOAT),
+        ORDER: ValueType(Kind.INT),
+        **{name: field_type(spec, name) for name in spec.fields},
+    }
+
+
+def expressions(spec: ProgramSpec) -> list[tuple[str, str]]:
+    """Every rule of the program with its place in the document."""
+    found = [(f"eligibility.{rule.id}", rule.rule) for rule in spec.eligibility]
+    if spec.school is not None:
+        found += [
+            ("school.full_year_rule", spec.school.full_year_rule.rule),
+            ("school.current_rule", spec.school.current_rule.rule),
+        ]
+    found += [(f"groups[{index}]", g.when) for index, g in enumerate(spec.groups) if g.when]
+    found += [(f"tie_breaks[{index}]", key.key) for index, key in enumerate(spec.tie_breaks)]
+    found += [(f"tiers[{index}]", tier.when) for index, tier in enumerate(spec.tiers)]
+    return found
+
+
+def check_rules(spec: ProgramSpec, input_types: Mapping[str, ValueType], policy: str) -> None:
+    """Every rule parses and names only what the scoring policy and the program provide."""
+    names = scope(spec, input_types)
+    problems = []
+    for place, text in expressions(spec):
+        try:
+            parse_expression(text, names)
+        except Exception as error:  # ExpressionError: offset and reason
+            reason_zh = getattr(error, "reason_zh", str(error))
+            reason_en = getattr(error, "reason_en", str(error))
+            problems.append(FieldProblem(place, text, reason_zh, reason_en, file=spec.id))
+    if problems:
+        first = problems[0]
+        raise Invalid(
+            f"项目 {spec.id} 的规则不能用于策略 {policy}：{first.describe()}",
+            f"the rules of program {spec.id} do not fit policy {policy}: {first.describe()}",
+            problems,
+        )
+
+
+def compile_rule(text: str, names: Mapping[str, ValueType], as_of: date) -> pl.Expr:
+    return parse_expression(text, names).compile(as_of)
+
+
+def evaluate(
+    spec: ProgramSpec, input_types: Mapping[str, ValueType], frame: pl.DataFrame, as_of: date
+) -> pl.DataFrame:
+    """Adds ``rule:<id>`` per eligibility rule, ``eligible``, ``priority_group``, ``tie:<n>``
+    per tie-break key, the school rules ``full_year`` / ``current`` and the ``entitlement``."""
+    names = scope(spec, input_types)
+    columns: dict[str, pl.Expr] = {
+        f"rule:{rule.id}": compile_rule(rule.rule, names, as_of).fill_null(False)
+        for rule in spec.eligibility
+    }
+    if spec.school is not None:
+        columns["full_year"] = compile_rule(spec.school.full_year_rule.rule, names, as_of)
+        columns["current"] = compile_rule(spec.school.current_rule.rule, names, as_of)
+    group = pl.lit(spec.groups[-1].group if spec.groups else 0, dtype=pl.Int64)
+    for entry in reversed(spec.groups[:-1]):
+        assert entry.when is not None
+        group = (
+            pl.when(compile_rule(entry.when, names, as_of).fill_null(False))
+            .then(pl.lit(entry.group, dtype=pl.Int64))
+            .otherwise(group)
+        )
+    columns["priority_group"] = group
+    for index, key in enumerate(spec.tie_breaks):
+        columns[f"tie:{index}"] = compile_rule(key.key, names, as_of).cast(pl.Float64)
+    amount = pl.lit(None, dtype=pl.Float64)
+    for tier in reversed(spec.tiers):
+        amount = (
+            pl.when(compile_rule(tier.when, names, as_of).fill_null(False))
+            .then(pl.lit(tier.amount, dtype=pl.Float64))
+            .otherwise(amount)
+        )
+    columns["entitlement"] = amount
+    evaluated = frame.with_columns(**columns)
+    rule_columns = [f"rule:{rule.id}" for rule in spec.eligibility]
+    return evaluated.with_columns(
+        eligible=pl.all_horizontal(rule_columns) if rule_columns else pl.lit(True)
+    )
+
+
+def tie_break_columns(spec: ProgramSpec) -> list[TieBreakColumn]:
+    return [
+        TieBreakColumn(f"tie:{index}", key.order == "desc")
+        for index, key in enumerate(spec.tie_breaks)
+    ]
+
+
+def failed_rules(spec: ProgramSpec, row: Mapping[str, object]) -> tuple[str, str]:
+    """The labels of the eligibility rules a row fails, zh and en."""
+    failed = [rule for rule in spec.eligibility if not row.get(f"rule:{rule.id}")]
+    return (
+        "不符合条件：" + "、".join(rule.label.zh for rule in failed),
+        "not eligible: " + ", ".join(rule.label.en or rule.id for rule in failed),
+    )
