@@ -746,10 +746,17 @@ def allocate_cycle(
     rules.check_rules(spec, input_types, scores.run.policy_id)
     scored = persons.filter(pl.col("points").is_not_null())
     evaluated = rules.evaluate(spec, input_types, scored, cycle.as_of)
-    # Per application: eligible if any counted person is; that person with the most points
-    # represents it (a child ranks with the higher of the two parents' points).
-    best = evaluated.sort(["eligible", "points"], descending=True).unique(
-        "application_id", keep="first", maintain_order=True
+    # Per application: eligible if any counted person is (the eligible one with the most
+    # points gives the conditions and tie-break values); it ranks with the highest points of
+    # them (a child ranks with the higher of the two parents' points).
+    best = (
+        evaluated.sort(["eligible", "points"], descending=True)
+        .unique("application_id", keep="first", maintain_order=True)
+        .drop("points")
+        .join(
+            evaluated.group_by("application_id").agg(pl.col("points").max()),
+            on="application_id",
+        )
     )
     missing = persons.filter(~pl.col("application_id").is_in(best["application_id"].implode()))
     missing = missing.unique("application_id").select("application_id", rules.ORDER)
@@ -964,7 +971,12 @@ def _choices(
     )
     if spec.kind is ProgramKind.QUOTA_BENEFIT:
         choices = pl.Series([[QUOTA_TARGET]] * eligible.height, dtype=pl.List(pl.String))
-        nothing = listed.select("application_id", no_choice_left=pl.lit(False))
+        nothing = listed.select(
+            "application_id",
+            no_choice_left=pl.lit(False),
+            dropped_zh=pl.lit(None, dtype=pl.String),
+            dropped_en=pl.lit(None, dtype=pl.String),
+        )
         return choices, None, nothing
     cells = listed.with_columns(position=pl.int_ranges(pl.col("chosen").list.len())).explode(
         "chosen", "position"

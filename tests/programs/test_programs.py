@@ -1,0 +1,236 @@
+"""Programs on both databases: a school admission, a housing cycle with its waiting list, a
+quota and a tiered benefit, on a synthetic city scored with the default policy."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.errors import Conflict, Invalid
+from luodi.policy.service import find_policy
+from luodi.programs import demo, service
+from luodi.programs.models import Application, ApplicationStatus
+from luodi.registry.loading import load_city
+from luodi.registry.models import Child, Resident, Town
+from luodi.scoring import service as scoring_service
+from luodi.scoring.models import ResidentScore
+
+AS_OF = date(2026, 3, 1)
+TODAY = date.today()
+OPENS, CLOSES = TODAY - timedelta(days=10), TODAY + timedelta(days=10)
+
+
+@pytest.fixture
+def city(session: Session, small_city: Path) -> Session:
+    load_city(SYSTEM_ACTOR, session, small_city, today=AS_OF)
+    scoring_service.score_registry(SYSTEM_ACTOR, session, find_policy("zj-cixi", AS_OF), AS_OF)
+    return session
+
+
+def open_and_fill(
+    session: Session, program: str, targets: Path | None, applications: pl.DataFrame, **options: Any
+) -> int:
+    cycle = service.open_cycle(
+        SYSTEM_ACTOR,
+        session,
+        program,
+        "测试",
+        OPENS,
+        CLOSES,
+        AS_OF,
+        targets_file=targets,
+        **options,
+    )
+    service.submit_applications(SYSTEM_ACTOR, session, cycle.id, applications)
+    service.verify_all(SYSTEM_ACTOR, session, cycle.id)
+    return cycle.id
+
+
+def test_school_admission(city: Session, small_city: Path) -> None:
+    applications = demo.school_applications(small_city, AS_OF.year)
+    assert applications.height > 20
+    cycle_id = open_and_fill(
+        city, "school-entry", small_city / "schools.csv", applications, entry_grade=1
+    )
+    run = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s1")
+    results = service.run_results(SYSTEM_ACTOR, city, run.id, masked=False)
+    assert results.height == applications.height  # one result per application
+    targets = {t.target_id: t for t in service.cycle_targets(city, cycle_id)}
+    placed = results.filter(pl.col("outcome") == "placed")
+    assert placed.height > 0
+    for target_id, count in placed.group_by("target_id").len().iter_rows():
+        assert count <= targets[target_id].capacity
+    chosen = dict(zip(applications["child_id_number"], applications["choices"], strict=True))
+    towns = dict(
+        city.execute(select(Resident.id, Town.code).join(Town, Town.id == Resident.town_id)).all()
+    )
+    for row in placed.iter_rows(named=True):
+        choices = chosen[row["child_id_number"]].split(";")
+        if row["town_placement"]:  # 镇街统筹: a school of the family's own town
+            assert row["choice_rank"] is None
+            assert targets[row["target_id"]].town_code == towns[row["resident_id"]]
+        else:
+            assert choices[row["choice_rank"] - 1] == row["target_id"]
+    # A child ranks with the higher of the parents' points in the scoring run.
+    child_household = dict(city.execute(select(Child.id, Child.household_id)).all())
+    household_of = dict(city.execute(select(Resident.id, Resident.household_id)).all())
+    totals = dict(
+        city.execute(
+            select(ResidentScore.resident_id, ResidentScore.total).where(
+                ResidentScore.run_id == run.scoring_run_id
+            )
+        ).all()
+    )
+    checked = 0
+    for row in results.filter(pl.col("points").is_not_null()).head(40).iter_rows(named=True):
+        household = child_household[row["child_id"]]
+        parents = [r for r, h in household_of.items() if h == household and r in totals]
+        assert row["points"] == max(totals[r] for r in parents)
+        checked += 1
+    assert checked
+    # Every refusal names its reason; the vaccination certificate is never one of them.
+    assert results.filter(pl.col("outcome") != "placed")["reason_zh"].null_count() == 0
+    assert not results["reason_zh"].drop_nulls().str.contains("接种").any()
+    vaccinated = dict(city.execute(select(Child.id, Child.vaccination_certificate)).all())
+    unvaccinated = [c for c in results["child_id"] if not vaccinated[c]]
+    assert unvaccinated, "the synthetic city has children without the certificate"
+    assert placed.filter(pl.col("child_id").is_in(unvaccinated)).height > 0
+
+    # Same inputs and seed: same digest, nothing changed.
+    again = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s1")
+    assert again.inputs_digest == run.inputs_digest
+    assert again.previous_run_id == run.id
+    assert service.run_diff(SYSTEM_ACTOR, city, again.id).height == 0
+    # A correction changes one child's choices: the re-run shows exactly that difference.
+    target = placed.filter(pl.col("choice_rank") == 1).row(0, named=True)
+    others = [t for t in targets if t != target["target_id"]]
+    spare = min(others, key=lambda t: placed.filter(pl.col("target_id") == t).height)
+    service.correct(SYSTEM_ACTOR, city, target["application_id"], choices=spare)
+    service.verify(SYSTEM_ACTOR, city, [target["application_id"]], approve=True)
+    third = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s1")
+    assert third.inputs_digest != run.inputs_digest
+    changed = service.run_diff(SYSTEM_ACTOR, city, third.id)
+    assert target["application_id"] in changed["application_id"].to_list()
+    # Final: statuses are final, and no further run.
+    service.finalize(SYSTEM_ACTOR, city, cycle_id)
+    statuses = set(city.scalars(select(Application.status).where(Application.cycle_id == cycle_id)))
+    assert statuses == {ApplicationStatus.FINAL}
+    with pytest.raises(Conflict):
+        service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s2")
+
+
+def test_public_housing_serial_dictatorship_and_waiting_list(
+    city: Session, small_city: Path, tmp_path: Path
+) -> None:
+    units = pl.read_csv(small_city / "housing_units.csv", infer_schema=False).head(6)
+    units.write_csv(tmp_path / "few_units.csv")
+    applications = demo.housing_applications(small_city, share=0.02)
+    cycle_id = open_and_fill(city, "public-rental", tmp_path / "few_units.csv", applications)
+    run = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "h1")
+    results = service.run_results(SYSTEM_ACTOR, city, run.id, masked=False)
+    placed = results.filter(pl.col("outcome") == "placed")
+    assert 0 < placed.height <= units.height
+    assert placed["unit"].n_unique() == placed.height  # no flat given twice
+    layout_of = dict(zip(units["unit_id"], units["layout"], strict=True))
+    size_of = dict(zip(applications["id_number"], applications["household_size"], strict=True))
+    allowed = {1: {"单间", "一室一厅"}, 2: {"一室一厅"}, 3: {"两室一厅", "一室一厅"}}
+    for row in placed.iter_rows(named=True):
+        assert layout_of[row["unit"]] in allowed[min(size_of[row["id_number"]], 3)]
+    waiting = results.filter(pl.col("outcome") == "waitlisted")
+    assert waiting.height > 0
+    service.finalize(SYSTEM_ACTOR, city, cycle_id)
+    carried = service.open_cycle(
+        SYSTEM_ACTOR,
+        city,
+        "public-rental",
+        "第二批",
+        OPENS,
+        CLOSES,
+        AS_OF,
+        targets_file=tmp_path / "few_units.csv",
+        carry_waitlist_from=cycle_id,
+    )
+    counts = service.cycle_counts(city, carried.id)
+    assert counts == {"verified": waiting.height}
+
+
+def test_quota_benefit_takes_the_highest_points(city: Session, small_city: Path) -> None:
+    applications = demo.benefit_applications(small_city, 60)
+    cycle_id = open_and_fill(city, "health-check", None, applications, places=10)
+    run = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "q")
+    results = service.run_results(SYSTEM_ACTOR, city, run.id)
+    placed = results.filter(pl.col("outcome") == "placed")
+    assert placed.height == 10
+    unplaced = results.filter(pl.col("outcome") == "unplaced")
+    assert placed["points"].min() >= unplaced["points"].max()
+    assert json.loads(run.summary)["placed"] == 10
+
+
+def test_tiered_loan_limits_follow_the_bands(city: Session, small_city: Path) -> None:
+    applications = demo.benefit_applications(small_city, 300)
+    cycle_id = open_and_fill(city, "loan", None, applications)
+    run = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "t")
+    results = service.run_results(SYSTEM_ACTOR, city, run.id)
+    granted = results.filter(pl.col("outcome") == "placed")
+    assert granted.height > 0
+    for points, amount in granted.select("points", "entitlement").iter_rows():
+        expected = 200_000 if points >= 120 else 100_000 if points >= 90 else 50_000
+        assert points >= 60 and amount == expected
+    below = results.filter(pl.col("outcome") == "unplaced")
+    assert (below["points"] < 60).all()
+
+
+def test_bad_applications_are_refused_whole(city: Session, small_city: Path) -> None:
+    cycle = service.open_cycle(
+        SYSTEM_ACTOR,
+        city,
+        "school-entry",
+        "x",
+        OPENS,
+        CLOSES,
+        AS_OF,
+        targets_file=small_city / "schools.csv",
+        entry_grade=1,
+    )
+    good = demo.school_applications(small_city, AS_OF.year).head(2)
+    bad = pl.concat(
+        [
+            good,
+            pl.DataFrame(
+                {
+                    "id_number": ["110105194912310021"],
+                    "child_id_number": ["x"],
+                    "choices": ["NOPE;A;B;C;D;E"],
+                    "route": ["vip"],
+                }
+            ),
+        ]
+    )
+    with pytest.raises(Invalid) as raised:
+        service.submit_applications(SYSTEM_ACTOR, city, cycle.id, bad)
+    reasons = {(p.field, p.row) for p in raised.value.details}
+    assert ("id_number", 3) in reasons and ("choices", 3) in reasons and ("route", 3) in reasons
+    assert service.cycle_counts(city, cycle.id) == {}  # nothing was taken
+    closed = service.open_cycle(
+        SYSTEM_ACTOR,
+        city,
+        "school-entry",
+        "closed",
+        TODAY - timedelta(days=9),
+        TODAY - timedelta(days=2),
+        AS_OF,
+        targets_file=small_city / "schools.csv",
+        entry_grade=1,
+    )
+    with pytest.raises(Conflict):
+        service.submit_applications(SYSTEM_ACTOR, city, closed.id, good)
+    with pytest.raises(Invalid):
+        service.verify(SYSTEM_ACTOR, city, [1], approve=False, reason=" ")
