@@ -13,6 +13,7 @@ from luodi import __version__
 from luodi.db import get_engine
 from luodi.errors import LuodiError
 from luodi.feeds.api import router as feeds_router
+from luodi.programs.api import router as programs_router
 from luodi.registry.api import router as registry_router
 from luodi.scoring.api import router as scoring_router
 from luodi.web.pages import router as pages_router
@@ -43,6 +44,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(registry_router)
     app.include_router(scoring_router)
     app.include_router(feeds_router)
+    app.include_router(programs_router)
     app.include_router(pages_router)
     app.mount(
         "/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static"

@@ -1,0 +1,131 @@
+"""Programs over HTTP: the same service as ``luodi program``. Lists are masked (public notice);
+the authentication issue scopes verification to the owning department."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from luodi.auth.actor import PUBLIC_ACTOR
+from luodi.programs import service
+from luodi.programs.models import AllocationRun
+from luodi.programs.spec import KIND_LABELS
+from luodi.web.dependencies import DbSession
+
+router = APIRouter(prefix="/api/v1", tags=["programs 项目与分配"])
+
+
+class ApplicationsPush(BaseModel):
+    records: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=100_000,
+        description="id_number, child_id_number（入学）, choices（; 分隔）, household_size（公租房）及项目字段",
+    )
+
+
+class Verification(BaseModel):
+    approve: bool
+    reason: str | None = None
+
+
+class RunRequest(BaseModel):
+    seed: str = Field(min_length=1, max_length=100)
+    scoring_run: int | None = None
+
+
+def _run(run: AllocationRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "cycle_id": run.cycle_id,
+        "previous_run_id": run.previous_run_id,
+        "scoring_run_id": run.scoring_run_id,
+        "method": run.method,
+        "seed": run.seed,
+        "inputs_digest": run.inputs_digest,
+        "final": run.final,
+        "summary": json.loads(run.summary),
+    }
+
+
+@router.get("/programs")
+def list_programs() -> list[dict[str, Any]]:
+    """已声明的项目 / the declared programs."""
+    return [
+        {
+            "id": spec.id,
+            "name": spec.name.model_dump(),
+            "kind": spec.kind,
+            "kind_label": KIND_LABELS[spec.kind],
+            "department": spec.department,
+            "method": spec.mechanism,
+            "max_choices": spec.max_choices,
+            "eligibility": [rule.model_dump() for rule in spec.eligibility],
+            "materials": [material.model_dump() for material in spec.materials],
+        }
+        for spec, _ in service.load_programs().values()
+    ]
+
+
+@router.get("/program-cycles")
+def list_cycles(session: DbSession) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": cycle.id,
+            "program_id": cycle.program_id,
+            "name": cycle.name,
+            "opens": cycle.opens,
+            "closes": cycle.closes,
+            "as_of": cycle.as_of,
+            "status": cycle.status,
+            "applications": service.cycle_counts(session, cycle.id),
+        }
+        for cycle in service.list_cycles(PUBLIC_ACTOR, session)
+    ]
+
+
+@router.post("/program-cycles/{cycle_id}/applications")
+def submit(cycle_id: int, body: ApplicationsPush, session: DbSession) -> dict[str, Any]:
+    """提交申请（全部受理或全部不受理；记录 n 即第 n 行）/ all or none."""
+    rows = pl.DataFrame(
+        [{k: None if v is None else str(v) for k, v in r.items()} for r in body.records],
+        infer_schema_length=None,
+    )
+    ids = service.submit_applications(PUBLIC_ACTOR, session, cycle_id, rows, "records")
+    return {"application_ids": ids}
+
+
+@router.post("/applications/{application_id}/verification")
+def verify(application_id: int, body: Verification, session: DbSession) -> dict[str, Any]:
+    """部门审核：通过，或退回并写明原因 / approve, or return with a reason."""
+    service.verify(PUBLIC_ACTOR, session, [application_id], body.approve, body.reason)
+    application = service.get_application(PUBLIC_ACTOR, session, application_id)
+    return {"id": application.id, "status": application.status, "reason": application.reason}
+
+
+@router.post("/program-cycles/{cycle_id}/runs")
+def allocate(cycle_id: int, body: RunRequest, session: DbSession) -> dict[str, Any]:
+    """排序与分配，保存分配批次 / rank and allocate."""
+    run = service.allocate_cycle(PUBLIC_ACTOR, session, cycle_id, body.seed, body.scoring_run)
+    return _run(run)
+
+
+@router.get("/allocation-runs/{run_id}")
+def run_results(run_id: int, session: DbSession) -> dict[str, Any]:
+    """公示名单（脱敏）/ the masked list."""
+    run = service.get_run(PUBLIC_ACTOR, session, run_id)
+    frame = service.run_results(PUBLIC_ACTOR, session, run_id).drop("resident_id", "child_id")
+    return {**_run(run), "results": frame.to_dicts()}
+
+
+@router.get("/allocation-runs/{run_id}/diff")
+def run_diff(run_id: int, session: DbSession) -> list[dict[str, Any]]:
+    return service.run_diff(PUBLIC_ACTOR, session, run_id).to_dicts()
+
+
+@router.post("/program-cycles/{cycle_id}/finalize")
+def finalize(cycle_id: int, session: DbSession) -> dict[str, Any]:
+    return _run(service.finalize(PUBLIC_ACTOR, session, cycle_id))
