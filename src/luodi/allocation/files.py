@@ -15,7 +15,7 @@ from luodi.errors import FieldProblem, Invalid
 from luodi.files import read_table
 from luodi.kernels.allocation import Method
 from luodi.kernels.allocation.frames import APPLICANT, TARGET
-from luodi.tabular import LINE, Problems
+from luodi.tabular import LINE, Problems, is_given
 
 CHOICE_SEPARATOR = ";"
 """Choices are separated by ``;`` (the full-width ``；`` a Chinese keyboard types is accepted)."""
@@ -54,26 +54,36 @@ def _as_text(path: Path, required: tuple[str, ...], problems: Problems) -> pl.Da
     return frame
 
 
-def _check_ids(problems: Problems, file: str, frame: pl.DataFrame, column: str) -> None:
-    """An id is required and appears once; a repeat names the row of the first."""
-    problems.flag(
-        file,
-        frame,
-        pl.col(column).is_null() | (pl.col(column) == ""),
-        column,
-        "不能为空",
-        "must not be empty",
-    )
-    given = frame.filter(pl.col(column).is_not_null() & (pl.col(column) != ""))
-    repeats = given.with_columns(first=pl.col(LINE).first().over(column)).filter(
+def _flag_repeats(
+    problems: Problems,
+    file: str,
+    frame: pl.DataFrame,
+    keys: list[str],
+    shown: str,
+    what_zh: str,
+    what_en: str,
+) -> None:
+    """Every row whose ``keys`` an earlier row already had, naming that first row."""
+    repeats = frame.with_columns(first=pl.col(LINE).first().over(keys)).filter(
         pl.col(LINE) != pl.col("first")
     )
-    for line, value, first in repeats.select(LINE, column, "first").iter_rows():
+    for line, value, first in repeats.select(LINE, shown, "first").iter_rows():
         problems.add(
             FieldProblem(
-                column, value, f"与第 {first} 行重复", f"repeats row {first}", file=file, row=line
+                shown,
+                value,
+                f"{what_zh}与第 {first} 行重复",
+                f"{what_en}repeats row {first}",
+                file=file,
+                row=line,
             )
         )
+
+
+def _check_ids(problems: Problems, file: str, frame: pl.DataFrame, column: str) -> None:
+    """An id is required and appears once; a repeat names the row of the first."""
+    problems.flag(file, frame, ~is_given(column), column, "不能为空", "must not be empty")
+    _flag_repeats(problems, file, frame.filter(is_given(column)), [column], column, "", "")
 
 
 def _integer(column: str) -> pl.Expr:
@@ -84,9 +94,7 @@ def _check_integer(
     problems: Problems, file: str, frame: pl.DataFrame, column: str, *, minimum: int | None
 ) -> None:
     text = pl.col(column)
-    problems.flag(
-        file, frame, text.is_null() | (text == ""), column, "不能为空", "must not be empty"
-    )
+    problems.flag(file, frame, ~is_given(column), column, "不能为空", "must not be empty")
     not_integer = (text != "") & (~text.str.contains(INTEGER) | _integer(column).is_null())
     problems.flag(file, frame, not_integer, column, "应为整数", "must be a whole number")
     if minimum is not None:
@@ -121,7 +129,7 @@ def read_applicants(
     problems.flag(
         file,
         frame,
-        pl.col("points").is_null() | (pl.col("points") == ""),
+        ~is_given("points"),
         "points",
         "缺少积分",
         "points missing",
@@ -203,14 +211,7 @@ def read_overrides(
         return None
     file = path.name
     for column in (APPLICANT, TARGET):
-        problems.flag(
-            file,
-            frame,
-            pl.col(column).is_null() | (pl.col(column) == ""),
-            column,
-            "不能为空",
-            "must not be empty",
-        )
+        problems.flag(file, frame, ~is_given(column), column, "不能为空", "must not be empty")
     if applicants is not None:
         problems.flag(
             file,
@@ -229,20 +230,15 @@ def read_overrides(
             "目标不在名额表中",
             "not a target in the capacities file",
         )
-    pair = frame.with_columns(first=pl.col(LINE).first().over(APPLICANT, TARGET)).filter(
-        pl.col(LINE) != pl.col("first")
+    _flag_repeats(
+        problems,
+        file,
+        frame,
+        [APPLICANT, TARGET],
+        TARGET,
+        "该申请人与目标的组合",
+        "this applicant and target ",
     )
-    for line, value, first in pair.select(LINE, TARGET, "first").iter_rows():
-        problems.add(
-            FieldProblem(
-                TARGET,
-                value,
-                f"该申请人与目标的组合与第 {first} 行重复",
-                f"this applicant and target repeat row {first}",
-                file=file,
-                row=line,
-            )
-        )
     _check_integer(problems, file, frame, "priority_group", minimum=None)
     return frame.select(LINE, APPLICANT, TARGET, priority_group=_integer("priority_group"))
 

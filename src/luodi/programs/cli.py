@@ -19,6 +19,7 @@ from luodi.files import check_writable, write_table
 from luodi.programs import service
 from luodi.programs.models import AllocationRun
 from luodi.programs.spec import KIND_LABELS
+from luodi.registry import city_files
 
 program_app = typer.Typer(
     help="项目与分配：积分入学、公租房、名额与分档待遇 / programs and allocation",
@@ -348,14 +349,14 @@ def demo_cycles(city: Path, as_of: date, seed: int) -> None:
         (
             "school-entry",
             f"{as_of.year}年秋季小学一年级",
-            city / "schools.csv",
+            city / city_files.SCHOOLS,
             demo.school_applications(city, as_of.year, seed),
             {"grade": 1},
         ),
         (
             "public-rental",
             f"{as_of.year}年公租房第一批",
-            city / "housing_units.csv",
+            city / city_files.HOUSING_UNITS,
             demo.housing_applications(city, seed=seed),
             {},
         ),

@@ -14,6 +14,7 @@ import polars as pl
 from luodi.errors import FieldProblem, Invalid
 from luodi.kernels.allocation.frames import TieBreakColumn
 from luodi.kernels.policy.expressions import (
+    ExpressionError,
     Kind,
     ValueType,
     parse_expression,
@@ -35,6 +36,12 @@ def field_type(spec: ProgramSpec, name: str) -> ValueType:
     if field.type == "enum":
         return ValueType(Kind.ENUM, tuple(field.values or {}))
     return FIELD_KINDS[field.type]
+
+
+def field_dtype(spec: ProgramSpec, name: str) -> pl.DataType:
+    """How a field is stored in an application's JSON (enums and strings as text)."""
+    kind = spec.fields[name].type
+    return {"int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean()}.get(kind, pl.String())
 
 
 def scope(spec: ProgramSpec, input_types: Mapping[str, ValueType]) -> dict[str, ValueType]:
@@ -67,10 +74,10 @@ def check_rules(spec: ProgramSpec, input_types: Mapping[str, ValueType], policy:
     for place, text in expressions(spec):
         try:
             parse_expression(text, names)
-        except Exception as error:  # ExpressionError: offset and reason
-            reason_zh = getattr(error, "reason_zh", str(error))
-            reason_en = getattr(error, "reason_en", str(error))
-            problems.append(FieldProblem(place, text, reason_zh, reason_en, file=spec.id))
+        except ExpressionError as error:
+            problems.append(
+                FieldProblem(place, text, error.reason_zh, error.reason_en, file=spec.id)
+            )
     if problems:
         first = problems[0]
         raise Invalid(

@@ -43,6 +43,16 @@ from luodi.settings import get_settings
 from luodi.tabular import LINE, Problems
 
 QUOTA_TARGET = "quota"
+TARGET_SCHEMA = {
+    "target_id": pl.String,
+    "name": pl.String,
+    "town_code": pl.String,
+    "group_id": pl.String,
+    "layout": pl.String,
+    "capacity": pl.Int64,
+    "units": pl.String,
+}
+"""The columns of a cycle's targets as frames (``CycleTarget`` without its ids)."""
 RANKABLE = (
     ApplicationStatus.VERIFIED,
     ApplicationStatus.PLACED,
@@ -254,15 +264,7 @@ def open_cycle(
                 "capacity": [places],
                 "units": [None],
             },
-            schema={
-                "target_id": pl.String,
-                "name": pl.String,
-                "town_code": pl.String,
-                "group_id": pl.String,
-                "layout": pl.String,
-                "capacity": pl.Int64,
-                "units": pl.String,
-            },
+            schema=TARGET_SCHEMA,
         )
     else:
         targets = None
@@ -591,30 +593,22 @@ def verify(
 
 
 def verify_all(actor: Actor, session: Session, cycle_id: int) -> int:
+    """Approve every submitted application of a cycle in one statement."""
     get_cycle(actor, session, cycle_id)
-    ids = list(
-        session.scalars(
-            select(Application.id).where(
-                Application.cycle_id == cycle_id,
-                Application.status == ApplicationStatus.SUBMITTED,
-            )
+    result = session.execute(
+        update(Application)
+        .where(
+            Application.cycle_id == cycle_id,
+            Application.status == ApplicationStatus.SUBMITTED,
         )
-    )
-    result = (
-        session.execute(
-            update(Application)
-            .where(Application.id.in_(ids))
-            .values(
-                status=ApplicationStatus.VERIFIED,
-                verified_by=actor.username,
-                verified_at=datetime.now(UTC),
-            )
-            .execution_options(synchronize_session=False)
+        .values(
+            status=ApplicationStatus.VERIFIED,
+            verified_by=actor.username,
+            verified_at=datetime.now(UTC),
         )
-        if ids
-        else None
+        .execution_options(synchronize_session=False)
     )
-    return 0 if result is None else len(ids)
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def correct(
@@ -712,16 +706,11 @@ def _applicant_frame(
     )
     persons = persons.join(scores.frame, on=KEY, how="left")
     if spec.fields:
-        schema = {name: _field_dtype(spec, name) for name in spec.fields}
+        schema = {name: rules.field_dtype(spec, name) for name in spec.fields}
         persons = persons.with_columns(
             pl.col("fields").str.json_decode(pl.Struct(schema)).alias("fields")
         ).unnest("fields")
     return persons, scores
-
-
-def _field_dtype(spec: ProgramSpec, name: str) -> pl.DataType:
-    kind = spec.fields[name].type
-    return {"int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean()}.get(kind, pl.String())
 
 
 def allocate_cycle(
@@ -767,15 +756,7 @@ def allocate_cycle(
             (t.target_id, t.name, t.town_code, t.group_id, t.layout, t.capacity, t.units)
             for t in targets
         ],
-        schema={
-            "target_id": pl.String,
-            "name": pl.String,
-            "town_code": pl.String,
-            "group_id": pl.String,
-            "layout": pl.String,
-            "capacity": pl.Int64,
-            "units": pl.String,
-        },
+        schema=TARGET_SCHEMA,
         orient="row",
     )
     outcome = _decide(spec, applicants, target_frame, seed)
@@ -844,14 +825,9 @@ def allocate_cycle(
         pl.col("town_placement").fill_null(False).cast(pl.Boolean),
     )
     bulk.insert_frame(session, AllocationResult.__table__, stored.select(columns))
-    for status in set(STATUS_OF_OUTCOME.values()):
-        ids = outcome.filter(
-            pl.col("outcome").replace_strict(
-                {o.value: s.value for o, s in STATUS_OF_OUTCOME.items()}, default=None
-            )
-            == status.value
-        )["application_id"].to_list()
-        for start in range(0, len(ids), 20_000):
+    for decided, status in STATUS_OF_OUTCOME.items():
+        ids = outcome.filter(pl.col("outcome") == decided.value)["application_id"].to_list()
+        for start in range(0, len(ids), 20_000):  # bounded IN lists
             session.execute(
                 update(Application)
                 .where(Application.id.in_(ids[start : start + 20_000]))
@@ -1147,10 +1123,8 @@ def _final_run(session: Session, cycle_id: int) -> AllocationRun | None:
     ).one_or_none()
 
 
-def run_results(actor: Actor, session: Session, run_id: int, masked: bool = True) -> pl.DataFrame:
-    """Every application's outcome in a run, with who it is for (masked unless asked not
-    to: this is the list published for the notice period)."""
-    run = get_run(actor, session, run_id)
+def _stored_results(session: Session, run_id: int) -> pl.DataFrame:
+    """A run's results as stored, with who each application is for (ids only)."""
     rows = session.execute(
         select(
             AllocationResult.application_id,
@@ -1170,10 +1144,10 @@ def run_results(actor: Actor, session: Session, run_id: int, masked: bool = True
             AllocationResult.reason_en,
         )
         .join(Application, Application.id == AllocationResult.application_id)
-        .where(AllocationResult.run_id == run.id)
+        .where(AllocationResult.run_id == run_id)
         .order_by(AllocationResult.application_id)
     ).all()
-    frame = pl.DataFrame(
+    return pl.DataFrame(
         [tuple(row) for row in rows],
         schema={
             "application_id": pl.Int64,
@@ -1194,16 +1168,15 @@ def run_results(actor: Actor, session: Session, run_id: int, masked: bool = True
         },
         orient="row",
     )
+
+
+def _with_people(actor: Actor, session: Session, frame: pl.DataFrame, masked: bool) -> pl.DataFrame:
+    """Names and ID numbers of the applicant and the child (masked for anything public)."""
     people = registry_service.people(actor, session).select(KEY, "id_number", "name")
     children = registry_service.children(actor, session).select(
         "child_id", "child_id_number", "child_name"
     )
-    names = {t.target_id: t.name for t in cycle_targets(session, run.cycle_id)}
-    frame = (
-        frame.join(people, on=KEY, how="left")
-        .join(children, on="child_id", how="left")
-        .with_columns(target_name=pl.col("target_id").replace_strict(names, default=None))
-    )
+    frame = frame.join(people, on=KEY, how="left").join(children, on="child_id", how="left")
     if masked:
         frame = frame.with_columns(
             pl.col("id_number").map_elements(mask_id_number, return_dtype=pl.String),
@@ -1214,26 +1187,38 @@ def run_results(actor: Actor, session: Session, run_id: int, masked: bool = True
     return frame
 
 
+def run_results(actor: Actor, session: Session, run_id: int, masked: bool = True) -> pl.DataFrame:
+    """Every application's outcome in a run, with who it is for (masked unless asked not
+    to: this is the list published for the notice period)."""
+    run = get_run(actor, session, run_id)
+    names = {t.target_id: t.name for t in cycle_targets(session, run.cycle_id)}
+    frame = _stored_results(session, run.id).with_columns(
+        target_name=pl.col("target_id").replace_strict(names, default=None)
+    )
+    return _with_people(actor, session, frame, masked)
+
+
 def run_diff(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
     """Applications whose outcome, place or flat differs from the previous run of the cycle
     (an application new in either run counts as changed)."""
     run = get_run(actor, session, run_id)
-    current = run_results(actor, session, run.id)
+    current = _stored_results(session, run.id)
     if run.previous_run_id is None:
         return current.head(0).select("application_id")
-    previous = run_results(actor, session, run.previous_run_id)
+    previous = _stored_results(session, run.previous_run_id)
     keys = ["outcome", "target_id", "unit", "entitlement"]
-    joined = previous.select("application_id", "name", *keys).join(
-        current.select("application_id", "name", *keys),
+    joined = previous.select("application_id", KEY, *keys).join(
+        current.select("application_id", KEY, *keys),
         on="application_id",
         how="full",
         suffix="_now",
         coalesce=True,
     )
     changed = pl.any_horizontal(pl.col(key).ne_missing(pl.col(f"{key}_now")) for key in keys)
-    return joined.filter(changed).select(
+    differences = joined.filter(changed).select(
         "application_id",
-        pl.coalesce("name_now", "name").alias("name"),
+        pl.coalesce(f"{KEY}_now", KEY).alias(KEY),
+        pl.lit(None, dtype=pl.Int64).alias("child_id"),
         before=pl.concat_str(
             pl.col("outcome").fill_null("—"), pl.col("target_id").fill_null(""), separator=" "
         ),
@@ -1243,6 +1228,9 @@ def run_diff(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
             separator=" ",
         ),
     )
+    # Names only for what changed: the registry is read once, not once per run.
+    named = _with_people(actor, session, differences, masked=True)
+    return named.select("application_id", "name", "before", "after")
 
 
 def finalize(actor: Actor, session: Session, cycle_id: int) -> AllocationRun:
