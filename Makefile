@@ -22,16 +22,20 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 setup: $(VENV)/.synced
 
-# Debian's Chromium for the browser tests (a test tool cannot download its own browser here).
+# Debian's Chromium for the browser tests (a test tool cannot download its own browser here)
+# and Debian's Noto CJK fonts for the PDF notices (the PDF embeds them; nothing is fetched).
 browser:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian chromium and CJK fonts for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
-	  else echo "chromium not installed: browser tests will be skipped"; fi; \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing $$missing: browser tests or PDF notices will be skipped"; fi; \
 	fi
 
-demo: setup
+demo: setup browser
 	$(BIN)/luodi demo
 
 lint: setup

@@ -1,16 +1,22 @@
 """Imports every domain's models so that ``Base.metadata`` knows all tables (Alembic, tests)."""
 
+from luodi.audit import models as audit_models
+from luodi.auth import models as auth_models
 from luodi.db import Base
 from luodi.facts import models as facts_models
 from luodi.feeds import models as feeds_models
+from luodi.notices import models as notices_models
 from luodi.programs import models as programs_models
 from luodi.registry import models as registry_models
 from luodi.scoring import models as scoring_models
 
 __all__ = [
     "Base",
+    "audit_models",
+    "auth_models",
     "facts_models",
     "feeds_models",
+    "notices_models",
     "programs_models",
     "registry_models",
     "scoring_models",

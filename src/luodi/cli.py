@@ -12,10 +12,13 @@ from sqlalchemy.engine import make_url
 
 from luodi import migrate
 from luodi.allocation import cli as allocation_cli
+from luodi.audit.cli import audit_app
+from luodi.auth.cli import user_app
 from luodi.console import console, root_options
 from luodi.db import dispose_engines, get_engine, is_sqlite
 from luodi.errors import LuodiError
 from luodi.feeds.cli import feed_app
+from luodi.notices.cli import notice_app, objection_app
 from luodi.policy.cli import policy_app
 from luodi.programs.cli import program_app
 from luodi.registry import cli as registry_cli
@@ -38,6 +41,10 @@ app.add_typer(registry_cli.town_app, name="town")
 app.add_typer(policy_app, name="policy")
 app.add_typer(feed_app, name="feed")
 app.add_typer(program_app, name="program")
+app.add_typer(notice_app, name="notice")
+app.add_typer(objection_app, name="objection")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
 app.command("load")(registry_cli.load)
 app.command("synth")(synth_cli.synth)
 app.command("score")(scoring_cli.score)
@@ -122,9 +129,47 @@ def demo(
     # Open a school admission and a housing cycle, file applications, allocate, print.
     from luodi.programs.cli import demo_cycles
 
-    demo_cycles(city, as_of, seed)
+    runs = demo_cycles(city, as_of, seed)
+    demo_trust(runs)
     if serve_app:
         serve(host, port)
+
+
+def demo_trust(runs: list[int]) -> None:
+    """One account of each role (passwords printed) and the demo allocations published as
+    notices open for objection."""
+    from rich.table import Table
+
+    from luodi.auth.actor import SYSTEM_ACTOR
+    from luodi.auth.demo import demo_users
+    from luodi.db import session_scope
+    from luodi.notices import service as notices
+    from luodi.programs import service as programs
+    from luodi.registry import service as registry_service
+
+    with session_scope() as session:
+        published = [notices.publish(SYSTEM_ACTOR, session, allocation_run_id=run) for run in runs]
+        school = published[0]
+        first = notices.notice_rows(school)["ref"][0]
+        application = programs.get_application(SYSTEM_ACTOR, session, int(first))
+        people = registry_service.people(SYSTEM_ACTOR, session)
+        person = people.filter(people["resident_id"] == application.resident_id).row(0, named=True)
+        accounts = demo_users(
+            session, person["town_code"], school.department or "教育局", person["id_number"]
+        )
+        lines = [f"公示 {n.id}「{n.title}」{n.starts_on} 至 {n.ends_on}" for n in published]
+    for line in lines:
+        console.print(f"已发布 / published: {line}", highlight=False)
+    table = Table(
+        "用户名 username", "角色 role", "演示密码 demo password", title="演示账号 demo accounts"
+    )
+    for username, role, password in accounts:
+        table.add_row(username, role, password)
+    console.print(table)
+    console.print(
+        f"居民账号 resident 可对公示 {school.id} 第 {first} 条提出异议 / may object to that row",
+        highlight=False,
+    )
 
 
 @app.command("serve")

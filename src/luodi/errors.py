@@ -105,3 +105,16 @@ class Invalid(LuodiError):
 class Forbidden(LuodiError):
     def __init__(self, message_zh: str, message_en: str) -> None:
         super().__init__(message_zh, message_en, 403)
+
+
+class Unauthorized(LuodiError):
+    """No valid credentials: a missing, expired, revoked or forged token, or a wrong password."""
+
+    def __init__(self, message_zh: str, message_en: str) -> None:
+        super().__init__(message_zh, message_en, 401)
+
+
+class TooManyRequests(LuodiError):
+    def __init__(self, message_zh: str, message_en: str, retry_after: int) -> None:
+        super().__init__(message_zh, message_en, 429)
+        self.retry_after = retry_after

@@ -7,7 +7,9 @@ run never leaves a half-written or stale-looking result behind.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import polars as pl
@@ -53,12 +55,13 @@ def read_table(path: Path) -> pl.DataFrame:
     return frame.rename({name: str(name).strip() for name in frame.columns})
 
 
-def check_writable(path: Path) -> None:
+def check_writable(path: Path, suffixes: tuple[str, ...] = WRITABLE) -> None:
     """Fail before the work, not after it, on an output we cannot write."""
-    if path.suffix.lower() not in WRITABLE:
+    if path.suffix.lower() not in suffixes:
+        listed = " 或 ".join(suffixes)
         raise Invalid(
-            f"输出文件必须是 .csv 或 .parquet：{path.name}",
-            f"the output must be .csv or .parquet: {path.name}",
+            f"输出文件必须是 {listed}：{path.name}",
+            f"the output must be {' or '.join(suffixes)}: {path.name}",
         )
     if not path.parent.exists():
         raise Invalid(
@@ -80,3 +83,23 @@ def write_table(frame: pl.DataFrame, path: Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_bytes(path: Path, content: bytes) -> None:
+    """Write a file atomically (temporary file, then rename): a reader never sees half."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as target:
+            target.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def safe_file_name(name: str) -> str:
+    """A display name from an uploaded one: no folders (``../``, ``C:\\``), no control
+    characters, at most 100 characters. It is only ever shown, never used as a path."""
+    base = re.split(r"[\\/]", name)[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip().lstrip(".")
+    return base[-100:] or "attachment"

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
         default=SHIPPED_PROGRAM_DIR,
         description="Folder of program declarations (*.yaml, docs/programs.md)",
     )
+    pdf_font: Path = Field(
+        default=Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+        description="CJK font embedded in PDF notices (Debian package fonts-noto-cjk)",
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark the session cookie Secure (set true behind HTTPS)",
+    )
 
 
 @lru_cache

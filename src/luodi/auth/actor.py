@@ -1,5 +1,6 @@
-"""Who is acting. Every service function takes the actor first, so that roles and scoping
-(town, department) can be enforced in one place when authentication arrives."""
+"""Who is acting. Every service function takes the actor first; what a role may read and
+write is decided from the actor in the services and repositories (``auth/permissions.py``),
+never in the routers."""
 
 from __future__ import annotations
 
@@ -15,7 +16,31 @@ class Role(StrEnum):
     TOWN_STAFF = "town_staff"
     RESIDENT = "resident"
     AUDITOR = "auditor"
+    DEPARTMENT = "department"  # a department's machine token: pushes its own feeds, nothing else
     PUBLIC = "public"
+
+
+ROLE_LABELS = {
+    Role.SYSTEM: "系统",
+    Role.ADMIN: "管理员",
+    Role.OPERATOR: "服务中心经办",
+    Role.REVIEWER: "部门审核",
+    Role.TOWN_STAFF: "镇街工作人员",
+    Role.RESIDENT: "新市民",
+    Role.AUDITOR: "审计",
+    Role.DEPARTMENT: "部门接口",
+    Role.PUBLIC: "公众",
+}
+
+USER_ROLES = (
+    Role.ADMIN,
+    Role.OPERATOR,
+    Role.REVIEWER,
+    Role.TOWN_STAFF,
+    Role.RESIDENT,
+    Role.AUDITOR,
+)
+"""Roles a person's account may have (system, department and public are not accounts)."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +53,7 @@ class Actor:
 
 
 SYSTEM_ACTOR = Actor(username="system", role=Role.SYSTEM)
-"""The CLI and the demo act as this actor until accounts exist."""
+"""The command line on the server: whoever runs ``luodi`` there has the database anyway."""
 
 PUBLIC_ACTOR = Actor(username="public", role=Role.PUBLIC)
 """An anonymous caller of the web app: sees only what is public, and masked."""

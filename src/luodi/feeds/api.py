@@ -1,7 +1,7 @@
 """Departments push records or upload files; same checks and all-or-nothing rule as the CLI.
 
-A response lists the refused records with reasons (HTTP 422 when nothing was imported). The
-authentication issue scopes these endpoints to the department's own feeds.
+A response lists the refused records with reasons (HTTP 422 when nothing was imported). A department
+token (``luodi user token``) or a reviewer of the department may push; nobody else.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from luodi.auth.actor import PUBLIC_ACTOR
 from luodi.feeds import catalog, service
 from luodi.feeds.schemas import BatchRead, ImportResult, ImportStatus
-from luodi.web.dependencies import DbSession
+from luodi.files import safe_file_name
+from luodi.web.dependencies import CurrentActor, DbSession
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds 部门数据"])
 MAX_RECORDS = 100_000
@@ -61,19 +61,20 @@ def list_feeds() -> list[dict[str, Any]]:
 
 
 @router.get("/batches", response_model=list[BatchRead])
-def list_batches(session: DbSession, feed: str | None = None) -> list[BatchRead]:
+def list_batches(
+    actor: CurrentActor, session: DbSession, feed: str | None = None
+) -> list[BatchRead]:
     """已导入的批次，最新在前 / imported batches, newest first."""
-    return [
-        BatchRead.model_validate(batch)
-        for batch in service.list_batches(PUBLIC_ACTOR, session, feed)
-    ]
+    return [BatchRead.model_validate(batch) for batch in service.list_batches(actor, session, feed)]
 
 
 @router.post("/{feed}/records", response_model=ImportResult)
-def push_records(feed: str, body: RecordsPush, session: DbSession) -> JSONResponse:
+def push_records(
+    feed: str, body: RecordsPush, actor: CurrentActor, session: DbSession
+) -> JSONResponse:
     """推送 JSON 记录：全部通过才写入（或 accept_partial）/ push records, all or nothing."""
     result = service.import_records(
-        PUBLIC_ACTOR,
+        actor,
         session,
         feed,
         body.records,
@@ -86,6 +87,7 @@ def push_records(feed: str, body: RecordsPush, session: DbSession) -> JSONRespon
 @router.post("/{feed}/files", response_model=ImportResult)
 def upload_file(
     feed: str,
+    actor: CurrentActor,
     session: DbSession,
     file: Annotated[UploadFile, File(description="CSV（UTF-8/GBK）或 XLSX")],
     dry_run: Annotated[bool, Form()] = False,
@@ -93,13 +95,13 @@ def upload_file(
     sheet: Annotated[str | None, Form()] = None,
 ) -> JSONResponse:
     """上传文件：与命令行相同的校验和全有或全无规则 / upload a file, same rules as the CLI."""
-    name = Path(file.filename or "upload.csv").name
+    name = safe_file_name(file.filename or "upload.csv")
     with tempfile.TemporaryDirectory(prefix="luodi-upload-") as folder:
         path = Path(folder) / name
         with path.open("wb") as target:
             shutil.copyfileobj(file.file, target, length=1 << 22)
         result = service.import_file(
-            PUBLIC_ACTOR,
+            actor,
             session,
             feed,
             path,

@@ -24,7 +24,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, aliased
 
 from luodi import bulk
-from luodi.auth.actor import Actor
+from luodi.audit import service as audit
+from luodi.auth.actor import Actor, Role
+from luodi.auth.permissions import require, require_department
 from luodi.errors import FieldProblem, Invalid
 from luodi.facts.models import Fact
 from luodi.feeds import catalog
@@ -242,6 +244,7 @@ def _import(
     today: date,
     progress: Progress,
 ) -> ImportResult:
+    require_department(actor, spec.department)
     started = time.perf_counter()
     result = ImportResult(
         feed=spec.id,
@@ -355,6 +358,15 @@ def _import(
         batch.facts_superseded = result.facts_superseded
         batch.residents_created = result.residents_created
         session.flush()
+        audit.record(
+            session,
+            actor,
+            "feed.import",
+            "feed_batch",
+            batch.id,
+            after=audit.row_state(batch),
+            detail={"feed": spec.id, "department": spec.department},
+        )
         result.imported_at = batch.imported_at
     result.seconds = time.perf_counter() - started
     return result
@@ -492,7 +504,14 @@ def _supersede(session: Session, spec: FeedSpec, batch_id: int) -> int:
 
 
 def list_batches(actor: Actor, session: Session, feed_id: str | None = None) -> list[FeedBatch]:
+    """Imported batches, newest first; a reviewer or a department token sees its own feeds."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.REVIEWER, Role.DEPARTMENT)
     statement = select(FeedBatch).order_by(FeedBatch.id.desc())
+    if actor.role in (Role.REVIEWER, Role.DEPARTMENT):
+        own = [
+            spec.id for spec in catalog.load_feeds().values() if spec.department == actor.department
+        ]
+        statement = statement.where(FeedBatch.feed.in_(own))
     if feed_id is not None:
         statement = statement.where(FeedBatch.feed == feed_id)
     return list(session.scalars(statement.limit(200)))

@@ -1,5 +1,6 @@
-"""Programs over HTTP: the same service as ``luodi program``. Lists are masked (public notice);
-the authentication issue scopes verification to the owning department."""
+"""Programs over HTTP: the same service as ``luodi program``, acting as the signed-in user
+(the service decides what each role may read and do). Results are public only through a
+notice (``/api/v1/notices``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import polars as pl
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from luodi.auth.actor import PUBLIC_ACTOR
+from luodi.notices import service as notices
 from luodi.programs import service
-from luodi.programs.models import AllocationRun
+from luodi.programs.models import AllocationRun, Application
 from luodi.programs.spec import KIND_LABELS
-from luodi.web.dependencies import DbSession
+from luodi.web.dependencies import CurrentActor, DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["programs 项目与分配"])
 
@@ -71,7 +72,7 @@ def list_programs() -> list[dict[str, Any]]:
 
 
 @router.get("/program-cycles")
-def list_cycles(session: DbSession) -> list[dict[str, Any]]:
+def list_cycles(actor: CurrentActor, session: DbSession) -> list[dict[str, Any]]:
     return [
         {
             "id": cycle.id,
@@ -83,49 +84,83 @@ def list_cycles(session: DbSession) -> list[dict[str, Any]]:
             "status": cycle.status,
             "applications": service.cycle_counts(session, cycle.id),
         }
-        for cycle in service.list_cycles(PUBLIC_ACTOR, session)
+        for cycle in service.list_cycles(actor, session)
     ]
 
 
 @router.post("/program-cycles/{cycle_id}/applications")
-def submit(cycle_id: int, body: ApplicationsPush, session: DbSession) -> dict[str, Any]:
+def submit(
+    cycle_id: int, body: ApplicationsPush, actor: CurrentActor, session: DbSession
+) -> dict[str, Any]:
     """提交申请（全部受理或全部不受理；记录 n 即第 n 行）/ all or none."""
     rows = pl.DataFrame(
         [{k: None if v is None else str(v) for k, v in r.items()} for r in body.records],
         infer_schema_length=None,
     )
-    ids = service.submit_applications(PUBLIC_ACTOR, session, cycle_id, rows, "records")
+    ids = service.submit_applications(actor, session, cycle_id, rows, "records")
     return {"application_ids": ids}
 
 
 @router.post("/applications/{application_id}/verification")
-def verify(application_id: int, body: Verification, session: DbSession) -> dict[str, Any]:
+def verify(
+    application_id: int, body: Verification, actor: CurrentActor, session: DbSession
+) -> dict[str, Any]:
     """部门审核：通过，或退回并写明原因 / approve, or return with a reason."""
-    service.verify(PUBLIC_ACTOR, session, [application_id], body.approve, body.reason)
-    application = service.get_application(PUBLIC_ACTOR, session, application_id)
+    service.verify(actor, session, [application_id], body.approve, body.reason)
+    application = service.get_application(actor, session, application_id)
     return {"id": application.id, "status": application.status, "reason": application.reason}
 
 
 @router.post("/program-cycles/{cycle_id}/runs")
-def allocate(cycle_id: int, body: RunRequest, session: DbSession) -> dict[str, Any]:
+def allocate(
+    cycle_id: int, body: RunRequest, actor: CurrentActor, session: DbSession
+) -> dict[str, Any]:
     """排序与分配，保存分配批次 / rank and allocate."""
-    run = service.allocate_cycle(PUBLIC_ACTOR, session, cycle_id, body.seed, body.scoring_run)
+    run = service.allocate_cycle(actor, session, cycle_id, body.seed, body.scoring_run)
     return _run(run)
 
 
 @router.get("/allocation-runs/{run_id}")
-def run_results(run_id: int, session: DbSession) -> dict[str, Any]:
+def run_results(run_id: int, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
     """公示名单（脱敏）/ the masked list."""
-    run = service.get_run(PUBLIC_ACTOR, session, run_id)
-    frame = service.run_results(PUBLIC_ACTOR, session, run_id).drop("resident_id", "child_id")
+    run = service.get_run(actor, session, run_id)
+    frame = service.run_results(actor, session, run_id).drop("resident_id", "child_id")
     return {**_run(run), "results": frame.to_dicts()}
 
 
 @router.get("/allocation-runs/{run_id}/diff")
-def run_diff(run_id: int, session: DbSession) -> list[dict[str, Any]]:
-    return service.run_diff(PUBLIC_ACTOR, session, run_id).to_dicts()
+def run_diff(run_id: int, actor: CurrentActor, session: DbSession) -> list[dict[str, Any]]:
+    return service.run_diff(actor, session, run_id).to_dicts()
 
 
 @router.post("/program-cycles/{cycle_id}/finalize")
-def finalize(cycle_id: int, session: DbSession) -> dict[str, Any]:
-    return _run(service.finalize(PUBLIC_ACTOR, session, cycle_id))
+def finalize(cycle_id: int, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+    """经公示后确定（公示期满、无未决异议）/ final through its notice."""
+    notice = notices.finalize_cycle(actor, session, cycle_id)
+    assert notice.allocation_run_id is not None
+    return _run(service.get_run(actor, session, notice.allocation_run_id))
+
+
+@router.get("/applications/{application_id}")
+def get_application(application_id: int, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+    """一份申请（本人、所属镇街、主管部门或服务中心可见）/ one application, in scope."""
+    return _application(service.get_application(actor, session, application_id))
+
+
+@router.get("/my/applications")
+def my_applications(actor: CurrentActor, session: DbSession) -> list[dict[str, Any]]:
+    """本人的申请 / a resident's own applications."""
+    return [_application(a) for a in service.my_applications(actor, session)]
+
+
+def _application(application: Application) -> dict[str, Any]:
+    return {
+        "id": application.id,
+        "cycle_id": application.cycle_id,
+        "status": application.status,
+        "reason": application.reason,
+        "choices": application.choices.split(";") if application.choices else [],
+        "fields": json.loads(application.fields),
+        "submitted_at": application.submitted_at,
+        "verified_at": application.verified_at,
+    }

@@ -17,7 +17,7 @@ from luodi.db import session_scope
 from luodi.errors import Invalid
 from luodi.files import check_writable, write_table
 from luodi.programs import service
-from luodi.programs.models import AllocationRun
+from luodi.programs.models import OUTCOME_LABELS, AllocationRun
 from luodi.programs.spec import KIND_LABELS
 from luodi.registry import city_files
 
@@ -25,13 +25,6 @@ program_app = typer.Typer(
     help="项目与分配：积分入学、公租房、名额与分档待遇 / programs and allocation",
     no_args_is_help=True,
 )
-
-OUTCOME_LABELS = {
-    "placed": "录取/配租/享受 placed",
-    "waitlisted": "轮候 waitlisted",
-    "unplaced": "未录取 unplaced",
-    "ineligible": "不符合条件 ineligible",
-}
 
 
 def parse_day(name: str, text: str | None) -> date | None:
@@ -328,15 +321,21 @@ def diff(run_id: Annotated[int, typer.Argument(help="分配批次 id")]) -> None
 
 @program_app.command("finalize")
 def finalize(cycle: Annotated[int, typer.Argument(help="周期 id")]) -> None:
-    """公示期满，确定结果 / make the latest run final."""
+    """公示期满且无未决异议后确定结果（经由公示）/ final through its notice."""
+    from luodi.notices import service as notices
+
     with session_scope() as session:
-        run = service.finalize(SYSTEM_ACTOR, session, cycle)
-    console.print(f"周期 {cycle} 结果已确定（分配批次 run {run.id}）/ final", highlight=False)
+        notice = notices.finalize_cycle(SYSTEM_ACTOR, session, cycle)
+    console.print(
+        f"周期 {cycle} 结果已确定（公示 {notice.id}，分配批次 run {notice.allocation_run_id}）"
+        " / final",
+        highlight=False,
+    )
 
 
-def demo_cycles(city: Path, as_of: date, seed: int) -> None:
+def demo_cycles(city: Path, as_of: date, seed: int) -> list[int]:
     """The demo: a school admission and a housing cycle in the demo city, with applications
-    drawn from its families, verified, allocated and printed."""
+    drawn from its families, verified, allocated and printed. Returns the runs."""
     from datetime import timedelta
 
     from luodi.programs import demo
@@ -361,6 +360,7 @@ def demo_cycles(city: Path, as_of: date, seed: int) -> None:
             {},
         ),
     ]
+    runs: list[int] = []
     for program, name, targets, applications, extra in plans:
         path = folder / f"{program}.csv"
         applications.write_csv(path)
@@ -387,3 +387,5 @@ def demo_cycles(city: Path, as_of: date, seed: int) -> None:
             run = service.allocate_cycle(SYSTEM_ACTOR, session, cycle_id, str(seed))
             frame = service.run_results(SYSTEM_ACTOR, session, run.id)
         print_run(run, frame, rows=8)
+        runs.append(run.id)
+    return runs

@@ -34,6 +34,14 @@ class Outcome(StrEnum):
     INELIGIBLE = "ineligible"
 
 
+OUTCOME_LABELS = {
+    "placed": "录取/配租/享受 placed",
+    "waitlisted": "轮候 waitlisted",
+    "unplaced": "未录取 unplaced",
+    "ineligible": "不符合条件 ineligible",
+}
+
+
 class ProgramCycle(Base):
     """One round of a program. The program document is copied in, so that a later edit of
     the YAML never changes how this cycle was decided."""

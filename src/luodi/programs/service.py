@@ -18,8 +18,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from luodi import bulk
-from luodi.auth.actor import Actor
-from luodi.errors import Conflict, FieldProblem, Invalid, NotFound
+from luodi.audit import service as audit
+from luodi.auth.actor import Actor, Role
+from luodi.auth.permissions import reads_all, require, require_department
+from luodi.errors import Conflict, FieldProblem, Forbidden, Invalid, NotFound
 from luodi.files import read_table
 from luodi.kernels.allocation import Method
 from luodi.kernels.allocation.frames import allocate
@@ -223,6 +225,7 @@ def open_cycle(
     entry_grade: int | None = None,
     carry_waitlist_from: int | None = None,
 ) -> ProgramCycle:
+    require(actor, Role.ADMIN, Role.OPERATOR)
     spec, text = find_program(program_id)
     if closes < opens:
         raise Invalid.field("closes", str(closes), "截止日期早于开始日期", "closes before it opens")
@@ -277,6 +280,15 @@ def open_cycle(
     if carry_waitlist_from is not None:
         _carry_waitlist(actor, session, cycle, carry_waitlist_from)
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "cycle.open",
+        "program_cycle",
+        cycle.id,
+        after=audit.row_state(cycle),
+        detail={"targets": len(cycle_targets(session, cycle.id))},
+    )
     return cycle
 
 
@@ -372,7 +384,15 @@ def submit_applications(
 ) -> list[int]:
     """Applications from a frame (one per row: ``id_number``, ``child_id_number`` for
     schools, ``choices``, ``household_size`` for housing, and the program's fields), all or
-    none. A row's number is in ``_line`` when it came from a file."""
+    none. A row's number is in ``_line`` when it came from a file. A resident files for
+    self (and own children) only; the service centre files for anyone."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.RESIDENT)
+    if actor.role == Role.RESIDENT and "id_number" in rows.columns:
+        others = rows.filter(
+            pl.col("id_number").str.strip_chars().str.to_uppercase() != (actor.id_number or "")
+        )
+        if others.height:
+            raise Forbidden("只能为本人申请", "a resident applies for self only")
     cycle = get_cycle(actor, session, cycle_id)
     spec = cycle_spec(cycle)
     day = today or date.today()
@@ -539,7 +559,22 @@ def submit_applications(
     ]
     session.add_all(applications)
     session.flush()
-    return [application.id for application in applications]
+    ids = [application.id for application in applications]
+    audit.record(
+        session,
+        actor,
+        "applications.submit",
+        "program_cycle",
+        cycle.id,
+        after={
+            "applications": [
+                (a.id, a.resident_id, a.child_id, a.subject, a.choices, a.fields)
+                for a in applications
+            ]
+        },
+        detail={"count": len(ids), "first": ids[0], "last": ids[-1]},
+    )
+    return ids
 
 
 def submit_file(actor: Actor, session: Session, cycle_id: int, path: Path) -> list[int]:
@@ -553,11 +588,39 @@ def submit_file(actor: Actor, session: Session, cycle_id: int, path: Path) -> li
     )
 
 
+def _in_scope(actor: Actor, session: Session, application: Application) -> bool:
+    """Whether the actor may read an application: cross-town staff all (a reviewer only the
+    department's programs), town staff their town's applicants, a resident their own."""
+    if actor.role == Role.REVIEWER:
+        cycle = session.get_one(ProgramCycle, application.cycle_id)
+        return cycle_spec(cycle).department == actor.department
+    if reads_all(actor):
+        return True
+    if actor.role in (Role.TOWN_STAFF, Role.RESIDENT):
+        return registry_service.resident_exists(actor, session, application.resident_id)
+    return False
+
+
 def get_application(actor: Actor, session: Session, application_id: int) -> Application:
+    """An application the actor may read; one out of scope is "not found" (not leaked)."""
     application = session.get(Application, application_id)
-    if application is None:
+    if application is None or not _in_scope(actor, session, application):
         raise NotFound(f"没有申请 {application_id}", f"no application {application_id}")
     return application
+
+
+def my_applications(actor: Actor, session: Session) -> list[Application]:
+    """A resident's own applications (as applicant), newest first."""
+    require(actor, Role.RESIDENT)
+    people = registry_service.people(actor, session)
+    ids = people["resident_id"].to_list() if "resident_id" in people.columns else []
+    return list(
+        session.scalars(
+            select(Application)
+            .where(Application.resident_id.in_(ids))
+            .order_by(Application.id.desc())
+        )
+    )
 
 
 def verify(
@@ -576,6 +639,8 @@ def verify(
     for application_id in application_ids:
         application = get_application(actor, session, application_id)
         cycle = get_cycle(actor, session, application.cycle_id)
+        require_department(actor, cycle_spec(cycle).department)
+        before = audit.row_state(application)
         if cycle.status == CycleStatus.FINAL:
             raise Conflict(f"周期 {cycle.id} 结果已确定", f"cycle {cycle.id} is final")
         if application.status not in (ApplicationStatus.SUBMITTED, ApplicationStatus.VERIFIED):
@@ -587,6 +652,16 @@ def verify(
         application.reason = None if approve else reason
         application.verified_by = actor.username
         application.verified_at = now
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "application.verify" if approve else "application.return",
+            "application",
+            application.id,
+            before,
+            audit.row_state(application),
+        )
         count += 1
     session.flush()
     return count
@@ -594,7 +669,10 @@ def verify(
 
 def verify_all(actor: Actor, session: Session, cycle_id: int) -> int:
     """Approve every submitted application of a cycle in one statement."""
-    get_cycle(actor, session, cycle_id)
+    cycle = get_cycle(actor, session, cycle_id)
+    require_department(actor, cycle_spec(cycle).department)
+    if cycle.status == CycleStatus.FINAL:
+        raise Conflict(f"周期 {cycle.id} 结果已确定", f"cycle {cycle.id} is final")
     result = session.execute(
         update(Application)
         .where(
@@ -608,7 +686,16 @@ def verify_all(actor: Actor, session: Session, cycle_id: int) -> int:
         )
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    count = int(result.rowcount)  # type: ignore[attr-defined]
+    audit.record(
+        session,
+        actor,
+        "applications.verify_all",
+        "program_cycle",
+        cycle.id,
+        detail={"count": count},
+    )
+    return count
 
 
 def correct(
@@ -619,8 +706,11 @@ def correct(
     fields: Mapping[str, Any] | None = None,
 ) -> Application:
     """A correction (after a return, or an objection) puts the application back to
-    submitted; the department verifies it again."""
+    submitted; the department verifies it again. The service centre or the applicant
+    corrects."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.RESIDENT)
     application = get_application(actor, session, application_id)
+    before = audit.row_state(application)
     cycle = get_cycle(actor, session, application.cycle_id)
     if cycle.status == CycleStatus.FINAL:
         raise Conflict(f"周期 {cycle.id} 结果已确定", f"cycle {cycle.id} is final")
@@ -650,6 +740,15 @@ def correct(
     application.status = ApplicationStatus.SUBMITTED
     application.reason = None
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "application.correct",
+        "application",
+        application.id,
+        before,
+        audit.row_state(application),
+    )
     return application
 
 
@@ -720,6 +819,7 @@ def allocate_cycle(
     seed: str,
     scoring_run_id: int | None = None,
 ) -> AllocationRun:
+    require(actor, Role.ADMIN, Role.OPERATOR)
     cycle = get_cycle(actor, session, cycle_id)
     spec = cycle_spec(cycle)
     if cycle.status == CycleStatus.FINAL:
@@ -836,6 +936,15 @@ def allocate_cycle(
             )
     cycle.status = CycleStatus.ALLOCATED
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "allocation.run",
+        "allocation_run",
+        run.id,
+        after={**audit.row_state(run), "results": _results_digest(session, run.id)},
+        detail={"cycle": cycle.id, "seed": seed},
+    )
     return run
 
 
@@ -1098,7 +1207,14 @@ def _assign_flats(decided: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
 # --- results ------------------------------------------------------------------------------
 
 
+def _results_digest(session: Session, run_id: int) -> str | None:
+    rows = _stored_results(session, run_id).drop("resident_id", "child_id")
+    return audit.digest({"rows": rows.rows()})
+
+
 def get_run(actor: Actor, session: Session, run_id: int) -> AllocationRun:
+    """A run, for staff (the public reads published runs through their notice)."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.TOWN_STAFF, Role.AUDITOR)
     run = session.get(AllocationRun, run_id)
     if run is None:
         raise NotFound(f"没有分配批次 {run_id}", f"no allocation run {run_id}")
@@ -1234,7 +1350,9 @@ def run_diff(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
 
 
 def finalize(actor: Actor, session: Session, cycle_id: int) -> AllocationRun:
-    """After the notice period the latest run is final; applications are final."""
+    """After the notice period the latest run is final; applications are final. Called by
+    the notice when its window has closed with no open objection (``notices.service``)."""
+    require(actor, Role.ADMIN, Role.OPERATOR)
     cycle = get_cycle(actor, session, cycle_id)
     if cycle.status == CycleStatus.FINAL:
         raise Conflict(f"周期 {cycle.id} 已确定", f"cycle {cycle.id} is already final")
@@ -1253,6 +1371,7 @@ def finalize(actor: Actor, session: Session, cycle_id: int) -> AllocationRun:
         .execution_options(synchronize_session=False)
     )
     session.flush()
+    audit.record(session, actor, "allocation.finalize", "allocation_run", run.id)
     return run
 
 

@@ -15,7 +15,9 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from luodi import bulk
-from luodi.auth.actor import Actor
+from luodi.audit import service as audit
+from luodi.auth.actor import Actor, Role
+from luodi.auth.permissions import require
 from luodi.errors import FieldProblem
 from luodi.kernels.identifiers import check_credit_code, check_id_number, invalid_id_number_rows
 from luodi.kernels.regions import PROVINCES
@@ -154,6 +156,7 @@ def load_city(
     progress: ProgressCallback | None = None,
 ) -> LoadSummary:
     """Load the registry files of ``directory``; on any problem raise and write nothing."""
+    require(actor, Role.ADMIN, Role.OPERATOR)
     today = today or date.today()
     say = progress or (lambda _message: None)
     problems = Problems()
@@ -456,4 +459,12 @@ def load_city(
         feeds_service.raise_if_rejected(result)
         summary.facts += result.facts_written
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "registry.load",
+        "registry_load",
+        directory.name,
+        after=summary.model_dump(),
+    )
     return summary

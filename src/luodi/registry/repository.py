@@ -1,8 +1,8 @@
-"""Every query of the registry. Scoping by actor lives here, once: ``readable`` / ``writable``.
+"""Every query of the registry. Scoping by actor lives here, once: ``readable_residents``.
 
-Until accounts and roles exist every actor may read and the system actor may write; the
-authentication issue narrows these statements by town and department, and nothing else has to
-change.
+Staff who work across towns (operators, reviewers, auditors, administrators) read every
+resident; town staff read the residents of their town; a resident reads only self; anybody
+else reads nobody (a lookup then answers "not found", which does not leak existence).
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
-from luodi.auth.actor import Actor
+from luodi.auth.actor import Actor, Role
+from luodi.auth.permissions import reads_all
 from luodi.registry.models import (
     Child,
     Employer,
@@ -26,7 +27,31 @@ from luodi.registry.models import (
 
 
 def readable_residents(actor: Actor) -> Select[tuple[Resident]]:
-    return select(Resident)
+    statement = select(Resident)
+    if reads_all(actor):
+        return statement
+    if actor.role == Role.TOWN_STAFF and actor.town_code:
+        town = select(Town.id).where(Town.code == actor.town_code).scalar_subquery()
+        return statement.where(Resident.town_id == town)
+    if actor.role == Role.RESIDENT and actor.id_number:
+        return statement.where(Resident.id_number == actor.id_number)
+    return statement.where(false())
+
+
+def list_residents(
+    session: Session, actor: Actor, town_code: str | None, limit: int, offset: int
+) -> list[tuple[Resident, Town]]:
+    residents = readable_residents(actor).subquery()
+    statement = select(Resident, Town).join(residents, residents.c.id == Resident.id)
+    statement = statement.join(Town, Town.id == Resident.town_id)
+    if town_code is not None:
+        statement = statement.where(Town.code == town_code)
+    return [
+        (resident, town)
+        for resident, town in session.execute(
+            statement.order_by(Resident.id).limit(limit).offset(offset)
+        ).all()
+    ]
 
 
 def readable_towns(actor: Actor) -> Select[tuple[Town]]:

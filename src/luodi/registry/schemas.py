@@ -49,6 +49,8 @@ class ResidentRead(BaseModel):
     town_name: str
     valid_permit: bool
     children: int
+    name: str | None = None
+    """In full only for staff whose scope holds the resident, and for the resident."""
 
 
 class PermitCreate(BaseModel):

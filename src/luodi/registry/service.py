@@ -12,7 +12,9 @@ import polars as pl
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from luodi.auth.actor import Actor
+from luodi.audit import service as audit
+from luodi.auth.actor import Actor, Role
+from luodi.auth.permissions import is_staff, require
 from luodi.errors import Conflict, Invalid, NotFound
 from luodi.kernels.identifiers import IdNumberCheck, check_credit_code, check_id_number
 from luodi.kernels.masking import mask_id_number, mask_name, mask_phone
@@ -100,6 +102,15 @@ def resident_for(session: Session, actor: Actor, id_number: str) -> Resident:
     return resident
 
 
+def _require_registrar(actor: Actor, town: Town) -> None:
+    """Service-centre staff register anywhere; town staff only in their own town."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF)
+    if actor.role == Role.TOWN_STAFF and town.code != actor.town_code:
+        raise NotFound(
+            f"镇街 {town.code} 不在您的范围内", f"town {town.code} is outside your scope"
+        )
+
+
 def _flush_or_conflict(session: Session, field: str, value: str) -> None:
     """Flush; a unique key raced past our check (two writers at once) becomes a ``Conflict``."""
     try:
@@ -111,12 +122,14 @@ def _flush_or_conflict(session: Session, field: str, value: str) -> None:
 
 
 def create_town(actor: Actor, session: Session, data: TownCreate) -> Town:
+    require(actor, Role.ADMIN)
     code = valid_town_code(data.code)
     if repository.town_by_code(session, actor, code) is not None:
         raise Conflict(f"镇街代码 {code} 已存在", f"town code {code} already exists")
     town = Town(code=code, name=data.name.strip(), kind=data.kind)
     session.add(town)
     _flush_or_conflict(session, "code", code)
+    audit.record(session, actor, "town.add", "town", town.code, after=audit.row_state(town))
     return town
 
 
@@ -140,6 +153,7 @@ def register_resident(actor: Actor, session: Session, data: ResidentCreate) -> R
     check = checked_id_number(data.id_number)
     phone = valid_phone(data.phone)
     town = town_for(session, actor, data.town_code)
+    _require_registrar(actor, town)
     if repository.resident_by_id_number(session, actor, check.number) is not None:
         raise Conflict(
             f"身份证号 {mask_id_number(check.number)} 的居民已登记",
@@ -158,6 +172,9 @@ def register_resident(actor: Actor, session: Session, data: ResidentCreate) -> R
     )
     session.add(resident)
     _flush_or_conflict(session, "id_number", mask_id_number(check.number))
+    audit.record(
+        session, actor, "resident.add", "resident", resident.id, after=audit.row_state(resident)
+    )
     return resident
 
 
@@ -167,6 +184,10 @@ def get_resident(actor: Actor, session: Session, resident_id: int) -> ResidentRe
     if resident is None:
         raise NotFound(f"居民 {resident_id} 不存在", f"resident {resident_id} not found")
     town = session.get_one(Town, resident.town_id)
+    return _resident_read(actor, session, resident, town)
+
+
+def _resident_read(actor: Actor, session: Session, resident: Resident, town: Town) -> ResidentRead:
     return ResidentRead(
         id=resident.id,
         id_number_masked=mask_id_number(resident.id_number),
@@ -178,7 +199,36 @@ def get_resident(actor: Actor, session: Session, resident_id: int) -> ResidentRe
         town_name=town.name,
         valid_permit=repository.has_valid_permit(session, resident.id, date.today()),
         children=repository.count_children_of_household(session, resident.household_id),
+        # Only a reader whose scope holds the resident gets here at all (the query is scoped).
+        name=resident.name if is_staff(actor) or actor.role == Role.RESIDENT else None,
     )
+
+
+MAX_LIST = 1000
+
+
+def list_residents(
+    actor: Actor, session: Session, town_code: str | None = None, limit: int = 100, offset: int = 0
+) -> list[ResidentRead]:
+    """Residents within the actor's scope, optionally of one town (town staff: their own)."""
+    require(
+        actor,
+        Role.ADMIN,
+        Role.OPERATOR,
+        Role.REVIEWER,
+        Role.TOWN_STAFF,
+        Role.AUDITOR,
+        Role.RESIDENT,
+    )
+    if not 1 <= limit <= MAX_LIST:
+        raise Invalid.field("limit", limit, f"应为 1–{MAX_LIST}", f"between 1 and {MAX_LIST}")
+    if offset < 0:
+        raise Invalid.field("offset", offset, "不能为负数", "must not be negative")
+    code = valid_town_code(town_code) if town_code is not None else None
+    return [
+        _resident_read(actor, session, resident, town)
+        for resident, town in repository.list_residents(session, actor, code, limit, offset)
+    ]
 
 
 def issue_permit(actor: Actor, session: Session, data: PermitCreate) -> ResidencePermit:
@@ -191,6 +241,7 @@ def issue_permit(actor: Actor, session: Session, data: PermitCreate) -> Residenc
         )
     resident = resident_for(session, actor, data.id_number)
     town = town_for(session, actor, data.town_code)
+    _require_registrar(actor, town)
     number = data.permit_number.strip()
     if repository.permit_by_number(session, number) is not None:
         raise Conflict(f"居住证号 {number} 已存在", f"permit number {number} already exists")
@@ -204,11 +255,13 @@ def issue_permit(actor: Actor, session: Session, data: PermitCreate) -> Residenc
     )
     session.add(permit)
     _flush_or_conflict(session, "permit_number", number)
+    audit.record(session, actor, "permit.add", "permit", permit.id, after=audit.row_state(permit))
     return permit
 
 
 def create_household(actor: Actor, session: Session, data: HouseholdCreate) -> Household:
     town = town_for(session, actor, data.town_code)
+    _require_registrar(actor, town)
     number = data.household_number.strip()
     if repository.household_by_number(session, number) is not None:
         raise Conflict(f"家庭编号 {number} 已存在", f"household number {number} already exists")
@@ -225,6 +278,14 @@ def create_household(actor: Actor, session: Session, data: HouseholdCreate) -> H
     for member in members:
         member.household_id = household.id
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "household.add",
+        "household",
+        household.id,
+        after={**audit.row_state(household), "members": sorted(m.id for m in members)},
+    )
     return household
 
 
@@ -235,6 +296,7 @@ def add_child(actor: Actor, session: Session, data: ChildCreate) -> Child:
         raise Invalid.field(
             "household_number", data.household_number, "家庭编号不存在", "no such household"
         )
+    _require_registrar(actor, session.get_one(Town, household.town_id))
     if repository.child_by_id_number(session, check.number) is not None:
         raise Conflict(
             f"身份证号 {mask_id_number(check.number)} 的随迁子女已登记",
@@ -253,17 +315,22 @@ def add_child(actor: Actor, session: Session, data: ChildCreate) -> Child:
     )
     session.add(child)
     _flush_or_conflict(session, "id_number", mask_id_number(check.number))
+    audit.record(session, actor, "child.add", "child", child.id, after=audit.row_state(child))
     return child
 
 
 def register_employer(actor: Actor, session: Session, data: EmployerCreate) -> Employer:
     code = valid_credit_code(data.credit_code)
     town = town_for(session, actor, data.town_code)
+    _require_registrar(actor, town)
     if repository.employer_by_credit_code(session, code) is not None:
         raise Conflict(f"统一社会信用代码 {code} 已登记", f"credit code {code} already registered")
     employer = Employer(credit_code=code, name=data.name.strip(), town_id=town.id)
     session.add(employer)
     _flush_or_conflict(session, "credit_code", code)
+    audit.record(
+        session, actor, "employer.add", "employer", employer.id, after=audit.row_state(employer)
+    )
     return employer
 
 
@@ -276,6 +343,7 @@ def add_employment(actor: Actor, session: Session, data: EmploymentCreate) -> Em
             f"ends before it starts ({data.start_date.isoformat()})",
         )
     resident = resident_for(session, actor, data.id_number)
+    _require_registrar(actor, session.get_one(Town, resident.town_id))
     code = valid_credit_code(data.credit_code)
     employer = repository.employer_by_credit_code(session, code)
     if employer is None:
@@ -289,6 +357,14 @@ def add_employment(actor: Actor, session: Session, data: EmploymentCreate) -> Em
     )
     session.add(employment)
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "employment.add",
+        "employment",
+        employment.id,
+        after=audit.row_state(employment),
+    )
     return employment
 
 

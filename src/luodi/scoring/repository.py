@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
@@ -54,3 +55,15 @@ def scores_of(
         )
     ).all()
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+def totals_frame(session: Session, run_id: int) -> pl.DataFrame:
+    """resident_id and total of everyone scored in a run (one query, as a frame)."""
+    rows = session.execute(
+        select(ResidentScore.resident_id, ResidentScore.total).where(ResidentScore.run_id == run_id)
+    ).all()
+    return pl.DataFrame(
+        [tuple(row) for row in rows],
+        schema={"resident_id": pl.Int64, "total": pl.Float64},
+        orient="row",
+    )

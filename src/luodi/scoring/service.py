@@ -11,7 +11,9 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from luodi import bulk
-from luodi.auth.actor import Actor
+from luodi.audit import service as audit
+from luodi.auth.actor import Actor, Role
+from luodi.auth.permissions import require
 from luodi.errors import Invalid, NotFound
 from luodi.facts import service as facts_service
 from luodi.feeds import catalog
@@ -43,6 +45,7 @@ def score_registry(
     progress: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Score everyone with a valid permit on ``as_of`` and store the run (caller commits)."""
+    require(actor, Role.ADMIN, Role.OPERATOR)
     say = progress or (lambda _text: None)
     policy = compiled.policy
     say("读取登记库与部门数据 / reading registry and facts")
@@ -87,7 +90,29 @@ def score_registry(
     )
     bulk.insert_frame(session, ResidentScore.__table__, rows)
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "scoring.run",
+        "scoring_run",
+        run.id,
+        after=audit.row_state(run),
+        detail={"policy": policy.id, "version": policy.version, "as_of": as_of},
+    )
     return RunResult(RunRead.model_validate(run), points.get_column(TOTAL))
+
+
+def get_run(actor: Actor, session: Session, run_id: int) -> RunRead:
+    run = repository.run_by_id(session, actor, run_id)
+    if run is None:
+        raise NotFound(f"没有计分批次 {run_id}", f"no scoring run {run_id}")
+    return RunRead.model_validate(run)
+
+
+def run_totals(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
+    """resident_id and total of everyone in a run, for staff (a ranking to publish)."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
+    return repository.totals_frame(session, get_run(actor, session, run_id).id)
 
 
 def list_runs(actor: Actor, session: Session) -> list[RunRead]:

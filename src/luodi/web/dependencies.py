@@ -1,14 +1,24 @@
-"""Request-scoped dependencies: one unit of work per request, committed on success."""
+"""Request-scoped dependencies: one unit of work per request, committed on success, and the
+actor the request speaks for (a bearer token, else the web session cookie, else public)."""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from luodi.auth import service as auth
+from luodi.auth.actor import PUBLIC_ACTOR, Actor
 from luodi.db import session_scope
+from luodi.errors import Forbidden, Unauthorized
+
+SESSION_COOKIE = "luodi_session"
+CSRF_COOKIE = "luodi_csrf"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -17,3 +27,57 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(get_session)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        return None
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("认证头应为 Bearer 令牌", "the Authorization header must be Bearer")
+    return token.strip()
+
+
+def get_actor(request: Request, session: DbSession) -> Actor:
+    """A bearer token that is wrong is an error (401), never a silent fall back to public;
+    a stale session cookie just means "not signed in" on the web pages."""
+    token = bearer_token(request)
+    if token is not None:
+        return auth.actor_for_token(
+            session, token, (auth.TokenKind.BEARER, auth.TokenKind.DEPARTMENT)
+        )
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        try:
+            actor = auth.actor_for_token(session, cookie, (auth.TokenKind.SESSION,))
+        except Unauthorized:
+            return PUBLIC_ACTOR
+        # A cookie is sent by the browser on its own, so a change made with it must prove it
+        # comes from our page: the API wants the CSRF header, the pages check their form field.
+        if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
+            check_csrf(request, request.headers.get("x-csrf-token"))
+        return actor
+    return PUBLIC_ACTOR
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    """Double-submit check: the token in the form (or header) equals the CSRF cookie."""
+    expected = request.cookies.get(CSRF_COOKIE)
+    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+        raise Forbidden(
+            "表单已失效或来源不明（CSRF 校验失败），请刷新页面后重试",
+            "the form is stale or not from this site (CSRF check failed); reload and retry",
+        )
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF token for a page's forms (the cookie's, or a new one set by the page)."""
+    return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""

@@ -1,24 +1,67 @@
-"""Server-rendered pages (Jinja2; Chinese first)."""
+"""Server-rendered pages (Jinja2 with autoescaping; Chinese first). Every form carries a CSRF
+token checked against its cookie (double submit); the session cookie is HttpOnly and
+SameSite=Lax."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from luodi.auth.actor import PUBLIC_ACTOR
+from luodi.auth import service as auth
+from luodi.auth.actor import PUBLIC_ACTOR, ROLE_LABELS, Actor, Role
+from luodi.errors import LuodiError
+from luodi.notices import service as notices
+from luodi.programs import service as programs
 from luodi.registry import service as registry
-from luodi.web.dependencies import DbSession
+from luodi.settings import get_settings
+from luodi.web.dependencies import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    CurrentActor,
+    DbSession,
+    check_csrf,
+    client_address,
+    csrf_token,
+)
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+TEMPLATES.env.globals["ROLE_LABELS"] = ROLE_LABELS
 
 router = APIRouter(include_in_schema=False)
 
 
+def render(
+    request: Request,
+    actor: Actor,
+    template: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> HTMLResponse:
+    token = csrf_token(request)
+    response = TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {**context, "actor": actor, "csrf": token, "signed_in": actor != PUBLIC_ACTOR},
+        status_code=status_code,
+    )
+    if request.cookies.get(CSRF_COOKIE) != token:
+        response.set_cookie(
+            CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=get_settings().secure_cookies,
+        )
+    return response
+
+
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, session: DbSession) -> HTMLResponse:
+def home(request: Request, actor: CurrentActor, session: DbSession) -> HTMLResponse:
     towns = registry.list_towns(PUBLIC_ACTOR, session)
     largest = max((town.residents for town in towns), default=0) or 1
     totals = {
@@ -26,6 +69,145 @@ def home(request: Request, session: DbSession) -> HTMLResponse:
         "valid_permits": sum(town.valid_permits for town in towns),
         "children": sum(town.children for town in towns),
     }
-    return TEMPLATES.TemplateResponse(
-        request, "home.html", {"towns": towns, "largest": largest, "totals": totals}
+    return render(
+        request, actor, "home.html", {"towns": towns, "largest": largest, "totals": totals}
     )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, actor: CurrentActor) -> HTMLResponse:
+    return render(request, actor, "login.html", {"error": None})
+
+
+@router.post("/login", response_class=HTMLResponse, response_model=None)
+def login(
+    request: Request,
+    session: DbSession,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        issued = auth.sign_in(
+            session, username, password, client_address(request), auth.TokenKind.SESSION
+        )
+    except LuodiError as error:
+        return render(
+            request,
+            PUBLIC_ACTOR,
+            "login.html",
+            {"error": error, "username": username},
+            status_code=error.status,
+        )
+    response = RedirectResponse("/me", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=int(auth.SIGN_IN_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=get_settings().secure_cookies,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    session: DbSession,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> RedirectResponse:
+    check_csrf(request, csrf_token)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        auth.revoke_token(session, token)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/me", response_class=HTMLResponse, response_model=None)
+def me(request: Request, actor: CurrentActor, session: DbSession) -> Response:
+    if actor == PUBLIC_ACTOR:
+        return RedirectResponse("/login", status_code=303)
+    applications = programs.my_applications(actor, session) if actor.role == Role.RESIDENT else []
+    objections = notices.list_objections(actor, session) if actor.role != Role.TOWN_STAFF else []
+    return render(
+        request,
+        actor,
+        "me.html",
+        {"applications": applications, "objections": objections},
+    )
+
+
+@router.get("/notices", response_class=HTMLResponse)
+def notice_list(request: Request, actor: CurrentActor, session: DbSession) -> HTMLResponse:
+    items = notices.list_notices(session)
+    return render(request, actor, "notices.html", {"notices": items, "today": date.today()})
+
+
+PAGE_ROWS = 200
+
+
+@router.get("/notices/{notice_id}", response_class=HTMLResponse)
+def notice_page(
+    notice_id: int,
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    page: int = 1,
+    message: str | None = None,
+) -> HTMLResponse:
+    notice = notices.get_notice(session, notice_id)
+    rows = notices.notice_rows(notice)
+    pages = max(1, -(-rows.height // PAGE_ROWS))
+    page = min(max(page, 1), pages)
+    return render(
+        request,
+        actor,
+        "notice.html",
+        {
+            "notice": notice,
+            "columns": notices.PUBLIC_COLUMNS[notices.NoticeKind(notice.kind)],
+            "rows": rows.slice((page - 1) * PAGE_ROWS, PAGE_ROWS).to_dicts(),
+            "page": page,
+            "pages": pages,
+            "amendments": notices.amendments(session, notice.id),
+            "counts": notices.objection_counts(session, notice.id),
+            "open_for_objection": notice.status == "open"
+            and notices.in_window(notice, date.today()),
+            "message": message,
+        },
+    )
+
+
+@router.post("/notices/{notice_id}/objections", response_class=HTMLResponse, response_model=None)
+def object_to_row(
+    notice_id: int,
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    row: Annotated[str, Form(max_length=40)],
+    reason: Annotated[str, Form(max_length=notices.MAX_REASON)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    files: Annotated[list[UploadFile] | None, File()] = None,
+) -> Response:
+    check_csrf(request, csrf_token)
+    uploads = [
+        notices.Upload(upload.filename or "", upload.file.read(notices.MAX_ATTACHMENT_BYTES + 1))
+        for upload in files or []
+        if upload.filename  # a form's empty file input sends a nameless empty part
+    ]
+    try:
+        objection = notices.file_objection(actor, session, notice_id, row, reason, uploads)
+    except LuodiError as error:
+        notice = notices.get_notice(session, notice_id)
+        return render(
+            request,
+            actor,
+            "objection_error.html",
+            {"notice": notice, "error": error},
+            status_code=error.status,
+        )
+    return RedirectResponse(f"/me#objection-{objection.id}", status_code=303)

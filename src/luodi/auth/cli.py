@@ -1,0 +1,111 @@
+"""``luodi user …``: accounts and department tokens, from the server's command line (which
+acts as the system; ``--as USER`` acts as an account, with that account's scope)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from luodi.auth import service
+from luodi.auth.actor import ROLE_LABELS, SYSTEM_ACTOR, Actor, Role
+from luodi.console import console
+from luodi.db import session_scope
+from luodi.errors import Invalid
+
+user_app = typer.Typer(help="账号与部门令牌 / accounts and department tokens", no_args_is_help=True)
+
+AsUser = Annotated[
+    str | None,
+    typer.Option("--as", help="以该账号的身份和范围操作（默认：系统）/ act as this account"),
+]
+
+
+def acting(session: Session, username: str | None) -> Actor:
+    """The actor a command runs as: the system, or an active account named by ``--as``."""
+    if username is None:
+        return SYSTEM_ACTOR
+    user = service.get_user(session, username)
+    if not user.active:
+        raise Invalid.field("as", username, "账号已停用", "the account is disabled")
+    return service.actor_of(user)
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("密码 password", hide_input=True, confirmation_prompt=True)
+    service.check_password(password)
+    return password
+
+
+@user_app.command("add")
+def add(
+    username: Annotated[str, typer.Argument(help="用户名")],
+    role: Annotated[
+        str, typer.Option("--role", help="admin|operator|reviewer|town_staff|resident|auditor")
+    ],
+    town: Annotated[str | None, typer.Option("--town", help="镇街代码（town_staff）")] = None,
+    department: Annotated[
+        str | None, typer.Option("--department", help="部门（reviewer），如 教育局")
+    ] = None,
+    id_number: Annotated[
+        str | None, typer.Option("--id-number", help="身份证号（resident）")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="从标准输入读一行密码")
+    ] = False,
+) -> None:
+    """新建账号 / add an account."""
+    password = read_password(password_stdin)
+    with session_scope() as session:
+        user = service.add_user(
+            SYSTEM_ACTOR, session, username, role, password, town, department, id_number
+        )
+        label = ROLE_LABELS[Role(user.role)]
+    console.print(f"已新建账号 / added {username}（{label}）", highlight=False)
+
+
+@user_app.command("list")
+def list_users() -> None:
+    """列出账号 / list accounts."""
+    with session_scope() as session:
+        users = service.list_users(SYSTEM_ACTOR, session)
+        table = Table("用户名 username", "角色 role", "镇街 town", "部门 department", "状态 state")
+        for user in users:
+            table.add_row(
+                user.username,
+                f"{ROLE_LABELS[Role(user.role)]} {user.role}",
+                user.town_code or "",
+                user.department or "",
+                "启用 active" if user.active else "停用 disabled",
+            )
+    console.print(table)
+    console.print(f"{len(users)} 个账号 / accounts", highlight=False)
+
+
+@user_app.command("disable")
+def disable(username: Annotated[str, typer.Argument(help="用户名")]) -> None:
+    """停用账号并撤销其令牌 / disable an account and revoke its tokens."""
+    with session_scope() as session:
+        service.disable_user(SYSTEM_ACTOR, session, username)
+    console.print(f"已停用 / disabled {username}", highlight=False)
+
+
+@user_app.command("token")
+def department_token(
+    department: Annotated[str, typer.Option("--department", help="部门，如 人社局")],
+    days: Annotated[int, typer.Option("--days", help="有效天数")] = service.DEPARTMENT_TOKEN_DAYS,
+) -> None:
+    """为部门系统签发推送令牌（只显示一次）/ a department's push token, shown once."""
+    with session_scope() as session:
+        issued = service.add_department_token(SYSTEM_ACTOR, session, department, days)
+    console.print(
+        f"部门 {department} 的令牌（有效至 {issued.expires_at:%Y-%m-%d}，只显示这一次）/ token:",
+        highlight=False,
+    )
+    print(issued.token)

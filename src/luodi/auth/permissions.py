@@ -1,0 +1,42 @@
+"""What each role may do, in one place. Services call these before they change anything;
+repositories narrow what an actor may read (out of scope reads answer 404: existence is not
+leaked). The system actor (the server's command line) may do everything."""
+
+from __future__ import annotations
+
+from luodi.auth.actor import Actor, Role
+from luodi.errors import Forbidden, Unauthorized
+
+READ_ALL = frozenset({Role.SYSTEM, Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.REVIEWER})
+"""Roles that read every resident and application (reviewers verify across towns)."""
+
+STAFF = READ_ALL | {Role.TOWN_STAFF}
+
+
+def require(actor: Actor, *roles: Role) -> None:
+    """Refuse unless the actor has one of ``roles``: 401 for an anonymous caller, 403 for a
+    signed-in user whose role may not do this (an auditor never writes)."""
+    if actor.role == Role.SYSTEM or actor.role in roles:
+        return
+    if actor.role == Role.PUBLIC:
+        raise Unauthorized("请先登录", "sign in first")
+    raise Forbidden(f"角色 {actor.role} 无权执行此操作", f"the role {actor.role} may not do this")
+
+
+def require_department(actor: Actor, department: str) -> None:
+    """Refuse unless the actor speaks for ``department`` (a reviewer or the department's own
+    token) or is an administrator."""
+    require(actor, Role.ADMIN, Role.REVIEWER, Role.DEPARTMENT)
+    if actor.role in (Role.REVIEWER, Role.DEPARTMENT) and actor.department != department:
+        raise Forbidden(
+            f"只能处理本部门（{actor.department}）的事项，此事项属于 {department}",
+            f"only {actor.department}'s own matters; this one belongs to {department}",
+        )
+
+
+def reads_all(actor: Actor) -> bool:
+    return actor.role in READ_ALL
+
+
+def is_staff(actor: Actor) -> bool:
+    return actor.role in STAFF

@@ -1,0 +1,204 @@
+"""``luodi notice …`` and ``luodi objection …``."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from luodi.auth.cli import AsUser, acting
+from luodi.console import console
+from luodi.db import session_scope
+from luodi.errors import Invalid
+from luodi.files import check_writable, write_bytes
+from luodi.notices import exports, service
+from luodi.notices.models import Notice
+
+notice_app = typer.Typer(help="结果公示 / public notices", no_args_is_help=True)
+objection_app = typer.Typer(help="异议与复核 / objections", no_args_is_help=True)
+
+
+def _day(name: str, text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid.field(name, text, "日期格式应为 YYYY-MM-DD", "use YYYY-MM-DD") from None
+
+
+def _describe(notice: Notice) -> str:
+    return (
+        f"公示 {notice.id}「{notice.title}」{notice.starts_on} 至 {notice.ends_on}，"
+        f"{notice.row_count:,} 条，状态 {notice.status}"
+    )
+
+
+@notice_app.command("publish")
+def publish(
+    run: Annotated[int | None, typer.Option("--run", help="分配批次 id")] = None,
+    scoring_run: Annotated[int | None, typer.Option("--scoring-run", help="计分批次 id")] = None,
+    starts: Annotated[str | None, typer.Option("--starts", help="开始日期（默认今天）")] = None,
+    days: Annotated[int, typer.Option("--days", help="工作日数")] = service.DEFAULT_WORKING_DAYS,
+    title: Annotated[str | None, typer.Option("--title")] = None,
+    as_user: AsUser = None,
+) -> None:
+    """发布分配结果或积分排名公示（脱敏）/ publish a masked notice."""
+    with session_scope() as session:
+        notice = service.publish(
+            acting(session, as_user),
+            session,
+            allocation_run_id=run,
+            scoring_run_id=scoring_run,
+            starts_on=_day("starts", starts),
+            working_days=days,
+            title=title,
+        )
+        console.print(f"已发布 / published: {_describe(notice)}", highlight=False)
+
+
+@notice_app.command("list")
+def list_notices() -> None:
+    """公示列表 / notices."""
+    with session_scope() as session:
+        table = Table(
+            "id", "标题 title", "公示期 period", "状态", "条数", "异议 open/upheld/dismissed"
+        )
+        for notice in service.list_notices(session):
+            counts = service.objection_counts(session, notice.id)
+            table.add_row(
+                str(notice.id),
+                notice.title,
+                f"{notice.starts_on} — {notice.ends_on}",
+                notice.status,
+                f"{notice.row_count:,}",
+                f"{counts['open']}/{counts['upheld']}/{counts['dismissed']}",
+            )
+    console.print(table)
+
+
+@notice_app.command("show")
+def show(
+    notice_id: Annotated[int, typer.Argument(help="公示 id")],
+    rows: Annotated[int, typer.Option("--rows", help="显示前 N 条")] = 20,
+) -> None:
+    """公示内容（脱敏）/ a notice's masked rows."""
+    with session_scope() as session:
+        notice = service.get_notice(session, notice_id)
+        frame = service.notice_rows(notice)
+        changes = service.amendments(session, notice.id)
+        console.print(_describe(notice), highlight=False)
+        if notice.seed:
+            console.print(f"摇号种子 seed {notice.seed} · SHA-256 {notice.rows_digest}")
+    columns = service.PUBLIC_COLUMNS[service.NoticeKind(notice.kind)]
+    table = Table(*columns.values())
+    for row in frame.head(rows).iter_rows():
+        table.add_row(*["" if value is None else str(value) for value in row])
+    console.print(table)
+    for amendment in changes:
+        console.print(
+            f"更正 amendment {amendment.id}: run {amendment.previous_run_id} → "
+            f"{amendment.new_run_id}, {amendment.changed} 条变化 / rows changed",
+            highlight=False,
+        )
+
+
+@notice_app.command("export")
+def export(
+    notice_id: Annotated[int, typer.Argument(help="公示 id")],
+    output: Annotated[Path, typer.Argument(help="输出 .xlsx 或 .pdf")],
+) -> None:
+    """导出公示为 Excel 或 PDF / export as XLSX or PDF."""
+    suffix = output.suffix.lower()
+    check_writable(output, (".xlsx", ".pdf"))
+    with session_scope() as session:
+        notice = service.get_notice(session, notice_id)
+        content = exports.to_xlsx(notice) if suffix == ".xlsx" else exports.to_pdf(notice)
+    write_bytes(output, content)
+    console.print(f"已导出 / written to {output}（{len(content):,} bytes）", highlight=False)
+
+
+@notice_app.command("rerun")
+def rerun(
+    notice_id: Annotated[int, typer.Argument(help="公示 id")],
+    scoring_run: Annotated[
+        int | None, typer.Option("--scoring-run", help="更正数据后的计分批次")
+    ] = None,
+    seed: Annotated[str | None, typer.Option("--seed", help="默认沿用公示的种子")] = None,
+    as_user: AsUser = None,
+) -> None:
+    """异议成立、数据更正后重新分配并记录差异 / re-run after upheld objections."""
+    with session_scope() as session:
+        amendment = service.rerun(acting(session, as_user), session, notice_id, scoring_run, seed)
+    console.print(
+        f"公示 {notice_id} 已更正：批次 {amendment.previous_run_id} → {amendment.new_run_id}，"
+        f"{amendment.changed} 条变化 / rows changed",
+        highlight=False,
+    )
+
+
+@notice_app.command("finalize")
+def finalize(
+    notice_id: Annotated[int, typer.Argument(help="公示 id")],
+    as_user: AsUser = None,
+) -> None:
+    """公示期满且无未决异议后确定结果 / finalise after the window."""
+    with session_scope() as session:
+        notice = service.finalize(acting(session, as_user), session, notice_id)
+        console.print(f"已确定 / final: {_describe(notice)}", highlight=False)
+
+
+@objection_app.command("file")
+def file_objection(
+    notice: Annotated[int, typer.Option("--notice", help="公示 id")],
+    row: Annotated[str, typer.Option("--row", help="公示中的编号")],
+    reason: Annotated[str, typer.Option("--reason", help="理由")],
+    as_user: Annotated[str, typer.Option("--as", help="提出异议的居民账号")],
+    attach: Annotated[
+        list[Path] | None, typer.Option("--attach", help="附件 PDF/PNG/JPEG（最多3个）")
+    ] = None,
+) -> None:
+    """居民对与本人有关的条目提出异议 / a resident objects to a row about them."""
+    uploads = []
+    for path in attach or []:
+        if not path.is_file():
+            raise Invalid.field("attach", str(path), "文件不存在", "no such file")
+        with path.open("rb") as handle:
+            uploads.append(service.Upload(path.name, handle.read(service.MAX_ATTACHMENT_BYTES + 1)))
+    with session_scope() as session:
+        objection = service.file_objection(
+            acting(session, as_user), session, notice, row, reason, uploads
+        )
+        console.print(f"已受理异议 / objection {objection.id} filed", highlight=False)
+
+
+@objection_app.command("list")
+def list_objections(
+    notice: Annotated[int | None, typer.Option("--notice", help="公示 id")] = None,
+    as_user: AsUser = None,
+) -> None:
+    """异议列表 / objections."""
+    with session_scope() as session:
+        items = service.list_objections(acting(session, as_user), session, notice)
+        table = Table("id", "公示", "条目", "理由 reason", "状态", "复核意见 decision")
+        for o in items:
+            table.add_row(
+                str(o.id), str(o.notice_id), o.row_ref, o.reason, o.status, o.decision_reason or ""
+            )
+    console.print(table)
+
+
+@objection_app.command("review")
+def review(
+    objection_id: Annotated[int, typer.Argument(help="异议 id")],
+    reason: Annotated[str, typer.Option("--reason", help="复核意见（居民可见）")],
+    uphold: Annotated[bool, typer.Option("--uphold/--dismiss", help="异议成立 / 不成立")] = False,
+    as_user: AsUser = None,
+) -> None:
+    """主管部门复核异议 / the department decides."""
+    with session_scope() as session:
+        objection = service.review(acting(session, as_user), session, objection_id, uphold, reason)
+        console.print(f"异议 {objection.id}: {objection.status}", highlight=False)

@@ -1,0 +1,112 @@
+"""A notice as a file anyone may download: XLSX (XlsxWriter) and PDF (fpdf2 with Debian's
+Noto CJK font, embedded as a subset). Both hold only the published, masked rows."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import xlsxwriter
+from fpdf import FPDF
+
+from luodi.errors import LuodiError
+from luodi.notices.models import Notice, NoticeKind
+from luodi.notices.service import PUBLIC_COLUMNS, notice_rows
+from luodi.settings import get_settings
+
+# In Noto Sans CJK's collection the fonts are JP, KR, SC, TC, HK: 2 is Simplified Chinese.
+SIMPLIFIED_CHINESE = 2
+PDF_WIDTHS = {  # millimetres on landscape A4 (277 mm between the margins)
+    NoticeKind.ALLOCATION: [20, 16, 34, 14, 34, 26, 40, 14, 10, 10, 14, 12, 0, 33],
+    NoticeKind.SCORING: [30, 40, 60, 50, 40, 40],
+}
+
+
+def _header_lines(notice: Notice) -> list[str]:
+    lines = [
+        f"公示期 {notice.starts_on} 至 {notice.ends_on}    共 {notice.row_count} 条    "
+        f"状态 {'已确定' if notice.status == 'final' else '公示中'}",
+        f"名单摘要 SHA-256 {notice.rows_digest}",
+    ]
+    if notice.seed:
+        lines.append(f"摇号种子 {notice.seed}（任何人可据此复核每个摇号号码）")
+    return lines
+
+
+def to_xlsx(notice: Notice) -> bytes:
+    columns = PUBLIC_COLUMNS[NoticeKind(notice.kind)]
+    rows = notice_rows(notice)
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False})
+    sheet = book.add_worksheet("公示名单")
+    bold = book.add_format({"bold": True})
+    sheet.write(0, 0, notice.title, book.add_format({"bold": True, "font_size": 14}))
+    for offset, line in enumerate(_header_lines(notice), start=1):
+        sheet.write(offset, 0, line)
+    top = len(_header_lines(notice)) + 2
+    for index, label in enumerate(columns.values()):
+        sheet.write(top, index, label, bold)
+    for r, row in enumerate(rows.iter_rows(), start=top + 1):
+        for c, value in enumerate(row):
+            # Everything is written as typed values or text: a value like "=HYPERLINK(…)" in
+            # a published field stays text (strings_to_formulas is off).
+            if value is None:
+                continue
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                sheet.write_number(r, c, value)
+            else:
+                sheet.write_string(r, c, str(value))
+    sheet.freeze_panes(top + 1, 0)
+    sheet.set_column(0, len(columns) - 1, 14)
+    book.close()
+    return buffer.getvalue()
+
+
+def _font_path() -> Path:
+    path = get_settings().pdf_font
+    if not path.exists():
+        raise LuodiError(
+            f"服务器缺少中文字体 {path}（Debian 软件包 fonts-noto-cjk；make setup 会安装）",
+            f"the server lacks the CJK font {path} (Debian package fonts-noto-cjk)",
+            503,
+        )
+    return path
+
+
+def to_pdf(notice: Notice) -> bytes:
+    kind = NoticeKind(notice.kind)
+    columns = PUBLIC_COLUMNS[kind]
+    rows = notice_rows(notice)
+    keep = [name for name, width in zip(columns, PDF_WIDTHS[kind], strict=True) if width]
+    widths = [width for width in PDF_WIDTHS[kind] if width]
+    pdf = FPDF(orientation="L", format="A4")
+    pdf.set_auto_page_break(auto=True, margin=12)
+    pdf.add_font("cjk", fname=str(_font_path()), collection_font_number=SIMPLIFIED_CHINESE)
+    pdf.set_title(notice.title)
+    pdf.add_page()
+    pdf.set_font("cjk", size=13)
+    pdf.multi_cell(0, 8, notice.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("cjk", size=8)
+    for line in _header_lines(notice):
+        pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+
+    def header() -> None:
+        pdf.set_fill_color(230, 236, 245)
+        for name, width in zip(keep, widths, strict=True):
+            pdf.cell(width, 6, columns[name], border=1, fill=True)
+        pdf.ln()
+
+    header()
+    for row in rows.select(keep).iter_rows():
+        if pdf.will_page_break(5):
+            pdf.add_page()
+            header()
+        for value, width in zip(row, widths, strict=True):
+            text = "" if value is None else str(value)
+            # Cut what does not fit the column rather than overflow into the next one.
+            while text and pdf.get_string_width(text) > width - 1:
+                text = text[:-1]
+            pdf.cell(width, 5, text, border=1)
+        pdf.ln()
+    return bytes(pdf.output())
