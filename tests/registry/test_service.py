@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.errors import Conflict, Invalid, NotFound
 from luodi.registry import service
 from luodi.registry.models import Employment, ResidencePermit, Resident
@@ -140,13 +140,16 @@ def test_valid_permit_shows_on_the_masked_read(session: Session) -> None:
             expiry=date.today().replace(year=date.today().year + 2),
         ),
     )
-    read = service.get_resident(SYSTEM_ACTOR, session, resident.id)
+    # An auditor (and a reviewer) reads masked only; the registrar also gets the name.
+    auditor = Actor("audit", Role.AUDITOR)
+    read = service.get_resident(auditor, session, resident.id)
     assert read.valid_permit
     assert read.name_masked == "王**"
     assert read.id_number_masked == resident.id_number[:2] + "*" * 13 + resident.id_number[-3:]
     assert read.phone_masked == "138****5678"
     assert "王小明" not in read.model_dump_json()
     assert resident.id_number not in read.model_dump_json()
+    assert service.get_resident(SYSTEM_ACTOR, session, resident.id).name == "王小明"
 
 
 def test_missing_resident_is_not_found(session: Session) -> None:

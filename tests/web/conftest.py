@@ -3,11 +3,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from luodi.app import create_app
+from luodi.auth import service as auth_service
+from luodi.auth.actor import SYSTEM_ACTOR, Actor
+from luodi.db import session_scope
 from tests.conftest import city_engine
 
 
@@ -25,4 +29,48 @@ def loaded_engine(
 @pytest.fixture(scope="module")
 def client(loaded_engine: Engine) -> Iterator[TestClient]:
     with TestClient(create_app(loaded_engine)) as test_client:
+        yield test_client
+
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def accounts(loaded_engine: Engine, small_city: Path) -> dict[str, Actor]:
+    """One account of each role (two reviewers, two town staff), password ``PASSWORD``.
+    The town staff ``town`` and the resident ``resident`` belong to the first town of the
+    city; ``town2`` to the second."""
+    residents = pl.read_csv(small_city / "residents.csv", infer_schema=False)
+    towns = residents["town_code"].unique(maintain_order=True).to_list()
+    first = residents.filter(pl.col("town_code") == towns[0]).row(0, named=True)
+    bindings: dict[str, tuple[str, dict[str, str]]] = {
+        "admin": ("admin", {}),
+        "operator": ("operator", {}),
+        "edu": ("reviewer", {"department": "教育局"}),
+        "health": ("reviewer", {"department": "卫健委"}),
+        "town": ("town_staff", {"town_code": towns[0]}),
+        "town2": ("town_staff", {"town_code": towns[1]}),
+        "resident": ("resident", {"id_number": first["id_number"]}),
+        "auditor": ("auditor", {}),
+    }
+    with session_scope(loaded_engine) as session:
+        return {
+            name: auth_service.actor_of(
+                auth_service.add_user(SYSTEM_ACTOR, session, name, role, PASSWORD, **binding)
+            )
+            for name, (role, binding) in bindings.items()
+        }
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture(scope="module")
+def admin_client(loaded_engine: Engine, accounts: dict[str, Actor]) -> Iterator[TestClient]:
+    """A client signed in as the administrator (every staff operation, all scopes)."""
+    with TestClient(create_app(loaded_engine)) as test_client:
+        test_client.headers.update(sign_in(test_client, "admin"))
         yield test_client

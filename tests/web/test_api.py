@@ -8,7 +8,9 @@ from pathlib import Path
 import polars as pl
 from fastapi.testclient import TestClient
 
+from luodi.auth.actor import Actor
 from luodi.registry import city_files
+from tests.web.conftest import sign_in
 
 
 def test_health(client: TestClient) -> None:
@@ -32,9 +34,13 @@ def test_towns_with_counts_match_the_files(client: TestClient, small_city: Path)
     )
 
 
-def test_resident_is_masked(client: TestClient, small_city: Path) -> None:
+def test_resident_is_masked(
+    client: TestClient, small_city: Path, accounts: dict[str, Actor]
+) -> None:
+    """An auditor reads every resident, masked; nobody signed in reads none."""
     residents = pl.read_csv(small_city / city_files.RESIDENTS, infer_schema=False)
-    response = client.get("/api/v1/residents/1")
+    assert client.get("/api/v1/residents/1").status_code == 404
+    response = client.get("/api/v1/residents/1", headers=sign_in(client, "auditor"))
     assert response.status_code == 200
     body = response.json()
     first = residents.row(0, named=True)
@@ -49,7 +55,8 @@ def test_resident_is_masked(client: TestClient, small_city: Path) -> None:
     assert not re.search(r"\d{17}[\dX]", text)
 
 
-def test_unknown_resident_is_404_with_bilingual_message(client: TestClient) -> None:
+def test_unknown_resident_is_404_with_bilingual_message(admin_client: TestClient) -> None:
+    client = admin_client
     response = client.get("/api/v1/residents/99999999")
     assert response.status_code == 404
     assert response.json()["message_zh"]

@@ -14,13 +14,13 @@ def people(small_city: Path, count: int) -> list[str]:
     ].to_list()
 
 
-def test_feeds_are_listed_with_their_headers(client: TestClient) -> None:
-    feeds = {feed["id"]: feed for feed in client.get("/api/v1/feeds").json()}
+def test_feeds_are_listed_with_their_headers(admin_client: TestClient) -> None:
+    feeds = {feed["id"]: feed for feed in admin_client.get("/api/v1/feeds").json()}
     assert "公民身份号码" in feeds["social_insurance"]["columns"]["id_number"]["headers"]
     assert "volunteer_hours" in feeds["volunteering_honours"]["facts"]
 
 
-def test_push_good_records_then_the_same_again(client: TestClient, small_city: Path) -> None:
+def test_push_good_records_then_the_same_again(admin_client: TestClient, small_city: Path) -> None:
     ids = people(small_city, 2)
     records = [
         {
@@ -39,17 +39,23 @@ def test_push_good_records_then_the_same_again(client: TestClient, small_city: P
             "表彰名称": "最美慈溪人",
         },
     ]
-    response = client.post("/api/v1/feeds/volunteering_honours/records", json={"records": records})
+    response = admin_client.post(
+        "/api/v1/feeds/volunteering_honours/records", json={"records": records}
+    )
     assert response.status_code == 200, response.json()
     body = response.json()
     assert (body["status"], body["rows_imported"], body["facts_written"]) == ("imported", 2, 2)
-    batches = client.get("/api/v1/feeds/batches", params={"feed": "volunteering_honours"}).json()
+    batches = admin_client.get(
+        "/api/v1/feeds/batches", params={"feed": "volunteering_honours"}
+    ).json()
     assert batches[0]["id"] == body["batch_id"] and batches[0]["file_name"].startswith("api:")
-    again = client.post("/api/v1/feeds/volunteering_honours/records", json={"records": records})
+    again = admin_client.post(
+        "/api/v1/feeds/volunteering_honours/records", json={"records": records}
+    )
     assert again.status_code == 200 and again.json()["status"] == "already_imported"
 
 
-def test_push_with_a_bad_record_imports_nothing(client: TestClient, small_city: Path) -> None:
+def test_push_with_a_bad_record_imports_nothing(admin_client: TestClient, small_city: Path) -> None:
     ids = people(small_city, 3)
     records = [
         {
@@ -74,7 +80,9 @@ def test_push_with_a_bad_record_imports_nothing(client: TestClient, small_city: 
             "level": "galactic",
         },
     ]
-    response = client.post("/api/v1/feeds/volunteering_honours/records", json={"records": records})
+    response = admin_client.post(
+        "/api/v1/feeds/volunteering_honours/records", json={"records": records}
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["status"] == "rejected" and body["rows_imported"] == 0
@@ -83,32 +91,32 @@ def test_push_with_a_bad_record_imports_nothing(client: TestClient, small_city: 
         (2, "hours"),
         (3, "level"),
     }
-    partial = client.post(
+    partial = admin_client.post(
         "/api/v1/feeds/volunteering_honours/records",
         json={"records": records, "accept_partial": True},
     )
     assert partial.status_code == 200 and partial.json()["rows_imported"] == 1
 
 
-def test_unknown_fields_and_feeds_are_clear_errors(client: TestClient) -> None:
-    response = client.post(
+def test_unknown_fields_and_feeds_are_clear_errors(admin_client: TestClient) -> None:
+    response = admin_client.post(
         "/api/v1/feeds/social_insurance/records", json={"records": [{"colour": "blue"}]}
     )
     assert response.status_code == 422
     assert response.json()["details"][0]["field"] == "colour"
-    missing = client.post("/api/v1/feeds/nope/records", json={"records": [{"a": 1}]})
+    missing = admin_client.post("/api/v1/feeds/nope/records", json={"records": [{"a": 1}]})
     assert missing.status_code == 404
-    empty = client.post("/api/v1/feeds/social_insurance/records", json={"records": []})
+    empty = admin_client.post("/api/v1/feeds/social_insurance/records", json={"records": []})
     assert empty.status_code == 422
 
 
-def test_upload_a_gbk_file(client: TestClient, small_city: Path) -> None:
+def test_upload_a_gbk_file(admin_client: TestClient, small_city: Path) -> None:
     ids = people(small_city, 5)
     frame = pl.DataFrame(
         {"公民身份号码": ids, "纳税年度": ["2023"] * 5, "已缴税额": ["1200.50"] * 5}
     )
     data = frame.write_csv().encode("gbk")
-    response = client.post(
+    response = admin_client.post(
         "/api/v1/feeds/tax/files", files={"file": ("个税.csv", data, "text/csv")}
     )
     assert response.status_code == 200, response.json()
@@ -120,7 +128,7 @@ def test_upload_a_gbk_file(client: TestClient, small_city: Path) -> None:
     )
     assert body["report_files"] == []
     bad = frame.with_columns(pl.lit("-5").alias("已缴税额")).write_csv().encode("gbk")
-    refused = client.post(
+    refused = admin_client.post(
         "/api/v1/feeds/tax/files",
         files={"file": ("bad.csv", bad, "text/csv")},
         data={"dry_run": "true"},

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.db import session_scope
+from luodi.notices import service as notices
 from luodi.policy.service import find_policy
 from luodi.programs import service
 from luodi.scoring import service as scoring_service
@@ -19,7 +20,7 @@ AS_OF = date(2026, 3, 1)
 
 
 def test_a_quota_cycle_over_http(
-    client: TestClient, loaded_engine: Engine, small_city: Path
+    admin_client: TestClient, loaded_engine: Engine, small_city: Path
 ) -> None:
     today = date.today()
     with session_scope(loaded_engine) as session:
@@ -34,35 +35,51 @@ def test_a_quota_cycle_over_http(
             AS_OF,
             places=3,
         ).id
-    assert "health-check" in {program["id"] for program in client.get("/api/v1/programs").json()}
+    assert "health-check" in {
+        program["id"] for program in admin_client.get("/api/v1/programs").json()
+    }
     people = pl.read_csv(small_city / "residents.csv", infer_schema=False)["id_number"]
-    refused = client.post(
+    refused = admin_client.post(
         f"/api/v1/program-cycles/{cycle_id}/applications",
         json={"records": [{"id_number": people[0]}, {"id_number": "110105194912310021"}]},
     )
     assert refused.status_code == 422
     assert refused.json()["details"][0]["row"] == 2
-    taken = client.post(
+    taken = admin_client.post(
         f"/api/v1/program-cycles/{cycle_id}/applications",
         json={"records": [{"id_number": number} for number in people[:12]]},
     )
     assert taken.status_code == 200, taken.text
     ids = taken.json()["application_ids"]
     assert len(ids) == 12
-    returned = client.post(f"/api/v1/applications/{ids[0]}/verification", json={"approve": False})
+    returned = admin_client.post(
+        f"/api/v1/applications/{ids[0]}/verification", json={"approve": False}
+    )
     assert returned.status_code == 422  # a return needs a reason
     for application_id in ids:
-        verified = client.post(
+        verified = admin_client.post(
             f"/api/v1/applications/{application_id}/verification", json={"approve": True}
         )
         assert verified.json()["status"] == "verified"
-    run = client.post(f"/api/v1/program-cycles/{cycle_id}/runs", json={"seed": "api"}).json()
-    listed = client.get(f"/api/v1/allocation-runs/{run['id']}").json()
+    run = admin_client.post(f"/api/v1/program-cycles/{cycle_id}/runs", json={"seed": "api"}).json()
+    listed = admin_client.get(f"/api/v1/allocation-runs/{run['id']}").json()
     placed = [row for row in listed["results"] if row["outcome"] == "placed"]
     assert len(placed) == 3
     assert all("*" in row["id_number"] and "*" in row["name"] for row in listed["results"])
-    assert client.get(f"/api/v1/allocation-runs/{run['id']}/diff").json() == []
-    final = client.post(f"/api/v1/program-cycles/{cycle_id}/finalize")
-    assert final.json()["final"] is True
-    again = client.post(f"/api/v1/program-cycles/{cycle_id}/runs", json={"seed": "api"})
+    assert admin_client.get(f"/api/v1/allocation-runs/{run['id']}/diff").json() == []
+    # Final only through a notice whose window has ended with no open objection.
+    unpublished = admin_client.post(f"/api/v1/program-cycles/{cycle_id}/finalize")
+    assert unpublished.status_code == 409
+    notice = admin_client.post("/api/v1/notices", json={"allocation_run_id": run["id"]}).json()
+    early = admin_client.post(f"/api/v1/program-cycles/{cycle_id}/finalize")
+    assert early.status_code == 409
+    with session_scope(loaded_engine) as session:
+        notices.finalize(
+            SYSTEM_ACTOR,
+            session,
+            notice["id"],
+            date.fromisoformat(notice["ends_on"]) + timedelta(1),
+        )
+    assert admin_client.get(f"/api/v1/allocation-runs/{run['id']}").json()["final"] is True
+    again = admin_client.post(f"/api/v1/program-cycles/{cycle_id}/runs", json={"seed": "api"})
     assert again.status_code == 409

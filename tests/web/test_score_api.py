@@ -27,14 +27,14 @@ def runs(loaded_engine: Engine) -> tuple[int, int]:
 
 
 def test_latest_score_with_explanation(
-    client: TestClient, loaded_engine: Engine, runs: tuple[int, int]
+    admin_client: TestClient, loaded_engine: Engine, runs: tuple[int, int]
 ) -> None:
     with session_scope(loaded_engine) as session:
         score = session.scalars(
             select(ResidentScore).where(ResidentScore.run_id == runs[1]).limit(1)
         ).one()
         resident_id, total = score.resident_id, score.total
-    response = client.get(f"/api/v1/residents/{resident_id}/score")
+    response = admin_client.get(f"/api/v1/residents/{resident_id}/score")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["run"]["id"] == runs[1] and body["run"]["policy_version"] == "2026.1"
@@ -53,17 +53,17 @@ def test_latest_score_with_explanation(
     assert education[0]["value"] == by_indicator["education"]["inputs"]["education"]
     assert "registry" in by_indicator["age"]["sources"]["birth_date"][0]
 
-    older = client.get(f"/api/v1/residents/{resident_id}/score", params={"run": runs[0]})
+    older = admin_client.get(f"/api/v1/residents/{resident_id}/score", params={"run": runs[0]})
     if older.status_code == 200:
         assert older.json()["run"]["policy_version"] == "2023.1"
     else:  # the resident had no valid permit on the older date
         assert older.status_code == 404 and "not in scoring run" in older.json()["message_en"]
 
 
-def test_score_errors(client: TestClient, runs: tuple[int, int]) -> None:
-    assert client.get("/api/v1/residents/999999999/score").status_code == 404
-    response = client.get("/api/v1/residents/1/score", params={"run": 987654})
+def test_score_errors(admin_client: TestClient, runs: tuple[int, int]) -> None:
+    assert admin_client.get("/api/v1/residents/999999999/score").status_code == 404
+    response = admin_client.get("/api/v1/residents/1/score", params={"run": 987654})
     assert response.status_code == 404 and response.json()["message_zh"]
-    assert client.get("/api/v1/residents/abc/score").status_code == 422
-    runs_listed = client.get("/api/v1/scoring-runs").json()
+    assert admin_client.get("/api/v1/residents/abc/score").status_code == 422
+    runs_listed = admin_client.get("/api/v1/scoring-runs").json()
     assert [run["id"] for run in runs_listed][:2] == [runs[1], runs[0]]

@@ -149,6 +149,7 @@ def import_file(
 ) -> ImportResult:
     """Import one file of a feed (see the module docstring); never commits."""
     spec = catalog.find_feed(feed_id)
+    require_department(actor, spec.department)
     progress("读取 / reading", 0, 0)
     with open_source(spec, path, sheet=sheet, file_name=file_name) as source:
         return _import(
@@ -177,6 +178,7 @@ def import_records(
     """Records pushed as JSON objects, keyed by canonical names or the Chinese headers.
     Record *n* (from 1) is reported as row *n*."""
     spec = catalog.find_feed(feed_id)
+    require_department(actor, spec.department)
     if not records:
         raise Invalid("没有记录", "no records")
     names = spec.header_names()
@@ -244,7 +246,6 @@ def _import(
     today: date,
     progress: Progress,
 ) -> ImportResult:
-    require_department(actor, spec.department)
     started = time.perf_counter()
     result = ImportResult(
         feed=spec.id,

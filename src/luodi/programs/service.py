@@ -632,6 +632,7 @@ def verify(
 ) -> int:
     """The owning department approves, or returns with a reason (then the applicant may
     correct and resubmit). Only submitted applications are verified."""
+    require(actor, Role.ADMIN, Role.REVIEWER)
     if not approve and not (reason and reason.strip()):
         raise Invalid.field("reason", reason, "退回必须写明原因", "a return needs a reason")
     now = datetime.now(UTC)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
-from luodi.auth.permissions import is_staff, require
+from luodi.auth.permissions import require
 from luodi.errors import Conflict, Invalid, NotFound
 from luodi.kernels.identifiers import IdNumberCheck, check_credit_code, check_id_number
 from luodi.kernels.masking import mask_id_number, mask_name, mask_phone
@@ -200,11 +200,14 @@ def _resident_read(actor: Actor, session: Session, resident: Resident, town: Tow
         valid_permit=repository.has_valid_permit(session, resident.id, date.today()),
         children=repository.count_children_of_household(session, resident.household_id),
         # Only a reader whose scope holds the resident gets here at all (the query is scoped).
-        name=resident.name if is_staff(actor) or actor.role == Role.RESIDENT else None,
+        name=resident.name if actor.role in REGISTRARS else None,
     )
 
 
 MAX_LIST = 1000
+REGISTRARS = frozenset({Role.SYSTEM, Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF, Role.RESIDENT})
+"""Who reads a resident's name in full (the query already holds the resident in scope):
+the staff who register them, and the resident; reviewers and auditors read masked."""
 
 
 def list_residents(
