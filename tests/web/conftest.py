@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -12,6 +14,9 @@ from luodi.app import create_app
 from luodi.auth import service as auth_service
 from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
+from luodi.policy.service import find_policy
+from luodi.programs import service as programs
+from luodi.scoring import service as scoring_service
 from tests.conftest import city_engine
 
 
@@ -74,3 +79,43 @@ def admin_client(loaded_engine: Engine, accounts: dict[str, Actor]) -> Iterator[
     with TestClient(create_app(loaded_engine)) as test_client:
         test_client.headers.update(sign_in(test_client, "admin"))
         yield test_client
+
+
+AS_OF = date(2026, 3, 1)
+
+
+@pytest.fixture(scope="module")
+def city(small_city: Path) -> pl.DataFrame:
+    return pl.read_csv(small_city / "residents.csv", infer_schema=False)
+
+
+@pytest.fixture(scope="module")
+def cycle(loaded_engine: Engine, accounts: dict[str, Actor], city: pl.DataFrame) -> dict[str, Any]:
+    """A health-check quota cycle with 12 applications (the resident account's first),
+    verified by 卫健委 and allocated; ids of the cycle, run and the resident's application."""
+    today = date.today()
+    mine = accounts["resident"].id_number
+    others = city.filter(pl.col("id_number") != mine)["id_number"].head(11).to_list()
+    with session_scope(loaded_engine) as session:
+        scoring_service.score_registry(SYSTEM_ACTOR, session, find_policy("zj-cixi", AS_OF), AS_OF)
+        cycle = programs.open_cycle(
+            SYSTEM_ACTOR,
+            session,
+            "health-check",
+            "trust",
+            today - timedelta(days=1),
+            today + timedelta(days=1),
+            AS_OF,
+            places=4,
+        )
+        rows = pl.DataFrame({"id_number": [mine, *others]}).with_row_index("_line", offset=2)
+        ids = programs.submit_applications(SYSTEM_ACTOR, session, cycle.id, rows)
+        programs.verify_all(accounts["health"], session, cycle.id)
+        run = programs.allocate_cycle(SYSTEM_ACTOR, session, cycle.id, "trust-seed")
+        return {
+            "cycle": cycle.id,
+            "run": run.id,
+            "mine": ids[0],
+            "other": ids[1],
+            "numbers": [mine, *others],
+        }

@@ -9,13 +9,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 from sqlalchemy import Engine
 
 from luodi.app import create_app
+from luodi.auth.actor import SYSTEM_ACTOR, Actor
+from luodi.db import session_scope
+from luodi.notices import service as notices
 from tests.conftest import require_or_skip
+from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -99,4 +104,42 @@ def test_home_page_shows_towns_with_bars(
     assert max(heights) < 2 * min(heights)
     assert not failed, f"requests failed (a CDN?): {failed}"
     page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
+    page.close()
+
+
+def test_a_resident_signs_in_and_objects_on_the_notice_page(
+    server: str,
+    browser: object,
+    loaded_engine: Engine,
+    accounts: dict[str, Actor],
+    cycle: dict[str, Any],
+) -> None:
+    """The web flow with a session cookie and CSRF-protected forms, in a real browser."""
+    with session_scope(loaded_engine) as session:
+        notice = notices.publish(SYSTEM_ACTOR, session, allocation_run_id=cycle["run"])
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(f"{server}/notices")
+    page.get_by_role("link", name=notice.title).click()
+    assert page.get_by_test_id("notice-title").inner_text() == notice.title
+    rows = page.locator("table.notice-rows tbody tr")
+    assert rows.count() == 12
+    assert "*" in rows.first.inner_text()
+    assert page.locator("section.objection").count() == 0  # only for a signed-in resident
+    page.goto(f"{server}/login")
+    page.get_by_label("用户名 Username").fill("resident")
+    page.get_by_label("密码 Password").fill("wrong password!")
+    page.get_by_role("button", name="登录 Sign in").click()
+    assert "用户名或密码错误" in page.get_by_test_id("login-error").inner_text()
+    page.get_by_label("密码 Password").fill(PASSWORD)
+    page.get_by_role("button", name="登录 Sign in").click()
+    page.wait_for_url(f"{server}/me")
+    assert "resident" in page.get_by_test_id("me").inner_text()
+    page.goto(f"{server}/notices/{notice.id}")
+    page.get_by_label("编号 Row").fill(str(cycle["mine"]))
+    page.get_by_label("理由 Reason").fill("<b>社保</b> 月数有误")
+    page.get_by_role("button", name="提交异议 Submit").click()
+    page.wait_for_url(f"{server}/me*")
+    objections = page.get_by_test_id("objections").inner_text()
+    assert "<b>社保</b> 月数有误" in objections  # shown as text, not as markup
+    assert page.locator("[data-testid=objections] b").count() == 0
     page.close()

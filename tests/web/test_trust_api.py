@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -20,52 +19,12 @@ from luodi.auth import service as auth_service
 from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
 from luodi.notices import service as notices
-from luodi.policy.service import find_policy
-from luodi.programs import service as programs
 from luodi.scoring import service as scoring_service
 from tests.web.conftest import PASSWORD, sign_in
 
-AS_OF = date(2026, 3, 1)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.4\n%luodi test\n"
 INJECTIONS = ["' OR '1'='1", "1; DROP TABLE residents; --", '" OR 1=1 --', "%' UNION SELECT 1 --"]
-
-
-@pytest.fixture(scope="module")
-def city(small_city: Path) -> pl.DataFrame:
-    return pl.read_csv(small_city / "residents.csv", infer_schema=False)
-
-
-@pytest.fixture(scope="module")
-def cycle(loaded_engine: Engine, accounts: dict[str, Actor], city: pl.DataFrame) -> dict[str, Any]:
-    """A health-check quota cycle with 12 applications (the resident account's first),
-    verified by 卫健委 and allocated; ids of the cycle, run and the resident's application."""
-    today = date.today()
-    mine = accounts["resident"].id_number
-    others = city.filter(pl.col("id_number") != mine)["id_number"].head(11).to_list()
-    with session_scope(loaded_engine) as session:
-        scoring_service.score_registry(SYSTEM_ACTOR, session, find_policy("zj-cixi", AS_OF), AS_OF)
-        cycle = programs.open_cycle(
-            SYSTEM_ACTOR,
-            session,
-            "health-check",
-            "trust",
-            today - timedelta(days=1),
-            today + timedelta(days=1),
-            AS_OF,
-            places=4,
-        )
-        rows = pl.DataFrame({"id_number": [mine, *others]}).with_row_index("_line", offset=2)
-        ids = programs.submit_applications(SYSTEM_ACTOR, session, cycle.id, rows)
-        programs.verify_all(accounts["health"], session, cycle.id)
-        run = programs.allocate_cycle(SYSTEM_ACTOR, session, cycle.id, "trust-seed")
-        return {
-            "cycle": cycle.id,
-            "run": run.id,
-            "mine": ids[0],
-            "other": ids[1],
-            "numbers": [mine, *others],
-        }
 
 
 def headers(client: TestClient, username: str) -> dict[str, str]:
