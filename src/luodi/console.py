@@ -5,13 +5,14 @@ errors (a message on stderr in Chinese and English, exit status 1, no traceback 
 from __future__ import annotations
 
 import sys
+from datetime import date
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from luodi.errors import LuodiError
+from luodi.errors import Invalid, LuodiError
 
 console = Console(soft_wrap=True)
 error_console = Console(stderr=True, soft_wrap=True)
@@ -25,6 +26,18 @@ def root_options(
     ] = False,
 ) -> None:
     _debug["on"] = debug
+
+
+def parse_day(option: str, text: str | None) -> date | None:
+    """A date option written YYYY-MM-DD (None when not given), or an error naming it."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid.field(
+            option, text, "日期格式应为 YYYY-MM-DD", "a date is written YYYY-MM-DD"
+        ) from None
 
 
 def print_error(error: LuodiError) -> None:

@@ -27,6 +27,7 @@ from luodi.auth.permissions import require
 from luodi.db import session_factory
 from luodi.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
 from luodi.kernels.masking import mask_id_number
+from luodi.registry import service as registry
 
 HASHER = PasswordHasher()
 # Verified against for unknown usernames, so that "no such user" takes as long as "wrong
@@ -99,8 +100,6 @@ def add_user(
 ) -> User:
     """An account; what binds it (town, department, ID number) is required by its role and
     refused otherwise, so that no account has a scope it does not need."""
-    from luodi.registry import service as registry  # the registry imports auth's actor
-
     require(actor, Role.ADMIN)
     username = username.strip()
     if not USERNAME.match(username):

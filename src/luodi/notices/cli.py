@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 
 from luodi.auth.cli import AsUser, acting
-from luodi.console import console
+from luodi.console import console, parse_day
 from luodi.db import session_scope
 from luodi.errors import Invalid
 from luodi.files import check_writable, write_bytes
@@ -19,15 +18,6 @@ from luodi.notices.models import Notice
 
 notice_app = typer.Typer(help="结果公示 / public notices", no_args_is_help=True)
 objection_app = typer.Typer(help="异议与复核 / objections", no_args_is_help=True)
-
-
-def _day(name: str, text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise Invalid.field(name, text, "日期格式应为 YYYY-MM-DD", "use YYYY-MM-DD") from None
 
 
 def _describe(notice: Notice) -> str:
@@ -53,7 +43,7 @@ def publish(
             session,
             allocation_run_id=run,
             scoring_run_id=scoring_run,
-            starts_on=_day("starts", starts),
+            starts_on=parse_day("--starts", starts),
             working_days=days,
             title=title,
         )

@@ -41,9 +41,10 @@ def to_xlsx(notice: Notice) -> bytes:
     sheet = book.add_worksheet("公示名单")
     bold = book.add_format({"bold": True})
     sheet.write(0, 0, notice.title, book.add_format({"bold": True, "font_size": 14}))
-    for offset, line in enumerate(_header_lines(notice), start=1):
+    lines = _header_lines(notice)
+    for offset, line in enumerate(lines, start=1):
         sheet.write(offset, 0, line)
-    top = len(_header_lines(notice)) + 2
+    top = len(lines) + 2
     for index, label in enumerate(columns.values()):
         sheet.write(top, index, label, bold)
     for r, row in enumerate(rows.iter_rows(), start=top + 1):

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
 from luodi.audit import service as audit
@@ -242,6 +242,22 @@ def notice_rows(notice: Notice) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None).select(columns)
 
 
+def _open_notice(session: Session, notice_id: int) -> Notice:
+    """A notice that is not final yet (nothing final can be objected to, decided or re-run)."""
+    notice = get_notice(session, notice_id)
+    if notice.status == NoticeStatus.FINAL:
+        raise Conflict(f"公示 {notice.id} 已结束", f"notice {notice.id} is final")
+    return notice
+
+
+def _given_reason(reason: str | None, missing_zh: str, missing_en: str) -> str:
+    """A reason of 1 to ``MAX_REASON`` characters, stripped."""
+    text = (reason or "").strip()
+    if not text or len(text) > MAX_REASON:
+        raise Invalid.field("reason", text[:50], missing_zh, missing_en)
+    return text
+
+
 def in_window(notice: Notice, today: date) -> bool:
     return notice.starts_on <= today <= notice.ends_on
 
@@ -343,19 +359,13 @@ def file_objection(
     within the window; at most 3 attachments (PDF, PNG, JPEG; content checked)."""
     require(actor, Role.RESIDENT)
     today = today or date.today()
-    notice = get_notice(session, notice_id)
-    if notice.status == NoticeStatus.FINAL:
-        raise Conflict(f"公示 {notice.id} 已结束", f"notice {notice.id} is final")
+    notice = _open_notice(session, notice_id)
     if not in_window(notice, today):
         raise Conflict(
             f"公示期为 {notice.starts_on} 至 {notice.ends_on}，今天不受理异议",
             f"objections are taken from {notice.starts_on} to {notice.ends_on}",
         )
-    reason = (reason or "").strip()
-    if not reason or len(reason) > MAX_REASON:
-        raise Invalid.field(
-            "reason", reason[:50], f"请写明理由（1–{MAX_REASON}字）", f"1–{MAX_REASON} characters"
-        )
+    reason = _given_reason(reason, f"请写明理由（1–{MAX_REASON}字）", f"1–{MAX_REASON} characters")
     row_ref = str(row_ref).strip()
     published = set(notice_rows(notice)["ref"].cast(pl.String).to_list())
     resident_id = _row_resident(actor, session, notice, row_ref) if row_ref in published else None
@@ -415,17 +425,25 @@ def file_objection(
     return objection
 
 
-def _objection_scope(actor: Actor, session: Session, objection: Objection) -> bool:
+def _readable_objections(actor: Actor, session: Session) -> Select[tuple[Objection]]:
+    """Objections the actor may see, as one query: a resident their own, a reviewer the
+    department's notices', service-centre staff and auditors all, anybody else none."""
+    statement = select(Objection)
     if actor.role == Role.RESIDENT:
-        return registry.resident_exists(actor, session, objection.resident_id)
+        own = registry.people(actor, session)["resident_id"].to_list()
+        return statement.where(Objection.resident_id.in_(own))
     if actor.role == Role.REVIEWER:
-        return get_notice(session, objection.notice_id).department == actor.department
-    return reads_all(actor)
+        return statement.join(Notice, Notice.id == Objection.notice_id).where(
+            Notice.department == actor.department
+        )
+    return statement if reads_all(actor) else statement.where(false())
 
 
 def get_objection(actor: Actor, session: Session, objection_id: int) -> Objection:
-    objection = session.get(Objection, objection_id)
-    if objection is None or not _objection_scope(actor, session, objection):
+    objection = session.scalars(
+        _readable_objections(actor, session).where(Objection.id == objection_id)
+    ).one_or_none()
+    if objection is None:
         raise NotFound(f"没有异议 {objection_id}", f"no objection {objection_id}")
     return objection
 
@@ -436,10 +454,10 @@ def list_objections(
     """Objections the actor may see: a resident their own, a reviewer the department's,
     service-centre staff and auditors all."""
     require(actor, Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR, Role.RESIDENT)
-    statement = select(Objection).order_by(Objection.id)
+    statement = _readable_objections(actor, session).order_by(Objection.id)
     if notice_id is not None:
         statement = statement.where(Objection.notice_id == notice_id)
-    return [o for o in session.scalars(statement) if _objection_scope(actor, session, o)]
+    return list(session.scalars(statement))
 
 
 def attachments_of(session: Session, objection_id: int) -> list[ObjectionAttachment]:
@@ -463,21 +481,15 @@ def review(
         require_department(actor, notice.department)
     else:
         require(actor, Role.ADMIN, Role.OPERATOR)
-    if notice.status == NoticeStatus.FINAL:
-        raise Conflict(f"公示 {notice.id} 已结束", f"notice {notice.id} is final")
+    _open_notice(session, notice.id)
     if objection.status != ObjectionStatus.OPEN:
         raise Conflict(
             f"异议 {objection.id} 已复核（{objection.status}）",
             f"objection {objection.id} was already decided ({objection.status})",
         )
-    reason = (reason or "").strip()
-    if not reason or len(reason) > MAX_REASON:
-        raise Invalid.field(
-            "reason",
-            reason[:50],
-            "复核必须写明理由",
-            "a decision needs a reason the resident reads",
-        )
+    reason = _given_reason(
+        reason, "复核必须写明理由", "a decision needs a reason the resident reads"
+    )
     before = audit.row_state(objection)
     objection.status = ObjectionStatus.UPHELD if uphold else ObjectionStatus.DISMISSED
     objection.decision_reason = reason
@@ -519,9 +531,7 @@ def rerun(
     with the published seed (or a new scoring run), replace the published rows and record
     what changed on the notice. A score ranking takes the new scoring run to publish."""
     require(actor, Role.ADMIN, Role.OPERATOR)
-    notice = get_notice(session, notice_id)
-    if notice.status == NoticeStatus.FINAL:
-        raise Conflict(f"公示 {notice.id} 已结束", f"notice {notice.id} is final")
+    notice = _open_notice(session, notice_id)
     upheld = _pending_upheld(session, notice.id)
     if not upheld:
         raise Conflict(

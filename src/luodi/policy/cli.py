@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from luodi.console import parse_day
 from luodi.errors import Invalid
 from luodi.kernels.policy import CompiledPolicy
 from luodi.kernels.policy.compare import QUANTILE_LABELS, Comparison
@@ -32,14 +33,7 @@ AsOf = Annotated[
 
 
 def parse_as_of(text: str | None) -> date:
-    if text is None:
-        return date.today()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise Invalid.field(
-            "--as-of", text, "日期格式应为 YYYY-MM-DD", "a date is written YYYY-MM-DD"
-        ) from None
+    return parse_day("--as-of", text) or date.today()
 
 
 def points(value: float) -> str:

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from luodi.auth.actor import SYSTEM_ACTOR
-from luodi.console import console
+from luodi.console import console, parse_day
 from luodi.db import session_scope
 from luodi.errors import Invalid
 from luodi.files import check_writable, write_table
@@ -25,15 +25,6 @@ program_app = typer.Typer(
     help="项目与分配：积分入学、公租房、名额与分档待遇 / programs and allocation",
     no_args_is_help=True,
 )
-
-
-def parse_day(name: str, text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise Invalid.field(name, text, "日期格式应为 YYYY-MM-DD", "a date is YYYY-MM-DD") from None
 
 
 @program_app.command("list")
