@@ -34,6 +34,13 @@ def require_department(actor: Actor, department: str) -> None:
         )
 
 
+def acts_as(actor: Actor, *roles: Role) -> bool:
+    """Whether the actor has one of ``roles`` (``require`` that asks instead of refusing):
+    for the few decisions that differ by role beyond scope, such as "one record per request
+    for a resident". Which *rows* an actor reaches is ``auth/scopes.py``, never this."""
+    return actor.role in roles
+
+
 def reads_all(actor: Actor) -> bool:
     return actor.role in READ_ALL
 
