@@ -57,18 +57,27 @@ def insert_frame(session: Session, table: Table, frame: pl.DataFrame) -> int:
     return frame.height
 
 
-def next_id(session: Session, table: Table) -> int:
-    """The first free integer id of ``table`` (bulk loads assign ids themselves)."""
-    return int(session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
+def reserve_ids(session: Session, table: Table, count: int) -> pl.Series:
+    """``count`` new ids for ``table``, from the database, never computed by the caller.
+
+    PostgreSQL hands them out of the table's own sequence (``nextval``), so parallel
+    writers never collide and rows inserted through the ORM meanwhile draw from the same
+    sequence. SQLite has one writer at a time: the next free ids are ``max(id) + 1 …``; a
+    writer whose snapshot went stale fails with "database is locked" (answered 503) rather
+    than reusing an id."""
+    if session.connection().dialect.name == "postgresql":
+        values = session.execute(
+            text(
+                f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+                "FROM generate_series(1, :count)"
+            ),
+            {"count": count},
+        ).scalars()
+        return pl.Series("id", list(values), dtype=pl.Int64)
+    first = int(session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
+    return pl.int_range(first, first + count, dtype=pl.Int64, eager=True).alias("id")
 
 
-def sync_id_sequence(session: Session, table: Table) -> None:
-    """After ids were written explicitly, move PostgreSQL's sequence past them."""
-    if session.connection().dialect.name != "postgresql":
-        return
-    session.execute(
-        text(
-            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-            f"(SELECT coalesce(max(id), 0) + 1 FROM {table.name}), false)"
-        )
-    )
+def with_ids(session: Session, table: Table, frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with a first column ``id`` of new ids for ``table`` (``reserve_ids``)."""
+    return frame.select(reserve_ids(session, table, frame.height), pl.exclude("id"))

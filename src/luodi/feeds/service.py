@@ -464,12 +464,11 @@ def _write_facts(
 ) -> int:
     facts = pl.scan_parquet(facts_path)
     total = facts.select(pl.len()).collect().item()
-    first_id = bulk.next_id(session, Fact.__table__)
     written = 0
     while written < total:
         chunk = facts.slice(written, WRITE_SLICE_ROWS).collect()
-        rows = chunk.select(
-            id=pl.int_range(pl.len(), dtype=pl.Int64) + first_id + written,
+        rows = bulk.with_ids(session, Fact.__table__, chunk).select(
+            "id",
             resident_id=pl.col(RESIDENT),
             name="name",
             value="value",
@@ -483,7 +482,6 @@ def _write_facts(
         )
         written += bulk.insert_frame(session, Fact.__table__, rows)
         progress("写入 / writing", written, total)
-    bulk.sync_id_sequence(session, Fact.__table__)
     return written
 
 

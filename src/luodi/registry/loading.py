@@ -344,8 +344,8 @@ def load_city(
     if towns.height:
         if "kind" not in towns.columns:
             towns = towns.with_columns(kind=pl.lit(None, pl.String))
-        town_rows = towns.select(
-            id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Town.__table__),
+        town_rows = bulk.with_ids(session, Town.__table__, towns).select(
+            "id",
             code="code",
             name="name",
             kind=pl.col("kind").fill_null(TownKind.TOWN.value),
@@ -354,9 +354,7 @@ def load_city(
     town_keys = repository.town_keys(session)
 
     household_rows = _map(
-        new_households.with_columns(
-            id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Household.__table__)
-        ),
+        bulk.with_ids(session, Household.__table__, new_households),
         "town_code",
         town_keys,
         "town_id",
@@ -368,12 +366,14 @@ def load_city(
 
     # What the ID number says is authoritative for birth date, sex and origin.
     resident_rows = _map(
-        _map(residents, "town_code", town_keys, "town_id"),
+        _map(
+            bulk.with_ids(session, Resident.__table__, residents), "town_code", town_keys, "town_id"
+        ),
         "household_number",
         household_keys,
         "household_id",
     ).select(
-        id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Resident.__table__),
+        "id",
         id_number="id_number",
         name="name",
         sex=_sex_of("id_number"),
@@ -389,10 +389,17 @@ def load_city(
     resident_keys = pl.concat([existing_residents, resident_rows.select("id", key="id_number")])
 
     permit_rows = _map(
-        _map(permits, "id_number", resident_keys, "resident_id"), "town_code", town_keys, "town_id"
+        _map(
+            bulk.with_ids(session, ResidencePermit.__table__, permits),
+            "id_number",
+            resident_keys,
+            "resident_id",
+        ),
+        "town_code",
+        town_keys,
+        "town_id",
     ).select(
-        id=pl.int_range(pl.len(), dtype=pl.Int64)
-        + bulk.next_id(session, ResidencePermit.__table__),
+        "id",
         permit_number="permit_number",
         resident_id="resident_id",
         town_id="town_id",
@@ -402,8 +409,13 @@ def load_city(
     )
     summary.permits = bulk.insert_frame(session, ResidencePermit.__table__, permit_rows)
 
-    child_rows = _map(children, "household_number", household_keys, "household_id").select(
-        id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Child.__table__),
+    child_rows = _map(
+        bulk.with_ids(session, Child.__table__, children),
+        "household_number",
+        household_keys,
+        "household_id",
+    ).select(
+        "id",
         household_id="household_id",
         id_number="child_id_number",
         name="child_name",
@@ -415,8 +427,10 @@ def load_city(
     )
     summary.children = bulk.insert_frame(session, Child.__table__, child_rows)
 
-    employer_rows = _map(employers, "town_code", town_keys, "town_id").select(
-        id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Employer.__table__),
+    employer_rows = _map(
+        bulk.with_ids(session, Employer.__table__, employers), "town_code", town_keys, "town_id"
+    ).select(
+        "id",
         credit_code="credit_code",
         name="name",
         town_id="town_id",
@@ -425,12 +439,17 @@ def load_city(
     employer_keys = pl.concat([existing_employers, employer_rows.select("id", key="credit_code")])
 
     employment_rows = _map(
-        _map(employment, "id_number", resident_keys, "resident_id"),
+        _map(
+            bulk.with_ids(session, Employment.__table__, employment),
+            "id_number",
+            resident_keys,
+            "resident_id",
+        ),
         "credit_code",
         employer_keys,
         "employer_id",
     ).select(
-        id=pl.int_range(pl.len(), dtype=pl.Int64) + bulk.next_id(session, Employment.__table__),
+        "id",
         resident_id="resident_id",
         employer_id="employer_id",
         basis="basis",
@@ -438,9 +457,6 @@ def load_city(
         end_date="end_date",
     )
     summary.employments = bulk.insert_frame(session, Employment.__table__, employment_rows)
-
-    for model in (Town, Household, Resident, ResidencePermit, Child, Employer, Employment):
-        bulk.sync_id_sequence(session, model.__table__)
 
     # Department feeds of the same directory (social insurance, education …), each a batch
     # with its provenance, in the same transaction: a bad row undoes the whole load.
