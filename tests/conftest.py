@@ -14,11 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from luodi import migrate
 from luodi.db import create_db_engine
+
+# Property tests are derandomised by default (`make test`, CI): the same examples every run,
+# so a red build is reproducible. `make test-random` (HYPOTHESIS_PROFILE=random) explores anew.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("random", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 POSTGRES_URL = os.environ.get(
     "LUODI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -108,8 +108,8 @@ def cycle(loaded_engine: Engine, accounts: dict[str, Actor], city: pl.DataFrame)
             AS_OF,
             places=4,
         )
-        rows = pl.DataFrame({"id_number": [mine, *others]}).with_row_index("_line", offset=2)
-        ids = programs.submit_applications(SYSTEM_ACTOR, session, cycle.id, rows)
+        records = [{"id_number": number} for number in (mine, *others)]
+        ids = programs.submit_applications(SYSTEM_ACTOR, session, cycle.id, records)
         programs.verify_all(accounts["health"], session, cycle.id)
         run = programs.allocate_cycle(SYSTEM_ACTOR, session, cycle.id, "trust-seed")
         return {

@@ -61,6 +61,14 @@ def resident_of_actor(actor: Actor) -> ColumnElement[Any]:
     )
 
 
+def town_of_resident(resident_id: Column) -> ColumnElement[Any]:
+    """The town of the resident ``resident_id`` names (a correlated scalar subquery), for rows
+    that are about a resident but keep no town of their own (applications, objections)."""
+    from luodi.registry.models import Resident
+
+    return select(Resident.town_id).where(Resident.id == resident_id).scalar_subquery()
+
+
 def _bound(
     actor: Actor,
     *,

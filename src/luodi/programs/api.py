@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import polars as pl
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -16,6 +15,7 @@ from luodi.programs import service
 from luodi.programs.models import AllocationRun, Application
 from luodi.programs.spec import KIND_LABELS
 from luodi.web.dependencies import CurrentActor, DbSession
+from luodi.web.params import MAX_ID, ObjectId
 
 router = APIRouter(prefix="/api/v1", tags=["programs 项目与分配"])
 
@@ -24,18 +24,23 @@ class ApplicationsPush(BaseModel):
     records: list[dict[str, Any]] = Field(
         min_length=1,
         max_length=100_000,
-        description="id_number, child_id_number（入学）, choices（; 分隔）, household_size（公租房）及项目字段",
+        description=(
+            "每条申请：child_id_number（入学）、choices（志愿列表）及项目字段；新市民每次一条、"
+            "只为本人或子女（身份、家庭、积分由登记信息确定）；服务中心批量提交时另填 id_number / "
+            "one record per application: child_id_number (schools), choices, the program's "
+            "fields; a resident files one, for self or own child; the service centre adds id_number"
+        ),
     )
 
 
 class Verification(BaseModel):
     approve: bool
-    reason: str | None = None
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 class RunRequest(BaseModel):
     seed: str = Field(min_length=1, max_length=100)
-    scoring_run: int | None = None
+    scoring_run: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 def _run(run: AllocationRun) -> dict[str, Any]:
@@ -90,20 +95,16 @@ def list_cycles(actor: CurrentActor, session: DbSession) -> list[dict[str, Any]]
 
 @router.post("/program-cycles/{cycle_id}/applications")
 def submit(
-    cycle_id: int, body: ApplicationsPush, actor: CurrentActor, session: DbSession
+    cycle_id: ObjectId, body: ApplicationsPush, actor: CurrentActor, session: DbSession
 ) -> dict[str, Any]:
     """提交申请（全部受理或全部不受理；记录 n 即第 n 行）/ all or none."""
-    rows = pl.DataFrame(
-        [{k: None if v is None else str(v) for k, v in r.items()} for r in body.records],
-        infer_schema_length=None,
-    )
-    ids = service.submit_applications(actor, session, cycle_id, rows, "records")
+    ids = service.submit_applications(actor, session, cycle_id, body.records, "records")
     return {"application_ids": ids}
 
 
 @router.post("/applications/{application_id}/verification")
 def verify(
-    application_id: int, body: Verification, actor: CurrentActor, session: DbSession
+    application_id: ObjectId, body: Verification, actor: CurrentActor, session: DbSession
 ) -> dict[str, Any]:
     """部门审核：通过，或退回并写明原因 / approve, or return with a reason."""
     service.verify(actor, session, [application_id], body.approve, body.reason)
@@ -113,7 +114,7 @@ def verify(
 
 @router.post("/program-cycles/{cycle_id}/runs")
 def allocate(
-    cycle_id: int, body: RunRequest, actor: CurrentActor, session: DbSession
+    cycle_id: ObjectId, body: RunRequest, actor: CurrentActor, session: DbSession
 ) -> dict[str, Any]:
     """排序与分配，保存分配批次 / rank and allocate."""
     run = service.allocate_cycle(actor, session, cycle_id, body.seed, body.scoring_run)
@@ -121,7 +122,7 @@ def allocate(
 
 
 @router.get("/allocation-runs/{run_id}")
-def run_results(run_id: int, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+def run_results(run_id: ObjectId, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
     """公示名单（脱敏）/ the masked list."""
     run = service.get_run(actor, session, run_id)
     frame = service.run_results(actor, session, run_id).drop("resident_id", "child_id")
@@ -129,12 +130,12 @@ def run_results(run_id: int, actor: CurrentActor, session: DbSession) -> dict[st
 
 
 @router.get("/allocation-runs/{run_id}/diff")
-def run_diff(run_id: int, actor: CurrentActor, session: DbSession) -> list[dict[str, Any]]:
+def run_diff(run_id: ObjectId, actor: CurrentActor, session: DbSession) -> list[dict[str, Any]]:
     return service.run_diff(actor, session, run_id).to_dicts()
 
 
 @router.post("/program-cycles/{cycle_id}/finalize")
-def finalize(cycle_id: int, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+def finalize(cycle_id: ObjectId, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
     """经公示后确定（公示期满、无未决异议）/ final through its notice."""
     notice = notices.finalize_cycle(actor, session, cycle_id)
     assert notice.allocation_run_id is not None
@@ -142,7 +143,7 @@ def finalize(cycle_id: int, actor: CurrentActor, session: DbSession) -> dict[str
 
 
 @router.get("/applications/{application_id}")
-def get_application(application_id: int, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+def get_application(application_id: ObjectId, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
     """一份申请（本人、所属镇街、主管部门或服务中心可见）/ one application, in scope."""
     return _application(service.get_application(actor, session, application_id))
 

@@ -75,7 +75,6 @@ def housing_applications(city: Path, share: float = 0.01, seed: int = 2) -> pl.D
     return pl.DataFrame(
         {
             "id_number": chosen["id_number"],
-            "household_size": rng.choice([1, 2, 3, 4], size=count, p=[0.4, 0.3, 0.2, 0.1]),
             "choices": choices,
             "occupation": occupation,
         }

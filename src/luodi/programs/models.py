@@ -52,6 +52,9 @@ class ProgramCycle(Base):
     program_id: Mapped[str] = mapped_column(String(64), index=True)
     program_text: Mapped[str] = mapped_column(Text)
     program_digest: Mapped[str] = mapped_column(String(64))
+    department: Mapped[str] = mapped_column(String(32), index=True)
+    """The department that owns the cycle (from the program document), so that a reviewer's
+    scope is a column comparison in SQL."""
     name: Mapped[str] = mapped_column(String(100))
     opens: Mapped[date] = mapped_column(Date)
     closes: Mapped[date] = mapped_column(Date)

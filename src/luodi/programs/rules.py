@@ -123,10 +123,15 @@ def evaluate(
             .otherwise(amount)
         )
     columns["entitlement"] = amount
-    evaluated = frame.with_columns(**columns)
     rule_columns = [f"rule:{rule.id}" for rule in spec.eligibility]
-    return evaluated.with_columns(
-        eligible=pl.all_horizontal(rule_columns) if rule_columns else pl.lit(True)
+    # Lazily: Polars' eager path folds a conditional whose condition is false on every row
+    # into a scalar and then fails to broadcast it (`0 < (x if b else 0.25)` raised, or gave
+    # one row for two); the lazy engine plans the whole expression over the frame.
+    return (
+        frame.lazy()
+        .with_columns(**columns)
+        .with_columns(eligible=pl.all_horizontal(rule_columns) if rule_columns else pl.lit(True))
+        .collect()
     )
 
 

@@ -8,26 +8,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from pydantic import ValidationError
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from luodi import bulk
 from luodi.audit import service as audit
-from luodi.auth.actor import Actor, Role
-from luodi.auth.permissions import reads_all, require, require_department
-from luodi.errors import Conflict, FieldProblem, Forbidden, Invalid, NotFound
+from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
+from luodi.auth.permissions import acts_as, require
+from luodi.errors import Conflict, FieldProblem, Invalid, NotFound
 from luodi.files import read_table
 from luodi.kernels.allocation import Method
 from luodi.kernels.allocation.frames import allocate
 from luodi.kernels.masking import mask_id_number, mask_name
 from luodi.kernels.policy import KEY
-from luodi.programs import rules
+from luodi.programs import repository, rules, schemas
 from luodi.programs.models import (
     AllocationResult,
     AllocationRun,
@@ -108,14 +110,26 @@ def cycle_spec(cycle: ProgramCycle) -> ProgramSpec:
 
 
 def get_cycle(actor: Actor, session: Session, cycle_id: int) -> ProgramCycle:
-    cycle = session.get(ProgramCycle, cycle_id)
+    cycle = session.scalars(
+        repository.readable_cycles(actor).where(ProgramCycle.id == cycle_id)
+    ).one_or_none()
+    if cycle is None:
+        raise NotFound(f"没有申报周期 {cycle_id}", f"no program cycle {cycle_id}")
+    return cycle
+
+
+def _writable_cycle(actor: Actor, session: Session, cycle_id: int) -> ProgramCycle:
+    """A cycle the actor may change (a reviewer: own department's); else "not found"."""
+    cycle = session.scalars(
+        repository.writable_cycles(actor).where(ProgramCycle.id == cycle_id)
+    ).one_or_none()
     if cycle is None:
         raise NotFound(f"没有申报周期 {cycle_id}", f"no program cycle {cycle_id}")
     return cycle
 
 
 def list_cycles(actor: Actor, session: Session) -> list[ProgramCycle]:
-    return list(session.scalars(select(ProgramCycle).order_by(ProgramCycle.id)))
+    return list(session.scalars(repository.readable_cycles(actor).order_by(ProgramCycle.id)))
 
 
 def cycle_targets(session: Session, cycle_id: int) -> list[CycleTarget]:
@@ -244,6 +258,7 @@ def open_cycle(
         program_id=spec.id,
         program_text=text,
         program_digest=hashlib.sha256(text.encode()).hexdigest(),
+        department=spec.department,
         name=name,
         opens=opens,
         closes=closes,
@@ -347,52 +362,104 @@ def _carry_waitlist(actor: Actor, session: Session, cycle: ProgramCycle, source_
 # --- applications -------------------------------------------------------------------------
 
 
-def _typed_field(spec: ProgramSpec, name: str, raw: Any) -> Any:
-    field = spec.fields[name]
-    if raw is None or raw == "":
-        return field.default
-    text = str(raw).strip()
-    if field.type == "enum":
-        values = field.values or {}
-        by_label = {label: key for key, label in values.items()}
-        if text in values:
-            return text
-        if text in by_label:
-            return by_label[text]
-        raise ValueError(f"应为 {'、'.join(values.values())} 之一 / one of {', '.join(values)}")
-    if field.type == "bool":
-        lowered = text.lower()
-        if lowered in ("true", "1", "yes", "是", "y"):
-            return True
-        if lowered in ("false", "0", "no", "否", "n"):
-            return False
-        raise ValueError("应为 是/否 / must be yes or no")
-    if field.type == "int":
-        return int(text)
-    if field.type == "float":
-        return float(text)
-    return text
+def _refused_key(spec: ProgramSpec, on_behalf: bool, key: str) -> tuple[str, str]:
+    allowed = ", ".join(schemas.record_keys(spec, on_behalf))
+    if key in ("resident_id", "id_number", "household_id", "household_size", "points", "group"):
+        return (
+            f"{key} 由登记信息和登录身份确定，不能在申请中填写（可填：{allowed}）",
+            f"{key} comes from the registry and the signed-in account, never from an "
+            f"application (allowed: {allowed})",
+        )
+    if key in spec.fields:
+        return (
+            f"{key} 由主管部门确认，申请人不能填写",
+            f"{key} is set by the department, not by the applicant",
+        )
+    return (f"不是本项目的字段（可填：{allowed}）", f"not a field of this program ({allowed})")
+
+
+def _problems_of(
+    error: ValidationError, spec: ProgramSpec, on_behalf: bool, file: str, line: int
+) -> list[FieldProblem]:
+    found = []
+    for problem in error.errors():
+        key = str(problem["loc"][0]) if problem["loc"] else "record"
+        if problem["type"] == "extra_forbidden":
+            reason_zh, reason_en = _refused_key(spec, on_behalf, key)
+        elif problem["type"] == "missing":
+            reason_zh, reason_en = "必填", "required"
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+            reason_zh, reason_en = message, message
+        found.append(FieldProblem(key, problem.get("input"), reason_zh, reason_en, file, line))
+    return found
+
+
+def _validated_records(
+    spec: ProgramSpec,
+    on_behalf: bool,
+    records: Sequence[Mapping[str, Any]],
+    lines: Sequence[int],
+    file: str,
+) -> pl.DataFrame:
+    """Each record checked against the program's record model (undeclared keys refused,
+    naming the key), as a frame with the row number in ``_line``; all problems at once."""
+    model = schemas.record_model(spec, on_behalf)
+    problems = Problems()
+    valid: list[dict[str, Any]] = []
+    for line, record in zip(lines, records, strict=True):
+        if not isinstance(record, Mapping):
+            problems.add(
+                FieldProblem(
+                    "record", "…", "每条申请应为一个对象", "a record is an object", file, line
+                )
+            )
+            continue
+        try:
+            checked = model.model_validate(dict(record))
+        except ValidationError as error:
+            for problem in _problems_of(error, spec, on_behalf, file, line):
+                problems.add(problem)
+            continue
+        valid.append({LINE: line, **checked.model_dump()})
+    problems.raise_if_any("申请未受理", "applications refused")
+    schema: dict[str, Any] = {LINE: pl.Int64}
+    for key in schemas.record_keys(spec, on_behalf):
+        if key == "choices":
+            schema[key] = pl.List(pl.String)
+        elif key in spec.fields:
+            schema[key] = rules.field_dtype(spec, key)
+        else:
+            schema[key] = pl.String
+    return pl.DataFrame(valid, schema=schema, orient="row")
 
 
 def submit_applications(
     actor: Actor,
     session: Session,
     cycle_id: int,
-    rows: pl.DataFrame,
+    records: Sequence[Mapping[str, Any]],
     file: str = "申请 applications",
     today: date | None = None,
+    lines: Sequence[int] | None = None,
 ) -> list[int]:
-    """Applications from a frame (one per row: ``id_number``, ``child_id_number`` for
-    schools, ``choices``, ``household_size`` for housing, and the program's fields), all or
-    none. A row's number is in ``_line`` when it came from a file. A resident files for
-    self (and own children) only; the service centre files for anyone."""
+    """Applications from records (one per application: ``child_id_number`` for schools,
+    ``choices``, and the program's fields), all or none. The record shape is the program's
+    (``schemas.record_model``): identity, household, points and group never come from it.
+
+    A resident files one record, for self (and own child: the child must be in the
+    resident's household in the registry); the service centre files in bulk, naming each
+    applicant's ``id_number``. ``lines`` numbers the records in messages (a file's rows)."""
     require(actor, Role.ADMIN, Role.OPERATOR, Role.RESIDENT)
-    if actor.role == Role.RESIDENT and "id_number" in rows.columns:
-        others = rows.filter(
-            pl.col("id_number").str.strip_chars().str.to_uppercase() != (actor.id_number or "")
+    on_behalf = not acts_as(actor, Role.RESIDENT)
+    if not records:
+        raise Invalid("没有申请记录", "no application records")
+    if not on_behalf and len(records) != 1:
+        raise Invalid(
+            f"新市民每次只能提交一份本人（或子女）的申请，本次提交了 {len(records)} 份",
+            f"a resident submits one application (own, or own child's) per request, "
+            f"not {len(records)}",
         )
-        if others.height:
-            raise Forbidden("只能为本人申请", "a resident applies for self only")
     cycle = get_cycle(actor, session, cycle_id)
     spec = cycle_spec(cycle)
     day = today or date.today()
@@ -403,14 +470,20 @@ def submit_applications(
             f"周期 {cycle.id} 的申请时间为 {cycle.opens} 至 {cycle.closes}，今天（{day}）不在其中",
             f"cycle {cycle.id} takes applications {cycle.opens} – {cycle.closes}, not on {day}",
         )
-    if LINE not in rows.columns:
-        rows = rows.with_row_index(LINE, offset=1)
-    rows = rows.with_columns(pl.col(name).cast(pl.String) for name in rows.columns if name != LINE)
+    numbered = list(lines) if lines is not None else list(range(1, len(records) + 1))
+    frame = _validated_records(spec, on_behalf, records, numbered, file)
+    if not on_behalf:
+        frame = frame.with_columns(id_number=pl.lit(actor.id_number or "", dtype=pl.String))
+    for name, field in spec.fields.items():
+        if name not in frame.columns:  # set by the department: its default until it is
+            frame = frame.with_columns(
+                pl.lit(field.default, dtype=rules.field_dtype(spec, name)).alias(name)
+            )
     problems = Problems()
     people = registry_service.people(actor, session).select(
         "id_number", "resident_id", "household_id"
     )
-    frame = rows.join(people, on="id_number", how="left")
+    frame = frame.join(people, on="id_number", how="left")
     problems.flag(
         file,
         frame,
@@ -421,9 +494,7 @@ def submit_applications(
     )
     school = spec.kind is ProgramKind.SCHOOL_ADMISSION
     if school:
-        if "child_id_number" not in frame.columns:
-            raise Invalid.field("child_id_number", None, "入学申请需填写子女身份证号", "required")
-        children = registry_service.children(actor, session).select(
+        children = registry_service.children(SYSTEM_ACTOR, session).select(
             "child_id_number", "child_id", pl.col("household_id").alias("child_household")
         )
         frame = frame.join(children, on="child_id_number", how="left")
@@ -469,32 +540,13 @@ def submit_applications(
         "already applied in this cycle",
     )
     # Choices: known targets (schools, or housing projects), at most max_choices, no repeats.
-    targets = cycle_targets(session, cycle.id)
-    choosable = {target.group_id for target in targets if target.group_id}
-    if "choices" not in frame.columns:
-        frame = frame.with_columns(choices=pl.lit("", dtype=pl.String))
-    frame = frame.with_columns(
-        choice_list=pl.col("choices")
-        .fill_null("")
-        .str.replace_all("；", ";")
-        .str.split(";")
-        .list.eval(pl.element().str.strip_chars())
-        .list.filter(pl.element() != "")
-    )
     choosing = spec.kind in (ProgramKind.SCHOOL_ADMISSION, ProgramKind.PUBLIC_HOUSING)
     if choosing:
+        choosable = {target.group_id for target in cycle_targets(session, cycle.id)}
         problems.flag(
             file,
             frame,
-            pl.col("choice_list").list.len() == 0,
-            "choices",
-            "至少填写一个志愿",
-            "at least one choice",
-        )
-        problems.flag(
-            file,
-            frame,
-            pl.col("choice_list").list.len() > spec.max_choices,
+            pl.col("choices").list.len() > spec.max_choices,
             "choices",
             f"最多 {spec.max_choices} 个志愿",
             f"at most {spec.max_choices} choices",
@@ -502,7 +554,7 @@ def submit_applications(
         problems.flag(
             file,
             frame,
-            pl.col("choice_list").list.n_unique() < pl.col("choice_list").list.len(),
+            pl.col("choices").list.n_unique() < pl.col("choices").list.len(),
             "choices",
             "志愿重复",
             "a choice is repeated",
@@ -510,55 +562,34 @@ def submit_applications(
         problems.flag(
             file,
             frame,
-            ~pl.col("choice_list").list.eval(pl.element().is_in(list(choosable))).list.all(),
+            ~pl.col("choices").list.eval(pl.element().is_in(list(choosable))).list.all(),
             "choices",
             "志愿中有本周期没有的学校或项目",
             "a choice is not offered in this cycle",
         )
-    if spec.kind is ProgramKind.PUBLIC_HOUSING:
-        size = (
-            pl.col("household_size").cast(pl.Int64, strict=False)
-            if ("household_size" in frame.columns)
-            else pl.lit(None, dtype=pl.Int64)
-        )
-        frame = frame.with_columns(household_size=size)
-        problems.flag(
-            file,
-            frame,
-            pl.col("household_size").is_null() | (pl.col("household_size") < 1),
-            "household_size",
-            "家庭人数应为正整数",
-            "household size must be a whole number ≥ 1",
-        )
-    else:
-        frame = frame.with_columns(household_size=pl.lit(None, dtype=pl.Int64))
-    field_values: list[dict[str, Any]] = []
-    for row in frame.iter_rows(named=True):
-        values = {}
-        for name in spec.fields:
-            try:
-                values[name] = _typed_field(spec, name, row.get(name))
-            except ValueError as error:
-                problems.add(
-                    FieldProblem(name, row.get(name), str(error), str(error), file, row[LINE])
-                )
-        field_values.append(values)
     problems.raise_if_any("申请未受理", "applications refused")
+    field_names = list(spec.fields)
     applications = [
         Application(
             cycle_id=cycle.id,
             resident_id=row["resident_id"],
             child_id=row["child_id"],
             subject=row["subject"],
-            choices=";".join(row["choice_list"] if choosing else []),
-            fields=json.dumps(values, ensure_ascii=False),
-            household_size=row["household_size"],
+            choices=";".join(row["choices"]) if choosing else "",
+            fields=json.dumps({name: row[name] for name in field_names}, ensure_ascii=False),
             submitted_by=actor.username,
         )
-        for row, values in zip(frame.iter_rows(named=True), field_values, strict=True)
+        for row in frame.iter_rows(named=True)
     ]
     session.add_all(applications)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another request filed the same person in this cycle meanwhile (the unique
+        # (cycle, subject) constraint decides the race).
+        raise Conflict(
+            "本周期已有该对象的申请（同时提交）", "already applied in this cycle (concurrently)"
+        ) from None
     ids = [application.id for application in applications]
     audit.record(
         session,
@@ -578,33 +609,35 @@ def submit_applications(
 
 
 def submit_file(actor: Actor, session: Session, cycle_id: int, path: Path) -> list[int]:
+    """The service centre's bulk route: a file with an ``id_number`` column (row 1 the
+    header); empty cells mean "not given"."""
     rows = read_table(path).select(pl.all().cast(pl.String).str.strip_chars())
     if rows.height == 0:
         raise Invalid(f"文件 {path.name} 没有数据行", f"file {path.name} has no data rows")
-    if "id_number" not in rows.columns:
-        raise Invalid(f"文件 {path.name} 缺少列 id_number", f"{path.name} lacks id_number")
+    records = [
+        {key: value for key, value in row.items() if value not in (None, "")}
+        for row in rows.iter_rows(named=True)
+    ]
     return submit_applications(
-        actor, session, cycle_id, rows.with_row_index(LINE, offset=2), path.name
+        actor, session, cycle_id, records, path.name, lines=range(2, rows.height + 2)
     )
-
-
-def _in_scope(actor: Actor, session: Session, application: Application) -> bool:
-    """Whether the actor may read an application: cross-town staff all (a reviewer only the
-    department's programs), town staff their town's applicants, a resident their own."""
-    if actor.role == Role.REVIEWER:
-        cycle = session.get_one(ProgramCycle, application.cycle_id)
-        return cycle_spec(cycle).department == actor.department
-    if reads_all(actor):
-        return True
-    if actor.role in (Role.TOWN_STAFF, Role.RESIDENT):
-        return registry_service.resident_exists(actor, session, application.resident_id)
-    return False
 
 
 def get_application(actor: Actor, session: Session, application_id: int) -> Application:
     """An application the actor may read; one out of scope is "not found" (not leaked)."""
-    application = session.get(Application, application_id)
-    if application is None or not _in_scope(actor, session, application):
+    application = session.scalars(
+        repository.readable_applications(actor).where(Application.id == application_id)
+    ).one_or_none()
+    if application is None:
+        raise NotFound(f"没有申请 {application_id}", f"no application {application_id}")
+    return application
+
+
+def _writable_application(actor: Actor, session: Session, application_id: int) -> Application:
+    application = session.scalars(
+        repository.writable_applications(actor).where(Application.id == application_id)
+    ).one_or_none()
+    if application is None:
         raise NotFound(f"没有申请 {application_id}", f"no application {application_id}")
     return application
 
@@ -612,14 +645,8 @@ def get_application(actor: Actor, session: Session, application_id: int) -> Appl
 def my_applications(actor: Actor, session: Session) -> list[Application]:
     """A resident's own applications (as applicant), newest first."""
     require(actor, Role.RESIDENT)
-    people = registry_service.people(actor, session)
-    ids = people["resident_id"].to_list() if "resident_id" in people.columns else []
     return list(
-        session.scalars(
-            select(Application)
-            .where(Application.resident_id.in_(ids))
-            .order_by(Application.id.desc())
-        )
+        session.scalars(repository.readable_applications(actor).order_by(Application.id.desc()))
     )
 
 
@@ -638,9 +665,8 @@ def verify(
     now = datetime.now(UTC)
     count = 0
     for application_id in application_ids:
-        application = get_application(actor, session, application_id)
+        application = _writable_application(actor, session, application_id)
         cycle = get_cycle(actor, session, application.cycle_id)
-        require_department(actor, cycle_spec(cycle).department)
         before = audit.row_state(application)
         if cycle.status == CycleStatus.FINAL:
             raise Conflict(f"周期 {cycle.id} 结果已确定", f"cycle {cycle.id} is final")
@@ -670,8 +696,8 @@ def verify(
 
 def verify_all(actor: Actor, session: Session, cycle_id: int) -> int:
     """Approve every submitted application of a cycle in one statement."""
-    cycle = get_cycle(actor, session, cycle_id)
-    require_department(actor, cycle_spec(cycle).department)
+    require(actor, Role.ADMIN, Role.REVIEWER)
+    cycle = _writable_cycle(actor, session, cycle_id)
     if cycle.status == CycleStatus.FINAL:
         raise Conflict(f"周期 {cycle.id} 结果已确定", f"cycle {cycle.id} is final")
     result = session.execute(
@@ -710,7 +736,7 @@ def correct(
     submitted; the department verifies it again. The service centre or the applicant
     corrects."""
     require(actor, Role.ADMIN, Role.OPERATOR, Role.RESIDENT)
-    application = get_application(actor, session, application_id)
+    application = _writable_application(actor, session, application_id)
     before = audit.row_state(application)
     cycle = get_cycle(actor, session, application.cycle_id)
     if cycle.status == CycleStatus.FINAL:
@@ -730,13 +756,18 @@ def correct(
         application.choices = ";".join(wanted)
     if fields:
         values = json.loads(application.fields)
-        for name, raw in fields.items():
-            if name not in spec.fields:
-                raise Invalid.field(name, raw, "本项目没有该字段", "no such field in the program")
-            try:
-                values[name] = _typed_field(spec, name, raw)
-            except ValueError as error:
-                raise Invalid.field(name, raw, str(error), str(error)) from None
+        on_behalf = not acts_as(actor, Role.RESIDENT)
+        try:
+            checked = schemas.fields_model(spec, on_behalf).model_validate(dict(fields))
+        except ValidationError as error:
+            problems = _problems_of(error, spec, on_behalf, "fields", 1)
+            first = problems[0]
+            raise Invalid(
+                f"更正未受理：{first.describe()}",
+                f"correction refused: {first.describe()}",
+                problems,
+            ) from None
+        values.update(checked.model_dump(include=set(fields)))
         application.fields = json.dumps(values, ensure_ascii=False)
     application.status = ApplicationStatus.SUBMITTED
     application.reason = None
@@ -794,6 +825,12 @@ def _applicant_frame(
         pl.col(KEY).alias("applicant"), pl.col("town_code").alias("home_town"), "household_id"
     )
     frame = frame.join(applicant_town, on="applicant", how="left")
+    if spec.kind is ProgramKind.PUBLIC_HOUSING:
+        frame = frame.drop("household_size").join(
+            _household_sizes(actor, session, people), on="household_id", how="left"
+        )
+        # A resident registered without a household lives alone.
+        frame = frame.with_columns(pl.col("household_size").fill_null(1))
     if spec.kind is ProgramKind.SCHOOL_ADMISSION:
         parents = people.select("household_id", KEY).drop_nulls("household_id")
         persons = frame.join(parents, on="household_id", how="left").with_columns(
@@ -813,6 +850,22 @@ def _applicant_frame(
     return persons, scores
 
 
+def _household_sizes(actor: Actor, session: Session, people: pl.DataFrame) -> pl.DataFrame:
+    """Members of each household as the registry has them (adults and accompanying
+    children), never as an application says."""
+    adults = people.drop_nulls("household_id").group_by("household_id").agg(adults=pl.len())
+    children = (
+        registry_service.children(actor, session)
+        .drop_nulls("household_id")
+        .group_by("household_id")
+        .agg(children=pl.len())
+    )
+    return adults.join(children, on="household_id", how="left").select(
+        "household_id",
+        household_size=(pl.col("adults") + pl.col("children").fill_null(0)).cast(pl.Int64),
+    )
+
+
 def allocate_cycle(
     actor: Actor,
     session: Session,
@@ -821,7 +874,7 @@ def allocate_cycle(
     scoring_run_id: int | None = None,
 ) -> AllocationRun:
     require(actor, Role.ADMIN, Role.OPERATOR)
-    cycle = get_cycle(actor, session, cycle_id)
+    cycle = _writable_cycle(actor, session, cycle_id)
     spec = cycle_spec(cycle)
     if cycle.status == CycleStatus.FINAL:
         raise Conflict(f"周期 {cycle.id} 结果已确定，不能再分配", f"cycle {cycle.id} is final")
@@ -1214,9 +1267,12 @@ def _results_digest(session: Session, run_id: int) -> str | None:
 
 
 def get_run(actor: Actor, session: Session, run_id: int) -> AllocationRun:
-    """A run, for staff (the public reads published runs through their notice)."""
-    require(actor, Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.TOWN_STAFF, Role.AUDITOR)
-    run = session.get(AllocationRun, run_id)
+    """A run, for the cycle's department and the service centre (the public and the towns
+    read published runs through their notice)."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR)
+    run = session.scalars(
+        repository.readable_runs(actor).where(AllocationRun.id == run_id)
+    ).one_or_none()
     if run is None:
         raise NotFound(f"没有分配批次 {run_id}", f"no allocation run {run_id}")
     return run
@@ -1224,7 +1280,7 @@ def get_run(actor: Actor, session: Session, run_id: int) -> AllocationRun:
 
 def latest_run(actor: Actor, session: Session, cycle_id: int) -> AllocationRun:
     run = session.scalars(
-        select(AllocationRun)
+        repository.readable_runs(actor)
         .where(AllocationRun.cycle_id == cycle_id)
         .order_by(AllocationRun.id.desc())
         .limit(1)

@@ -53,6 +53,9 @@ class ApplicationField(BaseModel):
     """Enum values → Chinese label."""
     default: Any = None
     label: Text
+    set_by: str = Field(default="applicant", pattern="^(applicant|department)$")
+    """``department``: the department sets it (a route or status it certifies); a resident's
+    own application cannot carry it, so nobody puts themself in a priority group."""
 
 
 class Rule(BaseModel):

@@ -17,8 +17,31 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table('program_cycles', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('department', sa.String(length=32), nullable=True))
+    # Backfill from the program document each cycle keeps (its `department:` line).
+    connection = op.get_bind()
+    cycles = sa.table(
+        'program_cycles',
+        sa.column('id', sa.Integer),
+        sa.column('program_text', sa.Text),
+        sa.column('department', sa.String),
+    )
+    import yaml
+
+    for cycle_id, text in connection.execute(sa.select(cycles.c.id, cycles.c.program_text)).all():
+        document = yaml.safe_load(text) or {}
+        connection.execute(
+            cycles.update()
+            .where(cycles.c.id == cycle_id)
+            .values(department=str(document.get('department', '')))
+        )
+    with op.batch_alter_table('program_cycles', schema=None) as batch_op:
+        batch_op.alter_column('department', existing_type=sa.String(length=32), nullable=False)
+        batch_op.create_index(batch_op.f('ix_program_cycles_department'), ['department'], unique=False)
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('program_cycles', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_program_cycles_department'))
+        batch_op.drop_column('department')
