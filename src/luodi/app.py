@@ -2,28 +2,45 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from luodi import __version__
 from luodi.audit.api import router as audit_router
 from luodi.auth.api import router as auth_router
 from luodi.db import get_engine
-from luodi.errors import LuodiError, TooManyRequests
+from luodi.errors import (
+    Conflict,
+    FieldProblem,
+    Invalid,
+    LuodiError,
+    NotFound,
+    TooManyRequests,
+    excerpt,
+)
 from luodi.feeds.api import router as feeds_router
 from luodi.notices.api import router as notices_router
 from luodi.programs.api import router as programs_router
 from luodi.registry.api import router as registry_router
 from luodi.scoring.api import router as scoring_router
+from luodi.settings import get_settings
+from luodi.web.guard import TOO_LARGE, BodyTooLarge, Refused, RequestGuard
 from luodi.web.pages import router as pages_router
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
-"""Feed files of a million rows fit; anything larger goes through ``luodi feed import``."""
+logger = logging.getLogger("luodi.web")
+
+
+def _json(status: int, content: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(status_code=status, content=content, headers=headers)
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
@@ -39,37 +56,74 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
 
     @app.exception_handler(LuodiError)
-    def luodi_error(_request: Request, error: LuodiError) -> JSONResponse:
+    def luodi_error(_request: Request, error: LuodiError) -> Response:
         headers = {}
         if error.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
         if isinstance(error, TooManyRequests):
             headers["Retry-After"] = str(error.retry_after)
-        return JSONResponse(status_code=error.status, content=error.as_dict(), headers=headers)
+        return _json(error.status, error.as_dict(), headers)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
-        # Refuse an oversized body before anything reads it (uploads are spooled otherwise).
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse(
-                status_code=413,
-                content={
-                    "error": "PayloadTooLarge",
-                    "message_zh": f"请求超过 {MAX_BODY_BYTES // 1024 // 1024} MB",
-                    "message_en": f"the request is larger than {MAX_BODY_BYTES // 1024 // 1024} MB",
-                    "details": [],
-                },
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_request: Request, error: RequestValidationError) -> Response:
+        problems = error.errors()
+        if any(problem["loc"] and problem["loc"][0] == "path" for problem in problems):
+            # An id that cannot name an object (text, negative, beyond 32 bits) names none.
+            missing = NotFound("没有这个对象", "no such object")
+            return _json(404, missing.as_dict())
+        details = [
+            FieldProblem(
+                ".".join(str(part) for part in problem["loc"][1:]) or str(problem["loc"][0]),
+                excerpt(problem.get("input")),
+                problem["msg"].removeprefix("Value error, "),
+                problem["msg"].removeprefix("Value error, "),
             )
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'",
-        )
-        return response
+            for problem in problems[:20]
+        ]
+        first = details[0].describe() if details else ""
+        refused = Invalid(f"请求内容无效：{first}", f"the request is invalid: {first}", details)
+        return _json(422, refused.as_dict())
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(_request: Request, error: StarletteHTTPException) -> Response:
+        if isinstance(error, BodyTooLarge):
+            _, kind, zh, en = TOO_LARGE
+            return _json(413, {"error": kind, "message_zh": zh, "message_en": en, "details": []})
+        if isinstance(error, Refused):
+            reason = error.detail
+            return _json(
+                422,
+                Invalid(
+                    f"请求内容无效：{reason['zh']}", f"invalid request: {reason['en']}"
+                ).as_dict(),
+            )
+        words = {404: ("没有这个页面", "not found"), 405: ("不支持该方法", "method not allowed")}
+        zh, en = words.get(error.status_code, ("请求无法处理", str(error.detail)))
+        content = {"error": "HTTPError", "message_zh": zh, "message_en": en, "details": []}
+        return _json(error.status_code, content, dict(error.headers or {}))
+
+    @app.exception_handler(OperationalError)
+    def database_busy(_request: Request, error: OperationalError) -> Response:
+        # SQLite past its busy timeout ("database is locked"), or PostgreSQL unreachable:
+        # the request may succeed later; nothing was written (the unit of work rolled back).
+        logger.warning("database unavailable: %s", type(error.orig).__name__)
+        busy = "数据库正忙，请稍后重试", "the database is busy; try again shortly"
+        content = {"error": "ServiceUnavailable", "message_zh": busy[0], "message_en": busy[1]}
+        return _json(503, {**content, "details": []}, {"Retry-After": "2"})
+
+    @app.exception_handler(DataError)
+    def out_of_range(_request: Request, error: DataError) -> Response:
+        # A value the database cannot store (a number past its column, a malformed date):
+        # every surface validates first; this is the net under them, never a 500.
+        logger.warning("value refused by the database: %s", type(error.orig).__name__)
+        refused = Invalid("数据超出范围或格式无效", "a value is out of range or malformed")
+        return _json(422, refused.as_dict())
+
+    @app.exception_handler(IntegrityError)
+    def conflict(_request: Request, error: IntegrityError) -> Response:
+        logger.warning("constraint refused a write: %s", type(error.orig).__name__)
+        clash = Conflict("与已有数据冲突（可能是重复提交）", "conflicts with existing data")
+        return _json(409, clash.as_dict())
 
     @app.get("/api/v1/health", tags=["health"], summary="健康检查 / health")
     def health() -> dict[str, str]:
@@ -88,4 +142,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.mount(
         "/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static"
     )
+    app.add_middleware(RequestGuard, engine=engine, hsts=get_settings().secure_cookies)
     return app

@@ -6,10 +6,24 @@ business failure is never a 500 and never a traceback.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from luodi.kernels.masking import mask_id_number, mask_phone
+
+EXCERPT_CHARS = 60
+"""How much of a refused value a message may echo back."""
+
+
+def excerpt(value: Any) -> Any:
+    """A short excerpt of a refused value: never the whole of a large input."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    return f"{text[:EXCERPT_CHARS]}…（共 {len(text)} 字符 / {len(text)} chars）"
 
 
 @dataclass(frozen=True)
@@ -28,7 +42,7 @@ class FieldProblem:
             "file": self.file,
             "row": self.row,
             "field": self.field,
-            "value": self.value,
+            "value": excerpt(self.value),
             "reason_zh": self.reason_zh,
             "reason_en": self.reason_en,
         }
@@ -47,10 +61,11 @@ class FieldProblem:
         return f"{where}: {self.shown_value()!r} — {self.reason_zh} / {self.reason_en}"
 
     def shown_value(self) -> Any:
-        """The value as it may appear in messages and logs: personal numbers masked."""
+        """The value as it may appear in messages and logs: personal numbers masked, long
+        values cut to an excerpt."""
         if isinstance(self.value, str) and self.field.endswith(("id_number", "phone")):
             return mask_id_number(self.value) if "id" in self.field else mask_phone(self.value)
-        return self.value
+        return excerpt(self.value)
 
 
 @dataclass(eq=False)
