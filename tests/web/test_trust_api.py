@@ -138,13 +138,14 @@ def test_residents_see_only_their_own_applications(
     assert client.get(f"/api/v1/applications/{cycle['other']}", headers=auth).status_code == 404
     mine = client.get("/api/v1/my/applications", headers=auth).json()
     assert [a["id"] for a in mine] == [cycle["mine"]]
-    # A resident cannot apply for somebody else.
+    # A resident cannot name an applicant: identity comes from the account (422 names the key).
     refused = client.post(
         f"/api/v1/program-cycles/{cycle['cycle']}/applications",
         json={"records": [{"id_number": "110105194912310021"}]},
         headers=auth,
     )
-    assert refused.status_code == 403
+    assert refused.status_code == 422
+    assert refused.json()["details"][0]["field"] == "id_number"
 
 
 def test_reviewers_verify_only_their_department_and_auditors_never_write(

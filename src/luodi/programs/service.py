@@ -462,6 +462,8 @@ def submit_applications(
         )
     cycle = get_cycle(actor, session, cycle_id)
     spec = cycle_spec(cycle)
+    numbered = list(lines) if lines is not None else list(range(1, len(records) + 1))
+    frame = _validated_records(spec, on_behalf, records, numbered, file)
     day = today or date.today()
     if cycle.status != CycleStatus.OPEN:
         raise Conflict(f"周期 {cycle.id} 已不再受理申请", f"cycle {cycle.id} no longer accepts")
@@ -470,8 +472,6 @@ def submit_applications(
             f"周期 {cycle.id} 的申请时间为 {cycle.opens} 至 {cycle.closes}，今天（{day}）不在其中",
             f"cycle {cycle.id} takes applications {cycle.opens} – {cycle.closes}, not on {day}",
         )
-    numbered = list(lines) if lines is not None else list(range(1, len(records) + 1))
-    frame = _validated_records(spec, on_behalf, records, numbered, file)
     if not on_behalf:
         frame = frame.with_columns(id_number=pl.lit(actor.id_number or "", dtype=pl.String))
     for name, field in spec.fields.items():
@@ -528,17 +528,6 @@ def submit_applications(
         "同一对象重复申请",
         "applies twice for the same person",
     )
-    existing = set(
-        session.scalars(select(Application.subject).where(Application.cycle_id == cycle.id))
-    )
-    problems.flag(
-        file,
-        frame,
-        pl.col("subject").is_in(list(existing)),
-        "id_number",
-        "本周期已有该对象的申请",
-        "already applied in this cycle",
-    )
     # Choices: known targets (schools, or housing projects), at most max_choices, no repeats.
     choosing = spec.kind in (ProgramKind.SCHOOL_ADMISSION, ProgramKind.PUBLIC_HOUSING)
     if choosing:
@@ -568,6 +557,25 @@ def submit_applications(
             "a choice is not offered in this cycle",
         )
     problems.raise_if_any("申请未受理", "applications refused")
+    subjects = frame["subject"].to_list()
+    statement = select(Application.subject).where(Application.cycle_id == cycle.id)
+    if len(subjects) <= 500:  # a bulk file compares with the whole cycle instead
+        statement = statement.where(Application.subject.in_(subjects))
+    existing = set(session.scalars(statement)) & set(subjects)
+    if existing:
+        repeated = frame.filter(pl.col("subject").is_in(list(existing)))
+        first_line = repeated[LINE][0]
+        raise Conflict(
+            f"本周期已有该对象的申请（第 {first_line} 条等 {repeated.height} 条），未写入任何申请",
+            f"already applied in this cycle (record {first_line} and {repeated.height - 1} "
+            "more); nothing was written",
+            [
+                FieldProblem(
+                    "id_number", None, "本周期已有该对象的申请", "already applied", file, line
+                )
+                for line in repeated[LINE].head(50)
+            ],
+        )
     field_names = list(spec.fields)
     applications = [
         Application(

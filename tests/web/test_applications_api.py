@@ -1,0 +1,189 @@
+"""Nobody applies in another's name: an application is built from the signed-in account and the
+registry; the record is the program's model with undeclared keys refused (422 naming the key);
+a resident files one record, for self or own child; bulk is the service centre's. Both databases.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from luodi.auth import service as auth_service
+from luodi.auth.actor import SYSTEM_ACTOR, Actor
+from luodi.db import session_scope
+from luodi.programs import service as programs
+from luodi.programs.models import Application
+from luodi.registry.models import Resident
+from tests.web.conftest import PASSWORD, sign_in
+
+
+@pytest.fixture(scope="module")
+def families(small_city: Path) -> dict[str, str]:
+    """A parent with a child in their household, and a child of another household."""
+    residents = pl.read_csv(small_city / "residents.csv", infer_schema=False)
+    children = pl.read_csv(small_city / "children.csv", infer_schema=False)
+    with_child = residents.join(children, on="household_number").sort("id_number")
+    parent = with_child.row(0, named=True)
+    stranger = children.filter(pl.col("household_number") != parent["household_number"]).row(
+        0, named=True
+    )
+    return {
+        "parent": parent["id_number"],
+        "own_child": parent["child_id_number"],
+        "other_child": stranger["child_id_number"],
+        "other_adult": residents.filter(pl.col("id_number") != parent["id_number"])["id_number"][0],
+    }
+
+
+@pytest.fixture(scope="module")
+def open_cycles(
+    loaded_engine: Engine, accounts: dict[str, Actor], families: dict[str, str], small_city: Path
+) -> dict[str, int]:
+    today = date.today()
+    with session_scope(loaded_engine) as session:
+        auth_service.add_user(
+            SYSTEM_ACTOR, session, "parent", "resident", PASSWORD, id_number=families["parent"]
+        )
+        window = (today - timedelta(days=1), today + timedelta(days=5), date(2026, 3, 1))
+        school = programs.open_cycle(
+            SYSTEM_ACTOR,
+            session,
+            "school-entry",
+            "hole",
+            *window,
+            targets_file=small_city / "schools.csv",
+            entry_grade=1,
+        )
+        check = programs.open_cycle(
+            SYSTEM_ACTOR, session, "health-check", "hole", *window, places=3
+        )
+        return {"school": school.id, "check": check.id}
+
+
+def applications_of(engine: Engine, cycle_id: int) -> list[tuple[int, int | None]]:
+    with session_scope(engine) as session:
+        return list(
+            session.execute(
+                select(Application.resident_id, Application.child_id).where(
+                    Application.cycle_id == cycle_id
+                )
+            ).tuples()
+        )
+
+
+def post(client: TestClient, cycle_id: int, records: Any, auth: dict[str, str]) -> Any:
+    return client.post(
+        f"/api/v1/program-cycles/{cycle_id}/applications", json={"records": records}, headers=auth
+    )
+
+
+def test_identity_keys_are_refused_and_nothing_is_filed(
+    client: TestClient, loaded_engine: Engine, open_cycles: dict[str, int], families: dict[str, str]
+) -> None:
+    auth = sign_in(client, "parent")
+    school = open_cycles["school"]
+    own = {"child_id_number": families["own_child"], "choices": []}
+    for forged in (
+        {"resident_id": 1},
+        {"id_number": families["other_adult"]},
+        {"household_size": 9},
+        {"points": 165},
+        {"route": "talent"},  # set by 教育局, never by the applicant
+        {"group": 0},
+    ):
+        refused = post(client, school, [{**own, **forged}], auth)
+        assert refused.status_code == 422, (forged, refused.text)
+        fields = [problem["field"] for problem in refused.json()["details"]]
+        assert next(iter(forged)) in fields, (forged, fields)
+    assert applications_of(loaded_engine, school) == []
+
+
+def test_a_resident_files_one_record_for_self_or_own_child(
+    client: TestClient, loaded_engine: Engine, open_cycles: dict[str, int], families: dict[str, str]
+) -> None:
+    auth = sign_in(client, "parent")
+    school, check = open_cycles["school"], open_cycles["check"]
+    schools = programs_schools(loaded_engine, school)
+    # Somebody else's child: refused, naming the child's column.
+    stranger = post(
+        client, school, [{"child_id_number": families["other_child"], "choices": schools}], auth
+    )
+    assert stranger.status_code == 422
+    assert stranger.json()["details"][0]["field"] == "child_id_number"
+    # A thousand records at once: a resident files one per request.
+    many = [{}] * 1000
+    assert post(client, check, many, auth).status_code == 422
+    assert applications_of(loaded_engine, check) == []
+    # Own child: taken, in the parent's own name from the registry.
+    taken = post(
+        client, school, [{"child_id_number": families["own_child"], "choices": schools}], auth
+    )
+    assert taken.status_code == 200, taken.text
+    ((resident_id, child_id),) = applications_of(loaded_engine, school)
+    assert child_id is not None
+    mine = client.get("/api/v1/my/applications", headers=auth).json()
+    assert [a["id"] for a in mine] == taken.json()["application_ids"]
+    # Self, for the health check: no id_number needed (nor allowed).
+    assert post(client, check, [{}], auth).status_code == 200
+    assert applications_of(loaded_engine, check) == [(resident_id, None)]
+    # Twice: 409, not a second application.
+    assert post(client, check, [{}], auth).status_code == 409
+    assert len(applications_of(loaded_engine, check)) == 1
+
+
+def programs_schools(engine: Engine, cycle_id: int) -> list[str]:
+    with session_scope(engine) as session:
+        targets = programs.cycle_targets(session, cycle_id)
+    return [targets[0].group_id or ""]
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [{}],  # no id_number
+        [{"id_number": None}],
+        [{"id_number": 123}],
+        [{"id_number": "1" * 5000}],
+        [42],
+        [{"id_number": {"$ne": ""}}],
+    ],
+)
+def test_malformed_bulk_records_are_422_never_500(
+    admin_client: TestClient, open_cycles: dict[str, int], records: list[Any]
+) -> None:
+    response = admin_client.post(
+        f"/api/v1/program-cycles/{open_cycles['check']}/applications", json={"records": records}
+    )
+    assert response.status_code == 422, response.text
+    assert len(response.text) < 3000  # a short excerpt of the value, never the whole input
+
+
+def test_concurrent_duplicates_one_succeeds_the_others_409(
+    admin_client: TestClient, loaded_engine: Engine, open_cycles: dict[str, int], city: pl.DataFrame
+) -> None:
+    number = city["id_number"][-1]
+    url = f"/api/v1/program-cycles/{open_cycles['check']}/applications"
+
+    def submit(_: int) -> int:
+        return admin_client.post(url, json={"records": [{"id_number": number}]}).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(submit, range(6)))
+    assert statuses == [200, 409, 409, 409, 409, 409], statuses
+    with session_scope(loaded_engine) as session:
+        resident = session.scalar(select(Resident.id).where(Resident.id_number == number))
+        count = session.scalar(
+            select(func.count())
+            .select_from(Application)
+            .where(
+                Application.cycle_id == open_cycles["check"], Application.resident_id == resident
+            )
+        )
+    assert count == 1
