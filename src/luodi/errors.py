@@ -64,7 +64,8 @@ class FieldProblem:
         """The value as it may appear in messages and logs: personal numbers masked, long
         values cut to an excerpt."""
         if isinstance(self.value, str) and self.field.endswith(("id_number", "phone")):
-            return mask_id_number(self.value) if "id" in self.field else mask_phone(self.value)
+            masked = mask_id_number(self.value) if "id" in self.field else mask_phone(self.value)
+            return excerpt(masked)
         return excerpt(self.value)
 
 

@@ -5,6 +5,7 @@ a resident files one record, for self or own child; bulk is the service centre's
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
@@ -187,3 +188,31 @@ def test_concurrent_duplicates_one_succeeds_the_others_409(
             )
         )
     assert count == 1
+
+
+def test_a_busy_sqlite_database_answers_503(
+    admin_client: TestClient, loaded_engine: Engine, open_cycles: dict[str, int], city: pl.DataFrame
+) -> None:
+    if loaded_engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single writer")
+    database = loaded_engine.url.database
+    assert database
+    holder = sqlite3.connect(database, timeout=1)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock past the busy timeout
+    try:
+        response = admin_client.post(
+            f"/api/v1/program-cycles/{open_cycles['check']}/applications",
+            json={"records": [{"id_number": city["id_number"][-2]}]},
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"]
+    assert "x-content-type-options" in response.headers
+    # Nothing was written; once the lock is gone the same request is taken.
+    retried = admin_client.post(
+        f"/api/v1/program-cycles/{open_cycles['check']}/applications",
+        json={"records": [{"id_number": city["id_number"][-2]}]},
+    )
+    assert retried.status_code == 200, retried.text

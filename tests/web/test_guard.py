@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -196,24 +195,3 @@ def test_hsts_behind_https(loaded_engine: Engine, monkeypatch: pytest.MonkeyPatc
         get_settings.cache_clear()
     with TestClient(create_app(loaded_engine)) as plain:
         assert "strict-transport-security" not in plain.get("/api/v1/health").headers
-
-
-def test_a_busy_sqlite_database_answers_503(
-    admin_client: TestClient, loaded_engine: Engine
-) -> None:
-    if loaded_engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's single writer")
-    database = loaded_engine.url.database
-    assert database
-    holder = sqlite3.connect(database, timeout=1)
-    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock past the busy timeout
-    try:
-        response = admin_client.post(
-            "/api/v1/program-cycles/1/applications",
-            json={"records": [{"id_number": "110105194912310021"}]},
-        )
-    finally:
-        holder.rollback()
-        holder.close()
-    assert response.status_code == 503, response.text
-    assert response.headers["retry-after"]
