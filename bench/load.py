@@ -1,0 +1,271 @@
+"""Load on a real ``luodi serve``: a bounded generator (httpx, asyncio), ``--clients`` concurrent
+clients for ``--seconds`` per route, against SQLite and PostgreSQL holding a synthetic city
+(100,000 residents by default), scored and with its scoring run published as a notice.
+
+Routes: health; a notice as JSON (first page) and as HTML; a resident's own score; sign-in;
+a staff member's resident list. Prints requests/s, p50/p95/p99 and errors per route, and
+writes the table into docs/benchmarks.md (section "Load"). Errors must be 0.
+
+    python bench/load.py [--residents 100000] [--clients 20] [--seconds 60] [--databases sqlite postgres]
+
+Every request goes to 127.0.0.1; the loop is bounded in count and time and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import polars as pl
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import markdown_table, write_section
+
+ROOT = Path(__file__).resolve().parent.parent
+LUODI = str(ROOT / ".venv" / "bin" / "luodi")
+POSTGRES = os.environ.get(
+    "LUODI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PASSWORD = "load-test-password-1"
+AS_OF = "2026-03-01"
+MAX_REQUESTS_PER_ROUTE = 200_000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def luodi(environment: dict[str, str], *arguments: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [LUODI, *arguments],
+        env=environment,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"luodi {' '.join(arguments)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+@contextmanager
+def database(kind: str, folder: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'load.db'}"
+        return
+    schema = f"bench_load_{os.getpid()}"
+    admin = create_engine(POSTGRES)
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        separator = "&" if "?" in POSTGRES else "?"
+        yield f"{POSTGRES}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def prepare(environment: dict[str, str], city: Path) -> str:
+    """Migrate, load, score, publish the scoring run, add an operator and a resident;
+    returns the resident's ID number."""
+    luodi(environment, "db", "upgrade")
+    luodi(environment, "load", str(city))
+    luodi(environment, "score", "--policy", "zj-cixi", "--as-of", AS_OF)
+    luodi(environment, "notice", "publish", "--scoring-run", "1")
+    number = pl.read_csv(city / "residents.csv", infer_schema=False)["id_number"][0]
+    luodi(
+        environment,
+        "user",
+        "add",
+        "operator1",
+        "--role",
+        "operator",
+        "--password-stdin",
+        stdin=PASSWORD,
+    )
+    luodi(
+        environment,
+        "user",
+        "add",
+        "resident1",
+        "--role",
+        "resident",
+        "--id-number",
+        number,
+        "--password-stdin",
+        stdin=PASSWORD,
+    )
+    return number
+
+
+@contextmanager
+def serve(environment: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [LUODI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise SystemExit("luodi serve did not answer within 60 s")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def token(base: str, username: str) -> str:
+    response = httpx.post(
+        f"{base}/api/v1/auth/token", data={"username": username, "password": PASSWORD}, timeout=30
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+Send = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+async def hammer(
+    base: str, send: Send, clients: int, seconds: float
+) -> tuple[list[float], int, int]:
+    """``clients`` loops sending one request after another for ``seconds``: latencies (ms),
+    requests, errors (any status ≥ 400, or a transport error)."""
+    latencies: list[float] = []
+    errors = 0
+    stop = time.monotonic() + seconds
+
+    async def client_loop() -> None:
+        nonlocal errors
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            while time.monotonic() < stop and len(latencies) < MAX_REQUESTS_PER_ROUTE:
+                started = time.perf_counter()
+                try:
+                    response = await send(client)
+                    if response.status_code >= 400:
+                        errors += 1
+                except httpx.HTTPError:
+                    errors += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    await asyncio.gather(*(client_loop() for _ in range(clients)))
+    return latencies, len(latencies), errors
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def routes(base: str) -> dict[str, Send]:
+    operator = {"Authorization": f"Bearer {token(base, 'operator1')}"}
+    resident = {"Authorization": f"Bearer {token(base, 'resident1')}"}
+    me = httpx.get(f"{base}/api/v1/residents", params={"limit": 1}, headers=resident, timeout=30)
+    me.raise_for_status()
+    resident_id = me.json()[0]["id"] if isinstance(me.json(), list) else me.json()["items"][0]["id"]
+    notice = httpx.get(f"{base}/api/v1/notices", timeout=30).json()[0]["id"]
+    sign_in = {"username": "operator1", "password": PASSWORD}
+    return {
+        "GET /api/v1/health": lambda c: c.get("/api/v1/health"),
+        "GET /api/v1/notices/{id} (JSON)": lambda c: c.get(f"/api/v1/notices/{notice}"),
+        "GET /notices/{id} (HTML)": lambda c: c.get(f"/notices/{notice}"),
+        "GET /api/v1/residents/{id}/score (own)": lambda c: c.get(
+            f"/api/v1/residents/{resident_id}/score", headers=resident
+        ),
+        "POST /api/v1/auth/token": lambda c: c.post("/api/v1/auth/token", data=sign_in),
+        "GET /api/v1/residents?limit=50 (staff)": lambda c: c.get(
+            "/api/v1/residents", params={"limit": 50}, headers=operator
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--residents", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
+    options = parser.parse_args()
+    rows: list[list[str]] = []
+    total_errors = 0
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        city = folder / "city"
+        luodi(
+            dict(os.environ),
+            "synth",
+            "--residents",
+            str(options.residents),
+            "--seed",
+            "11",
+            "--out",
+            str(city),
+            "--as-of",
+            AS_OF,
+        )
+        for kind in options.databases:
+            with database(kind, folder) as url:
+                environment = {**os.environ, "LUODI_DATABASE_URL": url}
+                started = time.perf_counter()
+                prepare(environment, city)
+                print(f"{kind}: city ready in {time.perf_counter() - started:.0f} s", flush=True)
+                with serve(environment) as base:
+                    for name, send in routes(base).items():
+                        latencies, count, errors = asyncio.run(
+                            hammer(base, send, options.clients, options.seconds)
+                        )
+                        total_errors += errors
+                        row = [
+                            kind,
+                            name,
+                            f"{count / options.seconds:,.0f}",
+                            f"{percentile(latencies, 0.50):.0f}",
+                            f"{percentile(latencies, 0.95):.0f}",
+                            f"{percentile(latencies, 0.99):.0f}",
+                            str(errors),
+                        ]
+                        print(" | ".join(row), flush=True)
+                        rows.append(row)
+    table = markdown_table(
+        ["database", "route", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows
+    )
+    body = (
+        f"`python bench/load.py --residents {options.residents} --clients {options.clients} "
+        f"--seconds {options.seconds:g}`: one `luodi serve` process (uvicorn, one worker) and "
+        "the load generator on the same 2 cores, so the generator's own CPU is in the numbers.\n\n"
+        + table
+    )
+    print(table)
+    write_section("Load", body)
+    if total_errors:
+        raise SystemExit(f"{total_errors} errors under load (must be 0)")
+
+
+if __name__ == "__main__":
+    main()
