@@ -15,9 +15,9 @@ from pathlib import Path
 import polars as pl
 
 from luodi.errors import FieldProblem, Invalid
-from luodi.tabular import LINE, read_csv_strings
+from luodi.tabular import LINE, check_xlsx_size, read_csv_strings
 
-READABLE = (".csv", ".parquet", ".xlsx", ".xls")
+READABLE = (".csv", ".parquet", ".xlsx")
 WRITABLE = (".csv", ".parquet")
 
 
@@ -38,11 +38,15 @@ def read_table(path: Path) -> pl.DataFrame:
         )
     try:
         if suffix == ".csv":
-            # The registry's reader: text, UTF-8 / BOM / GBK, trimmed; no columns required here.
+            # The registry's reader: text, UTF-8 / BOM / GBK, trimmed, its structure checked
+            # (rows wider than the header, open quotes, NUL); no columns required here.
             return read_csv_strings(path, []).drop(LINE)
         if suffix == ".parquet":
             frame = pl.read_parquet(path)
         else:
+            # Bounded before the reader expands anything (a 2 KB file can ask for 17 billion
+            # cells).
+            check_xlsx_size(path, path.name)
             frame = pl.read_excel(path, engine="calamine")
     except Invalid:
         raise

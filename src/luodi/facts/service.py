@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from luodi.auth.actor import Actor
+from luodi.facts import repository
 from luodi.facts.models import Fact
 from luodi.feeds.catalog import Variable
 from luodi.feeds.models import FeedBatch
@@ -23,11 +24,12 @@ from luodi.kernels.calendar import years_before
 from luodi.kernels.feeds.spec import Aggregate
 
 
-def _current(names: list[str], as_of: date):  # type: ignore[no-untyped-def]
+def _current(actor: Actor, names: list[str], as_of: date):  # type: ignore[no-untyped-def]
     return select(Fact.resident_id, Fact.name, Fact.value, Fact.valid_from, Fact.valid_to).where(
         Fact.name.in_(names),
         Fact.superseded_by.is_(None),
         (Fact.valid_from.is_(None)) | (Fact.valid_from <= as_of),
+        repository.readable(actor),
     )
 
 
@@ -37,7 +39,7 @@ def facts_as_of(
     """One row per resident with any fact, one column per variable (text for ``latest``,
     numbers for ``sum`` and ``count``); residents without a fact are absent."""
     facts = pl.read_database(
-        _current([variable.name for variable in variables], as_of),
+        _current(actor, [variable.name for variable in variables], as_of),
         session.connection(),
         schema_overrides={
             "resident_id": pl.Int64,
@@ -109,13 +111,14 @@ class FactSource:
 def fact_sources(
     actor: Actor, session: Session, resident_id: int, names: list[str] | None = None
 ) -> list[FactSource]:
-    """Every fact of a resident (superseded ones too), newest batch first."""
+    """Every fact of a resident (superseded ones too), newest batch first; none when the
+    resident is out of the actor's reach."""
     superseding = aliased(FeedBatch)
     statement = (
         select(Fact, FeedBatch, superseding.imported_at)
         .outerjoin(FeedBatch, Fact.batch_id == FeedBatch.id)
         .outerjoin(superseding, Fact.superseded_by == superseding.id)
-        .where(Fact.resident_id == resident_id)
+        .where(Fact.resident_id == resident_id, repository.readable(actor))
         .order_by(Fact.name, Fact.valid_from.desc(), Fact.id.desc())
     )
     if names is not None:

@@ -19,6 +19,7 @@ from luodi.feeds import catalog, service
 from luodi.feeds.schemas import BatchRead, ImportResult, ImportStatus
 from luodi.files import safe_file_name
 from luodi.web.dependencies import CurrentActor, DbSession
+from luodi.web.params import ObjectId
 
 router = APIRouter(prefix="/api/v1/feeds", tags=["feeds 部门数据"])
 MAX_RECORDS = 100_000
@@ -66,6 +67,12 @@ def list_batches(
 ) -> list[BatchRead]:
     """已导入的批次，最新在前 / imported batches, newest first."""
     return [BatchRead.model_validate(batch) for batch in service.list_batches(actor, session, feed)]
+
+
+@router.get("/batches/{batch_id}", response_model=BatchRead)
+def get_batch(batch_id: ObjectId, actor: CurrentActor, session: DbSession) -> BatchRead:
+    """一个导入批次（本部门以外的批次视同不存在）/ one batch (another department's: 404)."""
+    return BatchRead.model_validate(service.get_batch(actor, session, batch_id))
 
 
 @router.post("/{feed}/records", response_model=ImportResult)

@@ -18,6 +18,9 @@ class FeedBatch(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     feed: Mapped[str] = mapped_column(String(64), index=True)
+    department: Mapped[str] = mapped_column(String(64), index=True)
+    """The department owning the feed when the batch was made: reviewers and department
+    tokens read their own department's batches by this column (``feeds/repository.py``)."""
     file_name: Mapped[str] = mapped_column(String(255))
     digest: Mapped[str] = mapped_column(String(64))
     """SHA-256 of the file's bytes (or of the pushed records, canonical JSON)."""

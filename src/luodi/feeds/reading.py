@@ -3,7 +3,11 @@
 CSV in UTF-8, UTF-8 with BOM or GBK/GB18030 (detected while the digest is computed, in one
 streaming pass); a GB18030 file is transcoded to a temporary UTF-8 file in chunks, so no file
 is ever held in memory whole. XLSX: the first sheet or a named one, read by fastexcel
-(calamine), which holds the sheet in memory; an Excel sheet has at most 1,048,576 rows.
+(calamine), which holds the sheet in memory; an Excel sheet has at most 1,048,576 rows, and
+a workbook that would expand far beyond its size is refused before the reader opens it
+(``tabular.check_xlsx_size``). A CSV's structure is checked in one pass before it is read:
+a row wider than the header, a quote never closed or a NUL character is refused naming
+the row (``tabular.check_csv_shape``).
 
 The header row is found among the first rows (title rows and two-level merged headers are
 common): the row matching the most declared headers; an empty cell takes the header written
@@ -22,12 +26,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import fastexcel
 import polars as pl
 
 from luodi.errors import FieldProblem, Invalid
 from luodi.kernels.feeds.checks import LINE
 from luodi.kernels.feeds.spec import FeedSpec, normalise_header
+from luodi.tabular import check_csv_shape, check_xlsx_size, undecodable
 
 HEADER_SEARCH_ROWS = 20
 CHUNK_BYTES = 1 << 22
@@ -49,17 +53,29 @@ class SourceTable:
     """Headers in the file that the feed does not declare."""
 
 
-def scan_bytes(path: Path) -> tuple[str, str]:
-    """(SHA-256, encoding) in one streaming pass: 'utf-8', 'utf-8-sig' or 'gb18030'."""
+@dataclass(frozen=True)
+class Scanned:
+    digest: str
+    """SHA-256 of the bytes."""
+    encoding: str
+    """'utf-8', 'utf-8-sig' or 'gb18030'."""
+    has_nul: bool
+    """A 0x00 byte somewhere (never in text: the row is found and refused)."""
+
+
+def scan_bytes(path: Path) -> Scanned:
+    """Digest, encoding and NUL bytes, in one streaming pass."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     utf8 = True
+    has_nul = False
     first = b""
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK_BYTES):
             if not first:
                 first = chunk[:3]
             digest.update(chunk)
+            has_nul = has_nul or b"\x00" in chunk
             if utf8:
                 try:
                     decoder.decode(chunk)
@@ -71,8 +87,10 @@ def scan_bytes(path: Path) -> tuple[str, str]:
         except UnicodeDecodeError:
             utf8 = False
     if not utf8:
-        return digest.hexdigest(), "gb18030"
-    return digest.hexdigest(), "utf-8-sig" if first == codecs.BOM_UTF8 else "utf-8"
+        return Scanned(digest.hexdigest(), "gb18030", has_nul)
+    return Scanned(
+        digest.hexdigest(), "utf-8-sig" if first == codecs.BOM_UTF8 else "utf-8", has_nul
+    )
 
 
 def _unreadable(path: Path, zh: str, en: str) -> Invalid:
@@ -207,10 +225,10 @@ def open_source(
         )
     if sheet is not None:
         raise _unreadable(path, "--sheet 只用于 XLSX 文件", "--sheet applies to XLSX files only")
-    digest, encoding = scan_bytes(path)
+    scanned = scan_bytes(path)
     with tempfile.TemporaryDirectory(prefix="luodi-feed-") as workdir:
         text_path = path
-        if encoding == "gb18030":
+        if scanned.encoding == "gb18030":
             text_path = Path(workdir) / "utf8.csv"
             decoder = codecs.getincrementaldecoder("gb18030")(errors="strict")
             try:
@@ -218,27 +236,31 @@ def open_source(
                     while chunk := source.read(CHUNK_BYTES):
                         target.write(decoder.decode(chunk).encode("utf-8"))
                     target.write(decoder.decode(b"", final=True).encode("utf-8"))
-            except UnicodeDecodeError as error:
-                raise _unreadable(
-                    path,
-                    f"既不是 UTF-8 也不是 GBK/GB18030 编码（字节位置 {error.start}）",
-                    f"neither UTF-8 nor GBK/GB18030 (byte {error.start})",
-                ) from None
+            except UnicodeDecodeError:
+                with path.open("rb") as lines:
+                    raise undecodable(shown, lines) from None
         with text_path.open(encoding="utf-8-sig", newline="") as stream:
             top_rows: list[list[str | None]] = []
-            for row in csv.reader(stream):
-                top_rows.append(list(row))
-                if len(top_rows) >= HEADER_SEARCH_ROWS:
-                    break
+            try:
+                for row in csv.reader(stream):
+                    top_rows.append(list(row))
+                    if len(top_rows) >= HEADER_SEARCH_ROWS:
+                        break
+            except csv.Error:
+                pass  # a broken quote among the first rows: the shape check names it below
         header_index, positions, ignored = locate_header(spec, top_rows, shown)
-        width = max(len(top_rows[header_index]), max(positions) + 1)
+        with text_path.open(encoding="utf-8-sig", newline="") as stream:
+            check_csv_shape(stream, shown, header_index=header_index, has_nul=scanned.has_nul)
+        width = len(top_rows[header_index])
         generic = [f"c{position}" for position in range(width)]
         rows = pl.scan_csv(
             text_path,
             has_header=False,
             skip_rows=header_index + 1,
-            new_columns=generic,
             schema=dict.fromkeys(generic, pl.String),
+            # The first data row may be blank or narrower than the header: its missing
+            # cells are empty (no row is wider: the shape check refused that).
+            missing_columns="insert",
             infer_schema=False,
             truncate_ragged_lines=True,
             row_index_name=LINE,
@@ -252,8 +274,8 @@ def open_source(
         yield SourceTable(
             rows,
             shown,
-            digest,
-            encoding,
+            scanned.digest,
+            scanned.encoding,
             header_index + 1,
             _written_headers(top_rows, header_index, positions),
             ignored,
@@ -261,7 +283,11 @@ def open_source(
 
 
 def _open_excel(spec: FeedSpec, path: Path, sheet: str | None, shown: str) -> SourceTable:
-    digest, _ = scan_bytes(path)
+    # Imported here: the Excel reader is a large native module most commands never need.
+    import fastexcel
+
+    digest = scan_bytes(path).digest
+    check_xlsx_size(path, shown)
     try:
         reader = fastexcel.read_excel(path)
     except Exception as error:  # fastexcel raises its own types for a broken file

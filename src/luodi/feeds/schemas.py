@@ -65,6 +65,7 @@ class BatchRead(BaseModel):
 
     id: int
     feed: str
+    department: str
     file_name: str
     digest: str
     imported_by: str

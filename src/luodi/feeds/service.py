@@ -21,15 +21,16 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from luodi import bulk
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require, require_department
-from luodi.errors import FieldProblem, Invalid
+from luodi.errors import Conflict, FieldProblem, Invalid, NotFound
 from luodi.facts.models import Fact
-from luodi.feeds import catalog
+from luodi.feeds import catalog, repository
 from luodi.feeds.models import FeedBatch
 from luodi.feeds.reading import SourceTable, open_source
 from luodi.feeds.schemas import ImportResult, ImportStatus, Rejection
@@ -55,6 +56,7 @@ from luodi.kernels.masking import mask_id_number
 from luodi.registry import city_files
 from luodi.registry import repository as registry_repository
 from luodi.registry.loading import load_city
+from luodi.tabular import without_formulas
 
 WRITE_SLICE_ROWS = 250_000
 LISTED_REJECTIONS = 200
@@ -94,7 +96,8 @@ def _masked(spec: FeedSpec, column: str, value: str | None) -> str | None:
 
 def write_report(rejected: pl.DataFrame, target: Path) -> list[Path]:
     """The refused rows as XLSX and CSV (UTF-8 with BOM, so that Excel shows the Chinese).
-    ``target`` ending in .xlsx or .csv writes that one; otherwise both, with suffixes."""
+    ``target`` ending in .xlsx or .csv writes that one; otherwise both, with suffixes. The
+    values are as the department sent them: text a spreadsheet would evaluate is quoted."""
     table = rejected.select(
         pl.col("row").alias("行号 row"),
         pl.col("column").alias("列 column"),
@@ -102,7 +105,7 @@ def write_report(rejected: pl.DataFrame, target: Path) -> list[Path]:
         pl.col("value").alias("值 value"),
         pl.col("reason_zh").alias("原因"),
         pl.col("reason_en").alias("reason"),
-    )
+    ).pipe(without_formulas)
     suffix = target.suffix.lower()
     paths = (
         [target]
@@ -257,13 +260,7 @@ def _import(
         ignored_headers=source.ignored,
         status=ImportStatus.IMPORTED,
     )
-    earlier = session.scalars(
-        select(FeedBatch).where(FeedBatch.feed == spec.id, FeedBatch.digest == source.digest)
-    ).first()
-    if earlier is not None:
-        result.status = ImportStatus.ALREADY_IMPORTED
-        result.batch_id = earlier.id
-        result.already_imported_at = earlier.imported_at
+    if _already_imported(session, spec, source, result):
         result.seconds = time.perf_counter() - started
         return result
 
@@ -278,7 +275,7 @@ def _import(
         checked_path = workdir / "checked.parquet"
         try:
             checked.frame.sink_parquet(checked_path)
-        except pl.exceptions.ComputeError as error:
+        except pl.exceptions.PolarsError as error:
             raise Invalid(
                 f"无法读取文件 {source.file_name}：{error}",
                 f"cannot read file {source.file_name}: {error}",
@@ -326,51 +323,95 @@ def _import(
             return result
 
         progress("写入 / writing", 0, result.rows_imported)
-        batch = FeedBatch(
-            feed=spec.id,
-            file_name=source.file_name[:255],
-            digest=source.digest,
-            imported_by=actor.username,
-            rows_read=result.rows_read,
-            rows_imported=result.rows_imported,
-            rows_rejected=result.rows_rejected,
-            facts_written=0,
-            facts_superseded=0,
-            residents_created=0,
-        )
-        session.add(batch)
-        session.flush()
-        result.batch_id = batch.id
-        if spec.registry is not None:
-            result.registered, result.residents_created = _apply_to_registry(
-                actor, session, spec, good, source.file_name, today
-            )
-            if spec.person is not None and spec.unknown_person == UnknownPerson.CREATE:
-                good = good.drop(RESIDENT).join(
-                    _residents(session).rename({REFERENCE_KEY: spec.person}), on=spec.person
-                )
-        facts_path = workdir / "facts.parquet"
-        facts_of(spec, good).sink_parquet(facts_path)
-        result.facts_written = _write_facts(
-            session, spec, batch.id, source.file_name, facts_path, progress
-        )
-        result.facts_superseded = _supersede(session, spec, batch.id)
-        batch.facts_written = result.facts_written
-        batch.facts_superseded = result.facts_superseded
-        batch.residents_created = result.residents_created
-        session.flush()
-        audit.record(
-            session,
-            actor,
-            "feed.import",
-            "feed_batch",
-            batch.id,
-            after=audit.row_state(batch),
-            detail={"feed": spec.id, "department": spec.department},
-        )
+        # A parallel import of this feed may have committed meanwhile: wait for it, then
+        # look again (the same content is then "already imported", not a second batch).
+        repository.lock_feed(session, spec.id)
+        if _already_imported(session, spec, source, result):
+            result.seconds = time.perf_counter() - started
+            return result
+        try:
+            batch = _write(actor, session, spec, source, good, result, workdir, today, progress)
+        except IntegrityError:
+            # Another import (of another feed, on SQLite of this one too) wrote the same
+            # registry keys or the same content between our checks and our writes.
+            raise Conflict(
+                f"{source.file_name}：另一批数据正在同时写入相同的记录，未写入任何数据，请重试",
+                f"{source.file_name}: another import wrote the same records at the same time; "
+                "nothing was written, try again",
+            ) from None
         result.imported_at = batch.imported_at
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _already_imported(
+    session: Session, spec: FeedSpec, source: SourceTable, result: ImportResult
+) -> bool:
+    earlier = repository.batch_with_digest(session, spec.id, source.digest)
+    if earlier is None:
+        return False
+    result.status = ImportStatus.ALREADY_IMPORTED
+    result.batch_id = earlier.id
+    result.already_imported_at = earlier.imported_at
+    return True
+
+
+def _write(
+    actor: Actor,
+    session: Session,
+    spec: FeedSpec,
+    source: SourceTable,
+    good: pl.LazyFrame,
+    result: ImportResult,
+    workdir: Path,
+    today: date,
+    progress: Progress,
+) -> FeedBatch:
+    """The batch, the registry rows of a registering feed, the facts and their supersession."""
+    batch = FeedBatch(
+        feed=spec.id,
+        department=spec.department,
+        file_name=source.file_name[:255],
+        digest=source.digest,
+        imported_by=actor.username,
+        rows_read=result.rows_read,
+        rows_imported=result.rows_imported,
+        rows_rejected=result.rows_rejected,
+        facts_written=0,
+        facts_superseded=0,
+        residents_created=0,
+    )
+    session.add(batch)
+    session.flush()
+    result.batch_id = batch.id
+    if spec.registry is not None:
+        result.registered, result.residents_created = _apply_to_registry(
+            actor, session, spec, good, source.file_name, today
+        )
+        if spec.person is not None and spec.unknown_person == UnknownPerson.CREATE:
+            good = good.drop(RESIDENT).join(
+                _residents(session).rename({REFERENCE_KEY: spec.person}), on=spec.person
+            )
+    facts_path = workdir / "facts.parquet"
+    facts_of(spec, good).sink_parquet(facts_path)
+    result.facts_written = _write_facts(
+        session, spec, batch.id, source.file_name, facts_path, progress
+    )
+    result.facts_superseded = _supersede(session, spec, batch.id)
+    batch.facts_written = result.facts_written
+    batch.facts_superseded = result.facts_superseded
+    batch.residents_created = result.residents_created
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "feed.import",
+        "feed_batch",
+        batch.id,
+        after=audit.row_state(batch),
+        detail={"feed": spec.id, "department": spec.department},
+    )
+    return batch
 
 
 def raise_if_rejected(result: ImportResult) -> None:
@@ -503,14 +544,16 @@ def _supersede(session: Session, spec: FeedSpec, batch_id: int) -> int:
 
 
 def list_batches(actor: Actor, session: Session, feed_id: str | None = None) -> list[FeedBatch]:
-    """Imported batches, newest first; a reviewer or a department token sees its own feeds."""
+    """Imported batches, newest first: a reviewer or a department token sees its own
+    department's, operators, administrators and auditors all."""
     require(actor, Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.REVIEWER, Role.DEPARTMENT)
-    statement = select(FeedBatch).order_by(FeedBatch.id.desc())
-    if actor.role in (Role.REVIEWER, Role.DEPARTMENT):
-        own = [
-            spec.id for spec in catalog.load_feeds().values() if spec.department == actor.department
-        ]
-        statement = statement.where(FeedBatch.feed.in_(own))
-    if feed_id is not None:
-        statement = statement.where(FeedBatch.feed == feed_id)
-    return list(session.scalars(statement.limit(200)))
+    return repository.batches(session, actor, feed_id)
+
+
+def get_batch(actor: Actor, session: Session, batch_id: int) -> FeedBatch:
+    """One batch; out of the actor's reach it does not exist (404)."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.REVIEWER, Role.DEPARTMENT)
+    batch = repository.batch_by_id(session, actor, batch_id)
+    if batch is None:
+        raise NotFound(f"没有导入批次 {batch_id}", f"no feed batch {batch_id}")
+    return batch

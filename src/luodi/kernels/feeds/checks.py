@@ -85,7 +85,9 @@ def parse_date(text: pl.Expr) -> pl.Expr:
 
 
 def parse_number(text: pl.Expr) -> pl.Expr:
-    return text.str.replace_all(",", "").cast(pl.Float64, strict=False)
+    """A finite number ("nan", "inf" and 1e400 are not amounts anybody means)."""
+    number = text.str.replace_all(",", "").cast(pl.Float64, strict=False)
+    return pl.when(number.is_finite()).then(number)
 
 
 def parse_bool(text: pl.Expr) -> pl.Expr:
@@ -135,6 +137,11 @@ def typed(name: str, column: Column) -> pl.Expr:
             return text
 
 
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+"""Dates outside these are typing errors (year 0, 20250 for 2025), and beyond what the
+databases and Python store alike."""
+
 TYPE_REASONS: dict[ColumnType, tuple[str, str]] = {
     ColumnType.INT: ("应为整数", "must be a whole number"),
     ColumnType.YEAR: ("应为四位年份，如 2025", "must be a four-digit year such as 2025"),
@@ -168,6 +175,12 @@ def column_checks(name: str, column: Column, today: date) -> list[tuple[pl.Expr,
 
     if column.required:
         add(~given, "missing", _constant("必填项为空", "required value missing"))
+    # A NUL character is never text (a damaged file or record); databases refuse it.
+    add(
+        given & pl.col(raw(name)).str.contains("\x00", literal=True),
+        "nul",
+        _constant("含有空字符（NUL，0x00）", "contains a NUL character (0x00)"),
+    )
     match column.type:
         case ColumnType.ID_NUMBER:
             add(given & ~id_number_valid(value, today), "id", _constant("", ""), "id_number")
@@ -205,6 +218,15 @@ def column_checks(name: str, column: Column, today: date) -> list[tuple[pl.Expr,
             value > high,
             "max",
             _constant(f"不能大于 {_number_text(high)}", f"must not be above {_number_text(high)}"),
+        )
+    if column.type == ColumnType.DATE:
+        add(
+            (value < pl.lit(EARLIEST_DATE)) | (value > pl.lit(LATEST_DATE)),
+            "range",
+            _constant(
+                f"日期应在 {EARLIEST_DATE} 至 {LATEST_DATE} 之间",
+                f"date must be between {EARLIEST_DATE} and {LATEST_DATE}",
+            ),
         )
     if column.not_after_today:
         add(
