@@ -3,37 +3,26 @@ holds masked rows only); everything else acts as the signed-in user, scoped by t
 
 from __future__ import annotations
 
-import json
-from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
-from luodi.notices import exports, service
-from luodi.notices.models import Notice, NoticeAmendment, Objection
+from luodi.notices import schemas, service
+from luodi.notices.models import PUBLIC_COLUMNS, Notice, NoticeAmendment, NoticeKind, Objection
+from luodi.notices.schemas import PublishRequest, RerunRequest, ReviewRequest
 from luodi.web.dependencies import CurrentActor, DbSession
+from luodi.web.params import MAX_ID, ObjectId
 
 router = APIRouter(prefix="/api/v1", tags=["notices 公示与异议"])
 
-
-class PublishRequest(BaseModel):
-    allocation_run_id: int | None = None
-    scoring_run_id: int | None = None
-    starts_on: date | None = None
-    working_days: int = Field(default=service.DEFAULT_WORKING_DAYS, ge=1, le=30)
-    title: str | None = Field(default=None, max_length=service.MAX_TITLE)
-
-
-class ReviewRequest(BaseModel):
-    uphold: bool
-    reason: str = Field(max_length=service.MAX_REASON)
-
-
-class RerunRequest(BaseModel):
-    scoring_run_id: int | None = None
-    seed: str | None = Field(default=None, max_length=100)
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="跳过的条数 / rows to skip")]
+Limit = Annotated[
+    int, Query(ge=1, le=service.MAX_PAGE_ROWS, description="每页条数 / rows per page")
+]
+EXPORT_CACHE = "public, max-age=60"
+"""Downloads are the same bytes until an amendment changes the digest (the ETag): a proxy
+may serve them for a minute, and revalidation after that is a 304."""
 
 
 def notice_summary(session: DbSession, notice: Notice) -> dict[str, Any]:
@@ -61,8 +50,10 @@ def amendment_dict(amendment: NoticeAmendment) -> dict[str, Any]:
         "id": amendment.id,
         "previous_run_id": amendment.previous_run_id,
         "new_run_id": amendment.new_run_id,
+        "scoring_run_id": amendment.scoring_run_id,
+        "other_scoring_run": amendment.other_scoring_run,
         "changed": amendment.changed,
-        "changes": json.loads(amendment.changes_json),
+        "changes_url": (f"/api/v1/notices/{amendment.notice_id}/amendments/{amendment.id}/changes"),
         "created_at": amendment.created_at,
     }
 
@@ -88,57 +79,87 @@ def objection_dict(session: DbSession, objection: Objection) -> dict[str, Any]:
 @router.get("/notices", summary="公示列表（公开）/ notices, public")
 def list_notices(
     session: DbSession,
-    q: Annotated[str | None, Query(max_length=100, description="标题关键字")] = None,
+    actor: CurrentActor,
+    q: Annotated[
+        str | None, Query(max_length=100, pattern=schemas.NO_CONTROL, description="标题关键字")
+    ] = None,
 ) -> list[dict[str, Any]]:
-    return [notice_summary(session, notice) for notice in service.list_notices(session, q)]
+    return [notice_summary(session, n) for n in service.list_notices(actor, session, q)]
 
 
-@router.get("/notices/{notice_id}", summary="公示名单（公开、脱敏）/ a notice, masked")
+@router.get("/notices/{notice_id}", summary="公示名单（公开、脱敏、分页）/ a notice, masked, paged")
 def get_notice(
-    notice_id: int,
+    notice_id: ObjectId,
     session: DbSession,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=20_000)] = 1000,
-    ref: Annotated[str | None, Query(max_length=40, description="按编号查找")] = None,
+    actor: CurrentActor,
+    offset: Offset = 0,
+    limit: Limit = 1000,
+    ref: Annotated[
+        str | None,
+        Query(max_length=schemas.MAX_REF, pattern=schemas.NO_CONTROL, description="按编号查找"),
+    ] = None,
 ) -> dict[str, Any]:
-    notice = service.get_notice(session, notice_id)
-    rows = service.notice_rows(notice)
-    if ref is not None:
-        rows = rows.filter(rows["ref"].cast(str) == ref.strip())
+    notice = service.get_notice(actor, session, notice_id)
+    rows = service.rows_page(session, notice, offset, limit, ref.strip() if ref else None)
     return {
         **notice_summary(session, notice),
-        "columns": service.PUBLIC_COLUMNS[service.NoticeKind(notice.kind)],
-        "results": rows.slice(offset, limit).to_dicts(),
+        "columns": PUBLIC_COLUMNS[NoticeKind(notice.kind)],
+        "offset": offset,
+        "limit": limit,
+        "results": rows.to_dicts(),
         "amendments": [amendment_dict(a) for a in service.amendments(session, notice.id)],
     }
 
 
-def _download(content: bytes, media_type: str, notice: Notice, suffix: str) -> Response:
-    # An ASCII file name (and the UTF-8 one per RFC 6266); the title is never put raw into
-    # a header.
-    name = f"notice-{notice.id}.{suffix}"
-    return Response(
-        content,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+@router.get(
+    "/notices/{notice_id}/amendments/{amendment_id}/changes",
+    summary="更正的每一条变化（脱敏、分页）/ every row an amendment changed, paged",
+)
+def amendment_changes(
+    notice_id: ObjectId,
+    amendment_id: ObjectId,
+    session: DbSession,
+    actor: CurrentActor,
+    offset: Offset = 0,
+    limit: Limit = 1000,
+) -> dict[str, Any]:
+    notice = service.get_notice(actor, session, notice_id)
+    changes = service.amendment_changes(session, notice, amendment_id, offset, limit)
+    return {"offset": offset, "limit": limit, "results": changes}
+
+
+def _download(
+    request: Request, session: DbSession, actor: CurrentActor, notice_id: int, kind: str
+) -> Response:
+    """The stored file of the notice's current rows: ``ETag`` is the rows digest, so a
+    client holding it gets a 304 without the content being read from the database."""
+    notice = service.get_notice(actor, session, notice_id)
+    etag = f'"{notice.rows_digest}"'
+    # An ASCII file name; the title is never put raw into a header.
+    headers = {
+        "ETag": etag,
+        "Cache-Control": EXPORT_CACHE,
+        "Content-Disposition": f'attachment; filename="notice-{notice.id}.{kind}"',
+    }
+    wanted = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
+    if (etag in wanted or "*" in wanted) and service.has_export(session, notice, kind):
+        return Response(status_code=304, headers=headers)
+    export = service.stored_export(session, notice, kind)
+    return Response(export.content, media_type=service.EXPORT_MEDIA_TYPES[kind], headers=headers)
 
 
 @router.get("/notices/{notice_id}/xlsx", summary="下载 Excel / download XLSX")
-def notice_xlsx(notice_id: int, session: DbSession) -> Response:
-    notice = service.get_notice(session, notice_id)
-    return _download(
-        exports.to_xlsx(notice),
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        notice,
-        "xlsx",
-    )
+def notice_xlsx(
+    notice_id: ObjectId, request: Request, session: DbSession, actor: CurrentActor
+) -> Response:
+    return _download(request, session, actor, notice_id, "xlsx")
 
 
 @router.get("/notices/{notice_id}/pdf", summary="下载 PDF / download PDF")
-def notice_pdf(notice_id: int, session: DbSession) -> Response:
-    notice = service.get_notice(session, notice_id)
-    return _download(exports.to_pdf(notice), "application/pdf", notice, "pdf")
+def notice_pdf(
+    notice_id: ObjectId, request: Request, session: DbSession, actor: CurrentActor
+) -> Response:
+    return _download(request, session, actor, notice_id, "pdf")
 
 
 @router.post("/notices", summary="发布公示 / publish a notice")
@@ -157,11 +178,11 @@ def publish(body: PublishRequest, actor: CurrentActor, session: DbSession) -> di
 
 @router.post("/notices/{notice_id}/objections", summary="提出异议 / file an objection")
 def file_objection(
-    notice_id: int,
+    notice_id: ObjectId,
     actor: CurrentActor,
     session: DbSession,
-    row: Annotated[str, Form(max_length=40, description="公示中的编号")],
-    reason: Annotated[str, Form(max_length=service.MAX_REASON)],
+    row: Annotated[str, Form(max_length=schemas.MAX_REF, description="公示中的编号")],
+    reason: Annotated[str, Form(min_length=1, max_length=schemas.MAX_REASON)],
     files: Annotated[list[UploadFile] | None, File(description="最多3个 PDF/PNG/JPEG")] = None,
 ) -> dict[str, Any]:
     uploads = []
@@ -176,19 +197,23 @@ def file_objection(
 
 @router.get("/objections", summary="异议列表（按权限）/ objections in scope")
 def list_objections(
-    actor: CurrentActor, session: DbSession, notice: int | None = None
+    actor: CurrentActor,
+    session: DbSession,
+    notice: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[dict[str, Any]]:
     return [objection_dict(session, o) for o in service.list_objections(actor, session, notice)]
 
 
 @router.get("/objections/{objection_id}")
-def get_objection(objection_id: int, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+def get_objection(
+    objection_id: ObjectId, actor: CurrentActor, session: DbSession
+) -> dict[str, Any]:
     return objection_dict(session, service.get_objection(actor, session, objection_id))
 
 
 @router.post("/objections/{objection_id}/review", summary="复核异议 / decide an objection")
 def review(
-    objection_id: int, body: ReviewRequest, actor: CurrentActor, session: DbSession
+    objection_id: ObjectId, body: ReviewRequest, actor: CurrentActor, session: DbSession
 ) -> dict[str, Any]:
     objection = service.review(actor, session, objection_id, body.uphold, body.reason)
     return objection_dict(session, objection)
@@ -196,12 +221,19 @@ def review(
 
 @router.post("/notices/{notice_id}/rerun", summary="异议成立后重新分配 / re-run after upheld")
 def rerun(
-    notice_id: int, body: RerunRequest, actor: CurrentActor, session: DbSession
+    notice_id: ObjectId, body: RerunRequest, actor: CurrentActor, session: DbSession
 ) -> dict[str, Any]:
-    amendment = service.rerun(actor, session, notice_id, body.scoring_run_id, body.seed)
+    amendment = service.rerun(
+        actor,
+        session,
+        notice_id,
+        body.scoring_run_id,
+        body.seed,
+        confirm_other_scoring_run=body.confirm_other_scoring_run,
+    )
     return amendment_dict(amendment)
 
 
 @router.post("/notices/{notice_id}/finalize", summary="公示期满，确定结果 / finalise")
-def finalize(notice_id: int, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+def finalize(notice_id: ObjectId, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
     return notice_summary(session, service.finalize(actor, session, notice_id))

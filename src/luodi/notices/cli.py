@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.auth.cli import AsUser, acting
 from luodi.console import console, parse_day
 from luodi.db import session_scope
 from luodi.errors import Invalid
 from luodi.files import check_writable, write_bytes
-from luodi.notices import exports, service
-from luodi.notices.models import Notice
+from luodi.notices import service
+from luodi.notices.models import PUBLIC_COLUMNS, Notice, NoticeKind
 
 notice_app = typer.Typer(help="结果公示 / public notices", no_args_is_help=True)
 objection_app = typer.Typer(help="异议与复核 / objections", no_args_is_help=True)
@@ -57,7 +58,7 @@ def list_notices() -> None:
         table = Table(
             "id", "标题 title", "公示期 period", "状态", "条数", "异议 open/upheld/dismissed"
         )
-        for notice in service.list_notices(session):
+        for notice in service.list_notices(SYSTEM_ACTOR, session):
             counts = service.objection_counts(session, notice.id)
             table.add_row(
                 str(notice.id),
@@ -73,27 +74,41 @@ def list_notices() -> None:
 @notice_app.command("show")
 def show(
     notice_id: Annotated[int, typer.Argument(help="公示 id")],
-    rows: Annotated[int, typer.Option("--rows", help="显示前 N 条")] = 20,
+    rows: Annotated[
+        int, typer.Option("--rows", min=1, max=service.MAX_PAGE_ROWS, help="显示前 N 条")
+    ] = 20,
+    changes: Annotated[
+        int,
+        typer.Option("--changes", min=1, max=service.MAX_PAGE_ROWS, help="每次更正显示前 N 条变化"),
+    ] = 20,
 ) -> None:
-    """公示内容（脱敏）/ a notice's masked rows."""
+    """公示内容（脱敏）与每次更正的变化 / a notice's masked rows and its amendments."""
     with session_scope() as session:
-        notice = service.get_notice(session, notice_id)
-        frame = service.notice_rows(notice)
-        changes = service.amendments(session, notice.id)
+        notice = service.get_notice(SYSTEM_ACTOR, session, notice_id)
+        frame = service.rows_page(session, notice, 0, rows)
+        amended = [
+            (amendment, service.amendment_changes(session, notice, amendment.id, 0, changes))
+            for amendment in service.amendments(session, notice.id)
+        ]
         console.print(_describe(notice), highlight=False)
         if notice.seed:
             console.print(f"摇号种子 seed {notice.seed} · SHA-256 {notice.rows_digest}")
-    columns = service.PUBLIC_COLUMNS[service.NoticeKind(notice.kind)]
-    table = Table(*columns.values())
-    for row in frame.head(rows).iter_rows():
+    table = Table(*PUBLIC_COLUMNS[NoticeKind(notice.kind)].values())
+    for row in frame.iter_rows():
         table.add_row(*["" if value is None else str(value) for value in row])
     console.print(table)
-    for amendment in changes:
+    for amendment, shown in amended:
         console.print(
             f"更正 amendment {amendment.id}: run {amendment.previous_run_id} → "
-            f"{amendment.new_run_id}, {amendment.changed} 条变化 / rows changed",
+            f"{amendment.new_run_id}（计分批次 scoring run {amendment.scoring_run_id}"
+            f"{'，经确认改用' if amendment.other_scoring_run else ''}），"
+            f"{amendment.changed} 条变化 / rows changed",
             highlight=False,
         )
+        listing = Table("编号 ref", "姓名 name", "更正前 before", "更正后 after")
+        for change in shown:
+            listing.add_row(change["ref"], change["name"] or "", change["before"], change["after"])
+        console.print(listing)
 
 
 @notice_app.command("export")
@@ -101,12 +116,11 @@ def export(
     notice_id: Annotated[int, typer.Argument(help="公示 id")],
     output: Annotated[Path, typer.Argument(help="输出 .xlsx 或 .pdf")],
 ) -> None:
-    """导出公示为 Excel 或 PDF / export as XLSX or PDF."""
-    suffix = output.suffix.lower()
+    """导出公示为 Excel 或 PDF（发布时生成的文件）/ export the stored XLSX or PDF."""
     check_writable(output, (".xlsx", ".pdf"))
     with session_scope() as session:
-        notice = service.get_notice(session, notice_id)
-        content = exports.to_xlsx(notice) if suffix == ".xlsx" else exports.to_pdf(notice)
+        notice = service.get_notice(SYSTEM_ACTOR, session, notice_id)
+        content = service.stored_export(session, notice, output.suffix.lower()[1:]).content
     write_bytes(output, content)
     console.print(f"已导出 / written to {output}（{len(content):,} bytes）", highlight=False)
 
@@ -118,16 +132,66 @@ def rerun(
         int | None, typer.Option("--scoring-run", help="更正数据后的计分批次")
     ] = None,
     seed: Annotated[str | None, typer.Option("--seed", help="默认沿用公示的种子")] = None,
+    confirm_scoring_run: Annotated[
+        bool,
+        typer.Option(
+            "--confirm-scoring-run",
+            help="确认改用公示所依据之外的计分批次（会重算每一条）/ confirm another scoring run",
+        ),
+    ] = False,
     as_user: AsUser = None,
 ) -> None:
-    """异议成立、数据更正后重新分配并记录差异 / re-run after upheld objections."""
+    """异议成立、更正后在公示所依据的计分批次上重新分配并记录每条变化 / re-run after
+    upheld objections on the notice's own scoring run."""
     with session_scope() as session:
-        amendment = service.rerun(acting(session, as_user), session, notice_id, scoring_run, seed)
+        amendment = service.rerun(
+            acting(session, as_user),
+            session,
+            notice_id,
+            scoring_run,
+            seed,
+            confirm_other_scoring_run=confirm_scoring_run,
+        )
     console.print(
-        f"公示 {notice_id} 已更正：批次 {amendment.previous_run_id} → {amendment.new_run_id}，"
-        f"{amendment.changed} 条变化 / rows changed",
+        f"公示 {notice_id} 已更正：批次 {amendment.previous_run_id} → {amendment.new_run_id}"
+        f"（计分批次 {amendment.scoring_run_id}），{amendment.changed} 条变化 / rows changed"
+        f"（luodi notice show {notice_id} --changes N 列出）",
         highlight=False,
     )
+
+
+@notice_app.command("render")
+def render(
+    notice_id: Annotated[
+        int | None, typer.Argument(help="公示 id（默认：缺少文件的全部公示）")
+    ] = None,
+) -> None:
+    """生成并保存公示的 Excel 与 PDF（如发布时缺少字体）/ render and store the XLSX and PDF."""
+    with session_scope() as session:
+        chosen = (
+            [service.get_notice(SYSTEM_ACTOR, session, notice_id)]
+            if notice_id is not None
+            else service.notices_missing_exports(session)
+        )
+        for notice in chosen:
+            missing = service.render_exports(session, notice)
+            console.print(
+                f"公示 {notice.id}: "
+                + ("已生成 / rendered" if not missing else f"仍缺 / still missing {missing}"),
+                highlight=False,
+            )
+
+
+@notice_app.command("verify")
+def verify(notice_id: Annotated[int, typer.Argument(help="公示 id")]) -> None:
+    """核对存储的名单与公布的 SHA-256 摘要 / check the stored rows against the digest."""
+    with session_scope() as session:
+        notice = service.get_notice(SYSTEM_ACTOR, session, notice_id)
+        intact = service.verify_digest(session, notice)
+    if not intact:
+        console.print(f"公示 {notice_id} 的名单与摘要不符 / rows do not match the digest")
+        raise typer.Exit(1)
+    console.print(f"公示 {notice_id} 名单与摘要一致 / rows match {notice.rows_digest}")
 
 
 @notice_app.command("finalize")

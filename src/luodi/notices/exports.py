@@ -1,18 +1,26 @@
 """A notice as a file anyone may download: XLSX (XlsxWriter) and PDF (fpdf2 with Debian's
-Noto CJK font, embedded as a subset). Both hold only the published, masked rows."""
+Noto CJK font, embedded as a subset). Both hold only the published, masked rows.
+
+They are rendered once, when rows are published or amended (``service``), and stored; a
+download serves the stored bytes. XlsxWriter and fpdf2 are imported inside the functions:
+every CLI command would otherwise pay for them at start-up.
+
+A file says what was published (title, window, rows, digest, seed), not the notice's status:
+the status changes at finalisation while the rows, and so the file and its ETag, do not.
+"""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
-import xlsxwriter
-from fpdf import FPDF
+import polars as pl
 
 from luodi.errors import LuodiError
-from luodi.notices.models import Notice, NoticeKind
-from luodi.notices.service import PUBLIC_COLUMNS, notice_rows
+from luodi.notices.models import PUBLIC_COLUMNS, Notice, NoticeKind
 from luodi.settings import get_settings
+
+FONT_PACKAGE = "fonts-noto-cjk"
 
 # In Noto Sans CJK's collection the fonts are JP, KR, SC, TC, HK: 2 is Simplified Chinese.
 SIMPLIFIED_CHINESE = 2
@@ -24,8 +32,7 @@ PDF_WIDTHS = {  # millimetres on landscape A4 (277 mm between the margins)
 
 def _header_lines(notice: Notice) -> list[str]:
     lines = [
-        f"公示期 {notice.starts_on} 至 {notice.ends_on}    共 {notice.row_count} 条    "
-        f"状态 {'已确定' if notice.status == 'final' else '公示中'}",
+        f"公示期 {notice.starts_on} 至 {notice.ends_on}    共 {notice.row_count} 条",
         f"名单摘要 SHA-256 {notice.rows_digest}",
     ]
     if notice.seed:
@@ -33,9 +40,11 @@ def _header_lines(notice: Notice) -> list[str]:
     return lines
 
 
-def to_xlsx(notice: Notice) -> bytes:
+def to_xlsx(notice: Notice, rows: pl.DataFrame) -> bytes:
+    """``rows``: the notice's published rows, its columns in order."""
+    import xlsxwriter
+
     columns = PUBLIC_COLUMNS[NoticeKind(notice.kind)]
-    rows = notice_rows(notice)
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False})
     sheet = book.add_worksheet("公示名单")
@@ -63,26 +72,32 @@ def to_xlsx(notice: Notice) -> bytes:
     return buffer.getvalue()
 
 
-def _font_path() -> Path:
+def font_path() -> Path:
+    """The CJK font the PDF embeds; 503 naming the Debian package when it is missing."""
     path = get_settings().pdf_font
     if not path.exists():
         raise LuodiError(
-            f"服务器缺少中文字体 {path}（Debian 软件包 fonts-noto-cjk；make setup 会安装）",
-            f"the server lacks the CJK font {path} (Debian package fonts-noto-cjk)",
+            f"服务器缺少中文字体 {path.name}（Debian 软件包 {FONT_PACKAGE}；make setup 会安装），"
+            "安装后运行 luodi notice render",
+            f"the server lacks the CJK font {path.name} (Debian package {FONT_PACKAGE}); "
+            "install it, then run luodi notice render",
             503,
         )
     return path
 
 
-def to_pdf(notice: Notice) -> bytes:
+def to_pdf(notice: Notice, rows: pl.DataFrame) -> bytes:
+    """``rows``: the notice's published rows, its columns in order. Raises 503 (naming the
+    Debian package) when the CJK font is missing."""
+    from fpdf import FPDF
+
     kind = NoticeKind(notice.kind)
     columns = PUBLIC_COLUMNS[kind]
-    rows = notice_rows(notice)
     keep = [name for name, width in zip(columns, PDF_WIDTHS[kind], strict=True) if width]
     widths = [width for width in PDF_WIDTHS[kind] if width]
     pdf = FPDF(orientation="L", format="A4")
     pdf.set_auto_page_break(auto=True, margin=12)
-    pdf.add_font("cjk", fname=str(_font_path()), collection_font_number=SIMPLIFIED_CHINESE)
+    pdf.add_font("cjk", fname=str(font_path()), collection_font_number=SIMPLIFIED_CHINESE)
     pdf.set_title(notice.title)
     pdf.add_page()
     pdf.set_font("cjk", size=13)

@@ -6,7 +6,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Integer, LargeBinary, String, Text, func
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    false,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from luodi.db import Base, UtcDateTime
@@ -28,9 +40,40 @@ class ObjectionStatus(StrEnum):
     DISMISSED = "dismissed"  # 异议不成立
 
 
+ALLOCATION_COLUMNS = {
+    "ref": "申请编号",
+    "name": "申请人",
+    "id_number": "身份证号",
+    "child_name": "子女",
+    "child_id_number": "子女身份证号",
+    "outcome": "结果",
+    "target_name": "学校/房源",
+    "unit": "房号",
+    "choice_rank": "志愿",
+    "priority_group": "类别",
+    "points": "积分",
+    "rank": "排名",
+    "lottery": "摇号号码",
+    "reason_zh": "说明",
+}
+SCORING_COLUMNS = {
+    "ref": "编号",
+    "name": "姓名",
+    "id_number": "身份证号",
+    "town_code": "镇街",
+    "points": "积分",
+    "rank": "排名",
+}
+PUBLIC_COLUMNS = {NoticeKind.ALLOCATION: ALLOCATION_COLUMNS, NoticeKind.SCORING: SCORING_COLUMNS}
+"""The published columns of each kind of notice, in order, with their Chinese labels: the
+columns of ``notice_rows`` a notice of that kind fills, and the keys its digest covers."""
+
+
 class Notice(Base):
-    """What was published, frozen: the masked rows as JSON with their digest, so that the
-    list anyone downloaded can be checked against the one on record."""
+    """What was published, frozen: the masked rows (``notice_rows``) with their digest, so
+    that the list anyone downloaded can be checked against the one on record. For an
+    allocation notice ``scoring_run_id`` is the scoring run the allocation was built on (a
+    re-run after an objection uses it unless the operator confirms another)."""
 
     __tablename__ = "notices"
 
@@ -46,11 +89,54 @@ class Notice(Base):
     ends_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default=NoticeStatus.OPEN)
     row_count: Mapped[int] = mapped_column(Integer)
-    rows_json: Mapped[str] = mapped_column(Text)
     rows_digest: Mapped[str] = mapped_column(String(64))
     published_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     published_by: Mapped[str] = mapped_column(String(64))
     finalized_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class NoticeRow(Base):
+    """One published (masked) row, at its ``position`` (1, 2, … in the published order):
+    pages are position ranges and a search by ``ref`` is an index lookup, so reading a page
+    never loads the whole notice. A notice fills the columns of its kind
+    (``PUBLIC_COLUMNS``); the others stay empty. The digest is SHA-256 of the rows as JSON
+    objects of those columns (``service.rows_digest``)."""
+
+    __tablename__ = "notice_rows"
+    __table_args__ = (Index("ix_notice_rows_notice_id_ref", "notice_id", "ref"),)
+
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ref: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(100))
+    id_number: Mapped[str | None] = mapped_column(String(32))
+    child_name: Mapped[str | None] = mapped_column(String(100))
+    child_id_number: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    target_name: Mapped[str | None] = mapped_column(String(200))
+    unit: Mapped[str | None] = mapped_column(String(64))
+    choice_rank: Mapped[int | None] = mapped_column(Integer)
+    priority_group: Mapped[int | None] = mapped_column(Integer)
+    points: Mapped[float | None] = mapped_column(Float)
+    rank: Mapped[int | None] = mapped_column(Integer)
+    lottery: Mapped[str | None] = mapped_column(String(40))
+    reason_zh: Mapped[str | None] = mapped_column(Text)
+    town_code: Mapped[str | None] = mapped_column(String(12))
+
+
+class NoticeExport(Base):
+    """A notice's XLSX or PDF, rendered once when the rows are published (or amended) and
+    served from here to every anonymous download: ``rows_digest`` is the digest of the rows
+    it was rendered from (the ETag), so a file of older rows is never served as current."""
+
+    __tablename__ = "notice_exports"
+
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), primary_key=True)
+    format: Mapped[str] = mapped_column(String(8), primary_key=True)
+    rows_digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    rendered_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
 
 class Objection(Base):
@@ -86,7 +172,9 @@ class ObjectionAttachment(Base):
 
 
 class NoticeAmendment(Base):
-    """A re-run after upheld objections: which run replaced which, and what changed."""
+    """A re-run after upheld objections: which run replaced which, on which scoring run
+    (``other_scoring_run``: the operator confirmed one other than the notice's), and how many
+    rows changed; the rows themselves are ``notice_changes``."""
 
     __tablename__ = "notice_amendments"
 
@@ -94,7 +182,22 @@ class NoticeAmendment(Base):
     notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
     previous_run_id: Mapped[int] = mapped_column(Integer)
     new_run_id: Mapped[int] = mapped_column(Integer)
+    scoring_run_id: Mapped[int | None] = mapped_column(Integer)
+    other_scoring_run: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     changed: Mapped[int] = mapped_column(Integer)
-    changes_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     created_by: Mapped[str] = mapped_column(String(64))
+
+
+class NoticeChange(Base):
+    """One published row an amendment changed: before and after (masked), by ``ref``; "—"
+    where the row did not exist on that side. Paged by ``position`` like the rows."""
+
+    __tablename__ = "notice_changes"
+
+    amendment_id: Mapped[int] = mapped_column(ForeignKey("notice_amendments.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ref: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(100))
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)

@@ -1,77 +1,61 @@
 """Public notices (公示) and objections (异议/复核).
 
 An operator publishes an allocation run or a score ranking for a window of working days.
-What is published is frozen at that moment as masked rows (JSON, with its digest): anybody
-may read and download it without signing in, and no full name, ID number or phone is in it.
-During the window a resident objects to a row that concerns them; the owning department
-upholds (the data is corrected through the feeds and the operator re-runs: the new run
-replaces the rows and the difference is recorded on the notice) or dismisses with a reason.
-After the window, with no open objection, the notice and its allocation become final.
+What is published is frozen at that moment as masked rows (``notice_rows``, with their
+digest) and rendered once as XLSX and PDF: anybody may read (page by page, in SQL) and
+download it without signing in, and no full name, ID number or phone is in it. During the
+window a resident objects to a row that concerns them; the owning department upholds (the
+application or the data is corrected and the operator re-runs on the notice's own scoring
+run: the new run replaces the rows and every changed row is recorded on the notice) or
+dismisses with a reason. After the window, with no open objection, the notice and its
+allocation become final.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Select, false, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
-from luodi.auth.permissions import reads_all, require, require_department
-from luodi.errors import Conflict, Invalid, NotFound
+from luodi.auth.permissions import require, require_department
+from luodi.errors import Conflict, Invalid, LuodiError, NotFound
 from luodi.files import safe_file_name
 from luodi.kernels.masking import mask_id_number, mask_name
+from luodi.notices import exports, repository
 from luodi.notices.models import (
     Notice,
     NoticeAmendment,
+    NoticeExport,
     NoticeKind,
     NoticeStatus,
     Objection,
     ObjectionAttachment,
     ObjectionStatus,
 )
+from luodi.notices.schemas import DEFAULT_WORKING_DAYS, MAX_REASON, MAX_TITLE
 from luodi.programs import service as programs
 from luodi.programs.models import OUTCOME_LABELS
 from luodi.registry import service as registry
 from luodi.scoring import service as scoring
 
-DEFAULT_WORKING_DAYS = 5
-MAX_REASON = 2000
 MAX_ATTACHMENTS = 3
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
-MAX_TITLE = 200
-
-ALLOCATION_COLUMNS = {
-    "ref": "申请编号",
-    "name": "申请人",
-    "id_number": "身份证号",
-    "child_name": "子女",
-    "child_id_number": "子女身份证号",
-    "outcome": "结果",
-    "target_name": "学校/房源",
-    "unit": "房号",
-    "choice_rank": "志愿",
-    "priority_group": "类别",
-    "points": "积分",
-    "rank": "排名",
-    "lottery": "摇号号码",
-    "reason_zh": "说明",
+MAX_PAGE_ROWS = 20_000
+EXPORT_MEDIA_TYPES = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
 }
-SCORING_COLUMNS = {
-    "ref": "编号",
-    "name": "姓名",
-    "id_number": "身份证号",
-    "town_code": "镇街",
-    "points": "积分",
-    "rank": "排名",
-}
-PUBLIC_COLUMNS = {NoticeKind.ALLOCATION: ALLOCATION_COLUMNS, NoticeKind.SCORING: SCORING_COLUMNS}
+OBJECTION_READERS = (Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR, Role.RESIDENT)
+"""Who lists objections at all (which ones: ``repository.readable_objections``)."""
 
 
 def working_days_end(start: date, working_days: int) -> date:
@@ -87,14 +71,72 @@ def working_days_end(start: date, working_days: int) -> date:
         day += timedelta(days=1)
 
 
-def _digest(rows: list[dict[str, Any]]) -> str:
-    text = json.dumps(rows, ensure_ascii=False, sort_keys=True, default=str)
+def rows_digest(rows: pl.DataFrame) -> str:
+    """SHA-256 of the published rows as a JSON list of objects (keys sorted, UTF-8): what a
+    notice's ``rows_digest`` is, so anyone holding the rows can recompute it."""
+    text = json.dumps(rows.to_dicts(), ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _freeze(frame: pl.DataFrame) -> tuple[str, str, int]:
-    rows = frame.to_dicts()
-    return json.dumps(rows, ensure_ascii=False, default=str), _digest(rows), len(rows)
+def _typed(notice: Notice, frame: pl.DataFrame) -> pl.DataFrame:
+    """The notice's columns in order, typed as ``notice_rows`` gives them back."""
+    return frame.select(
+        pl.col(name).cast(repository.ROW_DTYPES[name]) for name in repository.notice_columns(notice)
+    )
+
+
+def _store_rows(session: Session, notice: Notice, frame: pl.DataFrame) -> pl.DataFrame:
+    """Freeze ``frame`` as the notice's rows: digest, rows and both files, in this
+    transaction."""
+    rows = _typed(notice, frame)
+    notice.rows_digest, notice.row_count = rows_digest(rows), rows.height
+    session.add(notice)
+    session.flush()
+    repository.replace_rows(session, notice, rows)
+    render_exports(session, notice, rows)
+    return rows
+
+
+def render_exports(session: Session, notice: Notice, rows: pl.DataFrame | None = None) -> list[str]:
+    """Render the notice's XLSX and PDF from its rows and store them under its digest; the
+    formats that could not be rendered (the PDF without its font) are returned, and their
+    downloads answer 503 until ``luodi notice render``."""
+    rows = repository.all_rows(session, notice) if rows is None else rows
+    missing = []
+    for kind, render in (("xlsx", exports.to_xlsx), ("pdf", exports.to_pdf)):
+        try:
+            content = render(notice, rows)
+        except LuodiError as error:
+            if error.status != 503:
+                raise
+            missing.append(kind)
+            continue
+        repository.replace_export(session, notice, kind, content)
+    session.flush()
+    return missing
+
+
+def notices_missing_exports(session: Session) -> list[Notice]:
+    return repository.notices_missing_exports(session)
+
+
+def has_export(session: Session, notice: Notice, kind: str) -> bool:
+    """Whether the file of the notice's current rows is stored (its content is not read)."""
+    return repository.export_digest(session, notice, kind) is not None
+
+
+def stored_export(session: Session, notice: Notice, kind: str) -> NoticeExport:
+    """The stored XLSX or PDF of the notice's current rows (never rendered here)."""
+    export = repository.stored_export(session, notice, kind)
+    if export is None:
+        if kind == "pdf":
+            exports.font_path()
+        raise LuodiError(
+            f"公示 {notice.id} 的 {kind.upper()} 文件尚未生成（运行 luodi notice render {notice.id}）",
+            f"notice {notice.id} has no {kind.upper()} file yet (run luodi notice render)",
+            503,
+        )
+    return export
 
 
 def _allocation_rows(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
@@ -180,19 +222,20 @@ def publish(
                 f"cycle {cycle.id} already has notice {current.id}: re-run on it",
             )
         spec = programs.cycle_spec(cycle)
-        rows_json, digest, count = _freeze(_allocation_rows(actor, session, run.id))
+        rows = _allocation_rows(actor, session, run.id)
         notice = Notice(
             kind=NoticeKind.ALLOCATION,
             title=(title or f"{spec.name.zh}（{cycle.name}）分配结果公示").strip(),
             department=spec.department,
             cycle_id=cycle.id,
             allocation_run_id=run.id,
+            scoring_run_id=run.scoring_run_id,
             seed=run.seed,
         )
     else:
         assert scoring_run_id is not None
         run_read = scoring.get_run(actor, session, scoring_run_id)
-        rows_json, digest, count = _freeze(_scoring_rows(actor, session, run_read.id))
+        rows = _scoring_rows(actor, session, run_read.id)
         notice = Notice(
             kind=NoticeKind.SCORING,
             title=(title or f"积分排名公示（{run_read.policy_id} {run_read.as_of}）").strip(),
@@ -202,60 +245,99 @@ def publish(
     notice.starts_on = starts_on
     notice.ends_on = working_days_end(starts_on, working_days)
     notice.status = NoticeStatus.OPEN
-    notice.rows_json, notice.rows_digest, notice.row_count = rows_json, digest, count
     notice.published_by = actor.username
-    session.add(notice)
-    session.flush()
+    _store_rows(session, notice, rows)
     audit.record(
         session,
         actor,
         "notice.publish",
         "notice",
         notice.id,
-        after={"rows_digest": digest, "starts_on": starts_on, "ends_on": notice.ends_on},
-        detail={"kind": notice.kind, "run": allocation_run_id or scoring_run_id, "rows": count},
+        after={
+            "rows_digest": notice.rows_digest,
+            "starts_on": starts_on,
+            "ends_on": notice.ends_on,
+        },
+        detail={
+            "kind": notice.kind,
+            "run": allocation_run_id or scoring_run_id,
+            "rows": notice.row_count,
+        },
     )
     return notice
 
 
-def list_notices(session: Session, search: str | None = None) -> list[Notice]:
-    """Every notice, newest first (public); ``search`` matches the title."""
-    statement = select(Notice).order_by(Notice.id.desc())
+def list_notices(actor: Actor, session: Session, search: str | None = None) -> list[Notice]:
+    """The notices the actor reads (every published one), newest first; ``search`` matches
+    the title."""
+    statement = repository.readable_notices(actor).order_by(Notice.id.desc())
     if search:
         statement = statement.where(Notice.title.contains(search.strip()[:100], autoescape=True))
     return list(session.scalars(statement.limit(500)))
 
 
-def get_notice(session: Session, notice_id: int) -> Notice:
-    notice = session.get(Notice, notice_id)
+def get_notice(actor: Actor, session: Session, notice_id: int) -> Notice:
+    notice = session.scalars(
+        repository.readable_notices(actor).where(Notice.id == notice_id)
+    ).one_or_none()
     if notice is None:
         raise NotFound(f"没有公示 {notice_id}", f"no notice {notice_id}")
     return notice
 
 
+def _check_page(offset: int, limit: int) -> None:
+    if offset < 0 or not 1 <= limit <= MAX_PAGE_ROWS:
+        raise Invalid.field(
+            "limit", limit, f"每页1–{MAX_PAGE_ROWS}条，起点≥0", f"1–{MAX_PAGE_ROWS} rows from ≥ 0"
+        )
+
+
+def rows_page(
+    session: Session, notice: Notice, offset: int = 0, limit: int = 1000, ref: str | None = None
+) -> pl.DataFrame:
+    """One page of the published (masked) rows in the published order, or the rows with
+    ``ref``; read from ``notice_rows`` without loading the rest."""
+    _check_page(offset, limit)
+    return repository.row_page(session, notice, offset, limit, ref)
+
+
 def notice_rows(notice: Notice) -> pl.DataFrame:
-    """The published (masked) rows, in the published order."""
-    columns = list(PUBLIC_COLUMNS[NoticeKind(notice.kind)])
-    rows = json.loads(notice.rows_json)
-    if not rows:
-        return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
-    return pl.DataFrame(rows, infer_schema_length=None).select(columns)
+    """Every published (masked) row, in the published order (the whole notice: for a
+    re-run's comparison, never for a page)."""
+    session = Session.object_session(notice)
+    assert session is not None, "a notice read from a session"
+    return repository.all_rows(session, notice)
 
 
-def _open_notice(session: Session, notice_id: int) -> Notice:
+def verify_digest(session: Session, notice: Notice) -> bool:
+    """Whether the stored rows still have the digest that was published."""
+    return rows_digest(repository.all_rows(session, notice)) == notice.rows_digest
+
+
+def _open_notice(actor: Actor, session: Session, notice_id: int) -> Notice:
     """A notice that is not final yet (nothing final can be objected to, decided or re-run)."""
-    notice = get_notice(session, notice_id)
+    notice = get_notice(actor, session, notice_id)
     if notice.status == NoticeStatus.FINAL:
         raise Conflict(f"公示 {notice.id} 已结束", f"notice {notice.id} is final")
     return notice
 
 
 def _given_reason(reason: str | None, missing_zh: str, missing_en: str) -> str:
-    """A reason of 1 to ``MAX_REASON`` characters, stripped."""
+    """A reason of 1 to ``MAX_REASON`` characters, stripped, with no control character
+    other than line breaks and tabs (a NUL cannot even be stored in PostgreSQL text)."""
     text = (reason or "").strip()
     if not text or len(text) > MAX_REASON:
         raise Invalid.field("reason", text[:50], missing_zh, missing_en)
+    if any(_is_control(ch) and ch not in "\n\r\t" for ch in text):
+        raise Invalid.field(
+            "reason", text[:50], "理由含有控制字符", "the reason contains control characters"
+        )
     return text
+
+
+def _is_control(ch: str) -> bool:
+    """Control and format characters (C0/C1, bidirectional overrides and isolates)."""
+    return unicodedata.category(ch) in ("Cc", "Cf")
 
 
 def in_window(notice: Notice, today: date) -> bool:
@@ -263,21 +345,24 @@ def in_window(notice: Notice, today: date) -> bool:
 
 
 def amendments(session: Session, notice_id: int) -> list[NoticeAmendment]:
-    return list(
-        session.scalars(
-            select(NoticeAmendment)
-            .where(NoticeAmendment.notice_id == notice_id)
-            .order_by(NoticeAmendment.id)
+    return repository.amendments(session, notice_id)
+
+
+def amendment_changes(
+    session: Session, notice: Notice, amendment_id: int, offset: int = 0, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """One page of the rows an amendment of ``notice`` changed (before and after, masked)."""
+    if not any(a.id == amendment_id for a in repository.amendments(session, notice.id)):
+        raise NotFound(
+            f"公示 {notice.id} 没有更正 {amendment_id}",
+            f"notice {notice.id} has no amendment {amendment_id}",
         )
-    )
+    _check_page(offset, limit)
+    return repository.change_page(session, amendment_id, offset, limit)
 
 
 def objection_counts(session: Session, notice_id: int) -> dict[str, int]:
-    statuses = session.scalars(select(Objection.status).where(Objection.notice_id == notice_id))
-    counts = dict.fromkeys(ObjectionStatus, 0)
-    for status in statuses:
-        counts[ObjectionStatus(status)] += 1
-    return {str(key): value for key, value in counts.items()}
+    return repository.objection_counts(session, notice_id)
 
 
 # --- objections ---------------------------------------------------------------------------
@@ -300,6 +385,14 @@ ALLOWED_TYPES = {
 
 def _checked_upload(upload: Upload, index: int) -> ObjectionAttachment:
     field = f"attachments[{index}]"
+    if any(_is_control(ch) for ch in upload.file_name):
+        # A right-to-left override makes "gpj.exe" read as "exe.jpg": refused, not cleaned.
+        raise Invalid.field(
+            field,
+            upload.file_name.encode("unicode_escape").decode()[:120],
+            "附件名含有控制字符或双向文字控制符",
+            "the file name contains control or bidirectional-override characters",
+        )
     name = safe_file_name(upload.file_name)
     extension = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     if extension not in ALLOWED_TYPES:
@@ -359,7 +452,7 @@ def file_objection(
     within the window; at most 3 attachments (PDF, PNG, JPEG; content checked)."""
     require(actor, Role.RESIDENT)
     today = today or date.today()
-    notice = _open_notice(session, notice_id)
+    notice = _open_notice(actor, session, notice_id)
     if not in_window(notice, today):
         raise Conflict(
             f"公示期为 {notice.starts_on} 至 {notice.ends_on}，今天不受理异议",
@@ -367,8 +460,10 @@ def file_objection(
         )
     reason = _given_reason(reason, f"请写明理由（1–{MAX_REASON}字）", f"1–{MAX_REASON} characters")
     row_ref = str(row_ref).strip()
-    published = set(notice_rows(notice)["ref"].cast(pl.String).to_list())
-    resident_id = _row_resident(actor, session, notice, row_ref) if row_ref in published else None
+    if any(_is_control(ch) for ch in row_ref) or len(row_ref) > 40:
+        raise Invalid.field("row", row_ref[:40], "编号无效", "not a row number")
+    published = repository.has_row(session, notice.id, row_ref)
+    resident_id = _row_resident(actor, session, notice, row_ref) if published else None
     if resident_id is None:
         # Rows of others and rows not in the notice answer alike: nothing is leaked.
         raise NotFound(
@@ -425,23 +520,11 @@ def file_objection(
     return objection
 
 
-def _readable_objections(actor: Actor, session: Session) -> Select[tuple[Objection]]:
-    """Objections the actor may see, as one query: a resident their own, a reviewer the
-    department's notices', service-centre staff and auditors all, anybody else none."""
-    statement = select(Objection)
-    if actor.role == Role.RESIDENT:
-        own = registry.people(actor, session)["resident_id"].to_list()
-        return statement.where(Objection.resident_id.in_(own))
-    if actor.role == Role.REVIEWER:
-        return statement.join(Notice, Notice.id == Objection.notice_id).where(
-            Notice.department == actor.department
-        )
-    return statement if reads_all(actor) else statement.where(false())
-
-
 def get_objection(actor: Actor, session: Session, objection_id: int) -> Objection:
+    """An objection the actor may read (``repository.readable_objections``); any other is
+    "not found"."""
     objection = session.scalars(
-        _readable_objections(actor, session).where(Objection.id == objection_id)
+        repository.readable_objections(actor).where(Objection.id == objection_id)
     ).one_or_none()
     if objection is None:
         raise NotFound(f"没有异议 {objection_id}", f"no objection {objection_id}")
@@ -453,8 +536,8 @@ def list_objections(
 ) -> list[Objection]:
     """Objections the actor may see: a resident their own, a reviewer the department's,
     service-centre staff and auditors all."""
-    require(actor, Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR, Role.RESIDENT)
-    statement = _readable_objections(actor, session).order_by(Objection.id)
+    require(actor, *OBJECTION_READERS)
+    statement = repository.readable_objections(actor).order_by(Objection.id)
     if notice_id is not None:
         statement = statement.where(Objection.notice_id == notice_id)
     return list(session.scalars(statement))
@@ -476,12 +559,15 @@ def review(
     """The owning department decides (a score ranking: the service centre). The reason is
     shown to the resident either way."""
     objection = get_objection(actor, session, objection_id)
-    notice = get_notice(session, objection.notice_id)
+    notice = get_notice(actor, session, objection.notice_id)
     if notice.department:
         require_department(actor, notice.department)
     else:
         require(actor, Role.ADMIN, Role.OPERATOR)
-    _open_notice(session, notice.id)
+    objection = session.scalars(
+        repository.writable_objections(actor).where(Objection.id == objection.id)
+    ).one()
+    _open_notice(actor, session, notice.id)
     if objection.status != ObjectionStatus.OPEN:
         raise Conflict(
             f"异议 {objection.id} 已复核（{objection.status}）",
@@ -526,48 +612,70 @@ def rerun(
     notice_id: int,
     scoring_run_id: int | None = None,
     seed: str | None = None,
+    confirm_other_scoring_run: bool = False,
 ) -> NoticeAmendment:
-    """After upheld objections (and the data corrected through the feeds): allocate again
-    with the published seed (or a new scoring run), replace the published rows and record
-    what changed on the notice. A score ranking takes the new scoring run to publish."""
+    """After upheld objections (and the application or data corrected): allocate again on
+    the notice's own scoring run with the published seed, replace the published rows and
+    record every changed row on the notice.
+
+    The scoring run is the one the notice was built on, not the policy's latest: a city
+    re-scored in the meantime would otherwise change rows nobody objected to. Naming another
+    scoring run (a score ranking always does: its rows are the run) needs
+    ``confirm_other_scoring_run``; the amendment then lists every row it changed."""
     require(actor, Role.ADMIN, Role.OPERATOR)
-    notice = _open_notice(session, notice_id)
+    notice = _open_notice(actor, session, notice_id)
     upheld = _pending_upheld(session, notice.id)
     if not upheld:
         raise Conflict(
             f"公示 {notice.id} 没有待处理的成立异议", f"notice {notice.id} has no upheld objection"
         )
-    before_rows = notice_rows(notice)
+    if notice.kind == NoticeKind.SCORING and scoring_run_id is None:
+        raise Invalid.field(
+            "scoring_run", None, "请指定更正数据后的新计分批次", "give the new scoring run"
+        )
+    built_on = notice.scoring_run_id
+    chosen = built_on if scoring_run_id is None else scoring_run_id
+    other = chosen != built_on
+    if other and not confirm_other_scoring_run:
+        raise Conflict(
+            f"公示 {notice.id} 基于计分批次 {built_on}。改用计分批次 {chosen} 会按其数据重算"
+            "每一条（不只是异议所涉条目），名单中多条可能随之变化；确需如此请明确确认"
+            "（--confirm-scoring-run / confirm_other_scoring_run: true）",
+            f"notice {notice.id} was built on scoring run {built_on}; re-running on scoring run "
+            f"{chosen} recomputes every row from that run (not only the objected ones), so "
+            "many rows may change: confirm it explicitly (--confirm-scoring-run / "
+            "confirm_other_scoring_run: true)",
+        )
+    before_rows = repository.all_rows(session, notice)
     if notice.kind == NoticeKind.ALLOCATION:
         assert notice.cycle_id is not None and notice.allocation_run_id is not None
         previous = notice.allocation_run_id
         run = programs.allocate_cycle(
-            actor, session, notice.cycle_id, seed or notice.seed or "", scoring_run_id
+            actor, session, notice.cycle_id, seed or notice.seed or "", chosen
         )
         new_id, after_rows = run.id, _allocation_rows(actor, session, run.id)
         notice.allocation_run_id, notice.seed = run.id, run.seed
+        notice.scoring_run_id = run.scoring_run_id
     else:
-        if scoring_run_id is None:
-            raise Invalid.field(
-                "scoring_run", None, "请指定更正数据后的新计分批次", "give the new scoring run"
-            )
-        assert notice.scoring_run_id is not None
-        previous = notice.scoring_run_id
-        new_id = scoring.get_run(actor, session, scoring_run_id).id
+        assert built_on is not None and chosen is not None
+        previous = built_on
+        new_id = scoring.get_run(actor, session, chosen).id
         after_rows = _scoring_rows(actor, session, new_id)
         notice.scoring_run_id = new_id
+    after_rows = _store_rows(session, notice, after_rows)
     changes = _row_changes(before_rows, after_rows)
-    notice.rows_json, notice.rows_digest, notice.row_count = _freeze(after_rows)
     amendment = NoticeAmendment(
         notice_id=notice.id,
         previous_run_id=previous,
         new_run_id=new_id,
+        scoring_run_id=notice.scoring_run_id,
+        other_scoring_run=other,
         changed=changes.height,
-        changes_json=json.dumps(changes.to_dicts(), ensure_ascii=False, default=str),
         created_by=actor.username,
     )
     session.add(amendment)
     session.flush()
+    repository.store_changes(session, amendment.id, changes)
     for objection in upheld:
         objection.amendment_id = amendment.id
     session.flush()
@@ -578,7 +686,13 @@ def rerun(
         "notice",
         notice.id,
         after={"rows_digest": notice.rows_digest, "amendment": amendment.id},
-        detail={"previous_run": previous, "new_run": new_id, "changed": changes.height},
+        detail={
+            "previous_run": previous,
+            "new_run": new_id,
+            "scoring_run": notice.scoring_run_id,
+            "other_scoring_run": other,
+            "changed": changes.height,
+        },
     )
     return amendment
 
@@ -616,7 +730,7 @@ def finalize(actor: Actor, session: Session, notice_id: int, today: date | None 
     the notice is final and so is its allocation (nothing final can be edited)."""
     require(actor, Role.ADMIN, Role.OPERATOR)
     today = today or date.today()
-    notice = get_notice(session, notice_id)
+    notice = get_notice(actor, session, notice_id)
     if notice.status == NoticeStatus.FINAL:
         raise Conflict(f"公示 {notice.id} 已确定", f"notice {notice.id} is already final")
     if today <= notice.ends_on:

@@ -8,14 +8,17 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from luodi.auth import service as auth
 from luodi.auth.actor import PUBLIC_ACTOR, ROLE_LABELS, Actor, Role
+from luodi.auth.permissions import acts_as
 from luodi.errors import LuodiError
 from luodi.notices import service as notices
+from luodi.notices.models import PUBLIC_COLUMNS, NoticeKind, NoticeStatus
+from luodi.notices.schemas import MAX_REASON, MAX_REF
 from luodi.programs import service as programs
 from luodi.registry import service as registry
 from luodi.settings import get_settings
@@ -28,6 +31,7 @@ from luodi.web.dependencies import (
     client_address,
     csrf_token,
 )
+from luodi.web.params import MAX_ID, ObjectId
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TEMPLATES.env.globals["ROLE_LABELS"] = ROLE_LABELS
@@ -46,7 +50,13 @@ def render(
     response = TEMPLATES.TemplateResponse(
         request,
         template,
-        {**context, "actor": actor, "csrf": token, "signed_in": actor != PUBLIC_ACTOR},
+        {
+            **context,
+            "actor": actor,
+            "csrf": token,
+            "signed_in": actor != PUBLIC_ACTOR,
+            "is_resident": acts_as(actor, Role.RESIDENT),
+        },
         status_code=status_code,
     )
     if request.cookies.get(CSRF_COOKIE) != token:
@@ -131,8 +141,12 @@ def logout(
 def me(request: Request, actor: CurrentActor, session: DbSession) -> Response:
     if actor == PUBLIC_ACTOR:
         return RedirectResponse("/login", status_code=303)
-    applications = programs.my_applications(actor, session) if actor.role == Role.RESIDENT else []
-    objections = notices.list_objections(actor, session) if actor.role != Role.TOWN_STAFF else []
+    applications = programs.my_applications(actor, session) if acts_as(actor, Role.RESIDENT) else []
+    objections = (
+        notices.list_objections(actor, session)
+        if acts_as(actor, *notices.OBJECTION_READERS)
+        else []
+    )
     return render(
         request,
         actor,
@@ -143,53 +157,69 @@ def me(request: Request, actor: CurrentActor, session: DbSession) -> Response:
 
 @router.get("/notices", response_class=HTMLResponse)
 def notice_list(request: Request, actor: CurrentActor, session: DbSession) -> HTMLResponse:
-    items = notices.list_notices(session)
+    items = notices.list_notices(actor, session)
     return render(request, actor, "notices.html", {"notices": items, "today": date.today()})
 
 
 PAGE_ROWS = 200
+PAGE_CHANGES = 100
+PageNumber = Annotated[int, Query(ge=1, le=MAX_ID)]
+
+
+def _pages(total: int, size: int) -> int:
+    return max(1, -(-total // size))
 
 
 @router.get("/notices/{notice_id}", response_class=HTMLResponse)
 def notice_page(
-    notice_id: int,
+    notice_id: ObjectId,
     request: Request,
     actor: CurrentActor,
     session: DbSession,
-    page: int = 1,
-    message: str | None = None,
+    page: PageNumber = 1,
+    amendment: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    changes_page: PageNumber = 1,
 ) -> HTMLResponse:
-    notice = notices.get_notice(session, notice_id)
-    rows = notices.notice_rows(notice)
-    pages = max(1, -(-rows.height // PAGE_ROWS))
-    page = min(max(page, 1), pages)
+    """One page of rows read from the stored rows, and every amendment with its changed
+    rows, a page at a time (``amendment`` and ``changes_page`` page through one of them)."""
+    notice = notices.get_notice(actor, session, notice_id)
+    pages = _pages(notice.row_count, PAGE_ROWS)
+    page = min(page, pages)
+    rows = notices.rows_page(session, notice, (page - 1) * PAGE_ROWS, PAGE_ROWS)
+    amended = []
+    for item in notices.amendments(session, notice.id):
+        total = _pages(item.changed, PAGE_CHANGES)
+        shown = min(changes_page, total) if item.id == amendment else 1
+        changes = notices.amendment_changes(
+            session, notice, item.id, (shown - 1) * PAGE_CHANGES, PAGE_CHANGES
+        )
+        amended.append({"amendment": item, "changes": changes, "page": shown, "pages": total})
     return render(
         request,
         actor,
         "notice.html",
         {
             "notice": notice,
-            "columns": notices.PUBLIC_COLUMNS[notices.NoticeKind(notice.kind)],
-            "rows": rows.slice((page - 1) * PAGE_ROWS, PAGE_ROWS).to_dicts(),
+            "columns": PUBLIC_COLUMNS[NoticeKind(notice.kind)],
+            "rows": rows.to_dicts(),
             "page": page,
             "pages": pages,
-            "amendments": notices.amendments(session, notice.id),
+            "amendments": amended,
             "counts": notices.objection_counts(session, notice.id),
-            "open_for_objection": notice.status == "open"
+            "open_for_objection": notice.status == NoticeStatus.OPEN
             and notices.in_window(notice, date.today()),
-            "message": message,
         },
     )
 
 
 @router.post("/notices/{notice_id}/objections", response_class=HTMLResponse, response_model=None)
 def object_to_row(
-    notice_id: int,
+    notice_id: ObjectId,
     request: Request,
     actor: CurrentActor,
     session: DbSession,
-    row: Annotated[str, Form(max_length=40)],
-    reason: Annotated[str, Form(max_length=notices.MAX_REASON)],
+    row: Annotated[str, Form(max_length=MAX_REF)],
+    reason: Annotated[str, Form(max_length=MAX_REASON)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
     files: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Response:
@@ -202,7 +232,7 @@ def object_to_row(
     try:
         objection = notices.file_objection(actor, session, notice_id, row, reason, uploads)
     except LuodiError as error:
-        notice = notices.get_notice(session, notice_id)
+        notice = notices.get_notice(actor, session, notice_id)
         return render(
             request,
             actor,

@@ -1,0 +1,238 @@
+"""Every query of notices and objections; which rows an actor reaches, as SQL, built only
+from ``auth/scopes.py``:
+
+- a notice is public once published (every stored notice is: there are no drafts); were
+  one unpublished, only its department's staff would read it;
+- an objection: the resident it is about, the reviewers of the notice's department, and the
+  service centre and auditors (``scopes``: everything);
+- writes: a notice its department's staff and the service centre; an objection the same
+  reviewers (decide it) and the resident (their own).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy.orm import Session
+
+from luodi import bulk
+from luodi.auth import scopes
+from luodi.auth.actor import Actor
+from luodi.notices.models import (
+    PUBLIC_COLUMNS,
+    Notice,
+    NoticeAmendment,
+    NoticeChange,
+    NoticeExport,
+    NoticeKind,
+    NoticeRow,
+    Objection,
+    ObjectionStatus,
+)
+
+ROW_DTYPES: dict[str, Any] = {
+    "ref": pl.String,
+    "name": pl.String,
+    "id_number": pl.String,
+    "child_name": pl.String,
+    "child_id_number": pl.String,
+    "outcome": pl.String,
+    "target_name": pl.String,
+    "unit": pl.String,
+    "choice_rank": pl.Int64,
+    "priority_group": pl.Int64,
+    "points": pl.Float64,
+    "rank": pl.Int64,
+    "lottery": pl.String,
+    "reason_zh": pl.String,
+    "town_code": pl.String,
+}
+"""The type of every published column, the same whether a frame comes from the run or from
+``notice_rows`` (so the digest of stored rows is the digest that was published)."""
+
+
+def _notice_department() -> ColumnElement[Any]:
+    """The department of an objection's notice (a correlated subquery)."""
+    return select(Notice.department).where(Notice.id == Objection.notice_id).scalar_subquery()
+
+
+def readable_notices(actor: Actor) -> Select[tuple[Notice]]:
+    return select(Notice).where(
+        scopes.readable(
+            actor, department=Notice.department, public=Notice.published_at.is_not(None)
+        )
+    )
+
+
+def writable_notices(actor: Actor) -> Select[tuple[Notice]]:
+    return select(Notice).where(scopes.writable(actor, department=Notice.department))
+
+
+def readable_objections(actor: Actor) -> Select[tuple[Objection]]:
+    return select(Objection).where(
+        scopes.readable(actor, department=_notice_department(), person=Objection.resident_id)
+    )
+
+
+def writable_objections(actor: Actor) -> Select[tuple[Objection]]:
+    return select(Objection).where(
+        scopes.writable(actor, department=_notice_department(), person=Objection.resident_id)
+    )
+
+
+def notice_columns(notice: Notice) -> list[str]:
+    return list(PUBLIC_COLUMNS[NoticeKind(notice.kind)])
+
+
+def _rows_frame(notice: Notice, rows: list[Any]) -> pl.DataFrame:
+    columns = notice_columns(notice)
+    return pl.DataFrame(
+        [tuple(row) for row in rows],
+        schema={name: ROW_DTYPES[name] for name in columns},
+        orient="row",
+    )
+
+
+def row_page(
+    session: Session, notice: Notice, offset: int, limit: int, ref: str | None = None
+) -> pl.DataFrame:
+    """Published rows ``offset``+1 … ``offset``+``limit`` in order (positions are 1…n, so a
+    page is a range of the primary key), or the rows with ``ref``."""
+    columns = [NoticeRow.__table__.c[name] for name in notice_columns(notice)]
+    statement = select(*columns).where(NoticeRow.notice_id == notice.id)
+    if ref is not None:
+        statement = statement.where(NoticeRow.ref == ref)
+    else:
+        statement = statement.where(
+            NoticeRow.position > offset, NoticeRow.position <= offset + limit
+        )
+    return _rows_frame(notice, list(session.execute(statement.order_by(NoticeRow.position))))
+
+
+def all_rows(session: Session, notice: Notice) -> pl.DataFrame:
+    """Every published row in order (for a re-run's comparison, exports and the digest)."""
+    columns = [NoticeRow.__table__.c[name] for name in notice_columns(notice)]
+    statement = (
+        select(*columns).where(NoticeRow.notice_id == notice.id).order_by(NoticeRow.position)
+    )
+    return _rows_frame(notice, list(session.execute(statement)))
+
+
+def has_row(session: Session, notice_id: int, ref: str) -> bool:
+    return (
+        session.scalar(
+            select(NoticeRow.position)
+            .where(NoticeRow.notice_id == notice_id, NoticeRow.ref == ref)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def replace_rows(session: Session, notice: Notice, frame: pl.DataFrame) -> None:
+    """Store ``frame`` (the notice's columns, in the published order) as the notice's rows."""
+    session.execute(delete(NoticeRow).where(NoticeRow.notice_id == notice.id))
+    stored = frame.select(notice_columns(notice)).with_columns(
+        pl.lit(notice.id, dtype=pl.Int64).alias("notice_id"),
+        pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("position"),
+    )
+    bulk.insert_frame(session, NoticeRow.__table__, stored)
+
+
+def store_changes(session: Session, amendment_id: int, changes: pl.DataFrame) -> None:
+    stored = changes.select("ref", "name", "before", "after").with_columns(
+        pl.lit(amendment_id, dtype=pl.Int64).alias("amendment_id"),
+        pl.int_range(1, changes.height + 1, dtype=pl.Int64).alias("position"),
+    )
+    bulk.insert_frame(session, NoticeChange.__table__, stored)
+
+
+def change_page(
+    session: Session, amendment_id: int, offset: int, limit: int
+) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(NoticeChange.ref, NoticeChange.name, NoticeChange.before, NoticeChange.after)
+        .where(
+            NoticeChange.amendment_id == amendment_id,
+            NoticeChange.position > offset,
+            NoticeChange.position <= offset + limit,
+        )
+        .order_by(NoticeChange.position)
+    )
+    return [row._asdict() for row in rows]
+
+
+def amendments(session: Session, notice_id: int) -> list[NoticeAmendment]:
+    return list(
+        session.scalars(
+            select(NoticeAmendment)
+            .where(NoticeAmendment.notice_id == notice_id)
+            .order_by(NoticeAmendment.id)
+        )
+    )
+
+
+def objection_counts(session: Session, notice_id: int) -> dict[str, int]:
+    counted: dict[str, int] = {
+        status: count
+        for status, count in session.execute(
+            select(Objection.status, func.count())
+            .where(Objection.notice_id == notice_id)
+            .group_by(Objection.status)
+        )
+    }
+    return {str(status): int(counted.get(status, 0)) for status in ObjectionStatus}
+
+
+def stored_export(session: Session, notice: Notice, kind: str) -> NoticeExport | None:
+    """The export of the notice's current rows (none if it was never rendered for them)."""
+    return session.scalars(
+        select(NoticeExport).where(
+            NoticeExport.notice_id == notice.id,
+            NoticeExport.format == kind,
+            NoticeExport.rows_digest == notice.rows_digest,
+        )
+    ).one_or_none()
+
+
+def export_digest(session: Session, notice: Notice, kind: str) -> str | None:
+    """The digest a stored export was rendered from, without loading its content."""
+    return session.scalar(
+        select(NoticeExport.rows_digest).where(
+            NoticeExport.notice_id == notice.id,
+            NoticeExport.format == kind,
+            NoticeExport.rows_digest == notice.rows_digest,
+        )
+    )
+
+
+def notices_missing_exports(session: Session) -> list[Notice]:
+    """Notices without both files of their current rows (published before the files were
+    stored, or while the PDF font was missing)."""
+    current = (
+        select(func.count())
+        .where(
+            NoticeExport.notice_id == Notice.id,
+            NoticeExport.rows_digest == Notice.rows_digest,
+        )
+        .correlate(Notice)
+        .scalar_subquery()
+    )
+    return list(session.scalars(select(Notice).where(current < 2).order_by(Notice.id)))
+
+
+def replace_export(session: Session, notice: Notice, kind: str, content: bytes) -> None:
+    session.execute(
+        delete(NoticeExport).where(NoticeExport.notice_id == notice.id, NoticeExport.format == kind)
+    )
+    session.add(
+        NoticeExport(
+            notice_id=notice.id,
+            format=kind,
+            rows_digest=notice.rows_digest,
+            size=len(content),
+            content=content,
+        )
+    )
