@@ -16,7 +16,6 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
-    false,
     func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -183,7 +182,7 @@ class NoticeAmendment(Base):
     previous_run_id: Mapped[int] = mapped_column(Integer)
     new_run_id: Mapped[int] = mapped_column(Integer)
     scoring_run_id: Mapped[int | None] = mapped_column(Integer)
-    other_scoring_run: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    other_scoring_run: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     changed: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     created_by: Mapped[str] = mapped_column(String(64))

@@ -175,14 +175,12 @@ def amendments(session: Session, notice_id: int) -> list[NoticeAmendment]:
 
 
 def objection_counts(session: Session, notice_id: int) -> dict[str, int]:
-    counted: dict[str, int] = {
-        status: count
-        for status, count in session.execute(
-            select(Objection.status, func.count())
-            .where(Objection.notice_id == notice_id)
-            .group_by(Objection.status)
-        )
-    }
+    grouped = (
+        select(Objection.status, func.count())
+        .where(Objection.notice_id == notice_id)
+        .group_by(Objection.status)
+    )
+    counted: dict[str, int] = dict(session.execute(grouped).all())  # type: ignore[arg-type]
     return {str(status): int(counted.get(status, 0)) for status in ObjectionStatus}
 
 

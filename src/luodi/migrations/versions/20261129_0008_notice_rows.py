@@ -98,6 +98,13 @@ def _insert(connection: sa.Connection, table: sa.TableClause, rows: list[dict]) 
         connection.execute(table.insert(), rows[start : start + CHUNK])
 
 
+def _drop_column(table: str, column: str) -> None:
+    """A plain ``ALTER TABLE … DROP COLUMN`` (SQLite 3.35+ and PostgreSQL), not a batch
+    rebuild: rebuilding ``notices`` on SQLite drops the table that objections, rows and
+    amendments point at, which foreign-key enforcement refuses once any exist."""
+    op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
 def upgrade() -> None:
     op.create_table(
         "notice_rows",
@@ -144,10 +151,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("amendment_id", "position", name=op.f("pk_notice_changes")),
     )
+    # Added in place (a literal default: an expression would make SQLite rebuild the table).
     with op.batch_alter_table("notice_amendments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scoring_run_id", sa.Integer(), nullable=True))
         batch_op.add_column(
-            sa.Column("other_scoring_run", sa.Boolean(), server_default=sa.false(), nullable=False)
+            sa.Column("other_scoring_run", sa.Boolean(), server_default="0", nullable=False)
         )
 
     connection = op.get_bind()
@@ -182,17 +190,16 @@ def upgrade() -> None:
         .where(notices.c.kind == "allocation", notices.c.scoring_run_id.is_(None))
         .values(scoring_run_id=built_on)
     )
-    with op.batch_alter_table("notices", schema=None) as batch_op:
-        batch_op.drop_column("rows_json")
-    with op.batch_alter_table("notice_amendments", schema=None) as batch_op:
-        batch_op.drop_column("changes_json")
+    _drop_column("notices", "rows_json")
+    _drop_column("notice_amendments", "changes_json")
 
 
 def downgrade() -> None:
+    # NOT NULL with an empty default, filled below: in place, without rebuilding the tables.
     with op.batch_alter_table("notices", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("rows_json", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("rows_json", sa.Text(), server_default="", nullable=False))
     with op.batch_alter_table("notice_amendments", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("changes_json", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("changes_json", sa.Text(), server_default="", nullable=False))
 
     connection = op.get_bind()
     for notice_id, kind in connection.execute(sa.select(notices.c.id, notices.c.kind)).all():
@@ -227,12 +234,8 @@ def downgrade() -> None:
         notices.update().where(notices.c.kind == "allocation").values(scoring_run_id=None)
     )
 
-    with op.batch_alter_table("notice_amendments", schema=None) as batch_op:
-        batch_op.alter_column("changes_json", existing_type=sa.Text(), nullable=False)
-        batch_op.drop_column("other_scoring_run")
-        batch_op.drop_column("scoring_run_id")
-    with op.batch_alter_table("notices", schema=None) as batch_op:
-        batch_op.alter_column("rows_json", existing_type=sa.Text(), nullable=False)
+    _drop_column("notice_amendments", "other_scoring_run")
+    _drop_column("notice_amendments", "scoring_run_id")
     op.drop_table("notice_changes")
     op.drop_table("notice_exports")
     with op.batch_alter_table("notice_rows", schema=None) as batch_op:
