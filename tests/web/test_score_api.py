@@ -8,11 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
 from luodi.policy.service import find_policy
+from luodi.registry.models import Resident
 from luodi.scoring import service
 from luodi.scoring.models import ResidentScore
+from tests.web.conftest import sign_in
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +66,56 @@ def test_score_errors(admin_client: TestClient, runs: tuple[int, int]) -> None:
     assert admin_client.get("/api/v1/residents/999999999/score").status_code == 404
     response = admin_client.get("/api/v1/residents/1/score", params={"run": 987654})
     assert response.status_code == 404 and response.json()["message_zh"]
-    assert admin_client.get("/api/v1/residents/abc/score").status_code == 422
+    for bad in ("abc", "0", str(2**31)):
+        assert admin_client.get(f"/api/v1/residents/{bad}/score").status_code == 404
+    for run in ("abc", "0", str(2**31), str(2**63)):  # a query parameter out of bounds: 422
+        response = admin_client.get("/api/v1/residents/1/score", params={"run": run})
+        assert response.status_code == 422, run
     runs_listed = admin_client.get("/api/v1/scoring-runs").json()
     assert [run["id"] for run in runs_listed][:2] == [runs[1], runs[0]]
+
+
+def test_scoring_runs_are_for_staff_only(
+    client: TestClient, accounts: dict[str, Actor], runs: tuple[int, int]
+) -> None:
+    """Anonymous: 401; a resident or a department's token: 403; staff: the runs."""
+    response = client.get("/api/v1/scoring-runs")
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    assert (
+        client.get("/api/v1/scoring-runs", headers=sign_in(client, "resident")).status_code == 403
+    )
+    for staff in ("admin", "operator", "auditor", "edu", "town"):
+        listed = client.get("/api/v1/scoring-runs", headers=sign_in(client, staff))
+        assert listed.status_code == 200, staff
+        assert {run["id"] for run in listed.json()} >= set(runs), staff
+
+
+def test_a_resident_reads_only_their_own_score(
+    client: TestClient, loaded_engine: Engine, accounts: dict[str, Actor], runs: tuple[int, int]
+) -> None:
+    mine_number = accounts["resident"].id_number
+    with session_scope(loaded_engine) as session:
+        scored = dict(
+            session.execute(
+                select(Resident.id_number, Resident.id)
+                .join(ResidentScore, ResidentScore.resident_id == Resident.id)
+                .where(ResidentScore.run_id == runs[1])
+                .limit(50)
+            ).all()
+        )
+        mine = session.scalars(select(Resident.id).where(Resident.id_number == mine_number)).one()
+    other = next(rid for number, rid in scored.items() if number != mine_number)
+    resident = sign_in(client, "resident")
+    own = client.get(f"/api/v1/residents/{mine}/score", headers=resident)
+    if own.status_code == 200:
+        assert own.json()["resident_id"] == mine
+    else:  # this resident held no valid permit on the scoring day
+        assert own.status_code == 404 and "not" in own.json()["message_en"]
+    assert client.get(f"/api/v1/residents/{other}/score", headers=resident).status_code == 404
+    assert client.get(f"/api/v1/residents/{other}/score").status_code == 404
+    assert (
+        client.get(
+            f"/api/v1/residents/{other}/score", headers=sign_in(client, "auditor")
+        ).status_code
+        == 200
+    )

@@ -1,4 +1,4 @@
-"""Registry commands: ``luodi id check``, ``luodi resident …``, ``luodi town list``, ``luodi load``."""
+"""Registry commands: ``luodi id check``, ``luodi resident …``, ``luodi town …``, ``luodi load``."""
 
 from __future__ import annotations
 
@@ -17,12 +17,22 @@ from luodi.kernels.identifiers import check_id_number
 from luodi.kernels.masking import mask_id_number
 from luodi.registry import service
 from luodi.registry.loading import load_city
-from luodi.registry.schemas import LoadSummary, ResidentCreate, TownSummary
+from luodi.registry.models import TownKind
+from luodi.registry.schemas import (
+    LoadSummary,
+    ResidentCreate,
+    ResidentUpdate,
+    TownCreate,
+    TownSummary,
+)
 
 console = Console(soft_wrap=True)
 id_app = typer.Typer(help="身份证号码 / citizen ID numbers", no_args_is_help=True)
 resident_app = typer.Typer(help="居民登记 / residents", no_args_is_help=True)
 town_app = typer.Typer(help="镇街 / towns", no_args_is_help=True)
+
+MAX_ID = 2**31 - 1
+"""The INTEGER of both databases (``web.params.MAX_ID``; not imported: it loads FastAPI)."""
 
 
 @id_app.command("check")
@@ -70,8 +80,33 @@ def resident_add(
         )
 
 
+@resident_app.command("correct")
+def resident_correct(
+    resident_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="居民编号 / resident id")],
+    name: Annotated[str | None, typer.Option("--name", help="更正后的姓名")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="更正后的手机号")] = None,
+    town: Annotated[
+        str | None, typer.Option("--town", help="迁入的镇街代码 / move to town")
+    ] = None,
+) -> None:
+    """更正居民姓名、手机号，或迁到另一个镇街 / correct a resident or move them to a town."""
+    with session_scope() as session:
+        resident = service.correct_resident(
+            SYSTEM_ACTOR,
+            session,
+            resident_id,
+            ResidentUpdate(name=name, phone=phone, town_code=town),
+        )
+        console.print(
+            f"已更正 corrected: #{resident.id} {mask_id_number(resident.id_number)}",
+            highlight=False,
+        )
+
+
 @resident_app.command("show")
-def resident_show(resident_id: int) -> None:
+def resident_show(
+    resident_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="居民编号 / resident id")],
+) -> None:
     """查看一位居民（脱敏）/ show a resident, masked."""
     with session_scope() as session:
         console.print_json(
@@ -102,6 +137,30 @@ def print_towns(towns: list[TownSummary]) -> None:
         f"{sum(t.children for t in towns):,}",
     )
     console.print(table)
+
+
+@town_app.command("add")
+def town_add(
+    code: Annotated[str, typer.Argument(help="9位乡镇街道代码（本市之下）/ 9-digit township code")],
+    name: Annotated[str, typer.Argument(help="镇街名称 / name")],
+    kind: Annotated[
+        TownKind, typer.Option("--kind", help="town 镇 / subdistrict 街道")
+    ] = TownKind.TOWN,
+) -> None:
+    """登记一个镇街，城市可从零开始 / register a town (a city can start from nothing)."""
+    with session_scope() as session:
+        town = service.create_town(
+            SYSTEM_ACTOR, session, TownCreate(code=code, name=name, kind=kind)
+        )
+        console.print(f"已登记镇街 added: {town.code} {escape(town.name)}", highlight=False)
+
+
+@town_app.command("recount")
+def town_recount() -> None:
+    """按现有记录重算各镇街人数（库外修改之后）/ recount the kept per-town counts."""
+    with session_scope() as session:
+        service.recount_towns(SYSTEM_ACTOR, session)
+        print_towns(service.list_towns(SYSTEM_ACTOR, session))
 
 
 @town_app.command("list")

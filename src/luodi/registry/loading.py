@@ -21,6 +21,7 @@ from luodi.auth.permissions import require
 from luodi.errors import FieldProblem
 from luodi.kernels.identifiers import check_credit_code, check_id_number, invalid_id_number_rows
 from luodi.kernels.regions import PROVINCES
+from luodi.kernels.text import FORBIDDEN_PATTERN
 from luodi.registry import city_files, repository
 from luodi.registry.models import (
     Child,
@@ -131,6 +132,68 @@ def _dates(problems: Problems, file: str, frame: pl.DataFrame, columns: list[str
     return frame.with_columns(parse_date(column) for column in columns)
 
 
+def _names(
+    problems: Problems, file: str, frame: pl.DataFrame, column: str, max_length: int = 50
+) -> None:
+    """The checks of ``kernels.text.check_name``, column-wise (blank is ``_require``'s)."""
+    problems.flag(
+        file,
+        frame,
+        is_given(column) & pl.col(column).str.contains(FORBIDDEN_PATTERN),
+        column,
+        "含有不可见的控制字符或方向控制字符",
+        "contains an invisible control or bidirectional character",
+    )
+    problems.flag(
+        file,
+        frame,
+        pl.col(column).str.len_chars() > max_length,
+        column,
+        f"不能超过 {max_length} 个字符",
+        f"must be at most {max_length} characters",
+    )
+
+
+def _town_codes(problems: Problems, file: str, towns: pl.DataFrame, cities: list[str]) -> None:
+    """What ``luodi town add`` checks: a known province, a township (not the county itself),
+    under the city of the towns already registered (or of the file's first town)."""
+    code = pl.col("code")
+    problems.flag(
+        file,
+        towns,
+        is_given("code") & ~code.str.contains(r"^(\d{9}|\d{12})$"),
+        "code",
+        "镇街代码应为9位或12位数字",
+        "a town code is 9 or 12 digits",
+    )
+    problems.flag(
+        file,
+        towns,
+        is_given("code") & ~code.str.slice(0, 2).is_in(list(PROVINCES)),
+        "code",
+        "省级代码不存在",
+        "no province has this code",
+    )
+    problems.flag(
+        file,
+        towns,
+        code.str.slice(6, 3) == "000",
+        "code",
+        "第7–9位为000是县级代码，不是乡镇街道",
+        "digits 7–9 of 000 name the county itself, not a township",
+    )
+    given = towns.filter(is_given("code"))
+    city = cities or given["code"].str.slice(0, 6).head(1).to_list()
+    problems.flag(
+        file,
+        towns,
+        is_given("code") & ~code.str.slice(0, 6).is_in(city),
+        "code",
+        f"不属于本市（{', '.join(city)}）",
+        f"not under this city ({', '.join(city)})",
+    )
+
+
 def _sex_of(id_number_column: str) -> pl.Expr:
     """An odd 17th digit is a man (GB 11643)."""
     odd = pl.col(id_number_column).str.slice(16, 1).cast(pl.Int64) % 2 == 1
@@ -173,14 +236,8 @@ def load_city(
     if city_files.TOWNS in frames:
         file = city_files.TOWNS
         _require(problems, file, towns, ["code", "name"])
-        problems.flag(
-            file,
-            towns,
-            is_given("code") & ~pl.col("code").str.contains(r"^(\d{9}|\d{12})$"),
-            "code",
-            "镇街代码应为9位或12位数字",
-            "a town code is 9 or 12 digits",
-        )
+        _town_codes(problems, file, towns, repository.city_prefixes(session))
+        _names(problems, file, towns, "name")
         _duplicates(problems, file, towns, "code")
         if "kind" in towns.columns:
             problems.flag(
@@ -198,6 +255,7 @@ def load_city(
     file = city_files.RESIDENTS
     residents = frames[file].with_columns(pl.col("id_number").str.to_uppercase())
     _require(problems, file, residents, ["id_number", "name", "town_code"])
+    _names(problems, file, residents, "name")
     _id_number_problems(problems, file, residents, "id_number", today)
     _duplicates(problems, file, residents, "id_number")
     existing_residents = repository.resident_keys(session)
@@ -260,6 +318,7 @@ def load_city(
     file = city_files.CHILDREN
     children = frames[file].with_columns(pl.col("child_id_number").str.to_uppercase())
     _require(problems, file, children, city_files.REQUIRED[file])
+    _names(problems, file, children, "child_name")
     _id_number_problems(problems, file, children, "child_id_number", today)
     _duplicates(problems, file, children, "child_id_number")
     existing_children = repository.child_keys(session)
@@ -292,6 +351,7 @@ def load_city(
     file = city_files.EMPLOYERS
     employers = frames[file].with_columns(pl.col("credit_code").str.to_uppercase())
     _require(problems, file, employers, city_files.REQUIRED[file])
+    _names(problems, file, employers, "name", 200)
     for line, code in employers.select(LINE, "credit_code").iter_rows():
         check = check_credit_code(code or "")
         if code and not check.valid:
@@ -426,6 +486,18 @@ def load_city(
         grade=pl.col("grade").cast(pl.Int64, strict=False),
     )
     summary.children = bulk.insert_frame(session, Child.__table__, child_rows)
+
+    # The per-town counts, in the same transaction as the rows they count.
+    repository.adjust_counts(
+        session,
+        residents=resident_rows.group_by("town_id").len("n"),
+        children=child_rows.join(repository.household_towns(session), on="household_id", how="left")
+        .group_by("town_id")
+        .len("n"),
+        permits=permit_rows.filter(pl.col("status") == PermitStatus.VALID.value)
+        .group_by("town_id", "expiry_date")
+        .len("n"),
+    )
 
     employer_rows = _map(
         bulk.with_ids(session, Employer.__table__, employers), "town_code", town_keys, "town_id"

@@ -1,4 +1,5 @@
-"""Registry tables: towns, residents, residence permits, households, children, employers."""
+"""Registry tables: towns, residents, residence permits, households, children, employers, and
+the per-town counts that every registry write keeps current."""
 
 from __future__ import annotations
 
@@ -113,3 +114,28 @@ class Employment(Base):
     basis: Mapped[str] = mapped_column(String(24))
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
+
+
+class TownCount(Base):
+    """Residents and accompanying children of a town, changed by every registry write in the
+    same transaction (``repository.adjust_counts``), so that the towns list and the home page
+    read one row per town instead of counting whole tables."""
+
+    __tablename__ = "town_counts"
+
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), primary_key=True)
+    residents: Mapped[int] = mapped_column(Integer, default=0)
+    children: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TownPermitCount(Base):
+    """Permits of status ``valid`` of a town, by expiry date. A permit is valid on a day when
+    its status is valid and it expires on or after that day, so the count for any day is a sum
+    over the rows from that day on: exact on every date without a nightly recount, and the
+    rows number towns × distinct expiry dates (about 22,000 for a city), not permits."""
+
+    __tablename__ = "town_permit_counts"
+
+    town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), primary_key=True)
+    expiry_date: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    permits: Mapped[int] = mapped_column(Integer, default=0)

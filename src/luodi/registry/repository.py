@@ -1,20 +1,24 @@
-"""Every query of the registry. Scoping by actor lives here, once: ``readable_residents``.
+"""Every query of the registry. Scoping by actor lives here, once: ``readable`` and
+``writable`` (residents), ``readable_children``, ``writable_towns`` and ``readable_towns``,
+each built only from ``luodi.auth.scopes``: a resident row is placed by its town and by the
+person it is, a child by its household's town and by the household's members.
 
-Staff who work across towns (operators, reviewers, auditors, administrators) read every
-resident; town staff read the residents of their town; a resident reads only self; anybody
-else reads nobody (a lookup then answers "not found", which does not leak existence).
+The per-town counts (``town_counts``, ``town_permit_counts``) are changed here too, by every
+write that adds, moves or changes what they count (``adjust_counts``), inside the writer's
+transaction.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Select, false, func, select
+from sqlalchemy import ColumnElement, Select, Table, delete, func, insert, select, true
 from sqlalchemy.orm import Session
 
-from luodi.auth.actor import Actor, Role
-from luodi.auth.permissions import reads_all
+from luodi.auth import scopes
+from luodi.auth.actor import Actor
 from luodi.registry.models import (
     Child,
     Employer,
@@ -23,27 +27,60 @@ from luodi.registry.models import (
     ResidencePermit,
     Resident,
     Town,
+    TownCount,
+    TownPermitCount,
 )
 
 
+def readable(actor: Actor) -> ColumnElement[bool]:
+    """The residents ``actor`` may read: every one (service centre, reviewers, auditors), a
+    town's (town staff), self (a resident), none (the public)."""
+    return scopes.readable(actor, town=Resident.town_id, person=Resident.id)
+
+
+def writable(actor: Actor) -> ColumnElement[bool]:
+    """The residents ``actor`` may change: every one (service centre), a town's (town staff)."""
+    return scopes.writable(actor, town=Resident.town_id, person=Resident.id)
+
+
 def readable_residents(actor: Actor) -> Select[tuple[Resident]]:
-    statement = select(Resident)
-    if reads_all(actor):
-        return statement
-    if actor.role == Role.TOWN_STAFF and actor.town_code:
-        town = select(Town.id).where(Town.code == actor.town_code).scalar_subquery()
-        return statement.where(Resident.town_id == town)
-    if actor.role == Role.RESIDENT and actor.id_number:
-        return statement.where(Resident.id_number == actor.id_number)
-    return statement.where(false())
+    return select(Resident).where(readable(actor))
+
+
+def readable_ids(actor: Actor) -> Select[tuple[int]]:
+    """The ids of the residents ``actor`` reads, for other domains' scopes of rows about a
+    person (stored scores): ``… .in_(readable_ids(actor))``."""
+    return select(Resident.id).where(readable(actor))
+
+
+def readable_children(actor: Actor) -> ColumnElement[bool]:
+    """Children in the reach of ``actor``: by their household's town (town staff; everybody
+    reading everything), or as children of the household the actor belongs to (a resident)."""
+    household_town = (
+        select(Household.town_id).where(Household.id == Child.household_id).scalar_subquery()
+    )
+    own_household = Child.household_id.in_(
+        select(Resident.household_id).where(scopes.readable(actor, person=Resident.id))
+    )
+    return scopes.readable(actor, town=household_town) | own_household
+
+
+def writable_towns(actor: Actor) -> Select[tuple[Town]]:
+    """Towns whose registry ``actor`` may write (register, issue permits, move residents in)."""
+    return select(Town).where(scopes.writable(actor, town=Town.id))
+
+
+def readable_towns(actor: Actor) -> Select[tuple[Town]]:
+    """Towns are public reference data (codes, names and counts, nothing personal)."""
+    return select(Town).where(scopes.readable(actor, town=Town.id, public=true()))
 
 
 def list_residents(
     session: Session, actor: Actor, town_code: str | None, limit: int, offset: int
 ) -> list[tuple[Resident, Town]]:
-    residents = readable_residents(actor).subquery()
-    statement = select(Resident, Town).join(residents, residents.c.id == Resident.id)
-    statement = statement.join(Town, Town.id == Resident.town_id)
+    statement = (
+        select(Resident, Town).join(Town, Town.id == Resident.town_id).where(readable(actor))
+    )
     if town_code is not None:
         statement = statement.where(Town.code == town_code)
     return [
@@ -54,12 +91,17 @@ def list_residents(
     ]
 
 
-def readable_towns(actor: Actor) -> Select[tuple[Town]]:
-    return select(Town)
-
-
 def town_by_code(session: Session, actor: Actor, code: str) -> Town | None:
     return session.scalars(readable_towns(actor).where(Town.code == code)).one_or_none()
+
+
+def may_write_town(session: Session, actor: Actor, town_id: int) -> bool:
+    return session.scalar(writable_towns(actor).where(Town.id == town_id)) is not None
+
+
+def city_prefixes(session: Session) -> list[str]:
+    """The county-level codes (first six digits) of the towns registered so far."""
+    return list(session.scalars(select(func.substr(Town.code, 1, 6)).distinct()))
 
 
 def resident_by_id(session: Session, actor: Actor, resident_id: int) -> Resident | None:
@@ -68,10 +110,21 @@ def resident_by_id(session: Session, actor: Actor, resident_id: int) -> Resident
     ).one_or_none()
 
 
+def writable_resident_by_id(session: Session, actor: Actor, resident_id: int) -> Resident | None:
+    return session.scalars(
+        select(Resident).where(Resident.id == resident_id, writable(actor))
+    ).one_or_none()
+
+
 def resident_by_id_number(session: Session, actor: Actor, id_number: str) -> Resident | None:
     return session.scalars(
         readable_residents(actor).where(Resident.id_number == id_number)
     ).one_or_none()
+
+
+def id_number_taken(session: Session, id_number: str) -> bool:
+    """Whether anybody holds ``id_number`` (unscoped: a duplicate is a duplicate in any town)."""
+    return session.scalar(select(Resident.id).where(Resident.id_number == id_number)) is not None
 
 
 def child_by_id_number(session: Session, id_number: str) -> Child | None:
@@ -116,36 +169,116 @@ def count_children_of_household(session: Session, household_id: int | None) -> i
     )
 
 
+# ----------------------------------------------------------------------------- per-town counts
+
+
+def _add_to(session: Session, table: Table, keys: list[str], rows: list[dict[str, Any]]) -> None:
+    """Add each row's counts to the stored ones (insert the row when it is new). Rows go in key
+    order, so that two writers lock the same rows in the same order (no deadlock)."""
+    if not rows:
+        return
+    if session.connection().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    statement = upsert(table)
+    counted = [name for name in rows[0] if name not in keys]
+    statement = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: table.c[name] + statement.excluded[name] for name in counted},
+    )
+    session.execute(statement, sorted(rows, key=lambda row: tuple(row[key] for key in keys)))
+
+
+def adjust_counts(
+    session: Session,
+    residents: pl.DataFrame | None = None,
+    children: pl.DataFrame | None = None,
+    permits: pl.DataFrame | None = None,
+) -> None:
+    """Change the per-town counts by signed amounts: ``residents`` and ``children`` frames of
+    (town_id, n), ``permits`` of (town_id, expiry_date, n) for permits of status valid."""
+    by_town: dict[int, dict[str, Any]] = {}
+    for column, frame in (("residents", residents), ("children", children)):
+        if frame is None:
+            continue
+        for town_id, n in frame.group_by("town_id").agg(pl.col("n").sum()).iter_rows():
+            row = by_town.setdefault(
+                int(town_id), {"town_id": int(town_id), "residents": 0, "children": 0}
+            )
+            row[column] += int(n)
+    _add_to(
+        session,
+        TownCount.__table__,
+        ["town_id"],
+        [row for row in by_town.values() if row["residents"] or row["children"]],
+    )
+    if permits is not None and permits.height:
+        by_day = (
+            permits.group_by("town_id", "expiry_date")
+            .agg(pl.col("n").sum().alias("permits"))
+            .filter(pl.col("permits") != 0)
+        )
+        _add_to(session, TownPermitCount.__table__, ["town_id", "expiry_date"], by_day.to_dicts())
+
+
 def town_counts(session: Session, actor: Actor, as_of: date) -> list[tuple[Town, int, int, int]]:
-    """Each readable town with its residents, valid permits and accompanying children."""
-    residents = (
-        select(Resident.town_id, func.count().label("n")).group_by(Resident.town_id).subquery()
-    )
+    """Each readable town with its residents, permits valid on ``as_of`` and accompanying
+    children, from the kept counts (one row per town, plus the permit rows from ``as_of``)."""
     permits = (
-        select(ResidencePermit.town_id, func.count().label("n"))
-        .where(ResidencePermit.status == PermitStatus.VALID, ResidencePermit.expiry_date >= as_of)
-        .group_by(ResidencePermit.town_id)
-        .subquery()
-    )
-    children = (
-        select(Household.town_id, func.count(Child.id).label("n"))
-        .join(Child, Child.household_id == Household.id)
-        .group_by(Household.town_id)
+        select(TownPermitCount.town_id, func.sum(TownPermitCount.permits).label("n"))
+        .where(TownPermitCount.expiry_date >= as_of)
+        .group_by(TownPermitCount.town_id)
         .subquery()
     )
     statement = (
         readable_towns(actor)
         .add_columns(
-            func.coalesce(residents.c.n, 0),
+            func.coalesce(TownCount.residents, 0),
             func.coalesce(permits.c.n, 0),
-            func.coalesce(children.c.n, 0),
+            func.coalesce(TownCount.children, 0),
         )
-        .outerjoin(residents, residents.c.town_id == Town.id)
+        .outerjoin(TownCount, TownCount.town_id == Town.id)
         .outerjoin(permits, permits.c.town_id == Town.id)
-        .outerjoin(children, children.c.town_id == Town.id)
         .order_by(Town.code)
     )
     return [(town, int(r), int(p), int(c)) for town, r, p, c in session.execute(statement)]
+
+
+def recount(session: Session) -> None:
+    """Rebuild the kept counts from the rows (after a repair made outside luodi)."""
+    session.execute(delete(TownCount))
+    session.execute(delete(TownPermitCount))
+    residents = select(func.count(Resident.id)).where(Resident.town_id == Town.id).scalar_subquery()
+    children = (
+        select(func.count(Child.id))
+        .join(Household, Household.id == Child.household_id)
+        .where(Household.town_id == Town.id)
+        .scalar_subquery()
+    )
+    session.execute(
+        insert(TownCount).from_select(
+            ["town_id", "residents", "children"], select(Town.id, residents, children)
+        )
+    )
+    session.execute(
+        insert(TownPermitCount).from_select(
+            ["town_id", "expiry_date", "permits"],
+            select(ResidencePermit.town_id, ResidencePermit.expiry_date, func.count())
+            .where(ResidencePermit.status == PermitStatus.VALID)
+            .group_by(ResidencePermit.town_id, ResidencePermit.expiry_date),
+        )
+    )
+    session.flush()
+
+
+def household_towns(session: Session) -> pl.DataFrame:
+    """(household id, town_id) of every household, for counting children by town in bulk."""
+    return pl.DataFrame(
+        session.execute(select(Household.id, Household.town_id)).all(),
+        schema={"household_id": pl.Int64, "town_id": pl.Int64},
+        orient="row",
+    )
 
 
 def key_frame(session: Session, statement: Select[tuple[int, str]]) -> pl.DataFrame:
@@ -283,9 +416,11 @@ def people_frame(session: Session, actor: Actor) -> pl.DataFrame:
     )
 
 
-def children_frame(session: Session) -> pl.DataFrame:
+def children_frame(session: Session, actor: Actor) -> pl.DataFrame:
     rows = session.execute(
-        select(Child.id, Child.id_number, Child.name, Child.household_id, Child.birth_date)
+        select(Child.id, Child.id_number, Child.name, Child.household_id, Child.birth_date).where(
+            readable_children(actor)
+        )
     ).all()
     return pl.DataFrame(
         rows,

@@ -8,10 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from luodi.registry.models import EmploymentBasis, PermitStatus, TownKind
 
+# Names are checked by the service (``registry.service.valid_name``) rather than by Field
+# limits, so that the API, the CLI and bulk loads refuse the same names with the same reasons.
+NAME = "非空，不含控制字符或方向控制字符，最多 50 字 / not blank, no control characters, ≤ 50"
+
 
 class TownCreate(BaseModel):
     code: str = Field(description="9- or 12-digit administrative code / 9 或 12 位行政区划代码")
-    name: str = Field(min_length=1, max_length=50)
+    name: str = Field(description=NAME)
     kind: TownKind = TownKind.TOWN
 
 
@@ -30,10 +34,22 @@ class TownSummary(TownRead):
 
 
 class ResidentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     id_number: str
-    name: str = Field(min_length=1, max_length=50)
+    name: str = Field(description=NAME)
     phone: str | None = None
     town_code: str
+
+
+class ResidentUpdate(BaseModel):
+    """A correction: only the fields given change; a new ``town_code`` moves the resident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, description=NAME)
+    phone: str | None = None
+    town_code: str | None = None
 
 
 class ResidentRead(BaseModel):
@@ -71,7 +87,7 @@ class HouseholdCreate(BaseModel):
 class ChildCreate(BaseModel):
     household_number: str
     id_number: str
-    name: str = Field(min_length=1, max_length=50)
+    name: str = Field(description=NAME)
     vaccination_certificate: bool = False
     school_name: str | None = None
     grade: int | None = Field(default=None, ge=1, le=12)
@@ -79,7 +95,7 @@ class ChildCreate(BaseModel):
 
 class EmployerCreate(BaseModel):
     credit_code: str
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(description="非空，最多 200 字 / not blank, at most 200 characters")
     town_code: str
 
 

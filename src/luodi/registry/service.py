@@ -14,16 +14,19 @@ from sqlalchemy.orm import Session
 
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
-from luodi.auth.permissions import require
-from luodi.errors import Conflict, Invalid, NotFound
+from luodi.auth.permissions import acts_as, require
+from luodi.errors import Conflict, Forbidden, Invalid, NotFound
 from luodi.kernels.identifiers import IdNumberCheck, check_credit_code, check_id_number
 from luodi.kernels.masking import mask_id_number, mask_name, mask_phone
+from luodi.kernels.regions import PROVINCES
+from luodi.kernels.text import check_name
 from luodi.registry import repository
 from luodi.registry.models import (
     Child,
     Employer,
     Employment,
     Household,
+    PermitStatus,
     ResidencePermit,
     Resident,
     Town,
@@ -36,11 +39,15 @@ from luodi.registry.schemas import (
     PermitCreate,
     ResidentCreate,
     ResidentRead,
+    ResidentUpdate,
     TownCreate,
     TownSummary,
 )
 
 PHONE_DIGITS = 11
+NAME_LENGTH = 50
+"""Residents, children and towns (the columns are 50 characters); employers have 200."""
+EMPLOYER_NAME_LENGTH = 200
 
 
 def checked_id_number(value: str, field: str = "id_number") -> IdNumberCheck:
@@ -59,6 +66,16 @@ def valid_credit_code(value: str, field: str = "credit_code") -> str:
     return check.code
 
 
+def valid_name(value: str, field: str = "name", max_length: int = NAME_LENGTH) -> str:
+    """A name as stored (spaces around it removed), or an ``Invalid`` naming the field and why:
+    empty, only spaces, control or bidirectional characters, too long."""
+    check = check_name(value, max_length)
+    if not check.valid:
+        assert check.reason_zh and check.reason_en
+        raise Invalid.field(field, value, check.reason_zh, check.reason_en)
+    return check.value
+
+
 def valid_town_code(value: str) -> str:
     code = value.strip()
     if not (code.isascii() and code.isdigit() and len(code) in (9, 12)):
@@ -67,6 +84,33 @@ def valid_town_code(value: str) -> str:
             value,
             "镇街行政区划代码应为9位或12位数字",
             "a town's administrative code is 9 or 12 digits",
+        )
+    return code
+
+
+def _new_town_code(session: Session, value: str) -> str:
+    """A township code (GB/T 10114: county code, then three digits for the township) of a
+    known province, under the same county-level city as the towns already registered: one
+    luodi serves one city, and the first town registered names it."""
+    code = valid_town_code(value)
+    if code[:2] not in PROVINCES:
+        raise Invalid.field(
+            "code", value, f"省级代码 {code[:2]} 不存在", f"no province has the code {code[:2]}"
+        )
+    if code[6:9] == "000":
+        raise Invalid.field(
+            "code",
+            value,
+            "第7–9位为000是县级代码，不是乡镇街道",
+            "digits 7–9 of 000 name the county itself, not a township",
+        )
+    cities = repository.city_prefixes(session)
+    if cities and code[:6] not in cities:
+        raise Invalid.field(
+            "code",
+            value,
+            f"不属于本市（已登记镇街的县级代码为 {', '.join(sorted(cities))}）",
+            f"not under this city (the registered towns are under {', '.join(sorted(cities))})",
         )
     return code
 
@@ -102,12 +146,15 @@ def resident_for(session: Session, actor: Actor, id_number: str) -> Resident:
     return resident
 
 
-def _require_registrar(actor: Actor, town: Town) -> None:
-    """Service-centre staff register anywhere; town staff only in their own town."""
+def _require_registrar(actor: Actor, session: Session, town: Town) -> None:
+    """Service-centre staff register anywhere; town staff only in their own town. Towns are
+    public, so a town outside the actor's reach is a 403 that says so (nothing leaks), while
+    a *resident* outside it is a 404 like a missing one (``repository.writable``)."""
     require(actor, Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF)
-    if actor.role == Role.TOWN_STAFF and town.code != actor.town_code:
-        raise NotFound(
-            f"镇街 {town.code} 不在您的范围内", f"town {town.code} is outside your scope"
+    if not repository.may_write_town(session, actor, town.id):
+        raise Forbidden(
+            f"不能在镇街 {town.code}（{town.name}）登记：不在您的范围内",
+            f"you may not register in town {town.code}: it is outside your scope",
         )
 
 
@@ -123,10 +170,11 @@ def _flush_or_conflict(session: Session, field: str, value: str) -> None:
 
 def create_town(actor: Actor, session: Session, data: TownCreate) -> Town:
     require(actor, Role.ADMIN)
-    code = valid_town_code(data.code)
+    code = _new_town_code(session, data.code)
+    name = valid_name(data.name)
     if repository.town_by_code(session, actor, code) is not None:
         raise Conflict(f"镇街代码 {code} 已存在", f"town code {code} already exists")
-    town = Town(code=code, name=data.name.strip(), kind=data.kind)
+    town = Town(code=code, name=name, kind=data.kind)
     session.add(town)
     _flush_or_conflict(session, "code", code)
     audit.record(session, actor, "town.add", "town", town.code, after=audit.row_state(town))
@@ -149,12 +197,22 @@ def list_towns(actor: Actor, session: Session, as_of: date | None = None) -> lis
     ]
 
 
+def recount_towns(actor: Actor, session: Session) -> None:
+    """Rebuild the kept per-town counts from the rows (after a repair made outside luodi)."""
+    require(actor, Role.ADMIN)
+    repository.recount(session)
+    audit.record(session, actor, "town.recount", "town_counts", "all")
+
+
 def register_resident(actor: Actor, session: Session, data: ResidentCreate) -> Resident:
     check = checked_id_number(data.id_number)
+    name = valid_name(data.name)
     phone = valid_phone(data.phone)
     town = town_for(session, actor, data.town_code)
-    _require_registrar(actor, town)
-    if repository.resident_by_id_number(session, actor, check.number) is not None:
+    _require_registrar(actor, session, town)
+    # Unscoped: a person registered in another town is still a duplicate (the unique key
+    # would refuse it anyway; this says why).
+    if repository.id_number_taken(session, check.number):
         raise Conflict(
             f"身份证号 {mask_id_number(check.number)} 的居民已登记",
             f"a resident with ID number {mask_id_number(check.number)} is already registered",
@@ -162,7 +220,7 @@ def register_resident(actor: Actor, session: Session, data: ResidentCreate) -> R
     assert check.birth_date and check.sex and check.region_code and check.origin_province
     resident = Resident(
         id_number=check.number,
-        name=data.name.strip(),
+        name=name,
         sex=check.sex,
         birth_date=check.birth_date,
         origin_region_code=check.region_code,
@@ -172,8 +230,50 @@ def register_resident(actor: Actor, session: Session, data: ResidentCreate) -> R
     )
     session.add(resident)
     _flush_or_conflict(session, "id_number", mask_id_number(check.number))
+    repository.adjust_counts(session, residents=_one(town.id))
     audit.record(
         session, actor, "resident.add", "resident", resident.id, after=audit.row_state(resident)
+    )
+    return resident
+
+
+def _one(town_id: int, n: int = 1) -> pl.DataFrame:
+    return pl.DataFrame({"town_id": [town_id], "n": [n]})
+
+
+def correct_resident(
+    actor: Actor, session: Session, resident_id: int, data: ResidentUpdate
+) -> Resident:
+    """Correct a resident's name or phone, or move them to another town. Town staff change
+    only residents of their own town (another town's resident is "not found") and move
+    nobody out of it: the service centre moves residents between towns."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF)
+    resident = repository.writable_resident_by_id(session, actor, resident_id)
+    if resident is None:
+        raise NotFound(f"居民 {resident_id} 不存在", f"resident {resident_id} not found")
+    before = audit.row_state(resident)
+    if data.name is not None:
+        resident.name = valid_name(data.name)
+    if data.phone is not None:
+        resident.phone = valid_phone(data.phone)
+    if data.town_code is not None:
+        town = town_for(session, actor, data.town_code)
+        if town.id != resident.town_id:
+            _require_registrar(actor, session, town)
+            repository.adjust_counts(
+                session,
+                residents=pl.DataFrame({"town_id": [resident.town_id, town.id], "n": [-1, 1]}),
+            )
+            resident.town_id = town.id
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "resident.correct",
+        "resident",
+        resident.id,
+        before=before,
+        after=audit.row_state(resident),
     )
     return resident
 
@@ -200,12 +300,12 @@ def _resident_read(actor: Actor, session: Session, resident: Resident, town: Tow
         valid_permit=repository.has_valid_permit(session, resident.id, date.today()),
         children=repository.count_children_of_household(session, resident.household_id),
         # Only a reader whose scope holds the resident gets here at all (the query is scoped).
-        name=resident.name if actor.role in REGISTRARS else None,
+        name=resident.name if acts_as(actor, *REGISTRARS) else None,
     )
 
 
 MAX_LIST = 1000
-REGISTRARS = frozenset({Role.SYSTEM, Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF, Role.RESIDENT})
+REGISTRARS = (Role.SYSTEM, Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF, Role.RESIDENT)
 """Who reads a resident's name in full (the query already holds the resident in scope):
 the staff who register them, and the resident; reviewers and auditors read masked."""
 
@@ -244,7 +344,7 @@ def issue_permit(actor: Actor, session: Session, data: PermitCreate) -> Residenc
         )
     resident = resident_for(session, actor, data.id_number)
     town = town_for(session, actor, data.town_code)
-    _require_registrar(actor, town)
+    _require_registrar(actor, session, town)
     number = data.permit_number.strip()
     if repository.permit_by_number(session, number) is not None:
         raise Conflict(f"居住证号 {number} 已存在", f"permit number {number} already exists")
@@ -258,13 +358,20 @@ def issue_permit(actor: Actor, session: Session, data: PermitCreate) -> Residenc
     )
     session.add(permit)
     _flush_or_conflict(session, "permit_number", number)
+    if permit.status == PermitStatus.VALID:
+        repository.adjust_counts(
+            session,
+            permits=pl.DataFrame(
+                {"town_id": [town.id], "expiry_date": [permit.expiry_date], "n": [1]}
+            ),
+        )
     audit.record(session, actor, "permit.add", "permit", permit.id, after=audit.row_state(permit))
     return permit
 
 
 def create_household(actor: Actor, session: Session, data: HouseholdCreate) -> Household:
     town = town_for(session, actor, data.town_code)
-    _require_registrar(actor, town)
+    _require_registrar(actor, session, town)
     number = data.household_number.strip()
     if repository.household_by_number(session, number) is not None:
         raise Conflict(f"家庭编号 {number} 已存在", f"household number {number} already exists")
@@ -299,7 +406,8 @@ def add_child(actor: Actor, session: Session, data: ChildCreate) -> Child:
         raise Invalid.field(
             "household_number", data.household_number, "家庭编号不存在", "no such household"
         )
-    _require_registrar(actor, session.get_one(Town, household.town_id))
+    _require_registrar(actor, session, session.get_one(Town, household.town_id))
+    name = valid_name(data.name)
     if repository.child_by_id_number(session, check.number) is not None:
         raise Conflict(
             f"身份证号 {mask_id_number(check.number)} 的随迁子女已登记",
@@ -309,7 +417,7 @@ def add_child(actor: Actor, session: Session, data: ChildCreate) -> Child:
     child = Child(
         household_id=household.id,
         id_number=check.number,
-        name=data.name.strip(),
+        name=name,
         sex=check.sex,
         birth_date=check.birth_date,
         vaccination_certificate=data.vaccination_certificate,
@@ -318,17 +426,19 @@ def add_child(actor: Actor, session: Session, data: ChildCreate) -> Child:
     )
     session.add(child)
     _flush_or_conflict(session, "id_number", mask_id_number(check.number))
+    repository.adjust_counts(session, children=_one(household.town_id))
     audit.record(session, actor, "child.add", "child", child.id, after=audit.row_state(child))
     return child
 
 
 def register_employer(actor: Actor, session: Session, data: EmployerCreate) -> Employer:
     code = valid_credit_code(data.credit_code)
+    name = valid_name(data.name, max_length=EMPLOYER_NAME_LENGTH)
     town = town_for(session, actor, data.town_code)
-    _require_registrar(actor, town)
+    _require_registrar(actor, session, town)
     if repository.employer_by_credit_code(session, code) is not None:
         raise Conflict(f"统一社会信用代码 {code} 已登记", f"credit code {code} already registered")
-    employer = Employer(credit_code=code, name=data.name.strip(), town_id=town.id)
+    employer = Employer(credit_code=code, name=name, town_id=town.id)
     session.add(employer)
     _flush_or_conflict(session, "credit_code", code)
     audit.record(
@@ -346,7 +456,7 @@ def add_employment(actor: Actor, session: Session, data: EmploymentCreate) -> Em
             f"ends before it starts ({data.start_date.isoformat()})",
         )
     resident = resident_for(session, actor, data.id_number)
-    _require_registrar(actor, session.get_one(Town, resident.town_id))
+    _require_registrar(actor, session, session.get_one(Town, resident.town_id))
     code = valid_credit_code(data.credit_code)
     employer = repository.employer_by_credit_code(session, code)
     if employer is None:
@@ -386,5 +496,6 @@ def people(actor: Actor, session: Session) -> pl.DataFrame:
 
 
 def children(actor: Actor, session: Session) -> pl.DataFrame:
-    """child_id, child_id_number, child_name, household_id, child_birth_date."""
-    return repository.children_frame(session)
+    """child_id, child_id_number, child_name, household_id, child_birth_date of every child
+    the actor reaches (a resident: the children of their own household)."""
+    return repository.children_frame(session, actor)

@@ -1,18 +1,46 @@
-"""Queries of scoring runs and stored scores."""
+"""Queries of scoring runs and stored scores; their scope, once, built from ``auth.scopes``.
+
+A stored score is about a person: it is readable by whoever reads that resident in the
+registry (``registry.repository.readable``: everybody reading everything, reviewers, the
+resident's town staff, the resident). A run carries no town, person nor department: it is
+readable by the roles that read rows without those (``scopes.readable(actor)``: the service
+centre, auditors and reviewers, who verify applications ranked by these points), and by
+anybody who reaches a resident scored in it (a town's staff, a resident in it). The public
+reaches none.
+"""
 
 from __future__ import annotations
 
 import polars as pl
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.orm import Session, aliased
 
+from luodi.auth import scopes
 from luodi.auth.actor import Actor
+from luodi.registry import repository as registry_repository
 from luodi.scoring.models import ResidentScore, ScoringRun
 
 
+def readable_scores(actor: Actor) -> ColumnElement[bool]:
+    """Stored scores of the residents ``actor`` reads."""
+    return scopes.readable(actor) | ResidentScore.resident_id.in_(
+        registry_repository.readable_ids(actor)
+    )
+
+
 def readable_runs(actor: Actor) -> Select[tuple[ScoringRun]]:
-    """The one place scoring runs are scoped (by district once roles exist)."""
-    return select(ScoringRun)
+    # An alias, correlated to the run only: callers join ResidentScore themselves.
+    scored = aliased(ResidentScore)
+    holds_a_reachable_score = (
+        select(scored.run_id)
+        .where(
+            scored.run_id == ScoringRun.id,
+            scored.resident_id.in_(registry_repository.readable_ids(actor)),
+        )
+        .correlate(ScoringRun)
+        .exists()
+    )
+    return select(ScoringRun).where(scopes.readable(actor) | holds_a_reachable_score)
 
 
 def run_by_id(session: Session, actor: Actor, run_id: int) -> ScoringRun | None:
@@ -29,8 +57,14 @@ def latest_run_with(session: Session, actor: Actor, resident_id: int) -> Scoring
     ).one_or_none()
 
 
-def score_of(session: Session, run_id: int, resident_id: int) -> ResidentScore | None:
-    return session.get(ResidentScore, (run_id, resident_id))
+def score_of(session: Session, actor: Actor, run_id: int, resident_id: int) -> ResidentScore | None:
+    return session.scalars(
+        select(ResidentScore).where(
+            ResidentScore.run_id == run_id,
+            ResidentScore.resident_id == resident_id,
+            readable_scores(actor),
+        )
+    ).one_or_none()
 
 
 def list_runs(session: Session, actor: Actor) -> list[ScoringRun]:
@@ -47,11 +81,13 @@ def latest_run_of_policy(session: Session, actor: Actor, policy_id: str) -> Scor
 
 
 def scores_of(
-    session: Session, run_id: int, resident_ids: list[int]
+    session: Session, actor: Actor, run_id: int, resident_ids: list[int]
 ) -> list[tuple[int, float, str]]:
     rows = session.execute(
         select(ResidentScore.resident_id, ResidentScore.total, ResidentScore.inputs).where(
-            ResidentScore.run_id == run_id, ResidentScore.resident_id.in_(resident_ids)
+            ResidentScore.run_id == run_id,
+            ResidentScore.resident_id.in_(resident_ids),
+            readable_scores(actor),
         )
     ).all()
     return [(row[0], row[1], row[2]) for row in rows]

@@ -19,7 +19,7 @@ from luodi.facts import service as facts_service
 from luodi.feeds import catalog
 from luodi.kernels.policy import KEY, TOTAL, CompiledPolicy, InputError, prepare_inputs
 from luodi.kernels.policy.explain import explain
-from luodi.policy.service import input_invalid
+from luodi.policy.service import compiled_from_text, input_invalid
 from luodi.registry import repository as registry_repository
 from luodi.registry import service as registry_service
 from luodi.scoring import repository
@@ -116,6 +116,10 @@ def run_totals(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
 
 
 def list_runs(actor: Actor, session: Session) -> list[RunRead]:
+    """Scoring runs, newest first, for staff (a town's staff: the runs that scored residents
+    of their town); never for the public (401) nor for residents (403: their own score and
+    its run come with ``resident_score``)."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.REVIEWER, Role.TOWN_STAFF)
     return [RunRead.model_validate(run) for run in repository.list_runs(session, actor)]
 
 
@@ -136,13 +140,13 @@ def resident_score(
         run = repository.run_by_id(session, actor, run_id)
         if run is None:
             raise NotFound(f"没有计分批次 {run_id}", f"no scoring run {run_id}")
-    stored = repository.score_of(session, run.id, resident_id)
+    stored = repository.score_of(session, actor, run.id, resident_id)
     if stored is None:
         raise NotFound(
             f"计分批次 {run.id} 中没有居民 {resident_id}",
             f"resident {resident_id} is not in scoring run {run.id}",
         )
-    compiled = CompiledPolicy.from_text(run.policy_text)
+    compiled = compiled_from_text(run.policy_text, f"scoring run {run.id}")
     inputs = {KEY: resident_id, **json.loads(stored.inputs)}
     typed = prepare_inputs(pl.DataFrame([inputs]), compiled.policy)
     explanation = explain(compiled, typed, resident_id, run.as_of).as_dict()
@@ -206,10 +210,10 @@ def stored_scores(
                 f"策略 {policy_id} 还没有计分批次，请先运行 luodi score",
                 f"policy {policy_id} has no scoring run yet: run luodi score first",
             )
-    compiled = CompiledPolicy.from_text(run.policy_text)
+    compiled = compiled_from_text(run.policy_text, f"scoring run {run.id}")
     rows: list[tuple[int, float, str]] = []
     for start in range(0, len(resident_ids), 20_000):  # bounded IN lists
-        rows += repository.scores_of(session, run.id, resident_ids[start : start + 20_000])
+        rows += repository.scores_of(session, actor, run.id, resident_ids[start : start + 20_000])
     inputs = pl.DataFrame(
         {KEY: [row[0] for row in rows], "inputs": [row[2] for row in rows]},
         schema={KEY: pl.Int64, "inputs": pl.String},
