@@ -1,18 +1,33 @@
-"""The ``luodi`` command as a user runs it: a real process, real files, real databases."""
+"""The ``luodi`` command as a user runs it: a real process, real files, real databases; and
+in-process through Typer's runner where the command's own state (settings, engines) is set."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+import typer
+from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy.exc import OperationalError
+from typer.testing import CliRunner
 
-from luodi.registry.models import Resident
+from luodi import cli, db, migrate
+from luodi.console import as_luodi_error
+from luodi.db import DatabaseBusy, create_db_engine, database_failure, session_scope
+from luodi.registry.models import Resident, Town
 from luodi.scoring.models import ResidentScore
+from luodi.settings import get_settings
+from tests import factories
 from tests.factories import id_number
+
+runner = CliRunner()
 
 
 def run_luodi(
@@ -96,8 +111,12 @@ def test_demo_end_to_end_without_serving(tmp_path: Path) -> None:
         scored = connection.scalar(select(func.count()).select_from(ResidentScore))
         assert scored is not None and 0 < scored < 3000
     engine.dispose()
-    # Running it again starts from a fresh database, not on top of the old one.
-    again = run_luodi("demo", "--residents", "1000", "--no-serve", env=env)
+    # Running it again refuses to throw the city away unasked; with --force it starts from a
+    # fresh database, not on top of the old one.
+    refused = run_luodi("demo", "--residents", "1000", "--no-serve", env=env)
+    assert refused.returncode == 1
+    assert "居民 3,000 条" in refused.stderr and "--force" in refused.stderr
+    again = run_luodi("demo", "--residents", "1000", "--no-serve", "--force", env=env)
     assert again.returncode == 0, again.stderr
     engine = create_engine(f"sqlite:///{database}")
     with engine.connect() as connection:
@@ -150,3 +169,305 @@ def test_score_command_on_the_registry(tmp_path: Path) -> None:
     assert unknown.returncode == 1 and "no policy nowhere" in unknown.stderr
     too_early = run_luodi("score", "--policy", "zj-cixi", "--as-of", "2020-01-01", env=env)
     assert too_early.returncode == 1 and "no version in force" in too_early.stderr
+
+
+# Loading commands only when they run
+
+
+def test_help_lists_every_command_without_importing_any(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "luodi", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    for name, (_target, help_text) in {**cli.LAZY_COMMANDS, **cli.LAZY_GROUPS}.items():
+        assert f" {name} " in result.stdout and help_text in result.stdout
+    for name in ("demo", "serve", "db"):
+        assert f" {name} " in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "typer" in imported
+    assert not {"sqlalchemy", "polars", "numpy", "luodi.db", "luodi.registry.cli"} & imported
+
+
+def test_listed_help_is_the_commands_own() -> None:
+    """The help kept in cli.py for ``luodi --help`` says what the loaded command says."""
+    for name, (target, help_text) in {**cli.LAZY_COMMANDS, **cli.LAZY_GROUPS}.items():
+        loaded = cli.LazyCommand(name, target, help_text).load()
+        first_paragraph = inspect.cleandoc(loaded.help or "").split("\n\n")[0]
+        assert first_paragraph == help_text, name
+
+
+def test_a_lazy_group_parses_its_own_commands() -> None:
+    result = runner.invoke(cli.app, ["id", "check", id_number(), "123"])
+    assert result.exit_code == 1
+    assert "有效 valid" in result.stdout and "[length]" in result.stdout
+    assert "check" in runner.invoke(cli.app, ["id", "--help"]).stdout
+
+
+# A database that is missing or not migrated
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Point this process's settings and engines at a database URL, as LUODI_DATABASE_URL
+    does for a command."""
+
+    def point_at(url: str) -> None:
+        monkeypatch.setenv("LUODI_DATABASE_URL", url)
+        get_settings.cache_clear()
+        db.dispose_engines()
+
+    yield point_at
+    monkeypatch.delenv("LUODI_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    db.dispose_engines()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database that does not exist yet (an SQLite file not there) or is empty (a new
+    PostgreSQL schema)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'var' / 'luodi.db'}"
+    return str(request.getfixturevalue("empty_postgres_url"))
+
+
+def one_line(output: str) -> str:
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def test_a_command_refuses_a_database_not_there_or_not_migrated(
+    fresh_url: str, configure: Callable[[str], None]
+) -> None:
+    configure(fresh_url)
+    for command in (["town", "list"], ["serve"]):
+        result = runner.invoke(cli.app, command)
+        assert result.exit_code == 1
+        line = one_line(result.stderr)
+        assert "luodi db upgrade" in line and ("不存在" in line or "未升级" in line)
+        assert "Traceback" not in result.output
+    file = db.sqlite_file(fresh_url)
+    assert file is None or not file.parent.exists()  # nothing created, not even var/
+    assert runner.invoke(cli.app, ["db", "current"]).stdout.startswith("(空 empty) / head")
+    upgraded = runner.invoke(cli.app, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    db.dispose_engines()
+    listed = runner.invoke(cli.app, ["town", "list"])
+    assert listed.exit_code == 0, listed.output
+
+
+def test_an_empty_sqlite_file_is_not_migrated(
+    tmp_path: Path, configure: Callable[[str], None]
+) -> None:
+    (tmp_path / "empty.db").touch()
+    configure(f"sqlite:///{tmp_path / 'empty.db'}")
+    result = runner.invoke(cli.app, ["town", "list"])
+    assert result.exit_code == 1
+    assert "未升级（版本 空，应为" in one_line(result.stderr)
+
+
+def test_a_database_newer_than_the_code_is_named_so(
+    fresh_url: str, configure: Callable[[str], None]
+) -> None:
+    engine = create_db_engine(fresh_url)
+    migrate.upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
+    engine.dispose()
+    configure(fresh_url)
+    result = runner.invoke(cli.app, ["town", "list"])
+    assert result.exit_code == 1
+    line = one_line(result.stderr)
+    assert "f00d" in line and "upgrade luodi" in line
+
+
+def test_with_debug_the_error_is_raised_whole(
+    fresh_url: str, configure: Callable[[str], None]
+) -> None:
+    configure(fresh_url)
+    result = runner.invoke(cli.app, ["--debug", "town", "list"])
+    assert isinstance(result.exception, migrate.SchemaNotReady)
+
+
+def test_outside_the_checkout_one_line_and_no_file(tmp_path: Path) -> None:
+    """Run from an empty folder with the default settings: no var/luodi.db appears, a read
+    command and the server refuse in one line, and db upgrade is what makes it work."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LUODI_")}
+    for command in (["town", "list"], ["serve", "--port", "8765"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "luodi", *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert result.returncode == 1
+        line = one_line(result.stderr)
+        assert "var/luodi.db" in line and "luodi db upgrade" in line
+        assert str(tmp_path) not in line  # the default location, named as configured
+    assert list(tmp_path.iterdir()) == []
+    upgraded = subprocess.run(
+        [sys.executable, "-m", "luodi", "db", "upgrade"], cwd=tmp_path, env=env, timeout=120
+    )
+    assert upgraded.returncode == 0
+    assert (tmp_path / "var" / "luodi.db").is_file()
+
+
+# A second writer
+
+
+def with_a_town(url: str) -> str:
+    """``url`` migrated and holding one town, committed."""
+    engine = create_db_engine(url)
+    migrate.upgrade(engine)
+    with session_scope(engine) as session:
+        factories.town(session)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def town_database(fresh_url: str) -> str:
+    return with_a_town(fresh_url)
+
+
+def rename_town(engine: db.Engine, name: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(Town).values(name=name))
+
+
+def test_a_second_writer_waits_for_the_first(town_database: str) -> None:
+    engine = create_db_engine(town_database)
+    holder = engine.connect()
+    holding = holder.begin()
+    holder.execute(update(Town).values(name="甲"))
+    finishing = threading.Timer(0.5, holding.commit)
+    finishing.start()
+    started = time.perf_counter()
+    rename_town(engine, "乙")  # blocks on the first writer's lock, then goes through
+    waited = time.perf_counter() - started
+    finishing.join()
+    holder.close()
+    with engine.connect() as connection:
+        assert connection.scalar(select(Town.name)) == "乙"
+    engine.dispose()
+    assert waited >= 0.4
+
+
+def test_past_the_busy_timeout_a_command_says_try_again(
+    tmp_path: Path, configure: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite only: PostgreSQL has no database-wide write lock; its writers wait for the rows
+    (the test above runs on both)."""
+    url = with_a_town(f"sqlite:///{tmp_path / 'busy.db'}")
+    holder_engine = create_db_engine(url)
+    holder = holder_engine.connect()
+    holding = holder.begin()
+    holder.execute(update(Town).values(name="甲"))
+    try:
+        impatient = create_db_engine(url, busy_timeout=0.2)
+        started = time.perf_counter()
+        with pytest.raises(OperationalError, match="database is locked") as raised:
+            rename_town(impatient, "乙")
+        waited = time.perf_counter() - started
+        impatient.dispose()
+        assert isinstance(database_failure(raised.value), DatabaseBusy)
+        monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_SECONDS", 0.3)
+        configure(url)
+        started = time.perf_counter()
+        result = runner.invoke(
+            cli.app,
+            [
+                "resident",
+                "add",
+                "--id-number",
+                id_number(),
+                "--name",
+                "张三",
+                "--town",
+                "330282114",
+            ],
+        )
+        command_seconds = time.perf_counter() - started
+    finally:
+        holding.rollback()
+        holder.close()
+        holder_engine.dispose()
+    assert 0.15 <= waited < 2  # waited its own timeout, not the default's 5 s
+    assert result.exit_code == 1
+    line = one_line(result.stderr)
+    assert "数据库正忙，请稍后重试" in line and "the database is busy" in line
+    assert command_seconds < 3
+
+
+# Failures without tracebacks or server paths
+
+
+def test_an_unexpected_failure_is_one_line_without_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hidden = tmp_path / "srv" / "secret.csv"
+    broken = typer.Typer(cls=cli.LuodiGroup)
+    broken.callback()(cli.root_options)
+
+    @broken.command("read")
+    def read() -> None:
+        hidden.read_text()
+
+    result = runner.invoke(broken, ["read"])
+    assert result.exit_code == 1
+    line = one_line(result.stderr)
+    assert "FileNotFoundError" in line and "--debug" in line and str(hidden) not in line
+    assert isinstance(runner.invoke(broken, ["--debug", "read"]).exception, FileNotFoundError)
+    assert "secret" not in str(as_luodi_error(ValueError(str(hidden))))
+
+
+# The demo keeps data it did not make unless told
+
+
+def resident_count(url: str) -> int:
+    engine = create_db_engine(url)
+    with engine.connect() as connection:
+        count = connection.scalar(select(func.count()).select_from(Resident)) or 0
+    engine.dispose()
+    return count
+
+
+def test_demo_refuses_a_database_with_residents(
+    town_database: str, configure: Callable[[str], None]
+) -> None:
+    engine = create_db_engine(town_database)
+    with session_scope(engine) as session:
+        factories.resident(session)
+    engine.dispose()
+    configure(town_database)
+    result = runner.invoke(cli.app, ["demo", "--no-serve", "--residents", "10"])
+    assert result.exit_code == 1
+    line = one_line(result.stderr)
+    assert "居民 1 条" in line and "1 residents" in line and "--force" in line
+    assert resident_count(town_database) == 1
+    # With --force it is emptied and migrated anew (the whole demo runs in the slow test).
+    cli.fresh_database(force=True)
+    db.dispose_engines()
+    assert resident_count(town_database) == 0
+    engine = create_db_engine(town_database)
+    assert migrate.current_revision(engine) == migrate.head_revision(engine)
+    engine.dispose()
+
+
+def test_demo_starts_on_an_empty_sqlite_database_unasked(
+    tmp_path: Path, configure: Callable[[str], None]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    migrate.upgrade(create_db_engine(url))
+    configure(url)
+    cli.fresh_database(force=False)
+    db.dispose_engines()
+    assert resident_count(url) == 0

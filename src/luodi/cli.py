@@ -1,33 +1,128 @@
-"""The ``luodi`` command. Domain commands live in each domain's cli.py; this file wires them,
-and renders every typed error once: a message on stderr in Chinese and English, exit status 1,
-no traceback unless ``--debug``."""
+"""The ``luodi`` command. Domain commands live in each domain's cli.py and are imported only
+when they run (``LazyCommand``): ``luodi --help`` lists every command from the help texts
+kept here, and ``luodi id check`` loads the registry commands, not the allocation kernels or
+the PDF writer. ``LuodiGroup`` renders every failure once: one line on stderr in Chinese and
+English, exit status 1, no traceback unless ``--debug``.
+
+Which commands create a database: only ``luodi db upgrade`` and ``luodi demo``. Every other
+command that needs one refuses, in one line, a database that is missing or not migrated, and
+never creates a file (run elsewhere than intended, it would otherwise leave an empty
+``var/luodi.db`` behind).
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.engine import make_url
+from typer.core import TyperCommand, TyperGroup
 
-from luodi import migrate
-from luodi.allocation import cli as allocation_cli
-from luodi.audit.cli import audit_app
-from luodi.auth.cli import user_app
-from luodi.console import console, root_options
-from luodi.db import dispose_engines, get_engine, is_sqlite
+from luodi.console import as_luodi_error, console, print_error, root_options
 from luodi.errors import LuodiError
-from luodi.feeds.cli import feed_app
-from luodi.notices.cli import notice_app, objection_app
-from luodi.policy.cli import policy_app
-from luodi.programs.cli import program_app
-from luodi.registry import cli as registry_cli
-from luodi.scoring import cli as scoring_cli
-from luodi.settings import get_settings
-from luodi.synth import cli as synth_cli
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+LAZY_COMMANDS = {
+    "load": (
+        "luodi.registry.cli:load",
+        "把一个城市数据目录批量导入登记库（全部成功或全部不写）/ bulk-load a city directory.",
+    ),
+    "synth": (
+        "luodi.synth.cli:synth",
+        "生成一个合成城市（每个部门一份CSV）/ generate a synthetic city.",
+    ),
+    "score": (
+        "luodi.scoring.cli:score",
+        "用已发布的策略为登记库中的居民计分并保存 / score the registry and store the run.",
+    ),
+    "allocate": (
+        "luodi.allocation.cli:allocate_files",
+        "按积分与志愿分配名额（文件进、文件出） / allocate places on plain files.",
+    ),
+}
+"""Commands listed before the ones defined here: name → ("module:function", help)."""
+
+LAZY_GROUPS = {
+    "id": ("luodi.registry.cli:id_app", "身份证号码 / citizen ID numbers"),
+    "resident": ("luodi.registry.cli:resident_app", "居民登记 / residents"),
+    "town": ("luodi.registry.cli:town_app", "镇街 / towns"),
+    "policy": (
+        "luodi.policy.cli:policy_app",
+        "积分策略：检查、测试、计分、解释、比较 / points policies on plain files",
+    ),
+    "feed": ("luodi.feeds.cli:feed_app", "部门数据交换 / department data feeds"),
+    "program": (
+        "luodi.programs.cli:program_app",
+        "项目与分配：积分入学、公租房、名额与分档待遇 / programs and allocation",
+    ),
+    "notice": ("luodi.notices.cli:notice_app", "结果公示 / public notices"),
+    "objection": ("luodi.notices.cli:objection_app", "异议与复核 / objections"),
+    "user": ("luodi.auth.cli:user_app", "账号与部门令牌 / accounts and department tokens"),
+    "audit": ("luodi.audit.cli:audit_app", "审计日志（哈希链）/ the audit log"),
+}
+"""Command groups listed after the ones defined here: name → ("module:Typer app", help)."""
+
+
+class LazyCommand(TyperCommand):
+    """A command or group of a domain, known by name and help until it runs: the help
+    listing reads only ``help``; running it (or completing its arguments) imports the
+    domain's cli module and hands the parsing to the real command."""
+
+    def __init__(self, name: str, target: str, help: str) -> None:
+        super().__init__(name, help=help)
+        self.target = target
+
+    def load(self) -> Any:
+        module, attribute = self.target.split(":")
+        found = getattr(import_module(module), attribute)
+        if isinstance(found, typer.Typer):
+            return typer.main.get_group(found)
+        single = typer.Typer(add_completion=False)
+        single.command(self.name)(found)
+        return typer.main.get_command(single)
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: typer.Context | None = None,
+        **extra: Any,
+    ) -> typer.Context:
+        return self.load().make_context(info_name, args, parent=parent, **extra)
+
+
+class LuodiGroup(TyperGroup):
+    """The root group: lazy domain commands around the ones defined here, and one renderer
+    for every failure of a command."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        lazy = {**LAZY_COMMANDS, **LAZY_GROUPS}
+        stubs = {name: LazyCommand(name, target, help) for name, (target, help) in lazy.items()}
+        self.commands = {
+            **{name: stubs[name] for name in LAZY_COMMANDS},
+            **self.commands,
+            **{name: stubs[name] for name in LAZY_GROUPS},
+        }
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug"):
+                raise
+            print_error(as_luodi_error(error))
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
     name="luodi",
+    cls=LuodiGroup,
     help="落地 luodi — 新市民服务平台 / open platform for new-citizen service centres",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -35,30 +130,19 @@ app = typer.Typer(
 db_app = typer.Typer(help="数据库 / database schema", no_args_is_help=True)
 app.callback()(root_options)
 app.add_typer(db_app, name="db")
-app.add_typer(registry_cli.id_app, name="id")
-app.add_typer(registry_cli.resident_app, name="resident")
-app.add_typer(registry_cli.town_app, name="town")
-app.add_typer(policy_app, name="policy")
-app.add_typer(feed_app, name="feed")
-app.add_typer(program_app, name="program")
-app.add_typer(notice_app, name="notice")
-app.add_typer(objection_app, name="objection")
-app.add_typer(user_app, name="user")
-app.add_typer(audit_app, name="audit")
-app.command("load")(registry_cli.load)
-app.command("synth")(synth_cli.synth)
-app.command("score")(scoring_cli.score)
-app.command("allocate")(allocation_cli.allocate_files)
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """创建或升级数据库结构 / create or upgrade the schema."""
+    from luodi import migrate
+    from luodi.db import database_label, get_engine
+
     engine = get_engine()
     migrate.upgrade(engine)
     console.print(
         f"数据库已是最新 / schema at {migrate.current_revision(engine)} "
-        f"({engine.url.render_as_string(hide_password=True)})",
+        f"({database_label(engine.url)})",
         highlight=False,
     )
 
@@ -66,30 +150,64 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """显示当前数据库版本 / show the schema revision."""
+    from luodi import migrate
+    from luodi.db import get_engine
+
     engine = get_engine()
-    console.print(
-        f"{migrate.current_revision(engine) or '(空 empty)'} / head {migrate.head_revision(engine)}"
-    )
+    current = migrate.current_revision(engine) if migrate.database_exists(engine) else None
+    console.print(f"{current or '(空 empty)'} / head {migrate.head_revision(engine)}")
+
+
+DEMO_GUARDED_TABLES = {"residents": "居民", "users": "账号", "audit_entries": "审计记录"}
+"""What the demo will not throw away unasked: the words a refusal names them by."""
+
+
+def database_contents(engine: Engine) -> dict[str, int]:
+    """How many residents, accounts and audit entries the database holds (tables it does not
+    have count as empty)."""
+    from sqlalchemy import func, inspect, select, table
+
+    from luodi import migrate
+
+    if not migrate.database_exists(engine):
+        return {}
+    with engine.connect() as connection:
+        present = set(inspect(connection).get_table_names())
+        return {
+            name: connection.scalar(select(func.count()).select_from(table(name))) or 0
+            for name in DEMO_GUARDED_TABLES
+            if name in present
+        }
 
 
 def fresh_database(force: bool) -> None:
-    """Drop and recreate the configured database: an SQLite file is removed; anything else
-    is emptied only when the user says so, because that may be somebody's real data."""
-    url = get_settings().database_url
-    if is_sqlite(url):
-        database = make_url(url).database
-        dispose_engines()
-        if database and database != ":memory:":
-            for suffix in ("", "-wal", "-shm"):
-                Path(database + suffix).unlink(missing_ok=True)
-    elif force:
-        migrate.downgrade(get_engine(), "base")
-    else:
-        raise LuodiError(
-            "演示会清空数据库；非 SQLite 数据库请加 --force 确认",
-            "the demo empties the database; pass --force to allow it on a non-SQLite database",
-            2,
+    """Recreate the configured database for the demo. A database holding residents, accounts
+    or audit entries is emptied only with ``--force`` (it may be somebody's real data), and
+    anything other than SQLite only with ``--force`` whatever it holds; then an SQLite file is
+    removed, another database downgraded to nothing, and the schema created anew."""
+    from luodi import migrate
+    from luodi.db import database_label, dispose_engines, get_engine, sqlite_file
+
+    engine = get_engine()
+    file = sqlite_file(engine.url)
+    held = {name: count for name, count in database_contents(engine).items() if count}
+    if not force and (held or file is None):
+        what_zh = "、".join(
+            f"{DEMO_GUARDED_TABLES[name]} {count:,} 条" for name, count in held.items()
         )
+        what_en = ", ".join(f"{count:,} {name}" for name, count in held.items())
+        label = database_label(engine.url)
+        raise LuodiError(
+            f"演示会清空数据库 {label}{f'，而它有{what_zh}' if held else ''}；确认清空请加 --force",
+            f"the demo empties the database {label}{f', which holds {what_en}' if held else ''}; "
+            "pass --force to allow it",
+        )
+    if file is not None:
+        dispose_engines()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{file}{suffix}").unlink(missing_ok=True)
+    else:
+        migrate.downgrade(engine, "base")
     migrate.upgrade(get_engine())
 
 
@@ -103,12 +221,18 @@ def demo(
     serve_app: Annotated[bool, typer.Option("--serve/--no-serve", help="完成后启动网站")] = True,
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port")] = None,
-    force: Annotated[bool, typer.Option("--force", help="允许清空非 SQLite 数据库")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="允许清空已有数据的数据库 / empty a database with data")
+    ] = False,
 ) -> None:
     """演示：新建数据库，生成并导入合成城市，打印概况，启动网站 / the whole demo."""
     from luodi.auth.actor import SYSTEM_ACTOR
     from luodi.db import session_scope
+    from luodi.programs.cli import demo_cycles
+    from luodi.registry import cli as registry_cli
     from luodi.registry import service as registry_service
+    from luodi.scoring import cli as scoring_cli
+    from luodi.settings import get_settings
     from luodi.synth.generator import SynthOptions
     from luodi.synth.service import write_city
 
@@ -127,8 +251,6 @@ def demo(
     as_of = SynthOptions(residents=residents, seed=seed).as_of
     scoring_cli.print_distribution(scoring_cli.score_and_store(DEMO_POLICY, as_of))
     # Open a school admission and a housing cycle, file applications, allocate, print.
-    from luodi.programs.cli import demo_cycles
-
     runs = demo_cycles(city, as_of, seed)
     demo_trust(runs)
     if serve_app:
@@ -181,14 +303,12 @@ def serve(
     import uvicorn
 
     from luodi.app import create_app
+    from luodi.db import ready_engine
+    from luodi.settings import get_settings
 
+    # A server on a database that is missing or not migrated would answer 500 to everything.
+    engine = ready_engine()
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
     console.print(f"打开 / open http://{host}:{port}  （Ctrl+C 停止 / to stop）", highlight=False)
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
-
-
-if __name__ == "__main__":  # python -m luodi.cli
-    from luodi.console import main
-
-    main()
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")

@@ -1,6 +1,7 @@
-"""What every command shares: the consoles, the ``--debug`` switch, and one renderer for typed
-errors (a message on stderr in Chinese and English, exit status 1, no traceback unless
-``--debug``). Kept light so that a command can start without the database layer."""
+"""What every command shares: the consoles, the ``--debug`` switch, one YYYY-MM-DD parser, and
+one renderer for failures (one line on stderr in Chinese and English, exit status 1, no
+traceback unless ``--debug``). Kept light (Typer, Rich, ``luodi.errors``) because every command,
+``luodi --help`` included, starts by importing it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from luodi.errors import Invalid, LuodiError
 console = Console(soft_wrap=True)
 error_console = Console(stderr=True, soft_wrap=True)
 SHOWN_PROBLEMS = 10
-_debug = {"on": False}
 
 
 def root_options(
@@ -25,7 +25,8 @@ def root_options(
         bool, typer.Option("--debug", help="出错时显示完整堆栈 / show tracebacks")
     ] = False,
 ) -> None:
-    _debug["on"] = debug
+    """The options before the command; ``--debug`` is read back from the context when a
+    command fails (``cli.LuodiGroup``)."""
 
 
 def parse_day(option: str, text: str | None) -> date | None:
@@ -40,9 +41,32 @@ def parse_day(option: str, text: str | None) -> date | None:
         ) from None
 
 
+def as_luodi_error(error: Exception) -> LuodiError:
+    """What to tell the user about a failure: a typed error as it is; a database that is busy
+    or out of reach in its own words; anything else by its kind only, because its text may
+    name server paths."""
+    if isinstance(error, LuodiError):
+        return error
+    if "sqlalchemy" in sys.modules:  # a database error can only come once SQLAlchemy is loaded
+        from luodi.db import database_failure
+
+        failure = database_failure(error)
+        if failure is not None:
+            return failure
+    kind = type(error).__name__
+    return LuodiError(
+        f"内部错误（{kind}）；加 --debug 重新运行可看详情",
+        f"internal error ({kind}); run again with --debug for details",
+        500,
+    )
+
+
 def print_error(error: LuodiError) -> None:
-    error_console.print(f"[bold red]错误[/] {escape(error.message_zh)}", highlight=False)
-    error_console.print(f"[bold red]Error[/] {escape(error.message_en)}", highlight=False)
+    """The message on one line, Chinese then English, and the first problems below it."""
+    error_console.print(
+        f"[bold red]错误 Error[/] {escape(error.message_zh)} / {escape(error.message_en)}",
+        highlight=False,
+    )
     for problem in error.details[1:SHOWN_PROBLEMS]:
         error_console.print(f"  - {problem.describe()}", highlight=False, markup=False)
     if len(error.details) > SHOWN_PROBLEMS:
@@ -50,29 +74,9 @@ def print_error(error: LuodiError) -> None:
         error_console.print(f"  … 另有 {more} 条 / {more} more", highlight=False)
 
 
-def run(app: typer.Typer) -> None:
-    try:
-        app()
-    except LuodiError as error:
-        if _debug["on"]:
-            raise
-        print_error(error)
-        sys.exit(1)
-
-
 def main() -> None:
-    """The ``luodi`` entry point. ``luodi policy …`` works on plain files and must start fast
-    (a million residents scored in under 3 s end to end), so it loads only its own commands,
-    not the database layer and the synthetic city that the full command tree imports."""
-    words = [word for word in sys.argv[1:] if not word.startswith("-")]
-    if words[:1] == ["policy"]:
-        from luodi.policy.cli import policy_app
-
-        standalone = typer.Typer(name="luodi", no_args_is_help=True, pretty_exceptions_enable=False)
-        standalone.callback()(root_options)
-        standalone.add_typer(policy_app, name="policy")
-        run(standalone)
-        return
+    """The ``luodi`` entry point. The command tree loads each domain's commands only when
+    they run (``luodi.cli``), so that ``luodi --help`` and the file commands start fast."""
     from luodi.cli import app
 
-    run(app)
+    app()

@@ -1,4 +1,5 @@
-"""Schema migrations with Alembic, run from code so that an installed package can upgrade itself."""
+"""Schema migrations with Alembic, run from code so that an installed package can upgrade itself,
+and the one check that a database is ready for a command or the server."""
 
 from __future__ import annotations
 
@@ -8,9 +9,23 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from luodi.db import database_label, sqlite_file
+from luodi.errors import LuodiError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+UPGRADE_HINT_ZH = "请先运行 luodi db upgrade"
+UPGRADE_HINT_EN = "run `luodi db upgrade` first"
+
+
+class SchemaNotReady(LuodiError):
+    """The database does not exist, cannot be reached, or is not at the schema of this code."""
+
+    def __init__(self, message_zh: str, message_en: str) -> None:
+        super().__init__(message_zh, message_en, 503)
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -24,7 +39,11 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema in one transaction."""
+    """Create or upgrade the schema in one transaction (an SQLite file and its folder are
+    created here, and only here)."""
+    file = sqlite_file(engine.url)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -38,6 +57,13 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(config, revision)
 
 
+def database_exists(engine: Engine) -> bool:
+    """False for an SQLite file that is not there, told without connecting (a connection
+    would create it); True for anything else."""
+    file = sqlite_file(engine.url)
+    return file is None or file.exists()
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
@@ -45,3 +71,38 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Refuse, in one line naming the database, one that does not exist, cannot be reached or
+    is not at the head revision. A missing SQLite file is never created by this check."""
+    label = database_label(engine.url)
+    if not database_exists(engine):
+        raise SchemaNotReady(
+            f"数据库 {label} 不存在；{UPGRADE_HINT_ZH}",
+            f"the database {label} does not exist; {UPGRADE_HINT_EN}",
+        )
+    try:
+        current = current_revision(engine)
+    except DBAPIError:  # no server there, or a file that is not a database
+        raise SchemaNotReady(
+            f"无法连接或打开数据库 {label}", f"cannot connect to or open the database {label}"
+        ) from None
+    scripts = ScriptDirectory.from_config(alembic_config(engine))
+    head = scripts.get_current_head()
+    if current == head:
+        return
+    if current is not None:
+        try:
+            scripts.get_revision(current)
+        except CommandError:
+            raise SchemaNotReady(
+                f"数据库 {label} 的版本 {current} 比本程序新（最新 {head}）；请升级 luodi",
+                f"the database {label} is at {current}, newer than this luodi knows "
+                f"(head {head}); upgrade luodi",
+            ) from None
+    raise SchemaNotReady(
+        f"数据库 {label} 未升级（版本 {current or '空'}，应为 {head}）；{UPGRADE_HINT_ZH}",
+        f"the database {label} is not migrated (at {current or 'none'}, expected {head}); "
+        f"{UPGRADE_HINT_EN}",
+    )

@@ -169,7 +169,15 @@ def read_applicants(
                     row=line,
                 )
             )
-    repeated = exploded.filter(pl.len().over(LINE, "choices") > 1).unique(maintain_order=True)
+    # Only the rows with a repeat are exploded and grouped: a window over every choice of
+    # every applicant cost more than all the other checks together.
+    repeated = (
+        frame.filter(pl.col("choices").list.n_unique() < pl.col("choices").list.len())
+        .select(LINE, "choices")
+        .explode("choices")
+        .filter(pl.len().over(LINE, "choices") > 1)
+        .unique(maintain_order=True)
+    )
     for line, target in repeated.iter_rows():
         problems.add(
             FieldProblem(
