@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 # The policies shipped with luodi sit beside src/ in a checkout; a deployment points
@@ -50,6 +52,22 @@ class Settings(BaseSettings):
         default=False,
         description="Mark the session cookie Secure (set true behind HTTPS)",
     )
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Comma-separated IPs/CIDRs of the reverse proxies in front of luodi; only a request "
+            "whose socket peer is one of them has its X-Forwarded-For believed (empty: none)"
+        ),
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(
+                ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+            )
+        return value
 
 
 @lru_cache

@@ -96,16 +96,98 @@ def disable(username: Annotated[str, typer.Argument(help="用户名")]) -> None:
     console.print(f"已停用 / disabled {username}", highlight=False)
 
 
-@user_app.command("token")
-def department_token(
+@user_app.command("enable")
+def enable(username: Annotated[str, typer.Argument(help="用户名")]) -> None:
+    """重新启用账号（需重新登录）/ enable an account again (it signs in anew)."""
+    with session_scope() as session:
+        service.enable_user(SYSTEM_ACTOR, session, username)
+    console.print(f"已启用 / enabled {username}", highlight=False)
+
+
+@user_app.command("password")
+def password(
+    username: Annotated[str, typer.Argument(help="用户名")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="从标准输入读一行密码")
+    ] = False,
+) -> None:
+    """重设密码，并撤销该账号的全部令牌和会话 / reset a password; ends all its sessions."""
+    new_password = read_password(password_stdin)
+    with session_scope() as session:
+        revoked = service.reset_password(SYSTEM_ACTOR, session, username, new_password)
+    console.print(
+        f"已重设 {username} 的密码，撤销 {revoked} 个令牌 / password reset, {revoked} tokens revoked",
+        highlight=False,
+    )
+
+
+token_app = typer.Typer(
+    help="令牌：签发部门令牌、列出、撤销 / tokens: issue, list, revoke", no_args_is_help=True
+)
+user_app.add_typer(token_app, name="token")
+
+
+@token_app.command("add")
+def add_department_token(
     department: Annotated[str, typer.Option("--department", help="部门，如 人社局")],
-    days: Annotated[int, typer.Option("--days", help="有效天数")] = service.DEPARTMENT_TOKEN_DAYS,
+    days: Annotated[
+        int,
+        typer.Option(
+            "--days", help=f"有效天数（默认一年，最多 {service.MAX_DEPARTMENT_TOKEN_DAYS}）"
+        ),
+    ] = service.DEPARTMENT_TOKEN_DAYS,
 ) -> None:
     """为部门系统签发推送令牌（只显示一次）/ a department's push token, shown once."""
     with session_scope() as session:
         issued = service.add_department_token(SYSTEM_ACTOR, session, department, days)
     console.print(
-        f"部门 {department} 的令牌（有效至 {issued.expires_at:%Y-%m-%d}，只显示这一次）/ token:",
+        f"部门 {department} 的令牌 {issued.token_id}（有效至 {issued.expires_at:%Y-%m-%d}，"
+        f"只显示这一次；泄露时 luodi user token revoke {issued.token_id}）/ token:",
         highlight=False,
     )
     print(issued.token)
+
+
+@token_app.command("list")
+def list_tokens(
+    department: Annotated[
+        str | None, typer.Option("--department", help="只列此部门的令牌及其账号的令牌")
+    ] = None,
+    include_expired: Annotated[
+        bool, typer.Option("--all", help="包括已过期的令牌 / include expired tokens")
+    ] = False,
+) -> None:
+    """列出令牌（不显示令牌本身）/ list tokens (never the secret)."""
+    with session_scope() as session:
+        tokens = service.list_tokens(SYSTEM_ACTOR, session, department, include_expired)
+    table = Table(
+        "id",
+        "类型 kind",
+        "部门/账号 holder",
+        "签发 created",
+        "到期 expires",
+        "已撤销 revoked",
+        "签发人 by",
+    )
+    for token in tokens:
+        table.add_row(
+            str(token.id),
+            token.kind,
+            token.holder,
+            f"{token.created_at:%Y-%m-%d %H:%M}",
+            f"{token.expires_at:%Y-%m-%d %H:%M}",
+            "是 yes" if token.revoked else "否 no",
+            token.created_by,
+        )
+    console.print(table)
+    console.print(f"{len(tokens)} 个令牌 / tokens", highlight=False)
+
+
+@token_app.command("revoke")
+def revoke(
+    token_id: Annotated[int, typer.Argument(help="令牌 id（见 luodi user token list）")],
+) -> None:
+    """撤销一个令牌，立即失效 / revoke a token: it stops working at once."""
+    with session_scope() as session:
+        service.revoke_token_by_id(SYSTEM_ACTOR, session, token_id)
+    console.print(f"已撤销令牌 / revoked token {token_id}", highlight=False)

@@ -1,4 +1,4 @@
-"""Accounts, tokens and failed sign-ins."""
+"""Accounts, tokens and the sign-in throttle."""
 
 from __future__ import annotations
 
@@ -42,12 +42,19 @@ class ApiToken(Base):
     created_by: Mapped[str] = mapped_column(String(64))
 
 
-class LoginFailure(Base):
-    """One failed sign-in; recent ones throttle the username (known or not)."""
+class SignInThrottle(Base):
+    """Sign-in attempts that have not (yet) succeeded, per (username, client address), and per
+    client address alone (``username`` is ``ANY_USER`` then). One row per key, changed only by
+    a single conditional upsert: "may this attempt start?" and "count it" are one statement,
+    so parallel requests cannot both take the last allowed attempt (``auth/service.py``)."""
 
-    __tablename__ = "login_failures"
+    __tablename__ = "sign_in_throttles"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), index=True)
-    client: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int]
+    window_started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # No attempt may start before this time: set while the attempt past the free ones is being
+    # checked, then to the growing delay after it failed. Null while attempts are free.
+    next_try_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

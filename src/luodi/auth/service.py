@@ -3,45 +3,86 @@
 Passwords are hashed with Argon2id (argon2-cffi). A token is 32 random bytes shown once;
 only its SHA-256 is stored, with an expiry, so a leaked database copy signs nobody in and a
 disabled account's tokens stop working at once.
+
+A sign-in (``sign_in``) is three steps, and only the middle one is slow:
+
+1. **May this attempt start?** In one short transaction, one conditional upsert per throttle
+   key — the client address, then the (username, client address) pair — decides and counts
+   the attempt in the same statement (``INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING``).
+   PostgreSQL locks the conflicting row and evaluates the ``WHERE`` on its newest version;
+   SQLite runs one writer at a time. Either way two parallel requests cannot both take the
+   last allowed attempt. The account's hash is read; the transaction commits and its
+   connection goes back to the pool.
+2. **Argon2**, in a small fixed pool of worker threads (argon2-cffi releases the GIL), holding
+   no database connection: parallel sign-ins neither exhaust the connection pool nor make a
+   health check wait behind them, and at most ``HASH_WORKERS`` hashes (64 MiB each) run.
+3. **The outcome**, in a new short transaction: a success clears the pair's count, issues the
+   token and audits the sign-in; a failure sets the pair's next allowed time and audits it.
+
+Throttling is per (username, client address), never per account alone, so that nobody can
+lock an account for everyone by failing on purpose: after ``MAX_FAILURES_PER_USER`` attempts
+the pair waits 1 s, 2 s, 4 s … (at most ``MAX_DELAY``) between attempts, one at a time; the
+right password from any other address still signs in. A client address is also limited to
+``MAX_FAILURES_PER_CLIENT`` unsuccessful attempts per window, whatever names it tries.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from luodi.audit import service as audit
-from luodi.auth.actor import USER_ROLES, Actor, Role
-from luodi.auth.models import ApiToken, LoginFailure, User
+from luodi.auth.actor import PUBLIC_ACTOR, USER_ROLES, Actor, Role
+from luodi.auth.models import ApiToken, SignInThrottle, User
 from luodi.auth.permissions import require
-from luodi.db import session_factory
-from luodi.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
+from luodi.db import UtcDateTime
+from luodi.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, excerpt
 from luodi.kernels.masking import mask_id_number
+from luodi.kernels.text import check_name
 from luodi.registry import service as registry
 
 HASHER = PasswordHasher()
-# Verified against for unknown usernames, so that "no such user" takes as long as "wrong
-# password" and the answer does not tell which.
-_DUMMY_HASH = HASHER.hash("luodi-no-such-user")
+HASH_WORKERS = 2
+"""Argon2 checks that may run at once (each takes 64 MiB and uses the cores it is given)."""
+_hash_pool = ThreadPoolExecutor(max_workers=HASH_WORKERS, thread_name_prefix="argon2")
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+MAX_USERNAME = 64
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 FAILURE_WINDOW = timedelta(minutes=15)
+"""A pair idle this long starts over; a client address's count covers this window."""
 MAX_FAILURES_PER_USER = 5
+"""Attempts a (username, client address) pair may make before each next one waits."""
+FIRST_DELAY = timedelta(seconds=1)
+MAX_DELAY = timedelta(minutes=5)
+CHECK_HOLD = timedelta(seconds=60)
+"""While a pair's delayed attempt is being checked, no other may start: longer than any
+Argon2 check, short enough that a crashed server does not hold the pair for long."""
 MAX_FAILURES_PER_CLIENT = 30
+ANY_USER = ""
+"""The username of a client address's own throttle row (the empty name is no account's)."""
 SIGN_IN_TTL = timedelta(hours=8)
 DEPARTMENT_TOKEN_DAYS = 365
+MAX_DEPARTMENT_TOKEN_DAYS = 3 * 365
+MAX_ID = 2**31 - 1
 
 
 class TokenKind(StrEnum):
@@ -54,6 +95,23 @@ class TokenKind(StrEnum):
 class IssuedToken:
     token: str
     expires_at: datetime
+    token_id: int
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against for unknown usernames, so that "no such user" takes as long as "wrong
+    password" and the answer does not tell which. Made on first use, not at import: every
+    command of the CLI imports this module, and a hash costs a sixth of a second."""
+    return HASHER.hash("luodi-no-such-user")
+
+
+def _password_matches(password_hash: str | None, password: str) -> bool:
+    """One Argon2 check (``None``: the dummy hash). Runs in the worker pool."""
+    try:
+        return HASHER.verify(password_hash or _dummy_hash(), password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def actor_of(user: User) -> Actor:
@@ -76,6 +134,17 @@ def _public(user: User) -> dict[str, object]:
         "id_number": mask_id_number(user.id_number) if user.id_number else None,
         "active": user.active,
     }
+
+
+def checked_username(username: str) -> str:
+    """A username without surrounding spaces; 422 when it is empty, too long, or holds a
+    control or bidirectional character (``admin\u202e`` must not pass for ``admin``)."""
+    check = check_name(username, MAX_USERNAME)
+    if not check.valid:
+        raise Invalid.field(
+            "username", excerpt(username), check.reason_zh or "", check.reason_en or ""
+        )
+    return check.value
 
 
 def check_password(password: str) -> None:
@@ -101,7 +170,7 @@ def add_user(
     """An account; what binds it (town, department, ID number) is required by its role and
     refused otherwise, so that no account has a scope it does not need."""
     require(actor, Role.ADMIN)
-    username = username.strip()
+    username = checked_username(username)
     if not USERNAME.match(username):
         raise Invalid.field(
             "username",
@@ -160,8 +229,18 @@ def list_users(actor: Actor, session: Session) -> list[User]:
 def get_user(session: Session, username: str) -> User:
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
     if user is None:
-        raise NotFound(f"没有用户 {username}", f"no user {username}")
+        raise NotFound(f"没有用户 {excerpt(username)}", f"no user {excerpt(username)}")
     return user
+
+
+def _revoke_tokens_of(session: Session, user: User) -> int:
+    """Revoke every live token of ``user`` (bearer and web sessions); how many there were."""
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False))
+        .values(revoked=True)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def disable_user(actor: Actor, session: Session, username: str) -> User:
@@ -170,58 +249,283 @@ def disable_user(actor: Actor, session: Session, username: str) -> User:
     user = get_user(session, username)
     before = _public(user)
     user.active = False
-    session.execute(update(ApiToken).where(ApiToken.user_id == user.id).values(revoked=True))
+    revoked = _revoke_tokens_of(session, user)
     session.flush()
-    audit.record(session, actor, "user.disable", "user", user.username, before, _public(user))
+    audit.record(
+        session,
+        actor,
+        "user.disable",
+        "user",
+        user.username,
+        before,
+        _public(user),
+        detail={"tokens_revoked": revoked},
+    )
     return user
 
 
-def _record_failure(session: Session, username: str, client: str, now: datetime) -> None:
-    """A failed sign-in is kept even though the request fails: it is written in its own short
-    transaction, not in the request's (which rolls back)."""
-    engine = session.get_bind().engine
-    with session_factory(engine)() as own:
-        own.add(LoginFailure(username=username[:64], client=client[:64], at=now))
-        own.commit()
+def enable_user(actor: Actor, session: Session, username: str) -> User:
+    """Enable a disabled account again (its old tokens stay revoked: it signs in anew)."""
+    require(actor, Role.ADMIN)
+    user = get_user(session, username)
+    if user.active:
+        raise Conflict(f"账号 {username} 已是启用状态", f"the account {username} is already active")
+    before = _public(user)
+    user.active = True
+    session.flush()
+    audit.record(session, actor, "user.enable", "user", user.username, before, _public(user))
+    return user
 
 
-def _throttled(session: Session, username: str, client: str, now: datetime) -> None:
-    since = now - FAILURE_WINDOW
-    by_user, by_client = session.execute(
-        select(
-            func.count().filter(LoginFailure.username == username),
-            func.count().filter(LoginFailure.client == client),
-        ).where(
-            LoginFailure.at >= since,
-            or_(LoginFailure.username == username, LoginFailure.client == client),
+def reset_password(actor: Actor, session: Session, username: str, password: str) -> int:
+    """Set a new password; every token and web session of the account ends at once, and the
+    account's sign-in throttle starts over (its owner may sign in with the new password from
+    wherever the throttle held them). How many tokens were revoked."""
+    require(actor, Role.ADMIN)
+    check_password(password)
+    user = get_user(session, username)
+    user.password_hash = HASHER.hash(password)
+    revoked = _revoke_tokens_of(session, user)
+    session.execute(delete(SignInThrottle).where(SignInThrottle.username == user.username))
+    session.flush()
+    # No digest of the hash: the entry says that the password changed, never what to.
+    audit.record(
+        session, actor, "user.password", "user", user.username, detail={"tokens_revoked": revoked}
+    )
+    return revoked
+
+
+# --- sign-in ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    number: int
+    """This attempt's number for its (username, client address) pair."""
+    user_id: int | None
+    password_hash: str | None
+    active: bool
+
+
+_THROTTLE = SignInThrottle.__table__.c
+
+
+def _seconds_until(moment: datetime | None, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds())) if moment else 1
+
+
+def _take(
+    session: Session, username: str, client: str, set_: dict[str, Any], allowed: Any, now: datetime
+) -> int | None:
+    """Count an attempt on the throttle row (username, client) if ``allowed`` holds for it
+    (a new row always starts at one attempt): one statement, so deciding and counting cannot
+    be split by a parallel request. The row's count of attempts, or None when refused."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(SignInThrottle)
+        .values(
+            username=username,
+            client=client,
+            attempts=1,
+            window_started_at=now,
+            next_try_at=None,
+            updated_at=now,
         )
-    ).one()
-    if by_user >= MAX_FAILURES_PER_USER or by_client >= MAX_FAILURES_PER_CLIENT:
-        minutes = int(FAILURE_WINDOW.total_seconds() // 60)
+        .on_conflict_do_update(
+            index_elements=[_THROTTLE.username, _THROTTLE.client],
+            set_={**set_, "updated_at": now},
+            where=allowed,
+        )
+        .returning(_THROTTLE.attempts)
+    )
+    return session.scalar(statement)
+
+
+def _take_client_attempt(session: Session, client: str, now: datetime) -> None:
+    """Count an attempt from ``client`` in its window, or 429 when the window is full."""
+    at = literal(now, UtcDateTime())
+    expired = _THROTTLE.window_started_at < now - FAILURE_WINDOW
+    taken = _take(
+        session,
+        ANY_USER,
+        client,
+        {
+            "attempts": case((expired, 1), else_=_THROTTLE.attempts + 1),
+            "window_started_at": case((expired, at), else_=_THROTTLE.window_started_at),
+        },
+        or_(expired, _THROTTLE.attempts < MAX_FAILURES_PER_CLIENT),
+        now,
+    )
+    if taken is None:
+        started = session.scalar(
+            select(_THROTTLE.window_started_at).where(
+                _THROTTLE.username == ANY_USER, _THROTTLE.client == client
+            )
+        )
+        wait = _seconds_until(started + FAILURE_WINDOW if started else None, now)
         raise TooManyRequests(
-            f"登录失败次数过多，请 {minutes} 分钟后再试",
-            f"too many failed sign-ins; try again in {minutes} minutes",
-            int(FAILURE_WINDOW.total_seconds()),
+            f"此地址登录失败次数过多，请 {wait} 秒后再试",
+            f"too many failed sign-ins from this address; try again in {wait} seconds",
+            wait,
         )
 
 
-def authenticate(session: Session, username: str, password: str, client: str = "") -> User:
-    """The active account with this username and password. Wrong password, unknown name
-    and disabled account give the same answer; repeated failures lock the name (and a
-    client that tries many names) for a while, checked before the password is."""
+def _take_pair_attempt(session: Session, username: str, client: str, now: datetime) -> int:
+    """Count an attempt of ``username`` from ``client`` and return its number, or 429 while
+    the pair must wait. From the ``MAX_FAILURES_PER_USER``-th attempt on, each one holds the
+    pair until its outcome sets the next delay: one delayed attempt at a time."""
+    idle = _THROTTLE.updated_at < now - FAILURE_WINDOW
+    number = case((idle, 1), else_=_THROTTLE.attempts + 1)
+    taken = _take(
+        session,
+        username,
+        client,
+        {
+            "attempts": number,
+            "window_started_at": case(
+                (idle, literal(now, UtcDateTime())), else_=_THROTTLE.window_started_at
+            ),
+            "next_try_at": case(
+                (number >= MAX_FAILURES_PER_USER, literal(now + CHECK_HOLD, UtcDateTime())),
+                else_=None,
+            ),
+        },
+        or_(idle, _THROTTLE.next_try_at.is_(None), _THROTTLE.next_try_at <= now),
+        now,
+    )
+    if taken is None:
+        next_try_at = session.scalar(
+            select(_THROTTLE.next_try_at).where(
+                _THROTTLE.username == username, _THROTTLE.client == client
+            )
+        )
+        wait = _seconds_until(next_try_at, now)
+        raise TooManyRequests(
+            f"登录失败次数过多，请 {wait} 秒后再试",
+            f"too many failed sign-ins; try again in {wait} seconds",
+            wait,
+        )
+    return taken
+
+
+def _start_attempt(session: Session, username: str, client: str, now: datetime) -> _Attempt:
+    """Step 1 of ``sign_in``: the throttle's decision and the account's hash. The address is
+    counted before the pair (the same order everywhere, so two transactions never wait on
+    each other's rows)."""
+    _take_client_attempt(session, client, now)
+    number = _take_pair_attempt(session, username, client, now)
+    user = session.execute(
+        select(User.id, User.password_hash, User.active).where(User.username == username)
+    ).one_or_none()
+    if user is None:
+        return _Attempt(number, None, None, False)
+    return _Attempt(number, user.id, user.password_hash, user.active)
+
+
+def _finish_attempt(
+    session: Session, attempt: _Attempt, username: str, client: str, ok: bool, kind: TokenKind
+) -> IssuedToken | None:
+    """Step 3 of ``sign_in``: record the outcome; the token when it succeeded."""
     now = datetime.now(UTC)
-    username = username.strip()[:64]
-    _throttled(session, username, client, now)
-    user = session.scalars(select(User).where(User.username == username)).one_or_none()
-    try:
-        HASHER.verify(user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD])
-        ok = user is not None and user.active
-    except (VerificationError, InvalidHashError):
-        ok = False
-    if not ok or user is None:
-        _record_failure(session, username, client, now)
+    user = session.get(User, attempt.user_id) if ok and attempt.user_id else None
+    pair = and_(_THROTTLE.username == username, _THROTTLE.client == client)
+    if user is not None and user.active:
+        # A success is not a failure of the address, and the pair starts over.
+        session.execute(
+            update(SignInThrottle)
+            .where(
+                _THROTTLE.username == ANY_USER, _THROTTLE.client == client, _THROTTLE.attempts > 0
+            )
+            .values(attempts=_THROTTLE.attempts - 1)
+        )
+        session.execute(delete(SignInThrottle).where(pair))
+        issued = issue_token(session, user, kind)
+        audit.record(
+            session,
+            actor_of(user),
+            "auth.sign_in",
+            "user",
+            user.username,
+            detail={"client": client, "kind": str(kind), "token_id": issued.token_id},
+        )
+        return issued
+    if attempt.number >= MAX_FAILURES_PER_USER:
+        doublings = min(attempt.number - MAX_FAILURES_PER_USER, 20)
+        delay = min(MAX_DELAY, FIRST_DELAY * 2**doublings)
+        session.execute(update(SignInThrottle).where(pair).values(next_try_at=now + delay))
+    reason = (
+        "unknown_user"
+        if attempt.user_id is None
+        else ("disabled" if not attempt.active else "wrong_password")
+    )
+    # The attempted password is never recorded, not even as a digest (it is often a
+    # neighbour of the real one).
+    audit.record(
+        session,
+        PUBLIC_ACTOR,
+        "auth.sign_in_failed",
+        "user",
+        username,
+        detail={"client": client, "reason": reason},
+    )
+    return None
+
+
+@contextmanager
+def _own_transaction(bind: Engine | Connection) -> Iterator[Session]:
+    """A short transaction of its own on ``bind``: committed on success, rolled back on any
+    error (a refused attempt counts nothing). On a connection that is already in a
+    transaction (tests) it is a savepoint of it."""
+    with (
+        Session(
+            bind=bind,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        ) as own,
+        own.begin(),
+    ):
+        yield own
+
+
+def sign_in(
+    session: Session,
+    username: str,
+    password: str,
+    client: str = "",
+    kind: TokenKind = TokenKind.BEARER,
+) -> IssuedToken:
+    """A token for the active account with this username and password, or 401 (wrong
+    password, unknown name and disabled account answer alike), 429 while throttled, 422 for
+    a malformed name or a password longer than any account has.
+
+    ``session`` names the database only: the three steps run in transactions of their own
+    (see the module's text), because the request's transaction would hold a connection
+    through the Argon2 check and roll a failure's record back. The token is committed before
+    this returns, so it works on the very next request."""
+    username = checked_username(username)
+    if len(password) > MAX_PASSWORD:
+        raise Invalid.field(
+            "password",
+            "***",
+            f"密码最长 {MAX_PASSWORD} 个字符",
+            f"at most {MAX_PASSWORD} characters",
+        )
+    client = client[:64]
+    bind = session.get_bind()
+    with _own_transaction(bind) as own:
+        attempt = _start_attempt(own, username, client, datetime.now(UTC))
+    matches = _hash_pool.submit(_password_matches, attempt.password_hash, password).result()
+    ok = matches and attempt.user_id is not None and attempt.active
+    with _own_transaction(bind) as own:
+        issued = _finish_attempt(own, attempt, username, client, ok, kind)
+    if issued is None:
         raise Unauthorized("用户名或密码错误", "wrong username or password")
-    return user
+    return issued
+
+
+# --- tokens -------------------------------------------------------------------------------
 
 
 def _token_hash(token: str) -> str:
@@ -238,31 +542,21 @@ def issue_token(
 ) -> IssuedToken:
     token = secrets.token_urlsafe(32)
     expires_at = datetime.now(UTC) + ttl
-    session.add(
-        ApiToken(
-            token_hash=_token_hash(token),
-            kind=kind,
-            user_id=user.id if user else None,
-            department=department,
-            expires_at=expires_at,
-            created_by=created_by or (user.username if user else "system"),
-        )
+    row = ApiToken(
+        token_hash=_token_hash(token),
+        kind=kind,
+        user_id=user.id if user else None,
+        department=department,
+        expires_at=expires_at,
+        created_by=created_by or (user.username if user else "system"),
     )
+    session.add(row)
     session.flush()
-    return IssuedToken(token, expires_at)
+    return IssuedToken(token, expires_at, row.id)
 
 
-def sign_in(
-    session: Session,
-    username: str,
-    password: str,
-    client: str = "",
-    kind: TokenKind = TokenKind.BEARER,
-) -> IssuedToken:
-    user = authenticate(session, username, password, client)
-    issued = issue_token(session, user, kind)
-    audit.record(session, actor_of(user), "auth.sign_in", "user", user.username)
-    return issued
+def _department_actor(department: str | None) -> Actor:
+    return Actor(username=f"dept:{department}", role=Role.DEPARTMENT, department=department)
 
 
 def actor_for_token(session: Session, token: str, kinds: tuple[TokenKind, ...]) -> Actor:
@@ -276,9 +570,7 @@ def actor_for_token(session: Session, token: str, kinds: tuple[TokenKind, ...]) 
     if row.revoked or row.expires_at <= datetime.now(UTC):
         raise Unauthorized("令牌已过期或已撤销", "the token has expired or was revoked")
     if row.kind == TokenKind.DEPARTMENT:
-        return Actor(
-            username=f"dept:{row.department}", role=Role.DEPARTMENT, department=row.department
-        )
+        return _department_actor(row.department)
     user = session.get(User, row.user_id) if row.user_id else None
     if user is None or not user.active:
         raise Unauthorized("账号已停用", "the account is disabled")
@@ -286,22 +578,43 @@ def actor_for_token(session: Session, token: str, kinds: tuple[TokenKind, ...]) 
 
 
 def revoke_token(session: Session, token: str) -> None:
-    session.execute(
-        update(ApiToken).where(ApiToken.token_hash == _token_hash(token)).values(revoked=True)
-    )
+    """Sign out: the token (a bearer token or a web session) stops working at once; audited
+    as a logout of whoever it spoke for. An unknown or already revoked token is nothing to
+    do (signing out twice is not an error)."""
+    row = session.scalars(
+        select(ApiToken).where(
+            ApiToken.token_hash == _token_hash(token), ApiToken.revoked.is_(False)
+        )
+    ).one_or_none()
+    if row is None:
+        return
+    row.revoked = True
+    session.flush()
+    user = session.get(User, row.user_id) if row.user_id else None
+    actor = actor_of(user) if user else _department_actor(row.department)
+    audit.record(session, actor, "auth.logout", "token", row.id, detail={"kind": row.kind})
 
 
 def add_department_token(
     actor: Actor, session: Session, department: str, days: int = DEPARTMENT_TOKEN_DAYS
 ) -> IssuedToken:
     """A machine token for a department's system: it may push that department's feeds and
-    nothing else."""
+    nothing else. It lasts a year unless told otherwise (never more than three), and can be
+    revoked by its id (``revoke_token_by_id``) when it leaks."""
     require(actor, Role.ADMIN)
-    department = department.strip()
-    if not department:
-        raise Invalid.field("department", department, "部门不能为空", "department is empty")
-    if not 1 <= days <= 3 * 365:
-        raise Invalid.field("days", days, "有效期应为1–1095天", "1–1095 days")
+    check = check_name(department, 32)
+    if not check.valid:
+        raise Invalid.field(
+            "department", excerpt(department), check.reason_zh or "", check.reason_en or ""
+        )
+    department = check.value
+    if not 1 <= days <= MAX_DEPARTMENT_TOKEN_DAYS:
+        raise Invalid.field(
+            "days",
+            days,
+            f"有效期应为1–{MAX_DEPARTMENT_TOKEN_DAYS}天",
+            f"1–{MAX_DEPARTMENT_TOKEN_DAYS} days",
+        )
     issued = issue_token(
         session, None, TokenKind.DEPARTMENT, timedelta(days=days), department, actor.username
     )
@@ -309,8 +622,81 @@ def add_department_token(
         session,
         actor,
         "token.add",
-        "department",
-        department,
-        after={"department": department, "expires_at": issued.expires_at.isoformat()},
+        "token",
+        issued.token_id,
+        after={
+            "kind": str(TokenKind.DEPARTMENT),
+            "department": department,
+            "expires_at": issued.expires_at.isoformat(),
+        },
     )
     return issued
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What may be shown of a token: never the secret (only its hash is stored anyway)."""
+
+    id: int
+    kind: str
+    holder: str
+    """The account's username, or the department of a department token."""
+    created_at: datetime
+    expires_at: datetime
+    revoked: bool
+    created_by: str
+
+
+def list_tokens(
+    actor: Actor, session: Session, department: str | None = None, include_expired: bool = False
+) -> list[TokenInfo]:
+    """Tokens, oldest first: by default those not yet expired (revoked ones included, so
+    that a revocation can be seen). ``department``: the department's own tokens and those of
+    the accounts bound to it."""
+    require(actor, Role.ADMIN, Role.AUDITOR)
+    statement = (
+        select(ApiToken, User.username)
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .order_by(ApiToken.id)
+    )
+    if department is not None:
+        statement = statement.where(
+            or_(ApiToken.department == department.strip(), User.department == department.strip())
+        )
+    if not include_expired:
+        statement = statement.where(ApiToken.expires_at > datetime.now(UTC))
+    return [
+        TokenInfo(
+            id=row.id,
+            kind=row.kind,
+            holder=username or row.department or "",
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            revoked=row.revoked,
+            created_by=row.created_by,
+        )
+        for row, username in session.execute(statement)
+    ]
+
+
+def revoke_token_by_id(actor: Actor, session: Session, token_id: int) -> ApiToken:
+    """Revoke a token by the id ``list_tokens`` shows (a leaked department token, a lost
+    laptop's session): it stops working at once."""
+    require(actor, Role.ADMIN)
+    # An id past the column's range names no token (and must not reach the database).
+    row = session.get(ApiToken, token_id) if 1 <= token_id <= MAX_ID else None
+    if row is None:
+        raise NotFound(f"没有令牌 {token_id}", f"no token {token_id}")
+    if row.revoked:
+        raise Conflict(f"令牌 {token_id} 已撤销", f"token {token_id} is already revoked")
+    row.revoked = True
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "token.revoke",
+        "token",
+        row.id,
+        detail={"kind": row.kind, "department": row.department, "user_id": row.user_id},
+    )
+    return row
