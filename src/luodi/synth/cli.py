@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from luodi.registry.cli import load_directory
 from luodi.synth.generator import DEFAULT_AS_OF, SynthOptions
 from luodi.synth.service import write_city
 
@@ -42,5 +41,8 @@ def synth(
         console.print(f"  {out / name}: {rows:,} 行 rows", highlight=False)
     console.print(f"用时 {time.perf_counter() - started:.1f} s", highlight=False)
     if load:
+        # The registry and the database only when asked to load: generating needs neither.
+        from luodi.registry.cli import load_directory
+
         summary = load_directory(out, today=None)
         console.print(f"已导入 loaded: {summary.model_dump()}", highlight=False)
