@@ -23,13 +23,14 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from luodi.app import create_app
+from luodi.audit import service as audit
 from luodi.audit.models import AuditEntry
 from luodi.auth import service
-from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.db import session_scope
 from luodi.errors import Invalid, TooManyRequests, Unauthorized
 from luodi.settings import get_settings
-from luodi.web.dependencies import client_address
+from luodi.web.dependencies import client_address, get_actor
 from tests.conftest import migrated_engine, temporary_schema
 
 PASSWORD = "correct horse battery"
@@ -147,6 +148,8 @@ def test_parallel_wrong_passwords_make_at_most_five_checks(
     (status, seconds) = health[0]
     # Before: 30 s waiting for a pooled connection, then a 500.
     assert status == 200 and seconds < 5
+    with Session(engine) as session:  # the failures were appended without forking the chain
+        assert audit.verify(SYSTEM_ACTOR, session).intact
 
 
 def test_argon2_holds_no_database_connection(
@@ -476,3 +479,19 @@ def test_a_real_server_answers_tokens_that_work_at_once(
         server.terminate()
         _, errors = server.communicate(timeout=30)
     assert b"Traceback" not in errors
+
+
+def test_an_actor_resolved_by_the_guard_is_taken_as_is(
+    engine: Engine, add_user: Callable[..., str]
+) -> None:
+    """The request guard resolves a write's actor before its body is read and keeps it in
+    ``request.state.actor``; the route's dependency does not look the token up again."""
+    username = add_user("guarded")
+    with Session(engine) as session:
+        issued = service.sign_in(session, username, PASSWORD, "203.0.113.170")
+        bearer = [(b"authorization", f"Bearer {issued.token}".encode())]
+        resolved = Actor(username="someone-else", role=Role.OPERATOR)
+        request = Request({"type": "http", "headers": bearer, "state": {"actor": resolved}})
+        assert get_actor(request, session) is resolved
+        plain = Request({"type": "http", "headers": bearer, "method": "GET", "path": "/"})
+        assert get_actor(plain, session).username == username
