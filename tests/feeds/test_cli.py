@@ -113,3 +113,20 @@ def test_list_and_show(database: dict[str, str]) -> None:
     assert "公民身份号码" in shown.stdout and "缴费月数" in shown.stdout
     unknown = run_luodi("feed", "show", "nope", env=database)
     assert unknown.returncode == 1 and "没有数据源" in unknown.stderr
+
+
+def test_a_row_wider_than_its_header_exits_1_naming_file_and_row(
+    database: dict[str, str], small_city: Path, tmp_path: Path
+) -> None:
+    frame = pl.read_csv(small_city / "social_insurance.csv", infer_schema=False).head(5)
+    path = tmp_path / "wide.csv"
+    path.write_text(
+        frame.select("id_number", "period", "months_paid").write_csv() + "1,2024,12,extra\n",
+        encoding="utf-8",
+    )
+    result = run_luodi("feed", "import", "social_insurance", str(path), env=database)
+    assert result.returncode == 1
+    assert "wide.csv" in result.stderr and "row 7" in result.stderr
+    assert "4 fields, more than the header's 3" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert counts(database) == (0, 0)
