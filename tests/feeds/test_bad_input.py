@@ -174,3 +174,10 @@ def test_excel_libraries_load_only_when_a_workbook_is_read() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_sheet_the_reader_cannot_parse_is_named(db: Session, tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "broken.xlsx", ['<row r="1"><c r="A1" t="s"><v>99</v></c></row>'])
+    with pytest.raises(Invalid) as refused:
+        service.import_file(SYSTEM_ACTOR, db, "social_insurance", path)
+    assert "broken.xlsx: the sheet cannot be read" in refused.value.message_en

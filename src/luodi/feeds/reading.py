@@ -300,9 +300,15 @@ def _open_excel(spec: FeedSpec, path: Path, sheet: str | None, shown: str) -> So
             f"没有工作表 {sheet!r}；有：{'、'.join(reader.sheet_names)}",
             f"no sheet {sheet!r}; sheets: {', '.join(reader.sheet_names)}",
         )
-    frame = reader.load_sheet(
-        sheet if sheet is not None else 0, header_row=None, dtypes="string"
-    ).to_polars()
+    try:
+        frame = reader.load_sheet(
+            sheet if sheet is not None else 0, header_row=None, dtypes="string"
+        ).to_polars()
+    except Exception as error:  # a sheet the reader cannot parse (broken XML, references)
+        reason = str(error).splitlines()[0][:200]
+        raise _unreadable(
+            path, f"工作表无法读取（{reason}）", f"the sheet cannot be read ({reason})"
+        ) from None
     if frame.height == 0:
         raise _unreadable(path, "工作表是空的", "the sheet is empty")
     top_rows = [list(row) for row in frame.head(HEADER_SEARCH_ROWS).iter_rows()]
