@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 # Where PYTHONDONTWRITEBYTECODE is set nothing is ever cached, and every command compiles about
 # a thousand modules from source (4.4 s for `luodi id check`, 1.9 s with bytecode): uv compiles
-# what it installs, and .compiled compiles a .venv made before, once, and luodi when it changes.
+# what it installs, .compiled a .venv made before (once), .compiled-src luodi when it changes.
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: setup browser demo test lint format bench clean
@@ -24,11 +24,16 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet
 	@touch $@
 
-$(VENV)/.compiled: $(VENV)/.synced $(shell find src -name '*.py')
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib src
+$(VENV)/.compiled: $(VENV)/.synced
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib
 	@touch $@
 
-setup: $(VENV)/.compiled
+# luodi's own modules, again whenever one changes (compileall skips the unchanged ones).
+$(VENV)/.compiled-src: $(VENV)/.compiled $(shell find src -name '*.py')
+	$(BIN)/python -m compileall -q -j 0 src
+	@touch $@
+
+setup: $(VENV)/.compiled-src
 
 # Debian's Chromium for the browser tests (a test tool cannot download its own browser here)
 # and Debian's Noto CJK fonts for the PDF notices (the PDF embeds them; nothing is fetched).

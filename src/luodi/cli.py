@@ -158,8 +158,12 @@ def db_current() -> None:
     console.print(f"{current or '(空 empty)'} / head {migrate.head_revision(engine)}")
 
 
-DEMO_GUARDED_TABLES = {"residents": "居民", "users": "账号", "audit_entries": "审计记录"}
-"""What the demo will not throw away unasked: the words a refusal names them by."""
+DEMO_GUARDED_TABLES = {
+    "residents": ("居民", "residents"),
+    "users": ("账号", "accounts"),
+    "audit_entries": ("审计记录", "audit entries"),
+}
+"""What the demo will not throw away unasked: table → the words a refusal names it by."""
 
 
 def database_contents(engine: Engine) -> dict[str, int]:
@@ -193,9 +197,11 @@ def fresh_database(force: bool) -> None:
     held = {name: count for name, count in database_contents(engine).items() if count}
     if not force and (held or file is None):
         what_zh = "、".join(
-            f"{DEMO_GUARDED_TABLES[name]} {count:,} 条" for name, count in held.items()
+            f"{DEMO_GUARDED_TABLES[name][0]} {count:,} 条" for name, count in held.items()
         )
-        what_en = ", ".join(f"{count:,} {name}" for name, count in held.items())
+        what_en = ", ".join(
+            f"{count:,} {DEMO_GUARDED_TABLES[name][1]}" for name, count in held.items()
+        )
         label = database_label(engine.url)
         raise LuodiError(
             f"演示会清空数据库 {label}{f'，而它有{what_zh}' if held else ''}；确认清空请加 --force",
