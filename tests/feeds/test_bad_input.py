@@ -181,3 +181,11 @@ def test_a_sheet_the_reader_cannot_parse_is_named(db: Session, tmp_path: Path) -
     with pytest.raises(Invalid) as refused:
         service.import_file(SYSTEM_ACTOR, db, "social_insurance", path)
     assert "broken.xlsx: the sheet cannot be read" in refused.value.message_en
+
+
+def test_an_open_quote_in_the_header_names_row_1(db: Session, tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text('公民身份号码,缴费年度,"缴费月数\n1,2024,12\n', encoding="utf-8")
+    with pytest.raises(Invalid) as refused:
+        service.import_file(SYSTEM_ACTOR, db, "social_insurance", path)
+    assert "file header.csv row 1: a quote opened in this row" in refused.value.message_en

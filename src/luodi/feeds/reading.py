@@ -242,12 +242,15 @@ def open_source(
         with text_path.open(encoding="utf-8-sig", newline="") as stream:
             top_rows: list[list[str | None]] = []
             try:
-                for row in csv.reader(stream):
+                for row in csv.reader(stream, strict=True):
                     top_rows.append(list(row))
                     if len(top_rows) >= HEADER_SEARCH_ROWS:
                         break
             except csv.Error:
-                pass  # a broken quote among the first rows: the shape check names it below
+                # A broken quote among the first rows: name its row rather than report a
+                # missing header (the check meets the same error at the same record).
+                stream.seek(0)
+                check_csv_shape(stream, shown, header_index=len(top_rows))
         header_index, positions, ignored = locate_header(spec, top_rows, shown)
         with text_path.open(encoding="utf-8-sig", newline="") as stream:
             check_csv_shape(stream, shown, header_index=header_index, has_nul=scanned.has_nul)

@@ -26,7 +26,7 @@ def writable(actor: Actor) -> ColumnElement[bool]:
     return scopes.writable(actor, department=FeedBatch.department)
 
 
-def readable_batches(actor: Actor) -> Select[tuple[FeedBatch]]:
+def readable_batches(actor: Actor) -> Select[FeedBatch]:
     return select(FeedBatch).where(readable(actor))
 
 
