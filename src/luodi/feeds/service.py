@@ -276,9 +276,13 @@ def _import(
         try:
             checked.frame.sink_parquet(checked_path)
         except pl.exceptions.PolarsError as error:
+            # What the structure check lets through and the parser still cannot split (an
+            # odd number of quotes inside an unquoted value): the parser's first line only,
+            # which names no file of ours.
+            reason = str(error).splitlines()[0][:200]
             raise Invalid(
-                f"无法读取文件 {source.file_name}：{error}",
-                f"cannot read file {source.file_name}: {error}",
+                f"无法读取文件 {source.file_name}：{reason}",
+                f"cannot read file {source.file_name}: {reason}",
             ) from None
         stored = CheckedRows(pl.scan_parquet(checked_path), checked.checks)
         result.rows_read = stored.frame.select(pl.len()).collect().item()
