@@ -4,12 +4,14 @@ verifiable, files rendered once at publish, re-runs on the notice's own scoring 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import polars as pl
+import pypdf
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -76,6 +78,11 @@ def test_files_are_rendered_once_at_publish_and_again_on_amendment(
     assert set(stored) == {"xlsx", "pdf"}
     assert {e.rows_digest for e in stored.values()} == {notice.rows_digest}
     assert stored["pdf"].content.startswith(b"%PDF-") and stored["xlsx"].content[:2] == b"PK"
+    first = service.rows_page(db, notice, 0, 1).row(0, named=True)
+    page = pypdf.PdfReader(io.BytesIO(stored["pdf"].content)).pages[0].extract_text()
+    shown = "".join(page.replace("\x00", "").split())
+    assert "申请编号" in shown and first["id_number"] in shown and first["ref"] in shown
+    assert numbers[0] not in shown
 
     def no_render(*_args: object) -> bytes:
         raise AssertionError("a download must not render")

@@ -24,6 +24,10 @@ FONT_PACKAGE = "fonts-noto-cjk"
 
 # In Noto Sans CJK's collection the fonts are JP, KR, SC, TC, HK: 2 is Simplified Chinese.
 SIMPLIFIED_CHINESE = 2
+ROW_HEIGHT, ROW_BASELINE = 5.0, 3.6  # millimetres; 8-point text sits on the baseline
+HEADER_HEIGHT, HEADER_BASELINE = 6.0, 4.1
+PADDING = 0.8
+BOTTOM_MARGIN = 12
 PDF_WIDTHS = {  # millimetres on landscape A4 (277 mm between the margins)
     NoticeKind.ALLOCATION: [20, 16, 34, 14, 34, 26, 40, 14, 10, 10, 14, 12, 0, 33],
     NoticeKind.SCORING: [30, 40, 60, 50, 40, 40],
@@ -88,7 +92,13 @@ def font_path() -> Path:
 
 def to_pdf(notice: Notice, rows: pl.DataFrame) -> bytes:
     """``rows``: the notice's published rows, its columns in order. Raises 503 (naming the
-    Debian package) when the CJK font is missing."""
+    Debian package) when the CJK font is missing.
+
+    The table is drawn as text and lines rather than with ``cell`` (a bordered cell costs
+    ~0.2 ms in fpdf2, ``text`` ~0.04 ms; 100,000 rows × 6–13 cells made a minute): a row's
+    values go to the page as one text block, encoded by the font (what ``text`` does, less
+    its per-call checks), the grid is a line under each row and the column edges once per
+    page."""
     from fpdf import FPDF
 
     kind = NoticeKind(notice.kind)
@@ -96,7 +106,7 @@ def to_pdf(notice: Notice, rows: pl.DataFrame) -> bytes:
     keep = [name for name, width in zip(columns, PDF_WIDTHS[kind], strict=True) if width]
     widths = [width for width in PDF_WIDTHS[kind] if width]
     pdf = FPDF(orientation="L", format="A4")
-    pdf.set_auto_page_break(auto=True, margin=12)
+    pdf.set_auto_page_break(auto=True, margin=BOTTOM_MARGIN)
     pdf.add_font("cjk", fname=str(font_path()), collection_font_number=SIMPLIFIED_CHINESE)
     pdf.set_title(notice.title)
     pdf.add_page()
@@ -106,23 +116,60 @@ def to_pdf(notice: Notice, rows: pl.DataFrame) -> bytes:
     for line in _header_lines(notice):
         pdf.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
+    pdf.set_auto_page_break(False)
+    left = pdf.l_margin
+    edges = [left + sum(widths[:index]) for index in range(len(widths) + 1)]
+    bottom = pdf.h - BOTTOM_MARGIN
+    # A value of n characters fits for sure when n full-width glyphs do; only longer ones
+    # are measured (once per distinct value and width).
+    sure = [int((width - 2 * PADDING) // pdf.font_size) for width in widths]
+    fitted: dict[tuple[str, float], str] = {}
 
-    def header() -> None:
+    def fit(text: str, width: float) -> str:
+        key = (text, width)
+        if key not in fitted:
+            cut = text
+            while cut and pdf.get_string_width(cut) > width - 2 * PADDING:
+                cut = cut[:-1]
+            fitted[key] = cut
+        return fitted[key]
+
+    def header(top: float) -> float:
+        # ``text`` here also puts the font on each new page; black fill after the shaded
+        # band, since text is drawn in the fill colour.
         pdf.set_fill_color(230, 236, 245)
-        for name, width in zip(keep, widths, strict=True):
-            pdf.cell(width, 6, columns[name], border=1, fill=True)
-        pdf.ln()
+        pdf.rect(left, top, edges[-1] - left, HEADER_HEIGHT, style="DF")
+        pdf.set_fill_color(0)
+        for name, x in zip(keep, edges, strict=False):
+            pdf.text(x + PADDING, top + HEADER_BASELINE, columns[name])
+        return top + HEADER_HEIGHT
 
-    header()
+    def grid(top: float, end: float) -> None:
+        for x in edges:
+            pdf.line(x, top, x, end)
+
+    top = pdf.get_y()
+    y = header(top)
+    font = pdf.current_font
+    assert font is not None
     for row in rows.select(keep).iter_rows():
-        if pdf.will_page_break(5):
+        if y + ROW_HEIGHT > bottom:
+            grid(top, y)
             pdf.add_page()
-            header()
-        for value, width in zip(row, widths, strict=True):
-            text = "" if value is None else str(value)
-            # Cut what does not fit the column rather than overflow into the next one.
-            while text and pdf.get_string_width(text) > width - 1:
-                text = text[:-1]
-            pdf.cell(width, 5, text, border=1)
-        pdf.ln()
+            top = pdf.t_margin
+            y = header(top)
+        baseline = (pdf.h - y - ROW_BASELINE) * pdf.k
+        placed = []
+        for value, x, width, safe in zip(row, edges, widths, sure, strict=False):
+            if value is None:
+                continue
+            text = str(value)
+            if len(text) > safe:
+                text = fit(text, width)
+            encoded = font.encode_text(pdf.normalize_text(text))
+            placed.append(f"BT {(x + PADDING) * pdf.k:.2f} {baseline:.2f} Td {encoded} ET")
+        pdf._out(" ".join(placed))  # fpdf2 is pinned (uv.lock): see the docstring
+        y += ROW_HEIGHT
+        pdf.line(left, y, edges[-1], y)
+    grid(top, y)
     return bytes(pdf.output())

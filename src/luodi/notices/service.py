@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import unicodedata
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -30,6 +30,7 @@ from luodi.auth.permissions import require, require_department
 from luodi.errors import Conflict, Invalid, LuodiError, NotFound
 from luodi.files import safe_file_name
 from luodi.kernels.masking import mask_id_number, mask_name
+from luodi.kernels.text import FORBIDDEN_PATTERN, check_name
 from luodi.notices import exports, repository
 from luodi.notices.models import (
     Notice,
@@ -41,7 +42,7 @@ from luodi.notices.models import (
     ObjectionAttachment,
     ObjectionStatus,
 )
-from luodi.notices.schemas import DEFAULT_WORKING_DAYS, MAX_REASON, MAX_TITLE
+from luodi.notices.schemas import DEFAULT_WORKING_DAYS, MAX_REASON, MAX_REF, MAX_TITLE
 from luodi.programs import service as programs
 from luodi.programs.models import OUTCOME_LABELS
 from luodi.registry import service as registry
@@ -49,6 +50,11 @@ from luodi.scoring import service as scoring
 
 MAX_ATTACHMENTS = 3
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+MAX_FILE_NAME = 255
+REASON_FORBIDDEN = re.compile(
+    FORBIDDEN_PATTERN.replace("\\x00-\\x1f", "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f")
+)
+"""A reason may span lines and hold tabs; otherwise the characters a name may not have."""
 MAX_PAGE_ROWS = 20_000
 EXPORT_MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -328,16 +334,14 @@ def _given_reason(reason: str | None, missing_zh: str, missing_en: str) -> str:
     text = (reason or "").strip()
     if not text or len(text) > MAX_REASON:
         raise Invalid.field("reason", text[:50], missing_zh, missing_en)
-    if any(_is_control(ch) and ch not in "\n\r\t" for ch in text):
+    if REASON_FORBIDDEN.search(text):
         raise Invalid.field(
-            "reason", text[:50], "理由含有控制字符", "the reason contains control characters"
+            "reason",
+            text[:50],
+            "理由含有不可见的控制字符或方向控制字符",
+            "the reason contains invisible control or bidirectional characters",
         )
     return text
-
-
-def _is_control(ch: str) -> bool:
-    """Control and format characters (C0/C1, bidirectional overrides and isolates)."""
-    return unicodedata.category(ch) in ("Cc", "Cf")
 
 
 def in_window(notice: Notice, today: date) -> bool:
@@ -385,13 +389,13 @@ ALLOWED_TYPES = {
 
 def _checked_upload(upload: Upload, index: int) -> ObjectionAttachment:
     field = f"attachments[{index}]"
-    if any(_is_control(ch) for ch in upload.file_name):
-        # A right-to-left override makes "gpj.exe" read as "exe.jpg": refused, not cleaned.
+    # A right-to-left override makes "gpj.exe" read as "exe.jpg": refused, not cleaned.
+    named = check_name(upload.file_name, MAX_FILE_NAME)
+    if not named.valid:
+        assert named.reason_zh is not None and named.reason_en is not None
+        shown = upload.file_name.encode("unicode_escape").decode()[:MAX_FILE_NAME]
         raise Invalid.field(
-            field,
-            upload.file_name.encode("unicode_escape").decode()[:120],
-            "附件名含有控制字符或双向文字控制符",
-            "the file name contains control or bidirectional-override characters",
+            field, shown, f"附件名{named.reason_zh}", f"file name {named.reason_en}"
         )
     name = safe_file_name(upload.file_name)
     extension = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
@@ -460,8 +464,8 @@ def file_objection(
         )
     reason = _given_reason(reason, f"请写明理由（1–{MAX_REASON}字）", f"1–{MAX_REASON} characters")
     row_ref = str(row_ref).strip()
-    if any(_is_control(ch) for ch in row_ref) or len(row_ref) > 40:
-        raise Invalid.field("row", row_ref[:40], "编号无效", "not a row number")
+    if not check_name(row_ref, MAX_REF).valid:
+        raise Invalid.field("row", row_ref[:MAX_REF], "编号无效", "not a row number")
     published = repository.has_row(session, notice.id, row_ref)
     resident_id = _row_resident(actor, session, notice, row_ref) if published else None
     if resident_id is None:
