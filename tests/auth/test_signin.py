@@ -495,3 +495,16 @@ def test_an_actor_resolved_by_the_guard_is_taken_as_is(
         assert get_actor(request, session) is resolved
         plain = Request({"type": "http", "headers": bearer, "method": "GET", "path": "/"})
         assert get_actor(plain, session).username == username
+
+
+def test_the_dummy_hash_is_made_on_first_use_not_at_import() -> None:
+    """Every CLI command imports the auth service; none should pay for an Argon2 hash."""
+    probe = (
+        "import luodi.auth.service as s; "
+        "assert s._dummy_hash.cache_info().currsize == 0; "
+        "assert not s._hash_pool._threads; "
+        "assert s._password_matches(None, 'guess') is False; "
+        "assert s._dummy_hash.cache_info().currsize == 1"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
