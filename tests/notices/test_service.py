@@ -123,7 +123,7 @@ def test_a_missing_pdf_font_does_not_stop_publishing(
     assert notice in service.notices_missing_exports(db)
     # With the font back, `luodi notice render` stores the PDF once.
     monkeypatch.setattr(get_settings(), "pdf_font", font)
-    assert service.render_exports(db, notice) == []
+    assert service.render_again(SYSTEM_ACTOR, db, notice.id) == []
     assert service.stored_export(db, notice, "pdf").content.startswith(b"%PDF-")
     assert notice not in service.notices_missing_exports(db)
 

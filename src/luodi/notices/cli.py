@@ -165,18 +165,19 @@ def render(
     notice_id: Annotated[
         int | None, typer.Argument(help="公示 id（默认：缺少文件的全部公示）")
     ] = None,
+    as_user: AsUser = None,
 ) -> None:
     """生成并保存公示的 Excel 与 PDF（如发布时缺少字体）/ render and store the XLSX and PDF."""
     with session_scope() as session:
         chosen = (
-            [service.get_notice(SYSTEM_ACTOR, session, notice_id)]
+            [notice_id]
             if notice_id is not None
-            else service.notices_missing_exports(session)
+            else [notice.id for notice in service.notices_missing_exports(session)]
         )
-        for notice in chosen:
-            missing = service.render_exports(session, notice)
+        for chosen_id in chosen:
+            missing = service.render_again(acting(session, as_user), session, chosen_id)
             console.print(
-                f"公示 {notice.id}: "
+                f"公示 {chosen_id}: "
                 + ("已生成 / rendered" if not missing else f"仍缺 / still missing {missing}"),
                 highlight=False,
             )

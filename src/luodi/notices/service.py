@@ -126,6 +126,23 @@ def notices_missing_exports(session: Session) -> list[Notice]:
     return repository.notices_missing_exports(session)
 
 
+def render_again(actor: Actor, session: Session, notice_id: int) -> list[str]:
+    """Render and store a notice's files from its stored rows (published before the files
+    were stored, or while the PDF font was missing); the formats still missing."""
+    require(actor, Role.ADMIN, Role.OPERATOR)
+    notice = get_notice(actor, session, notice_id)
+    missing = render_exports(session, notice)
+    audit.record(
+        session,
+        actor,
+        "notice.render",
+        "notice",
+        notice.id,
+        after={"rows_digest": notice.rows_digest, "missing": missing},
+    )
+    return missing
+
+
 def has_export(session: Session, notice: Notice, kind: str) -> bool:
     """Whether the file of the notice's current rows is stored (its content is not read)."""
     return repository.export_digest(session, notice, kind) is not None
