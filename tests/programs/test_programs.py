@@ -235,10 +235,19 @@ def test_bad_applications_are_refused_whole(city: Session, small_city: Path) -> 
             ),
         ]
     )
+    # First the shape of each record (a malformed ID number, an unknown route) …
     with pytest.raises(Invalid) as raised:
         service.submit_applications(SYSTEM_ACTOR, city, cycle.id, bad.to_dicts())
     reasons = {(p.field, p.row) for p in raised.value.details}
-    assert ("id_number", 3) in reasons and ("choices", 3) in reasons and ("route", 3) in reasons
+    assert reasons == {("child_id_number", 3), ("route", 3)}
+    # … then against the registry and the cycle (not a resident, unknown and too many choices).
+    unregistered = bad.with_columns(
+        child_id_number=pl.lit(good["child_id_number"][0]), route=pl.lit("points")
+    )
+    with pytest.raises(Invalid) as raised:
+        service.submit_applications(SYSTEM_ACTOR, city, cycle.id, unregistered.to_dicts())
+    reasons = {(p.field, p.row) for p in raised.value.details}
+    assert ("id_number", 3) in reasons and ("choices", 3) in reasons
     assert service.cycle_counts(city, cycle.id) == {}  # nothing was taken
     closed = service.open_cycle(
         SYSTEM_ACTOR,
