@@ -124,3 +124,28 @@ def test_the_same_content_sent_at_once_makes_one_batch(
             if outcome != ImportStatus.IMPORTED
         ), outcomes
     assert assert_whole_batches(committed) == 1
+
+
+def test_transactions_importing_several_feeds_in_opposite_orders_never_deadlock(
+    committed: Engine, small_city: Path, tmp_path: Path
+) -> None:
+    """Like ``luodi load`` (audited work, then feeds) beside single imports: every writer
+    takes one lock, in one order."""
+    made = files(small_city, tmp_path)
+    pairs = [(made[index], made[index + 1]) for index in range(0, 12, 2)]
+    jobs = [pair if index % 2 else pair[::-1] for index, pair in enumerate(pairs)]
+
+    def both(pair: tuple[tuple[str, Path], tuple[str, Path]]) -> Outcome:
+        try:
+            with session_scope(committed) as session:
+                for feed, path in pair:
+                    service.import_file(SYSTEM_ACTOR, session, feed, path, write_reports=False)
+        except (OperationalError, Conflict) as error:
+            return error
+        return ImportStatus.IMPORTED
+
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        outcomes = list(pool.map(both, jobs))
+    if committed.dialect.name == "postgresql":
+        assert outcomes == [ImportStatus.IMPORTED] * len(jobs)
+    assert assert_whole_batches(committed) == 2 * outcomes.count(ImportStatus.IMPORTED)

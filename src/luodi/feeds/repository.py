@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Select, select, text
 from sqlalchemy.orm import Session
 
+from luodi.audit.service import CHAIN_LOCK
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.feeds.models import FeedBatch
@@ -51,16 +52,16 @@ def batch_with_digest(session: Session, feed: str, digest: str) -> FeedBatch | N
     ).first()
 
 
-def lock_feed(session: Session, feed: str) -> None:
-    """Serialise the writing phase of imports into one feed, until the transaction ends.
+def wait_for_writers(session: Session) -> None:
+    """Take the writers' turn on PostgreSQL, until the transaction ends.
 
-    On PostgreSQL parallel imports of one feed would otherwise race on the same facts (two
-    batches superseding each other's record keys can deadlock) and on the same content
-    (both see no earlier batch, the second fails on the unique digest); the transaction-level
-    advisory lock makes the second wait for the first to commit, and it then sees the first's
-    batch and facts. SQLite has one writer at a time already (the second waits on its busy
-    timeout), so there is nothing to take."""
+    The turn is the audit chain's advisory lock, not one of our own per feed: every import
+    ends by appending to the audit chain, which holds that lock until commit anyway, and a
+    second lock would be taken in different orders by different transactions (``luodi load``
+    audits the registry, then imports feeds; an import locks its feed, then audits) and could
+    deadlock. Taken before writing, the import waits for the one before it to commit and then
+    sees its batch and facts: the same content is "already imported" and two batches never
+    supersede the same records at once. The checks, the heavy part, still run in parallel.
+    SQLite has one writer at a time already (the next waits on its busy timeout)."""
     if session.connection().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"luodi.feed:{feed}"}
-        )
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})

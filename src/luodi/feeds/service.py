@@ -327,17 +327,17 @@ def _import(
             return result
 
         progress("写入 / writing", 0, result.rows_imported)
-        # A parallel import of this feed may have committed meanwhile: wait for it, then
-        # look again (the same content is then "already imported", not a second batch).
-        repository.lock_feed(session, spec.id)
+        # A parallel import may have committed meanwhile: wait for our turn, then look
+        # again (the same content is then "already imported", not a second batch).
+        repository.wait_for_writers(session)
         if _already_imported(session, spec, source, result):
             result.seconds = time.perf_counter() - started
             return result
         try:
             batch = _write(actor, session, spec, source, good, result, workdir, today, progress)
         except IntegrityError:
-            # Another import (of another feed, on SQLite of this one too) wrote the same
-            # registry keys or the same content between our checks and our writes.
+            # Another writer got there between our checks and our writes: on SQLite an
+            # import of the same content, anywhere a registry change of the same people.
             raise Conflict(
                 f"{source.file_name}：另一批数据正在同时写入相同的记录，未写入任何数据，请重试",
                 f"{source.file_name}: another import wrote the same records at the same time; "
@@ -507,13 +507,15 @@ def _write_facts(
     facts_path: Path,
     progress: Progress,
 ) -> int:
+    """Insert the facts in slices. Their ids are left to the database (the ``facts.id``
+    sequence on PostgreSQL, the rowid on SQLite): nothing refers to a new fact by id, so none
+    is drawn ahead, and parallel imports never collide."""
     facts = pl.scan_parquet(facts_path)
     total = facts.select(pl.len()).collect().item()
     written = 0
     while written < total:
         chunk = facts.slice(written, WRITE_SLICE_ROWS).collect()
-        rows = bulk.with_ids(session, Fact.__table__, chunk).select(
-            "id",
+        rows = chunk.select(
             resident_id=pl.col(RESIDENT),
             name="name",
             value="value",
