@@ -41,7 +41,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('town_permit_counts', schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f('ix_town_permit_counts_expiry_date'), ['expiry_date'], unique=False
+            'ix_town_permit_counts_valid_from',
+            ['town_id', 'expiry_date', 'permits'],
+            unique=False,
         )
     op.execute(
         """
@@ -67,6 +69,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('town_permit_counts', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_town_permit_counts_expiry_date'))
+        batch_op.drop_index('ix_town_permit_counts_valid_from')
     op.drop_table('town_permit_counts')
     op.drop_table('town_counts')
