@@ -42,8 +42,8 @@ def parse_day(option: str, text: str | None) -> date | None:
 
 
 def as_luodi_error(error: Exception) -> LuodiError:
-    """What to tell the user about a failure: a typed error as it is; a database that is busy
-    or out of reach in its own words; anything else by its kind only, because its text may
+    """What to tell the user about a failure: a typed error as it is; a database still locked
+    by another writer in its own words; anything else by its kind only, because its text may
     name server paths."""
     if isinstance(error, LuodiError):
         return error
