@@ -195,6 +195,9 @@ def test_rerun_uses_the_notice_scoring_run_unless_another_is_confirmed(db: Sessi
         assert change["before"] != change["after"]
         assert str(shown_before[change["ref"]]) in change["before"]
     assert notice.scoring_run_id == second
+    # Allocation rows (empty lottery numbers, texts with punctuation) verify after the
+    # bulk write too (COPY on PostgreSQL).
+    assert service.verify_digest(db, notice)
 
 
 def test_objections_are_scoped_in_sql(db: Session, residents: pl.DataFrame) -> None:
