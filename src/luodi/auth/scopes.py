@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy.orm import InstrumentedAttribute
 
 from luodi.auth.actor import Actor, Role
 
@@ -41,7 +42,7 @@ READS_EVERYTHING = EVERYTHING | {Role.AUDITOR}
 
 BY_DEPARTMENT = frozenset({Role.REVIEWER, Role.DEPARTMENT})
 
-Column = ColumnElement[Any]
+Column = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 def _town_of_actor(actor: Actor) -> ColumnElement[Any]:
