@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from luodi.auth.actor import PUBLIC_ACTOR, SYSTEM_ACTOR, Actor, Role
-from luodi.errors import Forbidden, NotFound, Unauthorized
+from luodi.errors import Forbidden, Invalid, NotFound, Unauthorized
 from luodi.registry import service
 from luodi.registry.models import Resident
 from luodi.registry.schemas import ChildCreate, HouseholdCreate, ResidentCreate, ResidentUpdate
@@ -185,3 +185,19 @@ def test_the_service_centre_moves_residents_between_towns(
     staff = actors(two_towns.home)["town"]
     # Now in the staff's town: theirs to read and correct.
     assert service.get_resident(staff, session, two_towns.away.id).town_code == HOME
+
+
+def test_another_towns_household_is_unknown_to_town_staff(
+    session: Session, two_towns: Town2
+) -> None:
+    away_staff = Actor("town2", Role.TOWN_STAFF, town_code=AWAY)
+    child = ChildCreate(
+        household_number="H1",
+        id_number=factories.id_number("330282", date(2020, 2, 2), 52),
+        name="陈小",
+    )
+    with pytest.raises(Invalid) as caught:
+        service.add_child(away_staff, session, child)
+    assert caught.value.details[0].field == "household_number"
+    home_staff = actors(two_towns.home)["town"]
+    assert service.add_child(home_staff, session, child).household_id is not None

@@ -143,6 +143,19 @@ def household_by_number(session: Session, household_number: str) -> Household | 
     ).one_or_none()
 
 
+def writable_household_by_number(
+    session: Session, actor: Actor, household_number: str
+) -> Household | None:
+    """A household the actor may add to (town staff: of their town); else none, like a
+    missing one."""
+    return session.scalars(
+        select(Household).where(
+            Household.household_number == household_number,
+            scopes.writable(actor, town=Household.town_id),
+        )
+    ).one_or_none()
+
+
 def employer_by_credit_code(session: Session, credit_code: str) -> Employer | None:
     return session.scalars(
         select(Employer).where(Employer.credit_code == credit_code)

@@ -401,8 +401,11 @@ def create_household(actor: Actor, session: Session, data: HouseholdCreate) -> H
 
 def add_child(actor: Actor, session: Session, data: ChildCreate) -> Child:
     check = checked_id_number(data.id_number)
-    household = repository.household_by_number(session, data.household_number.strip())
-    if household is None:
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF)
+    household = repository.writable_household_by_number(
+        session, actor, data.household_number.strip()
+    )
+    if household is None:  # another town's household is as unknown as a missing one
         raise Invalid.field(
             "household_number", data.household_number, "家庭编号不存在", "no such household"
         )
