@@ -152,6 +152,31 @@ def test_parallel_wrong_passwords_make_at_most_five_checks(
         assert audit.verify(SYSTEM_ACTOR, session).intact
 
 
+def test_parallel_right_passwords_are_told_to_retry_in_a_second(
+    engine: Engine, add_user: Callable[..., str], checks: list[str | None]
+) -> None:
+    """The throttle decides before it knows whether a password is right: past five checks in
+    flight for one account and address the others wait, and are told a second, not minutes."""
+    username = add_user("busy")
+    answers: list[httpx.Response] = []
+    start = threading.Barrier(12)
+    with client_at(engine, "192.0.2.11") as client:
+
+        def sign_in() -> None:
+            start.wait()
+            answers.append(post_token(client, username, PASSWORD))
+
+        threads = [threading.Thread(target=sign_in) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    statuses = [answer.status_code for answer in answers]
+    assert set(statuses) <= {200, 429} and statuses.count(200) >= service.MAX_FAILURES_PER_USER
+    assert statuses.count(200) == len(checks)
+    assert {a.headers["retry-after"] for a in answers if a.status_code == 429} <= {"1"}
+
+
 def test_argon2_holds_no_database_connection(
     engine: Engine, add_user: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

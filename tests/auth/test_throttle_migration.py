@@ -35,15 +35,15 @@ def test_recent_failures_are_carried_over_both_ways(empty_engine: Engine) -> Non
     with empty_engine.connect() as connection:
         rows = connection.execute(
             text(
-                "SELECT username, client, attempts, next_try_at IS NOT NULL "
+                "SELECT username, client, attempts, next_try_at IS NOT NULL, checking_until "
                 "FROM sign_in_throttles ORDER BY username, client"
             )
         ).all()
     # bob from .1 is past the free attempts and waits; the hour-old failure is forgotten.
     assert [tuple(row) for row in rows] == [
-        ("", "192.0.2.1", 7, False),
-        ("bob", "192.0.2.1", 6, True),
-        ("carol", "192.0.2.1", 1, False),
+        ("", "192.0.2.1", 7, False, None),
+        ("bob", "192.0.2.1", 6, True, None),
+        ("carol", "192.0.2.1", 1, False, None),
     ]
     migrate.downgrade(empty_engine, "0008")
     with empty_engine.connect() as connection:

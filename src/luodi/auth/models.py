@@ -54,7 +54,10 @@ class SignInThrottle(Base):
     client: Mapped[str] = mapped_column(String(64), primary_key=True)
     attempts: Mapped[int]
     window_started_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    # No attempt may start before this time: set while the attempt past the free ones is being
-    # checked, then to the growing delay after it failed. Null while attempts are free.
+    # No attempt may start before this time: the growing delay after a failure past the free
+    # attempts. Null while attempts are free.
     next_try_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Set while an attempt past the free ones is being checked, so that those run one at a
+    # time; it lapses by itself if the server died during the check.
+    checking_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -74,8 +74,9 @@ MAX_FAILURES_PER_USER = 5
 FIRST_DELAY = timedelta(seconds=1)
 MAX_DELAY = timedelta(minutes=5)
 CHECK_HOLD = timedelta(seconds=60)
-"""While a pair's delayed attempt is being checked, no other may start: longer than any
-Argon2 check, short enough that a crashed server does not hold the pair for long."""
+"""While a pair's attempt past the free ones is being checked, no other may start (they are
+answered 429, ``Retry-After: 1``): longer than any Argon2 check, short enough that a server
+that died during one does not hold the pair for long."""
 MAX_FAILURES_PER_CLIENT = 30
 ANY_USER = ""
 """The username of a client address's own throttle row (the empty name is no account's)."""
@@ -330,6 +331,7 @@ def _take(
             attempts=1,
             window_started_at=now,
             next_try_at=None,
+            checking_until=None,
             updated_at=now,
         )
         .on_conflict_do_update(
@@ -386,12 +388,18 @@ def _take_pair_attempt(session: Session, username: str, client: str, now: dateti
             "window_started_at": case(
                 (idle, literal(now, UtcDateTime())), else_=_THROTTLE.window_started_at
             ),
-            "next_try_at": case(
+            "checking_until": case(
                 (number >= MAX_FAILURES_PER_USER, literal(now + CHECK_HOLD, UtcDateTime())),
                 else_=None,
             ),
         },
-        or_(idle, _THROTTLE.next_try_at.is_(None), _THROTTLE.next_try_at <= now),
+        or_(
+            idle,
+            and_(
+                or_(_THROTTLE.next_try_at.is_(None), _THROTTLE.next_try_at <= now),
+                or_(_THROTTLE.checking_until.is_(None), _THROTTLE.checking_until <= now),
+            ),
+        ),
         now,
     )
     if taken is None:
@@ -400,6 +408,13 @@ def _take_pair_attempt(session: Session, username: str, client: str, now: dateti
                 _THROTTLE.username == username, _THROTTLE.client == client
             )
         )
+        if next_try_at is None or next_try_at <= now:
+            # Only a check in progress stands in the way: it ends within a second or so.
+            raise TooManyRequests(
+                "此账号正在核对密码，请稍后再试",
+                "a sign-in of this account is being checked; try again in a second",
+                1,
+            )
         wait = _seconds_until(next_try_at, now)
         raise TooManyRequests(
             f"登录失败次数过多，请 {wait} 秒后再试",
@@ -453,7 +468,9 @@ def _finish_attempt(
     if attempt.number >= MAX_FAILURES_PER_USER:
         doublings = min(attempt.number - MAX_FAILURES_PER_USER, 20)
         delay = min(MAX_DELAY, FIRST_DELAY * 2**doublings)
-        session.execute(update(SignInThrottle).where(pair).values(next_try_at=now + delay))
+        session.execute(
+            update(SignInThrottle).where(pair).values(next_try_at=now + delay, checking_until=None)
+        )
     reason = (
         "unknown_user"
         if attempt.user_id is None

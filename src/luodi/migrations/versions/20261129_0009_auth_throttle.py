@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column('attempts', sa.Integer(), nullable=False),
         sa.Column('window_started_at', UtcDateTime(timezone=True), nullable=False),
         sa.Column('next_try_at', UtcDateTime(timezone=True), nullable=True),
+        sa.Column('checking_until', UtcDateTime(timezone=True), nullable=True),
         sa.Column('updated_at', UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint('username', 'client', name=op.f('pk_sign_in_throttles')),
     )
@@ -72,6 +73,7 @@ def upgrade() -> None:
                     'attempts': count,
                     'window_started_at': first,
                     'next_try_at': wait,
+                    'checking_until': None,
                     'updated_at': now,
                 }
                 for username, client, count, first, wait in rows
