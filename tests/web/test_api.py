@@ -123,6 +123,8 @@ def test_town_staff_register_and_correct_in_their_own_town_only(
         "town_code": home,
     }
     assert client.post("/api/v1/residents", json=new).status_code == 401
+    # Nobody signed in learns nothing about their input either: 401 before any 422.
+    assert client.post("/api/v1/residents", json={**new, "name": "\u202e"}).status_code == 401
     response = client.post("/api/v1/residents", json=new, headers=staff)
     assert response.status_code == 201, response.text
     assert response.json()["name"] == "吴九" and response.json()["town_code"] == home
