@@ -116,6 +116,9 @@ def test_password_reset_ends_sessions_and_enable_undoes_disable(
     assert speaks_for(engine, sign_in("alice", NEW_PASSWORD, service.TokenKind.BEARER))
     refused(luodi("user", "enable", "alice"), "已是启用", "already active")
     refused(luodi("user", "enable", "nobody"), "没有用户", "no user")
+    hidden = luodi("user", "enable", "ali\u202ece")
+    refused(hidden, "U+202E")
+    assert "\u202e" not in hidden.stderr  # named, never printed raw
 
     changes = [action for action in actions(engine, "user", "alice") if action.startswith("user.")]
     assert changes == ["user.add", "user.password", "user.disable", "user.enable"]

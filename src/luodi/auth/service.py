@@ -228,9 +228,12 @@ def list_users(actor: Actor, session: Session) -> list[User]:
 
 
 def get_user(session: Session, username: str) -> User:
+    # Checked first, so that a name with a control or bidirectional character is refused
+    # as such (its repr escapes it) rather than printed raw in "no user …".
+    username = checked_username(username)
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
     if user is None:
-        raise NotFound(f"没有用户 {excerpt(username)}", f"no user {excerpt(username)}")
+        raise NotFound(f"没有用户 {username}", f"no user {username}")
     return user
 
 
