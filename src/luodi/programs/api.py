@@ -143,7 +143,9 @@ def finalize(cycle_id: ObjectId, actor: CurrentActor, session: DbSession) -> dic
 
 
 @router.get("/applications/{application_id}")
-def get_application(application_id: ObjectId, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+def get_application(
+    application_id: ObjectId, actor: CurrentActor, session: DbSession
+) -> dict[str, Any]:
     """一份申请（本人、所属镇街、主管部门或服务中心可见）/ one application, in scope."""
     return _application(service.get_application(actor, session, application_id))
 
