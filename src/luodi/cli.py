@@ -126,6 +126,10 @@ app = typer.Typer(
     help="落地 luodi — 新市民服务平台 / open platform for new-citizen service centres",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # The list of commands in plain text: Typer's Rich help (Markdown parser included) would
+    # add more start-up to `luodi --help` than Typer itself takes to import. Each command's
+    # own --help keeps Rich.
+    rich_markup_mode=None,
 )
 db_app = typer.Typer(help="数据库 / database schema", no_args_is_help=True)
 app.callback()(root_options)
