@@ -54,7 +54,8 @@ class Timing:
 
 
 def luodi(*args: str) -> list[str]:
-    return [sys.executable, "-m", "luodi", *args]
+    """The ``luodi`` script of this environment, as a user runs it."""
+    return [str(Path(sys.executable).with_name("luodi")), *args]
 
 
 def commands(folder: Path) -> dict[str, list[str]]:
