@@ -440,6 +440,7 @@ def raise_if_rejected(result: ImportResult) -> None:
 
 
 REGISTRY_KEYS = {
+    RegistryTable.TOWNS: ("code", registry_repository.town_keys),
     RegistryTable.RESIDENTS: ("id_number", registry_repository.resident_keys),
     RegistryTable.PERMITS: ("permit_number", registry_repository.permit_keys),
     RegistryTable.CHILDREN: ("child_id_number", registry_repository.child_keys),

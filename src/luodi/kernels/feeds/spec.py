@@ -41,6 +41,7 @@ class Reference(StrEnum):
 
 
 class RegistryTable(StrEnum):
+    TOWNS = "towns"
     RESIDENTS = "residents"
     PERMITS = "permits"
     CHILDREN = "children"
