@@ -22,16 +22,19 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth 认证"])
 
 
 @router.post("/token", summary="登录取得令牌 / sign in for a bearer token")
-def token(
+async def token(
     request: Request,
-    session: DbSession,
     username: Annotated[str, Form(max_length=service.MAX_USERNAME)],
     # The length of a password is checked by the service (422 before any hashing), which
     # never echoes the value; the form's own check would quote it back.
     password: Annotated[str, Form()],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> dict[str, Any]:
-    issued = service.sign_in(session, username, password, client_address(request))
+    # Async so that waiting for the Argon2 pool holds no thread; the service opens its own
+    # short transactions (no request session: none would be used).
+    issued = await service.sign_in_async(
+        request.app.state.engine, username, password, client_address(request)
+    )
     return {
         "access_token": issued.token,
         "token_type": "bearer",

@@ -28,6 +28,7 @@ right password from any other address still signs in. A client address is also l
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -41,6 +42,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
+from anyio import to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, and_, case, delete, literal, or_, select, update
@@ -509,6 +511,39 @@ def _own_transaction(bind: Engine | Connection) -> Iterator[Session]:
         yield own
 
 
+def _checked_input(username: str, password: str) -> str:
+    username = checked_username(username)
+    if len(password) > MAX_PASSWORD:
+        raise Invalid.field(
+            "password",
+            "***",
+            f"密码最长 {MAX_PASSWORD} 个字符",
+            f"at most {MAX_PASSWORD} characters",
+        )
+    return username
+
+
+def _begin(bind: Engine | Connection, username: str, client: str) -> _Attempt:
+    with _own_transaction(bind) as own:
+        return _start_attempt(own, username, client, datetime.now(UTC))
+
+
+def _end(
+    bind: Engine | Connection,
+    attempt: _Attempt,
+    username: str,
+    client: str,
+    matches: bool,
+    kind: TokenKind,
+) -> IssuedToken:
+    ok = matches and attempt.user_id is not None and attempt.active
+    with _own_transaction(bind) as own:
+        issued = _finish_attempt(own, attempt, username, client, ok, kind)
+    if issued is None:
+        raise Unauthorized("用户名或密码错误", "wrong username or password")
+    return issued
+
+
 def sign_in(
     session: Session,
     username: str,
@@ -524,25 +559,29 @@ def sign_in(
     (see the module's text), because the request's transaction would hold a connection
     through the Argon2 check and roll a failure's record back. The token is committed before
     this returns, so it works on the very next request."""
-    username = checked_username(username)
-    if len(password) > MAX_PASSWORD:
-        raise Invalid.field(
-            "password",
-            "***",
-            f"密码最长 {MAX_PASSWORD} 个字符",
-            f"at most {MAX_PASSWORD} characters",
-        )
-    client = client[:64]
-    bind = session.get_bind()
-    with _own_transaction(bind) as own:
-        attempt = _start_attempt(own, username, client, datetime.now(UTC))
+    username = _checked_input(username, password)
+    bind, client = session.get_bind(), client[:64]
+    attempt = _begin(bind, username, client)
     matches = _hash_pool.submit(_password_matches, attempt.password_hash, password).result()
-    ok = matches and attempt.user_id is not None and attempt.active
-    with _own_transaction(bind) as own:
-        issued = _finish_attempt(own, attempt, username, client, ok, kind)
-    if issued is None:
-        raise Unauthorized("用户名或密码错误", "wrong username or password")
-    return issued
+    return _end(bind, attempt, username, client, matches, kind)
+
+
+async def sign_in_async(
+    bind: Engine,
+    username: str,
+    password: str,
+    client: str = "",
+    kind: TokenKind = TokenKind.BEARER,
+) -> IssuedToken:
+    """``sign_in`` for an async route: the two short transactions run in worker threads and
+    the Argon2 check is awaited, so that a sign-in waiting for its turn in the hash pool holds
+    no thread at all (the sync routes, the health check among them, share a limited number)."""
+    username = _checked_input(username, password)
+    client = client[:64]
+    attempt = await to_thread.run_sync(_begin, bind, username, client)
+    checked = _hash_pool.submit(_password_matches, attempt.password_hash, password)
+    matches = await asyncio.wrap_future(checked)
+    return await to_thread.run_sync(_end, bind, attempt, username, client, matches, kind)
 
 
 # --- tokens -------------------------------------------------------------------------------
