@@ -1,7 +1,7 @@
 """Departments push records or upload files; same checks and all-or-nothing rule as the CLI.
 
 A response lists the refused records with reasons (HTTP 422 when nothing was imported). A department
-token (``luodi user token``) or a reviewer of the department may push; nobody else.
+token (``luodi user token add``) or a reviewer of the department may push; nobody else.
 """
 
 from __future__ import annotations
