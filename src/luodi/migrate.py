@@ -3,6 +3,7 @@ and the one check that a database is ready for a command or the server."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -44,17 +45,49 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     file = sqlite_file(engine.url)
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
-    config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    _migrate(engine, lambda config: command.upgrade(config, revision))
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    _migrate(engine, lambda config: command.downgrade(config, revision))
+
+
+def _migrate(engine: Engine, step: Callable[[Config], None]) -> None:
+    """Run ``step`` in one transaction. On SQLite, Alembic alters a table by copying it into a
+    new one and dropping the old; with foreign keys enforced that drop fails as soon as other
+    rows point at the table (a city with cycles and facts), and Python's driver would run the
+    DDL outside any transaction. So SQLite migrates with foreign keys off, inside an explicit
+    BEGIN … COMMIT, and every reference is checked before the commit."""
     config = alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            step(config)
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction only
+        connection.commit()
+        try:
+            connection.exec_driver_sql("BEGIN")
+            config.attributes["connection"] = connection
+            step(config)
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                connection.rollback()
+                table, row, parent, _ = broken[0]
+                raise LuodiError(
+                    f"迁移后 {table} 第 {row} 行引用的 {parent} 不存在，已回滚",
+                    f"after migrating, row {row} of {table} refers to a missing {parent}; "
+                    "rolled back",
+                    500,
+                )
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 def database_exists(engine: Engine) -> bool:
