@@ -282,7 +282,7 @@ def demo_trust(runs: list[int]) -> None:
     with session_scope() as session:
         published = [notices.publish(SYSTEM_ACTOR, session, allocation_run_id=run) for run in runs]
         school = published[0]
-        first = notices.notice_rows(school)["ref"][0]
+        first = notices.rows_page(session, school, 0, 1)["ref"][0]
         application = programs.get_application(SYSTEM_ACTOR, session, int(first))
         people = registry_service.people(SYSTEM_ACTOR, session)
         person = people.filter(people["resident_id"] == application.resident_id).row(0, named=True)

@@ -324,14 +324,6 @@ def rows_page(
     return repository.row_page(session, notice, offset, limit, ref)
 
 
-def notice_rows(notice: Notice) -> pl.DataFrame:
-    """Every published (masked) row, in the published order (the whole notice: for a
-    re-run's comparison, never for a page)."""
-    session = Session.object_session(notice)
-    assert session is not None, "a notice read from a session"
-    return repository.all_rows(session, notice)
-
-
 def verify_digest(session: Session, notice: Notice) -> bool:
     """Whether the stored rows still have the digest that was published."""
     return rows_digest(repository.all_rows(session, notice)) == notice.rows_digest
