@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 # what it installs, .compiled a .venv made before (once), .compiled-src luodi when it changes.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup browser demo test lint format bench clean
+.PHONY: setup browser demo test test-random lint format bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -64,12 +64,19 @@ format: setup
 test: setup browser lint
 	$(BIN)/pytest
 
+# Property tests explore new examples (the default profile is derandomised, so that CI is
+# reproducible); a failure prints the blob that replays it.
+test-random: setup
+	HYPOTHESIS_PROFILE=random $(BIN)/pytest tests/kernels tests/programs/test_rules.py
+
 bench: setup
 	$(BIN)/python bench/synth.py
 	$(BIN)/python bench/policy.py
 	$(BIN)/python bench/feeds.py
 	$(BIN)/python bench/allocation.py
 	$(BIN)/python bench/cli.py
+	$(BIN)/python bench/notices.py
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache .mypy_cache .hypothesis
