@@ -100,7 +100,6 @@ class Application(Base):
     """Who the place is for: ``child:<id>`` or ``resident:<id>`` (one application each)."""
     choices: Mapped[str] = mapped_column(Text, default="")
     fields: Mapped[str] = mapped_column(Text, default="{}")
-    household_size: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=ApplicationStatus.SUBMITTED)
     reason: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())

@@ -348,7 +348,6 @@ def _carry_waitlist(actor: Actor, session: Session, cycle: ProgramCycle, source_
                 subject=application.subject,
                 choices=application.choices,
                 fields=application.fields,
-                household_size=application.household_size,
                 status=ApplicationStatus.VERIFIED,
                 submitted_at=application.submitted_at,
                 submitted_by=application.submitted_by,
@@ -807,7 +806,6 @@ def _applicant_frame(
             Application.child_id,
             Application.choices,
             Application.fields,
-            Application.household_size,
         )
         .where(Application.cycle_id == cycle.id, Application.status.in_(RANKABLE))
         .order_by(Application.submitted_at, Application.id)
@@ -821,7 +819,6 @@ def _applicant_frame(
                 "child_id": pl.Int64,
                 "choices": pl.String,
                 "fields": pl.String,
-                "household_size": pl.Int64,
             },
             orient="row",
         )
@@ -834,11 +831,11 @@ def _applicant_frame(
     )
     frame = frame.join(applicant_town, on="applicant", how="left")
     if spec.kind is ProgramKind.PUBLIC_HOUSING:
-        frame = frame.drop("household_size").join(
-            _household_sizes(actor, session, people), on="household_id", how="left"
-        )
+        frame = frame.join(_household_sizes(actor, session, people), on="household_id", how="left")
         # A resident registered without a household lives alone.
         frame = frame.with_columns(pl.col("household_size").fill_null(1))
+    else:
+        frame = frame.with_columns(household_size=pl.lit(None, dtype=pl.Int64))
     if spec.kind is ProgramKind.SCHOOL_ADMISSION:
         parents = people.select("household_id", KEY).drop_nulls("household_id")
         persons = frame.join(parents, on="household_id", how="left").with_columns(

@@ -1,4 +1,5 @@
-"""Programs: the owning department stored on each cycle (scoping in SQL).
+"""Programs: the owning department stored on each cycle (scoping in SQL); an application no
+longer carries a household size (the registry counts it at allocation).
 
 Revision ID: 0006
 Revises: 0005
@@ -39,9 +40,13 @@ def upgrade() -> None:
     with op.batch_alter_table('program_cycles', schema=None) as batch_op:
         batch_op.alter_column('department', existing_type=sa.String(length=32), nullable=False)
         batch_op.create_index(batch_op.f('ix_program_cycles_department'), ['department'], unique=False)
+    with op.batch_alter_table('applications', schema=None) as batch_op:
+        batch_op.drop_column('household_size')
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('applications', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('household_size', sa.Integer(), nullable=True))
     with op.batch_alter_table('program_cycles', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_program_cycles_department'))
         batch_op.drop_column('department')
