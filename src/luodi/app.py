@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from luodi import __version__
 from luodi.audit.api import router as audit_router
 from luodi.auth.api import router as auth_router
-from luodi.db import get_engine
+from luodi.db import ready_engine
 from luodi.errors import (
     Conflict,
     FieldProblem,
@@ -52,7 +52,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    engine = engine or get_engine()
+    engine = engine or ready_engine()
     app.state.engine = engine
 
     @app.exception_handler(LuodiError)
