@@ -25,7 +25,6 @@ from luodi.errors import (
     LuodiError,
     NotFound,
     TooManyRequests,
-    excerpt,
 )
 from luodi.feeds.api import router as feeds_router
 from luodi.notices.api import router as notices_router
@@ -74,7 +73,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         details = [
             FieldProblem(
                 ".".join(str(part) for part in problem["loc"][1:]) or str(problem["loc"][0]),
-                excerpt(problem.get("input")),
+                problem.get("input"),  # cut to an excerpt when the answer is written
                 problem["msg"].removeprefix("Value error, "),
                 problem["msg"].removeprefix("Value error, "),
             )

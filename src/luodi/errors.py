@@ -7,10 +7,17 @@ business failure is never a 500 and never a traceback.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from luodi.kernels.masking import mask_id_number, mask_phone
+
+MAX_ID = 2**31 - 1
+"""The largest object id: the ``INTEGER`` of both databases. A larger id names nothing (not
+found), and is never handed to the driver, where it would overflow into a 500. Kept here, where
+every layer (the web parameters, the CLI, the services) can import it without loading FastAPI
+or SQLAlchemy."""
 
 EXCERPT_CHARS = 60
 """How much of a refused value a message may echo back."""
@@ -18,8 +25,15 @@ EXCERPT_CHARS = 60
 
 def excerpt(value: Any) -> Any:
     """A short excerpt of a refused value: never the whole of a large input."""
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON cannot carry it; the answer must still be written
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        # str() of an integer of thousands of digits raises (Python's conversion limit)
+        return value if value.bit_length() <= 64 else f"（{value.bit_length()} 位整数 / bits）"
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     if len(text) <= EXCERPT_CHARS:
         return text

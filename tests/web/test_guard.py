@@ -23,6 +23,7 @@ from luodi.auth.actor import Actor
 from luodi.web.guard import MAX_BODY_BYTES
 from tests.web.conftest import sign_in
 
+JSON = {"Content-Type": "application/json"}
 SECURITY = ("x-content-type-options", "x-frame-options", "content-security-policy")
 
 
@@ -141,6 +142,9 @@ def test_ids_out_of_range_are_404(admin_client: TestClient, path: str) -> None:
         ('{"records": [{"id_number": NaN}]}', "NaN"),
         ('{"records": [{"id_number": Infinity}]}', "Infinity"),
         ('{"records": [{"id_number": -Infinity}]}', "Infinity"),
+        ('{"records": [{"id_number": 1e999}]}', "1e999"),
+        ('{"records": [{"choices": [-1e999]}]}', "-1e999"),
+        ('{"records": [{"id_number": ' + "9" * 5000 + "}]}", "digits"),
     ],
 )
 def test_nul_and_nan_are_422(admin_client: TestClient, body: str, reason: str) -> None:
@@ -151,6 +155,26 @@ def test_nul_and_nan_are_422(admin_client: TestClient, body: str, reason: str) -
     )
     assert response.status_code == 422, response.text
     assert reason in response.json()["message_en"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/applications/1/verification", b'{"approve": 1e999}'),
+        ("/api/v1/notices", b'{"scoring_run_id": ' + b"9" * 5000 + b"}"),
+    ],
+)
+def test_values_that_json_cannot_carry_still_get_an_answer(
+    admin_client: TestClient, path: str, body: bytes
+) -> None:
+    """A refused value that is not finite (or too long to print) is shown as text."""
+    from luodi.errors import FieldProblem
+
+    problem = FieldProblem("approve", float("inf"), "x", "x").as_dict()
+    assert problem["value"] == "inf"
+    assert "位" in FieldProblem("n", 10**5000, "x", "x").as_dict()["value"]
+    response = admin_client.post(path, content=body, headers=JSON)
+    assert response.status_code == 422, response.text
 
 
 def test_nul_in_the_url_is_422(client: TestClient) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -83,23 +84,41 @@ TOO_LARGE = (
 )
 
 
+class _NotFinite(ValueError):
+    """A number JSON cannot carry: NaN, Infinity, or one too large for a float (1e999)."""
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(name)
+    raise _NotFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
 
 
 def json_problem(body: bytes) -> tuple[str, str] | None:
-    """Why a JSON body cannot be taken (NUL characters, NaN/Infinity), or None. Syntax errors
-    are left to the route's own validation, which names the position."""
+    """Why a JSON body cannot be taken (NUL characters, NaN/Infinity, a number too large for a
+    float or with more digits than Python converts), or None. Syntax errors are left to the
+    route's own validation, which names the position."""
     if b"\\u0000" in body or b"\x00" in body:
         return ("内容含有空字符（\\u0000）", "the content holds a NUL character (\\u0000)")
     try:
-        json.loads(body, parse_constant=_reject_constant)
-    except ValueError as error:
-        if str(error) in ("NaN", "Infinity", "-Infinity"):
-            return (
-                f"数值 {error} 无效（JSON 不允许 NaN 或无穷大）",
-                f"the number {error} is not valid JSON (no NaN or Infinity)",
-            )
+        json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except _NotFinite as error:
+        shown = str(error)[:20]
+        return (
+            f"数值 {shown} 无效（JSON 不允许 NaN、无穷大或超出范围的数）",
+            f"the number {shown} is not valid here (no NaN, Infinity or out-of-range numbers)",
+        )
+    except json.JSONDecodeError:
+        return None
+    except ValueError:  # an integer of thousands of digits (Python's conversion limit)
+        return ("数值位数过多", "a number has too many digits")
+    except RecursionError:
+        return ("JSON 嵌套过深", "the JSON is nested too deeply")
     return None
 
 
