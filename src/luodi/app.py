@@ -32,7 +32,7 @@ from luodi.programs.api import router as programs_router
 from luodi.registry.api import router as registry_router
 from luodi.scoring.api import router as scoring_router
 from luodi.settings import get_settings
-from luodi.web.guard import TOO_LARGE, BodyTooLarge, Refused, RequestGuard
+from luodi.web.guard import BodyTooLarge, Refused, RequestGuard, too_large
 from luodi.web.pages import router as pages_router
 
 logger = logging.getLogger("luodi.web")
@@ -86,7 +86,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     def http_error(_request: Request, error: StarletteHTTPException) -> Response:
         if isinstance(error, BodyTooLarge):
-            _, kind, zh, en = TOO_LARGE
+            _, kind, zh, en = too_large(error.limit)
             return _json(413, {"error": kind, "message_zh": zh, "message_en": en, "details": []})
         if isinstance(error, Refused):
             reason = error.detail

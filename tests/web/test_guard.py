@@ -34,9 +34,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(loaded_engine: Engine, accounts: dict[str, Actor]) -> Iterator[tuple[int, str]]:
-    """A real uvicorn server on a loopback port (bodies stream over a socket), and an
-    operator's bearer token."""
+def server(loaded_engine: Engine, accounts: dict[str, Actor]) -> Iterator[tuple[int, str, str]]:
+    """A real uvicorn server on a loopback port (bodies stream over a socket), an operator's
+    and a resident's bearer token."""
     app = create_app(loaded_engine)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
@@ -48,7 +48,8 @@ def server(loaded_engine: Engine, accounts: dict[str, Actor]) -> Iterator[tuple[
         time.sleep(0.05)
     with TestClient(app) as client:
         token = sign_in(client, "operator")["Authorization"]
-    yield port, token
+        resident = sign_in(client, "resident")["Authorization"]
+    yield port, token, resident
     instance.should_exit = True
     thread.join(timeout=10)
 
@@ -80,8 +81,10 @@ def raw_chunked(
     return int(answer.split()[1]), sent
 
 
-def test_anonymous_chunked_body_is_refused_before_it_is_read(server: tuple[int, str]) -> None:
-    port, _ = server
+def test_anonymous_chunked_body_is_refused_before_it_is_read(
+    server: tuple[int, str, str],
+) -> None:
+    port, _, _ = server
     # 300 MB offered, anonymously, to a protected route: answered 401 long before the end.
     status, sent = raw_chunked(
         port,
@@ -94,8 +97,38 @@ def test_anonymous_chunked_body_is_refused_before_it_is_read(server: tuple[int, 
     assert sent < 300
 
 
-def test_chunked_body_past_the_limit_is_413(server: tuple[int, str]) -> None:
-    port, token = server
+def test_a_role_that_may_not_write_there_is_refused_before_the_body(
+    server: tuple[int, str, str],
+) -> None:
+    """A resident offering 60 MB to a department's feed route: 403 after a few chunks, the
+    body never parsed (it used to be read and parsed whole: +1.7 GB of memory)."""
+    port, _, resident = server
+    status, sent = raw_chunked(
+        port,
+        "/api/v1/feeds/housing/records",
+        {"Content-Type": "application/json", "Authorization": resident},
+        chunks=60,
+        size=1024 * 1024,
+    )
+    assert status == 403
+    assert sent < 60
+
+
+def test_a_resident_application_is_small(server: tuple[int, str, str]) -> None:
+    """A resident files one record: 64 KB is plenty, and more is refused as it streams."""
+    port, _, resident = server
+    status, _ = raw_chunked(
+        port,
+        "/api/v1/program-cycles/1/applications",
+        {"Content-Type": "application/json", "Authorization": resident},
+        chunks=4,
+        size=64 * 1024,
+    )
+    assert status == 413
+
+
+def test_chunked_body_past_the_limit_is_413(server: tuple[int, str, str]) -> None:
+    port, token, _ = server
     chunks = MAX_BODY_BYTES // (1024 * 1024) + 8
     status, _ = raw_chunked(
         port,
@@ -114,6 +147,25 @@ def test_declared_length_past_the_limit_is_413(client: TestClient) -> None:
         headers={"Content-Length": str(MAX_BODY_BYTES + 1)},
     )
     assert response.status_code == 413
+
+
+def test_a_sign_in_form_is_a_few_kilobytes(client: TestClient) -> None:
+    """Signing in is open to anybody, so its body is capped low (it was read whole: 63 MB)."""
+    response = client.post(
+        "/api/v1/auth/token", data={"username": "x", "password": "y" * (64 * 1024)}
+    )
+    assert response.status_code == 413
+    assert "KB" in response.json()["message_en"]
+
+
+def test_auditors_writes_are_refused_before_the_body(admin_client: TestClient) -> None:
+    with TestClient(admin_client.app) as auditor:
+        auditor.headers.update(sign_in(auditor, "auditor"))
+        response = auditor.post(
+            "/api/v1/applications/1/verification", content=b"{not json", headers=JSON
+        )
+        assert response.status_code == 403  # not 422: the body is never read
+        assert auditor.post("/api/v1/auth/logout").status_code == 200
 
 
 @pytest.mark.parametrize(

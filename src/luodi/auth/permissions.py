@@ -4,6 +4,8 @@ leaked). The system actor (the server's command line) may do everything."""
 
 from __future__ import annotations
 
+import re
+
 from luodi.auth.actor import Actor, Role
 from luodi.errors import Forbidden, Unauthorized
 
@@ -47,3 +49,34 @@ def reads_all(actor: Actor) -> bool:
 
 def is_staff(actor: Actor) -> bool:
     return actor.role in STAFF
+
+
+KIB = 1024
+MIB = 1024 * KIB
+STAFF_WRITE_BYTES = 64 * MIB
+"""Feed files of a million rows fit; anything larger goes through ``luodi feed import``."""
+SIGNED_IN_WRITES = ((re.compile(r"^/(api/v1/auth/)?logout$"), 4 * KIB),)
+"""Writes anybody signed in may send (signing out)."""
+RESIDENT_WRITES = (
+    (re.compile(r"^/api/v1/program-cycles/[^/]+/applications$"), 64 * KIB),  # one record
+    (re.compile(r"^/api/v1/applications/[^/]+$"), 64 * KIB),  # a correction
+    (re.compile(r"^(/api/v1)?/notices/[^/]+/objections$"), 16 * MIB),  # 3 × 5 MB attachments
+)
+DEPARTMENT_WRITES = ((re.compile(r"^/api/v1/feeds/"), STAFF_WRITE_BYTES),)
+
+
+def write_allowance(actor: Actor, path: str) -> int | None:
+    """How many bytes a write by ``actor`` to ``path`` may carry, decided before the body is
+    read; None when the role writes nothing there (answered 403 without reading it). What
+    each route then allows is still ``require``; this only keeps a role from making the
+    server read (and parse) a body it would refuse anyway."""
+    for pattern, allowance in SIGNED_IN_WRITES:
+        if pattern.match(path):
+            return allowance
+    if actor.role in (Role.SYSTEM, Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.TOWN_STAFF):
+        return STAFF_WRITE_BYTES
+    table = {Role.RESIDENT: RESIDENT_WRITES, Role.DEPARTMENT: DEPARTMENT_WRITES}.get(actor.role)
+    for pattern, allowance in table or ():
+        if pattern.match(path):
+            return allowance
+    return None

@@ -31,9 +31,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from luodi.auth.actor import Role
-from luodi.auth.permissions import acts_as
+from luodi.auth.permissions import STAFF_WRITE_BYTES, acts_as, write_allowance
 from luodi.db import session_scope
-from luodi.errors import LuodiError, Unauthorized
+from luodi.errors import Forbidden, LuodiError, Unauthorized
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,8 +41,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
-"""Feed files of a million rows fit; anything larger goes through ``luodi feed import``."""
+MAX_BODY_BYTES = STAFF_WRITE_BYTES
+"""The most any request may carry (staff's feed files); each role's writes may carry less
+(``permissions.write_allowance``), and signing in a few kilobytes."""
+SIGN_IN_BYTES = 16 * 1024
+"""A sign-in form is a username and a password: nothing near this."""
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_WRITES = frozenset({"/api/v1/auth/token", "/login", "/logout"})
@@ -66,8 +69,9 @@ class BodyTooLarge(HTTPException):
     """Raised from ``receive`` when the body passes the limit. An ``HTTPException`` so that
     FastAPI's body parsing lets it through (it turns other errors into a 400)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
         super().__init__(status_code=413)
+        self.limit = limit
 
 
 def error_body(status: int, kind: str, zh: str, en: str) -> bytes:
@@ -76,12 +80,9 @@ def error_body(status: int, kind: str, zh: str, en: str) -> bytes:
     ).encode()
 
 
-TOO_LARGE = (
-    413,
-    "PayloadTooLarge",
-    f"请求超过 {MAX_BODY_BYTES // 1024 // 1024} MB",
-    f"the request is larger than {MAX_BODY_BYTES // 1024 // 1024} MB",
-)
+def too_large(limit: int) -> tuple[int, str, str, str]:
+    size = f"{limit // 1024 // 1024} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    return (413, "PayloadTooLarge", f"请求超过 {size}", f"the request is larger than {size}")
 
 
 class _NotFinite(ValueError):
@@ -178,9 +179,9 @@ class RequestGuard:
                 await answer(status, kind, zh, en, extra)
                 return
             await self.app(scope, self._receive(scope, receive), send_with_headers)
-        except BodyTooLarge:
+        except BodyTooLarge as error:
             if not started:
-                await answer(*TOO_LARGE)
+                await answer(*too_large(error.limit))
         except Exception:
             logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
@@ -193,15 +194,14 @@ class RequestGuard:
         path: str = scope["path"]
         if "\x00" in path or b"%00" in scope.get("query_string", b""):
             return (422, "Invalid", "网址含有空字符", "the URL holds a NUL character", ())
-        headers = Headers(scope=scope)
-        length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            if not length.isdigit():
-                return (400, "Invalid", "Content-Length 无效", "invalid Content-Length", ())
-            return (*TOO_LARGE, ())
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and not length.isdigit():
+            return (400, "Invalid", "Content-Length 无效", "invalid Content-Length", ())
         method = scope["method"]
+        state = scope.setdefault("state", {})
         if method in SAFE_METHODS or path in PUBLIC_WRITES:
-            return None
+            state["body_limit"] = SIGN_IN_BYTES if path in PUBLIC_WRITES else MAX_BODY_BYTES
+            return self._over(length, state["body_limit"])
         try:
             actor = await run_in_threadpool(self._actor_of, scope)
         except LuodiError as error:
@@ -213,7 +213,23 @@ class RequestGuard:
             error = Unauthorized("请先登录", "sign in first")
             challenge = [(b"www-authenticate", b"Bearer")]
             return (401, "Unauthorized", error.message_zh, error.message_en, challenge)
-        scope.setdefault("state", {})["actor"] = actor
+        allowance = write_allowance(actor, path)
+        if allowance is None:
+            # Refused before the body is read: a role may not make the server parse what it
+            # could never send (a resident's 60 MB to a feed route).
+            refused = Forbidden(
+                f"角色 {actor.role} 无权执行此操作", f"the role {actor.role} may not do this"
+            )
+            return (403, "Forbidden", refused.message_zh, refused.message_en, ())
+        state["actor"] = actor
+        state["body_limit"] = allowance
+        return self._over(length, allowance)
+
+    @staticmethod
+    def _over(length: str | None, limit: int) -> tuple[int, str, str, str, Any] | None:
+        """A declared length past the limit: refused before one byte is read."""
+        if length is not None and int(length) > limit:
+            return (*too_large(limit), ())
         return None
 
     def _actor_of(self, scope: Scope) -> Any:
@@ -226,6 +242,7 @@ class RequestGuard:
         """``receive`` that counts the body as it streams; text bodies (JSON, forms) are
         checked whole for NUL and NaN first (they are small; files stream)."""
         content_type = Headers(scope=scope).get("content-type", "").lower()
+        limit: int = scope.get("state", {}).get("body_limit", MAX_BODY_BYTES)
         checked = content_type.startswith(("application/json", "application/x-www-form-urlencoded"))
         received = 0
         buffered: list[Message] | None = None
@@ -235,8 +252,8 @@ class RequestGuard:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > MAX_BODY_BYTES:
-                    raise BodyTooLarge()
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def checking() -> Message:
