@@ -194,6 +194,23 @@ def test_help_lists_every_command_without_importing_any(tmp_path: Path) -> None:
     assert not heavy & imported
 
 
+def test_id_check_loads_neither_the_database_nor_the_frame_libraries(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "luodi", "id", "check", "11010519491231002X"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "有效 valid" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "luodi.kernels.identifiers" in imported
+    heavy = {"sqlalchemy", "polars", "numpy", "luodi.db", "luodi.settings", "luodi.registry.cli"}
+    assert not heavy & imported
+
+
 def test_listed_help_is_the_commands_own() -> None:
     """The help kept in cli.py for ``luodi --help`` says what the loaded command says."""
     for name, (target, help_text) in {**cli.LAZY_COMMANDS, **cli.LAZY_GROUPS}.items():

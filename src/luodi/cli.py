@@ -46,7 +46,7 @@ LAZY_COMMANDS = {
 """Commands listed before the ones defined here: name → ("module:function", help)."""
 
 LAZY_GROUPS = {
-    "id": ("luodi.registry.cli:id_app", "身份证号码 / citizen ID numbers"),
+    "id": ("luodi.registry.id_cli:id_app", "身份证号码 / citizen ID numbers"),
     "resident": ("luodi.registry.cli:resident_app", "居民登记 / residents"),
     "town": ("luodi.registry.cli:town_app", "镇街 / towns"),
     "policy": (

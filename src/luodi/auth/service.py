@@ -55,7 +55,15 @@ from luodi.auth.actor import PUBLIC_ACTOR, USER_ROLES, Actor, Role
 from luodi.auth.models import ApiToken, SignInThrottle, User
 from luodi.auth.permissions import require
 from luodi.db import UtcDateTime
-from luodi.errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized, excerpt
+from luodi.errors import (
+    MAX_ID,
+    Conflict,
+    Invalid,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    excerpt,
+)
 from luodi.kernels.masking import mask_id_number
 from luodi.kernels.text import check_name
 from luodi.registry import service as registry
@@ -85,7 +93,6 @@ ANY_USER = ""
 SIGN_IN_TTL = timedelta(hours=8)
 DEPARTMENT_TOKEN_DAYS = 365
 MAX_DEPARTMENT_TOKEN_DAYS = 3 * 365
-MAX_ID = 2**31 - 1
 
 
 class TokenKind(StrEnum):

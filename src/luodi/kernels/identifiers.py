@@ -1,7 +1,9 @@
 """Citizen ID numbers (GB 11643-1999) and unified social credit codes (GB 32100-2015).
 
 Scalar checks give the precise reason a value is invalid; the vectorised check-character
-functions serve the synthetic-city generator, which builds a million numbers at a time.
+functions serve the synthetic-city generator, which builds a million numbers at a time. The
+scalar checks are pure Python: NumPy and Polars are imported by the vectorised functions that
+use them, so that ``luodi id check`` starts without either.
 """
 
 from __future__ import annotations
@@ -9,20 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-
-import numpy as np
-import numpy.typing as npt
-import polars as pl
+from typing import TYPE_CHECKING
 
 from luodi.kernels.regions import PROVINCES
 
-ID_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import polars as pl
+
+ID_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 ID_CHECK_CHARACTERS = "10X98765432"
 
 CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-CREDIT_CODE_WEIGHTS = np.array(
-    [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int64
-)
+CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _CREDIT_VALUE = {character: value for value, character in enumerate(CREDIT_CODE_ALPHABET)}
 
 EARLIEST_BIRTH_YEAR = 1900
@@ -63,7 +65,7 @@ class IdNumberCheck:
 
 def id_check_character(first17: str) -> str:
     """The ISO 7064 MOD 11-2 check character of the first 17 digits."""
-    total = sum(int(digit) * int(weight) for digit, weight in zip(first17, ID_WEIGHTS, strict=True))
+    total = sum(int(digit) * weight for digit, weight in zip(first17, ID_WEIGHTS, strict=True))
     return ID_CHECK_CHARACTERS[total % 11]
 
 
@@ -147,9 +149,11 @@ def check_id_number(raw: str, today: date | None = None) -> IdNumberCheck:
 
 def id_check_characters(first17_digits: npt.NDArray[np.integer]) -> npt.NDArray[np.str_]:
     """Vectorised check characters for an (n, 17) array of digits."""
+    import numpy as np
+
     if first17_digits.ndim != 2 or first17_digits.shape[1] != 17:
         raise ValueError("expected an (n, 17) array of digits")
-    remainders = (first17_digits.astype(np.int64) @ ID_WEIGHTS) % 11
+    remainders = (first17_digits.astype(np.int64) @ np.array(ID_WEIGHTS, dtype=np.int64)) % 11
     characters: npt.NDArray[np.str_] = np.array(list(ID_CHECK_CHARACTERS))[remainders]
     return characters
 
@@ -176,7 +180,7 @@ class CreditCodeCheck:
 
 def credit_code_check_character(first17: str) -> str:
     total = sum(
-        _CREDIT_VALUE[character] * int(weight)
+        _CREDIT_VALUE[character] * weight
         for character, weight in zip(first17, CREDIT_CODE_WEIGHTS, strict=True)
     )
     return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
@@ -220,9 +224,11 @@ def check_credit_code(raw: str) -> CreditCodeCheck:
 
 def credit_code_check_characters(first17_values: npt.NDArray[np.integer]) -> npt.NDArray[np.str_]:
     """Vectorised check characters for an (n, 17) array of alphabet values (0..30)."""
+    import numpy as np
+
     if first17_values.ndim != 2 or first17_values.shape[1] != 17:
         raise ValueError("expected an (n, 17) array of code values")
-    totals = (first17_values.astype(np.int64) @ CREDIT_CODE_WEIGHTS) % 31
+    totals = (first17_values.astype(np.int64) @ np.array(CREDIT_CODE_WEIGHTS, dtype=np.int64)) % 31
     characters: npt.NDArray[np.str_] = np.array(list(CREDIT_CODE_ALPHABET))[(31 - totals) % 31]
     return characters
 
@@ -230,8 +236,10 @@ def credit_code_check_characters(first17_values: npt.NDArray[np.integer]) -> npt
 def id_number_valid(number: pl.Expr, today: date) -> pl.Expr:
     """True where a (trimmed, upper-case) ID number passes every check of
     :func:`check_id_number`, column-wise (a million in a blink); null stays null."""
+    import polars as pl
+
     digit_sum = pl.sum_horizontal(
-        number.str.slice(position, 1).cast(pl.Int64, strict=False) * int(weight)
+        number.str.slice(position, 1).cast(pl.Int64, strict=False) * weight
         for position, weight in enumerate(ID_WEIGHTS)
     )
     birth = number.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
@@ -253,6 +261,8 @@ def id_number_valid(number: pl.Expr, today: date) -> pl.Expr:
 
 def credit_code_valid(code: pl.Expr) -> pl.Expr:
     """True where a (trimmed, upper-case) credit code passes :func:`check_credit_code`."""
+    import polars as pl
+
     values = [
         code.str.slice(position, 1).replace_strict(
             list(_CREDIT_VALUE), list(_CREDIT_VALUE.values()), default=None, return_dtype=pl.Int64
@@ -260,7 +270,7 @@ def credit_code_valid(code: pl.Expr) -> pl.Expr:
         for position in range(17)
     ]
     total = pl.sum_horizontal(
-        value * int(weight) for value, weight in zip(values, CREDIT_CODE_WEIGHTS, strict=True)
+        value * weight for value, weight in zip(values, CREDIT_CODE_WEIGHTS, strict=True)
     )
     expected = ((31 - total % 31) % 31).replace_strict(
         list(range(31)), list(CREDIT_CODE_ALPHABET), return_dtype=pl.String
@@ -278,6 +288,8 @@ def invalid_id_number_rows(numbers: pl.Series, today: date) -> pl.Series:
 
     The reason for each is then given by :func:`check_id_number`, which is exact but scalar.
     """
+    import polars as pl
+
     text = numbers.cast(pl.String).str.strip_chars().str.to_uppercase()
     frame = pl.DataFrame({"number": text})
     valid = id_number_valid(pl.col("number"), today)

@@ -7,8 +7,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_ID = 2**31 - 1
-"""Ids are the INTEGER of both databases (``luodi.web.params.MAX_ID`` for path ids)."""
+from luodi.errors import MAX_ID
+
 MAX_REASON = 2000
 MAX_TITLE = 200
 MAX_REF = 40

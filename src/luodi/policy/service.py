@@ -119,7 +119,9 @@ def compiled_from_text(text: str, name: str = "stored policy") -> CompiledPolicy
     return compiled
 
 
-def load_policy_file(path: Path) -> CompiledPolicy:
+def load_policy_file(path: Path, shown: str | None = None) -> CompiledPolicy:
+    """A policy document from a file; its problems name it ``shown`` (default: the file's
+    name), never by the path it has on the server."""
     if not path.is_file():
         raise NotFound(f"找不到策略文件 {path}", f"policy file not found: {path}")
     try:
@@ -128,7 +130,7 @@ def load_policy_file(path: Path) -> CompiledPolicy:
         raise Invalid(
             f"策略文件 {path.name} 不是 UTF-8 编码", f"policy {path.name} is not UTF-8"
         ) from None
-    return compile_text(text, str(path))
+    return compile_text(text, shown or path.name)
 
 
 # ----------------------------------------------------------------------------- the policy folder
@@ -140,8 +142,15 @@ def published_policies(directory: Path | None = None) -> list[CompiledPolicy]:
 
     folder = directory or get_settings().policy_dir
     if not folder.is_dir():
-        raise NotFound(f"策略目录不存在：{folder}", f"policy folder not found: {folder}")
-    compiled = [load_policy_file(path) for path in sorted(folder.rglob("*.yaml"))]
+        # Named by its setting: the folder's path on the server is nobody's business.
+        raise NotFound(
+            "策略目录不存在（设置 LUODI_POLICY_DIR）",
+            "policy folder not found (setting LUODI_POLICY_DIR)",
+        )
+    compiled = [
+        load_policy_file(path, path.relative_to(folder).as_posix())
+        for path in sorted(folder.rglob("*.yaml"))
+    ]
     return sorted(compiled, key=lambda item: (item.policy.id, item.policy.effective_from))
 
 

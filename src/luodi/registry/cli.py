@@ -1,4 +1,5 @@
-"""Registry commands: ``luodi id check``, ``luodi resident …``, ``luodi town …``, ``luodi load``."""
+"""Registry commands: ``luodi resident …``, ``luodi town …``, ``luodi load`` (``luodi id check``
+is in ``id_cli.py``, without the database)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.db import session_scope
-from luodi.kernels.identifiers import check_id_number
+from luodi.errors import MAX_ID
 from luodi.kernels.masking import mask_id_number
 from luodi.registry import service
 from luodi.registry.loading import load_city
@@ -27,37 +28,8 @@ from luodi.registry.schemas import (
 )
 
 console = Console(soft_wrap=True)
-id_app = typer.Typer(help="身份证号码 / citizen ID numbers", no_args_is_help=True)
 resident_app = typer.Typer(help="居民登记 / residents", no_args_is_help=True)
 town_app = typer.Typer(help="镇街 / towns", no_args_is_help=True)
-
-MAX_ID = 2**31 - 1
-"""The INTEGER of both databases (``web.params.MAX_ID``; not imported: it loads FastAPI)."""
-
-
-@id_app.command("check")
-def id_check(
-    numbers: Annotated[list[str], typer.Argument(help="一个或多个18位身份证号 / ID numbers")],
-) -> None:
-    """检查身份证号（GB 11643）：逐个给出有效或无效的确切原因 / check ID numbers."""
-    all_valid = True
-    for raw in numbers:
-        check = check_id_number(raw)
-        if check.valid:
-            console.print(
-                f"[green]有效 valid[/]  {check.number}  出生 {check.birth_date}  "
-                f"{'男 male' if check.sex == 'male' else '女 female'}  籍贯 {check.origin_province}",
-                highlight=False,
-            )
-        else:
-            all_valid = False
-            console.print(
-                f"[red]无效 invalid[/]  {escape(raw)}  {escape(f'[{check.problem}]')} "
-                f"{check.reason_zh} / {check.reason_en}",
-                highlight=False,
-            )
-    if not all_valid:
-        raise typer.Exit(1)
 
 
 @resident_app.command("add")

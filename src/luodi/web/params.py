@@ -12,6 +12,6 @@ from typing import Annotated
 
 from fastapi import Path
 
-MAX_ID = 2**31 - 1
+from luodi.errors import MAX_ID
 
 ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
