@@ -238,7 +238,7 @@ READ_EXPECTED: dict[str, dict[str, int]] = {
     "resident of town 1": dict(zip(ROLES, (404, 200, 200, 200, 200, 200, 200, 404, 404, 404), strict=True)),
     "resident of town 2": dict(zip(ROLES, (404, 200, 200, 200, 200, 200, 404, 200, 404, 404), strict=True)),
     "own record": dict(zip(ROLES, (404, 200, 200, 200, 200, 200, 200, 404, 200, 404), strict=True)),
-    "own application": dict(zip(ROLES, (404, 200, 200, 200, 200, 404, 200, 404, 200, 404), strict=True)),
+    "own application": dict(zip(ROLES, (401, 200, 200, 200, 200, 404, 200, 404, 200, 403), strict=True)),
     "allocation run": dict(zip(ROLES, (401, 200, 200, 200, 200, 404, 403, 403, 403, 403), strict=True)),
     "scoring runs": dict(zip(ROLES, (401, 200, 200, 200, 200, 200, 200, 200, 403, 403), strict=True)),
     "feed batch (人社局)": dict(zip(ROLES, (401, 200, 200, 200, 404, 404, 403, 403, 403, 200), strict=True)),
@@ -270,6 +270,7 @@ WRITES: dict[str, tuple[str, Callable[[dict[str, Any]], str], dict[str, Any]]] =
     "allocate the cycle": ("post", lambda w: f"/api/v1/program-cycles/{w['cycle']}/runs", {"seed": "m"}),
     "correct a resident of town 2": ("patch", lambda w: f"/api/v1/residents/{w['town2']}", {"phone": "13800138000"}),
     "publish a notice": ("post", lambda w: "/api/v1/notices", {"allocation_run_id": lambda w: w["run"]}),
+    "finalise the cycle": ("post", lambda w: f"/api/v1/program-cycles/{w['cycle']}/finalize", {}),
 }  # fmt: skip
 OK = "ok"
 """In scope and allowed: done (200), or refused by the object's state (409: an application
@@ -280,6 +281,7 @@ WRITE_EXPECTED: dict[str, dict[str, int | str]] = {
     "allocate the cycle": dict(zip(ROLES, (401, OK, OK, 403, 403, 403, 403, 403, 403, 403), strict=True)),
     "correct a resident of town 2": dict(zip(ROLES, (401, OK, OK, 403, 403, 403, 404, OK, 403, 403), strict=True)),
     "publish a notice": dict(zip(ROLES, (401, OK, OK, 403, 403, 403, 403, 403, 403, 403), strict=True)),
+    "finalise the cycle": dict(zip(ROLES, (401, OK, OK, 403, 403, 403, 403, 403, 403, 403), strict=True)),
 }  # fmt: skip
 
 

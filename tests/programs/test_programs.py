@@ -264,3 +264,41 @@ def test_bad_applications_are_refused_whole(city: Session, small_city: Path) -> 
         service.submit_applications(SYSTEM_ACTOR, city, closed.id, good.to_dicts())
     with pytest.raises(Invalid):
         service.verify(SYSTEM_ACTOR, city, [1], approve=False, reason=" ")
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"places": 10**20}, "places"),
+        ({"places": -5}, "places"),
+        ({"places": 3, "opens": date(1, 1, 1)}, "opens"),
+        ({"places": 3, "closes": date(9999, 12, 31)}, "closes"),
+        ({"places": 3, "as_of": date(9999, 12, 31)}, "as_of"),
+        ({"places": 3, "notice_days": 99_999_999}, "notice_days"),
+    ],
+)
+def test_a_cycle_refuses_values_that_are_typing_errors(
+    session: Session, options: dict[str, Any], field: str
+) -> None:
+    window = {"opens": OPENS, "closes": CLOSES, "as_of": AS_OF}
+    arguments = {**window, **options}
+    with pytest.raises(Invalid) as raised:
+        service.open_cycle(SYSTEM_ACTOR, session, "health-check", "typo", **arguments)
+    assert raised.value.details[0].field == field
+
+
+def test_a_notice_lasts_the_cycles_notice_period(city: Session, small_city: Path) -> None:
+    """`notice_days` of a cycle is the default length of its notice; a start more than a
+    year ahead is refused (a date past 9999 could not even be computed)."""
+    from luodi.notices import service as notices
+
+    applications = demo.benefit_applications(small_city, 6)
+    cycle_id = open_and_fill(city, "health-check", None, applications, places=2, notice_days=10)
+    run = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "n")
+    with pytest.raises(Invalid):
+        notices.publish(SYSTEM_ACTOR, city, allocation_run_id=run.id, starts_on=date(9999, 12, 30))
+    monday = TODAY + timedelta(days=(7 - TODAY.weekday()) % 7)
+    notice = notices.publish(SYSTEM_ACTOR, city, allocation_run_id=run.id, starts_on=monday)
+    assert notice.ends_on == monday + timedelta(
+        days=11
+    )  # ten working days: two weeks less a weekend

@@ -33,7 +33,10 @@ def publish(
     run: Annotated[int | None, typer.Option("--run", help="分配批次 id")] = None,
     scoring_run: Annotated[int | None, typer.Option("--scoring-run", help="计分批次 id")] = None,
     starts: Annotated[str | None, typer.Option("--starts", help="开始日期（默认今天）")] = None,
-    days: Annotated[int, typer.Option("--days", help="工作日数")] = service.DEFAULT_WORKING_DAYS,
+    days: Annotated[
+        int | None,
+        typer.Option("--days", help="工作日数（默认：周期的公示期，或 5）/ working days"),
+    ] = None,
     title: Annotated[str | None, typer.Option("--title")] = None,
     as_user: AsUser = None,
 ) -> None:

@@ -23,7 +23,9 @@ class PublishRequest(BaseModel):
     allocation_run_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     scoring_run_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     starts_on: date | None = None
-    working_days: int = Field(default=DEFAULT_WORKING_DAYS, ge=1, le=30)
+    working_days: int | None = Field(
+        default=None, ge=1, le=30, description="默认：周期的公示期 / default: the cycle's period"
+    )
     title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE, pattern=NO_CONTROL)
 
 

@@ -64,6 +64,11 @@ OBJECTION_READERS = (Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR, Rol
 """Who lists objections at all (which ones: ``repository.readable_objections``)."""
 
 
+MAX_DAYS_AHEAD = 366
+"""A notice starting further ahead than this is a typing error (and past year 9999 a date
+cannot even be computed)."""
+
+
 def working_days_end(start: date, working_days: int) -> date:
     """The last day of a window of ``working_days`` Monday-to-Friday days from ``start``
     (``start`` counts when it is a working day). Public holidays are not known to luodi:
@@ -205,12 +210,14 @@ def publish(
     allocation_run_id: int | None = None,
     scoring_run_id: int | None = None,
     starts_on: date | None = None,
-    working_days: int = DEFAULT_WORKING_DAYS,
+    working_days: int | None = None,
     title: str | None = None,
     today: date | None = None,
 ) -> Notice:
     """Publish one allocation run or one score ranking; the window starts today or later
-    (a notice is never back-dated: that would shorten the time to object)."""
+    (a notice is never back-dated: that would shorten the time to object) and within a year.
+    It lasts ``working_days``: by default the cycle's own notice period (``notice_days``), or
+    DEFAULT_WORKING_DAYS for a score ranking."""
     require(actor, Role.ADMIN, Role.OPERATOR)
     today = today or date.today()
     if (allocation_run_id is None) == (scoring_run_id is None):
@@ -222,7 +229,14 @@ def publish(
         raise Invalid.field(
             "starts_on", starts_on.isoformat(), "公示不能早于今天开始", "cannot start in the past"
         )
-    if not 1 <= working_days <= 30:
+    if starts_on > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise Invalid.field(
+            "starts_on",
+            starts_on.isoformat(),
+            f"公示最迟在 {MAX_DAYS_AHEAD} 天内开始",
+            f"a notice starts within {MAX_DAYS_AHEAD} days",
+        )
+    if working_days is not None and not 1 <= working_days <= 30:
         raise Invalid.field("working_days", working_days, "应为1–30个工作日", "1–30 working days")
     if title is not None and not (0 < len(title.strip()) <= MAX_TITLE):
         raise Invalid.field("title", title, f"标题为1–{MAX_TITLE}个字", f"1–{MAX_TITLE} chars")
@@ -255,6 +269,7 @@ def publish(
             scoring_run_id=run.scoring_run_id,
             seed=run.seed,
         )
+        working_days = working_days or cycle.notice_days
     else:
         assert scoring_run_id is not None
         run_read = scoring.get_run(actor, session, scoring_run_id)
@@ -266,7 +281,7 @@ def publish(
             scoring_run_id=run_read.id,
         )
     notice.starts_on = starts_on
-    notice.ends_on = working_days_end(starts_on, working_days)
+    notice.ends_on = working_days_end(starts_on, working_days or DEFAULT_WORKING_DAYS)
     notice.status = NoticeStatus.OPEN
     notice.published_by = actor.username
     _store_rows(session, notice, rows)
@@ -536,6 +551,7 @@ def file_objection(
 def get_objection(actor: Actor, session: Session, objection_id: int) -> Objection:
     """An objection the actor may read (``repository.readable_objections``); any other is
     "not found"."""
+    require(actor, *OBJECTION_READERS)
     objection = session.scalars(
         repository.readable_objections(actor).where(Objection.id == objection_id)
     ).one_or_none()
@@ -792,6 +808,7 @@ def finalize_cycle(
 ) -> Notice:
     """A program cycle becomes final through its notice (a result is always published for
     objection first)."""
+    require(actor, Role.ADMIN, Role.OPERATOR)  # who may, before what state the cycle is in
     notice = session.scalars(
         select(Notice).where(Notice.cycle_id == cycle_id).order_by(Notice.id.desc()).limit(1)
     ).first()

@@ -47,6 +47,18 @@ from luodi.settings import get_settings
 from luodi.tabular import LINE, Problems
 
 QUOTA_TARGET = "quota"
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+"""Cycle dates outside these are typing errors (and near year 9999 date arithmetic fails)."""
+MAX_NOTICE_DAYS = 30
+APPLICATION_READERS = (
+    Role.ADMIN,
+    Role.OPERATOR,
+    Role.REVIEWER,
+    Role.TOWN_STAFF,
+    Role.RESIDENT,
+    Role.AUDITOR,
+)
+MAX_PLACES = 10_000_000
 TARGET_SCHEMA = {
     "target_id": pl.String,
     "name": pl.String,
@@ -241,8 +253,27 @@ def open_cycle(
 ) -> ProgramCycle:
     require(actor, Role.ADMIN, Role.OPERATOR)
     spec, text = find_program(program_id)
+    for label, day in (("opens", opens), ("closes", closes), ("as_of", as_of)):
+        if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise Invalid.field(
+                label,
+                day.isoformat(),
+                f"日期应在 {EARLIEST_DAY} 至 {LATEST_DAY} 之间",
+                f"a date between {EARLIEST_DAY} and {LATEST_DAY}",
+            )
     if closes < opens:
         raise Invalid.field("closes", str(closes), "截止日期早于开始日期", "closes before it opens")
+    if not 1 <= notice_days <= MAX_NOTICE_DAYS:
+        raise Invalid.field(
+            "notice_days",
+            notice_days,
+            f"公示期为 1–{MAX_NOTICE_DAYS} 个工作日",
+            f"1–{MAX_NOTICE_DAYS} working days",
+        )
+    if places is not None and not 1 <= places <= MAX_PLACES:
+        raise Invalid.field(
+            "places", places, f"名额应为 1–{MAX_PLACES:,}", f"1–{MAX_PLACES:,} places"
+        )
     if spec.kind is ProgramKind.SCHOOL_ADMISSION and entry_grade not in (1, 7):
         raise Invalid.field(
             "entry_grade", entry_grade, "入学年级只能是 1（小学）或 7（初中）", "grade 1 or 7"
@@ -631,7 +662,9 @@ def submit_file(actor: Actor, session: Session, cycle_id: int, path: Path) -> li
 
 
 def get_application(actor: Actor, session: Session, application_id: int) -> Application:
-    """An application the actor may read; one out of scope is "not found" (not leaked)."""
+    """An application the actor may read; one out of scope is "not found" (not leaked).
+    A department's machine token pushes feeds and reads no application."""
+    require(actor, *APPLICATION_READERS)
     application = session.scalars(
         repository.readable_applications(actor).where(Application.id == application_id)
     ).one_or_none()
