@@ -321,4 +321,7 @@ def serve(
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
     console.print(f"打开 / open http://{host}:{port}  （Ctrl+C 停止 / to stop）", highlight=False)
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any local peer as
+    # the client address, and sign-in throttling keys on it; a reverse proxy is trusted only
+    # through LUODI_TRUSTED_PROXIES (web/dependencies.client_address).
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning", proxy_headers=False)

@@ -505,6 +505,45 @@ def test_a_real_server_answers_tokens_that_work_at_once(
     assert b"Traceback" not in errors
 
 
+def test_a_real_server_ignores_forwarded_for_from_an_untrusted_peer(
+    database: tuple[Engine, str], add_user: Callable[..., str], tmp_path: Path
+) -> None:
+    """``luodi serve`` does not let uvicorn believe X-Forwarded-For from 127.0.0.1 (its
+    default): a client naming a new address on every wrong password is still one address."""
+    _, url = database
+    username = add_user("forwarded")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "luodi", "serve", "--port", str(port)],
+        env={**os.environ, "LUODI_DATABASE_URL": url, "LUODI_TRUSTED_PROXIES": ""},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            for _ in range(200):
+                try:
+                    if http.get("/api/v1/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            statuses = [
+                http.post(
+                    TOKEN_URL,
+                    data={"username": username, "password": WRONG},
+                    headers={"X-Forwarded-For": f"10.1.{attempt}.7"},
+                ).status_code
+                for attempt in range(8)
+            ]
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=30)
+    assert statuses[:5] == [401] * 5
+    assert statuses[5:] == [429] * 3, statuses
+    assert b"Traceback" not in errors
+
+
 def test_an_actor_resolved_by_the_guard_is_taken_as_is(
     engine: Engine, add_user: Callable[..., str]
 ) -> None:
