@@ -216,3 +216,39 @@ def test_a_busy_sqlite_database_answers_503(
         json={"records": [{"id_number": city["id_number"][-2]}]},
     )
     assert retried.status_code == 200, retried.text
+
+
+def test_a_returned_application_is_corrected_not_filed_again(
+    client: TestClient, loaded_engine: Engine, accounts: dict[str, Actor]
+) -> None:
+    today = date.today()
+    with session_scope(loaded_engine) as session:
+        cycle = programs.open_cycle(
+            SYSTEM_ACTOR, session, "health-check", "returned", today, today + timedelta(days=3),
+            places=2,
+        )  # fmt: skip
+    parent = sign_in(client, "parent")
+    health = sign_in(client, "health")
+    filed = post(client, cycle.id, [{}], parent)
+    assert filed.status_code == 200, filed.text
+    (application,) = filed.json()["application_ids"]
+    returned = client.post(
+        f"/api/v1/applications/{application}/verification",
+        json={"approve": False, "reason": "体检表缺页"},
+        headers=health,
+    )
+    assert returned.json()["status"] == "returned"
+    again = post(client, cycle.id, [{}], parent)
+    assert again.status_code == 409
+    assert "PATCH /api/v1/applications/" in again.json()["message_en"]
+    url = f"/api/v1/applications/{application}"
+    assert client.patch(url, json={}, headers=sign_in(client, "resident")).status_code == 404
+    assert client.patch(url, json={"resident_id": 1}, headers=parent).status_code == 422
+    corrected = client.patch(url, json={}, headers=parent)
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["status"] == "submitted"
+    verified = client.post(
+        f"/api/v1/applications/{application}/verification", json={"approve": True}, headers=health
+    )
+    assert verified.json()["status"] == "verified"
+    assert client.patch(url, json={}, headers=parent).status_code == 409  # the department's now

@@ -5,10 +5,10 @@ notice (``/api/v1/notices``)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from luodi.notices import service as notices
 from luodi.programs import service
@@ -36,6 +36,17 @@ class ApplicationsPush(BaseModel):
 class Verification(BaseModel):
     approve: bool
     reason: str | None = Field(default=None, max_length=2000)
+
+
+class Correction(BaseModel):
+    """A correction of one's own application (after a return) or by the service centre:
+    the choices, and fields of the program (the record model's rules apply)."""
+
+    model_config = ConfigDict(extra="forbid")
+    choices: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, min_length=1, max_length=20
+    )
+    fields: dict[str, Any] | None = Field(default=None, max_length=50)
 
 
 class RunRequest(BaseModel):
@@ -140,6 +151,16 @@ def finalize(cycle_id: ObjectId, actor: CurrentActor, session: DbSession) -> dic
     notice = notices.finalize_cycle(actor, session, cycle_id)
     assert notice.allocation_run_id is not None
     return _run(service.get_run(actor, session, notice.allocation_run_id))
+
+
+@router.patch("/applications/{application_id}")
+def correct(
+    application_id: ObjectId, body: Correction, actor: CurrentActor, session: DbSession
+) -> dict[str, Any]:
+    """更正申请（退回后由本人，或服务中心）：回到已提交，由主管部门重新审核 / correct an
+    application; it goes back to submitted for the department to verify again."""
+    choices = ";".join(body.choices) if body.choices is not None else None
+    return _application(service.correct(actor, session, application_id, choices, body.fields))
 
 
 @router.get("/applications/{application_id}")

@@ -596,9 +596,11 @@ def submit_applications(
         repeated = frame.filter(pl.col("subject").is_in(list(existing)))
         first_line = repeated[LINE][0]
         raise Conflict(
-            f"本周期已有该对象的申请（第 {first_line} 条等 {repeated.height} 条），未写入任何申请",
+            f"本周期已有该对象的申请（第 {first_line} 条等 {repeated.height} 条），未写入任何申请；"
+            "被退回的申请请更正原申请（PATCH /api/v1/applications/{id}）",
             f"already applied in this cycle (record {first_line} and {repeated.height - 1} "
-            "more); nothing was written",
+            "more); nothing was written; a returned application is corrected, not filed again "
+            "(PATCH /api/v1/applications/{id})",
             [
                 FieldProblem(
                     "id_number", None, "本周期已有该对象的申请", "already applied", file, line
@@ -781,6 +783,14 @@ def correct(
     cycle = get_cycle(actor, session, application.cycle_id)
     if cycle.status == CycleStatus.FINAL:
         raise Conflict(f"周期 {cycle.id} 结果已确定", f"cycle {cycle.id} is final")
+    own_changes = (ApplicationStatus.SUBMITTED, ApplicationStatus.RETURNED)
+    if acts_as(actor, Role.RESIDENT) and application.status not in own_changes:
+        # After verification a change goes through the department (or an objection).
+        raise Conflict(
+            f"申请 {application.id} 已审核（{application.status}），请联系主管部门或在公示期提出异议",
+            f"application {application.id} is {application.status}: ask the department, or "
+            "object during the notice",
+        )
     spec = cycle_spec(cycle)
     if choices is not None:
         wanted = [part.strip() for part in choices.replace("；", ";").split(";") if part.strip()]
