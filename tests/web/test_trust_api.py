@@ -333,6 +333,11 @@ def test_web_forms_need_their_csrf_token(client: TestClient, accounts: dict[str,
         )
         assert signed.status_code == 303
         assert "httponly" in signed.headers["set-cookie"].lower()
+        # Signing in rotates the CSRF token: the one seen before no longer passes.
+        rotated = browser.cookies.get("luodi_csrf")
+        assert rotated and rotated != token
+        stale = browser.post("/logout", data={"csrf_token": token})
+        assert stale.status_code == 403
         # The session cookie alone cannot change anything through the API (CSRF header).
         blocked = browser.post("/api/v1/notices", json={"allocation_run_id": 1})
         assert blocked.status_code == 403

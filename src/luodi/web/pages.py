@@ -4,6 +4,7 @@ SameSite=Lax."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -117,6 +118,15 @@ def login(
         max_age=int(auth.SIGN_IN_TTL.total_seconds()),
         httponly=True,
         samesite="lax",
+        secure=get_settings().secure_cookies,
+    )
+    # A new CSRF token for the signed-in session: one planted or seen before signing in
+    # (on a shared computer, say) does not carry over.
+    response.set_cookie(
+        CSRF_COOKIE,
+        secrets.token_urlsafe(32),
+        httponly=True,
+        samesite="strict",
         secure=get_settings().secure_cookies,
     )
     return response
