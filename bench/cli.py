@@ -159,11 +159,13 @@ def main() -> None:
     typer_start = results[names[0]]["now"]
     help_ratio = results[names[1]]["now"].fastest / typer_start.fastest
     help_cpu_ratio = results[names[1]]["now"].cpu / typer_start.cpu
+    id_check = results[names[2]]["now"]
     allocate = results[names[3]]["now"]
     verdict = (
         f"`luodi --help` takes {help_ratio:.1f}× the start-up of `import typer` "
         f"({help_cpu_ratio:.1f}× its CPU time; target ≤ {HELP_FACTOR:.0f}×: "
         f"{'met' if help_ratio <= HELP_FACTOR else 'missed'}); "
+        f"`luodi id check` {id_check.fastest:.2f} s fastest; "
         f"`luodi allocate` on {PUPILS:,} pupils {allocate.fastest:.2f} s fastest, "
         f"{allocate.median:.2f} s median (target < {ALLOCATE_SECONDS:.0f} s: "
         f"{'met' if allocate.fastest < ALLOCATE_SECONDS else 'missed'})."

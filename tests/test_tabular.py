@@ -3,17 +3,27 @@ far beyond its size, and reports that a spreadsheet never evaluates."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from luodi import tabular
 from luodi.errors import Invalid
-from luodi.tabular import check_xlsx_size, read_csv_strings, without_formulas
+from luodi.tabular import (
+    check_csv_bytes,
+    check_csv_shape,
+    check_xlsx_size,
+    read_csv_strings,
+    without_formulas,
+)
 
 SHEET_HEAD = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -183,6 +193,43 @@ def test_broken_csv_is_refused_naming_the_row(
     assert words in refused.value.message_en
     assert f"file in.csv row {row}" in refused.value.message_en
     assert refused.value.details[0].row == row
+
+
+def refusal(check: Callable[[], None]) -> str | None:
+    try:
+        check()
+    except Invalid as refused:
+        return refused.message_en
+    return None
+
+
+CSV_PIECES = ["a", "b", ",", "\n", "\r\n", "张"]
+"""What a file the count can check is made of; quotes, NUL and a lone CR send it to the reader."""
+
+
+@given(
+    st.lists(st.sampled_from(CSV_PIECES), max_size=40)
+    | st.lists(st.sampled_from([*CSV_PIECES, '"', "\r", "\x00"]), max_size=40)
+)
+@example(["\n", "a", ",", "b"])
+@example(["a", ",", "b", "\n", "1", ",", "2", ",", "3", "\r\n"])
+def test_the_bytes_check_refuses_what_the_reader_refuses(pieces: list[str]) -> None:
+    """The counted shortcut and the ``csv`` reader agree on every file: same row, same
+    words (files with quotes or NUL go to the reader; the others are counted)."""
+    data = "".join(pieces).encode()
+    if not data.strip():
+        return
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+    reader = refusal(lambda: check_csv_shape(stream, "in.csv", has_nul=b"\x00" in data))
+    assert refusal(lambda: check_csv_bytes(data, "in.csv")) == reader
+
+
+def test_the_bytes_check_counts_a_long_quoteless_file(tmp_path: Path) -> None:
+    rows = [b"id,name,town"] + [b"%d,n%d,t" % (i, i) for i in range(1, 5000)]
+    rows[3000] += b",extra"
+    with pytest.raises(Invalid) as refused:
+        check_csv_bytes(b"\r\n".join(rows), "big.csv")
+    assert refused.value.message_en.startswith("file big.csv row 3001: has 4 fields")
 
 
 def test_narrow_rows_and_quoted_commas_are_fine(tmp_path: Path) -> None:

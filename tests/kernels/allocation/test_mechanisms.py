@@ -6,14 +6,21 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from matching.games import HospitalResident
 
-from luodi.kernels.allocation import Method, lottery_number, lottery_numbers
-from luodi.kernels.allocation.frames import allocate
+from luodi.kernels.allocation import (
+    Method,
+    deferred_acceptance,
+    lottery_number,
+    lottery_numbers,
+)
+from luodi.kernels.allocation.frames import allocate, choice_matrix
+from luodi.kernels.allocation.ranking import dense_groups
 
 
 @dataclass(frozen=True)
@@ -249,3 +256,70 @@ def test_ranked_quota_refuses_several_choices() -> None:
     capacities = pl.DataFrame({"target_id": ["S", "T"], "capacity": [1, 1]})
     with pytest.raises(ValueError, match="one target"):
         allocate(Method.RANKED_QUOTA, applicants, capacities, 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=8) | st.integers(), st.lists(st.text(max_size=12), max_size=20))
+def test_lottery_numbers_are_each_applicants_lottery_number(
+    seed: str | int, ids: list[str]
+) -> None:
+    """The vector form (digests joined, read by NumPy) draws what the contract's scalar
+    form draws, for any seed and id (empty, Chinese, any length)."""
+    drawn = lottery_numbers(seed, ids)
+    assert drawn.dtype == np.uint64
+    assert drawn.tolist() == [lottery_number(seed, applicant) for applicant in ids]
+
+
+@given(
+    st.lists(st.integers(-3, 3), min_size=1, max_size=30)
+    | st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=30)
+)
+def test_dense_groups_keep_the_order_of_any_group_numbers(groups: list[int]) -> None:
+    """The table (a few nearby numbers) and the sort (numbers far apart) both renumber as
+    ``np.unique`` does."""
+    matrix = np.array(groups, dtype=np.int64).reshape(1, -1)
+    _, expected = np.unique(matrix, return_inverse=True)
+    assert dense_groups(matrix).tolist() == expected.reshape(matrix.shape).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(instances())
+def test_deferred_acceptance_is_the_same_with_priorities_too_large_to_pack(
+    instance: Instance,
+) -> None:
+    """Priorities whose product with the targets and cells overflows one int64 key are sorted
+    by two keys instead: the same order, so the same matching."""
+    applicants = instance.applicants()
+    choices, _ = choice_matrix(applicants["choices"], instance.capacities()["target_id"])
+    count, length = choices.shape
+    priority = np.arange(count, dtype=np.int64)[:, None].repeat(length, axis=1)
+    capacity = np.array(list(instance.capacity.values()), dtype=np.int64)
+    packed = deferred_acceptance(choices, priority, capacity)
+    # Spread over the whole int64 range: (target, priority, cell) no longer fit in one.
+    spread = deferred_acceptance(
+        choices, priority * (np.iinfo(np.int64).max // max(count, 1)), capacity
+    )
+    assert packed.held.tolist() == spread.held.tolist()
+    assert packed.rounds == spread.rounds
+
+
+def test_a_null_in_a_list_of_choices_is_no_choice() -> None:
+    """Positions count the choices given: a null among them takes no place, an empty or
+    missing list gives a row of padding."""
+    choices = pl.Series([["T1", None, "T2"], [], None, [None, "T2"]], dtype=pl.List(pl.String))
+    matrix, exploded = choice_matrix(choices, pl.Series(["T2", "T1"]))
+    assert matrix.tolist() == [[1, 0], [-1, -1], [-1, -1], [0, -1]]
+    assert exploded.select("row", "position", "target_id").sort("row", "position").rows() == [
+        (0, 0, "T1"),
+        (0, 1, "T2"),
+        (3, 0, "T2"),
+    ]
+
+
+def test_a_target_without_seats_places_nobody_and_sends_everyone_on() -> None:
+    choices = np.array([[0, 1], [0, 1], [0, -1]], dtype=np.int64)
+    priority = np.array([[0, 0], [1, 1], [2, 2]], dtype=np.int64)
+    for seats in (0, -1):
+        matching = deferred_acceptance(choices, priority, np.array([seats, 1], dtype=np.int64))
+        assert matching.target.tolist() == [1, -1, -1]
+        assert matching.held.tolist() == [1, -1, -1]

@@ -53,14 +53,21 @@ def choice_matrix(
 ) -> tuple[npt.NDArray[np.int64], pl.DataFrame]:
     """Target indices (n x longest list, padded) and the exploded (row, position, target)."""
     index = pl.DataFrame({TARGET: target_ids.cast(pl.String)}).with_row_index("target")
-    exploded = (
-        pl.DataFrame({"choices": choices})
-        .with_row_index("row")
-        .explode("choices")
-        .drop_nulls("choices")
-        .with_columns(position=pl.int_range(pl.len()).over("row"))
-        .rename({"choices": TARGET})
-        .join(index, on=TARGET, how="left")
+    flat = choices.explode(empty_as_null=False, keep_nulls=False)
+    if flat.null_count():
+        # A null in a list is no choice: dropped before positions are counted (a copy of
+        # every list, so only when there is one).
+        choices = choices.list.drop_nulls()
+        flat = choices.explode(empty_as_null=False, keep_nulls=False)
+    # Row and position of each choice from the lengths of the lists: the values are read in
+    # place, neither copied into new lists nor numbered by a window.
+    lengths = choices.list.len().fill_null(0).to_numpy().astype(np.int64)
+    rows = np.repeat(np.arange(len(choices), dtype=np.uint32), lengths)
+    positions = np.arange(len(flat), dtype=np.int64) - np.repeat(
+        np.cumsum(lengths) - lengths, lengths
+    )
+    exploded = pl.DataFrame({"row": rows, TARGET: flat, "position": positions}).join(
+        index, on=TARGET, how="left"
     )
     unknown = exploded.filter(pl.col("target").is_null())
     if unknown.height:

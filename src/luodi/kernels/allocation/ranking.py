@@ -47,10 +47,26 @@ def merit_rank(
     return rank
 
 
+DENSE_TABLE_SPAN = 1 << 16
+"""Groups spanning fewer numbers than this are renumbered through a table, not a sort."""
+
+
 def dense_groups(groups: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Groups renumbered 0, 1, 2 … in the same order (any integers may name groups)."""
-    _, dense = np.unique(groups, return_inverse=True)
-    return dense.reshape(groups.shape).astype(np.int64)
+    if groups.size == 0:
+        return groups.astype(np.int64)
+    lowest = int(groups.min())
+    span = int(groups.max()) - lowest + 1
+    if span > DENSE_TABLE_SPAN:
+        _, dense = np.unique(groups, return_inverse=True)
+        return dense.reshape(groups.shape).astype(np.int64)
+    # A handful of groups (0, 1, 2; a town's own first): a table from each number used to
+    # its rank among those used, in one pass instead of sorting every cell.
+    offset = groups - lowest
+    used = np.zeros(span, dtype=bool)
+    used[offset] = True
+    renumbered: npt.NDArray[np.int64] = (np.cumsum(used, dtype=np.int64) - 1)[offset]
+    return renumbered
 
 
 def priority_keys(
