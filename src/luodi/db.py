@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -102,6 +102,16 @@ def create_db_engine(
     to finish. Nothing is created until something connects (``migrate.upgrade`` creates an
     SQLite file and its folder)."""
     url = url or get_settings().database_url
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        backend = ""
+    if backend not in ("sqlite", "postgresql"):
+        raise LuodiError(
+            "LUODI_DATABASE_URL 无效：只支持 sqlite:///文件 或 postgresql+psycopg://…",
+            "LUODI_DATABASE_URL is not usable: sqlite:///FILE or postgresql+psycopg://… only",
+            500,
+        )
     if is_sqlite(url):
         timeout = SQLITE_BUSY_TIMEOUT_SECONDS if busy_timeout is None else busy_timeout
         engine = create_engine(

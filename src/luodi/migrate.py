@@ -58,6 +58,21 @@ def _migrate(engine: Engine, step: Callable[[Config], None]) -> None:
     rows point at the table (a city with cycles and facts), and Python's driver would run the
     DDL outside any transaction. So SQLite migrates with foreign keys off, inside an explicit
     BEGIN … COMMIT, and every reference is checked before the commit."""
+    try:
+        _run_migration(engine, step)
+    except DBAPIError as error:
+        # A schema that does not exist, a role without rights, a server that went away: one
+        # line naming the database and the driver's first line, no traceback.
+        reason = str(error.orig).strip().splitlines()[0][:200] if error.orig else ""
+        label = database_label(engine.url)
+        raise LuodiError(
+            f"无法升级数据库 {label}：{reason}",
+            f"cannot migrate the database {label}: {reason}",
+            500,
+        ) from None
+
+
+def _run_migration(engine: Engine, step: Callable[[Config], None]) -> None:
     config = alembic_config(engine)
     if engine.dialect.name != "sqlite":
         with engine.begin() as connection:
