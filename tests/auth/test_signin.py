@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -466,19 +467,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_a_real_server_answers_tokens_that_work_at_once(
-    database: tuple[Engine, str], add_user: Callable[..., str], tmp_path: Path
-) -> None:
-    """Through ``luodi serve`` (uvicorn sends the answer as soon as it has it, unlike the test
-    client): 40 sign-ins each followed at once by a request with the new token, and 40
-    sign-outs each followed at once by a request with the revoked one."""
-    _, url = database
-    username = add_user("served")
+@contextmanager
+def served(url: str, folder: Path) -> Iterator[httpx.Client]:
+    """``luodi serve`` on the database ``url`` (run from an empty folder, trusting no proxy),
+    and a client of it; the server's own error output must hold no traceback."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "luodi", "serve", "--port", str(port)],
-        env={**os.environ, "LUODI_DATABASE_URL": url},
-        cwd=tmp_path,
+        env={**os.environ, "LUODI_DATABASE_URL": url, "LUODI_TRUSTED_PROXIES": ""},
+        cwd=folder,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -490,19 +487,31 @@ def test_a_real_server_answers_tokens_that_work_at_once(
                         break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            failures = 0
-            for _ in range(40):
-                signed = http.post(TOKEN_URL, data={"username": username, "password": PASSWORD})
-                assert signed.status_code == 200, signed.text
-                auth = {"Authorization": f"Bearer {signed.json()['access_token']}"}
-                failures += http.get("/api/v1/auth/me", headers=auth).status_code != 200
-                assert http.post("/api/v1/auth/logout", headers=auth).status_code == 200
-                failures += http.get("/api/v1/auth/me", headers=auth).status_code != 401
-            assert failures == 0
+            yield http
     finally:
         server.terminate()
         _, errors = server.communicate(timeout=30)
     assert b"Traceback" not in errors
+
+
+def test_a_real_server_answers_tokens_that_work_at_once(
+    database: tuple[Engine, str], add_user: Callable[..., str], tmp_path: Path
+) -> None:
+    """Through ``luodi serve`` (uvicorn sends the answer as soon as it has it, unlike the test
+    client): 40 sign-ins each followed at once by a request with the new token, and 40
+    sign-outs each followed at once by a request with the revoked one."""
+    _, url = database
+    username = add_user("served")
+    with served(url, tmp_path) as http:
+        failures = 0
+        for _ in range(40):
+            signed = http.post(TOKEN_URL, data={"username": username, "password": PASSWORD})
+            assert signed.status_code == 200, signed.text
+            auth = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+            failures += http.get("/api/v1/auth/me", headers=auth).status_code != 200
+            assert http.post("/api/v1/auth/logout", headers=auth).status_code == 200
+            failures += http.get("/api/v1/auth/me", headers=auth).status_code != 401
+        assert failures == 0
 
 
 def test_a_real_server_ignores_forwarded_for_from_an_untrusted_peer(
@@ -512,36 +521,17 @@ def test_a_real_server_ignores_forwarded_for_from_an_untrusted_peer(
     default): a client naming a new address on every wrong password is still one address."""
     _, url = database
     username = add_user("forwarded")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "luodi", "serve", "--port", str(port)],
-        env={**os.environ, "LUODI_DATABASE_URL": url, "LUODI_TRUSTED_PROXIES": ""},
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            for _ in range(200):
-                try:
-                    if http.get("/api/v1/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            statuses = [
-                http.post(
-                    TOKEN_URL,
-                    data={"username": username, "password": WRONG},
-                    headers={"X-Forwarded-For": f"10.1.{attempt}.7"},
-                ).status_code
-                for attempt in range(8)
-            ]
-    finally:
-        server.terminate()
-        _, errors = server.communicate(timeout=30)
+    with served(url, tmp_path) as http:
+        statuses = [
+            http.post(
+                TOKEN_URL,
+                data={"username": username, "password": WRONG},
+                headers={"X-Forwarded-For": f"10.1.{attempt}.7"},
+            ).status_code
+            for attempt in range(8)
+        ]
     assert statuses[:5] == [401] * 5
     assert statuses[5:] == [429] * 3, statuses
-    assert b"Traceback" not in errors
 
 
 def test_an_actor_resolved_by_the_guard_is_taken_as_is(

@@ -11,11 +11,11 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,7 @@ from luodi.scoring import service as scoring_service
 from luodi.settings import get_settings
 from luodi.tabular import LINE, Problems
 
+Row = TypeVar("Row")
 QUOTA_TARGET = "quota"
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 """Cycle dates outside these are typing errors (and near year 9999 date arithmetic fails)."""
@@ -121,23 +122,23 @@ def cycle_spec(cycle: ProgramCycle) -> ProgramSpec:
 # --- cycles -------------------------------------------------------------------------------
 
 
+def _one(session: Session, statement: Select[tuple[Row]], zh: str, en: str) -> Row:
+    """The one row of a scoped statement, or "not found" (out of scope looks the same)."""
+    found = session.scalars(statement).one_or_none()
+    if found is None:
+        raise NotFound(zh, en)
+    return found
+
+
 def get_cycle(actor: Actor, session: Session, cycle_id: int) -> ProgramCycle:
-    cycle = session.scalars(
-        repository.readable_cycles(actor).where(ProgramCycle.id == cycle_id)
-    ).one_or_none()
-    if cycle is None:
-        raise NotFound(f"没有申报周期 {cycle_id}", f"no program cycle {cycle_id}")
-    return cycle
+    statement = repository.readable_cycles(actor).where(ProgramCycle.id == cycle_id)
+    return _one(session, statement, f"没有申报周期 {cycle_id}", f"no program cycle {cycle_id}")
 
 
 def _writable_cycle(actor: Actor, session: Session, cycle_id: int) -> ProgramCycle:
     """A cycle the actor may change (a reviewer: own department's); else "not found"."""
-    cycle = session.scalars(
-        repository.writable_cycles(actor).where(ProgramCycle.id == cycle_id)
-    ).one_or_none()
-    if cycle is None:
-        raise NotFound(f"没有申报周期 {cycle_id}", f"no program cycle {cycle_id}")
-    return cycle
+    statement = repository.writable_cycles(actor).where(ProgramCycle.id == cycle_id)
+    return _one(session, statement, f"没有申报周期 {cycle_id}", f"no program cycle {cycle_id}")
 
 
 def list_cycles(actor: Actor, session: Session) -> list[ProgramCycle]:
@@ -667,21 +668,17 @@ def get_application(actor: Actor, session: Session, application_id: int) -> Appl
     """An application the actor may read; one out of scope is "not found" (not leaked).
     A department's machine token pushes feeds and reads no application."""
     require(actor, *APPLICATION_READERS)
-    application = session.scalars(
-        repository.readable_applications(actor).where(Application.id == application_id)
-    ).one_or_none()
-    if application is None:
-        raise NotFound(f"没有申请 {application_id}", f"no application {application_id}")
-    return application
+    statement = repository.readable_applications(actor).where(Application.id == application_id)
+    return _one(
+        session, statement, f"没有申请 {application_id}", f"no application {application_id}"
+    )
 
 
 def _writable_application(actor: Actor, session: Session, application_id: int) -> Application:
-    application = session.scalars(
-        repository.writable_applications(actor).where(Application.id == application_id)
-    ).one_or_none()
-    if application is None:
-        raise NotFound(f"没有申请 {application_id}", f"no application {application_id}")
-    return application
+    statement = repository.writable_applications(actor).where(Application.id == application_id)
+    return _one(
+        session, statement, f"没有申请 {application_id}", f"no application {application_id}"
+    )
 
 
 def my_applications(actor: Actor, session: Session) -> list[Application]:
@@ -1318,12 +1315,8 @@ def get_run(actor: Actor, session: Session, run_id: int) -> AllocationRun:
     """A run, for the cycle's department and the service centre (the public and the towns
     read published runs through their notice)."""
     require(actor, Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR)
-    run = session.scalars(
-        repository.readable_runs(actor).where(AllocationRun.id == run_id)
-    ).one_or_none()
-    if run is None:
-        raise NotFound(f"没有分配批次 {run_id}", f"no allocation run {run_id}")
-    return run
+    statement = repository.readable_runs(actor).where(AllocationRun.id == run_id)
+    return _one(session, statement, f"没有分配批次 {run_id}", f"no allocation run {run_id}")
 
 
 def latest_run(actor: Actor, session: Session, cycle_id: int) -> AllocationRun:
