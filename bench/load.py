@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,16 +91,11 @@ def prepare(environment: dict[str, str], city: Path, clients: int) -> str:
     luodi(environment, "score", "--policy", "zj-cixi", "--as-of", AS_OF)
     luodi(environment, "notice", "publish", "--scoring-run", "1")
     number = pl.read_csv(city / "residents.csv", infer_schema=False)["id_number"][0]
-    luodi(
-        environment,
-        "user",
-        "add",
-        "operator1",
-        "--role",
-        "operator",
-        "--password-stdin",
-        stdin=PASSWORD,
-    )
+    for name in ("operator1", *(f"staff{number:02d}" for number in range(clients))):
+        luodi(
+            environment, "user", "add", name, "--role", "operator", "--password-stdin",
+            stdin=PASSWORD,
+        )  # fmt: skip
     luodi(
         environment,
         "user",
@@ -155,24 +151,23 @@ Send = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 
 async def hammer(
     base: str, send: Send, clients: int, seconds: float
-) -> tuple[list[float], int, int]:
+) -> tuple[list[float], int, Counter[str]]:
     """``clients`` loops sending one request after another for ``seconds``: latencies (ms),
-    requests, errors (any status ≥ 400, or a transport error)."""
+    requests, errors by kind (any status ≥ 400, or a transport error)."""
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     stop = time.monotonic() + seconds
 
     async def client_loop(number: int) -> None:
-        nonlocal errors
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             while time.monotonic() < stop and len(latencies) < MAX_REQUESTS_PER_ROUTE:
                 started = time.perf_counter()
                 try:
                     response = await send(client, number)
                     if response.status_code >= 400:
-                        errors += 1
-                except httpx.HTTPError:
-                    errors += 1
+                        errors[str(response.status_code)] += 1
+                except httpx.HTTPError as error:
+                    errors[type(error).__name__] += 1
                 latencies.append((time.perf_counter() - started) * 1000)
 
     await asyncio.gather(*(client_loop(number) for number in range(clients)))
@@ -244,7 +239,7 @@ def main() -> None:
                         latencies, count, errors = asyncio.run(
                             hammer(base, send, options.clients, options.seconds)
                         )
-                        total_errors += errors
+                        total_errors += sum(errors.values())
                         row = [
                             kind,
                             name,
@@ -252,7 +247,7 @@ def main() -> None:
                             f"{percentile(latencies, 0.50):.0f}",
                             f"{percentile(latencies, 0.95):.0f}",
                             f"{percentile(latencies, 0.99):.0f}",
-                            str(errors),
+                            ", ".join(f"{n} × {kind}" for kind, n in errors.items()) or "0",
                         ]
                         print(" | ".join(row), flush=True)
                         rows.append(row)
