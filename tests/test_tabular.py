@@ -102,7 +102,7 @@ def test_a_sheet_unpacking_far_beyond_its_size_is_refused_from_the_directory(
     path = write_xlsx(tmp_path / "bomb.xlsx", repeat=1_400_000)
     size = path.stat().st_size
     unpacked = sum(part.file_size for part in zipfile.ZipFile(path).infolist())
-    assert size < 1_000_000 and unpacked > 100 * size and unpacked > (64 << 20)
+    assert size < 1_000_000 and unpacked > 100 * size and unpacked > tabular.XLSX_RATIO_FROM_BYTES
     with pytest.raises(Invalid) as refused:
         check_xlsx_size(path, "bomb.xlsx")
     assert "unpack to" in refused.value.message_en
@@ -254,3 +254,14 @@ def test_report_cells_that_would_be_formulas_are_quoted() -> None:
         "张三",
     ]
     assert safe["row"].to_list() == [2, 3, 4, 5, 6, 7]
+
+
+def test_a_workbook_of_sixty_megabytes_in_a_quarter_of_one_is_refused(tmp_path: Path) -> None:
+    """Below the old 64 MiB floor: 257 KB unpacking to 59 MB made the server read 1.2 million
+    cells (half a gigabyte each time); the ratio now applies from 16 MiB."""
+    path = write_xlsx(tmp_path / "dense.xlsx", repeat=1_200_000)
+    size = path.stat().st_size
+    unpacked = sum(part.file_size for part in zipfile.ZipFile(path).infolist())
+    assert (16 << 20) < unpacked < (64 << 20) and unpacked > 100 * size
+    with pytest.raises(Invalid):
+        check_xlsx_size(path, "dense.xlsx")
