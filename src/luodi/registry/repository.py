@@ -162,24 +162,29 @@ def employer_by_credit_code(session: Session, credit_code: str) -> Employer | No
     ).one_or_none()
 
 
-def has_valid_permit(session: Session, resident_id: int, as_of: date) -> bool:
-    return bool(
-        session.scalar(
-            select(func.count(ResidencePermit.id)).where(
-                ResidencePermit.resident_id == resident_id,
+def valid_permit_holders(session: Session, resident_ids: list[int], as_of: date) -> set[int]:
+    """Which of ``resident_ids`` hold a valid permit on ``as_of`` (one query for a page)."""
+    return set(
+        session.scalars(
+            select(ResidencePermit.resident_id)
+            .where(
+                ResidencePermit.resident_id.in_(resident_ids),
                 ResidencePermit.status == PermitStatus.VALID,
                 ResidencePermit.expiry_date >= as_of,
             )
+            .distinct()
         )
     )
 
 
-def count_children_of_household(session: Session, household_id: int | None) -> int:
-    if household_id is None:
-        return 0
-    return int(
-        session.scalar(select(func.count(Child.id)).where(Child.household_id == household_id)) or 0
+def children_per_household(session: Session, household_ids: list[int]) -> dict[int, int]:
+    """Accompanying children of each of ``household_ids`` (one query for a page)."""
+    rows = session.execute(
+        select(Child.household_id, func.count(Child.id))
+        .where(Child.household_id.in_(household_ids))
+        .group_by(Child.household_id)
     )
+    return {household: int(count) for household, count in rows}
 
 
 # ----------------------------------------------------------------------------- per-town counts

@@ -288,24 +288,37 @@ def get_resident(actor: Actor, session: Session, resident_id: int) -> ResidentRe
     if resident is None:
         raise NotFound(f"居民 {resident_id} 不存在", f"resident {resident_id} not found")
     town = session.get_one(Town, resident.town_id)
-    return _resident_read(actor, session, resident, town)
+    return _resident_reads(actor, session, [(resident, town)])[0]
 
 
-def _resident_read(actor: Actor, session: Session, resident: Resident, town: Town) -> ResidentRead:
-    return ResidentRead(
-        id=resident.id,
-        id_number_masked=mask_id_number(resident.id_number),
-        name_masked=mask_name(resident.name),
-        phone_masked=mask_phone(resident.phone) if resident.phone else None,
-        sex=resident.sex,
-        origin_province=resident.origin_province,
-        town_code=town.code,
-        town_name=town.name,
-        valid_permit=repository.has_valid_permit(session, resident.id, date.today()),
-        children=repository.count_children_of_household(session, resident.household_id),
-        # Only a reader whose scope holds the resident gets here at all (the query is scoped).
-        name=resident.name if acts_as(actor, *REGISTRARS) else None,
+def _resident_reads(
+    actor: Actor, session: Session, found: list[tuple[Resident, Town]]
+) -> list[ResidentRead]:
+    """Residents as shown outside the service centre; permits and children of the whole page
+    in two queries (not two per resident)."""
+    holders = repository.valid_permit_holders(
+        session, [resident.id for resident, _ in found], date.today()
     )
+    households = [resident.household_id for resident, _ in found if resident.household_id]
+    children = repository.children_per_household(session, households)
+    full_names = acts_as(actor, *REGISTRARS)
+    return [
+        ResidentRead(
+            id=resident.id,
+            id_number_masked=mask_id_number(resident.id_number),
+            name_masked=mask_name(resident.name),
+            phone_masked=mask_phone(resident.phone) if resident.phone else None,
+            sex=resident.sex,
+            origin_province=resident.origin_province,
+            town_code=town.code,
+            town_name=town.name,
+            valid_permit=resident.id in holders,
+            children=children.get(resident.household_id, 0) if resident.household_id else 0,
+            # Only a reader whose scope holds the resident gets here (the query is scoped).
+            name=resident.name if full_names else None,
+        )
+        for resident, town in found
+    ]
 
 
 MAX_LIST = 1000
@@ -332,10 +345,9 @@ def list_residents(
     if offset < 0:
         raise Invalid.field("offset", offset, "不能为负数", "must not be negative")
     code = valid_town_code(town_code) if town_code is not None else None
-    return [
-        _resident_read(actor, session, resident, town)
-        for resident, town in repository.list_residents(session, actor, code, limit, offset)
-    ]
+    return _resident_reads(
+        actor, session, repository.list_residents(session, actor, code, limit, offset)
+    )
 
 
 def issue_permit(actor: Actor, session: Session, data: PermitCreate) -> ResidencePermit:
