@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import polars as pl
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -83,6 +82,24 @@ def database(kind: str, folder: Path) -> Iterator[str]:
         admin.dispose()
 
 
+def scored_resident(url: str) -> str:
+    """The ID number of a resident the scoring run scored (not everybody is: no valid permit,
+    no score), so that "my score" measures an answer, not a 404."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return str(
+                connection.execute(
+                    text(
+                        "SELECT r.id_number FROM residents r JOIN resident_scores s "
+                        "ON s.resident_id = r.id ORDER BY r.id LIMIT 1"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
 def prepare(environment: dict[str, str], city: Path, clients: int) -> str:
     """Migrate, load, score, publish the scoring run, add an operator, a resident and an
     account per client for sign-in; returns the resident's ID number."""
@@ -90,7 +107,7 @@ def prepare(environment: dict[str, str], city: Path, clients: int) -> str:
     luodi(environment, "load", str(city))
     luodi(environment, "score", "--policy", "zj-cixi", "--as-of", AS_OF)
     luodi(environment, "notice", "publish", "--scoring-run", "1")
-    number = pl.read_csv(city / "residents.csv", infer_schema=False)["id_number"][0]
+    number = scored_resident(environment["LUODI_DATABASE_URL"])
     for name in ("operator1", *(f"staff{number:02d}" for number in range(clients))):
         luodi(
             environment, "user", "add", name, "--role", "operator", "--password-stdin",
