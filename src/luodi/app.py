@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from luodi import __version__
 from luodi.audit.api import router as audit_router
 from luodi.auth.api import router as auth_router
-from luodi.db import ready_engine
+from luodi.db import DatabaseBusy, ready_engine
 from luodi.errors import (
     Conflict,
     FieldProblem,
@@ -105,10 +105,10 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     def database_busy(_request: Request, error: OperationalError) -> Response:
         # SQLite past its busy timeout ("database is locked"), or PostgreSQL unreachable:
         # the request may succeed later; nothing was written (the unit of work rolled back).
+        # The same words and delay as the command line's (db.DatabaseBusy).
         logger.warning("database unavailable: %s", type(error.orig).__name__)
-        busy = "数据库正忙，请稍后重试", "the database is busy; try again shortly"
-        content = {"error": "ServiceUnavailable", "message_zh": busy[0], "message_en": busy[1]}
-        return _json(503, {**content, "details": []}, {"Retry-After": "2"})
+        busy = DatabaseBusy()
+        return _json(503, busy.as_dict(), {"Retry-After": str(busy.retry_after)})
 
     @app.exception_handler(DataError)
     def out_of_range(_request: Request, error: DataError) -> Response:

@@ -9,11 +9,6 @@ import re
 from luodi.auth.actor import Actor, Role
 from luodi.errors import Forbidden, Unauthorized
 
-READ_ALL = frozenset({Role.SYSTEM, Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.REVIEWER})
-"""Roles that read every resident and application (reviewers verify across towns)."""
-
-STAFF = READ_ALL | {Role.TOWN_STAFF}
-
 
 def require(actor: Actor, *roles: Role) -> None:
     """Refuse unless the actor has one of ``roles``: 401 for an anonymous caller, 403 for a
@@ -41,14 +36,6 @@ def acts_as(actor: Actor, *roles: Role) -> bool:
     for the few decisions that differ by role beyond scope, such as "one record per request
     for a resident". Which *rows* an actor reaches is ``auth/scopes.py``, never this."""
     return actor.role in roles
-
-
-def reads_all(actor: Actor) -> bool:
-    return actor.role in READ_ALL
-
-
-def is_staff(actor: Actor) -> bool:
-    return actor.role in STAFF
 
 
 KIB = 1024
