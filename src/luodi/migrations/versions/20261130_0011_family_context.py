@@ -1,0 +1,26 @@
+"""Registry: relations, second parent, employers' unions, frontline posts.
+
+(Stub created by the coordinator for helper C (family/context); replace this docstring and fill in.)
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-11-30 00:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision: str = '0011'
+down_revision: str | None = '0010'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
