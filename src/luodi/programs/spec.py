@@ -8,11 +8,22 @@ are checked against those names and types when a cycle is opened, not when it is
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from luodi.kernels.allocation import Method
 
@@ -110,6 +121,48 @@ class Tier(BaseModel):
     amount: float = Field(ge=0)
 
 
+class CaseExpectation(BaseModel):
+    """What a test case expects; only the keys written are checked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    eligible: StrictBool | None = None
+    failed: list[StrictStr] | None = None
+    """Exactly the eligibility rules (by id) the applicant fails; [] for none."""
+    group: StrictInt | None = None
+    tier: StrictInt | None = None
+    """The tier the rules select, 1 for the first of ``tiers``; null: below every tier."""
+    entitlement: StrictInt | StrictFloat | None = None
+    """The amount of that tier; null: below every tier."""
+    full_year: StrictBool | None = None
+    current: StrictBool | None = None
+    tie_breaks: list[StrictInt | StrictFloat | None] | None = None
+    """The value of each tie-break key, in the document's order."""
+
+
+class ProgramCase(BaseModel):
+    """One applicant with their context and what the program's rules must decide for them
+    (docs/programs.md, "Tests in a program document")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: StrictStr = Field(min_length=1)
+    as_of: date
+    inputs: dict[str, Any] = {}
+    """The policy's inputs and the words of the applicant's context, by name."""
+    points: StrictInt | StrictFloat | None = None
+    fields: dict[str, Any] = {}
+    application_order: StrictInt = Field(default=1, ge=1)
+    expect: CaseExpectation
+
+    @model_validator(mode="after")
+    def expects_something(self) -> ProgramCase:
+        if not self.expect.model_fields_set:
+            raise ValueError(
+                "expect 至少写一项 / expect names at least one of "
+                + ", ".join(CaseExpectation.model_fields)
+            )
+        return self
+
+
 class ProgramSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str = Field(pattern="^[a-z0-9][a-z0-9_-]*$")
@@ -132,6 +185,8 @@ class ProgramSpec(BaseModel):
     listed covers every larger household)."""
     tiers: list[Tier] = []
     unit: str = "元"
+    tests: list[ProgramCase] = []
+    """The program's own cases, run by ``luodi program test`` and by ``make test``."""
 
     @model_validator(mode="after")
     def consistent(self) -> ProgramSpec:
@@ -150,6 +205,61 @@ class ProgramSpec(BaseModel):
             if field.type == "enum" and not field.values:
                 raise ValueError(f"field {name}: an enum needs values")
         return self
+
+    def case_problems(self) -> list[str]:
+        """What the test cases name that the document does not declare (their values are
+        typed when they run, against the policy's inputs and the context's vocabulary)."""
+        problems: list[str] = []
+        rule_ids = [rule.id for rule in self.eligibility]
+        group_ids = [group.group for group in self.groups] or [0]
+        seen: set[str] = set()
+        for index, case in enumerate(self.tests):
+            where = f"tests[{index}]「{case.name}」"
+            if case.name in seen:
+                problems.append(f"{where}: 用例名重复 / duplicate case name")
+            seen.add(case.name)
+            for name in case.fields:
+                if name not in self.fields:
+                    problems.append(
+                        f"{where}.fields.{name}: 项目没有这个字段 / the program has no such field"
+                        f" (可用 declared: {', '.join(self.fields) or '—'})"
+                    )
+            expect = case.expect
+            for rule_id in expect.failed or []:
+                if rule_id not in rule_ids:
+                    problems.append(
+                        f"{where}.expect.failed: 没有资格条件 {rule_id} / no eligibility rule"
+                        f" {rule_id} (可用 declared: {', '.join(rule_ids) or '—'})"
+                    )
+            if expect.eligible is True and expect.failed:
+                problems.append(
+                    f"{where}.expect: eligible: true 与 failed 不能同时有未满足条件 / "
+                    "eligible: true contradicts a non-empty failed"
+                )
+            if expect.group is not None and expect.group not in group_ids:
+                problems.append(
+                    f"{where}.expect.group: 没有优先组 {expect.group} / no priority group"
+                    f" {expect.group} (可用 declared: {', '.join(map(str, group_ids))})"
+                )
+            given = expect.model_fields_set
+            if given & {"full_year", "current"} and self.school is None:
+                problems.append(
+                    f"{where}.expect: full_year/current 只用于入学项目 / "
+                    "full_year and current are for school admission only"
+                )
+            if given & {"tier", "entitlement"} and not self.tiers:
+                problems.append(f"{where}.expect: 项目没有档位 / the program has no tiers")
+            if expect.tier is not None and not 1 <= expect.tier <= len(self.tiers):
+                problems.append(
+                    f"{where}.expect.tier: 档位从 1 到 {len(self.tiers)} / "
+                    f"tiers are numbered 1 to {len(self.tiers)}"
+                )
+            if expect.tie_breaks is not None and len(expect.tie_breaks) != len(self.tie_breaks):
+                problems.append(
+                    f"{where}.expect.tie_breaks: 应有 {len(self.tie_breaks)} 个值 / "
+                    f"{len(self.tie_breaks)} values, one per tie-break key"
+                )
+        return problems
 
     @property
     def mechanism(self) -> Method | None:
@@ -171,13 +281,48 @@ def load_program_spec(text: str, source: str) -> ProgramSpec:
     if not isinstance(raw, dict):
         raise ProgramSpecError(source, ["文档应为映射 / the document must be a mapping"])
     try:
-        return ProgramSpec.model_validate(raw)
+        spec = ProgramSpec.model_validate(raw)
     except ValidationError as error:
         raise ProgramSpecError(
-            source,
-            [
-                f"{'.'.join(str(part) for part in problem['loc']) or '(document)'}: "
-                f"{problem['msg'].removeprefix('Value error, ')}"
-                for problem in error.errors()
-            ],
+            source, [_describe(problem, raw) for problem in error.errors()]
         ) from None
+    problems = spec.case_problems()
+    if problems:
+        raise ProgramSpecError(source, problems)
+    return spec
+
+
+# Pydantic's words for the mistakes a hand-written document makes, in Chinese first.
+_PROBLEM_ZH = {
+    "extra_forbidden": "未知的键",
+    "missing": "缺少必填项",
+    "bool_type": "应为 true 或 false",
+    "int_type": "应为整数",
+    "float_type": "应为数字",
+    "string_type": "应为文字",
+    "list_type": "应为列表",
+    "dict_type": "应为映射",
+    "model_type": "应为映射",
+    "date_from_datetime_parsing": "应为日期 YYYY-MM-DD",
+    "date_parsing": "应为日期 YYYY-MM-DD",
+    "date_type": "应为日期 YYYY-MM-DD",
+    "string_pattern_mismatch": "格式不符",
+    "string_too_short": "不能为空",
+    "greater_than_equal": "太小",
+    "enum": "取值未声明",
+}
+
+
+def _describe(problem: Any, raw: dict[str, Any]) -> str:
+    """``place: 中文 / English``, a test case named by its name beside its index."""
+    loc = list(problem["loc"])
+    place = ".".join(str(part) for part in loc)
+    if len(loc) >= 2 and loc[0] == "tests" and isinstance(loc[1], int):
+        cases = raw.get("tests")
+        case = cases[loc[1]] if isinstance(cases, list) and loc[1] < len(cases) else None
+        name = case.get("name") if isinstance(case, dict) else None
+        place = f"tests[{loc[1]}]" + (f"「{name}」" if name else "")
+        place += "".join(f".{part}" for part in loc[2:])
+    message = problem["msg"].removeprefix("Value error, ")
+    zh = _PROBLEM_ZH.get(problem["type"])
+    return f"{place or '(document)'}: " + (f"{zh} / {message}" if zh else message)

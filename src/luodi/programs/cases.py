@@ -1,0 +1,242 @@
+"""A program document's own test cases (``tests:``), run through the rules as allocation runs
+them: each case becomes a one-row frame typed like a scoring run's inputs and goes through
+``rules.evaluate``.
+
+Pure: the policy comes in as a function of the case's date (the version in force then), so the
+same runner serves ``luodi program test`` and the pytest items of ``make test``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from luodi.kernels.policy.document import Policy
+from luodi.kernels.policy.expressions import Kind, ValueType
+from luodi.programs import rules
+from luodi.programs.spec import ProgramCase, ProgramSpec, ProgramSpecError
+
+PolicyFor = Callable[[date], Policy]
+"""The points policy of the program in force on a date."""
+
+EXPECTED_KEYS = (
+    "eligible",
+    "failed",
+    "group",
+    "tier",
+    "entitlement",
+    "full_year",
+    "current",
+    "tie_breaks",
+)
+
+NUMBERS = (int, float)
+TYPE_WORDS = {
+    Kind.INT: ("整数", "a whole number"),
+    Kind.FLOAT: ("数字", "a number"),
+    Kind.BOOL: ("true 或 false", "true or false"),
+    Kind.DATE: ("日期 YYYY-MM-DD", "a date YYYY-MM-DD"),
+    Kind.STRING: ("文字", "text"),
+    Kind.ENUM: ("枚举值", "one of the declared values"),
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str
+    expected: Any
+    actual: Any
+
+    @property
+    def passed(self) -> bool:
+        # A number written 0.1 + 0.2 in a rule is still 0.3 (booleans are not numbers here).
+        if type(self.expected) in NUMBERS and type(self.actual) in NUMBERS:
+            return bool(abs(self.expected - self.actual) < 1e-9)
+        return bool(self.expected == self.actual)
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    name: str
+    as_of: date
+    checks: list[Check]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [check for check in self.checks if not check.passed]
+
+
+def dtype_of(value_type: ValueType) -> pl.DataType:
+    """The column type a scoring run gives an input of this type (enums as Polars enums, as
+    ``prepare_inputs`` types them)."""
+    if value_type.kind == Kind.ENUM:
+        return pl.Enum(list(value_type.values or ()))
+    return {
+        Kind.INT: pl.Int64(),
+        Kind.FLOAT: pl.Float64(),
+        Kind.BOOL: pl.Boolean(),
+        Kind.DATE: pl.Date(),
+        Kind.STRING: pl.String(),
+    }[value_type.kind]
+
+
+def _typed(value: Any, value_type: ValueType) -> tuple[bool, Any]:
+    """(fits, the value as the column holds it); null always fits (a value not on record)."""
+    if value is None:
+        return True, None
+    kind = value_type.kind
+    if kind == Kind.BOOL:
+        return isinstance(value, bool), value
+    if isinstance(value, bool):
+        return False, value
+    if kind == Kind.INT:
+        return isinstance(value, int), value
+    if kind == Kind.FLOAT:
+        return isinstance(value, int | float), float(value) if isinstance(value, int) else value
+    if kind == Kind.DATE:
+        if isinstance(value, date):
+            return True, value
+        if isinstance(value, str):
+            try:
+                return True, date.fromisoformat(value)
+            except ValueError:
+                return False, value
+        return False, value
+    if kind == Kind.ENUM:
+        return isinstance(value, str) and value in (value_type.values or ()), value
+    return isinstance(value, str), value
+
+
+def _type_problem(where: str, value: Any, value_type: ValueType) -> str:
+    zh, en = TYPE_WORDS[value_type.kind]
+    if value_type.kind == Kind.ENUM:
+        allowed = ", ".join(value_type.values or ())
+        zh, en = f"{zh}（可用：{allowed}）", f"{en} ({allowed})"
+    return f"{where}: {value!r} 应为{zh} / should be {en}"
+
+
+def _case_frame(
+    spec: ProgramSpec, case: ProgramCase, policy: Policy, where: str
+) -> tuple[pl.DataFrame, dict[str, ValueType], list[str]]:
+    """The case as the one-row frame allocation evaluates, the names in scope, and what the
+    case writes that does not fit them."""
+    input_types = {name: item.type for name, item in policy.inputs.items()}
+    names = rules.scope(spec, input_types)
+    own = {rules.POINTS, rules.ORDER, *spec.fields}
+    context = {name: value_type for name, value_type in names.items() if name not in own}
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for name, value in case.inputs.items():
+        if name not in context:
+            if name in own:
+                key = "fields" if name in spec.fields else name
+                problems.append(
+                    f"{where}.inputs.{name}: 写在用例的 {key} 下 / belongs under the case's `{key}`"
+                )
+                continue
+            nearest = difflib.get_close_matches(name, list(context), n=1)
+            hint = f"（是否指 {nearest[0]}？）" if nearest else ""
+            hint_en = f" (did you mean {nearest[0]}?)" if nearest else ""
+            problems.append(
+                f"{where}.inputs.{name}: 策略 {policy.id} {policy.version} 与申请人情况中没有"
+                f"这个名称{hint} / no input or context word {name} in policy {policy.id} "
+                f"{policy.version}{hint_en}"
+            )
+            continue
+        fits, typed = _typed(value, context[name])
+        if not fits:
+            problems.append(_type_problem(f"{where}.inputs.{name}", value, context[name]))
+        values[name] = typed
+    for name, value in case.fields.items():
+        fits, typed = _typed(value, rules.field_type(spec, name))
+        if not fits:
+            problems.append(_type_problem(f"{where}.fields.{name}", value, names[name]))
+        values[name] = typed
+    columns: dict[str, pl.Series] = {}
+    for name, value_type in context.items():
+        if name in values:
+            value = values[name]
+        elif name in policy.inputs and policy.inputs[name].has_default:
+            value = policy.inputs[name].default
+        else:
+            value = None
+        columns[name] = pl.Series(name, [value], dtype=dtype_of(value_type))
+    for name, field in spec.fields.items():
+        value = values.get(name, field.default)
+        # As an application's JSON decodes (programs.rules.field_dtype): enums as text.
+        columns[name] = pl.Series(name, [value], dtype=rules.field_dtype(spec, name))
+    columns[rules.POINTS] = pl.Series(rules.POINTS, [case.points], dtype=pl.Float64)
+    columns[rules.ORDER] = pl.Series(rules.ORDER, [case.application_order], dtype=pl.Int64)
+    return pl.DataFrame(list(columns.values())) if not problems else pl.DataFrame(), names, problems
+
+
+def check_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> None:
+    """Every case's names and values fit the policy and the program, or ProgramSpecError
+    listing each problem with its file, case and key."""
+    problems: list[str] = []
+    for index, case in enumerate(spec.tests):
+        _, _, found = _case_frame(spec, case, policy_for(case.as_of), _where(index, case))
+        problems += found
+    if problems:
+        raise ProgramSpecError(source, problems)
+
+
+def _where(index: int, case: ProgramCase) -> str:
+    return f"tests[{index}]「{case.name}」"
+
+
+def run_case(
+    spec: ProgramSpec, case: ProgramCase, policy: Policy, where: str, source: str
+) -> CaseOutcome:
+    frame, names, problems = _case_frame(spec, case, policy, where)
+    if problems:
+        raise ProgramSpecError(source, problems)
+    input_types = {name: item.type for name, item in policy.inputs.items()}
+    evaluated = rules.evaluate(spec, input_types, frame, case.as_of)
+    tiers = [
+        rules.compile_rule(tier.when, names, case.as_of).fill_null(False).alias(f"tier:{index}")
+        for index, tier in enumerate(spec.tiers)
+    ]
+    if tiers:
+        evaluated = frame.lazy().select(tiers).collect().hstack(evaluated)
+    row = evaluated.row(0, named=True)
+    tier = next((index + 1 for index in range(len(spec.tiers)) if row[f"tier:{index}"]), None)
+    actual: dict[str, Any] = {
+        "eligible": bool(row["eligible"]),
+        "failed": sorted(rule.id for rule in spec.eligibility if not row[f"rule:{rule.id}"]),
+        "group": row["priority_group"],
+        "tier": tier,
+        "entitlement": row["entitlement"],
+        "full_year": bool(row.get("full_year")),
+        "current": bool(row.get("current")),
+        "tie_breaks": [row[f"tie:{index}"] for index in range(len(spec.tie_breaks))],
+    }
+    expect = case.expect
+    checks = []
+    for key in EXPECTED_KEYS:
+        if key not in expect.model_fields_set:
+            continue
+        expected = getattr(expect, key)
+        if key == "failed":
+            expected = sorted(expected or [])
+        checks.append(Check(key, expected, actual[key]))
+    return CaseOutcome(case.name, case.as_of, checks)
+
+
+def run_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> list[CaseOutcome]:
+    """Each case of the document, all checked first: a malformed case refuses the file
+    before any case runs."""
+    check_cases(spec, policy_for, source)
+    return [
+        run_case(spec, case, policy_for(case.as_of), _where(index, case), source)
+        for index, case in enumerate(spec.tests)
+    ]
