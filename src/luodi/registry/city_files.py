@@ -22,6 +22,7 @@ MEDICAL_INSURANCE = "medical_insurance.csv"
 VACCINATION = "vaccination.csv"
 SCHOOLS = "schools.csv"
 HOUSING_UNITS = "housing_units.csv"
+UNIONS = "unions.csv"
 
 COLUMNS: dict[str, list[str]] = {
     TOWNS: ["code", "name", "kind"],
@@ -87,4 +88,24 @@ REQUIRED: dict[str, list[str]] = {
     CHILDREN: ["household_number", "child_id_number", "child_name"],
     EMPLOYERS: ["credit_code", "name", "town_code"],
     EMPLOYMENT: ["id_number", "credit_code", "basis", "start_date"],
+    UNIONS: ["credit_code", "union"],
 }
+
+OPTIONAL_COLUMNS: dict[str, list[str]] = {
+    RESIDENTS: ["relation_to_head"],
+    CHILDREN: ["second_parent_id_number"],
+    EMPLOYMENT: ["frontline"],
+    UNIONS: ["credit_code", "union", "established_on"],
+}
+"""Registry columns a file may carry beyond ``COLUMNS`` (the feeds' optional columns: who is
+family, frontline posts, employers' unions); the registry reads them when they are there."""
+
+OPTIONAL_REGISTRY_FILES = [UNIONS]
+"""Also loaded into the registry when the directory has them (employers' unions, from the
+总工会); a directory without the file leaves the unions the registry has."""
+
+
+def registry_columns(name: str) -> list[str]:
+    """Every column the registry reads from the file ``name``, in order."""
+    known = COLUMNS.get(name, [])
+    return [*known, *(column for column in OPTIONAL_COLUMNS.get(name, []) if column not in known)]

@@ -24,12 +24,14 @@ from luodi.kernels.regions import PROVINCES
 from luodi.kernels.text import FORBIDDEN_PATTERN
 from luodi.registry import city_files, repository
 from luodi.registry.models import (
+    RELATION_LABELS,
     Child,
     Employer,
     Employment,
     EmploymentBasis,
     Household,
     PermitStatus,
+    Relation,
     ResidencePermit,
     Resident,
     Town,
@@ -211,6 +213,122 @@ def _map(frame: pl.DataFrame, column: str, keys: pl.DataFrame, into: str) -> pl.
     )
 
 
+RELATION_SPELLINGS = {
+    **{relation.value: relation.value for relation in Relation},
+    **{label: relation.value for relation, label in RELATION_LABELS.items()},
+}
+"""与户主关系 in English or Chinese, as the residents feed accepts it."""
+
+
+def _relations(problems: Problems, file: str, residents: pl.DataFrame) -> pl.DataFrame:
+    """``relation_to_head`` in its English spelling; at most one head (户主) and one spouse
+    (配偶) per household of the file."""
+    if "relation_to_head" not in residents.columns:
+        return residents.with_columns(relation_to_head=pl.lit(None, pl.String))
+    relation = (
+        pl.col("relation_to_head")
+        .str.to_lowercase()
+        .replace_strict(RELATION_SPELLINGS, default=None, return_dtype=pl.String)
+    )
+    problems.flag(
+        file,
+        residents,
+        is_given("relation_to_head") & relation.is_null(),
+        "relation_to_head",
+        "与户主关系应为 户主/配偶/子女/父母/兄弟姐妹/其他",
+        "relation must be head, spouse, child, parent, sibling or other",
+    )
+    residents = residents.with_columns(relation_to_head=relation)
+    for one, zh, en in ((Relation.HEAD, "户主", "head"), (Relation.SPOUSE, "配偶", "spouse")):
+        problems.flag(
+            file,
+            residents,
+            is_given("household_number")
+            & (pl.col("relation_to_head") == one.value)
+            & (pl.col("relation_to_head") == one.value).sum().over("household_number").gt(1),
+            "relation_to_head",
+            f"同一家庭只能有一名{zh}",
+            f"a household has one {en} at most",
+        )
+    return residents
+
+
+def _parents(
+    problems: Problems, file: str, children: pl.DataFrame, known_people: pl.Series, today: date
+) -> None:
+    """A child's parents are the resident who registers it (``id_number``) and the other
+    parent or guardian (``second_parent_id_number``), who may live elsewhere and so need not
+    be registered; never one person twice, never the child."""
+    if "id_number" in children.columns:
+        _unknown(problems, file, children, "id_number", known_people, "居民", "resident")
+    column = "second_parent_id_number"
+    if column not in children.columns:
+        return
+    second = pl.col(column).str.to_uppercase()
+    given = children.filter(is_given(column)).with_columns(second)
+    _id_number_problems(problems, file, given, column, today)
+    if "id_number" in children.columns:
+        problems.flag(
+            file,
+            children,
+            is_given(column) & (second == pl.col("id_number").str.to_uppercase()),
+            column,
+            "另一方父母不能与第一方父母为同一人",
+            "the second parent cannot be the first",
+        )
+    problems.flag(
+        file,
+        children,
+        is_given(column) & (second == pl.col("child_id_number")),
+        column,
+        "父母不能是子女本人",
+        "a parent cannot be the child",
+    )
+
+
+def _optional_bool(problems: Problems, file: str, frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """A true/false column where blank means "not said" (null), not false."""
+    if column not in frame.columns:
+        return frame.with_columns(pl.lit(None, pl.Boolean).alias(column))
+    problems.flag(
+        file,
+        frame,
+        is_given(column) & parse_bool(column).is_null(),
+        column,
+        "应为 true/false 或 是/否",
+        "must be true/false (是/否)",
+    )
+    return frame.with_columns(pl.when(is_given(column)).then(parse_bool(column)).alias(column))
+
+
+def _unions(
+    problems: Problems, unions: pl.DataFrame | None, known_employers: pl.Series
+) -> pl.DataFrame:
+    """The 总工会's rows: an employer the registry knows, whether it has a union, since when."""
+    schema = {"credit_code": pl.String, "has_union": pl.Boolean, "established_on": pl.Date}
+    if unions is None:
+        return pl.DataFrame(schema=schema)
+    file = city_files.UNIONS
+    unions = unions.with_columns(pl.col("credit_code").str.to_uppercase())
+    if "established_on" not in unions.columns:
+        unions = unions.with_columns(established_on=pl.lit(None, pl.String))
+    _require(problems, file, unions, city_files.REQUIRED[file])
+    _duplicates(problems, file, unions, "credit_code")
+    _unknown(problems, file, unions, "credit_code", known_employers, "用人单位", "employer")
+    problems.flag(
+        file,
+        unions,
+        is_given("union") & parse_bool("union").is_null(),
+        "union",
+        "应为 true/false 或 是/否",
+        "must be true/false (是/否)",
+    )
+    unions = _dates(problems, file, unions, ["established_on"])
+    return unions.select(
+        "credit_code", has_union=parse_bool("union"), established_on="established_on"
+    )
+
+
 def load_city(
     actor: Actor,
     session: Session,
@@ -223,10 +341,11 @@ def load_city(
     today = today or date.today()
     say = progress or (lambda _message: None)
     problems = Problems()
+    optional = [city_files.TOWNS, *city_files.OPTIONAL_REGISTRY_FILES]
     frames = {
         name: read_csv_strings(directory / name, city_files.REQUIRED[name])
-        for name in city_files.REGISTRY_FILES
-        if name != city_files.TOWNS or (directory / name).exists()
+        for name in [*city_files.REGISTRY_FILES, *city_files.OPTIONAL_REGISTRY_FILES]
+        if name not in optional or (directory / name).exists()
     }
     say("校验 / validating")
 
@@ -270,6 +389,7 @@ def load_city(
             "手机号码应为以1开头的11位数字",
             "a mobile number is 11 digits starting with 1",
         )
+    residents = _relations(problems, file, residents)
     known_people = pl.concat([existing_residents["key"], residents["id_number"]])
 
     # Permits
@@ -325,6 +445,13 @@ def load_city(
     _already_in_database(problems, file, children, "child_id_number", existing_children)
     _unknown(
         problems, file, children, "household_number", known_households, "家庭编号", "household"
+    )
+    _parents(problems, file, children, known_people, today)
+    for optional in ("id_number", "second_parent_id_number"):
+        if optional not in children.columns:
+            children = children.with_columns(pl.lit(None, pl.String).alias(optional))
+    children = children.with_columns(
+        pl.col("id_number", "second_parent_id_number").str.to_uppercase()
     )
     for optional in ("vaccination_certificate", "school_name", "grade"):
         if optional not in children.columns:
@@ -395,6 +522,8 @@ def load_city(
         "结束日期早于开始日期",
         "ends before it starts",
     )
+    employment = _optional_bool(problems, file, employment, "frontline")
+    unions = _unions(problems, frames.get(city_files.UNIONS), known_employers)
 
     problems.raise_if_any(f"导入目录 {directory}", f"loading directory {directory}")
 
@@ -443,10 +572,13 @@ def load_city(
         phone=pl.col("phone") if "phone" in residents.columns else pl.lit(None, pl.String),
         town_id="town_id",
         household_id="household_id",
+        relation_to_head="relation_to_head",
     )
     summary.residents = bulk.insert_frame(session, Resident.__table__, resident_rows)
     say(f"居民 / residents: {summary.residents}")
     resident_keys = pl.concat([existing_residents, resident_rows.select("id", key="id_number")])
+    if resident_rows.height:
+        repository.link_second_parents(session)
 
     permit_rows = _map(
         _map(
@@ -470,10 +602,20 @@ def load_city(
     summary.permits = bulk.insert_frame(session, ResidencePermit.__table__, permit_rows)
 
     child_rows = _map(
-        bulk.with_ids(session, Child.__table__, children),
-        "household_number",
-        household_keys,
-        "household_id",
+        _map(
+            _map(
+                bulk.with_ids(session, Child.__table__, children),
+                "household_number",
+                household_keys,
+                "household_id",
+            ),
+            "id_number",
+            resident_keys,
+            "parent_id",
+        ),
+        "second_parent_id_number",
+        resident_keys,
+        "second_parent_id",
     ).select(
         "id",
         household_id="household_id",
@@ -481,6 +623,11 @@ def load_city(
         name="child_name",
         sex=_sex_of("child_id_number"),
         birth_date=_birth_date_of("child_id_number"),
+        parent_id="parent_id",
+        second_parent_id_number=pl.when(is_given("second_parent_id_number")).then(
+            pl.col("second_parent_id_number")
+        ),
+        second_parent_id="second_parent_id",
         vaccination_certificate=parse_bool("vaccination_certificate"),
         school_name=pl.when(is_given("school_name")).then(pl.col("school_name")),
         grade=pl.col("grade").cast(pl.Int64, strict=False),
@@ -527,8 +674,10 @@ def load_city(
         basis="basis",
         start_date="start_date",
         end_date="end_date",
+        frontline="frontline",
     )
     summary.employments = bulk.insert_frame(session, Employment.__table__, employment_rows)
+    repository.replace_unions(session, _map(unions, "credit_code", employer_keys, "employer_id"))
 
     # Department feeds of the same directory (social insurance, education …), each a batch
     # with its provenance, in the same transaction: a bad row undoes the whole load.
@@ -536,7 +685,10 @@ def load_city(
     from luodi.feeds import service as feeds_service
 
     for spec in catalog.load_feeds().values():
-        if spec.file is None or spec.file in city_files.REGISTRY_FILES:
+        if spec.file is None or spec.file in [
+            *city_files.REGISTRY_FILES,
+            *city_files.OPTIONAL_REGISTRY_FILES,
+        ]:
             continue
         if not (directory / spec.file).exists():
             continue

@@ -23,6 +23,28 @@ class PermitStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class Relation(StrEnum):
+    """A resident's relation to the head of the household (与户主关系), as the residents
+    feed records it; ``RELATION_LABELS`` gives the Chinese words the feed also accepts."""
+
+    HEAD = "head"  # 户主
+    SPOUSE = "spouse"  # 配偶
+    CHILD = "child"  # 子女
+    PARENT = "parent"  # 父母
+    SIBLING = "sibling"  # 兄弟姐妹
+    OTHER = "other"  # 其他
+
+
+RELATION_LABELS: dict[Relation, str] = {
+    Relation.HEAD: "户主",
+    Relation.SPOUSE: "配偶",
+    Relation.CHILD: "子女",
+    Relation.PARENT: "父母",
+    Relation.SIBLING: "兄弟姐妹",
+    Relation.OTHER: "其他",
+}
+
+
 class EmploymentBasis(StrEnum):
     LABOUR_CONTRACT = "labour_contract"  # 劳动合同
     BUSINESS_LICENCE = "business_licence"  # 营业执照
@@ -50,6 +72,8 @@ class Resident(Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True)
     household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
+    relation_to_head: Mapped[str | None] = mapped_column(String(8))
+    """A ``Relation``; unknown (null) when the feed did not say."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
 
@@ -75,7 +99,13 @@ class Household(Base):
 
 
 class Child(Base):
-    """An accompanying child (随迁子女) of a household."""
+    """An accompanying child (随迁子女) of a household.
+
+    Its parents (or guardians) are the two the children feed names, never other adults of
+    the household: ``parent_id`` the resident who registered the child (the feed's
+    ``id_number``), and the other parent by ID number as the feed gave it, with
+    ``second_parent_id`` the resident of that number once the registry has one (a parent who
+    works in another city is still a parent)."""
 
     __tablename__ = "children"
     __table_args__ = (
@@ -88,6 +118,9 @@ class Child(Base):
     name: Mapped[str] = mapped_column(String(50))
     sex: Mapped[str] = mapped_column(String(8))
     birth_date: Mapped[date] = mapped_column(Date)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
+    second_parent_id_number: Mapped[str | None] = mapped_column(String(18), index=True)
+    second_parent_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
     vaccination_certificate: Mapped[bool] = mapped_column(default=False)
     school_name: Mapped[str | None] = mapped_column(String(100))
     grade: Mapped[int | None] = mapped_column(Integer)
@@ -102,6 +135,17 @@ class Employer(Base):
     town_id: Mapped[int] = mapped_column(ForeignKey("towns.id"), index=True)
 
 
+class EmployerUnion(Base):
+    """Whether an employer has set up a trade union (是否建立工会), as the 总工会's feed last
+    said; an employer the feed never named has no row (unknown, not "no")."""
+
+    __tablename__ = "employer_unions"
+
+    employer_id: Mapped[int] = mapped_column(ForeignKey("employers.id"), primary_key=True)
+    has_union: Mapped[bool] = mapped_column()
+    established_on: Mapped[date | None] = mapped_column(Date)
+
+
 class Employment(Base):
     __tablename__ = "employments"
     __table_args__ = (
@@ -114,6 +158,8 @@ class Employment(Base):
     basis: Mapped[str] = mapped_column(String(24))
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
+    frontline: Mapped[bool | None] = mapped_column()
+    """A frontline post (一线岗位); unknown (null) when the feed did not say."""
 
 
 class TownCount(Base):

@@ -14,14 +14,16 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, Select, Table, delete, func, insert, select, true
+from sqlalchemy import ColumnElement, Select, Table, delete, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
+from luodi import bulk
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.registry.models import (
     Child,
     Employer,
+    EmployerUnion,
     Household,
     PermitStatus,
     ResidencePermit,
@@ -450,4 +452,39 @@ def children_frame(session: Session, actor: Actor) -> pl.DataFrame:
             "child_birth_date": pl.Date,
         },
         orient="row",
+    )
+
+
+def link_second_parents(session: Session) -> None:
+    """Children whose other parent was named by ID number before that person was registered
+    point at the resident now (one statement; the index on the number finds them)."""
+    registered = select(Resident.id).where(Resident.id_number == Child.second_parent_id_number)
+    session.execute(
+        update(Child)
+        .where(
+            Child.second_parent_id.is_(None),
+            Child.second_parent_id_number.is_not(None),
+            registered.exists(),
+        )
+        .values(second_parent_id=registered.scalar_subquery())
+        .execution_options(synchronize_session=False)
+    )
+
+
+UNION_DELETE_CHUNK = 10_000
+
+
+def replace_unions(session: Session, unions: pl.DataFrame) -> int:
+    """What the 总工会 last said of each employer it names (``employer_id``, ``has_union``,
+    ``established_on``) replaces what it said before; employers it does not name keep theirs."""
+    if unions.height == 0:
+        return 0
+    ids = unions["employer_id"].to_list()
+    for start in range(0, len(ids), UNION_DELETE_CHUNK):
+        chunk = ids[start : start + UNION_DELETE_CHUNK]
+        session.execute(delete(EmployerUnion).where(EmployerUnion.employer_id.in_(chunk)))
+    return bulk.insert_frame(
+        session,
+        EmployerUnion.__table__,
+        unions.select("employer_id", "has_union", "established_on"),
     )
