@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from luodi.kernels.policy.document import Group, Indicator, Policy, load_policy
+from luodi.kernels.policy.document import Group, Indicator, Policy, PolicyTest, load_policy
 from luodi.kernels.policy.expressions import AS_OF, Kind
 
 KEY = "resident_id"
@@ -286,23 +286,22 @@ class CompiledPolicy:
     def run_tests(self) -> list[TestOutcome]:
         """Each test case of the document, scored through the columnar path (the one that runs
         in production), compared line by line."""
+        return [self.run_test(case) for case in self.policy.tests]
+
+    def run_test(self, case: PolicyTest) -> TestOutcome:
+        """One test case (``make test`` runs each as its own item)."""
         from luodi.kernels.policy.inputs import prepare_inputs
 
-        outcomes = []
-        for case in self.policy.tests:
-            frame = pl.DataFrame(
-                {KEY: ["test"], **{name: [value] for name, value in case.inputs.items()}}
-            )
-            typed = prepare_inputs(frame, self.policy)
-            row = self.score(typed, case.as_of).row(0, named=True)
-            actual = {key: float(row[key]) for key in case.expect}
-            failures = [
-                key
-                for key, expected in case.expect.items()
-                if abs(actual[key] - expected) > TOLERANCE
-            ]
-            outcomes.append(TestOutcome(case.name, case.as_of, dict(case.expect), actual, failures))
-        return outcomes
+        frame = pl.DataFrame(
+            {KEY: ["test"], **{name: [value] for name, value in case.inputs.items()}}
+        )
+        typed = prepare_inputs(frame, self.policy)
+        row = self.score(typed, case.as_of).row(0, named=True)
+        actual = {key: float(row[key]) for key in case.expect}
+        failures = [
+            key for key, expected in case.expect.items() if abs(actual[key] - expected) > TOLERANCE
+        ]
+        return TestOutcome(case.name, case.as_of, dict(case.expect), actual, failures)
 
     # ------------------------------------------------------------------ past one machine
 
