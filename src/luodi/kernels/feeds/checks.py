@@ -101,6 +101,45 @@ def parse_bool(text: pl.Expr) -> pl.Expr:
     )
 
 
+_PERIOD = r"^(\d{4})(?:年度|年)?$|^(\d{4})(?:(?:[-/.]|年)(\d{1,2})月?|(\d{2}))$"
+"""2025, 2025年, 2025年度 (a year); 2025-01, 2025/1, 2025.1, 2025年1月, 202501 (a month)."""
+
+
+def parse_period(text: pl.Expr) -> pl.Expr:
+    """A payment period as text: ``YYYY`` for a year, ``YYYY-MM`` for a month; null where the
+    text is neither (``26-01``) or names no month (``2025-13``)."""
+    parts = text.str.extract_groups(_PERIOD)
+    year = pl.coalesce(parts.struct.field("1"), parts.struct.field("2"))
+    month = pl.coalesce(parts.struct.field("3"), parts.struct.field("4")).cast(pl.Int32)
+    return (
+        pl.when(parts.struct.field("1").is_not_null())
+        .then(year)
+        .when(month.is_between(1, 12))
+        .then(pl.concat_str(year, pl.lit("-"), month.cast(pl.String).str.zfill(2)))
+    )
+
+
+def period_start(period: pl.Expr) -> pl.Expr:
+    """The first day of a period (``YYYY`` or ``YYYY-MM``)."""
+    month = pl.when(period.str.len_chars() == 7).then(period.str.slice(5, 2)).otherwise(pl.lit("1"))
+    return pl.date(period.str.slice(0, 4).cast(pl.Int32), month.cast(pl.Int32), 1)
+
+
+def period_end(period: pl.Expr) -> pl.Expr:
+    """The last day of a period (31 December for a year, the month's last day for a month)."""
+    start = period_start(period)
+    return (
+        pl.when(period.str.len_chars() == 7)
+        .then(start.dt.month_end())
+        .otherwise(pl.date(start.dt.year(), 12, 31))
+    )
+
+
+def period_months(period: pl.Expr) -> pl.Expr:
+    """How many months a period spans: 1 for a month, 12 for a year."""
+    return pl.when(period.str.len_chars() == 7).then(1).otherwise(12)
+
+
 def _enum_lookup(column: Column) -> dict[str, str]:
     assert column.values is not None
     lookup: dict[str, str] = {}
@@ -124,6 +163,8 @@ def typed(name: str, column: Column) -> pl.Expr:
             return parse_number(text)
         case ColumnType.DATE:
             return parse_date(text)
+        case ColumnType.PERIOD:
+            return parse_period(text)
         case ColumnType.BOOL:
             return parse_bool(text)
         case ColumnType.ENUM:
@@ -151,6 +192,10 @@ TYPE_REASONS: dict[ColumnType, tuple[str, str]] = {
         "must be a real date such as 2025-01-05, 2025/1/5 or 20250105",
     ),
     ColumnType.BOOL: ("应为 是/否", "must be yes or no (是/否)"),
+    ColumnType.PERIOD: (
+        "应为年份（如 2025，全年合计）或年月（如 2025-01，月份 1–12）",
+        "must be a year such as 2025 (the year's total) or a month such as 2025-01 (month 1–12)",
+    ),
 }
 
 
@@ -226,6 +271,31 @@ def column_checks(name: str, column: Column, today: date) -> list[tuple[pl.Expr,
             _constant(
                 f"日期应在 {EARLIEST_DATE} 至 {LATEST_DATE} 之间",
                 f"date must be between {EARLIEST_DATE} and {LATEST_DATE}",
+            ),
+        )
+    if column.type == ColumnType.PERIOD:
+        add(
+            period_start(value) < pl.lit(EARLIEST_DATE),
+            "range",
+            _constant(
+                f"所属期应不早于 {EARLIEST_DATE.year} 年", f"period before {EARLIEST_DATE.year}"
+            ),
+        )
+        # A period not yet begun cannot have been paid (the current month can).
+        add(
+            period_start(value) > pl.lit(today),
+            "future",
+            _constant(
+                f"所属期晚于今天（{today}）尚未开始", f"period has not begun by today ({today})"
+            ),
+        )
+    if column.months_in is not None:
+        add(
+            value > period_months(pl.col(column.months_in)),
+            "months",
+            _constant(
+                "按月的记录缴费月数只能为 0 或 1（年度合计最多 12）",
+                "a month's record is 0 or 1 month (a year's total at most 12)",
             ),
         )
     if column.not_after_today:
@@ -420,6 +490,8 @@ def _bound(spec: FeedSpec, column: str | None, end: bool) -> pl.Expr:
     if spec.columns[column].type == ColumnType.YEAR:
         year = pl.col(column)
         return pl.date(year, 12, 31) if end else pl.date(year, 1, 1)
+    if spec.columns[column].type == ColumnType.PERIOD:
+        return period_end(pl.col(column)) if end else period_start(pl.col(column))
     return pl.col(column)
 
 

@@ -24,6 +24,7 @@ class ColumnType(StrEnum):
     FLOAT = "float"
     DATE = "date"
     YEAR = "year"  # a calendar year (缴费年度): valid from 1 January to 31 December
+    PERIOD = "period"  # a year (2025: the year's total) or a month (2025-01), not in the future
     BOOL = "bool"
     ENUM = "enum"
     ID_NUMBER = "id_number"  # 公民身份号码, GB 11643 check
@@ -47,6 +48,7 @@ class RegistryTable(StrEnum):
     CHILDREN = "children"
     EMPLOYERS = "employers"
     EMPLOYMENT = "employment"
+    UNIONS = "unions"  # 总工会: whether an employer has a trade union
 
 
 class Aggregate(StrEnum):
@@ -81,6 +83,9 @@ class Column(Strict):
     """Dates: a date in the future is refused (an honour awarded tomorrow is a typo)."""
     reference: Reference | None = None
     """The value must be one the registry knows (a town code, an employer's credit code)."""
+    months_in: str | None = None
+    """Whole numbers of months: at most the months of the period in this (``period``) column
+    of the same row — 0 or 1 for a month, 0 to 12 for a year."""
 
     @field_validator("values", mode="before")
     @classmethod
@@ -116,6 +121,8 @@ class Column(Strict):
             raise ValueError("min/max 只用于数值列 / min and max are for numeric columns")
         if self.not_after_today and self.type != ColumnType.DATE:
             raise ValueError("not_after_today 只用于日期列 / not_after_today is for dates")
+        if self.months_in is not None and self.type != ColumnType.INT:
+            raise ValueError("months_in 只用于整数列 / months_in is for whole numbers")
         return self
 
 
@@ -194,6 +201,15 @@ class FeedSpec(Strict):
                 problems.append(f"key: 没有列 {column} / no such column")
             elif not self.columns[column].required:
                 problems.append(f"key: 列 {column} 应为必填 / key columns must be required")
+        for name, declared in self.columns.items():
+            period = declared.months_in
+            if period is not None and (
+                period not in names or self.columns[period].type != ColumnType.PERIOD
+            ):
+                problems.append(
+                    f"columns.{name}.months_in: 没有 period 类型的列 {period} / "
+                    "no such period column"
+                )
         if self.unknown_person == UnknownPerson.CREATE and self.registry != RegistryTable.RESIDENTS:
             problems.append(
                 "unknown_person: create 只用于 registry: residents（居民登记）/ "
@@ -220,8 +236,11 @@ class FeedSpec(Strict):
                 if column in names and self.columns[column].type not in (
                     ColumnType.DATE,
                     ColumnType.YEAR,
+                    ColumnType.PERIOD,
                 ):
-                    problems.append(f"{where}.{part}: 列 {column} 应为日期或年份 / date or year")
+                    problems.append(
+                        f"{where}.{part}: 列 {column} 应为日期、年份或所属期 / date, year or period"
+                    )
             for column, allowed in fact.when.items():
                 if column not in names:
                     problems.append(f"{where}.when: 没有列 {column} / no such column")
