@@ -446,6 +446,7 @@ REGISTRY_KEYS = {
     RegistryTable.CHILDREN: ("child_id_number", registry_repository.child_keys),
     RegistryTable.EMPLOYERS: ("credit_code", registry_repository.employer_keys),
     RegistryTable.EMPLOYMENT: (None, None),
+    RegistryTable.UNIONS: (None, None),
 }
 
 
@@ -457,7 +458,7 @@ def _apply_to_registry(
     they are. Returns (rows registered, of them residents)."""
     assert spec.registry is not None
     target = f"{spec.registry}.csv"
-    wanted = [name for name in city_files.COLUMNS[target] if name in spec.columns]
+    wanted = [name for name in city_files.registry_columns(target) if name in spec.columns]
     rows = good.select(LINE, *[pl.col(name).cast(pl.String) for name in wanted]).collect()
     key, existing = REGISTRY_KEYS[spec.registry]
     if key is not None and existing is not None:
