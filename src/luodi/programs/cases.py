@@ -161,6 +161,8 @@ def _case_frame(
         if not fits:
             problems.append(_type_problem(f"{where}.fields.{name}", value, names[name]))
         values[name] = typed
+    if problems:
+        return pl.DataFrame(), names, problems
     columns: dict[str, pl.Series] = {}
     for name, value_type in context.items():
         if name in values:
@@ -176,7 +178,7 @@ def _case_frame(
         columns[name] = pl.Series(name, [value], dtype=rules.field_dtype(spec, name))
     columns[rules.POINTS] = pl.Series(rules.POINTS, [case.points], dtype=pl.Float64)
     columns[rules.ORDER] = pl.Series(rules.ORDER, [case.application_order], dtype=pl.Int64)
-    return pl.DataFrame(list(columns.values())) if not problems else pl.DataFrame(), names, problems
+    return pl.DataFrame(list(columns.values())), names, problems
 
 
 def check_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> None:
