@@ -62,6 +62,7 @@ def test_a_populated_database_goes_down_and_up_again(
 
     from luodi.auth.actor import SYSTEM_ACTOR
     from luodi.db import session_scope
+    from luodi.programs import intake
     from luodi.programs import service as programs
     from tests.conftest import city_engine
 
@@ -74,7 +75,7 @@ def test_a_populated_database_goes_down_and_up_again(
                 places=2,
             )  # fmt: skip
             numbers = session.scalars(text("SELECT id_number FROM residents LIMIT 5")).all()
-            programs.submit_applications(
+            intake.submit_applications(
                 SYSTEM_ACTOR, session, cycle.id, [{"id_number": n} for n in numbers]
             )
 

@@ -1,5 +1,6 @@
 """Imports every domain's models so that ``Base.metadata`` knows all tables (Alembic, tests)."""
 
+from luodi.allocation import models as allocation_models
 from luodi.audit import models as audit_models
 from luodi.auth import models as auth_models
 from luodi.db import Base
@@ -12,6 +13,7 @@ from luodi.scoring import models as scoring_models
 
 __all__ = [
     "Base",
+    "allocation_models",
     "audit_models",
     "auth_models",
     "facts_models",

@@ -276,14 +276,14 @@ def demo_trust(runs: list[int]) -> None:
     from luodi.auth.demo import demo_users
     from luodi.db import session_scope
     from luodi.notices import service as notices
-    from luodi.programs import service as programs
+    from luodi.programs import intake
     from luodi.registry import service as registry_service
 
     with session_scope() as session:
         published = [notices.publish(SYSTEM_ACTOR, session, allocation_run_id=run) for run in runs]
         school = published[0]
         first = notices.rows_page(session, school, 0, 1)["ref"][0]
-        application = programs.get_application(SYSTEM_ACTOR, session, int(first))
+        application = intake.get_application(SYSTEM_ACTOR, session, int(first))
         people = registry_service.people(SYSTEM_ACTOR, session)
         person = people.filter(people["resident_id"] == application.resident_id).row(0, named=True)
         accounts = demo_users(

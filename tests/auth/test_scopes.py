@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from luodi.allocation import repository as allocation_repository
 from luodi.auth import service as auth_service
 from luodi.auth.actor import PUBLIC_ACTOR, SYSTEM_ACTOR, Actor, Role
 from luodi.db import session_scope
@@ -166,7 +167,7 @@ def test_repositories_reach_what_each_role_may_read(
         statements: dict[str, Callable[[Actor], Any]] = {
             "residents": registry_repository.readable_residents,
             "applications": programs_repository.readable_applications,
-            "allocation runs": programs_repository.readable_runs,
+            "allocation runs": allocation_repository.readable_runs,
             "feed batches": feeds_repository.readable_batches,
         }
         found = {

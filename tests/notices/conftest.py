@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from luodi.allocation import service as allocation
 from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.policy.service import find_policy
+from luodi.programs import intake
 from luodi.programs import service as programs
 from luodi.scoring import service as scoring
 from tests.conftest import city_engine, rolled_back_session
@@ -78,7 +80,7 @@ def education_cycle(
         {"id_number": number, "graduated": flag}
         for number, flag in zip(numbers, graduated, strict=True)
     ]
-    ids = programs.submit_applications(SYSTEM_ACTOR, session, cycle.id, records)
-    programs.verify_all(REVIEWER, session, cycle.id)
-    run = programs.allocate_cycle(SYSTEM_ACTOR, session, cycle.id, "notice-seed", scoring_run_id)
+    ids = intake.submit_applications(SYSTEM_ACTOR, session, cycle.id, records)
+    intake.verify_all(REVIEWER, session, cycle.id)
+    run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle.id, "notice-seed", scoring_run_id)
     return {"cycle": cycle.id, "run": run.id, "ids": ids}

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.db import session_scope
 from luodi.notices import service
-from luodi.programs import service as programs
+from luodi.programs import intake
 from luodi.registry import service as registry
 from tests.conftest import city_engine
 from tests.notices.conftest import RESCORED_AS_OF, REVIEWER, education_cycle, resident_actor, score
@@ -49,8 +49,8 @@ def test_rerun_on_another_scoring_run_needs_confirmation(committed: Engine, tmp_
             resident_actor(numbers[0]), session, notice.id, str(cycle["ids"][0]), "积分有误"
         )
         service.review(REVIEWER, session, objection.id, uphold=True, reason="按更正后的数据")
-        programs.correct(SYSTEM_ACTOR, session, cycle["ids"][0], fields={"graduated": True})
-        programs.verify(REVIEWER, session, [cycle["ids"][0]], approve=True)
+        intake.correct(SYSTEM_ACTOR, session, cycle["ids"][0], fields={"graduated": True})
+        intake.verify(REVIEWER, session, [cycle["ids"][0]], approve=True)
         second = score(session, RESCORED_AS_OF)
         notice_id = notice.id
 

@@ -20,7 +20,7 @@ from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.errors import Conflict, Invalid, LuodiError
 from luodi.notices import exports, service
 from luodi.notices.models import NoticeExport, NoticeRow
-from luodi.programs import service as programs
+from luodi.programs import intake
 from luodi.registry import service as registry
 from luodi.scoring import service as scoring
 from luodi.settings import get_settings
@@ -98,8 +98,8 @@ def test_files_are_rendered_once_at_publish_and_again_on_amendment(
     resident = resident_actor(numbers[1])
     objection = service.file_objection(resident, db, notice.id, str(cycle["ids"][1]), "已毕业")
     service.review(REVIEWER, db, objection.id, uphold=True, reason="已核实毕业证书")
-    programs.correct(SYSTEM_ACTOR, db, cycle["ids"][1], fields={"graduated": True})
-    programs.verify(REVIEWER, db, [cycle["ids"][1]], approve=True)
+    intake.correct(SYSTEM_ACTOR, db, cycle["ids"][1], fields={"graduated": True})
+    intake.verify(REVIEWER, db, [cycle["ids"][1]], approve=True)
     before = notice.rows_digest
     service.rerun(SYSTEM_ACTOR, db, notice.id)
     assert notice.rows_digest != before
@@ -147,8 +147,8 @@ def test_rerun_uses_the_notice_scoring_run_unless_another_is_confirmed(db: Sessi
         resident_actor(objector), db, notice.id, str(application), "我已取得学历证书"
     )
     service.review(REVIEWER, db, objection.id, uphold=True, reason="已核实毕业证书")
-    programs.correct(SYSTEM_ACTOR, db, application, fields={"graduated": True})
-    programs.verify(REVIEWER, db, [application], approve=True)
+    intake.correct(SYSTEM_ACTOR, db, application, fields={"graduated": True})
+    intake.verify(REVIEWER, db, [application], approve=True)
 
     with pytest.raises(Conflict) as refused:
         service.rerun(SYSTEM_ACTOR, db, notice.id, scoring_run_id=second)

@@ -13,10 +13,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from luodi.allocation import service as allocation
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.errors import Conflict, Invalid
 from luodi.policy.service import find_policy
-from luodi.programs import demo, service
+from luodi.programs import demo, intake, service
+from luodi.programs import targets as program_targets
 from luodi.programs.models import Application, ApplicationStatus
 from luodi.registry.loading import load_city
 from luodi.registry.models import Child, Resident, Town
@@ -49,8 +51,8 @@ def open_and_fill(
         targets_file=targets,
         **options,
     )
-    service.submit_applications(SYSTEM_ACTOR, session, cycle.id, applications.to_dicts())
-    service.verify_all(SYSTEM_ACTOR, session, cycle.id)
+    intake.submit_applications(SYSTEM_ACTOR, session, cycle.id, applications.to_dicts())
+    intake.verify_all(SYSTEM_ACTOR, session, cycle.id)
     return cycle.id
 
 
@@ -60,10 +62,10 @@ def test_school_admission(city: Session, small_city: Path) -> None:
     cycle_id = open_and_fill(
         city, "school-entry", small_city / "schools.csv", applications, entry_grade=1
     )
-    run = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s1")
-    results = service.run_results(SYSTEM_ACTOR, city, run.id, masked=False)
+    run = allocation.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s1")
+    results = allocation.run_results(SYSTEM_ACTOR, city, run.id, masked=False)
     assert results.height == applications.height  # one result per application
-    targets = {t.target_id: t for t in service.cycle_targets(city, cycle_id)}
+    targets = {t.target_id: t for t in program_targets.cycle_targets(city, cycle_id)}
     placed = results.filter(pl.col("outcome") == "placed")
     assert placed.height > 0
     for target_id, count in placed.group_by("target_id").len().iter_rows():
@@ -105,26 +107,26 @@ def test_school_admission(city: Session, small_city: Path) -> None:
     assert placed.filter(pl.col("child_id").is_in(unvaccinated)).height > 0
 
     # Same inputs and seed: same digest, nothing changed.
-    again = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s1")
+    again = allocation.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s1")
     assert again.inputs_digest == run.inputs_digest
     assert again.previous_run_id == run.id
-    assert service.run_diff(SYSTEM_ACTOR, city, again.id).height == 0
+    assert allocation.run_diff(SYSTEM_ACTOR, city, again.id).height == 0
     # A correction changes one child's choices: the re-run shows exactly that difference.
     target = placed.filter(pl.col("choice_rank") == 1).row(0, named=True)
     others = [t for t in targets if t != target["target_id"]]
     spare = min(others, key=lambda t: placed.filter(pl.col("target_id") == t).height)
-    service.correct(SYSTEM_ACTOR, city, target["application_id"], choices=spare)
-    service.verify(SYSTEM_ACTOR, city, [target["application_id"]], approve=True)
-    third = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s1")
+    intake.correct(SYSTEM_ACTOR, city, target["application_id"], choices=spare)
+    intake.verify(SYSTEM_ACTOR, city, [target["application_id"]], approve=True)
+    third = allocation.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s1")
     assert third.inputs_digest != run.inputs_digest
-    changed = service.run_diff(SYSTEM_ACTOR, city, third.id)
+    changed = allocation.run_diff(SYSTEM_ACTOR, city, third.id)
     assert target["application_id"] in changed["application_id"].to_list()
     # Final: statuses are final, and no further run.
     service.finalize(SYSTEM_ACTOR, city, cycle_id)
     statuses = set(city.scalars(select(Application.status).where(Application.cycle_id == cycle_id)))
     assert statuses == {ApplicationStatus.FINAL}
     with pytest.raises(Conflict):
-        service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s2")
+        allocation.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "s2")
 
 
 def registry_household_sizes(session: Session) -> dict[str, int]:
@@ -155,8 +157,8 @@ def test_public_housing_serial_dictatorship_and_waiting_list(
     units.write_csv(tmp_path / "few_units.csv")
     applications = demo.housing_applications(small_city, share=0.02)
     cycle_id = open_and_fill(city, "public-rental", tmp_path / "few_units.csv", applications)
-    run = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "h1")
-    results = service.run_results(SYSTEM_ACTOR, city, run.id, masked=False)
+    run = allocation.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "h1")
+    results = allocation.run_results(SYSTEM_ACTOR, city, run.id, masked=False)
     placed = results.filter(pl.col("outcome") == "placed")
     assert 0 < placed.height <= units.height
     assert placed["unit"].n_unique() == placed.height  # no flat given twice
@@ -186,8 +188,8 @@ def test_public_housing_serial_dictatorship_and_waiting_list(
 def test_quota_benefit_takes_the_highest_points(city: Session, small_city: Path) -> None:
     applications = demo.benefit_applications(small_city, 60)
     cycle_id = open_and_fill(city, "health-check", None, applications, places=10)
-    run = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "q")
-    results = service.run_results(SYSTEM_ACTOR, city, run.id)
+    run = allocation.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "q")
+    results = allocation.run_results(SYSTEM_ACTOR, city, run.id)
     placed = results.filter(pl.col("outcome") == "placed")
     assert placed.height == 10
     unplaced = results.filter(pl.col("outcome") == "unplaced")
@@ -198,8 +200,8 @@ def test_quota_benefit_takes_the_highest_points(city: Session, small_city: Path)
 def test_tiered_loan_limits_follow_the_bands(city: Session, small_city: Path) -> None:
     applications = demo.benefit_applications(small_city, 300)
     cycle_id = open_and_fill(city, "loan", None, applications)
-    run = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "t")
-    results = service.run_results(SYSTEM_ACTOR, city, run.id)
+    run = allocation.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "t")
+    results = allocation.run_results(SYSTEM_ACTOR, city, run.id)
     granted = results.filter(pl.col("outcome") == "placed")
     assert granted.height > 0
     for points, amount in granted.select("points", "entitlement").iter_rows():
@@ -237,7 +239,7 @@ def test_bad_applications_are_refused_whole(city: Session, small_city: Path) -> 
     )
     # First the shape of each record (a malformed ID number, an unknown route) …
     with pytest.raises(Invalid) as raised:
-        service.submit_applications(SYSTEM_ACTOR, city, cycle.id, bad.to_dicts())
+        intake.submit_applications(SYSTEM_ACTOR, city, cycle.id, bad.to_dicts())
     reasons = {(p.field, p.row) for p in raised.value.details}
     assert reasons == {("child_id_number", 3), ("route", 3)}
     # … then against the registry and the cycle (not a resident, unknown and too many choices).
@@ -245,7 +247,7 @@ def test_bad_applications_are_refused_whole(city: Session, small_city: Path) -> 
         child_id_number=pl.lit(good["child_id_number"][0]), route=pl.lit("points")
     )
     with pytest.raises(Invalid) as raised:
-        service.submit_applications(SYSTEM_ACTOR, city, cycle.id, unregistered.to_dicts())
+        intake.submit_applications(SYSTEM_ACTOR, city, cycle.id, unregistered.to_dicts())
     reasons = {(p.field, p.row) for p in raised.value.details}
     assert ("id_number", 3) in reasons and ("choices", 3) in reasons
     assert service.cycle_counts(city, cycle.id) == {}  # nothing was taken
@@ -261,9 +263,9 @@ def test_bad_applications_are_refused_whole(city: Session, small_city: Path) -> 
         entry_grade=1,
     )
     with pytest.raises(Conflict):
-        service.submit_applications(SYSTEM_ACTOR, city, closed.id, good.to_dicts())
+        intake.submit_applications(SYSTEM_ACTOR, city, closed.id, good.to_dicts())
     with pytest.raises(Invalid):
-        service.verify(SYSTEM_ACTOR, city, [1], approve=False, reason=" ")
+        intake.verify(SYSTEM_ACTOR, city, [1], approve=False, reason=" ")
 
 
 @pytest.mark.parametrize(
@@ -294,7 +296,7 @@ def test_a_notice_lasts_the_cycles_notice_period(city: Session, small_city: Path
 
     applications = demo.benefit_applications(small_city, 6)
     cycle_id = open_and_fill(city, "health-check", None, applications, places=2, notice_days=10)
-    run = service.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "n")
+    run = allocation.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "n")
     with pytest.raises(Invalid):
         notices.publish(SYSTEM_ACTOR, city, allocation_run_id=run.id, starts_on=date(9999, 12, 30))
     monday = TODAY + timedelta(days=(7 - TODAY.weekday()) % 7)

@@ -10,11 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from luodi.allocation import service as allocation
 from luodi.app import create_app
 from luodi.auth import service as auth_service
 from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
 from luodi.policy.service import find_policy
+from luodi.programs import intake
 from luodi.programs import service as programs
 from luodi.scoring import service as scoring_service
 from tests.conftest import city_engine
@@ -109,9 +111,9 @@ def cycle(loaded_engine: Engine, accounts: dict[str, Actor], city: pl.DataFrame)
             places=4,
         )
         records = [{"id_number": number} for number in (mine, *others)]
-        ids = programs.submit_applications(SYSTEM_ACTOR, session, cycle.id, records)
-        programs.verify_all(accounts["health"], session, cycle.id)
-        run = programs.allocate_cycle(SYSTEM_ACTOR, session, cycle.id, "trust-seed")
+        ids = intake.submit_applications(SYSTEM_ACTOR, session, cycle.id, records)
+        intake.verify_all(accounts["health"], session, cycle.id)
+        run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle.id, "trust-seed")
         return {
             "cycle": cycle.id,
             "run": run.id,

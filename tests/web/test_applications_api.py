@@ -20,6 +20,7 @@ from luodi.auth import service as auth_service
 from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
 from luodi.programs import service as programs
+from luodi.programs import targets as program_targets
 from luodi.programs.models import Application
 from luodi.registry.models import Resident
 from tests.web.conftest import PASSWORD, sign_in
@@ -141,7 +142,7 @@ def test_a_resident_files_one_record_for_self_or_own_child(
 
 def programs_schools(engine: Engine, cycle_id: int) -> list[str]:
     with session_scope(engine) as session:
-        targets = programs.cycle_targets(session, cycle_id)
+        targets = program_targets.cycle_targets(session, cycle_id)
     return [targets[0].group_id or ""]
 
 

@@ -24,6 +24,8 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from luodi.allocation import service as allocation
+from luodi.allocation.models import OUTCOME_LABELS
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require, require_department
@@ -43,8 +45,9 @@ from luodi.notices.models import (
     ObjectionStatus,
 )
 from luodi.notices.schemas import DEFAULT_WORKING_DAYS, MAX_REASON, MAX_REF, MAX_TITLE
+from luodi.programs import catalog, intake
+from luodi.programs import repository as programs_repository
 from luodi.programs import service as programs
-from luodi.programs.models import OUTCOME_LABELS
 from luodi.registry import service as registry
 from luodi.scoring import service as scoring
 
@@ -168,7 +171,7 @@ def stored_export(session: Session, notice: Notice, kind: str) -> NoticeExport:
 
 
 def _allocation_rows(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
-    frame = programs.run_results(actor, session, run_id, masked=True)
+    frame = allocation.run_results(actor, session, run_id, masked=True)
     return frame.select(
         pl.col("application_id").cast(pl.String).alias("ref"),
         "name",
@@ -241,11 +244,11 @@ def publish(
     if title is not None and not (0 < len(title.strip()) <= MAX_TITLE):
         raise Invalid.field("title", title, f"标题为1–{MAX_TITLE}个字", f"1–{MAX_TITLE} chars")
     if allocation_run_id is not None:
-        run = programs.get_run(actor, session, allocation_run_id)
-        cycle = programs.get_cycle(actor, session, run.cycle_id)
+        run = allocation.get_run(actor, session, allocation_run_id)
+        cycle = programs_repository.get_cycle(actor, session, run.cycle_id)
         if run.final:
             raise Conflict(f"分配批次 {run.id} 已确定", f"allocation run {run.id} is final")
-        if programs.latest_run(actor, session, cycle.id).id != run.id:
+        if allocation.latest_run(actor, session, cycle.id).id != run.id:
             raise Conflict(
                 f"批次 {run.id} 不是周期 {cycle.id} 的最新分配",
                 f"run {run.id} is not the latest of cycle {cycle.id}",
@@ -258,7 +261,7 @@ def publish(
                 f"周期 {cycle.id} 已有公示 {current.id}，请在其上重新分配",
                 f"cycle {cycle.id} already has notice {current.id}: re-run on it",
             )
-        spec = programs.cycle_spec(cycle)
+        spec = catalog.cycle_spec(cycle)
         rows = _allocation_rows(actor, session, run.id)
         notice = Notice(
             kind=NoticeKind.ALLOCATION,
@@ -459,7 +462,7 @@ def _row_resident(actor: Actor, session: Session, notice: Notice, row_ref: str) 
         return None
     if notice.kind == NoticeKind.ALLOCATION:
         try:
-            application = programs.get_application(actor, session, int(row_ref))
+            application = intake.get_application(actor, session, int(row_ref))
         except NotFound:
             return None
         return application.resident_id if application.cycle_id == notice.cycle_id else None
@@ -679,7 +682,7 @@ def rerun(
     if notice.kind == NoticeKind.ALLOCATION:
         assert notice.cycle_id is not None and notice.allocation_run_id is not None
         previous = notice.allocation_run_id
-        run = programs.allocate_cycle(
+        run = allocation.allocate_cycle(
             actor, session, notice.cycle_id, seed or notice.seed or "", chosen
         )
         new_id, after_rows = run.id, _allocation_rows(actor, session, run.id)
@@ -787,7 +790,7 @@ def finalize(actor: Actor, session: Session, notice_id: int, today: date | None 
         )
     if notice.kind == NoticeKind.ALLOCATION:
         assert notice.cycle_id is not None
-        latest = programs.latest_run(actor, session, notice.cycle_id)
+        latest = allocation.latest_run(actor, session, notice.cycle_id)
         if latest.id != notice.allocation_run_id:
             raise Conflict(
                 f"周期的最新分配 {latest.id} 未公示（公示的是 {notice.allocation_run_id}）",
@@ -813,7 +816,7 @@ def finalize_cycle(
         select(Notice).where(Notice.cycle_id == cycle_id).order_by(Notice.id.desc()).limit(1)
     ).first()
     if notice is None:
-        programs.get_cycle(actor, session, cycle_id)
+        programs_repository.get_cycle(actor, session, cycle_id)
         raise Conflict(
             f"周期 {cycle_id} 的结果还没有公示（luodi notice publish）",
             f"cycle {cycle_id}'s result has not been published (luodi notice publish)",

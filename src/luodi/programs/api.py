@@ -10,9 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from luodi.allocation import service as allocation
+from luodi.allocation.models import AllocationRun
 from luodi.notices import service as notices
-from luodi.programs import service
-from luodi.programs.models import AllocationRun, Application
+from luodi.programs import catalog, intake, service
+from luodi.programs.models import Application
 from luodi.programs.spec import KIND_LABELS
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.params import MAX_ID, ObjectId
@@ -83,7 +85,7 @@ def list_programs() -> list[dict[str, Any]]:
             "eligibility": [rule.model_dump() for rule in spec.eligibility],
             "materials": [material.model_dump() for material in spec.materials],
         }
-        for spec, _ in service.load_programs().values()
+        for spec, _ in catalog.load_programs().values()
     ]
 
 
@@ -109,7 +111,7 @@ def submit(
     cycle_id: ObjectId, body: ApplicationsPush, actor: CurrentActor, session: DbSession
 ) -> dict[str, Any]:
     """提交申请（全部受理或全部不受理；记录 n 即第 n 行）/ all or none."""
-    ids = service.submit_applications(actor, session, cycle_id, body.records, "records")
+    ids = intake.submit_applications(actor, session, cycle_id, body.records, "records")
     return {"application_ids": ids}
 
 
@@ -118,8 +120,8 @@ def verify(
     application_id: ObjectId, body: Verification, actor: CurrentActor, session: DbSession
 ) -> dict[str, Any]:
     """部门审核：通过，或退回并写明原因 / approve, or return with a reason."""
-    service.verify(actor, session, [application_id], body.approve, body.reason)
-    application = service.get_application(actor, session, application_id)
+    intake.verify(actor, session, [application_id], body.approve, body.reason)
+    application = intake.get_application(actor, session, application_id)
     return {"id": application.id, "status": application.status, "reason": application.reason}
 
 
@@ -128,21 +130,21 @@ def allocate(
     cycle_id: ObjectId, body: RunRequest, actor: CurrentActor, session: DbSession
 ) -> dict[str, Any]:
     """排序与分配，保存分配批次 / rank and allocate."""
-    run = service.allocate_cycle(actor, session, cycle_id, body.seed, body.scoring_run)
+    run = allocation.allocate_cycle(actor, session, cycle_id, body.seed, body.scoring_run)
     return _run(run)
 
 
 @router.get("/allocation-runs/{run_id}")
 def run_results(run_id: ObjectId, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
     """公示名单（脱敏）/ the masked list."""
-    run = service.get_run(actor, session, run_id)
-    frame = service.run_results(actor, session, run_id).drop("resident_id", "child_id")
+    run = allocation.get_run(actor, session, run_id)
+    frame = allocation.run_results(actor, session, run_id).drop("resident_id", "child_id")
     return {**_run(run), "results": frame.to_dicts()}
 
 
 @router.get("/allocation-runs/{run_id}/diff")
 def run_diff(run_id: ObjectId, actor: CurrentActor, session: DbSession) -> list[dict[str, Any]]:
-    return service.run_diff(actor, session, run_id).to_dicts()
+    return allocation.run_diff(actor, session, run_id).to_dicts()
 
 
 @router.post("/program-cycles/{cycle_id}/finalize")
@@ -150,7 +152,7 @@ def finalize(cycle_id: ObjectId, actor: CurrentActor, session: DbSession) -> dic
     """经公示后确定（公示期满、无未决异议）/ final through its notice."""
     notice = notices.finalize_cycle(actor, session, cycle_id)
     assert notice.allocation_run_id is not None
-    return _run(service.get_run(actor, session, notice.allocation_run_id))
+    return _run(allocation.get_run(actor, session, notice.allocation_run_id))
 
 
 @router.patch("/applications/{application_id}")
@@ -160,7 +162,7 @@ def correct(
     """更正申请（退回后由本人，或服务中心）：回到已提交，由主管部门重新审核 / correct an
     application; it goes back to submitted for the department to verify again."""
     choices = ";".join(body.choices) if body.choices is not None else None
-    return _application(service.correct(actor, session, application_id, choices, body.fields))
+    return _application(intake.correct(actor, session, application_id, choices, body.fields))
 
 
 @router.get("/applications/{application_id}")
@@ -168,13 +170,13 @@ def get_application(
     application_id: ObjectId, actor: CurrentActor, session: DbSession
 ) -> dict[str, Any]:
     """一份申请（本人、所属镇街、主管部门或服务中心可见）/ one application, in scope."""
-    return _application(service.get_application(actor, session, application_id))
+    return _application(intake.get_application(actor, session, application_id))
 
 
 @router.get("/my/applications")
 def my_applications(actor: CurrentActor, session: DbSession) -> list[dict[str, Any]]:
     """本人的申请 / a resident's own applications."""
-    return [_application(a) for a in service.my_applications(actor, session)]
+    return [_application(a) for a in intake.my_applications(actor, session)]
 
 
 def _application(application: Application) -> dict[str, Any]:

@@ -11,13 +11,15 @@ import polars as pl
 import typer
 from rich.table import Table
 
+from luodi.allocation import service as allocation
+from luodi.allocation.models import OUTCOME_LABELS, AllocationRun
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.console import console, parse_day
 from luodi.db import session_scope
 from luodi.errors import Invalid
 from luodi.files import check_writable, write_table
-from luodi.programs import service
-from luodi.programs.models import OUTCOME_LABELS, AllocationRun
+from luodi.programs import catalog, intake, service
+from luodi.programs import targets as program_targets
 from luodi.programs.spec import KIND_LABELS
 from luodi.registry import city_files
 
@@ -31,7 +33,7 @@ program_app = typer.Typer(
 def list_programs() -> None:
     """列出项目 / the declared programs."""
     table = Table("项目 id", "名称 name", "类型 kind", "审核部门", "方法 method", "志愿数")
-    for spec, _ in service.load_programs().values():
+    for spec, _ in catalog.load_programs().values():
         table.add_row(
             spec.id,
             spec.name.zh,
@@ -46,7 +48,7 @@ def list_programs() -> None:
 @program_app.command("show")
 def show(program: Annotated[str, typer.Argument(help="项目 id")]) -> None:
     """项目的条件、材料、排序与分配方法 / a program's rules."""
-    spec, _ = service.find_program(program)
+    spec, _ = catalog.find_program(program)
     console.print(
         f"[bold]{spec.name.zh}[/] / {spec.name.en} — {KIND_LABELS[spec.kind]}，"
         f"审核 {spec.department}，计分策略 {spec.policy}",
@@ -103,7 +105,7 @@ def open_cycle(
             grade,
             carry_from,
         )
-        targets_opened = service.cycle_targets(session, cycle.id)
+        targets_opened = program_targets.cycle_targets(session, cycle.id)
         seats = sum(target.capacity for target in targets_opened)
         carried = service.cycle_counts(session, cycle.id).get("verified", 0)
         console.print(
@@ -141,7 +143,7 @@ def apply(
 ) -> None:
     """批量提交申请（全部成功或全部不受理）/ submit applications from a file, all or none."""
     with session_scope() as session:
-        ids = service.submit_file(SYSTEM_ACTOR, session, cycle, file)
+        ids = intake.submit_file(SYSTEM_ACTOR, session, cycle, file)
     console.print(
         f"已受理 {len(ids):,} 份申请 / {len(ids):,} applications submitted", highlight=False
     )
@@ -161,9 +163,9 @@ def verify(
     """部门审核：通过或退回 / the department verifies or returns applications."""
     with session_scope() as session:
         if every:
-            count = service.verify_all(SYSTEM_ACTOR, session, cycle)
+            count = intake.verify_all(SYSTEM_ACTOR, session, cycle)
         elif application:
-            count = service.verify(
+            count = intake.verify(
                 SYSTEM_ACTOR, session, application, approve=returned is None, reason=returned
             )
         else:
@@ -189,7 +191,7 @@ def correct(
         key, value = item.split("=", 1)
         fields[key.strip()] = value.strip()
     with session_scope() as session:
-        updated = service.correct(SYSTEM_ACTOR, session, application, choices, fields)
+        updated = intake.correct(SYSTEM_ACTOR, session, application, choices, fields)
         console.print(
             f"申请 {updated.id} 已更正，待重新审核 / corrected, to be verified again",
             highlight=False,
@@ -262,9 +264,9 @@ def allocate_cycle(
 ) -> None:
     """按积分排序并分配，保存不可更改的分配批次 / rank and allocate; the run is kept."""
     with console.status("排序与分配 / ranking and allocating …"), session_scope() as session:
-        run = service.allocate_cycle(SYSTEM_ACTOR, session, cycle, seed, scoring_run)
-        results = service.run_results(SYSTEM_ACTOR, session, run.id)
-        changed = service.run_diff(SYSTEM_ACTOR, session, run.id)
+        run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle, seed, scoring_run)
+        results = allocation.run_results(SYSTEM_ACTOR, session, run.id)
+        changed = allocation.run_diff(SYSTEM_ACTOR, session, run.id)
     print_run(run, results)
     if run.previous_run_id is not None:
         console.print(
@@ -287,11 +289,11 @@ def results(
         check_writable(output)
     with session_scope() as session:
         run = (
-            service.get_run(SYSTEM_ACTOR, session, run_id)
+            allocation.get_run(SYSTEM_ACTOR, session, run_id)
             if run_id is not None
-            else service.latest_run(SYSTEM_ACTOR, session, cycle)
+            else allocation.latest_run(SYSTEM_ACTOR, session, cycle)
         )
-        frame = service.run_results(SYSTEM_ACTOR, session, run.id)
+        frame = allocation.run_results(SYSTEM_ACTOR, session, run.id)
     print_run(run, frame)
     if output is not None:
         write_table(frame.drop("resident_id", "child_id"), output)
@@ -302,7 +304,7 @@ def results(
 def diff(run_id: Annotated[int, typer.Argument(help="分配批次 id")]) -> None:
     """与上一次分配的差异 / what changed since the previous run."""
     with session_scope() as session:
-        changed = service.run_diff(SYSTEM_ACTOR, session, run_id)
+        changed = allocation.run_diff(SYSTEM_ACTOR, session, run_id)
     table = Table("申请", "姓名", "之前 before", "现在 after", title=f"run {run_id} 的变化")
     for row in changed.iter_rows(named=True):
         table.add_row(str(row["application_id"]), row["name"] or "", row["before"], row["after"])
@@ -367,16 +369,16 @@ def demo_cycles(city: Path, as_of: date, seed: int) -> list[int]:
                 targets_file=targets,
                 entry_grade=extra.get("grade"),
             )
-            service.submit_file(SYSTEM_ACTOR, session, cycle.id, path)
-            service.verify_all(SYSTEM_ACTOR, session, cycle.id)
+            intake.submit_file(SYSTEM_ACTOR, session, cycle.id, path)
+            intake.verify_all(SYSTEM_ACTOR, session, cycle.id)
             cycle_id = cycle.id
         console.rule(f"{name} · 周期 cycle {cycle_id}")
         with (
             console.status(f"分配 {applications.height:,} 份申请 / allocating …"),
             session_scope() as session,
         ):
-            run = service.allocate_cycle(SYSTEM_ACTOR, session, cycle_id, str(seed))
-            frame = service.run_results(SYSTEM_ACTOR, session, run.id)
+            run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle_id, str(seed))
+            frame = allocation.run_results(SYSTEM_ACTOR, session, run.id)
         print_run(run, frame, rows=8)
         runs.append(run.id)
     return runs

@@ -1,11 +1,11 @@
-"""Program tables: cycles with their targets, applications, and immutable allocation runs."""
+"""Program tables: cycles with their targets, and applications (runs: ``allocation.models``)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from luodi.db import Base, UtcDateTime
@@ -25,21 +25,6 @@ class ApplicationStatus(StrEnum):
     WAITLISTED = "waitlisted"  # 轮候
     UNPLACED = "unplaced"  # 未录取
     FINAL = "final"  # 结果确定
-
-
-class Outcome(StrEnum):
-    PLACED = "placed"
-    WAITLISTED = "waitlisted"
-    UNPLACED = "unplaced"
-    INELIGIBLE = "ineligible"
-
-
-OUTCOME_LABELS = {
-    "placed": "录取/配租/享受 placed",
-    "waitlisted": "轮候 waitlisted",
-    "unplaced": "未录取 unplaced",
-    "ineligible": "不符合条件 ineligible",
-}
 
 
 class ProgramCycle(Base):
@@ -107,42 +92,3 @@ class Application(Base):
     verified_by: Mapped[str | None] = mapped_column(String(64))
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
-
-
-class AllocationRun(Base):
-    """One allocation of a cycle. Never updated but for ``final``: the seed, the scoring run
-    and the digest of every input are kept, so anybody can recompute the result."""
-
-    __tablename__ = "allocation_runs"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    cycle_id: Mapped[int] = mapped_column(ForeignKey("program_cycles.id"), index=True)
-    previous_run_id: Mapped[int | None] = mapped_column(ForeignKey("allocation_runs.id"))
-    scoring_run_id: Mapped[int] = mapped_column(ForeignKey("scoring_runs.id"))
-    method: Mapped[str] = mapped_column(String(32))
-    seed: Mapped[str] = mapped_column(String(100))
-    inputs_digest: Mapped[str] = mapped_column(String(64))
-    summary: Mapped[str] = mapped_column(Text)
-    final: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
-    created_by: Mapped[str] = mapped_column(String(64))
-
-
-class AllocationResult(Base):
-    __tablename__ = "allocation_results"
-
-    run_id: Mapped[int] = mapped_column(ForeignKey("allocation_runs.id"), primary_key=True)
-    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), primary_key=True)
-    outcome: Mapped[str] = mapped_column(String(16))
-    target_id: Mapped[str | None] = mapped_column(String(64))
-    unit: Mapped[str | None] = mapped_column(String(64))
-    choice_rank: Mapped[int | None] = mapped_column(Integer)
-    town_placement: Mapped[bool] = mapped_column(default=False)
-    points: Mapped[float | None] = mapped_column(Float)
-    priority_group: Mapped[int | None] = mapped_column(Integer)
-    rank: Mapped[int | None] = mapped_column(Integer)
-    lottery: Mapped[str] = mapped_column(String(20))
-    """Unsigned 64-bit: kept as text (databases' integers are signed)."""
-    entitlement: Mapped[float | None] = mapped_column(Float)
-    reason_zh: Mapped[str | None] = mapped_column(Text)
-    reason_en: Mapped[str | None] = mapped_column(Text)

@@ -3,17 +3,22 @@
 - Cycles are public (what is open, when): anybody reads them.
 - Applications: the applicant (person), the staff of the applicant's town, the reviewers of
   the cycle's department, and the service centre and auditors.
-- Allocation runs are not public (they become public through their notice): the cycle's
-  department, the service centre and auditors; town staff and residents read none.
+- Allocation runs: ``allocation/repository.py``.
 """
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy.orm import Session
 
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
-from luodi.programs.models import AllocationRun, Application, ProgramCycle
+from luodi.errors import NotFound
+from luodi.programs.models import Application, ProgramCycle
+
+Row = TypeVar("Row")
 
 
 def _application_columns() -> dict[str, ColumnElement[object]]:
@@ -42,17 +47,20 @@ def writable_applications(actor: Actor) -> Select[tuple[Application]]:
     return select(Application).where(scopes.writable(actor, **_application_columns()))
 
 
-def _run_department() -> ColumnElement[object]:
-    return (
-        select(ProgramCycle.department)
-        .where(ProgramCycle.id == AllocationRun.cycle_id)
-        .scalar_subquery()
-    )
+def one(session: Session, statement: Select[tuple[Row]], zh: str, en: str) -> Row:
+    """The one row of a scoped statement, or "not found" (out of scope looks the same)."""
+    found = session.scalars(statement).one_or_none()
+    if found is None:
+        raise NotFound(zh, en)
+    return found
 
 
-def readable_runs(actor: Actor) -> Select[tuple[AllocationRun]]:
-    return select(AllocationRun).where(scopes.readable(actor, department=_run_department()))
+def get_cycle(actor: Actor, session: Session, cycle_id: int) -> ProgramCycle:
+    statement = readable_cycles(actor).where(ProgramCycle.id == cycle_id)
+    return one(session, statement, f"没有申报周期 {cycle_id}", f"no program cycle {cycle_id}")
 
 
-def writable_runs(actor: Actor) -> Select[tuple[AllocationRun]]:
-    return select(AllocationRun).where(scopes.writable(actor, department=_run_department()))
+def writable_cycle(actor: Actor, session: Session, cycle_id: int) -> ProgramCycle:
+    """A cycle the actor may change (a reviewer: own department's); else "not found"."""
+    statement = writable_cycles(actor).where(ProgramCycle.id == cycle_id)
+    return one(session, statement, f"没有申报周期 {cycle_id}", f"no program cycle {cycle_id}")

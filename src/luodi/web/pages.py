@@ -20,7 +20,7 @@ from luodi.errors import LuodiError
 from luodi.notices import service as notices
 from luodi.notices.models import PUBLIC_COLUMNS, NoticeKind, NoticeStatus
 from luodi.notices.schemas import MAX_REASON, MAX_REF
-from luodi.programs import service as programs
+from luodi.programs import intake
 from luodi.registry import service as registry
 from luodi.settings import get_settings
 from luodi.web.dependencies import (
@@ -151,7 +151,7 @@ def logout(
 def me(request: Request, actor: CurrentActor, session: DbSession) -> Response:
     if actor == PUBLIC_ACTOR:
         return RedirectResponse("/login", status_code=303)
-    applications = programs.my_applications(actor, session) if acts_as(actor, Role.RESIDENT) else []
+    applications = intake.my_applications(actor, session) if acts_as(actor, Role.RESIDENT) else []
     objections = (
         notices.list_objections(actor, session)
         if acts_as(actor, *notices.OBJECTION_READERS)

@@ -1,0 +1,435 @@
+"""Allocation of a program cycle: the applicants' frame (who counts, with stored points and
+the program's rules evaluated), the decision (``kernels.allocation.programs``), immutable runs
+and their results, and the differences between runs.
+
+The caller commits (transactions at the edge).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import polars as pl
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from luodi import bulk
+from luodi.allocation import repository
+from luodi.allocation.models import AllocationResult, AllocationRun, Outcome
+from luodi.audit import service as audit
+from luodi.auth.actor import Actor, Role
+from luodi.auth.permissions import require
+from luodi.errors import Conflict, Invalid, NotFound
+from luodi.kernels.allocation import Method
+from luodi.kernels.allocation.programs import Kind, Label, ProgramRules, SchoolRules, decide
+from luodi.kernels.masking import mask_id_number, mask_name
+from luodi.kernels.policy import KEY
+from luodi.programs import repository as programs_repository
+from luodi.programs import rules, targets
+from luodi.programs.catalog import cycle_spec
+from luodi.programs.models import Application, ApplicationStatus, CycleStatus, ProgramCycle
+from luodi.programs.spec import ProgramKind, ProgramSpec
+from luodi.registry import service as registry_service
+from luodi.scoring import service as scoring_service
+
+RANKABLE = (
+    ApplicationStatus.VERIFIED,
+    ApplicationStatus.PLACED,
+    ApplicationStatus.WAITLISTED,
+    ApplicationStatus.UNPLACED,
+)
+"""Applications a run ranks: verified ones, and on a re-run those an earlier run decided."""
+
+STATUS_OF_OUTCOME = {
+    Outcome.PLACED: ApplicationStatus.PLACED,
+    Outcome.WAITLISTED: ApplicationStatus.WAITLISTED,
+    Outcome.UNPLACED: ApplicationStatus.UNPLACED,
+    Outcome.INELIGIBLE: ApplicationStatus.UNPLACED,
+}
+
+
+def applicant_frame(
+    actor: Actor, session: Session, cycle: ProgramCycle, spec: ProgramSpec, run_id: int | None
+) -> tuple[pl.DataFrame, scoring_service.StoredScores]:
+    """One row per (application, person whose points count): the child's parents for a
+    school place, else the applicant; with that person's stored points and inputs."""
+    applications = session.execute(
+        select(
+            Application.id,
+            Application.resident_id,
+            Application.child_id,
+            Application.choices,
+            Application.fields,
+        )
+        .where(Application.cycle_id == cycle.id, Application.status.in_(RANKABLE))
+        .order_by(Application.submitted_at, Application.id)
+    ).all()
+    frame = (
+        pl.DataFrame(
+            applications,
+            schema={
+                "application_id": pl.Int64,
+                "applicant": pl.Int64,
+                "child_id": pl.Int64,
+                "choices": pl.String,
+                "fields": pl.String,
+            },
+            orient="row",
+        )
+        .with_row_index(rules.ORDER, offset=1)
+        .with_columns(pl.col(rules.ORDER).cast(pl.Int64))
+    )
+    people = registry_service.people(actor, session)
+    applicant_town = people.select(
+        pl.col(KEY).alias("applicant"), pl.col("town_code").alias("home_town"), "household_id"
+    )
+    frame = frame.join(applicant_town, on="applicant", how="left")
+    if spec.kind is ProgramKind.PUBLIC_HOUSING:
+        frame = frame.join(_household_sizes(actor, session, people), on="household_id", how="left")
+        # A resident registered without a household lives alone.
+        frame = frame.with_columns(pl.col("household_size").fill_null(1))
+    else:
+        frame = frame.with_columns(household_size=pl.lit(None, dtype=pl.Int64))
+    if spec.kind is ProgramKind.SCHOOL_ADMISSION:
+        parents = people.select("household_id", KEY).drop_nulls("household_id")
+        persons = frame.join(parents, on="household_id", how="left").with_columns(
+            pl.col(KEY).fill_null(pl.col("applicant"))
+        )
+    else:
+        persons = frame.with_columns(pl.col("applicant").alias(KEY))
+    scores = scoring_service.stored_scores(
+        actor, session, persons[KEY].unique().to_list(), run_id=run_id, policy_id=spec.policy
+    )
+    persons = persons.join(scores.frame, on=KEY, how="left")
+    if spec.fields:
+        schema = {name: rules.field_dtype(spec, name) for name in spec.fields}
+        persons = persons.with_columns(
+            pl.col("fields").str.json_decode(pl.Struct(schema)).alias("fields")
+        ).unnest("fields")
+    return persons, scores
+
+
+def _household_sizes(actor: Actor, session: Session, people: pl.DataFrame) -> pl.DataFrame:
+    """Members of each household as the registry has them (adults and accompanying
+    children), never as an application says."""
+    adults = people.drop_nulls("household_id").group_by("household_id").agg(adults=pl.len())
+    children = (
+        registry_service.children(actor, session)
+        .drop_nulls("household_id")
+        .group_by("household_id")
+        .agg(children=pl.len())
+    )
+    return adults.join(children, on="household_id", how="left").select(
+        "household_id",
+        household_size=(pl.col("adults") + pl.col("children").fill_null(0)).cast(pl.Int64),
+    )
+
+
+def allocate_cycle(
+    actor: Actor,
+    session: Session,
+    cycle_id: int,
+    seed: str,
+    scoring_run_id: int | None = None,
+) -> AllocationRun:
+    require(actor, Role.ADMIN, Role.OPERATOR)
+    cycle = programs_repository.writable_cycle(actor, session, cycle_id)
+    spec = cycle_spec(cycle)
+    if cycle.status == CycleStatus.FINAL:
+        raise Conflict(f"周期 {cycle.id} 结果已确定，不能再分配", f"cycle {cycle.id} is final")
+    if not seed.strip():
+        raise Invalid.field("seed", seed, "需要公开的摇号种子", "a published seed is needed")
+    persons, scores = applicant_frame(actor, session, cycle, spec, scoring_run_id)
+    if persons.height == 0:
+        raise Invalid(
+            f"周期 {cycle.id} 没有已审核的申请", f"cycle {cycle.id} has no verified application"
+        )
+    input_types = {name: item.type for name, item in scores.compiled.policy.inputs.items()}
+    rules.check_rules(spec, input_types, scores.run.policy_id)
+    scored = persons.filter(pl.col("points").is_not_null())
+    evaluated = rules.evaluate(spec, input_types, scored, cycle.as_of)
+    # Per application: eligible if any counted person is (the eligible one with the most
+    # points gives the conditions and tie-break values); it ranks with the highest points of
+    # them (a child ranks with the higher of the two parents' points).
+    best = (
+        evaluated.sort(["eligible", "points"], descending=True)
+        .unique("application_id", keep="first", maintain_order=True)
+        .drop("points")
+        .join(
+            evaluated.group_by("application_id").agg(pl.col("points").max()),
+            on="application_id",
+        )
+    )
+    missing = persons.filter(~pl.col("application_id").is_in(best["application_id"].implode()))
+    missing = missing.unique("application_id").select("application_id", rules.ORDER)
+    applicants = best.sort(rules.ORDER)
+    target_frame = targets.target_frame(session, cycle.id)
+    outcome = decide(decision_rules(spec), _with_refusals(spec, applicants), target_frame, seed)
+    outcome = pl.concat(
+        [
+            outcome,
+            missing.select(
+                "application_id",
+                outcome=pl.lit(Outcome.INELIGIBLE.value),
+                reason_zh=pl.lit("不在所用计分批次中（没有有效居住证）"),
+                reason_en=pl.lit("not in the scoring run used (no valid residence permit)"),
+            ),
+        ],
+        how="diagonal_relaxed",
+    )
+    digest = hashlib.sha256()
+    digest.update(cycle.program_digest.encode())
+    digest.update(f"|{scores.run.id}|{scores.run.policy_digest}|{seed}|".encode())
+    digest.update(target_frame.write_csv().encode())
+    digest.update(
+        applicants.select(
+            "application_id",
+            "points",
+            "eligible",
+            "priority_group",
+            "choices",
+            *[column for column in applicants.columns if column.startswith("tie:")],
+        )
+        .write_csv()
+        .encode()
+    )
+    previous = session.scalars(
+        select(AllocationRun)
+        .where(AllocationRun.cycle_id == cycle.id)
+        .order_by(AllocationRun.id.desc())
+        .limit(1)
+    ).one_or_none()
+    counts = outcome.group_by("outcome").len()
+    summary = {
+        "applications": outcome.height,
+        **{row[0]: row[1] for row in counts.iter_rows()},
+        "seats": int(target_frame["capacity"].sum() or 0),
+        "entitlement_total": float(outcome["entitlement"].sum() or 0)
+        if "entitlement" in outcome.columns
+        else 0.0,
+    }
+    run = AllocationRun(
+        cycle_id=cycle.id,
+        previous_run_id=previous.id if previous else None,
+        scoring_run_id=scores.run.id,
+        method=(spec.mechanism.value if spec.mechanism else "tiers"),
+        seed=seed,
+        inputs_digest=digest.hexdigest(),
+        summary=json.dumps(summary, ensure_ascii=False),
+        created_by=actor.username,
+    )
+    session.add(run)
+    session.flush()
+    columns = [column.name for column in AllocationResult.__table__.columns]
+    stored = outcome.with_columns(run_id=pl.lit(run.id, dtype=pl.Int64))
+    for column in columns:
+        if column not in stored.columns:
+            stored = stored.with_columns(pl.lit(None).alias(column))
+    stored = stored.with_columns(
+        pl.col("lottery").cast(pl.String).fill_null(""),
+        pl.col("town_placement").fill_null(False).cast(pl.Boolean),
+    )
+    bulk.insert_frame(session, AllocationResult.__table__, stored.select(columns))
+    for decided, status in STATUS_OF_OUTCOME.items():
+        ids = outcome.filter(pl.col("outcome") == decided.value)["application_id"].to_list()
+        for start in range(0, len(ids), 20_000):  # bounded IN lists
+            session.execute(
+                update(Application)
+                .where(Application.id.in_(ids[start : start + 20_000]))
+                .values(status=status)
+                .execution_options(synchronize_session=False)
+            )
+    cycle.status = CycleStatus.ALLOCATED
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "allocation.run",
+        "allocation_run",
+        run.id,
+        after={**audit.row_state(run), "results": _results_digest(session, run.id)},
+        detail={"cycle": cycle.id, "seed": seed},
+    )
+    return run
+
+
+def decision_rules(spec: ProgramSpec) -> ProgramRules:
+    """What the decision kernel needs of a program."""
+    school = None
+    if spec.school is not None:
+        full, current = spec.school.full_year_rule.label, spec.school.current_rule.label
+        school = SchoolRules(
+            full_year=Label(full.zh, full.en or full.zh),
+            current=Label(current.zh, current.en or current.zh),
+            town_placement=spec.school.town_placement,
+            home_town_first=spec.school.home_town_first,
+        )
+    return ProgramRules(
+        kind=Kind(spec.kind.value),
+        method=spec.mechanism or Method.RANKED_QUOTA,
+        tie_breaks=tuple(rules.tie_break_columns(spec)),
+        school=school,
+        household_layouts=spec.household_layouts,
+    )
+
+
+def _with_refusals(spec: ProgramSpec, applicants: pl.DataFrame) -> pl.DataFrame:
+    """``reason_zh``/``reason_en``: the eligibility rules a refused application fails."""
+    refused = applicants.filter(~pl.col("eligible"))
+    reasons = [rules.failed_rules(spec, row) for row in refused.iter_rows(named=True)]
+    return applicants.join(
+        refused.select(
+            "application_id",
+            reason_zh=pl.Series([zh for zh, _ in reasons], dtype=pl.String),
+            reason_en=pl.Series([en for _, en in reasons], dtype=pl.String),
+        ),
+        on="application_id",
+        how="left",
+    )
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+def _results_digest(session: Session, run_id: int) -> str | None:
+    rows = _stored_results(session, run_id).drop("resident_id", "child_id")
+    return audit.digest({"rows": rows.rows()})
+
+
+def get_run(actor: Actor, session: Session, run_id: int) -> AllocationRun:
+    """A run, for the cycle's department and the service centre (the public and the towns
+    read published runs through their notice)."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR)
+    statement = repository.readable_runs(actor).where(AllocationRun.id == run_id)
+    return programs_repository.one(
+        session, statement, f"没有分配批次 {run_id}", f"no allocation run {run_id}"
+    )
+
+
+def latest_run(actor: Actor, session: Session, cycle_id: int) -> AllocationRun:
+    run = session.scalars(
+        repository.readable_runs(actor)
+        .where(AllocationRun.cycle_id == cycle_id)
+        .order_by(AllocationRun.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if run is None:
+        raise NotFound(f"周期 {cycle_id} 还没有分配", f"cycle {cycle_id} has not been allocated")
+    return run
+
+
+def final_run(session: Session, cycle_id: int) -> AllocationRun | None:
+    return session.scalars(
+        select(AllocationRun).where(AllocationRun.cycle_id == cycle_id, AllocationRun.final)
+    ).one_or_none()
+
+
+def _stored_results(session: Session, run_id: int) -> pl.DataFrame:
+    """A run's results as stored, with who each application is for (ids only)."""
+    rows = session.execute(
+        select(
+            AllocationResult.application_id,
+            Application.resident_id,
+            Application.child_id,
+            AllocationResult.outcome,
+            AllocationResult.target_id,
+            AllocationResult.unit,
+            AllocationResult.choice_rank,
+            AllocationResult.town_placement,
+            AllocationResult.points,
+            AllocationResult.priority_group,
+            AllocationResult.rank,
+            AllocationResult.lottery,
+            AllocationResult.entitlement,
+            AllocationResult.reason_zh,
+            AllocationResult.reason_en,
+        )
+        .join(Application, Application.id == AllocationResult.application_id)
+        .where(AllocationResult.run_id == run_id)
+        .order_by(AllocationResult.application_id)
+    ).all()
+    return pl.DataFrame(
+        [tuple(row) for row in rows],
+        schema={
+            "application_id": pl.Int64,
+            "resident_id": pl.Int64,
+            "child_id": pl.Int64,
+            "outcome": pl.String,
+            "target_id": pl.String,
+            "unit": pl.String,
+            "choice_rank": pl.Int64,
+            "town_placement": pl.Boolean,
+            "points": pl.Float64,
+            "priority_group": pl.Int64,
+            "rank": pl.Int64,
+            "lottery": pl.String,
+            "entitlement": pl.Float64,
+            "reason_zh": pl.String,
+            "reason_en": pl.String,
+        },
+        orient="row",
+    )
+
+
+def _with_people(actor: Actor, session: Session, frame: pl.DataFrame, masked: bool) -> pl.DataFrame:
+    """Names and ID numbers of the applicant and the child (masked for anything public)."""
+    people = registry_service.people(actor, session).select(KEY, "id_number", "name")
+    children = registry_service.children(actor, session).select(
+        "child_id", "child_id_number", "child_name"
+    )
+    frame = frame.join(people, on=KEY, how="left").join(children, on="child_id", how="left")
+    if masked:
+        frame = frame.with_columns(
+            pl.col("id_number").map_elements(mask_id_number, return_dtype=pl.String),
+            pl.col("name").map_elements(mask_name, return_dtype=pl.String),
+            pl.col("child_id_number").map_elements(mask_id_number, return_dtype=pl.String),
+            pl.col("child_name").map_elements(mask_name, return_dtype=pl.String),
+        )
+    return frame
+
+
+def run_results(actor: Actor, session: Session, run_id: int, masked: bool = True) -> pl.DataFrame:
+    """Every application's outcome in a run, with who it is for (masked unless asked not
+    to: this is the list published for the notice period)."""
+    run = get_run(actor, session, run_id)
+    names = {t.target_id: t.name for t in targets.cycle_targets(session, run.cycle_id)}
+    frame = _stored_results(session, run.id).with_columns(
+        target_name=pl.col("target_id").replace_strict(names, default=None)
+    )
+    return _with_people(actor, session, frame, masked)
+
+
+def run_diff(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
+    """Applications whose outcome, place or flat differs from the previous run of the cycle
+    (an application new in either run counts as changed)."""
+    run = get_run(actor, session, run_id)
+    current = _stored_results(session, run.id)
+    if run.previous_run_id is None:
+        return current.head(0).select("application_id")
+    previous = _stored_results(session, run.previous_run_id)
+    keys = ["outcome", "target_id", "unit", "entitlement"]
+    joined = previous.select("application_id", KEY, *keys).join(
+        current.select("application_id", KEY, *keys),
+        on="application_id",
+        how="full",
+        suffix="_now",
+        coalesce=True,
+    )
+    changed = pl.any_horizontal(pl.col(key).ne_missing(pl.col(f"{key}_now")) for key in keys)
+    differences = joined.filter(changed).select(
+        "application_id",
+        pl.coalesce(f"{KEY}_now", KEY).alias(KEY),
+        pl.lit(None, dtype=pl.Int64).alias("child_id"),
+        before=pl.concat_str(
+            pl.col("outcome").fill_null("—"), pl.col("target_id").fill_null(""), separator=" "
+        ),
+        after=pl.concat_str(
+            pl.col("outcome_now").fill_null("—"),
+            pl.col("target_id_now").fill_null(""),
+            separator=" ",
+        ),
+    )
+    # Names only for what changed: the registry is read once, not once per run.
+    named = _with_people(actor, session, differences, masked=True)
+    return named.select("application_id", "name", "before", "after")
