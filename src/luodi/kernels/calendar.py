@@ -11,3 +11,12 @@ def years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years)
     except ValueError:
         return day.replace(year=day.year - years, day=28)
+
+
+def years_after(day: date, years: int) -> date:
+    """The ``years``-th anniversary of ``day``; 29 February falls on 1 March in common years,
+    the day ``years_between`` (policy expressions) counts the year as completed."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return date(day.year + years, 3, 1)

@@ -1,0 +1,405 @@
+"""The permit time line: a resident's current continuous residence span on a date.
+
+《浙江省流动人口居住登记条例》Art. 19 (docs/policy.md, "The permit time line"): the residence
+permit is endorsed (签注) once a year, in the month before each anniversary of its issue; a
+late endorsement suspends the permit's functions until it is made, and the years of residence
+count again from the late endorsement's date. An expired or cancelled permit ends the count;
+a new permit starts a new span.
+
+As luodi reads it (each point is tested in tests/kernels/timeline/test_permits.py):
+
+* A span starts on a permit's issue date.
+* Anniversaries are those of the issue date (29 February falls on 1 March in common years, the
+  day ``years_between`` counts a year completed). An anniversary falling on or after the
+  expiry date asks for no endorsement: the permit ends there.
+* An endorsement dated in the ``ENDORSEMENT_WINDOW_DAYS`` (30) days up to and including an
+  anniversary keeps the permit valid past it. With none, the permit is suspended from the
+  anniversary itself.
+* The first endorsement after the anniversary restores the permit and the span restarts on
+  its date. (An endorsement is one act: a late one that also falls in the next anniversary's
+  window covers that anniversary too.)
+* A permit is valid up to and including its expiry date; a cancelled permit ends on its
+  ``status_date`` when the frame has one. Without a date, an expired or cancelled permit
+  ended no later than the as-of date, or than the next permit's issue when there is one
+  (the department tells the status now, not since when).
+* A new permit issued while the previous one is still valid (renewal, or the day after it
+  expired: no day without a valid permit) carries the span on; after a day with no valid
+  permit, or over a suspended one, the span starts again at the new permit's issue date.
+  ASSUMPTION (the regulation speaks of a new permit after one has ended; a renewal with no
+  gap is continuous residence): docs/policy.md says so.
+
+Everything is column-wise: the only Python loop runs over anniversaries (years, ≤ 62), not
+over residents.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from enum import StrEnum
+
+import polars as pl
+
+ENDORSEMENT_WINDOW_DAYS = 30
+"""An endorsement up to this many days before an anniversary (and on it) is in time."""
+MAX_ANNIVERSARIES = 62
+"""Anniversaries tracked per permit (bits of an Int64 mask); no permit runs 62 years."""
+
+RESIDENT = "resident_id"
+NUMBER = "permit_number"
+
+
+class PermitState(StrEnum):
+    VALID = "valid"  # 有效
+    SUSPENDED = "suspended"  # 中止（逾期未签注）
+    EXPIRED = "expired"  # 已过期
+    CANCELLED = "cancelled"  # 已注销
+    NONE = "none"  # 无居住证
+
+
+STATE_LABELS: dict[PermitState, str] = {
+    PermitState.VALID: "有效",
+    PermitState.SUSPENDED: "中止（逾期未签注）",
+    PermitState.EXPIRED: "已过期",
+    PermitState.CANCELLED: "已注销",
+    PermitState.NONE: "无居住证",
+}
+
+PERMIT_SCHEMA: dict[str, pl.DataType] = {
+    RESIDENT: pl.Int64(),
+    NUMBER: pl.String(),
+    "issue_date": pl.Date(),
+    "expiry_date": pl.Date(),
+    "status": pl.String(),
+}
+"""Columns ``permit_timeline`` needs of permits; ``status_date`` (pl.Date) is optional."""
+ENDORSEMENT_SCHEMA: dict[str, pl.DataType] = {
+    RESIDENT: pl.Int64(),
+    NUMBER: pl.String(),
+    "endorsed_on": pl.Date(),
+}
+TIMELINE_SCHEMA: dict[str, pl.DataType] = {
+    RESIDENT: pl.Int64(),
+    NUMBER: pl.String(),
+    "span_start": pl.Date(),
+    "permit_state": pl.String(),
+    "permit_valid": pl.Boolean(),
+    "next_endorsement_due": pl.Date(),
+    "suspended_since": pl.Date(),
+    "reason_zh": pl.String(),
+    "reason_en": pl.String(),
+}
+"""One row per resident with a permit issued by the date; a resident absent from it has
+state ``none``."""
+
+
+def _completed_years(start: pl.Expr, end: pl.Expr) -> pl.Expr:
+    """Completed years from ``start`` to ``end`` (``end`` ≥ ``start``), as ``years_between``."""
+    before_in_year = (end.dt.month().cast(pl.Int32) * 100 + end.dt.day().cast(pl.Int32)) < (
+        start.dt.month().cast(pl.Int32) * 100 + start.dt.day().cast(pl.Int32)
+    )
+    return (
+        end.dt.year().cast(pl.Int64)
+        - start.dt.year().cast(pl.Int64)
+        - before_in_year.cast(pl.Int64)
+    )
+
+
+def anniversary_expr(issue: pl.Expr, years: pl.Expr | int) -> pl.Expr:
+    """The ``years``-th anniversary of ``issue`` (29 February → 1 March in common years), as
+    ``luodi.kernels.calendar.years_after`` computes one date."""
+    count = pl.lit(years, pl.Int64) if isinstance(years, int) else years.cast(pl.Int64)
+    year = issue.dt.year().cast(pl.Int64) + count
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    moved = (issue.dt.month() == 2) & (issue.dt.day() == 29) & ~leap
+    return pl.date(
+        year,
+        pl.when(moved).then(pl.lit(3)).otherwise(issue.dt.month()),
+        pl.when(moved).then(pl.lit(1)).otherwise(issue.dt.day()),
+    )
+
+
+def _covered_anniversary(issue: pl.Expr, day: pl.Expr) -> pl.Expr:
+    """The first anniversary on or after ``day`` (≥ 1): the one an endorsement on ``day``
+    could be in time for."""
+    completed = _completed_years(issue, day)
+    on_anniversary = (anniversary_expr(issue, completed) == day) & (completed >= 1)
+    return pl.when(on_anniversary).then(completed).otherwise(completed + 1)
+
+
+def _has_bit(mask: pl.Expr, bit: pl.Expr | int) -> pl.Expr:
+    power = pl.lit(2, pl.Int64).pow(pl.lit(bit, pl.Int64) if isinstance(bit, int) else bit)
+    return (mask // power) % 2 == 1
+
+
+def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """Each resident's current span on ``as_of`` (``TIMELINE_SCHEMA``), from their permits
+    (``PERMIT_SCHEMA`` [+ ``status_date``]) and endorsements (``ENDORSEMENT_SCHEMA``).
+    Permits issued after ``as_of`` and endorsements dated after it are not known yet."""
+    day = timedelta(days=1)
+    window = timedelta(days=ENDORSEMENT_WINDOW_DAYS)
+    status_date = (
+        pl.col("status_date")
+        if "status_date" in permits.columns
+        else pl.lit(None, pl.Date).alias("status_date")
+    )
+    chain = (
+        permits.lazy()
+        .select(*[pl.col(name).cast(kind) for name, kind in PERMIT_SCHEMA.items()], status_date)
+        .filter(pl.col("issue_date") <= as_of)
+        .sort(RESIDENT, "issue_date", NUMBER)
+        .with_columns(
+            next_issue=pl.col("issue_date").shift(-1).over(RESIDENT),
+            previous_number=pl.col(NUMBER).shift(1).over(RESIDENT),
+        )
+        .with_columns(
+            # Each permit is looked at on the last day it governs: the day before its
+            # successor's issue, or the as-of date for the latest permit.
+            at=pl.coalesce(pl.col("next_issue") - day, pl.lit(as_of)),
+            # The first day it no longer holds: after expiry, on cancellation.
+            end=pl.min_horizontal(
+                pl.col("expiry_date") + day,
+                pl.when(pl.col("status") == PermitState.VALID)
+                .then(None)
+                .otherwise(
+                    pl.coalesce("status_date", pl.col("next_issue"), pl.lit(as_of, pl.Date))
+                ),
+            ),
+        )
+        .with_columns(
+            # Anniversaries that ask for an endorsement by ``at``: reached, before expiry.
+            due_count=pl.when(pl.col("at") >= pl.col("issue_date"))
+            .then(
+                pl.min_horizontal(
+                    _completed_years(pl.col("issue_date"), pl.col("at")),
+                    _completed_years(pl.col("issue_date"), pl.col("expiry_date") - day),
+                    pl.lit(MAX_ANNIVERSARIES),
+                )
+            )
+            .otherwise(0)
+            .clip(lower_bound=0),
+        )
+        .collect()
+    )
+    keys = [RESIDENT, NUMBER]
+    endorsed = (
+        endorsements.lazy()
+        .select(*[pl.col(name).cast(kind) for name, kind in ENDORSEMENT_SCHEMA.items()])
+        .filter(pl.col("endorsed_on") <= as_of)
+        .join(chain.lazy().select(*keys, "issue_date"), on=keys, how="inner")
+        .filter(pl.col("endorsed_on") >= pl.col("issue_date"))
+        .with_columns(covers=_covered_anniversary(pl.col("issue_date"), pl.col("endorsed_on")))
+        .with_columns(
+            in_time=(
+                anniversary_expr(pl.col("issue_date"), pl.col("covers")) - pl.col("endorsed_on")
+                <= window
+            )
+            & (pl.col("covers") <= MAX_ANNIVERSARIES)
+        )
+        .collect()
+    )
+    masks = (
+        endorsed.filter("in_time")
+        .select(*keys, "covers")
+        .unique()
+        .group_by(keys)
+        .agg(covered=pl.lit(2, pl.Int64).pow(pl.col("covers")).sum())
+    )
+    chain = chain.join(masks, on=keys, how="left").with_columns(pl.col("covered").fill_null(0))
+    most = int(chain.select(pl.col("due_count").max().fill_null(0)).item())
+    missed = [
+        pl.when((pl.col("due_count") >= k) & ~_has_bit(pl.col("covered"), k)).then(pl.lit(k))
+        for k in range(1, most + 1)
+    ]
+    chain = chain.with_columns(
+        missed_count=pl.max_horizontal(missed) if missed else pl.lit(None, pl.Int64)
+    ).with_columns(missed_on=anniversary_expr(pl.col("issue_date"), pl.col("missed_count")))
+    last_endorsed = (
+        endorsed.join(chain.select(*keys, "at"), on=keys, how="inner")
+        .filter(pl.col("endorsed_on") <= pl.col("at"))
+        .group_by(keys)
+        .agg(last_endorsed=pl.col("endorsed_on").max())
+    )
+    chain = chain.join(last_endorsed, on=keys, how="left")
+    # A suspension runs from the first anniversary missed after the last endorsement.
+    first_missed = [
+        pl.when(
+            (pl.col("due_count") >= k)
+            & ~_has_bit(pl.col("covered"), k)
+            & (
+                pl.col("last_endorsed").is_null()
+                | (anniversary_expr(pl.col("issue_date"), k) > pl.col("last_endorsed"))
+            )
+        ).then(pl.lit(k))
+        for k in range(1, most + 1)
+    ]
+    chain = chain.with_columns(
+        suspended_on=anniversary_expr(
+            pl.col("issue_date"),
+            pl.min_horizontal(first_missed) if first_missed else pl.lit(None, pl.Int64),
+        )
+    )
+    restored = (
+        endorsed.join(chain.select(*keys, "missed_on", "at"), on=keys, how="inner")
+        .filter(
+            (pl.col("endorsed_on") > pl.col("missed_on")) & (pl.col("endorsed_on") <= pl.col("at"))
+        )
+        .group_by(keys)
+        .agg(restored_on=pl.col("endorsed_on").min())
+    )
+    chain = chain.join(restored, on=keys, how="left")
+
+    cancelled = (pl.col("status") == PermitState.CANCELLED) & (
+        pl.col("end") <= pl.col("expiry_date")
+    )
+    state = (
+        pl.when(pl.col("at") < pl.col("issue_date"))
+        .then(pl.lit(PermitState.NONE))
+        .when(pl.col("at") >= pl.col("end"))
+        .then(
+            pl.when(cancelled)
+            .then(pl.lit(PermitState.CANCELLED))
+            .otherwise(pl.lit(PermitState.EXPIRED))
+        )
+        .when(pl.col("missed_on").is_not_null() & pl.col("restored_on").is_null())
+        .then(pl.lit(PermitState.SUSPENDED))
+        .otherwise(pl.lit(PermitState.VALID))
+    )
+    chain = chain.with_columns(state=state).with_columns(
+        own_start=pl.when(pl.col("state") == PermitState.VALID).then(
+            pl.coalesce("restored_on", "issue_date")
+        ),
+        previous_state=pl.col("state").shift(1).over(RESIDENT),
+    )
+    continues = (pl.col("previous_state") == PermitState.VALID).fill_null(False)
+    late = pl.col("restored_on").is_not_null()
+    own_zh = (
+        pl.when(late)
+        .then(
+            pl.format(
+                "逾期签注 {} 恢复居住证 {}，居住年限自该日重新计算（{} 周年未按时签注）",
+                "restored_on",
+                NUMBER,
+                "missed_on",
+            )
+        )
+        .when(pl.col("previous_number").is_not_null())
+        .then(
+            pl.format(
+                "前证 {} 已{}，新证 {} 于 {} 签发，重新计算",
+                "previous_number",
+                pl.col("previous_state").replace_strict(_PAST_ZH, default="失效"),
+                NUMBER,
+                "issue_date",
+            )
+        )
+        .otherwise(pl.format("居住证 {} 于 {} 签发", NUMBER, "issue_date"))
+    )
+    own_en = (
+        pl.when(late)
+        .then(
+            pl.format(
+                "late endorsement {} restored permit {} and restarted the count "
+                "(anniversary {} missed)",
+                "restored_on",
+                NUMBER,
+                "missed_on",
+            )
+        )
+        .when(pl.col("previous_number").is_not_null())
+        .then(
+            pl.format(
+                "new permit {} issued {} after permit {} {}",
+                NUMBER,
+                "issue_date",
+                "previous_number",
+                pl.col("previous_state").replace_strict(_PAST_EN, default="ended"),
+            )
+        )
+        .otherwise(pl.format("permit {} issued {}", NUMBER, "issue_date"))
+    )
+    anchor = (pl.col("state") == PermitState.VALID) & (~continues | late)
+    chain = chain.with_columns(
+        anchor_start=pl.when(anchor).then("own_start"),
+        anchor_zh=pl.when(anchor).then(own_zh),
+        anchor_en=pl.when(anchor).then(own_en),
+        anchor_number=pl.when(anchor).then(NUMBER),
+    ).with_columns(
+        pl.col("anchor_start", "anchor_zh", "anchor_en", "anchor_number")
+        .forward_fill()
+        .over(RESIDENT)
+    )
+
+    # The latest permit issued by the date decides; what came before is in its anchor.
+    current = chain.filter(pl.col("next_issue").is_null())
+    valid = pl.col("state") == PermitState.VALID
+    renewed = valid & (pl.col("anchor_number") != pl.col(NUMBER))
+    # The next anniversary on or after the date, or the one after it when already endorsed.
+    upcoming = _covered_anniversary(pl.col("issue_date"), pl.lit(as_of, pl.Date))
+    upcoming = upcoming + _has_bit(pl.col("covered"), upcoming.clip(upper_bound=62)).cast(pl.Int64)
+    due = anniversary_expr(pl.col("issue_date"), upcoming)
+    reason_zh = (
+        pl.when(renewed)
+        .then(
+            pl.format("{}；换发居住证 {}（{}）无间断，连续计算", "anchor_zh", NUMBER, "issue_date")
+        )
+        .when(valid)
+        .then("anchor_zh")
+        .when(pl.col("state") == PermitState.SUSPENDED)
+        .then(
+            pl.format(
+                "居住证 {} 于 {} 周年未签注，自该日中止，居住年限不计", NUMBER, "suspended_on"
+            )
+        )
+        .when(pl.col("state") == PermitState.CANCELLED)
+        .then(pl.format("居住证 {} 已注销（{}），居住年限终止", NUMBER, pl.col("end")))
+        .otherwise(pl.format("居住证 {} 已于 {} 过期，居住年限终止", NUMBER, "expiry_date"))
+    )
+    reason_en = (
+        pl.when(renewed)
+        .then(
+            pl.format(
+                "{}; renewed as permit {} on {} without a gap, counted on",
+                "anchor_en",
+                NUMBER,
+                "issue_date",
+            )
+        )
+        .when(valid)
+        .then("anchor_en")
+        .when(pl.col("state") == PermitState.SUSPENDED)
+        .then(
+            pl.format(
+                "permit {} suspended since anniversary {} passed without endorsement",
+                NUMBER,
+                "suspended_on",
+            )
+        )
+        .when(pl.col("state") == PermitState.CANCELLED)
+        .then(pl.format("permit {} cancelled ({}): the count ended", NUMBER, pl.col("end")))
+        .otherwise(pl.format("permit {} expired on {}: the count ended", NUMBER, "expiry_date"))
+    )
+    return current.select(
+        RESIDENT,
+        NUMBER,
+        span_start=pl.when(valid).then("anchor_start"),
+        permit_state="state",
+        permit_valid=valid,
+        next_endorsement_due=pl.when(valid & (due < pl.col("expiry_date"))).then(due),
+        suspended_since=pl.when(pl.col("state") == PermitState.SUSPENDED).then("suspended_on"),
+        reason_zh=reason_zh,
+        reason_en=reason_en,
+    ).cast(TIMELINE_SCHEMA)  # type: ignore[arg-type]
+
+
+_PAST_ZH = {
+    PermitState.EXPIRED.value: "过期",
+    PermitState.CANCELLED.value: "注销",
+    PermitState.SUSPENDED.value: "中止（逾期未签注）",
+    PermitState.NONE.value: "失效",
+}
+_PAST_EN = {
+    PermitState.EXPIRED.value: "expired",
+    PermitState.CANCELLED.value: "was cancelled",
+    PermitState.SUSPENDED.value: "was suspended (not endorsed in time)",
+    PermitState.NONE.value: "ended",
+}
