@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -14,13 +15,15 @@ from rich.table import Table
 from luodi.allocation import service as allocation
 from luodi.allocation.models import OUTCOME_LABELS, AllocationRun
 from luodi.auth.actor import SYSTEM_ACTOR
-from luodi.console import console, parse_day
+from luodi.console import console, error_console, parse_day
 from luodi.db import session_scope
 from luodi.errors import Invalid
 from luodi.files import check_writable, write_table
+from luodi.kernels.policy.document import Policy
 from luodi.programs import catalog, intake, service
 from luodi.programs import targets as program_targets
-from luodi.programs.spec import KIND_LABELS
+from luodi.programs.cases import CaseOutcome, run_cases
+from luodi.programs.spec import KIND_LABELS, ProgramSpec, ProgramSpecError, load_program_spec
 from luodi.registry import city_files
 
 program_app = typer.Typer(
@@ -70,6 +73,103 @@ def show(program: Annotated[str, typer.Argument(help="项目 id")]) -> None:
     console.print(f"  排序 {chain}", highlight=False)
     for tier in spec.tiers:
         console.print(f"  档位 {tier.label.zh}: {tier.when}", highlight=False)
+
+
+@program_app.command("test")
+def test_cases(
+    programs: Annotated[
+        list[str], typer.Argument(help="项目文件 YAML 或项目 id（可多个）/ program files or ids")
+    ],
+) -> None:
+    """运行项目自带的测试用例（失败退出码 1，文件有误 2）/ run the programs' own test cases
+    (exit 1 on a failure, 2 on a malformed file)."""
+    failed = malformed = 0
+    for reference in programs:
+        try:
+            source, spec = _program_document(reference)
+            outcomes = run_cases(spec, _policy_for(spec.policy), source)
+        except ProgramSpecError as error:
+            malformed += 1
+            error_console.print(
+                f"[red]✗ 文件有误 malformed[/] {error.source}", highlight=False, markup=True
+            )
+            for problem in error.problems:
+                error_console.print(f"    {problem}", highlight=False, markup=False)
+            continue
+        if not outcomes:
+            failed += 1
+            error_console.print(
+                f"[red]✗[/] {source} 没有测试用例 / has no test cases", highlight=False
+            )
+            continue
+        for outcome in outcomes:
+            _print_case(outcome)
+        bad = sum(not outcome.ok for outcome in outcomes)
+        pending = sum(outcome.pending is not None for outcome in outcomes)
+        failed += bad
+        console.print(
+            f"{source}: {len(outcomes) - bad}/{len(outcomes)} 通过 passed"
+            + (f"（其中已知问题 {pending} / {pending} known defects）" if pending else ""),
+            style="green" if not bad else "red",
+            highlight=False,
+        )
+    if malformed:
+        raise typer.Exit(2)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _program_document(reference: str) -> tuple[str, ProgramSpec]:
+    """A program file, or the id of a declared program; named by the file's name."""
+    path = Path(reference)
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ProgramSpecError(path.name, ["找不到项目文件 / no such program file"])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ProgramSpecError(path.name, ["不是 UTF-8 编码 / not UTF-8"]) from None
+        return path.name, load_program_spec(text, path.name)
+    spec, _ = catalog.find_program(reference)
+    return reference, spec
+
+
+def _policy_for(policy_id: str) -> Callable[[date], Policy]:
+    """The version of the program's policy in force on a case's date."""
+    from luodi.policy.service import find_policy  # the policy folder, only for this command
+
+    return lambda day: find_policy(policy_id, day).policy
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "无 none"
+    if isinstance(value, bool):
+        return "是 true" if value else "否 false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(item) for item in value) + "]"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:,.0f}"
+    if isinstance(value, int | float):
+        return f"{value:,}"
+    return str(value)
+
+
+def _print_case(outcome: CaseOutcome) -> None:
+    if outcome.pending is None:
+        mark = "[green]✓ 通过 pass[/]" if outcome.passed else "[red]✗ 失败 FAIL[/]"
+    elif outcome.passed:
+        mark = "[red]✗ 已修好，请删去 pending / fixed: remove `pending`[/]"
+    else:
+        mark = f"[yellow]… 已知问题 known defect[/] ({outcome.pending})"
+    console.print(f"{mark}  {outcome.name}  (as_of {outcome.as_of})", highlight=False)
+    for check in outcome.failures:
+        console.print(
+            f"      {check.key:<12} 期望 expected {_shown(check.expected)}   "
+            f"实际 actual {_shown(check.actual)}",
+            highlight=False,
+            markup=False,
+        )
 
 
 @program_app.command("open")

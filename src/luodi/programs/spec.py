@@ -152,6 +152,9 @@ class ProgramCase(BaseModel):
     fields: dict[str, Any] = {}
     application_order: StrictInt = Field(default=1, ge=1)
     expect: CaseExpectation
+    pending: StrictStr | None = Field(default=None, min_length=1)
+    """A known defect, named (e.g. the issue that fixes it): the case says what the documents
+    say and is expected to fail until the rule is fixed; once it passes, ``pending`` must go."""
 
     @model_validator(mode="after")
     def expects_something(self) -> ProgramCase:
