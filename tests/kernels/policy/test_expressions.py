@@ -259,3 +259,40 @@ def test_division_by_a_constant_is_correctly_rounded_at_scale() -> None:
         ):
             wrong = sum(1 for a, b in zip(result.to_list(), expected, strict=True) if a != b)
             assert wrong == 0, text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("date(2026, 8, 31)", date(2026, 8, 31)),
+        ("date(year(as_of), 8, 31)", date(2026, 8, 31)),
+        ("years_between(d1, date(year(as_of), 8, 31))", 6),
+        ("year(d1)", 2020),
+        ("d1 < date(2020, 9, 1)", True),
+    ],
+)
+def test_a_day_written_in_a_rule(text: str, expected: Any) -> None:
+    """Grade 1 takes children who are 6 on 31 August of the entry year: a rule writes that day
+    as ``date(year(as_of), 8, 31)``; both ways agree."""
+    node = parse_expression(text, SCOPE)
+    row = {"d1": date(2020, 8, 31), "d2": None}
+    assert node.evaluate({**row, "as_of": AS_OF}) == expected
+    frame = pl.DataFrame({"d1": [row["d1"]]})
+    assert frame.select(node.compile(AS_OF)).item() == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("date(2026, 2, 30)", "is not a real date"),
+        ("date(2026, 8)", "date takes 3 arguments"),
+        ("date(2026.0, 8, 31)", "int needed"),
+        ("date(d1, 8, 31)", "int needed"),
+        ("year(x)", "date needed"),
+    ],
+)
+def test_a_day_that_is_not_one_is_refused_when_the_rule_is_checked(text: str, reason: str) -> None:
+    with pytest.raises(ExpressionError) as raised:
+        parse_expression(text, SCOPE)
+    assert reason in raised.value.reason_en
+    assert raised.value.reason_zh

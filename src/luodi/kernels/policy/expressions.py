@@ -383,6 +383,15 @@ def _polars_days(start: pl.Expr, end: pl.Expr) -> pl.Expr:
     return (end - start).dt.total_days().cast(pl.Int64)
 
 
+def calendar_date(year: int, month: int, day: int) -> date:
+    """``date(2026, 8, 31)``: a day written in a rule (31 August of the entry year)."""
+    return date(year, month, day)
+
+
+def _python_year(day: date) -> int:
+    return day.year
+
+
 def _python_round(value: float) -> int:
     return round(value)
 
@@ -407,7 +416,7 @@ class Function:
     arity: tuple[int, int | None]
     """Least and most arguments (None: any number)."""
     argument_kind: str
-    """``numeric`` or ``date``."""
+    """``numeric``, ``int`` or ``date``."""
     result: Callable[[list[ValueType]], ValueType]
     python: Callable[..., Any]
     polars: Callable[[list[pl.Expr], list[ValueType]], pl.Expr]
@@ -495,6 +504,22 @@ FUNCTIONS: dict[str, Function] = {
             lambda types: INT,
             days_between,
             lambda args, types: _polars_days(args[0], args[1]),
+        ),
+        Function(
+            "date",
+            (3, 3),
+            "int",
+            lambda types: DATE,
+            calendar_date,
+            lambda args, types: pl.date(args[0], args[1], args[2]),
+        ),
+        Function(
+            "year",
+            (1, 1),
+            "date",
+            lambda types: INT,
+            _python_year,
+            lambda args, types: args[0].dt.year().cast(pl.Int64),
         ),
     )
 }
@@ -590,12 +615,13 @@ class _Checker:
     def require(self, node: ast.expr, checked: Node, wanted: str) -> None:
         ok = {
             "numeric": checked.type.numeric,
+            "int": checked.type.kind == Kind.INT,
             "bool": checked.type.kind == Kind.BOOL,
             "date": checked.type.kind == Kind.DATE,
         }[wanted]
         if not ok:
             shown = ast.get_source_segment(self.text, node)
-            names_zh = {"numeric": "数值", "bool": "真假值", "date": "日期"}[wanted]
+            names_zh = {"numeric": "数值", "int": "整数", "bool": "真假值", "date": "日期"}[wanted]
             raise self.fail(
                 node,
                 f"`{shown}` 的类型是 {checked.type}，这里需要{names_zh}",
@@ -775,4 +801,14 @@ class _Checker:
         arguments = [self.check(argument) for argument in node.args]
         for argument_node, argument in zip(node.args, arguments, strict=True):
             self.require(argument_node, argument, function.argument_kind)
-        return Call(function, arguments, function.result([a.type for a in arguments]))
+        call = Call(function, arguments, function.result([a.type for a in arguments]))
+        if function.name == "date" and not call.names():
+            # A day written in the rule is checked when the rule is, not on the first row.
+            try:
+                call.evaluate({})
+            except ValueError:
+                shown = ast.get_source_segment(self.text, node)
+                raise self.fail(
+                    node, f"{shown} 不是真实日期", f"{shown} is not a real date"
+                ) from None
+        return call
