@@ -1,0 +1,353 @@
+"""Insurance by month: months paid in total, the unbroken run of paid months, and whether a
+person is insured now, as of a date, from records of a year's total or of one month.
+
+The Ningbo / 慈溪 school-entry practice (docs/policy.md, "Insurance by month"; 海曙 2016, 鄞州
+2018): pension insurance "按月缴纳、连续满一年、检查日仍在参保、补缴无效". As luodi reads it (each
+point is tested in tests/kernels/timeline/test_insurance.py):
+
+* A record covers one period: one month (0 or 1 month paid) or one calendar year (the year's
+  total, 0 to 12). A record whose period starts after the as-of date does not count.
+* A month counts "passed" once it has ended before the as-of date: scored on 2026-02-01 only
+  January 2026 has passed. A year's total counts at most its passed months (the as-of month
+  never comes from a year's total: the total does not say which months it holds). A month's
+  own record counts from the month's first day (paid for the as-of month is the best proof of
+  being insured now).
+* A year's total and month records of the same year: the month records say what they say
+  (paid, unpaid, back-paid) for their months; the year's total only fills the passed months
+  the month records leave out, with at most ``total − paid month records of the passed
+  months`` of them. Month records covering every passed month therefore override the total.
+* A year's total that fills every passed month it could (a full past year: 12, or this year:
+  at least the months passed) says each of them was paid: they are continuous. A smaller total
+  does not say which months are missing: its months count in the total but break the run.
+* Back-paid (补缴) months count in the total and never in the run nor as current.
+* ``continuous_months``: the unbroken run of paid, not back-paid months ending at the as-of
+  month (when it is paid) or at the month before; 0 when neither is paid.
+* ``current``: the as-of month or the month before is paid and not back-paid (so current ⇔
+  ``continuous_months`` ≥ 1).
+
+Column-wise throughout: a year's months are never expanded one by one; the run is found by
+merging intervals of month indices (year × 12 + month − 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import polars as pl
+
+RESIDENT = "resident_id"
+START = "period_start"
+"""The first day of the record's period (a date)."""
+END = "period_end"
+"""The last day of the record's period (a date)."""
+MONTHS_PAID = "months_paid"
+BACK_PAID = "back_paid"
+"""Optional (null: not back-paid)."""
+SCHEME = "scheme"
+"""Optional: employee / resident (medical insurance)."""
+
+MONTHS = "months"
+CONTINUOUS = "continuous_months"
+CURRENT = "current"
+MEASURES = (MONTHS, CONTINUOUS, CURRENT)
+
+COUNTED = "counted_months"
+"""Per record: the months it adds to the total as of the date."""
+PASSED = "passed_months"
+"""Per year record: the months of the year that had passed by the date."""
+COVERED = "covered_months"
+"""Per year record: the passed months that month records of the same year speak for."""
+IN_RUN = "in_run"
+"""Per record: whether some of its months are in the run counted by ``continuous_months``."""
+
+
+def _normalised(
+    records: pl.LazyFrame, as_of: date, scheme: str | None, keep: tuple[str, ...] = ()
+) -> pl.LazyFrame:
+    names = records.collect_schema().names()
+    if scheme is not None:
+        records = records.filter(pl.col(SCHEME) == scheme) if SCHEME in names else records.clear()
+    back = pl.col(BACK_PAID).fill_null(False) if BACK_PAID in names else pl.lit(False)
+    start = pl.col(START)
+    return records.filter(start <= as_of).select(
+        *keep,
+        pl.col(RESIDENT).cast(pl.Int64),
+        pl.col(MONTHS_PAID).fill_null(0).clip(0, 12).cast(pl.Int64).alias(MONTHS_PAID),
+        back.cast(pl.Boolean).alias(BACK_PAID),
+        # Only months and calendar years exist in the feeds; anything longer counts as a
+        # year's total of the year it starts in.
+        _is_month().alias("_is_month"),
+        start.dt.year().cast(pl.Int64).alias("_year"),
+        (start.dt.year().cast(pl.Int64) * 12 + start.dt.month().cast(pl.Int64) - 1).alias("_index"),
+    )
+
+
+def _is_month() -> pl.Expr:
+    start, end = pl.col(START), pl.col(END)
+    return (start.dt.year() == end.dt.year()) & (start.dt.month() == end.dt.month())
+
+
+def _month_index(day: date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def _years(records: pl.LazyFrame, as_of: date) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(month records, one per person and month; year records with what they add)."""
+    now = _month_index(as_of)
+    months = (
+        records.filter(pl.col("_is_month"))
+        .group_by(RESIDENT, "_index")
+        .agg(
+            pl.col("_year").first(),
+            (pl.col(MONTHS_PAID) >= 1).any().alias("_paid"),
+            ((pl.col(MONTHS_PAID) >= 1) & ~pl.col(BACK_PAID)).any().alias("_clean"),
+        )
+    )
+    spoken = (
+        months.filter(pl.col("_index") < now)
+        .group_by(RESIDENT, "_year")
+        .agg(pl.len().cast(pl.Int64).alias(COVERED), pl.col("_paid").sum().alias("_paid_months"))
+    )
+    passed = (
+        pl.when(pl.col("_year") < as_of.year)
+        .then(12)
+        .otherwise(pl.lit(as_of.month - 1))
+        .cast(pl.Int64)
+    )
+    years = (
+        records.filter(~pl.col("_is_month"))
+        .group_by(RESIDENT, "_year")
+        .agg(
+            pl.col(MONTHS_PAID).sum().clip(0, 12).alias("_total"),
+            pl.col(BACK_PAID).all().alias(BACK_PAID),
+        )
+        .join(spoken, on=[RESIDENT, "_year"], how="left")
+        .with_columns(
+            pl.col(COVERED).fill_null(0),
+            pl.col("_paid_months").fill_null(0),
+            passed.alias(PASSED),
+        )
+        .with_columns(
+            (pl.col(PASSED) - pl.col(COVERED)).alias("_open"),
+            (pl.col("_total") - pl.col("_paid_months")).clip(0, None).alias("_left"),
+        )
+        .with_columns(
+            pl.min_horizontal("_left", "_open").alias(COUNTED),
+            ((pl.col("_left") >= pl.col("_open")) & ~pl.col(BACK_PAID)).alias("_fills"),
+        )
+    )
+    return months, years
+
+
+def _runs(months: pl.LazyFrame, years: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """Merged runs of paid, not back-paid months: resident, ``_from``, ``_to`` (indices)."""
+    single = months.filter(pl.col("_clean")).select(
+        RESIDENT, pl.col("_index").alias("_from"), pl.col("_index").alias("_to")
+    )
+    # A year's total that fills its open months: the passed months minus those month records
+    # speak for (a paid month record is its own interval above; an unpaid one is a gap).
+    filling = years.filter(pl.col("_fills") & (pl.col("_open") > 0)).select(
+        RESIDENT,
+        "_year",
+        (pl.col("_year") * 12).alias("_first"),
+        (pl.col("_year") * 12 + pl.col(PASSED) - 1).alias("_last"),
+    )
+    cuts = pl.concat(
+        [
+            filling.select(RESIDENT, "_year", (pl.col("_first") - 1).alias("_cut")),
+            filling.select(RESIDENT, "_year", (pl.col("_last") + 1).alias("_cut")),
+            months.join(filling, on=[RESIDENT, "_year"], how="semi")
+            .filter(pl.col("_index") < _month_index(as_of))
+            .select(RESIDENT, "_year", pl.col("_index").alias("_cut")),
+        ]
+    )
+    pieces = (
+        cuts.sort(RESIDENT, "_year", "_cut")
+        .with_columns(pl.col("_cut").shift(-1).over(RESIDENT, "_year").alias("_next"))
+        .filter(pl.col("_next").is_not_null())
+        .select(RESIDENT, (pl.col("_cut") + 1).alias("_from"), (pl.col("_next") - 1).alias("_to"))
+        .filter(pl.col("_from") <= pl.col("_to"))
+    )
+    intervals = pl.concat([single, pieces]).sort(RESIDENT, "_from")
+    reach = pl.col("_to").cum_max().shift(1).over(RESIDENT)
+    return (
+        intervals.with_columns(
+            (reach.is_null() | (pl.col("_from") > reach + 1)).cum_sum().over(RESIDENT).alias("_run")
+        )
+        .group_by(RESIDENT, "_run")
+        .agg(pl.col("_from").min(), pl.col("_to").max())
+        .drop("_run")
+    )
+
+
+def _last_run(months: pl.LazyFrame, years: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """The run reaching the as-of month or the month before, per resident who has one."""
+    # Runs never go past the as-of month: at most one reaches the month before it.
+    return _runs(months, years, as_of).filter(pl.col("_to") >= _month_index(as_of) - 1)
+
+
+def insurance_as_of(
+    records: pl.DataFrame | pl.LazyFrame, as_of: date, scheme: str | None = None
+) -> pl.DataFrame:
+    """One row per resident with a record begun by ``as_of``: ``months`` (total),
+    ``continuous_months`` and ``current`` (bool). ``scheme``: only records of that scheme."""
+    frame = _normalised(records.lazy(), as_of, scheme)
+    months, years = _years(frame, as_of)
+    total = (
+        pl.concat(
+            [
+                months.select(RESIDENT, pl.col("_paid").cast(pl.Int64).alias(MONTHS)),
+                years.select(RESIDENT, pl.col(COUNTED).alias(MONTHS)),
+            ]
+        )
+        .group_by(RESIDENT)
+        .agg(pl.col(MONTHS).sum())
+    )
+    run = _last_run(months, years, as_of).select(
+        RESIDENT, (pl.col("_to") - pl.col("_from") + 1).alias(CONTINUOUS)
+    )
+    people = frame.select(RESIDENT).unique()
+    return (
+        people.join(total, on=RESIDENT, how="left")
+        .join(run, on=RESIDENT, how="left")
+        .select(
+            RESIDENT,
+            pl.col(MONTHS).fill_null(0).cast(pl.Int64),
+            pl.col(CONTINUOUS).fill_null(0).cast(pl.Int64),
+            pl.col(CONTINUOUS).fill_null(0).gt(0).alias(CURRENT),
+        )
+        .sort(RESIDENT)
+        .collect()
+    )
+
+
+def record_counts(
+    records: pl.DataFrame | pl.LazyFrame, as_of: date, scheme: str | None = None
+) -> pl.DataFrame:
+    """The records as given, each with how it counted as of ``as_of`` (for ``scheme``, if
+    named: other schemes' records count 0): ``counted_months``, ``passed_months`` and
+    ``covered_months`` (year records; null for months), ``in_run``, and a note in Chinese
+    and English (``note_zh``, ``note_en``; null when the record counted as it reads) saying
+    why a record counted less than it says: not begun, months not yet passed, months that
+    month records speak for, back-paid."""
+    given = records.lazy().with_row_index("_order")
+    frame = _normalised(given, as_of, scheme, keep=("_order",))
+    months, years = _years(frame, as_of)
+    run = _last_run(months, years, as_of)
+    inside = pl.col("_index").is_between(pl.col("_from"), pl.col("_to"))
+    month_rows = (
+        frame.filter(pl.col("_is_month"))
+        .join(run, on=RESIDENT, how="left")
+        .select(
+            "_order",
+            pl.col(MONTHS_PAID).clip(0, 1).alias(COUNTED),
+            pl.lit(None, pl.Int64).alias(PASSED),
+            pl.lit(None, pl.Int64).alias(COVERED),
+            ((pl.col(MONTHS_PAID) >= 1) & ~pl.col(BACK_PAID) & inside)
+            .fill_null(False)
+            .alias(IN_RUN),
+        )
+    )
+    first, last = pl.col("_year") * 12, pl.col("_year") * 12 + pl.col(PASSED) - 1
+    year_rows = (
+        frame.filter(~pl.col("_is_month"))
+        .join(
+            years.select(RESIDENT, "_year", COUNTED, PASSED, COVERED, "_fills", "_open"),
+            on=[RESIDENT, "_year"],
+            how="left",
+        )
+        .join(run, on=RESIDENT, how="left")
+        .select(
+            "_order",
+            COUNTED,
+            PASSED,
+            COVERED,
+            (
+                pl.col("_fills")
+                & (pl.col("_open") > 0)
+                & (last >= pl.col("_from"))
+                & (first <= pl.col("_to"))
+            )
+            .fill_null(False)
+            .alias(IN_RUN),
+        )
+    )
+    has_back = BACK_PAID in records.lazy().collect_schema().names()
+    return (
+        given.join(pl.concat([month_rows, year_rows]), on="_order", how="left")
+        .with_columns(pl.col(COUNTED).fill_null(0), pl.col(IN_RUN).fill_null(False))
+        .with_columns(_notes(as_of, has_back))
+        .sort("_order")
+        .drop("_order")
+        .collect()
+    )
+
+
+def _notes(as_of: date, has_back: bool) -> list[pl.Expr]:
+    """Why a record counted less than it says, in Chinese and in English."""
+    day = pl.lit(str(as_of))
+    year = pl.col(START).dt.year().cast(pl.String)
+    months = pl.col(MONTHS_PAID).fill_null(0).cast(pl.String)
+    counted, passed = pl.col(COUNTED).cast(pl.String), pl.col(PASSED).cast(pl.String)
+    covered = pl.col(COVERED).fill_null(0)
+    not_begun = pl.col(START) > as_of
+    partial = ~not_begun & ~_is_month() & (pl.col(COUNTED) < pl.col(MONTHS_PAID).fill_null(0))
+    back = ~not_begun & (pl.col(BACK_PAID).fill_null(False) if has_back else pl.lit(False))
+    zh = [
+        pl.when(not_begun).then(pl.lit(f"所属期晚于 {as_of}，不计")),
+        pl.when(partial & (covered == 0)).then(
+            pl.format(
+                "年度合计 {} 个月，截至 {} 该年只过去 {} 个月，计 {} 个月",
+                months,
+                day,
+                passed,
+                counted,
+            )
+        ),
+        pl.when(partial & (covered > 0)).then(
+            pl.format(
+                "年度合计 {} 个月，截至 {} 该年已过 {} 个月，其中 {} 个月以逐月记录为准，计 {} 个月",
+                months,
+                day,
+                passed,
+                covered.cast(pl.String),
+                counted,
+            )
+        ),
+        pl.when(back).then(pl.lit("补缴：计入累计月数，不计入连续缴费与正在缴纳")),
+    ]
+    en = [
+        pl.when(not_begun).then(pl.lit(f"the period begins after {as_of}: not counted")),
+        pl.when(partial & (covered == 0)).then(
+            pl.format(
+                "year total of {} months; only {} months of {} had passed by {}: counts {}",
+                months,
+                passed,
+                year,
+                day,
+                counted,
+            )
+        ),
+        pl.when(partial & (covered > 0)).then(
+            pl.format(
+                "year total of {} months; {} months of {} had passed by {}, {} of them told by "
+                "month records: counts {}",
+                months,
+                passed,
+                year,
+                day,
+                covered.cast(pl.String),
+                counted,
+            )
+        ),
+        pl.when(back).then(
+            pl.lit("paid in arrears (补缴): counts in the total, not as continuous or current")
+        ),
+    ]
+
+    def joined(parts: Sequence[pl.Expr]) -> pl.Expr:
+        text = pl.concat_str(parts, separator="；", ignore_nulls=True)
+        return pl.when(text != "").then(text)
+
+    return [joined(zh).alias("note_zh"), joined(en).alias("note_en")]
