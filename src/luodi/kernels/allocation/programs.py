@@ -271,8 +271,9 @@ def choices(
             .select(
                 applicant_id=pl.col("application_id").cast(pl.String),
                 target_id=pl.col("target"),
+                # A child with no town on record is of no school's town (never a null group).
                 priority_group=pl.col("priority_group") * 2
-                + (pl.col("town_code") != pl.col("home_town")).cast(pl.Int64),
+                + (pl.col("town_code") != pl.col("home_town")).fill_null(True).cast(pl.Int64),
             )
         )
     dropped = ordered.join(
