@@ -1,7 +1,9 @@
 """A program's rules on a frame of applicants (pure: no database).
 
-The scope of every rule is the scoring policy's inputs (typed as the policy declares them),
-``points``, ``application_order`` and the program's own fields.
+The scope of every rule is the applicant's context (``programs.context``: the person, the
+household, the spouse, the child and its two parents, the employer), the scoring policy's
+inputs (typed as the policy declares them), ``points``, ``application_order`` and the program's
+own fields; a name of the policy or the program wins over a context word of the same name.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from luodi.kernels.policy.expressions import (
     ValueType,
     parse_expression,
 )
+from luodi.programs import context
 from luodi.programs.spec import ProgramSpec
 
 POINTS = "points"
@@ -46,6 +49,7 @@ def field_dtype(spec: ProgramSpec, name: str) -> pl.DataType:
 
 def scope(spec: ProgramSpec, input_types: Mapping[str, ValueType]) -> dict[str, ValueType]:
     return {
+        **context.types(input_types),
         **input_types,
         POINTS: ValueType(Kind.FLOAT),
         ORDER: ValueType(Kind.INT),
@@ -68,7 +72,8 @@ def expressions(spec: ProgramSpec) -> list[tuple[str, str]]:
 
 
 def check_rules(spec: ProgramSpec, input_types: Mapping[str, ValueType], policy: str) -> None:
-    """Every rule parses and names only what the scoring policy and the program provide."""
+    """Every rule parses and names only what the applicant's context, the scoring policy and
+    the program provide; an unknown word is named with the nearest known one."""
     names = scope(spec, input_types)
     problems = []
     for place, text in expressions(spec):

@@ -24,6 +24,7 @@ from luodi.registry.models import (
     Child,
     Employer,
     EmployerUnion,
+    Employment,
     Household,
     PermitStatus,
     ResidencePermit,
@@ -487,4 +488,164 @@ def replace_unions(session: Session, unions: pl.DataFrame) -> int:
         session,
         EmployerUnion.__table__,
         unions.select("employer_id", "has_union", "established_on"),
+    )
+
+
+# --- the family and employer of applicants (programs' context) ------------------------------
+
+ID_CHUNK = 5_000
+"""Ids per ``IN (…)`` list: well under SQLite's bound variables, one statement per chunk."""
+
+MEMBER_SCHEMA = {
+    "resident_id": pl.Int64,
+    "household_id": pl.Int64,
+    "relation_to_head": pl.String,
+    "birth_date": pl.Date,
+    "sex": pl.String,
+    "town_code": pl.String,
+    "origin_province": pl.String,
+}
+CHILD_SCHEMA = {
+    "child_id": pl.Int64,
+    "child_household_id": pl.Int64,
+    "child_birth_date": pl.Date,
+    "child_sex": pl.String,
+    "child_grade": pl.Int64,
+    "parent_id": pl.Int64,
+    "second_parent_id": pl.Int64,
+}
+EMPLOYMENT_SCHEMA = {
+    "resident_id": pl.Int64,
+    "start_date": pl.Date,
+    "employment_basis": pl.String,
+    "frontline": pl.Boolean,
+    "employer_credit_code": pl.String,
+    "employer_town_code": pl.String,
+    "has_union": pl.Boolean,
+    "union_established_on": pl.Date,
+}
+
+
+def _chunked(
+    session: Session, ids: list[int], statement: Any, schema: dict[str, Any]
+) -> pl.DataFrame:
+    """``statement(chunk)`` for each chunk of ``ids``, as one frame."""
+    frames = [
+        pl.DataFrame(
+            session.execute(statement(ids[start : start + ID_CHUNK])).all(),
+            schema=schema,
+            orient="row",
+        )
+        for start in range(0, len(ids), ID_CHUNK)
+    ]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+
+
+def family_frames(
+    session: Session, actor: Actor, resident_ids: list[int], child_ids: list[int]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """For the people and children named (readable by ``actor``): (the children with their two
+    parents; every member of the households of those people and parents, and the parents
+    themselves, with what the registry says of them; accompanying children per household)."""
+    children = _chunked(
+        session,
+        sorted(set(child_ids)),
+        lambda chunk: select(
+            Child.id,
+            Child.household_id,
+            Child.birth_date,
+            Child.sex,
+            Child.grade,
+            Child.parent_id,
+            Child.second_parent_id,
+        ).where(Child.id.in_(chunk), readable_children(actor)),
+        CHILD_SCHEMA,
+    )
+    subjects = sorted(
+        set(resident_ids)
+        | set(children["parent_id"].drop_nulls().to_list())
+        | set(children["second_parent_id"].drop_nulls().to_list())
+    )
+    households = _chunked(
+        session,
+        subjects,
+        lambda chunk: select(Resident.household_id).where(
+            Resident.id.in_(chunk), Resident.household_id.is_not(None)
+        ),
+        {"household_id": pl.Int64},
+    )["household_id"].unique()
+    member_columns = (
+        Resident.id,
+        Resident.household_id,
+        Resident.relation_to_head,
+        Resident.birth_date,
+        Resident.sex,
+        Town.code,
+        Resident.origin_province,
+    )
+    by_household = _chunked(
+        session,
+        sorted(households.to_list()),
+        lambda chunk: (
+            select(*member_columns)
+            .join(Town, Town.id == Resident.town_id)
+            .where(Resident.household_id.in_(chunk), readable(actor))
+        ),
+        MEMBER_SCHEMA,
+    )
+    by_id = _chunked(
+        session,
+        subjects,
+        lambda chunk: (
+            select(*member_columns)
+            .join(Town, Town.id == Resident.town_id)
+            .where(Resident.id.in_(chunk), readable(actor))
+        ),
+        MEMBER_SCHEMA,
+    )
+    members = pl.concat([by_household, by_id]).unique("resident_id", maintain_order=True)
+    child_counts = _chunked(
+        session,
+        sorted(households.to_list()),
+        lambda chunk: (
+            select(Child.household_id, func.count())
+            .where(Child.household_id.in_(chunk))
+            .group_by(Child.household_id)
+        ),
+        {"household_id": pl.Int64, "household_children": pl.Int64},
+    )
+    return children, members, child_counts
+
+
+def current_employments(
+    session: Session, actor: Actor, resident_ids: list[int], as_of: date
+) -> pl.DataFrame:
+    """The employments of these people in force on ``as_of`` (begun, not ended), with the
+    employer's credit code, town and union (none where the 总工会 never said)."""
+    return _chunked(
+        session,
+        sorted(set(resident_ids)),
+        lambda chunk: (
+            select(
+                Employment.resident_id,
+                Employment.start_date,
+                Employment.basis,
+                Employment.frontline,
+                Employer.credit_code,
+                Town.code,
+                EmployerUnion.has_union,
+                EmployerUnion.established_on,
+            )
+            .join(Employer, Employer.id == Employment.employer_id)
+            .join(Town, Town.id == Employer.town_id)
+            .join(Resident, Resident.id == Employment.resident_id)
+            .outerjoin(EmployerUnion, EmployerUnion.employer_id == Employer.id)
+            .where(
+                Employment.resident_id.in_(chunk),
+                Employment.start_date <= as_of,
+                (Employment.end_date.is_(None)) | (Employment.end_date >= as_of),
+                readable(actor),
+            )
+        ),
+        EMPLOYMENT_SCHEMA,
     )

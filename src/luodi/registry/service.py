@@ -522,3 +522,18 @@ def children(actor: Actor, session: Session) -> pl.DataFrame:
     """child_id, child_id_number, child_name, household_id, child_birth_date of every child
     the actor reaches (a resident: the children of their own household)."""
     return repository.children_frame(session, actor)
+
+
+def family_frames(
+    actor: Actor, session: Session, resident_ids: list[int], child_ids: list[int]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(children with their two parents, household members and parents, accompanying children
+    per household) of these people and children: ``repository.family_frames``."""
+    return repository.family_frames(session, actor, resident_ids, child_ids)
+
+
+def current_employments(
+    actor: Actor, session: Session, resident_ids: list[int], as_of: date
+) -> pl.DataFrame:
+    """Employments in force on ``as_of`` with employer, town and union."""
+    return repository.current_employments(session, actor, resident_ids, as_of)

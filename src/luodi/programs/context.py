@@ -1,0 +1,524 @@
+"""The applicant's context: the words program rules (eligibility, groups, tie-breaks, tiers)
+read beyond the points policy's inputs, and the bulk builder that adds them to a frame of
+applicants as of a date.
+
+Every word is flat (the expression language has no attribute access), typed with the
+expression language's ``ValueType`` and described in Chinese and English with where it comes
+from; docs/programs.md lists them ("Vocabulary of program rules"). Words about *the person* are
+about the person whose row it is: the applicant, or for a school place each person whose points
+count (as the policy's inputs in the same row are). Words about *a child* are about the
+application's child; ``parent_1_…`` is the parent who registered the child (the children feed's
+``id_number``), ``parent_2_…`` the other parent (``second_parent_id_number``) when registered
+here: a child's parents are these two, never other adults of the household.
+
+The builder reads the registry in a few statements per chunk of ids (``registry.service``), never
+one query per applicant, and joins in Polars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+from luodi.auth.actor import Actor
+from luodi.kernels.policy import KEY
+from luodi.kernels.policy.expressions import (
+    BOOL,
+    DATE,
+    FLOAT,
+    FUNCTIONS,
+    INT,
+    STRING,
+    Kind,
+    ValueType,
+)
+from luodi.registry import service as registry_service
+from luodi.registry.models import EmploymentBasis, Relation
+
+REGISTRY = "registry"
+"""Where a word comes from: the registry (loaded from ``luodi load`` or a registering feed)."""
+
+SEX = ValueType(Kind.ENUM, ("male", "female"))
+RELATION = ValueType(Kind.ENUM, tuple(relation.value for relation in Relation))
+BASIS = ValueType(Kind.ENUM, tuple(basis.value for basis in EmploymentBasis))
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of the vocabulary."""
+
+    type: ValueType
+    zh: str
+    en: str
+    source: str
+    """The feed (``feeds/<id>.yaml``) or registry table it comes from."""
+    group: str
+    """person, household, child, parents, employer, spouse: how docs/programs.md groups it."""
+
+
+def _word(group: str, value_type: ValueType, zh: str, en: str, source: str) -> Word:
+    return Word(value_type, zh, en, source, group)
+
+
+WORDS: dict[str, Word] = {
+    # The person
+    "age": _word(
+        "person",
+        INT,
+        "年龄（周岁，按计分日期）",
+        "age in completed years on the as-of date",
+        "residents.yaml: 出生日期（由身份证号码得出）",
+    ),
+    "birth_date": _word(
+        "person", DATE, "出生日期", "date of birth", "residents.yaml: 由身份证号码得出"
+    ),
+    "sex": _word("person", SEX, "性别（male/female）", "sex", "residents.yaml: 由身份证号码得出"),
+    "town_code": _word(
+        "person", STRING, "居住镇街代码", "town (township code) of residence", "residents.yaml"
+    ),
+    "origin_province": _word(
+        "person", STRING, "户籍省份", "province of household registration", "residents.yaml"
+    ),
+    "relation_to_head": _word(
+        "person",
+        RELATION,
+        "与户主关系（head/spouse/child/parent/sibling/other）",
+        "relation to the head of the household",
+        "residents.yaml: 与户主关系",
+    ),
+    # The household
+    "household_size": _word(
+        "household",
+        INT,
+        "家庭人数：登记库中本户的居民与随迁子女（未登记家庭的为 1）",
+        "members of the household in the registry: residents and accompanying children "
+        "(1 for a person registered without a household)",
+        "residents.yaml, children.yaml",
+    ),
+    "household_adults": _word(
+        "household", INT, "本户登记的居民人数", "residents of the household", "residents.yaml"
+    ),
+    "household_children": _word(
+        "household",
+        INT,
+        "本户随迁子女人数",
+        "accompanying children of the household",
+        "children.yaml",
+    ),
+    "household_spouses": _word(
+        "household",
+        INT,
+        "本户中户主的配偶人数（0 或 1）",
+        "spouses of the head (0 or 1)",
+        "residents.yaml",
+    ),
+    "household_adult_children": _word(
+        "household",
+        INT,
+        "本户中与户主关系为子女的居民人数",
+        "residents who are children of the head",
+        "residents.yaml",
+    ),
+    "household_parents": _word(
+        "household", INT, "本户中户主的父母人数", "parents of the head", "residents.yaml"
+    ),
+    "household_siblings": _word(
+        "household", INT, "本户中户主的兄弟姐妹人数", "siblings of the head", "residents.yaml"
+    ),
+    "household_others": _word(
+        "household", INT, "本户中其他关系的居民人数", "other residents", "residents.yaml"
+    ),
+    "has_spouse": _word(
+        "household",
+        BOOL,
+        "本人的配偶在本户登记（户主与配偶互为配偶）",
+        "the person's spouse is registered in the household (the head and the spouse)",
+        "residents.yaml: 与户主关系",
+    ),
+    # The application's child
+    "child_birth_date": _word(
+        "child", DATE, "子女出生日期", "the child's date of birth", "children.yaml"
+    ),
+    "child_age": _word(
+        "child",
+        INT,
+        "子女年龄（周岁，按计分日期）；某日的年龄写作 years_between(child_birth_date, "
+        "date(year(as_of), 8, 31))",
+        "the child's age on the as-of date; on another day: years_between(child_birth_date, "
+        "date(year(as_of), 8, 31))",
+        "children.yaml",
+    ),
+    "child_sex": _word("child", SEX, "子女性别", "the child's sex", "children.yaml"),
+    "child_grade": _word(
+        "child", INT, "子女目前就读年级", "the grade the child attends now", "children.yaml"
+    ),
+    "person_is_parent": _word(
+        "child",
+        BOOL,
+        "本行的人是子女的两位父母（监护人）之一",
+        "the person of the row is one of the child's two parents (guardians)",
+        "children.yaml: 监护人身份证号、另一方父母（监护人）身份证号",
+    ),
+    "child_parents_registered": _word(
+        "child",
+        INT,
+        "子女在本市登记的父母（监护人）人数（0–2）",
+        "the child's parents registered in this city (0–2)",
+        "children.yaml, residents.yaml",
+    ),
+    # The employer of the current employment
+    "employed": _word(
+        "employer",
+        BOOL,
+        "计分日期有在职的就业登记",
+        "has an employment in force on the as-of date",
+        "employment.yaml",
+    ),
+    "employment_basis": _word(
+        "employer",
+        BASIS,
+        "就业依据（labour_contract 劳动合同 / business_licence 营业执照）",
+        "basis of the current employment",
+        "employment.yaml",
+    ),
+    "employer_credit_code": _word(
+        "employer",
+        STRING,
+        "当前用人单位统一社会信用代码",
+        "the current employer's credit code",
+        "employment.yaml",
+    ),
+    "employer_town_code": _word(
+        "employer",
+        STRING,
+        "当前用人单位所在镇街代码",
+        "the current employer's town",
+        "employers.yaml",
+    ),
+    "employer_union": _word(
+        "employer",
+        BOOL,
+        "当前用人单位已建立工会（按计分日期；总工会未报送的为空）",
+        "the current employer has a trade union on the as-of date (empty where the union "
+        "federation never said)",
+        "unions.yaml (总工会)",
+    ),
+    "frontline": _word(
+        "employer",
+        BOOL,
+        "当前岗位为一线岗位（未报送的为空）",
+        "the current post is a frontline post (empty where not said)",
+        "employment.yaml: 一线岗位",
+    ),
+}
+"""The fixed words; ``vocabulary`` adds the words about the spouse and the child's parents
+for each input of the points policy."""
+
+RELATED: dict[str, tuple[str, str]] = {
+    "spouse": ("配偶", "the spouse"),
+    "parent_1": (
+        "子女的第一方父母（登记子女的监护人）",
+        "the child's first parent (who registered it)",
+    ),
+    "parent_2": ("子女的另一方父母（监护人）", "the child's other parent (guardian)"),
+}
+"""The people a row can name by a prefix, each with every input of the points policy and
+``points`` of the scoring run (empty where that person was not scored)."""
+
+POINTS = "points"
+RELATED_ID = {"spouse": "spouse_id", "parent_1": "parent_1_id", "parent_2": "parent_2_id"}
+"""Resident ids of the related people, kept in the frame (not words: rules do not read ids)."""
+
+
+def related_types(input_types: Mapping[str, ValueType]) -> dict[str, ValueType]:
+    return {**input_types, POINTS: FLOAT}
+
+
+def vocabulary(input_types: Mapping[str, ValueType]) -> dict[str, Word]:
+    """Every context word for a policy with these inputs: the fixed words, and per input
+    ``spouse_<input>``, ``parent_1_<input>``, ``parent_2_<input>``, ``parents_max_<input>``
+    (numbers: the higher of the two parents) and ``either_parent_<input>`` (true/false: true
+    when either parent's is). The policy's own inputs are not repeated here (they win)."""
+    words = {name: word for name, word in WORDS.items() if name not in input_types}
+    for name, value_type in related_types(input_types).items():
+        for prefix, (zh, en) in RELATED.items():
+            group = "spouse" if prefix == "spouse" else "parents"
+            words[f"{prefix}_{name}"] = _word(
+                group, value_type, f"{zh}的 {name}", f"{en}: {name}", "scoring run"
+            )
+        if value_type.numeric:
+            words[f"parents_max_{name}"] = _word(
+                "parents",
+                value_type,
+                f"两位父母 {name} 中较高者（子女积分取父母中较高者）",
+                f"the higher {name} of the two parents",
+                "scoring run",
+            )
+        if value_type.kind == Kind.BOOL:
+            words[f"either_parent_{name}"] = _word(
+                "parents",
+                BOOL,
+                f"父母一方的 {name} 为真",
+                f"{name} holds for either parent",
+                "scoring run",
+            )
+    return words
+
+
+def types(input_types: Mapping[str, ValueType]) -> dict[str, ValueType]:
+    """The names and types the rules may use besides the policy's inputs and the program's."""
+    return {name: word.type for name, word in vocabulary(input_types).items()}
+
+
+def dtype(value_type: ValueType) -> pl.DataType:
+    if value_type.kind == Kind.ENUM:
+        return pl.Enum(list(value_type.values or ()))
+    return {
+        Kind.INT: pl.Int64(),
+        Kind.FLOAT: pl.Float64(),
+        Kind.BOOL: pl.Boolean(),
+        Kind.DATE: pl.Date(),
+        Kind.STRING: pl.String(),
+    }[value_type.kind]
+
+
+# --- building the context ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryFrames:
+    """What the registry says of the people and children of a frame of applicants."""
+
+    children: pl.DataFrame
+    """child_id, child_household_id, child_birth_date, child_sex, child_grade, parent_id,
+    second_parent_id."""
+    members: pl.DataFrame
+    """resident_id, household_id, relation_to_head, birth_date, sex, town_code,
+    origin_province: the people named, their households' members and the children's parents."""
+    household_children: pl.DataFrame
+    """household_id, household_children."""
+    employments: pl.DataFrame
+    """Employments in force on the date: resident_id, start_date, employment_basis, frontline,
+    employer_credit_code, employer_town_code, has_union, union_established_on."""
+
+
+MEMBER_WORDS = (
+    "household_id",
+    "relation_to_head",
+    "birth_date",
+    "sex",
+    "town_code",
+    "origin_province",
+)
+"""What the registry says of a person, read under a private name (``_birth_date``) so that a
+policy input of the same name in the frame is not disturbed."""
+
+
+def _years(start: pl.Expr, end: pl.Expr) -> pl.Expr:
+    return FUNCTIONS["years_between"].polars([start, end], [DATE, DATE])
+
+
+def _person_column(frame: pl.DataFrame) -> str:
+    return KEY if KEY in frame.columns else "applicant"
+
+
+def _households(members: pl.DataFrame, household_children: pl.DataFrame) -> pl.DataFrame:
+    """Per household: members by relation, the head and the spouse, the children."""
+    relation = pl.col("relation_to_head")
+
+    def counted(value: Relation) -> pl.Expr:
+        return (relation == value.value).sum().cast(pl.Int64)
+
+    first_of = {
+        value: pl.col("resident_id").filter(relation == value.value).min()
+        for value in (Relation.HEAD, Relation.SPOUSE)
+    }
+    return (
+        members.drop_nulls("household_id")
+        .group_by("household_id")
+        .agg(
+            household_adults=pl.len().cast(pl.Int64),
+            household_spouses=counted(Relation.SPOUSE),
+            household_adult_children=counted(Relation.CHILD),
+            household_parents=counted(Relation.PARENT),
+            household_siblings=counted(Relation.SIBLING),
+            household_others=counted(Relation.OTHER),
+            _head_id=first_of[Relation.HEAD],
+            _spouse_of_head_id=first_of[Relation.SPOUSE],
+        )
+        .join(household_children, on="household_id", how="left")
+        .with_columns(pl.col("household_children").fill_null(0))
+    )
+
+
+def _current_employment(employments: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """One employment per person: the latest begun of those in force."""
+    established = pl.col("union_established_on")
+    return (
+        employments.sort("resident_id", "start_date", descending=[False, True])
+        .unique("resident_id", keep="first", maintain_order=True)
+        .select(
+            "resident_id",
+            "employment_basis",
+            "frontline",
+            "employer_credit_code",
+            "employer_town_code",
+            employer_union=pl.col("has_union") & (established.is_null() | (established <= as_of)),
+        )
+    )
+
+
+def build(
+    frame: pl.DataFrame,
+    as_of: date,
+    registry: RegistryFrames,
+    input_types: Mapping[str, ValueType],
+    related: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """``frame`` (``resident_id`` or ``applicant``, optional ``child_id``) with every word of
+    ``vocabulary(input_types)`` as a column (the policy's inputs already there are kept), and
+    ``spouse_id``/``parent_1_id``/``parent_2_id``. ``related``: ``resident_id``, ``points`` and
+    the policy's inputs of the spouses and parents (a scoring run), or none. Pure."""
+    person = _person_column(frame)
+    words = vocabulary(input_types)
+    # The frame's own columns named like a word are replaced (a policy's input never is: the
+    # vocabulary leaves those out); what the registry says is read under private names first.
+    base = frame.drop([name for name in [*words, *RELATED_ID.values()] if name in frame.columns])
+    people = registry.members.select(
+        pl.col("resident_id").alias(person),
+        *[pl.col(name).alias(f"_{name}") for name in MEMBER_WORDS],
+    )
+    households = _households(registry.members, registry.household_children).rename(
+        {"household_id": "_household_id"}
+    )
+    relation = pl.col("_relation_to_head")
+    out = (
+        base.with_row_index("_row")
+        .join(people, on=person, how="left")
+        .join(households, on="_household_id", how="left")
+        .with_columns(
+            *[pl.col(f"_{name}").alias(name) for name in MEMBER_WORDS if name in words],
+            age=_years(pl.col("_birth_date"), pl.lit(as_of)),
+            # A resident registered without a household lives alone.
+            household_size=pl.when(pl.col("_household_id").is_null())
+            .then(pl.lit(1, pl.Int64))
+            .otherwise(pl.col("household_adults") + pl.col("household_children")),
+            spouse_id=pl.when(relation == Relation.HEAD.value)
+            .then(pl.col("_spouse_of_head_id"))
+            .when(relation == Relation.SPOUSE.value)
+            .then(pl.col("_head_id")),
+        )
+        .with_columns(has_spouse=pl.col("spouse_id").is_not_null())
+    )
+    if "child_id" in base.columns:
+        children = registry.children.select(
+            "child_id",
+            "child_birth_date",
+            "child_sex",
+            "child_grade",
+            parent_1_id="parent_id",
+            parent_2_id="second_parent_id",
+        )
+        first, second = pl.col("parent_1_id"), pl.col("parent_2_id")
+        has_child = pl.col("child_id").is_not_null()
+        out = out.join(children, on="child_id", how="left").with_columns(
+            child_age=_years(pl.col("child_birth_date"), pl.lit(as_of)),
+            person_is_parent=pl.when(has_child).then(
+                (pl.col(person) == first).fill_null(False)
+                | (pl.col(person) == second).fill_null(False)
+            ),
+            child_parents_registered=pl.when(has_child).then(
+                first.is_not_null().cast(pl.Int64) + second.is_not_null().cast(pl.Int64)
+            ),
+        )
+    else:
+        out = out.with_columns(
+            parent_1_id=pl.lit(None, pl.Int64), parent_2_id=pl.lit(None, pl.Int64)
+        )
+    employment = _current_employment(registry.employments, as_of).rename({"resident_id": person})
+    out = out.join(employment, on=person, how="left").with_columns(
+        employed=pl.col("employer_credit_code").is_not_null()
+    )
+    out = _with_related(out, input_types, related)
+    columns = [
+        pl.col(name).cast(dtype(word.type)).alias(name)
+        if name in out.columns
+        else pl.lit(None, dtype(word.type)).alias(name)
+        for name, word in words.items()
+    ]
+    ids = [pl.col(name) for name in RELATED_ID.values()]
+    return out.sort("_row").select(*base.columns, *columns, *ids)
+
+
+def _with_related(
+    out: pl.DataFrame, input_types: Mapping[str, ValueType], related: pl.DataFrame | None
+) -> pl.DataFrame:
+    """``spouse_<input>``, ``parent_1_<input>``, ``parent_2_<input>``, ``parents_max_…``,
+    ``either_parent_…`` from the related people's scores."""
+    names = related_types(input_types)
+    if related is None:
+        related = pl.DataFrame(schema={KEY: pl.Int64})
+    available = [name for name in names if name in related.columns]
+    for prefix, id_column in RELATED_ID.items():
+        renamed = related.select(
+            pl.col(KEY).alias(id_column), *[pl.col(n).alias(f"{prefix}_{n}") for n in available]
+        ).unique(id_column, keep="first")
+        out = out.join(renamed, on=id_column, how="left")
+    extra = {}
+    for name in available:
+        first, second = pl.col(f"parent_1_{name}"), pl.col(f"parent_2_{name}")
+        if names[name].numeric:
+            extra[f"parents_max_{name}"] = pl.max_horizontal(first, second)
+        if names[name].kind == Kind.BOOL:
+            # Either parent's true is enough; one false and one unknown is unknown.
+            extra[f"either_parent_{name}"] = pl.any_horizontal(first, second)
+    return out.with_columns(**extra) if extra else out
+
+
+RelatedInputs = Callable[[list[int]], pl.DataFrame]
+"""Given resident ids, their ``resident_id``, ``points`` and the policy's inputs (a scoring
+run's stored scores)."""
+
+
+def registry_frames(
+    actor: Actor, session: Session, frame: pl.DataFrame, as_of: date
+) -> RegistryFrames:
+    person = _person_column(frame)
+    people = frame[person].drop_nulls().unique().to_list()
+    child_ids = (
+        frame["child_id"].drop_nulls().unique().to_list() if "child_id" in frame.columns else []
+    )
+    children, members, household_children = registry_service.family_frames(
+        actor, session, people, child_ids
+    )
+    employments = registry_service.current_employments(actor, session, people, as_of)
+    return RegistryFrames(children, members, household_children, employments)
+
+
+def add_context(
+    actor: Actor,
+    session: Session,
+    frame: pl.DataFrame,
+    as_of: date,
+    input_types: Mapping[str, ValueType],
+    related_inputs: RelatedInputs | None = None,
+) -> pl.DataFrame:
+    """The applicants' ``frame`` with the vocabulary's columns as of ``as_of`` (``build``),
+    reading the registry in bulk and, for the spouses and parents, ``related_inputs``."""
+    registry = registry_frames(actor, session, frame, as_of)
+    related = None
+    if related_inputs is not None:
+        skeleton = build(frame, as_of, registry, {}, None)
+        ids = (
+            pl.concat([skeleton[column] for column in RELATED_ID.values()])
+            .drop_nulls()
+            .unique()
+            .sort()
+            .to_list()
+        )
+        related = related_inputs(ids) if ids else None
+    return build(frame, as_of, registry, input_types, related)

@@ -1,0 +1,241 @@
+"""The applicant's context: the typed vocabulary of program rules, the bulk builder on a small
+registry (SQLite and PostgreSQL), and rules that name its words (or a word that does not exist)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.errors import Invalid
+from luodi.kernels.policy import KEY
+from luodi.kernels.policy.expressions import BOOL, DATE, FLOAT, INT, Kind, ValueType
+from luodi.programs import context, rules
+from luodi.programs.spec import load_program_spec
+from luodi.registry.loading import load_city
+from luodi.registry.models import Child, Resident
+from tests import family_city as city
+
+INPUTS = {
+    "birth_date": DATE,
+    "social_insurance_months": INT,
+    "social_insurance_current": BOOL,
+    "housing": ValueType(Kind.ENUM, ("none", "owned")),
+}
+AS_OF = date(2026, 9, 1)
+
+
+def test_every_word_is_typed_described_and_sourced() -> None:
+    words = context.vocabulary(INPUTS)
+    for name, word in words.items():
+        assert name.isidentifier() and name == name.lower(), name
+        assert word.zh and word.en and word.source and word.group, name
+    types = context.types(INPUTS)
+    assert types["age"] == INT
+    assert types["frontline"] == BOOL
+    assert types["employer_union"] == BOOL
+    assert types["child_birth_date"] == DATE
+    assert types["relation_to_head"].values == (
+        "head",
+        "spouse",
+        "child",
+        "parent",
+        "sibling",
+        "other",
+    )
+    # The spouse's and both parents' inputs and points; the higher of two numbers; either's
+    # true/false ("父母一方" per condition).
+    assert types["spouse_housing"] == INPUTS["housing"]
+    assert types["parent_2_social_insurance_months"] == INT
+    assert types["parents_max_points"] == FLOAT
+    assert types["parents_max_social_insurance_months"] == INT
+    assert types["either_parent_social_insurance_current"] == BOOL
+    assert "either_parent_points" not in types
+    # A policy input is the policy's: the vocabulary does not repeat it.
+    assert "birth_date" not in types
+    assert "birth_date" in context.types({})
+
+
+def family_frame(session: Session) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Rows as the allocation builds them: (application, person whose points count, child)."""
+    ids = {row.id_number: row.id for row in session.scalars(select(Resident))}
+    children = {row.id_number: row.id for row in session.scalars(select(Child))}
+    father, mother, uncle = ids[city.FATHER], ids[city.MOTHER], ids[city.UNCLE]
+    frame = pl.DataFrame(
+        {
+            "application_id": [1, 1, 1, 2, 3, 4],
+            "applicant": [father, father, father, father, ids[city.SINGLE], ids[city.LONER]],
+            "child_id": [children[city.C1]] * 3 + [children[city.C2], None, None],
+            KEY: [father, mother, uncle, father, ids[city.SINGLE], ids[city.LONER]],
+            "household_size": [None] * 6,  # the allocation's own column: replaced
+        },
+        schema_overrides={"child_id": pl.Int64, "household_size": pl.Int64},
+    )
+    return frame, ids
+
+
+def scores_of(ids: dict[str, int]) -> context.RelatedInputs:
+    points = {city.FATHER: 76.5, city.MOTHER: 94.5, city.UNCLE: 168.5}
+    months = {city.FATHER: 6, city.MOTHER: 23, city.UNCLE: 60}
+    current = {city.FATHER: False, city.MOTHER: True, city.UNCLE: True}
+    housing = {city.FATHER: "none", city.MOTHER: "owned", city.UNCLE: "none"}
+    table = pl.DataFrame(
+        {
+            KEY: [ids[number] for number in points],
+            "points": list(points.values()),
+            "social_insurance_months": list(months.values()),
+            "social_insurance_current": list(current.values()),
+            "housing": list(housing.values()),
+        }
+    )
+    asked: list[list[int]] = []
+
+    def related(wanted: list[int]) -> pl.DataFrame:
+        asked.append(wanted)
+        return table.filter(pl.col(KEY).is_in(wanted))
+
+    related.asked = asked  # type: ignore[attr-defined]
+    return related
+
+
+def test_the_context_of_a_family(session: Session, tmp_path: Path) -> None:
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
+    frame, ids = family_frame(session)
+    related = scores_of(ids)
+    built = context.add_context(SYSTEM_ACTOR, session, frame, AS_OF, INPUTS, related)
+    assert built.height == frame.height
+    assert built["application_id"].to_list() == frame["application_id"].to_list()
+    # The uncle's scores are never asked for: he is nobody's parent or spouse here.
+    assert sorted(related.asked[0]) == sorted([ids[city.FATHER], ids[city.MOTHER]])  # type: ignore[attr-defined]
+    rows = built.to_dicts()
+    father, mother, uncle, father_c2, single, loner = rows
+
+    assert (father["age"], father["sex"], father["town_code"]) == (38, "male", city.ZHOUXIANG)
+    assert (mother["sex"], mother["origin_province"], mother["relation_to_head"]) == (
+        "female",
+        "四川",
+        "spouse",
+    )
+    assert father["household_size"] == 6  # four residents and two children
+    assert (father["household_adults"], father["household_children"]) == (4, 2)
+    assert (father["household_spouses"], father["household_siblings"]) == (1, 1)
+    assert father["household_parents"] == 1
+    assert (loner["household_size"], loner["household_adults"]) == (1, None)
+
+    # The spouse: the head's is the spouse and the spouse's the head; the uncle has none.
+    assert (father["has_spouse"], mother["has_spouse"], uncle["has_spouse"]) == (
+        True,
+        True,
+        False,
+    )
+    assert (father["spouse_housing"], mother["spouse_housing"]) == ("owned", "none")
+    assert (father["spouse_points"], uncle["spouse_points"]) == (94.5, None)
+
+    # The child and its two parents; the uncle is in the household but not a parent.
+    assert (father["child_birth_date"], father["child_age"]) == (date(2020, 3, 1), 6)
+    assert (father["person_is_parent"], mother["person_is_parent"]) == (True, True)
+    assert uncle["person_is_parent"] is False
+    assert single["person_is_parent"] is None  # no child
+    assert (father["parent_1_points"], father["parent_2_points"]) == (76.5, 94.5)
+    assert father["parents_max_points"] == 94.5
+    assert father["parents_max_social_insurance_months"] == 23
+    assert father["either_parent_social_insurance_current"] is True
+    assert father["child_parents_registered"] == 2
+    # C2's other parent lives elsewhere: only the father's figures count.
+    assert (father_c2["parent_2_id"], father_c2["parents_max_points"]) == (None, 76.5)
+    assert father_c2["child_parents_registered"] == 1
+
+    # The employer of the current employment, its union and the post.
+    assert (father["employer_credit_code"], father["employer_town_code"]) == (
+        city.E1,
+        city.ZHOUXIANG,
+    )
+    assert (father["employer_union"], father["frontline"]) == (True, True)
+    assert (mother["employer_union"], mother["frontline"]) == (False, False)
+    assert (uncle["employer_union"], uncle["frontline"]) == (None, None)  # never said
+    assert (single["employer_credit_code"], single["employment_basis"]) == (
+        city.E2,
+        "labour_contract",
+    )
+    assert (loner["employed"], loner["employer_union"]) == (False, None)
+
+    # Every word is a column of its declared type.
+    for name, value_type in context.types(INPUTS).items():
+        assert built.schema[name] == context.dtype(value_type), name
+
+
+def test_the_employer_and_union_as_of_the_date(session: Session, tmp_path: Path) -> None:
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
+    frame, ids = family_frame(session)
+    single = frame.filter(pl.col(KEY) == ids[city.SINGLE])
+    # In 2019 S worked at E1, whose union was set up in June 2020.
+    early = context.add_context(SYSTEM_ACTOR, session, single, date(2019, 6, 1), INPUTS)
+    assert early.select("employer_credit_code", "employer_union").row(0) == (city.E1, False)
+    later = context.add_context(SYSTEM_ACTOR, session, single, date(2021, 6, 1), INPUTS)
+    assert later.select("employer_credit_code", "employer_union").row(0) == (city.E1, True)
+
+
+HEALTH_CHECK = """
+id: health-check-test
+name: {zh: 一线职工免费体检, en: Health checks}
+kind: quota_benefit
+department: 总工会
+policy: zj-cixi
+eligibility:
+  - id: frontline
+    label: {zh: 已建工会企业一线职工, en: Frontline worker of a unionised employer}
+    rule: "RULE"
+groups:
+  - {group: 0, label: {zh: 本人申请, en: Applicants}}
+tie_breaks:
+  - {key: application_order, order: asc, label: {zh: 报名先后, en: Order of application}}
+"""
+
+
+def spec_with(rule: str) -> object:
+    return load_program_spec(HEALTH_CHECK.replace("RULE", rule), "health-check-test.yaml")
+
+
+def test_an_unknown_word_is_refused_with_the_nearest() -> None:
+    spec = spec_with("frontlin and employer_union")
+    with pytest.raises(Invalid) as caught:
+        rules.check_rules(spec, INPUTS, "zj-cixi")  # type: ignore[arg-type]
+    problem = caught.value.details[0]
+    assert problem.field == "eligibility.frontline"
+    assert "unknown name `frontlin`" in problem.reason_en
+    assert "did you mean `frontline`" in problem.reason_en
+    assert "frontline" in problem.reason_zh
+
+
+def test_a_rule_on_frontline_union_and_town(session: Session, tmp_path: Path) -> None:
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
+    frame, _ = family_frame(session)
+    rule = f"frontline and employer_union and town_code in ['{city.ZHOUXIANG}', '330282102']"
+    spec = spec_with(rule)
+    rules.check_rules(spec, INPUTS, "zj-cixi")  # type: ignore[arg-type]
+    built = context.add_context(SYSTEM_ACTOR, session, frame, AS_OF, INPUTS).with_columns(
+        points=pl.lit(60.0), application_order=pl.col("application_id")
+    )
+    evaluated = rules.evaluate(spec, INPUTS, built, AS_OF)  # type: ignore[arg-type]
+    # The father only: the mother's employer has no union, the uncle's post is not known to be
+    # frontline, S lives in 白沙路 and the loner has no job.
+    assert evaluated["eligible"].to_list() == [True, False, False, True, False, False]
+
+
+def test_grade_one_by_the_age_on_31_august(session: Session, tmp_path: Path) -> None:
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
+    frame, _ = family_frame(session)
+    spec = spec_with(
+        "person_is_parent and 6 <= years_between(child_birth_date, date(year(as_of), 8, 31)) < 8"
+    )
+    built = context.add_context(SYSTEM_ACTOR, session, frame, AS_OF, INPUTS).with_columns(
+        points=pl.lit(60.0), application_order=pl.col("application_id")
+    )
+    evaluated = rules.evaluate(spec, INPUTS, built, AS_OF)  # type: ignore[arg-type]
+    # C1 (born 2020-03-01) is 6 on 31 August 2026, C2 (2019-09-15) 6 too; the uncle is no parent.
+    assert evaluated["eligible"].to_list() == [True, True, False, True, False, False]
