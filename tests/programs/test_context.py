@@ -239,3 +239,12 @@ def test_grade_one_by_the_age_on_31_august(session: Session, tmp_path: Path) -> 
     evaluated = rules.evaluate(spec, INPUTS, built, AS_OF)  # type: ignore[arg-type]
     # C1 (born 2020-03-01) is 6 on 31 August 2026, C2 (2019-09-15) 6 too; the uncle is no parent.
     assert evaluated["eligible"].to_list() == [True, True, False, True, False, False]
+
+
+def test_docs_list_every_word() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "programs.md").read_text(encoding="utf-8")
+    section = docs.split("## Vocabulary of program rules", 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in context.WORDS if f"`{name}`" not in section]
+    assert not missing, f"docs/programs.md lacks {missing}"
+    for prefix in ("spouse_X", "parent_1_X", "parent_2_X", "parents_max_X", "either_parent_X"):
+        assert f"`{prefix}`" in section

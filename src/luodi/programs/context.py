@@ -81,7 +81,11 @@ WORDS: dict[str, Word] = {
         "person", STRING, "居住镇街代码", "town (township code) of residence", "residents.yaml"
     ),
     "origin_province": _word(
-        "person", STRING, "户籍省份", "province of household registration", "residents.yaml"
+        "person",
+        STRING,
+        "户籍省份（名称，如 四川）",
+        "province of household registration (its name, e.g. 四川)",
+        "residents.yaml: 由身份证号码前两位得出",
     ),
     "relation_to_head": _word(
         "person",
