@@ -244,8 +244,10 @@ def run_case(
 def run_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> list[CaseOutcome]:
     """Each case of the document, all checked first: a malformed case refuses the file
     before any case runs."""
-    check_cases(spec, policy_for, source)
+    # One policy per date: reading the policy folder is the slow part of a case.
+    policies = {day: policy_for(day) for day in {case.as_of for case in spec.tests}}
+    check_cases(spec, policies.__getitem__, source)
     return [
-        run_case(spec, case, policy_for(case.as_of), _where(index, case), source)
+        run_case(spec, case, policies[case.as_of], _where(index, case), source)
         for index, case in enumerate(spec.tests)
     ]

@@ -1,0 +1,386 @@
+"""A program document's own test cases: the ``tests:`` block is refused with its file, case and
+key when it is malformed; the runner decides each case through the program's rules; ``luodi
+program test`` exits 0 when every case passes, 1 on a failing case, 2 on a malformed file."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from luodi.cli import app
+from luodi.kernels.policy.document import Policy
+from luodi.policy.service import find_policy
+from luodi.programs.cases import CaseOutcome, run_cases
+from luodi.programs.spec import ProgramSpec, ProgramSpecError, load_program_spec
+from luodi.settings import SHIPPED_POLICY_DIR, SHIPPED_PROGRAM_DIR
+
+runner = CliRunner()
+
+PROGRAM: dict[str, Any] = {
+    "id": "probe-loan",
+    "name": {"zh": "测试贷款"},
+    "kind": "tiered_benefit",
+    "department": "人社局",
+    "policy": "zj-cixi",
+    "fields": {
+        "sector": {
+            "type": "enum",
+            "values": {"care": "护理", "other": "其他"},
+            "default": "other",
+            "label": {"zh": "行业"},
+        },
+        "trained": {"type": "bool", "default": False, "label": {"zh": "已培训"}},
+    },
+    "eligibility": [
+        {"id": "employed", "label": {"zh": "在职"}, "rule": "continuous_employment_months >= 6"},
+        {
+            "id": "registered",
+            "label": {"zh": "登记满一年"},
+            "rule": "years_between(residence_registration_date, as_of) >= 1",
+        },
+    ],
+    "groups": [
+        {"group": 0, "label": {"zh": "护理"}, "when": "sector == 'care' and trained"},
+        {"group": 1, "label": {"zh": "其他"}},
+    ],
+    "tie_breaks": [
+        {"key": "social_insurance_months", "label": {"zh": "社保"}},
+        {"key": "application_order", "order": "asc", "label": {"zh": "先后"}},
+    ],
+    "tiers": [
+        {"label": {"zh": "高"}, "when": "points >= 100", "amount": 100000},
+        {"label": {"zh": "低"}, "when": "points >= 60", "amount": 30000},
+    ],
+}
+
+GOOD_CASE: dict[str, Any] = {
+    "name": "护理行业、100 分",
+    "as_of": date(2026, 5, 1),
+    "points": 100,
+    "inputs": {
+        "continuous_employment_months": 6,
+        "residence_registration_date": date(2025, 5, 1),
+        "social_insurance_months": 14,
+    },
+    "fields": {"sector": "care", "trained": True},
+    "application_order": 4,
+    "expect": {
+        "eligible": True,
+        "failed": [],
+        "group": 0,
+        "tier": 1,
+        "entitlement": 100000,
+        "tie_breaks": [14, 4],
+    },
+}
+
+
+def document(*cases: dict[str, Any], **changes: Any) -> str:
+    return yaml.safe_dump({**PROGRAM, **changes, "tests": list(cases)}, allow_unicode=True)
+
+
+def case(**changes: Any) -> dict[str, Any]:
+    return {**GOOD_CASE, **changes}
+
+
+def expect(**changes: Any) -> dict[str, Any]:
+    return case(expect={**GOOD_CASE["expect"], **changes})
+
+
+@cache
+def policy_for(day: date) -> Policy:
+    return find_policy("zj-cixi", day, directory=SHIPPED_POLICY_DIR).policy
+
+
+def load_and_run(text: str, source: str) -> list[CaseOutcome]:
+    return run_cases(load_program_spec(text, source), policy_for, source)
+
+
+def problems_of(text: str, source: str = "probe.yaml") -> list[str]:
+    with pytest.raises(ProgramSpecError) as raised:
+        load_and_run(text, source)
+    assert raised.value.source == source
+    return raised.value.problems
+
+
+def run(text: str) -> list[CaseOutcome]:
+    return load_and_run(text, "probe.yaml")
+
+
+# ------------------------------------------------------------------------- malformed cases
+
+
+@pytest.mark.parametrize(
+    ("bad_case", "place", "words"),
+    [
+        (case(expected={"eligible": True}), "tests[0]「护理行业、100 分」.expected", "未知的键"),
+        (expect(eligble=True), "tests[0]「护理行业、100 分」.expect.eligble", "未知的键"),
+        (expect(eligible="yes"), "tests[0]「护理行业、100 分」.expect.eligible", "true 或 false"),
+        (expect(group="0"), "tests[0]「护理行业、100 分」.expect.group", "应为整数"),
+        (expect(failed="employed"), "tests[0]「护理行业、100 分」.expect.failed", "应为列表"),
+        (case(points="100"), "tests[0]「护理行业、100 分」.points", ""),
+        (case(as_of="soon"), "tests[0]「护理行业、100 分」.as_of", "日期"),
+        ({"as_of": date(2026, 5, 1), "expect": {}}, "tests[0].name", "缺少必填项"),
+        (case(expect={}), "tests[0]「护理行业、100 分」", "expect 至少写一项"),
+        (expect(failed=["employd"]), ".expect.failed", "没有资格条件 employd"),
+        (expect(group=7), ".expect.group", "没有优先组 7"),
+        (expect(tier=3), ".expect.tier", "档位从 1 到 2"),
+        (expect(full_year=True), ".expect", "只用于入学项目"),
+        (expect(tie_breaks=[14]), ".expect.tie_breaks", "应有 2 个值"),
+        (expect(eligible=True, failed=["employed"]), ".expect", "不能同时"),
+        (case(fields={"sectr": "care"}), ".fields.sectr", "项目没有这个字段"),
+        (case(fields={"sector": "mining"}), ".fields.sector", "枚举值（可用：care, other）"),
+        (case(fields={"trained": "yes"}), ".fields.trained", "true 或 false"),
+        (
+            case(inputs={"continuous_employment_months": 6.5}),
+            ".inputs.continuous_employment_months",
+            "应为整数",
+        ),
+        (
+            case(inputs={"residence_registration_date": "last year"}),
+            ".inputs.residence_registration_date",
+            "日期 YYYY-MM-DD",
+        ),
+        (case(inputs={"housing": "castle"}), ".inputs.housing", "可用：none, dormitory"),
+        (
+            case(inputs={"social_insurance_month": 12}),
+            ".inputs.social_insurance_month",
+            "是否指 social_insurance_months",
+        ),
+        (case(inputs={"points": 100}), ".inputs.points", "写在用例的 points 下"),
+        (case(inputs={"sector": "care"}), ".inputs.sector", "写在用例的 fields 下"),
+        (case(pending=""), ".pending", "不能为空"),
+    ],
+)
+def test_a_malformed_case_names_the_file_the_case_and_the_key(
+    bad_case: dict[str, Any], place: str, words: str
+) -> None:
+    problems = problems_of(document(bad_case))
+    assert any(place in problem and words in problem for problem in problems), problems
+    # Chinese first, English beside it.
+    assert all(" / " in problem for problem in problems), problems
+
+
+def test_every_problem_of_the_file_is_listed_before_any_case_runs() -> None:
+    problems = problems_of(
+        document(
+            case(name="一", inputs={"continuous_employment_months": "six"}),
+            case(name="二", inputs={"dishonesty_record": 1}),
+        )
+    )
+    assert len(problems) == 2
+    assert "tests[0]「一」.inputs.continuous_employment_months" in problems[0]
+    assert "tests[1]「二」.inputs.dishonesty_record" in problems[1]
+
+
+def test_two_cases_may_not_share_a_name() -> None:
+    problems = problems_of(document(case(), case()))
+    assert problems == ["tests[1]「护理行业、100 分」: 用例名重复 / duplicate case name"]
+
+
+def test_a_program_without_tests_still_loads() -> None:
+    spec = load_program_spec(yaml.safe_dump(PROGRAM, allow_unicode=True), "probe.yaml")
+    assert spec.tests == []
+
+
+# ------------------------------------------------------------------------- running cases
+
+
+def test_a_case_that_holds_passes_on_every_key() -> None:
+    (outcome,) = run(document(case()))
+    assert outcome.passed and outcome.ok
+    assert [check.key for check in outcome.checks] == [
+        "eligible",
+        "failed",
+        "group",
+        "tier",
+        "entitlement",
+        "tie_breaks",
+    ]
+
+
+def test_a_case_that_does_not_hold_lists_each_difference() -> None:
+    wrong = case(
+        name="差一天满一年",
+        inputs={
+            "continuous_employment_months": 5,
+            "residence_registration_date": date(2025, 5, 2),
+        },
+        points=99.75,
+        fields={"sector": "care"},
+        expect={"eligible": True, "group": 0, "tier": 1, "entitlement": 100000},
+    )
+    also_wrong = {**wrong, "name": "两条都不满足", "expect": {"failed": ["employed"]}}
+    outcome, other = run(document(wrong, also_wrong))
+    assert not outcome.passed
+    assert {check.key: (check.expected, check.actual) for check in outcome.failures} == {
+        "eligible": (True, False),
+        "group": (0, 1),
+        "tier": (1, 2),
+        "entitlement": (100000, 30000),
+    }
+    assert [(c.key, c.expected, c.actual) for c in other.failures] == [
+        ("failed", ["employed"], ["employed", "registered"])
+    ]
+
+
+def test_what_a_case_leaves_out_takes_the_policy_default_or_stays_empty() -> None:
+    # No employment months (default 0), no registration date (none on record), no fields
+    # (the field defaults), no points: below every tier.
+    bare = {
+        "name": "空白",
+        "as_of": date(2026, 5, 1),
+        "expect": {
+            "eligible": False,
+            "failed": ["employed", "registered"],
+            "group": 1,
+            "tier": None,
+            "entitlement": None,
+            "tie_breaks": [0, 1],
+        },
+    }
+    (outcome,) = run(document(bare))
+    assert outcome.passed, outcome.failures
+
+
+def test_a_date_may_be_written_as_text_and_a_value_may_be_null() -> None:
+    written = case(
+        inputs={
+            "continuous_employment_months": 6,
+            "residence_registration_date": "2025-05-01",
+            "social_insurance_months": None,
+        },
+        expect={"eligible": True, "tie_breaks": [None, 4]},
+    )
+    (outcome,) = run(document(written))
+    assert outcome.passed, outcome.failures
+
+
+def test_the_case_date_picks_the_policy_version_in_force() -> None:
+    # 2023.1 has the inputs the program names too; a case dated in 2024 runs under it.
+    (outcome,) = run(document(case(as_of=date(2024, 5, 1), expect={"eligible": False})))
+    assert outcome.passed  # registered 2025-05-01: not yet on 2024-05-01
+
+
+def test_school_rules_are_checked_as_full_year_and_current() -> None:
+    school = yaml.safe_load((SHIPPED_PROGRAM_DIR / "school-entry.yaml").read_text())
+    rules = school["school"]
+    rules["full_year_rule"]["rule"] = "social_insurance_months >= 12"
+    rules["current_rule"]["rule"] = "social_insurance_months >= 1"
+    cases = [
+        {
+            "name": "十二个月",
+            "as_of": date(2026, 4, 30),
+            "inputs": {"social_insurance_months": 12},
+            "expect": {"full_year": True, "current": True},
+        },
+        {
+            "name": "十一个月",
+            "as_of": date(2026, 4, 30),
+            "inputs": {"social_insurance_months": 11},
+            "expect": {"full_year": True, "current": True},
+        },
+    ]
+    text = yaml.safe_dump({**school, "tests": cases}, allow_unicode=True)
+    passing, failing = run(text)
+    assert passing.passed
+    assert [(c.key, c.expected, c.actual) for c in failing.failures] == [("full_year", True, False)]
+
+
+def test_a_pending_case_is_as_it_should_be_while_it_fails() -> None:
+    known = expect(eligible=False, failed=["employed"])
+    known["pending"] = "issue 99"
+    (outcome,) = run(document(known))
+    assert not outcome.passed and outcome.ok
+    fixed = case(pending="issue 99")
+    (outcome,) = run(document(fixed))
+    assert outcome.passed and not outcome.ok
+
+
+# ------------------------------------------------------------------------- the command
+
+
+def write(tmp_path: Path, text: str, name: str = "probe.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_program_test_exits_0_when_every_case_passes(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["program", "test", str(write(tmp_path, document(case())))])
+    assert result.exit_code == 0, result.output
+    assert "✓ 通过 pass  护理行业、100 分  (as_of 2026-05-01)" in result.stdout
+    assert "probe.yaml: 1/1 通过 passed" in result.stdout
+
+
+def test_program_test_exits_1_and_shows_expected_and_actual(tmp_path: Path) -> None:
+    wrong = {**expect(tier=2, entitlement=30000), "name": "错的"}
+    path = write(tmp_path, document(case(), wrong))
+    result = runner.invoke(app, ["program", "test", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "✗ 失败 FAIL  错的" in result.stdout
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert ["tier", "期望", "expected", "2", "实际", "actual", "1"] in lines
+    assert ["entitlement", "期望", "expected", "30,000", "实际", "actual", "100,000"] in lines
+    assert "probe.yaml: 1/2 通过 passed" in result.stdout
+
+
+def test_program_test_exits_2_on_a_malformed_file(tmp_path: Path) -> None:
+    good = write(tmp_path, document(case()), "good.yaml")
+    bad = write(tmp_path, document(expect(eligble=True)), "bad.yaml")
+    result = runner.invoke(app, ["program", "test", str(good), str(bad)])
+    assert result.exit_code == 2, result.output
+    assert "good.yaml: 1/1 通过 passed" in result.stdout
+    assert "✗ 文件有误 malformed bad.yaml" in result.stderr
+    assert "tests[0]「护理行业、100 分」.expect.eligble: 未知的键" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("id: [unclosed", "YAML 语法错误"),
+        ("- a list", "文档应为映射"),
+        (None, "找不到项目文件"),
+    ],
+)
+def test_program_test_exits_2_on_a_file_that_is_not_a_program(
+    tmp_path: Path, text: str | None, reason: str
+) -> None:
+    path = tmp_path / "broken.yaml"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    result = runner.invoke(app, ["program", "test", str(path)])
+    assert result.exit_code == 2, result.output
+    assert reason in result.stderr
+
+
+def test_program_test_exits_1_on_a_file_without_cases(tmp_path: Path) -> None:
+    path = write(tmp_path, yaml.safe_dump(PROGRAM, allow_unicode=True))
+    result = runner.invoke(app, ["program", "test", str(path)])
+    assert result.exit_code == 1
+    assert "没有测试用例 / has no test cases" in result.stderr
+
+
+def test_program_test_takes_a_program_id() -> None:
+    result = runner.invoke(app, ["program", "test", "loan"])
+    assert result.exit_code == 0, result.output
+    assert "loan: " in result.stdout and "通过 passed" in result.stdout
+
+
+def test_a_pending_case_that_passes_fails_the_command(tmp_path: Path) -> None:
+    path = write(tmp_path, document(case(pending="issue 99")))
+    result = runner.invoke(app, ["program", "test", str(path)])
+    assert result.exit_code == 1
+    assert "已修好，请删去 pending" in result.stdout
+
+
+def test_shipped_specs_parse_with_their_cases() -> None:
+    for path in sorted(SHIPPED_PROGRAM_DIR.glob("*.yaml")):
+        spec: ProgramSpec = load_program_spec(path.read_text(encoding="utf-8"), path.name)
+        assert spec.tests, path.name
