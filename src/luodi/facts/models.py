@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from luodi.db import Base
+
+CURRENT = text("superseded_by IS NULL")
 
 
 class Fact(Base):
@@ -19,7 +21,15 @@ class Fact(Base):
     __tablename__ = "facts"
     __table_args__ = (
         Index("ix_facts_resident_name", "resident_id", "name"),
-        Index("ix_facts_feed_record", "feed", "record_key"),
+        # Only current facts: supersession probes the one current version of a key, not
+        # every version ever imported (migration 0012).
+        Index(
+            "ix_facts_current_record",
+            "feed",
+            "record_key",
+            sqlite_where=CURRENT,
+            postgresql_where=CURRENT,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,5 @@
-"""Which facts an actor may read, in SQL (``auth/scopes.py``).
+"""Which facts an actor may read, in SQL (``auth/scopes.py``), and the bulk writes of an
+imported batch's facts.
 
 A fact is about a resident: the resident reads their own, town staff the facts of their
 town's residents, reviewers (who verify across towns), operators, administrators and auditors
@@ -9,11 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+import polars as pl
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Session, aliased
 
+from luodi import bulk
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.facts.models import Fact
+from luodi.feeds.models import FeedBatch
 from luodi.registry.models import Resident
 
 
@@ -25,3 +30,40 @@ def _town_of_fact() -> ColumnElement[Any]:
 
 def readable(actor: Actor) -> ColumnElement[bool]:
     return scopes.readable(actor, town=_town_of_fact(), person=Fact.resident_id)
+
+
+def insert_facts(session: Session, frame: pl.DataFrame) -> int:
+    """Insert facts (columns named as the table's) in bulk: COPY on PostgreSQL, one prepared
+    statement over the rows on SQLite. Their ids are left to the database (the sequence on
+    PostgreSQL, the rowid on SQLite): nothing refers to a new fact by id, so none is drawn
+    ahead, and parallel imports never collide."""
+    return bulk.insert_frame(session, Fact.__table__, frame)
+
+
+def supersede(session: Session, feed: str, batch_id: int) -> int:
+    """Mark the current facts of earlier batches of ``feed`` whose record key ``batch_id``
+    brings again as superseded by it (kept as history), in one statement for the batch.
+
+    It probes the index of current facts (``ix_facts_current_record``), where a key has one
+    version per batch that still counts, so a re-send costs the same however many versions
+    came before. A feed's first batch has nothing to supersede and skips the statement."""
+    earlier = session.scalar(
+        select(FeedBatch.id)
+        .where(FeedBatch.feed == feed, FeedBatch.id != batch_id, FeedBatch.facts_written > 0)
+        .limit(1)
+    )
+    if earlier is None:
+        return 0
+    newer = aliased(Fact)
+    outcome = session.execute(
+        update(Fact)
+        .where(
+            Fact.feed == feed,
+            Fact.superseded_by.is_(None),
+            Fact.batch_id != batch_id,
+            Fact.record_key.in_(select(newer.record_key).where(newer.batch_id == batch_id)),
+        )
+        .values(superseded_by=batch_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(outcome.rowcount or 0)  # type: ignore[attr-defined]

@@ -2,9 +2,12 @@
 
 The rows stream from the source through the checks into a temporary Parquet file (Polars'
 streaming engine), so a file larger than memory works; the refused rows are read back from
-it for the report, and the accepted ones are written in slices through ``luodi.bulk``
-(COPY on PostgreSQL). Everything is written in the caller's transaction: the CLI and the API
-commit once at the end, so an interrupted import (kill -9 included) leaves nothing.
+it for the report. A registering feed (residents, permits …) hands its accepted rows to the
+registry as a frame (``registry.service.register_frames``, the registry's own checks); the
+facts are written in slices through ``facts.repository`` (COPY on PostgreSQL) and supersede
+the current facts of earlier batches with the same record key in one statement. Everything
+is written in the caller's transaction: the CLI and the API commit once at the end, so an
+interrupted import (kill -9 included) leaves nothing.
 """
 
 from __future__ import annotations
@@ -20,16 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from luodi import bulk
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require, require_department
 from luodi.errors import Conflict, FieldProblem, Invalid, NotFound
-from luodi.facts.models import Fact
+from luodi.facts import repository as facts_repository
 from luodi.feeds import catalog, repository
 from luodi.feeds.models import FeedBatch
 from luodi.feeds.reading import SourceTable, open_source
@@ -55,7 +56,7 @@ from luodi.kernels.feeds.spec import (
 from luodi.kernels.masking import mask_id_number
 from luodi.registry import city_files
 from luodi.registry import repository as registry_repository
-from luodi.registry.loading import load_city
+from luodi.registry import service as registry_service
 from luodi.tabular import without_formulas
 
 WRITE_SLICE_ROWS = 250_000
@@ -79,9 +80,11 @@ def _known_keys(session: Session, reference: Reference) -> pl.LazyFrame:
     return frame.select(pl.col("key").alias(REFERENCE_KEY)).lazy()
 
 
-def _residents(session: Session) -> pl.LazyFrame:
+def _residents(session: Session, known: pl.DataFrame | None = None) -> pl.LazyFrame:
+    """ID number → resident id, as ``check_rows`` wants it; ``known`` (the registry's
+    ``resident_keys``) when the caller has just read them (``luodi load``: once, not per feed)."""
     return (
-        registry_repository.resident_keys(session)
+        (registry_repository.resident_keys(session) if known is None else known)
         .select(pl.col("key").alias(REFERENCE_KEY), pl.col("id").cast(pl.Int64).alias(RESIDENT))
         .lazy()
     )
@@ -149,8 +152,10 @@ def import_file(
     file_name: str | None = None,
     today: date | None = None,
     progress: Progress = _quiet,
+    residents: pl.DataFrame | None = None,
 ) -> ImportResult:
-    """Import one file of a feed (see the module docstring); never commits."""
+    """Import one file of a feed (see the module docstring); never commits. ``residents``:
+    the registry's ``resident_keys`` if the caller has them (not for registering feeds)."""
     spec = catalog.find_feed(feed_id)
     require_department(actor, spec.department)
     progress("读取 / reading", 0, 0)
@@ -165,6 +170,7 @@ def import_file(
             report=(report or default_report_base(path)) if write_reports else None,
             today=today or date.today(),
             progress=progress,
+            residents=residents,
         )
 
 
@@ -248,6 +254,7 @@ def _import(
     report: Path | None,
     today: date,
     progress: Progress,
+    residents: pl.DataFrame | None = None,
 ) -> ImportResult:
     started = time.perf_counter()
     result = ImportResult(
@@ -271,7 +278,7 @@ def _import(
     }
     with _workdir() as workdir:
         progress("校验 / checking", 0, 0)
-        checked = check_rows(spec, source.rows, today, _residents(session), references)
+        checked = check_rows(spec, source.rows, today, _residents(session, residents), references)
         checked_path = workdir / "checked.parquet"
         try:
             checked.frame.sink_parquet(checked_path)
@@ -401,7 +408,7 @@ def _write(
     result.facts_written = _write_facts(
         session, spec, batch.id, source.file_name, facts_path, progress
     )
-    result.facts_superseded = _supersede(session, spec, batch.id)
+    result.facts_superseded = facts_repository.supersede(session, spec.id, batch.id)
     batch.facts_written = result.facts_written
     batch.facts_superseded = result.facts_superseded
     batch.residents_created = result.residents_created
@@ -453,9 +460,10 @@ REGISTRY_KEYS = {
 def _apply_to_registry(
     actor: Actor, session: Session, spec: FeedSpec, good: pl.LazyFrame, file_name: str, today: date
 ) -> tuple[int, int]:
-    """Hand the accepted rows to the registry loader, with its own checks (households,
-    towns, employers …). Rows whose natural key the registry already holds are left as
-    they are. Returns (rows registered, of them residents)."""
+    """Hand the accepted rows to the registry as a frame (``register_frames``: its own
+    checks of households, towns, employers …), each row named by its line in the
+    department's file. Rows whose natural key the registry already holds are left as they
+    are. Returns (rows registered, of them residents)."""
     assert spec.registry is not None
     target = f"{spec.registry}.csv"
     wanted = [name for name in city_files.registry_columns(target) if name in spec.columns]
@@ -465,39 +473,37 @@ def _apply_to_registry(
         rows = rows.filter(~pl.col(key).is_in(existing(session)["key"].implode()))
     if rows.height == 0:
         return 0, 0
-    with _workdir() as folder:
-        rows.drop(LINE).write_csv(folder / target)
-        for other in city_files.REGISTRY_FILES:
-            if other not in (target, city_files.TOWNS):
-                pl.DataFrame(schema=dict.fromkeys(city_files.COLUMNS[other], pl.String)).write_csv(
-                    folder / other
-                )
-        try:
-            summary = load_city(actor, session, folder, today=today)
-        except Invalid as error:
-            # Rows of the temporary file → rows of the department's file.
-            lines = rows[LINE]
-            problems = [
-                FieldProblem(
-                    problem.field,
-                    problem.value,
-                    problem.reason_zh,
-                    problem.reason_en,
-                    file=file_name,
-                    row=lines[problem.row - 2] if problem.row and problem.row >= 2 else problem.row,
-                )
-                for problem in error.details
-            ]
-            raise Invalid(
-                f"登记库校验未通过，未写入任何数据。第一处：{problems[0].describe()}"
-                if problems
-                else error.message_zh,
-                f"the registry refused the rows; nothing was written. First: "
-                f"{problems[0].describe()}"
-                if problems
-                else error.message_en,
-                problems,
-            ) from None
+    try:
+        summary = registry_service.register_frames(
+            actor,
+            session,
+            {target: rows},
+            today=today,
+            what=(f"文件 {file_name} 的登记库数据", f"the registry rows of {file_name}"),
+        )
+    except Invalid as error:
+        # The registry names its own file (residents.csv …); the rows are the department's.
+        problems = [
+            FieldProblem(
+                problem.field,
+                problem.value,
+                problem.reason_zh,
+                problem.reason_en,
+                file=file_name if problem.file == target else problem.file,
+                row=problem.row,
+            )
+            for problem in error.details
+        ]
+        raise Invalid(
+            f"登记库校验未通过，未写入任何数据。第一处：{problems[0].describe()}"
+            if problems
+            else error.message_zh,
+            f"the registry refused the rows; nothing was written. First: "
+            f"{problems[0].describe()}"
+            if problems
+            else error.message_en,
+            problems,
+        ) from None
     return rows.height, summary.residents
 
 
@@ -509,9 +515,8 @@ def _write_facts(
     facts_path: Path,
     progress: Progress,
 ) -> int:
-    """Insert the facts in slices. Their ids are left to the database (the ``facts.id``
-    sequence on PostgreSQL, the rowid on SQLite): nothing refers to a new fact by id, so none
-    is drawn ahead, and parallel imports never collide."""
+    """Insert the facts in slices (``facts.repository.insert_facts``), so that a file larger
+    than memory is never held whole."""
     facts = pl.scan_parquet(facts_path)
     total = facts.select(pl.len()).collect().item()
     written = 0
@@ -529,26 +534,9 @@ def _write_facts(
             source_row="source_row",
             record_key="record_key",
         )
-        written += bulk.insert_frame(session, Fact.__table__, rows)
+        written += facts_repository.insert_facts(session, rows)
         progress("写入 / writing", written, total)
     return written
-
-
-def _supersede(session: Session, spec: FeedSpec, batch_id: int) -> int:
-    """Facts of earlier batches with a record key this batch brings again: kept, marked."""
-    newer = aliased(Fact)
-    outcome = session.execute(
-        update(Fact)
-        .where(
-            Fact.feed == spec.id,
-            Fact.superseded_by.is_(None),
-            Fact.batch_id != batch_id,
-            Fact.record_key.in_(select(newer.record_key).where(newer.batch_id == batch_id)),
-        )
-        .values(superseded_by=batch_id)
-        .execution_options(synchronize_session=False)
-    )
-    return int(outcome.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def list_batches(actor: Actor, session: Session, feed_id: str | None = None) -> list[FeedBatch]:

@@ -45,7 +45,6 @@ from luodi.tabular import (
     is_given,
     parse_bool,
     parse_date,
-    read_csv_strings,
 )
 
 ProgressCallback = Callable[[str], None]
@@ -329,6 +328,25 @@ def _unions(
     )
 
 
+def read_registry_files(directory: Path) -> dict[str, pl.DataFrame]:
+    """The registry files of a city directory as text frames (``_line`` = the row in the
+    file), each read by the feed reader with the feed that registers it (``feeds/*.yaml``:
+    encoding, header row and its Chinese spellings, broken rows named); ``towns.csv`` and
+    the optional files may be absent."""
+    from luodi.feeds import catalog  # feeds build on the registry
+    from luodi.feeds.reading import open_source
+
+    specs = {spec.file: spec for spec in catalog.load_feeds().values() if spec.registry}
+    optional = [city_files.TOWNS, *city_files.OPTIONAL_REGISTRY_FILES]
+    frames: dict[str, pl.DataFrame] = {}
+    for name in [*city_files.REGISTRY_FILES, *city_files.OPTIONAL_REGISTRY_FILES]:
+        if name in optional and not (directory / name).exists():
+            continue
+        with open_source(specs[name], directory / name) as source:
+            frames[name] = source.rows.with_columns(pl.col(pl.String).str.strip_chars()).collect()
+    return frames
+
+
 def load_city(
     actor: Actor,
     session: Session,
@@ -336,16 +354,86 @@ def load_city(
     today: date | None = None,
     progress: ProgressCallback | None = None,
 ) -> LoadSummary:
-    """Load the registry files of ``directory``; on any problem raise and write nothing."""
+    """Load the registry files of ``directory`` and then its department feeds, in the
+    caller's transaction; on any problem raise and write nothing."""
+    require(actor, Role.ADMIN, Role.OPERATOR)
+    today = today or date.today()
+    say = progress or (lambda _message: None)
+    summary = register_frames(
+        actor,
+        session,
+        read_registry_files(directory),
+        today=today,
+        progress=say,
+        what=(f"导入目录 {directory}", f"loading directory {directory}"),
+    )
+
+    # Department feeds of the same directory (social insurance, education …), each a batch
+    # with its provenance, in the same transaction: a bad row undoes the whole load.
+    from luodi.feeds import catalog  # feeds build on the registry
+    from luodi.feeds import service as feeds_service
+
+    # Read once for every feed (each would otherwise read a million keys again).
+    residents = repository.resident_keys(session)
+    for spec in catalog.load_feeds().values():
+        if spec.file is None or spec.file in [
+            *city_files.REGISTRY_FILES,
+            *city_files.OPTIONAL_REGISTRY_FILES,
+        ]:
+            continue
+        if not (directory / spec.file).exists():
+            continue
+        say(f"部门数据 / feed {spec.id}")
+        result = feeds_service.import_file(
+            actor,
+            session,
+            spec.id,
+            directory / spec.file,
+            today=today,
+            report=None,
+            residents=residents,
+        )
+        feeds_service.raise_if_rejected(result)
+        summary.facts += result.facts_written
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "registry.load",
+        "registry_load",
+        directory.name,
+        after=summary.model_dump(),
+    )
+    return summary
+
+
+def register_frames(
+    actor: Actor,
+    session: Session,
+    frames: dict[str, pl.DataFrame],
+    *,
+    today: date | None = None,
+    progress: ProgressCallback | None = None,
+    what: tuple[str, str] = ("登记库数据", "registry rows"),
+) -> LoadSummary:
+    """Check and write registry rows given as text frames keyed by their city file
+    (``city_files``; ``_line`` is the row a problem names). A registry file missing from
+    ``frames`` is no rows (towns and the optional files: not given). On any problem raise
+    naming file, row, column and reason, and write nothing; ``what`` (zh, en) names the whole
+    in the message."""
     require(actor, Role.ADMIN, Role.OPERATOR)
     today = today or date.today()
     say = progress or (lambda _message: None)
     problems = Problems()
     optional = [city_files.TOWNS, *city_files.OPTIONAL_REGISTRY_FILES]
     frames = {
-        name: read_csv_strings(directory / name, city_files.REQUIRED[name])
+        name: frames[name]
+        if name in frames
+        else pl.DataFrame(
+            schema={LINE: pl.Int64} | dict.fromkeys(city_files.COLUMNS[name], pl.String)
+        )
         for name in [*city_files.REGISTRY_FILES, *city_files.OPTIONAL_REGISTRY_FILES]
-        if name not in optional or (directory / name).exists()
+        if name not in optional or name in frames
     }
     say("校验 / validating")
 
@@ -525,7 +613,7 @@ def load_city(
     employment = _optional_bool(problems, file, employment, "frontline")
     unions = _unions(problems, frames.get(city_files.UNIONS), known_employers)
 
-    problems.raise_if_any(f"导入目录 {directory}", f"loading directory {directory}")
+    problems.raise_if_any(*what)
 
     # Everything checked: write, assigning ids so that references resolve without lookups.
     summary = LoadSummary()
@@ -678,33 +766,5 @@ def load_city(
     )
     summary.employments = bulk.insert_frame(session, Employment.__table__, employment_rows)
     repository.replace_unions(session, _map(unions, "credit_code", employer_keys, "employer_id"))
-
-    # Department feeds of the same directory (social insurance, education …), each a batch
-    # with its provenance, in the same transaction: a bad row undoes the whole load.
-    from luodi.feeds import catalog  # feeds build on the registry
-    from luodi.feeds import service as feeds_service
-
-    for spec in catalog.load_feeds().values():
-        if spec.file is None or spec.file in [
-            *city_files.REGISTRY_FILES,
-            *city_files.OPTIONAL_REGISTRY_FILES,
-        ]:
-            continue
-        if not (directory / spec.file).exists():
-            continue
-        say(f"部门数据 / feed {spec.id}")
-        result = feeds_service.import_file(
-            actor, session, spec.id, directory / spec.file, today=today, report=None
-        )
-        feeds_service.raise_if_rejected(result)
-        summary.facts += result.facts_written
     session.flush()
-    audit.record(
-        session,
-        actor,
-        "registry.load",
-        "registry_load",
-        directory.name,
-        after=summary.model_dump(),
-    )
     return summary

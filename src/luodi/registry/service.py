@@ -20,7 +20,7 @@ from luodi.kernels.identifiers import IdNumberCheck, check_credit_code, check_id
 from luodi.kernels.masking import mask_id_number, mask_name, mask_phone
 from luodi.kernels.regions import PROVINCES
 from luodi.kernels.text import check_name
-from luodi.registry import repository
+from luodi.registry import loading, repository
 from luodi.registry.models import (
     Child,
     Employer,
@@ -36,6 +36,7 @@ from luodi.registry.schemas import (
     EmployerCreate,
     EmploymentCreate,
     HouseholdCreate,
+    LoadSummary,
     PermitCreate,
     ResidentCreate,
     ResidentRead,
@@ -502,6 +503,21 @@ def add_employment(actor: Actor, session: Session, data: EmploymentCreate) -> Em
         after=audit.row_state(employment),
     )
     return employment
+
+
+def register_frames(
+    actor: Actor,
+    session: Session,
+    frames: dict[str, pl.DataFrame],
+    *,
+    today: date | None = None,
+    what: tuple[str, str] = ("登记库数据", "registry rows"),
+) -> LoadSummary:
+    """Registry rows in bulk, as text frames keyed by their city file (``city_files``) with
+    ``_line``, the row a problem names: what a registering feed (residents, permits …) hands
+    over, and what ``luodi load`` reads. Checked across every frame, then written all or
+    nothing (``loading.register_frames``)."""
+    return loading.register_frames(actor, session, frames, today=today, what=what)
 
 
 def scoring_population(actor: Actor, session: Session, as_of: date) -> pl.DataFrame:
