@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 from luodi.kernels.identifiers import check_credit_code, invalid_id_number_rows
 from luodi.registry import city_files
@@ -26,8 +25,18 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     again = digests_of(tmp_path / "b", seed=11)
     other = digests_of(tmp_path / "c", seed=12)
     assert first == again
-    assert set(first) == set(city_files.COLUMNS)
-    assert all(first[name] != other[name] for name in (city_files.RESIDENTS, city_files.CHILDREN))
+    assert set(first) == set(city_files.COLUMNS) | set(city_files.OPTIONAL_REGISTRY_FILES)
+    assert all(
+        first[name] != other[name]
+        for name in (
+            city_files.RESIDENTS,
+            city_files.CHILDREN,
+            city_files.PERMITS,
+            city_files.PERMIT_ENDORSEMENTS,
+            city_files.SOCIAL_INSURANCE,
+            city_files.UNIONS,
+        )
+    )
 
 
 def digests_of(directory: Path, seed: int) -> dict[str, str]:
@@ -35,16 +44,11 @@ def digests_of(directory: Path, seed: int) -> dict[str, str]:
     return digests(directory)
 
 
-@pytest.fixture(scope="module")
-def city() -> dict[str, pl.DataFrame]:
-    return generate_city(SynthOptions(residents=40_000, seed=3))
-
-
 def test_every_file_has_its_columns_and_people_carry_id_number(
     city: dict[str, pl.DataFrame],
 ) -> None:
     for name, frame in city.items():
-        assert frame.columns == city_files.COLUMNS[name]
+        assert frame.columns == city_files.registry_columns(name)
         assert frame.height > 0
     for name in (
         city_files.RESIDENTS,
@@ -117,6 +121,10 @@ def test_population_looks_like_a_zhejiang_manufacturing_city(city: dict[str, pl.
         .agg(pl.col("months_paid").sum())["months_paid"]
     )
     assert months.median() < months.mean()  # skewed: a long tail of long contributors
+    relations = residents["relation_to_head"].value_counts().to_dict(as_series=False)
+    shares = dict(zip(relations["relation_to_head"], relations["count"], strict=True))
+    assert set(shares) == {"head", "spouse", "parent", "child", "sibling"}
+    assert 0.15 < shares["spouse"] / residents.height < 0.25
 
 
 def test_some_schools_over_subscribed_and_spare_seats_elsewhere(

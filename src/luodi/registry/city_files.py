@@ -9,6 +9,7 @@ from __future__ import annotations
 TOWNS = "towns.csv"
 RESIDENTS = "residents.csv"
 PERMITS = "permits.csv"
+PERMIT_ENDORSEMENTS = "permit_endorsements.csv"
 CHILDREN = "children.csv"
 EMPLOYERS = "employers.csv"
 EMPLOYMENT = "employment.csv"
@@ -37,6 +38,7 @@ COLUMNS: dict[str, list[str]] = {
         "household_number",
     ],
     PERMITS: ["permit_number", "id_number", "town_code", "issue_date", "expiry_date", "status"],
+    PERMIT_ENDORSEMENTS: ["id_number", "permit_number", "endorsed_on"],
     CHILDREN: [
         "id_number",
         "household_number",
@@ -49,7 +51,7 @@ COLUMNS: dict[str, list[str]] = {
     ],
     EMPLOYERS: ["credit_code", "name", "town_code"],
     EMPLOYMENT: ["id_number", "credit_code", "basis", "start_date", "end_date"],
-    SOCIAL_INSURANCE: ["id_number", "period", "months_paid", "credit_code"],
+    SOCIAL_INSURANCE: ["id_number", "period", "months_paid", "back_paid", "credit_code"],
     EDUCATION: ["id_number", "education", "skill_level"],
     HOUSING: ["id_number", "record_number", "housing", "start_date", "end_date", "town_code"],
     TAX: ["id_number", "tax_year", "tax_paid_yuan", "credit_code"],
@@ -64,7 +66,7 @@ COLUMNS: dict[str, list[str]] = {
         "title",
     ],
     VIOLATIONS: ["case_number", "id_number", "kind", "decided_on", "sentence_months"],
-    MEDICAL_INSURANCE: ["id_number", "period", "months_paid", "scheme"],
+    MEDICAL_INSURANCE: ["id_number", "period", "months_paid", "back_paid", "scheme"],
     VACCINATION: ["id_number", "child_id_number", "certificate_number", "checked_on", "complete"],
     SCHOOLS: ["school_id", "name", "town_code", "stage", "entry_grade", "seats"],
     HOUSING_UNITS: [

@@ -24,13 +24,35 @@ from luodi.kernels.identifiers import (
 )
 from luodi.registry import city_files
 from luodi.synth.reference import (
+    BACK_PAID,
     CITY_REGION_CODE,
     CIXI_TOWNS,
+    EARLIER_STAY,
     EDUCATION,
+    ENDORSEMENT_LAPSED,
+    ENDORSEMENT_LATE,
+    ENDORSEMENT_LATE_MAX_DAYS,
+    ENDORSEMENT_LATE_MEAN_DAYS,
+    FRONTLINE,
     HOUSING_LAYOUTS,
     INDUSTRIES,
+    INSURED,
+    INSURED_AFTER_ARRIVAL_MEAN_DAYS,
+    MISSED_MONTH_IN_A_YEAR,
+    MISSED_MONTHS,
+    NEVER_APPLY,
     ORIGINS,
+    PERMIT_AFTER_ARRIVAL_DAYS,
+    PERMIT_APPLICATION_WAIT_DAYS,
+    PERMIT_CANCELLED,
+    PERMIT_VALIDITY_YEARS,
+    REGISTRATION_START,
+    RELATIVES,
+    RESIDENT_MEDICAL_SCHEME,
     SKILL_LEVELS,
+    STAY_YEARS,
+    STOPPED_WHILE_EMPLOYED,
+    UNION_BY_STAFF,
 )
 
 DEFAULT_AS_OF = date(2026, 3, 1)
@@ -140,6 +162,288 @@ def _credit_codes(rng: np.random.Generator, entity_types: Array) -> pl.Series:
     return pl.Series(codes) + pl.Series(credit_code_check_characters(values))
 
 
+def _dates(days: npt.NDArray[np.int64]) -> pl.Series:
+    return pl.Series(days, dtype=pl.Int64).cast(pl.Date)
+
+
+def _month_index(days: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Months since year 0 (year × 12 + month − 1) of each day."""
+    dates = _dates(days)
+    return (dates.dt.year().cast(pl.Int64) * 12 + dates.dt.month().cast(pl.Int64) - 1).to_numpy()
+
+
+def _permits(
+    rng: np.random.Generator,
+    as_of: date,
+    adult_ids: pl.Series,
+    town: Array,
+    town_codes: Array,
+    arrival: npt.NDArray[np.int64],
+    birth: npt.NDArray[np.int64],
+    age_years: npt.NDArray[np.float64],
+    parents: npt.NDArray[np.bool_],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Residence permits (居住证) with their past, and their yearly endorsements (签注).
+
+    The current stay's permit is issued half a year after arrival (Art. 16 of the Zhejiang
+    条例); some residents had an earlier stay whose permit expired when they left. Each
+    anniversary of a permit is endorsed in the month before it (Art. 19), a few late (which
+    restarts the residence years), and a few holders let the last one lapse (suspended now).
+    ``parents`` (of a child here) never go without a permit once they may have one.
+    """
+    n = len(arrival)
+    today = _days(as_of)
+    registration_start = _days(date(*REGISTRATION_START))
+
+    def applied(arrived: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        wait = rng.exponential(PERMIT_APPLICATION_WAIT_DAYS, len(arrived)).astype(np.int64)
+        # Stays older than the registration itself registered during its first year.
+        opening = registration_start + rng.integers(0, 365, len(arrived))
+        issued: npt.NDArray[np.int64] = np.maximum(
+            arrived + PERMIT_AFTER_ARRIVAL_DAYS + wait, opening
+        )
+        return issued
+
+    issue = applied(arrival)
+    # Parents all apply: the permit is what a child's school place rests on (教基厅〔2022〕1号).
+    has_permit = (issue < today) & ((rng.random(n) >= NEVER_APPLY) | parents)
+    cancelled = rng.random(n) < PERMIT_CANCELLED
+    cancelled_on = issue + 1 + (rng.random(n) * np.maximum(today - issue - 1, 1)).astype(np.int64)
+    other_town = town_codes[rng.integers(0, len(town_codes), n)]
+    permit_town = np.where(rng.random(n) < 0.95, town, other_town)
+
+    # An earlier stay, ended a few months (a lapse) or years (gone home) before this one.
+    earlier = rng.random(n) < EARLIER_STAY * (1 + (age_years > 35))
+    gap = np.where(rng.random(n) < 0.3, rng.integers(60, 240, n), rng.integers(365, 5 * 365, n))
+    left_on = arrival - gap
+    earlier_arrival = left_on - rng.integers(365, 6 * 365, n)
+    earlier_issue = applied(earlier_arrival)
+    earlier &= (
+        (earlier_issue < left_on - 30)
+        & (earlier_arrival >= birth + 16 * 366)
+        & (earlier_issue >= registration_start)
+    )
+
+    person = np.arange(n, dtype=np.int64)
+    current = pl.DataFrame(
+        {
+            "person": person,
+            "serial": person + 1,
+            "town_code": permit_town,
+            "issue": issue,
+            "end": np.where(cancelled, cancelled_on, today),
+            "status": np.where(cancelled, "cancelled", "valid"),
+        }
+    ).filter(pl.Series(has_permit))
+    current = current.with_columns(
+        expiry=pl.col("issue").cast(pl.Date).dt.offset_by(f"{PERMIT_VALIDITY_YEARS}y")
+    )
+    past = pl.DataFrame(
+        {
+            "person": person,
+            "serial": person + 1 + n,
+            "town_code": np.where(rng.random(n) < 0.9, town, other_town),
+            "issue": earlier_issue,
+            "end": left_on,
+            "status": np.full(n, "expired"),
+        }
+    ).filter(pl.Series(earlier))
+    past = past.with_columns(expiry=pl.col("end").cast(pl.Date))
+    history = pl.concat([past, current]).sort("person", "issue")
+    permits = history.select(
+        permit_number=pl.format("JZ{}", pl.col("serial").cast(pl.String).str.zfill(10)),
+        id_number=adult_ids.gather(history["person"]),
+        town_code="town_code",
+        issue_date=pl.col("issue").cast(pl.Date),
+        expiry_date="expiry",
+        status="status",
+    )
+
+    # Anniversaries up to the permit's end (a valid one: up to a month ahead, for those who
+    # endorse early for the coming one).
+    valid = pl.col("status") == "valid"
+    issued = pl.col("issue").cast(pl.Date)
+    day = issued.dt.day()
+    month = issued.dt.month()
+    rows = (
+        history.with_columns(
+            permit_number=permits["permit_number"],
+            horizon=pl.when(valid).then(pl.col("end") + 30).otherwise("end"),
+        )
+        .with_columns(
+            k=pl.int_ranges(1, (pl.col("horizon") - pl.col("issue")) // 365 + 2, dtype=pl.Int64)
+        )
+        .explode("k")
+        .with_columns(
+            # 29 February's anniversary in a common year is 1 March (kernels/timeline).
+            anniversary=(
+                pl.date(issued.dt.year().cast(pl.Int64) + pl.col("k"), month, 1)
+                + pl.duration(days=day.cast(pl.Int64) - 1)
+            ).cast(pl.Int64)
+        )
+        .filter(pl.col("anniversary") <= pl.col("horizon"))
+        .with_columns(
+            last_due=valid
+            & (pl.col("anniversary") <= today)
+            & (pl.col("anniversary").shift(-1).over("permit_number").fill_null(today + 1) > today)
+        )
+    )
+    size = rows.height
+    anniversary = rows["anniversary"].to_numpy()
+    due = anniversary <= today
+    late = due & (rng.random(size) < ENDORSEMENT_LATE)
+    late_by = np.minimum(
+        2 + rng.exponential(ENDORSEMENT_LATE_MEAN_DAYS, size).astype(np.int64),
+        ENDORSEMENT_LATE_MAX_DAYS,
+    )
+    lapsed = rows["last_due"].to_numpy() & (rng.random(size) < ENDORSEMENT_LAPSED)
+    # On time: 1 to 28 days before the anniversary, well inside the month before it.
+    endorsed = np.where(late, anniversary + late_by, anniversary - rng.integers(1, 29, size))
+    kept = ~lapsed & (endorsed <= np.minimum(rows["end"].to_numpy(), today))
+    endorsements = rows.select(
+        id_number=adult_ids.gather(rows["person"]),
+        permit_number="permit_number",
+        endorsed_on=_dates(endorsed),
+    ).filter(pl.Series(kept))
+    return permits, endorsements
+
+
+def _insurance(
+    rng: np.random.Generator,
+    as_of: date,
+    adult_ids: pl.Series,
+    employer_of: pl.Series,
+    wage_earner: npt.NDArray[np.bool_],
+    self_employed: npt.NDArray[np.bool_],
+    arrival: npt.NDArray[np.int64],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Social insurance (人社) and medical insurance (医保).
+
+    Month by month (``YYYY-MM``, 0 or 1, some back-paid) for this calendar year and the last,
+    up to the month before the reference date; yearly totals (``YYYY``) before. Employee
+    medical insurance (职工医保) is paid with the pension, month for month; some of those
+    without it join the residents' scheme (居民医保), paid for a whole calendar year ahead.
+    """
+    n = len(arrival)
+    today = _days(as_of)
+    this_month = as_of.year * 12 + as_of.month - 1
+    first_monthly = (as_of.year - 1) * 12
+    width = this_month - first_monthly
+    employed = wage_earner | self_employed
+    share = np.where(
+        wage_earner,
+        INSURED["wage_earner"],
+        np.where(self_employed, INSURED["self_employed"], INSURED["not_employed"]),
+    )
+    insured = rng.random(n) < share
+    since_day = arrival + rng.exponential(INSURED_AFTER_ARRIVAL_MEAN_DAYS, n).astype(np.int64)
+    since = _month_index(np.minimum(since_day, today - 31))
+    stopped = ~employed | (rng.random(n) < STOPPED_WHILE_EMPLOYED)
+    stop_at = since + 1 + (rng.random(n) * np.maximum(this_month - since - 1, 0)).astype(np.int64)
+    stop = np.where(stopped, stop_at, this_month)  # first month not paid
+    gap = ~stopped & (rng.random(n) < MISSED_MONTHS)
+    gap_from = first_monthly + rng.integers(0, width, n)
+    gap_to = gap_from + rng.integers(1, 4, n)
+    gap_back_paid = rng.random(n) < BACK_PAID
+
+    people = np.flatnonzero(insured)
+    month = first_monthly + np.arange(width, dtype=np.int64)[None, :]
+    inside = (month >= since[people, None]) & (month < stop[people, None])
+    missed = gap[people, None] & (month >= gap_from[people, None]) & (month < gap_to[people, None])
+    back_paid = missed & gap_back_paid[people, None]
+    paid = inside & (~missed | back_paid)
+    cells = np.flatnonzero(inside)
+    row_person = people[cells // width]
+    labels = pl.Series(
+        [
+            f"{(first_monthly + w) // 12:04d}-{(first_monthly + w) % 12 + 1:02d}"
+            for w in range(width)
+        ]
+    )
+    monthly = pl.DataFrame(
+        {
+            "person": row_person,
+            "period": labels.gather(cells % width),
+            "months_paid": paid.ravel()[cells].astype(np.int64),
+            "back_paid": back_paid.ravel()[cells],
+        }
+    )
+
+    yearly = (
+        pl.DataFrame(
+            {
+                "person": people,
+                "since": since[people],
+                "stop": stop[people],
+            }
+        )
+        .with_columns(
+            year=pl.int_ranges(
+                pl.col("since") // 12,
+                pl.min_horizontal((pl.col("stop") - 1) // 12, pl.lit(as_of.year - 2)) + 1,
+                dtype=pl.Int64,
+            )
+        )
+        .explode("year")
+        .drop_nulls("year")
+        .with_columns(
+            months=pl.min_horizontal(pl.col("year") * 12 + 11, pl.col("stop") - 1)
+            - pl.max_horizontal(pl.col("year") * 12, pl.col("since"))
+            + 1
+        )
+    )
+    months = yearly["months"].to_numpy()
+    yearly = (
+        yearly.with_columns(
+            months_paid=pl.Series(months - rng.binomial(months, MISSED_MONTH_IN_A_YEAR)),
+        )
+        .filter(pl.col("months_paid") > 0)
+        .select(
+            "person",
+            period=pl.col("year").cast(pl.String),
+            months_paid="months_paid",
+            back_paid=pl.lit(False),
+        )
+    )
+    contributions = pl.concat([yearly, monthly]).sort("person", maintain_order=True)
+    social = contributions.select(
+        id_number=adult_ids.gather(contributions["person"]),
+        period="period",
+        months_paid="months_paid",
+        back_paid="back_paid",
+        credit_code=employer_of.gather(contributions["person"]),
+    )
+
+    # The residents' scheme: one row per calendar year joined, this one paid ahead.
+    joined = np.flatnonzero(~insured & (rng.random(n) < RESIDENT_MEDICAL_SCHEME))
+    first_year = np.maximum(
+        _dates(arrival[joined]).dt.year().to_numpy(), as_of.year - rng.integers(0, 5, len(joined))
+    )
+    resident = (
+        pl.DataFrame({"person": joined, "first": first_year.astype(np.int64)})
+        .with_columns(year=pl.int_ranges("first", as_of.year + 1, dtype=pl.Int64))
+        .explode("year")
+        .select(
+            "person",
+            period=pl.col("year").cast(pl.String),
+            months_paid=pl.lit(12, pl.Int64),
+            back_paid=pl.lit(False),
+            scheme=pl.lit("resident"),
+        )
+    )
+    both = pl.concat([contributions.with_columns(scheme=pl.lit("employee")), resident]).sort(
+        "person", maintain_order=True
+    )
+    medical = both.select(
+        id_number=adult_ids.gather(both["person"]),
+        period="period",
+        months_paid="months_paid",
+        back_paid="back_paid",
+        scheme="scheme",
+    )
+    return social, medical
+
+
 def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     """Every file of a city directory, keyed by file name (see ``city_files``)."""
     if options.residents < 1:
@@ -194,11 +498,40 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     household = np.arange(n, dtype=np.int64)
     household[partner_b] = partner_a
     head_age = np.floor(age_years).astype(np.int64)
+    relation = np.full(n, "head", dtype="<U7")
+    relation[partner_b] = "spouse"
+    spouse_of = np.full(n, -1, dtype=np.int64)
+    spouse_of[partner_a] = partner_b
+    surname_of = rng.choice(len(surname_list), size=n, p=surname_weights)
+    # A few single adults live in a couple's household: an older parent, a grown-up child, a
+    # sibling. They share its town, its origin county and (but a mother) the host's surname.
+    single = np.ones(n, dtype=np.bool_)
+    single[in_couple] = False
+    for kind, (age_from, age_to, join_share, host_low, host_high) in RELATIVES.items():
+        host_ages = head_age[partner_a]
+        hosts = partner_a[(host_ages >= host_low) & (host_ages <= host_high)]
+        joining = np.flatnonzero(
+            single & (head_age >= age_from) & (head_age <= age_to) & (rng.random(n) < join_share)
+        )
+        host = hosts[rng.integers(0, max(len(hosts), 1), len(joining))] if len(hosts) else None
+        if host is None:
+            continue
+        household[joining] = host
+        town[joining] = town[host]
+        region[joining] = region[host]
+        province_index[joining] = province_index[host]
+        relation[joining] = kind
+        same_name = male[joining] | (kind != "parent")
+        surname_of[joining[same_name]] = surname_of[host[same_name]]
+        single[joining] = False
 
     # Children: about 0.6 school-age or younger per household, born when a parent was 20-40.
     heads = np.unique(household)
     fertile = (head_age[heads] >= 24) & (head_age[heads] <= 48)
-    child_count = np.minimum(rng.poisson(np.where(fertile, 0.75, 0.12)), 3)
+    # Couples bring their children more often than those whose spouse stayed at home.
+    couple = spouse_of[heads] >= 0
+    rate = np.where(fertile, np.where(couple, 1.6, 0.55), 0.12)
+    child_count = np.minimum(rng.poisson(rate), 3)
     child_head = np.repeat(heads, child_count)
     m = len(child_head)
     oldest = np.clip(head_age[child_head] - 20, 0, 15)
@@ -214,14 +547,10 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
         np.concatenate([male, child_male]),
     )
     adult_ids, child_ids = ids.slice(0, n), ids.slice(n, m)
-    names = _names(
-        rng,
-        surname_list[rng.choice(len(surname_list), size=n, p=surname_weights)],
-        male,
-    )
-    child_given = _names(rng, np.full(m, "", dtype=object), child_male)
+    names = _names(rng, surname_list[surname_of], male)
+    child_given = _names(rng, np.full(m, ""), child_male)
     child_names = (
-        pl.DataFrame({"s": names.to_numpy()[child_head], "g": child_given})
+        pl.DataFrame({"s": names.gather(child_head), "g": child_given})
         .select(pl.concat_str(pl.col("s").str.slice(0, 1), "g"))
         .to_series()
     )
@@ -241,29 +570,29 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
             "phone": phones,
             "town_code": town,
             "household_number": household_numbers,
+            "relation_to_head": relation,
         }
     )
 
-    # Residence permits (居住证): most hold one; issued after arrival, three years' validity.
-    has_permit = rng.random(n) < 0.88
-    years_here = np.minimum(rng.gamma(1.6, 2.6, n), np.maximum(age_years - 16, 0.2))
+    # How long each has lived here (this stay), bounded by adulthood; then the permits.
+    band = rng.choice(len(STAY_YEARS), size=n, p=np.array([b[2] for b in STAY_YEARS]))
+    stay_from = np.array([b[0] for b in STAY_YEARS])[band]
+    stay_to = np.array([b[1] for b in STAY_YEARS])[band]
+    stay = stay_from + rng.random(n) * (stay_to - stay_from)
+    # A child born here means the parents were here for the birth and have stayed since.
+    born_here_days = np.zeros(n, dtype=np.int64)
+    np.maximum.at(born_here_days, child_head[born_here], child_age_days[born_here] + 1)
+    couples_here = np.maximum(born_here_days[partner_a], born_here_days[partner_b])
+    born_here_days[partner_a] = born_here_days[partner_b] = couples_here
+    stay = np.maximum(stay, born_here_days / 365.25)
+    years_here = np.minimum(stay, np.maximum(age_years - 16, 0.2))
     arrival = as_of - (years_here * 365.25).astype(np.int64)
-    renewed_ago = np.minimum(rng.integers(0, 3 * 365 + 120, n), as_of - arrival)
-    issue = as_of - renewed_ago
-    expiry = issue + 3 * 365
-    cancelled = rng.random(n) < 0.02
-    status = np.where(cancelled, "cancelled", np.where(expiry >= as_of, "valid", "expired"))
-    permit_town = np.where(rng.random(n) < 0.95, town, town_codes[rng.integers(0, 19, n)])
-    permits = pl.DataFrame(
-        {
-            "permit_number": "JZ" + pl.Series(np.arange(1, n + 1)).cast(pl.String).str.zfill(10),
-            "id_number": adult_ids,
-            "town_code": permit_town,
-            "issue_date": pl.Series(issue, dtype=pl.Int64).cast(pl.Date),
-            "expiry_date": pl.Series(expiry, dtype=pl.Int64).cast(pl.Date),
-            "status": status,
-        }
-    ).filter(pl.Series(has_permit))
+    parents = np.zeros(n, dtype=np.bool_)
+    parents[child_head] = True
+    parents[partner_b] |= parents[partner_a]
+    permits, endorsements = _permits(
+        rng, options.as_of, adult_ids, town, town_codes, arrival, birth, age_years, parents
+    )
 
     # Schools: entry grade 1 (primary) and 7 (junior); grade from age on 1 September.
     age_at_start = np.floor((school_year_start - child_birth) / 365.25).astype(np.int64)
@@ -284,12 +613,16 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
             demand = int((here & entering).sum())
             supply_factor = 0.75 if spec.hot_schools else 1.35
             schools_here = 1 + (spec.weight >= 5) + (stage == "primary" and spec.weight >= 7)
+            # No more schools than whole classes: a small city's town has one school, not
+            # three half-empty ones (rounding each up to a class would hide the shortage).
+            classes = max(1, round(demand * supply_factor / class_size))
+            schools_here = min(schools_here, classes)
             share = rng.dirichlet(np.full(schools_here, 3.0))
             for index in range(schools_here):
                 # The first school of a hot town is the one everybody wants: fewer seats.
                 tight = 0.6 if (spec.hot_schools and index == 0) else 1.0
                 wanted = demand * supply_factor * share[index] * tight
-                seats = int(max(1, np.ceil(wanted / class_size))) * class_size
+                seats = int(max(1, round(wanted / class_size))) * class_size
                 school_rows.append(
                     {
                         "school_id": f"{spec.code}{stage[0].upper()}{index + 1}",
@@ -315,6 +648,9 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
             "household_number": household_numbers.to_numpy()[child_head],
             "child_id_number": child_ids,
             "child_name": child_names,
+            "second_parent_id_number": adult_ids.gather(np.maximum(spouse_of[child_head], 0)).set(
+                pl.Series(spouse_of[child_head] < 0), None
+            ),
             "birth_date": pl.Series(child_birth, dtype=pl.Int64).cast(pl.Date),
             "vaccination_certificate": rng.random(m) < 0.95,
             "school_name": pl.Series(school_of_child.tolist(), dtype=pl.String),
@@ -355,10 +691,10 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     shop_names = (
         pl.DataFrame(
             {
-                "t": pl.Series(town[self_index]).replace_strict(
+                "t": pl.Series(town[self_index], dtype=pl.String).replace_strict(
                     towns["code"], towns["name"], return_dtype=pl.String
                 ),
-                "n": names.to_numpy()[self_index],
+                "n": names.gather(self_index),
                 "i": np.array(["小吃店", "便利店", "理发店", "五金店", "服装店", "快递站"])[
                     rng.integers(0, 6, len(self_index))
                 ],
@@ -389,36 +725,36 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
             "basis": np.where(self_employed, "business_licence", "labour_contract"),
             "start_date": pl.Series(start, dtype=pl.Int64).cast(pl.Date),
             "end_date": pl.Series([None] * n, dtype=pl.Date),
+            "frontline": wage_earner & (rng.random(n) < FRONTLINE),
         }
     ).filter(pl.Series(employed))
 
-    # Social insurance (人社): months paid per calendar year; skewed, a quarter never paid.
-    months_total = np.where(
-        rng.random(n) < 0.25,
-        0,
-        np.minimum(rng.gamma(1.3, 22, n).astype(np.int64) + 1, (years_here * 12).astype(np.int64)),
+    # Trade unions (总工会): more likely the larger the firm; a 个体工商户 has none.
+    staff = np.bincount(firm_of[wage_earner], minlength=firm_count)
+    union_share = np.select(
+        [staff >= threshold for threshold, _ in UNION_BY_STAFF],
+        [share for _, share in UNION_BY_STAFF],
     )
-    months_total = np.where(employed, months_total, 0)
-    last_year = options.as_of.year - 1
-    social_insurance = (
-        pl.DataFrame(
-            {
-                "id_number": adult_ids,
-                "total": months_total,
-                "credit_code": pl.Series(employer_of.tolist(), dtype=pl.String),
-            }
-        )
-        .filter(pl.col("total") > 0)
-        .with_columns(back=pl.int_ranges(0, (pl.col("total") + 11) // 12))
-        .explode("back")
-        .with_columns(
-            period=(last_year - pl.col("back")).cast(pl.String),
-            months_paid=pl.when((pl.col("back") + 1) * 12 <= pl.col("total"))
-            .then(12)
-            .otherwise(pl.col("total") - pl.col("back") * 12)
-            .cast(pl.Int64),
-        )
-        .select("id_number", "period", "months_paid", "credit_code")
+    has_union = np.concatenate(
+        [rng.random(firm_count) < union_share, np.zeros(len(self_index), dtype=np.bool_)]
+    )
+    union_founded = as_of - rng.integers(30, 15 * 365, len(has_union))
+    unions = pl.DataFrame(
+        {
+            "credit_code": all_codes,
+            "union": has_union,
+            "established_on": pl.Series(union_founded, dtype=pl.Int64).cast(pl.Date),
+        }
+    ).with_columns(established_on=pl.when("union").then("established_on"))
+
+    social_insurance, medical_insurance = _insurance(
+        rng,
+        options.as_of,
+        adult_ids,
+        pl.Series(employer_of.tolist(), dtype=pl.String),
+        wage_earner,
+        self_employed,
+        arrival,
     )
 
     education = pl.DataFrame(
@@ -482,6 +818,7 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     ).filter(pl.col("housing") != "")
 
     # Income tax (税务): wage earners above the threshold, the last one to three years.
+    last_year = options.as_of.year - 1
     taxed = wage_earner & (rng.random(n) < 0.3)
     tax = (
         pl.DataFrame(
@@ -560,26 +897,6 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
         }
     ).with_columns(sentence_months=pl.when(pl.col("kind") == "criminal").then("sentence_months"))
 
-    # Medical insurance (医保): employees with social insurance pay with it; others may join
-    # the residents' scheme for the last year.
-    resident_scheme = np.flatnonzero((months_total == 0) & (rng.random(n) < 0.5))
-    medical_insurance = pl.concat(
-        [
-            social_insurance.select(
-                "id_number", "period", "months_paid", scheme=pl.lit("employee")
-            ),
-            pl.DataFrame(
-                {
-                    "id_number": adult_ids.to_numpy()[resident_scheme],
-                    "period": str(last_year),
-                    "months_paid": 12,
-                    "scheme": "resident",
-                },
-                schema_overrides={"months_paid": pl.Int64},
-            ),
-        ]
-    )
-
     # Vaccination certificates (卫健): checked for the children that hold one.
     vaccination = children.filter(pl.col("vaccination_certificate")).select(
         "id_number",
@@ -595,9 +912,11 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
         city_files.TOWNS: towns,
         city_files.RESIDENTS: residents,
         city_files.PERMITS: permits,
+        city_files.PERMIT_ENDORSEMENTS: endorsements,
         city_files.CHILDREN: children,
         city_files.EMPLOYERS: employers,
         city_files.EMPLOYMENT: employment,
+        city_files.UNIONS: unions,
         city_files.SOCIAL_INSURANCE: social_insurance,
         city_files.EDUCATION: education,
         city_files.HOUSING: housing,
@@ -609,4 +928,4 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
         city_files.SCHOOLS: schools,
         city_files.HOUSING_UNITS: housing_units,
     }
-    return {name: frame.select(city_files.COLUMNS[name]) for name, frame in frames.items()}
+    return {name: frame.select(city_files.registry_columns(name)) for name, frame in frames.items()}

@@ -113,3 +113,74 @@ HOUSING_LAYOUTS: dict[str, tuple[float, int, int]] = {
     "一室一厅": (0.45, 35, 50),
     "两室一厅": (0.20, 50, 70),
 }
+
+# How long a migrant has lived in the city (this stay), in years: bands of the census table
+# "人户分离人口 by 离开户口登记地时间" (半年以下 … 六年以上) split further above six years.
+# ASSUMPTION: the shares are ours, not a published table (the official Zhejiang table is not
+# in ../shared/sources): about a sixth here under a year, a third six years or more, and one
+# in six ten years or more, the long-settled families of 慈溪's factories. Replace them with
+# the 2020 census's Zhejiang figures when at hand.
+STAY_YEARS: list[tuple[float, float, float]] = [
+    # (from, to, share): uniform within a band
+    (0.0, 0.5, 0.08),
+    (0.5, 1.0, 0.09),
+    (1.0, 2.0, 0.13),
+    (2.0, 3.0, 0.11),
+    (3.0, 4.0, 0.09),
+    (4.0, 5.0, 0.08),
+    (5.0, 6.0, 0.07),
+    (6.0, 10.0, 0.17),
+    (10.0, 20.0, 0.18),
+]
+
+REGISTRATION_START = (2010, 1, 1)
+"""ASSUMPTION: the first 浙江省居住证 on file: the permits of the 2009 条例 (earlier 暂住证
+are not residence registration and count for nothing), so no permit is issued before 2010."""
+
+PERMIT_AFTER_ARRIVAL_DAYS = 183
+"""A permit needs half a year's residence (《浙江省流动人口居住登记条例》Art. 16); people apply
+soon after (an exponential wait of ``PERMIT_APPLICATION_WAIT_DAYS`` on average)."""
+PERMIT_APPLICATION_WAIT_DAYS = 45
+
+PERMIT_VALIDITY_YEARS = 20
+"""ASSUMPTION: Art. 19 sets no term for the permit, only the yearly endorsement, but the feed
+needs an expiry date: one long enough that a continuing stay never outlives its permit."""
+
+# Permit histories (ASSUMPTION, no published rate): per anniversary, the endorsement (签注,
+# Art. 19) is made in the month before it, or late (suspending the permit and restarting
+# the residence years), and a few holders let the last one lapse (suspended today).
+NEVER_APPLY = 0.05
+ENDORSEMENT_LATE = 0.04
+ENDORSEMENT_LATE_MEAN_DAYS = 40
+ENDORSEMENT_LATE_MAX_DAYS = 180
+ENDORSEMENT_LAPSED = 0.03
+PERMIT_CANCELLED = 0.02
+EARLIER_STAY = 0.12
+"""Share of residents (plus as much again past 35) who lived here before, left and came back:
+their earlier permit expired when they left (its expiry date is the day the stay ended)."""
+
+# Social insurance (ASSUMPTION, shaped by 2023 农民工监测调查报告's low participation and
+# Zhejiang's higher one): who pays, since when, who stopped, who missed months.
+INSURED = {"wage_earner": 0.80, "self_employed": 0.35, "not_employed": 0.35}
+INSURED_AFTER_ARRIVAL_MEAN_DAYS = 365
+STOPPED_WHILE_EMPLOYED = 0.05
+MISSED_MONTHS = 0.12  # of those paying now: a gap of 1–3 months in the monthly window
+BACK_PAID = 0.35  # of those gaps: paid afterwards (补缴), which counts for no continuity
+MISSED_MONTH_IN_A_YEAR = 0.03  # yearly totals before the monthly window
+RESIDENT_MEDICAL_SCHEME = 0.5  # of those without employee insurance: 城乡居民医保 each year
+
+# Trade unions (工会法 Art. 11: 25 members or more form a 基层工会委员会). ASSUMPTION: share of
+# firms with a union by staff in the synthetic city.
+UNION_BY_STAFF: list[tuple[int, float]] = [(100, 0.9), (25, 0.6), (0, 0.15)]
+FRONTLINE = 0.65
+"""ASSUMPTION: share of wage earners on a production line or other front-line post (一线岗位);
+慈溪's migrants work mostly in manufacturing. The self-employed are never frontline staff."""
+
+# Relatives in a couple's household (ASSUMPTION): an older single adult living with a younger
+# couple as parent, a young adult with an older couple as grown-up child, and siblings.
+RELATIVES: dict[str, tuple[int, int, float, int, int]] = {
+    # relation: (own age from, to, share of such singles, host age from, to)
+    "parent": (52, 62, 0.25, 22, 34),
+    "child": (18, 22, 0.30, 42, 62),
+    "sibling": (23, 40, 0.04, 22, 45),
+}

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
+
 from luodi.synth.generator import SynthOptions, generate_city
 
 
 def write_city(options: SynthOptions, directory: Path) -> dict[str, int]:
     """Generate and write every file; returns the rows written per file."""
-    frames = generate_city(options)
+    return write_frames(generate_city(options), directory)
+
+
+def write_frames(frames: dict[str, pl.DataFrame], directory: Path) -> dict[str, int]:
+    """Write generated frames as the city's CSV files; returns the rows written per file."""
     directory.mkdir(parents=True, exist_ok=True)
     written: dict[str, int] = {}
     for name, frame in frames.items():
