@@ -72,6 +72,9 @@ def _quiet(_phase: str, _done: int, _total: int) -> None:
 
 
 def _known_keys(session: Session, reference: Reference) -> pl.LazyFrame:
+    if reference == Reference.PERMITS:
+        # Whose each permit is, so that an endorsement of someone else's permit is refused.
+        return registry_repository.permit_owners(session).lazy()
     frame = (
         registry_repository.town_keys(session)
         if reference == Reference.TOWNS

@@ -335,34 +335,63 @@ def permit_keys(session: Session) -> pl.DataFrame:
     return key_frame(session, select(ResidencePermit.id, ResidencePermit.permit_number))
 
 
-def scoring_population(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
-    """Residents holding a permit valid on ``as_of``, with what the registry knows for
-    scoring: birth date, town, first registration, current permit, current employment."""
+def permit_owners(session: Session) -> pl.DataFrame:
+    """(key = permit number, owner = resident id) of every permit: a feed row naming a permit
+    must name its holder (kernels/feeds/checks.py ``OWNER``)."""
+    return pl.DataFrame(
+        session.execute(select(ResidencePermit.permit_number, ResidencePermit.resident_id)).all(),
+        schema={"key": pl.String, "owner": pl.Int64},
+        orient="row",
+    )
+
+
+PERMIT_FRAME_SCHEMA = {
+    "resident_id": pl.Int64,
+    "permit_number": pl.String,
+    "issue_date": pl.Date,
+    "expiry_date": pl.Date,
+    "status": pl.String,
+}
+
+
+def permits_frame(
+    session: Session, actor: Actor, as_of: date, resident_id: int | None = None
+) -> pl.DataFrame:
+    """Every permit issued by ``as_of`` to a resident ``actor`` reads (or to one resident), in
+    one query, as a frame for the permit time line (kernels/timeline/permits.py)."""
+    statement = (
+        select(
+            ResidencePermit.resident_id,
+            ResidencePermit.permit_number,
+            ResidencePermit.issue_date,
+            ResidencePermit.expiry_date,
+            ResidencePermit.status,
+        )
+        .join(Resident, Resident.id == ResidencePermit.resident_id)
+        .where(ResidencePermit.issue_date <= as_of, readable(actor))
+    )
+    if resident_id is not None:
+        statement = statement.where(ResidencePermit.resident_id == resident_id)
+    return pl.read_database(
+        statement, session.connection(), schema_overrides=PERMIT_FRAME_SCHEMA
+    ).cast(PERMIT_FRAME_SCHEMA)  # type: ignore[arg-type]
+
+
+SCORING_PEOPLE_SCHEMA = {
+    "resident_id": pl.Int64,
+    "town_code": pl.String,
+    "birth_date": pl.Date,
+    "sex": pl.String,
+    "origin_province": pl.String,
+    "employed_since": pl.Date,
+}
+
+
+def scoring_people(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
+    """Every resident ``actor`` reads with what the registry knows for scoring besides the
+    permits: birth date, town, origin, the start of the current employment."""
     from luodi.registry.models import Employment
 
-    residents = readable_residents(actor).subquery()
-    valid_permit = (
-        select(
-            ResidencePermit.resident_id,
-            func.max(ResidencePermit.issue_date).label("permit_issue_date"),
-        )
-        .where(
-            ResidencePermit.status == PermitStatus.VALID,
-            ResidencePermit.issue_date <= as_of,
-            ResidencePermit.expiry_date >= as_of,
-        )
-        .group_by(ResidencePermit.resident_id)
-        .subquery()
-    )
-    first_permit = (
-        select(
-            ResidencePermit.resident_id,
-            func.min(ResidencePermit.issue_date).label("residence_registration_date"),
-        )
-        .where(ResidencePermit.issue_date <= as_of)
-        .group_by(ResidencePermit.resident_id)
-        .subquery()
-    )
     employment = (
         select(Employment.resident_id, func.min(Employment.start_date).label("employed_since"))
         .where(
@@ -374,35 +403,21 @@ def scoring_population(session: Session, actor: Actor, as_of: date) -> pl.DataFr
     )
     statement = (
         select(
-            residents.c.id.label("resident_id"),
+            Resident.id.label("resident_id"),
             Town.code.label("town_code"),
-            residents.c.birth_date,
-            residents.c.sex,
-            residents.c.origin_province,
-            valid_permit.c.permit_issue_date,
-            first_permit.c.residence_registration_date,
+            Resident.birth_date,
+            Resident.sex,
+            Resident.origin_province,
             employment.c.employed_since,
         )
-        .join(Town, Town.id == residents.c.town_id)
-        .join(valid_permit, valid_permit.c.resident_id == residents.c.id)
-        .join(first_permit, first_permit.c.resident_id == residents.c.id)
-        .outerjoin(employment, employment.c.resident_id == residents.c.id)
-        .order_by(residents.c.id)
+        .join(Town, Town.id == Resident.town_id)
+        .outerjoin(employment, employment.c.resident_id == Resident.id)
+        .where(readable(actor))
+        .order_by(Resident.id)
     )
     return pl.read_database(
-        statement,
-        session.connection(),
-        schema_overrides={
-            "resident_id": pl.Int64,
-            "town_code": pl.String,
-            "birth_date": pl.Date,
-            "sex": pl.String,
-            "origin_province": pl.String,
-            "permit_issue_date": pl.Date,
-            "residence_registration_date": pl.Date,
-            "employed_since": pl.Date,
-        },
-    )
+        statement, session.connection(), schema_overrides=SCORING_PEOPLE_SCHEMA
+    ).cast(SCORING_PEOPLE_SCHEMA)  # type: ignore[arg-type]
 
 
 def resident_count(session: Session, actor: Actor) -> int:

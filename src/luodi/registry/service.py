@@ -20,6 +20,7 @@ from luodi.kernels.identifiers import IdNumberCheck, check_credit_code, check_id
 from luodi.kernels.masking import mask_id_number, mask_name, mask_phone
 from luodi.kernels.regions import PROVINCES
 from luodi.kernels.text import check_name
+from luodi.kernels.timeline import permits as permits_kernel
 from luodi.registry import loading, repository
 from luodi.registry.models import (
     Child,
@@ -520,9 +521,60 @@ def register_frames(
     return loading.register_frames(actor, session, frames, today=today, what=what)
 
 
+ENDORSEMENT_VARIABLE = "permit_endorsement"
+"""The fact the permit_endorsements feed yields (value: the permit's number, valid from the
+endorsement's date): read by the permit time line, not a policy input by itself."""
+
+
+def permit_timeline(
+    actor: Actor, session: Session, as_of: date, resident_id: int | None = None
+) -> pl.DataFrame:
+    """Each readable resident's (or one resident's) current residence span on ``as_of``, by
+    Art. 19 of 《浙江省流动人口居住登记条例》 (kernels/timeline/permits.py ``TIMELINE_SCHEMA``):
+    their permits and endorsements, two queries, one pass of the kernel."""
+    from luodi.facts import service as facts_service  # facts build on the registry
+
+    permits = repository.permits_frame(session, actor, as_of, resident_id)
+    endorsed = facts_service.each_fact(actor, session, ENDORSEMENT_VARIABLE, as_of, resident_id)
+    endorsements = endorsed.select(
+        "resident_id",
+        pl.col("value").alias("permit_number"),
+        pl.col("valid_from").alias("endorsed_on"),
+    )
+    return permits_kernel.permit_timeline(permits, endorsements, as_of).join(
+        permits.select("permit_number", permit_issue_date="issue_date"),
+        on="permit_number",
+        how="left",
+    )
+
+
 def scoring_population(actor: Actor, session: Session, as_of: date) -> pl.DataFrame:
-    """The residents a points policy scores on ``as_of`` (valid permit), as a frame."""
-    return repository.scoring_population(session, actor, as_of)
+    """Every readable resident with what the registry knows for scoring on ``as_of``: birth
+    date, town, origin, current employment, and the permit time line — ``permit_state``,
+    ``permit_valid``, ``residence_registration_date`` (the start of the current continuous
+    span; empty unless valid), ``next_endorsement_due``, ``permit_issue_date`` (the current
+    permit's, while valid) and the span's reason. Scoring keeps those with a valid permit."""
+    timeline = permit_timeline(actor, session, as_of)
+    valid = pl.col("permit_valid")
+    return (
+        repository.scoring_people(session, actor, as_of)
+        .join(timeline, on="resident_id", how="left")
+        .select(
+            "resident_id",
+            "town_code",
+            "birth_date",
+            "sex",
+            "origin_province",
+            "employed_since",
+            pl.col("permit_state").fill_null(permits_kernel.PermitState.NONE.value),
+            valid.fill_null(False),
+            pl.when(valid).then("permit_issue_date").alias("permit_issue_date"),
+            pl.col("span_start").alias("residence_registration_date"),
+            "next_endorsement_due",
+            pl.col("reason_zh").alias("residence_reason_zh"),
+            pl.col("reason_en").alias("residence_reason_en"),
+        )
+    )
 
 
 def resident_exists(actor: Actor, session: Session, resident_id: int) -> bool:

@@ -3,7 +3,7 @@ as of a date, as one Polars frame (documented input names: docs/policy.md)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -23,7 +23,14 @@ REGISTRY_INPUTS: dict[str, str] = {
     "origin_province": "居民登记：户籍省份",
     "town_code": "居民登记：居住镇街代码",
     "permit_issue_date": "居住证：当前有效居住证的签发日期",
-    "residence_registration_date": "居住证：最早一次居住登记（签发）日期",
+    "residence_registration_date": (
+        "居住证：当前连续居住期间的起算日（签发日，或逾期签注日；《浙江省流动人口居住登记条例》"
+        "第十九条）"
+    ),
+    "permit_state": "居住证：计分日的状态 valid 有效 / suspended 中止 / expired 过期 / "
+    "cancelled 注销 / none 无",
+    "permit_valid": "居住证：计分日有效（未中止、未过期、未注销）",
+    "next_endorsement_due": "居住证：下一次应签注的周年日（有效时）",
     "continuous_employment_months": "就业登记：当前连续就业的整月数",
 }
 DERIVED_FACT_INPUTS: dict[str, tuple[str, str]] = {
@@ -41,6 +48,8 @@ def fact_inputs() -> dict[str, str]:
     described = {
         name: f"{'、'.join(variable.feeds)}：{variable.label_zh}"
         for name, variable in variables.items()
+        # Endorsements are read through the permit time line (residence_registration_date …).
+        if name != registry_service.ENDORSEMENT_VARIABLE
     }
     for name, (source, description) in DERIVED_FACT_INPUTS.items():
         if source in variables:
@@ -60,6 +69,8 @@ class PopulationInputs:
     """Optional inputs nobody provides: scored at their default."""
     skipped: int
     """Residents without a permit valid on the date."""
+    skipped_by_state: dict[str, int] = field(default_factory=dict)
+    """The skipped by permit state on the date: suspended, expired, cancelled, none."""
 
 
 def build_inputs(
@@ -77,6 +88,12 @@ def build_inputs(
             f"{', '.join(missing_required)}; available: {', '.join(available)}",
         )
     population = registry_service.scoring_population(actor, session, as_of)
+    # Who is scored: a permit valid on the date. A suspended permit's functions stop until it
+    # is endorsed (Art. 19), so its holder is skipped like one without a permit.
+    skipped_by_state = dict(
+        population.filter(~pl.col("permit_valid")).group_by("permit_state").len().iter_rows()
+    )
+    population = population.filter(pl.col("permit_valid"))
     population = population.with_columns(
         continuous_employment_months=pl.when(pl.col("employed_since").is_not_null())
         .then(months_between_expr(pl.col("employed_since"), pl.lit(as_of)))
@@ -98,4 +115,5 @@ def build_inputs(
         population.select(columns),
         unavailable,
         total_residents - population.height,
+        skipped_by_state,
     )

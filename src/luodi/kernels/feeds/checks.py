@@ -43,7 +43,11 @@ UNKNOWN_CODE = ("登记库中没有此代码", "unknown to the registry")
 REFERENCE_REASONS = {
     Reference.TOWNS: ("登记库中没有此镇街代码", "no such town in the registry"),
     Reference.EMPLOYERS: ("登记库中没有此用人单位", "no such employer in the registry"),
+    Reference.PERMITS: ("登记库中没有此居住证", "no such residence permit in the registry"),
 }
+OWNER = "owner"
+"""A reference frame with this column (a resident id) also names whose the value is: a row
+naming someone else's permit is refused."""
 
 
 def raw(name: str) -> str:
@@ -371,8 +375,13 @@ def check_rows(
             continue
         flag = f"bad__{name}__unknown"
         marker = f"_known__{name}"
+        owned = OWNER in known.collect_schema().names()
         frame = frame.join(
-            known.select(pl.col(REFERENCE_KEY).alias(name), pl.lit(True).alias(marker)).unique(),
+            known.select(
+                pl.col(REFERENCE_KEY).alias(name),
+                pl.lit(True).alias(marker),
+                *([pl.col(OWNER).alias(f"_owner__{name}")] if owned else []),
+            ).unique(),
             on=name,
             how="left",
         ).with_columns(
@@ -405,6 +414,28 @@ def check_rows(
                 *_constant("登记库中没有此人", "no such resident in the registry"),
             )
         )
+    if spec.person is not None:
+        # A value that belongs to somebody (a permit): it must be the row's person's.
+        for name, known in (references or {}).items():
+            if name not in spec.columns or OWNER not in known.collect_schema().names():
+                continue
+            flag = f"bad__{name}__other_person"
+            frame = frame.with_columns(
+                (
+                    (pl.col(f"_owner__{name}") != pl.col(RESIDENT)).fill_null(False)
+                    & row_is_clean([name, spec.person])
+                ).alias(flag)
+            )
+            checks.append(
+                Check(
+                    flag,
+                    name,
+                    *_constant(
+                        "此证件属于另一人，不是该身份证号的持有人",
+                        "it belongs to another person, not to the holder of this ID number",
+                    ),
+                )
+            )
 
     # Duplicate keys inside the file: every row sharing a key is refused, naming the first.
     frame = frame.with_columns(

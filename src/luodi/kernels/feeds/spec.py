@@ -39,6 +39,7 @@ class UnknownPerson(StrEnum):
 class Reference(StrEnum):
     TOWNS = "towns"
     EMPLOYERS = "employers"
+    PERMITS = "permits"  # a permit the registry knows, held by the row's person
 
 
 class RegistryTable(StrEnum):
