@@ -216,3 +216,61 @@ def test_frontline_and_parents_through_their_feeds(session: Session, tmp_path: P
     result = feeds.import_file(SYSTEM_ACTOR, session, "employment", employment, report=None)
     assert result.status == ImportStatus.IMPORTED, result.rejections
     assert session.scalars(select(Employment.frontline)).all() == [True]
+
+
+def test_one_child_and_one_resident_at_a_time(session: Session, tmp_path: Path) -> None:
+    """The service's single writes keep the same rules as a load: two parents, never the same
+    person twice; the other parent linked when registered; a frontline post."""
+    from datetime import date
+
+    from luodi.registry import service
+    from luodi.registry.schemas import ChildCreate, EmploymentCreate, ResidentCreate
+    from tests.factories import id_number
+
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
+    third = id_number("330282", date(2021, 1, 5), 333)
+    later = id_number("420102", date(1992, 2, 2), 444)
+    with pytest.raises(Invalid) as caught:
+        service.add_child(
+            SYSTEM_ACTOR,
+            session,
+            ChildCreate(
+                household_number="H1",
+                id_number=third,
+                name="三",
+                parent_id_number=city.MOTHER,
+                second_parent_id_number=city.MOTHER,
+            ),
+        )
+    assert caught.value.details[0].field == "second_parent_id_number"
+    child = service.add_child(
+        SYSTEM_ACTOR,
+        session,
+        ChildCreate(
+            household_number="H1",
+            id_number=third,
+            name="三",
+            parent_id_number=city.MOTHER,
+            second_parent_id_number=later,
+        ),
+    )
+    assert (child.parent_id, child.second_parent_id) == (residents(session)[city.MOTHER].id, None)
+    registered = service.register_resident(
+        SYSTEM_ACTOR,
+        session,
+        ResidentCreate(id_number=later, name="后", town_code=city.BAISHA),
+    )
+    session.refresh(child)
+    assert child.second_parent_id == registered.id
+    employment = service.add_employment(
+        SYSTEM_ACTOR,
+        session,
+        EmploymentCreate(
+            id_number=later,
+            credit_code=city.E1,
+            basis="labour_contract",
+            start_date=date(2025, 1, 1),
+            frontline=True,
+        ),
+    )
+    assert employment.frontline is True

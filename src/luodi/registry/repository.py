@@ -125,6 +125,11 @@ def resident_by_id_number(session: Session, actor: Actor, id_number: str) -> Res
     ).one_or_none()
 
 
+def id_number_resident(session: Session, id_number: str) -> int | None:
+    """The id of the resident with this ID number, whoever may read them (a link, not a read)."""
+    return session.scalar(select(Resident.id).where(Resident.id_number == id_number))
+
+
 def id_number_taken(session: Session, id_number: str) -> bool:
     """Whether anybody holds ``id_number`` (unscoped: a duplicate is a duplicate in any town)."""
     return session.scalar(select(Resident.id).where(Resident.id_number == id_number)) is not None
@@ -471,17 +476,19 @@ def children_frame(session: Session, actor: Actor) -> pl.DataFrame:
     )
 
 
-def link_second_parents(session: Session) -> None:
+def link_second_parents(session: Session, id_numbers: list[str] | None = None) -> None:
     """Children whose other parent was named by ID number before that person was registered
-    point at the resident now (one statement; the index on the number finds them)."""
+    point at the resident now: those of ``id_numbers`` (one person registered: the index on
+    the number finds them), or all (a bulk load)."""
     registered = select(Resident.id).where(Resident.id_number == Child.second_parent_id_number)
+    named = (
+        Child.second_parent_id_number.in_(id_numbers)
+        if id_numbers is not None
+        else Child.second_parent_id_number.is_not(None)
+    )
     session.execute(
         update(Child)
-        .where(
-            Child.second_parent_id.is_(None),
-            Child.second_parent_id_number.is_not(None),
-            registered.exists(),
-        )
+        .where(Child.second_parent_id.is_(None), named, registered.exists())
         .values(second_parent_id=registered.scalar_subquery())
         .execution_options(synchronize_session=False)
     )

@@ -88,6 +88,14 @@ class ChildCreate(BaseModel):
     household_number: str
     id_number: str
     name: str = Field(description=NAME)
+    parent_id_number: str | None = Field(
+        default=None,
+        description="监护人身份证号（本市登记的居民）/ the parent registering the child",
+    )
+    second_parent_id_number: str | None = Field(
+        default=None,
+        description="另一方父母（监护人）身份证号，可不在本市登记 / the other parent, registered or not",
+    )
     vaccination_certificate: bool = False
     school_name: str | None = None
     grade: int | None = Field(default=None, ge=1, le=12)
@@ -105,6 +113,8 @@ class EmploymentCreate(BaseModel):
     basis: EmploymentBasis
     start_date: date
     end_date: date | None = None
+    frontline: bool | None = None
+    """一线岗位; none: not said."""
 
 
 class LoadSummary(BaseModel):

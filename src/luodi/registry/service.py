@@ -236,6 +236,7 @@ def register_resident(actor: Actor, session: Session, data: ResidentCreate) -> R
     )
     session.add(resident)
     _flush_or_conflict(session, "id_number", mask_id_number(check.number))
+    repository.link_second_parents(session, [check.number])
     repository.adjust_counts(session, residents=_one(town.id))
     audit.record(
         session, actor, "resident.add", "resident", resident.id, after=audit.row_state(resident)
@@ -437,12 +438,16 @@ def add_child(actor: Actor, session: Session, data: ChildCreate) -> Child:
             f"a child with ID number {mask_id_number(check.number)} is already registered",
         )
     assert check.birth_date and check.sex
+    parent, second_number, second = _parents_of(session, actor, data, check.number)
     child = Child(
         household_id=household.id,
         id_number=check.number,
         name=name,
         sex=check.sex,
         birth_date=check.birth_date,
+        parent_id=parent,
+        second_parent_id_number=second_number,
+        second_parent_id=second,
         vaccination_certificate=data.vaccination_certificate,
         school_name=data.school_name,
         grade=data.grade,
@@ -452,6 +457,29 @@ def add_child(actor: Actor, session: Session, data: ChildCreate) -> Child:
     repository.adjust_counts(session, children=_one(household.town_id))
     audit.record(session, actor, "child.add", "child", child.id, after=audit.row_state(child))
     return child
+
+
+def _parents_of(
+    session: Session, actor: Actor, data: ChildCreate, child_number: str
+) -> tuple[int | None, str | None, int | None]:
+    """(the registering parent's resident id, the other parent's ID number and resident id if
+    registered): a child's parents are these two, never one person twice, never the child."""
+    parent = None
+    if data.parent_id_number:
+        parent = resident_for(session, actor, data.parent_id_number)
+    if not data.second_parent_id_number:
+        return (parent.id if parent else None), None, None
+    number = checked_id_number(data.second_parent_id_number, "second_parent_id_number").number
+    if number == child_number or (parent is not None and number == parent.id_number):
+        raise Invalid.field(
+            "second_parent_id_number",
+            mask_id_number(number),
+            "另一方父母不能是第一方父母或子女本人",
+            "the second parent cannot be the first parent or the child",
+        )
+    # Unscoped, like the duplicate check: the other parent may live in another town.
+    second = repository.id_number_resident(session, number)
+    return (parent.id if parent else None), number, second
 
 
 def register_employer(actor: Actor, session: Session, data: EmployerCreate) -> Employer:
@@ -492,6 +520,7 @@ def add_employment(actor: Actor, session: Session, data: EmploymentCreate) -> Em
         basis=data.basis,
         start_date=data.start_date,
         end_date=data.end_date,
+        frontline=data.frontline,
     )
     session.add(employment)
     session.flush()
