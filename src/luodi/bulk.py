@@ -1,4 +1,5 @@
-"""Bulk writes of Polars frames: COPY on PostgreSQL, executemany on SQLite.
+"""Bulk writes and reads of Polars frames: COPY on PostgreSQL, executemany and plain cursors
+on SQLite.
 
 The ORM is for single objects; a city's worth of rows goes through here, inside the caller's
 transaction, so that a failed load leaves nothing behind.
@@ -6,8 +7,10 @@ transaction, so that a failed load leaves nothing behind.
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Select, Table, func, select, text
 from sqlalchemy.orm import Session
 
 COPY_CHUNK_ROWS = 200_000
@@ -81,3 +84,79 @@ def reserve_ids(session: Session, table: Table, count: int) -> pl.Series:
 def with_ids(session: Session, table: Table, frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with a first column ``id`` of new ids for ``table`` (``reserve_ids``)."""
     return frame.select(reserve_ids(session, table, frame.height), pl.exclude("id"))
+
+
+READ_CHUNK_ROWS = 100_000
+
+
+def read_frame(
+    session: Session, statement: Select[Any], schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """The rows of ``statement`` as a frame of ``schema`` (one entry per selected column, in
+    order: Int64, Float64, String, Date or Boolean), read inside the caller's transaction
+    without a Python object per value where the driver allows it.
+
+    PostgreSQL sends the rows as CSV (``COPY (…) TO STDOUT``) straight into Polars. SQLite
+    has no such path on the same connection (another connection would not see the caller's
+    uncommitted rows), so its cursor is read in chunks of plain tuples, bypassing
+    SQLAlchemy's row processing: dates stay ISO text and Polars parses them, which is what
+    costs most when SQLAlchemy turns every date into a Python object."""
+    supported = (pl.Int64, pl.Float64, pl.String, pl.Date, pl.Boolean)
+    unsupported = {name: dtype for name, dtype in schema.items() if dtype not in supported}
+    if unsupported:
+        raise TypeError(f"read_frame cannot read {unsupported}")
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return _read_copy(session, statement, schema)
+    # As SQLite holds them: dates as ISO text, booleans as 0/1.
+    raw = {
+        name: pl.String if dtype == pl.Date else pl.Int64 if dtype == pl.Boolean else dtype
+        for name, dtype in schema.items()
+    }
+    cursor = connection.execute(statement).cursor
+    chunks = [pl.DataFrame(schema=raw)]
+    while rows := cursor.fetchmany(READ_CHUNK_ROWS):
+        chunks.append(pl.DataFrame(rows, schema=raw, orient="row"))
+    cursor.close()
+    return pl.concat(chunks, rechunk=True).with_columns(
+        [
+            pl.col(name).str.to_date("%Y-%m-%d")
+            if dtype == pl.Date
+            else pl.col(name).cast(pl.Boolean)
+            for name, dtype in schema.items()
+            if dtype in (pl.Date, pl.Boolean)
+        ]
+    )
+
+
+def _read_copy(
+    session: Session, statement: Select[Any], schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    connection = session.connection()
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    data = bytearray()
+    with (
+        dbapi_connection.cursor() as cursor,
+        cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy,
+    ):
+        for block in copy:
+            data += block
+    if not data:
+        return pl.DataFrame(schema=schema)
+    # PostgreSQL writes booleans as t/f; an empty unquoted field is NULL, "" an empty text.
+    text_schema = {
+        name: pl.String if dtype == pl.Boolean else dtype for name, dtype in schema.items()
+    }
+    frame = pl.read_csv(
+        bytes(data),
+        has_header=False,
+        new_columns=list(schema),
+        schema=text_schema,
+    )
+    return frame.with_columns(
+        [pl.col(name) == "t" for name, dtype in schema.items() if dtype == pl.Boolean]
+    )

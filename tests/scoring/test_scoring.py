@@ -3,7 +3,6 @@ explanations recomputed from what was stored."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
@@ -106,7 +105,7 @@ def test_score_registry_stores_an_immutable_run(loaded: Session) -> None:
     # Every stored line adds up to the stored total (floor 0 aside).
     some = loaded.scalars(select(ResidentScore).where(ResidentScore.run_id == run.id).limit(200))
     for score in some:
-        lines = json.loads(score.points)
+        lines = service.resident_score(SYSTEM_ACTOR, loaded, score.resident_id, run.id).points
         assert list(lines) == compiled.policy.indicator_ids
         assert max(sum(lines.values()), 0.0) == pytest.approx(score.total)
 

@@ -15,6 +15,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from luodi import bulk
 from luodi.auth.actor import Actor
 from luodi.facts import repository
 from luodi.facts.models import Fact
@@ -33,22 +34,29 @@ def _current(actor: Actor, names: list[str], as_of: date):  # type: ignore[no-un
     )
 
 
+FACT_ROWS_SCHEMA: dict[str, pl.DataType] = {
+    "resident_id": pl.Int64(),
+    "name": pl.String(),
+    "value": pl.String(),
+    "valid_from": pl.Date(),
+    "valid_to": pl.Date(),
+}
+
+
+def current_facts(actor: Actor, session: Session, names: list[str], as_of: date) -> pl.DataFrame:
+    """Every current fact of these variables begun by ``as_of`` that ``actor`` reads, one row
+    each (``FACT_ROWS_SCHEMA``), read as a frame in one query (``bulk.read_frame``: CSV from
+    PostgreSQL, plain tuples from SQLite, never a Python date per fact): what every
+    aggregation or derivation from facts starts from."""
+    return bulk.read_frame(session, _current(actor, names, as_of), FACT_ROWS_SCHEMA)
+
+
 def facts_as_of(
     actor: Actor, session: Session, variables: list[Variable], as_of: date
 ) -> pl.DataFrame:
     """One row per resident with any fact, one column per variable (text for ``latest``,
     numbers for ``sum`` and ``count``); residents without a fact are absent."""
-    facts = pl.read_database(
-        _current(actor, [variable.name for variable in variables], as_of),
-        session.connection(),
-        schema_overrides={
-            "resident_id": pl.Int64,
-            "name": pl.String,
-            "value": pl.String,
-            "valid_from": pl.Date,
-            "valid_to": pl.Date,
-        },
-    )
+    facts = current_facts(actor, session, [variable.name for variable in variables], as_of)
     result = pl.DataFrame(schema={"resident_id": pl.Int64})
     for variable in variables:
         rows = facts.filter(pl.col("name") == variable.name)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, Integer, String, Text, func
+from sqlalchemy import Date, Float, ForeignKey, Integer, LargeBinary, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from luodi.db import Base, UtcDateTime
@@ -27,11 +27,14 @@ class ScoringRun(Base):
     mean_total: Mapped[float] = mapped_column(Float)
     defaulted_inputs: Mapped[str] = mapped_column(Text, default="")
     """Inputs the registry could not provide, scored at their declared default (comma list)."""
+    frame_digest: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the run's stored frame (its parts' bytes in order, ``scoring.frames``)."""
 
 
 class ResidentScore(Base):
-    """A resident's total and signed lines (JSON, indicator → points) in one run, with the
-    inputs used (JSON), so the explanation is the stored one, not today's data."""
+    """Who was scored in a run, with their total: what scoping and rankings read in SQL. The
+    signed lines and the typed inputs used are in the run's frame (``ScoreFramePart``), so
+    the explanation is the stored one, not today's data."""
 
     __tablename__ = "resident_scores"
 
@@ -40,5 +43,20 @@ class ResidentScore(Base):
         ForeignKey("residents.id"), primary_key=True, index=True
     )
     total: Mapped[float] = mapped_column(Float)
-    points: Mapped[str] = mapped_column(Text)
-    inputs: Mapped[str] = mapped_column(Text)
+
+
+class ScoreFramePart(Base):
+    """One Parquet part of a run's frame: the typed inputs and points of the residents
+    ``first_resident_id`` … ``last_resident_id`` scored in it, with the SHA-256 of ``data``.
+    Written once with the run, in its transaction, never updated; a backup of the database
+    holds it."""
+
+    __tablename__ = "score_frame_parts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("scoring_runs.id"), primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_resident_id: Mapped[int] = mapped_column(Integer)
+    last_resident_id: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)

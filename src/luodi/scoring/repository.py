@@ -7,18 +7,23 @@ readable by the roles that read rows without those (``scopes.readable(actor)``: 
 centre, auditors and reviewers, who verify applications ranked by these points), and by
 anybody who reaches a resident scored in it (a town's staff, a resident in it). The public
 reaches none.
+
+A run's frame (``ScoreFramePart``: the typed inputs and points of everyone in it) has no
+scope of its own: the services read parts only for residents the queries above let through.
 """
 
 from __future__ import annotations
 
 import polars as pl
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, insert, select
 from sqlalchemy.orm import Session, aliased
 
+from luodi import bulk
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.registry import repository as registry_repository
-from luodi.scoring.models import ResidentScore, ScoringRun
+from luodi.scoring import frames
+from luodi.scoring.models import ResidentScore, ScoreFramePart, ScoringRun
 
 
 def readable_scores(actor: Actor) -> ColumnElement[bool]:
@@ -80,26 +85,61 @@ def latest_run_of_policy(session: Session, actor: Actor, policy_id: str) -> Scor
     ).one_or_none()
 
 
-def scores_of(
-    session: Session, actor: Actor, run_id: int, resident_ids: list[int]
-) -> list[tuple[int, float, str]]:
-    rows = session.execute(
-        select(ResidentScore.resident_id, ResidentScore.total, ResidentScore.inputs).where(
-            ResidentScore.run_id == run_id,
-            ResidentScore.resident_id.in_(resident_ids),
-            readable_scores(actor),
+def scored_ids(session: Session, actor: Actor, run_id: int, resident_ids: list[int]) -> list[int]:
+    """Those of ``resident_ids`` scored in the run whose scores ``actor`` reads."""
+    return list(
+        session.scalars(
+            select(ResidentScore.resident_id).where(
+                ResidentScore.run_id == run_id,
+                ResidentScore.resident_id.in_(resident_ids),
+                readable_scores(actor),
+            )
         )
-    ).all()
-    return [(row[0], row[1], row[2]) for row in rows]
+    )
 
 
 def totals_frame(session: Session, run_id: int) -> pl.DataFrame:
     """resident_id and total of everyone scored in a run (one query, as a frame)."""
-    rows = session.execute(
-        select(ResidentScore.resident_id, ResidentScore.total).where(ResidentScore.run_id == run_id)
-    ).all()
-    return pl.DataFrame(
-        [tuple(row) for row in rows],
-        schema={"resident_id": pl.Int64, "total": pl.Float64},
-        orient="row",
+    return bulk.read_frame(
+        session,
+        select(ResidentScore.resident_id, ResidentScore.total).where(
+            ResidentScore.run_id == run_id
+        ),
+        {"resident_id": pl.Int64(), "total": pl.Float64()},
     )
+
+
+def store_frame(session: Session, run_id: int, parts: list[frames.Part]) -> None:
+    """The run's frame, part by part (caller commits, with the run)."""
+    for part in parts:
+        session.execute(
+            insert(ScoreFramePart).values(
+                run_id=run_id,
+                part=part.number,
+                first_resident_id=part.first_resident_id,
+                last_resident_id=part.last_resident_id,
+                rows=part.rows,
+                digest=part.digest,
+                data=part.data,
+            )
+        )
+
+
+def frame_parts(
+    session: Session,
+    run_id: int,
+    first_id: int | None = None,
+    last_id: int | None = None,
+    limit: int | None = None,
+) -> list[tuple[int, str, bytes]]:
+    """(part, digest, data) of a run's frame in order, only those that may hold residents
+    ``first_id`` … ``last_id`` when given, the first ``limit`` of them when given."""
+    statement = select(ScoreFramePart.part, ScoreFramePart.digest, ScoreFramePart.data).where(
+        ScoreFramePart.run_id == run_id
+    )
+    if first_id is not None:
+        statement = statement.where(ScoreFramePart.last_resident_id >= first_id)
+    if last_id is not None:
+        statement = statement.where(ScoreFramePart.first_resident_id <= last_id)
+    rows = session.execute(statement.order_by(ScoreFramePart.part).limit(limit)).all()
+    return [(row[0], row[1], bytes(row[2])) for row in rows]

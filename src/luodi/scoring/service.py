@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -22,7 +21,7 @@ from luodi.kernels.policy.explain import explain
 from luodi.policy.service import compiled_from_text, input_invalid
 from luodi.registry import repository as registry_repository
 from luodi.registry import service as registry_service
-from luodi.scoring import repository
+from luodi.scoring import frames, repository
 from luodi.scoring.inputs import DERIVED_FACT_INPUTS, REGISTRY_INPUTS, build_inputs
 from luodi.scoring.models import ResidentScore, ScoringRun
 from luodi.scoring.schemas import ResidentScoreRead, RunRead
@@ -62,6 +61,9 @@ def score_registry(
     say(f"计分 / scoring {typed.height:,}")
     points = compiled.score(typed, as_of)
     mean_total = float(points.get_column(TOTAL).mean() or 0.0)  # type: ignore[arg-type]
+    say("保存 / storing")
+    frame = frames.score_frame(points, typed, policy.indicator_ids)
+    parts, digest = frames.to_parts(frame)
     run = ScoringRun(
         policy_id=policy.id,
         policy_version=policy.version,
@@ -73,22 +75,16 @@ def score_registry(
         residents_skipped=population.skipped,
         mean_total=mean_total,
         defaulted_inputs=",".join(population.defaulted),
+        frame_digest=digest,
     )
     session.add(run)
     session.flush()
-    say("保存 / storing")
-    input_columns = [name for name in typed.columns if name != KEY]
-    rows = points.select(
-        run_id=pl.lit(run.id, dtype=pl.Int64),
-        resident_id=pl.col(KEY),
-        total=pl.col(TOTAL),
-        points=pl.struct(policy.indicator_ids).struct.json_encode(),
-    ).with_columns(
-        inputs=typed.select(
-            pl.struct([pl.col(name) for name in input_columns]).struct.json_encode()
-        ).to_series()
+    repository.store_frame(session, run.id, parts)
+    bulk.insert_frame(
+        session,
+        ResidentScore.__table__,
+        frame.select(pl.lit(run.id, dtype=pl.Int64).alias("run_id"), KEY, "total"),
     )
-    bulk.insert_frame(session, ResidentScore.__table__, rows)
     session.flush()
     audit.record(
         session,
@@ -147,9 +143,10 @@ def resident_score(
             f"resident {resident_id} is not in scoring run {run.id}",
         )
     compiled = compiled_from_text(run.policy_text, f"scoring run {run.id}")
-    inputs = {KEY: resident_id, **json.loads(stored.inputs)}
-    typed = prepare_inputs(pl.DataFrame([inputs]), compiled.policy)
-    explanation = explain(compiled, typed, resident_id, run.as_of).as_dict()
+    mine = _frame(session, run.id, resident_id, resident_id).filter(pl.col(KEY) == resident_id)
+    if mine.height != 1:
+        raise RuntimeError(f"resident {resident_id} is missing from the frame of run {run.id}")
+    explanation = explain(compiled, frames.typed_inputs(mine), resident_id, run.as_of).as_dict()
     if abs(explanation["total"] - stored.total) > 1e-9:
         raise RuntimeError(f"stored total of resident {resident_id} in run {run.id} differs")
     sources = facts_service.line_sources(
@@ -177,8 +174,16 @@ def resident_score(
         resident_id=resident_id,
         run=RunRead.model_validate(run),
         total=stored.total,
-        points=json.loads(stored.points),
+        points=frames.points_of(mine).drop(KEY, "total").row(0, named=True),
         explanation=explanation,
+    )
+
+
+def _frame(session: Session, run_id: int, first_id: int, last_id: int) -> pl.DataFrame:
+    """The run's stored frame for residents ``first_id`` … ``last_id`` (only the parts that
+    may hold them), each part checked against its digest."""
+    return frames.from_parts(
+        repository.frame_parts(session, run_id, first_id, last_id), f"scoring run {run_id}"
     )
 
 
@@ -211,27 +216,23 @@ def stored_scores(
                 f"policy {policy_id} has no scoring run yet: run luodi score first",
             )
     compiled = compiled_from_text(run.policy_text, f"scoring run {run.id}")
-    rows: list[tuple[int, float, str]] = []
+    scored: list[int] = []
     for start in range(0, len(resident_ids), 20_000):  # bounded IN lists
-        rows += repository.scores_of(session, actor, run.id, resident_ids[start : start + 20_000])
-    inputs = pl.DataFrame(
-        {KEY: [row[0] for row in rows], "inputs": [row[2] for row in rows]},
-        schema={KEY: pl.Int64, "inputs": pl.String},
-    )
+        scored += repository.scored_ids(
+            session, actor, run.id, resident_ids[start : start + 20_000]
+        )
     names = list(compiled.policy.inputs)
-    json_types = {"int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean()}
-    schema = pl.Struct(
-        {
-            name: json_types.get(spec.type.kind.value, pl.String())
-            for name, spec in compiled.policy.inputs.items()
-        }
+    wanted = pl.Series(KEY, scored, dtype=pl.Int64)
+    if scored:
+        stored = _frame(session, run.id, min(scored), max(scored))
+    else:  # nobody: the first part gives the columns and their types
+        stored = frames.from_parts(
+            repository.frame_parts(session, run.id, limit=1), f"scoring run {run.id}"
+        ).head(0)
+    frame = (
+        stored.filter(pl.col(KEY).is_in(wanted.implode()))
+        .select(KEY, pl.col("total").alias("points"), frames.INPUTS)
+        .unnest(frames.INPUTS)
+        .select(KEY, "points", *names)
     )
-    decoded = inputs.select(KEY, pl.col("inputs").str.json_decode(schema)).unnest("inputs")
-    typed = prepare_inputs(decoded.select(KEY, *names), compiled.policy)
-    totals = pl.DataFrame(
-        {KEY: [row[0] for row in rows], "points": [row[1] for row in rows]},
-        schema={KEY: pl.Int64, "points": pl.Float64},
-    )
-    return StoredScores(
-        RunRead.model_validate(run), compiled, totals.join(typed, on=KEY, how="left")
-    )
+    return StoredScores(RunRead.model_validate(run), compiled, frame)

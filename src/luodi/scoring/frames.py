@@ -1,0 +1,115 @@
+"""A scoring run's typed inputs and points as one frame, stored once as Parquet parts.
+
+The frame has one row per resident scored, sorted by ``resident_id``: ``total``, ``points``
+(a struct: indicator id → signed points, in the policy's order) and ``inputs`` (a struct: the
+run's typed inputs, exactly as the policy read them: Int64, Float64, Boolean, Date, String).
+It is cut into parts of ``PART_ROWS`` residents, each a Parquet file stored in a table row
+with its SHA-256, so that one resident's score reads one small part and an allocation the
+parts it needs, and no reader decodes JSON. The run's ``frame_digest`` is the SHA-256 of the
+parts' bytes in order: it certifies the stored frame (the audit record of the run carries it)
+and is checked on every read.
+
+Pure: frames in, bytes out; the database is the repository's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from luodi.kernels.policy import KEY, TOTAL
+
+PART_ROWS = 16_384
+"""Residents per part: one resident's page reads ~16 k rows, not the whole city."""
+POINTS = "points"
+INPUTS = "inputs"
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int
+    first_resident_id: int
+    last_resident_id: int
+    rows: int
+    digest: str
+    data: bytes
+
+
+class FrameDamaged(RuntimeError):
+    """A stored part no longer matches its digest: the run's scores cannot be trusted."""
+
+
+def score_frame(
+    points: pl.DataFrame, typed: pl.DataFrame, indicator_ids: Sequence[str]
+) -> pl.DataFrame:
+    """The frame to store from the kernel's points (``KEY``, indicators, ``TOTAL``) and the
+    typed inputs they were computed from (``KEY`` and one column per input)."""
+    inputs = [name for name in typed.columns if name != KEY]
+    scored = points.select(
+        pl.col(KEY).cast(pl.Int64),
+        pl.col(TOTAL).cast(pl.Float64).alias("total"),
+        pl.struct([pl.col(name).cast(pl.Float64) for name in indicator_ids]).alias(POINTS),
+    )
+    typed_inputs = typed.select(pl.col(KEY).cast(pl.Int64), pl.struct(inputs).alias(INPUTS))
+    if scored.get_column(KEY).equals(typed_inputs.get_column(KEY)):
+        frame = scored.with_columns(typed_inputs.get_column(INPUTS))
+    else:
+        frame = scored.join(typed_inputs, on=KEY, how="left")
+    return frame.sort(KEY)
+
+
+def to_parts(frame: pl.DataFrame) -> tuple[list[Part], str]:
+    """``frame`` (sorted by ``KEY``) as Parquet parts, and the digest of them all."""
+    whole = hashlib.sha256()
+    parts: list[Part] = []
+    for number, chunk in enumerate(frame.iter_slices(PART_ROWS)):
+        buffer = io.BytesIO()
+        chunk.write_parquet(buffer, compression="zstd", statistics=True)
+        data = buffer.getvalue()
+        whole.update(data)
+        keys = chunk.get_column(KEY)
+        parts.append(
+            Part(
+                number,
+                int(keys[0]),
+                int(keys[-1]),
+                chunk.height,
+                hashlib.sha256(data).hexdigest(),
+                data,
+            )
+        )
+    return parts, whole.hexdigest()
+
+
+def from_parts(parts: Iterable[tuple[int, str, bytes]], where: str) -> pl.DataFrame:
+    """The frame of stored parts (number, digest, data), each checked against its digest;
+    ``where`` names the run in the error."""
+    frames: list[pl.DataFrame] = []
+    for number, digest, data in parts:
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise FrameDamaged(f"{where}: stored part {number} does not match its digest")
+        frames.append(pl.read_parquet(io.BytesIO(data)))
+    if not frames:
+        return pl.DataFrame()
+    return pl.concat(frames, how="vertical", rechunk=False)
+
+
+def frame_digest(parts: Iterable[bytes]) -> str:
+    whole = hashlib.sha256()
+    for data in parts:
+        whole.update(data)
+    return whole.hexdigest()
+
+
+def typed_inputs(frame: pl.DataFrame) -> pl.DataFrame:
+    """``KEY`` and the run's typed inputs, one column each."""
+    return frame.select(KEY, INPUTS).unnest(INPUTS)
+
+
+def points_of(frame: pl.DataFrame) -> pl.DataFrame:
+    """``KEY``, ``total`` and one column of points per indicator."""
+    return frame.select(KEY, "total", POINTS).unnest(POINTS)

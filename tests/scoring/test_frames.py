@@ -1,0 +1,170 @@
+"""A scoring run's stored frame on both databases: its types round-trip, a resident's score
+and explanation and an allocation's points are read from it, its digest certifies it and is
+the same for the same inputs; and the pure frame functions on their own."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.kernels.policy import KEY, TOTAL, prepare_inputs
+from luodi.policy.service import find_policy
+from luodi.registry import repository as registry_repository
+from luodi.registry.loading import load_city
+from luodi.scoring import frames, repository, service
+from luodi.scoring.inputs import build_inputs
+from luodi.scoring.models import ResidentScore, ScoreFramePart, ScoringRun
+
+AS_OF = date(2026, 3, 1)
+
+
+@pytest.fixture
+def loaded(session: Session, small_city: Path) -> Session:
+    load_city(SYSTEM_ACTOR, session, small_city, today=AS_OF)
+    return session
+
+
+def stored_frame(session: Session, run_id: int) -> pl.DataFrame:
+    return frames.from_parts(repository.frame_parts(session, run_id), f"run {run_id}")
+
+
+def test_the_frame_holds_the_typed_inputs_and_points_of_the_run(
+    loaded: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(frames, "PART_ROWS", 500)  # several parts from a small city
+    compiled = find_policy("zj-cixi", AS_OF)
+    result = service.score_registry(SYSTEM_ACTOR, loaded, compiled, AS_OF)
+    run = loaded.get(ScoringRun, result.run.id)
+    assert run is not None
+    frame = stored_frame(loaded, run.id)
+    assert frame.height == run.residents_scored
+    assert frame.get_column(KEY).is_sorted()
+    parts = loaded.scalars(
+        select(ScoreFramePart).where(ScoreFramePart.run_id == run.id).order_by(ScoreFramePart.part)
+    ).all()
+    assert len(parts) == -(-run.residents_scored // 500) > 1
+    assert sum(part.rows for part in parts) == run.residents_scored
+    for part in parts:
+        assert hashlib.sha256(part.data).hexdigest() == part.digest
+        assert part.first_resident_id <= part.last_resident_id
+    assert run.frame_digest == hashlib.sha256(b"".join(part.data for part in parts)).hexdigest()
+
+    # The inputs as the policy read them: same columns, same types, same values.
+    total = registry_repository.resident_count(loaded, SYSTEM_ACTOR)
+    population = build_inputs(SYSTEM_ACTOR, loaded, compiled.policy, AS_OF, total)
+    typed = prepare_inputs(population.frame, compiled.policy).sort(KEY)
+    stored_inputs = frames.typed_inputs(frame)
+    assert stored_inputs.schema == typed.schema
+    kinds = {type(dtype) for dtype in stored_inputs.schema.values()}
+    assert {pl.Date, pl.Int64, pl.Enum} <= kinds  # enums keep their categories
+    assert stored_inputs.equals(typed)
+
+    # The points: one column per indicator, in the policy's order, and the totals of the run.
+    points = frames.points_of(frame)
+    assert points.columns == [KEY, "total", *compiled.policy.indicator_ids]
+    expected = compiled.score(typed, AS_OF)
+    assert points.get_column("total").to_list() == expected.get_column(TOTAL).to_list()
+    totals = repository.totals_frame(loaded, run.id).sort(KEY)
+    assert totals.equals(points.select(KEY, "total"))
+
+
+def test_a_residents_score_and_an_allocation_read_the_same_stored_points(
+    loaded: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(frames, "PART_ROWS", 700)
+    compiled = find_policy("zj-cixi", AS_OF)
+    run_id = service.score_registry(SYSTEM_ACTOR, loaded, compiled, AS_OF).run.id
+    frame = stored_frame(loaded, run_id)
+    ids = frame.get_column(KEY)
+    # First, last, and either side of a part boundary.
+    picked = [int(ids[0]), int(ids[699]), int(ids[700]), int(ids[-1])]
+
+    stored = service.stored_scores(SYSTEM_ACTOR, loaded, [*picked, 10**9], run_id=run_id)
+    assert stored.run.id == run_id
+    assert stored.frame.columns == [KEY, "points", *compiled.policy.inputs]
+    assert sorted(stored.frame.get_column(KEY).to_list()) == sorted(picked)
+    by_id = {row[KEY]: row for row in stored.frame.iter_rows(named=True)}
+    expected_inputs = frames.typed_inputs(frame).filter(pl.col(KEY).is_in(picked))
+    assert stored.frame.drop("points").sort(KEY).equals(expected_inputs.sort(KEY))
+
+    for resident_id in picked:
+        read = service.resident_score(SYSTEM_ACTOR, loaded, resident_id, run_id)
+        row = frame.filter(pl.col(KEY) == resident_id).row(0, named=True)
+        assert read.total == row["total"] == by_id[resident_id]["points"]
+        assert read.points == row[frames.POINTS]
+        assert list(read.points) == compiled.policy.indicator_ids
+        assert read.explanation["total"] == read.total
+        lines = {line["indicator"]: line for line in read.explanation["lines"]}
+        assert {name: line["points"] for name, line in lines.items()} == pytest.approx(read.points)
+        education = row[frames.INPUTS]["education"]
+        assert lines["education"]["inputs"]["education"] == education
+
+    # Nobody asked about: the columns all the same.
+    empty = service.stored_scores(SYSTEM_ACTOR, loaded, [], run_id=run_id)
+    assert empty.frame.height == 0 and empty.frame.schema == stored.frame.schema
+
+
+def test_the_digest_is_the_same_for_the_same_inputs_and_a_damaged_part_is_refused(
+    loaded: Session,
+) -> None:
+    compiled = find_policy("zj-cixi", AS_OF)
+    first = service.score_registry(SYSTEM_ACTOR, loaded, compiled, AS_OF).run
+    second = service.score_registry(SYSTEM_ACTOR, loaded, compiled, AS_OF).run
+    assert first.id != second.id
+    digests = dict(loaded.execute(select(ScoringRun.id, ScoringRun.frame_digest)).all())
+    assert digests[first.id] == digests[second.id]
+    assert first.policy_digest == second.policy_digest == compiled.policy.digest
+    # The notice of a score ranking certifies the same rows for both.
+    assert repository.totals_frame(loaded, first.id).sort(KEY).equals(
+        repository.totals_frame(loaded, second.id).sort(KEY)
+    )
+
+    resident_id = loaded.scalar(
+        select(func.min(ResidentScore.resident_id)).where(ResidentScore.run_id == first.id)
+    )
+    assert resident_id is not None
+    part = loaded.scalars(
+        select(ScoreFramePart).where(ScoreFramePart.run_id == first.id).limit(1)
+    ).one()
+    damaged = bytearray(part.data)
+    damaged[len(damaged) // 2] ^= 0xFF
+    loaded.execute(
+        update(ScoreFramePart)
+        .where(ScoreFramePart.run_id == first.id, ScoreFramePart.part == part.part)
+        .values(data=bytes(damaged))
+    )
+    loaded.expire_all()
+    with pytest.raises(frames.FrameDamaged, match=f"scoring run {first.id}"):
+        service.resident_score(SYSTEM_ACTOR, loaded, resident_id, first.id)
+    assert service.resident_score(SYSTEM_ACTOR, loaded, resident_id, second.id).run.id == second.id
+
+
+def test_frame_functions_round_trip_types_and_nulls() -> None:
+    typed = pl.DataFrame(
+        {
+            KEY: [3, 1, 2],
+            "birth_date": [date(1990, 1, 2), None, date(2001, 12, 31)],
+            "married": [True, None, False],
+            "months": [12, None, 0],
+            "hours": [1.5, None, 0.1 + 0.2],
+            "education": ["bachelor", None, ""],
+        }
+    )
+    points = typed.select(KEY, a=pl.lit(1.25), b=pl.lit(-0.5), **{TOTAL: pl.lit(0.75)})
+    frame = frames.score_frame(points, typed, ["a", "b"])
+    assert frame.get_column(KEY).to_list() == [1, 2, 3]
+    parts, digest = frames.to_parts(frame)
+    assert digest == frames.frame_digest(part.data for part in parts)
+    again = frames.from_parts([(p.number, p.digest, p.data) for p in parts], "test")
+    assert again.equals(frame)
+    assert frames.typed_inputs(again).equals(typed.sort(KEY))
+    assert frames.points_of(again).columns == [KEY, "total", "a", "b"]
+    # The same frame gives the same bytes, hence the same digest.
+    assert frames.to_parts(frames.score_frame(points, typed, ["a", "b"]))[1] == digest
