@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -11,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from luodi.auth.actor import SYSTEM_ACTOR
-from luodi.console import console, error_console
+from luodi.console import console, error_console, parse_day
 from luodi.db import session_scope
 from luodi.facts import service as facts_service
 from luodi.feeds import catalog, service
@@ -220,11 +221,18 @@ def feed_batches(
 @feed_app.command("history")
 def feed_history(
     id_number: Annotated[str, typer.Argument(help="身份证号 / ID number")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="居住证时间线的日期 YYYY-MM-DD（默认今天）/ time line date"),
+    ] = None,
 ) -> None:
-    """一位居民的全部事实及其来源（数据源、批次、文件、行）/ a resident's facts and sources."""
+    """一位居民的全部事实及其来源（数据源、批次、文件、行），及居住证时间线 / a resident's
+    facts and sources, and the permit time line."""
+    on = parse_day("--as-of", as_of) or date.today()
     with session_scope() as session:
         resident = registry_service.resident_for(session, SYSTEM_ACTOR, id_number)
         sources = facts_service.fact_sources(SYSTEM_ACTOR, session, resident.id)
+        span = registry_service.residence_span(SYSTEM_ACTOR, session, resident.id, on)
     console.print(
         f"[bold]{mask_id_number(resident.id_number)}[/] 的事实 / facts: {len(sources)}",
         highlight=False,
@@ -255,3 +263,37 @@ def feed_history(
             else "当前 current",
         )
     console.print(table)
+    print_span(span)
+
+
+def print_span(span: dict[str, Any]) -> None:
+    """The permit time line (《浙江省流动人口居住登记条例》第十九条): each permit with its
+    endorsements, then the current span and why it starts where it does."""
+    table = Table(
+        "居住证 permit",
+        "签发 issued",
+        "有效期至 expires",
+        "状态 status",
+        "签注 endorsed",
+        title=f"居住证时间线 / permit time line · {span['as_of']}",
+    )
+    for permit in span["permits"]:
+        table.add_row(
+            escape(permit["permit_number"]),
+            permit["issue_date"],
+            permit["expiry_date"],
+            permit["status"],
+            ", ".join(permit["endorsed_on"]) or "—",
+        )
+    console.print(table)
+    start = span["span_start"] or "—"
+    console.print(
+        f"当前连续居住起算 span start: [bold]{start}[/] · 状态 state: {span['permit_state']}"
+        + (
+            f" · 下次签注 next due: {span['next_endorsement_due']}"
+            if span.get("next_endorsement_due")
+            else ""
+        ),
+        highlight=False,
+    )
+    console.print(f"{escape(span['reason_zh'])} / {escape(span['reason_en'])}", highlight=False)

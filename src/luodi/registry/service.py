@@ -577,6 +577,64 @@ def permit_timeline(
     )
 
 
+TIMELINE_INPUTS = (
+    "residence_registration_date",
+    "permit_state",
+    "permit_valid",
+    "next_endorsement_due",
+    "permit_issue_date",
+)
+"""Inputs the permit time line gives; a score explanation shows the span beside them."""
+
+
+def residence_span(
+    actor: Actor, session: Session, resident_id: int, as_of: date
+) -> dict[str, object]:
+    """One resident's span on ``as_of`` and why it starts where it does, with the permits
+    and endorsements it was read from (for a score's explanation and ``luodi feed history``)."""
+    from luodi.facts import service as facts_service  # facts build on the registry
+
+    timeline = permit_timeline(actor, session, as_of, resident_id)
+    permits = repository.permits_frame(session, actor, as_of, resident_id).sort("issue_date")
+    endorsed = facts_service.each_fact(actor, session, ENDORSEMENT_VARIABLE, as_of, resident_id)
+    span: dict[str, object] = {
+        "as_of": as_of.isoformat(),
+        "permit_state": permits_kernel.PermitState.NONE.value,
+        "span_start": None,
+        "reason_zh": f"{as_of} 前未签发居住证",
+        "reason_en": f"no permit issued by {as_of}",
+    }
+    if timeline.height:
+        row = timeline.row(0, named=True)
+        span |= {
+            "permit_number": row["permit_number"],
+            "permit_state": row["permit_state"],
+            "span_start": _iso(row["span_start"]),
+            "next_endorsement_due": _iso(row["next_endorsement_due"]),
+            "suspended_since": _iso(row["suspended_since"]),
+            "reason_zh": row["reason_zh"],
+            "reason_en": row["reason_en"],
+        }
+    span["permits"] = [
+        {
+            "permit_number": permit["permit_number"],
+            "issue_date": _iso(permit["issue_date"]),
+            "expiry_date": _iso(permit["expiry_date"]),
+            "status": permit["status"],
+            "endorsed_on": sorted(
+                _iso(day)
+                for day in endorsed.filter(pl.col("value") == permit["permit_number"])["valid_from"]
+            ),
+        }
+        for permit in permits.iter_rows(named=True)
+    ]
+    return span
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
 def scoring_population(actor: Actor, session: Session, as_of: date) -> pl.DataFrame:
     """Every readable resident with what the registry knows for scoring on ``as_of``: birth
     date, town, origin, current employment, and the permit time line — ``permit_state``,

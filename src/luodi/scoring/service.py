@@ -158,11 +158,16 @@ def resident_score(
         run.as_of,
         run.created_at,
     )
+    # The permit time line as the registry reads it now: the span and why it starts there.
+    span = registry_service.residence_span(actor, session, resident_id, run.as_of)
     for line in explanation["lines"]:
         # Where each input of the line came from: a department's batch and row, or the
         # registry (居民登记、居住证、就业登记).
         line["sources"] = {
-            name: [{"registry": REGISTRY_INPUTS[name]}]
+            name: [
+                {"registry": REGISTRY_INPUTS[name]}
+                | ({"span": span} if name in registry_service.TIMELINE_INPUTS else {})
+            ]
             if name in REGISTRY_INPUTS
             else sources.get(name, [])
             for name in line["inputs"]

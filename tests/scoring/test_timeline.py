@@ -1,0 +1,267 @@
+"""The permit time line through the whole platform, on both databases: a hand-built city
+loaded with ``luodi load``'s loader, scored by ``luodi score``, read back through the score
+API and ``luodi feed history``. The issue's resident (a permit 2014–2018, back in 2023) gets
+29 months of residence (7.25 points at the 2026.1 policy), not 142; a late endorsement
+restarts the count; a suspended permit is not scored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from typer.testing import CliRunner
+
+from luodi import cli, db
+from luodi.app import create_app
+from luodi.auth import service as auth_service
+from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.db import session_scope
+from luodi.errors import Invalid
+from luodi.feeds import service as feeds_service
+from luodi.policy.service import find_policy
+from luodi.registry import service as registry_service
+from luodi.registry.models import Resident
+from luodi.scoring.inputs import build_inputs
+from luodi.settings import get_settings
+from tests.conftest import city_engine
+from tests.factories import id_number
+
+AS_OF = date(2026, 3, 1)
+TOWN = "330282114"
+runner = CliRunner()
+
+PEOPLE = {
+    # name: (permits [(number, issued, expires, status)], endorsements [(number, date)])
+    "back": (
+        [
+            ("OLD-1", "2014-05-01", "2018-04-30", "expired"),
+            ("NEW-1", "2023-10-01", "2029-10-01", "valid"),
+        ],
+        [
+            ("OLD-1", "2015-04-20"),
+            ("OLD-1", "2016-04-20"),
+            ("OLD-1", "2017-04-20"),
+            ("NEW-1", "2024-09-20"),
+            ("NEW-1", "2025-09-25"),
+        ],
+    ),
+    "late": (
+        [("P-2", "2022-03-01", "2028-03-01", "valid")],
+        [
+            ("P-2", "2023-02-15"),
+            ("P-2", "2024-04-10"),
+            ("P-2", "2025-02-20"),
+            ("P-2", "2026-02-10"),
+        ],
+    ),
+    "suspended": ([("P-3", "2023-06-01", "2029-06-01", "valid")], [("P-3", "2024-05-20")]),
+    "none": ([], []),
+    "cancelled": ([("P-5", "2020-01-01", "2030-01-01", "cancelled")], []),
+    "expired": ([("P-6", "2019-01-01", "2025-01-01", "valid")], []),
+}
+NUMBERS = {
+    name: id_number(birth=date(1990, 5, 10), sequence=100 + i) for i, name in enumerate(PEOPLE)
+}
+
+
+def write_city(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "towns.csv").write_text(f"code,name,kind\n{TOWN},周巷镇,town\n")
+    residents = ["id_number,name,town_code"]
+    permits = ["permit_number,id_number,town_code,issue_date,expiry_date,status"]
+    endorsements = ["id_number,permit_number,endorsed_on"]
+    for name, (own_permits, own_endorsements) in PEOPLE.items():
+        number = NUMBERS[name]
+        residents.append(f"{number},居民{len(residents)},{TOWN}")
+        permits += [f"{p},{number},{TOWN},{i},{e},{s}" for p, i, e, s in own_permits]
+        endorsements += [f"{number},{p},{d}" for p, d in own_endorsements]
+    for file, lines in [
+        ("residents.csv", residents),
+        ("permits.csv", permits),
+        ("permit_endorsements.csv", endorsements),
+        ("children.csv", ["id_number,household_number,child_id_number,child_name"]),
+        ("employers.csv", ["credit_code,name,town_code"]),
+        ("employment.csv", ["id_number,credit_code,basis,start_date"]),
+    ]:
+        (directory / file).write_text("\n".join(lines) + "\n")
+    return directory
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def city(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    folder = tmp_path_factory.mktemp("timeline")
+    with city_engine(request.param, write_city(folder / "city"), folder) as engine:
+        yield engine
+
+
+def ids(engine: Engine) -> dict[str, int]:
+    with session_scope(engine) as session:
+        by_number = dict(session.execute(select(Resident.id_number, Resident.id)).all())
+    return {name: by_number[number] for name, number in NUMBERS.items()}
+
+
+def test_inputs_follow_the_time_line(city: Engine) -> None:
+    people = ids(city)
+    with session_scope(city) as session:
+        population = registry_service.scoring_population(SYSTEM_ACTOR, session, AS_OF)
+        inputs = build_inputs(
+            SYSTEM_ACTOR, session, find_policy("zj-cixi", AS_OF).policy, AS_OF, len(people)
+        )
+    rows = {row["resident_id"]: row for row in population.iter_rows(named=True)}
+    back, late = rows[people["back"]], rows[people["late"]]
+    assert (back["permit_state"], back["residence_registration_date"]) == (
+        "valid",
+        date(2023, 10, 1),
+    )
+    assert back["permit_issue_date"] == date(2023, 10, 1)
+    assert back["next_endorsement_due"] == date(2026, 10, 1)
+    assert (
+        back["residence_reason_en"]
+        == "new permit NEW-1 issued 2023-10-01 after permit OLD-1 expired"
+    )
+    assert (late["permit_state"], late["residence_registration_date"]) == (
+        "valid",
+        date(2024, 4, 10),
+    )
+    assert "逾期签注 2024-04-10" in late["residence_reason_zh"]
+    assert [
+        rows[people[name]]["permit_state"] for name in ("suspended", "none", "cancelled", "expired")
+    ] == [
+        "suspended",
+        "none",
+        "cancelled",
+        "expired",
+    ]
+    assert all(
+        rows[people[name]]["residence_registration_date"] is None
+        and rows[people[name]]["permit_valid"] is False
+        for name in ("suspended", "none", "cancelled", "expired")
+    )
+    assert sorted(inputs.frame["resident_id"]) == sorted([people["back"], people["late"]])
+    assert inputs.skipped == 4
+    assert inputs.skipped_by_state == {"suspended": 1, "none": 1, "cancelled": 1, "expired": 1}
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Engine], None]]:
+    """Point the command's settings and engines at a test database."""
+
+    def point_at(engine: Engine) -> None:
+        monkeypatch.setenv("LUODI_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+        get_settings.cache_clear()
+        db.dispose_engines()
+
+    yield point_at
+    monkeypatch.delenv("LUODI_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    db.dispose_engines()
+
+
+def test_luodi_score_and_the_score_api(city: Engine, configure: Callable[[Engine], None]) -> None:
+    people = ids(city)
+    configure(city)
+    scored = runner.invoke(cli.app, ["score", "--policy", "zj-cixi", "--as-of", AS_OF.isoformat()])
+    assert scored.exit_code == 0, scored.output
+    assert "2 人计分" in scored.stdout and "4 人" in scored.stdout
+    with session_scope(city) as session:
+        auth_service.add_user(
+            SYSTEM_ACTOR, session, "timeline-admin", "admin", "correct horse battery"
+        )
+    with TestClient(create_app(city)) as client:
+        token = client.post(
+            "/api/v1/auth/token",
+            data={"username": "timeline-admin", "password": "correct horse battery"},
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def score(name: str) -> dict[str, object]:
+            response = client.get(f"/api/v1/residents/{people[name]}/score", headers=headers)
+            assert response.status_code == 200, response.text
+            return response.json()  # type: ignore[no-any-return]
+
+        back = score("back")
+        assert back["points"]["residence"] == 7.25  # type: ignore[index]
+        line = next(
+            item for item in back["explanation"]["lines"] if item["indicator"] == "residence"
+        )  # type: ignore[index]
+        assert line["inputs"]["residence_registration_date"] == "2023-10-01"
+        span = line["sources"]["residence_registration_date"][0]["span"]
+        assert span["span_start"] == "2023-10-01" and span["permit_state"] == "valid"
+        assert span["reason_zh"] == "前证 OLD-1 已过期，新证 NEW-1 于 2023-10-01 签发，重新计算"
+        assert [p["permit_number"] for p in span["permits"]] == ["OLD-1", "NEW-1"]
+        assert span["permits"][1]["endorsed_on"] == ["2024-09-20", "2025-09-25"]
+
+        late = score("late")
+        assert late["points"]["residence"] == 5.5  # 22 months from the late endorsement  # type: ignore[index]
+        response = client.get(f"/api/v1/residents/{people['suspended']}/score", headers=headers)
+        assert response.status_code == 404  # not scored: suspended
+
+
+def test_feed_history_shows_the_span(city: Engine, configure: Callable[[Engine], None]) -> None:
+    configure(city)
+    result = runner.invoke(
+        cli.app,
+        ["feed", "history", NUMBERS["late"], "--as-of", AS_OF.isoformat()],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "居住证时间线" in result.stdout and "2024-04-10" in result.stdout
+    assert (
+        "late endorsement 2024-04-10 restored permit P-2 and restarted the count" in result.stdout
+    )
+    suspended = runner.invoke(
+        cli.app,
+        ["feed", "history", NUMBERS["suspended"], "--as-of", AS_OF.isoformat()],
+        env={"COLUMNS": "200"},
+    )
+    assert "suspended since anniversary 2025-06-01" in suspended.stdout
+
+
+def test_an_endorsement_of_an_unknown_or_anothers_permit_is_refused(
+    city: Engine, tmp_path: Path
+) -> None:
+    file = tmp_path / "签注.csv"
+    file.write_text(
+        "身份证号,居住证编号,签注日期\n"
+        f"{NUMBERS['late']},P-2,2026-02-11\n"
+        f"{NUMBERS['late']},NO-SUCH,2026-02-11\n"
+        f"{NUMBERS['late']},P-3,2026-02-11\n"
+    )
+    with session_scope(city) as session:
+        result = feeds_service.import_file(
+            SYSTEM_ACTOR, session, "permit_endorsements", file, today=AS_OF, write_reports=False
+        )
+        with pytest.raises(Invalid) as raised:
+            feeds_service.raise_if_rejected(result)
+        session.rollback()
+    problems = [(p.row, p.field, p.reason_en) for p in raised.value.details]
+    assert problems == [
+        (3, "permit_number", "no such residence permit in the registry"),
+        (4, "permit_number", "it belongs to another person, not to the holder of this ID number"),
+    ]
+    assert result.rows_imported == 0
+
+
+def test_the_policy_cases_still_read_the_date_directly() -> None:
+    """Policy YAML cases give residence_registration_date as an input: unchanged by the line."""
+    compiled = find_policy("zj-cixi", AS_OF)
+    frame = pl.DataFrame(
+        {
+            "resident_id": [1],
+            "birth_date": [date(1990, 5, 10)],
+            "residence_registration_date": [date(2023, 10, 1)],
+        }
+    )
+    from luodi.kernels.policy import prepare_inputs
+
+    points = compiled.score(prepare_inputs(frame, compiled.policy), AS_OF)
+    assert points["residence"].item() == 7.25
