@@ -172,6 +172,23 @@ def _month_index(days: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return (dates.dt.year().cast(pl.Int64) * 12 + dates.dt.month().cast(pl.Int64) - 1).to_numpy()
 
 
+VALID, CANCELLED, EXPIRED = 0, 1, 2
+STATUSES = ["valid", "cancelled", "expired"]
+
+
+def _anniversaries(
+    day: npt.NDArray[np.int64], years: npt.NDArray[np.int64] | int
+) -> npt.NDArray[np.int64]:
+    """The anniversaries ``years`` after each day (days since 1970): the same day of the
+    month, 29 February falling on 1 March in a common year (as kernels/timeline reads it)."""
+    dates = day.astype("datetime64[D]")
+    month = dates.astype("datetime64[M]")
+    into_month = (dates - month.astype("datetime64[D]")).astype(np.int64)
+    later = (month + np.asarray(years) * 12).astype("datetime64[D]").astype(np.int64)
+    result: npt.NDArray[np.int64] = later + into_month
+    return result
+
+
 def _permits(
     rng: np.random.Generator,
     as_of: date,
@@ -224,87 +241,63 @@ def _permits(
         & (earlier_issue >= registration_start)
     )
 
-    person = np.arange(n, dtype=np.int64)
-    current = pl.DataFrame(
-        {
-            "person": person,
-            "serial": person + 1,
-            "town_code": permit_town,
-            "issue": issue,
-            "end": np.where(cancelled, cancelled_on, today),
-            "status": np.where(cancelled, "cancelled", "valid"),
-        }
-    ).filter(pl.Series(has_permit))
-    current = current.with_columns(
-        expiry=pl.col("issue").cast(pl.Date).dt.offset_by(f"{PERMIT_VALIDITY_YEARS}y")
+    # Earlier permits, then the current one, of each person in turn.
+    past_town = np.where(rng.random(n) < 0.9, town, other_town)
+    was, now = np.flatnonzero(earlier), np.flatnonzero(has_permit)
+    holder = np.concatenate([was, now])
+    serial = np.concatenate([was + 1 + n, now + 1])
+    began = np.concatenate([earlier_issue[was], issue[now]])
+    ended = np.concatenate([left_on[was], np.where(cancelled, cancelled_on, today)[now]])
+    expiry = np.concatenate([left_on[was], _anniversaries(issue[now], PERMIT_VALIDITY_YEARS)])
+    status = np.concatenate(
+        [np.full(len(was), EXPIRED), np.where(cancelled[now], CANCELLED, VALID)]
     )
-    past = pl.DataFrame(
+    permit_town = np.concatenate([past_town[was], permit_town[now]])
+    order = np.lexsort((began, holder))
+    holder, serial, began, ended = holder[order], serial[order], began[order], ended[order]
+    expiry, status, permit_town = expiry[order], status[order], permit_town[order]
+    numbers = "JZ" + pl.Series(serial).cast(pl.String).str.zfill(10)
+    permits = pl.DataFrame(
         {
-            "person": person,
-            "serial": person + 1 + n,
-            "town_code": np.where(rng.random(n) < 0.9, town, other_town),
-            "issue": earlier_issue,
-            "end": left_on,
-            "status": np.full(n, "expired"),
+            "permit_number": numbers,
+            "id_number": adult_ids.gather(holder),
+            "town_code": pl.Series(permit_town, dtype=pl.String),
+            "issue_date": _dates(began),
+            "expiry_date": _dates(expiry),
+            "status": pl.Series(STATUSES).gather(status),
         }
-    ).filter(pl.Series(earlier))
-    past = past.with_columns(expiry=pl.col("end").cast(pl.Date))
-    history = pl.concat([past, current]).sort("person", "issue")
-    permits = history.select(
-        permit_number=pl.format("JZ{}", pl.col("serial").cast(pl.String).str.zfill(10)),
-        id_number=adult_ids.gather(history["person"]),
-        town_code="town_code",
-        issue_date=pl.col("issue").cast(pl.Date),
-        expiry_date="expiry",
-        status="status",
     )
 
     # Anniversaries up to the permit's end (a valid one: up to a month ahead, for those who
-    # endorse early for the coming one).
-    valid = pl.col("status") == "valid"
-    issued = pl.col("issue").cast(pl.Date)
-    day = issued.dt.day()
-    month = issued.dt.month()
-    rows = (
-        history.with_columns(
-            permit_number=permits["permit_number"],
-            horizon=pl.when(valid).then(pl.col("end") + 30).otherwise("end"),
-        )
-        .with_columns(
-            k=pl.int_ranges(1, (pl.col("horizon") - pl.col("issue")) // 365 + 2, dtype=pl.Int64)
-        )
-        .explode("k")
-        .with_columns(
-            # 29 February's anniversary in a common year is 1 March (kernels/timeline).
-            anniversary=(
-                pl.date(issued.dt.year().cast(pl.Int64) + pl.col("k"), month, 1)
-                + pl.duration(days=day.cast(pl.Int64) - 1)
-            ).cast(pl.Int64)
-        )
-        .filter(pl.col("anniversary") <= pl.col("horizon"))
-        .with_columns(
-            last_due=valid
-            & (pl.col("anniversary") <= today)
-            & (pl.col("anniversary").shift(-1).over("permit_number").fill_null(today + 1) > today)
-        )
-    )
-    size = rows.height
-    anniversary = rows["anniversary"].to_numpy()
+    # endorse early for the coming one), permit by permit in order.
+    valid = status == VALID
+    horizon = np.where(valid, ended + 30, ended)
+    bound = np.maximum((horizon - began) // 365 + 1, 0)
+    row = np.repeat(np.arange(len(began)), bound)
+    k = np.arange(len(row)) - np.repeat(np.cumsum(bound) - bound, bound) + 1
+    anniversary = _anniversaries(began[row], k)
+    inside = anniversary <= horizon[row]
+    row, anniversary = row[inside], anniversary[inside]
+    size = len(row)
     due = anniversary <= today
+    last_of_permit = np.append(row[1:] != row[:-1], True)
+    last_due = valid[row] & due & (last_of_permit | ~np.append(due[1:], False))
     late = due & (rng.random(size) < ENDORSEMENT_LATE)
     late_by = np.minimum(
         2 + rng.exponential(ENDORSEMENT_LATE_MEAN_DAYS, size).astype(np.int64),
         ENDORSEMENT_LATE_MAX_DAYS,
     )
-    lapsed = rows["last_due"].to_numpy() & (rng.random(size) < ENDORSEMENT_LAPSED)
+    lapsed = last_due & (rng.random(size) < ENDORSEMENT_LAPSED)
     # On time: 1 to 28 days before the anniversary, well inside the month before it.
     endorsed = np.where(late, anniversary + late_by, anniversary - rng.integers(1, 29, size))
-    kept = ~lapsed & (endorsed <= np.minimum(rows["end"].to_numpy(), today))
-    endorsements = rows.select(
-        id_number=adult_ids.gather(rows["person"]),
-        permit_number="permit_number",
-        endorsed_on=_dates(endorsed),
-    ).filter(pl.Series(kept))
+    kept = np.flatnonzero(~lapsed & (endorsed <= np.minimum(ended[row], today)))
+    endorsements = pl.DataFrame(
+        {
+            "id_number": adult_ids.gather(holder[row[kept]]),
+            "permit_number": numbers.gather(row[kept]),
+            "endorsed_on": _dates(endorsed[kept]),
+        }
+    )
     return permits, endorsements
 
 
