@@ -11,8 +11,9 @@ application's child; ``parent_1_…`` is the parent who registered the child (th
 ``id_number``), ``parent_2_…`` the other parent (``second_parent_id_number``) when registered
 here: a child's parents are these two, never other adults of the household.
 
-The builder reads the registry in a few statements per chunk of ids (``registry.service``), never
-one query per applicant, and joins in Polars.
+The builder reads the registry in five statements whatever the number of applicants
+(``registry.service``: their ids bound as one array), never one query per applicant, and joins
+in Polars.
 """
 
 from __future__ import annotations
