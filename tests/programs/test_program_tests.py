@@ -384,3 +384,102 @@ def test_shipped_specs_parse_with_their_cases() -> None:
     for path in sorted(SHIPPED_PROGRAM_DIR.glob("*.yaml")):
         spec: ProgramSpec = load_program_spec(path.read_text(encoding="utf-8"), path.name)
         assert spec.tests, path.name
+
+
+# ------------------------------------------------------------------------- the family
+
+
+FAMILY: dict[str, Any] = {
+    "id": "probe-family",
+    "name": {"zh": "家庭"},
+    "kind": "quota_benefit",
+    "department": "教育局",
+    "policy": "zj-cixi",
+    "eligibility": [
+        {
+            "id": "parent_insured",
+            "label": {"zh": "父母一方社保满一年"},
+            "rule": "parents_max_social_insurance_months >= 12",
+        },
+        {"id": "no_home", "label": {"zh": "配偶无房"}, "rule": "spouse_housing != 'owned'"},
+        {
+            "id": "age",
+            "label": {"zh": "8 月 31 日满 6 周岁"},
+            "rule": "years_between(child_birth_date, date(year(as_of), 8, 31)) >= 6",
+        },
+    ],
+    "tie_breaks": [
+        {"key": "parents_max_points", "label": {"zh": "父母较高积分"}},
+        {"key": "child_age", "label": {"zh": "年龄"}},
+        {"key": "child_parents_registered", "label": {"zh": "父母人数"}},
+        {"key": "parent_1_dishonesty_records", "label": {"zh": "默认值"}},
+        {"key": "(1 if has_spouse else 0)", "label": {"zh": "有配偶"}},
+    ],
+}
+
+FAMILY_CASE: dict[str, Any] = {
+    "name": "母亲社保 23 个月、父亲积分更高",
+    "as_of": date(2026, 4, 30),
+    "parents": [
+        {"points": 94.5, "social_insurance_months": 6},
+        {"points": 76.5, "social_insurance_months": 23},
+    ],
+    "spouse": {"housing": "registered_rental"},
+    "child": {"birth_date": date(2020, 8, 31)},
+    "expect": {"eligible": True, "failed": [], "tie_breaks": [94.5, 5, 2, 0, 1]},
+}
+
+
+def family(*cases: dict[str, Any]) -> str:
+    return yaml.safe_dump({**FAMILY, "tests": list(cases)}, allow_unicode=True)
+
+
+def test_a_family_is_written_as_spouse_parents_and_child() -> None:
+    # The higher parent's points and the other parent's insurance both count; the child is 5
+    # on the as-of date and 6 on 31 August; a parent's unwritten input takes its default.
+    (outcome,) = run(family(FAMILY_CASE))
+    assert outcome.passed, outcome.failures
+
+
+def test_either_parent_is_true_when_one_is_and_unknown_beside_a_false() -> None:
+    program = {
+        **FAMILY,
+        "eligibility": [],
+        "groups": [
+            {"group": 0, "label": {"zh": "是"}, "when": "either_parent_permit_valid"},
+            {"group": 1, "label": {"zh": "否"}},
+        ],
+        "tie_breaks": [],
+    }
+    if "permit_valid" not in policy_for(date(2026, 4, 30)).inputs:
+        pytest.skip("the policy has no true/false input yet (permit_valid)")
+    cases = [
+        {**FAMILY_CASE, "name": name, "parents": parents, "expect": {"group": group}}
+        for name, parents, group in [
+            ("一方有效", [{"permit_valid": False}, {"permit_valid": True}], 0),
+            ("都无效", [{"permit_valid": False}, {"permit_valid": False}], 1),
+            ("一方无效、一方不明", [{"permit_valid": False}, {"permit_valid": None}], 1),
+        ]
+    ]
+    text = yaml.safe_dump({**program, "tests": cases}, allow_unicode=True)
+    assert all(outcome.passed for outcome in run(text))
+
+
+@pytest.mark.parametrize(
+    ("changes", "place", "words"),
+    [
+        ({"parents": [{"point": 1}]}, ".parents[0].point", "是否指 points"),
+        ({"parents": [{"housing": "castle"}]}, ".parents[0].housing", "可用：none"),
+        ({"parents": []}, ".parents", ""),
+        ({"parents": [{}, {}, {}]}, ".parents", ""),
+        ({"spouse": {"points": "many"}}, ".spouse.points", "应为数字"),
+        ({"child": {"colour": "red"}}, ".child.colour", "没有 child_colour"),
+        ({"child": {"birth_date": "2020-02-30"}}, ".child.birth_date", "日期"),
+        ({"inputs": {"parents_max_points": 3}}, ".inputs.parents_max_points", "不能再写"),
+    ],
+)
+def test_a_malformed_family_names_the_case_and_the_key(
+    changes: dict[str, Any], place: str, words: str
+) -> None:
+    problems = problems_of(family({**FAMILY_CASE, **changes}))
+    assert any(place in problem and words in problem for problem in problems), problems

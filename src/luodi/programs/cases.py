@@ -17,8 +17,8 @@ from typing import Any
 import polars as pl
 
 from luodi.kernels.policy.document import Policy
-from luodi.kernels.policy.expressions import Kind, ValueType
-from luodi.programs import rules
+from luodi.kernels.policy.expressions import Kind, ValueType, years_between
+from luodi.programs import context, rules
 from luodi.programs.spec import ProgramCase, ProgramSpec, ProgramSpecError
 
 PolicyFor = Callable[[date], Policy]
@@ -82,20 +82,6 @@ class CaseOutcome:
         return [check for check in self.checks if not check.passed]
 
 
-def dtype_of(value_type: ValueType) -> pl.DataType:
-    """The column type a scoring run gives an input of this type (enums as Polars enums, as
-    ``prepare_inputs`` types them)."""
-    if value_type.kind == Kind.ENUM:
-        return pl.Enum(list(value_type.values or ()))
-    return {
-        Kind.INT: pl.Int64(),
-        Kind.FLOAT: pl.Float64(),
-        Kind.BOOL: pl.Boolean(),
-        Kind.DATE: pl.Date(),
-        Kind.STRING: pl.String(),
-    }[value_type.kind]
-
-
 def _typed(value: Any, value_type: ValueType) -> tuple[bool, Any]:
     """(fits, the value as the column holds it); null always fits (a value not on record)."""
     if value is None:
@@ -139,18 +125,23 @@ def _case_frame(
     input_types = {name: item.type for name, item in policy.inputs.items()}
     names = rules.scope(spec, input_types)
     own = {rules.POINTS, rules.ORDER, *spec.fields}
-    context = {name: value_type for name, value_type in names.items() if name not in own}
-    problems: list[str] = []
-    values: dict[str, Any] = {}
+    words = {name: value_type for name, value_type in names.items() if name not in own}
+    values, problems = _family(case, policy, words, where)
     for name, value in case.inputs.items():
-        if name not in context:
+        if name in values:
+            problems.append(
+                f"{where}.inputs.{name}: 已由 spouse/parents/child 得出，不能再写 / "
+                "already given by the case's spouse, parents or child"
+            )
+            continue
+        if name not in words:
             if name in own:
                 key = "fields" if name in spec.fields else name
                 problems.append(
                     f"{where}.inputs.{name}: 写在用例的 {key} 下 / belongs under the case's `{key}`"
                 )
                 continue
-            nearest = difflib.get_close_matches(name, list(context), n=1)
+            nearest = difflib.get_close_matches(name, list(words), n=1)
             hint = f"（是否指 {nearest[0]}？）" if nearest else ""
             hint_en = f" (did you mean {nearest[0]}?)" if nearest else ""
             problems.append(
@@ -159,9 +150,9 @@ def _case_frame(
                 f"{policy.version}{hint_en}"
             )
             continue
-        fits, typed = _typed(value, context[name])
+        fits, typed = _typed(value, words[name])
         if not fits:
-            problems.append(_type_problem(f"{where}.inputs.{name}", value, context[name]))
+            problems.append(_type_problem(f"{where}.inputs.{name}", value, words[name]))
         values[name] = typed
     for name, value in case.fields.items():
         fits, typed = _typed(value, rules.field_type(spec, name))
@@ -171,14 +162,14 @@ def _case_frame(
     if problems:
         return pl.DataFrame(), names, problems
     columns: dict[str, pl.Series] = {}
-    for name, value_type in context.items():
+    for name, value_type in words.items():
         if name in values:
             value = values[name]
         elif name in policy.inputs and policy.inputs[name].has_default:
             value = policy.inputs[name].default
         else:
             value = None
-        columns[name] = pl.Series(name, [value], dtype=dtype_of(value_type))
+        columns[name] = pl.Series(name, [value], dtype=context.dtype(value_type))
     for name, field in spec.fields.items():
         value = values.get(name, field.default)
         # As an application's JSON decodes (programs.rules.field_dtype): enums as text.
@@ -186,6 +177,72 @@ def _case_frame(
     columns[rules.POINTS] = pl.Series(rules.POINTS, [case.points], dtype=pl.Float64)
     columns[rules.ORDER] = pl.Series(rules.ORDER, [case.application_order], dtype=pl.Int64)
     return pl.DataFrame(list(columns.values())), names, problems
+
+
+def _family(
+    case: ProgramCase, policy: Policy, words: dict[str, ValueType], where: str
+) -> tuple[dict[str, Any], list[str]]:
+    """The context words the case's ``spouse``, ``parents`` and ``child`` stand for, derived
+    as ``programs.context`` derives them from the registry (the higher of two parents' numbers,
+    either parent's true), so that a case cannot contradict itself. A spouse or parent listed
+    was scored: what the case leaves out of them takes the policy's default."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    related = context.related_types({name: item.type for name, item in policy.inputs.items()})
+    defaults = {name: item.default for name, item in policy.inputs.items() if item.has_default}
+
+    def take(place: str, given: dict[str, Any], prefix: str, allowed: dict[str, ValueType]) -> None:
+        for key, value in given.items():
+            word = f"{prefix}_{key}"
+            if key not in allowed or word not in words:
+                nearest = difflib.get_close_matches(key, list(allowed), n=1)
+                hint = f"（是否指 {nearest[0]}？）" if nearest else ""
+                hint_en = f" (did you mean {nearest[0]}?)" if nearest else ""
+                problems.append(
+                    f"{where}.{place}.{key}: 申请人情况中没有 {word}{hint} / no context word "
+                    f"{word}{hint_en}"
+                )
+                continue
+            fits, typed = _typed(value, allowed[key])
+            if not fits:
+                problems.append(_type_problem(f"{where}.{place}.{key}", value, allowed[key]))
+            values[word] = typed
+        if prefix != "child":
+            for name, default in defaults.items():
+                if f"{prefix}_{name}" in words:
+                    values.setdefault(f"{prefix}_{name}", default)
+
+    if case.spouse is not None:
+        take("spouse", case.spouse, "spouse", related)
+        if "has_spouse" in words:
+            values["has_spouse"] = True
+    if case.parents is not None:
+        for number, parent in enumerate(case.parents, start=1):
+            take(f"parents[{number - 1}]", parent, f"parent_{number}", related)
+        if "child_parents_registered" in words:
+            values["child_parents_registered"] = len(case.parents)
+        if not problems:
+            for name, value_type in related.items():
+                given = [values.get(f"parent_{number}_{name}") for number in (1, 2)]
+                if value_type.numeric and f"parents_max_{name}" in words:
+                    known = [value for value in given if value is not None]
+                    values[f"parents_max_{name}"] = max(known) if known else None
+                if value_type.kind == Kind.BOOL and f"either_parent_{name}" in words:
+                    # Kleene, as Polars' any_horizontal: one true is enough, an unknown beside
+                    # a false is unknown.
+                    either = True if True in given else (None if None in given else False)
+                    values[f"either_parent_{name}"] = either
+    if case.child is not None:
+        child_words = {
+            name.removeprefix("child_"): value_type
+            for name, value_type in words.items()
+            if name.startswith("child_") and name != "child_parents_registered"
+        }
+        take("child", case.child, "child", child_words)
+        birth = values.get("child_birth_date")
+        if "child_age" not in case.child and isinstance(birth, date) and "child_age" in words:
+            values["child_age"] = years_between(birth, case.as_of)
+    return values, problems
 
 
 def check_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> None:

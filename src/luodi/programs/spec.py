@@ -151,6 +151,15 @@ class ProgramCase(BaseModel):
     points: StrictInt | StrictFloat | None = None
     fields: dict[str, Any] = {}
     application_order: StrictInt = Field(default=1, ge=1)
+    spouse: dict[str, Any] | None = None
+    """The spouse's policy inputs and ``points``: the ``spouse_…`` words."""
+    parents: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=2)
+    """The child's parents (the first registered the child), each with policy inputs and
+    ``points``: the ``parent_1_…``, ``parent_2_…``, ``parents_max_…``, ``either_parent_…``
+    words."""
+    child: dict[str, Any] | None = None
+    """The application's child (``birth_date``, ``sex``, ``grade`` …): the ``child_…`` words;
+    ``child_age`` follows from ``birth_date`` and ``as_of``."""
     expect: CaseExpectation
     pending: StrictStr | None = Field(default=None, min_length=1)
     """A known defect, named (e.g. the issue that fixes it): the case says what the documents
