@@ -106,24 +106,39 @@ def _completed_years(start: pl.Expr, end: pl.Expr) -> pl.Expr:
 
 def anniversary_expr(issue: pl.Expr, years: pl.Expr | int) -> pl.Expr:
     """The ``years``-th anniversary of ``issue`` (29 February → 1 March in common years), as
-    ``luodi.kernels.calendar.years_after`` computes one date."""
-    count = pl.lit(years, pl.Int64) if isinstance(years, int) else years.cast(pl.Int64)
-    year = issue.dt.year().cast(pl.Int64) + count
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    moved = (issue.dt.month() == 2) & (issue.dt.day() == 29) & ~leap
-    return pl.date(
-        year,
-        pl.when(moved).then(pl.lit(3)).otherwise(issue.dt.month()),
-        pl.when(moved).then(pl.lit(1)).otherwise(issue.dt.day()),
+    ``luodi.kernels.calendar.years_after`` computes one date. Give ``years`` as a number or
+    a plain column: the expression repeats it (Polars does not share nested expressions)."""
+    shifted = issue.dt.offset_by(
+        f"{years}y" if isinstance(years, int) else pl.format("{}y", years.cast(pl.Int64))
+    )
+    # offset_by puts 29 February on the 28th in common years; the law's year ends a day later.
+    moved = (issue.dt.month() == 2) & (issue.dt.day() == 29) & (shifted.dt.day() == 28)
+    return pl.when(moved).then(shifted + timedelta(days=1)).otherwise(shifted)
+
+
+def _with_covered_anniversary(frame: pl.LazyFrame, day: str, into: str) -> pl.LazyFrame:
+    """``into``: the first anniversary (≥ 1) on or after the date column ``day``, the one an
+    endorsement on that day could be in time for. Step by step, each part a column."""
+    completed = f"_{into}_completed"
+    return (
+        frame.with_columns(_completed_years(pl.col("issue_date"), pl.col(day)).alias(completed))
+        .with_columns(
+            pl.when(
+                (anniversary_expr(pl.col("issue_date"), pl.col(completed)) == pl.col(day))
+                & (pl.col(completed) >= 1)
+            )
+            .then(pl.col(completed))
+            .otherwise(pl.col(completed) + 1)
+            .alias(into)
+        )
+        .drop(completed)
     )
 
 
-def _covered_anniversary(issue: pl.Expr, day: pl.Expr) -> pl.Expr:
-    """The first anniversary on or after ``day`` (≥ 1): the one an endorsement on ``day``
-    could be in time for."""
-    completed = _completed_years(issue, day)
-    on_anniversary = (anniversary_expr(issue, completed) == day) & (completed >= 1)
-    return pl.when(on_anniversary).then(completed).otherwise(completed + 1)
+def _same_resident(offset: int) -> pl.Expr:
+    # Rows are sorted by resident: a neighbour ``offset`` rows away is the same resident's
+    # permit when the ids match (a global shift, much faster than a window per resident).
+    return pl.col(RESIDENT).shift(offset) == pl.col(RESIDENT)
 
 
 def _has_bit(mask: pl.Expr, bit: pl.Expr | int) -> pl.Expr:
@@ -148,8 +163,8 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
         .filter(pl.col("issue_date") <= as_of)
         .sort(RESIDENT, "issue_date", NUMBER)
         .with_columns(
-            next_issue=pl.col("issue_date").shift(-1).over(RESIDENT),
-            previous_number=pl.col(NUMBER).shift(1).over(RESIDENT),
+            next_issue=pl.when(_same_resident(-1)).then(pl.col("issue_date").shift(-1)),
+            previous_number=pl.when(_same_resident(1)).then(pl.col(NUMBER).shift(1)),
         )
         .with_columns(
             # Each permit is looked at on the last day it governs: the day before its
@@ -187,7 +202,7 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
         .filter(pl.col("endorsed_on") <= as_of)
         .join(chain.lazy().select(*keys, "issue_date"), on=keys, how="inner")
         .filter(pl.col("endorsed_on") >= pl.col("issue_date"))
-        .with_columns(covers=_covered_anniversary(pl.col("issue_date"), pl.col("endorsed_on")))
+        .pipe(_with_covered_anniversary, "endorsed_on", "covers")
         .with_columns(
             in_time=(
                 anniversary_expr(pl.col("issue_date"), pl.col("covers")) - pl.col("endorsed_on")
@@ -233,11 +248,8 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
         for k in range(1, most + 1)
     ]
     chain = chain.with_columns(
-        suspended_on=anniversary_expr(
-            pl.col("issue_date"),
-            pl.min_horizontal(first_missed) if first_missed else pl.lit(None, pl.Int64),
-        )
-    )
+        suspended_count=pl.min_horizontal(first_missed) if first_missed else pl.lit(None, pl.Int64)
+    ).with_columns(suspended_on=anniversary_expr(pl.col("issue_date"), pl.col("suspended_count")))
     restored = (
         endorsed.join(chain.select(*keys, "missed_on", "at"), on=keys, how="inner")
         .filter(
@@ -268,7 +280,7 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
         own_start=pl.when(pl.col("state") == PermitState.VALID).then(
             pl.coalesce("restored_on", "issue_date")
         ),
-        previous_state=pl.col("state").shift(1).over(RESIDENT),
+        previous_state=pl.when(_same_resident(1)).then(pl.col("state").shift(1)),
     )
     continues = (pl.col("previous_state") == PermitState.VALID).fill_null(False)
     late = pl.col("restored_on").is_not_null()
@@ -324,19 +336,28 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
         anchor_en=pl.when(anchor).then(own_en),
         anchor_number=pl.when(anchor).then(NUMBER),
     ).with_columns(
-        pl.col("anchor_start", "anchor_zh", "anchor_en", "anchor_number")
-        .forward_fill()
-        .over(RESIDENT)
+        # A valid row that is no anchor continues its resident's previous row, itself valid:
+        # the fill never crosses to another resident where it is read.
+        pl.col("anchor_start", "anchor_zh", "anchor_en", "anchor_number").forward_fill()
     )
 
     # The latest permit issued by the date decides; what came before is in its anchor.
-    current = chain.filter(pl.col("next_issue").is_null())
+    # The next anniversary on or after the date, or the one after it when already endorsed.
+    current = (
+        chain.lazy()
+        .filter(pl.col("next_issue").is_null())
+        .with_columns(as_of=pl.lit(as_of, pl.Date))
+        .pipe(_with_covered_anniversary, "as_of", "upcoming")
+        .with_columns(
+            pl.col("upcoming")
+            + _has_bit(pl.col("covered"), pl.col("upcoming").clip(upper_bound=62)).cast(pl.Int64)
+        )
+        .with_columns(due=anniversary_expr(pl.col("issue_date"), pl.col("upcoming")))
+        .collect()
+    )
     valid = pl.col("state") == PermitState.VALID
     renewed = valid & (pl.col("anchor_number") != pl.col(NUMBER))
-    # The next anniversary on or after the date, or the one after it when already endorsed.
-    upcoming = _covered_anniversary(pl.col("issue_date"), pl.lit(as_of, pl.Date))
-    upcoming = upcoming + _has_bit(pl.col("covered"), upcoming.clip(upper_bound=62)).cast(pl.Int64)
-    due = anniversary_expr(pl.col("issue_date"), upcoming)
+    due = pl.col("due")
     reason_zh = (
         pl.when(renewed)
         .then(
