@@ -248,3 +248,14 @@ def test_docs_list_every_word() -> None:
     assert not missing, f"docs/programs.md lacks {missing}"
     for prefix in ("spouse_X", "parent_1_X", "parent_2_X", "parents_max_X", "either_parent_X"):
         assert f"`{prefix}`" in section
+
+
+def test_a_program_field_wins_over_a_word_of_the_same_name(
+    session: Session, tmp_path: Path
+) -> None:
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
+    frame, _ = family_frame(session)
+    said = frame.with_columns(frontline=pl.lit("as the form says"))
+    built = context.add_context(SYSTEM_ACTOR, session, said, AS_OF, INPUTS, keep=["frontline"])
+    assert built["frontline"].unique().to_list() == ["as the form says"]
+    assert built["employer_union"].to_list()[0] is True

@@ -18,7 +18,7 @@ in Polars.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -383,13 +383,16 @@ def build(
     registry: RegistryFrames,
     input_types: Mapping[str, ValueType],
     related: pl.DataFrame | None = None,
+    keep: Collection[str] = (),
 ) -> pl.DataFrame:
     """``frame`` (``resident_id`` or ``applicant``, optional ``child_id``) with every word of
     ``vocabulary(input_types)`` as a column (the policy's inputs already there are kept), and
     ``spouse_id``/``parent_1_id``/``parent_2_id``. ``related``: ``resident_id``, ``points`` and
-    the policy's inputs of the spouses and parents (a scoring run), or none. Pure."""
+    the policy's inputs of the spouses and parents (a scoring run), or none. Columns named in
+    ``keep`` (the program's fields: they win over a word of the same name) are left alone.
+    Pure."""
     person = _person_column(frame)
-    words = vocabulary(input_types)
+    words = {name: word for name, word in vocabulary(input_types).items() if name not in keep}
     # The frame's own columns named like a word are replaced (a policy's input never is: the
     # vocabulary leaves those out); what the registry says is read under private names first.
     base = frame.drop([name for name in [*words, *RELATED_ID.values()] if name in frame.columns])
@@ -511,9 +514,11 @@ def add_context(
     as_of: date,
     input_types: Mapping[str, ValueType],
     related_inputs: RelatedInputs | None = None,
+    keep: Collection[str] = (),
 ) -> pl.DataFrame:
     """The applicants' ``frame`` with the vocabulary's columns as of ``as_of`` (``build``),
-    reading the registry in bulk and, for the spouses and parents, ``related_inputs``."""
+    reading the registry in bulk and, for the spouses and parents, ``related_inputs``; the
+    columns named in ``keep`` (the program's fields) are left as they are."""
     registry = registry_frames(actor, session, frame, as_of)
     related = None
     if related_inputs is not None:
@@ -526,4 +531,4 @@ def add_context(
             .to_list()
         )
         related = related_inputs(ids) if ids else None
-    return build(frame, as_of, registry, input_types, related)
+    return build(frame, as_of, registry, input_types, related, keep)
