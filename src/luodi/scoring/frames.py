@@ -48,7 +48,18 @@ def score_frame(
 ) -> pl.DataFrame:
     """The frame to store from the kernel's points (``KEY``, indicators, ``TOTAL``) and the
     typed inputs they were computed from (``KEY`` and one column per input)."""
-    inputs = [name for name in typed.columns if name != KEY]
+    # One type per kind whatever the path: an input at its default is a literal (Int32 for
+    # an int) where a read one is Int64, and the frame, hence its digest, must not depend on
+    # which it was.
+    inputs = [
+        pl.col(name).cast(pl.Int64)
+        if dtype.is_integer()
+        else pl.col(name).cast(pl.Float64)
+        if dtype.is_float()
+        else pl.col(name)
+        for name, dtype in typed.schema.items()
+        if name != KEY
+    ]
     scored = points.select(
         pl.col(KEY).cast(pl.Int64),
         pl.col(TOTAL).cast(pl.Float64).alias("total"),
