@@ -2,8 +2,8 @@
 them: each case becomes a one-row frame typed like a scoring run's inputs and goes through
 ``rules.evaluate``.
 
-Pure: the policy comes in as a function of the case's date (the version in force then), so the
-same runner serves ``luodi program test`` and the pytest items of ``make test``.
+No database: the policy comes in as a function of the case's date (the version in force
+then), so the same runner serves ``luodi program test`` and the pytest items of ``make test``.
 """
 
 from __future__ import annotations
@@ -19,21 +19,13 @@ import polars as pl
 from luodi.kernels.policy.document import Policy
 from luodi.kernels.policy.expressions import Kind, ValueType, years_between
 from luodi.programs import context, rules
-from luodi.programs.spec import ProgramCase, ProgramSpec, ProgramSpecError
+from luodi.programs.spec import CaseExpectation, ProgramCase, ProgramSpec, ProgramSpecError
 
 PolicyFor = Callable[[date], Policy]
 """The points policy of the program in force on a date."""
 
-EXPECTED_KEYS = (
-    "eligible",
-    "failed",
-    "group",
-    "tier",
-    "entitlement",
-    "full_year",
-    "current",
-    "tie_breaks",
-)
+EXPECTED_KEYS = tuple(CaseExpectation.model_fields)
+"""Checked in this order, those a case writes."""
 
 NUMBERS = (int, float)
 TYPE_WORDS = {
