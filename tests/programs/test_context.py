@@ -56,6 +56,7 @@ def test_every_word_is_typed_described_and_sourced() -> None:
     assert types["parents_max_social_insurance_months"] == INT
     assert types["either_parent_social_insurance_current"] == BOOL
     assert "either_parent_points" not in types
+    assert types["either_parent_scored"] == types["spouse_scored"] == BOOL
     # A policy input is the policy's: the vocabulary does not repeat it.
     assert "birth_date" not in types
     assert "birth_date" in context.types({})
@@ -149,6 +150,10 @@ def test_the_context_of_a_family(session: Session, tmp_path: Path) -> None:
     # C2's other parent lives elsewhere: only the father's figures count.
     assert (father_c2["parent_2_id"], father_c2["parents_max_points"]) == (None, 76.5)
     assert father_c2["child_parents_registered"] == 1
+    # Who is in the scoring run ("父母一方持有居住证且参加积分管理").
+    assert (father["parent_1_scored"], father["parent_2_scored"]) == (True, True)
+    assert (father_c2["parent_2_scored"], father_c2["either_parent_scored"]) == (False, True)
+    assert (uncle["spouse_scored"], single["either_parent_scored"]) == (False, False)
 
     # The employer of the current employment, its union and the post.
     assert (father["employer_credit_code"], father["employer_town_code"]) == (
@@ -248,6 +253,8 @@ def test_docs_list_every_word() -> None:
     assert not missing, f"docs/programs.md lacks {missing}"
     for prefix in ("spouse_X", "parent_1_X", "parent_2_X", "parents_max_X", "either_parent_X"):
         assert f"`{prefix}`" in section
+    for scored in ("spouse_scored", "parent_1_scored", "parent_2_scored", "either_parent_scored"):
+        assert f"`{scored}`" in section
 
 
 def test_a_program_field_wins_over_a_word_of_the_same_name(

@@ -235,6 +235,7 @@ RELATED: dict[str, tuple[str, str]] = {
 ``points`` of the scoring run (empty where that person was not scored)."""
 
 POINTS = "points"
+SCORED = "scored"
 RELATED_ID = {"spouse": "spouse_id", "parent_1": "parent_1_id", "parent_2": "parent_2_id"}
 """Resident ids of the related people, kept in the frame (not words: rules do not read ids)."""
 
@@ -249,6 +250,21 @@ def vocabulary(input_types: Mapping[str, ValueType]) -> dict[str, Word]:
     (numbers: the higher of the two parents) and ``either_parent_<input>`` (true/false: true
     when either parent's is). The policy's own inputs are not repeated here (they win)."""
     words = {name: word for name, word in WORDS.items() if name not in input_types}
+    for prefix, (zh, en) in RELATED.items():
+        words[f"{prefix}_{SCORED}"] = _word(
+            "spouse" if prefix == "spouse" else "parents",
+            BOOL,
+            f"{zh}在所用计分批次中（计分日持有效居住证并参加积分管理）",
+            f"{en} is in the scoring run used (held a valid permit on its date)",
+            "scoring run",
+        )
+    words[f"either_parent_{SCORED}"] = _word(
+        "parents",
+        BOOL,
+        "父母一方在所用计分批次中（持有《浙江省居住证》且参加积分管理）",
+        "either parent is in the scoring run used (holds a permit and takes part in points)",
+        "scoring run",
+    )
     for name, value_type in related_types(input_types).items():
         for prefix, (zh, en) in RELATED.items():
             group = "spouse" if prefix == "spouse" else "parents"
@@ -468,15 +484,23 @@ def _with_related(
     """``spouse_<input>``, ``parent_1_<input>``, ``parent_2_<input>``, ``parents_max_…``,
     ``either_parent_…`` from the related people's scores."""
     names = related_types(input_types)
+    asked = related is not None
     if related is None:
         related = pl.DataFrame(schema={KEY: pl.Int64})
     available = [name for name in names if name in related.columns]
     for prefix, id_column in RELATED_ID.items():
         renamed = related.select(
-            pl.col(KEY).alias(id_column), *[pl.col(n).alias(f"{prefix}_{n}") for n in available]
+            pl.col(KEY).alias(id_column),
+            *[pl.col(n).alias(f"{prefix}_{n}") for n in available],
+            pl.lit(True).alias(f"{prefix}_{SCORED}"),
         ).unique(id_column, keep="first")
         out = out.join(renamed, on=id_column, how="left")
-    extra = {}
+        # Not in the run (or nobody there) is "no" once the run was asked, unknown otherwise.
+        scored = pl.col(f"{prefix}_{SCORED}")
+        out = out.with_columns(scored.fill_null(False) if asked else scored)
+    extra = {
+        f"either_parent_{SCORED}": pl.any_horizontal(f"parent_1_{SCORED}", f"parent_2_{SCORED}")
+    }
     for name in available:
         first, second = pl.col(f"parent_1_{name}"), pl.col(f"parent_2_{name}")
         if names[name].numeric:
@@ -484,7 +508,7 @@ def _with_related(
         if names[name].kind == Kind.BOOL:
             # Either parent's true is enough; one false and one unknown is unknown.
             extra[f"either_parent_{name}"] = pl.any_horizontal(first, second)
-    return out.with_columns(**extra) if extra else out
+    return out.with_columns(**extra)
 
 
 RelatedInputs = Callable[[list[int]], pl.DataFrame]
