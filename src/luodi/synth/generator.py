@@ -90,23 +90,44 @@ GIVEN_NAME_CHARACTERS = (
 )
 
 
-def _names(rng: np.random.Generator, surnames: Array, male: npt.NDArray[np.bool_]) -> pl.Series:
+def _choice_text(rng: np.random.Generator, weights: dict[str, float], size: int) -> pl.Series:
+    """``_choice`` as a Polars column, built from the draws' positions (no NumPy strings)."""
+    probabilities = np.array(list(weights.values()), dtype=np.float64)
+    drawn = rng.choice(len(weights), size=size, p=probabilities / probabilities.sum())
+    return pl.Series(list(weights), dtype=pl.String).gather(drawn)
+
+
+def _text(values: Array, vocabulary: Array) -> pl.Series:
+    """NumPy strings drawn from a small vocabulary as a Polars column: by their position in
+    it, which is many times faster than converting each string."""
+    known = np.unique(vocabulary)
+    return pl.Series(known.tolist(), dtype=pl.String).gather(np.searchsorted(known, values))
+
+
+def _names(rng: np.random.Generator, surnames: pl.Series, male: npt.NDArray[np.bool_]) -> pl.Series:
     """Surname by its real frequency, then one or two given-name characters by sex."""
     size = len(male)
     male_given, female_given = GIVEN_NAME_CHARACTERS
-    first = np.where(
-        male,
-        male_given[rng.integers(0, len(male_given), size)],
-        female_given[rng.integers(0, len(female_given), size)],
-    )
-    second = np.where(
-        male,
-        male_given[rng.integers(0, len(male_given), size)],
-        female_given[rng.integers(0, len(female_given), size)],
-    )
+    characters = pl.Series([*male_given.tolist(), *female_given.tolist(), ""], dtype=pl.String)
+    women = len(male_given)
+
+    def given() -> npt.NDArray[np.int64]:
+        as_man = rng.integers(0, len(male_given), size)
+        as_woman = women + rng.integers(0, len(female_given), size)
+        chosen: npt.NDArray[np.int64] = np.where(male, as_man, as_woman)
+        return chosen
+
+    first = given()
+    second = given()
     two_characters = rng.random(size) < 0.7
     return (
-        pl.DataFrame({"s": surnames, "a": first, "b": np.where(two_characters, second, "")})
+        pl.DataFrame(
+            {
+                "s": surnames,
+                "a": characters.gather(first),
+                "b": characters.gather(np.where(two_characters, second, len(characters) - 1)),
+            }
+        )
         .select(pl.concat_str("s", "a", "b"))
         .to_series()
     )
@@ -301,6 +322,35 @@ def _permits(
     return permits, endorsements
 
 
+def _ranges(counts: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """For items counted ``counts`` times each: every repetition's item and its offset (0, 1,
+    …, count − 1), items in order: the NumPy form of exploding an integer range."""
+    counts = np.maximum(counts, 0)
+    row = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    offset = np.arange(len(row), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    return row, offset
+
+
+def _merge_order(
+    first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """The order that merges two sorted key arrays, concatenated, into one sorted array,
+    ``first``'s rows before ``second``'s on equal keys (no sort of the whole)."""
+    position = np.empty(len(first) + len(second), dtype=np.int64)
+    position[: len(first)] = np.arange(len(first)) + np.searchsorted(second, first, "left")
+    position[len(first) :] = np.arange(len(second)) + np.searchsorted(first, second, "right")
+    order = np.empty_like(position)
+    order[position] = np.arange(len(position))
+    return order
+
+
+def _period_labels(period: npt.NDArray[np.int64]) -> pl.Series:
+    """``YYYY`` for year × 100, ``YYYY-MM`` for year × 100 + month."""
+    codes = np.unique(period)
+    labels = [f"{c // 100:04d}" if c % 100 == 0 else f"{c // 100:04d}-{c % 100:02d}" for c in codes]
+    return pl.Series(labels, dtype=pl.String).gather(np.searchsorted(codes, period))
+
+
 def _insurance(
     rng: np.random.Generator,
     as_of: date,
@@ -339,6 +389,7 @@ def _insurance(
     gap_to = gap_from + rng.integers(1, 4, n)
     gap_back_paid = rng.random(n) < BACK_PAID
 
+    # Periods as numbers (year × 100 + month, 0 for a year's total) until written.
     people = np.flatnonzero(insured)
     month = first_monthly + np.arange(width, dtype=np.int64)[None, :]
     inside = (month >= since[people, None]) & (month < stop[people, None])
@@ -346,95 +397,66 @@ def _insurance(
     back_paid = missed & gap_back_paid[people, None]
     paid = inside & (~missed | back_paid)
     cells = np.flatnonzero(inside)
-    row_person = people[cells // width]
-    labels = pl.Series(
-        [
-            f"{(first_monthly + w) // 12:04d}-{(first_monthly + w) % 12 + 1:02d}"
-            for w in range(width)
-        ]
-    )
-    monthly = pl.DataFrame(
-        {
-            "person": row_person,
-            "period": labels.gather(cells % width),
-            "months_paid": paid.ravel()[cells].astype(np.int64),
-            "back_paid": back_paid.ravel()[cells],
-        }
-    )
+    month_of = first_monthly + cells % width
+    monthly_person = people[cells // width]
+    monthly_period = (month_of // 12) * 100 + month_of % 12 + 1
+    monthly_paid = paid.ravel()[cells].astype(np.int64)
+    monthly_back = back_paid.ravel()[cells]
 
-    yearly = (
-        pl.DataFrame(
-            {
-                "person": people,
-                "since": since[people],
-                "stop": stop[people],
-            }
-        )
-        .with_columns(
-            year=pl.int_ranges(
-                pl.col("since") // 12,
-                pl.min_horizontal((pl.col("stop") - 1) // 12, pl.lit(as_of.year - 2)) + 1,
-                dtype=pl.Int64,
-            )
-        )
-        .explode("year")
-        .drop_nulls("year")
-        .with_columns(
-            months=pl.min_horizontal(pl.col("year") * 12 + 11, pl.col("stop") - 1)
-            - pl.max_horizontal(pl.col("year") * 12, pl.col("since"))
-            + 1
-        )
-    )
-    months = yearly["months"].to_numpy()
-    yearly = (
-        yearly.with_columns(
-            months_paid=pl.Series(months - rng.binomial(months, MISSED_MONTH_IN_A_YEAR)),
-        )
-        .filter(pl.col("months_paid") > 0)
-        .select(
-            "person",
-            period=pl.col("year").cast(pl.String),
-            months_paid="months_paid",
-            back_paid=pl.lit(False),
-        )
-    )
-    contributions = pl.concat([yearly, monthly]).sort("person", maintain_order=True)
-    social = contributions.select(
-        id_number=adult_ids.gather(contributions["person"]),
-        period="period",
-        months_paid="months_paid",
-        back_paid="back_paid",
-        credit_code=employer_of.gather(contributions["person"]),
+    # Yearly totals from the year insurance began to the year before the monthly window.
+    first_year = since[people] // 12
+    last_year = np.minimum((stop[people] - 1) // 12, as_of.year - 2)
+    row, offset = _ranges(np.maximum(last_year - first_year + 1, 0))
+    year = first_year[row] + offset
+    person_since, person_stop = since[people][row], stop[people][row]
+    months = np.minimum(year * 12 + 11, person_stop - 1) - np.maximum(year * 12, person_since) + 1
+    months -= rng.binomial(months, MISSED_MONTH_IN_A_YEAR)
+    counted = months > 0
+    yearly_person = people[row][counted]
+
+    order = _merge_order(yearly_person, monthly_person)
+    person = np.concatenate([yearly_person, monthly_person])[order]
+    period = np.concatenate([year[counted] * 100, monthly_period])[order]
+    months_paid = np.concatenate([months[counted], monthly_paid])[order]
+    back = np.concatenate([np.zeros(counted.sum(), dtype=np.bool_), monthly_back])[order]
+    social = pl.DataFrame(
+        {
+            "id_number": adult_ids.gather(person),
+            "period": _period_labels(period),
+            "months_paid": months_paid,
+            "back_paid": back,
+            "credit_code": employer_of.gather(person),
+        }
     )
 
     # The residents' scheme: one row per calendar year joined, this one paid ahead.
     joined = np.flatnonzero(~insured & (rng.random(n) < RESIDENT_MEDICAL_SCHEME))
-    first_year = np.maximum(
-        _dates(arrival[joined]).dt.year().to_numpy(), as_of.year - rng.integers(0, 5, len(joined))
+    joined_in = np.maximum(
+        _dates(arrival[joined]).dt.year().to_numpy().astype(np.int64),
+        as_of.year - rng.integers(0, 5, len(joined)),
     )
-    resident = (
-        pl.DataFrame({"person": joined, "first": first_year.astype(np.int64)})
-        .with_columns(year=pl.int_ranges("first", as_of.year + 1, dtype=pl.Int64))
-        .explode("year")
-        .select(
-            "person",
-            period=pl.col("year").cast(pl.String),
-            months_paid=pl.lit(12, pl.Int64),
-            back_paid=pl.lit(False),
-            scheme=pl.lit("resident"),
-        )
-    )
-    both = pl.concat([contributions.with_columns(scheme=pl.lit("employee")), resident]).sort(
-        "person", maintain_order=True
-    )
-    medical = both.select(
-        id_number=adult_ids.gather(both["person"]),
-        period="period",
-        months_paid="months_paid",
-        back_paid="back_paid",
-        scheme="scheme",
+    row, offset = _ranges(as_of.year - joined_in + 1)
+    resident_person = joined[row]
+    order = _merge_order(person, resident_person)
+    size = len(resident_person)
+    in_scheme = np.concatenate([person, resident_person])[order]
+    medical = pl.DataFrame(
+        {
+            "id_number": adult_ids.gather(in_scheme),
+            "period": _period_labels(
+                np.concatenate([period, (joined_in[row] + offset) * 100])[order]
+            ),
+            "months_paid": np.concatenate([months_paid, np.full(size, 12)])[order],
+            "back_paid": np.concatenate([back, np.zeros(size, dtype=np.bool_)])[order],
+            "scheme": pl.Series(["employee", "resident"]).gather(
+                np.concatenate([np.zeros(len(person), np.int64), np.ones(size, np.int64)])[order]
+            ),
+        }
     )
     return social, medical
+
+
+HONOURS = np.array(["最美慈溪人", "优秀新市民", "优秀志愿者", "慈溪市劳动模范"])
 
 
 def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
@@ -540,8 +562,8 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
         np.concatenate([male, child_male]),
     )
     adult_ids, child_ids = ids.slice(0, n), ids.slice(n, m)
-    names = _names(rng, surname_list[surname_of], male)
-    child_given = _names(rng, np.full(m, ""), child_male)
+    names = _names(rng, pl.Series(surname_list.tolist(), dtype=pl.String).gather(surname_of), male)
+    child_given = _names(rng, pl.Series([""] * m, dtype=pl.String), child_male)
     child_names = (
         pl.DataFrame({"s": names.gather(child_head), "g": child_given})
         .select(pl.concat_str(pl.col("s").str.slice(0, 1), "g"))
@@ -557,13 +579,13 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
         {
             "id_number": adult_ids,
             "name": names,
-            "sex": np.where(male, "male", "female"),
+            "sex": pl.Series(["female", "male"]).gather(male.astype(np.int64)),
             "birth_date": pl.Series(birth, dtype=pl.Int64).cast(pl.Date),
-            "origin_province": np.array(province_names)[province_index],
+            "origin_province": pl.Series(province_names).gather(province_index),
             "phone": phones,
-            "town_code": town,
+            "town_code": _text(town, town_codes),
             "household_number": household_numbers,
-            "relation_to_head": relation,
+            "relation_to_head": _text(relation, relation),
         }
     )
 
@@ -637,8 +659,8 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
 
     children = pl.DataFrame(
         {
-            "id_number": adult_ids.to_numpy()[child_head],
-            "household_number": household_numbers.to_numpy()[child_head],
+            "id_number": adult_ids.gather(child_head),
+            "household_number": household_numbers.gather(child_head),
             "child_id_number": child_ids,
             "child_name": child_names,
             "second_parent_id_number": adult_ids.gather(np.maximum(spouse_of[child_head], 0)).set(
@@ -715,9 +737,11 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
         {
             "id_number": adult_ids,
             "credit_code": pl.Series(employer_of.tolist(), dtype=pl.String),
-            "basis": np.where(self_employed, "business_licence", "labour_contract"),
+            "basis": pl.Series(["labour_contract", "business_licence"]).gather(
+                self_employed.astype(np.int64)
+            ),
             "start_date": pl.Series(start, dtype=pl.Int64).cast(pl.Date),
-            "end_date": pl.Series([None] * n, dtype=pl.Date),
+            "end_date": pl.repeat(None, n, dtype=pl.Date, eager=True),
             "frontline": wage_earner & (rng.random(n) < FRONTLINE),
         }
     ).filter(pl.Series(employed))
@@ -753,8 +777,8 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     education = pl.DataFrame(
         {
             "id_number": adult_ids,
-            "education": _choice(rng, EDUCATION, n),
-            "skill_level": _choice(rng, SKILL_LEVELS, n),
+            "education": _choice_text(rng, EDUCATION, n),
+            "skill_level": _choice_text(rng, SKILL_LEVELS, n),
         }
     )
 
@@ -787,7 +811,7 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     )
 
     # Housing (住建/不动产): most rent (registered or not), a quarter live in dormitories.
-    housing_kind = _choice(
+    housing_kind = _choice_text(
         rng,
         {
             "owned": 0.08,
@@ -805,8 +829,8 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
             "record_number": "FW" + pl.Series(np.arange(1, n + 1)).cast(pl.String).str.zfill(10),
             "housing": housing_kind,
             "start_date": pl.Series(housing_start, dtype=pl.Int64).cast(pl.Date),
-            "end_date": pl.Series([None] * n, dtype=pl.Date),
-            "town_code": town,
+            "end_date": pl.repeat(None, n, dtype=pl.Date, eager=True),
+            "town_code": _text(town, town_codes),
         }
     ).filter(pl.col("housing") != "")
 
@@ -847,23 +871,24 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     record_date = as_of - rng.integers(1, 6 * 365, len(people))
     volunteering_honours = pl.DataFrame(
         {
-            "record_number": [f"ZY{index + 1:09d}" for index in range(len(people))],
-            "id_number": adult_ids.to_numpy()[people],
-            "kind": kinds,
+            "record_number": "ZY"
+            + pl.Series(np.arange(1, len(people) + 1)).cast(pl.String).str.zfill(9),
+            "id_number": adult_ids.gather(people),
+            "kind": _text(kinds, np.array(["volunteer", "blood_donation", "honour"])),
             "record_date": pl.Series(record_date, dtype=pl.Int64).cast(pl.Date),
             "hours": np.where(kinds == "volunteer", rng.integers(2, 17, len(people)) / 2, np.nan),
             "blood_ml": np.where(
                 kinds == "blood_donation", rng.choice([200, 300, 400], len(people)), 0
             ),
-            "level": np.where(
-                kinds == "honour", np.where(rng.random(len(people)) < 0.8, "county", "city"), ""
+            "level": _text(
+                np.where(
+                    kinds == "honour", np.where(rng.random(len(people)) < 0.8, "county", "city"), ""
+                ),
+                np.array(["county", "city", ""]),
             ),
-            "title": np.where(
-                kinds == "honour",
-                np.array(["最美慈溪人", "优秀新市民", "优秀志愿者", "慈溪市劳动模范"])[
-                    rng.integers(0, 4, len(people))
-                ],
-                "",
+            "title": _text(
+                np.where(kinds == "honour", HONOURS[rng.integers(0, 4, len(people))], ""),
+                np.append(HONOURS, ""),
             ),
         }
     ).with_columns(
@@ -879,7 +904,7 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     violations = pl.DataFrame(
         {
             "case_number": [f"GA{index + 1:09d}" for index in range(len(offenders))],
-            "id_number": adult_ids.to_numpy()[offenders],
+            "id_number": adult_ids.gather(offenders),
             "kind": offence,
             "decided_on": pl.Series(
                 as_of - rng.integers(1, 8 * 365, len(offenders)), dtype=pl.Int64
