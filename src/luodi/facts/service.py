@@ -215,8 +215,8 @@ def each_fact(
     )
     if resident_id is not None:
         statement = statement.where(Fact.resident_id == resident_id)
-    return pl.read_database(
+    return bulk.read_frame(
+        session,
         statement,
-        session.connection(),
-        schema_overrides={"resident_id": pl.Int64, "value": pl.String, "valid_from": pl.Date},
+        {"resident_id": pl.Int64(), "value": pl.String(), "valid_from": pl.Date()},
     )

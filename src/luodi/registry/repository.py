@@ -360,19 +360,19 @@ def permit_keys(session: Session) -> pl.DataFrame:
 def permit_owners(session: Session) -> pl.DataFrame:
     """(key = permit number, owner = resident id) of every permit: a feed row naming a permit
     must name its holder (kernels/feeds/checks.py ``OWNER``)."""
-    return pl.DataFrame(
-        session.execute(select(ResidencePermit.permit_number, ResidencePermit.resident_id)).all(),
-        schema={"key": pl.String, "owner": pl.Int64},
-        orient="row",
+    return bulk.read_frame(
+        session,
+        select(ResidencePermit.permit_number, ResidencePermit.resident_id),
+        {"key": pl.String(), "owner": pl.Int64()},
     )
 
 
-PERMIT_FRAME_SCHEMA = {
-    "resident_id": pl.Int64,
-    "permit_number": pl.String,
-    "issue_date": pl.Date,
-    "expiry_date": pl.Date,
-    "status": pl.String,
+PERMIT_FRAME_SCHEMA: dict[str, pl.DataType] = {
+    "resident_id": pl.Int64(),
+    "permit_number": pl.String(),
+    "issue_date": pl.Date(),
+    "expiry_date": pl.Date(),
+    "status": pl.String(),
 }
 
 
@@ -394,52 +394,52 @@ def permits_frame(
     )
     if resident_id is not None:
         statement = statement.where(ResidencePermit.resident_id == resident_id)
-    return pl.read_database(
-        statement, session.connection(), schema_overrides=PERMIT_FRAME_SCHEMA
-    ).cast(PERMIT_FRAME_SCHEMA)  # type: ignore[arg-type]
+    return bulk.read_frame(session, statement, PERMIT_FRAME_SCHEMA)
 
 
-SCORING_PEOPLE_SCHEMA = {
-    "resident_id": pl.Int64,
-    "town_code": pl.String,
-    "birth_date": pl.Date,
-    "sex": pl.String,
-    "origin_province": pl.String,
-    "employed_since": pl.Date,
+SCORING_PEOPLE_SCHEMA: dict[str, pl.DataType] = {
+    "resident_id": pl.Int64(),
+    "town_code": pl.String(),
+    "birth_date": pl.Date(),
+    "sex": pl.String(),
+    "origin_province": pl.String(),
+    "employed_since": pl.Date(),
 }
 
 
 def scoring_people(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
     """Every resident ``actor`` reads with what the registry knows for scoring besides the
-    permits: birth date, town, origin, the start of the current employment."""
+    permits: birth date, town, origin, the start of the current employment. Two plain
+    queries joined in Polars (SQLite's join to the grouped employments cost 4× the reads)."""
     from luodi.registry.models import Employment
 
-    employment = (
-        select(Employment.resident_id, func.min(Employment.start_date).label("employed_since"))
+    people = bulk.read_frame(
+        session,
+        select(
+            Resident.id,
+            Town.code,
+            Resident.birth_date,
+            Resident.sex,
+            Resident.origin_province,
+        )
+        .join(Town, Town.id == Resident.town_id)
+        .where(readable(actor)),
+        {
+            name: SCORING_PEOPLE_SCHEMA[name]
+            for name in ("resident_id", "town_code", "birth_date", "sex", "origin_province")
+        },
+    )
+    employed = bulk.read_frame(
+        session,
+        select(Employment.resident_id, func.min(Employment.start_date))
         .where(
             Employment.start_date <= as_of,
             (Employment.end_date.is_(None)) | (Employment.end_date >= as_of),
         )
-        .group_by(Employment.resident_id)
-        .subquery()
+        .group_by(Employment.resident_id),
+        {name: SCORING_PEOPLE_SCHEMA[name] for name in ("resident_id", "employed_since")},
     )
-    statement = (
-        select(
-            Resident.id.label("resident_id"),
-            Town.code.label("town_code"),
-            Resident.birth_date,
-            Resident.sex,
-            Resident.origin_province,
-            employment.c.employed_since,
-        )
-        .join(Town, Town.id == Resident.town_id)
-        .outerjoin(employment, employment.c.resident_id == Resident.id)
-        .where(readable(actor))
-        .order_by(Resident.id)
-    )
-    return pl.read_database(
-        statement, session.connection(), schema_overrides=SCORING_PEOPLE_SCHEMA
-    ).cast(SCORING_PEOPLE_SCHEMA)  # type: ignore[arg-type]
+    return people.join(employed, on="resident_id", how="left").sort("resident_id")
 
 
 def resident_count(session: Session, actor: Actor) -> int:
