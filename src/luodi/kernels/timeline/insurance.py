@@ -70,150 +70,164 @@ def _normalised(
         records = records.filter(pl.col(SCHEME) == scheme) if SCHEME in names else records.clear()
     back = pl.col(BACK_PAID).fill_null(False) if BACK_PAID in names else pl.lit(False)
     start = pl.col(START)
-    return records.filter(start <= as_of).select(
-        *keep,
-        pl.col(RESIDENT).cast(pl.Int64),
-        pl.col(MONTHS_PAID).fill_null(0).clip(0, 12).cast(pl.Int64).alias(MONTHS_PAID),
-        back.cast(pl.Boolean).alias(BACK_PAID),
-        # Only months and calendar years exist in the feeds; anything longer counts as a
-        # year's total of the year it starts in.
-        _is_month().alias("_is_month"),
-        start.dt.year().cast(pl.Int64).alias("_year"),
-        (start.dt.year().cast(pl.Int64) * 12 + start.dt.month().cast(pl.Int64) - 1).alias("_index"),
+    months = pl.col(MONTHS_PAID).fill_null(0).clip(0, 12).cast(pl.Int64)
+    year = start.dt.year().cast(pl.Int64)
+    return (
+        records.filter(start <= as_of)
+        .select(
+            *keep,
+            pl.col(RESIDENT).cast(pl.Int64),
+            months.alias(MONTHS_PAID),
+            back.cast(pl.Boolean).alias(BACK_PAID),
+            # Only months and calendar years exist in the feeds; anything longer counts as
+            # a year's total of the year it starts in.
+            _is_month().alias("_is_month"),
+            year.alias("_year"),
+            (year * 12 + start.dt.month().cast(pl.Int64) - 1).alias("_index"),
+        )
+        .with_columns(
+            (pl.col(MONTHS_PAID) >= 1).alias("_paid"),
+        )
+        .with_columns((pl.col("_paid") & ~pl.col(BACK_PAID)).alias("_clean"))
     )
 
 
 def _is_month() -> pl.Expr:
-    start, end = pl.col(START), pl.col(END)
-    return (start.dt.year() == end.dt.year()) & (start.dt.month() == end.dt.month())
+    # A period within one calendar month (the feeds' months start on the 1st): at most 30
+    # days from its first to its last day; a year is 364 or 365.
+    return (pl.col(END) - pl.col(START)).dt.total_days() <= 30
 
 
 def _month_index(day: date) -> int:
     return day.year * 12 + day.month - 1
 
 
-def _years(records: pl.LazyFrame, as_of: date) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """(month records, one per person and month; year records with what they add)."""
+SPAN = 1 << 16
+"""Month indices (year × 12 + month − 1, < 25,212 up to 2100) fit below this, so that
+``resident × SPAN + index`` orders by resident, then month, in one integer."""
+
+
+def _years(frame: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """One row per resident and year with a record: months of the year's total it counts
+    (``counted_months``), the paid month records, and whether the total fills the passed
+    months that month records leave open (then those months are paid, continuous)."""
     now = _month_index(as_of)
-    months = (
-        records.filter(pl.col("_is_month"))
-        .group_by(RESIDENT, "_index")
-        .agg(
-            pl.col("_year").first(),
-            (pl.col(MONTHS_PAID) >= 1).any().alias("_paid"),
-            ((pl.col(MONTHS_PAID) >= 1) & ~pl.col(BACK_PAID)).any().alias("_clean"),
-        )
+    is_month = pl.col("_is_month")
+    told = is_month & (pl.col("_index") < now)
+    passed = pl.when(pl.col("_year") < as_of.year).then(12).otherwise(as_of.month - 1)
+    # Plain sums in the aggregation (Polars' fast path), their parts computed before it.
+    parts = frame.select(
+        RESIDENT,
+        "_year",
+        (~is_month).cast(pl.Int64).alias("_years"),
+        pl.when(is_month).then(0).otherwise(pl.col(MONTHS_PAID)).alias("_total"),
+        (~is_month & ~pl.col(BACK_PAID)).cast(pl.Int64).alias("_year_not_back"),
+        told.cast(pl.Int64).alias(COVERED),
+        (told & pl.col("_paid")).cast(pl.Int64).alias("_told_paid"),
+        (is_month & pl.col("_paid")).cast(pl.Int64).alias("_month_paid"),
     )
-    spoken = (
-        months.filter(pl.col("_index") < now)
-        .group_by(RESIDENT, "_year")
-        .agg(pl.len().cast(pl.Int64).alias(COVERED), pl.col("_paid").sum().alias("_paid_months"))
-    )
-    passed = (
-        pl.when(pl.col("_year") < as_of.year)
-        .then(12)
-        .otherwise(pl.lit(as_of.month - 1))
-        .cast(pl.Int64)
-    )
-    years = (
-        records.filter(~pl.col("_is_month"))
-        .group_by(RESIDENT, "_year")
-        .agg(
-            pl.col(MONTHS_PAID).sum().clip(0, 12).alias("_total"),
-            pl.col(BACK_PAID).all().alias(BACK_PAID),
-        )
-        .join(spoken, on=[RESIDENT, "_year"], how="left")
+    sums = ["_years", "_total", "_year_not_back", COVERED, "_told_paid", "_month_paid"]
+    return (
+        parts.group_by(RESIDENT, "_year")
+        .agg(pl.col(sums).sum())
         .with_columns(
-            pl.col(COVERED).fill_null(0),
-            pl.col("_paid_months").fill_null(0),
-            passed.alias(PASSED),
+            (pl.col("_years") > 0).alias("_has_year"),
+            pl.col("_total").clip(0, 12),
+            passed.cast(pl.Int64).alias(PASSED),
         )
         .with_columns(
             (pl.col(PASSED) - pl.col(COVERED)).alias("_open"),
-            (pl.col("_total") - pl.col("_paid_months")).clip(0, None).alias("_left"),
+            (pl.col("_total") - pl.col("_told_paid")).clip(0, None).alias("_left"),
         )
         .with_columns(
-            pl.min_horizontal("_left", "_open").alias(COUNTED),
-            ((pl.col("_left") >= pl.col("_open")) & ~pl.col(BACK_PAID)).alias("_fills"),
+            pl.when(pl.col("_has_year"))
+            .then(pl.min_horizontal("_left", "_open"))
+            .otherwise(0)
+            .alias(COUNTED),
+            (
+                (pl.col("_year_not_back") > 0)
+                & (pl.col("_left") >= pl.col("_open"))
+                & (pl.col("_open") > 0)
+            ).alias("_fills"),
         )
     )
-    return months, years
 
 
-def _runs(months: pl.LazyFrame, years: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
-    """Merged runs of paid, not back-paid months: resident, ``_from``, ``_to`` (indices)."""
-    single = months.filter(pl.col("_clean")).select(
-        RESIDENT, pl.col("_index").alias("_from"), pl.col("_index").alias("_to")
-    )
-    # A year's total that fills its open months: the passed months minus those month records
-    # speak for (a paid month record is its own interval above; an unpaid one is a gap).
-    filling = years.filter(pl.col("_fills") & (pl.col("_open") > 0)).select(
-        RESIDENT,
-        "_year",
-        (pl.col("_year") * 12).alias("_first"),
-        (pl.col("_year") * 12 + pl.col(PASSED) - 1).alias("_last"),
-    )
-    cuts = pl.concat(
+def _last_run(frame: pl.LazyFrame, years: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """Per resident whose paid, not back-paid months reach the as-of month or the month
+    before: ``_from`` and ``_to`` (month indices) of that unbroken run."""
+    now = _month_index(as_of)
+    # Paid months: each clean month record, and the passed months of a year whose total
+    # fills them (months inside it that month records tell as unpaid or back-paid are holes,
+    # taken out below).
+    intervals = pl.concat(
         [
-            filling.select(RESIDENT, "_year", (pl.col("_first") - 1).alias("_cut")),
-            filling.select(RESIDENT, "_year", (pl.col("_last") + 1).alias("_cut")),
-            months.join(filling, on=[RESIDENT, "_year"], how="semi")
-            .filter(pl.col("_index") < _month_index(as_of))
-            .select(RESIDENT, "_year", pl.col("_index").alias("_cut")),
+            frame.filter(pl.col("_is_month") & pl.col("_clean")).select(
+                RESIDENT, pl.col("_index").alias("_from"), pl.col("_index").alias("_to")
+            ),
+            years.filter(pl.col("_fills")).select(
+                RESIDENT,
+                (pl.col("_year") * 12).alias("_from"),
+                (pl.col("_year") * 12 + pl.col(PASSED) - 1).alias("_to"),
+            ),
         ]
     )
-    pieces = (
-        cuts.sort(RESIDENT, "_year", "_cut")
-        .with_columns(pl.col("_cut").shift(-1).over(RESIDENT, "_year").alias("_next"))
-        .filter(pl.col("_next").is_not_null())
-        .select(RESIDENT, (pl.col("_cut") + 1).alias("_from"), (pl.col("_next") - 1).alias("_to"))
-        .filter(pl.col("_from") <= pl.col("_to"))
-    )
-    intervals = pl.concat([single, pieces]).sort(RESIDENT, "_from")
-    reach = pl.col("_to").cum_max().shift(1).over(RESIDENT)
-    return (
-        intervals.with_columns(
-            (reach.is_null() | (pl.col("_from") > reach + 1)).cum_sum().over(RESIDENT).alias("_run")
+    # Merge in one sorted pass: with resident × SPAN + month as one number, a running maximum
+    # never crosses from one resident to the next.
+    base = pl.col(RESIDENT) * SPAN
+    reach = (base + pl.col("_to")).cum_max()
+    merged = (
+        intervals.sort(RESIDENT, "_from")
+        .with_columns(
+            pl.when(reach.shift(1).is_null() | (base + pl.col("_from") > reach.shift(1) + 1))
+            .then(pl.col("_from"))
+            .forward_fill()
+            .alias("_start"),
+            (reach - base).alias("_reach"),
         )
-        .group_by(RESIDENT, "_run")
-        .agg(pl.col("_from").min(), pl.col("_to").max())
-        .drop("_run")
+        .filter(pl.col(RESIDENT) != pl.col(RESIDENT).shift(-1).fill_null(-1))
+        .select(RESIDENT, pl.col("_start").alias("_from"), pl.col("_reach").alias("_to"))
+        .filter(pl.col("_to") >= now - 1)
     )
-
-
-def _last_run(months: pl.LazyFrame, years: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
-    """The run reaching the as-of month or the month before, per resident who has one."""
-    # Runs never go past the as-of month: at most one reaches the month before it.
-    return _runs(months, years, as_of).filter(pl.col("_to") >= _month_index(as_of) - 1)
+    holes = (
+        frame.filter(pl.col("_is_month") & ~pl.col("_clean"))
+        .select(RESIDENT, "_index")
+        .join(merged, on=RESIDENT, how="inner")
+        .filter(pl.col("_index").is_between(pl.col("_from"), pl.col("_to")))
+        .group_by(RESIDENT)
+        .agg(pl.col("_index").max().alias("_hole"))
+    )
+    return (
+        merged.join(holes, on=RESIDENT, how="left")
+        .with_columns(
+            pl.max_horizontal("_from", pl.col("_hole") + 1)
+            .fill_null(pl.col("_from"))
+            .alias("_from")
+        )
+        .filter(pl.col("_from") <= pl.col("_to"))
+        .select(RESIDENT, "_from", "_to")
+    )
 
 
 def insurance_as_of(
     records: pl.DataFrame | pl.LazyFrame, as_of: date, scheme: str | None = None
 ) -> pl.DataFrame:
     """One row per resident with a record begun by ``as_of``: ``months`` (total),
-    ``continuous_months`` and ``current`` (bool). ``scheme``: only records of that scheme."""
-    frame = _normalised(records.lazy(), as_of, scheme)
-    months, years = _years(frame, as_of)
-    total = (
-        pl.concat(
-            [
-                months.select(RESIDENT, pl.col("_paid").cast(pl.Int64).alias(MONTHS)),
-                years.select(RESIDENT, pl.col(COUNTED).alias(MONTHS)),
-            ]
-        )
-        .group_by(RESIDENT)
-        .agg(pl.col(MONTHS).sum())
+    ``continuous_months`` and ``current`` (bool). ``scheme``: only records of that scheme.
+    Records are one per resident and period (the feeds' key: a person's month or year)."""
+    frame = _normalised(records.lazy(), as_of, scheme).collect().lazy()
+    years = _years(frame, as_of).collect().lazy()
+    total = years.group_by(RESIDENT).agg(
+        (pl.col("_month_paid") + pl.col(COUNTED)).sum().alias(MONTHS)
     )
-    run = _last_run(months, years, as_of).select(
+    run = _last_run(frame, years, as_of).select(
         RESIDENT, (pl.col("_to") - pl.col("_from") + 1).alias(CONTINUOUS)
     )
-    people = frame.select(RESIDENT).unique()
     return (
-        people.join(total, on=RESIDENT, how="left")
-        .join(run, on=RESIDENT, how="left")
+        total.join(run, on=RESIDENT, how="left")
         .select(
             RESIDENT,
-            pl.col(MONTHS).fill_null(0).cast(pl.Int64),
+            pl.col(MONTHS).cast(pl.Int64),
             pl.col(CONTINUOUS).fill_null(0).cast(pl.Int64),
             pl.col(CONTINUOUS).fill_null(0).gt(0).alias(CURRENT),
         )
@@ -232,19 +246,18 @@ def record_counts(
     why a record counted less than it says: not begun, months not yet passed, months that
     month records speak for, back-paid."""
     given = records.lazy().with_row_index("_order")
-    frame = _normalised(given, as_of, scheme, keep=("_order",))
-    months, years = _years(frame, as_of)
-    run = _last_run(months, years, as_of)
-    inside = pl.col("_index").is_between(pl.col("_from"), pl.col("_to"))
+    frame = _normalised(given, as_of, scheme, keep=("_order",)).collect().lazy()
+    years = _years(frame, as_of).collect().lazy()
+    run = _last_run(frame, years, as_of)
     month_rows = (
         frame.filter(pl.col("_is_month"))
         .join(run, on=RESIDENT, how="left")
         .select(
             "_order",
-            pl.col(MONTHS_PAID).clip(0, 1).alias(COUNTED),
+            pl.col("_paid").cast(pl.Int64).alias(COUNTED),
             pl.lit(None, pl.Int64).alias(PASSED),
             pl.lit(None, pl.Int64).alias(COVERED),
-            ((pl.col(MONTHS_PAID) >= 1) & ~pl.col(BACK_PAID) & inside)
+            (pl.col("_clean") & pl.col("_index").is_between(pl.col("_from"), pl.col("_to")))
             .fill_null(False)
             .alias(IN_RUN),
         )
@@ -253,7 +266,7 @@ def record_counts(
     year_rows = (
         frame.filter(~pl.col("_is_month"))
         .join(
-            years.select(RESIDENT, "_year", COUNTED, PASSED, COVERED, "_fills", "_open"),
+            years.select(RESIDENT, "_year", COUNTED, PASSED, COVERED, "_fills"),
             on=[RESIDENT, "_year"],
             how="left",
         )
@@ -263,12 +276,7 @@ def record_counts(
             COUNTED,
             PASSED,
             COVERED,
-            (
-                pl.col("_fills")
-                & (pl.col("_open") > 0)
-                & (last >= pl.col("_from"))
-                & (first <= pl.col("_to"))
-            )
+            (pl.col("_fills") & (last >= pl.col("_from")) & (first <= pl.col("_to")))
             .fill_null(False)
             .alias(IN_RUN),
         )
