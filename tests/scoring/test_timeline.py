@@ -172,6 +172,8 @@ def test_luodi_score_and_the_score_api(city: Engine, configure: Callable[[Engine
     scored = runner.invoke(cli.app, ["score", "--policy", "zj-cixi", "--as-of", AS_OF.isoformat()])
     assert scored.exit_code == 0, scored.output
     assert "2 人计分" in scored.stdout and "4 人" in scored.stdout
+    assert "中止（逾期未签注） suspended 1" in scored.stdout
+    assert "已注销 cancelled 1" in scored.stdout and "无居住证 none 1" in scored.stdout
     with session_scope(city) as session:
         auth_service.add_user(
             SYSTEM_ACTOR, session, "timeline-admin", "admin", "correct horse battery"

@@ -12,6 +12,7 @@ from rich.table import Table
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.console import console
 from luodi.db import session_scope
+from luodi.kernels.timeline.permits import STATE_LABELS
 from luodi.policy.cli import parse_as_of
 from luodi.policy.service import find_policy
 from luodi.scoring import service
@@ -28,6 +29,15 @@ def print_distribution(result: RunResult) -> None:
         f"skipped (no valid permit) · 平均 mean {run.mean_total:.2f}",
         highlight=False,
     )
+    if result.skipped_by_state:
+        console.print(
+            "未计分居民按居住证状态 / not scored, by permit state: "
+            + " · ".join(
+                f"{STATE_LABELS.get(state, state)} {state} {count:,}"
+                for state, count in sorted(result.skipped_by_state.items())
+            ),
+            highlight=False,
+        )
     if run.defaulted_inputs:
         console.print(
             f"[dim]按默认值计分的输入（暂无数据来源）/ inputs at their default: "

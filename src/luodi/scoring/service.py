@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -34,6 +34,8 @@ PERSONAL_INPUTS = ("birth_date",)
 class RunResult:
     run: RunRead
     totals: pl.Series
+    skipped_by_state: dict[str, int] = field(default_factory=dict)
+    """The residents not scored, by permit state on the date (suspended, expired …)."""
 
 
 def score_registry(
@@ -95,7 +97,9 @@ def score_registry(
         after=audit.row_state(run),
         detail={"policy": policy.id, "version": policy.version, "as_of": as_of},
     )
-    return RunResult(RunRead.model_validate(run), points.get_column(TOTAL))
+    return RunResult(
+        RunRead.model_validate(run), points.get_column(TOTAL), population.skipped_by_state
+    )
 
 
 def get_run(actor: Actor, session: Session, run_id: int) -> RunRead:
