@@ -23,6 +23,7 @@ from luodi.feeds.catalog import Variable
 from luodi.feeds.models import FeedBatch
 from luodi.kernels.calendar import years_before
 from luodi.kernels.feeds.spec import Aggregate
+from luodi.kernels.timeline import insurance
 
 
 def _current(actor: Actor, names: list[str], as_of: date):  # type: ignore[no-untyped-def]
@@ -197,6 +198,20 @@ def line_sources(
             counted = counted[:1]
         if counted:
             used[name] = [source.as_dict() for source in counted]
+    # Insurance inputs list each period's record with how much of it counted.
+    kinds = {
+        name: kind
+        for name in wanted
+        if (kind := insurance_kind(name) or insurance_kind(wanted[name])) is not None
+    }
+    if kinds:
+        records = insurance_sources(
+            actor, session, resident_id, sorted(set(kinds.values())), variables, as_of, known_at
+        )
+        for name, kind in kinds.items():
+            used.pop(name, None)
+            if kind in records:
+                used[name] = records[kind]
     return used
 
 
@@ -220,3 +235,184 @@ def each_fact(
         statement,
         {"resident_id": pl.Int64(), "value": pl.String(), "valid_from": pl.Date()},
     )
+
+
+# Insurance by month (docs/policy.md "Insurance by month"; kernels/timeline/insurance.py)
+
+
+@dataclass(frozen=True)
+class InsuranceKind:
+    """Where one kind of insurance comes from: the facts of one feed's records, one per
+    period (a year's total or a month), read together by the record's period."""
+
+    months: str
+    """The variable holding months paid per period (``valid_from``/``valid_to``: the period)."""
+    back_paid: str
+    """The variable marking a period paid in arrears (补缴)."""
+    scheme_variable: str | None = None
+    """The variable holding the period's scheme (medical insurance)."""
+    scheme: str | None = None
+    """Only periods of this scheme count."""
+
+    @property
+    def variables(self) -> list[str]:
+        return [name for name in (self.months, self.back_paid, self.scheme_variable) if name]
+
+
+INSURANCE_KINDS: dict[str, InsuranceKind] = {
+    "social_insurance": InsuranceKind("social_insurance_months", "social_insurance_back_paid"),
+    "employee_medical_insurance": InsuranceKind(
+        "medical_insurance_months",
+        "medical_insurance_back_paid",
+        "medical_insurance_scheme",
+        "employee",
+    ),
+    "medical_insurance": InsuranceKind("medical_insurance_months", "medical_insurance_back_paid"),
+}
+"""Kind → its facts. Each kind yields the inputs ``<kind>_months``, ``<kind>_continuous_months``
+and ``<kind>_current``."""
+
+INSURANCE_DETAILS = frozenset(
+    name for kind in INSURANCE_KINDS.values() for name in kind.variables[1:]
+)
+"""Variables read only as part of an insurance record (back-paid, scheme), not as inputs."""
+
+
+def insurance_kind(column: str) -> str | None:
+    """The kind an insurance input belongs to (``social_insurance_current`` → social_insurance)."""
+    for kind in INSURANCE_KINDS:
+        for measure in insurance.MEASURES:
+            if column == f"{kind}_{measure}":
+                return kind
+    return None
+
+
+def _insurance_records(facts: pl.DataFrame, kind: InsuranceKind) -> pl.DataFrame:
+    """One row per record (resident and period) of ``facts`` (``FACT_ROWS_SCHEMA``), with its
+    months paid, whether back-paid and its scheme: the kernel's input."""
+    period = ["resident_id", "valid_from", "valid_to"]
+    records = facts.filter(pl.col("name") == kind.months).select(
+        *period,
+        pl.col("value").cast(pl.Float64, strict=False).cast(pl.Int64).alias(insurance.MONTHS_PAID),
+    )
+    back = (
+        facts.filter(pl.col("name") == kind.back_paid)
+        .select(*period, pl.lit(True).alias(insurance.BACK_PAID))
+        .unique(period)
+    )
+    records = records.join(back, on=period, how="left")
+    if kind.scheme_variable is not None:
+        scheme = (
+            facts.filter(pl.col("name") == kind.scheme_variable)
+            .select(*period, pl.col("value").alias(insurance.SCHEME))
+            .unique(period, keep="last")
+        )
+        records = records.join(scheme, on=period, how="left")
+    return records.rename({"valid_from": insurance.START, "valid_to": insurance.END})
+
+
+def insurance_as_of(actor: Actor, session: Session, kinds: list[str], as_of: date) -> pl.DataFrame:
+    """``resident_id`` and, for each kind (``INSURANCE_KINDS``), ``<kind>_months`` (a year's
+    total counting only its passed months), ``<kind>_continuous_months`` and
+    ``<kind>_current``, from the current facts begun by ``as_of`` that ``actor`` reads, in one
+    query; residents without a record are absent."""
+    chosen = {name: INSURANCE_KINDS[name] for name in kinds}
+    names = sorted({variable for kind in chosen.values() for variable in kind.variables})
+    facts = current_facts(actor, session, names, as_of)
+    result = pl.DataFrame(schema={"resident_id": pl.Int64})
+    for name, kind in chosen.items():
+        summary = insurance.insurance_as_of(_insurance_records(facts, kind), as_of, kind.scheme)
+        result = result.join(
+            summary.rename({measure: f"{name}_{measure}" for measure in insurance.MEASURES}),
+            on="resident_id",
+            how="full",
+            coalesce=True,
+        )
+    return result
+
+
+def insurance_sources(
+    actor: Actor,
+    session: Session,
+    resident_id: int,
+    kinds: list[str],
+    variables: Mapping[str, Variable],
+    as_of: date,
+    known_at: datetime | None,
+) -> dict[str, list[dict[str, object]]]:
+    """Kind → the resident's records of it that entered the value on ``as_of`` as known at
+    ``known_at`` (feed, batch, file, row as for every fact), each with ``period``,
+    ``counted_months``, ``in_run`` (in the run that ``continuous_months`` counts),
+    ``back_paid``, the scheme when the kind has one, and a note when it counted less than it
+    says (a year's total of which only some months had passed, months told by month records,
+    back-paid)."""
+    chosen = {name: INSURANCE_KINDS[name] for name in kinds}
+    names = sorted({variable for kind in chosen.values() for variable in kind.variables})
+    sources = fact_sources(actor, session, resident_id, names)
+    result: dict[str, list[dict[str, object]]] = {}
+    for name, kind in chosen.items():
+        months_variable = variables.get(kind.months)
+        if months_variable is None:
+            continue
+        # A record's back-paid mark and scheme are read as its months are (same batch).
+        known = [
+            source
+            for source in sources
+            if source.name in kind.variables
+            and counts_as_of(source, months_variable, as_of, known_at)
+        ]
+        months = [source for source in known if source.name == kind.months]
+        if not months:
+            continue
+        period = {
+            (source.name, source.valid_from, source.valid_to): source.value for source in known
+        }
+        records = pl.DataFrame(
+            {
+                insurance.RESIDENT: [resident_id] * len(months),
+                insurance.START: [source.valid_from for source in months],
+                insurance.END: [source.valid_to for source in months],
+                insurance.MONTHS_PAID: [int(float(source.value)) for source in months],
+                insurance.BACK_PAID: [
+                    (kind.back_paid, source.valid_from, source.valid_to) in period
+                    for source in months
+                ],
+                insurance.SCHEME: [
+                    period.get((kind.scheme_variable or "", source.valid_from, source.valid_to))
+                    for source in months
+                ],
+            },
+            schema={
+                insurance.RESIDENT: pl.Int64,
+                insurance.START: pl.Date,
+                insurance.END: pl.Date,
+                insurance.MONTHS_PAID: pl.Int64,
+                insurance.BACK_PAID: pl.Boolean,
+                insurance.SCHEME: pl.String,
+            },
+        )
+        counts = insurance.record_counts(records, as_of, kind.scheme)
+        listed = []
+        for source, count in zip(months, counts.iter_rows(named=True), strict=True):
+            if kind.scheme is not None and count[insurance.SCHEME] != kind.scheme:
+                continue
+            start = source.valid_from
+            assert start is not None  # insurance periods always have their dates
+            one_month = source.valid_to is not None and (
+                (start.year, start.month) == (source.valid_to.year, source.valid_to.month)
+            )
+            entry = {
+                **source.as_dict(),
+                "period": f"{start.year}-{start.month:02d}" if one_month else str(start.year),
+                "counted_months": count[insurance.COUNTED],
+                "in_run": count[insurance.IN_RUN],
+                "back_paid": count[insurance.BACK_PAID],
+            }
+            if kind.scheme_variable is not None:
+                entry["scheme"] = count[insurance.SCHEME]
+            if count["note_zh"] is not None:
+                entry["note_zh"], entry["note_en"] = count["note_zh"], count["note_en"]
+            listed.append(entry)
+        if listed:
+            result[name] = listed
+    return result

@@ -38,8 +38,48 @@ DERIVED_FACT_INPUTS: dict[str, tuple[str, str]] = {
         "social_insurance_months",
         "人社部门：本市缴费月数（目前与 social_insurance_months 同源：只有本市人社数据）",
     ),
+    # Insurance by month (docs/policy.md "Insurance by month"): from each period's record.
+    "social_insurance_months": (
+        "social_insurance_months",
+        "人社局：社保累计缴费月数（年度合计只计截至计分日已过去的月份，逐月记录优先，补缴计入）",
+    ),
+    "social_insurance_continuous_months": (
+        "social_insurance_months",
+        "人社局：到计分日当月或上月为止不间断的社保缴费月数（补缴不计）",
+    ),
+    "social_insurance_current": (
+        "social_insurance_months",
+        "人社局：计分日当月或上月正在缴纳社保（非补缴；即保即读）",
+    ),
+    "employee_medical_insurance_months": (
+        "medical_insurance_months",
+        "医保局：职工医保累计缴费月数（年度合计只计已过去的月份，补缴计入）",
+    ),
+    "employee_medical_insurance_continuous_months": (
+        "medical_insurance_months",
+        "医保局：到计分日当月或上月为止不间断的职工医保缴费月数（补缴不计）",
+    ),
+    "employee_medical_insurance_current": (
+        "medical_insurance_months",
+        "医保局：计分日当月或上月正在缴纳职工医保（非补缴）",
+    ),
+    "medical_insurance_months": (
+        "medical_insurance_months",
+        "医保局：医保累计缴费月数，职工与居民合计（年度合计只计已过去的月份）",
+    ),
 }
 """Inputs computed from a feed's variable (name → (variable, description))."""
+INSURANCE_INPUTS: dict[str, str] = {
+    **{
+        f"{kind}_{measure}": f"{kind}_{measure}"
+        for kind in ("social_insurance", "employee_medical_insurance")
+        for measure in ("months", "continuous_months", "current")
+    },
+    "medical_insurance_months": "medical_insurance_months",
+    "local_social_insurance_months": "social_insurance_months",
+}
+"""Inputs read from the insurance time line (``facts.service.insurance_as_of``): input → its
+column there."""
 
 
 def fact_inputs() -> dict[str, str]:
@@ -48,8 +88,10 @@ def fact_inputs() -> dict[str, str]:
     described = {
         name: f"{'、'.join(variable.feeds)}：{variable.label_zh}"
         for name, variable in variables.items()
-        # Endorsements are read through the permit time line (residence_registration_date …).
+        # Endorsements are read through the permit time line (residence_registration_date …),
+        # back-paid marks and schemes as parts of an insurance record (INSURANCE_INPUTS).
         if name != registry_service.ENDORSEMENT_VARIABLE
+        and name not in facts_service.INSURANCE_DETAILS
     }
     for name, (source, description) in DERIVED_FACT_INPUTS.items():
         if source in variables:
@@ -100,7 +142,24 @@ def build_inputs(
         .otherwise(0)
     )
     variables = catalog.fact_variables()
-    fact_names = [name for name in wanted if name in available and name not in REGISTRY_INPUTS]
+    fact_names = [
+        name
+        for name in wanted
+        if name in available and name not in REGISTRY_INPUTS and name not in INSURANCE_INPUTS
+    ]
+    insured = [name for name in wanted if name in available and name in INSURANCE_INPUTS]
+    if insured:
+        kinds = {facts_service.insurance_kind(INSURANCE_INPUTS[name]) for name in insured}
+        insurance = facts_service.insurance_as_of(
+            actor, session, sorted(kind for kind in kinds if kind is not None), as_of
+        )
+        population = population.join(
+            insurance.select(
+                KEY, *[pl.col(INSURANCE_INPUTS[name]).alias(name) for name in insured]
+            ),
+            on=KEY,
+            how="left",
+        )
     if fact_names:
         sources = sorted({DERIVED_FACT_INPUTS.get(name, (name, ""))[0] for name in fact_names})
         facts = facts_service.facts_as_of(
