@@ -133,12 +133,22 @@ def _names(rng: np.random.Generator, surnames: pl.Series, male: npt.NDArray[np.b
     )
 
 
+def _digit_text(values: npt.NDArray[np.int64], alphabet: str = "0123456789") -> pl.Series:
+    """Rows of character positions in ``alphabet`` as strings, without a Python loop."""
+    characters = np.frombuffer(alphabet.encode("ascii"), dtype=np.uint8)
+    rows = np.ascontiguousarray(characters[values]).view(f"S{values.shape[1]}").ravel()
+    return pl.Series(rows).cast(pl.String)
+
+
 def _id_numbers(
-    region: Array, birth_days: npt.NDArray[np.int64], male: npt.NDArray[np.bool_]
+    region_index: npt.NDArray[np.int64],
+    regions: list[str],
+    birth_days: npt.NDArray[np.int64],
+    male: npt.NDArray[np.bool_],
 ) -> pl.Series:
     """Unique ID numbers: the sequence counts people of one region, birth date and sex."""
     frame = pl.DataFrame(
-        {"region": region, "birth": birth_days, "male": male.astype(np.int64)}
+        {"region": region_index, "birth": birth_days, "male": male.astype(np.int64)}
     ).with_row_index("position")
     frame = frame.with_columns(
         serial=pl.col("position").cum_count().over("region", "birth", "male").cast(pl.Int64)
@@ -147,18 +157,25 @@ def _id_numbers(
         raise ValueError("too many people share a region, birth date and sex for 3 digits")
     # Odd sequence for men (1, 3, 5 …), even for women (2, 4, 6 …); never 000.
     sequence = (2 * frame["serial"] + 2 - frame["male"]).to_numpy()
-    birth_text = (
-        pl.Series(birth_days, dtype=pl.Int64).cast(pl.Date).dt.to_string("%Y%m%d").to_numpy()
+    # The 17 digits as numbers (region, YYYYMMDD, sequence), then as text in one go.
+    dates = pl.Series(birth_days, dtype=pl.Int64).cast(pl.Date)
+    ymd = (
+        dates.dt.year().cast(pl.Int64) * 10_000
+        + dates.dt.month().cast(pl.Int64) * 100
+        + dates.dt.day().cast(pl.Int64)
+    ).to_numpy()
+    region_digits = np.array([[int(c) for c in code] for code in regions], dtype=np.int64)
+    places = 10 ** np.arange(7, -1, -1, dtype=np.int64)
+    digits = np.concatenate(
+        [
+            region_digits[region_index],
+            ymd[:, None] // places % 10,
+            sequence[:, None] // np.array([100, 10, 1]) % 10,
+        ],
+        axis=1,
     )
-    first17 = (
-        pl.DataFrame({"region": region, "birth": birth_text, "seq": sequence.astype(np.int64)})
-        .select(pl.concat_str("region", "birth", pl.col("seq").cast(pl.String).str.zfill(3)))
-        .to_series()
-    )
-    digits = np.frombuffer("".join(first17.to_list()).encode("ascii"), dtype=np.uint8).reshape(
-        -1, 17
-    ) - ord("0")
-    return first17 + pl.Series(id_check_characters(digits))
+    check = id_check_characters(digits)
+    return _digit_text(digits) + _text(check, np.array(list("0123456789X")))
 
 
 def _credit_codes(rng: np.random.Generator, entity_types: Array) -> pl.Series:
@@ -178,9 +195,8 @@ def _credit_codes(rng: np.random.Generator, entity_types: Array) -> pl.Series:
         values[:, position] = serial % 31
         serial //= 31
     values[:, 14:17] = rng.integers(0, 31, (size, 3))
-    characters = alphabet[values]
-    codes = ["".join(row) for row in characters]
-    return pl.Series(codes) + pl.Series(credit_code_check_characters(values))
+    check = credit_code_check_characters(values)
+    return _digit_text(values, CREDIT_CODE_ALPHABET) + _text(check, alphabet)
 
 
 def _dates(days: npt.NDArray[np.int64]) -> pl.Series:
@@ -497,11 +513,16 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     province_index = rng.choice(
         len(province_names), size=n, p=province_probabilities / province_probabilities.sum()
     )
-    region = np.empty(n, dtype=object)
+    # Each person's county of origin, as a position in ``regions`` (the city's own last).
+    regions = [county for name in province_names for county in ORIGINS[name][1]]
+    regions.append(CITY_REGION_CODE)
+    region = np.zeros(n, dtype=np.int64)
+    first_county = 0
     for index, name in enumerate(province_names):
-        counties = np.array(ORIGINS[name][1])
+        counties = len(ORIGINS[name][1])
         members = province_index == index
-        region[members] = counties[rng.integers(0, len(counties), members.sum())]
+        region[members] = first_county + rng.integers(0, counties, members.sum())
+        first_county += counties
     town = town_codes[rng.choice(len(town_codes), size=n, p=town_weights / town_weights.sum())]
 
     # Households: about 40 % of adults live as couples (one man, one woman, one town).
@@ -554,10 +575,11 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     child_birth = as_of - child_age_days - 1
     child_male = rng.random(m) < 0.52
     born_here = rng.random(m) < 0.45
-    child_region = np.where(born_here, CITY_REGION_CODE, region[child_head])
+    child_region = np.where(born_here, len(regions) - 1, region[child_head])
 
     ids = _id_numbers(
-        np.concatenate([region, child_region]).astype(str),
+        np.concatenate([region, child_region]),
+        regions,
         np.concatenate([birth, child_birth]),
         np.concatenate([male, child_male]),
     )
