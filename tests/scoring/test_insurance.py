@@ -173,6 +173,17 @@ def test_derived_insurance_inputs(engine: Engine, ids: dict[str, int]) -> None:
     assert people[YEARLY]["employee_medical_insurance_continuous_months"] == 13
 
 
+def test_insurance_of_some_residents_only(engine: Engine, ids: dict[str, int]) -> None:
+    # A program's applicants: their records only, the same figures.
+    with session_scope(engine) as session:
+        frame = facts_service.insurance_as_of(
+            SYSTEM_ACTOR, session, ["social_insurance"], AS_OF, [ids[YEARLY], ids[ONLY_2022]]
+        )
+    assert frame.sort("resident_id").rows() == sorted(
+        [(ids[YEARLY], 13, 13, True), (ids[ONLY_2022], 1, 0, False)]
+    )
+
+
 def test_every_insurance_input_is_available_and_details_are_not(engine: Engine) -> None:
     available = available_inputs()
     assert set(INSURANCE_INPUTS) <= set(available)

@@ -7,7 +7,7 @@ facts add up to a value is declared by the feed that yields the variable
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -311,14 +311,27 @@ def _insurance_records(facts: pl.DataFrame, kind: InsuranceKind) -> pl.DataFrame
     return records.rename({"valid_from": insurance.START, "valid_to": insurance.END})
 
 
-def insurance_as_of(actor: Actor, session: Session, kinds: list[str], as_of: date) -> pl.DataFrame:
+def insurance_as_of(
+    actor: Actor,
+    session: Session,
+    kinds: list[str],
+    as_of: date,
+    resident_ids: Sequence[int] | None = None,
+) -> pl.DataFrame:
     """``resident_id`` and, for each kind (``INSURANCE_KINDS``), ``<kind>_months`` (a year's
     total counting only its passed months), ``<kind>_continuous_months`` and
     ``<kind>_current``, from the current facts begun by ``as_of`` that ``actor`` reads, in one
-    query; residents without a record are absent."""
+    query: of everyone (scoring), or of ``resident_ids`` (a program's applicants, bound as one
+    value); residents without a record are absent."""
     chosen = {name: INSURANCE_KINDS[name] for name in kinds}
     names = sorted({variable for kind in chosen.values() for variable in kind.variables})
-    facts = current_facts(actor, session, names, as_of)
+    if resident_ids is None:
+        facts = current_facts(actor, session, names, as_of)
+    else:
+        statement = _current(actor, names, as_of).where(
+            bulk.among(session, Fact.resident_id, resident_ids)
+        )
+        facts = bulk.read_frame(session, statement, FACT_ROWS_SCHEMA)
     result = pl.DataFrame(schema={"resident_id": pl.Int64})
     for name, kind in chosen.items():
         summary = insurance.insurance_as_of(_insurance_records(facts, kind), as_of, kind.scheme)
