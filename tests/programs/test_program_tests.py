@@ -483,3 +483,16 @@ def test_a_malformed_family_names_the_case_and_the_key(
 ) -> None:
     problems = problems_of(family({**FAMILY_CASE, **changes}))
     assert any(place in problem and words in problem for problem in problems), problems
+
+
+def test_rules_that_do_not_fit_the_policy_make_the_file_malformed(tmp_path: Path) -> None:
+    misspelt = {
+        **PROGRAM,
+        "eligibility": [{"id": "frontline", "label": {"zh": "一线"}, "rule": "frontlin"}],
+        "tests": [{**GOOD_CASE, "expect": {"eligible": True}}],
+    }
+    path = write(tmp_path, yaml.safe_dump(misspelt, allow_unicode=True))
+    result = runner.invoke(app, ["program", "test", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "eligibility.frontline: frontlin — 未声明的名称" in result.stderr
+    assert "frontline" in result.stderr.split("未声明的名称", 1)[1]

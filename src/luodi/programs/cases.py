@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from luodi.errors import Invalid
 from luodi.kernels.policy.document import Policy
 from luodi.kernels.policy.expressions import Kind, ValueType, years_between
 from luodi.programs import context, rules
@@ -238,9 +239,25 @@ def _family(
 
 
 def check_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> None:
-    """Every case's names and values fit the policy and the program, or ProgramSpecError
-    listing each problem with its file, case and key."""
+    """The program's rules and every case's names and values fit the policy and the program,
+    or ProgramSpecError listing each problem with its file, case and key."""
     problems: list[str] = []
+    checked: set[tuple[str, str]] = set()
+    for case in spec.tests:
+        policy = policy_for(case.as_of)
+        if (policy.id, policy.version) in checked:
+            continue
+        checked.add((policy.id, policy.version))
+        try:
+            rules.check_rules(
+                spec, {name: item.type for name, item in policy.inputs.items()}, policy.id
+            )
+        except Invalid as error:
+            problems += [
+                f"{problem.field}: {problem.value} — {problem.reason_zh} / {problem.reason_en}"
+                f"（策略 policy {policy.id} {policy.version}）"
+                for problem in error.details
+            ]
     for index, case in enumerate(spec.tests):
         _, _, found = _case_frame(spec, case, policy_for(case.as_of), _where(index, case))
         problems += found
