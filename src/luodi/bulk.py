@@ -7,6 +7,8 @@ transaction, so that a failed load leaves nothing behind.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import polars as pl
@@ -55,8 +57,9 @@ def insert_frame(session: Session, table: Table, frame: pl.DataFrame) -> int:
     else:
         placeholders = ", ".join("?" for _ in columns)
         statement = f"INSERT INTO {table.name} ({column_list}) VALUES ({placeholders})"
-        for chunk in _for_sqlite(frame).iter_slices(SQLITE_CHUNK_ROWS):
-            connection.exec_driver_sql(statement, chunk.rows())
+        with sqlite_bulk_writes(session, table, frame.height):
+            for chunk in _for_sqlite(frame).iter_slices(SQLITE_CHUNK_ROWS):
+                connection.exec_driver_sql(statement, chunk.rows())
     return frame.height
 
 
@@ -160,3 +163,53 @@ def _read_copy(
     return frame.with_columns(
         [pl.col(name) == "t" for name, dtype in schema.items() if dtype == pl.Boolean]
     )
+
+
+SQLITE_BULK_CACHE_KIB = 256 * 1024
+"""SQLite's page cache while a bulk write runs (its default, 2 MiB, makes every index insert
+into a large table a read of the OS's pages)."""
+SQLITE_REBUILD_MIN_ROWS = 50_000
+"""From this many new rows, when the table holds no more rows than that, its secondary
+indexes are built again after the rows instead of updated with each."""
+
+
+@contextmanager
+def sqlite_bulk_writes(
+    session: Session, table: Table, rows: int, *, rebuild: bool | None = None
+) -> Iterator[None]:
+    """Around writing ``rows`` new rows into ``table`` on SQLite: a larger page cache, and
+    when the table holds no more rows than come (a city's first load; ``rebuild`` says it
+    for a caller that knows), its non-unique indexes dropped and built again at the end, in
+    the same transaction (a rollback restores them).
+    One sort per index instead of a B-tree descent per row and index: 800,000 facts in
+    5.7 s of CPU instead of 9.4 (18.8 with the default cache). Nothing on PostgreSQL (COPY
+    keeps its indexes well), nor when the caller is already inside one for this table."""
+    connection = session.connection()
+    active: set[str] = session.info.setdefault("luodi.bulk_tables", set())
+    if connection.dialect.name != "sqlite" or table.name in active:
+        yield
+        return
+    active.add(table.name)
+    previous = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
+    if rebuild is None and rows >= SQLITE_REBUILD_MIN_ROWS and "id" in table.columns:
+        held = session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0
+        rebuild = held <= rows
+    rebuilt = [index for index in table.indexes if not index.unique] if rebuild else []
+    try:
+        for index in rebuilt:
+            index.drop(connection)
+        yield
+    except BaseException:
+        # The caller may catch the failure and go on in the same transaction: never
+        # without the indexes (if even that fails, the rollback restores them).
+        with suppress(Exception):
+            for index in rebuilt:
+                index.create(connection)
+        raise
+    else:
+        for index in rebuilt:
+            index.create(connection)
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
+        active.discard(table.name)

@@ -8,6 +8,8 @@ all of them; department tokens and the public none.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
@@ -38,6 +40,18 @@ def insert_facts(session: Session, frame: pl.DataFrame) -> int:
     PostgreSQL, the rowid on SQLite): nothing refers to a new fact by id, so none is drawn
     ahead, and parallel imports never collide."""
     return bulk.insert_frame(session, Fact.__table__, frame)
+
+
+@contextmanager
+def bulk_writes(session: Session, rows: int, *, first_load: bool = False) -> Iterator[None]:
+    """Around inserting ``rows`` facts in several slices or batches
+    (``bulk.sqlite_bulk_writes``); ``first_load``: a whole city's feeds, whatever their
+    number, when the table has no facts yet (its indexes are built once, at the end)."""
+    rebuild = None
+    if first_load:
+        rebuild = session.scalar(select(Fact.id).limit(1)) is None
+    with bulk.sqlite_bulk_writes(session, Fact.__table__, rows, rebuild=rebuild):
+        yield
 
 
 def supersede(session: Session, feed: str, batch_id: int) -> int:

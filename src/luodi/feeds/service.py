@@ -497,14 +497,12 @@ def _apply_to_registry(
             )
             for problem in error.details
         ]
+        if not problems:
+            raise
+        first = problems[0].describe()
         raise Invalid(
-            f"登记库校验未通过，未写入任何数据。第一处：{problems[0].describe()}"
-            if problems
-            else error.message_zh,
-            f"the registry refused the rows; nothing was written. First: "
-            f"{problems[0].describe()}"
-            if problems
-            else error.message_en,
+            f"登记库校验未通过，未写入任何数据。第一处：{first}",
+            f"the registry refused the rows; nothing was written. First: {first}",
             problems,
         ) from None
     return rows.height, summary.residents
@@ -523,22 +521,23 @@ def _write_facts(
     facts = pl.scan_parquet(facts_path)
     total = facts.select(pl.len()).collect().item()
     written = 0
-    while written < total:
-        chunk = facts.slice(written, WRITE_SLICE_ROWS).collect()
-        rows = chunk.select(
-            resident_id=pl.col(RESIDENT),
-            name="name",
-            value="value",
-            valid_from="valid_from",
-            valid_to="valid_to",
-            source=pl.format(f"{file_name[:180]}:{{}}", pl.col("source_row")),
-            feed=pl.lit(spec.id),
-            batch_id=pl.lit(batch_id, pl.Int64),
-            source_row="source_row",
-            record_key="record_key",
-        )
-        written += facts_repository.insert_facts(session, rows)
-        progress("写入 / writing", written, total)
+    with facts_repository.bulk_writes(session, total):
+        while written < total:
+            chunk = facts.slice(written, WRITE_SLICE_ROWS).collect()
+            rows = chunk.select(
+                resident_id=pl.col(RESIDENT),
+                name="name",
+                value="value",
+                valid_from="valid_from",
+                valid_to="valid_to",
+                source=pl.format(f"{file_name[:180]}:{{}}", pl.col("source_row")),
+                feed=pl.lit(spec.id),
+                batch_id=pl.lit(batch_id, pl.Int64),
+                source_row="source_row",
+                record_key="record_key",
+            )
+            written += facts_repository.insert_facts(session, rows)
+            progress("写入 / writing", written, total)
     return written
 
 

@@ -370,31 +370,33 @@ def load_city(
 
     # Department feeds of the same directory (social insurance, education …), each a batch
     # with its provenance, in the same transaction: a bad row undoes the whole load.
+    from luodi.facts import repository as facts_repository
     from luodi.feeds import catalog  # feeds build on the registry
     from luodi.feeds import service as feeds_service
 
     # Read once for every feed (each would otherwise read a million keys again).
     residents = repository.resident_keys(session)
-    for spec in catalog.load_feeds().values():
-        if spec.file is None or spec.file in [
-            *city_files.REGISTRY_FILES,
-            *city_files.OPTIONAL_REGISTRY_FILES,
-        ]:
-            continue
-        if not (directory / spec.file).exists():
-            continue
-        say(f"部门数据 / feed {spec.id}")
-        result = feeds_service.import_file(
-            actor,
-            session,
-            spec.id,
-            directory / spec.file,
-            today=today,
-            report=None,
-            residents=residents,
-        )
-        feeds_service.raise_if_rejected(result)
-        summary.facts += result.facts_written
+    with facts_repository.bulk_writes(session, 0, first_load=True):
+        for spec in catalog.load_feeds().values():
+            if spec.file is None or spec.file in [
+                *city_files.REGISTRY_FILES,
+                *city_files.OPTIONAL_REGISTRY_FILES,
+            ]:
+                continue
+            if not (directory / spec.file).exists():
+                continue
+            say(f"部门数据 / feed {spec.id}")
+            result = feeds_service.import_file(
+                actor,
+                session,
+                spec.id,
+                directory / spec.file,
+                today=today,
+                report=None,
+                residents=residents,
+            )
+            feeds_service.raise_if_rejected(result)
+            summary.facts += result.facts_written
     session.flush()
     audit.record(
         session,
