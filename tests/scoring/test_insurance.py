@@ -22,6 +22,7 @@ from luodi.db import session_scope
 from luodi.facts import service as facts_service
 from luodi.policy.service import find_policy
 from luodi.registry.models import Resident
+from luodi.scoring import service as scoring_service
 from luodi.scoring.inputs import INSURANCE_INPUTS, available_inputs, build_inputs
 from luodi.settings import get_settings
 from tests.conftest import city_engine
@@ -297,3 +298,23 @@ def test_one_month_in_2022_scores_one_month(admin: TestClient, ids: dict[str, in
     assert insurance["inputs"]["social_insurance_months"] == 1
     (source,) = insurance["sources"]["social_insurance_months"]
     assert source["period"] == "2022-05" and source["in_run"] is False
+
+
+def test_the_run_stores_what_program_rules_read(
+    engine: Engine, scored: None, ids: dict[str, int]
+) -> None:
+    # The school rules (programs/zj-cixi/school-entry.yaml) read the run's inputs.
+    with session_scope(engine) as session:
+        stored = scoring_service.stored_scores(
+            SYSTEM_ACTOR, session, [ids[person] for person in PEOPLE], policy_id="zj-cixi"
+        )
+    assert stored.run.as_of == AS_OF
+    people = by_person(stored.frame, ids)
+    current = {person: row["social_insurance_current"] for person, row in people.items()}
+    assert current == {YEARLY: True, ONLY_2022: False, BACK_PAID: True, GAP: False, MEDICAL: False}
+    continuous = {
+        person: row["social_insurance_continuous_months"] for person, row in people.items()
+    }
+    assert continuous == {YEARLY: 13, ONLY_2022: 0, BACK_PAID: 1, GAP: 0, MEDICAL: 0}
+    assert people[MEDICAL]["employee_medical_insurance_months"] == 24
+    assert people[MEDICAL]["employee_medical_insurance_current"] is False
