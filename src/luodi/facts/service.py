@@ -46,10 +46,12 @@ FACT_ROWS_SCHEMA: dict[str, pl.DataType] = {
 
 def current_facts(actor: Actor, session: Session, names: list[str], as_of: date) -> pl.DataFrame:
     """Every current fact of these variables begun by ``as_of`` that ``actor`` reads, one row
-    each (``FACT_ROWS_SCHEMA``), read as a frame in one query (``bulk.read_frame``: CSV from
-    PostgreSQL, plain tuples from SQLite, never a Python date per fact): what every
-    aggregation or derivation from facts starts from."""
-    return bulk.read_frame(session, _current(actor, names, as_of), FACT_ROWS_SCHEMA)
+    each (``FACT_ROWS_SCHEMA``), read as a frame (``bulk.read_frame``: CSV from PostgreSQL,
+    JSON arrays from SQLite, never a Python object per fact): what every aggregation or
+    derivation from facts starts from."""
+    return bulk.read_frame(
+        session, _current(actor, names, as_of), FACT_ROWS_SCHEMA, sqlite_chunks=Fact.id
+    )
 
 
 def facts_as_of(
