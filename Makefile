@@ -72,6 +72,7 @@ test-random: setup
 bench: setup
 	$(BIN)/python bench/synth.py
 	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/feeds.py
 	$(BIN)/python bench/allocation.py
 	$(BIN)/python bench/cli.py
