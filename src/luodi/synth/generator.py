@@ -309,10 +309,9 @@ def _permits(
     # endorse early for the coming one), permit by permit in order.
     valid = status == VALID
     horizon = np.where(valid, ended + 30, ended)
-    bound = np.maximum((horizon - began) // 365 + 1, 0)
-    row = np.repeat(np.arange(len(began)), bound)
-    k = np.arange(len(row)) - np.repeat(np.cumsum(bound) - bound, bound) + 1
-    anniversary = _anniversaries(began[row], k)
+    bound = (horizon - began) // 365 + 1
+    row, offset = _ranges(bound)
+    anniversary = _anniversaries(began[row], offset + 1)
     inside = anniversary <= horizon[row]
     row, anniversary = row[inside], anniversary[inside]
     size = len(row)
