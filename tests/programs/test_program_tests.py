@@ -442,23 +442,23 @@ def test_a_family_is_written_as_spouse_parents_and_child() -> None:
 
 
 def test_either_parent_is_true_when_one_is_and_unknown_beside_a_false() -> None:
+    paying = "social_insurance_current"
     program = {
         **FAMILY,
         "eligibility": [],
         "groups": [
-            {"group": 0, "label": {"zh": "是"}, "when": "either_parent_permit_valid"},
+            {"group": 0, "label": {"zh": "是"}, "when": "either_parent_social_insurance_current"},
             {"group": 1, "label": {"zh": "否"}},
         ],
         "tie_breaks": [],
     }
-    if "permit_valid" not in policy_for(date(2026, 4, 30)).inputs:
-        pytest.skip("the policy has no true/false input yet (permit_valid)")
     cases = [
         {**FAMILY_CASE, "name": name, "parents": parents, "expect": {"group": group}}
         for name, parents, group in [
-            ("一方有效", [{"permit_valid": False}, {"permit_valid": True}], 0),
-            ("都无效", [{"permit_valid": False}, {"permit_valid": False}], 1),
-            ("一方无效、一方不明", [{"permit_valid": False}, {"permit_valid": None}], 1),
+            ("一方在缴", [{paying: False}, {paying: True}], 0),
+            ("都未缴", [{paying: False}, {paying: False}], 1),
+            ("一方未缴、一方不明", [{paying: False}, {paying: None}], 1),
+            ("只登记一方", [{paying: False}], 1),
         ]
     ]
     text = yaml.safe_dump({**program, "tests": cases}, allow_unicode=True)
