@@ -73,6 +73,11 @@ def show(program: Annotated[str, typer.Argument(help="项目 id")]) -> None:
     console.print(f"  排序 {chain}", highlight=False)
     for tier in spec.tiers:
         console.print(f"  档位 {tier.label.zh}: {tier.when}", highlight=False)
+    if spec.tests:
+        console.print(
+            f"  测试用例 {len(spec.tests)} 个 / test cases: luodi program test {spec.id}",
+            highlight=False,
+        )
 
 
 @program_app.command("test")
@@ -81,8 +86,7 @@ def test_cases(
         list[str], typer.Argument(help="项目文件 YAML 或项目 id（可多个）/ program files or ids")
     ],
 ) -> None:
-    """运行项目自带的测试用例（失败退出码 1，文件有误 2）/ run the programs' own test cases
-    (exit 1 on a failure, 2 on a malformed file)."""
+    """运行项目自带的测试用例 / run the programs' own test cases (exit 1 failed, 2 malformed)."""
     failed = malformed = 0
     for reference in programs:
         try:
