@@ -496,3 +496,35 @@ def test_rules_that_do_not_fit_the_policy_make_the_file_malformed(tmp_path: Path
     assert result.exit_code == 2, result.output
     assert "eligibility.frontline: frontlin — 未声明的名称" in result.stderr
     assert "frontline" in result.stderr.split("未声明的名称", 1)[1]
+
+
+def test_a_listed_parent_was_scored_and_a_missing_one_was_not() -> None:
+    program = {
+        **FAMILY,
+        "eligibility": [
+            {
+                "id": "one_scored",
+                "label": {"zh": "父母一方参加积分"},
+                "rule": "either_parent_scored",
+            }
+        ],
+        "tie_breaks": [
+            {"key": "(1 if parent_1_scored else 0)", "label": {"zh": "一"}},
+            {"key": "(1 if parent_2_scored else 0)", "label": {"zh": "二"}},
+            {"key": "parents_max_social_insurance_months", "label": {"zh": "社保"}},
+        ],
+    }
+    cases = [
+        {**FAMILY_CASE, "name": name, "parents": parents, "expect": expected}
+        for name, parents, expected in [
+            ("只登记一方", [{}], {"eligible": True, "tie_breaks": [1, 0, 0]}),
+            (
+                "一方未参加积分",
+                [{"scored": False}, {"social_insurance_months": 3}],
+                {"eligible": True, "tie_breaks": [0, 1, 3]},
+            ),
+            ("都未参加积分", [{"scored": False}], {"eligible": False, "tie_breaks": [0, 0, None]}),
+        ]
+    ]
+    outcomes = run(yaml.safe_dump({**program, "tests": cases}, allow_unicode=True))
+    assert [outcome.failures for outcome in outcomes] == [[], [], []]

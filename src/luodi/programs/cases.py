@@ -178,10 +178,15 @@ def _family(
     """The context words the case's ``spouse``, ``parents`` and ``child`` stand for, derived
     as ``programs.context`` derives them from the registry (the higher of two parents' numbers,
     either parent's true), so that a case cannot contradict itself. A spouse or parent listed
-    was scored: what the case leaves out of them takes the policy's default."""
+    was scored (``scored: false`` says not: then nothing of theirs is known); what the case
+    leaves out of a scored one takes the policy's default. A parent not listed is not in the
+    scoring run."""
     values: dict[str, Any] = {}
     problems: list[str] = []
-    related = context.related_types({name: item.type for name, item in policy.inputs.items()})
+    related = {
+        **context.related_types({name: item.type for name, item in policy.inputs.items()}),
+        context.SCORED: ValueType(Kind.BOOL),
+    }
     defaults = {name: item.default for name, item in policy.inputs.items() if item.has_default}
 
     def take(place: str, given: dict[str, Any], prefix: str, allowed: dict[str, ValueType]) -> None:
@@ -200,10 +205,12 @@ def _family(
             if not fits:
                 problems.append(_type_problem(f"{where}.{place}.{key}", value, allowed[key]))
             values[word] = typed
-        if prefix != "child":
-            for name, default in defaults.items():
-                if f"{prefix}_{name}" in words:
-                    values.setdefault(f"{prefix}_{name}", default)
+        if prefix == "child":
+            return
+        scored = values.setdefault(f"{prefix}_{context.SCORED}", True)
+        for name, default in defaults.items() if scored else ():
+            if f"{prefix}_{name}" in words:
+                values.setdefault(f"{prefix}_{name}", default)
 
     if case.spouse is not None:
         take("spouse", case.spouse, "spouse", related)
@@ -212,6 +219,8 @@ def _family(
     if case.parents is not None:
         for number, parent in enumerate(case.parents, start=1):
             take(f"parents[{number - 1}]", parent, f"parent_{number}", related)
+        for number in range(len(case.parents) + 1, 3):
+            values[f"parent_{number}_{context.SCORED}"] = False
         if "child_parents_registered" in words:
             values["child_parents_registered"] = len(case.parents)
         if not problems:
