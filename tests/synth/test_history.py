@@ -16,7 +16,7 @@ from luodi.kernels.timeline.permits import ENDORSEMENT_SCHEMA, PERMIT_SCHEMA, pe
 from luodi.kernels.timeline.permits import RESIDENT as RESIDENT_ID
 from luodi.programs import demo
 from luodi.registry import city_files
-from luodi.synth.generator import DEFAULT_AS_OF
+from luodi.synth.generator import DEFAULT_AS_OF, SynthOptions, generate_city
 from luodi.synth.reference import (
     ENDORSEMENT_LATE_MAX_DAYS,
     PERMIT_CANCELLED,
@@ -301,9 +301,23 @@ def test_families_name_their_members(city: dict[str, pl.DataFrame]) -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_a_tiny_city_still_has_every_file(seed: int, tmp_path: Path) -> None:
-    from luodi.synth.generator import SynthOptions, generate_city
-
+def test_a_tiny_city_still_has_every_file(seed: int) -> None:
     frames = generate_city(SynthOptions(residents=3, seed=seed))
     for name, frame in frames.items():
         assert frame.columns == city_files.registry_columns(name)
+
+
+@pytest.mark.parametrize("as_of", [date(2026, 1, 5), date(2025, 12, 31), date(2024, 2, 29)])
+def test_no_record_after_the_reference_date(as_of: date) -> None:
+    """Whatever the reference date: no month not yet due, no endorsement or permit after it."""
+    city = generate_city(SynthOptions(residents=3_000, seed=4, as_of=as_of))
+    month = f"{as_of.year:04d}-{as_of.month:02d}"
+    for name in (city_files.SOCIAL_INSURANCE, city_files.MEDICAL_INSURANCE):
+        periods = city[name]["period"]
+        assert (periods.filter(periods.str.len_chars() == 7) < month).all()
+        assert (periods.filter(periods.str.len_chars() == 4).cast(pl.Int64) <= as_of.year).all()
+        assert (
+            periods.filter(periods.str.len_chars() == 7).str.starts_with(str(as_of.year - 1)).any()
+        )
+    assert (city[city_files.PERMIT_ENDORSEMENTS]["endorsed_on"] <= as_of).all()
+    assert (city[city_files.PERMITS]["issue_date"] < as_of).all()
