@@ -33,10 +33,10 @@ def loaded(session: Session, small_city: Path) -> Session:
 
 
 def test_facts_are_loaded_with_their_source(loaded: Session, small_city: Path) -> None:
-    education_rows = pl.read_csv(small_city / "education.csv").height
+    education_rows = pl.read_csv(small_city / "education.csv", infer_schema=False).height
     names = dict(loaded.execute(select(Fact.name, func.count()).group_by(Fact.name)).all())
     assert names["education"] == education_rows == names["skill_level"]
-    insurance_rows = pl.read_csv(small_city / "social_insurance.csv").height
+    insurance_rows = pl.read_csv(small_city / "social_insurance.csv", infer_schema=False).height
     assert names["social_insurance_months"] == insurance_rows
     fact = loaded.scalars(select(Fact).where(Fact.name == "social_insurance_months")).first()
     assert fact is not None and fact.source.startswith("social_insurance.csv:")
@@ -67,13 +67,31 @@ def test_inputs_as_of_a_date(loaded: Session, small_city: Path) -> None:
     assert frame.height + population.skipped == total
     assert "professional_title" in population.defaulted
     assert "housing" not in population.defaulted and "birth_date" not in population.defaulted
-    # Social insurance: the months of every year begun by the date, summed per person.
+    # Social insurance (docs/policy.md "Insurance by month"): month records begun by the
+    # date, and each year's total up to the months of it passed by the date (the synthetic
+    # city sends a year either as a total or month by month, never both).
     insurance = pl.read_csv(small_city / "social_insurance.csv", infer_schema=False)
     residents = pl.read_csv(small_city / "residents.csv", infer_schema=False)
+    year = pl.col("period").str.slice(0, 4).cast(pl.Int32)
+    monthly = pl.col("period").str.len_chars() == 7
+    assert (
+        insurance.group_by("id_number", year.alias("year"))
+        .agg(monthly.n_unique().alias("kinds"))
+        .filter(pl.col("kinds") > 1)
+        .height
+        == 0
+    )
+    passed = pl.when(year < AS_OF.year).then(12).otherwise(AS_OF.month - 1)
+    begun = pl.when(monthly).then(pl.col("period") + "-01").otherwise(pl.col("period") + "-01-01")
     expected = (
-        insurance.filter(pl.col("period").cast(pl.Int32) <= AS_OF.year)
+        insurance.filter(begun.str.to_date() <= AS_OF)
+        .with_columns(
+            counted=pl.when(monthly)
+            .then(pl.col("months_paid").cast(pl.Int64))
+            .otherwise(pl.min_horizontal(pl.col("months_paid").cast(pl.Int64), passed))
+        )
         .group_by("id_number")
-        .agg(pl.col("months_paid").cast(pl.Int64).sum())
+        .agg(pl.col("counted").sum().alias("months_paid"))
     )
     ids = dict(loaded.execute(select(Resident.id_number, Resident.id)).all())
     sample = expected.head(50)
