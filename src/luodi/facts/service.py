@@ -218,20 +218,24 @@ def line_sources(
 
 
 def each_fact(
-    actor: Actor, session: Session, name: str, as_of: date, resident_id: int | None = None
+    actor: Actor,
+    session: Session,
+    name: str,
+    as_of: date,
+    resident_ids: list[int] | None = None,
 ) -> pl.DataFrame:
     """Every current fact of one variable begun by ``as_of`` (resident_id, value,
-    valid_from), one row each, of every readable resident or of one: for derivations that
-    look at each fact rather than a sum or the latest (the permit time line's endorsements).
-    One query, read as a frame."""
+    valid_from), one row each, of every readable resident or of a page of them: for
+    derivations that look at each fact rather than a sum or the latest (the permit time
+    line's endorsements). One query, read as a frame."""
     statement = select(Fact.resident_id, Fact.value, Fact.valid_from).where(
         Fact.name == name,
         Fact.superseded_by.is_(None),
         Fact.valid_from <= as_of,
         repository.readable(actor),
     )
-    if resident_id is not None:
-        statement = statement.where(Fact.resident_id == resident_id)
+    if resident_ids is not None:
+        statement = statement.where(Fact.resident_id.in_(resident_ids))
     return bulk.read_frame(
         session,
         statement,

@@ -187,21 +187,6 @@ def employer_by_credit_code(session: Session, credit_code: str) -> Employer | No
     ).one_or_none()
 
 
-def valid_permit_holders(session: Session, resident_ids: list[int], as_of: date) -> set[int]:
-    """Which of ``resident_ids`` hold a valid permit on ``as_of`` (one query for a page)."""
-    return set(
-        session.scalars(
-            select(ResidencePermit.resident_id)
-            .where(
-                ResidencePermit.resident_id.in_(resident_ids),
-                ResidencePermit.status == PermitStatus.VALID,
-                ResidencePermit.expiry_date >= as_of,
-            )
-            .distinct()
-        )
-    )
-
-
 def children_per_household(session: Session, household_ids: list[int]) -> dict[int, int]:
     """Accompanying children of each of ``household_ids`` (one query for a page)."""
     rows = session.execute(
@@ -377,10 +362,10 @@ PERMIT_FRAME_SCHEMA: dict[str, pl.DataType] = {
 
 
 def permits_frame(
-    session: Session, actor: Actor, as_of: date, resident_id: int | None = None
+    session: Session, actor: Actor, as_of: date, resident_ids: list[int] | None = None
 ) -> pl.DataFrame:
-    """Every permit issued by ``as_of`` to a resident ``actor`` reads (or to one resident), in
-    one query, as a frame for the permit time line (kernels/timeline/permits.py)."""
+    """Every permit issued by ``as_of`` to a resident ``actor`` reads (or to a page of them),
+    in one query, as a frame for the permit time line (kernels/timeline/permits.py)."""
     statement = (
         select(
             ResidencePermit.resident_id,
@@ -392,8 +377,8 @@ def permits_frame(
         .join(Resident, Resident.id == ResidencePermit.resident_id)
         .where(ResidencePermit.issue_date <= as_of, readable(actor))
     )
-    if resident_id is not None:
-        statement = statement.where(ResidencePermit.resident_id == resident_id)
+    if resident_ids is not None:
+        statement = statement.where(ResidencePermit.resident_id.in_(resident_ids))
     return bulk.read_frame(session, statement, PERMIT_FRAME_SCHEMA)
 
 
