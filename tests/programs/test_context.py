@@ -3,6 +3,8 @@ registry (SQLite and PostgreSQL), and rules that name its words (or a word that 
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -266,3 +268,55 @@ def test_a_program_field_wins_over_a_word_of_the_same_name(
     built = context.add_context(SYSTEM_ACTOR, session, said, AS_OF, INPUTS, keep=["frontline"])
     assert built["frontline"].unique().to_list() == ["as the form says"]
     assert built["employer_union"].to_list()[0] is True
+
+
+# --- through a cycle: opened, applied for, allocated -----------------------------------------
+
+FRONTLINE_CHECK = HEALTH_CHECK.replace("health-check-test", "frontline-check")
+
+
+@pytest.fixture
+def program_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The shipped programs and one more, as ``LUODI_PROGRAM_DIR``."""
+    from luodi.settings import SHIPPED_PROGRAM_DIR, get_settings
+
+    folder = tmp_path / "programs"
+    shutil.copytree(SHIPPED_PROGRAM_DIR, folder)
+    monkeypatch.setenv("LUODI_PROGRAM_DIR", str(folder))
+    get_settings.cache_clear()
+    yield folder
+    get_settings.cache_clear()
+
+
+def open_cycle(session: Session, program: str) -> int:
+    from datetime import timedelta
+
+    from luodi.programs import service
+
+    today = date.today()
+    cycle = service.open_cycle(
+        SYSTEM_ACTOR,
+        session,
+        program,
+        "测试",
+        today - timedelta(days=1),
+        today + timedelta(days=10),
+        SCORED_ON,
+        places=5,
+    )
+    return cycle.id
+
+
+SCORED_ON = date(2026, 3, 1)
+
+
+def test_a_cycle_whose_rule_names_an_unknown_word_does_not_open(
+    session: Session, program_folder: Path
+) -> None:
+    (program_folder / "frontline-check.yaml").write_text(
+        FRONTLINE_CHECK.replace("RULE", "frontlin and employer_union"), encoding="utf-8"
+    )
+    with pytest.raises(Invalid) as caught:
+        open_cycle(session, "frontline-check")
+    assert "did you mean `frontline`" in caught.value.message_en
+    assert caught.value.details[0].field == "eligibility.frontline"

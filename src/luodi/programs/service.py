@@ -21,8 +21,9 @@ from luodi.allocation.models import AllocationResult, AllocationRun, Outcome
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require
-from luodi.errors import Conflict, Invalid
-from luodi.programs import repository, targets
+from luodi.errors import Conflict, Invalid, NotFound
+from luodi.policy.service import find_policy
+from luodi.programs import repository, rules, targets
 from luodi.programs.catalog import find_program
 from luodi.programs.models import (
     Application,
@@ -31,12 +32,24 @@ from luodi.programs.models import (
     CycleTarget,
     ProgramCycle,
 )
-from luodi.programs.spec import ProgramKind
+from luodi.programs.spec import ProgramKind, ProgramSpec
 
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 """Cycle dates outside these are typing errors (and near year 9999 date arithmetic fails)."""
 MAX_NOTICE_DAYS = 30
 MAX_PLACES = 10_000_000
+
+
+def _check_rules(spec: ProgramSpec, on: date) -> None:
+    """A rule naming a word nobody provides (neither the applicant's context nor the policy in
+    force on the cycle's date) is refused when the cycle opens, not at its allocation."""
+    try:
+        compiled = find_policy(spec.policy, on)
+    except NotFound:
+        return  # no version in force yet: the allocation, which needs a scoring run, says so
+    policy = compiled.policy
+    input_types = {name: item.type for name, item in policy.inputs.items()}
+    rules.check_rules(spec, input_types, f"{policy.id} {policy.version}")
 
 
 def list_cycles(actor: Actor, session: Session) -> list[ProgramCycle]:
@@ -91,6 +104,7 @@ def open_cycle(
         )
     if spec.kind is ProgramKind.QUOTA_BENEFIT and (places is None or places < 1):
         raise Invalid.field("places", places, "名额类待遇需要名额数（--places）", "needs --places")
+    _check_rules(spec, as_of or closes)
     cycle = ProgramCycle(
         program_id=spec.id,
         program_text=text,
