@@ -9,14 +9,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from luodi.cli import app
 from luodi.kernels.policy.document import Policy
+from luodi.kernels.policy.inputs import prepare_inputs
 from luodi.policy.service import find_policy
-from luodi.programs.cases import CaseOutcome, run_cases
+from luodi.programs import context
+from luodi.programs.cases import CaseOutcome, _case_frame, run_cases
 from luodi.programs.spec import ProgramSpec, ProgramSpecError, load_program_spec
 from luodi.settings import SHIPPED_POLICY_DIR, SHIPPED_PROGRAM_DIR
 
@@ -528,3 +531,81 @@ def test_a_listed_parent_was_scored_and_a_missing_one_was_not() -> None:
     ]
     outcomes = run(yaml.safe_dump({**program, "tests": cases}, allow_unicode=True))
     assert [outcome.failures for outcome in outcomes] == [[], [], []]
+
+
+def test_the_family_of_a_case_is_the_context_the_registry_builds() -> None:
+    """The words a case's parents and child stand for are those ``context.build`` gives the
+    same family from registry frames and a scoring run (one way of deriving, not two)."""
+    as_of = date(2026, 4, 30)
+    policy = policy_for(as_of)
+    input_types = {name: item.type for name, item in policy.inputs.items()}
+    registered = {"birth_date": date(1990, 1, 1), "residence_registration_date": date(2020, 3, 1)}
+    first = {"points": 94.5, "social_insurance_months": 6, "social_insurance_current": False}
+    second = {"points": 76.5, "social_insurance_months": 23, "social_insurance_current": True}
+    first, second = {**first, **registered}, {**second, **registered}
+    registry = context.RegistryFrames(
+        children=pl.DataFrame(
+            {
+                "child_id": [10],
+                "child_household_id": [5],
+                "child_birth_date": [date(2020, 8, 31)],
+                "child_sex": ["female"],
+                "child_grade": [None],
+                "parent_id": [1],
+                "second_parent_id": [2],
+            },
+            schema_overrides={"child_grade": pl.Int64},
+        ),
+        members=pl.DataFrame(
+            {
+                "resident_id": [1, 2],
+                "household_id": [5, 5],
+                "relation_to_head": ["head", "spouse"],
+                "birth_date": [date(1990, 1, 1), date(1992, 1, 1)],
+                "sex": ["male", "female"],
+                "town_code": ["330282001", "330282001"],
+                "origin_province": ["四川", "四川"],
+            }
+        ),
+        household_children=pl.DataFrame({"household_id": [5], "household_children": [1]}),
+        employments=pl.DataFrame(
+            schema={
+                "resident_id": pl.Int64,
+                "start_date": pl.Date,
+                "employment_basis": pl.String,
+                "frontline": pl.Boolean,
+                "employer_credit_code": pl.String,
+                "employer_town_code": pl.String,
+                "has_union": pl.Boolean,
+                "union_established_on": pl.Date,
+            }
+        ),
+    )
+    scored = pl.DataFrame([{"resident_id": 1, **first}, {"resident_id": 2, **second}])
+    related = scored.join(
+        prepare_inputs(scored.drop("points"), policy), on="resident_id", suffix="_raw"
+    ).select("resident_id", "points", *input_types)
+    built = context.build(
+        pl.DataFrame({"resident_id": [1], "child_id": [10]}), as_of, registry, input_types, related
+    ).row(0, named=True)
+    spec = load_program_spec(
+        family({**FAMILY_CASE, "parents": [first, second], "child": {"birth_date": "2020-08-31"}}),
+        "probe.yaml",
+    )
+    frame, _, problems = _case_frame(spec, spec.tests[0], policy, "tests[0]")
+    assert not problems
+    derived = frame.row(0, named=True)
+    words = [
+        "parents_max_points",
+        "parents_max_social_insurance_months",
+        "either_parent_social_insurance_current",
+        "parent_1_scored",
+        "parent_2_scored",
+        "either_parent_scored",
+        "parent_2_social_insurance_months",
+        "parent_1_continuous_employment_months",
+        "child_age",
+        "child_birth_date",
+        "child_parents_registered",
+    ]
+    assert {word: derived[word] for word in words} == {word: built[word] for word in words}
