@@ -19,7 +19,7 @@ from luodi.kernels.policy.document import Policy
 from luodi.kernels.policy.inputs import prepare_inputs
 from luodi.policy.service import find_policy
 from luodi.programs import context
-from luodi.programs.cases import CaseOutcome, _case_frame, run_cases
+from luodi.programs.cases import CaseOutcome, case_frame, run_cases
 from luodi.programs.spec import ProgramSpec, ProgramSpecError, load_program_spec
 from luodi.settings import SHIPPED_POLICY_DIR, SHIPPED_PROGRAM_DIR
 
@@ -592,7 +592,7 @@ def test_the_family_of_a_case_is_the_context_the_registry_builds() -> None:
         family({**FAMILY_CASE, "parents": [first, second], "child": {"birth_date": "2020-08-31"}}),
         "probe.yaml",
     )
-    frame, _, problems = _case_frame(spec, spec.tests[0], policy, "tests[0]")
+    frame, _, problems = case_frame(spec, spec.tests[0], policy, "tests[0]")
     assert not problems
     derived = frame.row(0, named=True)
     words = [

@@ -110,7 +110,7 @@ def _type_problem(where: str, value: Any, value_type: ValueType) -> str:
     return f"{where}: {value!r} 应为{zh} / should be {en}"
 
 
-def _case_frame(
+def case_frame(
     spec: ProgramSpec, case: ProgramCase, policy: Policy, where: str
 ) -> tuple[pl.DataFrame, dict[str, ValueType], list[str]]:
     """The case as the one-row frame allocation evaluates, the names in scope, and what the
@@ -268,7 +268,7 @@ def check_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> None:
                 for problem in error.details
             ]
     for index, case in enumerate(spec.tests):
-        _, _, found = _case_frame(spec, case, policy_for(case.as_of), _where(index, case))
+        _, _, found = case_frame(spec, case, policy_for(case.as_of), _where(index, case))
         problems += found
     if problems:
         raise ProgramSpecError(source, problems)
@@ -281,7 +281,7 @@ def _where(index: int, case: ProgramCase) -> str:
 def run_case(
     spec: ProgramSpec, case: ProgramCase, policy: Policy, where: str, source: str
 ) -> CaseOutcome:
-    frame, names, problems = _case_frame(spec, case, policy, where)
+    frame, names, problems = case_frame(spec, case, policy, where)
     if problems:
         raise ProgramSpecError(source, problems)
     input_types = {name: item.type for name, item in policy.inputs.items()}
