@@ -116,23 +116,16 @@ def anniversary_expr(issue: pl.Expr, years: pl.Expr | int) -> pl.Expr:
     return pl.when(moved).then(shifted + timedelta(days=1)).otherwise(shifted)
 
 
-def _with_covered_anniversary(frame: pl.LazyFrame, day: str, into: str) -> pl.LazyFrame:
-    """``into``: the first anniversary (≥ 1) on or after the date column ``day``, the one an
-    endorsement on that day could be in time for. Step by step, each part a column."""
-    completed = f"_{into}_completed"
-    return (
-        frame.with_columns(_completed_years(pl.col("issue_date"), pl.col(day)).alias(completed))
-        .with_columns(
-            pl.when(
-                (anniversary_expr(pl.col("issue_date"), pl.col(completed)) == pl.col(day))
-                & (pl.col(completed) >= 1)
-            )
-            .then(pl.col(completed))
-            .otherwise(pl.col(completed) + 1)
-            .alias(into)
-        )
-        .drop(completed)
+def _covered_anniversary(issue: pl.Expr, day: pl.Expr) -> pl.Expr:
+    """The number (≥ 1) of the first anniversary on or after ``day``, the one an endorsement
+    on that day could be in time for: the years completed by the day, less one when the day
+    is itself an anniversary (a year completed on it, not the day before). Integer arithmetic
+    on the date parts; no date is built."""
+    completed = _completed_years(issue, day)
+    on_anniversary = (completed > _completed_years(issue, day - timedelta(days=1))) & (
+        completed >= 1
     )
+    return completed + 1 - on_anniversary.cast(pl.Int64)
 
 
 def _same_resident(offset: int) -> pl.Expr:
@@ -195,31 +188,39 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
         )
         .collect()
     )
-    keys = [RESIDENT, NUMBER]
+    # Endorsements by permit (an integer index: joins and groups on it are cheap), only those
+    # of the permit's holder, on or after its issue and by the last day it governs.
+    chain = chain.with_row_index("permit", offset=0).with_columns(pl.col("permit").cast(pl.Int64))
     endorsed = (
         endorsements.lazy()
         .select(*[pl.col(name).cast(kind) for name, kind in ENDORSEMENT_SCHEMA.items()])
-        .filter(pl.col("endorsed_on") <= as_of)
-        .join(chain.lazy().select(*keys, "issue_date"), on=keys, how="inner")
-        .filter(pl.col("endorsed_on") >= pl.col("issue_date"))
-        .pipe(_with_covered_anniversary, "endorsed_on", "covers")
+        .join(
+            chain.lazy().select(RESIDENT, NUMBER, "permit", "issue_date", "at"),
+            on=[RESIDENT, NUMBER],
+            how="inner",
+        )
+        .filter(pl.col("endorsed_on").is_between(pl.col("issue_date"), pl.col("at")))
+        .with_columns(covers=_covered_anniversary(pl.col("issue_date"), pl.col("endorsed_on")))
         .with_columns(
+            # In time: that anniversary is reached within the window, i.e. its year is
+            # completed by the endorsement's date plus 30 days.
             in_time=(
-                anniversary_expr(pl.col("issue_date"), pl.col("covers")) - pl.col("endorsed_on")
-                <= window
+                _completed_years(pl.col("issue_date"), pl.col("endorsed_on") + window)
+                >= pl.col("covers")
             )
             & (pl.col("covers") <= MAX_ANNIVERSARIES)
         )
+        .select("permit", "endorsed_on", "covers", "in_time")
         .collect()
     )
-    masks = (
-        endorsed.filter("in_time")
-        .select(*keys, "covers")
-        .unique()
-        .group_by(keys)
-        .agg(covered=pl.lit(2, pl.Int64).pow(pl.col("covers")).sum())
+    per_permit = endorsed.group_by("permit").agg(
+        # Bit k set: the k-th anniversary had an endorsement in time.
+        covered=pl.lit(2, pl.Int64).pow(pl.col("covers")).filter(pl.col("in_time")).bitwise_or(),
+        last_endorsed=pl.col("endorsed_on").max(),
     )
-    chain = chain.join(masks, on=keys, how="left").with_columns(pl.col("covered").fill_null(0))
+    chain = chain.join(per_permit, on="permit", how="left").with_columns(
+        pl.col("covered").fill_null(0)
+    )
     most = int(chain.select(pl.col("due_count").max().fill_null(0)).item())
     missed = [
         pl.when((pl.col("due_count") >= k) & ~_has_bit(pl.col("covered"), k)).then(pl.lit(k))
@@ -228,37 +229,34 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
     chain = chain.with_columns(
         missed_count=pl.max_horizontal(missed) if missed else pl.lit(None, pl.Int64)
     ).with_columns(missed_on=anniversary_expr(pl.col("issue_date"), pl.col("missed_count")))
-    last_endorsed = (
-        endorsed.join(chain.select(*keys, "at"), on=keys, how="inner")
-        .filter(pl.col("endorsed_on") <= pl.col("at"))
-        .group_by(keys)
-        .agg(last_endorsed=pl.col("endorsed_on").max())
+    # A suspension runs from the first anniversary missed after the last endorsement (the
+    # k-th comes after it when fewer than k years were completed on its date).
+    chain = chain.with_columns(
+        endorsed_years=_completed_years(pl.col("issue_date"), pl.col("last_endorsed"))
     )
-    chain = chain.join(last_endorsed, on=keys, how="left")
-    # A suspension runs from the first anniversary missed after the last endorsement.
     first_missed = [
         pl.when(
             (pl.col("due_count") >= k)
             & ~_has_bit(pl.col("covered"), k)
-            & (
-                pl.col("last_endorsed").is_null()
-                | (anniversary_expr(pl.col("issue_date"), k) > pl.col("last_endorsed"))
-            )
+            & (pl.col("endorsed_years").is_null() | (pl.col("endorsed_years") < k))
         ).then(pl.lit(k))
         for k in range(1, most + 1)
     ]
     chain = chain.with_columns(
         suspended_count=pl.min_horizontal(first_missed) if first_missed else pl.lit(None, pl.Int64)
     ).with_columns(suspended_on=anniversary_expr(pl.col("issue_date"), pl.col("suspended_count")))
+    # The first endorsement after the latest missed anniversary restores the permit.
     restored = (
-        endorsed.join(chain.select(*keys, "missed_on", "at"), on=keys, how="inner")
-        .filter(
-            (pl.col("endorsed_on") > pl.col("missed_on")) & (pl.col("endorsed_on") <= pl.col("at"))
+        endorsed.join(
+            chain.filter(pl.col("missed_on").is_not_null()).select("permit", "missed_on"),
+            on="permit",
+            how="inner",
         )
-        .group_by(keys)
+        .filter(pl.col("endorsed_on") > pl.col("missed_on"))
+        .group_by("permit")
         .agg(restored_on=pl.col("endorsed_on").min())
     )
-    chain = chain.join(restored, on=keys, how="left")
+    chain = chain.join(restored, on="permit", how="left")
 
     cancelled = (pl.col("status") == PermitState.CANCELLED) & (
         pl.col("end") <= pl.col("expiry_date")
@@ -346,8 +344,7 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
     current = (
         chain.lazy()
         .filter(pl.col("next_issue").is_null())
-        .with_columns(as_of=pl.lit(as_of, pl.Date))
-        .pipe(_with_covered_anniversary, "as_of", "upcoming")
+        .with_columns(upcoming=_covered_anniversary(pl.col("issue_date"), pl.lit(as_of, pl.Date)))
         .with_columns(
             pl.col("upcoming")
             + _has_bit(pl.col("covered"), pl.col("upcoming").clip(upper_bound=62)).cast(pl.Int64)
