@@ -165,6 +165,7 @@ def test_score_command_on_the_registry(tmp_path: Path) -> None:
     result = run_luodi("score", "--policy", "zj-cixi", "--as-of", "2025-06-30", env=env)
     assert result.returncode == 0, result.stderr
     assert "zj-cixi 2023.1" in result.stdout and "积分分布" in result.stdout
+    assert "frame digest" in result.stdout
     unknown = run_luodi("score", "--policy", "nowhere", env=env)
     assert unknown.returncode == 1 and "no policy nowhere" in unknown.stderr
     too_early = run_luodi("score", "--policy", "zj-cixi", "--as-of", "2020-01-01", env=env)

@@ -55,6 +55,7 @@ def test_the_frame_holds_the_typed_inputs_and_points_of_the_run(
         assert hashlib.sha256(part.data).hexdigest() == part.digest
         assert part.first_resident_id <= part.last_resident_id
     assert run.frame_digest == hashlib.sha256(b"".join(part.data for part in parts)).hexdigest()
+    assert result.run.frame_digest == run.frame_digest  # what the API and `luodi score` show
 
     # The inputs as the policy read them: same columns, same types, same values.
     total = registry_repository.resident_count(loaded, SYSTEM_ACTOR)

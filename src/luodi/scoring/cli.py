@@ -29,6 +29,11 @@ def print_distribution(result: RunResult) -> None:
         f"skipped (no valid permit) · 平均 mean {run.mean_total:.2f}",
         highlight=False,
     )
+    console.print(
+        f"[dim]策略摘要 policy digest {run.policy_digest} · "
+        f"积分数据摘要 frame digest {run.frame_digest}[/]",
+        highlight=False,
+    )
     if result.skipped_by_state:
         console.print(
             "未计分居民按居住证状态 / not scored, by permit state: "

@@ -20,6 +20,8 @@ class RunRead(BaseModel):
     residents_skipped: int
     mean_total: float
     defaulted_inputs: str
+    frame_digest: str
+    """SHA-256 of the run's stored frame (typed inputs and points of everyone scored)."""
 
 
 class ResidentScoreRead(BaseModel):
