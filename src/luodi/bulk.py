@@ -7,12 +7,28 @@ transaction, so that a failed load leaves nothing behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Select, Table, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 COPY_CHUNK_ROWS = 200_000
@@ -46,14 +62,19 @@ def insert_frame(session: Session, table: Table, frame: pl.DataFrame) -> int:
     connection = session.connection()
     column_list = ", ".join(columns)
     if connection.dialect.name == "postgresql":
+        import psycopg  # only where PostgreSQL is the database
+
         dbapi_connection = connection.connection.dbapi_connection
         assert dbapi_connection is not None
-        with (
-            dbapi_connection.cursor() as cursor,
-            cursor.copy(f"COPY {table.name} ({column_list}) FROM STDIN (FORMAT csv)") as copy,
-        ):
-            for chunk in frame.iter_slices(COPY_CHUNK_ROWS):
-                copy.write(chunk.write_csv(include_header=False, null_value=""))
+        statement = f"COPY {table.name} ({column_list}) FROM STDIN (FORMAT csv)"
+        try:
+            with dbapi_connection.cursor() as cursor, cursor.copy(statement) as copy:
+                for chunk in frame.iter_slices(COPY_CHUNK_ROWS):
+                    copy.write(chunk.write_csv(include_header=False, null_value=""))
+        except psycopg.Error as error:
+            # As SQLAlchemy reports the same failure of an INSERT (a unique key taken by a
+            # parallel writer is an IntegrityError, whichever the database).
+            raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
     else:
         placeholders = ", ".join("?" for _ in columns)
         statement = f"INSERT INTO {table.name} ({column_list}) VALUES ({placeholders})"
@@ -82,6 +103,18 @@ def reserve_ids(session: Session, table: Table, count: int) -> pl.Series:
         return pl.Series("id", list(values), dtype=pl.Int64)
     first = int(session.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
     return pl.int_range(first, first + count, dtype=pl.Int64, eager=True).alias("id")
+
+
+def among(session: Session, column: Any, values: Sequence[int] | Sequence[str]) -> Any:
+    """``column IN values`` as ONE bound value whatever their number (a PostgreSQL array, an
+    SQLite JSON array read by ``json_each``): thousands of ids or ID numbers in an ``IN (…)``
+    list cost more to render than the query takes, and SQLite bounds the parameters."""
+    listed = list(values)
+    if session.connection().dialect.name == "postgresql":
+        kind = BigInteger if isinstance(column.type, Integer) else String
+        return column == any_(cast(bindparam(None, listed, type_=ARRAY(kind)), ARRAY(kind)))
+    values_of = select(literal_column("value")).select_from(func.json_each(json.dumps(listed)))
+    return column.in_(values_of)
 
 
 def with_ids(session: Session, table: Table, frame: pl.DataFrame) -> pl.DataFrame:

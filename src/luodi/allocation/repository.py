@@ -1,17 +1,26 @@
 """Every scoped query of allocation runs, built only from ``auth/scopes.py``.
 
 Allocation runs are not public (they become public through their notice): the cycle's
-department, the service centre and auditors; town staff and residents read none.
+department, the service centre and auditors; town staff and residents read none. What an
+allocation reads of the registry is the people of the cycle's applications, never the whole
+population, each read scoped by ``registry.repository.readable``.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, select
+from collections.abc import Sequence
 
+import polars as pl
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import Session
+
+from luodi import bulk
 from luodi.allocation.models import AllocationRun
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
-from luodi.programs.models import ProgramCycle
+from luodi.programs.models import Application, ProgramCycle
+from luodi.registry import repository as registry_repository
+from luodi.registry.models import Child, Resident, Town
 
 
 def _run_department() -> ColumnElement[object]:
@@ -28,3 +37,115 @@ def readable_runs(actor: Actor) -> Select[tuple[AllocationRun]]:
 
 def writable_runs(actor: Actor) -> Select[tuple[AllocationRun]]:
     return select(AllocationRun).where(scopes.writable(actor, department=_run_department()))
+
+
+# --- who an allocation reads: only the people of the cycle's applications -----------------
+
+PERSON_SCHEMA = {"resident_id": pl.Int64, "household_id": pl.Int64, "town_code": pl.String}
+
+
+def cycle_applications(session: Session, cycle_id: int, statuses: Sequence[str]) -> pl.DataFrame:
+    """``application_id``, ``applicant``, ``child_id``, ``choices``, ``fields`` of the
+    cycle's applications in these states, in the order they were filed."""
+    return bulk.read_frame(
+        session,
+        select(
+            Application.id,
+            Application.resident_id,
+            Application.child_id,
+            Application.choices,
+            Application.fields,
+        )
+        .where(Application.cycle_id == cycle_id, Application.status.in_(statuses))
+        .order_by(Application.submitted_at, Application.id),
+        {
+            "application_id": pl.Int64,
+            "applicant": pl.Int64,
+            "child_id": pl.Int64,
+            "choices": pl.String,
+            "fields": pl.String,
+        },
+    )
+
+
+def people(session: Session, actor: Actor, resident_ids: Sequence[int]) -> pl.DataFrame:
+    """``resident_id``, ``household_id``, ``town_code`` of these residents (those ``actor``
+    reads)."""
+    return bulk.read_frame(
+        session,
+        select(Resident.id, Resident.household_id, Town.code)
+        .join(Town, Town.id == Resident.town_id)
+        .where(
+            bulk.among(session, Resident.id, sorted(set(resident_ids))),
+            registry_repository.readable(actor),
+        ),
+        PERSON_SCHEMA,
+    )
+
+
+def household_members(session: Session, actor: Actor, household_ids: Sequence[int]) -> pl.DataFrame:
+    """Every resident of these households ``actor`` reads (``PERSON_SCHEMA``)."""
+    return bulk.read_frame(
+        session,
+        select(Resident.id, Resident.household_id, Town.code)
+        .join(Town, Town.id == Resident.town_id)
+        .where(
+            bulk.among(session, Resident.household_id, sorted(set(household_ids))),
+            registry_repository.readable(actor),
+        ),
+        PERSON_SCHEMA,
+    )
+
+
+def household_sizes(session: Session, actor: Actor, household_ids: Sequence[int]) -> pl.DataFrame:
+    """``household_id``, ``household_size``: the residents and accompanying children of each
+    of these households as the registry has them (those ``actor`` reads)."""
+    listed = sorted(set(household_ids))
+    adults = bulk.read_frame(
+        session,
+        select(Resident.household_id, func.count())
+        .where(
+            bulk.among(session, Resident.household_id, listed),
+            registry_repository.readable(actor),
+        )
+        .group_by(Resident.household_id),
+        {"household_id": pl.Int64, "adults": pl.Int64},
+    )
+    children = bulk.read_frame(
+        session,
+        select(Child.household_id, func.count())
+        .where(
+            bulk.among(session, Child.household_id, listed),
+            registry_repository.readable_children(actor),
+        )
+        .group_by(Child.household_id),
+        {"household_id": pl.Int64, "children": pl.Int64},
+    )
+    return adults.join(children, on="household_id", how="left").select(
+        "household_id",
+        household_size=(pl.col("adults") + pl.col("children").fill_null(0)).cast(pl.Int64),
+    )
+
+
+def names(
+    session: Session, actor: Actor, resident_ids: Sequence[int], child_ids: Sequence[int]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(``resident_id``, ``id_number``, ``name``) of these residents and (``child_id``,
+    ``child_id_number``, ``child_name``) of these children, those ``actor`` reads."""
+    residents = bulk.read_frame(
+        session,
+        select(Resident.id, Resident.id_number, Resident.name).where(
+            bulk.among(session, Resident.id, sorted(set(resident_ids))),
+            registry_repository.readable(actor),
+        ),
+        {"resident_id": pl.Int64, "id_number": pl.String, "name": pl.String},
+    )
+    children = bulk.read_frame(
+        session,
+        select(Child.id, Child.id_number, Child.name).where(
+            bulk.among(session, Child.id, sorted(set(child_ids))),
+            registry_repository.readable_children(actor),
+        ),
+        {"child_id": pl.Int64, "child_id_number": pl.String, "child_name": pl.String},
+    )
+    return residents, children

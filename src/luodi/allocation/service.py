@@ -30,7 +30,6 @@ from luodi.programs import rules, targets
 from luodi.programs.catalog import cycle_spec
 from luodi.programs.models import Application, ApplicationStatus, CycleStatus, ProgramCycle
 from luodi.programs.spec import ProgramKind, ProgramSpec
-from luodi.registry import service as registry_service
 from luodi.scoring import service as scoring_service
 
 RANKABLE = (
@@ -40,6 +39,25 @@ RANKABLE = (
     ApplicationStatus.UNPLACED,
 )
 """Applications a run ranks: verified ones, and on a re-run those an earlier run decided."""
+
+RESULT_SCHEMA = {
+    "application_id": pl.Int64,
+    "resident_id": pl.Int64,
+    "child_id": pl.Int64,
+    "outcome": pl.String,
+    "target_id": pl.String,
+    "unit": pl.String,
+    "choice_rank": pl.Int64,
+    "town_placement": pl.Boolean,
+    "points": pl.Float64,
+    "priority_group": pl.Int64,
+    "rank": pl.Int64,
+    "lottery": pl.String,
+    "entitlement": pl.Float64,
+    "reason_zh": pl.String,
+    "reason_en": pl.String,
+}
+"""A run's results as stored, with who each application is for (ids only)."""
 
 STATUS_OF_OUTCOME = {
     Outcome.PLACED: ApplicationStatus.PLACED,
@@ -54,45 +72,33 @@ def applicant_frame(
 ) -> tuple[pl.DataFrame, scoring_service.StoredScores]:
     """One row per (application, person whose points count): the child's parents for a
     school place, else the applicant; with that person's stored points and inputs."""
-    applications = session.execute(
-        select(
-            Application.id,
-            Application.resident_id,
-            Application.child_id,
-            Application.choices,
-            Application.fields,
-        )
-        .where(Application.cycle_id == cycle.id, Application.status.in_(RANKABLE))
-        .order_by(Application.submitted_at, Application.id)
-    ).all()
+    # Only the people of the cycle's applications (and for a school place their
+    # households): never the whole registry.
     frame = (
-        pl.DataFrame(
-            applications,
-            schema={
-                "application_id": pl.Int64,
-                "applicant": pl.Int64,
-                "child_id": pl.Int64,
-                "choices": pl.String,
-                "fields": pl.String,
-            },
-            orient="row",
-        )
+        repository.cycle_applications(session, cycle.id, RANKABLE)
         .with_row_index(rules.ORDER, offset=1)
         .with_columns(pl.col(rules.ORDER).cast(pl.Int64))
     )
-    people = registry_service.people(actor, session)
-    applicant_town = people.select(
-        pl.col(KEY).alias("applicant"), pl.col("town_code").alias("home_town"), "household_id"
+    applicants = repository.people(session, actor, frame["applicant"].to_list())
+    frame = frame.join(
+        applicants.select(
+            pl.col(KEY).alias("applicant"), pl.col("town_code").alias("home_town"), "household_id"
+        ),
+        on="applicant",
+        how="left",
     )
-    frame = frame.join(applicant_town, on="applicant", how="left")
+    households = frame["household_id"].drop_nulls().to_list()
     if spec.kind is ProgramKind.PUBLIC_HOUSING:
-        frame = frame.join(_household_sizes(actor, session, people), on="household_id", how="left")
+        sizes = repository.household_sizes(session, actor, households)
+        frame = frame.join(sizes, on="household_id", how="left")
         # A resident registered without a household lives alone.
         frame = frame.with_columns(pl.col("household_size").fill_null(1))
     else:
         frame = frame.with_columns(household_size=pl.lit(None, dtype=pl.Int64))
     if spec.kind is ProgramKind.SCHOOL_ADMISSION:
-        parents = people.select("household_id", KEY).drop_nulls("household_id")
+        parents = repository.household_members(session, actor, households).select(
+            "household_id", KEY
+        )
         persons = frame.join(parents, on="household_id", how="left").with_columns(
             pl.col(KEY).fill_null(pl.col("applicant"))
         )
@@ -108,22 +114,6 @@ def applicant_frame(
             pl.col("fields").str.json_decode(pl.Struct(schema)).alias("fields")
         ).unnest("fields")
     return persons, scores
-
-
-def _household_sizes(actor: Actor, session: Session, people: pl.DataFrame) -> pl.DataFrame:
-    """Members of each household as the registry has them (adults and accompanying
-    children), never as an application says."""
-    adults = people.drop_nulls("household_id").group_by("household_id").agg(adults=pl.len())
-    children = (
-        registry_service.children(actor, session)
-        .drop_nulls("household_id")
-        .group_by("household_id")
-        .agg(children=pl.len())
-    )
-    return adults.join(children, on="household_id", how="left").select(
-        "household_id",
-        household_size=(pl.col("adults") + pl.col("children").fill_null(0)).cast(pl.Int64),
-    )
 
 
 def allocate_cycle(
@@ -327,7 +317,8 @@ def final_run(session: Session, cycle_id: int) -> AllocationRun | None:
 
 def _stored_results(session: Session, run_id: int) -> pl.DataFrame:
     """A run's results as stored, with who each application is for (ids only)."""
-    rows = session.execute(
+    return bulk.read_frame(
+        session,
         select(
             AllocationResult.application_id,
             Application.resident_id,
@@ -347,36 +338,15 @@ def _stored_results(session: Session, run_id: int) -> pl.DataFrame:
         )
         .join(Application, Application.id == AllocationResult.application_id)
         .where(AllocationResult.run_id == run_id)
-        .order_by(AllocationResult.application_id)
-    ).all()
-    return pl.DataFrame(
-        [tuple(row) for row in rows],
-        schema={
-            "application_id": pl.Int64,
-            "resident_id": pl.Int64,
-            "child_id": pl.Int64,
-            "outcome": pl.String,
-            "target_id": pl.String,
-            "unit": pl.String,
-            "choice_rank": pl.Int64,
-            "town_placement": pl.Boolean,
-            "points": pl.Float64,
-            "priority_group": pl.Int64,
-            "rank": pl.Int64,
-            "lottery": pl.String,
-            "entitlement": pl.Float64,
-            "reason_zh": pl.String,
-            "reason_en": pl.String,
-        },
-        orient="row",
+        .order_by(AllocationResult.application_id),
+        RESULT_SCHEMA,
     )
 
 
 def _with_people(actor: Actor, session: Session, frame: pl.DataFrame, masked: bool) -> pl.DataFrame:
     """Names and ID numbers of the applicant and the child (masked for anything public)."""
-    people = registry_service.people(actor, session).select(KEY, "id_number", "name")
-    children = registry_service.children(actor, session).select(
-        "child_id", "child_id_number", "child_name"
+    people, children = repository.names(
+        session, actor, frame[KEY].drop_nulls().to_list(), frame["child_id"].drop_nulls().to_list()
     )
     frame = frame.join(people, on=KEY, how="left").join(children, on="child_id", how="left")
     if masked:

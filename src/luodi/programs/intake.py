@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from luodi import bulk
 from luodi.audit import service as audit
 from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.auth.permissions import acts_as, require
@@ -27,7 +28,6 @@ from luodi.programs import repository, rules, schemas, targets
 from luodi.programs.catalog import cycle_spec
 from luodi.programs.models import Application, ApplicationStatus, CycleStatus, ProgramCycle
 from luodi.programs.spec import ProgramKind, ProgramSpec
-from luodi.registry import service as registry_service
 from luodi.tabular import LINE, Problems
 
 APPLICATION_READERS = (
@@ -112,7 +112,18 @@ def _validated_records(
             schema[key] = rules.field_dtype(spec, key)
         else:
             schema[key] = pl.String
-    return pl.DataFrame(valid, schema=schema, orient="row")
+    # Column by column, the list column joined and split again: Polars builds a Series per
+    # cell from Python lists (most of the time of a large file). Choices are never empty
+    # (``schemas.Choices``), so an empty piece is the empty list.
+    columns = {
+        key: pl.Series(key, [row[key] for row in valid], dtype=dtype)
+        for key, dtype in schema.items()
+        if key != "choices"
+    }
+    if "choices" in schema:
+        joined = pl.Series("choices", ["\x00".join(row["choices"]) for row in valid])
+        columns["choices"] = joined.str.split("\x00").list.filter(pl.element() != "")
+    return pl.DataFrame(columns).select(list(schema))
 
 
 def submit_applications(
@@ -161,8 +172,9 @@ def submit_applications(
                 pl.lit(field.default, dtype=rules.field_dtype(spec, name)).alias(name)
             )
     problems = Problems()
-    people = registry_service.people(actor, session).select(
-        "id_number", "resident_id", "household_id"
+    # Only the people and children the records name: never the whole registry.
+    people = repository.residents_numbered(
+        session, actor, frame["id_number"].drop_nulls().to_list()
     )
     frame = frame.join(people, on="id_number", how="left")
     problems.flag(
@@ -175,8 +187,8 @@ def submit_applications(
     )
     school = spec.kind is ProgramKind.SCHOOL_ADMISSION
     if school:
-        children = registry_service.children(SYSTEM_ACTOR, session).select(
-            "child_id_number", "child_id", pl.col("household_id").alias("child_household")
+        children = repository.children_numbered(
+            session, SYSTEM_ACTOR, frame["child_id_number"].drop_nulls().to_list()
         )
         frame = frame.join(children, on="child_id_number", how="left")
         problems.flag(
@@ -235,28 +247,36 @@ def submit_applications(
             ],
         )
     field_names = list(spec.fields)
-    applications = [
-        Application(
-            cycle_id=cycle.id,
-            resident_id=row["resident_id"],
-            child_id=row["child_id"],
-            subject=row["subject"],
-            choices=";".join(row["choices"]) if choosing else "",
-            fields=json.dumps({name: row[name] for name in field_names}, ensure_ascii=False),
-            submitted_by=actor.username,
-        )
-        for row in frame.iter_rows(named=True)
-    ]
-    session.add_all(applications)
+    rows = frame.select(
+        cycle_id=pl.lit(cycle.id, dtype=pl.Int64),
+        resident_id=pl.col("resident_id"),
+        child_id=pl.col("child_id"),
+        subject=pl.col("subject"),
+        choices=pl.col("choices").list.join(";") if choosing else pl.lit(""),
+        fields=pl.Series(
+            [
+                json.dumps(values, ensure_ascii=False)
+                for values in frame.select(field_names).iter_rows(named=True)
+            ]
+            if field_names
+            else ["{}"] * frame.height,
+            dtype=pl.String,
+        ),
+        status=pl.lit(ApplicationStatus.SUBMITTED.value),
+        submitted_by=pl.lit(actor.username),
+    )
+    # In one bulk write, ids from the database (the order of the records is the order of
+    # application: ids ascend with it).
+    rows = bulk.with_ids(session, Application.__table__, rows)
     try:
-        session.flush()
+        bulk.insert_frame(session, Application.__table__, rows)
     except IntegrityError:
         # Another request filed the same person in this cycle meanwhile (the unique
         # (cycle, subject) constraint decides the race).
         raise Conflict(
             "本周期已有该对象的申请（同时提交）", "already applied in this cycle (concurrently)"
         ) from None
-    ids = [application.id for application in applications]
+    ids = rows["id"].to_list()
     audit.record(
         session,
         actor,
@@ -264,10 +284,9 @@ def submit_applications(
         "program_cycle",
         cycle.id,
         after={
-            "applications": [
-                (a.id, a.resident_id, a.child_id, a.subject, a.choices, a.fields)
-                for a in applications
-            ]
+            "applications": rows.select(
+                "id", "resident_id", "child_id", "subject", "choices", "fields"
+            ).rows()
         },
         detail={"count": len(ids), "first": ids[0], "last": ids[-1]},
     )

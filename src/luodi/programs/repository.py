@@ -8,15 +8,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
+import polars as pl
 from sqlalchemy import ColumnElement, Select, select, true
 from sqlalchemy.orm import Session
 
+from luodi import bulk
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.errors import NotFound
 from luodi.programs.models import Application, ProgramCycle
+from luodi.registry import repository as registry_repository
+from luodi.registry.models import Child, Resident
 
 Row = TypeVar("Row")
 
@@ -64,3 +69,29 @@ def writable_cycle(actor: Actor, session: Session, cycle_id: int) -> ProgramCycl
     """A cycle the actor may change (a reviewer: own department's); else "not found"."""
     statement = writable_cycles(actor).where(ProgramCycle.id == cycle_id)
     return one(session, statement, f"没有申报周期 {cycle_id}", f"no program cycle {cycle_id}")
+
+
+def residents_numbered(session: Session, actor: Actor, id_numbers: Sequence[str]) -> pl.DataFrame:
+    """``id_number``, ``resident_id``, ``household_id`` of the residents ``actor`` reads
+    among these ID numbers (an application file's: never the whole registry)."""
+    return bulk.read_frame(
+        session,
+        select(Resident.id_number, Resident.id, Resident.household_id).where(
+            bulk.among(session, Resident.id_number, sorted(set(id_numbers))),
+            registry_repository.readable(actor),
+        ),
+        {"id_number": pl.String, "resident_id": pl.Int64, "household_id": pl.Int64},
+    )
+
+
+def children_numbered(session: Session, actor: Actor, id_numbers: Sequence[str]) -> pl.DataFrame:
+    """``child_id_number``, ``child_id``, ``child_household`` of the children ``actor``
+    reads among these ID numbers."""
+    return bulk.read_frame(
+        session,
+        select(Child.id_number, Child.id, Child.household_id).where(
+            bulk.among(session, Child.id_number, sorted(set(id_numbers))),
+            registry_repository.readable_children(actor),
+        ),
+        {"child_id_number": pl.String, "child_id": pl.Int64, "child_household": pl.Int64},
+    )
