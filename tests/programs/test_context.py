@@ -176,6 +176,20 @@ def test_the_context_of_a_family(session: Session, tmp_path: Path) -> None:
         assert built.schema[name] == context.dtype(value_type), name
 
 
+def test_scores_at_hand_are_not_asked_for_again(session: Session, tmp_path: Path) -> None:
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
+    frame, ids = family_frame(session)
+    related = scores_of(ids)
+    known = related([ids[city.FATHER]])
+    built = context.add_context(SYSTEM_ACTOR, session, frame, AS_OF, INPUTS, related, known=known)
+    assert related.asked[1:] == [[ids[city.MOTHER]]]  # type: ignore[attr-defined]
+    assert built["parents_max_points"].to_list()[:2] == [94.5, 94.5]
+    nobody = context.add_context(
+        SYSTEM_ACTOR, session, frame.filter(pl.col(KEY) == ids[city.LONER]), AS_OF, INPUTS, related
+    )
+    assert nobody.select("spouse_scored", "either_parent_scored").row(0) == (False, False)
+
+
 def test_the_employer_and_union_as_of_the_date(session: Session, tmp_path: Path) -> None:
     load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
     frame, ids = family_frame(session)

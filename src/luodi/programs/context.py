@@ -539,20 +539,26 @@ def add_context(
     input_types: Mapping[str, ValueType],
     related_inputs: RelatedInputs | None = None,
     keep: Collection[str] = (),
+    known: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The applicants' ``frame`` with the vocabulary's columns as of ``as_of`` (``build``),
-    reading the registry in bulk and, for the spouses and parents, ``related_inputs``; the
+    reading the registry in bulk and, for the spouses and parents, ``related_inputs`` (only
+    for the people ``known`` — scores already read, same columns — does not hold); the
     columns named in ``keep`` (the program's fields) are left as they are."""
     registry = registry_frames(actor, session, frame, as_of)
     related = None
     if related_inputs is not None:
         skeleton = build(frame, as_of, registry, {}, None)
-        ids = (
-            pl.concat([skeleton[column] for column in RELATED_ID.values()])
-            .drop_nulls()
-            .unique()
-            .sort()
-            .to_list()
+        ids = pl.concat([skeleton[column] for column in RELATED_ID.values()]).drop_nulls()
+        had = known.filter(pl.col(KEY).is_in(ids.implode())) if known is not None else None
+        missing = ids.unique().sort()
+        if had is not None:
+            missing = missing.filter(~missing.is_in(had[KEY].implode()))
+        fetched = related_inputs(missing.to_list()) if missing.len() else None
+        parts = [part for part in (had, fetched) if part is not None]
+        related = (
+            pl.concat(parts, how="diagonal_relaxed")
+            if parts
+            else pl.DataFrame(schema={KEY: pl.Int64})
         )
-        related = related_inputs(ids) if ids else None
     return build(frame, as_of, registry, input_types, related, keep)
