@@ -334,3 +334,38 @@ def test_a_cycle_whose_rule_names_an_unknown_word_does_not_open(
         open_cycle(session, "frontline-check")
     assert "did you mean `frontline`" in caught.value.message_en
     assert caught.value.details[0].field == "eligibility.frontline"
+
+
+def test_an_allocation_reads_the_context(
+    session: Session, small_city: Path, program_folder: Path
+) -> None:
+    """Frontline workers of unionised employers only, on the synthetic city: every placed
+    applicant is one, and the others are refused by that rule."""
+    from luodi.allocation import service as allocation
+    from luodi.policy.service import find_policy
+    from luodi.programs import demo, intake
+    from luodi.scoring import service as scoring_service
+
+    (program_folder / "frontline-check.yaml").write_text(
+        FRONTLINE_CHECK.replace("RULE", "frontline and employer_union"), encoding="utf-8"
+    )
+    load_city(SYSTEM_ACTOR, session, small_city, today=SCORED_ON)
+    scoring_service.score_registry(
+        SYSTEM_ACTOR, session, find_policy("zj-cixi", SCORED_ON), SCORED_ON
+    )
+    cycle_id = open_cycle(session, "frontline-check")
+    applications = demo.benefit_applications(small_city, 300)
+    intake.submit_applications(SYSTEM_ACTOR, session, cycle_id, applications.to_dicts())
+    intake.verify_all(SYSTEM_ACTOR, session, cycle_id)
+    run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle_id, "ctx")
+    results = allocation.run_results(SYSTEM_ACTOR, session, run.id)
+    placed = results.filter(pl.col("outcome") == "placed")
+    assert placed.height == 5
+    facts = context.add_context(
+        SYSTEM_ACTOR, session, results.select(KEY, "outcome"), SCORED_ON, {}
+    )
+    eligible = facts.filter(pl.col("frontline") & pl.col("employer_union"))
+    assert set(placed[KEY]) <= set(eligible[KEY])
+    refused = facts.filter(~(pl.col("frontline") & pl.col("employer_union")).fill_null(False))
+    assert refused.height > 0
+    assert set(refused["outcome"]) <= {"ineligible"}

@@ -25,8 +25,8 @@ from luodi.kernels.allocation import Method
 from luodi.kernels.allocation.programs import Kind, Label, ProgramRules, SchoolRules, decide
 from luodi.kernels.masking import mask_id_number, mask_name
 from luodi.kernels.policy import KEY
+from luodi.programs import context, rules, targets
 from luodi.programs import repository as programs_repository
-from luodi.programs import rules, targets
 from luodi.programs.catalog import cycle_spec
 from luodi.programs.models import Application, ApplicationStatus, CycleStatus, ProgramCycle
 from luodi.programs.spec import ProgramKind, ProgramSpec
@@ -113,6 +113,18 @@ def applicant_frame(
         persons = persons.with_columns(
             pl.col("fields").str.json_decode(pl.Struct(schema)).alias("fields")
         ).unnest("fields")
+    # What the rules may say of the person, the household, the spouse, the child's two
+    # parents and the employer, as of the cycle's date (programs/context.py); fields win.
+    persons = context.add_context(
+        actor,
+        session,
+        persons,
+        cycle.as_of,
+        {name: item.type for name, item in scores.compiled.policy.inputs.items()},
+        lambda ids: scoring_service.stored_scores(actor, session, ids, run_id=scores.run.id).frame,
+        keep=spec.fields,
+        known=scores.frame,
+    )
     return persons, scores
 
 
