@@ -10,28 +10,11 @@ transaction.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Select,
-    Table,
-    any_,
-    bindparam,
-    cast,
-    delete,
-    func,
-    insert,
-    literal_column,
-    select,
-    true,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Select, Table, delete, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from luodi import bulk
@@ -518,18 +501,6 @@ def replace_unions(session: Session, unions: pl.DataFrame) -> int:
 # --- the family and employer of applicants (programs' context) ------------------------------
 
 
-def _among(session: Session, column: Any, ids: list[int]) -> ColumnElement[bool]:
-    """``column`` is one of ``ids``, as ONE bound value whatever their number (a PostgreSQL
-    array, an SQLite JSON array): an ``IN (…)`` of 25,000 parameters spent more time being
-    rendered than the query took to run."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(
-            cast(bindparam(None, ids, type_=ARRAY(BigInteger)), ARRAY(BigInteger))
-        )
-    listed = select(literal_column("value")).select_from(func.json_each(json.dumps(ids)))
-    return column.in_(listed)
-
-
 MEMBER_SCHEMA = {
     "resident_id": pl.Int64,
     "household_id": pl.Int64,
@@ -582,7 +553,7 @@ def family_frames(
             Child.grade,
             Child.parent_id,
             Child.second_parent_id,
-        ).where(_among(session, Child.id, sorted(set(child_ids))), readable_children(actor)),
+        ).where(bulk.among(session, Child.id, sorted(set(child_ids))), readable_children(actor)),
         CHILD_SCHEMA,
     )
     subjects = sorted(
@@ -590,7 +561,7 @@ def family_frames(
         | set(children["parent_id"].drop_nulls().to_list())
         | set(children["second_parent_id"].drop_nulls().to_list())
     )
-    named = _among(session, Resident.id, subjects)
+    named = bulk.among(session, Resident.id, subjects)
     households = select(Resident.household_id).where(named, Resident.household_id.is_not(None))
     members = _frame(
         session,
@@ -639,7 +610,7 @@ def current_employments(
         .join(Resident, Resident.id == Employment.resident_id)
         .outerjoin(EmployerUnion, EmployerUnion.employer_id == Employer.id)
         .where(
-            _among(session, Employment.resident_id, sorted(set(resident_ids))),
+            bulk.among(session, Employment.resident_id, sorted(set(resident_ids))),
             Employment.start_date <= as_of,
             (Employment.end_date.is_(None)) | (Employment.end_date >= as_of),
             readable(actor),
