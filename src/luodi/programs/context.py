@@ -407,6 +407,25 @@ def build(
     the policy's inputs of the spouses and parents (a scoring run), or none. Columns named in
     ``keep`` (the program's fields: they win over a word of the same name) are left alone.
     Pure."""
+    return _finish(_from_registry(frame, as_of, registry, input_types, keep), input_types, related)
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """The frame with what the registry says, before the related people's scores."""
+
+    out: pl.DataFrame
+    base_columns: list[str]
+    words: dict[str, Word]
+
+
+def _from_registry(
+    frame: pl.DataFrame,
+    as_of: date,
+    registry: RegistryFrames,
+    input_types: Mapping[str, ValueType],
+    keep: Collection[str],
+) -> _Stage:
     person = _person_column(frame)
     words = {name: word for name, word in vocabulary(input_types).items() if name not in keep}
     # The frame's own columns named like a word are replaced (a policy's input never is: the
@@ -467,7 +486,14 @@ def build(
     out = out.join(employment, on=person, how="left").with_columns(
         employed=pl.col("employer_credit_code").is_not_null()
     )
-    out = _with_related(out, input_types, related)
+    return _Stage(out, base.columns, words)
+
+
+def _finish(
+    stage: _Stage, input_types: Mapping[str, ValueType], related: pl.DataFrame | None
+) -> pl.DataFrame:
+    out = _with_related(stage.out, input_types, related)
+    words = stage.words
     columns = [
         pl.col(name).cast(dtype(word.type)).alias(name)
         if name in out.columns
@@ -475,7 +501,7 @@ def build(
         for name, word in words.items()
     ]
     ids = [pl.col(name) for name in RELATED_ID.values()]
-    return out.sort("_row").select(*base.columns, *columns, *ids)
+    return out.sort("_row").select(*stage.base_columns, *columns, *ids)
 
 
 def _with_related(
@@ -546,10 +572,10 @@ def add_context(
     for the people ``known`` — scores already read, same columns — does not hold); the
     columns named in ``keep`` (the program's fields) are left as they are."""
     registry = registry_frames(actor, session, frame, as_of)
+    stage = _from_registry(frame, as_of, registry, input_types, keep)
     related = None
     if related_inputs is not None:
-        skeleton = build(frame, as_of, registry, {}, None)
-        ids = pl.concat([skeleton[column] for column in RELATED_ID.values()]).drop_nulls()
+        ids = pl.concat([stage.out[column] for column in RELATED_ID.values()]).drop_nulls()
         had = known.filter(pl.col(KEY).is_in(ids.implode())) if known is not None else None
         missing = ids.unique().sort()
         if had is not None:
@@ -561,4 +587,4 @@ def add_context(
             if parts
             else pl.DataFrame(schema={KEY: pl.Int64})
         )
-    return build(frame, as_of, registry, input_types, related, keep)
+    return _finish(stage, input_types, related)
