@@ -300,7 +300,9 @@ def _resident_reads(
     """Residents as shown outside the service centre; permits, endorsements and children of
     the whole page in three queries (not three per resident)."""
     # Valid as the permit time line reads it: a suspended permit (no endorsement) is not.
-    page = permit_timeline(actor, session, date.today(), [resident.id for resident, _ in found])
+    page = permit_timeline(
+        actor, session, date.today(), [resident.id for resident, _ in found], reasons=False
+    )
     holders = set(page.filter("permit_valid")["resident_id"])
     households = [resident.household_id for resident, _ in found if resident.household_id]
     children = repository.children_per_household(session, households)
@@ -556,7 +558,12 @@ endorsement's date): read by the permit time line, not a policy input by itself.
 
 
 def permit_timeline(
-    actor: Actor, session: Session, as_of: date, resident_ids: list[int] | None = None
+    actor: Actor,
+    session: Session,
+    as_of: date,
+    resident_ids: list[int] | None = None,
+    *,
+    reasons: bool = True,
 ) -> pl.DataFrame:
     """Each readable resident's (or a page's) current residence span on ``as_of``, by
     Art. 19 of 《浙江省流动人口居住登记条例》 (kernels/timeline/permits.py ``TIMELINE_SCHEMA``):
@@ -570,7 +577,7 @@ def permit_timeline(
         pl.col("value").alias("permit_number"),
         pl.col("valid_from").alias("endorsed_on"),
     )
-    return permits_kernel.permit_timeline(permits, endorsements, as_of).join(
+    return permits_kernel.permit_timeline(permits, endorsements, as_of, reasons=reasons).join(
         permits.select("permit_number", permit_issue_date="issue_date"),
         on="permit_number",
         how="left",
@@ -640,8 +647,9 @@ def scoring_population(actor: Actor, session: Session, as_of: date) -> pl.DataFr
     date, town, origin, current employment, and the permit time line — ``permit_state``,
     ``permit_valid``, ``residence_registration_date`` (the start of the current continuous
     span; empty unless valid), ``next_endorsement_due``, ``permit_issue_date`` (the current
-    permit's, while valid) and the span's reason. Scoring keeps those with a valid permit."""
-    timeline = permit_timeline(actor, session, as_of)
+    permit's, while valid). Scoring keeps those with a valid permit; why a span starts where
+    it does is for one resident at a time (``residence_span``)."""
+    timeline = permit_timeline(actor, session, as_of, reasons=False)
     valid = pl.col("permit_valid")
     return (
         repository.scoring_people(session, actor, as_of)
@@ -658,8 +666,6 @@ def scoring_population(actor: Actor, session: Session, as_of: date) -> pl.DataFr
             pl.when(valid).then("permit_issue_date").alias("permit_issue_date"),
             pl.col("span_start").alias("residence_registration_date"),
             "next_endorsement_due",
-            pl.col("reason_zh").alias("residence_reason_zh"),
-            pl.col("reason_en").alias("residence_reason_en"),
         )
     )
 

@@ -409,3 +409,55 @@ def test_a_city_at_once() -> None:
     rows = timeline(permits, endorsements, date(2025, 6, 1))
     assert [rows[r]["span_start"] for r in (1, 2, 3)] == [ISSUED, None, FIRST + DAY]
     assert [rows[r]["permit_state"] for r in (1, 2, 3)] == ["valid", "suspended", "valid"]
+
+
+def test_without_reasons_the_same_spans() -> None:
+    permits = [
+        Permit(1, "OLD", date(2014, 5, 1), date(2018, 4, 30), status="expired"),
+        Permit(1, "NEW", date(2023, 10, 1), date(2029, 10, 1)),
+        Permit(2, "P2", ISSUED, date(2030, 3, 1)),
+    ]
+    endorsed = [(1, "NEW", date(2024, 9, 20)), (2, "P2", FIRST + DAY)]
+    full = permit_timeline(*frames(permits, endorsed), date(2025, 6, 1))
+    bare = permit_timeline(*frames(permits, endorsed), date(2025, 6, 1), reasons=False)
+    assert bare.drop("reason_zh", "reason_en").equals(full.drop("reason_zh", "reason_en"))
+    assert bare["reason_zh"].null_count() == bare.height == 2
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(histories(), min_size=2, max_size=12))
+def test_a_city_of_random_histories_gives_each_their_own(
+    city: list[tuple[list[Permit], list[tuple[int, str, date]], date]],
+) -> None:
+    """Residents side by side (the frame order is the kernel's business) get what they get
+    alone, on one date."""
+    as_of = city[0][2]
+    permits: list[Permit] = []
+    endorsements: list[tuple[int, str, date]] = []
+    for resident, (own_permits, own_endorsements, _) in enumerate(city, start=1):
+        for p in own_permits:
+            permits.append(
+                Permit(
+                    resident,
+                    f"{p.permit_number}-{resident}",
+                    p.issue_date,
+                    p.expiry_date,
+                    p.status,
+                    p.status_date,
+                )
+            )
+        endorsements += [(resident, f"{n}-{resident}", d) for _, n, d in own_endorsements]
+    rows = timeline(permits[::-1], endorsements[::-1], as_of)
+    for resident in range(1, len(city) + 1):
+        own = [p for p in permits if p.resident_id == resident]
+        if not any(p.issue_date <= as_of for p in own):
+            assert resident not in rows
+            continue
+        row = rows[resident]
+        got = (
+            row["permit_state"],
+            row["span_start"],
+            row["next_endorsement_due"],
+            row["suspended_since"],
+        )
+        assert got == walk(own, endorsements, as_of)

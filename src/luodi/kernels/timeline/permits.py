@@ -41,8 +41,8 @@ import polars as pl
 
 ENDORSEMENT_WINDOW_DAYS = 30
 """An endorsement up to this many days before an anniversary (and on it) is in time."""
-MAX_ANNIVERSARIES = 62
-"""Anniversaries tracked per permit (bits of an Int64 mask); no permit runs 62 years."""
+MAX_ANNIVERSARIES = 61
+"""Anniversaries tracked per permit (bits 1–61 of an Int64 mask); no permit runs 61 years."""
 
 RESIDENT = "resident_id"
 NUMBER = "permit_number"
@@ -134,15 +134,24 @@ def _same_resident(offset: int) -> pl.Expr:
     return pl.col(RESIDENT).shift(offset) == pl.col(RESIDENT)
 
 
+def _bits_up_to(count: pl.Expr) -> pl.Expr:
+    """2 ** (count + 1): less one, the mask of bits 0…count."""
+    return pl.lit(2, pl.Int64).pow(count.cast(pl.Int64) + 1)
+
+
 def _has_bit(mask: pl.Expr, bit: pl.Expr | int) -> pl.Expr:
     power = pl.lit(2, pl.Int64).pow(pl.lit(bit, pl.Int64) if isinstance(bit, int) else bit)
     return (mask // power) % 2 == 1
 
 
-def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: date) -> pl.DataFrame:
+def permit_timeline(
+    permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: date, *, reasons: bool = True
+) -> pl.DataFrame:
     """Each resident's current span on ``as_of`` (``TIMELINE_SCHEMA``), from their permits
     (``PERMIT_SCHEMA`` [+ ``status_date``]) and endorsements (``ENDORSEMENT_SCHEMA``).
-    Permits issued after ``as_of`` and endorsements dated after it are not known yet."""
+    Permits issued after ``as_of`` and endorsements dated after it are not known yet.
+    ``reasons=False`` leaves the reasons empty: a city's scoring reads none of them, and
+    writing them is most of the work (explanations ask for one resident's)."""
     day = timedelta(days=1)
     window = timedelta(days=ENDORSEMENT_WINDOW_DAYS)
     status_date = (
@@ -186,65 +195,71 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
             .otherwise(0)
             .clip(lower_bound=0),
         )
-        .collect()
+        .with_row_index("permit", offset=0)
+        .with_columns(pl.col("permit").cast(pl.Int64))
     )
-    # Endorsements by permit (an integer index: joins and groups on it are cheap), only those
-    # of the permit's holder, on or after its issue and by the last day it governs.
-    chain = chain.with_row_index("permit", offset=0).with_columns(pl.col("permit").cast(pl.Int64))
+    # One lazy query, collected once (Polars' lazy group-by and joins take a fraction of the
+    # eager ones' time on millions of endorsements). Endorsements by permit (an integer
+    # index: joins and groups on it are cheap), only those of the permit's holder, on or
+    # after its issue and by the last day it governs.
     endorsed = (
         endorsements.lazy()
         .select(*[pl.col(name).cast(kind) for name, kind in ENDORSEMENT_SCHEMA.items()])
         .join(
-            chain.lazy().select(RESIDENT, NUMBER, "permit", "issue_date", "at"),
+            chain.select(RESIDENT, NUMBER, "permit", "issue_date", "at"),
             on=[RESIDENT, NUMBER],
             how="inner",
         )
         .filter(pl.col("endorsed_on").is_between(pl.col("issue_date"), pl.col("at")))
-        .with_columns(covers=_covered_anniversary(pl.col("issue_date"), pl.col("endorsed_on")))
         .with_columns(
-            # In time: that anniversary is reached within the window, i.e. its year is
-            # completed by the endorsement's date plus 30 days.
-            in_time=(
-                _completed_years(pl.col("issue_date"), pl.col("endorsed_on") + window)
-                >= pl.col("covers")
-            )
-            & (pl.col("covers") <= MAX_ANNIVERSARIES)
+            # The anniversary reached within 30 days of the endorsement (years completed by
+            # then) is one it is in time for when it was not reached the day before it.
+            covers=_completed_years(pl.col("issue_date"), pl.col("endorsed_on") + window),
+            before=_completed_years(pl.col("issue_date"), pl.col("endorsed_on") - day),
         )
-        .select("permit", "endorsed_on", "covers", "in_time")
-        .collect()
+        .select(
+            "permit",
+            "endorsed_on",
+            # Bit k set: the k-th anniversary had an endorsement in time.
+            bit=pl.when(
+                (pl.col("covers") > pl.col("before"))
+                & pl.col("covers").is_between(1, MAX_ANNIVERSARIES)
+            )
+            .then(pl.lit(2, pl.Int64).pow(pl.col("covers")))
+            .otherwise(0),
+        )
     )
     per_permit = endorsed.group_by("permit").agg(
-        # Bit k set: the k-th anniversary had an endorsement in time.
-        covered=pl.lit(2, pl.Int64).pow(pl.col("covers")).filter(pl.col("in_time")).bitwise_or(),
-        last_endorsed=pl.col("endorsed_on").max(),
+        covered=pl.col("bit").bitwise_or(), last_endorsed=pl.col("endorsed_on").max()
     )
-    chain = chain.join(per_permit, on="permit", how="left").with_columns(
+    # Joins keep the chain's order: previous rows and the forward fill below read neighbours
+    # (the streaming engine does not keep it unless asked).
+    chain = chain.join(per_permit, on="permit", how="left", maintain_order="left").with_columns(
         pl.col("covered").fill_null(0)
     )
-    most = int(chain.select(pl.col("due_count").max().fill_null(0)).item())
-    missed = [
-        pl.when((pl.col("due_count") >= k) & ~_has_bit(pl.col("covered"), k)).then(pl.lit(k))
-        for k in range(1, most + 1)
-    ]
+    # Bits 1…due_count not covered: the anniversaries missed. The latest is the highest bit;
+    # a suspension runs from the first one missed after the last endorsement (the k-th comes
+    # after it when fewer than k years were completed on its date): the lowest bit above.
     chain = chain.with_columns(
-        missed_count=pl.max_horizontal(missed) if missed else pl.lit(None, pl.Int64)
-    ).with_columns(missed_on=anniversary_expr(pl.col("issue_date"), pl.col("missed_count")))
-    # A suspension runs from the first anniversary missed after the last endorsement (the
-    # k-th comes after it when fewer than k years were completed on its date).
-    chain = chain.with_columns(
+        missed=~pl.col("covered") & (_bits_up_to(pl.col("due_count")) - 1 - 1),
         endorsed_years=_completed_years(pl.col("issue_date"), pl.col("last_endorsed"))
+        .fill_null(0)
+        .clip(upper_bound=MAX_ANNIVERSARIES),
+    ).with_columns(
+        missed_count=pl.when(pl.col("missed") != 0).then(
+            63 - pl.col("missed").bitwise_leading_zeros().cast(pl.Int64)
+        ),
+        missed_after=pl.col("missed") & ~(_bits_up_to(pl.col("endorsed_years")) - 1),
     )
-    first_missed = [
-        pl.when(
-            (pl.col("due_count") >= k)
-            & ~_has_bit(pl.col("covered"), k)
-            & (pl.col("endorsed_years").is_null() | (pl.col("endorsed_years") < k))
-        ).then(pl.lit(k))
-        for k in range(1, most + 1)
-    ]
     chain = chain.with_columns(
-        suspended_count=pl.min_horizontal(first_missed) if first_missed else pl.lit(None, pl.Int64)
-    ).with_columns(suspended_on=anniversary_expr(pl.col("issue_date"), pl.col("suspended_count")))
+        missed_on=anniversary_expr(pl.col("issue_date"), pl.col("missed_count")),
+        suspended_on=anniversary_expr(
+            pl.col("issue_date"),
+            pl.when(pl.col("missed_after") != 0).then(
+                pl.col("missed_after").bitwise_trailing_zeros().cast(pl.Int64)
+            ),
+        ),
+    )
     # The first endorsement after the latest missed anniversary restores the permit.
     restored = (
         endorsed.join(
@@ -256,7 +271,7 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
         .group_by("permit")
         .agg(restored_on=pl.col("endorsed_on").min())
     )
-    chain = chain.join(restored, on="permit", how="left")
+    chain = chain.join(restored, on="permit", how="left", maintain_order="left")
 
     cancelled = (pl.col("status") == PermitState.CANCELLED) & (
         pl.col("end") <= pl.col("expiry_date")
@@ -330,8 +345,8 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
     anchor = (pl.col("state") == PermitState.VALID) & (~continues | late)
     chain = chain.with_columns(
         anchor_start=pl.when(anchor).then("own_start"),
-        anchor_zh=pl.when(anchor).then(own_zh),
-        anchor_en=pl.when(anchor).then(own_en),
+        anchor_zh=pl.when(anchor).then(own_zh) if reasons else pl.lit(None, pl.String),
+        anchor_en=pl.when(anchor).then(own_en) if reasons else pl.lit(None, pl.String),
         anchor_number=pl.when(anchor).then(NUMBER),
     ).with_columns(
         # A valid row that is no anchor continues its resident's previous row, itself valid:
@@ -342,15 +357,15 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
     # The latest permit issued by the date decides; what came before is in its anchor.
     # The next anniversary on or after the date, or the one after it when already endorsed.
     current = (
-        chain.lazy()
-        .filter(pl.col("next_issue").is_null())
+        chain.filter(pl.col("next_issue").is_null())
         .with_columns(upcoming=_covered_anniversary(pl.col("issue_date"), pl.lit(as_of, pl.Date)))
         .with_columns(
             pl.col("upcoming")
-            + _has_bit(pl.col("covered"), pl.col("upcoming").clip(upper_bound=62)).cast(pl.Int64)
+            + _has_bit(
+                pl.col("covered"), pl.col("upcoming").clip(upper_bound=MAX_ANNIVERSARIES)
+            ).cast(pl.Int64)
         )
         .with_columns(due=anniversary_expr(pl.col("issue_date"), pl.col("upcoming")))
-        .collect()
     )
     valid = pl.col("state") == PermitState.VALID
     renewed = valid & (pl.col("anchor_number") != pl.col(NUMBER))
@@ -396,7 +411,7 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
         .then(pl.format("permit {} cancelled ({}): the count ended", NUMBER, pl.col("end")))
         .otherwise(pl.format("permit {} expired on {}: the count ended", NUMBER, "expiry_date"))
     )
-    return current.select(
+    timeline = current.select(
         RESIDENT,
         NUMBER,
         span_start=pl.when(valid).then("anchor_start"),
@@ -404,9 +419,10 @@ def permit_timeline(permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: da
         permit_valid=valid,
         next_endorsement_due=pl.when(valid & (due < pl.col("expiry_date"))).then(due),
         suspended_since=pl.when(pl.col("state") == PermitState.SUSPENDED).then("suspended_on"),
-        reason_zh=reason_zh,
-        reason_en=reason_en,
-    ).cast(TIMELINE_SCHEMA)  # type: ignore[arg-type]
+        reason_zh=reason_zh if reasons else pl.lit(None, pl.String),
+        reason_en=reason_en if reasons else pl.lit(None, pl.String),
+    )
+    return timeline.cast(TIMELINE_SCHEMA).collect()  # type: ignore[arg-type]
 
 
 _PAST_ZH = {
