@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from luodi import bulk
@@ -54,13 +54,23 @@ def bulk_writes(session: Session, rows: int, *, first_load: bool = False) -> Ite
         yield
 
 
-def supersede(session: Session, feed: str, batch_id: int) -> int:
-    """Mark the current facts of earlier batches of ``feed`` whose record key ``batch_id``
-    brings again as superseded by it (kept as history), in one statement for the batch.
+def last_id(session: Session) -> int:
+    """The largest fact id so far: a batch's facts, written after it is read (one writer at a
+    time: ``feeds.repository.wait_for_writers``), all have larger ids."""
+    return int(session.scalar(select(func.coalesce(func.max(Fact.id), 0))) or 0)
 
-    It probes the index of current facts (``ix_facts_current_record``), where a key has one
-    version per batch that still counts, so a re-send costs the same however many versions
-    came before. A feed's first batch has nothing to supersede and skips the statement."""
+
+def supersede(session: Session, feed: str, batch_id: int, after: int) -> int:
+    """Mark the current facts of earlier batches of ``feed`` whose record key the batch
+    ``batch_id`` brings again as superseded by it (kept as history), in one statement for
+    the whole batch. ``after``: ``last_id`` before the batch's facts were written, so that
+    they are a range of ids and every earlier fact's id is at most ``after``.
+
+    The keys probe the index of current facts (``ix_facts_current_record``), where a key has
+    one version per batch that still counts: a re-send costs the same however many versions
+    came before. The index entry carries the fact's id, so telling an earlier version from
+    the batch's own reads no row; the earlier ones are then marked in id order. A feed's
+    first batch has nothing to supersede and skips the statement."""
     earlier = session.scalar(
         select(FeedBatch.id)
         .where(FeedBatch.feed == feed, FeedBatch.id != batch_id, FeedBatch.facts_written > 0)
@@ -68,16 +78,20 @@ def supersede(session: Session, feed: str, batch_id: int) -> int:
     )
     if earlier is None:
         return 0
-    newer = aliased(Fact)
-    outcome = session.execute(
-        update(Fact)
-        .where(
-            Fact.feed == feed,
-            Fact.superseded_by.is_(None),
-            Fact.batch_id != batch_id,
-            Fact.record_key.in_(select(newer.record_key).where(newer.batch_id == batch_id)),
-        )
-        .values(superseded_by=batch_id)
-        .execution_options(synchronize_session=False)
+    old, new = aliased(Fact), aliased(Fact)
+    brought = select(new.record_key).where(new.id > after, new.batch_id == batch_id)
+    superseded = select(old.id).where(
+        old.feed == feed,
+        old.superseded_by.is_(None),
+        old.id <= after,
+        old.record_key.in_(brought),
     )
+    # The large page cache of bulk writes: the rows it marks are spread over the table.
+    with bulk.sqlite_bulk_writes(session, Fact.__table__, 0, rebuild=False):
+        outcome = session.execute(
+            update(Fact)
+            .where(Fact.id.in_(superseded))
+            .values(superseded_by=batch_id)
+            .execution_options(synchronize_session=False)
+        )
     return int(outcome.rowcount or 0)  # type: ignore[attr-defined]

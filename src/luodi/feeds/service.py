@@ -408,10 +408,11 @@ def _write(
             )
     facts_path = workdir / "facts.parquet"
     facts_of(spec, good).sink_parquet(facts_path)
+    before = facts_repository.last_id(session)
     result.facts_written = _write_facts(
         session, spec, batch.id, source.file_name, facts_path, progress
     )
-    result.facts_superseded = facts_repository.supersede(session, spec.id, batch.id)
+    result.facts_superseded = facts_repository.supersede(session, spec.id, batch.id, before)
     batch.facts_written = result.facts_written
     batch.facts_superseded = result.facts_superseded
     batch.residents_created = result.residents_created
