@@ -74,6 +74,7 @@ bench: setup
 	$(BIN)/python bench/policy.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/feeds.py
+	$(BIN)/python bench/timeline.py
 	$(BIN)/python bench/allocation.py
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/notices.py

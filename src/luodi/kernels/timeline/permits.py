@@ -28,8 +28,9 @@ As luodi reads it (each point is tested in tests/kernels/timeline/test_permits.p
   ASSUMPTION (the regulation speaks of a new permit after one has ended; a renewal with no
   gap is continuous residence): docs/policy.md says so.
 
-Everything is column-wise: the only Python loop runs over anniversaries (years, ≤ 62), not
-over residents.
+Everything is column-wise, one lazy Polars query for the whole population: no Python loop
+over residents, nor over anniversaries (which anniversaries were endorsed in time is a bit
+mask per permit).
 """
 
 from __future__ import annotations
