@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import Select, case, select
 from sqlalchemy.orm import Session, aliased
 
 from luodi import bulk
@@ -26,12 +27,22 @@ from luodi.kernels.feeds.spec import Aggregate
 from luodi.kernels.timeline import insurance
 
 
-def _current(actor: Actor, names: list[str], as_of: date):  # type: ignore[no-untyped-def]
+def _current(actor: Actor, names: list[str], as_of: date) -> Select[Any]:
     return select(Fact.resident_id, Fact.name, Fact.value, Fact.valid_from, Fact.valid_to).where(
         Fact.name.in_(names),
         Fact.superseded_by.is_(None),
         (Fact.valid_from.is_(None)) | (Fact.valid_from <= as_of),
         repository.readable(actor),
+    )
+
+
+def _current_coded(actor: Actor, names: list[str], as_of: date) -> Select[Any]:
+    # The variable as its position in ``names``: a small number per fact crosses from the
+    # database instead of its name (the longest text of a fact row, repeated millions of
+    # times; 40 → 24 MB of CSV for 736 k facts).
+    code = case({name: position for position, name in enumerate(names)}, value=Fact.name)
+    return _current(actor, names, as_of).with_only_columns(
+        Fact.resident_id, code, Fact.value, Fact.valid_from, Fact.valid_to
     )
 
 
@@ -44,13 +55,31 @@ FACT_ROWS_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def current_facts(actor: Actor, session: Session, names: list[str], as_of: date) -> pl.DataFrame:
-    """Every current fact of these variables begun by ``as_of`` that ``actor`` reads, one row
-    each (``FACT_ROWS_SCHEMA``), read as a frame (``bulk.read_frame``: CSV from PostgreSQL,
-    JSON arrays from SQLite, never a Python object per fact): what every aggregation or
+def current_facts(
+    actor: Actor,
+    session: Session,
+    names: list[str],
+    as_of: date,
+    resident_ids: Sequence[int] | None = None,
+) -> pl.DataFrame:
+    """Every current fact of these variables begun by ``as_of`` that ``actor`` reads (of
+    ``resident_ids`` only when given, bound as one value), one row each
+    (``FACT_ROWS_SCHEMA``), read as a frame (``bulk.read_frame``: CSV from PostgreSQL, JSON
+    arrays from SQLite, never a Python object per fact): what every aggregation or
     derivation from facts starts from."""
-    return bulk.read_frame(
-        session, _current(actor, names, as_of), FACT_ROWS_SCHEMA, sqlite_chunks=Fact.id
+    if not names:
+        return pl.DataFrame(schema=FACT_ROWS_SCHEMA)
+    statement = _current_coded(actor, names, as_of)
+    if resident_ids is not None:
+        statement = statement.where(bulk.among(session, Fact.resident_id, resident_ids))
+    coded = bulk.read_frame(
+        session,
+        statement,
+        {**FACT_ROWS_SCHEMA, "name": pl.Int64()},
+        sqlite_chunks=Fact.id if resident_ids is None else None,
+    )
+    return coded.with_columns(
+        pl.col("name").replace_strict(list(range(len(names))), names, return_dtype=pl.String())
     )
 
 
