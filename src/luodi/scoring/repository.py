@@ -91,7 +91,7 @@ def scored_ids(session: Session, actor: Actor, run_id: int, resident_ids: list[i
         session.scalars(
             select(ResidentScore.resident_id).where(
                 ResidentScore.run_id == run_id,
-                ResidentScore.resident_id.in_(resident_ids),
+                bulk.among(session, ResidentScore.resident_id, resident_ids),
                 readable_scores(actor),
             )
         )

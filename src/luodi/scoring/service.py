@@ -225,11 +225,7 @@ def stored_scores(
                 f"policy {policy_id} has no scoring run yet: run luodi score first",
             )
     compiled = compiled_from_text(run.policy_text, f"scoring run {run.id}")
-    scored: list[int] = []
-    for start in range(0, len(resident_ids), 20_000):  # bounded IN lists
-        scored += repository.scored_ids(
-            session, actor, run.id, resident_ids[start : start + 20_000]
-        )
+    scored = repository.scored_ids(session, actor, run.id, resident_ids)
     names = list(compiled.policy.inputs)
     wanted = pl.Series(KEY, scored, dtype=pl.Int64)
     if scored:
