@@ -11,9 +11,9 @@ application's child; ``parent_1_…`` is the parent who registered the child (th
 ``id_number``), ``parent_2_…`` the other parent (``second_parent_id_number``) when registered
 here: a child's parents are these two, never other adults of the household.
 
-The builder reads the registry in five statements whatever the number of applicants
+The builder reads the registry in four statements whatever the number of applicants
 (``registry.service``: their ids bound as one array), never one query per applicant, and joins
-in Polars.
+in Polars; the spouses' and parents' scores come from the run the caller reads.
 """
 
 from __future__ import annotations
@@ -39,9 +39,6 @@ from luodi.kernels.policy.expressions import (
 )
 from luodi.registry import service as registry_service
 from luodi.registry.models import EmploymentBasis, Relation
-
-REGISTRY = "registry"
-"""Where a word comes from: the registry (loaded from ``luodi load`` or a registering feed)."""
 
 SEX = ValueType(Kind.ENUM, ("male", "female"))
 RELATION = ValueType(Kind.ENUM, tuple(relation.value for relation in Relation))
