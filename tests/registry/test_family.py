@@ -274,3 +274,29 @@ def test_one_child_and_one_resident_at_a_time(session: Session, tmp_path: Path) 
         ),
     )
     assert employment.frontline is True
+
+
+def test_a_second_head_of_a_registered_household_is_refused(
+    session: Session, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from tests.factories import id_number
+
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
+    feed = tmp_path / "residents.csv"
+    newcomer = id_number("420102", date(1993, 3, 3), 555)
+    feed.write_text(
+        f"身份证号,姓名,镇街代码,家庭编号,与户主关系\n{newcomer},新,{city.ZHOUXIANG},H1,户主\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(Invalid) as caught:
+        feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=None)
+    assert "a household has one head at most" in caught.value.details[0].describe()
+    # As a sibling the same row is welcome.
+    feed.write_text(
+        f"身份证号,姓名,镇街代码,家庭编号,与户主关系\n{newcomer},新,{city.ZHOUXIANG},H1,兄弟姐妹\n",
+        encoding="utf-8",
+    )
+    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=None)
+    assert result.status == ImportStatus.IMPORTED, result.rejections

@@ -219,11 +219,18 @@ RELATION_SPELLINGS = {
 """与户主关系 in English or Chinese, as the residents feed accepts it."""
 
 
-def _relations(problems: Problems, file: str, residents: pl.DataFrame) -> pl.DataFrame:
+def _relations(
+    problems: Problems, file: str, residents: pl.DataFrame, session: Session
+) -> pl.DataFrame:
     """``relation_to_head`` in its English spelling; at most one head (户主) and one spouse
-    (配偶) per household of the file."""
+    (配偶) per household, counting those the registry holds already."""
     if "relation_to_head" not in residents.columns:
         return residents.with_columns(relation_to_head=pl.lit(None, pl.String))
+    if "household_number" not in residents.columns:
+        residents = residents.with_columns(household_number=pl.lit(None, pl.String))
+    # Only the households of rows that say a relation.
+    named = residents.filter(is_given("relation_to_head"))["household_number"].drop_nulls()
+    registered = repository.heads_and_spouses(session, named)
     relation = (
         pl.col("relation_to_head")
         .str.to_lowercase()
@@ -239,12 +246,16 @@ def _relations(problems: Problems, file: str, residents: pl.DataFrame) -> pl.Dat
     )
     residents = residents.with_columns(relation_to_head=relation)
     for one, zh, en in ((Relation.HEAD, "户主", "head"), (Relation.SPOUSE, "配偶", "spouse")):
+        taken = registered.filter(pl.col("relation_to_head") == one.value)["household_number"]
         problems.flag(
             file,
             residents,
             is_given("household_number")
             & (pl.col("relation_to_head") == one.value)
-            & (pl.col("relation_to_head") == one.value).sum().over("household_number").gt(1),
+            & (
+                (pl.col("relation_to_head") == one.value).sum().over("household_number").gt(1)
+                | pl.col("household_number").is_in(taken.implode())
+            ),
             "relation_to_head",
             f"同一家庭只能有一名{zh}",
             f"a household has one {en} at most",
@@ -479,7 +490,7 @@ def register_frames(
             "手机号码应为以1开头的11位数字",
             "a mobile number is 11 digits starting with 1",
         )
-    residents = _relations(problems, file, residents)
+    residents = _relations(problems, file, residents, session)
     known_people = pl.concat([existing_residents["key"], residents["id_number"]])
 
     # Permits

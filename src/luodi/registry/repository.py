@@ -461,6 +461,24 @@ def children_frame(session: Session, actor: Actor) -> pl.DataFrame:
     )
 
 
+def heads_and_spouses(session: Session, household_numbers: pl.Series) -> pl.DataFrame:
+    """(household_number, relation_to_head) of the registered heads and spouses of these
+    households: a household has one of each at most."""
+    numbers = household_numbers.unique().to_list()
+    statement = (
+        select(Household.household_number, Resident.relation_to_head)
+        .join(Resident, Resident.household_id == Household.id)
+        .where(
+            bulk.among(session, Household.household_number, numbers),
+            Resident.relation_to_head.in_(["head", "spouse"]),
+        )
+    )
+    schema = {"household_number": pl.String, "relation_to_head": pl.String}
+    if not numbers:
+        return pl.DataFrame(schema=schema)
+    return bulk.read_frame(session, statement, schema)
+
+
 def link_second_parents(session: Session, id_numbers: list[str] | None = None) -> None:
     """Children whose other parent was named by ID number before that person was registered
     point at the resident now: those of ``id_numbers`` (one person registered: the index on
