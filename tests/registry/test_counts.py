@@ -171,7 +171,8 @@ def test_bulk_load_then_writes_then_a_registry_feed(
 def test_a_second_bulk_load_adds_to_the_counts(
     session: Session, small_city: Path, tmp_path: Path
 ) -> None:
-    """Towns, residents, permits and children of a second directory add to the first's."""
+    """Towns, residents, permits and children of a second directory add to the first's (a
+    child names its registering parent: the children feed requires it)."""
     load_city(SYSTEM_ACTOR, session, small_city)
     before = kept(session, TODAY)
     more = tmp_path / "more"
@@ -192,6 +193,7 @@ def test_a_second_bulk_load_adds_to_the_counts(
     ).write_csv(more / city_files.PERMITS)
     pl.DataFrame(
         {
+            "id_number": [number],
             "household_number": ["HX"],
             "child_id_number": [factories.id_number("330282", date(2020, 4, 4), 31)],
             "child_name": ["孙小"],
