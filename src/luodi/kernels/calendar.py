@@ -14,9 +14,10 @@ def years_before(day: date, years: int) -> date:
 
 
 def years_after(day: date, years: int) -> date:
-    """The ``years``-th anniversary of ``day``; 29 February falls on 1 March in common years,
-    the day ``years_between`` (policy expressions) counts the year as completed."""
+    """The ``years``-th anniversary of ``day``; 29 February falls on 28 February in common
+    years, the day 民法典 Art. 202 ends a year ("没有对应日的，月末日为期间的最后一日") and
+    ``years_between`` (policy expressions) counts it completed."""
     try:
         return day.replace(year=day.year + years)
     except ValueError:
-        return date(day.year + years, 3, 1)
+        return date(day.year + years, 2, 28)

@@ -217,12 +217,15 @@ def _anniversaries(
     day: npt.NDArray[np.int64], years: npt.NDArray[np.int64] | int
 ) -> npt.NDArray[np.int64]:
     """The anniversaries ``years`` after each day (days since 1970): the same day of the
-    month, 29 February falling on 1 March in a common year (as kernels/timeline reads it)."""
+    month, 29 February falling on 28 February in a common year (民法典 Art. 202, as
+    kernels/timeline reads it)."""
     dates = day.astype("datetime64[D]")
     month = dates.astype("datetime64[M]")
     into_month = (dates - month.astype("datetime64[D]")).astype(np.int64)
-    later = (month + np.asarray(years) * 12).astype("datetime64[D]").astype(np.int64)
-    result: npt.NDArray[np.int64] = later + into_month
+    later_month = month + np.asarray(years) * 12
+    later = later_month.astype("datetime64[D]").astype(np.int64)
+    month_length = ((later_month + 1).astype("datetime64[D]").astype(np.int64)) - later
+    result: npt.NDArray[np.int64] = later + np.minimum(into_month, month_length - 1)
     return result
 
 

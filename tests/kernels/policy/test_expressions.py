@@ -42,13 +42,21 @@ AS_OF = date(2026, 3, 1)
     [
         (date(1990, 3, 1), date(2026, 3, 1), 36, 432),
         (date(1990, 3, 2), date(2026, 3, 1), 35, 431),
-        # A 29 February birthday is completed on 1 March in common years.
-        (date(2000, 2, 29), date(2025, 2, 28), 24, 299),
-        (date(2000, 2, 29), date(2025, 3, 1), 25, 300),
-        # From 31 January one month is completed on 1 March, two on 31 March.
-        (date(2026, 1, 31), date(2026, 2, 28), 0, 0),
-        (date(2026, 1, 31), date(2026, 3, 1), 0, 1),
+        # 民法典 Art. 202: a period ends on the corresponding day, or on the last day of a
+        # month that has none. A year from 29 February is completed on 28 February in common
+        # years, on 29 February in leap years.
+        (date(2000, 2, 29), date(2025, 2, 27), 24, 299),
+        (date(2000, 2, 29), date(2025, 2, 28), 25, 300),
+        (date(2000, 2, 29), date(2024, 2, 28), 23, 287),
+        (date(2000, 2, 29), date(2024, 2, 29), 24, 288),
+        # From 31 January one month is completed on 28 February, two on 31 March, three on
+        # 30 April.
+        (date(2026, 1, 31), date(2026, 2, 27), 0, 0),
+        (date(2026, 1, 31), date(2026, 2, 28), 0, 1),
+        (date(2026, 1, 31), date(2026, 3, 30), 0, 1),
         (date(2026, 1, 31), date(2026, 3, 31), 0, 2),
+        (date(2026, 1, 31), date(2026, 4, 30), 0, 3),
+        (date(2028, 1, 30), date(2028, 2, 29), 0, 1),
         # End before start: negative, the completed span the other way.
         (date(2026, 6, 1), date(2026, 1, 1), 0, -5),
         (date(2030, 6, 1), date(2026, 7, 1), -3, -47),

@@ -212,13 +212,17 @@ def test_a_renewal_after_a_late_endorsement_keeps_the_restart() -> None:
     assert row["span_start"] == date(2019, 2, 1)
 
 
-def test_29_february_anniversaries_fall_on_1_march() -> None:
+def test_29_february_anniversaries_fall_on_28_february() -> None:
+    """民法典 Art. 202: a year without a corresponding day ends on the month's last day."""
     permit = Permit(1, "P1", date(2020, 2, 29), date(2030, 1, 1))
-    assert one([permit], [date(2021, 3, 1)], date(2021, 6, 1))["permit_state"] == "valid"
-    # 30 days before 1 March 2021 is 30 January.
-    assert one([permit], [date(2021, 1, 30)], date(2021, 6, 1))["permit_state"] == "valid"
-    assert one([permit], [date(2021, 1, 29)], date(2021, 6, 1))["permit_state"] == "suspended"
-    assert one([permit], [], date(2021, 2, 28))["next_endorsement_due"] == date(2021, 3, 1)
+    assert one([permit], [date(2021, 2, 28)], date(2021, 6, 1))["permit_state"] == "valid"
+    # 1 March is a day late: suspended on 28 February, restored and restarted on 1 March.
+    late = one([permit], [date(2021, 3, 1)], date(2021, 6, 1))
+    assert (late["permit_state"], late["span_start"]) == ("valid", date(2021, 3, 1))
+    # 30 days before 28 February 2021 is 29 January.
+    assert one([permit], [date(2021, 1, 29)], date(2021, 6, 1))["permit_state"] == "valid"
+    assert one([permit], [date(2021, 1, 28)], date(2021, 6, 1))["permit_state"] == "suspended"
+    assert one([permit], [], date(2021, 2, 27))["next_endorsement_due"] == date(2021, 2, 28)
     frame = pl.DataFrame({"issue": [date(2020, 2, 29)] * 5, "years": [1, 2, 3, 4, 8]})
     days = frame.select(anniversary_expr(pl.col("issue"), pl.col("years"))).to_series()
     assert days.to_list() == [years_after(date(2020, 2, 29), k) for k in (1, 2, 3, 4, 8)]

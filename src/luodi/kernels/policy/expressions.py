@@ -9,17 +9,20 @@ benchmark compare against). Nothing is ever given to ``eval`` or ``exec``.
 Rules where Python would raise or is ambiguous, identical in both evaluators:
 
 * ``a / 0``, ``a // 0`` and ``a % 0`` are 0 (a formula must not stop a city's scoring run);
-* ``years_between(a, b)`` counts completed years from a to b (a birthday on 29 February is
-  completed on 1 March in other years); if b is before a the result is negative, the
-  completed years from b to a; ``months_between`` likewise counts completed months, a month
-  being completed when the day of the month reaches the start's day (from 31 January: one
-  month on 1 March, two on 31 March);
+* ``years_between(a, b)`` counts completed years from a to b and ``months_between`` completed
+  months, as 《民法典》第二百零二条 ends a period: "按照年、月计算期间的，到期月的对应日为期间的
+  最后一日；没有对应日的，月末日为期间的最后一日" — a year or month is completed on the
+  corresponding day, or on the last day of a month that has none (a year from 29 February is
+  completed on 28 February in common years; from 31 January one month is completed on
+  28 February, two on 31 March); if b is before a the result is negative, the completed span
+  from b to a;
 * ``round(x)`` rounds to the nearest integer, halves to even (as Python does).
 """
 
 from __future__ import annotations
 
 import ast
+import calendar
 import difflib
 import math
 from abc import ABC, abstractmethod
@@ -339,28 +342,49 @@ class Conditional(Node):
 # ----------------------------------------------------------------------------- date arithmetic
 
 
+def _corresponding_day(start: date, year: int, month: int) -> int:
+    """The day of ``month`` in ``year`` that corresponds to ``start``'s day: the same day, or
+    the month's last day where it has none (民法典 Art. 202)."""
+    return min(start.day, calendar.monthrange(year, month)[1])
+
+
 def years_between(start: date, end: date) -> int:
     """Completed years from ``start`` to ``end``; negative if ``end`` is earlier."""
     if end < start:
         return -years_between(end, start)
-    return end.year - start.year - ((end.month, end.day) < (start.month, start.day))
+    anniversary = (start.month, _corresponding_day(start, end.year, start.month))
+    return end.year - start.year - ((end.month, end.day) < anniversary)
 
 
 def months_between(start: date, end: date) -> int:
     """Completed months from ``start`` to ``end``; negative if ``end`` is earlier."""
     if end < start:
         return -months_between(end, start)
-    return (end.year - start.year) * 12 + end.month - start.month - (end.day < start.day)
+    short = end.day < _corresponding_day(start, end.year, end.month)
+    return (end.year - start.year) * 12 + end.month - start.month - short
 
 
 def days_between(start: date, end: date) -> int:
     return (end - start).days
 
 
+def corresponding_day_expr(start: pl.Expr, end: pl.Expr, same_month: bool) -> pl.Expr:
+    """``start``'s day of the month as it falls in ``end``'s year (29 February → 28 in a
+    common year) or, with ``same_month``, in ``end``'s month (31 → 30, 29 or 28): the day a
+    year or a month is completed on (民法典 Art. 202)."""
+    day = start.dt.day().cast(pl.Int32)
+    if same_month:
+        return pl.min_horizontal(day, end.dt.month_end().dt.day().cast(pl.Int32))
+    common_year_29_february = (
+        (start.dt.month() == 2) & (start.dt.day() == 29) & ~end.dt.is_leap_year()
+    )
+    return pl.when(common_year_29_february).then(pl.lit(28, dtype=pl.Int32)).otherwise(day)
+
+
 def _polars_years(start: pl.Expr, end: pl.Expr) -> pl.Expr:
     def forward(a: pl.Expr, b: pl.Expr) -> pl.Expr:
         later_in_year = (b.dt.month().cast(pl.Int32) * 100 + b.dt.day().cast(pl.Int32)) < (
-            a.dt.month().cast(pl.Int32) * 100 + a.dt.day().cast(pl.Int32)
+            a.dt.month().cast(pl.Int32) * 100 + corresponding_day_expr(a, b, same_month=False)
         )
         return (
             b.dt.year().cast(pl.Int64) - a.dt.year().cast(pl.Int64) - later_in_year.cast(pl.Int64)
@@ -374,7 +398,8 @@ def months_between_expr(start: pl.Expr, end: pl.Expr) -> pl.Expr:
         def month_index(x: pl.Expr) -> pl.Expr:
             return x.dt.year().cast(pl.Int64) * 12 + x.dt.month().cast(pl.Int64)
 
-        return month_index(b) - month_index(a) - (b.dt.day() < a.dt.day()).cast(pl.Int64)
+        short = b.dt.day().cast(pl.Int32) < corresponding_day_expr(a, b, same_month=True)
+        return month_index(b) - month_index(a) - short.cast(pl.Int64)
 
     return pl.when(end >= start).then(forward(start, end)).otherwise(-forward(end, start))
 

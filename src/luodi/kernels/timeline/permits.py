@@ -9,8 +9,8 @@ a new permit starts a new span.
 As luodi reads it (each point is tested in tests/kernels/timeline/test_permits.py):
 
 * A span starts on a permit's issue date.
-* Anniversaries are those of the issue date (29 February falls on 1 March in common years, the
-  day ``years_between`` counts a year completed). An anniversary falling on or after the
+* Anniversaries are those of the issue date (29 February falls on 28 February in common
+  years, the day 民法典 Art. 202 and ``years_between`` complete a year). An anniversary falling on or after the
   expiry date asks for no endorsement: the permit ends there.
 * An endorsement dated in the ``ENDORSEMENT_WINDOW_DAYS`` (30) days up to and including an
   anniversary keeps the permit valid past it. With none, the permit is suspended from the
@@ -39,6 +39,8 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 import polars as pl
+
+from luodi.kernels.policy.expressions import corresponding_day_expr
 
 ENDORSEMENT_WINDOW_DAYS = 30
 """An endorsement up to this many days before an anniversary (and on it) is in time."""
@@ -96,7 +98,7 @@ state ``none``."""
 def _completed_years(start: pl.Expr, end: pl.Expr) -> pl.Expr:
     """Completed years from ``start`` to ``end`` (``end`` ≥ ``start``), as ``years_between``."""
     before_in_year = (end.dt.month().cast(pl.Int32) * 100 + end.dt.day().cast(pl.Int32)) < (
-        start.dt.month().cast(pl.Int32) * 100 + start.dt.day().cast(pl.Int32)
+        start.dt.month().cast(pl.Int32) * 100 + corresponding_day_expr(start, end, same_month=False)
     )
     return (
         end.dt.year().cast(pl.Int64)
@@ -106,15 +108,15 @@ def _completed_years(start: pl.Expr, end: pl.Expr) -> pl.Expr:
 
 
 def anniversary_expr(issue: pl.Expr, years: pl.Expr | int) -> pl.Expr:
-    """The ``years``-th anniversary of ``issue`` (29 February → 1 March in common years), as
+    """The ``years``-th anniversary of ``issue`` (29 February → 28 February in common years), as
     ``luodi.kernels.calendar.years_after`` computes one date. Give ``years`` as a number or
     a plain column: the expression repeats it (Polars does not share nested expressions)."""
     shifted = issue.dt.offset_by(
         f"{years}y" if isinstance(years, int) else pl.format("{}y", years.cast(pl.Int64))
     )
-    # offset_by puts 29 February on the 28th in common years; the law's year ends a day later.
-    moved = (issue.dt.month() == 2) & (issue.dt.day() == 29) & (shifted.dt.day() == 28)
-    return pl.when(moved).then(shifted + timedelta(days=1)).otherwise(shifted)
+    # offset_by puts 29 February on the 28th in common years, where 民法典 Art. 202 ends the
+    # year ("没有对应日的，月末日为期间的最后一日").
+    return shifted
 
 
 def _covered_anniversary(issue: pl.Expr, day: pl.Expr) -> pl.Expr:
