@@ -173,3 +173,11 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("city")
     write_city(SynthOptions(residents=3_000, seed=7), directory)
     return directory
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    """Bytes parameters named by their repr: test ids are not escaped (pyproject keeps the
+    Chinese names of YAML cases readable), and pytest cannot join raw bytes into an id."""
+    if isinstance(val, bytes):
+        return repr(val)[:60]
+    return None
