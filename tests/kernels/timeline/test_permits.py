@@ -187,10 +187,11 @@ def test_two_permits_with_a_gap_start_again() -> None:
 
 
 def test_a_renewal_without_a_gap_counts_on() -> None:
-    """ASSUMPTION (docs/policy.md): no day without a valid permit is continuous residence."""
+    """ASSUMPTION (docs/policy.md): a new permit issued while the old one is still valid (on or
+    before its expiry date) is continuous residence."""
     permits = [
         Permit(1, "A", date(2018, 1, 1), date(2020, 1, 1), status="expired"),
-        Permit(1, "B", date(2020, 1, 2), date(2026, 1, 2)),  # the day after A's last day
+        Permit(1, "B", date(2020, 1, 1), date(2026, 1, 1)),  # on A's last day
     ]
     endorsed = [(1, "A", date(2018, 12, 20)), (1, "B", date(2020, 12, 20))]
     row = timeline(permits, endorsed, date(2021, 6, 1))[1]
@@ -198,8 +199,63 @@ def test_a_renewal_without_a_gap_counts_on() -> None:
     assert "B" in str(row["reason_en"]) and "without a gap" in str(row["reason_en"])
     # …but not over a suspension: A missed its anniversary, so B starts afresh.
     row = timeline(permits, endorsed[1:], date(2021, 6, 1))[1]
-    assert row["span_start"] == date(2020, 1, 2)
+    assert row["span_start"] == date(2020, 1, 1)
     assert "suspended" in str(row["reason_en"])
+
+
+def test_a_permit_issued_after_the_old_one_expired_starts_a_new_span() -> None:
+    """Issue 14: an expired permit ends the count — even when the new one comes the next day."""
+    permits = [
+        Permit(1, "A", date(2018, 1, 1), date(2020, 1, 1), status="expired"),
+        Permit(1, "B", date(2020, 1, 2), date(2026, 1, 2)),  # the day after A's last day
+    ]
+    endorsed = [(1, "A", date(2018, 12, 20)), (1, "B", date(2020, 12, 20))]
+    row = timeline(permits, endorsed, date(2021, 6, 1))[1]
+    assert (row["permit_number"], row["span_start"]) == ("B", date(2020, 1, 2))
+    assert row["reason_zh"] == "前证 A 已过期，新证 B 于 2020-01-02 签发，重新计算"
+
+
+@pytest.mark.parametrize("status_date", [None, date(2024, 3, 1), date(2023, 5, 1)])
+def test_a_cancelled_permit_ends_the_span_and_the_next_starts_a_new_one(
+    status_date: date | None,
+) -> None:
+    """The tester's A7/B7: a cancelled permit followed by a new one counted from the old."""
+    permits = [
+        Permit(1, "A7", date(2020, 1, 1), date(2040, 1, 1), "cancelled", status_date),
+        Permit(1, "B7", date(2024, 3, 1), date(2044, 3, 1)),
+    ]
+    endorsed = [(1, "A7", years_after(date(2020, 1, 1), k) - DAY) for k in range(1, 5)] + [
+        (1, "B7", date(2025, 2, 20))
+    ]
+    row = timeline(permits, endorsed, date(2026, 2, 1))[1]
+    assert (row["permit_number"], row["permit_state"]) == ("B7", "valid")
+    assert row["span_start"] == date(2024, 3, 1)
+    assert months_between(row["span_start"], date(2026, 2, 1)) == 23  # type: ignore[arg-type]
+    assert row["reason_zh"] == "前证 A7 已注销，新证 B7 于 2024-03-01 签发，重新计算"
+    assert "without a gap" not in str(row["reason_en"])
+
+
+def test_an_expired_permit_was_valid_before_its_expiry_date() -> None:
+    """Retrospective scoring: the status is today's; on an earlier date the permit was valid."""
+    permit = Permit(1, "P1", date(2020, 1, 1), date(2025, 12, 31), status="expired")
+    endorsed = [years_after(date(2020, 1, 1), k) - DAY for k in range(1, 6)]
+    row = one([permit], endorsed, date(2024, 6, 1))
+    assert (row["permit_state"], row["span_start"]) == ("valid", date(2020, 1, 1))
+    assert row["next_endorsement_due"] == date(2025, 1, 1)
+    assert one([permit], endorsed, date(2025, 12, 31))["permit_state"] == "valid"
+    assert one([permit], endorsed, date(2026, 1, 1))["permit_state"] == "expired"
+
+
+def test_a_cancellation_with_no_date_says_the_date_is_unknown() -> None:
+    undated = Permit(1, "P1", ISSUED, date(2030, 3, 1), status="cancelled")
+    row = one([undated], [], date(2024, 6, 1))
+    assert row["permit_state"] == "cancelled"
+    assert row["reason_zh"] == "居住证 P1 已注销（注销日期未报送），居住年限终止"
+    assert "2024-06-01" not in str(row["reason_zh"]) + str(row["reason_en"])
+    dated = Permit(1, "P1", ISSUED, date(2030, 3, 1), "cancelled", date(2024, 5, 2))
+    assert one([dated], [], date(2024, 6, 1))["reason_zh"] == (
+        "居住证 P1 已注销（2024-05-02），居住年限终止"
+    )
 
 
 def test_a_renewal_after_a_late_endorsement_keeps_the_restart() -> None:
@@ -253,7 +309,7 @@ def test_empty_frames() -> None:
 
 def _end(permit: Permit, next_issue: date | None, as_of: date) -> date:
     after_expiry = permit.expiry_date + DAY
-    if permit.status == "valid":
+    if permit.status != "cancelled":  # an expired permit was valid up to its expiry date
         return after_expiry
     return min(after_expiry, permit.status_date or next_issue or as_of)
 
@@ -289,7 +345,13 @@ def walk(
     while day <= as_of:
         for index, permit in enumerate(issued):
             if permit.issue_date == day:
-                if state != PermitState.VALID:
+                renewal = (
+                    state == PermitState.VALID
+                    and current is not None
+                    and current.status != "cancelled"
+                    and day <= current.expiry_date
+                )
+                if not renewal:
                     start = day
                 current, state, since = permit, PermitState.VALID, None
                 next_issue = issued[index + 1].issue_date if index + 1 < len(issued) else None

@@ -18,13 +18,16 @@ As luodi reads it (each point is tested in tests/kernels/timeline/test_permits.p
 * The first endorsement after the anniversary restores the permit and the span restarts on
   its date. (An endorsement is one act: a late one that also falls in the next anniversary's
   window covers that anniversary too.)
-* A permit is valid up to and including its expiry date; a cancelled permit ends on its
-  ``status_date`` when the frame has one. Without a date, an expired or cancelled permit
-  ended no later than the as-of date, or than the next permit's issue when there is one
-  (the department tells the status now, not since when).
-* A new permit issued while the previous one is still valid (renewal, or the day after it
-  expired: no day without a valid permit) carries the span on; after a day with no valid
-  permit, or over a suspended one, the span starts again at the new permit's issue date.
+* A permit is valid up to and including its expiry date, whatever its status says now (an
+  expired permit was valid on every earlier day: a retrospective date reads it so).
+* A cancelled permit ends on its ``status_date`` (the first day it no longer holds) when the
+  frame has one. Without a date it ended no later than the next permit's issue, or than the
+  as-of date for the latest permit (the department tells the status now, not since when);
+  its reason then says the date was not reported.
+* Cancellation always ends the span: the next permit starts a new one on its issue date.
+* A new permit issued while the previous one is still valid and not cancelled (issue date
+  on or before the old expiry date: renewal, no day without a valid permit) carries the
+  span on. Issued after the old one expired, or over a suspended one, it starts a new span.
   ASSUMPTION (the regulation speaks of a new permit after one has ended; a renewal with no
   gap is continuous residence): docs/policy.md says so.
 
@@ -158,7 +161,7 @@ def permit_timeline(
     day = timedelta(days=1)
     window = timedelta(days=ENDORSEMENT_WINDOW_DAYS)
     status_date = (
-        pl.col("status_date")
+        pl.col("status_date").cast(pl.Date)
         if "status_date" in permits.columns
         else pl.lit(None, pl.Date).alias("status_date")
     )
@@ -170,17 +173,19 @@ def permit_timeline(
         .with_columns(
             next_issue=pl.when(_same_resident(-1)).then(pl.col("issue_date").shift(-1)),
             previous_number=pl.when(_same_resident(1)).then(pl.col(NUMBER).shift(1)),
+            previous_status=pl.when(_same_resident(1)).then(pl.col("status").shift(1)),
+            previous_expiry=pl.when(_same_resident(1)).then(pl.col("expiry_date").shift(1)),
         )
         .with_columns(
             # Each permit is looked at on the last day it governs: the day before its
             # successor's issue, or the as-of date for the latest permit.
             at=pl.coalesce(pl.col("next_issue") - day, pl.lit(as_of)),
-            # The first day it no longer holds: after expiry, on cancellation.
+            # The first day it no longer holds: after expiry (an expired permit was valid
+            # before: its status is today's), on cancellation (its date, else by the next
+            # permit's issue or the as-of date: when is not known).
             end=pl.min_horizontal(
                 pl.col("expiry_date") + day,
-                pl.when(pl.col("status") == PermitState.VALID)
-                .then(None)
-                .otherwise(
+                pl.when(pl.col("status") == PermitState.CANCELLED).then(
                     pl.coalesce("status_date", pl.col("next_issue"), pl.lit(as_of, pl.Date))
                 ),
             ),
@@ -298,7 +303,21 @@ def permit_timeline(
         ),
         previous_state=pl.when(_same_resident(1)).then(pl.col("state").shift(1)),
     )
-    continues = (pl.col("previous_state") == PermitState.VALID).fill_null(False)
+    # Only a renewal carries the span on: issued while the previous permit was valid (on or
+    # before its expiry date), that one not cancelled (a cancellation always ends the span).
+    continues = (
+        (pl.col("previous_state") == PermitState.VALID)
+        & (pl.col("previous_status") != PermitState.CANCELLED)
+        & (pl.col("issue_date") <= pl.col("previous_expiry"))
+    ).fill_null(False)
+    # How the previous permit ended, as the new span's reason tells it.
+    previous_how = (
+        pl.when(pl.col("previous_status") == PermitState.CANCELLED)
+        .then(pl.lit(PermitState.CANCELLED.value))
+        .when(pl.col("issue_date") > pl.col("previous_expiry"))
+        .then(pl.lit(PermitState.EXPIRED.value))
+        .otherwise(pl.col("previous_state"))
+    )
     late = pl.col("restored_on").is_not_null()
     own_zh = (
         pl.when(late)
@@ -315,7 +334,7 @@ def permit_timeline(
             pl.format(
                 "前证 {} 已{}，新证 {} 于 {} 签发，重新计算",
                 "previous_number",
-                pl.col("previous_state").replace_strict(_PAST_ZH, default="失效"),
+                previous_how.replace_strict(_PAST_ZH, default="失效"),
                 NUMBER,
                 "issue_date",
             )
@@ -340,7 +359,7 @@ def permit_timeline(
                 NUMBER,
                 "issue_date",
                 "previous_number",
-                pl.col("previous_state").replace_strict(_PAST_EN, default="ended"),
+                previous_how.replace_strict(_PAST_EN, default="ended"),
             )
         )
         .otherwise(pl.format("permit {} issued {}", NUMBER, "issue_date"))
@@ -387,7 +406,13 @@ def permit_timeline(
             )
         )
         .when(pl.col("state") == PermitState.CANCELLED)
-        .then(pl.format("居住证 {} 已注销（{}），居住年限终止", NUMBER, pl.col("end")))
+        .then(
+            pl.format(
+                "居住证 {} 已注销（{}），居住年限终止",
+                NUMBER,
+                pl.coalesce(pl.col("status_date").cast(pl.String), pl.lit("注销日期未报送")),
+            )
+        )
         .otherwise(pl.format("居住证 {} 已于 {} 过期，居住年限终止", NUMBER, "expiry_date"))
     )
     reason_en = (
@@ -411,7 +436,16 @@ def permit_timeline(
             )
         )
         .when(pl.col("state") == PermitState.CANCELLED)
-        .then(pl.format("permit {} cancelled ({}): the count ended", NUMBER, pl.col("end")))
+        .then(
+            pl.format(
+                "permit {} cancelled ({}): the count ended",
+                NUMBER,
+                pl.coalesce(
+                    pl.col("status_date").cast(pl.String),
+                    pl.lit("date of cancellation not reported"),
+                ),
+            )
+        )
         .otherwise(pl.format("permit {} expired on {}: the count ended", NUMBER, "expiry_date"))
     )
     timeline = current.select(
