@@ -66,6 +66,12 @@ def row(period: str, months: str = "1", **more: str) -> dict[str, str]:
         ("2025年3月", "2025-03"),
         ("202503", "2025-03"),
         ("2026-02", "2026-02"),  # the current month: paid during the month
+        # Excel turns a typed 2025-01 into the date 2025-01-01 (shown Jan-25); the sheet is
+        # read as its text. A date on a month's first day is that month.
+        ("2025-01-01 00:00:00", "2025-01"),
+        ("2025-01-01", "2025-01"),
+        ("2025/3/1", "2025-03"),
+        ("20250301", "2025-03"),
     ],
 )
 def test_period_spellings(text: str, canonical: str) -> None:
@@ -81,7 +87,9 @@ def test_period_spellings(text: str, canonical: str) -> None:
         ("2025-00", "月份 1–12", "month 1–12"),
         ("26-01", "应为年份", "must be a year"),
         ("20261", "应为年份", "must be a year"),
-        ("2025-01-05", "应为年份", "must be a year"),
+        ("2025-01-05", "所属期是一个年份", "a period is a year"),
+        ("2025-01-15 00:00:00", "是某一天的日期", "a period is a year (2025) or a month"),
+        ("2025-02-30", "应为年份", "must be a year"),
         ("一月", "应为年份", "must be a year"),
         ("2026-03", "尚未开始", "has not begun"),
         ("2027", "尚未开始", "has not begun"),
@@ -151,6 +159,24 @@ def test_medical_scheme_is_a_fact_of_its_period() -> None:
         ("employee", date(2025, 7, 31)),
         ("resident", date(2025, 12, 31)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("word", "scheme"),
+    [
+        # 新农合 and 城镇居民医保 were merged into 城乡居民基本医疗保险 (国发〔2016〕3号).
+        ("新农合", "resident"),
+        ("新型农村合作医疗", "resident"),
+        ("城镇居民医保", "resident"),
+        ("城乡居民基本医疗保险", "resident"),
+        ("城镇职工医保", "employee"),
+        ("职工基本医疗保险", "employee"),
+    ],
+)
+def test_medical_scheme_reads_the_old_scheme_names(word: str, scheme: str) -> None:
+    refused, good = check([row("2015", "12", scheme=word)], MEDICAL)
+    assert refused.height == 0, refused
+    assert good["scheme"].to_list() == [scheme]
 
 
 @pytest.mark.parametrize(

@@ -115,12 +115,23 @@ def parse_period(text: pl.Expr) -> pl.Expr:
     parts = text.str.extract_groups(_PERIOD)
     year = pl.coalesce(parts.struct.field("1"), parts.struct.field("2"))
     month = pl.coalesce(parts.struct.field("3"), parts.struct.field("4")).cast(pl.Int32)
+    # Excel makes a date of a month typed as 2025-01 (the 1st, shown as Jan-25), and the
+    # sheet is read as '2025-01-01 00:00:00': a date on a month's first day is that month.
+    # Any other day names no period and stays null (refused, see ``period_is_a_day``).
+    day = parse_date(text)
     return (
         pl.when(parts.struct.field("1").is_not_null())
         .then(year)
         .when(month.is_between(1, 12))
         .then(pl.concat_str(year, pl.lit("-"), month.cast(pl.String).str.zfill(2)))
+        .when(day.dt.day() == 1)
+        .then(day.dt.strftime("%Y-%m"))
     )
+
+
+def period_is_a_day(text: pl.Expr) -> pl.Expr:
+    """The text is a date not on a month's first day: no period, refused for its own reason."""
+    return parse_date(text).dt.day() != 1
 
 
 def period_start(period: pl.Expr) -> pl.Expr:
@@ -248,6 +259,23 @@ def column_checks(name: str, column: Column, today: date) -> list[tuple[pl.Expr,
             )
         case ColumnType.STRING:
             pass
+        case ColumnType.PERIOD:
+            is_day = period_is_a_day(pl.col(raw(name))).fill_null(False)
+            add(
+                given & value.is_null() & is_day,
+                "day",
+                _constant(
+                    "是某一天的日期，不是所属期：所属期是一个年份（如 2025）或一个月（如 2025-01；"
+                    "某月 1 日的日期读作该月）",
+                    "is a day, not a period: a period is a year (2025) or a month (2025-01; "
+                    "a date on a month's first day reads as that month)",
+                ),
+            )
+            add(
+                given & value.is_null() & ~is_day,
+                "type",
+                _constant(*TYPE_REASONS[ColumnType.PERIOD]),
+            )
         case other:
             add(given & value.is_null(), "type", _constant(*TYPE_REASONS[other]))
     low = (
