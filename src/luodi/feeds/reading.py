@@ -25,13 +25,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from luodi.errors import FieldProblem, Invalid
 from luodi.kernels.feeds.checks import LINE
-from luodi.kernels.feeds.spec import FeedSpec, normalise_header
-from luodi.tabular import check_csv_shape, check_xlsx_size, undecodable
+from luodi.kernels.feeds.spec import ColumnType, FeedSpec, normalise_header
+from luodi.tabular import MAX_LISTED_PROBLEMS, check_csv_shape, check_xlsx_size, undecodable
+
+if TYPE_CHECKING:
+    import fastexcel
 
 HEADER_SEARCH_ROWS = 20
 CHUNK_BYTES = 1 << 22
@@ -355,6 +359,9 @@ def _open_excel(spec: FeedSpec, path: Path, sheet: str | None, shown: str) -> So
         raise _unreadable(path, "工作表是空的", "the sheet is empty")
     top_rows = [list(row) for row in frame.head(HEADER_SEARCH_ROWS).iter_rows()]
     header_index, positions, ignored = locate_header(spec, top_rows, shown)
+    _refuse_numeric_identifiers(
+        spec, reader, sheet if sheet is not None else 0, frame, header_index, positions, shown
+    )
     rows = (
         frame.with_row_index(LINE, offset=1)
         .slice(header_index + 1)
@@ -369,6 +376,80 @@ def _open_excel(spec: FeedSpec, path: Path, sheet: str | None, shown: str) -> So
     rows = rows.filter(_not_blank(list(positions.values())))
     headers = _written_headers(top_rows, header_index, positions)
     return SourceTable(rows.lazy(), shown, digest, "xlsx", header_index + 1, headers, ignored)
+
+
+TEXT_TYPES = (ColumnType.ID_NUMBER, ColumnType.CREDIT_CODE, ColumnType.STRING)
+"""Columns of identifiers and text: a number cell in them is a code Excel took for a number."""
+FLOAT_EXACT_DIGITS = 15
+"""Excel keeps 15 significant digits, and a double cannot hold every 16-digit integer: a
+number cell with more digits than this has lost its last ones (340522198305050376 is
+stored as 340522198305050368, which may even pass the check digit)."""
+
+
+def _refuse_numeric_identifiers(
+    spec: FeedSpec,
+    reader: fastexcel.ExcelReader,
+    sheet: str | int,
+    frame: pl.DataFrame,
+    header_index: int,
+    positions: dict[int, str],
+    shown: str,
+) -> None:
+    """Refuse number cells of more than 15 digits in identifier and text columns, naming row
+    and column. The sheet is read as text, which hides whether a cell was a number; such a
+    cell reads as the double's exact value, so only digit strings a double holds exactly are
+    candidates, and only then are those columns read again typed to see which were numbers
+    (a 16+-digit number is too large for a date, so it is the one cell a date read reports as
+    a number). Usually nothing is read twice."""
+    text_positions = [p for p, name in positions.items() if spec.columns[name].type in TEXT_TYPES]
+    candidates: list[tuple[int, int]] = []  # (row index in the sheet, column position)
+    for position in text_positions:
+        text = frame.get_column(frame.columns[position]).slice(header_index + 1).str.strip_chars()
+        exact = text.cast(pl.Float64, strict=False).cast(pl.UInt64, strict=False).cast(pl.String)
+        candidate = text.str.contains(rf"^\d{{{FLOAT_EXACT_DIGITS + 1},}}$") & (
+            (exact == text.str.strip_chars_start("0")) | exact.is_null()
+        )
+        candidates += [(header_index + 1 + i, position) for i in candidate.arg_true().to_list()]
+    if not candidates:
+        return
+    typed = reader.load_sheet(
+        sheet,
+        header_row=None,
+        dtypes="date",
+        use_columns=sorted({position for _, position in candidates}),
+    )
+    _, errors = typed.to_arrow_with_errors()
+    numbers = {
+        error.position
+        for error in (errors.errors if errors is not None else [])
+        if "Float(" in error.detail or "Int(" in error.detail
+    }
+    lost = [(row, position) for row, position in candidates if (row, position) in numbers]
+    if not lost:
+        return
+    problems = []
+    for row, position in lost[:MAX_LISTED_PROBLEMS]:
+        name = positions[position]
+        what = "身份证号" if spec.columns[name].type == ColumnType.ID_NUMBER else name
+        what_en = "ID number" if spec.columns[name].type == ColumnType.ID_NUMBER else name
+        problems.append(
+            FieldProblem(
+                name,
+                frame.item(row, position),
+                f"{what}被表格存成了数字，末几位已丢失；请把该列设为文本后重新导出",
+                f"the spreadsheet stored the {what_en} as a number and its last digits are "
+                "lost; set the column to text and export again",
+                file=shown,
+                row=row + 1,
+            )
+        )
+    first = problems[0]
+    raise Invalid(
+        f"文件 {shown} 第 {first.row} 行 列 {first.field}：{first.reason_zh}"
+        f"（共 {len(lost)} 个单元格）",
+        f"file {shown} row {first.row} column {first.field}: {first.reason_en} ({len(lost)} cells)",
+        problems,
+    )
 
 
 def _written_headers(
