@@ -271,3 +271,16 @@ def test_compare_old_and_new(tmp_path: Path, inputs_csv: Path) -> None:
     assert per_resident.columns[:4] == ["resident_id", "total_old", "total_new", "delta"]
     gained = per_resident.filter(pl.col("delta") > 0).height
     assert f"上升 gain {gained}" in result.stdout
+
+
+def test_test_command_exits_2_on_a_day_that_does_not_exist(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from luodi.cli import app
+
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(DEMO.read_text().replace("as_of: 2025-06-30", "as_of: 2025-02-30", 1))
+    result = CliRunner().invoke(app, ["policy", "test", str(wrong)])
+    assert result.exit_code == 2, result.output
+    assert "wrong.yaml" in result.stderr and "tests[0].as_of" in result.stderr
+    assert "日历上没有这一天" in result.stderr and "no such day" in result.stderr

@@ -609,3 +609,180 @@ def test_the_family_of_a_case_is_the_context_the_registry_builds() -> None:
         "child_parents_registered",
     ]
     assert {word: derived[word] for word in words} == {word: built[word] for word in words}
+
+
+# ------------------------------------------------------------------------- days that do not exist
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "place"),
+    [
+        ("as_of: 2026-05-01", "as_of: 2026-02-30", "tests[0]「护理行业、100 分」.as_of"),
+        (
+            "residence_registration_date: 2025-05-01",
+            "residence_registration_date: 2025-02-29",
+            "tests[0]「护理行业、100 分」.inputs.residence_registration_date",
+        ),
+    ],
+)
+def test_a_day_that_does_not_exist_names_the_case_and_the_key(
+    tmp_path: Path, old: str, new: str, place: str
+) -> None:
+    # YAML reads 2026-02-30 as a date, and PyYAML raised a bare ValueError: an internal error.
+    text = document(case())
+    assert old in text
+    problems = problems_of(text.replace(old, new))
+    assert any(place in problem and "日历上没有这一天" in problem for problem in problems), problems
+    result = runner.invoke(app, ["program", "test", str(write(tmp_path, text.replace(old, new)))])
+    assert result.exit_code == 2, result.output
+    assert "✗ 文件有误 malformed probe.yaml" in result.stderr and place in result.stderr
+
+
+def test_one_malformed_program_file_leaves_the_others_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from luodi.programs import catalog
+    from luodi.settings import get_settings
+
+    folder = tmp_path / "programs"
+    folder.mkdir()
+    write(folder, document(case()), "good.yaml")
+    bad = document(case(), id="bad-loan").replace("as_of: 2026-05-01", "as_of: 2026-02-30")
+    write(folder, bad, "bad.yaml")
+    write(folder, "id: [unclosed", "broken.yaml")
+    monkeypatch.setenv("LUODI_PROGRAM_DIR", str(folder))
+    get_settings.cache_clear()
+    try:
+        assert list(catalog.load_programs()) == ["probe-loan"]
+        assert [error.source for error in catalog.broken_programs()] == ["bad.yaml", "broken.yaml"]
+        spec, _ = catalog.find_program("probe-loan")
+        assert spec.id == "probe-loan"
+        listed = runner.invoke(app, ["program", "list"])
+        assert listed.exit_code == 0, listed.output
+        assert "probe-loan" in listed.stdout
+        assert "✗ 项目文件有误，未读取 malformed, not listed bad.yaml" in listed.stderr
+        assert "tests[0]「护理行业、100 分」.as_of: 日历上没有这一天" in listed.stderr
+        shown = runner.invoke(app, ["program", "show", "bad-loan"])
+        assert shown.exit_code == 1
+        assert "没有项目 bad-loan" in shown.stderr and "bad.yaml" in shown.stderr
+        assert runner.invoke(app, ["program", "show", "probe-loan"]).exit_code == 0
+    finally:
+        get_settings.cache_clear()
+
+
+# ------------------------------------------------------------------------- a relative not listed
+
+SINGLE_RENTAL = {
+    **FAMILY,
+    "eligibility": [
+        {
+            "id": "household_no_home",
+            "label": {"zh": "配偶无房"},
+            "rule": "not has_spouse or spouse_housing != 'owned'",
+        }
+    ],
+    "tie_breaks": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("spouse", "eligible"),
+    [(None, True), ({"housing": "owned"}, False), ({"housing": "registered_rental"}, True)],
+)
+def test_a_case_without_a_spouse_has_none(spouse: dict[str, str] | None, eligible: bool) -> None:
+    # The registry's context says has_spouse false for a single person; a case without
+    # `spouse:` left it empty, and the rule failed every unmarried applicant.
+    single = {
+        "name": "单身",
+        "as_of": date(2026, 4, 30),
+        "spouse": spouse,
+        "expect": {"eligible": eligible},
+    }
+    (outcome,) = run(yaml.safe_dump({**SINGLE_RENTAL, "tests": [single]}, allow_unicode=True))
+    assert outcome.passed, outcome.failures
+
+
+def test_a_derived_word_is_not_written_under_inputs() -> None:
+    lonely = {**FAMILY_CASE, "spouse": None, "inputs": {"has_spouse": True}}
+    problems = problems_of(family(lonely))
+    assert any(".inputs.has_spouse" in p and "未写即没有" in p for p in problems), problems
+
+
+def test_relatives_not_listed_are_what_the_registry_context_says() -> None:
+    """A person alone in the registry (no household, so no spouse) with a child whose parents
+    are not registered: the words ``context.build`` gives are those of a case that lists no
+    spouse and no parents."""
+    as_of = date(2026, 4, 30)
+    policy = policy_for(as_of)
+    input_types = {name: item.type for name, item in policy.inputs.items()}
+    registry = context.RegistryFrames(
+        children=pl.DataFrame(
+            {
+                "child_id": [10],
+                "child_household_id": [None],
+                "child_birth_date": [date(2020, 8, 31)],
+                "child_sex": ["female"],
+                "child_grade": [None],
+                "parent_id": [None],
+                "second_parent_id": [None],
+            },
+            schema_overrides={
+                "child_grade": pl.Int64,
+                "child_household_id": pl.Int64,
+                "parent_id": pl.Int64,
+                "second_parent_id": pl.Int64,
+            },
+        ),
+        members=pl.DataFrame(
+            {
+                "resident_id": [1],
+                "household_id": [None],
+                "relation_to_head": [None],
+                "birth_date": [date(1990, 1, 1)],
+                "sex": ["male"],
+                "town_code": ["330282001"],
+                "origin_province": ["四川"],
+            },
+            schema_overrides={"household_id": pl.Int64, "relation_to_head": pl.String},
+        ),
+        household_children=pl.DataFrame(
+            schema={"household_id": pl.Int64, "household_children": pl.Int64}
+        ),
+        employments=pl.DataFrame(
+            schema={
+                "resident_id": pl.Int64,
+                "start_date": pl.Date,
+                "employment_basis": pl.String,
+                "frontline": pl.Boolean,
+                "employer_credit_code": pl.String,
+                "employer_town_code": pl.String,
+                "has_union": pl.Boolean,
+                "union_established_on": pl.Date,
+            }
+        ),
+    )
+    related = pl.DataFrame(
+        schema={"resident_id": pl.Int64, "points": pl.Float64}
+        | {name: context.dtype(value_type) for name, value_type in input_types.items()}
+    )
+    built = context.build(
+        pl.DataFrame({"resident_id": [1], "child_id": [10]}), as_of, registry, input_types, related
+    ).row(0, named=True)
+    alone = {**FAMILY_CASE, "parents": None, "spouse": None}
+    spec = load_program_spec(family(alone), "probe.yaml")
+    frame, _, problems = case_frame(spec, spec.tests[0], policy, "tests[0]")
+    assert not problems
+    derived = frame.row(0, named=True)
+    words = [
+        "has_spouse",
+        "spouse_scored",
+        "spouse_housing",
+        "parent_1_scored",
+        "parent_2_scored",
+        "either_parent_scored",
+        "child_parents_registered",
+        "parents_max_points",
+        "either_parent_social_insurance_current",
+    ]
+    assert {word: derived[word] for word in words} == {word: built[word] for word in words}
+    assert derived["has_spouse"] is False and derived["child_parents_registered"] == 0

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from luodi.console import parse_day
-from luodi.errors import Invalid
+from luodi.console import parse_day, print_error
+from luodi.errors import Invalid, NotFound
 from luodi.kernels.policy import CompiledPolicy
 from luodi.kernels.policy.compare import QUANTILE_LABELS, Comparison
 from luodi.kernels.policy.document import KIND_LABELS
@@ -86,8 +86,13 @@ def check(file: PolicyFile) -> None:
 
 @policy_app.command("test")
 def test(file: PolicyFile) -> None:
-    """运行策略自带的测试用例 / run the policy's own test cases."""
-    compiled = service.load_policy_file(file)
+    """运行策略自带的测试用例 / run the policy's own test cases (exit 1 failed, 2 malformed,
+    as ``luodi program test``)."""
+    try:
+        compiled = service.load_policy_file(file)
+    except (Invalid, NotFound) as error:
+        print_error(error)
+        raise typer.Exit(2) from None
     outcomes = compiled.run_tests()
     if not outcomes:
         raise Invalid(f"{file.name} 没有测试用例", f"{file.name} has no test cases")

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from luodi.errors import Invalid
-from luodi.kernels.policy.document import Policy
+from luodi.kernels.policy.document import DAY, Policy
 from luodi.kernels.policy.expressions import Kind, ValueType, years_between
 from luodi.programs import context, rules
 from luodi.programs.spec import CaseExpectation, ProgramCase, ProgramSpec, ProgramSpecError
@@ -104,6 +104,8 @@ def _typed(value: Any, value_type: ValueType) -> tuple[bool, Any]:
 
 def _type_problem(where: str, value: Any, value_type: ValueType) -> str:
     zh, en = TYPE_WORDS[value_type.kind]
+    if value_type.kind == Kind.DATE and isinstance(value, str) and DAY.match(value):
+        zh, en = "真实的日期（日历上没有这一天）", "a real date (no such day)"
     if value_type.kind == Kind.ENUM:
         allowed = ", ".join(value_type.values or ())
         zh, en = f"{zh}（可用：{allowed}）", f"{en} ({allowed})"
@@ -123,8 +125,9 @@ def case_frame(
     for name, value in case.inputs.items():
         if name in values:
             problems.append(
-                f"{where}.inputs.{name}: 已由 spouse/parents/child 得出，不能再写 / "
-                "already given by the case's spouse, parents or child"
+                f"{where}.inputs.{name}: 由用例的 spouse/parents/child 得出（未写即没有），"
+                "不能再写 / follows from the case's spouse, parents or child (none when not "
+                "written)"
             )
             continue
         if name not in words:
@@ -212,17 +215,32 @@ def _family(
             if f"{prefix}_{name}" in words:
                 values.setdefault(f"{prefix}_{name}", default)
 
+    def derive(word: str, value: Any) -> None:
+        # Only a word of the context (a policy input or a field of that name wins).
+        if word in words:
+            values[word] = value
+
     if case.spouse is not None:
         take("spouse", case.spouse, "spouse", related)
-        if "has_spouse" in words:
-            values["has_spouse"] = True
-    if case.parents is not None:
+        derive("has_spouse", True)
+    else:
+        # As the registry context says of a person with no spouse in the household: no
+        # spouse (false, not unknown), so `not has_spouse or …` holds for a single applicant.
+        derive("has_spouse", False)
+        derive(f"spouse_{context.SCORED}", False)
+    if case.parents is None:
+        # Nobody listed is nobody in the scoring run; a child with no parent listed has none
+        # registered (the words of the parents' inputs stay unknown, as the context's).
+        for prefix in ("parent_1", "parent_2", "either_parent"):
+            derive(f"{prefix}_{context.SCORED}", False)
+        if case.child is not None:
+            derive("child_parents_registered", 0)
+    else:
         for number, parent in enumerate(case.parents, start=1):
             take(f"parents[{number - 1}]", parent, f"parent_{number}", related)
         for number in range(len(case.parents) + 1, 3):
             values[f"parent_{number}_{context.SCORED}"] = False
-        if "child_parents_registered" in words:
-            values["child_parents_registered"] = len(case.parents)
+        derive("child_parents_registered", len(case.parents))
         if not problems:
             for name, value_type in related.items():
                 given = [values.get(f"parent_{number}_{name}") for number in (1, 2)]

@@ -46,6 +46,14 @@ def list_programs() -> None:
             str(spec.max_choices),
         )
     console.print(table)
+    # A malformed file is left out of the catalog, never silently: name it and why.
+    for error in catalog.broken_programs():
+        error_console.print(
+            f"[red]✗ 项目文件有误，未读取 malformed, not listed[/] {error.source}",
+            highlight=False,
+        )
+        for problem in error.problems:
+            error_console.print(f"    {problem}", highlight=False, markup=False)
 
 
 @program_app.command("show")

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from luodi.kernels.allocation import Method
+from luodi.kernels.policy.document import DAY, load_yaml
 
 
 class ProgramKind(StrEnum):
@@ -287,7 +288,8 @@ class ProgramSpecError(Exception):
 
 def load_program_spec(text: str, source: str) -> ProgramSpec:
     try:
-        raw = yaml.safe_load(text)
+        # A day that does not exist stays text, so that the model refuses it by its place.
+        raw = load_yaml(text)
     except yaml.YAMLError as error:
         raise ProgramSpecError(source, [f"YAML 语法错误 / YAML syntax error: {error}"]) from None
     if not isinstance(raw, dict):
@@ -302,6 +304,11 @@ def load_program_spec(text: str, source: str) -> ProgramSpec:
     if problems:
         raise ProgramSpecError(source, problems)
     return spec
+
+
+def _impossible_day(value: Any) -> bool:
+    """Written as a date (the YAML reader keeps a day that does not exist as text)."""
+    return isinstance(value, str) and DAY.match(value) is not None
 
 
 # Pydantic's words for the mistakes a hand-written document makes, in Chinese first.
@@ -337,4 +344,6 @@ def _describe(problem: Any, raw: dict[str, Any]) -> str:
         place += "".join(f".{part}" for part in loc[2:])
     message = problem["msg"].removeprefix("Value error, ")
     zh = _PROBLEM_ZH.get(problem["type"])
+    if problem["type"].startswith("date") and _impossible_day(problem.get("input")):
+        zh = "日历上没有这一天"
     return f"{place or '(document)'}: " + (f"{zh} / {message}" if zh else message)

@@ -144,3 +144,25 @@ def test_derived_names_are_usable_in_order_only() -> None:
     [problem] = problems_of(text)
     assert problem.path == "derived.older"
     assert "unknown name `age`" in problem.reason_en
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("effective_from: 2025-01-01", "effective_from: 2025-02-29", "effective_from"),
+        ("    as_of: 2025-06-30", "    as_of: 2025-02-30", "tests[0].as_of"),
+        ("birth_date: 1995-03-01", "birth_date: 1995-02-29", "tests[0].inputs.birth_date"),
+    ],
+)
+def test_a_day_that_does_not_exist_is_a_problem_with_its_place(
+    old: str, new: str, path: str
+) -> None:
+    # YAML reads 2025-02-30 as a date and PyYAML raised a bare ValueError (an internal error
+    # of `luodi policy test`): the document's reader names the key and the line instead.
+    assert old in GOOD, old
+    text = GOOD.replace(old, new, 1)
+    [problem] = problems_of(text)
+    assert problem.path == path
+    assert problem.file == "p.yaml"
+    assert problem.line == line_of(text, new.strip())
+    assert "day" in problem.reason_en and problem.reason_zh

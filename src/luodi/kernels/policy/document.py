@@ -38,6 +38,43 @@ KIND_LABELS = {
 }
 RESERVED_COLUMNS = frozenset({"resident_id", "total"})
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _day_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    """A YAML date, or the text as written when that day does not exist (2026-02-30):
+    PyYAML's own constructor raises a bare ValueError there, with no place; as text, the
+    document's reader refuses it with its key, line and reason."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+class DocumentLoader(yaml.SafeLoader):
+    """The safe loader, an impossible day kept as text (``_day_or_text``)."""
+
+
+class CDocumentLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The same with libyaml's parser where installed (the same nodes, several times
+    faster)."""
+
+
+for _loader in (DocumentLoader, CDocumentLoader):
+    _loader.add_constructor("tag:yaml.org,2002:timestamp", _day_or_text)
+
+
+def yaml_loader(text: str) -> yaml.SafeLoader:
+    """The loader policy and program documents are read with (``DocumentLoader``)."""
+    loader: yaml.SafeLoader = (
+        CDocumentLoader(text) if yaml.__with_libyaml__ else DocumentLoader(text)
+    )
+    return loader
+
+
+def load_yaml(text: str) -> Any:
+    """A whole YAML document as Python values, read as ``yaml_loader`` reads it."""
+    return yaml.load(text, Loader=CDocumentLoader if yaml.__with_libyaml__ else DocumentLoader)
 
 
 @dataclass(frozen=True)
@@ -301,8 +338,9 @@ def _date(place: _Place, *, nullable: bool = False) -> date | None:
     if isinstance(value, str):
         try:
             return date.fromisoformat(value)
-        except ValueError:
-            pass
+        except ValueError as error:
+            if DAY.match(value):
+                raise _Stop(place.problem("日历上没有这一天", f"no such day ({error})")) from None
     raise _Stop(place.problem("这里应是日期 YYYY-MM-DD", "a date YYYY-MM-DD is expected"))
 
 
@@ -570,7 +608,7 @@ def load_policy(text: str, file: str | None = None) -> Policy:
     """Parse and check a policy document; PolicyError lists every problem found."""
     # libyaml's parser where installed (the same nodes and marks, several times faster: a
     # policy is parsed by every command that scores or allocates).
-    loader = yaml.CSafeLoader(text) if yaml.__with_libyaml__ else yaml.SafeLoader(text)
+    loader = yaml_loader(text)
     reader = _Reader(loader, file)
     try:
         root_node = loader.get_single_node()
