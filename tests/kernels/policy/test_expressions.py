@@ -121,6 +121,33 @@ def test_checker_rejects_with_place_and_reason(text: str, offset: int | None, re
     assert raised.value.reason_zh
 
 
+def test_every_unknown_name_is_listed_with_its_nearest_word() -> None:
+    scope = {"frontline": BOOL, "employer_union": BOOL, "child_age": INT}
+    with pytest.raises(ExpressionError) as raised:
+        parse_expression("frontlin and employer_unoin and chld_age > 1 and frontlin", scope)
+    error = raised.value
+    assert error.reason_en == (
+        "unknown name `frontlin` (did you mean `frontline`?), `employer_unoin` (did you mean "
+        "`employer_union`?), `chld_age` (did you mean `child_age`?)"
+    )
+    assert error.reason_zh == (
+        "未声明的名称 `frontlin`（是否想写 `frontline`？）、`employer_unoin`（是否想写 "
+        "`employer_union`？）、`chld_age`（是否想写 `child_age`？）"
+    )
+    assert error.offset == 0  # the first, where an editor puts the cursor
+
+
+def test_unknown_names_are_listed_in_the_order_written_before_other_mistakes() -> None:
+    # Nested (ast.walk goes breadth first) and beside a type mistake and a function call.
+    with pytest.raises(ExpressionError) as raised:
+        parse_expression("max(x, (agee + b)) > zzz_unknown_name and d1 + 1", SCOPE)
+    reason = raised.value.reason_en
+    assert reason.startswith("unknown name `agee`")
+    assert reason.index("`agee`") < reason.index("`zzz_unknown_name`")
+    assert "max" not in reason
+    assert raised.value.offset == 8
+
+
 def test_division_by_zero_is_zero_both_ways() -> None:
     for text in ("x / 0", "x // 0", "x % 0", "y / (x - x)"):
         node = parse_expression(text, SCOPE)
