@@ -237,55 +237,75 @@ def feed_history(
         f"[bold]{mask_id_number(resident.id_number)}[/] 的事实 / facts: {len(sources)}",
         highlight=False,
     )
-    table = Table(
-        "变量 variable",
-        "值 value",
-        "有效期 valid",
-        "来源 source",
-        "批次 batch",
-        "导入 imported",
-        "状态 state",
-    )
+    rows = []
     for source in sources:
         valid = f"{source.valid_from or '…'} – {source.valid_to or '…'}"
         where = f"{source.feed or ''} {source.file_name or ''}:{source.source_row or ''}".strip()
-        table.add_row(
-            source.name,
-            escape(source.value),
-            valid,
-            escape(where),
-            str(source.batch_id or ""),
-            f"{source.imported_by or ''} {source.imported_at:%Y-%m-%d %H:%M}"
-            if source.imported_at
-            else "",
-            f"已被批次 {source.superseded_by} 取代 superseded"
-            if source.superseded_by
-            else "当前 current",
+        rows.append(
+            [
+                source.name,
+                source.value,
+                valid,
+                where,
+                str(source.batch_id or ""),
+                f"{source.imported_by or ''} {source.imported_at:%Y-%m-%d %H:%M}"
+                if source.imported_at
+                else "",
+                f"已被批次 {source.superseded_by} 取代 superseded"
+                if source.superseded_by
+                else "当前 current",
+            ]
         )
-    console.print(table)
+    print_rows(
+        [
+            "变量 variable",
+            "值 value",
+            "有效期 valid",
+            "来源 source",
+            "批次 batch",
+            "导入 imported",
+            "状态 state",
+        ],
+        rows,
+    )
     print_span(span)
+
+
+def print_rows(headers: list[str], rows: list[list[str]], title: str | None = None) -> None:
+    """A table on a terminal; tab-separated lines of whole values when stdout is piped or
+    redirected, where Rich would fit the table into 80 columns and cut the values
+    ('social_…') that grep, cut or a spreadsheet are after. Tabs and line breaks inside a
+    value become spaces so that one line stays one row."""
+    if console.is_terminal:
+        table = Table(*headers, title=title)
+        for row in rows:
+            table.add_row(*map(escape, row))
+        console.print(table)
+        return
+    lines = [title] if title else []
+    for row in [headers, *rows]:
+        lines.append("\t".join(" ".join(cell.split("\t")).replace("\n", " ") for cell in row))
+    # Written as is: Rich would expand the tabs into spaces.
+    console.file.write("\n".join(lines) + "\n")
 
 
 def print_span(span: dict[str, Any]) -> None:
     """The permit time line (《浙江省流动人口居住登记条例》第十九条): each permit with its
     endorsements, then the current span and why it starts where it does."""
-    table = Table(
-        "居住证 permit",
-        "签发 issued",
-        "有效期至 expires",
-        "状态 status",
-        "签注 endorsed",
+    print_rows(
+        ["居住证 permit", "签发 issued", "有效期至 expires", "状态 status", "签注 endorsed"],
+        [
+            [
+                permit["permit_number"],
+                permit["issue_date"],
+                permit["expiry_date"],
+                permit["status"],
+                ", ".join(permit["endorsed_on"]) or "—",
+            ]
+            for permit in span["permits"]
+        ],
         title=f"居住证时间线 / permit time line · {span['as_of']}",
     )
-    for permit in span["permits"]:
-        table.add_row(
-            escape(permit["permit_number"]),
-            permit["issue_date"],
-            permit["expiry_date"],
-            permit["status"],
-            ", ".join(permit["endorsed_on"]) or "—",
-        )
-    console.print(table)
     start = span["span_start"] or "—"
     console.print(
         f"当前连续居住起算 span start: [bold]{start}[/] · 状态 state: {span['permit_state']}"
