@@ -8,6 +8,7 @@ use them, so that ``luodi id check`` starts without either.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -69,6 +70,15 @@ def id_check_character(first17: str) -> str:
     return ID_CHECK_CHARACTERS[total % 11]
 
 
+NUMBER_LOST_ZH = "身份证号被表格存成了数字，末几位已丢失；请把该列设为文本后重新导出"
+NUMBER_LOST_EN = (
+    "the spreadsheet stored the ID number as a number and its last digits are lost; "
+    "set the column to text and export again"
+)
+_AS_A_NUMBER = re.compile(r"^\d(?:\.\d+)?E\+?\d+$")
+"""3.40522E+17: what a spreadsheet writes into a CSV for an ID number it holds as a number."""
+
+
 def check_id_number(raw: str, today: date | None = None) -> IdNumberCheck:
     """Validate an 18-character ID number; ``x`` is accepted and normalised to ``X``."""
     number = raw.strip().upper()
@@ -76,6 +86,8 @@ def check_id_number(raw: str, today: date | None = None) -> IdNumberCheck:
     def invalid(problem: IdProblem, zh: str, en: str) -> IdNumberCheck:
         return IdNumberCheck(raw, number, problem, zh, en)
 
+    if _AS_A_NUMBER.match(number):
+        return invalid(IdProblem.CHARACTERS, NUMBER_LOST_ZH, NUMBER_LOST_EN)
     if len(number) != 18:
         return invalid(
             IdProblem.LENGTH,

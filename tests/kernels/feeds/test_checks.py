@@ -94,6 +94,9 @@ GOOD = {"id_number": PERSON, "period": "2025"}
         ("town", "330282999", "没有此镇街"),
         ("id_number", "110101199003071234", "校验码"),
         ("id_number", STRANGER, "登记库中没有此人"),
+        # A CSV saved from a sheet that held the ID number as a number.
+        ("id_number", "3.40522E+17", "身份证号被表格存成了数字，末几位已丢失"),
+        ("id_number", "3.40522198305050E+17", "请把该列设为文本后重新导出"),
     ],
 )
 def test_each_rejection_reason(column: str, value: str | None, reason: str) -> None:
