@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import xlsxwriter
 
 from luodi.errors import Invalid
 from luodi.files import read_table
@@ -69,3 +70,24 @@ def test_old_xls_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(Invalid) as refused:
         read_table(path)
     assert "old.xls" in refused.value.message_en
+
+
+def test_an_id_number_column_held_as_numbers_is_refused_naming_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "申请.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["id_number", "points"])
+    sheet.write_row(1, 0, [340522198305050376, 12])  # a double: …368, the last digits lost
+    book.close()
+    with pytest.raises(Invalid) as refused:
+        read_table(path)
+    assert "第 2 行 列 id_number" in refused.value.message_zh
+    assert "身份证号被表格存成了数字，末几位已丢失" in refused.value.message_zh
+    assert "set the column to text" in refused.value.message_en
+    # Other numbers of that size are not ID numbers: left alone.
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["id_number", "amount"])
+    sheet.write_row(1, 0, ["340522198305050376", 10**16])
+    book.close()
+    assert read_table(path)["id_number"].to_list() == ["340522198305050376"]

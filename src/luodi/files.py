@@ -48,6 +48,7 @@ def read_table(path: Path) -> pl.DataFrame:
             # cells).
             check_xlsx_size(path, path.name)
             frame = pl.read_excel(path, engine="calamine")
+            _refuse_numeric_id_numbers(frame, path.name)
     except Invalid:
         raise
     except Exception as error:  # a damaged file: say which and why, never a traceback
@@ -57,6 +58,41 @@ def read_table(path: Path) -> pl.DataFrame:
             [FieldProblem("file", str(path), "无法读取", str(error), file=path.name)],
         ) from error
     return frame.rename({name: str(name).strip() for name in frame.columns})
+
+
+ID_COLUMN = re.compile(r"id_number|身份证|身份号码|证件号")
+"""Headers of ID-number columns (id_number, child_id_number, 身份证号, 公民身份号码, 证件号码)."""
+
+
+def _refuse_numeric_id_numbers(frame: pl.DataFrame, file_name: str) -> None:
+    """An ID-number column the sheet holds as numbers has lost its last digits (Excel keeps
+    15 significant digits, a double not every 18-digit number: 340522198305050376 becomes
+    …368, which may pass the check digit). Refused naming the first such rows (Excel rows:
+    the header is row 1); ``luodi.feeds.reading`` does the same for department feeds."""
+    problems = []
+    for name in frame.columns:
+        column = frame.get_column(name)
+        if not (column.dtype.is_numeric() and ID_COLUMN.search(str(name).lower())):
+            continue
+        for index in (column.abs() >= 10**15).fill_null(False).arg_true().head(10).to_list():
+            problems.append(
+                FieldProblem(
+                    str(name),
+                    str(column[index]),
+                    "身份证号被表格存成了数字，末几位已丢失；请把该列设为文本后重新导出",
+                    "the spreadsheet stored the ID number as a number and its last digits "
+                    "are lost; set the column to text and export again",
+                    file=file_name,
+                    row=index + 2,
+                )
+            )
+    if problems:
+        first = problems[0]
+        raise Invalid(
+            f"文件 {file_name} 第 {first.row} 行 列 {first.field}：{first.reason_zh}",
+            f"file {file_name} row {first.row} column {first.field}: {first.reason_en}",
+            problems,
+        )
 
 
 def check_writable(path: Path, suffixes: tuple[str, ...] = WRITABLE) -> None:
