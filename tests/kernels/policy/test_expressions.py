@@ -320,6 +320,7 @@ def test_a_day_written_in_a_rule(text: str, expected: Any) -> None:
     ("text", "reason"),
     [
         ("date(2026, 2, 30)", "is not a real date"),
+        ("date(year(as_of), 2, 29)", "is not a real date"),
         ("date(2026, 8)", "date takes 3 arguments"),
         ("date(2026.0, 8, 31)", "int needed"),
         ("date(d1, 8, 31)", "int needed"),

@@ -851,10 +851,12 @@ class _Checker:
         for argument_node, argument in zip(node.args, arguments, strict=True):
             self.require(argument_node, argument, function.argument_kind)
         call = Call(function, arguments, function.result([a.type for a in arguments]))
-        if function.name == "date" and not call.names():
-            # A day written in the rule is checked when the rule is, not on the first row.
+        if function.name == "date" and call.names() <= {AS_OF}:
+            # A day written in the rule is checked when the rule is, not on the first row; one
+            # that depends on the date alone, in a common and in a leap year (29 February).
             try:
-                call.evaluate({})
+                for year in (2027, 2028):
+                    call.evaluate({AS_OF: date(year, 1, 1)})
             except ValueError:
                 shown = ast.get_source_segment(self.text, node)
                 raise self.fail(
