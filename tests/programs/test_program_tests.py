@@ -786,3 +786,37 @@ def test_relatives_not_listed_are_what_the_registry_context_says() -> None:
     ]
     assert {word: derived[word] for word in words} == {word: built[word] for word in words}
     assert derived["has_spouse"] is False and derived["child_parents_registered"] == 0
+
+
+# ------------------------------------------------------------------------- many cases
+
+
+def test_a_document_holds_at_most_max_tests_cases() -> None:
+    from luodi.kernels.policy.document import MAX_TESTS
+
+    cases = [case(name=f"c{index}") for index in range(MAX_TESTS + 1)]
+    problems = problems_of(document(*cases))
+    assert problems == [
+        f"tests: 项数太多 / List should have at most {MAX_TESTS} items after validation, "
+        f"not {MAX_TESTS + 1}"
+    ]
+
+
+@pytest.mark.parametrize("path", sorted(SHIPPED_PROGRAM_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_the_cases_of_a_document_run_together_as_each_runs_alone(path: Path) -> None:
+    # run_cases evaluates the cases of one date as one frame; each must come out as it does
+    # in a frame of its own (the pytest items run them one by one).
+    from luodi.programs.cases import run_case
+
+    spec = load_program_spec(path.read_text(encoding="utf-8"), path.name)
+    policies = {
+        case.as_of: find_policy(spec.policy, case.as_of, directory=SHIPPED_POLICY_DIR)
+        for case in spec.tests
+    }
+    together = run_cases(spec, lambda day: policies[day].policy, path.name)
+    alone = [
+        run_case(spec, case, policies[case.as_of].policy, f"tests[{index}]", path.name)
+        for index, case in enumerate(spec.tests)
+    ]
+    assert together == alone
+    assert len({case.as_of for case in spec.tests}) < len(spec.tests)  # some share a frame

@@ -117,10 +117,47 @@ def case_frame(
 ) -> tuple[pl.DataFrame, dict[str, ValueType], list[str]]:
     """The case as the one-row frame allocation evaluates, the names in scope, and what the
     case writes that does not fit them."""
+    row, names, problems = _case_row(spec, case, policy, where)
+    if problems:
+        return pl.DataFrame(), names, problems
+    return _frame(spec, names, [row]), names, problems
+
+
+def _words(spec: ProgramSpec, names: dict[str, ValueType]) -> dict[str, ValueType]:
+    """The names of the scope that are the policy's inputs and the context's words."""
+    own = {rules.POINTS, rules.ORDER, *spec.fields}
+    return {name: value_type for name, value_type in names.items() if name not in own}
+
+
+def _frame(
+    spec: ProgramSpec, names: dict[str, ValueType], rows: list[dict[str, Any]]
+) -> pl.DataFrame:
+    """Cases' rows (``_case_row``, one policy) as the frame allocation evaluates: the words
+    typed as a scoring run types the policy's inputs and as the vocabulary declares the
+    context's, fields as an application's JSON decodes them (enums as text)."""
+    schema: dict[str, pl.DataType] = {
+        **{name: context.dtype(value_type) for name, value_type in _words(spec, names).items()},
+        **{name: rules.field_dtype(spec, name) for name in spec.fields},
+        rules.POINTS: pl.Float64(),
+        rules.ORDER: pl.Int64(),
+    }
+    return pl.DataFrame(
+        [
+            pl.Series(name, [row[name] for row in rows], dtype=dtype)
+            for name, dtype in schema.items()
+        ]
+    )
+
+
+def _case_row(
+    spec: ProgramSpec, case: ProgramCase, policy: Policy, where: str
+) -> tuple[dict[str, Any], dict[str, ValueType], list[str]]:
+    """The case's value of each column of its frame, the names in scope, and what the case
+    writes that does not fit them (then no row)."""
     input_types = {name: item.type for name, item in policy.inputs.items()}
     names = rules.scope(spec, input_types)
     own = {rules.POINTS, rules.ORDER, *spec.fields}
-    words = {name: value_type for name, value_type in names.items() if name not in own}
+    words = _words(spec, names)
     values, problems = _family(case, policy, words, where)
     for name, value in case.inputs.items():
         if name in values:
@@ -156,23 +193,20 @@ def case_frame(
             problems.append(_type_problem(f"{where}.fields.{name}", value, names[name]))
         values[name] = typed
     if problems:
-        return pl.DataFrame(), names, problems
-    columns: dict[str, pl.Series] = {}
-    for name, value_type in words.items():
+        return {}, names, problems
+    row: dict[str, Any] = {}
+    for name in words:
         if name in values:
-            value = values[name]
+            row[name] = values[name]
         elif name in policy.inputs and policy.inputs[name].has_default:
-            value = policy.inputs[name].default
+            row[name] = policy.inputs[name].default
         else:
-            value = None
-        columns[name] = pl.Series(name, [value], dtype=context.dtype(value_type))
+            row[name] = None
     for name, field in spec.fields.items():
-        value = values.get(name, field.default)
-        # As an application's JSON decodes (programs.rules.field_dtype): enums as text.
-        columns[name] = pl.Series(name, [value], dtype=rules.field_dtype(spec, name))
-    columns[rules.POINTS] = pl.Series(rules.POINTS, [case.points], dtype=pl.Float64)
-    columns[rules.ORDER] = pl.Series(rules.ORDER, [case.application_order], dtype=pl.Int64)
-    return pl.DataFrame(list(columns.values())), names, problems
+        row[name] = values.get(name, field.default)
+    row[rules.POINTS] = case.points
+    row[rules.ORDER] = case.application_order
+    return row, names, problems
 
 
 def _family(
@@ -265,9 +299,9 @@ def _family(
     return values, problems
 
 
-def check_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> None:
-    """The program's rules and every case's names and values fit the policy and the program,
-    or ProgramSpecError listing each problem with its file, case and key."""
+def _rows(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> list[dict[str, Any]]:
+    """Each case's row (``_case_row``), once the program's rules fit every policy version the
+    cases use; or ProgramSpecError listing each problem with its file, case and key."""
     problems: list[str] = []
     checked: set[tuple[str, str]] = set()
     for case in spec.tests:
@@ -285,43 +319,57 @@ def check_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> None:
                 f"（策略 policy {policy.id} {policy.version}）"
                 for problem in error.details
             ]
+    rows: list[dict[str, Any]] = []
     for index, case in enumerate(spec.tests):
-        _, _, found = case_frame(spec, case, policy_for(case.as_of), _where(index, case))
+        row, _, found = _case_row(spec, case, policy_for(case.as_of), _where(index, case))
         problems += found
+        rows.append(row)
     if problems:
         raise ProgramSpecError(source, problems)
+    return rows
+
+
+def check_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> None:
+    """The program's rules and every case's names and values fit the policy and the program,
+    or ProgramSpecError listing each problem with its file, case and key."""
+    _rows(spec, policy_for, source)
 
 
 def _where(index: int, case: ProgramCase) -> str:
     return f"tests[{index}]「{case.name}」"
 
 
-def run_case(
-    spec: ProgramSpec, case: ProgramCase, policy: Policy, where: str, source: str
-) -> CaseOutcome:
-    frame, names, problems = case_frame(spec, case, policy, where)
-    if problems:
-        raise ProgramSpecError(source, problems)
+def _decide(
+    spec: ProgramSpec, policy: Policy, frame: pl.DataFrame, as_of: date
+) -> list[dict[str, Any]]:
+    """What the rules give each row of the frame, by ``CaseExpectation`` key."""
     input_types = {name: item.type for name, item in policy.inputs.items()}
-    evaluated = rules.evaluate(spec, input_types, frame, case.as_of)
+    names = rules.scope(spec, input_types)
+    evaluated = rules.evaluate(spec, input_types, frame, as_of)
     tiers = [
-        rules.compile_rule(tier.when, names, case.as_of).fill_null(False).alias(f"tier:{index}")
+        rules.compile_rule(tier.when, names, as_of).fill_null(False).alias(f"tier:{index}")
         for index, tier in enumerate(spec.tiers)
     ]
     if tiers:
         evaluated = frame.lazy().select(tiers).collect().hstack(evaluated)
-    row = evaluated.row(0, named=True)
-    tier = next((index + 1 for index in range(len(spec.tiers)) if row[f"tier:{index}"]), None)
-    actual: dict[str, Any] = {
-        "eligible": bool(row["eligible"]),
-        "failed": sorted(rule.id for rule in spec.eligibility if not row[f"rule:{rule.id}"]),
-        "group": row["priority_group"],
-        "tier": tier,
-        "entitlement": row["entitlement"],
-        "full_year": bool(row.get("full_year")),
-        "current": bool(row.get("current")),
-        "tie_breaks": [row[f"tie:{index}"] for index in range(len(spec.tie_breaks))],
-    }
+    return [
+        {
+            "eligible": bool(row["eligible"]),
+            "failed": sorted(rule.id for rule in spec.eligibility if not row[f"rule:{rule.id}"]),
+            "group": row["priority_group"],
+            "tier": next(
+                (index + 1 for index in range(len(spec.tiers)) if row[f"tier:{index}"]), None
+            ),
+            "entitlement": row["entitlement"],
+            "full_year": bool(row.get("full_year")),
+            "current": bool(row.get("current")),
+            "tie_breaks": [row[f"tie:{index}"] for index in range(len(spec.tie_breaks))],
+        }
+        for row in evaluated.iter_rows(named=True)
+    ]
+
+
+def _outcome(case: ProgramCase, actual: dict[str, Any]) -> CaseOutcome:
     expect = case.expect
     checks = []
     for key in EXPECTED_KEYS:
@@ -334,13 +382,30 @@ def run_case(
     return CaseOutcome(case.name, case.as_of, checks, case.pending)
 
 
+def run_case(
+    spec: ProgramSpec, case: ProgramCase, policy: Policy, where: str, source: str
+) -> CaseOutcome:
+    """One case by itself (a pytest item of a shipped case)."""
+    frame, _, problems = case_frame(spec, case, policy, where)
+    if problems:
+        raise ProgramSpecError(source, problems)
+    return _outcome(case, _decide(spec, policy, frame, case.as_of)[0])
+
+
 def run_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> list[CaseOutcome]:
     """Each case of the document, all checked first: a malformed case refuses the file
-    before any case runs."""
+    before any case runs. The cases of one date are one frame, evaluated once (as an
+    allocation evaluates its applicants), not a frame per case."""
     # One policy per date: reading the policy folder is the slow part of a case.
     policies = {day: policy_for(day) for day in {case.as_of for case in spec.tests}}
-    check_cases(spec, policies.__getitem__, source)
-    return [
-        run_case(spec, case, policies[case.as_of], _where(index, case), source)
-        for index, case in enumerate(spec.tests)
-    ]
+    rows = _rows(spec, policies.__getitem__, source)
+    by_day: dict[date, list[int]] = {}
+    for index, case in enumerate(spec.tests):
+        by_day.setdefault(case.as_of, []).append(index)
+    actual: dict[int, dict[str, Any]] = {}
+    for day, indexes in by_day.items():
+        policy = policies[day]
+        names = rules.scope(spec, {name: item.type for name, item in policy.inputs.items()})
+        frame = _frame(spec, names, [rows[index] for index in indexes])
+        actual.update(zip(indexes, _decide(spec, policy, frame, day), strict=True))
+    return [_outcome(case, actual[index]) for index, case in enumerate(spec.tests)]

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from luodi.kernels.allocation import Method
-from luodi.kernels.policy.document import DAY, load_yaml
+from luodi.kernels.policy.document import DAY, MAX_TESTS, load_yaml
 
 
 class ProgramKind(StrEnum):
@@ -198,7 +198,7 @@ class ProgramSpec(BaseModel):
     listed covers every larger household)."""
     tiers: list[Tier] = []
     unit: str = "元"
-    tests: list[ProgramCase] = []
+    tests: list[ProgramCase] = Field(default=[], max_length=MAX_TESTS)
     """The program's own cases, run by ``luodi program test`` and by ``make test``."""
 
     @model_validator(mode="after")
@@ -328,6 +328,7 @@ _PROBLEM_ZH = {
     "string_pattern_mismatch": "格式不符",
     "string_too_short": "不能为空",
     "greater_than_equal": "太小",
+    "too_long": "项数太多",
     "enum": "取值未声明",
 }
 

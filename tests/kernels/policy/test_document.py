@@ -166,3 +166,26 @@ def test_a_day_that_does_not_exist_is_a_problem_with_its_place(
     assert problem.file == "p.yaml"
     assert problem.line == line_of(text, new.strip())
     assert "day" in problem.reason_en and problem.reason_zh
+
+
+def test_a_document_holds_at_most_max_tests_cases() -> None:
+    from luodi.kernels.policy.document import MAX_TESTS
+
+    start = GOOD.index("\ntests:\n") + len("\ntests:\n")
+    first = GOOD[start:].split("\n  - ")[0]
+    extra = "".join(
+        first.replace("name: ", f"name: n{index}", 1) + "\n" for index in range(MAX_TESTS + 1)
+    )
+    [problem] = problems_of(GOOD[:start] + extra + GOOD[start:])
+    assert problem.path == "tests"
+    assert f"个测试用例，一个文件最多 {MAX_TESTS:,} 个" in problem.reason_zh
+    assert f"at most {MAX_TESTS:,}" in problem.reason_en
+
+
+def test_the_cases_of_a_policy_run_together_as_each_runs_alone(
+    current_policy: CompiledPolicy,
+) -> None:
+    # run_tests scores the cases of one date with the same inputs as one frame.
+    tests = current_policy.policy.tests
+    assert current_policy.run_tests() == [current_policy.run_test(case) for case in tests]
+    assert len({(case.as_of, tuple(sorted(case.inputs))) for case in tests}) < len(tests)

@@ -39,6 +39,9 @@ KIND_LABELS = {
 RESERVED_COLUMNS = frozenset({"resident_id", "total"})
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_TESTS = 2_000
+"""Test cases one policy or program document may hold: a document's cases are the edges of
+its rules, a few dozen; 20,000 are not its tests, and kept ``make test`` busy for minutes."""
 
 
 def _day_or_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
@@ -764,7 +767,17 @@ def _policy(root: _Place, reader: _Reader, text: str, file: str | None) -> Polic
 
     tests: list[PolicyTest] = []
     if "tests" in entries and not reader.problems:
-        for place in entries["tests"].sequence():
+        cases = entries["tests"].sequence()
+        if len(cases) > MAX_TESTS:
+            raise PolicyError(
+                [
+                    entries["tests"].problem(
+                        f"{len(cases):,} 个测试用例，一个文件最多 {MAX_TESTS:,} 个",
+                        f"{len(cases):,} test cases, at most {MAX_TESTS:,} in one document",
+                    )
+                ]
+            )
+        for place in cases:
             try:
                 tests.append(_test(place, inputs, list(indicators)))
             except _Stop as stop:

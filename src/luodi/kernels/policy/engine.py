@@ -286,22 +286,45 @@ class CompiledPolicy:
     def run_tests(self) -> list[TestOutcome]:
         """Each test case of the document, scored through the columnar path (the one that runs
         in production), compared line by line."""
-        return [self.run_test(case) for case in self.policy.tests]
+        # The cases of one date that write the same inputs are one frame, scored once: a frame
+        # per case made 2,000 cases take half a minute. (Inputs a case leaves out take their
+        # defaults, so only cases that write the same ones share a frame.)
+        batches: dict[tuple[date, tuple[str, ...]], list[int]] = {}
+        for index, case in enumerate(self.policy.tests):
+            batches.setdefault((case.as_of, tuple(sorted(case.inputs))), []).append(index)
+        outcomes: dict[int, TestOutcome] = {}
+        for indexes in batches.values():
+            cases = [self.policy.tests[index] for index in indexes]
+            outcomes.update(zip(indexes, self._run_batch(cases), strict=True))
+        return [outcomes[index] for index in range(len(self.policy.tests))]
 
     def run_test(self, case: PolicyTest) -> TestOutcome:
         """One test case (``make test`` runs each as its own item)."""
+        return self._run_batch([case])[0]
+
+    def _run_batch(self, cases: list[PolicyTest]) -> list[TestOutcome]:
+        """Cases of one date that write the same inputs, as one frame."""
         from luodi.kernels.policy.inputs import prepare_inputs
 
         frame = pl.DataFrame(
-            {KEY: ["test"], **{name: [value] for name, value in case.inputs.items()}}
+            {
+                KEY: [f"test{index}" for index in range(len(cases))],
+                **{name: [case.inputs[name] for case in cases] for name in cases[0].inputs},
+            }
         )
         typed = prepare_inputs(frame, self.policy)
-        row = self.score(typed, case.as_of).row(0, named=True)
-        actual = {key: float(row[key]) for key in case.expect}
-        failures = [
-            key for key, expected in case.expect.items() if abs(actual[key] - expected) > TOLERANCE
-        ]
-        return TestOutcome(case.name, case.as_of, dict(case.expect), actual, failures)
+        scored = {row[KEY]: row for row in self.score(typed, cases[0].as_of).iter_rows(named=True)}
+        outcomes = []
+        for index, case in enumerate(cases):
+            row = scored[f"test{index}"]
+            actual = {key: float(row[key]) for key in case.expect}
+            failures = [
+                key
+                for key, expected in case.expect.items()
+                if abs(actual[key] - expected) > TOLERANCE
+            ]
+            outcomes.append(TestOutcome(case.name, case.as_of, dict(case.expect), actual, failures))
+        return outcomes
 
     # ------------------------------------------------------------------ past one machine
 
