@@ -1,6 +1,6 @@
 """A program document's own test cases (``tests:``), run through the rules as allocation runs
-them: each case becomes a one-row frame typed like a scoring run's inputs and goes through
-``rules.evaluate``.
+them: each case becomes a row typed like a scoring run's inputs, the cases of one date one
+frame, which goes through ``rules.evaluate``.
 
 No database: the policy comes in as a function of the case's date (the version in force
 then), so the same runner serves ``luodi program test`` and the pytest items of ``make test``.
