@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from luodi import bulk
@@ -54,17 +54,22 @@ def bulk_writes(session: Session, rows: int, *, first_load: bool = False) -> Ite
         yield
 
 
+ANALYZE_FROM_ROWS = 10_000
+"""From this many new facts, PostgreSQL's statistics are refreshed before superseding."""
+
+
 def last_id(session: Session) -> int:
     """The largest fact id so far: a batch's facts, written after it is read (one writer at a
     time: ``feeds.repository.wait_for_writers``), all have larger ids."""
     return int(session.scalar(select(func.coalesce(func.max(Fact.id), 0))) or 0)
 
 
-def supersede(session: Session, feed: str, batch_id: int, after: int) -> int:
+def supersede(session: Session, feed: str, batch_id: int, after: int, rows: int = 0) -> int:
     """Mark the current facts of earlier batches of ``feed`` whose record key the batch
     ``batch_id`` brings again as superseded by it (kept as history), in one statement for
     the whole batch. ``after``: ``last_id`` before the batch's facts were written, so that
-    they are a range of ids and every earlier fact's id is at most ``after``.
+    they are a range of ids and every earlier fact's id is at most ``after``; ``rows``: how
+    many facts the batch wrote.
 
     The keys probe the index of current facts (``ix_facts_current_record``), where a key has
     one version per batch that still counts: a re-send costs the same however many versions
@@ -79,19 +84,32 @@ def supersede(session: Session, feed: str, batch_id: int, after: int) -> int:
     if earlier is None:
         return 0
     old, new = aliased(Fact), aliased(Fact)
-    brought = select(new.record_key).where(new.id > after, new.batch_id == batch_id)
-    superseded = select(old.id).where(
-        old.feed == feed,
-        old.superseded_by.is_(None),
-        old.id <= after,
-        old.record_key.in_(brought),
-    )
+    if session.connection().dialect.name == "postgresql":
+        # The planner's statistics do not know the batch's rows (written in this
+        # transaction): taking them for a few, it probed all of them once per current fact
+        # (a re-send ran for minutes). ANALYZE sees them; then it joins by hash.
+        if rows >= ANALYZE_FROM_ROWS:
+            session.execute(text("ANALYZE facts"))
+        statement = (
+            update(Fact)
+            .where(
+                Fact.feed == feed,
+                Fact.superseded_by.is_(None),
+                Fact.batch_id != batch_id,
+                Fact.record_key.in_(select(new.record_key).where(new.batch_id == batch_id)),
+            )
+            .values(superseded_by=batch_id)
+        )
+    else:
+        brought = select(new.record_key).where(new.id > after, new.batch_id == batch_id)
+        superseded = select(old.id).where(
+            old.feed == feed,
+            old.superseded_by.is_(None),
+            old.id <= after,
+            old.record_key.in_(brought),
+        )
+        statement = update(Fact).where(Fact.id.in_(superseded)).values(superseded_by=batch_id)
     # The large page cache of bulk writes: the rows it marks are spread over the table.
     with bulk.sqlite_bulk_writes(session, Fact.__table__, 0, rebuild=False):
-        outcome = session.execute(
-            update(Fact)
-            .where(Fact.id.in_(superseded))
-            .values(superseded_by=batch_id)
-            .execution_options(synchronize_session=False)
-        )
+        outcome = session.execute(statement.execution_options(synchronize_session=False))
     return int(outcome.rowcount or 0)  # type: ignore[attr-defined]

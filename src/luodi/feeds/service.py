@@ -412,7 +412,9 @@ def _write(
     result.facts_written = _write_facts(
         session, spec, batch.id, source.file_name, facts_path, progress
     )
-    result.facts_superseded = facts_repository.supersede(session, spec.id, batch.id, before)
+    result.facts_superseded = facts_repository.supersede(
+        session, spec.id, batch.id, before, result.facts_written
+    )
     batch.facts_written = result.facts_written
     batch.facts_superseded = result.facts_superseded
     batch.residents_created = result.residents_created
