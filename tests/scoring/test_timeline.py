@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -35,8 +36,9 @@ AS_OF = date(2026, 3, 1)
 TOWN = "330282114"
 runner = CliRunner()
 
-PEOPLE = {
-    # name: (permits [(number, issued, expires, status)], endorsements [(number, date)])
+PEOPLE: dict[str, tuple[list[tuple[str, ...]], list[tuple[str, str]]]] = {
+    # name: (permits [(number, issued, expires, status[, status date])],
+    #        endorsements [(number, date)])
     "back": (
         [
             ("OLD-1", "2014-05-01", "2018-04-30", "expired"),
@@ -63,6 +65,25 @@ PEOPLE = {
     "none": ([], []),
     "cancelled": ([("P-5", "2020-01-01", "2030-01-01", "cancelled")], []),
     "expired": ([("P-6", "2019-01-01", "2025-01-01", "valid")], []),
+    # The tester's case: a cancelled permit, then a new one; endorsed on time.
+    "a7b7": (
+        [
+            ("A7", "2020-01-01", "2040-01-01", "cancelled"),
+            ("B7", "2024-03-01", "2044-03-01", "valid"),
+        ],
+        [("A7", f"{year}-12-20") for year in range(2020, 2024)]
+        + [("B7", "2025-02-20"), ("B7", "2026-02-20")],
+    ),
+    # Expired now, valid on an earlier date.
+    "retro": (
+        [("R-1", "2020-01-01", "2025-12-31", "expired")],
+        [("R-1", f"{year}-12-20") for year in range(2020, 2025)],
+    ),
+    # Cancelled on a date 公安 sent (状态日期).
+    "dated": (
+        [("D-1", "2021-01-01", "2031-01-01", "cancelled", "2025-06-01")],
+        [("D-1", f"{year}-12-20") for year in range(2021, 2025)],
+    ),
 }
 NUMBERS = {
     name: id_number(birth=date(1990, 5, 10), sequence=100 + i) for i, name in enumerate(PEOPLE)
@@ -73,12 +94,15 @@ def write_city(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "towns.csv").write_text(f"code,name,kind\n{TOWN},周巷镇,town\n")
     residents = ["id_number,name,town_code"]
-    permits = ["permit_number,id_number,town_code,issue_date,expiry_date,status"]
+    permits = ["permit_number,id_number,town_code,issue_date,expiry_date,status,状态日期"]
     endorsements = ["id_number,permit_number,endorsed_on"]
     for name, (own_permits, own_endorsements) in PEOPLE.items():
         number = NUMBERS[name]
         residents.append(f"{number},居民{len(residents)},{TOWN}")
-        permits += [f"{p},{number},{TOWN},{i},{e},{s}" for p, i, e, s in own_permits]
+        permits += [
+            f"{p},{number},{TOWN},{i},{e},{s},{''.join(dated)}"
+            for p, i, e, s, *dated in own_permits
+        ]
         endorsements += [f"{number},{p},{d}" for p, d in own_endorsements]
     for file, lines in [
         ("residents.csv", residents),
@@ -149,9 +173,11 @@ def test_inputs_follow_the_time_line(city: Engine) -> None:
         and rows[people[name]]["permit_valid"] is False
         for name in ("suspended", "none", "cancelled", "expired")
     )
-    assert sorted(inputs.frame["resident_id"]) == sorted([people["back"], people["late"]])
-    assert inputs.skipped == 4
-    assert inputs.skipped_by_state == {"suspended": 1, "none": 1, "cancelled": 1, "expired": 1}
+    assert sorted(inputs.frame["resident_id"]) == sorted(
+        [people["back"], people["late"], people["a7b7"]]
+    )
+    assert inputs.skipped == 6
+    assert inputs.skipped_by_state == {"suspended": 1, "none": 1, "cancelled": 2, "expired": 2}
 
 
 @pytest.fixture
@@ -174,9 +200,9 @@ def test_luodi_score_and_the_score_api(city: Engine, configure: Callable[[Engine
     configure(city)
     scored = runner.invoke(cli.app, ["score", "--policy", "zj-cixi", "--as-of", AS_OF.isoformat()])
     assert scored.exit_code == 0, scored.output
-    assert "2 人计分" in scored.stdout and "4 人" in scored.stdout
+    assert "3 人计分" in scored.stdout and "6 人" in scored.stdout
     assert "中止（逾期未签注） suspended 1" in scored.stdout
-    assert "已注销 cancelled 1" in scored.stdout and "无居住证 none 1" in scored.stdout
+    assert "已注销 cancelled 2" in scored.stdout and "无居住证 none 1" in scored.stdout
     with session_scope(city) as session:
         auth_service.add_user(
             SYSTEM_ACTOR, session, "timeline-admin", "admin", "correct horse battery"
@@ -188,16 +214,16 @@ def test_luodi_score_and_the_score_api(city: Engine, configure: Callable[[Engine
         ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
 
-        def score(name: str) -> dict[str, object]:
+        def score(name: str) -> dict[str, Any]:
             response = client.get(f"/api/v1/residents/{people[name]}/score", headers=headers)
             assert response.status_code == 200, response.text
             return response.json()  # type: ignore[no-any-return]
 
         back = score("back")
-        assert back["points"]["residence"] == 7.25  # type: ignore[index]
+        assert back["points"]["residence"] == 7.25
         line = next(
             item for item in back["explanation"]["lines"] if item["indicator"] == "residence"
-        )  # type: ignore[index]
+        )
         assert line["inputs"]["residence_registration_date"] == "2023-10-01"
         span = line["sources"]["residence_registration_date"][0]["span"]
         assert span["span_start"] == "2023-10-01" and span["permit_state"] == "valid"
@@ -206,7 +232,7 @@ def test_luodi_score_and_the_score_api(city: Engine, configure: Callable[[Engine
         assert span["permits"][1]["endorsed_on"] == ["2024-09-20", "2025-09-25"]
 
         late = score("late")
-        assert late["points"]["residence"] == 5.5  # 22 months from the late endorsement  # type: ignore[index]
+        assert late["points"]["residence"] == 5.5  # 22 months from the late endorsement
         response = client.get(f"/api/v1/residents/{people['suspended']}/score", headers=headers)
         assert response.status_code == 404  # not scored: suspended
 
@@ -270,3 +296,69 @@ def test_the_policy_cases_still_read_the_date_directly() -> None:
 
     points = compiled.score(prepare_inputs(frame, compiled.policy), AS_OF)
     assert points["residence"].item() == 7.25
+
+
+def span(engine: Engine, name: str, as_of: date) -> dict[str, object]:
+    with session_scope(engine) as session:
+        return registry_service.residence_span(SYSTEM_ACTOR, session, ids(engine)[name], as_of)
+
+
+def test_a_cancelled_permit_then_a_new_one_starts_a_new_span(
+    city: Engine, configure: Callable[[Engine], None]
+) -> None:
+    """The tester's A7/B7: ``luodi feed history`` said 73 months from the cancelled permit."""
+    configure(city)
+    result = runner.invoke(
+        cli.app,
+        ["feed", "history", NUMBERS["a7b7"], "--as-of", "2026-02-01"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "前证 A7 已注销，新证 B7 于 2024-03-01 签发，重新计算" in result.stdout
+    assert "无间断" not in result.stdout
+    found = span(city, "a7b7", date(2026, 2, 1))
+    assert (found["span_start"], found["permit_state"]) == ("2024-03-01", "valid")
+
+
+def test_an_expired_permit_was_valid_on_an_earlier_date(city: Engine) -> None:
+    earlier = span(city, "retro", date(2024, 6, 1))
+    assert (earlier["permit_state"], earlier["span_start"]) == ("valid", "2020-01-01")
+    assert "过期" not in str(earlier["reason_zh"])
+    assert span(city, "retro", AS_OF)["permit_state"] == "expired"
+
+
+def test_a_cancellation_with_and_without_its_date(city: Engine) -> None:
+    before = span(city, "dated", date(2025, 5, 31))
+    assert (before["permit_state"], before["span_start"]) == ("valid", "2021-01-01")
+    after = span(city, "dated", AS_OF)
+    assert after["permit_state"] == "cancelled"
+    assert after["reason_zh"] == "居住证 D-1 已注销（2025-06-01），居住年限终止"
+    undated = span(city, "cancelled", date(2024, 6, 1))
+    assert undated["reason_zh"] == "居住证 P-5 已注销（注销日期未报送），居住年限终止"
+
+
+@pytest.mark.parametrize(
+    ("status_date", "expected"),
+    [("2019-12-31", "before the issue date"), ("2026-03-02", "after today")],
+)
+def test_a_status_date_before_the_issue_or_after_today_is_refused(
+    city: Engine, tmp_path: Path, status_date: str, expected: str
+) -> None:
+    file = tmp_path / "居住证.csv"
+    file.write_text(
+        "居住证编号,身份证号,镇街代码,签发日期,有效期至,状态,注销日期\n"
+        f"S-1,{NUMBERS['none']},{TOWN},2020-01-01,2030-01-01,cancelled,{status_date}\n"
+    )
+
+    def send() -> None:
+        with session_scope(city) as session:
+            result = feeds_service.import_file(
+                SYSTEM_ACTOR, session, "permits", file, today=AS_OF, write_reports=False
+            )
+            feeds_service.raise_if_rejected(result)
+
+    with pytest.raises(Invalid) as raised:
+        send()
+    problems = [(p.row, p.field, p.reason_en) for p in raised.value.details]
+    assert [(row, field) for row, field, _ in problems] == [(2, "status_date")]
+    assert expected in problems[0][2]

@@ -95,6 +95,7 @@ REQUIRED: dict[str, list[str]] = {
 
 OPTIONAL_COLUMNS: dict[str, list[str]] = {
     RESIDENTS: ["relation_to_head"],
+    PERMITS: ["status_date"],
     CHILDREN: ["second_parent_id_number"],
     EMPLOYMENT: ["frontline"],
     UNIONS: ["credit_code", "union", "established_on"],

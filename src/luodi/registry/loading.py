@@ -521,6 +521,22 @@ def register_frames(
         "状态应为 valid / expired / cancelled",
         "status must be valid, expired or cancelled",
     )
+    # The status's date (a cancellation's), optional: the permit time line ends there.
+    if "status_date" not in permits.columns:
+        permits = permits.with_columns(status_date=pl.lit(None, pl.String))
+    permits = _dates(
+        problems, file, permits.with_columns(pl.col("status_date").cast(pl.String)), ["status_date"]
+    )
+    problems.flag(
+        file,
+        permits,
+        (
+            (pl.col("status_date") < pl.col("issue_date")) | (pl.col("status_date") > today)
+        ).fill_null(False),
+        "status_date",
+        "状态日期不能早于签发日期，也不能晚于今天",
+        "the status date must be neither before the issue date nor after today",
+    )
 
     # Households come from residents.household_number; children name their household.
     existing_households = repository.household_keys(session)
@@ -699,6 +715,7 @@ def register_frames(
         issue_date="issue_date",
         expiry_date="expiry_date",
         status="status",
+        status_date="status_date",
     )
     summary.permits = bulk.insert_frame(session, ResidencePermit.__table__, permit_rows)
 

@@ -88,6 +88,9 @@ class ResidencePermit(Base):
     issue_date: Mapped[date] = mapped_column(Date)
     expiry_date: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default=PermitStatus.VALID)
+    status_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    """Since when the status holds (a cancellation's date), when the department sends it:
+    the permit time line ends a cancelled permit there (docs/policy.md)."""
 
 
 class Household(Base):

@@ -341,6 +341,7 @@ PERMIT_FRAME_SCHEMA: dict[str, pl.DataType] = {
     "issue_date": pl.Date(),
     "expiry_date": pl.Date(),
     "status": pl.String(),
+    "status_date": pl.Date(),
 }
 
 
@@ -356,6 +357,7 @@ def permits_frame(
             ResidencePermit.issue_date,
             ResidencePermit.expiry_date,
             ResidencePermit.status,
+            ResidencePermit.status_date,
         )
         .join(Resident, Resident.id == ResidencePermit.resident_id)
         .where(ResidencePermit.issue_date <= as_of, readable(actor))

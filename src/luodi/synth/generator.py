@@ -953,7 +953,8 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     frames = {
         city_files.TOWNS: towns,
         city_files.RESIDENTS: residents,
-        city_files.PERMITS: permits,
+        # The synthetic 公安 sends no status dates (the permit time line's optional column).
+        city_files.PERMITS: permits.with_columns(status_date=pl.lit(None, pl.Date)),
         city_files.PERMIT_ENDORSEMENTS: endorsements,
         city_files.CHILDREN: children,
         city_files.EMPLOYERS: employers,
