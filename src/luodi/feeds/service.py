@@ -57,6 +57,7 @@ from luodi.kernels.masking import mask_id_number
 from luodi.registry import city_files
 from luodi.registry import repository as registry_repository
 from luodi.registry import service as registry_service
+from luodi.registry import updates as registry_updates
 from luodi.tabular import without_formulas
 
 WRITE_SLICE_ROWS = 250_000
@@ -474,11 +475,16 @@ def _apply_to_registry(
     target = f"{spec.registry}.csv"
     wanted = [name for name in city_files.registry_columns(target) if name in spec.columns]
     rows = good.select(LINE, *[pl.col(name).cast(pl.String) for name in wanted]).collect()
+    what = (f"文件 {file_name} 的登记库数据", f"the registry rows of {file_name}")
+    # Rows of people and children already registered update them (``registry.updates``).
+    updated, rows = registry_updates.update_registered(
+        actor, session, target, rows, what, file_name
+    )
     key, existing = REGISTRY_KEYS[spec.registry]
     if key is not None and existing is not None:
         rows = rows.filter(~pl.col(key).is_in(existing(session)["key"].implode()))
     if rows.height == 0:
-        return 0, 0
+        return updated, 0
     try:
         summary = registry_service.register_frames(
             actor,
@@ -508,7 +514,7 @@ def _apply_to_registry(
             f"the registry refused the rows; nothing was written. First: {first}",
             problems,
         ) from None
-    return rows.height, summary.residents
+    return updated + rows.height, summary.residents
 
 
 def _write_facts(

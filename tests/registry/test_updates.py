@@ -1,0 +1,128 @@
+"""A registry feed's re-sent rows update the people and children the registry holds
+(``registry.updates``), with a first load's checks, all or nothing (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from luodi.audit.models import AuditEntry
+from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.errors import Invalid
+from luodi.feeds import service as feeds
+from luodi.feeds.schemas import ImportStatus
+from luodi.registry.loading import load_city
+from luodi.registry.models import Child, Household, Resident, Town, TownCount
+from tests import family_city as city
+
+CHILD_HEADER = "监护人身份证号,家庭编号,子女身份证号,子女姓名,另一方父母（监护人）身份证号,年级\n"
+RESIDENT_HEADER = "身份证号,姓名,镇街代码,户号,与户主关系\n"
+
+
+def counts(session: Session) -> dict[str, tuple[int, int]]:
+    rows = session.execute(
+        select(Town.code, TownCount.residents, TownCount.children).join(
+            TownCount, TownCount.town_id == Town.id
+        )
+    )
+    return {code: (residents, children) for code, residents, children in rows}
+
+
+def test_a_children_resend_gives_a_second_parent_and_a_grade(
+    session: Session, tmp_path: Path
+) -> None:
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
+    feed = tmp_path / "children.csv"
+    feed.write_text(CHILD_HEADER + f"{city.FATHER},H1,{city.C2},二,{city.MOTHER},3\n", "utf-8")
+    result = feeds.import_file(SYSTEM_ACTOR, session, "children", feed, report=None)
+    assert result.status == ImportStatus.IMPORTED, result.rejections
+    child = session.scalars(select(Child).where(Child.id_number == city.C2)).one()
+    session.refresh(child)
+    mother = session.scalars(select(Resident).where(Resident.id_number == city.MOTHER)).one()
+    assert (child.second_parent_id_number, child.second_parent_id, child.grade) == (
+        city.MOTHER,
+        mother.id,
+        3,
+    )
+    assert session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "registry.feed_update")
+    ).all()
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "reason"),
+    [
+        (city.FATHER, city.C1, "a parent cannot be the child"),
+        (city.FATHER, city.FATHER, "the second parent cannot be the first"),
+    ],
+)
+def test_a_resent_child_naming_itself_or_the_first_parent_is_refused(
+    session: Session, tmp_path: Path, first: str, second: str, reason: str
+) -> None:
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
+    feed = tmp_path / "children.csv"
+    feed.write_text(CHILD_HEADER + f"{first},H1,{city.C1},一,{second},3\n", "utf-8")
+    with pytest.raises(Invalid) as caught:
+        feeds.import_file(SYSTEM_ACTOR, session, "children", feed, report=None)
+    problem = caught.value.details[0]
+    assert (problem.file, problem.row, problem.field) == (
+        "children.csv",
+        2,
+        "second_parent_id_number",
+    )
+    assert reason in problem.describe()
+
+
+def test_a_residents_resend_changes_relation_household_and_town(
+    session: Session, tmp_path: Path
+) -> None:
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
+    before = counts(session)
+    feed = tmp_path / "residents.csv"
+    # The uncle moves to his own new household in the other town, as its head; the
+    # grandmother becomes "other" in H1.
+    feed.write_text(
+        RESIDENT_HEADER
+        + f"{city.UNCLE},叔,{city.BAISHA},H9,户主\n"
+        + f"{city.GRANDMOTHER},奶奶,{city.ZHOUXIANG},H1,其他\n",
+        "utf-8",
+    )
+    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=None)
+    assert result.status == ImportStatus.IMPORTED, result.rejections
+    session.expire_all()
+    people = {row.id_number: row for row in session.scalars(select(Resident))}
+    h9 = session.scalars(select(Household).where(Household.household_number == "H9")).one()
+    uncle = people[city.UNCLE]
+    assert (uncle.relation_to_head, uncle.household_id) == ("head", h9.id)
+    assert people[city.GRANDMOTHER].relation_to_head == "other"
+    after = counts(session)
+    assert after[city.ZHOUXIANG][0] == before[city.ZHOUXIANG][0] - 1
+    assert after[city.BAISHA][0] == before[city.BAISHA][0] + 1
+
+
+def test_a_resent_second_head_or_spouse_is_refused_and_nothing_changes(
+    session: Session, tmp_path: Path
+) -> None:
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
+    feed = tmp_path / "residents.csv"
+    for relation, word in (("户主", "head"), ("spouse", "spouse")):
+        feed.write_text(
+            RESIDENT_HEADER + f"{city.UNCLE},叔,{city.ZHOUXIANG},H1,{relation}\n", "utf-8"
+        )
+        with pytest.raises(Invalid) as caught:
+            feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=None)
+        problem = caught.value.details[0]
+        assert (problem.file, problem.row) == ("residents.csv", 2)
+        assert f"a household has one {word} at most" in problem.describe()
+    # The head handing over to the uncle in one file is fine.
+    feed.write_text(
+        RESIDENT_HEADER
+        + f"{city.FATHER},父,{city.ZHOUXIANG},H1,兄弟姐妹\n"
+        + f"{city.UNCLE},叔,{city.ZHOUXIANG},H1,户主\n",
+        "utf-8",
+    )
+    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=None)
+    assert result.status == ImportStatus.IMPORTED, result.rejections
