@@ -79,6 +79,8 @@ PEOPLE: dict[str, tuple[list[tuple[str, ...]], list[tuple[str, str]]]] = {
         [("R-1", "2020-01-01", "2025-12-31", "expired")],
         [("R-1", f"{year}-12-20") for year in range(2020, 2025)],
     ),
+    # Suspended (2025-06-01 missed); later sent a wrongly dated endorsement, then withdrawn.
+    "withdrawn": ([("V-1", "2023-06-01", "2029-06-01", "valid")], [("V-1", "2024-05-20")]),
     # Cancelled on a date 公安 sent (状态日期).
     "dated": (
         [("D-1", "2021-01-01", "2031-01-01", "cancelled", "2025-06-01")],
@@ -176,8 +178,8 @@ def test_inputs_follow_the_time_line(city: Engine) -> None:
     assert sorted(inputs.frame["resident_id"]) == sorted(
         [people["back"], people["late"], people["a7b7"]]
     )
-    assert inputs.skipped == 6
-    assert inputs.skipped_by_state == {"suspended": 1, "none": 1, "cancelled": 2, "expired": 2}
+    assert inputs.skipped == 7
+    assert inputs.skipped_by_state == {"suspended": 2, "none": 1, "cancelled": 2, "expired": 2}
 
 
 @pytest.fixture
@@ -200,8 +202,8 @@ def test_luodi_score_and_the_score_api(city: Engine, configure: Callable[[Engine
     configure(city)
     scored = runner.invoke(cli.app, ["score", "--policy", "zj-cixi", "--as-of", AS_OF.isoformat()])
     assert scored.exit_code == 0, scored.output
-    assert "3 人计分" in scored.stdout and "6 人" in scored.stdout
-    assert "中止（逾期未签注） suspended 1" in scored.stdout
+    assert "3 人计分" in scored.stdout and "7 人" in scored.stdout
+    assert "中止（逾期未签注） suspended 2" in scored.stdout
     assert "已注销 cancelled 2" in scored.stdout and "无居住证 none 1" in scored.stdout
     with session_scope(city) as session:
         auth_service.add_user(
@@ -362,3 +364,77 @@ def test_a_status_date_before_the_issue_or_after_today_is_refused(
     problems = [(p.row, p.field, p.reason_en) for p in raised.value.details]
     assert [(row, field) for row, field, _ in problems] == [(2, "status_date")]
     assert expected in problems[0][2]
+
+
+def send_endorsements(engine: Engine, directory: Path, lines: list[str]) -> None:
+    file = directory / "签注.csv"
+    file.write_text("\n".join(lines) + "\n")
+    with session_scope(engine) as session:
+        result = feeds_service.import_file(
+            SYSTEM_ACTOR, session, "permit_endorsements", file, today=AS_OF, write_reports=False
+        )
+        feeds_service.raise_if_rejected(result)
+
+
+def test_an_endorsement_outside_its_permits_validity_is_refused(
+    city: Engine, tmp_path: Path
+) -> None:
+    lines = [
+        "身份证号,居住证编号,签注日期",
+        f"{NUMBERS['late']},P-2,2026-02-11",
+        f"{NUMBERS['late']},P-2,2022-02-28",  # the day before its issue
+        f"{NUMBERS['expired']},P-6,2025-01-02",  # the day after its expiry
+        f"{NUMBERS['expired']},P-6,2025-01-01",  # on its expiry date: accepted
+    ]
+    with pytest.raises(Invalid) as raised:
+        send_endorsements(city, tmp_path, lines)
+    problems = [(p.row, p.field, p.reason_zh, p.reason_en) for p in raised.value.details]
+    assert problems == [
+        (
+            3,
+            "endorsed_on",
+            "不在所引证件的有效期内（2022-03-01 至 2028-03-01）",
+            "outside the validity of the record it names (2022-03-01 to 2028-03-01)",
+        ),
+        (
+            4,
+            "endorsed_on",
+            "不在所引证件的有效期内（2019-01-01 至 2025-01-01）",
+            "outside the validity of the record it names (2019-01-01 to 2025-01-01)",
+        ),
+    ]
+
+
+def test_a_wrongly_dated_endorsement_is_withdrawn(city: Engine, tmp_path: Path) -> None:
+    """作废 = 是 for the wrong key: it no longer counts; the corrected date does."""
+    number = NUMBERS["withdrawn"]
+    assert span(city, "withdrawn", AS_OF)["permit_state"] == "suspended"
+    # Sent as a late endorsement of 2025-07-01 (a typo for 2025-05-20): restarts the count.
+    send_endorsements(city, tmp_path, ["身份证号,居住证编号,签注日期", f"{number},V-1,2025-07-01"])
+    wrong = span(city, "withdrawn", AS_OF)
+    assert (wrong["permit_state"], wrong["span_start"]) == ("valid", "2025-07-01")
+    send_endorsements(
+        city,
+        tmp_path,
+        [
+            "身份证号,居住证编号,签注日期,作废",
+            f"{number},V-1,2025-07-01,是",
+            f"{number},V-1,2025-05-20,",
+        ],
+    )
+    right = span(city, "withdrawn", AS_OF)
+    assert (right["permit_state"], right["span_start"]) == ("valid", "2023-06-01")
+    permits = right["permits"]
+    assert isinstance(permits, list)
+    assert permits[0]["endorsed_on"] == ["2024-05-20", "2025-05-20"]
+    # Sent again without 作废, the endorsement counts again (the later row supersedes).
+    send_endorsements(
+        city, tmp_path, ["身份证号,居住证编号,签注日期,作废", f"{number},V-1,2025-07-01,否"]
+    )
+    again = span(city, "withdrawn", AS_OF)
+    assert permits != again["permits"]
+    assert again["permits"][0]["endorsed_on"] == [  # type: ignore[index]
+        "2024-05-20",
+        "2025-05-20",
+        "2025-07-01",
+    ]

@@ -326,12 +326,18 @@ def permit_keys(session: Session) -> pl.DataFrame:
 
 
 def permit_owners(session: Session) -> pl.DataFrame:
-    """(key = permit number, owner = resident id) of every permit: a feed row naming a permit
-    must name its holder (kernels/feeds/checks.py ``OWNER``)."""
+    """(key = permit number, owner = resident id, valid_from = issue, valid_to = expiry) of
+    every permit: a feed row naming a permit must name its holder, and a date ``during`` it
+    must fall within it (kernels/feeds/checks.py ``OWNER``, ``VALID_FROM``/``VALID_TO``)."""
     return bulk.read_frame(
         session,
-        select(ResidencePermit.permit_number, ResidencePermit.resident_id),
-        {"key": pl.String(), "owner": pl.Int64()},
+        select(
+            ResidencePermit.permit_number,
+            ResidencePermit.resident_id,
+            ResidencePermit.issue_date,
+            ResidencePermit.expiry_date,
+        ),
+        {"key": pl.String(), "owner": pl.Int64(), "valid_from": pl.Date(), "valid_to": pl.Date()},
     )
 
 

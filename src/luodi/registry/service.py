@@ -555,6 +555,22 @@ def register_frames(
 ENDORSEMENT_VARIABLE = "permit_endorsement"
 """The fact the permit_endorsements feed yields (value: the permit's number, valid from the
 endorsement's date): read by the permit time line, not a policy input by itself."""
+VOID_ENDORSEMENT_VARIABLE = "permit_endorsement_void"
+"""The fact a row withdrawing an endorsement (作废 = 是) yields beside it: the endorsement of
+that permit on that date no longer counts (docs/feeds.md)."""
+
+
+def _endorsements(
+    actor: Actor, session: Session, as_of: date, resident_ids: list[int] | None
+) -> pl.DataFrame:
+    """Current endorsement facts (resident_id, value = permit number, valid_from = date),
+    less those withdrawn: a withdrawal's row brings both facts under the same key, and a
+    later row without it supersedes both."""
+    from luodi.facts import service as facts_service  # facts build on the registry
+
+    endorsed = facts_service.each_fact(actor, session, ENDORSEMENT_VARIABLE, as_of, resident_ids)
+    void = facts_service.each_fact(actor, session, VOID_ENDORSEMENT_VARIABLE, as_of, resident_ids)
+    return endorsed.join(void, on=["resident_id", "value", "valid_from"], how="anti")
 
 
 def permit_timeline(
@@ -568,10 +584,8 @@ def permit_timeline(
     """Each readable resident's (or a page's) current residence span on ``as_of``, by
     Art. 19 of 《浙江省流动人口居住登记条例》 (kernels/timeline/permits.py ``TIMELINE_SCHEMA``):
     their permits and endorsements, two queries, one pass of the kernel."""
-    from luodi.facts import service as facts_service  # facts build on the registry
-
     permits = repository.permits_frame(session, actor, as_of, resident_ids)
-    endorsed = facts_service.each_fact(actor, session, ENDORSEMENT_VARIABLE, as_of, resident_ids)
+    endorsed = _endorsements(actor, session, as_of, resident_ids)
     endorsements = endorsed.select(
         "resident_id",
         pl.col("value").alias("permit_number"),
@@ -599,11 +613,9 @@ def residence_span(
 ) -> dict[str, object]:
     """One resident's span on ``as_of`` and why it starts where it does, with the permits
     and endorsements it was read from (for a score's explanation and ``luodi feed history``)."""
-    from luodi.facts import service as facts_service  # facts build on the registry
-
     timeline = permit_timeline(actor, session, as_of, [resident_id])
     permits = repository.permits_frame(session, actor, as_of, [resident_id]).sort("issue_date")
-    endorsed = facts_service.each_fact(actor, session, ENDORSEMENT_VARIABLE, as_of, [resident_id])
+    endorsed = _endorsements(actor, session, as_of, [resident_id])
     span: dict[str, object] = {
         "as_of": as_of.isoformat(),
         "permit_state": permits_kernel.PermitState.NONE.value,

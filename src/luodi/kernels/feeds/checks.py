@@ -48,6 +48,11 @@ REFERENCE_REASONS = {
 OWNER = "owner"
 """A reference frame with this column (a resident id) also names whose the value is: a row
 naming someone else's permit is refused."""
+VALID_FROM, VALID_TO = "valid_from", "valid_to"
+"""A reference frame with these columns (dates) also says when each value held: a column
+declared ``during`` it must fall between them (an endorsement within its permit's validity)."""
+VOID = "void"
+"""A feed's optional true/false column withdrawing the record its key names (作废)."""
 
 
 def raw(name: str) -> str:
@@ -403,12 +408,22 @@ def check_rows(
             continue
         flag = f"bad__{name}__unknown"
         marker = f"_known__{name}"
-        owned = OWNER in known.collect_schema().names()
+        known_columns = known.collect_schema().names()
+        owned = OWNER in known_columns
+        dated = VALID_FROM in known_columns and VALID_TO in known_columns
         frame = frame.join(
             known.select(
                 pl.col(REFERENCE_KEY).alias(name),
                 pl.lit(True).alias(marker),
                 *([pl.col(OWNER).alias(f"_owner__{name}")] if owned else []),
+                *(
+                    [
+                        pl.col(VALID_FROM).alias(f"_from__{name}"),
+                        pl.col(VALID_TO).alias(f"_to__{name}"),
+                    ]
+                    if dated
+                    else []
+                ),
             ).unique(),
             on=name,
             how="left",
@@ -464,6 +479,36 @@ def check_rows(
                     ),
                 )
             )
+
+    # Dates within the validity of the record a reference names (an endorsement within its
+    # permit's issue and expiry); a row withdrawing a record (void) is not held to it.
+    withdrawn = (
+        pl.col(VOID).fill_null(False)
+        if VOID in spec.columns and spec.columns[VOID].type == ColumnType.BOOL
+        else pl.lit(False)
+    )
+    present_columns = frame.collect_schema().names()
+    for name, column in spec.columns.items():
+        during = column.during
+        if during is None or f"_from__{during}" not in present_columns:
+            continue
+        flag = f"bad__{name}__during"
+        start, end = pl.col(f"_from__{during}"), pl.col(f"_to__{during}")
+        frame = frame.with_columns(
+            (
+                ((pl.col(name) < start) | (pl.col(name) > end)).fill_null(False)
+                & ~withdrawn
+                & row_is_clean([name, during])
+            ).alias(flag)
+        )
+        checks.append(
+            Check(
+                flag,
+                name,
+                pl.format("不在所引证件的有效期内（{} 至 {}）", start, end),
+                pl.format("outside the validity of the record it names ({} to {})", start, end),
+            )
+        )
 
     # Duplicate keys inside the file: every row sharing a key is refused, naming the first.
     frame = frame.with_columns(

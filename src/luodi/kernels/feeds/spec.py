@@ -84,6 +84,11 @@ class Column(Strict):
     """Dates: a date in the future is refused (an honour awarded tomorrow is a typo)."""
     reference: Reference | None = None
     """The value must be one the registry knows (a town code, an employer's credit code)."""
+    during: str | None = None
+    """Dates: within the validity (from its issue to its expiry, both included) of the
+    registry record this reference column of the same row names — an endorsement of a permit
+    before it was issued or after it expired is refused. A row withdrawing a record
+    (``void`` true) is not held to it: it takes back what was sent."""
     months_in: str | None = None
     """Whole numbers of months: at most the months of the period in this (``period``) column
     of the same row — 0 or 1 for a month, 0 to 12 for a year."""
@@ -122,6 +127,8 @@ class Column(Strict):
             raise ValueError("min/max 只用于数值列 / min and max are for numeric columns")
         if self.not_after_today and self.type != ColumnType.DATE:
             raise ValueError("not_after_today 只用于日期列 / not_after_today is for dates")
+        if self.during is not None and self.type != ColumnType.DATE:
+            raise ValueError("during 只用于日期列 / during is for dates")
         if self.months_in is not None and self.type != ColumnType.INT:
             raise ValueError("months_in 只用于整数列 / months_in is for whole numbers")
         return self
@@ -210,6 +217,15 @@ class FeedSpec(Strict):
                 problems.append(
                     f"columns.{name}.months_in: 没有 period 类型的列 {period} / "
                     "no such period column"
+                )
+        for name, declared in self.columns.items():
+            during = declared.during
+            if during is not None and (
+                during not in names or self.columns[during].reference is None
+            ):
+                problems.append(
+                    f"columns.{name}.during: 没有引用登记库的列 {during} / "
+                    "no such column referring to the registry"
                 )
         if self.unknown_person == UnknownPerson.CREATE and self.registry != RegistryTable.RESIDENTS:
             problems.append(
