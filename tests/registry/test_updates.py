@@ -126,3 +126,51 @@ def test_a_resent_second_head_or_spouse_is_refused_and_nothing_changes(
     )
     result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=None)
     assert result.status == ImportStatus.IMPORTED, result.rejections
+
+
+def test_a_dry_run_runs_the_registry_checks_and_writes_nothing(
+    session: Session, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from tests.factories import id_number
+
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
+    one = id_number("420102", date(1993, 3, 3), 555)
+    two = id_number("420102", date(1994, 4, 4), 666)
+    feed = tmp_path / "residents.csv"
+    feed.write_text(
+        RESIDENT_HEADER
+        + f"{one},新,{city.ZHOUXIANG},H7,户主\n"
+        + f"{two},新二,{city.ZHOUXIANG},H7,户主\n"
+        + f"{city.UNCLE},叔,{city.ZHOUXIANG},H1,配偶\n",
+        "utf-8",
+    )
+    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=None, dry_run=True)
+    assert result.status == ImportStatus.DRY_RUN
+    assert result.rows_rejected == 1  # the uncle, a second spouse of H1 (checked first)
+    assert result.rejections[0].header == "与户主关系"
+    assert "a household has one spouse at most" in result.rejections[0].reason_en
+    # The file without the uncle: the new household's two heads are found then.
+    feed.write_text(feed.read_text("utf-8").rsplit("\n", 2)[0] + "\n", "utf-8")
+    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=None, dry_run=True)
+    assert (result.rows_read, result.rows_rejected) == (2, 2)
+    session.expire_all()
+    assert session.scalars(select(Resident).where(Resident.id_number == one)).first() is None
+    assert (
+        session.scalars(select(Household).where(Household.household_number == "H7")).first() is None
+    )
+    assert (
+        session.scalars(
+            select(Resident.relation_to_head).where(Resident.id_number == city.UNCLE)
+        ).one()
+        == "sibling"
+    )
+
+    children = tmp_path / "children.csv"
+    children.write_text(CHILD_HEADER + f"{city.FATHER},H1,{city.C1},一,{city.C1},3\n", "utf-8")
+    result = feeds.import_file(
+        SYSTEM_ACTOR, session, "children", children, report=None, dry_run=True
+    )
+    assert (result.status, result.rows_rejected) == (ImportStatus.DRY_RUN, 1)
+    assert result.rejections[0].column == "second_parent_id_number"

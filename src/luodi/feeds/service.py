@@ -326,6 +326,8 @@ def _import(
             result.report_files = [str(path) for path in write_report(refused, report)]
         good = accepted(stored)
         result.rows_imported = result.rows_read - result.rows_rejected
+        if dry_run and spec.registry is not None and result.rows_imported:
+            _rehearse_registry(actor, session, spec, source, good, result, today)
         if dry_run:
             result.status = ImportStatus.DRY_RUN
         elif result.rows_rejected and not accept_partial:
@@ -515,6 +517,44 @@ def _apply_to_registry(
             problems,
         ) from None
     return updated + rows.height, summary.residents
+
+
+def _rehearse_registry(
+    actor: Actor,
+    session: Session,
+    spec: FeedSpec,
+    source: SourceTable,
+    good: pl.LazyFrame,
+    result: ImportResult,
+    today: date,
+) -> None:
+    """A dry run of a registering feed runs the registry's checks too (two heads of one
+    household, a child as its own parent …): the rows are handed over inside a savepoint
+    that is always rolled back, and what the registry refuses is listed as rejections."""
+    savepoint = session.begin_nested()
+    try:
+        _apply_to_registry(actor, session, spec, good, source.file_name, today)
+    except Invalid as error:
+        problems = error.details or [FieldProblem("", None, error.message_zh, error.message_en)]
+        room = max(LISTED_REJECTIONS - len(result.rejections), 0)
+        result.rejections += [
+            Rejection(
+                row=problem.row or 0,
+                column=problem.field,
+                header=source.headers.get(problem.field, problem.field),
+                value=_masked(
+                    spec, problem.field, None if problem.value is None else str(problem.value)
+                ),
+                reason_zh=problem.reason_zh,
+                reason_en=problem.reason_en,
+            )
+            for problem in problems[:room]
+        ]
+        refused = len({problem.row for problem in problems})
+        result.rows_rejected += refused
+        result.rows_imported = max(result.rows_imported - refused, 0)
+    finally:
+        savepoint.rollback()
 
 
 def _write_facts(

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from luodi import bulk
 from luodi.audit import service as audit
-from luodi.auth.actor import Actor
+from luodi.auth.actor import Actor, Role
+from luodi.auth.permissions import require
 from luodi.registry import city_files, repository
 from luodi.registry.models import Child, Household, Relation, Resident
 from luodi.tabular import Problems, is_given, parse_bool
@@ -73,6 +74,8 @@ def update_registered(
     new = rows.filter(~registered)
     if existing.height == 0:
         return 0, new
+    # Who may register people may correct them (``register_frames``).
+    require(actor, Role.ADMIN, Role.OPERATOR)
     problems = Problems()
     changes = update_rows(session, file, existing, new, problems)
     problems.raise_if_any(*what)
