@@ -335,6 +335,7 @@ def test_a_cancellation_with_and_without_its_date(city: Engine) -> None:
     after = span(city, "dated", AS_OF)
     assert after["permit_state"] == "cancelled"
     assert after["reason_zh"] == "居住证 D-1 已注销（2025-06-01），居住年限终止"
+    assert after["permits"][0]["status_date"] == "2025-06-01"  # type: ignore[index]
     undated = span(city, "cancelled", date(2024, 6, 1))
     assert undated["reason_zh"] == "居住证 P-5 已注销（注销日期未报送），居住年限终止"
 

@@ -640,6 +640,7 @@ def residence_span(
             "issue_date": _iso(permit["issue_date"]),
             "expiry_date": _iso(permit["expiry_date"]),
             "status": permit["status"],
+            "status_date": _iso(permit["status_date"]),
             "endorsed_on": sorted(
                 _iso(day)
                 for day in endorsed.filter(pl.col("value") == permit["permit_number"])["valid_from"]
