@@ -346,6 +346,7 @@ def read_registry_files(directory: Path) -> dict[str, pl.DataFrame]:
     the optional files may be absent."""
     from luodi.feeds import catalog  # feeds build on the registry
     from luodi.feeds.reading import open_source
+    from luodi.feeds.spellings import canonical_enums
 
     specs = {spec.file: spec for spec in catalog.load_feeds().values() if spec.registry}
     optional = [city_files.TOWNS, *city_files.OPTIONAL_REGISTRY_FILES]
@@ -354,7 +355,10 @@ def read_registry_files(directory: Path) -> dict[str, pl.DataFrame]:
         if name in optional and not (directory / name).exists():
             continue
         with open_source(specs[name], directory / name) as source:
-            frames[name] = source.rows.with_columns(pl.col(pl.String).str.strip_chars()).collect()
+            frames[name] = canonical_enums(
+                specs[name],
+                source.rows.with_columns(pl.col(pl.String).str.strip_chars()).collect(),
+            )
     return frames
 
 
