@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,6 +14,7 @@ from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.registry.loading import load_city
 from luodi.registry.models import Employment, ResidencePermit, Resident, Town
 from tests import family_city as city
+from tests.test_cli import run_luodi
 
 
 def test_load_reads_the_feeds_chinese_spellings(session: Session, tmp_path: Path) -> None:
@@ -57,3 +60,34 @@ def test_load_reads_the_feeds_chinese_spellings(session: Session, tmp_path: Path
         "business_licence",
         "labour_contract",
     ]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    url = (
+        f"sqlite:///{tmp_path / 'city.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("empty_postgres_url")
+    )
+    env = {"LUODI_DATABASE_URL": url}
+    assert run_luodi("db", "upgrade", env=env).returncode == 0
+    return env
+
+
+def test_a_refused_load_says_how_many_and_writes_them_all(
+    database: dict[str, str], tmp_path: Path
+) -> None:
+    bad = "".join(f"{city.FATHER},父,{city.ZHOUXIANG},H1,head\n" for _ in range(14))
+    folder = city.write_family_city(
+        tmp_path / "city",
+        residents="id_number,name,town_code,household_number,relation_to_head\n" + bad,
+    )
+    refused = run_luodi("load", str(folder), env=database)
+    assert refused.returncode != 0
+    report = tmp_path / "city.rejected.csv"
+    assert str(report) in refused.stderr
+    assert "problems found" in refused.stderr
+    rows = pl.read_csv(report)
+    assert rows.height > 10  # all that were listed, not the ten shown
+    assert set(rows["文件 file"]) >= {"residents.csv"}
+    assert city.FATHER not in report.read_text("utf-8-sig")  # masked

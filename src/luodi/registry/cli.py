@@ -14,9 +14,9 @@ from rich.table import Table
 
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.db import session_scope
-from luodi.errors import MAX_ID
+from luodi.errors import MAX_ID, Invalid
 from luodi.kernels.masking import mask_id_number
-from luodi.registry import service
+from luodi.registry import load_report, service
 from luodi.registry.loading import load_city
 from luodi.registry.models import TownKind
 from luodi.registry.schemas import (
@@ -155,5 +155,8 @@ def load(
     directory: Annotated[Path, typer.Argument(help="城市数据目录（luodi synth 的输出）")],
 ) -> None:
     """把一个城市数据目录批量导入登记库（全部成功或全部不写）/ bulk-load a city directory."""
-    summary = load_directory(directory)
+    try:
+        summary = load_directory(directory)
+    except Invalid as error:
+        raise load_report.with_report(error, directory) from None
     console.print(f"已导入 loaded: {summary.model_dump()}", highlight=False)
