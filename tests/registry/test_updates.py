@@ -174,3 +174,33 @@ def test_a_dry_run_runs_the_registry_checks_and_writes_nothing(
     )
     assert (result.status, result.rows_rejected) == (ImportStatus.DRY_RUN, 1)
     assert result.rejections[0].column == "second_parent_id_number"
+
+
+def test_an_employment_resend_updates_the_post_not_a_second_one(
+    session: Session, tmp_path: Path
+) -> None:
+    from luodi.registry.models import Employment
+
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
+    before = len(session.scalars(select(Employment.id)).all())
+    feed = tmp_path / "employment.csv"
+    feed.write_text(
+        "身份证号,统一社会信用代码,就业依据,开始日期,结束日期,一线岗位\n"
+        f"{city.FATHER},{city.E1},劳动合同,2022-01-01,2025-06-30,否\n"
+        f"{city.UNCLE},{city.E3},营业执照,2020-01-01,,是\n",
+        "utf-8",
+    )
+    result = feeds.import_file(SYSTEM_ACTOR, session, "employment", feed, report=None)
+    assert result.status == ImportStatus.IMPORTED, result.rejections
+    session.expire_all()
+    assert len(session.scalars(select(Employment.id)).all()) == before
+    posts = {
+        number: (end.isoformat() if end else None, frontline)
+        for number, end, frontline in session.execute(
+            select(Resident.id_number, Employment.end_date, Employment.frontline).join(
+                Resident, Resident.id == Employment.resident_id
+            )
+        )
+    }
+    assert posts[city.FATHER] == ("2025-06-30", False)
+    assert posts[city.UNCLE] == (None, True)

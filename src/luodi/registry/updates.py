@@ -52,8 +52,8 @@ def update_registered(
     what: tuple[str, str],
     file: str,
 ) -> tuple[int, pl.DataFrame]:
-    """Update the rows of ``target`` (residents.csv, children.csv) whose person or child is
-    registered, problems named by ``file`` and ``LINE``; return (rows updated, the rows
+    """Update the rows of ``target`` (residents.csv, children.csv, employment.csv) whose
+    person, child or post is registered, problems named by ``file`` and ``LINE``; return (rows updated, the rows
     still to register)."""
     update_rows: Callable[[Session, str, pl.DataFrame, pl.DataFrame, Problems], int]
     if target == city_files.RESIDENTS:
@@ -64,6 +64,11 @@ def update_registered(
         known = repository.child_keys(session)
         key = "child_id_number"
         update_rows = _update_children
+    elif target == city_files.EMPLOYMENT:
+        rows = rows.with_columns(employment_key=_employment_key())
+        known = _employment_keys(session, rows)
+        key = "employment_key"
+        update_rows = _update_employment
     else:
         return 0, rows
     rows = rows.with_columns(pl.col(key).str.to_uppercase())
@@ -71,7 +76,7 @@ def update_registered(
     existing = rows.filter(registered).join(
         known.rename({"key": key, "id": "registered_id"}), on=key, how="left"
     )
-    new = rows.filter(~registered)
+    new = rows.filter(~registered).drop("employment_key", strict=False)
     if existing.height == 0:
         return 0, new
     # Who may register people may correct them (``register_frames``).
@@ -88,7 +93,92 @@ def update_registered(
         after={"updated": changes},
         detail={"rows": existing.height},
     )
-    return existing.height, new
+    return rows.height - new.height, new
+
+
+def _employment_key() -> pl.Expr:
+    """A post is the same post when the person, the employer and the start are the same."""
+    return pl.concat_str(
+        pl.col("id_number").str.to_uppercase(),
+        pl.col("credit_code").str.to_uppercase(),
+        pl.col("start_date").cast(pl.String),
+        separator="|",
+    )
+
+
+def _employment_keys(session: Session, rows: pl.DataFrame) -> pl.DataFrame:
+    """(id, key) of the registered posts of the file's people."""
+    from luodi.registry.models import Employer, Employment
+
+    people = rows["id_number"].str.to_uppercase().drop_nulls().unique().to_list()
+    frame = bulk.read_frame(
+        session,
+        select(Employment.id, Resident.id_number, Employer.credit_code, Employment.start_date)
+        .join(Resident, Resident.id == Employment.resident_id)
+        .join(Employer, Employer.id == Employment.employer_id)
+        .where(bulk.among(session, Resident.id_number, people)),
+        {
+            "id": pl.Int64(),
+            "id_number": pl.String(),
+            "credit_code": pl.String(),
+            "start_date": pl.Date(),
+        },
+    )
+    return frame.select("id", key=_employment_key())
+
+
+def _update_employment(
+    session: Session,
+    file: str,
+    rows: pl.DataFrame,
+    new: pl.DataFrame,
+    problems: Problems,
+) -> int:
+    """A re-sent post: its basis, its end and whether it is a frontline post (一线岗位)."""
+    from luodi.registry.models import Employment
+
+    current = bulk.read_frame(
+        session,
+        select(
+            Employment.id,
+            Employment.basis,
+            Employment.end_date,
+            Employment.frontline,
+        ).where(bulk.among(session, Employment.id, rows["registered_id"].to_list())),
+        {
+            "registered_id": pl.Int64(),
+            "old_basis": pl.String(),
+            "old_end": pl.Date(),
+            "old_frontline": pl.Boolean(),
+        },
+    )
+    rows = _with_columns(rows, [*city_files.registry_columns(city_files.EMPLOYMENT), "frontline"])
+    frame = rows.with_columns(
+        start=pl.col("start_date").cast(pl.String).str.to_date(strict=False),
+        new_end=_given(rows, "end_date").str.to_date(strict=False),
+        new_basis=_given(rows, "basis"),
+        new_frontline=pl.when(is_given("frontline")).then(parse_bool("frontline")),
+    ).join(current, on="registered_id", how="left")
+    problems.flag(
+        file,
+        frame,
+        pl.col("new_end") < pl.col("start"),
+        "end_date",
+        "结束日期早于开始日期",
+        "ends before it starts",
+    )
+    if problems.total:
+        return 0
+    values = frame.select(
+        id="registered_id",
+        basis=pl.coalesce("new_basis", "old_basis"),
+        end_date=pl.coalesce("new_end", "old_end"),
+        frontline=pl.coalesce("new_frontline", "old_frontline"),
+    )
+    session.execute(
+        update(Employment).execution_options(synchronize_session=False), values.to_dicts()
+    )
+    return values.height
 
 
 def _relation(column: str) -> pl.Expr:
