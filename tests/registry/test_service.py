@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -135,8 +135,10 @@ def test_valid_permit_shows_on_the_masked_read(session: Session) -> None:
     service.issue_permit(
         SYSTEM_ACTOR,
         session,
+        # Issued 200 days ago: no anniversary yet, so no endorsement is due (a permit issued
+        # a year ago to the day and never endorsed is suspended from today: Art. 19).
         permit(
-            issue=date.today().replace(year=date.today().year - 1),
+            issue=date.today() - timedelta(days=200),
             expiry=date.today().replace(year=date.today().year + 2),
         ),
     )
