@@ -68,32 +68,27 @@ def cycle_applications(session: Session, cycle_id: int, statuses: Sequence[str])
     )
 
 
-def people(session: Session, actor: Actor, resident_ids: Sequence[int]) -> pl.DataFrame:
-    """``resident_id``, ``household_id``, ``town_code`` of these residents (those ``actor``
-    reads)."""
+def _persons(session: Session, actor: Actor, among: ColumnElement[bool]) -> pl.DataFrame:
+    """``PERSON_SCHEMA`` rows of the residents ``among`` picks that ``actor`` reads."""
     return bulk.read_frame(
         session,
         select(Resident.id, Resident.household_id, Town.code)
         .join(Town, Town.id == Resident.town_id)
-        .where(
-            bulk.among(session, Resident.id, sorted(set(resident_ids))),
-            registry_repository.readable(actor),
-        ),
+        .where(among, registry_repository.readable(actor)),
         PERSON_SCHEMA,
     )
 
 
+def people(session: Session, actor: Actor, resident_ids: Sequence[int]) -> pl.DataFrame:
+    """``resident_id``, ``household_id``, ``town_code`` of these residents (those ``actor``
+    reads)."""
+    return _persons(session, actor, bulk.among(session, Resident.id, sorted(set(resident_ids))))
+
+
 def household_members(session: Session, actor: Actor, household_ids: Sequence[int]) -> pl.DataFrame:
     """Every resident of these households ``actor`` reads (``PERSON_SCHEMA``)."""
-    return bulk.read_frame(
-        session,
-        select(Resident.id, Resident.household_id, Town.code)
-        .join(Town, Town.id == Resident.town_id)
-        .where(
-            bulk.among(session, Resident.household_id, sorted(set(household_ids))),
-            registry_repository.readable(actor),
-        ),
-        PERSON_SCHEMA,
+    return _persons(
+        session, actor, bulk.among(session, Resident.household_id, sorted(set(household_ids)))
     )
 
 

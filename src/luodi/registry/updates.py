@@ -325,16 +325,19 @@ def _update_residents(
     )
     moved = frame.filter(pl.col("town_id") != pl.col("old_town_id"))
     if moved.height:
-        repository.adjust_counts(
-            session,
-            residents=pl.concat(
-                [
-                    moved.select("town_id", n=pl.lit(1, pl.Int64)),
-                    moved.select(town_id="old_town_id", n=pl.lit(-1, pl.Int64)),
-                ]
-            ),
-        )
+        repository.adjust_counts(session, residents=_town_moves(moved))
     return values.height
+
+
+def _town_moves(moved: pl.DataFrame) -> pl.DataFrame:
+    """``town_id``, ``n``: +1 in each moved row's new town, −1 in its old one (the per-town
+    counts' change)."""
+    return pl.concat(
+        [
+            moved.select("town_id", n=pl.lit(1, pl.Int64)),
+            moved.select(town_id="old_town_id", n=pl.lit(-1, pl.Int64)),
+        ]
+    )
 
 
 def _current_children(session: Session, ids: list[int]) -> pl.DataFrame:
@@ -462,13 +465,5 @@ def _update_children(
         pl.col("town_id") != pl.col("old_town_id")
     )
     if moved.height:
-        repository.adjust_counts(
-            session,
-            children=pl.concat(
-                [
-                    moved.select("town_id", n=pl.lit(1, pl.Int64)),
-                    moved.select(town_id="old_town_id", n=pl.lit(-1, pl.Int64)),
-                ]
-            ),
-        )
+        repository.adjust_counts(session, children=_town_moves(moved))
     return values.height
