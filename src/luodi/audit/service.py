@@ -27,6 +27,19 @@ GENESIS = "0" * 64
 CHAIN_LOCK = 7_262_001  # pg_advisory_xact_lock key of the audit chain
 
 
+def lock_chain(session: Session) -> None:
+    """On PostgreSQL, wait for the audit chain's turn until the transaction ends.
+
+    The chain lives in one schema, so the lock is the schema's: (CHAIN_LOCK, the schema
+    name's hash). One key for the whole server made databases that share it (a city per
+    schema, or parallel test runs) wait on each other's commits for nothing."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
+            {"key": CHAIN_LOCK},
+        )
+
+
 def digest(state: Mapping[str, Any] | None) -> str | None:
     """SHA-256 of a state as canonical JSON (sorted keys), or None for "no state"."""
     if state is None:
@@ -69,8 +82,7 @@ def record(
     detail: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
     """Append one entry to the chain (flushed, committed with the caller's change)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+    lock_chain(session)
     head = session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
     entry = AuditEntry(
         seq=(head.seq + 1) if head else 1,

@@ -8,10 +8,10 @@ public none.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, select, text
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
-from luodi.audit.service import CHAIN_LOCK
+from luodi.audit.service import lock_chain
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.feeds.models import FeedBatch
@@ -63,5 +63,4 @@ def wait_for_writers(session: Session) -> None:
     sees its batch and facts: the same content is "already imported" and two batches never
     supersede the same records at once. The checks, the heavy part, still run in parallel.
     SQLite has one writer at a time already (the next waits on its busy timeout)."""
-    if session.connection().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+    lock_chain(session)
