@@ -79,9 +79,24 @@ def insert_frame(session: Session, table: Table, frame: pl.DataFrame) -> int:
         placeholders = ", ".join("?" for _ in columns)
         statement = f"INSERT INTO {table.name} ({column_list}) VALUES ({placeholders})"
         with sqlite_bulk_writes(session, table, frame.height):
-            for chunk in _for_sqlite(frame).iter_slices(SQLITE_CHUNK_ROWS):
-                connection.exec_driver_sql(statement, chunk.rows())
+            sqlite_execute_rows(session, statement, frame)
     return frame.height
+
+
+def sqlite_execute_rows(session: Session, statement: str, frame: pl.DataFrame) -> None:
+    """Run ``statement`` (SQLite, positional ``?`` or ``?N`` parameters) once per row of
+    ``frame``, its columns in order: one prepared statement, the rows in slices."""
+    connection = session.connection()
+    for chunk in _for_sqlite(frame).iter_slices(SQLITE_CHUNK_ROWS):
+        connection.exec_driver_sql(statement, chunk.rows())
+
+
+def sqlite_literal(value: str | int) -> str:
+    """``value`` as an SQLite literal, for a value the same on every row of a bulk statement
+    (bound once in its text rather than once per row)."""
+    if isinstance(value, int):
+        return str(int(value))
+    return "'" + value.replace("'", "''") + "'"
 
 
 def reserve_ids(session: Session, table: Table, count: int) -> pl.Series:

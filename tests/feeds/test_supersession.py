@@ -107,3 +107,53 @@ def test_bulk_writes_keep_the_indexes_even_when_they_fail(db: Session) -> None:
     with bulk.sqlite_bulk_writes(db, table, 10**6, rebuild=True):
         pass
     assert indexes() >= expected
+
+
+def test_a_resend_supersedes_its_own_feeds_facts_whole_or_in_part(
+    db: Session, small_city: Path, tmp_path: Path
+) -> None:
+    """Social and medical insurance share their keys (ID number and period). A re-send of the
+    whole social file (as large as the feed's current facts: SQLite scans the feed's current
+    facts) and a re-send of one row (SQLite looks up the batch's keys) each supersede the
+    versions of their own feed and leave the other feed's alone."""
+    people = pl.read_csv(small_city / "residents.csv", infer_schema=False)["id_number"].head(10)
+    records = pl.DataFrame({"id_number": people}).join(
+        pl.DataFrame({"period": ["2021", "2022", "2023"]}), how="cross"
+    )
+
+    def import_(feed: str, frame: pl.DataFrame, name: str) -> int:
+        path = tmp_path / name
+        frame.write_csv(path)
+        result = service.import_file(SYSTEM_ACTOR, db, feed, path, write_reports=False)
+        assert result.batch_id is not None, result.rejections
+        return result.batch_id
+
+    social = records.with_columns(months_paid=pl.lit("12"))
+    medical = social.with_columns(scheme=pl.lit("居民"))
+    first = import_("social_insurance", social, "social-1.csv")
+    import_("medical_insurance", medical, "medical-1.csv")
+    whole = import_("social_insurance", social.with_columns(months_paid=pl.lit("11")), "s-2.csv")
+    one = import_("social_insurance", social.head(1).with_columns(months_paid=pl.lit("10")), "3")
+
+    def by_batch(feed: str) -> list[tuple[int, int | None, int]]:
+        rows = db.execute(
+            select(Fact.batch_id, Fact.superseded_by, func.count())
+            .where(Fact.feed == feed)
+            .group_by(Fact.batch_id, Fact.superseded_by)
+        ).all()
+        return sorted((batch, superseded or 0, count) for batch, superseded, count in rows)
+
+    assert by_batch("social_insurance") == [
+        (first, whole, 30),
+        (whole, 0, 29),
+        (whole, one, 1),
+        (one, 0, 1),
+    ]
+    # Medical: months and scheme per record, all current.
+    assert [(superseded, count) for _, superseded, count in by_batch("medical_insurance")] == [
+        (0, 60)
+    ]
+    superseded = db.scalars(
+        select(FeedBatch.facts_superseded).where(FeedBatch.id.in_([first, whole, one]))
+    ).all()
+    assert sorted(superseded) == [0, 1, 30]

@@ -34,12 +34,50 @@ def readable(actor: Actor) -> ColumnElement[bool]:
     return scopes.readable(actor, town=_town_of_fact(), person=Fact.resident_id)
 
 
-def insert_facts(session: Session, frame: pl.DataFrame) -> int:
-    """Insert facts (columns named as the table's) in bulk: COPY on PostgreSQL, one prepared
-    statement over the rows on SQLite. Their ids are left to the database (the sequence on
-    PostgreSQL, the rowid on SQLite): nothing refers to a new fact by id, so none is drawn
-    ahead, and parallel imports never collide."""
-    return bulk.insert_frame(session, Fact.__table__, frame)
+FACT_ROW_COLUMNS = [
+    "resident_id",
+    "name",
+    "value",
+    "valid_from",
+    "valid_to",
+    "source_row",
+    "record_key",
+]
+"""The columns of a batch's facts that differ from row to row (``insert_facts``)."""
+
+
+def insert_facts(
+    session: Session, frame: pl.DataFrame, *, feed: str, batch_id: int, file_name: str
+) -> int:
+    """Insert a batch's facts (``FACT_ROW_COLUMNS``) in bulk, each with its feed, batch and
+    source (``file:row``): COPY on PostgreSQL, one prepared statement over the rows on
+    SQLite, where what every row shares is written once in the statement and the source is
+    made from the row's number (per row, three values fewer to hand over: a tenth of the
+    time). Their ids are left to the database (the sequence on PostgreSQL, the rowid on
+    SQLite): nothing refers to a new fact by id, so none is drawn ahead, and parallel
+    imports never collide."""
+    prefix = f"{file_name[:180]}:"
+    if session.connection().dialect.name != "sqlite":
+        return bulk.insert_frame(
+            session,
+            Fact.__table__,
+            frame.select(
+                *FACT_ROW_COLUMNS,
+                source=pl.lit(prefix) + pl.col("source_row").cast(pl.String),
+                feed=pl.lit(feed),
+                batch_id=pl.lit(batch_id, pl.Int64),
+            ),
+        )
+    row_number = FACT_ROW_COLUMNS.index("source_row") + 1
+    statement = (
+        f"INSERT INTO {Fact.__tablename__} ({', '.join(FACT_ROW_COLUMNS)}, source, feed, batch_id) "
+        f"VALUES ({', '.join(f'?{n}' for n in range(1, len(FACT_ROW_COLUMNS) + 1))}, "
+        f"{bulk.sqlite_literal(prefix)} || ?{row_number}, {bulk.sqlite_literal(feed)}, "
+        f"{bulk.sqlite_literal(batch_id)})"
+    )
+    with bulk.sqlite_bulk_writes(session, Fact.__table__, frame.height):
+        bulk.sqlite_execute_rows(session, statement, frame.select(FACT_ROW_COLUMNS))
+    return frame.height
 
 
 @contextmanager
@@ -56,6 +94,10 @@ def bulk_writes(session: Session, rows: int, *, first_load: bool = False) -> Ite
 
 ANALYZE_FROM_ROWS = 10_000
 """From this many new facts, PostgreSQL's statistics are refreshed before superseding."""
+SQLITE_SCAN_FROM = 2.5
+"""On SQLite, a batch whose feed holds at most this many current facts per new fact
+supersedes by scanning the feed's current facts rather than by looking up each new one
+(measured: a scanned entry costs 0.8 µs, a looked-up fact 2.8 µs)."""
 
 
 def last_id(session: Session) -> int:
@@ -76,12 +118,13 @@ def supersede(session: Session, feed: str, batch_id: int, after: int, rows: int 
     came before. The index entry carries the fact's id, so telling an earlier version from
     the batch's own reads no row; the earlier ones are then marked in id order. A feed's
     first batch has nothing to supersede and skips the statement."""
-    earlier = session.scalar(
-        select(FeedBatch.id)
-        .where(FeedBatch.feed == feed, FeedBatch.id != batch_id, FeedBatch.facts_written > 0)
-        .limit(1)
-    )
-    if earlier is None:
+    earlier, current = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(FeedBatch.facts_written - FeedBatch.facts_superseded), 0),
+        ).where(FeedBatch.feed == feed, FeedBatch.id != batch_id, FeedBatch.facts_written > 0)
+    ).one()
+    if not earlier:
         return 0
     old, new = aliased(Fact), aliased(Fact)
     if session.connection().dialect.name == "postgresql":
@@ -100,6 +143,26 @@ def supersede(session: Session, feed: str, batch_id: int, after: int, rows: int 
             )
             .values(superseded_by=batch_id)
         )
+    elif int(current) <= SQLITE_SCAN_FROM * rows:
+        # A batch as large as the feed's current facts (a re-send of the whole file): one
+        # pass over the feed's part of the index, each earlier version looking up the next
+        # entry of its key, beats a lookup per brought key that first reads its row (1.9 s
+        # instead of 2.9 for a million). Any current fact of the feed after ``after`` is
+        # the batch's (one writer at a time).
+        newer = (
+            select(new.id)
+            .where(
+                new.feed == feed,
+                new.superseded_by.is_(None),
+                new.record_key == old.record_key,
+                new.id > after,
+            )
+            .exists()
+        )
+        superseded = select(old.id).where(
+            old.feed == feed, old.superseded_by.is_(None), old.id <= after, newer
+        )
+        statement = update(Fact).where(Fact.id.in_(superseded)).values(superseded_by=batch_id)
     else:
         brought = select(new.record_key).where(new.id > after, new.batch_id == batch_id)
         superseded = select(old.id).where(

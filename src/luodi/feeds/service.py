@@ -478,13 +478,16 @@ def _apply_to_registry(
     wanted = [name for name in city_files.registry_columns(target) if name in spec.columns]
     rows = good.select(LINE, *[pl.col(name).cast(pl.String) for name in wanted]).collect()
     what = (f"文件 {file_name} 的登记库数据", f"the registry rows of {file_name}")
-    # Rows of people and children already registered update them (``registry.updates``).
-    updated, rows = registry_updates.update_registered(
-        actor, session, target, rows, what, file_name
-    )
+    # The keys the registry holds, read once (a million residents' take a second): rows of
+    # people and children already registered update them (``registry.updates``), the other
+    # registered rows are left as they are.
     key, existing = REGISTRY_KEYS[spec.registry]
-    if key is not None and existing is not None:
-        rows = rows.filter(~pl.col(key).is_in(existing(session)["key"].implode()))
+    known = existing(session) if existing is not None else None
+    updated, rows = registry_updates.update_registered(
+        actor, session, target, rows, what, file_name, known=known
+    )
+    if key is not None and known is not None:
+        rows = rows.filter(~pl.col(key).is_in(known["key"].implode()))
     if rows.height == 0:
         return updated, 0
     try:
@@ -573,19 +576,9 @@ def _write_facts(
     with facts_repository.bulk_writes(session, total):
         while written < total:
             chunk = facts.slice(written, WRITE_SLICE_ROWS).collect()
-            rows = chunk.select(
-                resident_id=pl.col(RESIDENT),
-                name="name",
-                value="value",
-                valid_from="valid_from",
-                valid_to="valid_to",
-                source=pl.format(f"{file_name[:180]}:{{}}", pl.col("source_row")),
-                feed=pl.lit(spec.id),
-                batch_id=pl.lit(batch_id, pl.Int64),
-                source_row="source_row",
-                record_key="record_key",
+            written += facts_repository.insert_facts(
+                session, chunk, feed=spec.id, batch_id=batch_id, file_name=file_name
             )
-            written += facts_repository.insert_facts(session, rows)
             progress("写入 / writing", written, total)
     return written
 

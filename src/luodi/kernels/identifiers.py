@@ -250,9 +250,12 @@ def id_number_valid(number: pl.Expr, today: date) -> pl.Expr:
     :func:`check_id_number`, column-wise (a million in a blink); null stays null."""
     import polars as pl
 
+    # The 17 digits as one integer (below 10^17), each digit then by arithmetic: a text slice
+    # per digit cost twice the whole check. Where they are not 17 digits the pattern below
+    # refuses the number anyway.
+    first17 = number.str.slice(0, 17).cast(pl.Int64, strict=False)
     digit_sum = pl.sum_horizontal(
-        number.str.slice(position, 1).cast(pl.Int64, strict=False) * weight
-        for position, weight in enumerate(ID_WEIGHTS)
+        first17 // 10 ** (16 - position) % 10 * weight for position, weight in enumerate(ID_WEIGHTS)
     )
     birth = number.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
     return (

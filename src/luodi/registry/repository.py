@@ -285,20 +285,17 @@ def recount(session: Session) -> None:
 
 def household_towns(session: Session) -> pl.DataFrame:
     """(household id, town_id) of every household, for counting children by town in bulk."""
-    return pl.DataFrame(
-        session.execute(select(Household.id, Household.town_id)).all(),
-        schema={"household_id": pl.Int64, "town_id": pl.Int64},
-        orient="row",
+    return bulk.read_frame(
+        session,
+        select(Household.id, Household.town_id),
+        {"household_id": pl.Int64(), "town_id": pl.Int64()},
     )
 
 
 def key_frame(session: Session, statement: Select[tuple[int, str]]) -> pl.DataFrame:
-    """(id, key) rows of a query as a Polars frame, for bulk joins (no ORM objects built)."""
-    return pl.DataFrame(
-        session.execute(statement).all(),
-        schema={"id": pl.Int64, "key": pl.String},
-        orient="row",
-    )
+    """(id, key) rows of a query as a Polars frame, for bulk joins (``bulk.read_frame``: no
+    Python tuple per row, a fifth of the time for a city's residents)."""
+    return bulk.read_frame(session, statement, {"id": pl.Int64(), "key": pl.String()})
 
 
 def town_keys(session: Session) -> pl.DataFrame:

@@ -51,17 +51,20 @@ def update_registered(
     rows: pl.DataFrame,
     what: tuple[str, str],
     file: str,
+    *,
+    known: pl.DataFrame | None = None,
 ) -> tuple[int, pl.DataFrame]:
     """Update the rows of ``target`` (residents.csv, children.csv, employment.csv) whose
-    person, child or post is registered, problems named by ``file`` and ``LINE``; return (rows updated, the rows
-    still to register)."""
+    person, child or post is registered, problems named by ``file`` and ``LINE``; return
+    (rows updated, the rows still to register). ``known``: the registry's (id, key) of the
+    people or children, when the caller has just read them."""
     update_rows: Callable[[Session, str, pl.DataFrame, pl.DataFrame, Problems], int]
     if target == city_files.RESIDENTS:
-        known = repository.resident_keys(session)
+        known = repository.resident_keys(session) if known is None else known
         key = "id_number"
         update_rows = _update_residents
     elif target == city_files.CHILDREN:
-        known = repository.child_keys(session)
+        known = repository.child_keys(session) if known is None else known
         key = "child_id_number"
         update_rows = _update_children
     elif target == city_files.EMPLOYMENT:
