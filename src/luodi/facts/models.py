@@ -41,7 +41,9 @@ class Fact(Base):
     source: Mapped[str] = mapped_column(String(200))
     """``file:row`` as a person reads it."""
     feed: Mapped[str | None] = mapped_column(String(64))
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("feed_batches.id"), index=True)
+    # Not indexed: nothing reads facts by batch; supersession finds a batch's facts by their
+    # range of ids (migration 0015).
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("feed_batches.id"))
     source_row: Mapped[int | None] = mapped_column(Integer)
     record_key: Mapped[str | None] = mapped_column(String(200))
     superseded_by: Mapped[int | None] = mapped_column(ForeignKey("feed_batches.id"))

@@ -139,7 +139,9 @@ def supersede(session: Session, feed: str, batch_id: int, after: int, rows: int 
                 Fact.feed == feed,
                 Fact.superseded_by.is_(None),
                 Fact.batch_id != batch_id,
-                Fact.record_key.in_(select(new.record_key).where(new.batch_id == batch_id)),
+                Fact.record_key.in_(
+                    select(new.record_key).where(new.id > after, new.batch_id == batch_id)
+                ),
             )
             .values(superseded_by=batch_id)
         )
