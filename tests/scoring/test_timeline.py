@@ -23,6 +23,7 @@ from luodi.auth import service as auth_service
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.db import session_scope
 from luodi.errors import Invalid
+from luodi.facts import service as facts_service
 from luodi.feeds import service as feeds_service
 from luodi.policy.service import find_policy
 from luodi.registry import service as registry_service
@@ -377,6 +378,23 @@ def send_endorsements(engine: Engine, directory: Path, lines: list[str]) -> None
         feeds_service.raise_if_rejected(result)
 
 
+def population_both_ways(engine: Engine) -> pl.DataFrame:
+    """``scoring_population`` reading the endorsements itself, and handed them read with
+    other facts (as ``build_inputs`` does): the two must be the same frame."""
+    with session_scope(engine) as session:
+        read_here = registry_service.scoring_population(SYSTEM_ACTOR, session, AS_OF)
+        facts = facts_service.current_fact_rows(
+            SYSTEM_ACTOR,
+            session,
+            ["social_insurance_months", *registry_service.TIMELINE_VARIABLES, "education"],
+            AS_OF,
+        )
+        assert facts.filter(pl.col("name") == "permit_endorsement_void").height > 0
+        handed = registry_service.scoring_population(SYSTEM_ACTOR, session, AS_OF, facts)
+    assert handed.sort("resident_id").equals(read_here.sort("resident_id"))
+    return handed
+
+
 def test_an_endorsement_outside_its_permits_validity_is_refused(
     city: Engine, tmp_path: Path
 ) -> None:
@@ -425,6 +443,13 @@ def test_a_wrongly_dated_endorsement_is_withdrawn(city: Engine, tmp_path: Path) 
     )
     right = span(city, "withdrawn", AS_OF)
     assert (right["permit_state"], right["span_start"]) == ("valid", "2023-06-01")
+    # A city's scoring reads the endorsements with the other facts, once: the same time line.
+    population = population_both_ways(city)
+    withdrawn = population.filter(pl.col("resident_id") == ids(city)["withdrawn"])
+    assert withdrawn.select("permit_state", "residence_registration_date").row(0) == (
+        "valid",
+        date(2023, 6, 1),
+    )
     permits = right["permits"]
     assert isinstance(permits, list)
     assert permits[0]["endorsed_on"] == ["2024-05-20", "2025-05-20"]

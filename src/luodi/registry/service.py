@@ -560,16 +560,30 @@ VOID_ENDORSEMENT_VARIABLE = "permit_endorsement_void"
 that permit on that date no longer counts (docs/feeds.md)."""
 
 
+TIMELINE_VARIABLES = (ENDORSEMENT_VARIABLE, VOID_ENDORSEMENT_VARIABLE)
+"""The facts the permit time line reads (``facts=`` of ``scoring_population``)."""
+
+
 def _endorsements(
-    actor: Actor, session: Session, as_of: date, resident_ids: list[int] | None
+    actor: Actor,
+    session: Session,
+    as_of: date,
+    resident_ids: list[int] | None,
+    facts: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Current endorsement facts (resident_id, value = permit number, valid_from = date),
     less those withdrawn: a withdrawal's row brings both facts under the same key, and a
-    later row without it supersedes both."""
+    later row without it supersedes both. ``facts``: everyone's current facts as of
+    ``as_of`` already read, holding ``TIMELINE_VARIABLES``."""
     from luodi.facts import service as facts_service  # facts build on the registry
 
-    endorsed = facts_service.each_fact(actor, session, ENDORSEMENT_VARIABLE, as_of, resident_ids)
-    void = facts_service.each_fact(actor, session, VOID_ENDORSEMENT_VARIABLE, as_of, resident_ids)
+    if facts is None:
+        endorsed, void = (
+            facts_service.each_fact(actor, session, name, as_of, resident_ids)
+            for name in TIMELINE_VARIABLES
+        )
+    else:
+        endorsed, void = (facts_service.each_fact_of(facts, name) for name in TIMELINE_VARIABLES)
     return endorsed.join(void, on=["resident_id", "value", "valid_from"], how="anti")
 
 
@@ -580,12 +594,14 @@ def permit_timeline(
     resident_ids: list[int] | None = None,
     *,
     reasons: bool = True,
+    facts: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Each readable resident's (or a page's) current residence span on ``as_of``, by
     Art. 19 of 《浙江省流动人口居住登记条例》 (kernels/timeline/permits.py ``TIMELINE_SCHEMA``):
-    their permits and endorsements, two queries, one pass of the kernel."""
+    their permits and endorsements, two queries, one pass of the kernel. ``facts``: the
+    endorsements are in these current facts already read (everyone's)."""
     permits = repository.permits_frame(session, actor, as_of, resident_ids)
-    endorsed = _endorsements(actor, session, as_of, resident_ids)
+    endorsed = _endorsements(actor, session, as_of, resident_ids, facts)
     endorsements = endorsed.select(
         "resident_id",
         pl.col("value").alias("permit_number"),
@@ -655,14 +671,18 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day is not None else None
 
 
-def scoring_population(actor: Actor, session: Session, as_of: date) -> pl.DataFrame:
+def scoring_population(
+    actor: Actor, session: Session, as_of: date, facts: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Every readable resident with what the registry knows for scoring on ``as_of``: birth
     date, town, origin, current employment, and the permit time line — ``permit_state``,
     ``permit_valid``, ``residence_registration_date`` (the start of the current continuous
     span; empty unless valid), ``next_endorsement_due``, ``permit_issue_date`` (the current
     permit's, while valid). Scoring keeps those with a valid permit; why a span starts where
-    it does is for one resident at a time (``residence_span``)."""
-    timeline = permit_timeline(actor, session, as_of, reasons=False)
+    it does is for one resident at a time (``residence_span``). ``facts``: the current facts
+    as of ``as_of`` the caller read (``facts.service.current_fact_rows``), holding
+    ``TIMELINE_VARIABLES``: the endorsements are not read again."""
+    timeline = permit_timeline(actor, session, as_of, reasons=False, facts=facts)
     valid = pl.col("permit_valid")
     return (
         repository.scoring_people(session, actor, as_of)
