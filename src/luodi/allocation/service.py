@@ -235,10 +235,10 @@ def allocate_cycle(
     bulk.insert_frame(session, AllocationResult.__table__, stored.select(columns))
     for decided, status in STATUS_OF_OUTCOME.items():
         ids = outcome.filter(pl.col("outcome") == decided.value)["application_id"].to_list()
-        for start in range(0, len(ids), 20_000):  # bounded IN lists
+        if ids:
             session.execute(
                 update(Application)
-                .where(Application.id.in_(ids[start : start + 20_000]))
+                .where(bulk.among(session, Application.id, ids))
                 .values(status=status)
                 .execution_options(synchronize_session=False)
             )
@@ -386,9 +386,9 @@ def run_diff(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
     """Applications whose outcome, place or flat differs from the previous run of the cycle
     (an application new in either run counts as changed)."""
     run = get_run(actor, session, run_id)
-    current = _stored_results(session, run.id)
     if run.previous_run_id is None:
-        return current.head(0).select("application_id")
+        return pl.DataFrame(schema={"application_id": RESULT_SCHEMA["application_id"]})
+    current = _stored_results(session, run.id)
     previous = _stored_results(session, run.previous_run_id)
     keys = ["outcome", "target_id", "unit", "entitlement"]
     joined = previous.select("application_id", KEY, *keys).join(

@@ -7,12 +7,15 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from luodi.errors import NotFound
-from luodi.feeds.catalog import FolderSignature
 from luodi.programs.models import ProgramCycle
 from luodi.programs.spec import ProgramSpec, ProgramSpecError, load_program_spec
 from luodi.settings import get_settings
+
+if TYPE_CHECKING:  # a type only: the feeds' catalog (and its spec parser) stays unloaded
+    from luodi.feeds.catalog import FolderSignature
 
 
 def _signature(folder: Path) -> FolderSignature:

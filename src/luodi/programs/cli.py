@@ -1,4 +1,9 @@
-"""``luodi program …``: open cycles, take and verify applications, allocate, publish, finalise."""
+"""``luodi program …``: open cycles, take and verify applications, allocate, publish, finalise.
+
+Each command imports the services it runs inside its function: every command starts a new
+process, and ``luodi program apply`` need not load the allocation and scoring services (nor
+``allocate`` the test-case runner) before it starts work.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +11,22 @@ import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
-from rich.table import Table
 
-from luodi.allocation import service as allocation
-from luodi.allocation.models import OUTCOME_LABELS, AllocationRun
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.console import console, error_console, parse_day
 from luodi.db import session_scope
 from luodi.errors import Invalid
-from luodi.files import check_writable, write_table
-from luodi.kernels.policy.document import Policy
-from luodi.programs import catalog, intake, service
-from luodi.programs import targets as program_targets
-from luodi.programs.cases import CaseOutcome, run_cases
-from luodi.programs.spec import KIND_LABELS, ProgramSpec, ProgramSpecError, load_program_spec
-from luodi.registry import city_files
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from luodi.allocation.models import AllocationRun
+    from luodi.kernels.policy.document import Policy
+    from luodi.programs.cases import CaseOutcome
+    from luodi.programs.spec import ProgramSpec
 
 program_app = typer.Typer(
     help="项目与分配：积分入学、公租房、名额与分档待遇 / programs and allocation",
@@ -35,6 +37,11 @@ program_app = typer.Typer(
 @program_app.command("list")
 def list_programs() -> None:
     """列出项目 / the declared programs."""
+    from rich.table import Table
+
+    from luodi.programs import catalog
+    from luodi.programs.spec import KIND_LABELS
+
     table = Table("项目 id", "名称 name", "类型 kind", "审核部门", "方法 method", "志愿数")
     for spec, _ in catalog.load_programs().values():
         table.add_row(
@@ -59,6 +66,9 @@ def list_programs() -> None:
 @program_app.command("show")
 def show(program: Annotated[str, typer.Argument(help="项目 id")]) -> None:
     """项目的条件、材料、排序与分配方法 / a program's rules."""
+    from luodi.programs import catalog
+    from luodi.programs.spec import KIND_LABELS
+
     spec, _ = catalog.find_program(program)
     console.print(
         f"[bold]{spec.name.zh}[/] / {spec.name.en} — {KIND_LABELS[spec.kind]}，"
@@ -95,6 +105,9 @@ def test_cases(
     ],
 ) -> None:
     """运行项目自带的测试用例 / run the programs' own test cases (exit 1 failed, 2 malformed)."""
+    from luodi.programs.cases import run_cases
+    from luodi.programs.spec import ProgramSpecError
+
     failed = malformed = 0
     for reference in programs:
         try:
@@ -133,6 +146,9 @@ def test_cases(
 
 def _program_document(reference: str) -> tuple[str, ProgramSpec]:
     """A program file, or the id of a declared program; named by the file's name."""
+    from luodi.programs import catalog
+    from luodi.programs.spec import ProgramSpecError, load_program_spec
+
     path = Path(reference)
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
         if not path.is_file():
@@ -202,6 +218,9 @@ def open_cycle(
     ] = None,
 ) -> None:
     """开设申报周期 / open a cycle of a program."""
+    from luodi.programs import service
+    from luodi.programs import targets as program_targets
+
     with session_scope() as session:
         cycle = service.open_cycle(
             SYSTEM_ACTOR,
@@ -231,6 +250,10 @@ def open_cycle(
 @program_app.command("cycles")
 def cycles() -> None:
     """列出申报周期 / cycles and their applications."""
+    from rich.table import Table
+
+    from luodi.programs import service
+
     table = Table("周期 id", "项目", "名称", "受理期", "状态 status", "申请 by status")
     with session_scope() as session:
         for cycle in service.list_cycles(SYSTEM_ACTOR, session):
@@ -254,6 +277,8 @@ def apply(
     ],
 ) -> None:
     """批量提交申请（全部成功或全部不受理）/ submit applications from a file, all or none."""
+    from luodi.programs import intake
+
     with session_scope() as session:
         ids = intake.submit_file(SYSTEM_ACTOR, session, cycle, file)
     console.print(
@@ -273,6 +298,8 @@ def verify(
     ] = None,
 ) -> None:
     """部门审核：通过或退回 / the department verifies or returns applications."""
+    from luodi.programs import intake
+
     with session_scope() as session:
         if every:
             count = intake.verify_all(SYSTEM_ACTOR, session, cycle)
@@ -296,6 +323,8 @@ def correct(
     field: Annotated[list[str] | None, typer.Option("--field", help="字段=值")] = None,
 ) -> None:
     """更正申请（回到待审核）/ correct an application (back to submitted)."""
+    from luodi.programs import intake
+
     fields = {}
     for item in field or []:
         if "=" not in item:
@@ -311,6 +340,11 @@ def correct(
 
 
 def print_run(run: AllocationRun, results: pl.DataFrame, rows: int = 10) -> None:
+    import polars as pl
+    from rich.table import Table
+
+    from luodi.allocation.models import OUTCOME_LABELS
+
     summary = json.loads(run.summary)
     console.print(
         f"分配批次 run {run.id}（周期 {run.cycle_id}，{run.method}，种子 seed {run.seed!r}，"
@@ -375,6 +409,8 @@ def allocate_cycle(
     ] = None,
 ) -> None:
     """按积分排序并分配，保存不可更改的分配批次 / rank and allocate; the run is kept."""
+    from luodi.allocation import service as allocation
+
     with console.status("排序与分配 / ranking and allocating …"), session_scope() as session:
         run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle, seed, scoring_run)
         results = allocation.run_results(SYSTEM_ACTOR, session, run.id)
@@ -397,6 +433,9 @@ def results(
     ] = None,
 ) -> None:
     """公示名单（脱敏）/ the published, masked list."""
+    from luodi.allocation import service as allocation
+    from luodi.files import check_writable, write_table
+
     if output is not None:
         check_writable(output)
     with session_scope() as session:
@@ -415,6 +454,10 @@ def results(
 @program_app.command("diff")
 def diff(run_id: Annotated[int, typer.Argument(help="分配批次 id")]) -> None:
     """与上一次分配的差异 / what changed since the previous run."""
+    from rich.table import Table
+
+    from luodi.allocation import service as allocation
+
     with session_scope() as session:
         changed = allocation.run_diff(SYSTEM_ACTOR, session, run_id)
     table = Table("申请", "姓名", "之前 before", "现在 after", title=f"run {run_id} 的变化")
@@ -443,7 +486,9 @@ def demo_cycles(city: Path, as_of: date, seed: int) -> list[int]:
     drawn from its families, verified, allocated and printed. Returns the runs."""
     from datetime import timedelta
 
-    from luodi.programs import demo
+    from luodi.allocation import service as allocation
+    from luodi.programs import demo, intake, service
+    from luodi.registry import city_files
 
     today = date.today()
     opens, closes = today - timedelta(days=30), today + timedelta(days=30)

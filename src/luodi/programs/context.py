@@ -37,7 +37,6 @@ from luodi.kernels.policy.expressions import (
     Kind,
     ValueType,
 )
-from luodi.registry import service as registry_service
 from luodi.registry.models import EmploymentBasis, Relation
 
 SEX = ValueType(Kind.ENUM, ("male", "female"))
@@ -542,6 +541,9 @@ run's stored scores)."""
 def registry_frames(
     actor: Actor, session: Session, frame: pl.DataFrame, as_of: date
 ) -> RegistryFrames:
+    # Only here: taking an application (rules' types) need not load the registry service.
+    from luodi.registry import service as registry_service
+
     person = _person_column(frame)
     people = frame[person].drop_nulls().unique().to_list()
     child_ids = (
