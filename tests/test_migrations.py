@@ -45,6 +45,21 @@ def test_upgrade_downgrade_upgrade(empty_engine: Engine) -> None:
     migrate.downgrade(empty_engine, "base")
 
 
+def test_the_version_files_head_is_alembics_and_a_stamp_below_it_is_refused(
+    empty_engine: Engine,
+) -> None:
+    """The check before every command reads the head from the files' text (no Alembic):
+    it must be Alembic's head, and a database one revision behind still refused."""
+    head = migrate.head_revision(empty_engine)
+    assert head is not None and migrate.files_head() == head
+    migrate.upgrade(empty_engine)
+    migrate.require_current_schema(empty_engine)
+    migrate.downgrade(empty_engine, "-1")
+    with pytest.raises(migrate.SchemaNotReady, match="not migrated"):
+        migrate.require_current_schema(empty_engine)
+    migrate.downgrade(empty_engine, "base")
+
+
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_engine: Engine) -> None:
     with sqlite_engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"

@@ -1,21 +1,25 @@
 """Schema migrations with Alembic, run from code so that an installed package can upgrade itself,
-and the one check that a database is ready for a command or the server."""
+and the one check that a database is ready for a command or the server.
+
+Alembic is imported where it is used: the check that runs before every command first compares
+the database's stamp with the version files' own ``revision`` lines, and needs Alembic (a
+tenth of a second to import) only when they differ."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from luodi.db import database_label, sqlite_file
 from luodi.errors import LuodiError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 UPGRADE_HINT_ZH = "请先运行 luodi db upgrade"
@@ -30,6 +34,8 @@ class SchemaNotReady(LuodiError):
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
@@ -45,10 +51,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     file = sqlite_file(engine.url)
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+
     _migrate(engine, lambda config: command.upgrade(config, revision))
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     _migrate(engine, lambda config: command.downgrade(config, revision))
 
 
@@ -113,12 +123,57 @@ def database_exists(engine: Engine) -> bool:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head_revision(engine: Engine) -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+_REVISION_LINE = re.compile(r"^revision(?:: str)? = (['\"])(\w+)\1$", re.MULTILINE)
+_DOWN_REVISION_LINE = re.compile(
+    r"^down_revision(?:: str \| None)? = (?:(['\"])(\w+)\1|None)$", re.MULTILINE
+)
+
+
+def files_head() -> str | None:
+    """The head revision as the version files write it (``revision`` and ``down_revision``
+    lines, read as text), or None when any file writes them otherwise or the revisions are not
+    one line of descent: then only Alembic can tell."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        revision = _REVISION_LINE.search(text)
+        parent = _DOWN_REVISION_LINE.search(text)
+        if revision is None or parent is None:
+            return None
+        revisions.add(revision[2])
+        if parent[2] is not None:
+            parents.add(parent[2])
+    heads = revisions - parents
+    if len(heads) != 1 or len(parents) != len(revisions) - 1:
+        return None
+    return heads.pop()
+
+
+def _stamped_at_head(engine: Engine) -> bool:
+    """True when the database's one stamp is the files' head (one query, no Alembic); False
+    for anything else, which ``require_current_schema`` then examines with Alembic."""
+    head = files_head()
+    if head is None:
+        return False
+    try:
+        with engine.connect() as connection:
+            stamps = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+            return list(stamps.scalars()) == [head]
+    except DBAPIError:  # no stamp table yet, no server, not a database
+        return False
 
 
 def require_current_schema(engine: Engine) -> None:
@@ -130,6 +185,11 @@ def require_current_schema(engine: Engine) -> None:
             f"数据库 {label} 不存在；{UPGRADE_HINT_ZH}",
             f"the database {label} does not exist; {UPGRADE_HINT_EN}",
         )
+    if _stamped_at_head(engine):
+        return
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     try:
         current = current_revision(engine)
     except DBAPIError:  # no server there, or a file that is not a database
