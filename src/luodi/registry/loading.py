@@ -19,7 +19,12 @@ from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require
 from luodi.errors import FieldProblem
-from luodi.kernels.identifiers import check_credit_code, check_id_number, invalid_id_number_rows
+from luodi.kernels.identifiers import (
+    check_credit_code,
+    check_id_number,
+    credit_code_valid,
+    invalid_id_number_rows,
+)
 from luodi.kernels.regions import PROVINCES
 from luodi.kernels.text import FORBIDDEN_PATTERN
 from luodi.registry import city_files, repository
@@ -600,12 +605,16 @@ def register_frames(
     employers = frames[file].with_columns(pl.col("credit_code").str.to_uppercase())
     _require(problems, file, employers, city_files.REQUIRED[file])
     _names(problems, file, employers, "name", 200)
-    for line, code in employers.select(LINE, "credit_code").iter_rows():
-        check = check_credit_code(code or "")
-        if code and not check.valid:
+    # Column-wise first; only the codes it refuses get their exact reason, one by one.
+    suspect = employers.filter(
+        is_given("credit_code") & ~credit_code_valid(pl.col("credit_code").str.strip_chars())
+    )
+    for line, code in suspect.select(LINE, "credit_code").iter_rows():
+        check = check_credit_code(code)
+        if not check.valid:
             problems.flag(
                 file,
-                employers.filter(pl.col(LINE) == line),
+                suspect.filter(pl.col(LINE) == line),
                 pl.lit(True),
                 "credit_code",
                 check.reason_zh,
