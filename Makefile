@@ -61,8 +61,10 @@ format: setup
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+# Two workers, one per core (pytest-xdist); a file's tests stay on one worker, so a module's
+# loaded city is built once. `pytest tests/x` by hand runs in this process.
 test: setup browser lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # Property tests explore new examples (the default profile is derandomised, so that CI is
 # reproducible); a failure prints the blob that replays it.

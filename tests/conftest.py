@@ -164,14 +164,18 @@ def city_engine(kind: str, city: Path, folder: Path) -> Iterator[Engine]:
             engine.dispose()
 
 
+SMALL_CITY_RESIDENTS = 1_000
+
+
 @pytest.fixture(scope="session")
 def small_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 3,000-resident synthetic city written once for the whole run."""
+    """A small synthetic city (SMALL_CITY_RESIDENTS) written once for the whole run (each module that loads
+    it pays for its rows, on both databases: small keeps the suite fast)."""
     from luodi.synth.generator import SynthOptions
     from luodi.synth.service import write_city
 
     directory = tmp_path_factory.mktemp("city")
-    write_city(SynthOptions(residents=3_000, seed=7), directory)
+    write_city(SynthOptions(residents=SMALL_CITY_RESIDENTS, seed=7), directory)
     return directory
 
 

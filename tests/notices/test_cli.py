@@ -1,12 +1,10 @@
-"""``luodi notice …`` as an operator runs it (a real process), on SQLite and PostgreSQL: a
+"""``luodi notice …`` as an operator runs it (``tests.test_cli.run_luodi``), on SQLite and PostgreSQL: a
 re-run on another scoring run needs ``--confirm-scoring-run`` and then shows every change;
 the stored rows verify against their digest; exports come from storage."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from luodi.programs import intake
 from luodi.registry import service as registry
 from tests.conftest import city_engine
 from tests.notices.conftest import RESCORED_AS_OF, REVIEWER, education_cycle, resident_actor, score
+from tests.test_cli import run_luodi
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -30,13 +29,7 @@ def committed(request: pytest.FixtureRequest, small_city: Path, tmp_path: Path) 
 
 def luodi(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
     url = engine.url.render_as_string(hide_password=False)
-    return subprocess.run(
-        [sys.executable, "-m", "luodi", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "LUODI_DATABASE_URL": url, "COLUMNS": "200"},
-    )
+    return run_luodi(*args, env={"LUODI_DATABASE_URL": url})
 
 
 def test_rerun_on_another_scoring_run_needs_confirmation(committed: Engine, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from luodi.synth.service import write_frames
 
 @pytest.fixture(scope="session")
 def city() -> dict[str, pl.DataFrame]:
-    return generate_city(SynthOptions(residents=40_000, seed=3))
+    return generate_city(SynthOptions(residents=20_000, seed=3))
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import polars as pl
 
 from luodi.kernels.identifiers import check_credit_code, invalid_id_number_rows
 from luodi.registry import city_files
-from luodi.synth.generator import DEFAULT_AS_OF, SynthOptions, generate_city
+from luodi.synth.generator import DEFAULT_AS_OF, SynthOptions
 from luodi.synth.service import write_city
 
 
@@ -150,9 +150,3 @@ def test_some_schools_over_subscribed_and_spare_seats_elsewhere(
     ratio = demand.join(seats, on="town_code").with_columns(r=pl.col("len") / pl.col("seats"))["r"]
     assert (ratio > 1).any(), "no town is over-subscribed"
     assert (ratio < 1).any(), "no town has spare seats"
-
-
-def test_a_million_residents_is_not_a_python_loop() -> None:
-    """Sanity only (timings live in bench/): the generator handles a large city in one piece."""
-    frames = generate_city(SynthOptions(residents=200_000, seed=5))
-    assert frames[city_files.RESIDENTS].height == 200_000

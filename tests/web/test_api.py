@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from luodi.auth.actor import Actor
 from luodi.registry import city_files
 from tests import factories
+from tests.conftest import SMALL_CITY_RESIDENTS
 from tests.web.conftest import sign_in
 
 
@@ -93,7 +94,7 @@ def test_home_page_lists_towns_in_chinese(client: TestClient) -> None:
     assert response.status_code == 200
     assert 'lang="zh-CN"' in response.text
     assert "周巷镇" in response.text
-    assert "3,000" in response.text
+    assert f"{SMALL_CITY_RESIDENTS:,}" in response.text
     assert "cdn" not in response.text.lower()
     assert client.get("/static/luodi.css").status_code == 200
 

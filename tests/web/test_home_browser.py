@@ -19,7 +19,7 @@ from luodi.app import create_app
 from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
 from luodi.notices import service as notices
-from tests.conftest import require_or_skip
+from tests.conftest import SMALL_CITY_RESIDENTS, require_or_skip
 from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -82,7 +82,7 @@ def test_home_page_shows_towns_with_bars(
     page.on("requestfailed", lambda request: failed.append(request.url))
     page.goto(server + "/")
     assert page.title().startswith("落地")
-    assert page.get_by_test_id("total-residents").inner_text() == "3,000"
+    assert page.get_by_test_id("total-residents").inner_text() == f"{SMALL_CITY_RESIDENTS:,}"
     rows = page.locator("table.towns tbody tr")
     assert rows.count() == 19
     zhouxiang = page.locator('tr[data-town="330282114"]')

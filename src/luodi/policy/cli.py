@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from luodi.console import parse_day, print_error
+from luodi.console import console, error_console, parse_day, print_error
 from luodi.errors import Invalid, NotFound
 from luodi.kernels.policy import CompiledPolicy
 from luodi.kernels.policy.compare import QUANTILE_LABELS, Comparison
@@ -22,8 +21,6 @@ policy_app = typer.Typer(
     help="积分策略：检查、测试、计分、解释、比较 / points policies on plain files",
     no_args_is_help=True,
 )
-console = Console(soft_wrap=True)
-error_console = Console(stderr=True, soft_wrap=True)
 
 PolicyFile = Annotated[Path, typer.Argument(help="策略文件 YAML / policy document")]
 AsOf = Annotated[

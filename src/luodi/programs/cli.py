@@ -512,6 +512,13 @@ def demo_cycles(city: Path, as_of: date, seed: int) -> list[int]:
     ]
     runs: list[int] = []
     for program, name, targets, applications, extra in plans:
+        if applications.is_empty():
+            # A small demo city (`luodi demo --residents 100`) may have no family that can apply:
+            # say so and go on, rather than fail on an empty applications file.
+            console.print(
+                f"{name}：演示城市太小，没有可申请的家庭 / no applicants in a city this small"
+            )
+            continue
         path = folder / f"{program}.csv"
         applications.write_csv(path)
         with session_scope() as session:

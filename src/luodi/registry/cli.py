@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.console import console
 from luodi.db import session_scope
 from luodi.errors import MAX_ID, Invalid
 from luodi.kernels.masking import mask_id_number
@@ -27,7 +27,6 @@ from luodi.registry.schemas import (
     TownSummary,
 )
 
-console = Console(soft_wrap=True)
 resident_app = typer.Typer(help="居民登记 / residents", no_args_is_help=True)
 town_app = typer.Typer(help="镇街 / towns", no_args_is_help=True)
 

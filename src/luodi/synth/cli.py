@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from luodi.console import console
 from luodi.synth.generator import DEFAULT_AS_OF, SynthOptions
 from luodi.synth.service import write_city
-
-console = Console(soft_wrap=True)
 
 
 def synth(
