@@ -265,18 +265,43 @@ def _check_character_holds(
     positions = formed.arg_true()
     if positions.len() == 0:
         return formed
-    text = values.gather(positions).str.join("").item()
+    chosen = values if positions.len() == values.len() else values.gather(positions)
+    text = chosen.str.join("").item()
     matrix = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(-1, 18)
     return formed.scatter(positions, holds(matrix))
+
+
+def _weighted_sum(
+    matrix: npt.NDArray[np.uint8], value_of_byte: npt.NDArray[np.int32], weights: tuple[int, ...]
+) -> npt.NDArray[np.int32]:
+    """Σ weight × value of the first ``len(weights)`` characters of each row, a column at a
+    time (a matrix product over int64 copies took five times as long)."""
+    import numpy as np
+
+    total = np.zeros(len(matrix), dtype=np.int32)
+    for position, weight in enumerate(weights):
+        total += value_of_byte[matrix[:, position]] * weight
+    return total
+
+
+def _values_of_bytes(alphabet: str) -> npt.NDArray[np.int32]:
+    """Byte → the value of the character (its position in ``alphabet``), 0 for others."""
+    import numpy as np
+
+    table = np.zeros(256, dtype=np.int32)
+    for value, character in enumerate(alphabet):
+        table[ord(character)] = value
+    return table
 
 
 def _id_check_holds(numbers: pl.Series) -> pl.Series:
     import numpy as np
 
+    digit_value = _values_of_bytes("0123456789")
+    expected = np.frombuffer(ID_CHECK_CHARACTERS.encode("ascii"), dtype=np.uint8)
+
     def holds(matrix: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
-        digits = matrix[:, :17].astype(np.int64) - ord("0")
-        remainders = (digits @ np.array(ID_WEIGHTS, dtype=np.int64)) % 11
-        expected = np.frombuffer(ID_CHECK_CHARACTERS.encode("ascii"), dtype=np.uint8)
+        remainders = _weighted_sum(matrix, digit_value, ID_WEIGHTS) % 11
         same: npt.NDArray[np.bool_] = expected[remainders] == matrix[:, 17]
         return same
 
@@ -284,16 +309,11 @@ def _id_check_holds(numbers: pl.Series) -> pl.Series:
 
 
 def _credit_check_holds(codes: pl.Series) -> pl.Series:
-    import numpy as np
-
-    value_of_byte = np.zeros(256, dtype=np.int64)
-    for character, value in _CREDIT_VALUE.items():
-        value_of_byte[ord(character)] = value
+    value_of_byte = _values_of_bytes(CREDIT_CODE_ALPHABET)
 
     def holds(matrix: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
-        values = value_of_byte[matrix]
-        totals = (values[:, :17] @ np.array(CREDIT_CODE_WEIGHTS, dtype=np.int64)) % 31
-        same: npt.NDArray[np.bool_] = (31 - totals) % 31 == values[:, 17]
+        totals = _weighted_sum(matrix, value_of_byte, CREDIT_CODE_WEIGHTS) % 31
+        same: npt.NDArray[np.bool_] = (31 - totals) % 31 == value_of_byte[matrix[:, 17]]
         return same
 
     return _check_character_holds(codes, CREDIT_CODE_PATTERN, holds)
