@@ -32,14 +32,13 @@ from luodi import migrate
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.db import create_db_engine, session_scope
 from luodi.facts import service as facts_service
-from luodi.feeds import catalog
 from luodi.kernels.policy import KEY
 from luodi.policy.service import find_policy
 from luodi.registry import repository as registry_repository
 from luodi.registry import service as registry_service
 from luodi.registry.loading import load_city
 from luodi.scoring import service as scoring_service
-from luodi.scoring.inputs import DERIVED_FACT_INPUTS, REGISTRY_INPUTS, build_inputs
+from luodi.scoring.inputs import build_inputs, fact_sources
 from luodi.scoring.models import ResidentScore
 from luodi.synth.generator import SynthOptions
 from luodi.synth.service import write_city
@@ -79,24 +78,20 @@ def parts(url: str) -> dict[str, float]:
     """The registry path in process, step by step (rolled back: nothing stored)."""
     engine = create_db_engine(url)
     compiled = find_policy(POLICY, AS_OF)
-    variables = catalog.fact_variables()
-    names = sorted(
-        {
-            DERIVED_FACT_INPUTS.get(name, (name, ""))[0]
-            for name in compiled.policy.inputs
-            if name not in REGISTRY_INPUTS
-            and DERIVED_FACT_INPUTS.get(name, (name, ""))[0] in variables
-        }
-    )
+    read = fact_sources(compiled.policy)
     times: dict[str, float] = {}
     with Session(engine) as session:
         cpu = time.process_time()
-        registry_service.scoring_population(SYSTEM_ACTOR, session, AS_OF)
-        times["population"] = time.process_time() - cpu
-        cpu = time.process_time()
-        facts = facts_service.current_facts(SYSTEM_ACTOR, session, names, AS_OF)
+        facts = facts_service.current_fact_rows(SYSTEM_ACTOR, session, read.variables, AS_OF)
         times["fact rows"] = time.process_time() - cpu
         times["fact count"] = facts.height
+        cpu = time.process_time()
+        registry_service.scoring_population(SYSTEM_ACTOR, session, AS_OF, facts)
+        times["population"] = time.process_time() - cpu
+        cpu = time.process_time()
+        facts_service.insurance_as_of(SYSTEM_ACTOR, session, read.kinds, AS_OF, facts=facts)
+        times["insurance"] = time.process_time() - cpu
+        del facts
 
         marks: list[tuple[str, float]] = [("start", time.process_time())]
         scoring_service.score_registry(
@@ -183,8 +178,9 @@ def measure(label: str, url: str, city: Path, folder: Path, runs: int) -> list[s
         f"{registry[0]:.2f} s ({registry[1]:.2f} s)",
         f"{from_file[0]:.2f} s ({from_file[1]:.2f} s)",
         f"{registry[0] / from_file[0]:.1f}× ({registry[1] / from_file[1]:.1f}×)",
-        f"{steps['population']:.2f} s",
         f"{steps['fact rows']:.2f} s",
+        f"{steps['population']:.2f} s",
+        f"{steps['insurance']:.2f} s",
         f"{steps['inputs']:.2f} s",
         f"{steps['score']:.2f} s",
         f"{steps['store']:.2f} s",
@@ -229,8 +225,9 @@ def main() -> None:
         "`luodi score` (registry): wall (CPU)",
         "`luodi policy score` (Parquet file): wall (CPU)",
         "registry / file",
-        "population (CPU)",
         "fact rows (CPU)",
+        "population (CPU)",
+        "insurance (CPU)",
         "all inputs (CPU)",
         "points (CPU)",
         "store run (CPU)",
@@ -249,10 +246,12 @@ def main() -> None:
         "registry and the facts, score, store the run); *file* is `luodi policy score` on the "
         "same inputs written to Parquet (read, check, score, write Parquet); wall time and, in "
         "brackets, the command's CPU time (PostgreSQL's own CPU not included). The other "
-        "columns are the CPU time of the registry path's steps in process: the population "
-        "(registry and permit time line), reading the current fact rows the policy's inputs "
-        "come from (one frame: COPY on PostgreSQL, JSON arrays on SQLite), all inputs "
-        "together (population, facts and their derivations: insurance by month), the points, "
+        "columns are the CPU time of the registry path's steps in process: reading every "
+        "current fact the inputs come from, once (insurance records, endorsements, the other "
+        "variables: on PostgreSQL a CSV text per 25,000 residents that the server joins, on "
+        "SQLite JSON arrays per million fact ids), the population (registry reads and the "
+        "permit time line over the endorsements read), insurance by month from the facts "
+        "read, all inputs together (all of these, and sums and latest values), the points, "
         "storing the run (its frame as Parquet parts and who was scored); then reading the "
         "stored run back: one resident's score with its explanation (median of 20) and the "
         f"stored scores of {ALLOCATION_READ:,} residents as an allocation reads them. Best of "

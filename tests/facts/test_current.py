@@ -14,6 +14,7 @@ from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.facts import service
 from luodi.facts.models import Fact
 from luodi.registry.loading import load_city
+from tests import factories
 
 AS_OF = date(2026, 3, 1)
 NAMES = ["social_insurance_months", "education", "housing", "volunteer_hours"]
@@ -40,3 +41,34 @@ def test_current_facts_are_those_a_plain_query_reads(session: Session, small_cit
     mine = service.current_facts(SYSTEM_ACTOR, session, NAMES, AS_OF, some)
     assert mine.sort(pl.all()).equals(expected.filter(pl.col("resident_id").is_in(some)))
     assert service.current_facts(SYSTEM_ACTOR, session, [], AS_OF).height == 0
+
+
+def test_any_text_and_missing_dates_read_back_as_written(session: Session) -> None:
+    """Values as a department may send them (quotes, commas, line breaks, nothing), dates
+    missing at either end: read back exactly, on both databases (PostgreSQL sends them as
+    CSV text it builds)."""
+    factories.town(session)
+    people = [
+        factories.resident(session, number=factories.id_number(sequence=n)) for n in (1, 2, 3)
+    ]
+    written = [
+        (people[0].id, 'say "hi", then\nleave', date(2025, 1, 1), None),
+        (people[0].id, "", None, date(2025, 12, 31)),
+        (people[1].id, ",", None, None),
+        (people[2].id, '"', date(2026, 3, 1), date(2026, 3, 31)),
+        (people[2].id, "本科", date(2024, 6, 1), None),
+    ]
+    session.add_all(
+        Fact(
+            resident_id=person,
+            name="education",
+            value=value,
+            valid_from=start,
+            valid_to=end,
+            source="test.csv:1",
+        )
+        for person, value, start, end in written
+    )
+    session.flush()
+    read = service.current_facts(SYSTEM_ACTOR, session, ["education"], AS_OF)
+    assert sorted(read.drop("name").rows(), key=repr) == sorted(written, key=repr)

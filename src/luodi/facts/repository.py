@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, func, select, text, update
+from sqlalchemy import ColumnElement, Select, String, cast, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from luodi import bulk
@@ -32,6 +32,54 @@ def _town_of_fact() -> ColumnElement[Any]:
 
 def readable(actor: Actor) -> ColumnElement[bool]:
     return scopes.readable(actor, town=_town_of_fact(), person=Fact.resident_id)
+
+
+POSTGRES_CHUNK_RESIDENTS = 25_000
+"""Residents whose facts PostgreSQL sends as one text in ``read_rows``."""
+
+
+def read_rows(
+    session: Session,
+    statement: Select[Any],
+    schema: dict[str, pl.DataType],
+    *,
+    per_resident: int = 1,
+) -> pl.DataFrame:
+    """Every row of ``statement``, a read of facts whose first column is ``resident_id``
+    times ``per_resident`` (plus less than that), as a frame of ``schema`` (Int64, String or
+    Date columns).
+
+    PostgreSQL: COPY (``bulk.read_frame``) sends a message per row, and taking them in costs
+    about a microsecond of Python each: 4.3 s of a 100,000-resident city's 4.3 M facts,
+    most of what ``luodi score`` itself did. Here the server joins the rows of each block of
+    ``POSTGRES_CHUNK_RESIDENTS`` residents into one CSV text (``string_agg`` in the order it
+    reads them: a resident's facts keep the order COPY gives them), a few texts cross, and
+    Polars parses them (0.5 s). SQLite: ``bulk.read_frame`` in ranges of fact ids."""
+    if session.connection().dialect.name != "postgresql":
+        return bulk.read_frame(session, statement, schema, sqlite_chunks=Fact.id)
+    rows = statement.subquery()
+    fields = []
+    for column, (name, dtype) in zip(rows.c, schema.items(), strict=True):
+        if dtype == pl.String:
+            # Always quoted, a quote doubled: "" is an empty text, an empty field NULL.
+            fields.append(func.concat('"', func.replace(column, '"', '""'), '"'))
+        elif dtype in (pl.Int64, pl.Date):
+            fields.append(func.coalesce(cast(column, String), ""))
+        else:
+            raise TypeError(f"read_rows cannot read {name}: {dtype}")
+    block = rows.c[0] // (POSTGRES_CHUNK_RESIDENTS * per_resident)
+    texts = session.execute(
+        select(func.string_agg(func.concat_ws(",", *fields), "\n")).group_by(block)
+    ).scalars()
+    return pl.concat(
+        [
+            pl.DataFrame(schema=schema),
+            *[
+                pl.read_csv(csv.encode(), has_header=False, new_columns=list(schema), schema=schema)
+                for csv in texts
+            ],
+        ]
+    )
 
 
 FACT_ROW_COLUMNS = [

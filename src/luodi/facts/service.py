@@ -101,10 +101,12 @@ def current_fact_rows(
         statement = statement.where(bulk.among(session, Fact.resident_id, resident_ids))
     schema = {"who": pl.Int64(), **FACT_ROWS_SCHEMA}
     del schema["resident_id"], schema["name"]
-    coded = bulk.read_frame(
-        session, statement, schema, sqlite_chunks=Fact.id if resident_ids is None else None
-    )
-    who, codes = coded.get_column("who"), _codes(names)
+    codes = _codes(names)
+    if resident_ids is None:
+        coded = repository.read_rows(session, statement, schema, per_resident=codes)
+    else:
+        coded = bulk.read_frame(session, statement, schema)
+    who = coded.get_column("who")
     return coded.select(
         (who // codes).alias("resident_id"),
         pl.Series(names, dtype=variable).gather(who % codes).alias("name"),

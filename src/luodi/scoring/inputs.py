@@ -115,6 +115,49 @@ class PopulationInputs:
     """The skipped by permit state on the date: suspended, expired, cancelled, none."""
 
 
+@dataclass(frozen=True)
+class FactSources:
+    """Which facts a policy's inputs come from (``fact_sources``)."""
+
+    insured: list[str]
+    """Inputs from the insurance time line (``INSURANCE_INPUTS``)."""
+    kinds: list[str]
+    """Their kinds of insurance (``facts.service.INSURANCE_KINDS``)."""
+    inputs: list[str]
+    """Inputs from a variable's facts (a sum, a count, the latest value)."""
+    sources: list[str]
+    """Their variables."""
+
+    @property
+    def variables(self) -> list[str]:
+        """Every variable to read, the most frequent first (``current_fact_rows``): the
+        insurance records, the endorsements of the permit time line, the others."""
+        return list(
+            dict.fromkeys(
+                [
+                    *facts_service.insurance_variables(self.kinds),
+                    *registry_service.TIMELINE_VARIABLES,
+                    *self.sources,
+                ]
+            )
+        )
+
+
+def fact_sources(policy: Policy) -> FactSources:
+    """The facts ``build_inputs`` reads for ``policy``."""
+    available = available_inputs()
+    wanted = [name for name in policy.inputs if name in available]
+    insured = [name for name in wanted if name in INSURANCE_INPUTS]
+    inputs = [name for name in wanted if name not in REGISTRY_INPUTS and name not in insured]
+    kinds = {facts_service.insurance_kind(INSURANCE_INPUTS[name]) for name in insured}
+    return FactSources(
+        insured,
+        sorted(kind for kind in kinds if kind is not None),
+        inputs,
+        sorted({DERIVED_FACT_INPUTS.get(name, (name, ""))[0] for name in inputs}),
+    )
+
+
 def build_inputs(
     actor: Actor, session: Session, policy: Policy, as_of: date, total_residents: int
 ) -> PopulationInputs:
@@ -129,34 +172,9 @@ def build_inputs(
             f"policy {policy.id} needs required inputs the registry cannot provide: "
             f"{', '.join(missing_required)}; available: {', '.join(available)}",
         )
-    variables = catalog.fact_variables()
-    fact_names = [
-        name
-        for name in wanted
-        if name in available and name not in REGISTRY_INPUTS and name not in INSURANCE_INPUTS
-    ]
-    sources = sorted({DERIVED_FACT_INPUTS.get(name, (name, ""))[0] for name in fact_names})
-    insured = [name for name in wanted if name in available and name in INSURANCE_INPUTS]
-    kinds = sorted(
-        {
-            kind
-            for name in insured
-            if (kind := facts_service.insurance_kind(INSURANCE_INPUTS[name])) is not None
-        }
-    )
-    # Every fact the inputs come from in one read (one pass over the facts table), the most
-    # frequent first: the insurance records, the endorsements of the permit time line, the
-    # other variables.
-    facts = facts_service.current_fact_rows(
-        actor,
-        session,
-        [
-            *facts_service.insurance_variables(kinds),
-            *registry_service.TIMELINE_VARIABLES,
-            *sources,
-        ],
-        as_of,
-    )
+    read = fact_sources(policy)
+    # Every fact the inputs come from in one read (one pass over the facts table).
+    facts = facts_service.current_fact_rows(actor, session, read.variables, as_of)
     population = registry_service.scoring_population(actor, session, as_of, facts)
     # Who is scored: a permit valid on the date. A suspended permit's functions stop until it
     # is endorsed (Art. 19), so its holder is skipped like one without a permit.
@@ -169,20 +187,21 @@ def build_inputs(
         .then(months_between_expr(pl.col("employed_since"), pl.lit(as_of)))
         .otherwise(0)
     )
-    if insured:
-        insurance = facts_service.insurance_as_of(actor, session, kinds, as_of, facts=facts)
+    if read.insured:
+        insurance = facts_service.insurance_as_of(actor, session, read.kinds, as_of, facts=facts)
         population = population.join(
             insurance.select(
-                KEY, *[pl.col(INSURANCE_INPUTS[name]).alias(name) for name in insured]
+                KEY, *[pl.col(INSURANCE_INPUTS[name]).alias(name) for name in read.insured]
             ),
             on=KEY,
             how="left",
         )
-    if fact_names:
+    if read.inputs:
+        variables = catalog.fact_variables()
         derived = facts_service.facts_as_of(
-            actor, session, [variables[name] for name in sources], as_of, facts
+            actor, session, [variables[name] for name in read.sources], as_of, facts
         )
-        for name in fact_names:
+        for name in read.inputs:
             if name in DERIVED_FACT_INPUTS:
                 derived = derived.with_columns(pl.col(DERIVED_FACT_INPUTS[name][0]).alias(name))
         population = population.join(derived, on=KEY, how="left")
