@@ -262,9 +262,12 @@ def _read_copy(
     )
 
 
-SQLITE_BULK_CACHE_KIB = 256 * 1024
-"""SQLite's page cache while a bulk write runs (its default, 2 MiB, makes every index insert
-into a large table a read of the OS's pages)."""
+SQLITE_BULK_CACHE_KIB = 1024 * 1024
+"""SQLite's page cache while a bulk write runs, at most (pages are held as they are read):
+its default, 2 MiB, makes every index insert into a large table a read of the OS's pages,
+and 256 MiB still did for a re-send into a city of 100,000 (5 M facts): the facts of the
+batch before, the index of current facts and the one by resident do not fit. 1 GiB: the
+insert and the supersession of a 1,000,000-row re-send 1.2 s faster each there."""
 SQLITE_REBUILD_MIN_ROWS = 50_000
 """From this many new rows, when the table holds no more rows than that, its secondary
 indexes are built again after the rows instead of updated with each."""
