@@ -279,7 +279,12 @@ def decision_rules(spec: ProgramSpec) -> ProgramRules:
 def _with_refusals(spec: ProgramSpec, applicants: pl.DataFrame) -> pl.DataFrame:
     """``reason_zh``/``reason_en``: the eligibility rules a refused application fails."""
     refused = applicants.filter(~pl.col("eligible"))
-    reasons = [rules.failed_rules(spec, row) for row in refused.iter_rows(named=True)]
+    # Only the rule columns go through Python: a row of the applicants' frame has every
+    # context word and policy input (dozens of columns), and the rules read none of them.
+    rule_columns = [f"rule:{rule.id}" for rule in spec.eligibility]
+    reasons = [
+        rules.failed_rules(spec, row) for row in refused.select(rule_columns).iter_rows(named=True)
+    ]
     return applicants.join(
         refused.select(
             "application_id",
