@@ -137,8 +137,11 @@ def with_ids(session: Session, table: Table, frame: pl.DataFrame) -> pl.DataFram
     return frame.select(reserve_ids(session, table, frame.height), pl.exclude("id"))
 
 
-SQLITE_CHUNK_IDS = 1_000_000
-"""Rows of the chunking column per SQLite query in ``read_frame`` (bounds each JSON text)."""
+SQLITE_CHUNK_IDS = 200_000
+"""Rows of the chunking column per SQLite query in ``read_frame`` (bounds each JSON text).
+Texts of a few megabytes are allocated again where the last ones were freed: a million ids
+per query made every text fresh memory (4.3 M facts: 400 k page faults, 1.6 s of system
+time; 200 k ids per query: 210 k, 1.0 s)."""
 
 
 def read_frame(
