@@ -7,16 +7,13 @@ from typing import Annotated
 
 import polars as pl
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from luodi.allocation.files import read_inputs
+from luodi.console import console, error_console
 from luodi.files import check_writable, write_table
 from luodi.kernels.allocation import METHOD_LABELS, Method
 from luodi.kernels.allocation.frames import APPLICANT, CHOICE_RANK, LOTTERY, TARGET, allocate
-
-console = Console(soft_wrap=True)
-error_console = Console(stderr=True, soft_wrap=True)
 
 OUTPUT_COLUMNS = (APPLICANT, TARGET, CHOICE_RANK, LOTTERY)
 
