@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from luodi.auth.actor import SYSTEM_ACTOR
-from luodi.facts import service
+from luodi.facts import repository, service
 from luodi.facts.models import Fact
 from luodi.registry.loading import load_city
 from tests import factories
@@ -72,3 +72,32 @@ def test_any_text_and_missing_dates_read_back_as_written(session: Session) -> No
     session.flush()
     read = service.current_facts(SYSTEM_ACTOR, session, ["education"], AS_OF)
     assert sorted(read.drop("name").rows(), key=repr) == sorted(written, key=repr)
+
+
+def test_a_residents_facts_come_in_the_order_they_were_written(session: Session) -> None:
+    """Facts that tie (one variable, one start) are read in id order on both databases, for
+    residents in two PostgreSQL blocks: the latest value is the last one written, every run.
+    (Without ORDER BY, PostgreSQL's sorting plan returned a block's rows in any order.)"""
+    factories.town(session)
+    people = [
+        factories.resident(session, number=factories.id_number(sequence=n)) for n in range(1, 4)
+    ]
+    people[-1].id = people[0].id + repository.POSTGRES_CHUNK_RESIDENTS + 7  # another block
+    session.flush()
+    session.add_all(
+        Fact(
+            resident_id=person.id,
+            name="education",
+            value=str(order),
+            valid_from=date(2020, 1, 1),
+            valid_to=None,
+            source="t:1",
+        )
+        for order in range(300)
+        for person in people
+    )
+    session.flush()
+    read = service.current_facts(SYSTEM_ACTOR, session, ["education"], AS_OF)
+    for person in people:
+        values = read.filter(pl.col("resident_id") == person.id)["value"].to_list()
+        assert values == [str(order) for order in range(300)], person.id

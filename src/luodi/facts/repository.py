@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, Select, String, cast, func, select, text, update
+from sqlalchemy import ColumnElement, Select, String, cast, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 
 from luodi import bulk
@@ -34,8 +35,9 @@ def readable(actor: Actor) -> ColumnElement[bool]:
     return scopes.readable(actor, town=_town_of_fact(), person=Fact.resident_id)
 
 
-POSTGRES_CHUNK_RESIDENTS = 25_000
-"""Residents whose facts PostgreSQL sends as one text in ``read_rows``."""
+POSTGRES_CHUNK_RESIDENTS = 5_000
+"""Residents whose facts PostgreSQL sends as one text in ``read_rows``: a few MB each (a
+text may not pass 1 GB: 5,000 residents reach it only at some 5,000 current facts each)."""
 
 
 def read_rows(
@@ -54,14 +56,17 @@ def read_rows(
     most of what ``luodi score`` itself did. Here the server joins the rows of each block of
     ``POSTGRES_CHUNK_RESIDENTS`` residents into one CSV text (``string_agg`` in the order it
     reads them: a resident's facts keep the order COPY gives them), a few texts cross, and
-    Polars parses them (0.5 s). SQLite: ``bulk.read_frame`` in ranges of fact ids."""
+    Polars parses them (0.5 s). Each text is in fact id order, as SQLite's ranges of fact
+    ids are (``bulk.read_frame``): where two facts tie (a latest value, a period's scheme),
+    the later one wins the same way on both databases and from run to run; without the
+    ORDER BY a sorting plan returns a block's rows in any order."""
     if session.connection().dialect.name != "postgresql":
         return bulk.read_frame(session, statement, schema, sqlite_chunks=Fact.id)
-    rows = statement.subquery()
+    rows = statement.add_columns(Fact.id.label("fact_order")).subquery()
     fields = []
-    for column, (name, dtype) in zip(rows.c, schema.items(), strict=True):
+    for column, (name, dtype) in zip(list(rows.c)[:-1], schema.items(), strict=True):
         if dtype == pl.String:
-            # Always quoted, a quote doubled: "" is an empty text, an empty field NULL.
+            # Always quoted, a quote doubled ("" is an empty text; facts' texts are never NULL).
             fields.append(func.concat('"', func.replace(column, '"', '""'), '"'))
         elif dtype in (pl.Int64, pl.Date):
             fields.append(func.coalesce(cast(column, String), ""))
@@ -69,7 +74,12 @@ def read_rows(
             raise TypeError(f"read_rows cannot read {name}: {dtype}")
     block = rows.c[0] // (POSTGRES_CHUNK_RESIDENTS * per_resident)
     texts = session.execute(
-        select(func.string_agg(func.concat_ws(",", *fields), "\n")).group_by(block)
+        select(
+            func.string_agg(
+                func.concat_ws(",", *fields),
+                aggregate_order_by(literal("\n"), rows.c.fact_order),
+            )
+        ).group_by(block)
     ).scalars()
     return pl.concat(
         [
