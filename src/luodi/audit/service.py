@@ -30,12 +30,17 @@ CHAIN_LOCK = 7_262_001  # pg_advisory_xact_lock key of the audit chain
 def lock_chain(session: Session) -> None:
     """On PostgreSQL, wait for the audit chain's turn until the transaction ends.
 
-    The chain lives in one schema, so the lock is the schema's: (CHAIN_LOCK, the schema
-    name's hash). One key for the whole server made databases that share it (a city per
-    schema, or parallel test runs) wait on each other's commits for nothing."""
+    The lock is the chain's own table: CHAIN_LOCK in the high 32 bits, the oid of the
+    ``audit_entries`` that this session's search path resolves (the one it appends to) in
+    the low. One key for the whole server made databases that share it (a city per schema,
+    or parallel test runs) wait on each other's commits for nothing; the schema's name
+    (``current_schema()``) could differ between two roles writing the same table."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
-            text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
+            text(
+                "SELECT pg_advisory_xact_lock("
+                "(CAST(:key AS bigint) << 32) | CAST('audit_entries'::regclass::oid AS bigint))"
+            ),
             {"key": CHAIN_LOCK},
         )
 
