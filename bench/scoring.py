@@ -249,7 +249,7 @@ def main() -> None:
         "columns are the CPU time of the registry path's steps in process: reading every "
         "current fact the inputs come from, once (insurance records, endorsements, the other "
         "variables: on PostgreSQL a CSV text per 25,000 residents that the server joins, on "
-        "SQLite JSON arrays per million fact ids), the population (registry reads and the "
+        "SQLite JSON arrays per 200,000 fact ids), the population (registry reads and the "
         "permit time line over the endorsements read), insurance by month from the facts "
         "read, all inputs together (all of these, and sums and latest values), the points, "
         "storing the run (its frame as Parquet parts and who was scored); then reading the "
