@@ -72,9 +72,9 @@ def current_facts(
 ) -> pl.DataFrame:
     """Every current fact of these variables begun by ``as_of`` that ``actor`` reads (of
     ``resident_ids`` only when given, bound as one value), one row each
-    (``FACT_ROWS_SCHEMA``), read as a frame (``bulk.read_frame``: CSV from PostgreSQL, JSON
-    arrays from SQLite, never a Python object per fact): what every aggregation or
-    derivation from facts starts from."""
+    (``FACT_ROWS_SCHEMA``), read as a frame (everyone's: ``repository.read_rows``, CSV texts
+    from PostgreSQL, JSON arrays from SQLite; some residents': ``bulk.read_frame``; never a
+    Python object per fact): what every aggregation or derivation from facts starts from."""
     return current_fact_rows(actor, session, names, as_of, resident_ids).with_columns(
         pl.col("name").cast(pl.String)
     )
