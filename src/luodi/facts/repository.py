@@ -54,12 +54,11 @@ def read_rows(
     PostgreSQL: COPY (``bulk.read_frame``) sends a message per row, and taking them in costs
     about a microsecond of Python each: 4.3 s of a 100,000-resident city's 4.3 M facts,
     most of what ``luodi score`` itself did. Here the server joins the rows of each block of
-    ``POSTGRES_CHUNK_RESIDENTS`` residents into one CSV text (``string_agg`` in the order it
-    reads them: a resident's facts keep the order COPY gives them), a few texts cross, and
-    Polars parses them (0.5 s). Each text is in fact id order, as SQLite's ranges of fact
-    ids are (``bulk.read_frame``): where two facts tie (a latest value, a period's scheme),
-    the later one wins the same way on both databases and from run to run; without the
-    ORDER BY a sorting plan returns a block's rows in any order."""
+    ``POSTGRES_CHUNK_RESIDENTS`` residents into one CSV text, a few texts cross, and Polars
+    parses them (about 1 s). Each text is in fact id order, as SQLite's ranges of fact ids
+    are (``bulk.read_frame``): where two facts tie (a latest value, a period's scheme), the
+    later one wins the same way on both databases and from run to run; without the ORDER BY
+    a sorting plan returns a block's rows in any order."""
     if session.connection().dialect.name != "postgresql":
         return bulk.read_frame(session, statement, schema, sqlite_chunks=Fact.id)
     rows = statement.add_columns(Fact.id.label("fact_order")).subquery()
