@@ -69,14 +69,7 @@ def oracle(facts: pl.DataFrame, kind: service.InsuranceKind) -> pl.DataFrame:
         records.append((person, start, end, int(value), back, schemes[-1] if schemes else None))
     return pl.DataFrame(
         records,
-        schema={
-            insurance.RESIDENT: pl.Int64,
-            insurance.START: pl.Date,
-            insurance.END: pl.Date,
-            insurance.MONTHS_PAID: pl.Int64,
-            insurance.BACK_PAID: pl.Boolean,
-            insurance.SCHEME: pl.String,
-        },
+        schema=insurance.RECORDS_SCHEMA,
         orient="row",
     )
 

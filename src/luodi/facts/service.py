@@ -544,14 +544,7 @@ def insurance_sources(
                     for source in months
                 ],
             },
-            schema={
-                insurance.RESIDENT: pl.Int64,
-                insurance.START: pl.Date,
-                insurance.END: pl.Date,
-                insurance.MONTHS_PAID: pl.Int64,
-                insurance.BACK_PAID: pl.Boolean,
-                insurance.SCHEME: pl.String,
-            },
+            schema=insurance.RECORDS_SCHEMA,
         )
         counts = insurance.record_counts(records, as_of, kind.scheme)
         listed = []

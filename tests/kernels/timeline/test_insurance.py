@@ -16,25 +16,16 @@ from luodi.kernels.timeline.insurance import (
     CONTINUOUS,
     COUNTED,
     CURRENT,
-    END,
     IN_RUN,
     MONTHS,
-    MONTHS_PAID,
+    RECORDS_SCHEMA,
     RESIDENT,
     SCHEME,
-    START,
     insurance_as_of,
     record_counts,
 )
 
-SCHEMA = {
-    RESIDENT: pl.Int64,
-    START: pl.Date,
-    END: pl.Date,
-    MONTHS_PAID: pl.Int64,
-    BACK_PAID: pl.Boolean,
-    SCHEME: pl.String,
-}
+SCHEMA = RECORDS_SCHEMA
 
 Record = tuple[int, str, int, bool, str]
 

@@ -46,6 +46,15 @@ BACK_PAID = "back_paid"
 """Optional (null: not back-paid)."""
 SCHEME = "scheme"
 """Optional: employee / resident (medical insurance)."""
+RECORDS_SCHEMA: dict[str, pl.DataType] = {
+    RESIDENT: pl.Int64(),
+    START: pl.Date(),
+    END: pl.Date(),
+    MONTHS_PAID: pl.Int64(),
+    BACK_PAID: pl.Boolean(),
+    SCHEME: pl.String(),
+}
+"""The records the kernel reads, typed as the registry builds them."""
 
 MONTHS = "months"
 CONTINUOUS = "continuous_months"
