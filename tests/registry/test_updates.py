@@ -204,3 +204,118 @@ def test_an_employment_resend_updates_the_post_not_a_second_one(
     }
     assert posts[city.FATHER] == ("2025-06-30", False)
     assert posts[city.UNCLE] == (None, True)
+
+
+PERMIT_HEADER = "居住证编号,身份证号,镇街代码,签发日期,有效期至,状态,状态日期\n"
+
+
+def permit_counts(session: Session) -> int:
+    from luodi.registry.models import TownPermitCount
+
+    return sum(session.scalars(select(TownPermitCount.permits)))
+
+
+def test_a_permit_resend_cancels_it_and_the_residence_span_ends(
+    session: Session, tmp_path: Path
+) -> None:
+    """A cancellation sent after the permit was registered reaches the registry, the
+    per-town counts and the time line (before, the re-sent row was left as it was)."""
+    from datetime import date
+
+    from luodi.registry.models import ResidencePermit
+    from luodi.registry.service import permit_timeline
+
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
+    feed = tmp_path / "permits.csv"
+    feed.write_text(
+        PERMIT_HEADER + f"P-1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,有效,\n",
+        "utf-8",
+    )
+    assert feeds.import_file(SYSTEM_ACTOR, session, "permits", feed, report=None).status == (
+        ImportStatus.IMPORTED
+    )
+    assert permit_counts(session) == 1
+    single = session.scalars(select(Resident).where(Resident.id_number == city.SINGLE)).one()
+    as_of = date(2025, 1, 10)
+    before = permit_timeline(SYSTEM_ACTOR, session, as_of, [single.id]).row(0, named=True)
+    assert (before["permit_state"], before["span_start"]) == ("valid", date(2024, 3, 1))
+
+    feed.write_text(
+        PERMIT_HEADER
+        + f"P-1,{city.SINGLE.lower()},{city.ZHOUXIANG},2024-03-01,2029-03-01,注销,2024-12-01\n",
+        "utf-8",
+    )
+    result = feeds.import_file(SYSTEM_ACTOR, session, "permits", feed, report=None)
+    assert result.status == ImportStatus.IMPORTED, result.rejections
+    session.expire_all()
+    permit = session.scalars(select(ResidencePermit)).one()
+    assert (permit.status, permit.status_date) == ("cancelled", date(2024, 12, 1))
+    assert permit_counts(session) == 0
+    after = permit_timeline(SYSTEM_ACTOR, session, as_of, [single.id]).row(0, named=True)
+    assert after["permit_state"] != "valid"
+    assert (after["span_start"], after["permit_valid"]) == (None, False)
+    assert session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "registry.feed_update", AuditEntry.object_type == "permits"
+        )
+    ).all()
+
+    # A blank status keeps the cancellation and its date; the new expiry is taken.
+    feed.write_text(
+        PERMIT_HEADER + f"P-1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2030-03-01,,\n",
+        "utf-8",
+    )
+    result = feeds.import_file(SYSTEM_ACTOR, session, "permits", feed, report=None)
+    assert result.status == ImportStatus.IMPORTED, result.rejections
+    session.expire_all()
+    permit = session.scalars(select(ResidencePermit)).one()
+    assert (permit.status, permit.status_date, permit.expiry_date) == (
+        "cancelled",
+        date(2024, 12, 1),
+        date(2030, 3, 1),
+    )
+    assert permit_counts(session) == 0
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "reason"),
+    [
+        (
+            f"P-1,{city.LONER},{city.ZHOUXIANG},2024-03-01,2029-03-01,有效,",
+            "id_number",
+            "its holder cannot change",
+        ),
+        (
+            f"P-1,{city.SINGLE},{city.ZHOUXIANG},2024-04-01,2029-03-01,有效,",
+            "issue_date",
+            "a permit issued again has a new number",
+        ),
+        (
+            f"P-1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,注销,2024-01-01",
+            "status_date",
+            "the status date must be neither before the issue date",
+        ),
+    ],
+)
+def test_a_permit_resend_cannot_change_its_holder_or_issue_date(
+    session: Session, tmp_path: Path, row: str, column: str, reason: str
+) -> None:
+    from luodi.registry.models import ResidencePermit
+
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
+    feed = tmp_path / "permits.csv"
+    feed.write_text(
+        PERMIT_HEADER + f"P-1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,有效,\n",
+        "utf-8",
+    )
+    feeds.import_file(SYSTEM_ACTOR, session, "permits", feed, report=None)
+    feed.write_text(PERMIT_HEADER + row + "\n", "utf-8")
+    with pytest.raises(Invalid) as caught:
+        feeds.import_file(SYSTEM_ACTOR, session, "permits", feed, report=None)
+    problem = caught.value.details[0]
+    assert (problem.file, problem.row, problem.field) == ("permits.csv", 2, column)
+    assert reason in problem.describe()
+    session.expire_all()
+    permit = session.scalars(select(ResidencePermit)).one()
+    assert (permit.status, permit.issue_date.isoformat()) == ("valid", "2024-03-01")
+    assert permit_counts(session) == 1

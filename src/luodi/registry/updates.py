@@ -24,7 +24,14 @@ from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require
 from luodi.registry import city_files, repository
-from luodi.registry.models import Child, Household, Relation, Resident
+from luodi.registry.models import (
+    Child,
+    Household,
+    PermitStatus,
+    Relation,
+    ResidencePermit,
+    Resident,
+)
 from luodi.tabular import Problems, is_given, parse_bool
 
 _BLANK = pl.lit(None, pl.String)
@@ -54,8 +61,8 @@ def update_registered(
     *,
     known: pl.DataFrame | None = None,
 ) -> tuple[int, pl.DataFrame]:
-    """Update the rows of ``target`` (residents.csv, children.csv, employment.csv) whose
-    person, child or post is registered, problems named by ``file`` and ``LINE``; return
+    """Update the rows of ``target`` (residents.csv, children.csv, permits.csv,
+    employment.csv) whose person, child, permit or post is registered, problems named by ``file`` and ``LINE``; return
     (rows updated, the rows still to register). ``known``: the registry's (id, key) of the
     people or children, when the caller has just read them."""
     update_rows: Callable[[Session, str, pl.DataFrame, pl.DataFrame, Problems], int]
@@ -67,6 +74,10 @@ def update_registered(
         known = repository.child_keys(session) if known is None else known
         key = "child_id_number"
         update_rows = _update_children
+    elif target == city_files.PERMITS:
+        known = repository.permit_keys(session) if known is None else known
+        key = "permit_number"
+        update_rows = _update_permits
     elif target == city_files.EMPLOYMENT:
         rows = rows.with_columns(employment_key=_employment_key())
         known = _employment_keys(session, rows)
@@ -181,6 +192,142 @@ def _update_employment(
     session.execute(
         update(Employment).execution_options(synchronize_session=False), values.to_dicts()
     )
+    return values.height
+
+
+def _update_permits(
+    session: Session,
+    file: str,
+    rows: pl.DataFrame,
+    new: pl.DataFrame,
+    problems: Problems,
+) -> int:
+    """A re-sent permit: its status, the status's date (a cancellation's), its expiry and its
+    town, which the permit time line reads (kernels/timeline/permits.py); without this a
+    cancellation sent after the first load never ended the residence span. The holder and
+    the issue date are the permit's identity: a different one is refused (a new permit comes
+    with a new number). The per-town counts of valid permits follow the change."""
+    rows = _with_columns(rows, city_files.registry_columns(city_files.PERMITS))
+    towns = repository.town_keys(session).rename({"key": "town_code", "id": "town_id"})
+    holder = Resident.__table__.alias("holder")
+    current = bulk.read_frame(
+        session,
+        select(
+            ResidencePermit.id,
+            holder.c.id_number,
+            ResidencePermit.town_id,
+            ResidencePermit.issue_date,
+            ResidencePermit.expiry_date,
+            ResidencePermit.status,
+            ResidencePermit.status_date,
+        )
+        .join(holder, holder.c.id == ResidencePermit.resident_id)
+        .where(bulk.among(session, ResidencePermit.id, rows["registered_id"].to_list())),
+        {
+            "registered_id": pl.Int64(),
+            "old_holder": pl.String(),
+            "old_town_id": pl.Int64(),
+            "old_issue": pl.Date(),
+            "old_expiry": pl.Date(),
+            "old_status": pl.String(),
+            "old_status_date": pl.Date(),
+        },
+    )
+    frame = (
+        rows.with_columns(
+            new_holder=_given(rows, "id_number").str.to_uppercase(),
+            town_code=_given(rows, "town_code"),
+            new_issue=_given(rows, "issue_date").str.to_date(strict=False),
+            new_expiry=_given(rows, "expiry_date").str.to_date(strict=False),
+            new_status=_given(rows, "status"),
+            new_status_date=_given(rows, "status_date").str.to_date(strict=False),
+        )
+        .join(current, on="registered_id", how="left")
+        .join(towns, on="town_code", how="left")
+        .with_columns(
+            town_id=pl.coalesce("town_id", "old_town_id"),
+            expiry_date=pl.coalesce("new_expiry", "old_expiry"),
+            status=pl.coalesce("new_status", "old_status"),
+            # A status that changes without a date of its own does not keep the old one's.
+            status_date=pl.when(pl.col("new_status_date").is_not_null())
+            .then("new_status_date")
+            .when(pl.col("new_status").is_null() | (pl.col("new_status") == pl.col("old_status")))
+            .then("old_status_date"),
+        )
+    )
+    problems.flag(
+        file,
+        frame,
+        pl.col("new_holder").is_not_null() & (pl.col("new_holder") != pl.col("old_holder")),
+        "id_number",
+        "居住证已登记在另一人名下，持证人不能变更",
+        "the permit is registered to another person; its holder cannot change",
+    )
+    problems.flag(
+        file,
+        frame,
+        pl.col("new_issue").is_not_null() & (pl.col("new_issue") != pl.col("old_issue")),
+        "issue_date",
+        "签发日期与登记库不符；重新签发的居住证应使用新的编号",
+        "the issue date differs from the registry's; a permit issued again has a new number",
+    )
+    problems.flag(
+        file,
+        frame,
+        pl.col("town_code").is_not_null()
+        & ~pl.col("town_code").is_in(towns["town_code"].implode()),
+        "town_code",
+        "未知的镇街代码",
+        "unknown town code",
+    )
+    problems.flag(
+        file,
+        frame,
+        pl.col("expiry_date") <= pl.col("old_issue"),
+        "expiry_date",
+        "有效期截止日期必须晚于签发日期",
+        "expiry must be after the issue date",
+    )
+    problems.flag(
+        file,
+        frame,
+        ~pl.col("status").is_in(list(PermitStatus)),
+        "status",
+        "状态应为 valid / expired / cancelled",
+        "status must be valid, expired or cancelled",
+    )
+    problems.flag(
+        file,
+        frame,
+        (pl.col("status_date") < pl.col("old_issue")).fill_null(False),
+        "status_date",
+        "状态日期不能早于签发日期，也不能晚于今天",
+        "the status date must be neither before the issue date nor after today",
+    )
+    if problems.total:
+        return 0
+    values = frame.select(
+        id="registered_id",
+        town_id="town_id",
+        expiry_date="expiry_date",
+        status="status",
+        status_date="status_date",
+    )
+    session.execute(
+        update(ResidencePermit).execution_options(synchronize_session=False), values.to_dicts()
+    )
+    valid = PermitStatus.VALID.value
+    counted = pl.concat(
+        [
+            frame.filter(pl.col("old_status") == valid).select(
+                town_id="old_town_id", expiry_date="old_expiry", n=pl.lit(-1, pl.Int64)
+            ),
+            frame.filter(pl.col("status") == valid).select(
+                "town_id", "expiry_date", n=pl.lit(1, pl.Int64)
+            ),
+        ]
+    )
+    repository.adjust_counts(session, permits=counted)
     return values.height
 
 

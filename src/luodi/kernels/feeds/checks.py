@@ -624,6 +624,9 @@ def facts_of(spec: FeedSpec, rows: pl.LazyFrame) -> pl.LazyFrame:
             selected = selected.filter(pl.col(column).cast(pl.String).is_in(allowed))
         if fact.value is not None:
             value = pl.col(fact.value).cast(pl.String)
+            # A row that leaves the value blank (an optional status) states no fact: the
+            # facts table holds values, and an empty one failed the whole batch's insert.
+            selected = selected.filter(value.is_not_null())
         else:
             value = pl.lit(fact.constant if fact.constant is not None else "1")
         parts.append(
