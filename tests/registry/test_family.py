@@ -300,3 +300,17 @@ def test_a_second_head_of_a_registered_household_is_refused(
     )
     result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=None)
     assert result.status == ImportStatus.IMPORTED, result.rejections
+
+
+def test_the_resident_read_says_the_relation_to_the_head(session: Session, tmp_path: Path) -> None:
+    from luodi.registry import service as registry
+
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
+    people = residents(session)
+    read = {
+        number: registry.get_resident(SYSTEM_ACTOR, session, person.id).relation_to_head
+        for number, person in people.items()
+    }
+    assert read[city.FATHER] == "head"
+    assert read[city.MOTHER] == "spouse"
+    assert read[city.UNCLE] == "sibling"

@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from luodi.registry.models import EmploymentBasis, PermitStatus, TownKind
+from luodi.registry.models import EmploymentBasis, PermitStatus, Relation, TownKind
 
 # Names are checked by the service (``registry.service.valid_name``) rather than by Field
 # limits, so that the API, the CLI and bulk loads refuse the same names with the same reasons.
@@ -65,6 +65,9 @@ class ResidentRead(BaseModel):
     town_name: str
     valid_permit: bool
     children: int
+    relation_to_head: Relation | None = None
+    """与户主关系 as the residents feed last gave it (head, spouse, child, parent, sibling,
+    other); empty when no department has said."""
     name: str | None = None
     """In full only for staff whose scope holds the resident, and for the resident."""
 

@@ -319,6 +319,7 @@ def _resident_reads(
             town_name=town.name,
             valid_permit=resident.id in holders,
             children=children.get(resident.household_id, 0) if resident.household_id else 0,
+            relation_to_head=resident.relation_to_head,
             # Only a reader whose scope holds the resident gets here (the query is scoped).
             name=resident.name if full_names else None,
         )
