@@ -530,3 +530,14 @@ def test_demo_starts_on_an_empty_sqlite_database_unasked(
     cli.fresh_database(force=False)
     db.dispose_engines()
     assert resident_count(url) == 0
+
+
+def test_a_flag_is_shown_as_a_flag_and_works_as_one() -> None:
+    """``--load`` takes no value: the help must not show one (typer 0.29 printed
+    ``--load <bool>``, and ``--load true`` is an error)."""
+    shown = run_luodi("synth", "--help")
+    assert shown.returncode == 0
+    line = next(text for text in shown.stdout.splitlines() if "--load" in text)
+    assert "<bool>" not in line and "BOOLEAN" not in line
+    refused = run_luodi("synth", "--load", "true")
+    assert refused.returncode != 0
