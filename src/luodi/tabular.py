@@ -25,6 +25,10 @@ LINE = "_line"
 
 MAX_LISTED_PROBLEMS = 50
 
+REPORTED_PROBLEMS = 10_000
+"""Problems kept for a report file (``luodi load``'s): the terminal shows a few, the file
+lists these, so that a city with many bad rows is not fixed fifty at a time."""
+
 
 def _refused(file_name: str, row: int | None, field_name: str, zh: str, en: str) -> Invalid:
     where_zh = f"文件 {file_name}" + (f" 第 {row} 行" if row is not None else "")
@@ -204,10 +208,12 @@ class Problems:
 
     problems: list[FieldProblem] = field(default_factory=list)
     total: int = 0
+    limit: int = MAX_LISTED_PROBLEMS
+    """How many are kept to be listed; the rest are only counted."""
 
     def add(self, problem: FieldProblem) -> None:
         self.total += 1
-        if len(self.problems) < MAX_LISTED_PROBLEMS:
+        if len(self.problems) < self.limit:
             self.problems.append(problem)
 
     def flag(

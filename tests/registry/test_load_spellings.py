@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -77,7 +78,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
 def test_a_refused_load_says_how_many_and_writes_them_all(
     database: dict[str, str], tmp_path: Path
 ) -> None:
-    bad = "".join(f"{city.FATHER},父,{city.ZHOUXIANG},H1,head\n" for _ in range(14))
+    # More problems than an error lists (50): the report holds every one of them.
+    bad = "".join(f"{city.FATHER},父,{city.ZHOUXIANG},H1,head\n" for _ in range(120))
     folder = city.write_family_city(
         tmp_path / "city",
         residents="id_number,name,town_code,household_number,relation_to_head\n" + bad,
@@ -88,6 +90,8 @@ def test_a_refused_load_says_how_many_and_writes_them_all(
     assert str(report) in refused.stderr
     assert "problems found" in refused.stderr
     rows = pl.read_csv(report)
-    assert rows.height > 10  # all that were listed, not the ten shown
+    found = re.search(r"(\d+) problems found", refused.stderr)
+    assert found is not None
+    assert rows.height == int(found.group(1)) > 50  # all of them, not the ten shown
     assert set(rows["文件 file"]) >= {"residents.csv"}
     assert city.FATHER not in report.read_text("utf-8-sig")  # masked

@@ -46,6 +46,7 @@ from luodi.registry.schemas import LoadSummary
 from luodi.tabular import (
     LINE,
     MAX_LISTED_PROBLEMS,
+    REPORTED_PROBLEMS,
     Problems,
     is_given,
     parse_bool,
@@ -59,7 +60,7 @@ def _id_number_problems(
     problems: Problems, file: str, frame: pl.DataFrame, column: str, today: date
 ) -> None:
     bad_rows = invalid_id_number_rows(frame[column].fill_null(""), today)
-    for row in bad_rows.head(MAX_LISTED_PROBLEMS).to_list():
+    for row in bad_rows.head(problems.limit).to_list():
         value = frame[row, column]
         check = check_id_number(value or "", today)
         problems.add(
@@ -72,7 +73,7 @@ def _id_number_problems(
                 row=frame[row, LINE],
             )
         )
-    problems.total += max(bad_rows.len() - MAX_LISTED_PROBLEMS, 0)
+    problems.total += max(bad_rows.len() - problems.limit, 0)
 
 
 def _require(problems: Problems, file: str, frame: pl.DataFrame, columns: list[str]) -> None:
@@ -386,6 +387,7 @@ def load_city(
         today=today,
         progress=say,
         what=(f"导入目录 {directory}", f"loading directory {directory}"),
+        listed=REPORTED_PROBLEMS,
     )
 
     # Department feeds of the same directory (social insurance, education …), each a batch
@@ -437,16 +439,17 @@ def register_frames(
     today: date | None = None,
     progress: ProgressCallback | None = None,
     what: tuple[str, str] = ("登记库数据", "registry rows"),
+    listed: int = MAX_LISTED_PROBLEMS,
 ) -> LoadSummary:
     """Check and write registry rows given as text frames keyed by their city file
     (``city_files``; ``_line`` is the row a problem names). A registry file missing from
     ``frames`` is no rows (towns and the optional files: not given). On any problem raise
     naming file, row, column and reason, and write nothing; ``what`` (zh, en) names the whole
-    in the message."""
+    in the message; ``listed``: how many problems the error lists (the rest are counted)."""
     require(actor, Role.ADMIN, Role.OPERATOR)
     today = today or date.today()
     say = progress or (lambda _message: None)
-    problems = Problems()
+    problems = Problems(limit=listed)
     optional = [city_files.TOWNS, *city_files.OPTIONAL_REGISTRY_FILES]
     frames = {
         name: frames[name]
