@@ -16,6 +16,7 @@ DEFAULT_DATA_DIR = Path("var")
 SHIPPED_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 SHIPPED_FEED_DIR = Path(__file__).resolve().parents[2] / "feeds"
 SHIPPED_PROGRAM_DIR = Path(__file__).resolve().parents[2] / "programs" / "zj-cixi"
+SHIPPED_CALENDAR_FILE = Path(__file__).resolve().parents[2] / "calendars" / "zj-cixi.csv"
 
 
 class Settings(BaseSettings):
@@ -44,6 +45,14 @@ class Settings(BaseSettings):
         default=SHIPPED_PROGRAM_DIR,
         description="Folder of program declarations (*.yaml, docs/programs.md)",
     )
+    calendar_file: Path | None = Field(
+        default=SHIPPED_CALENDAR_FILE,
+        description=(
+            "CSV of the city's own holidays and 调休 working days (date,kind,name), over the "
+            "statutory calendar: a year the State Council has published and luodi's holiday "
+            "library has not yet (docs/programs.md, Legal calendar); empty: none"
+        ),
+    )
     pdf_font: Path = Field(
         default=Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
         description="CJK font embedded in PDF notices (Debian package fonts-noto-cjk)",
@@ -59,6 +68,12 @@ class Settings(BaseSettings):
             "whose socket peer is one of them has its X-Forwarded-For believed (empty: none)"
         ),
     )
+
+    @field_validator("calendar_file", mode="before")
+    @classmethod
+    def _no_calendar_file(cls, value: Any) -> Any:
+        # LUODI_CALENDAR_FILE= (empty) means no city file, not the current directory
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

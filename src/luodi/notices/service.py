@@ -24,6 +24,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from luodi import workdays
 from luodi.allocation import service as allocation
 from luodi.allocation.models import OUTCOME_LABELS
 from luodi.audit import service as audit
@@ -73,16 +74,11 @@ cannot even be computed)."""
 
 
 def working_days_end(start: date, working_days: int) -> date:
-    """The last day of a window of ``working_days`` Monday-to-Friday days from ``start``
-    (``start`` counts when it is a working day). Public holidays are not known to luodi:
-    an operator who publishes before a holiday lengthens the window by hand."""
-    day, counted = start, 0
-    while True:
-        if day.weekday() < 5:
-            counted += 1
-            if counted == working_days:
-                return day
-        day += timedelta(days=1)
+    """The last day of a window of ``working_days`` working days from ``start`` (``start``
+    counts when it is a working day), by the legal calendar: statutory holidays, the State
+    Council's arrangement (调休 weekends count) and the city's calendar file
+    (``luodi.workdays``)."""
+    return workdays.current().window_end(start, working_days)
 
 
 def rows_digest(rows: pl.DataFrame) -> str:
