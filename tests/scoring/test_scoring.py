@@ -168,3 +168,22 @@ def test_a_policy_needing_inputs_nobody_has_is_refused(loaded: Session) -> None:
     )
     with pytest.raises(Invalid, match="convictions"):
         service.score_registry(SYSTEM_ACTOR, loaded, compiled, AS_OF)
+
+
+@pytest.mark.parametrize("on", [date(2025, 11, 1), date(2022, 1, 1)])
+def test_a_version_is_not_applied_outside_its_effective_dates(loaded: Session, on: date) -> None:
+    """A stored run is what notices and allocations rest on: 2026.1 (in force from
+    2026-01-01) applied to 2025-11-01 would rank people by rules that did not hold then."""
+    compiled = find_policy("zj-cixi", AS_OF, version="2026.1")
+    with pytest.raises(Invalid) as caught:
+        service.score_registry(SYSTEM_ACTOR, loaded, compiled, on)
+    assert caught.value.details[0].field == "as_of"
+    assert "not on" in caught.value.message_en and "luodi policy score" in caught.value.message_en
+    assert loaded.scalars(select(ScoringRun)).all() == []
+    # The version in force that day is accepted (2023.1 on 2025-11-01).
+    if on.year == 2025:
+        earlier = find_policy("zj-cixi", on)
+        assert earlier.policy.version == "2023.1"
+        assert service.score_registry(SYSTEM_ACTOR, loaded, earlier, on).run.policy_version == (
+            "2023.1"
+        )

@@ -18,7 +18,7 @@ from luodi.facts import service as facts_service
 from luodi.feeds import catalog
 from luodi.kernels.policy import KEY, TOTAL, CompiledPolicy, InputError, prepare_inputs
 from luodi.kernels.policy.explain import explain
-from luodi.policy.service import compiled_from_text, input_invalid
+from luodi.policy.service import compiled_from_text, in_force, input_invalid
 from luodi.registry import repository as registry_repository
 from luodi.registry import service as registry_service
 from luodi.scoring import frames, repository
@@ -49,6 +49,20 @@ def score_registry(
     require(actor, Role.ADMIN, Role.OPERATOR)
     say = progress or (lambda _text: None)
     policy = compiled.policy
+    if not in_force(policy, as_of):
+        # A stored run is what notices and allocations rest on: a version applied to a date
+        # before it took effect (or after it ended) would rank people by rules that did not
+        # hold then (《立法法》第一百零四条, 不溯及既往). A what-if belongs to
+        # ``luodi policy score`` on a file, which stores nothing.
+        until = policy.effective_to.isoformat() if policy.effective_to else ""
+        raise Invalid.field(
+            "as_of",
+            as_of.isoformat(),
+            f"策略 {policy.id} {policy.version} 的生效期为 {policy.effective_from}–{until}，"
+            f"不能用于 {as_of} 的计分；请用该日生效的版本，或用 luodi policy score 试算",
+            f"policy {policy.id} {policy.version} is in force {policy.effective_from}–{until}, "
+            f"not on {as_of}; use the version in force then, or luodi policy score for a what-if",
+        )
     say("读取登记库与部门数据 / reading registry and facts")
     total_residents = registry_repository.resident_count(session, actor)
     population = build_inputs(actor, session, policy, as_of, total_residents)
@@ -228,15 +242,22 @@ def stored_scores(
     scored = repository.scored_ids(session, actor, run.id, resident_ids)
     names = list(compiled.policy.inputs)
     wanted = pl.Series(KEY, scored, dtype=pl.Int64)
-    if scored:
-        stored = _frame(session, run.id, min(scored), max(scored))
+    where = f"scoring run {run.id}"
+    # Only the parts that hold someone asked about, only the columns read here (not the
+    # points struct), only their rows kept: an allocation's parents are spread over every
+    # id, and decoding is most of the time.
+    columns = [KEY, "total", frames.INPUTS]
+    numbers = frames.parts_holding(repository.frame_part_ranges(session, run.id), wanted)
+    if numbers:
+        stored = frames.from_parts(
+            repository.frame_parts(session, run.id, numbers=numbers), where, columns, wanted
+        )
     else:  # nobody: the first part gives the columns and their types
         stored = frames.from_parts(
-            repository.frame_parts(session, run.id, limit=1), f"scoring run {run.id}"
+            repository.frame_parts(session, run.id, limit=1), where, columns
         ).head(0)
     frame = (
-        stored.filter(pl.col(KEY).is_in(wanted.implode()))
-        .select(KEY, pl.col("total").alias("points"), frames.INPUTS)
+        stored.select(KEY, pl.col("total").alias("points"), frames.INPUTS)
         .unnest(frames.INPUTS)
         .select(KEY, "points", *names)
     )
