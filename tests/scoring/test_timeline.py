@@ -464,3 +464,40 @@ def test_a_wrongly_dated_endorsement_is_withdrawn(city: Engine, tmp_path: Path) 
         "2025-05-20",
         "2025-07-01",
     ]
+
+
+def test_a_cancellation_sent_after_a_run(city: Engine, tmp_path: Path) -> None:
+    """公安 re-sends B7 as cancelled on 2026-01-15 after a run scored it: the old run's
+    explanation says the registry changed since; the next run leaves the resident out, and
+    their score (no run named) says so and why instead of showing the old total."""
+    from luodi.errors import NotFound
+    from luodi.scoring import service as scoring
+
+    resident = ids(city)["a7b7"]
+    with session_scope(city) as session:
+        before = scoring.score_registry(
+            SYSTEM_ACTOR, session, find_policy("zj-cixi", AS_OF), AS_OF
+        ).run.id
+    file = tmp_path / "居住证.csv"
+    file.write_text(
+        "居住证编号,身份证号,镇街代码,签发日期,有效期至,状态,注销日期\n"
+        f"B7,{NUMBERS['a7b7']},{TOWN},2024-03-01,2044-03-01,注销,2026-01-15\n"
+    )
+    with session_scope(city) as session:
+        result = feeds_service.import_file(
+            SYSTEM_ACTOR, session, "permits", file, today=AS_OF, write_reports=False
+        )
+        feeds_service.raise_if_rejected(result)
+    with session_scope(city) as session:
+        old = scoring.resident_score(SYSTEM_ACTOR, session, resident, before)
+        line = next(item for item in old.explanation["lines"] if item["indicator"] == "residence")
+        span = line["sources"]["residence_registration_date"][0]["span"]
+        assert span["permit_state"] == "cancelled" and span["changed_since_run"] is True
+        assert "2024-03-01" in span["note_en"]
+        after = scoring.score_registry(
+            SYSTEM_ACTOR, session, find_policy("zj-cixi", AS_OF), AS_OF
+        ).run.id
+    with session_scope(city) as session, pytest.raises(NotFound) as caught:
+        scoring.resident_score(SYSTEM_ACTOR, session, resident, None)
+    assert f"not scored in the newest scoring run {after}" in caught.value.message_en
+    assert "2026-01-15" in caught.value.message_en

@@ -119,3 +119,25 @@ def test_a_resident_reads_only_their_own_score(
         ).status_code
         == 200
     )
+
+
+def test_a_resident_left_out_of_the_newest_run_is_told_why(
+    admin_client: TestClient, loaded_engine: Engine, runs: tuple[int, int]
+) -> None:
+    """Not the older run's total: the newest run left them out (a permit that lapsed, was
+    cancelled or suspended since), and the answer says so with the permit on its date."""
+    with session_scope(loaded_engine) as session:
+        newer = select(ResidentScore.resident_id).where(ResidentScore.run_id == runs[1])
+        left_out = session.scalars(
+            select(ResidentScore.resident_id)
+            .where(ResidentScore.run_id == runs[0], ResidentScore.resident_id.not_in(newer))
+            .limit(1)
+        ).one()
+    response = admin_client.get(f"/api/v1/residents/{left_out}/score")
+    assert response.status_code == 404
+    message = response.json()["message_en"]
+    assert f"not scored in the newest scoring run {runs[1]} (as of 2026-03-01)" in message
+    assert any(word in message for word in ("expired", "cancelled", "suspended", "no permit"))
+    # The older run is still there when asked for by number.
+    older = admin_client.get(f"/api/v1/residents/{left_out}/score", params={"run": runs[0]})
+    assert older.status_code == 200 and older.json()["run"]["id"] == runs[0]

@@ -14,6 +14,8 @@ scope of its own: the services read parts only for residents the queries above l
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 from sqlalchemy import ColumnElement, Select, insert, select
 from sqlalchemy.orm import Session, aliased
@@ -60,6 +62,20 @@ def latest_run_with(session: Session, actor: Actor, resident_id: int) -> Scoring
         .order_by(ScoringRun.id.desc())
         .limit(1)
     ).one_or_none()
+
+
+def newest_run_after(
+    session: Session, run_id: int, policy_id: str | None
+) -> tuple[int, date] | None:
+    """(id, as_of) of the newest run of ``policy_id`` (of any policy when None) after
+    ``run_id``: only its number and date, for telling a resident whose newest score is not
+    the newest run that they were not scored in it. Unscoped on purpose: it says nothing about
+    the run beyond that it exists, which whoever reads the resident may know."""
+    statement = select(ScoringRun.id, ScoringRun.as_of).where(ScoringRun.id > run_id)
+    if policy_id is not None:
+        statement = statement.where(ScoringRun.policy_id == policy_id)
+    row = session.execute(statement.order_by(ScoringRun.id.desc()).limit(1)).one_or_none()
+    return None if row is None else (int(row[0]), row[1])
 
 
 def score_of(session: Session, actor: Actor, run_id: int, resident_id: int) -> ResidentScore | None:

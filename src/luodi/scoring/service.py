@@ -137,6 +137,19 @@ def list_runs(actor: Actor, session: Session) -> list[RunRead]:
     return [RunRead.model_validate(run) for run in repository.list_runs(session, actor)]
 
 
+def _not_scored(
+    actor: Actor, session: Session, resident_id: int, run_id: int, as_of: date
+) -> NotFound:
+    """A resident absent from run ``run_id``, with their permit on its date (the only reason
+    a resident is left out of a run: no valid permit, docs/policy.md)."""
+    span = registry_service.residence_span(actor, session, resident_id, as_of)
+    return NotFound(
+        f"居民 {resident_id} 未在最新的计分批次 {run_id}（计分日 {as_of}）中计分：{span['reason_zh']}",
+        f"resident {resident_id} was not scored in the newest scoring run {run_id} "
+        f"(as of {as_of}): {span['reason_en']}",
+    )
+
+
 def resident_score(
     actor: Actor, session: Session, resident_id: int, run_id: int | None = None
 ) -> ResidentScoreRead:
@@ -146,6 +159,13 @@ def resident_score(
         raise NotFound(f"没有居民 {resident_id}", f"no resident {resident_id}")
     if run_id is None:
         run = repository.latest_run_with(session, actor, resident_id)
+        # The newest score is the newest run's: a resident left out of a later run (a
+        # permit cancelled or suspended since) is told so and why, not shown an older total.
+        newer = repository.newest_run_after(
+            session, run.id if run else 0, run.policy_id if run else None
+        )
+        if newer is not None:
+            raise _not_scored(actor, session, resident_id, *newer)
         if run is None:
             raise NotFound(
                 f"居民 {resident_id} 还没有积分", f"resident {resident_id} has not been scored"
@@ -164,7 +184,8 @@ def resident_score(
     mine = _frame(session, run.id, resident_id, resident_id).filter(pl.col(KEY) == resident_id)
     if mine.height != 1:
         raise RuntimeError(f"resident {resident_id} is missing from the frame of run {run.id}")
-    explanation = explain(compiled, frames.typed_inputs(mine), resident_id, run.as_of).as_dict()
+    typed = frames.typed_inputs(mine)
+    explanation = explain(compiled, typed, resident_id, run.as_of).as_dict()
     if abs(explanation["total"] - stored.total) > 1e-9:
         raise RuntimeError(f"stored total of resident {resident_id} in run {run.id} differs")
     sources = facts_service.line_sources(
@@ -178,6 +199,16 @@ def resident_score(
     )
     # The permit time line as the registry reads it now: the span and why it starts there.
     span = registry_service.residence_span(actor, session, resident_id, run.as_of)
+    stored_start = typed.row(0, named=True).get("residence_registration_date")
+    if stored_start is not None and str(stored_start) != str(span["span_start"]):
+        # A permit re-sent since (a cancellation, a late endorsement) changes the span the
+        # registry reads now; the run keeps what it read then, and says the two differ.
+        span |= {
+            "changed_since_run": True,
+            "note_zh": f"本批次计分时居住登记起算日为 {stored_start}，登记库此后已变更",
+            "note_en": f"this run read {stored_start} as the span's start; the registry has "
+            "changed since",
+        }
     for line in explanation["lines"]:
         # Where each input of the line came from: a department's batch and row, or the
         # registry (居民登记、居住证、就业登记).
