@@ -28,11 +28,20 @@ from tests.web.conftest import PASSWORD, sign_in
 
 @pytest.fixture(scope="module")
 def families(small_city: Path) -> dict[str, str]:
-    """A parent with a child in their household, and a child of another household."""
+    """A parent with their child (the children feed's ``id_number``), a child of another
+    household, and an adult of the child's household who is not its parent (an uncle)."""
     residents = pl.read_csv(small_city / "residents.csv", infer_schema=False)
     children = pl.read_csv(small_city / "children.csv", infer_schema=False)
-    with_child = residents.join(children, on="household_number").sort("id_number")
-    parent = with_child.row(0, named=True)
+    parents = pl.concat_list("id_number", pl.col("second_parent_id_number").fill_null(""))
+    uncles = (
+        children.join(
+            residents.select(adult="id_number", household_number="household_number"),
+            on="household_number",
+        )
+        .filter(~pl.col("adult").is_in(parents))
+        .sort("child_id_number")
+    )
+    parent = uncles.row(0, named=True)
     stranger = children.filter(pl.col("household_number") != parent["household_number"]).row(
         0, named=True
     )
@@ -41,6 +50,7 @@ def families(small_city: Path) -> dict[str, str]:
         "own_child": parent["child_id_number"],
         "other_child": stranger["child_id_number"],
         "other_adult": residents.filter(pl.col("id_number") != parent["id_number"])["id_number"][0],
+        "uncle": parent["adult"],
     }
 
 
@@ -52,6 +62,9 @@ def open_cycles(
     with session_scope(loaded_engine) as session:
         auth_service.add_user(
             SYSTEM_ACTOR, session, "parent", "resident", PASSWORD, id_number=families["parent"]
+        )
+        auth_service.add_user(
+            SYSTEM_ACTOR, session, "uncle", "resident", PASSWORD, id_number=families["uncle"]
         )
         window = (today - timedelta(days=1), today + timedelta(days=5), date(2026, 3, 1))
         school = programs.open_cycle(
@@ -119,6 +132,18 @@ def test_a_resident_files_one_record_for_self_or_own_child(
     )
     assert stranger.status_code == 422
     assert stranger.json()["details"][0]["field"] == "child_id_number"
+    # An adult of the child's household who is not its parent (an uncle): refused, and the
+    # parent can still file (an uncle's application locked the parents out of the cycle).
+    uncle = post(
+        client,
+        school,
+        [{"child_id_number": families["own_child"], "choices": schools}],
+        sign_in(client, "uncle"),
+    )
+    assert uncle.status_code == 422
+    assert uncle.json()["details"][0]["field"] == "child_id_number"
+    assert "not a registered parent" in uncle.json()["details"][0]["reason_en"]
+    assert applications_of(loaded_engine, school) == []
     # A thousand records at once: a resident files one per request.
     many = [{}] * 1000
     assert post(client, check, many, auth).status_code == 422

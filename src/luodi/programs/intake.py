@@ -139,8 +139,8 @@ def submit_applications(
     ``choices``, and the program's fields), all or none. The record shape is the program's
     (``schemas.record_model``): identity, household, points and group never come from it.
 
-    A resident files one record, for self (and own child: the child must be in the
-    resident's household in the registry); the service centre files in bulk, naming each
+    A resident files one record, for self (and own child: the applicant must be one of the
+    child's two registered parents or guardians); the service centre files in bulk, naming each
     applicant's ``id_number``. ``lines`` numbers the records in messages (a file's rows)."""
     require(actor, Role.ADMIN, Role.OPERATOR, Role.RESIDENT)
     on_behalf = not acts_as(actor, Role.RESIDENT)
@@ -199,14 +199,20 @@ def submit_applications(
             "不是登记在册的随迁子女",
             "not a registered child",
         )
+        # Only the child's parents or guardians file for it (《民法典》第二十七条): the two
+        # the children feed names, wherever they live, never another adult of the household
+        # (an uncle filing took the parents' place and locked them out of the cycle).
         problems.flag(
             file,
             frame,
             pl.col("child_id").is_not_null()
-            & (pl.col("child_household") != pl.col("household_id")).fill_null(True),
+            & ~(
+                (pl.col("resident_id") == pl.col("child_parent")).fill_null(False)
+                | (pl.col("resident_id") == pl.col("child_second_parent")).fill_null(False)
+            ),
             "child_id_number",
-            "该子女不在申请人的家庭中",
-            "the child is not in the applicant's household",
+            "申请人不是该子女登记的父母（监护人）",
+            "the applicant is not a registered parent (guardian) of the child",
         )
         subject = pl.format("child:{}", pl.col("child_id"))
     else:

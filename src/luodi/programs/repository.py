@@ -85,13 +85,23 @@ def residents_numbered(session: Session, actor: Actor, id_numbers: Sequence[str]
 
 
 def children_numbered(session: Session, actor: Actor, id_numbers: Sequence[str]) -> pl.DataFrame:
-    """``child_id_number``, ``child_id``, ``child_household`` of the children ``actor``
-    reads among these ID numbers."""
+    """``child_id_number``, ``child_id``, ``child_household`` and the two parents' resident
+    ids (``child_parent``, ``child_second_parent``: the children feed's ``id_number`` and
+    ``second_parent_id_number``, null when not registered) of the children ``actor`` reads
+    among these ID numbers."""
     return bulk.read_frame(
         session,
-        select(Child.id_number, Child.id, Child.household_id).where(
+        select(
+            Child.id_number, Child.id, Child.household_id, Child.parent_id, Child.second_parent_id
+        ).where(
             bulk.among(session, Child.id_number, sorted(set(id_numbers))),
             registry_repository.readable_children(actor),
         ),
-        {"child_id_number": pl.String, "child_id": pl.Int64, "child_household": pl.Int64},
+        {
+            "child_id_number": pl.String,
+            "child_id": pl.Int64,
+            "child_household": pl.Int64,
+            "child_parent": pl.Int64,
+            "child_second_parent": pl.Int64,
+        },
     )
