@@ -107,6 +107,21 @@ def luodi(
     )
 
 
+def results_digest(database: Path) -> str:
+    """SHA-256 of every allocation result in ``database`` (a fresh copy holds one run), to
+    show that the variants decide the same."""
+    import hashlib
+    import sqlite3
+
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT application_id, outcome, target_id, unit, choice_rank, town_placement, "
+            "points, priority_group, rank, lottery, entitlement, reason_zh, reason_en "
+            "FROM allocation_results ORDER BY application_id"
+        ).fetchall()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
 def kernel_seconds(database: Path, cycle: int) -> float:
     """The decision kernel alone, on the applicants' frame ``allocate`` builds."""
     from luodi.allocation import service as allocation
@@ -257,6 +272,7 @@ def main() -> None:
                 ["allocate", MISSING_CYCLE, "--seed", str(SEED)],
             ),
         )
+        decided: dict[str, set[str]] = {label: set() for label in variants}
         for step, source_db, args, refused_args in steps:
             walls: dict[str, list[float]] = {label: [] for label in variants}
             cpus: dict[str, list[float]] = {label: [] for label in variants}
@@ -267,6 +283,8 @@ def main() -> None:
                     copy = folder / "run.db"
                     shutil.copy(source_db, copy)
                     wall, cpu = luodi(copy, environment, "program", *args)
+                    if step == "allocate":
+                        decided[label].add(results_digest(copy))
                     walls[label].append(wall)
                     cpus[label].append(cpu)
                     starts[label].append(
@@ -285,6 +303,9 @@ def main() -> None:
                 )
                 print(" | ".join(rows[-1]), flush=True)
     load_after = os.getloadavg()[0]
+    digests = set().union(*decided.values())
+    if len(digests) != 1:
+        raise SystemExit(f"the variants' allocations differ: {decided}")
     table = markdown_table(
         ["command", "code", "fastest", "median", "CPU (median)", "of which start-up (CPU)"], rows
     )
@@ -305,7 +326,8 @@ def main() -> None:
         "settings, the schema check, one query; refused). Target: "
         f"under {TARGET_SECONDS:.0f} s each on the 1,000,000-resident city. Load average "
         f"(1 min) {load_before:.1f} before the runs, {load_after:.1f} after: wall times stretch "
-        f"with the load.\n\n{table}"
+        f"with the load. Every run of every variant decided the same (the results' SHA-256 "
+        f"{next(iter(digests))[:16]}…).\n\n{table}"
     )
     print(body)
     write_section("Programs", body)

@@ -175,3 +175,43 @@ def test_frame_functions_round_trip_types_and_nulls() -> None:
     assert frames.points_of(again).columns == [KEY, "total", "a", "b"]
     # The same frame gives the same bytes, hence the same digest.
     assert frames.to_parts(frames.score_frame(points, typed, ["a", "b"]))[1] == digest
+
+
+def test_only_the_parts_holding_the_residents_asked_about_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ids 10, 20, … 300 (30 residents) in parts of 7: ranges 10–70, 80–140, 150–210, …
+    typed = pl.DataFrame({KEY: list(range(10, 301, 10)), "months": list(range(30))})
+    points = typed.select(KEY, a=pl.col("months") * 0.5, **{TOTAL: pl.col("months") * 0.5})
+    monkeypatch.setattr(frames, "PART_ROWS", 7)
+    parts, _ = frames.to_parts(frames.score_frame(points, typed, ["a"]))
+    ranges = pl.DataFrame(
+        {
+            "part": [p.number for p in parts],
+            "first_resident_id": [p.first_resident_id for p in parts],
+            "last_resident_id": [p.last_resident_id for p in parts],
+        }
+    )
+    assert ranges["first_resident_id"].to_list() == [10, 80, 150, 220, 290]
+
+    def holding(*ids: int) -> list[int]:
+        return frames.parts_holding(ranges, pl.Series(ids, dtype=pl.Int64))
+
+    assert holding() == []
+    assert holding(5, 75, 301) == []  # before the first, between two parts, after the last
+    assert holding(70, 80) == [0, 1]  # either side of a boundary
+    assert holding(300, 10, 10) == [0, 4]
+    assert holding(155, 149, 151) == [2]
+    # Only those parts, only the columns asked, only the rows asked, each part checked.
+    stored = [(p.number, p.digest, p.data) for p in parts]
+    kept = pl.Series([80, 300, 310], dtype=pl.Int64)
+    read = frames.from_parts(
+        [stored[n] for n in holding(*kept)], "test", [KEY, "total", frames.INPUTS], kept
+    )
+    assert read.columns == [KEY, "total", frames.INPUTS]
+    assert read[KEY].to_list() == [80, 300]
+    assert frames.typed_inputs(read)["months"].to_list() == [7, 29]
+    damaged = bytearray(stored[4][2])
+    damaged[len(damaged) // 2] ^= 0xFF
+    with pytest.raises(frames.FrameDamaged, match="stored part 4"):
+        frames.from_parts([(4, stored[4][1], bytes(damaged))], "test", [KEY], kept)

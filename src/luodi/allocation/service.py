@@ -79,9 +79,16 @@ def applicant_frame(
         .with_row_index(rules.ORDER, offset=1)
         .with_columns(pl.col(rules.ORDER).cast(pl.Int64))
     )
-    applicants = repository.people(session, actor, frame["applicant"].to_list())
+    # The registry's families of the applicants and children, read once: the applicants'
+    # town and household and their households' members come from it, and the rules'
+    # context reuses it (it is the same for the members as for the applicants).
+    applicant_ids = frame["applicant"].unique().to_list()
+    family = context.families(
+        actor, session, applicant_ids, frame["child_id"].drop_nulls().unique().to_list()
+    )
+    members = family.members.select(KEY, "household_id", "town_code")
     frame = frame.join(
-        applicants.select(
+        members.filter(pl.col(KEY).is_in(applicant_ids)).select(
             pl.col(KEY).alias("applicant"), pl.col("town_code").alias("home_town"), "household_id"
         ),
         on="applicant",
@@ -96,8 +103,15 @@ def applicant_frame(
     else:
         frame = frame.with_columns(household_size=pl.lit(None, dtype=pl.Int64))
     if spec.kind is ProgramKind.SCHOOL_ADMISSION:
-        parents = repository.household_members(session, actor, households).select(
-            "household_id", KEY
+        # The members of the applicants' households in the order their index gives them
+        # (household, then id): of two parents with the same points the first one gives the
+        # conditions and tie-break values.
+        parents = (
+            members.filter(
+                pl.col("household_id").is_in(pl.Series(households, dtype=pl.Int64).implode())
+            )
+            .select("household_id", KEY)
+            .sort("household_id", KEY)
         )
         persons = frame.join(parents, on="household_id", how="left").with_columns(
             pl.col(KEY).fill_null(pl.col("applicant"))
@@ -124,6 +138,7 @@ def applicant_frame(
         lambda ids: scoring_service.stored_scores(actor, session, ids, run_id=scores.run.id).frame,
         keep=spec.fields,
         known=scores.frame,
+        family=family,
     )
     return persons, scores
 
@@ -135,6 +150,18 @@ def allocate_cycle(
     seed: str,
     scoring_run_id: int | None = None,
 ) -> AllocationRun:
+    return allocate(actor, session, cycle_id, seed, scoring_run_id)[0]
+
+
+def allocate(
+    actor: Actor,
+    session: Session,
+    cycle_id: int,
+    seed: str,
+    scoring_run_id: int | None = None,
+) -> tuple[AllocationRun, pl.DataFrame]:
+    """A new run of the cycle (``allocate_cycle``), and its results as stored
+    (``RESULT_SCHEMA``, by application id: what ``_stored_results`` reads back)."""
     require(actor, Role.ADMIN, Role.OPERATOR)
     cycle = programs_repository.writable_cycle(actor, session, cycle_id)
     spec = cycle_spec(cycle)
@@ -232,7 +259,18 @@ def allocate_cycle(
         pl.col("lottery").cast(pl.String).fill_null(""),
         pl.col("town_placement").fill_null(False).cast(pl.Boolean),
     )
-    bulk.insert_frame(session, AllocationResult.__table__, stored.select(columns))
+    stored = stored.select(columns)
+    bulk.insert_frame(session, AllocationResult.__table__, stored)
+    # The rows as stored, from memory: reading 38,560 results back (floats as Python tuples
+    # on SQLite) cost more than writing them; tests check the two are the same.
+    who = persons.select(
+        "application_id", pl.col("applicant").alias("resident_id"), "child_id"
+    ).unique("application_id")
+    results = (
+        stored.join(who, on="application_id", how="left")
+        .select([pl.col(name).cast(dtype) for name, dtype in RESULT_SCHEMA.items()])
+        .sort("application_id")
+    )
     for decided, status in STATUS_OF_OUTCOME.items():
         ids = outcome.filter(pl.col("outcome") == decided.value)["application_id"].to_list()
         if ids:
@@ -250,10 +288,10 @@ def allocate_cycle(
         "allocation.run",
         "allocation_run",
         run.id,
-        after={**audit.row_state(run), "results": _results_digest(session, run.id)},
+        after={**audit.row_state(run), "results": _digest_of_results(results)},
         detail={"cycle": cycle.id, "seed": seed},
     )
-    return run
+    return run, results
 
 
 def decision_rules(spec: ProgramSpec) -> ProgramRules:
@@ -300,8 +338,12 @@ def _with_refusals(spec: ProgramSpec, applicants: pl.DataFrame) -> pl.DataFrame:
 
 
 def _results_digest(session: Session, run_id: int) -> str | None:
-    rows = _stored_results(session, run_id).drop("resident_id", "child_id")
-    return audit.digest({"rows": rows.rows()})
+    """The digest of a run's results as stored (the audit record of the run carries it)."""
+    return _digest_of_results(_stored_results(session, run_id))
+
+
+def _digest_of_results(results: pl.DataFrame) -> str | None:
+    return audit.digest({"rows": results.drop("resident_id", "child_id").rows()})
 
 
 def get_run(actor: Actor, session: Session, run_id: int) -> AllocationRun:
@@ -376,14 +418,20 @@ def _with_people(actor: Actor, session: Session, frame: pl.DataFrame, masked: bo
     return frame
 
 
-def run_results(actor: Actor, session: Session, run_id: int, masked: bool = True) -> pl.DataFrame:
+def run_results(
+    actor: Actor,
+    session: Session,
+    run_id: int,
+    masked: bool = True,
+    results: pl.DataFrame | None = None,
+) -> pl.DataFrame:
     """Every application's outcome in a run, with who it is for (masked unless asked not
-    to: this is the list published for the notice period)."""
+    to: this is the list published for the notice period). ``results``: rows of the run
+    already in hand (``allocate``'s, or some of them), named instead of reading the run's."""
     run = get_run(actor, session, run_id)
     names = {t.target_id: t.name for t in targets.cycle_targets(session, run.cycle_id)}
-    frame = _stored_results(session, run.id).with_columns(
-        target_name=pl.col("target_id").replace_strict(names, default=None)
-    )
+    stored = _stored_results(session, run.id) if results is None else results
+    frame = stored.with_columns(target_name=pl.col("target_id").replace_strict(names, default=None))
     return _with_people(actor, session, frame, masked)
 
 

@@ -339,7 +339,24 @@ def correct(
         )
 
 
-def print_run(run: AllocationRun, results: pl.DataFrame, rows: int = 10) -> None:
+SAMPLE_ROWS = 10
+"""Rows of the published list printed after an allocation or by ``results``."""
+
+
+def _sample_rows(results: pl.DataFrame, rows: int = SAMPLE_ROWS) -> pl.DataFrame:
+    """The first rows of the published list, in the order printed: by group and rank."""
+    return results.sort("priority_group", "rank", nulls_last=True, maintain_order=True).head(rows)
+
+
+def print_run(
+    run: AllocationRun,
+    results: pl.DataFrame,
+    named: pl.DataFrame | None = None,
+    rows: int = SAMPLE_ROWS,
+) -> None:
+    """The run's summary (``results``: every row, names not needed) and its first ``rows``
+    rows, with names: ``named`` when given (``_sample_rows`` of the results, named), else
+    ``results``'."""
     import polars as pl
     from rich.table import Table
 
@@ -382,9 +399,7 @@ def print_run(run: AllocationRun, results: pl.DataFrame, rows: int = 10) -> None
         "原因",
         title="公示名单（节选，已脱敏）",
     )
-    for row in (
-        results.sort("priority_group", "rank", nulls_last=True).head(rows).iter_rows(named=True)
-    ):
+    for row in _sample_rows(results if named is None else named, rows).iter_rows(named=True):
         sample.add_row(
             str(row["application_id"]),
             row["child_name"] or row["name"] or "",
@@ -412,10 +427,13 @@ def allocate_cycle(
     from luodi.allocation import service as allocation
 
     with console.status("排序与分配 / ranking and allocating …"), session_scope() as session:
-        run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle, seed, scoring_run)
-        results = allocation.run_results(SYSTEM_ACTOR, session, run.id)
+        run, results = allocation.allocate(SYSTEM_ACTOR, session, cycle, seed, scoring_run)
+        # Names (masked) only for the rows shown, not the whole list.
+        sample = allocation.run_results(
+            SYSTEM_ACTOR, session, run.id, results=_sample_rows(results)
+        )
         changed = allocation.run_diff(SYSTEM_ACTOR, session, run.id)
-    print_run(run, results)
+    print_run(run, results, sample)
     if run.previous_run_id is not None:
         console.print(
             f"与上一批次 run {run.previous_run_id} 相比，{changed.height:,} 份申请结果变化 / "

@@ -538,22 +538,47 @@ RelatedInputs = Callable[[list[int]], pl.DataFrame]
 run's stored scores)."""
 
 
-def registry_frames(
-    actor: Actor, session: Session, frame: pl.DataFrame, as_of: date
-) -> RegistryFrames:
+@dataclass(frozen=True)
+class Families:
+    """``registry.service.family_frames`` of some people and children: ``RegistryFrames``
+    less the employments."""
+
+    children: pl.DataFrame
+    members: pl.DataFrame
+    household_children: pl.DataFrame
+
+
+def families(actor: Actor, session: Session, people: list[int], child_ids: list[int]) -> Families:
+    """The children, the members of the people's and parents' households, and the children
+    per household (three statements). The same for ``people`` as for every member of their
+    households: a caller that reads it for the applicants finds their households' members in
+    it, and hands it to ``add_context`` for everyone of those households."""
     # Only here: taking an application (rules' types) need not load the registry service.
+    from luodi.registry import service as registry_service
+
+    return Families(*registry_service.family_frames(actor, session, people, child_ids))
+
+
+def registry_frames(
+    actor: Actor,
+    session: Session,
+    frame: pl.DataFrame,
+    as_of: date,
+    family: Families | None = None,
+) -> RegistryFrames:
+    """What the registry says of the people and children of ``frame``; ``family``: their
+    ``families``, already read (only the employments are read then)."""
     from luodi.registry import service as registry_service
 
     person = _person_column(frame)
     people = frame[person].drop_nulls().unique().to_list()
-    child_ids = (
-        frame["child_id"].drop_nulls().unique().to_list() if "child_id" in frame.columns else []
-    )
-    children, members, household_children = registry_service.family_frames(
-        actor, session, people, child_ids
-    )
+    if family is None:
+        child_ids = (
+            frame["child_id"].drop_nulls().unique().to_list() if "child_id" in frame.columns else []
+        )
+        family = families(actor, session, people, child_ids)
     employments = registry_service.current_employments(actor, session, people, as_of)
-    return RegistryFrames(children, members, household_children, employments)
+    return RegistryFrames(family.children, family.members, family.household_children, employments)
 
 
 def add_context(
@@ -565,12 +590,14 @@ def add_context(
     related_inputs: RelatedInputs | None = None,
     keep: Collection[str] = (),
     known: pl.DataFrame | None = None,
+    family: Families | None = None,
 ) -> pl.DataFrame:
     """The applicants' ``frame`` with the vocabulary's columns as of ``as_of`` (``build``),
     reading the registry in bulk and, for the spouses and parents, ``related_inputs`` (only
     for the people ``known`` — scores already read, same columns — does not hold); the
-    columns named in ``keep`` (the program's fields) are left as they are."""
-    registry = registry_frames(actor, session, frame, as_of)
+    columns named in ``keep`` (the program's fields) are left as they are. ``family``: the
+    ``families`` of the frame's people and children, when the caller has read them."""
+    registry = registry_frames(actor, session, frame, as_of, family)
     stage = _from_registry(frame, as_of, registry, input_types, keep)
     related = None
     if related_inputs is not None:

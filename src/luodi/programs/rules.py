@@ -14,7 +14,7 @@ from datetime import date
 import polars as pl
 
 from luodi.errors import FieldProblem, Invalid
-from luodi.kernels.allocation.frames import TieBreakColumn
+from luodi.kernels.allocation.terms import TieBreakColumn
 from luodi.kernels.policy.expressions import (
     ExpressionError,
     Kind,

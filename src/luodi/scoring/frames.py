@@ -96,17 +96,41 @@ def to_parts(frame: pl.DataFrame) -> tuple[list[Part], str]:
     return parts, whole.hexdigest()
 
 
-def from_parts(parts: Iterable[tuple[int, str, bytes]], where: str) -> pl.DataFrame:
+def from_parts(
+    parts: Iterable[tuple[int, str, bytes]],
+    where: str,
+    columns: Sequence[str] | None = None,
+    keep: pl.Series | None = None,
+) -> pl.DataFrame:
     """The frame of stored parts (number, digest, data), each checked against its digest;
-    ``where`` names the run in the error."""
+    ``where`` names the run in the error. ``columns``: only these are decoded (the points
+    struct is half of a part's decoding, and an allocation reads none of it); ``keep``: only
+    the rows of these resident ids are kept, part by part (the whole frame is never held)."""
     frames: list[pl.DataFrame] = []
+    wanted = None if keep is None else keep.cast(pl.Int64).implode()
     for number, digest, data in parts:
         if hashlib.sha256(data).hexdigest() != digest:
             raise FrameDamaged(f"{where}: stored part {number} does not match its digest")
-        frames.append(pl.read_parquet(io.BytesIO(data)))
+        frame = pl.read_parquet(io.BytesIO(data), columns=list(columns) if columns else None)
+        frames.append(frame if wanted is None else frame.filter(pl.col(KEY).is_in(wanted)))
     if not frames:
         return pl.DataFrame()
     return pl.concat(frames, how="vertical", rechunk=False)
+
+
+def parts_holding(ranges: pl.DataFrame, resident_ids: pl.Series) -> list[int]:
+    """The numbers of the parts (``ranges``: ``part``, ``first_resident_id``,
+    ``last_resident_id``, in order) whose range holds at least one of ``resident_ids``."""
+    if ranges.height == 0 or resident_ids.len() == 0:
+        return []
+    ids = resident_ids.cast(pl.Int64).unique().sort().to_frame(KEY)
+    located = ids.join_asof(
+        ranges.sort("first_resident_id"),
+        left_on=KEY,
+        right_on="first_resident_id",
+        strategy="backward",
+    ).filter(pl.col(KEY) <= pl.col("last_resident_id"))
+    return located.get_column("part").unique().sort().to_list()
 
 
 def frame_digest(parts: Iterable[bytes]) -> str:

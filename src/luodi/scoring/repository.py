@@ -141,18 +141,39 @@ def store_frame(session: Session, run_id: int, parts: list[frames.Part]) -> None
         )
 
 
+def frame_part_ranges(session: Session, run_id: int) -> pl.DataFrame:
+    """``part``, ``first_resident_id``, ``last_resident_id`` of a run's frame, in order (no
+    part's data is read)."""
+    rows = session.execute(
+        select(
+            ScoreFramePart.part, ScoreFramePart.first_resident_id, ScoreFramePart.last_resident_id
+        )
+        .where(ScoreFramePart.run_id == run_id)
+        .order_by(ScoreFramePart.part)
+    ).all()
+    return pl.DataFrame(
+        [tuple(row) for row in rows],
+        schema={"part": pl.Int64, "first_resident_id": pl.Int64, "last_resident_id": pl.Int64},
+        orient="row",
+    )
+
+
 def frame_parts(
     session: Session,
     run_id: int,
     first_id: int | None = None,
     last_id: int | None = None,
     limit: int | None = None,
+    numbers: list[int] | None = None,
 ) -> list[tuple[int, str, bytes]]:
     """(part, digest, data) of a run's frame in order, only those that may hold residents
-    ``first_id`` … ``last_id`` when given, the first ``limit`` of them when given."""
+    ``first_id`` … ``last_id`` when given, only the parts ``numbers`` when given, the first
+    ``limit`` of them when given."""
     statement = select(ScoreFramePart.part, ScoreFramePart.digest, ScoreFramePart.data).where(
         ScoreFramePart.run_id == run_id
     )
+    if numbers is not None:
+        statement = statement.where(ScoreFramePart.part.in_(numbers))
     if first_id is not None:
         statement = statement.where(ScoreFramePart.last_resident_id >= first_id)
     if last_id is not None:

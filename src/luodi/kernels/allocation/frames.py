@@ -25,6 +25,7 @@ from luodi.kernels.allocation.mechanisms import (
     serial_priority,
 )
 from luodi.kernels.allocation.ranking import NO_CHOICE, TieBreak, merit_rank, priority_keys
+from luodi.kernels.allocation.terms import TieBreakColumn
 
 APPLICANT = "applicant_id"
 TARGET = "target_id"
@@ -33,12 +34,6 @@ LOTTERY = "lottery"
 RANK = "rank"
 """Output column: the applicant's place in the global order (1 = first): points, tie-breaks
 and lottery; for serial dictatorship the order in which applicants chose (group first)."""
-
-
-@dataclass(frozen=True)
-class TieBreakColumn:
-    column: str
-    higher_first: bool = True
 
 
 @dataclass(frozen=True)

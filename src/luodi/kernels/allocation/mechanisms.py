@@ -21,27 +21,23 @@ proposals does not change the outcome), so each round is a handful of array oper
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
 
 from luodi.kernels.allocation.ranking import NO_CHOICE
+from luodi.kernels.allocation.terms import METHOD_LABELS, Method
+
+__all__ = [
+    "METHOD_LABELS",
+    "UNPLACED",
+    "Matching",
+    "Method",
+    "deferred_acceptance",
+    "serial_priority",
+]
 
 UNPLACED = -1
-
-
-class Method(StrEnum):
-    DEFERRED_ACCEPTANCE = "deferred-acceptance"
-    SERIAL_DICTATORSHIP = "serial-dictatorship"
-    RANKED_QUOTA = "ranked-quota"
-
-
-METHOD_LABELS = {
-    Method.DEFERRED_ACCEPTANCE: "延迟接受（志愿优先、积分排序）",
-    Method.SERIAL_DICTATORSHIP: "顺序选择（按排名依次选房）",
-    Method.RANKED_QUOTA: "按名额排序录取",
-}
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ from enum import StrEnum
 
 import polars as pl
 
-from luodi.kernels.allocation.frames import TieBreakColumn, allocate
-from luodi.kernels.allocation.mechanisms import Method
+from luodi.kernels.allocation.terms import Method, TieBreakColumn
 
 QUOTA_TARGET = "quota"
 """The one list of a quota benefit."""
@@ -124,6 +123,10 @@ def decide(
         "priority_group",
         *[pl.col(column) for column in eligible.columns if column.startswith("tie:")],
     ).with_columns(choices=choice_lists)
+    # Here, not at the top: naming an outcome or a kind (the models, taking applications)
+    # needs no arrays; the mechanisms bring NumPy.
+    from luodi.kernels.allocation.frames import allocate
+
     result = allocate(
         rules.method,
         ranked_input,

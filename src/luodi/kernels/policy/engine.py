@@ -17,13 +17,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import pyarrow as pa
 
 from luodi.kernels.policy.document import Group, Indicator, Policy, PolicyTest, load_policy
 from luodi.kernels.policy.expressions import AS_OF, Kind
+
+if TYPE_CHECKING:
+    # Only the Arrow scorer (Spark's workers) needs PyArrow: every command that names the
+    # policy's words would otherwise load it, and NumPy with it, at start-up.
+    import pyarrow as pa
 
 KEY = "resident_id"
 TOTAL = "total"
@@ -376,4 +380,6 @@ class ArrowScorer:
 
 
 def _empty(table: pa.Table) -> pa.RecordBatch:
+    import pyarrow as pa
+
     return pa.RecordBatch.from_pylist([], schema=table.schema)
