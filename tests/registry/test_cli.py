@@ -99,6 +99,16 @@ def test_resident_correct_moves_and_refuses_bad_names(database: dict[str, str]) 
     assert bad.returncode == 1 and "name" in bad.stderr
     missing = run_luodi("resident", "show", str(2**40), env=database)
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    # By ID number as well as by the registry's number; an unknown or malformed one is a
+    # bilingual error that does not echo the number in full.
+    number = id_number()
+    shown = run_luodi("resident", "show", number.lower(), env=database)
+    assert shown.returncode == 0, shown.stderr
+    assert '"id": 1' in shown.stdout and number not in shown.stdout
+    for wrong in (id_number(sequence=999), "33028219900101123"):
+        refused = run_luodi("resident", "show", wrong, env=database)
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr
+        assert wrong not in refused.stderr and "无效" in refused.stderr
     listing = run_luodi("town", "list", env=database).stdout
     assert (
         next(row for row in listing.splitlines() if "观海卫镇" in row).split("│")[3].strip() == "1"

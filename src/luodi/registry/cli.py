@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.console import console
@@ -29,6 +30,20 @@ from luodi.registry.schemas import (
 
 resident_app = typer.Typer(help="居民登记 / residents", no_args_is_help=True)
 town_app = typer.Typer(help="镇街 / towns", no_args_is_help=True)
+
+
+def resident_id_of(session: Session, resident: str) -> int:
+    """The registry's number of ``resident``: the number itself (up to ten digits), or the
+    resident whose 18-character ID number it is (checked, and masked in any error)."""
+    text = resident.strip()
+    if text.isdigit() and len(text) <= len(str(MAX_ID)):
+        number = int(text)
+        if not 1 <= number <= MAX_ID:
+            raise Invalid.field(
+                "resident", text, f"居民编号应为 1–{MAX_ID}", f"a resident id is 1–{MAX_ID}"
+            )
+        return number
+    return service.resident_for(session, SYSTEM_ACTOR, text).id
 
 
 @resident_app.command("add")
@@ -53,7 +68,10 @@ def resident_add(
 
 @resident_app.command("correct")
 def resident_correct(
-    resident_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="居民编号 / resident id")],
+    resident: Annotated[
+        str,
+        typer.Argument(help="居民编号或身份证号 / resident id or ID number", metavar="RESIDENT"),
+    ],
     name: Annotated[str | None, typer.Option("--name", help="更正后的姓名")] = None,
     phone: Annotated[str | None, typer.Option("--phone", help="更正后的手机号")] = None,
     town: Annotated[
@@ -62,26 +80,31 @@ def resident_correct(
 ) -> None:
     """更正居民姓名、手机号，或迁到另一个镇街 / correct a resident or move them to a town."""
     with session_scope() as session:
-        resident = service.correct_resident(
+        corrected = service.correct_resident(
             SYSTEM_ACTOR,
             session,
-            resident_id,
+            resident_id_of(session, resident),
             ResidentUpdate(name=name, phone=phone, town_code=town),
         )
         console.print(
-            f"已更正 corrected: #{resident.id} {mask_id_number(resident.id_number)}",
+            f"已更正 corrected: #{corrected.id} {mask_id_number(corrected.id_number)}",
             highlight=False,
         )
 
 
 @resident_app.command("show")
 def resident_show(
-    resident_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="居民编号 / resident id")],
+    resident: Annotated[
+        str,
+        typer.Argument(help="居民编号或身份证号 / resident id or ID number", metavar="RESIDENT"),
+    ],
 ) -> None:
-    """查看一位居民（脱敏）/ show a resident, masked."""
+    """查看一位居民（身份证号、手机号脱敏）/ show a resident (ID number and phone masked)."""
     with session_scope() as session:
         console.print_json(
-            service.get_resident(SYSTEM_ACTOR, session, resident_id).model_dump_json()
+            service.get_resident(
+                SYSTEM_ACTOR, session, resident_id_of(session, resident)
+            ).model_dump_json()
         )
 
 
