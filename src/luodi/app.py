@@ -25,6 +25,7 @@ from luodi.errors import (
     LuodiError,
     NotFound,
     TooManyRequests,
+    validation_reason,
 )
 from luodi.feeds.api import router as feeds_router
 from luodi.notices.api import router as notices_router
@@ -74,8 +75,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             FieldProblem(
                 ".".join(str(part) for part in problem["loc"][1:]) or str(problem["loc"][0]),
                 problem.get("input"),  # cut to an excerpt when the answer is written
-                problem["msg"].removeprefix("Value error, "),
-                problem["msg"].removeprefix("Value error, "),
+                *validation_reason(problem),
             )
             for problem in problems[:20]
         ]

@@ -23,6 +23,57 @@ EXCERPT_CHARS = 60
 """How much of a refused value a message may echo back."""
 
 
+_VALIDATION_WORDS: dict[str, tuple[str, str]] = {
+    "missing": ("必填项缺失", "required"),
+    "extra_forbidden": ("不允许的字段", "not an allowed field"),
+    "int_parsing": ("应为整数", "must be a whole number"),
+    "int_type": ("应为整数", "must be a whole number"),
+    "int_from_float": ("应为整数", "must be a whole number"),
+    "float_parsing": ("应为数字", "must be a number"),
+    "float_type": ("应为数字", "must be a number"),
+    "bool_parsing": ("应为 true 或 false", "must be true or false"),
+    "bool_type": ("应为 true 或 false", "must be true or false"),
+    "string_type": ("应为文字", "must be text"),
+    "string_too_long": ("不能超过 {max_length} 个字符", "at most {max_length} characters"),
+    "string_too_short": ("至少 {min_length} 个字符", "at least {min_length} characters"),
+    "string_pattern_mismatch": ("格式不符", "does not have the expected form"),
+    "greater_than_equal": ("不能小于 {ge}", "must be at least {ge}"),
+    "greater_than": ("应大于 {gt}", "must be more than {gt}"),
+    "less_than_equal": ("不能大于 {le}", "must be at most {le}"),
+    "less_than": ("应小于 {lt}", "must be less than {lt}"),
+    "date_parsing": ("日期格式应为 YYYY-MM-DD 且为真实日期", "must be a real YYYY-MM-DD date"),
+    "date_from_datetime_parsing": (
+        "日期格式应为 YYYY-MM-DD 且为真实日期",
+        "must be a real YYYY-MM-DD date",
+    ),
+    "date_type": ("日期格式应为 YYYY-MM-DD", "must be a YYYY-MM-DD date"),
+    "enum": ("应为以下之一：{expected}", "must be one of {expected}"),
+    "literal_error": ("应为以下之一：{expected}", "must be one of {expected}"),
+    "list_type": ("应为列表", "must be a list"),
+    "too_long": ("最多 {max_length} 项", "at most {max_length} items"),
+    "too_short": ("至少 {min_length} 项", "at least {min_length} items"),
+    "dict_type": ("应为对象", "must be an object"),
+    "model_type": ("应为对象", "must be an object"),
+    "model_attributes_type": ("应为对象", "must be an object"),
+    "json_invalid": ("不是有效的 JSON", "is not valid JSON"),
+}
+"""Pydantic's error types in both languages (its own messages are English only)."""
+
+
+def validation_reason(problem: Any) -> tuple[str, str]:
+    """(zh, en) of one of Pydantic's errors (``ValidationError.errors()``): its type in
+    both languages with its limits, or a validator's own message (ours say both)."""
+    words = _VALIDATION_WORDS.get(str(problem.get("type")))
+    if words is None:
+        message = str(problem.get("msg", "")).removeprefix("Value error, ")
+        return message, message
+    context = {key: str(value) for key, value in (problem.get("ctx") or {}).items()}
+    try:
+        return words[0].format(**context), words[1].format(**context)
+    except (KeyError, IndexError):
+        return words
+
+
 def excerpt(value: Any) -> Any:
     """A short excerpt of a refused value: never the whole of a large input."""
     if value is None or isinstance(value, bool):

@@ -239,7 +239,8 @@ class Problems:
         )
         raise Invalid(
             f"{what_zh}：发现 {self.total} 处错误{shown}，未写入任何数据。第一处：{first.describe()}",
-            f"{what_en}: {self.total} problems found{shown_en}; nothing was written. "
+            f"{what_en}: {self.total} problem{'s' if self.total != 1 else ''} found{shown_en}; "
+            "nothing was written. "
             f"First: {first.describe()}",
             self.problems,
         )

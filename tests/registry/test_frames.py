@@ -40,7 +40,7 @@ def test_frames_register_and_a_bad_row_is_named_by_its_line(
         )
     problem = refused.value.details[0]
     assert (problem.file, problem.row, problem.field) == (city_files.RESIDENTS, 7, "town_code")
-    assert refused.value.message_en.startswith("residents: 1 problems found")
+    assert refused.value.message_en.startswith("residents: 1 problem found;")
     assert session.scalar(select(func.count()).select_from(Resident)) == 0
 
     summary = service.register_frames(

@@ -141,3 +141,16 @@ def test_a_resident_left_out_of_the_newest_run_is_told_why(
     # The older run is still there when asked for by number.
     older = admin_client.get(f"/api/v1/residents/{left_out}/score", params={"run": runs[0]})
     assert older.status_code == 200 and older.json()["run"]["id"] == runs[0]
+
+
+def test_a_malformed_query_is_refused_in_both_languages(admin_client: TestClient) -> None:
+    """Pydantic's messages are English only: the Chinese half says it in Chinese."""
+    for value, zh, en in (
+        ("abc", "应为整数", "must be a whole number"),
+        ("0", "不能小于 1", "must be at least 1"),
+    ):
+        response = admin_client.get("/api/v1/residents/1/score", params={"run": value})
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert zh in body["message_zh"] and en in body["message_en"]
+        assert "Input should" not in body["message_zh"]

@@ -22,7 +22,7 @@ from luodi import bulk
 from luodi.audit import service as audit
 from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.auth.permissions import acts_as, require
-from luodi.errors import Conflict, FieldProblem, Invalid
+from luodi.errors import Conflict, FieldProblem, Invalid, validation_reason
 from luodi.files import read_table
 from luodi.programs import repository, rules, schemas, targets
 from luodi.programs.catalog import cycle_spec
@@ -67,11 +67,8 @@ def _problems_of(
         key = str(problem["loc"][0]) if problem["loc"] else "record"
         if problem["type"] == "extra_forbidden":
             reason_zh, reason_en = _refused_key(spec, on_behalf, key)
-        elif problem["type"] == "missing":
-            reason_zh, reason_en = "必填", "required"
         else:
-            message = problem["msg"].removeprefix("Value error, ")
-            reason_zh, reason_en = message, message
+            reason_zh, reason_en = validation_reason(problem)
         found.append(FieldProblem(key, problem.get("input"), reason_zh, reason_en, file, line))
     return found
 
@@ -239,12 +236,15 @@ def submit_applications(
     if existing:
         repeated = frame.filter(pl.col("subject").is_in(list(existing)))
         first_line = repeated[LINE][0]
+        which_zh, which_en = f"第 {first_line} 条", f"record {first_line}"
+        if repeated.height > 1:
+            which_zh += f"等 {repeated.height} 条"
+            which_en += f" and {repeated.height - 1} more"
         raise Conflict(
-            f"本周期已有该对象的申请（第 {first_line} 条等 {repeated.height} 条），未写入任何申请；"
+            f"本周期已有该对象的申请（{which_zh}），未写入任何申请；"
             "被退回的申请请更正原申请（PATCH /api/v1/applications/{id}）",
-            f"already applied in this cycle (record {first_line} and {repeated.height - 1} "
-            "more); nothing was written; a returned application is corrected, not filed again "
-            "(PATCH /api/v1/applications/{id})",
+            f"already applied in this cycle ({which_en}); nothing was written; a returned "
+            "application is corrected, not filed again (PATCH /api/v1/applications/{id})",
             [
                 FieldProblem(
                     "id_number", None, "本周期已有该对象的申请", "already applied", file, line
