@@ -319,3 +319,35 @@ def test_a_permit_resend_cannot_change_its_holder_or_issue_date(
     permit = session.scalars(select(ResidencePermit)).one()
     assert (permit.status, permit.issue_date.isoformat()) == ("valid", "2024-03-01")
     assert permit_counts(session) == 1
+
+
+def test_every_problem_at_once_and_no_stale_report(session: Session, tmp_path: Path) -> None:
+    """A file with a problem of its own (a bad ID number) and one only the registry sees (a
+    second head): both are listed and reported the first time; fixed in turn, the report
+    says what is left, and none is left behind once the file is taken."""
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
+    feed = tmp_path / "residents.csv"
+    report = tmp_path / "residents.rejected.csv"
+    second_head = f"{city.UNCLE},叔,{city.ZHOUXIANG},H1,户主\n"
+    feed.write_text(
+        RESIDENT_HEADER + f"110101199001011234,某,{city.ZHOUXIANG},H1,其他\n" + second_head,
+        "utf-8",
+    )
+    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=report)
+    assert result.status == ImportStatus.REJECTED
+    assert sorted((item.row, item.column) for item in result.rejections) == [
+        (2, "id_number"),
+        (3, "relation_to_head"),
+    ]
+    assert report.read_text("utf-8-sig").count("\n") == 3  # header and both rows
+
+    feed.write_text(RESIDENT_HEADER + second_head, "utf-8")
+    with pytest.raises(Invalid):
+        feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=report)
+    left = report.read_text("utf-8-sig")
+    assert left.count("\n") == 2 and "a household has one head at most" in left
+
+    feed.write_text(RESIDENT_HEADER + f"{city.UNCLE},叔,{city.ZHOUXIANG},H1,其他\n", "utf-8")
+    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=report)
+    assert result.status == ImportStatus.IMPORTED, result.rejections
+    assert not report.exists() and result.report_files == []

@@ -113,15 +113,7 @@ def write_report(rejected: pl.DataFrame, target: Path) -> list[Path]:
         pl.col("reason_zh").alias("原因"),
         pl.col("reason_en").alias("reason"),
     ).pipe(without_formulas)
-    suffix = target.suffix.lower()
-    paths = (
-        [target]
-        if suffix in (".xlsx", ".csv")
-        else [
-            target.with_name(target.name + ".xlsx"),
-            target.with_name(target.name + ".csv"),
-        ]
-    )
+    paths = report_paths(target)
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix.lower() == ".xlsx":
@@ -130,6 +122,43 @@ def write_report(rejected: pl.DataFrame, target: Path) -> list[Path]:
         else:
             table.write_csv(path, include_bom=True)
     return paths
+
+
+def report_paths(target: Path) -> list[Path]:
+    """The files a report ``target`` names: itself when it ends in .xlsx or .csv, otherwise
+    both, with suffixes."""
+    if target.suffix.lower() in (".xlsx", ".csv"):
+        return [target]
+    return [target.with_name(target.name + ".xlsx"), target.with_name(target.name + ".csv")]
+
+
+def _write_or_clear_report(rejected: pl.DataFrame, target: Path) -> None:
+    """The report of this import, or none: a report left from an earlier import of the same
+    file would list problems this one no longer has."""
+    if rejected.height:
+        write_report(rejected, target)
+        return
+    for path in report_paths(target):
+        path.unlink(missing_ok=True)
+
+
+def _rejection_frame(rejections: list[Rejection]) -> pl.DataFrame:
+    """Rejections (the registry's, from a rehearsal) as the rows of a report."""
+    return pl.DataFrame(
+        [
+            item.model_dump(include={"row", "column", "header", "value", "reason_zh", "reason_en"})
+            for item in rejections
+        ],
+        schema={
+            "row": pl.Int64,
+            "column": pl.String,
+            "header": pl.String,
+            "value": pl.String,
+            "reason_zh": pl.String,
+            "reason_en": pl.String,
+        },
+        orient="row",
+    )
 
 
 def default_report_base(path: Path) -> Path:
@@ -322,12 +351,23 @@ def _import(
             )
             for row in refused.head(LISTED_REJECTIONS).iter_rows(named=True)
         ]
-        if refused.height and report is not None:
-            result.report_files = [str(path) for path in write_report(refused, report)]
         good = accepted(stored)
         result.rows_imported = result.rows_read - result.rows_rejected
-        if dry_run and spec.registry is not None and result.rows_imported:
+        listed = len(result.rejections)
+        if (
+            spec.registry is not None
+            and result.rows_imported
+            and (dry_run or (result.rows_rejected and not accept_partial))
+        ):
+            # The registry's checks too when the file is refused anyway: every problem at
+            # once, not the registry's only after the others are fixed.
             _rehearse_registry(actor, session, spec, source, good, result, today)
+        if report is not None:
+            registry_refused = _rejection_frame(result.rejections[listed:])
+            _write_or_clear_report(
+                pl.concat([refused, registry_refused], how="diagonal_relaxed"), report
+            )
+            result.report_files = [str(path) for path in report_paths(report) if path.exists()]
         if dry_run:
             result.status = ImportStatus.DRY_RUN
         elif result.rows_rejected and not accept_partial:
@@ -348,6 +388,12 @@ def _import(
             return result
         try:
             batch = _write(actor, session, spec, source, good, result, workdir, today, progress)
+        except Invalid as error:
+            # The registry refused rows the feed's own checks let through: they go to the
+            # report too, as the feed's refusals do.
+            if report is not None and error.details:
+                write_report(_rejection_frame(_registry_rejections(spec, source, error)), report)
+            raise
         except IntegrityError:
             # Another writer got there between our checks and our writes: on SQLite an
             # import of the same content, anywhere a registry change of the same people.
@@ -522,6 +568,24 @@ def _apply_to_registry(
     return updated + rows.height, summary.residents
 
 
+def _registry_rejections(spec: FeedSpec, source: SourceTable, error: Invalid) -> list[Rejection]:
+    """The registry's problems (``error``'s) as rejections of the department's file."""
+    problems = error.details or [FieldProblem("", None, error.message_zh, error.message_en)]
+    return [
+        Rejection(
+            row=problem.row or 0,
+            column=problem.field,
+            header=source.headers.get(problem.field, problem.field),
+            value=_masked(
+                spec, problem.field, None if problem.value is None else str(problem.value)
+            ),
+            reason_zh=problem.reason_zh,
+            reason_en=problem.reason_en,
+        )
+        for problem in problems
+    ]
+
+
 def _rehearse_registry(
     actor: Actor,
     session: Session,
@@ -531,29 +595,18 @@ def _rehearse_registry(
     result: ImportResult,
     today: date,
 ) -> None:
-    """A dry run of a registering feed runs the registry's checks too (two heads of one
-    household, a child as its own parent …): the rows are handed over inside a savepoint
+    """A dry run of a registering feed, or a file refused for its own problems, runs the
+    registry's checks too (two heads of one household, a child as its own parent …), so
+    that every problem is listed at once: the rows are handed over inside a savepoint
     that is always rolled back, and what the registry refuses is listed as rejections."""
     savepoint = session.begin_nested()
     try:
         _apply_to_registry(actor, session, spec, good, source.file_name, today)
     except Invalid as error:
-        problems = error.details or [FieldProblem("", None, error.message_zh, error.message_en)]
+        found = _registry_rejections(spec, source, error)
         room = max(LISTED_REJECTIONS - len(result.rejections), 0)
-        result.rejections += [
-            Rejection(
-                row=problem.row or 0,
-                column=problem.field,
-                header=source.headers.get(problem.field, problem.field),
-                value=_masked(
-                    spec, problem.field, None if problem.value is None else str(problem.value)
-                ),
-                reason_zh=problem.reason_zh,
-                reason_en=problem.reason_en,
-            )
-            for problem in problems[:room]
-        ]
-        refused = len({problem.row for problem in problems})
+        result.rejections += found[:room]
+        refused = len({problem.row for problem in found})
         result.rows_rejected += refused
         result.rows_imported = max(result.rows_imported - refused, 0)
     finally:
