@@ -190,6 +190,46 @@ def test_scores_at_hand_are_not_asked_for_again(session: Session, tmp_path: Path
     assert nobody.select("spouse_scored", "either_parent_scored").row(0) == (False, False)
 
 
+def test_only_the_words_the_rules_read_are_read(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from luodi.registry import service as registry_service
+
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
+    frame, ids = family_frame(session)
+    everything = context.add_context(SYSTEM_ACTOR, session, frame, AS_OF, INPUTS, scores_of(ids))
+    spec = load_program_spec(
+        HEALTH_CHECK.replace("RULE", "employed and child_age >= 6 or parents_max_points > 90"),
+        "health-check-test.yaml",
+    )
+    read = rules.names_read(spec)
+    assert {"employed", "child_age", "parents_max_points", "application_order"} <= read
+    assert context.reads(read) == (True, True, True)
+    assert context.reads({"employed", "points"}) == (False, True, False)
+    assert context.reads({"spouse_housing"}) == (True, False, True)
+    assert context.reads({"points", "housing", "application_order"}) == (False, False, False)
+    # The words read are as when every word is computed; the others are empty.
+    some = context.add_context(
+        SYSTEM_ACTOR, session, frame, AS_OF, INPUTS, scores_of(ids), words_read=read
+    )
+    assert some.columns == everything.columns and some.schema == everything.schema
+    for name in ("employed", "child_age", "parents_max_points"):
+        assert some[name].equals(everything[name]) and everything[name].null_count() < 6
+    assert some["household_size"].null_count() == 6 > everything["household_size"].null_count()
+
+    # No word read: neither the registry nor the run is asked.
+    def refused(*_args: object) -> None:
+        raise AssertionError("read")
+
+    monkeypatch.setattr(registry_service, "family_frames", refused)
+    monkeypatch.setattr(registry_service, "current_employments", refused)
+    none = context.add_context(
+        SYSTEM_ACTOR, session, frame, AS_OF, INPUTS, refused, words_read={"points"}
+    )
+    assert none.columns == everything.columns
+    assert none.drop(frame.columns).null_count().row(0) == (6,) * (none.width - frame.width)
+
+
 def test_the_employer_and_union_as_of_the_date(session: Session, tmp_path: Path) -> None:
     load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
     frame, ids = family_frame(session)

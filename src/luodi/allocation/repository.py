@@ -20,7 +20,7 @@ from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.programs.models import Application, ProgramCycle
 from luodi.registry import repository as registry_repository
-from luodi.registry.models import Child, Resident
+from luodi.registry.models import Child, Resident, Town
 
 
 def _run_department() -> ColumnElement[object]:
@@ -63,6 +63,33 @@ def cycle_applications(session: Session, cycle_id: int, statuses: Sequence[str])
             "choices": pl.String,
             "fields": pl.String,
         },
+    )
+
+
+PERSON_SCHEMA = {"resident_id": pl.Int64, "household_id": pl.Int64, "town_code": pl.String}
+
+
+def _persons(session: Session, actor: Actor, among: ColumnElement[bool]) -> pl.DataFrame:
+    """``PERSON_SCHEMA`` rows of the residents ``among`` picks that ``actor`` reads."""
+    return bulk.read_frame(
+        session,
+        select(Resident.id, Resident.household_id, Town.code)
+        .join(Town, Town.id == Resident.town_id)
+        .where(among, registry_repository.readable(actor)),
+        PERSON_SCHEMA,
+    )
+
+
+def people(session: Session, actor: Actor, resident_ids: Sequence[int]) -> pl.DataFrame:
+    """``resident_id``, ``household_id``, ``town_code`` of these residents (those ``actor``
+    reads)."""
+    return _persons(session, actor, bulk.among(session, Resident.id, sorted(set(resident_ids))))
+
+
+def household_members(session: Session, actor: Actor, household_ids: Sequence[int]) -> pl.DataFrame:
+    """Every resident of these households ``actor`` reads (``PERSON_SCHEMA``)."""
+    return _persons(
+        session, actor, bulk.among(session, Resident.household_id, sorted(set(household_ids)))
     )
 
 

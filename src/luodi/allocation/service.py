@@ -79,14 +79,23 @@ def applicant_frame(
         .with_row_index(rules.ORDER, offset=1)
         .with_columns(pl.col(rules.ORDER).cast(pl.Int64))
     )
-    # The registry's families of the applicants and children, read once: the applicants'
-    # town and household and their households' members come from it, and the rules'
-    # context reuses it (it is the same for the members as for the applicants).
-    applicant_ids = frame["applicant"].unique().to_list()
-    family = context.families(
-        actor, session, applicant_ids, frame["child_id"].drop_nulls().unique().to_list()
+    # Only what the rules read of the applicant's context is read and computed (the
+    # shipped programs read none of it); the kernel reads the household's size of housing.
+    words_read = rules.names_read(spec) | (
+        {"household_size"} if spec.kind is ProgramKind.PUBLIC_HOUSING else set()
     )
-    members = family.members.select(KEY, "household_id", "town_code")
+    applicant_ids = frame["applicant"].unique().to_list()
+    family: context.Families | None = None
+    if context.reads(words_read)[0]:
+        # The registry's families of the applicants and children, read once: the
+        # applicants' town and household and their households' members come from it, and
+        # the context reuses it (it is the same for the members as for the applicants).
+        family = context.families(
+            actor, session, applicant_ids, frame["child_id"].drop_nulls().unique().to_list()
+        )
+        members = family.members.select(KEY, "household_id", "town_code")
+    else:
+        members = repository.people(session, actor, applicant_ids)
     frame = frame.join(
         members.filter(pl.col(KEY).is_in(applicant_ids)).select(
             pl.col(KEY).alias("applicant"), pl.col("town_code").alias("home_town"), "household_id"
@@ -106,13 +115,14 @@ def applicant_frame(
         # The members of the applicants' households in the order their index gives them
         # (household, then id): of two parents with the same points the first one gives the
         # conditions and tie-break values.
-        parents = (
+        in_households = (
             members.filter(
                 pl.col("household_id").is_in(pl.Series(households, dtype=pl.Int64).implode())
             )
-            .select("household_id", KEY)
-            .sort("household_id", KEY)
+            if family is not None
+            else repository.household_members(session, actor, households)
         )
+        parents = in_households.select("household_id", KEY).sort("household_id", KEY)
         persons = frame.join(parents, on="household_id", how="left").with_columns(
             pl.col(KEY).fill_null(pl.col("applicant"))
         )
@@ -139,6 +149,7 @@ def applicant_frame(
         keep=spec.fields,
         known=scores.frame,
         family=family,
+        words_read=words_read,
     )
     return persons, scores
 

@@ -486,13 +486,16 @@ def _from_registry(
 
 
 def _finish(
-    stage: _Stage, input_types: Mapping[str, ValueType], related: pl.DataFrame | None
+    stage: _Stage,
+    input_types: Mapping[str, ValueType],
+    related: pl.DataFrame | None,
+    words_read: Collection[str] | None = None,
 ) -> pl.DataFrame:
     out = _with_related(stage.out, input_types, related)
     words = stage.words
     columns = [
         pl.col(name).cast(dtype(word.type)).alias(name)
-        if name in out.columns
+        if name in out.columns and (words_read is None or name in words_read)
         else pl.lit(None, dtype(word.type)).alias(name)
         for name, word in words.items()
     ]
@@ -538,6 +541,18 @@ RelatedInputs = Callable[[list[int]], pl.DataFrame]
 run's stored scores)."""
 
 
+RELATED_PREFIXES = tuple(f"{prefix}_" for prefix in (*RELATED, "parents_max", "either_parent"))
+
+
+def reads(words_read: Collection[str]) -> tuple[bool, bool, bool]:
+    """What the registry and the run must give for these words (names that are no word are
+    ignored): (the families: person, household, child, spouse and parents; the employments;
+    the spouses' and parents' scores)."""
+    groups = {WORDS[name].group for name in words_read if name in WORDS}
+    related = any(name.startswith(RELATED_PREFIXES) for name in words_read)
+    return bool(groups - {"employer"}) or related, "employer" in groups, related
+
+
 @dataclass(frozen=True)
 class Families:
     """``registry.service.family_frames`` of some people and children: ``RegistryFrames``
@@ -559,15 +574,29 @@ def families(actor: Actor, session: Session, people: list[int], child_ids: list[
     return Families(*registry_service.family_frames(actor, session, people, child_ids))
 
 
+def no_families() -> Families:
+    """``Families`` of nobody (nothing read: no rule reads the words they give)."""
+    from luodi.registry.repository import CHILD_SCHEMA, MEMBER_SCHEMA
+
+    return Families(
+        pl.DataFrame(schema=CHILD_SCHEMA),
+        pl.DataFrame(schema=MEMBER_SCHEMA),
+        pl.DataFrame(schema={"household_id": pl.Int64, "household_children": pl.Int64}),
+    )
+
+
 def registry_frames(
     actor: Actor,
     session: Session,
     frame: pl.DataFrame,
     as_of: date,
     family: Families | None = None,
+    employments: bool = True,
 ) -> RegistryFrames:
     """What the registry says of the people and children of ``frame``; ``family``: their
-    ``families``, already read (only the employments are read then)."""
+    ``families``, already read (or ``no_families``); ``employments``: false when no rule
+    reads the employer's words (none are read then)."""
+    from luodi.registry import repository as registry_repository
     from luodi.registry import service as registry_service
 
     person = _person_column(frame)
@@ -577,8 +606,12 @@ def registry_frames(
             frame["child_id"].drop_nulls().unique().to_list() if "child_id" in frame.columns else []
         )
         family = families(actor, session, people, child_ids)
-    employments = registry_service.current_employments(actor, session, people, as_of)
-    return RegistryFrames(family.children, family.members, family.household_children, employments)
+    in_force = (
+        registry_service.current_employments(actor, session, people, as_of)
+        if employments
+        else pl.DataFrame(schema=registry_repository.EMPLOYMENT_SCHEMA)
+    )
+    return RegistryFrames(family.children, family.members, family.household_children, in_force)
 
 
 def add_context(
@@ -591,16 +624,24 @@ def add_context(
     keep: Collection[str] = (),
     known: pl.DataFrame | None = None,
     family: Families | None = None,
+    words_read: Collection[str] | None = None,
 ) -> pl.DataFrame:
     """The applicants' ``frame`` with the vocabulary's columns as of ``as_of`` (``build``),
     reading the registry in bulk and, for the spouses and parents, ``related_inputs`` (only
     for the people ``known`` — scores already read, same columns — does not hold); the
     columns named in ``keep`` (the program's fields) are left as they are. ``family``: the
-    ``families`` of the frame's people and children, when the caller has read them."""
-    registry = registry_frames(actor, session, frame, as_of, family)
+    ``families`` of the frame's people and children, when the caller has read them.
+    ``words_read``: only these words are computed (a program's rules read a few, often
+    none), the others are empty, and the registry and the run are read only for them."""
+    family_read, employments_read, related_read = (
+        (True, True, True) if words_read is None else reads(words_read)
+    )
+    if not family_read:
+        family = no_families()
+    registry = registry_frames(actor, session, frame, as_of, family, employments_read)
     stage = _from_registry(frame, as_of, registry, input_types, keep)
     related = None
-    if related_inputs is not None:
+    if related_inputs is not None and related_read:
         ids = pl.concat([stage.out[column] for column in RELATED_ID.values()]).drop_nulls()
         had = known.filter(pl.col(KEY).is_in(ids.implode())) if known is not None else None
         missing = ids.unique().sort()
@@ -613,4 +654,4 @@ def add_context(
             if parts
             else pl.DataFrame(schema={KEY: pl.Int64})
         )
-    return _finish(stage, input_types, related)
+    return _finish(stage, input_types, related, words_read)

@@ -8,6 +8,7 @@ own fields; a name of the policy or the program wins over a context word of the 
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from datetime import date
 
@@ -68,6 +69,20 @@ def expressions(spec: ProgramSpec) -> list[tuple[str, str]]:
     found += [(f"groups[{index}]", g.when) for index, g in enumerate(spec.groups) if g.when]
     found += [(f"tie_breaks[{index}]", key.key) for index, key in enumerate(spec.tie_breaks)]
     found += [(f"tiers[{index}]", tier.when) for index, tier in enumerate(spec.tiers)]
+    return found
+
+
+def names_read(spec: ProgramSpec) -> set[str]:
+    """Every name the program's rules mention (functions too): what an allocation has to
+    compute of the applicant's context, a superset of the words the rules read (the
+    expression language has no attribute access: a word is read only by its name)."""
+    found: set[str] = set()
+    for _, text in expressions(spec):
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+        except SyntaxError:
+            continue  # refused by check_rules, with where
+        found |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     return found
 
 
