@@ -160,6 +160,12 @@ def main() -> None:
         help="a commit whose change is timed: HEAD beside HEAD with that commit's change to "
         "src/ reversed (the rest of the code the same)",
     )
+    parser.add_argument(
+        "--head",
+        action="store_true",
+        help="time HEAD's committed src/ (as --before does an earlier commit's) instead of the "
+        "working tree, where others' unfinished work (a new migration) may not run",
+    )
     parser.add_argument("--prepare", nargs=2, metavar=("CITY", "DB"))
     parser.add_argument("--kernel", nargs=2, metavar=("DB", "CYCLE"))
     parser.add_argument(
@@ -205,6 +211,18 @@ def main() -> None:
         setup = json.loads(setup_file.read_text(encoding="utf-8"))
         cycle, count = str(setup["cycle"]), int(setup["applications"])
         variants: dict[str, dict[str, str]] = {"now": {}}
+        if options.head:
+            revision = subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            head = export_sources("HEAD", folder / "now")
+            for shared in ("policies", "programs", "feeds"):  # found beside src/
+                (head.parent / shared).symlink_to(ROOT / shared)
+            variants = {f"now ({revision})": {"PYTHONPATH": str(head)}}
         if options.without:
             head = export_sources("HEAD", folder / "head")
             without = export_sources("HEAD", folder / "without")
@@ -245,8 +263,9 @@ def main() -> None:
         one_row.write_text(f"{header}\n{first}\n", encoding="utf-8")
         applied = folder / "applied.db"
         shutil.copy(base, applied)
-        luodi(applied, {}, "program", "apply", cycle, str(city / "applications.csv"))
-        luodi(applied, {}, "program", "verify", cycle, "--all")
+        current = next(iter(variants.values()))  # the code timed as "now"
+        luodi(applied, current, "program", "apply", cycle, str(city / "applications.csv"))
+        luodi(applied, current, "program", "verify", cycle, "--all")
         kernel = float(
             subprocess.run(
                 [sys.executable, __file__, "--kernel", str(applied), cycle],
@@ -254,6 +273,7 @@ def main() -> None:
                 text=True,
                 check=True,
                 cwd=ROOT,
+                env={**os.environ, **current},
             )
             .stdout.strip()
             .splitlines()[-1]
@@ -311,6 +331,7 @@ def main() -> None:
     )
     body = (
         f"`python bench/programs.py --residents {options.residents} --runs {options.runs}"
+        f"{' --head' if options.head else ''}"
         f"{f' --before {options.before}' if options.before else ''}"
         f"{f' --without {options.without}' if options.without else ''}"
         f"{''.join(f' --not-reversed {path}' for path in options.not_reversed)}`: a synthetic "
