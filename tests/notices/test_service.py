@@ -161,7 +161,9 @@ def test_rerun_uses_the_notice_scoring_run_unless_another_is_confirmed(db: Sessi
     changes = service.amendment_changes(db, notice, amendment.id)
     assert amendment.changed == len(changes) == 1
     assert changes[0]["ref"] == str(application)
-    assert "不符合条件" in changes[0]["before"] and "placed" in changes[0]["after"]
+    # The tiered layout's words and amount: refused, then granted 3,000.
+    assert changes[0]["before"].startswith("未核准 | — |")
+    assert changes[0]["after"].startswith("核准 | 3000.0 |")
     assert "*" in changes[0]["name"]  # masked
     assert notice.scoring_run_id == first
 

@@ -52,6 +52,26 @@ def test_pages_are_read_from_stored_rows(client: TestClient, ranking: dict[str, 
     assert beyond.status_code == 200 and "上一页" in beyond.text  # the last page
 
 
+def test_a_ranking_names_the_town_on_the_api_and_the_page(
+    client: TestClient, ranking: dict[str, Any]
+) -> None:
+    body = client.get(f"/api/v1/notices/{ranking['id']}", params={"limit": 20}).json()
+    assert ranking["layout"] == body["layout"] == "score_ranking"
+    assert body["columns"] == {
+        "ref": "编号",
+        "name": "姓名",
+        "id_number": "身份证号",
+        "town": "镇街",
+        "points": "积分",
+        "rank": "排名",
+    }
+    towns = {town["code"]: town["name"] for town in client.get("/api/v1/towns").json()}
+    shown = {row["town"] for row in body["results"]}
+    assert shown and shown <= set(towns.values()) and not shown & set(towns)
+    page = client.get(f"/notices/{ranking['id']}").text
+    assert "<th>镇街</th>" in page and body["results"][0]["town"] in page
+
+
 @pytest.mark.parametrize(
     "params",
     [

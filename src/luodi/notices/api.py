@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from luodi.notices import schemas, service
-from luodi.notices.models import PUBLIC_COLUMNS, Notice, NoticeAmendment, NoticeKind, Objection
+from luodi.notices.models import Notice, NoticeAmendment, Objection, notice_columns
 from luodi.notices.schemas import PublishRequest, RerunRequest, ReviewRequest
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.params import MAX_ID, ObjectId
@@ -29,6 +29,7 @@ def notice_summary(session: DbSession, notice: Notice) -> dict[str, Any]:
     return {
         "id": notice.id,
         "kind": notice.kind,
+        "layout": notice.layout,
         "title": notice.title,
         "department": notice.department,
         "cycle_id": notice.cycle_id,
@@ -103,7 +104,7 @@ def get_notice(
     rows = service.rows_page(session, notice, offset, limit, ref.strip() if ref else None)
     return {
         **notice_summary(session, notice),
-        "columns": PUBLIC_COLUMNS[NoticeKind(notice.kind)],
+        "columns": notice_columns(notice),
         "offset": offset,
         "limit": limit,
         "results": rows.to_dicts(),

@@ -15,7 +15,7 @@ from luodi.db import session_scope
 from luodi.errors import Invalid
 from luodi.files import check_writable, write_bytes
 from luodi.notices import service
-from luodi.notices.models import PUBLIC_COLUMNS, Notice, NoticeKind
+from luodi.notices.models import Notice, notice_columns
 
 notice_app = typer.Typer(help="结果公示 / public notices", no_args_is_help=True)
 objection_app = typer.Typer(help="异议与复核 / objections", no_args_is_help=True)
@@ -96,7 +96,7 @@ def show(
         console.print(_describe(notice), highlight=False)
         if notice.seed:
             console.print(f"摇号种子 seed {notice.seed} · SHA-256 {notice.rows_digest}")
-    table = Table(*PUBLIC_COLUMNS[NoticeKind(notice.kind)].values())
+    table = Table(*notice_columns(notice).values())
     for row in frame.iter_rows():
         table.add_row(*["" if value is None else str(value) for value in row])
     console.print(table)

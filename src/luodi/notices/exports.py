@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from luodi.errors import LuodiError
-from luodi.notices.models import PUBLIC_COLUMNS, Notice, NoticeKind
+from luodi.notices.models import Notice, NoticeKind, NoticeLayout, notice_columns
 from luodi.settings import get_settings
 
 FONT_PACKAGE = "fonts-noto-cjk"
@@ -28,9 +28,16 @@ ROW_HEIGHT, ROW_BASELINE = 5.0, 3.6  # millimetres; 8-point text sits on the bas
 HEADER_HEIGHT, HEADER_BASELINE = 6.0, 4.1
 PADDING = 0.8
 BOTTOM_MARGIN = 12
-PDF_WIDTHS = {  # millimetres on landscape A4 (277 mm between the margins)
+PDF_WIDTHS: dict[str, list[int]] = {  # millimetres on landscape A4 (277 between the margins)
+    # Notices published before layouts, by kind (they left the lottery number out).
     NoticeKind.ALLOCATION: [20, 16, 34, 14, 34, 26, 40, 14, 10, 10, 14, 12, 0, 33],
     NoticeKind.SCORING: [30, 40, 60, 50, 40, 40],
+    # By layout: every column of the page, the lottery number whole (up to 20 digits).
+    NoticeLayout.SCHOOL_ADMISSION: [16, 14, 32, 14, 32, 12, 36, 18, 9, 9, 12, 11, 34, 28],
+    NoticeLayout.PUBLIC_HOUSING: [16, 16, 32, 14, 40, 18, 16, 14, 10, 14, 12, 34, 41],
+    NoticeLayout.QUOTA_BENEFIT: [22, 22, 36, 18, 18, 14, 36, 60],
+    NoticeLayout.TIERED_BENEFIT: [22, 22, 36, 18, 30, 18, 60],
+    NoticeLayout.SCORE_RANKING: [30, 40, 60, 50, 40, 40],
 }
 
 
@@ -48,7 +55,7 @@ def to_xlsx(notice: Notice, rows: pl.DataFrame) -> bytes:
     """``rows``: the notice's published rows, its columns in order."""
     import xlsxwriter
 
-    columns = PUBLIC_COLUMNS[NoticeKind(notice.kind)]
+    columns = notice_columns(notice)
     buffer = io.BytesIO()
     # Rows are written in order and flushed as they go (half the peak memory at 100,000
     # rows; strings inline instead of a shared table).
@@ -103,10 +110,10 @@ def to_pdf(notice: Notice, rows: pl.DataFrame) -> bytes:
     page."""
     from fpdf import FPDF
 
-    kind = NoticeKind(notice.kind)
-    columns = PUBLIC_COLUMNS[kind]
-    keep = [name for name, width in zip(columns, PDF_WIDTHS[kind], strict=True) if width]
-    widths = [width for width in PDF_WIDTHS[kind] if width]
+    columns = notice_columns(notice)
+    layout = notice.layout or notice.kind
+    keep = [name for name, width in zip(columns, PDF_WIDTHS[layout], strict=True) if width]
+    widths = [width for width in PDF_WIDTHS[layout] if width]
     pdf = FPDF(orientation="L", format="A4")
     pdf.set_auto_page_break(auto=True, margin=BOTTOM_MARGIN)
     pdf.add_font("cjk", fname=str(font_path()), collection_font_number=SIMPLIFIED_CHINESE)

@@ -64,8 +64,74 @@ SCORING_COLUMNS = {
     "rank": "排名",
 }
 PUBLIC_COLUMNS = {NoticeKind.ALLOCATION: ALLOCATION_COLUMNS, NoticeKind.SCORING: SCORING_COLUMNS}
-"""The published columns of each kind of notice, in order, with their Chinese labels: the
-columns of ``notice_rows`` a notice of that kind fills, and the keys its digest covers."""
+"""The published columns of each kind of notice published before layouts (``Notice.layout``
+is null), in order, with their Chinese labels: the columns of ``notice_rows`` such a notice
+fills, and the keys its digest covers. Kept as they were, so those notices still verify."""
+
+
+class NoticeLayout(StrEnum):
+    """What a notice's rows say, by the program's kind (``programs.spec.ProgramKind``) or a
+    score ranking: each has its own columns (``LAYOUT_COLUMNS``)."""
+
+    SCHOOL_ADMISSION = "school_admission"  # 录取结果
+    PUBLIC_HOUSING = "public_housing"  # 配租结果
+    QUOTA_BENEFIT = "quota_benefit"  # 核准名单
+    TIERED_BENEFIT = "tiered_benefit"  # 核准名单（金额）
+    SCORE_RANKING = "score_ranking"  # 积分排名
+
+
+_PERSON = {"ref": "申请编号", "name": "申请人", "id_number": "身份证号"}
+_RANKED = {"points": "积分", "rank": "排名", "lottery": "摇号号码", "reason_zh": "说明"}
+LAYOUT_COLUMNS: dict[NoticeLayout, dict[str, str]] = {
+    NoticeLayout.SCHOOL_ADMISSION: {
+        **_PERSON,
+        "child_name": "子女",
+        "child_id_number": "子女身份证号",
+        "outcome": "结果",
+        "target_name": "录取学校",
+        "town": "镇街",
+        "choice_rank": "志愿",
+        "priority_group": "类别",
+        **_RANKED,
+    },
+    NoticeLayout.PUBLIC_HOUSING: {
+        **_PERSON,
+        "outcome": "结果",
+        "target_name": "项目及房型",
+        "town": "镇街",
+        "unit": "房号",
+        "choice_rank": "志愿（项目）",
+        "priority_group": "类别",
+        **_RANKED,
+    },
+    NoticeLayout.QUOTA_BENEFIT: {**_PERSON, "outcome": "结果", **_RANKED},
+    NoticeLayout.TIERED_BENEFIT: {
+        **_PERSON,
+        "outcome": "结果",
+        "amount": "核准金额",
+        "points": "积分",
+        "reason_zh": "说明",
+    },
+    NoticeLayout.SCORE_RANKING: {
+        "ref": "编号",
+        "name": "姓名",
+        "id_number": "身份证号",
+        "town": "镇街",
+        "points": "积分",
+        "rank": "排名",
+    },
+}
+"""The published columns of each layout, in order, with their Chinese labels. ``志愿`` is
+the applicant's own preference rank of the place given (housing: of the project among the
+projects chosen), empty for a place given by the town (镇街统筹); ``镇街`` is the town's name;
+``说明`` a short public code (``notices.reasons``)."""
+
+
+def notice_columns(notice: Notice) -> dict[str, str]:
+    """The published columns of this notice, in order, with their labels."""
+    if notice.layout:
+        return LAYOUT_COLUMNS[NoticeLayout(notice.layout)]
+    return PUBLIC_COLUMNS[NoticeKind(notice.kind)]
 
 
 class Notice(Base):
@@ -78,6 +144,9 @@ class Notice(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
+    layout: Mapped[str | None] = mapped_column(String(24))
+    """``NoticeLayout``: the columns its rows have; null for a notice published before
+    layouts (``PUBLIC_COLUMNS`` of its kind)."""
     title: Mapped[str] = mapped_column(String(200))
     department: Mapped[str | None] = mapped_column(String(32))
     cycle_id: Mapped[int | None] = mapped_column(ForeignKey("program_cycles.id"), index=True)
@@ -97,8 +166,8 @@ class Notice(Base):
 class NoticeRow(Base):
     """One published (masked) row, at its ``position`` (1, 2, … in the published order):
     pages are position ranges and a search by ``ref`` is an index lookup, so reading a page
-    never loads the whole notice. A notice fills the columns of its kind
-    (``PUBLIC_COLUMNS``); the others stay empty. The digest is SHA-256 of the rows as JSON
+    never loads the whole notice. A notice fills the columns of its layout
+    (``notice_columns``); the others stay empty. The digest is SHA-256 of the rows as JSON
     objects of those columns (``service.rows_digest``)."""
 
     __tablename__ = "notice_rows"
@@ -121,6 +190,8 @@ class NoticeRow(Base):
     lottery: Mapped[str | None] = mapped_column(String(40))
     reason_zh: Mapped[str | None] = mapped_column(Text)
     town_code: Mapped[str | None] = mapped_column(String(12))
+    town: Mapped[str | None] = mapped_column(String(100))
+    amount: Mapped[float | None] = mapped_column(Float)
 
 
 class NoticeExport(Base):

@@ -21,16 +21,17 @@ from luodi import bulk
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.notices.models import (
-    PUBLIC_COLUMNS,
     Notice,
     NoticeAmendment,
     NoticeChange,
     NoticeExport,
-    NoticeKind,
     NoticeRow,
     Objection,
     ObjectionStatus,
 )
+from luodi.notices.models import notice_columns as columns_of
+from luodi.programs.models import Application
+from luodi.registry.models import Town
 
 ROW_DTYPES: dict[str, Any] = {
     "ref": pl.String,
@@ -48,6 +49,8 @@ ROW_DTYPES: dict[str, Any] = {
     "lottery": pl.String,
     "reason_zh": pl.String,
     "town_code": pl.String,
+    "town": pl.String,
+    "amount": pl.Float64,
 }
 """The type of every published column, the same whether a frame comes from the run or from
 ``notice_rows`` (so the digest of stored rows is the digest that was published)."""
@@ -83,7 +86,7 @@ def writable_objections(actor: Actor) -> Select[tuple[Objection]]:
 
 
 def notice_columns(notice: Notice) -> list[str]:
-    return list(PUBLIC_COLUMNS[NoticeKind(notice.kind)])
+    return list(columns_of(notice))
 
 
 def _rows_frame(notice: Notice, rows: list[Any]) -> pl.DataFrame:
@@ -233,4 +236,19 @@ def replace_export(session: Session, notice: Notice, kind: str, content: bytes) 
             size=len(content),
             content=content,
         )
+    )
+
+
+def town_names(session: Session) -> dict[str, str]:
+    """Town code → name (towns are public)."""
+    return dict(session.execute(select(Town.code, Town.name)).all())
+
+
+def application_choices(session: Session, cycle_id: int) -> pl.DataFrame:
+    """``application_id``, ``choices`` (the applicant's own list, ``;``-separated) of a
+    cycle's applications."""
+    return bulk.read_frame(
+        session,
+        select(Application.id, Application.choices).where(Application.cycle_id == cycle_id),
+        {"application_id": pl.Int64, "choices": pl.String},
     )

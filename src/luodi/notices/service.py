@@ -34,21 +34,24 @@ from luodi.errors import Conflict, Invalid, LuodiError, NotFound
 from luodi.files import safe_file_name
 from luodi.kernels.masking import mask_id_number, mask_name
 from luodi.kernels.text import FORBIDDEN_PATTERN, check_name
-from luodi.notices import exports, repository
+from luodi.notices import exports, reasons, repository
 from luodi.notices.models import (
+    LAYOUT_COLUMNS,
     Notice,
     NoticeAmendment,
     NoticeExport,
     NoticeKind,
+    NoticeLayout,
     NoticeStatus,
     Objection,
     ObjectionAttachment,
     ObjectionStatus,
 )
 from luodi.notices.schemas import DEFAULT_WORKING_DAYS, MAX_REASON, MAX_REF, MAX_TITLE
-from luodi.programs import catalog, intake
+from luodi.programs import catalog, intake, targets
 from luodi.programs import repository as programs_repository
 from luodi.programs import service as programs
+from luodi.programs.spec import ProgramSpec
 from luodi.registry import service as registry
 from luodi.scoring import service as scoring
 
@@ -166,7 +169,9 @@ def stored_export(session: Session, notice: Notice, kind: str) -> NoticeExport:
     return export
 
 
-def _allocation_rows(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
+def _legacy_allocation_rows(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
+    """The rows of a notice published before layouts (``Notice.layout`` null), as they were
+    then: a re-run of such a notice keeps its columns."""
     frame = allocation.run_results(actor, session, run_id, masked=True)
     return frame.select(
         pl.col("application_id").cast(pl.String).alias("ref"),
@@ -186,17 +191,92 @@ def _allocation_rows(actor: Actor, session: Session, run_id: int) -> pl.DataFram
     ).sort("rank", "ref", nulls_last=True)
 
 
-def _scoring_rows(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
+def _own_choice_rank(session: Session, cycle_id: int, frame: pl.DataFrame) -> pl.Series:
+    """The applicant's own preference rank (1 = first) of the place given: the position of
+    the school, or of the housing project (``group_id``) whose flat was given, in the list
+    the applicant wrote. The allocation's ``choice_rank`` counts in the list it allocated
+    from (a school the child may not enter there dropped; a project expanded into its
+    layouts), so a child placed at the second choice showed 志愿 1. Empty for a place the
+    town gave (镇街统筹) and for no place."""
+    written = (
+        repository.application_choices(session, cycle_id)
+        .with_columns(chosen=pl.col("choices").str.split(";"))
+        .explode("chosen")
+        .filter(pl.col("chosen").is_not_null() & (pl.col("chosen") != ""))
+        .with_columns(own_rank=(pl.int_range(pl.len()).over("application_id") + 1).cast(pl.Int64))
+        .unique(["application_id", "chosen"], keep="first")
+        .select("application_id", "chosen", "own_rank")
+    )
+    keyed = frame.select(
+        "application_id",
+        chosen=pl.when(~pl.col("town_placement").fill_null(False)).then(pl.col("choice_key")),
+    )
+    return keyed.join(written, on=["application_id", "chosen"], how="left", maintain_order="left")[
+        "own_rank"
+    ]
+
+
+def _allocation_rows(
+    actor: Actor, session: Session, run_id: int, cycle_id: int, spec: ProgramSpec
+) -> pl.DataFrame:
+    """The published rows of an allocation run in the layout of the program's kind
+    (``LAYOUT_COLUMNS``): the outcome in the program's words, the applicant's own 志愿, the
+    town's name, the amount of a tiered benefit, and a short public reason code."""
+    frame = allocation.run_results(actor, session, run_id, masked=True)
+    cycle_targets = targets.cycle_targets(session, cycle_id)
+    project = {t.target_id: t.group_id or t.target_id for t in cycle_targets}
+    names = repository.town_names(session)
+    town = {t.target_id: names.get(t.town_code or "", t.town_code) for t in cycle_targets}
+    frame = frame.with_columns(
+        choice_key=pl.col("target_id").replace_strict(
+            project, default=None, return_dtype=pl.String
+        ),
+        town=pl.col("target_id").replace_strict(town, default=None, return_dtype=pl.String),
+        public_reason=reasons.public_reasons(spec, frame["outcome"], frame["reason_zh"]),
+    )
+    frame = frame.with_columns(own_rank=_own_choice_rank(session, cycle_id, frame))
+    words = reasons.OUTCOME_WORDS[spec.kind]
+    rows = frame.select(
+        pl.col("application_id").cast(pl.String).alias("ref"),
+        "name",
+        "id_number",
+        "child_name",
+        "child_id_number",
+        pl.col("outcome").replace_strict(words, default=pl.col("outcome")),
+        "target_name",
+        "town",
+        "unit",
+        pl.col("own_rank").alias("choice_rank"),
+        "priority_group",
+        "points",
+        "rank",
+        pl.when(pl.col("lottery") != "").then(pl.col("lottery")).alias("lottery"),
+        pl.col("public_reason").alias("reason_zh"),
+        pl.col("entitlement").alias("amount"),
+    ).sort("rank", "ref", nulls_last=True)
+    return rows.select(list(LAYOUT_COLUMNS[NoticeLayout(spec.kind.value)]))
+
+
+def _scoring_rows(
+    actor: Actor, session: Session, run_id: int, legacy: bool = False
+) -> pl.DataFrame:
+    """A score ranking's rows; ``legacy``: with the town's code, as notices published before
+    layouts had it (the town's name otherwise)."""
     people = registry.people(actor, session)
     scores = scoring.run_totals(actor, session, run_id)
     frame = scores.join(people, on="resident_id", how="left").sort(
         ["total", "resident_id"], descending=[True, False]
     )
+    names = repository.town_names(session)
     return frame.select(
         pl.col("resident_id").cast(pl.String).alias("ref"),
         pl.col("name").map_elements(mask_name, return_dtype=pl.String),
         pl.col("id_number").map_elements(mask_id_number, return_dtype=pl.String),
-        "town_code",
+        pl.col("town_code")
+        if legacy
+        else pl.col("town_code")
+        .replace_strict(names, default=pl.col("town_code"), return_dtype=pl.String)
+        .alias("town"),
         pl.col("total").alias("points"),
         pl.col("total").rank("min", descending=True).cast(pl.Int64).alias("rank"),
     )
@@ -258,10 +338,12 @@ def publish(
                 f"cycle {cycle.id} already has notice {current.id}: re-run on it",
             )
         spec = catalog.cycle_spec(cycle)
-        rows = _allocation_rows(actor, session, run.id)
+        rows = _allocation_rows(actor, session, run.id, cycle.id, spec)
+        words = reasons.TITLE_WORDS[spec.kind]
         notice = Notice(
             kind=NoticeKind.ALLOCATION,
-            title=(title or f"{spec.name.zh}（{cycle.name}）分配结果公示").strip(),
+            layout=NoticeLayout(spec.kind.value),
+            title=(title or f"{spec.name.zh}（{cycle.name}）{words}公示").strip(),
             department=spec.department,
             cycle_id=cycle.id,
             allocation_run_id=run.id,
@@ -275,6 +357,7 @@ def publish(
         rows = _scoring_rows(actor, session, run_read.id)
         notice = Notice(
             kind=NoticeKind.SCORING,
+            layout=NoticeLayout.SCORE_RANKING,
             title=(title or f"积分排名公示（{run_read.policy_id} {run_read.as_of}）").strip(),
             department=None,
             scoring_run_id=run_read.id,
@@ -681,14 +764,19 @@ def rerun(
         run = allocation.allocate_cycle(
             actor, session, notice.cycle_id, seed or notice.seed or "", chosen
         )
-        new_id, after_rows = run.id, _allocation_rows(actor, session, run.id)
+        if notice.layout:
+            spec = catalog.cycle_spec(programs_repository.get_cycle(actor, session, run.cycle_id))
+            after_rows = _allocation_rows(actor, session, run.id, run.cycle_id, spec)
+        else:
+            after_rows = _legacy_allocation_rows(actor, session, run.id)
+        new_id = run.id
         notice.allocation_run_id, notice.seed = run.id, run.seed
         notice.scoring_run_id = run.scoring_run_id
     else:
         assert built_on is not None and chosen is not None
         previous = built_on
         new_id = scoring.get_run(actor, session, chosen).id
-        after_rows = _scoring_rows(actor, session, new_id)
+        after_rows = _scoring_rows(actor, session, new_id, legacy=not notice.layout)
         notice.scoring_run_id = new_id
     after_rows = _store_rows(session, notice, after_rows)
     changes = _row_changes(before_rows, after_rows)
@@ -727,7 +815,11 @@ def rerun(
 
 def _row_changes(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
     """Published rows that differ between two versions (by ref): before and after, masked."""
-    keys = [c for c in ("outcome", "target_name", "unit", "points", "rank") if c in after.columns]
+    keys = [
+        c
+        for c in ("outcome", "target_name", "unit", "amount", "points", "rank")
+        if c in after.columns
+    ]
 
     def summary(frame: pl.DataFrame) -> pl.DataFrame:
         return frame.select(

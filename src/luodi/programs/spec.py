@@ -75,6 +75,10 @@ class Rule(BaseModel):
     id: str = Field(pattern="^[a-z][a-z0-9_]*$")
     label: Text
     rule: str
+    public_reason: str | None = Field(default=None, pattern=r"^[^\s：:、，,（）()]{1,8}$")
+    """What a public notice says of a failure of this rule, after "条件不符：" (社保, 住房,
+    居住证 …): a short word naming the condition, never the person's facts; none: the
+    label (docs/programs.md, "Notices")."""
 
 
 class Material(BaseModel):

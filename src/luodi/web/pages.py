@@ -18,7 +18,7 @@ from luodi.auth.actor import PUBLIC_ACTOR, ROLE_LABELS, Actor, Role
 from luodi.auth.permissions import acts_as
 from luodi.errors import LuodiError
 from luodi.notices import service as notices
-from luodi.notices.models import PUBLIC_COLUMNS, NoticeKind, NoticeStatus
+from luodi.notices.models import NoticeStatus, notice_columns
 from luodi.notices.schemas import MAX_REASON, MAX_REF
 from luodi.programs import intake
 from luodi.registry import service as registry
@@ -210,7 +210,7 @@ def notice_page(
         "notice.html",
         {
             "notice": notice,
-            "columns": PUBLIC_COLUMNS[NoticeKind(notice.kind)],
+            "columns": notice_columns(notice),
             "rows": rows.to_dicts(),
             "page": page,
             "pages": pages,
