@@ -20,14 +20,20 @@ from sqlalchemy.orm import Session
 from luodi.allocation import service as allocation
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.notices import reasons, service
-from luodi.notices.models import LAYOUT_COLUMNS, NoticeLayout
+from luodi.notices.models import LAYOUT_COLUMNS, PUBLIC_COLUMNS, NoticeKind, NoticeLayout
 from luodi.programs import catalog, demo, intake
 from luodi.programs import repository as programs_repository
 from luodi.programs import service as programs
 from luodi.programs import targets as program_targets
 from luodi.programs.spec import load_program_spec
 from luodi.registry.models import Town
-from tests.notices.conftest import AS_OF, education_cycle, score
+from tests.notices.conftest import (
+    AS_OF,
+    REVIEWER,
+    education_cycle,
+    resident_actor,
+    score,
+)
 
 SHIPPED = Path(__file__).parents[2] / "programs" / "zj-cixi"
 DIGIT = re.compile(r"\d")
@@ -316,3 +322,35 @@ def test_a_cycle_spec_is_what_the_codes_come_from(db: Session, residents: pl.Dat
     cycle = education_cycle(db, numbers, [False, False], score(db))
     spec = catalog.cycle_spec(programs_repository.get_cycle(SYSTEM_ACTOR, db, cycle["cycle"]))
     assert [rule.public_reason for rule in spec.eligibility] == ["学历"]
+
+
+def test_a_notice_published_before_layouts_keeps_its_columns(
+    db: Session, residents: pl.DataFrame
+) -> None:
+    """A notice with no layout (published before them) is read, verified, rendered and
+    re-run with the columns it was published with, so its digest still proves it."""
+    numbers = residents["id_number"].head(4).to_list()
+    cycle = education_cycle(db, numbers, [True, False, True, True], score(db))
+    notice = service.publish(SYSTEM_ACTOR, db, allocation_run_id=cycle["run"])
+    # As 0016 leaves a notice published before it: no layout, the old rows.
+    notice.layout = None
+    old_rows = service._legacy_allocation_rows(SYSTEM_ACTOR, db, cycle["run"])
+    service._store_rows(db, notice, old_rows)
+    assert list(service.rows_page(db, notice, 0, 10).columns) == list(
+        PUBLIC_COLUMNS[NoticeKind.ALLOCATION]
+    )
+    assert service.verify_digest(db, notice)
+    assert "不符合条件" in set(service.rows_page(db, notice, 0, 10)["outcome"].str.head(5))
+
+    objection = service.file_objection(
+        resident_actor(numbers[1]), db, notice.id, str(cycle["ids"][1]), "已毕业"
+    )
+    service.review(REVIEWER, db, objection.id, uphold=True, reason="已核实毕业证书")
+    intake.correct(SYSTEM_ACTOR, db, cycle["ids"][1], fields={"graduated": True})
+    intake.verify(REVIEWER, db, [cycle["ids"][1]], approve=True)
+    amendment = service.rerun(SYSTEM_ACTOR, db, notice.id)
+    assert amendment.changed == 1 and notice.layout is None
+    rows = service.rows_page(db, notice, 0, 10)
+    assert list(rows.columns) == list(PUBLIC_COLUMNS[NoticeKind.ALLOCATION])
+    assert service.verify_digest(db, notice)
+    assert service.stored_export(db, notice, "pdf").rows_digest == notice.rows_digest
