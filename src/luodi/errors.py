@@ -107,7 +107,8 @@ class FieldProblem:
             "file": self.file,
             "row": self.row,
             "field": self.field,
-            "value": excerpt(self.value),
+            # Masked as in messages and logs: an answer is kept by proxies and clients too.
+            "value": self.shown_value(),
             "reason_zh": self.reason_zh,
             "reason_en": self.reason_en,
         }

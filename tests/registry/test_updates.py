@@ -327,13 +327,13 @@ def test_every_problem_at_once_and_no_stale_report(session: Session, tmp_path: P
     says what is left, and none is left behind once the file is taken."""
     load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
     feed = tmp_path / "residents.csv"
-    report = tmp_path / "residents.rejected.csv"
+    report = tmp_path / "residents.rejected.csv"  # the default place, beside the file
     second_head = f"{city.UNCLE},叔,{city.ZHOUXIANG},H1,户主\n"
     feed.write_text(
         RESIDENT_HEADER + f"110101199001011234,某,{city.ZHOUXIANG},H1,其他\n" + second_head,
         "utf-8",
     )
-    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=report)
+    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed)
     assert result.status == ImportStatus.REJECTED
     assert sorted((item.row, item.column) for item in result.rejections) == [
         (2, "id_number"),
@@ -343,11 +343,54 @@ def test_every_problem_at_once_and_no_stale_report(session: Session, tmp_path: P
 
     feed.write_text(RESIDENT_HEADER + second_head, "utf-8")
     with pytest.raises(Invalid):
-        feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=report)
+        feeds.import_file(SYSTEM_ACTOR, session, "residents", feed)
     left = report.read_text("utf-8-sig")
     assert left.count("\n") == 2 and "a household has one head at most" in left
 
     feed.write_text(RESIDENT_HEADER + f"{city.UNCLE},叔,{city.ZHOUXIANG},H1,其他\n", "utf-8")
-    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=report)
+    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed)
     assert result.status == ImportStatus.IMPORTED, result.rejections
     assert not report.exists() and result.report_files == []
+    # A report named by the caller is theirs: never removed, even when it is the file.
+    feed.write_text(RESIDENT_HEADER + f"{city.UNCLE},叔,{city.ZHOUXIANG},H1,兄弟姐妹\n", "utf-8")
+    result = feeds.import_file(SYSTEM_ACTOR, session, "residents", feed, report=feed)
+    assert result.status == ImportStatus.IMPORTED and feed.exists()
+
+
+def test_the_department_that_owns_a_registry_feed_changes_its_rows(
+    session: Session, tmp_path: Path
+) -> None:
+    """公安局's token sends its permits feed: a new permit and a later cancellation reach the
+    registry on its authority (audited in its name); another department's token is refused.
+    A permit number keeps the case the department wrote it in."""
+    from luodi.auth.actor import Actor, Role
+    from luodi.errors import Forbidden
+    from luodi.registry.models import ResidencePermit
+
+    police = Actor("gonganju-token", Role.DEPARTMENT, department="公安局")
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
+    feed = tmp_path / "permits.csv"
+    feed.write_text(
+        PERMIT_HEADER + f"zj-p1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,有效,\n",
+        "utf-8",
+    )
+    result = feeds.import_file(police, session, "permits", feed, report=None)
+    assert result.status == ImportStatus.IMPORTED, result.rejections
+    feed.write_text(
+        PERMIT_HEADER
+        + f"zj-p1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,注销,2025-01-01\n",
+        "utf-8",
+    )
+    result = feeds.import_file(police, session, "permits", feed, report=None)
+    assert result.status == ImportStatus.IMPORTED, result.rejections
+    session.expire_all()
+    permits = session.scalars(select(ResidencePermit)).all()
+    assert [(p.permit_number, p.status) for p in permits] == [("zj-p1", "cancelled")]
+    assert session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "registry.feed_update", AuditEntry.actor == "gonganju-token"
+        )
+    ).all()
+    schools = Actor("jiaoyuju-token", Role.DEPARTMENT, department="教育局")
+    with pytest.raises(Forbidden):
+        feeds.import_file(schools, session, "permits", feed, report=None)

@@ -132,16 +132,6 @@ def report_paths(target: Path) -> list[Path]:
     return [target.with_name(target.name + ".xlsx"), target.with_name(target.name + ".csv")]
 
 
-def _write_or_clear_report(rejected: pl.DataFrame, target: Path) -> None:
-    """The report of this import, or none: a report left from an earlier import of the same
-    file would list problems this one no longer has."""
-    if rejected.height:
-        write_report(rejected, target)
-        return
-    for path in report_paths(target):
-        path.unlink(missing_ok=True)
-
-
 def _rejection_frame(rejections: list[Rejection]) -> pl.DataFrame:
     """Rejections (the registry's, from a rehearsal) as the rows of a report."""
     return pl.DataFrame(
@@ -201,6 +191,9 @@ def import_file(
             dry_run=dry_run,
             accept_partial=accept_partial,
             report=(report or default_report_base(path)) if write_reports else None,
+            # Only a report in the default place is luodi's to remove: ``--report`` may name
+            # any file, even the one imported.
+            clear_stale_report=report is None,
             today=today or date.today(),
             progress=progress,
             residents=residents,
@@ -288,6 +281,7 @@ def _import(
     today: date,
     progress: Progress,
     residents: pl.DataFrame | None = None,
+    clear_stale_report: bool = False,
 ) -> ImportResult:
     started = time.perf_counter()
     result = ImportResult(
@@ -353,7 +347,7 @@ def _import(
         ]
         good = accepted(stored)
         result.rows_imported = result.rows_read - result.rows_rejected
-        listed = len(result.rejections)
+        registry_refused: list[Rejection] = []
         if (
             spec.registry is not None
             and result.rows_imported
@@ -361,12 +355,18 @@ def _import(
         ):
             # The registry's checks too when the file is refused anyway: every problem at
             # once, not the registry's only after the others are fixed.
-            _rehearse_registry(actor, session, spec, source, good, result, today)
+            registry_refused = _rehearse_registry(actor, session, spec, source, good, result, today)
         if report is not None:
-            registry_refused = _rejection_frame(result.rejections[listed:])
-            _write_or_clear_report(
-                pl.concat([refused, registry_refused], how="diagonal_relaxed"), report
+            reported = pl.concat(
+                [refused, _rejection_frame(registry_refused)], how="diagonal_relaxed"
             )
+            if reported.height:
+                write_report(reported, report)
+            elif clear_stale_report:
+                # A report left from an earlier import of the same file would list problems
+                # this one no longer has.
+                for path in report_paths(report):
+                    path.unlink(missing_ok=True)
             result.report_files = [str(path) for path in report_paths(report) if path.exists()]
         if dry_run:
             result.status = ImportStatus.DRY_RUN
@@ -389,10 +389,15 @@ def _import(
         try:
             batch = _write(actor, session, spec, source, good, result, workdir, today, progress)
         except Invalid as error:
-            # The registry refused rows the feed's own checks let through: they go to the
-            # report too, as the feed's refusals do.
-            if report is not None and error.details:
-                write_report(_rejection_frame(_registry_rejections(spec, source, error)), report)
+            # The registry refused rows the feed's own checks let through (a clean file, or
+            # the rows an accepted partial import kept): they join the report, and the
+            # import is refused as a rehearsal refuses it.
+            found = _registry_rejections(spec, source, error)
+            if report is not None:
+                write_report(
+                    pl.concat([refused, _rejection_frame(found)], how="diagonal_relaxed"), report
+                )
+                result.report_files = [str(path) for path in report_paths(report)]
             raise
         except IntegrityError:
             # Another writer got there between our checks and our writes: on SQLite an
@@ -530,7 +535,7 @@ def _apply_to_registry(
     key, existing = REGISTRY_KEYS[spec.registry]
     known = existing(session) if existing is not None else None
     updated, rows = registry_updates.update_registered(
-        actor, session, target, rows, what, file_name, known=known
+        actor, session, target, rows, what, file_name, known=known, feed_department=spec.department
     )
     if key is not None and known is not None:
         rows = rows.filter(~pl.col(key).is_in(known["key"].implode()))
@@ -543,6 +548,7 @@ def _apply_to_registry(
             {target: rows},
             today=today,
             what=(f"文件 {file_name} 的登记库数据", f"the registry rows of {file_name}"),
+            feed_department=spec.department,
         )
     except Invalid as error:
         # The registry names its own file (residents.csv …); the rows are the department's.
@@ -594,12 +600,14 @@ def _rehearse_registry(
     good: pl.LazyFrame,
     result: ImportResult,
     today: date,
-) -> None:
+) -> list[Rejection]:
     """A dry run of a registering feed, or a file refused for its own problems, runs the
     registry's checks too (two heads of one household, a child as its own parent …), so
     that every problem is listed at once: the rows are handed over inside a savepoint
-    that is always rolled back, and what the registry refuses is listed as rejections."""
+    that is always rolled back, and what the registry refuses is listed as rejections (the
+    first of them; all are returned, for the report)."""
     savepoint = session.begin_nested()
+    found: list[Rejection] = []
     try:
         _apply_to_registry(actor, session, spec, good, source.file_name, today)
     except Invalid as error:
@@ -611,6 +619,7 @@ def _rehearse_registry(
         result.rows_imported = max(result.rows_imported - refused, 0)
     finally:
         savepoint.rollback()
+    return found
 
 
 def _write_facts(

@@ -36,7 +36,7 @@ def resident_id_of(session: Session, resident: str) -> int:
     """The registry's number of ``resident``: the number itself (up to ten digits), or the
     resident whose 18-character ID number it is (checked, and masked in any error)."""
     text = resident.strip()
-    if text.isdigit() and len(text) <= len(str(MAX_ID)):
+    if text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID)):
         number = int(text)
         if not 1 <= number <= MAX_ID:
             raise Invalid.field(

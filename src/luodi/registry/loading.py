@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from luodi import bulk
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
-from luodi.auth.permissions import require
+from luodi.auth.permissions import require, require_department
 from luodi.errors import FieldProblem
 from luodi.kernels.identifiers import (
     check_credit_code,
@@ -431,6 +431,17 @@ def load_city(
     return summary
 
 
+def require_registrar(actor: Actor, feed_department: str | None = None) -> None:
+    """Who writes registry rows in bulk: the service centre; through a department's own feed
+    (``feed_department``), whoever may push that feed — its reviewer or token, or an
+    administrator —, since the department is the source of what its feed carries (公安局 the
+    residence registration and the permits, 教育局 the children …). Audited in their name."""
+    if feed_department is None:
+        require(actor, Role.ADMIN, Role.OPERATOR)
+    else:
+        require_department(actor, feed_department)
+
+
 def register_frames(
     actor: Actor,
     session: Session,
@@ -440,13 +451,15 @@ def register_frames(
     progress: ProgressCallback | None = None,
     what: tuple[str, str] = ("登记库数据", "registry rows"),
     listed: int = MAX_LISTED_PROBLEMS,
+    feed_department: str | None = None,
 ) -> LoadSummary:
     """Check and write registry rows given as text frames keyed by their city file
     (``city_files``; ``_line`` is the row a problem names). A registry file missing from
     ``frames`` is no rows (towns and the optional files: not given). On any problem raise
     naming file, row, column and reason, and write nothing; ``what`` (zh, en) names the whole
-    in the message; ``listed``: how many problems the error lists (the rest are counted)."""
-    require(actor, Role.ADMIN, Role.OPERATOR)
+    in the message; ``listed``: how many problems the error lists (the rest are counted);
+    ``feed_department``: the rows come from that department's feed (``require_registrar``)."""
+    require_registrar(actor, feed_department)
     today = today or date.today()
     say = progress or (lambda _message: None)
     problems = Problems(limit=listed)

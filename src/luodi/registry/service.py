@@ -545,12 +545,15 @@ def register_frames(
     *,
     today: date | None = None,
     what: tuple[str, str] = ("登记库数据", "registry rows"),
+    feed_department: str | None = None,
 ) -> LoadSummary:
     """Registry rows in bulk, as text frames keyed by their city file (``city_files``) with
     ``_line``, the row a problem names: what a registering feed (residents, permits …) hands
     over, and what ``luodi load`` reads. Checked across every frame, then written all or
     nothing (``loading.register_frames``)."""
-    return loading.register_frames(actor, session, frames, today=today, what=what)
+    return loading.register_frames(
+        actor, session, frames, today=today, what=what, feed_department=feed_department
+    )
 
 
 ENDORSEMENT_VARIABLE = "permit_endorsement"

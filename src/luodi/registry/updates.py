@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from luodi import bulk
 from luodi.audit import service as audit
-from luodi.auth.actor import Actor, Role
-from luodi.auth.permissions import require
+from luodi.auth.actor import Actor
 from luodi.registry import city_files, repository
+from luodi.registry.loading import require_registrar
 from luodi.registry.models import (
     Child,
     Household,
@@ -60,6 +60,7 @@ def update_registered(
     file: str,
     *,
     known: pl.DataFrame | None = None,
+    feed_department: str | None = None,
 ) -> tuple[int, pl.DataFrame]:
     """Update the rows of ``target`` (residents.csv, children.csv, permits.csv,
     employment.csv) whose person, child, permit or post is registered, problems named by ``file`` and ``LINE``; return
@@ -85,7 +86,8 @@ def update_registered(
         update_rows = _update_employment
     else:
         return 0, rows
-    rows = rows.with_columns(pl.col(key).str.to_uppercase())
+    if key != "permit_number":  # a permit number is stored as the department wrote it
+        rows = rows.with_columns(pl.col(key).str.to_uppercase())
     registered = pl.col(key).is_in(known["key"].implode())
     existing = rows.filter(registered).join(
         known.rename({"key": key, "id": "registered_id"}), on=key, how="left"
@@ -93,8 +95,9 @@ def update_registered(
     new = rows.filter(~registered).drop("employment_key", strict=False)
     if existing.height == 0:
         return 0, new
-    # Who may register people may correct them (``register_frames``).
-    require(actor, Role.ADMIN, Role.OPERATOR)
+    # Who may register people may correct them (``register_frames``): through a
+    # department's own feed, that department (a permit's cancellation is 公安局's to send).
+    require_registrar(actor, feed_department)
     problems = Problems()
     changes = update_rows(session, file, existing, new, problems)
     problems.raise_if_any(*what)
