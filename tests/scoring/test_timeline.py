@@ -501,3 +501,24 @@ def test_a_cancellation_sent_after_a_run(city: Engine, tmp_path: Path) -> None:
         scoring.resident_score(SYSTEM_ACTOR, session, resident, None)
     assert f"not scored in the newest scoring run {after}" in caught.value.message_en
     assert "2026-01-15" in caught.value.message_en
+    # Registered after the newest run, with a valid permit: simply not scored yet (the run
+    # did not leave them out), not "not scored in the newest run".
+    newcomer = id_number(birth=date(1992, 3, 3), sequence=777)
+    people = tmp_path / "居民.csv"
+    people.write_text(f"身份证号,姓名,镇街代码\n{newcomer},新来,{TOWN}\n")
+    permit = tmp_path / "新证.csv"
+    permit.write_text(
+        "居住证编号,身份证号,镇街代码,签发日期,有效期至\n"
+        f"N-1,{newcomer},{TOWN},2025-06-01,2030-06-01\n"
+    )
+    with session_scope(city) as session:
+        for feed, file in (("residents", people), ("permits", permit)):
+            imported = feeds_service.import_file(
+                SYSTEM_ACTOR, session, feed, file, today=AS_OF, write_reports=False
+            )
+            feeds_service.raise_if_rejected(imported)
+    with session_scope(city) as session:
+        added = session.scalars(select(Resident.id).where(Resident.id_number == newcomer)).one()
+        with pytest.raises(NotFound) as caught:
+            scoring.resident_score(SYSTEM_ACTOR, session, added, None)
+    assert "has not been scored" in caught.value.message_en

@@ -64,16 +64,14 @@ def latest_run_with(session: Session, actor: Actor, resident_id: int) -> Scoring
     ).one_or_none()
 
 
-def newest_run_after(
-    session: Session, run_id: int, policy_id: str | None
-) -> tuple[int, date] | None:
-    """(id, as_of) of the newest run of ``policy_id`` (of any policy when None) after
-    ``run_id``: only its number and date, for telling a resident whose newest score is not
-    the newest run that they were not scored in it. Unscoped on purpose: it says nothing about
-    the run beyond that it exists, which whoever reads the resident may know."""
+def newest_run_after(session: Session, run_id: int) -> tuple[int, date] | None:
+    """(id, as_of) of the newest run (of any policy: every policy scores the same permit
+    holders) after ``run_id``: only its number and date, for telling a resident whose newest
+    score is not the newest run that they were not scored in it. Unscoped on purpose: it
+    says nothing about the run beyond that it exists, which whoever reads the resident may
+    know, and a scoped query would hide the very run that left them out
+    (docs/security.md)."""
     statement = select(ScoringRun.id, ScoringRun.as_of).where(ScoringRun.id > run_id)
-    if policy_id is not None:
-        statement = statement.where(ScoringRun.policy_id == policy_id)
     row = session.execute(statement.order_by(ScoringRun.id.desc()).limit(1)).one_or_none()
     return None if row is None else (int(row[0]), row[1])
 

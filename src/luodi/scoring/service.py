@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -18,6 +18,7 @@ from luodi.facts import service as facts_service
 from luodi.feeds import catalog
 from luodi.kernels.policy import KEY, TOTAL, CompiledPolicy, InputError, prepare_inputs
 from luodi.kernels.policy.explain import explain
+from luodi.kernels.timeline.permits import PermitState
 from luodi.policy.service import compiled_from_text, in_force, input_invalid
 from luodi.registry import repository as registry_repository
 from luodi.registry import service as registry_service
@@ -137,12 +138,9 @@ def list_runs(actor: Actor, session: Session) -> list[RunRead]:
     return [RunRead.model_validate(run) for run in repository.list_runs(session, actor)]
 
 
-def _not_scored(
-    actor: Actor, session: Session, resident_id: int, run_id: int, as_of: date
-) -> NotFound:
-    """A resident absent from run ``run_id``, with their permit on its date (the only reason
-    a resident is left out of a run: no valid permit, docs/policy.md)."""
-    span = registry_service.residence_span(actor, session, resident_id, as_of)
+def _not_scored(resident_id: int, run_id: int, as_of: date, span: Mapping[str, object]) -> NotFound:
+    """A resident absent from run ``run_id``, with their permit on its date (``span``; the
+    only reason a resident is left out of a run: no valid permit, docs/policy.md)."""
     return NotFound(
         f"居民 {resident_id} 未在最新的计分批次 {run_id}（计分日 {as_of}）中计分：{span['reason_zh']}",
         f"resident {resident_id} was not scored in the newest scoring run {run_id} "
@@ -161,11 +159,13 @@ def resident_score(
         run = repository.latest_run_with(session, actor, resident_id)
         # The newest score is the newest run's: a resident left out of a later run (a
         # permit cancelled or suspended since) is told so and why, not shown an older total.
-        newer = repository.newest_run_after(
-            session, run.id if run else 0, run.policy_id if run else None
-        )
+        newer = repository.newest_run_after(session, run.id if run else 0)
         if newer is not None:
-            raise _not_scored(actor, session, resident_id, *newer)
+            span = registry_service.residence_span(actor, session, resident_id, newer[1])
+            # Valid then, yet not in it: registered (or the permit sent) after that run was
+            # made; the score they have, if any, is still their newest.
+            if span["permit_state"] != PermitState.VALID:
+                raise _not_scored(resident_id, *newer, span)
         if run is None:
             raise NotFound(
                 f"居民 {resident_id} 还没有积分", f"resident {resident_id} has not been scored"
