@@ -107,6 +107,23 @@ def luodi(
     )
 
 
+def settled(database: Path) -> None:
+    """Everything a command wrote is in the file itself (its write-ahead log checkpointed and
+    emptied), so that a copy of the file alone is the whole database."""
+    import sqlite3
+
+    with sqlite3.connect(database) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+
+
+def fresh_copy(source: Path, copy: Path) -> None:
+    """``source`` copied to ``copy``, with no log or index left from an earlier copy."""
+    for stale in (copy.with_name(copy.name + "-wal"), copy.with_name(copy.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    shutil.copy(source, copy)
+
+
 def results_digest(database: Path) -> str:
     """SHA-256 of every allocation result in ``database`` (a fresh copy holds one run), to
     show that the variants decide the same."""
@@ -262,10 +279,12 @@ def main() -> None:
         one_row = folder / "one.csv"
         one_row.write_text(f"{header}\n{first}\n", encoding="utf-8")
         applied = folder / "applied.db"
-        shutil.copy(base, applied)
+        settled(base)
+        fresh_copy(base, applied)
         current = next(iter(variants.values()))  # the code timed as "now"
         luodi(applied, current, "program", "apply", cycle, str(city / "applications.csv"))
         luodi(applied, current, "program", "verify", cycle, "--all")
+        settled(applied)
         kernel = float(
             subprocess.run(
                 [sys.executable, __file__, "--kernel", str(applied), cycle],
@@ -301,7 +320,7 @@ def main() -> None:
             for _ in range(options.runs):
                 for label, environment in variants.items():
                     copy = folder / "run.db"
-                    shutil.copy(source_db, copy)
+                    fresh_copy(source_db, copy)
                     wall, cpu = luodi(copy, environment, "program", *args)
                     if step == "allocate":
                         decided[label].add(results_digest(copy))
