@@ -105,7 +105,7 @@ def test_resident_correct_moves_and_refuses_bad_names(database: dict[str, str]) 
     shown = run_luodi("resident", "show", number.lower(), env=database)
     assert shown.returncode == 0, shown.stderr
     assert '"id": 1' in shown.stdout and number not in shown.stdout
-    for wrong in (id_number(sequence=999), "33028219900101123"):
+    for wrong in (id_number(sequence=999), "33028219900101123", "²", "１２"):
         refused = run_luodi("resident", "show", wrong, env=database)
         assert refused.returncode != 0 and "Traceback" not in refused.stderr
         assert wrong not in refused.stderr and "无效" in refused.stderr

@@ -23,6 +23,7 @@ from luodi.programs import service as programs
 from luodi.programs import targets as program_targets
 from luodi.programs.models import Application
 from luodi.registry.models import Resident
+from tests.factories import id_number
 from tests.web.conftest import PASSWORD, sign_in
 
 
@@ -132,6 +133,13 @@ def test_a_resident_files_one_record_for_self_or_own_child(
     )
     assert stranger.status_code == 422
     assert stranger.json()["details"][0]["field"] == "child_id_number"
+    # A number no child of the city has gets the same answer: a resident cannot probe
+    # which children are registered.
+    nobody = post(
+        client, school, [{"child_id_number": id_number(sequence=998), "choices": schools}], auth
+    )
+    assert nobody.status_code == 422
+    assert nobody.json()["details"][0]["reason_en"] == stranger.json()["details"][0]["reason_en"]
     # An adult of the child's household who is not its parent (an uncle): refused, and the
     # parent can still file (an uncle's application locked the parents out of the cycle).
     uncle = post(

@@ -188,13 +188,18 @@ def submit_applications(
             session, SYSTEM_ACTOR, frame["child_id_number"].drop_nulls().to_list()
         )
         frame = frame.join(children, on="child_id_number", how="left")
+        not_parent = (
+            "申请人不是该子女登记的父母（监护人）",
+            "the applicant is not a registered parent (guardian) of the child",
+        )
+        # A resident is told the same for an unregistered child as for another's child:
+        # the answer must not say whether a child of that number is registered in the city.
         problems.flag(
             file,
             frame,
             pl.col("child_id").is_null(),
             "child_id_number",
-            "不是登记在册的随迁子女",
-            "not a registered child",
+            *(("不是登记在册的随迁子女", "not a registered child") if on_behalf else not_parent),
         )
         # Only the child's parents or guardians file for it (《民法典》第二十七条): the two
         # the children feed names, wherever they live, never another adult of the household
@@ -208,8 +213,7 @@ def submit_applications(
                 | (pl.col("resident_id") == pl.col("child_second_parent")).fill_null(False)
             ),
             "child_id_number",
-            "申请人不是该子女登记的父母（监护人）",
-            "the applicant is not a registered parent (guardian) of the child",
+            *not_parent,
         )
         subject = pl.format("child:{}", pl.col("child_id"))
     else:

@@ -28,6 +28,7 @@ from luodi.registry.models import (
     Employment,
     Household,
     PermitStatus,
+    Relation,
     ResidencePermit,
     Resident,
     Town,
@@ -319,7 +320,9 @@ def _resident_reads(
             town_name=town.name,
             valid_permit=resident.id in holders,
             children=children.get(resident.household_id, 0) if resident.household_id else 0,
-            relation_to_head=resident.relation_to_head,
+            relation_to_head=Relation(resident.relation_to_head)
+            if resident.relation_to_head
+            else None,
             # Only a reader whose scope holds the resident gets here (the query is scoped).
             name=resident.name if full_names else None,
         )
