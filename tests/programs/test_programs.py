@@ -316,6 +316,7 @@ def test_a_cycle_refuses_values_that_are_typing_errors(
 def test_a_notice_lasts_the_cycles_notice_period(city: Session, small_city: Path) -> None:
     """`notice_days` of a cycle is the default length of its notice; a start more than a
     year ahead is refused (a date past 9999 could not even be computed)."""
+    from luodi import workdays
     from luodi.notices import service as notices
 
     applications = demo.benefit_applications(small_city, 6)
@@ -325,6 +326,9 @@ def test_a_notice_lasts_the_cycles_notice_period(city: Session, small_city: Path
         notices.publish(SYSTEM_ACTOR, city, allocation_run_id=run.id, starts_on=date(9999, 12, 30))
     monday = TODAY + timedelta(days=(7 - TODAY.weekday()) % 7)
     notice = notices.publish(SYSTEM_ACTOR, city, allocation_run_id=run.id, starts_on=monday)
-    assert notice.ends_on == monday + timedelta(
-        days=11
-    )  # ten working days: two weeks less a weekend
+    # Ten working days by the legal calendar (holidays and 调休 as the year has them), not
+    # two weeks less a weekend: the window holds exactly ten and ends on the tenth.
+    calendar = workdays.current()
+    assert notice.ends_on == calendar.window_end(monday, 10)
+    assert calendar.working_days_between(monday, notice.ends_on) == 10
+    assert notice.ends_on >= monday + timedelta(days=11)  # holidays only lengthen it
