@@ -24,8 +24,8 @@ EXCERPT_CHARS = 60
 
 
 _VALIDATION_WORDS: dict[str, tuple[str, str]] = {
-    "missing": ("必填项缺失", "required"),
-    "extra_forbidden": ("不允许的字段", "not an allowed field"),
+    "missing": ("缺少必填项", "required"),
+    "extra_forbidden": ("未知的键", "not an allowed key"),
     "int_parsing": ("应为整数", "must be a whole number"),
     "int_type": ("应为整数", "must be a whole number"),
     "int_from_float": ("应为整数", "must be a whole number"),

@@ -158,7 +158,7 @@ def run(text: str) -> list[CaseOutcome]:
         ),
         (case(inputs={"points": 100}), ".inputs.points", "写在用例的 points 下"),
         (case(inputs={"sector": "care"}), ".inputs.sector", "写在用例的 fields 下"),
-        (case(pending=""), ".pending", "不能为空"),
+        (case(pending=""), ".pending", "至少 1 个字符"),
     ],
 )
 def test_a_malformed_case_names_the_file_the_case_and_the_key(

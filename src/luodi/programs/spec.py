@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from luodi.errors import validation_reason
 from luodi.kernels.allocation import Method
 from luodi.kernels.policy.document import DAY, MAX_TESTS, load_yaml
 
@@ -315,26 +316,8 @@ def _impossible_day(value: Any) -> bool:
     return isinstance(value, str) and DAY.match(value) is not None
 
 
-# Pydantic's words for the mistakes a hand-written document makes, in Chinese first.
-_PROBLEM_ZH = {
-    "extra_forbidden": "未知的键",
-    "missing": "缺少必填项",
-    "bool_type": "应为 true 或 false",
-    "int_type": "应为整数",
-    "float_type": "应为数字",
-    "string_type": "应为文字",
-    "list_type": "应为列表",
-    "dict_type": "应为映射",
-    "model_type": "应为映射",
-    "date_from_datetime_parsing": "应为日期 YYYY-MM-DD",
-    "date_parsing": "应为日期 YYYY-MM-DD",
-    "date_type": "应为日期 YYYY-MM-DD",
-    "string_pattern_mismatch": "格式不符",
-    "string_too_short": "不能为空",
-    "greater_than_equal": "太小",
-    "too_long": "项数太多",
-    "enum": "取值未声明",
-}
+# Where a YAML document's words differ from a JSON request's (``errors.validation_reason``).
+_DOCUMENT_ZH = {"dict_type": "应为映射", "model_type": "应为映射"}
 
 
 def _describe(problem: Any, raw: dict[str, Any]) -> str:
@@ -348,7 +331,10 @@ def _describe(problem: Any, raw: dict[str, Any]) -> str:
         place = f"tests[{loc[1]}]" + (f"「{name}」" if name else "")
         place += "".join(f".{part}" for part in loc[2:])
     message = problem["msg"].removeprefix("Value error, ")
-    zh = _PROBLEM_ZH.get(problem["type"])
+    zh = _DOCUMENT_ZH.get(problem["type"])
+    if zh is None:
+        said, _ = validation_reason(problem)
+        zh = said if said != message else None
     if problem["type"].startswith("date") and _impossible_day(problem.get("input")):
         zh = "日历上没有这一天"
     return f"{place or '(document)'}: " + (f"{zh} / {message}" if zh else message)
