@@ -112,6 +112,7 @@ def test_public_reason_codes_from_the_program_document() -> None:
     assert reasons.public_reason(health, "ineligible", "不在所用计分批次中（没有有效居住证）") == (
         "条件不符：居住证"
     )
+    assert reasons.public_reason(health, "unplaced", "志愿均已满额（按排名未轮到）") == "名额已满"
     assert reasons.public_reason(rental, "waitlisted", "房源已配完，进入轮候") == "房源已配完"
     assert reasons.public_reason(rental, "placed", None) is None
     # A reason nobody mapped is never published as stored: it may hold anything.
@@ -300,7 +301,8 @@ def test_benefit_notices_say_approved_with_the_amount(
     rows = all_rows(db, quota)
     assert rows.filter(pl.col("outcome") == "核准").height == 5
     assert set(rows["outcome"]) == {"核准", "未核准"}
-    check_public_reasons(rows, {"志愿已满"})
+    check_public_reasons(rows, {"名额已满"})
+    assert set(rows.filter(pl.col("outcome") == "未核准")["reason_zh"]) >= {"名额已满"}
 
 
 def test_score_ranking_names_the_town(db: Session) -> None:

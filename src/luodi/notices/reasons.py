@@ -102,7 +102,9 @@ def public_reason(spec: ProgramSpec, outcome: str, reason_zh: str | None) -> str
     if reason_zh is None or reason_zh == "":
         return None
     if reason_zh in FIXED_CODES:
-        return FIXED_CODES[reason_zh]
+        code = FIXED_CODES[reason_zh]
+        # A quota benefit has one list, not choices: the kernel's words are the schools'.
+        return "名额已满" if code == "志愿已满" and spec.kind is ProgramKind.QUOTA_BENEFIT else code
     if reason_zh.startswith(NO_PERMIT):
         return f"{NOT_MET}：居住证"
     if reason_zh.startswith(FAILED_PREFIX):
