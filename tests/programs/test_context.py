@@ -409,3 +409,60 @@ def test_an_allocation_reads_the_context(
     refused = facts.filter(~(pl.col("frontline") & pl.col("employer_union")).fill_null(False))
     assert refused.height > 0
     assert set(refused["outcome"]) <= {"ineligible"}
+
+
+def test_time_line_words_whatever_the_policy_declares(session: Session, tmp_path: Path) -> None:
+    """The 慈溪 rule for children 0–6 (a parent with 12 months of 职工医保, insured now) and
+    a permit's issue date are words of every program, read from the facts and the permit
+    time line as of the cycle's date, for the person and for the child's parents, though
+    this policy declares none of them."""
+    from luodi.feeds import service as feeds
+
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path))
+    # The mother: 职工医保 every month from 2025-07 to 2026-08, December 2025 paid in arrears
+    # (补缴): 14 months paid, a run of 8 since January, insured in August.
+    months = [f"2025-{m:02d}" for m in range(7, 13)] + [f"2026-{m:02d}" for m in range(1, 9)]
+    rows = [
+        f"{city.MOTHER},{month},1,{'是' if month == '2025-12' else '否'},职工" for month in months
+    ]
+    # The father: one month of the resident scheme only.
+    rows.append(f"{city.FATHER},2026-08,1,否,居民")
+    feed = tmp_path / "医保.csv"
+    feed.write_text("身份证号,所属期,缴费月数,是否补缴,险种\n" + "\n".join(rows) + "\n", "utf-8")
+    result = feeds.import_file(SYSTEM_ACTOR, session, "medical_insurance", feed, today=AS_OF)
+    feeds.raise_if_rejected(result)
+
+    frame, ids = family_frame(session)
+    words = [
+        "employee_medical_insurance_months",
+        "employee_medical_insurance_current",
+        "parent_2_employee_medical_insurance_continuous_months",
+        "either_parent_employee_medical_insurance_current",
+        "medical_insurance_months",
+        "permit_state",
+    ]
+    assert all(word in context.types(INPUTS) for word in words)
+    # A rule on them opens (it was refused as an unknown name under this policy).
+    rules.check_rules(
+        spec_with(  # type: ignore[arg-type]
+            "employee_medical_insurance_continuous_months >= 12 and next_endorsement_due > as_of"
+        ),
+        INPUTS,
+        "zj-cixi",
+    )
+    built = context.add_context(
+        SYSTEM_ACTOR,
+        session,
+        frame,
+        AS_OF,
+        INPUTS,
+        related_inputs=scores_of(ids),
+        words_read=words,
+    ).row(1, named=True)  # the mother's row of the first child
+    assert built["employee_medical_insurance_months"] == 14  # back payments count here
+    assert built["employee_medical_insurance_current"] is True  # August paid, not in arrears
+    assert built["medical_insurance_months"] == 14
+    assert built["permit_state"] == "none"  # the family city issues no permit
+    # The child's parents: the mother is parent 2; her run starts after the back payment.
+    assert built["parent_2_employee_medical_insurance_continuous_months"] == 8
+    assert built["either_parent_employee_medical_insurance_current"] is True

@@ -797,7 +797,7 @@ def test_a_document_holds_at_most_max_tests_cases() -> None:
     cases = [case(name=f"c{index}") for index in range(MAX_TESTS + 1)]
     problems = problems_of(document(*cases))
     assert problems == [
-        f"tests: 项数太多 / List should have at most {MAX_TESTS} items after validation, "
+        f"tests: 最多 {MAX_TESTS} 项 / List should have at most {MAX_TESTS} items after validation, "
         f"not {MAX_TESTS + 1}"
     ]
 

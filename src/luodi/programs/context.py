@@ -219,6 +219,80 @@ WORDS: dict[str, Word] = {
 """The fixed words; ``vocabulary`` adds the words about the spouse and the child's parents
 for each input of the points policy."""
 
+_PERMIT_STATE = ValueType(Kind.ENUM, ("valid", "suspended", "expired", "cancelled", "none"))
+_INSURANCE_NAMES = {
+    "social_insurance": ("社保", "social insurance", "social_insurance.yaml"),
+    "employee_medical_insurance": (
+        "职工医保",
+        "employee medical insurance (职工医保)",
+        "medical_insurance.yaml: 险种 employee",
+    ),
+    "medical_insurance": (
+        "医保（职工与居民合计）",
+        "medical insurance of every scheme",
+        "medical_insurance.yaml",
+    ),
+}
+FACT_WORDS: dict[str, Word] = {
+    **{
+        name: _word(
+            "time line",
+            value_type,
+            f"{zh}{what_zh}",
+            f"{en}: {what_en}",
+            f"{source}（docs/policy.md「Insurance by month」）",
+        )
+        for kind, (zh, en, source) in _INSURANCE_NAMES.items()
+        for name, value_type, what_zh, what_en in (
+            (
+                f"{kind}_months",
+                INT,
+                "累计缴费月数（年度合计只计已过去的月份，补缴计入）",
+                "months paid by the date (a year's total counts its passed months only)",
+            ),
+            (
+                f"{kind}_continuous_months",
+                INT,
+                "到当月或上月为止不间断的缴费月数（补缴不计）",
+                "the unbroken run of paid months up to this or last month (no back payments)",
+            ),
+            (
+                f"{kind}_current",
+                BOOL,
+                "当月或上月正在缴纳（非补缴）",
+                "paid for this or last month, not in arrears",
+            ),
+        )
+    },
+    "permit_state": _word(
+        "time line",
+        _PERMIT_STATE,
+        "居住证状态（valid/suspended/expired/cancelled/none）",
+        "the permit's state (valid, suspended, expired, cancelled, none)",
+        "permits.yaml, permit_endorsements.yaml（docs/policy.md「The permit time line」）",
+    ),
+    "permit_issue_date": _word(
+        "time line",
+        DATE,
+        "当前居住证的签发日期",
+        "the issue date of the current permit",
+        "permits.yaml",
+    ),
+    "next_endorsement_due": _word(
+        "time line",
+        DATE,
+        "下一次应签注的周年日（有效时）",
+        "the next anniversary that asks for an endorsement (while valid)",
+        "permits.yaml, permit_endorsements.yaml",
+    ),
+}
+"""Words of the insurance and permit time lines as of the cycle's date, for the person and
+the spouse and parents, whatever the points policy declares (a policy input of the same name
+wins and is read from the scoring run): the 慈溪 rule for children 0–6 reads
+``parent_1_employee_medical_insurance_continuous_months`` under any policy. Read from the
+facts for the people asked about only (``fact_word_frame``)."""
+WORDS.update(FACT_WORDS)
+
 RELATED: dict[str, tuple[str, str]] = {
     "spouse": ("配偶", "the spouse"),
     "parent_1": (
@@ -237,7 +311,11 @@ RELATED_ID = {"spouse": "spouse_id", "parent_1": "parent_1_id", "parent_2": "par
 
 
 def related_types(input_types: Mapping[str, ValueType]) -> dict[str, ValueType]:
-    return {**input_types, POINTS: FLOAT}
+    return {
+        **{name: word.type for name, word in FACT_WORDS.items() if name not in input_types},
+        **input_types,
+        POINTS: FLOAT,
+    }
 
 
 def vocabulary(input_types: Mapping[str, ValueType]) -> dict[str, Word]:
@@ -550,7 +628,37 @@ def reads(words_read: Collection[str]) -> tuple[bool, bool, bool]:
     the spouses' and parents' scores)."""
     groups = {WORDS[name].group for name in words_read if name in WORDS}
     related = any(name.startswith(RELATED_PREFIXES) for name in words_read)
-    return bool(groups - {"employer"}) or related, "employer" in groups, related
+    return bool(groups - {"employer", "time line"}) or related, "employer" in groups, related
+
+
+def fact_word_frame(
+    actor: Actor, session: Session, ids: list[int], as_of: date, names: Collection[str]
+) -> pl.DataFrame:
+    """``resident_id`` and the ``FACT_WORDS`` ``names`` of the residents ``ids`` as of
+    ``as_of``: the insurance time line from their facts and the permit time line from their
+    permits and endorsements, read for these people only. Nobody's record is no month paid
+    and not insured; no permit is the state ``none``."""
+    from luodi.facts import service as facts_service
+    from luodi.registry import service as registry_service
+
+    out = pl.DataFrame({KEY: sorted(set(ids))}, schema={KEY: pl.Int64})
+    insured = [name for name in names if facts_service.insurance_kind(name) is not None]
+    if insured and out.height:
+        kinds = sorted({kind for name in insured if (kind := facts_service.insurance_kind(name))})
+        found = facts_service.insurance_as_of(actor, session, kinds, as_of, out[KEY].to_list())
+        out = out.join(found.select(KEY, *insured), on=KEY, how="left").with_columns(
+            pl.col(name).fill_null(False if FACT_WORDS[name].type == BOOL else 0)
+            for name in insured
+        )
+    permits = [name for name in names if name in FACT_WORDS and name not in insured]
+    if permits and out.height:
+        timeline = registry_service.permit_timeline(
+            actor, session, as_of, out[KEY].to_list(), reasons=False
+        )
+        out = out.join(timeline.select(KEY, *permits), on=KEY, how="left")
+        if "permit_state" in permits:
+            out = out.with_columns(pl.col("permit_state").fill_null("none"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -640,6 +748,23 @@ def add_context(
         family = no_families()
     registry = registry_frames(actor, session, frame, as_of, family, employments_read)
     stage = _from_registry(frame, as_of, registry, input_types, keep)
+    asked = [
+        name
+        for name in FACT_WORDS
+        if name in stage.words and (words_read is None or name in words_read)
+    ]
+    if asked:
+        person = _person_column(frame)
+        timelines = fact_word_frame(
+            actor, session, stage.out[person].drop_nulls().to_list(), as_of, asked
+        )
+        stage = _Stage(
+            stage.out.drop(asked, strict=False).join(
+                timelines.rename({KEY: person}), on=person, how="left"
+            ),
+            stage.base_columns,
+            stage.words,
+        )
     related = None
     if related_inputs is not None and related_read:
         ids = pl.concat([stage.out[column] for column in RELATED_ID.values()]).drop_nulls()
@@ -654,4 +779,23 @@ def add_context(
             if parts
             else pl.DataFrame(schema={KEY: pl.Int64})
         )
+        # The spouses' and parents' time-line words the policy does not declare (the run
+        # holds only the policy's inputs): read for them as for the applicants.
+        theirs = [
+            name
+            for name in FACT_WORDS
+            if name not in input_types
+            and (
+                words_read is None
+                or any(
+                    word.startswith(RELATED_PREFIXES) and word.endswith(name) for word in words_read
+                )
+            )
+        ]
+        if theirs and related.height:
+            related = related.drop(theirs, strict=False).join(
+                fact_word_frame(actor, session, related[KEY].to_list(), as_of, theirs),
+                on=KEY,
+                how="left",
+            )
     return _finish(stage, input_types, related, words_read)
