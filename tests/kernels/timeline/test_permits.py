@@ -93,6 +93,31 @@ def test_suspended_from_the_anniversary_itself_and_valid_the_day_before() -> Non
     assert one([PERMIT], [], FIRST)["permit_state"] == "suspended"
 
 
+@pytest.mark.parametrize(
+    ("endorsements", "as_of", "since"),
+    [
+        # Endorsed for 2025, none for 2026 nor 2027, late in 2027: suspended since 2026.
+        ([date(2025, 2, 20), date(2027, 3, 10)], date(2027, 6, 1), date(2026, 3, 1)),
+        # Nothing before the late one: since the first anniversary.
+        ([date(2026, 3, 10)], date(2026, 6, 1), FIRST),
+        # An earlier suspension restored late, endorsed on time after, missed again: the
+        # reason names the second suspension, not the first.
+        (
+            [date(2025, 4, 1), date(2026, 2, 20), date(2028, 3, 5)],
+            date(2028, 6, 1),
+            date(2027, 3, 1),
+        ),
+    ],
+)
+def test_a_late_endorsement_says_since_when_the_permit_was_suspended(
+    endorsements: list[date], as_of: date, since: date
+) -> None:
+    row = one([PERMIT], endorsements, as_of)
+    assert (row["permit_state"], row["span_start"]) == ("valid", endorsements[-1])
+    assert f"suspended since anniversary {since}" in str(row["reason_en"])
+    assert f"自 {since} 周年未按时签注起中止" in str(row["reason_zh"])
+
+
 def test_late_endorsement_restores_and_restarts_the_count() -> None:
     late = date(2025, 4, 10)
     row = one([PERMIT], [late, date(2026, 2, 20)], date(2026, 6, 1))

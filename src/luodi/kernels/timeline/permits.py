@@ -279,7 +279,33 @@ def permit_timeline(
         .group_by("permit")
         .agg(restored_on=pl.col("endorsed_on").min())
     )
-    chain = chain.join(restored, on="permit", how="left", maintain_order="left")
+    # The endorsement before the restoring one: the suspension began at the first
+    # anniversary missed after it (a reason says since when, not only the latest missed).
+    prior = (
+        endorsed.join(restored, on="permit", how="inner")
+        .filter(pl.col("endorsed_on") < pl.col("restored_on"))
+        .group_by("permit")
+        .agg(prior_endorsed=pl.col("endorsed_on").max())
+    )
+    chain = (
+        chain.join(restored, on="permit", how="left", maintain_order="left")
+        .join(prior, on="permit", how="left", maintain_order="left")
+        .with_columns(
+            prior_years=_completed_years(pl.col("issue_date"), pl.col("prior_endorsed"))
+            .fill_null(0)
+            .clip(upper_bound=MAX_ANNIVERSARIES)
+        )
+        .with_columns(gap=pl.col("missed") & ~(_bits_up_to(pl.col("prior_years")) - 1))
+        .with_columns(
+            suspended_from=pl.when(pl.col("restored_on").is_not_null() & (pl.col("gap") != 0))
+            .then(
+                anniversary_expr(
+                    pl.col("issue_date"), pl.col("gap").bitwise_trailing_zeros().cast(pl.Int64)
+                )
+            )
+            .otherwise("missed_on")
+        )
+    )
 
     cancelled = (pl.col("status") == PermitState.CANCELLED) & (
         pl.col("end") <= pl.col("expiry_date")
@@ -323,10 +349,10 @@ def permit_timeline(
         pl.when(late)
         .then(
             pl.format(
-                "逾期签注 {} 恢复居住证 {}，居住年限自该日重新计算（{} 周年未按时签注）",
+                "逾期签注 {} 恢复居住证 {}，居住年限自该日重新计算（自 {} 周年未按时签注起中止）",
                 "restored_on",
                 NUMBER,
-                "missed_on",
+                "suspended_from",
             )
         )
         .when(pl.col("previous_number").is_not_null())
@@ -346,10 +372,10 @@ def permit_timeline(
         .then(
             pl.format(
                 "late endorsement {} restored permit {} and restarted the count "
-                "(anniversary {} missed)",
+                "(suspended since anniversary {} passed without endorsement)",
                 "restored_on",
                 NUMBER,
-                "missed_on",
+                "suspended_from",
             )
         )
         .when(pl.col("previous_number").is_not_null())
