@@ -279,33 +279,39 @@ def permit_timeline(
         .group_by("permit")
         .agg(restored_on=pl.col("endorsed_on").min())
     )
-    # The endorsement before the restoring one: the suspension began at the first
-    # anniversary missed after it (a reason says since when, not only the latest missed).
-    prior = (
-        endorsed.join(restored, on="permit", how="inner")
-        .filter(pl.col("endorsed_on") < pl.col("restored_on"))
-        .group_by("permit")
-        .agg(prior_endorsed=pl.col("endorsed_on").max())
-    )
-    chain = (
-        chain.join(restored, on="permit", how="left", maintain_order="left")
-        .join(prior, on="permit", how="left", maintain_order="left")
-        .with_columns(
-            prior_years=_completed_years(pl.col("issue_date"), pl.col("prior_endorsed"))
-            .fill_null(0)
-            .clip(upper_bound=MAX_ANNIVERSARIES)
+    chain = chain.join(restored, on="permit", how="left", maintain_order="left")
+    if reasons:
+        # The endorsement before the restoring one: the suspension began at the first
+        # anniversary missed after it (a reason says since when, not only the latest
+        # missed). Only reasons read it: a city's scoring skips the join.
+        prior = (
+            endorsed.join(restored, on="permit", how="inner")
+            .filter(pl.col("endorsed_on") < pl.col("restored_on"))
+            .group_by("permit")
+            .agg(prior_endorsed=pl.col("endorsed_on").max())
         )
-        .with_columns(gap=pl.col("missed") & ~(_bits_up_to(pl.col("prior_years")) - 1))
-        .with_columns(
-            suspended_from=pl.when(pl.col("restored_on").is_not_null() & (pl.col("gap") != 0))
-            .then(
-                anniversary_expr(
-                    pl.col("issue_date"), pl.col("gap").bitwise_trailing_zeros().cast(pl.Int64)
-                )
+        gap = pl.col("missed") & ~(
+            _bits_up_to(
+                _completed_years(pl.col("issue_date"), pl.col("prior_endorsed"))
+                .fill_null(0)
+                .clip(upper_bound=MAX_ANNIVERSARIES)
             )
-            .otherwise("missed_on")
+            - 1
         )
-    )
+        chain = (
+            chain.join(prior, on="permit", how="left", maintain_order="left")
+            .with_columns(gap=gap)
+            .with_columns(
+                suspended_from=pl.when(pl.col("restored_on").is_not_null() & (pl.col("gap") != 0))
+                .then(
+                    anniversary_expr(
+                        pl.col("issue_date"),
+                        pl.col("gap").bitwise_trailing_zeros().cast(pl.Int64),
+                    )
+                )
+                .otherwise("missed_on")
+            )
+        )
 
     cancelled = (pl.col("status") == PermitState.CANCELLED) & (
         pl.col("end") <= pl.col("expiry_date")
