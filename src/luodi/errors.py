@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from luodi.kernels.masking import mask_id_number, mask_phone
+from luodi.kernels.masking import mask_id_number, mask_numbers_in, mask_phone
 
 MAX_ID = 2**31 - 1
 """The largest object id: the ``INTEGER`` of both databases. A larger id names nothing (not
@@ -129,10 +129,23 @@ class FieldProblem:
     def shown_value(self) -> Any:
         """The value as it may appear in messages and logs: personal numbers masked, long
         values cut to an excerpt."""
-        if isinstance(self.value, str) and self.field.endswith(("id_number", "phone")):
-            masked = mask_id_number(self.value) if "id" in self.field else mask_phone(self.value)
+        value = self.value
+        personal = self.field.endswith(("id_number", "phone"))
+        if personal and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # a number sent where text belongs is the same number
+        if isinstance(value, str) and personal:
+            masked = mask_id_number(value) if "id" in self.field else mask_phone(value)
             return excerpt(masked)
-        return excerpt(self.value)
+        if isinstance(value, (str, list, dict)):
+            # Any other text or a whole refused body: the numbers in it masked before it is
+            # cut to an excerpt (a cut would leave part of a number unmasked).
+            text = (
+                value
+                if isinstance(value, str)
+                else json.dumps(value, ensure_ascii=False, default=str)
+            )
+            return excerpt(mask_numbers_in(text))
+        return excerpt(value)
 
 
 @dataclass(eq=False)
