@@ -286,3 +286,43 @@ def test_a_returned_application_is_corrected_not_filed_again(
     )
     assert verified.json()["status"] == "verified"
     assert client.patch(url, json={}, headers=parent).status_code == 409  # the department's now
+
+
+def test_both_parents_read_their_childs_one_application(
+    client: TestClient,
+    loaded_engine: Engine,
+    open_cycles: dict[str, int],
+    small_city: Path,
+    accounts: dict[str, Actor],
+) -> None:
+    """One application per child: when one parent has filed, the other (a registered second
+    parent) reads it and is pointed to it, not locked out; nobody else reads it."""
+    residents = pl.read_csv(small_city / "residents.csv", infer_schema=False)
+    children = pl.read_csv(small_city / "children.csv", infer_schema=False)
+    family = (
+        children.filter(pl.col("second_parent_id_number").is_in(residents["id_number"].implode()))
+        .sort("child_id_number", descending=True)
+        .row(0, named=True)
+    )
+    with session_scope(loaded_engine) as session:
+        for name, number in (
+            ("first-parent", family["id_number"]),
+            ("second-parent", family["second_parent_id_number"]),
+        ):
+            auth_service.add_user(
+                SYSTEM_ACTOR, session, name, "resident", PASSWORD, id_number=number
+            )
+    school = open_cycles["school"]
+    schools = programs_schools(loaded_engine, school)
+    record = [{"child_id_number": family["child_id_number"], "choices": schools}]
+    first, second = sign_in(client, "first-parent"), sign_in(client, "second-parent")
+    filed = post(client, school, record, first)
+    assert filed.status_code == 200, filed.text
+    (application_id,) = filed.json()["application_ids"]
+    again = post(client, school, record, second)
+    assert again.status_code == 409 and "PATCH" in again.json()["message_en"]
+    seen = client.get("/api/v1/my/applications", headers=second).json()
+    assert application_id in [item["id"] for item in seen]
+    assert client.get(f"/api/v1/applications/{application_id}", headers=second).status_code == 200
+    stranger = sign_in(client, "uncle")
+    assert client.get(f"/api/v1/applications/{application_id}", headers=stranger).status_code == 404

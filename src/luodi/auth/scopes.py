@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from luodi.auth.actor import Actor, Role
@@ -43,6 +43,8 @@ READS_EVERYTHING = EVERYTHING | {Role.AUDITOR}
 BY_DEPARTMENT = frozenset({Role.REVIEWER, Role.DEPARTMENT})
 
 Column = ColumnElement[Any] | InstrumentedAttribute[Any]
+People = tuple[Column, ...]
+"""The people a row is about when it is about more than one (each reads it as theirs)."""
 
 
 def _town_of_actor(actor: Actor) -> ColumnElement[Any]:
@@ -75,7 +77,7 @@ def _bound(
     *,
     town: Column | None,
     department: Column | None,
-    person: Column | None,
+    person: Column | People | None,
     undepartmented_for_reviewers: bool,
 ) -> ColumnElement[bool]:
     """The rows an actor bound to a town, a department or a person reaches."""
@@ -92,7 +94,12 @@ def _bound(
     if actor.role == Role.RESIDENT:
         if person is None or not actor.id_number:
             return false()
-        return person == resident_of_actor(actor)
+        me = resident_of_actor(actor)
+        if isinstance(person, tuple):
+            # A row about several people (a child's application: its applicant and the
+            # child's two parents) is each one's.
+            return or_(*(one == me for one in person))
+        return person == me
     return false()
 
 
@@ -101,7 +108,7 @@ def readable(
     *,
     town: Column | None = None,
     department: Column | None = None,
-    person: Column | None = None,
+    person: Column | People | None = None,
     public: ColumnElement[bool] | None = None,
 ) -> ColumnElement[bool]:
     """The predicate of the rows ``actor`` may read."""
@@ -124,7 +131,7 @@ def writable(
     *,
     town: Column | None = None,
     department: Column | None = None,
-    person: Column | None = None,
+    person: Column | People | None = None,
 ) -> ColumnElement[bool]:
     """The predicate of the rows ``actor`` may change (auditors and the public: none)."""
     if actor.role in EVERYTHING:

@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import polars as pl
-from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy import Select, select, true
 from sqlalchemy.orm import Session
 
 from luodi import bulk
@@ -26,13 +26,23 @@ from luodi.registry.models import Child, Resident
 Row = TypeVar("Row")
 
 
-def _application_columns() -> dict[str, ColumnElement[object]]:
+def _application_columns() -> dict[str, Any]:
+    # A child's application is the applicant's and the child's two registered parents': one
+    # parent filing must not lock the other out of reading and correcting it (both are its
+    # guardians, 《民法典》第二十七条; one application per child and cycle).
+    def parent(column: Any) -> Any:
+        return select(column).where(Child.id == Application.child_id).scalar_subquery()
+
     return {
         "town": scopes.town_of_resident(Application.resident_id),
         "department": select(ProgramCycle.department)
         .where(ProgramCycle.id == Application.cycle_id)
         .scalar_subquery(),
-        "person": Application.resident_id,
+        "person": (
+            Application.resident_id,
+            parent(Child.parent_id),
+            parent(Child.second_parent_id),
+        ),
     }
 
 
