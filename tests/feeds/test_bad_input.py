@@ -153,7 +153,8 @@ def test_the_report_quotes_values_a_spreadsheet_would_evaluate(
     assert result.status == ImportStatus.REJECTED
     csv_report = next(Path(name) for name in result.report_files if name.endswith(".csv"))
     values = pl.read_csv(csv_report, infer_schema=False)["值 value"].to_list()
-    assert "'+99" in values and "'-1+2" in values
+    # The ID-number cell is masked (it no longer starts like a formula); the hours quoted.
+    assert "'+99" in values and "****" in values and "-1+2" not in values
     assert not any(value[0] in "=+-@" for value in values)
     xlsx_report = next(Path(name) for name in result.report_files if name.endswith(".xlsx"))
     sheet = pl.read_excel(xlsx_report)

@@ -19,6 +19,7 @@ from luodi.facts.models import Fact
 from luodi.feeds import catalog, service
 from luodi.feeds.models import FeedBatch
 from luodi.feeds.schemas import ImportStatus
+from luodi.kernels.masking import mask_id_number
 from luodi.registry.models import ResidencePermit, Resident
 from tests.factories import id_number
 
@@ -197,6 +198,9 @@ def test_accept_partial_imports_the_good_rows(
     assert result.rejections[0].reason_en == "no such resident in the registry"
     assert result.rejections[0].value != stranger  # masked
     assert result.report_files == [str(report)] and report.exists()
+    # The report masks it as the terminal does (it was written in full).
+    in_report = pl.read_excel(report)
+    assert in_report["值 value"].to_list() == [mask_id_number(stranger)]
     assert fact_count(db) == 100
 
 

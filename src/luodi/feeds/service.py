@@ -101,10 +101,26 @@ def _masked(spec: FeedSpec, column: str, value: str | None) -> str | None:
     return value
 
 
+def _masked_frame(spec: FeedSpec, refused: pl.DataFrame) -> pl.DataFrame:
+    """Refused values with ID numbers masked, as the terminal and the registry's rows show
+    them (a report is copied and mailed about; the row number finds the line)."""
+    personal = [
+        name for name, column in spec.columns.items() if column.type == ColumnType.ID_NUMBER
+    ]
+    if refused.height == 0 or not personal:
+        return refused
+    return refused.with_columns(
+        value=pl.when(pl.col("column").is_in(personal) & pl.col("value").is_not_null())
+        .then(pl.col("value").map_elements(mask_id_number, return_dtype=pl.String, skip_nulls=True))
+        .otherwise(pl.col("value"))
+    )
+
+
 def write_report(rejected: pl.DataFrame, target: Path) -> list[Path]:
     """The refused rows as XLSX and CSV (UTF-8 with BOM, so that Excel shows the Chinese).
     ``target`` ending in .xlsx or .csv writes that one; otherwise both, with suffixes. The
-    values are as the department sent them: text a spreadsheet would evaluate is quoted."""
+    values are as the department sent them, ID numbers masked by the caller
+    (``_masked_frame``): text a spreadsheet would evaluate is quoted."""
     table = rejected.select(
         pl.col("row").alias("行号 row"),
         pl.col("column").alias("列 column"),
@@ -358,7 +374,8 @@ def _import(
             registry_refused = _rehearse_registry(actor, session, spec, source, good, result, today)
         if report is not None:
             reported = pl.concat(
-                [refused, _rejection_frame(registry_refused)], how="diagonal_relaxed"
+                [_masked_frame(spec, refused), _rejection_frame(registry_refused)],
+                how="diagonal_relaxed",
             )
             if reported.height:
                 write_report(reported, report)
@@ -395,7 +412,11 @@ def _import(
             found = _registry_rejections(spec, source, error)
             if report is not None:
                 write_report(
-                    pl.concat([refused, _rejection_frame(found)], how="diagonal_relaxed"), report
+                    pl.concat(
+                        [_masked_frame(spec, refused), _rejection_frame(found)],
+                        how="diagonal_relaxed",
+                    ),
+                    report,
                 )
                 result.report_files = [str(path) for path in report_paths(report)]
             raise
