@@ -141,6 +141,10 @@ def test_a_resident_left_out_of_the_newest_run_is_told_why(
     # The older run is still there when asked for by number.
     older = admin_client.get(f"/api/v1/residents/{left_out}/score", params={"run": runs[0]})
     assert older.status_code == 200 and older.json()["run"]["id"] == runs[0]
+    # Asked for by number, the newer run says why it does not hold them.
+    named = admin_client.get(f"/api/v1/residents/{left_out}/score", params={"run": runs[1]})
+    assert named.status_code == 404
+    assert f"is not in scoring run {runs[1]} (as of 2026-03-01: " in named.json()["message_en"]
 
 
 def test_a_malformed_query_is_refused_in_both_languages(admin_client: TestClient) -> None:

@@ -176,9 +176,11 @@ def resident_score(
             raise NotFound(f"没有计分批次 {run_id}", f"no scoring run {run_id}")
     stored = repository.score_of(session, actor, run.id, resident_id)
     if stored is None:
+        span = registry_service.residence_span(actor, session, resident_id, run.as_of)
         raise NotFound(
-            f"计分批次 {run.id} 中没有居民 {resident_id}",
-            f"resident {resident_id} is not in scoring run {run.id}",
+            f"计分批次 {run.id} 中没有居民 {resident_id}（计分日 {run.as_of}：{span['reason_zh']}）",
+            f"resident {resident_id} is not in scoring run {run.id} "
+            f"(as of {run.as_of}: {span['reason_en']})",
         )
     compiled = compiled_from_text(run.policy_text, f"scoring run {run.id}")
     mine = _frame(session, run.id, resident_id, resident_id).filter(pl.col(KEY) == resident_id)
