@@ -79,8 +79,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             )
             for problem in problems[:20]
         ]
-        first = details[0].describe() if details else ""
-        refused = Invalid(f"请求内容无效：{first}", f"the request is invalid: {first}", details)
+        zh, en = (details[0].describe("zh"), details[0].describe("en")) if details else ("", "")
+        refused = Invalid(f"请求内容无效：{zh}", f"the request is invalid: {en}", details)
         return _json(422, refused.as_dict())
 
     @app.exception_handler(StarletteHTTPException)

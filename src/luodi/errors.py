@@ -113,8 +113,19 @@ class FieldProblem:
             "reason_en": self.reason_en,
         }
 
-    def describe(self) -> str:
-        """One line naming where (file, row, column), the value and the reason, zh / en."""
+    def describe(self, language: str | None = None) -> str:
+        """One line naming where (file, row, column), the value and the reason: in Chinese
+        (``"zh"``), in English (``"en"``), or both (a listing read by either)."""
+        if language == "zh":
+            where_zh = "".join(
+                part
+                for part in (
+                    f"文件 {self.file} " if self.file else "",
+                    f"第 {self.row} 行 " if self.row is not None else "",
+                    f"列 {self.field}",
+                )
+            )
+            return f"{where_zh}：{self.shown_value()!r} — {self.reason_zh}"
         where = ", ".join(
             part
             for part in (
@@ -124,6 +135,8 @@ class FieldProblem:
             )
             if part
         )
+        if language == "en":
+            return f"{where}: {self.shown_value()!r} — {self.reason_en}"
         return f"{where}: {self.shown_value()!r} — {self.reason_zh} / {self.reason_en}"
 
     def shown_value(self) -> Any:

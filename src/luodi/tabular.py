@@ -238,10 +238,10 @@ class Problems:
             f" (first {len(self.problems)} listed)" if self.total > len(self.problems) else ""
         )
         raise Invalid(
-            f"{what_zh}：发现 {self.total} 处错误{shown}，未写入任何数据。第一处：{first.describe()}",
+            f"{what_zh}：发现 {self.total} 处错误{shown}，未写入任何数据。第一处：{first.describe('zh')}",
             f"{what_en}: {self.total} problem{'s' if self.total != 1 else ''} found{shown_en}; "
             "nothing was written. "
-            f"First: {first.describe()}",
+            f"First: {first.describe('en')}",
             self.problems,
         )
 

@@ -158,3 +158,6 @@ def test_a_malformed_query_is_refused_in_both_languages(admin_client: TestClient
         body = response.json()
         assert zh in body["message_zh"] and en in body["message_en"]
         assert "Input should" not in body["message_zh"]
+        # Each message in its own language: where, the value and the reason.
+        assert "column" not in body["message_zh"] and "列 run" in body["message_zh"]
+        assert zh not in body["message_en"] and "column run" in body["message_en"]

@@ -586,10 +586,10 @@ def _apply_to_registry(
         ]
         if not problems:
             raise
-        first = problems[0].describe()
+        first = problems[0]
         raise Invalid(
-            f"登记库校验未通过，未写入任何数据。第一处：{first}",
-            f"the registry refused the rows; nothing was written. First: {first}",
+            f"登记库校验未通过，未写入任何数据。第一处：{first.describe('zh')}",
+            f"the registry refused the rows; nothing was written. First: {first.describe('en')}",
             problems,
         ) from None
     return updated + rows.height, summary.residents

@@ -454,8 +454,8 @@ def correct(
             problems = _problems_of(error, spec, on_behalf, "fields", 1)
             first = problems[0]
             raise Invalid(
-                f"更正未受理：{first.describe()}",
-                f"correction refused: {first.describe()}",
+                f"更正未受理：{first.describe('zh')}",
+                f"correction refused: {first.describe('en')}",
                 problems,
             ) from None
         values.update(checked.model_dump(include=set(fields)))

@@ -101,8 +101,8 @@ def check_rules(spec: ProgramSpec, input_types: Mapping[str, ValueType], policy:
     if problems:
         first = problems[0]
         raise Invalid(
-            f"项目 {spec.id} 的规则不能用于策略 {policy}：{first.describe()}",
-            f"the rules of program {spec.id} do not fit policy {policy}: {first.describe()}",
+            f"项目 {spec.id} 的规则不能用于策略 {policy}：{first.describe('zh')}",
+            f"the rules of program {spec.id} do not fit policy {policy}: {first.describe('en')}",
             problems,
         )
 
