@@ -107,7 +107,7 @@ def _already_in_database(
     )
 
 
-def _unknown(
+def flag_unknown(
     problems: Problems,
     file: str,
     frame: pl.DataFrame,
@@ -123,6 +123,39 @@ def _unknown(
         column,
         f"未知的{what_zh}",
         f"unknown {what_en}",
+    )
+
+
+def flag_permit_terms(
+    problems: Problems, file: str, frame: pl.DataFrame, issued: pl.Expr, today: date | None
+) -> None:
+    """A permit's ``expiry_date`` after its issue (``issued``), a known ``status``, and a
+    ``status_date`` neither before the issue nor after ``today`` (when given): the checks of
+    a first load and of a re-sent permit (``registry.updates``), on typed columns."""
+    problems.flag(
+        file,
+        frame,
+        pl.col("expiry_date") <= issued,
+        "expiry_date",
+        "有效期截止日期必须晚于签发日期",
+        "expiry must be after the issue date",
+    )
+    problems.flag(
+        file,
+        frame,
+        ~pl.col("status").is_in(list(PermitStatus)),
+        "status",
+        "状态应为 valid / expired / cancelled",
+        "status must be valid, expired or cancelled",
+    )
+    too_late = pl.col("status_date") > today if today is not None else pl.lit(False)
+    problems.flag(
+        file,
+        frame,
+        ((pl.col("status_date") < issued) | too_late).fill_null(False),
+        "status_date",
+        "状态日期不能早于签发日期，也不能晚于今天",
+        "the status date must be neither before the issue date nor after today",
     )
 
 
@@ -276,7 +309,7 @@ def _parents(
     parent or guardian (``second_parent_id_number``), who may live elsewhere and so need not
     be registered; never one person twice, never the child."""
     if "id_number" in children.columns:
-        _unknown(problems, file, children, "id_number", known_people, "居民", "resident")
+        flag_unknown(problems, file, children, "id_number", known_people, "居民", "resident")
     column = "second_parent_id_number"
     if column not in children.columns:
         return
@@ -330,7 +363,7 @@ def _unions(
         unions = unions.with_columns(established_on=pl.lit(None, pl.String))
     _require(problems, file, unions, city_files.REQUIRED[file])
     _duplicates(problems, file, unions, "credit_code")
-    _unknown(problems, file, unions, "credit_code", known_employers, "用人单位", "employer")
+    flag_unknown(problems, file, unions, "credit_code", known_employers, "用人单位", "employer")
     problems.flag(
         file,
         unions,
@@ -505,7 +538,7 @@ def register_frames(
     _duplicates(problems, file, residents, "id_number")
     existing_residents = repository.resident_keys(session)
     _already_in_database(problems, file, residents, "id_number", existing_residents)
-    _unknown(problems, file, residents, "town_code", known_towns, "镇街代码", "town code")
+    flag_unknown(problems, file, residents, "town_code", known_towns, "镇街代码", "town code")
     if "phone" in residents.columns:
         problems.flag(
             file,
@@ -524,44 +557,19 @@ def register_frames(
     _require(problems, file, permits, city_files.REQUIRED[file])
     _duplicates(problems, file, permits, "permit_number")
     _already_in_database(problems, file, permits, "permit_number", repository.permit_keys(session))
-    _unknown(problems, file, permits, "id_number", known_people, "居民", "resident")
-    _unknown(problems, file, permits, "town_code", known_towns, "镇街代码", "town code")
+    flag_unknown(problems, file, permits, "id_number", known_people, "居民", "resident")
+    flag_unknown(problems, file, permits, "town_code", known_towns, "镇街代码", "town code")
     permits = _dates(problems, file, permits, ["issue_date", "expiry_date"])
-    problems.flag(
-        file,
-        permits,
-        pl.col("expiry_date") <= pl.col("issue_date"),
-        "expiry_date",
-        "有效期截止日期必须晚于签发日期",
-        "expiry must be after the issue date",
-    )
     if "status" not in permits.columns:
         permits = permits.with_columns(status=pl.lit(None, pl.String))
     permits = permits.with_columns(pl.col("status").fill_null(PermitStatus.VALID.value))
-    problems.flag(
-        file,
-        permits,
-        ~pl.col("status").is_in(list(PermitStatus)),
-        "status",
-        "状态应为 valid / expired / cancelled",
-        "status must be valid, expired or cancelled",
-    )
     # The status's date (a cancellation's), optional: the permit time line ends there.
     if "status_date" not in permits.columns:
         permits = permits.with_columns(status_date=pl.lit(None, pl.String))
     permits = _dates(
         problems, file, permits.with_columns(pl.col("status_date").cast(pl.String)), ["status_date"]
     )
-    problems.flag(
-        file,
-        permits,
-        (
-            (pl.col("status_date") < pl.col("issue_date")) | (pl.col("status_date") > today)
-        ).fill_null(False),
-        "status_date",
-        "状态日期不能早于签发日期，也不能晚于今天",
-        "the status date must be neither before the issue date nor after today",
-    )
+    flag_permit_terms(problems, file, permits, pl.col("issue_date"), today)
 
     # Households come from residents.household_number; children name their household.
     existing_households = repository.household_keys(session)
@@ -585,7 +593,7 @@ def register_frames(
     _duplicates(problems, file, children, "child_id_number")
     existing_children = repository.child_keys(session)
     _already_in_database(problems, file, children, "child_id_number", existing_children)
-    _unknown(
+    flag_unknown(
         problems, file, children, "household_number", known_households, "家庭编号", "household"
     )
     _parents(problems, file, children, known_people, today)
@@ -639,7 +647,7 @@ def register_frames(
     _duplicates(problems, file, employers, "credit_code")
     existing_employers = repository.employer_keys(session)
     _already_in_database(problems, file, employers, "credit_code", existing_employers)
-    _unknown(problems, file, employers, "town_code", known_towns, "镇街代码", "town code")
+    flag_unknown(problems, file, employers, "town_code", known_towns, "镇街代码", "town code")
     known_employers = pl.concat([existing_employers["key"], employers["credit_code"]])
 
     file = city_files.EMPLOYMENT
@@ -649,8 +657,8 @@ def register_frames(
     if "end_date" not in employment.columns:
         employment = employment.with_columns(end_date=pl.lit(None, pl.String))
     _require(problems, file, employment, city_files.REQUIRED[file])
-    _unknown(problems, file, employment, "id_number", known_people, "居民", "resident")
-    _unknown(problems, file, employment, "credit_code", known_employers, "用人单位", "employer")
+    flag_unknown(problems, file, employment, "id_number", known_people, "居民", "resident")
+    flag_unknown(problems, file, employment, "credit_code", known_employers, "用人单位", "employer")
     problems.flag(
         file,
         employment,

@@ -23,7 +23,7 @@ from luodi import bulk
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor
 from luodi.registry import city_files, repository
-from luodi.registry.loading import require_registrar
+from luodi.registry.loading import flag_permit_terms, flag_unknown, require_registrar
 from luodi.registry.models import (
     Child,
     Household,
@@ -274,39 +274,9 @@ def _update_permits(
         "签发日期与登记库不符；重新签发的居住证应使用新的编号",
         "the issue date differs from the registry's; a permit issued again has a new number",
     )
-    problems.flag(
-        file,
-        frame,
-        pl.col("town_code").is_not_null()
-        & ~pl.col("town_code").is_in(towns["town_code"].implode()),
-        "town_code",
-        "未知的镇街代码",
-        "unknown town code",
-    )
-    problems.flag(
-        file,
-        frame,
-        pl.col("expiry_date") <= pl.col("old_issue"),
-        "expiry_date",
-        "有效期截止日期必须晚于签发日期",
-        "expiry must be after the issue date",
-    )
-    problems.flag(
-        file,
-        frame,
-        ~pl.col("status").is_in(list(PermitStatus)),
-        "status",
-        "状态应为 valid / expired / cancelled",
-        "status must be valid, expired or cancelled",
-    )
-    problems.flag(
-        file,
-        frame,
-        (pl.col("status_date") < pl.col("old_issue")).fill_null(False),
-        "status_date",
-        "状态日期不能早于签发日期，也不能晚于今天",
-        "the status date must be neither before the issue date nor after today",
-    )
+    flag_unknown(problems, file, frame, "town_code", towns["town_code"], "镇街代码", "town code")
+    # The feed refuses a status date after today already (``not_after_today``).
+    flag_permit_terms(problems, file, frame, pl.col("old_issue"), today=None)
     if problems.total:
         return 0
     values = frame.select(
@@ -409,15 +379,7 @@ def _update_residents(
         .join(towns, on="town_code", how="left")
         .with_columns(town_id=pl.coalesce("town_id", "old_town_id"))
     )
-    problems.flag(
-        file,
-        frame,
-        pl.col("town_code").is_not_null()
-        & ~pl.col("town_code").is_in(towns["town_code"].implode()),
-        "town_code",
-        "未知的镇街代码",
-        "unknown town code",
-    )
+    flag_unknown(problems, file, frame, "town_code", towns["town_code"], "镇街代码", "town code")
     households = _households_for(session, frame.filter(pl.col("household_number").is_not_null()))
     frame = frame.join(households, on="household_number", how="left").with_columns(
         household_id=pl.coalesce("household_id", "old_household_id"),
