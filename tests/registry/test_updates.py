@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from luodi.audit.models import AuditEntry
-from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.errors import Invalid
 from luodi.feeds import service as feeds
-from luodi.feeds.schemas import ImportStatus
+from luodi.feeds.schemas import ImportResult, ImportStatus
 from luodi.registry.loading import load_city
 from luodi.registry.models import Child, Household, Resident, Town, TownCount
 from tests import family_city as city
@@ -209,6 +209,14 @@ def test_an_employment_resend_updates_the_post_not_a_second_one(
 PERMIT_HEADER = "居住证编号,身份证号,镇街代码,签发日期,有效期至,状态,状态日期\n"
 
 
+def send_permit(
+    session: Session, feed: Path, row: str, actor: Actor = SYSTEM_ACTOR
+) -> ImportResult:
+    """The permits feed with one row (the header above), imported by ``actor``."""
+    feed.write_text(PERMIT_HEADER + row + "\n", "utf-8")
+    return feeds.import_file(actor, session, "permits", feed, report=None)
+
+
 def permit_counts(session: Session) -> int:
     from luodi.registry.models import TownPermitCount
 
@@ -227,25 +235,21 @@ def test_a_permit_resend_cancels_it_and_the_residence_span_ends(
 
     load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
     feed = tmp_path / "permits.csv"
-    feed.write_text(
-        PERMIT_HEADER + f"P-1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,有效,\n",
-        "utf-8",
+    issued = send_permit(
+        session, feed, f"P-1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,有效,"
     )
-    assert feeds.import_file(SYSTEM_ACTOR, session, "permits", feed, report=None).status == (
-        ImportStatus.IMPORTED
-    )
+    assert issued.status == ImportStatus.IMPORTED
     assert permit_counts(session) == 1
     single = session.scalars(select(Resident).where(Resident.id_number == city.SINGLE)).one()
     as_of = date(2025, 1, 10)
     before = permit_timeline(SYSTEM_ACTOR, session, as_of, [single.id]).row(0, named=True)
     assert (before["permit_state"], before["span_start"]) == ("valid", date(2024, 3, 1))
 
-    feed.write_text(
-        PERMIT_HEADER
-        + f"P-1,{city.SINGLE.lower()},{city.ZHOUXIANG},2024-03-01,2029-03-01,注销,2024-12-01\n",
-        "utf-8",
+    result = send_permit(
+        session,
+        feed,
+        f"P-1,{city.SINGLE.lower()},{city.ZHOUXIANG},2024-03-01,2029-03-01,注销,2024-12-01",
     )
-    result = feeds.import_file(SYSTEM_ACTOR, session, "permits", feed, report=None)
     assert result.status == ImportStatus.IMPORTED, result.rejections
     session.expire_all()
     permit = session.scalars(select(ResidencePermit)).one()
@@ -261,11 +265,9 @@ def test_a_permit_resend_cancels_it_and_the_residence_span_ends(
     ).all()
 
     # A blank status keeps the cancellation and its date; the new expiry is taken.
-    feed.write_text(
-        PERMIT_HEADER + f"P-1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2030-03-01,,\n",
-        "utf-8",
+    result = send_permit(
+        session, feed, f"P-1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2030-03-01,,"
     )
-    result = feeds.import_file(SYSTEM_ACTOR, session, "permits", feed, report=None)
     assert result.status == ImportStatus.IMPORTED, result.rejections
     session.expire_all()
     permit = session.scalars(select(ResidencePermit)).one()
@@ -304,14 +306,9 @@ def test_a_permit_resend_cannot_change_its_holder_or_issue_date(
 
     load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
     feed = tmp_path / "permits.csv"
-    feed.write_text(
-        PERMIT_HEADER + f"P-1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,有效,\n",
-        "utf-8",
-    )
-    feeds.import_file(SYSTEM_ACTOR, session, "permits", feed, report=None)
-    feed.write_text(PERMIT_HEADER + row + "\n", "utf-8")
+    send_permit(session, feed, f"P-1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,有效,")
     with pytest.raises(Invalid) as caught:
-        feeds.import_file(SYSTEM_ACTOR, session, "permits", feed, report=None)
+        send_permit(session, feed, row)
     problem = caught.value.details[0]
     assert (problem.file, problem.row, problem.field) == ("permits.csv", 2, column)
     assert reason in problem.describe()
@@ -363,25 +360,19 @@ def test_the_department_that_owns_a_registry_feed_changes_its_rows(
     """公安局's token sends its permits feed: a new permit and a later cancellation reach the
     registry on its authority (audited in its name); another department's token is refused.
     A permit number keeps the case the department wrote it in."""
-    from luodi.auth.actor import Actor, Role
+    from luodi.auth.actor import Role
     from luodi.errors import Forbidden
     from luodi.registry.models import ResidencePermit
 
     police = Actor("gonganju-token", Role.DEPARTMENT, department="公安局")
     load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path / "city"))
     feed = tmp_path / "permits.csv"
-    feed.write_text(
-        PERMIT_HEADER + f"zj-p1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,有效,\n",
-        "utf-8",
+    result = send_permit(
+        session, feed, f"zj-p1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,有效,", police
     )
-    result = feeds.import_file(police, session, "permits", feed, report=None)
     assert result.status == ImportStatus.IMPORTED, result.rejections
-    feed.write_text(
-        PERMIT_HEADER
-        + f"zj-p1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,注销,2025-01-01\n",
-        "utf-8",
-    )
-    result = feeds.import_file(police, session, "permits", feed, report=None)
+    cancellation = f"zj-p1,{city.SINGLE},{city.ZHOUXIANG},2024-03-01,2029-03-01,注销,2025-01-01"
+    result = send_permit(session, feed, cancellation, police)
     assert result.status == ImportStatus.IMPORTED, result.rejections
     session.expire_all()
     permits = session.scalars(select(ResidencePermit)).all()
