@@ -753,19 +753,8 @@ def add_context(
         for name in FACT_WORDS
         if name in stage.words and (words_read is None or name in words_read)
     ]
-    if asked:
-        person = _person_column(frame)
-        timelines = fact_word_frame(
-            actor, session, stage.out[person].drop_nulls().to_list(), as_of, asked
-        )
-        stage = _Stage(
-            stage.out.drop(asked, strict=False).join(
-                timelines.rename({KEY: person}), on=person, how="left"
-            ),
-            stage.base_columns,
-            stage.words,
-        )
     related = None
+    theirs: list[str] = []
     if related_inputs is not None and related_read:
         ids = pl.concat([stage.out[column] for column in RELATED_ID.values()]).drop_nulls()
         had = known.filter(pl.col(KEY).is_in(ids.implode())) if known is not None else None
@@ -785,6 +774,7 @@ def add_context(
             name
             for name in FACT_WORDS
             if name not in input_types
+            and related.height
             and (
                 words_read is None
                 or any(
@@ -792,10 +782,24 @@ def add_context(
                 )
             )
         ]
-        if theirs and related.height:
+    if asked or theirs:
+        # One read of the time lines for the applicants and their relatives together.
+        person = _person_column(frame)
+        people = stage.out[person].drop_nulls().to_list() if asked else []
+        others = related[KEY].to_list() if related is not None and theirs else []
+        timelines = fact_word_frame(
+            actor, session, [*people, *others], as_of, [*dict.fromkeys([*asked, *theirs])]
+        )
+        if asked:
+            stage = _Stage(
+                stage.out.drop(asked, strict=False).join(
+                    timelines.select(KEY, *asked).rename({KEY: person}), on=person, how="left"
+                ),
+                stage.base_columns,
+                stage.words,
+            )
+        if related is not None and theirs:
             related = related.drop(theirs, strict=False).join(
-                fact_word_frame(actor, session, related[KEY].to_list(), as_of, theirs),
-                on=KEY,
-                how="left",
+                timelines.select(KEY, *theirs), on=KEY, how="left"
             )
     return _finish(stage, input_types, related, words_read)
