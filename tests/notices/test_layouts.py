@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from luodi.allocation import service as allocation
 from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.kernels.masking import mask_name
 from luodi.notices import reasons, service
 from luodi.notices.models import LAYOUT_COLUMNS, PUBLIC_COLUMNS, NoticeKind, NoticeLayout
 from luodi.programs import catalog, demo, intake
@@ -161,10 +162,10 @@ def test_school_notice_says_admitted_at_the_own_choice_in_the_town(
         db, "school-entry", tmp_path / "schools.csv", applications, entry_grade=1
     )
     notice = service.publish(SYSTEM_ACTOR, db, allocation_run_id=run_id)
-    assert notice.layout == NoticeLayout.SCHOOL_ADMISSION
+    assert notice.layout == NoticeLayout.SCHOOL_PLACES
     assert notice.title.endswith("录取结果公示")
     rows = all_rows(db, notice)
-    assert rows.columns == list(LAYOUT_COLUMNS[NoticeLayout.SCHOOL_ADMISSION])
+    assert rows.columns == list(LAYOUT_COLUMNS[NoticeLayout.SCHOOL_PLACES])
     assert rows.height == applications.height
     assert set(rows["outcome"]) <= {"录取", "未录取"} and "录取" in set(rows["outcome"])
     check_public_reasons(rows, {"志愿已满", "镇街统筹"})
@@ -195,6 +196,15 @@ def test_school_notice_says_admitted_at_the_own_choice_in_the_town(
     unplaced = rows.filter(pl.col("outcome") == "未录取")
     assert unplaced["choice_rank"].null_count() == unplaced.height
     assert unplaced["reason_zh"].null_count() == 0
+
+    # Whose points: the masked name of the parent the child ranked with, never an ID number.
+    results_by_ref = {str(row["application_id"]): row for row in results.iter_rows(named=True)}
+    ranked_rows = rows.filter(pl.col("points").is_not_null())
+    assert ranked_rows.height and ranked_rows["points_from"].null_count() == 0
+    for row in ranked_rows.iter_rows(named=True):
+        assert "*" in row["points_from"] and not DIGIT.search(row["points_from"])
+        result = results_by_ref[row["ref"]]
+        assert mask_name(result["points_name"]) == row["points_from"]
 
     # The lottery number in the PDF as on the page, whole.
     ranked = rows.filter(pl.col("lottery").is_not_null())

@@ -57,3 +57,7 @@ class AllocationResult(Base):
     entitlement: Mapped[float | None] = mapped_column(Float)
     reason_zh: Mapped[str | None] = mapped_column(Text)
     reason_en: Mapped[str | None] = mapped_column(Text)
+    points_resident_id: Mapped[int | None] = mapped_column(Integer)
+    """A school place: the parent whose points the child ranked with (the higher of the two);
+    null for a person's own application. Not a foreign key: results are never joined to a
+    deleted resident, and SQLite's batch migration would rebuild the table for one."""

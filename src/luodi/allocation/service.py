@@ -56,6 +56,7 @@ RESULT_SCHEMA = {
     "entitlement": pl.Float64,
     "reason_zh": pl.String,
     "reason_en": pl.String,
+    "points_resident_id": pl.Int64,
 }
 """A run's results as stored, with who each application is for (ids only)."""
 
@@ -85,8 +86,9 @@ def applicant_frame(
         {"household_size"} if spec.kind is ProgramKind.PUBLIC_HOUSING else set()
     )
     applicant_ids = frame["applicant"].unique().to_list()
+    school = spec.kind is ProgramKind.SCHOOL_ADMISSION
     family: context.Families | None = None
-    if context.reads(words_read)[0]:
+    if context.reads(words_read)[0] or school:
         # The registry's families of the applicants and children, read once: the
         # applicants' town and household and their households' members come from it, and
         # the context reuses it (it is the same for the members as for the applicants).
@@ -111,21 +113,21 @@ def applicant_frame(
         frame = frame.with_columns(pl.col("household_size").fill_null(1))
     else:
         frame = frame.with_columns(household_size=pl.lit(None, dtype=pl.Int64))
-    if spec.kind is ProgramKind.SCHOOL_ADMISSION:
-        # The members of the applicants' households in the order their index gives them
-        # (household, then id): of two parents with the same points the first one gives the
-        # conditions and tie-break values.
-        in_households = (
-            members.filter(
-                pl.col("household_id").is_in(pl.Series(households, dtype=pl.Int64).implode())
+    if school:
+        assert family is not None
+        # A child's points are its parents' (or guardians'): the two the children feed names,
+        # the registering one first, never another adult of the household. A child whose
+        # parents are not on record counts its applicant (intake takes only a parent's).
+        parents = (
+            family.children.select(
+                "child_id", pl.concat_list("parent_id", "second_parent_id").alias(KEY)
             )
-            if family is not None
-            else repository.household_members(session, actor, households)
+            .explode(KEY)
+            .drop_nulls(KEY)
         )
-        parents = in_households.select("household_id", KEY).sort("household_id", KEY)
-        persons = frame.join(parents, on="household_id", how="left").with_columns(
-            pl.col(KEY).fill_null(pl.col("applicant"))
-        )
+        persons = frame.join(parents, on="child_id", how="left", maintain_order="left")
+        persons = persons.with_columns(pl.col(KEY).fill_null(pl.col("applicant")))
+        persons = persons.with_columns(pl.lit(cycle.entry_grade, pl.Int64).alias(rules.ENTRY_GRADE))
     else:
         persons = frame.with_columns(pl.col("applicant").alias(KEY))
     scores = scoring_service.stored_scores(
@@ -189,23 +191,20 @@ def allocate(
     rules.check_rules(spec, input_types, scores.run.policy_id)
     scored = persons.filter(pl.col("points").is_not_null())
     evaluated = rules.evaluate(spec, input_types, scored, cycle.as_of)
-    # Per application: eligible if any counted person is (the eligible one with the most
-    # points gives the conditions and tie-break values); it ranks with the highest points of
-    # them (a child ranks with the higher of the two parents' points).
-    best = (
-        evaluated.sort(["eligible", "points"], descending=True)
-        .unique("application_id", keep="first", maintain_order=True)
-        .drop("points")
-        .join(
-            evaluated.group_by("application_id").agg(pl.col("points").max()),
-            on="application_id",
-        )
-    )
+    # Per application (a child: its two parents): each condition met by either person, the
+    # higher points, the tie-break values of the person whose points are used.
+    best = rules.by_application(spec, evaluated)
     missing = persons.filter(~pl.col("application_id").is_in(best["application_id"].implode()))
     missing = missing.unique("application_id").select("application_id", rules.ORDER)
     applicants = best.sort(rules.ORDER)
     target_frame = targets.target_frame(session, cycle.id)
     outcome = decide(decision_rules(spec), _with_refusals(spec, applicants), target_frame, seed)
+    if spec.kind is ProgramKind.SCHOOL_ADMISSION:
+        outcome = outcome.join(
+            applicants.select("application_id", points_resident_id="points_person"),
+            on="application_id",
+            how="left",
+        )
     outcome = pl.concat(
         [
             outcome,
@@ -405,6 +404,7 @@ def _stored_results(session: Session, run_id: int) -> pl.DataFrame:
             AllocationResult.entitlement,
             AllocationResult.reason_zh,
             AllocationResult.reason_en,
+            AllocationResult.points_resident_id,
         )
         .join(Application, Application.id == AllocationResult.application_id)
         .where(AllocationResult.run_id == run_id)
@@ -415,16 +415,32 @@ def _stored_results(session: Session, run_id: int) -> pl.DataFrame:
 
 def _with_people(actor: Actor, session: Session, frame: pl.DataFrame, masked: bool) -> pl.DataFrame:
     """Names and ID numbers of the applicant and the child (masked for anything public)."""
+    whose_points = "points_resident_id" in frame.columns
+    ids = frame[KEY].drop_nulls().to_list()
+    if whose_points:
+        ids += frame["points_resident_id"].drop_nulls().to_list()
     people, children = repository.names(
-        session, actor, frame[KEY].drop_nulls().to_list(), frame["child_id"].drop_nulls().to_list()
+        session, actor, ids, frame["child_id"].drop_nulls().to_list()
     )
     frame = frame.join(people, on=KEY, how="left").join(children, on="child_id", how="left")
+    if whose_points:
+        # The parent whose points a child ranked with (a name only: never their ID number).
+        frame = frame.join(
+            people.select(pl.col(KEY).alias("points_resident_id"), points_name="name"),
+            on="points_resident_id",
+            how="left",
+        )
     if masked:
         frame = frame.with_columns(
             pl.col("id_number").map_elements(mask_id_number, return_dtype=pl.String),
             pl.col("name").map_elements(mask_name, return_dtype=pl.String),
             pl.col("child_id_number").map_elements(mask_id_number, return_dtype=pl.String),
             pl.col("child_name").map_elements(mask_name, return_dtype=pl.String),
+            *(
+                [pl.col("points_name").map_elements(mask_name, return_dtype=pl.String)]
+                if whose_points
+                else []
+            ),
         )
     return frame
 

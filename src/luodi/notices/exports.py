@@ -34,6 +34,7 @@ PDF_WIDTHS: dict[str, list[int]] = {  # millimetres on landscape A4 (277 between
     NoticeKind.SCORING: [30, 40, 60, 50, 40, 40],
     # By layout: every column of the page, the lottery number whole (up to 20 digits).
     NoticeLayout.SCHOOL_ADMISSION: [16, 14, 32, 14, 32, 12, 36, 18, 9, 9, 12, 11, 34, 28],
+    NoticeLayout.SCHOOL_PLACES: [14, 12, 30, 12, 30, 11, 32, 16, 8, 8, 11, 9, 34, 34, 16],
     NoticeLayout.PUBLIC_HOUSING: [16, 16, 32, 14, 40, 18, 16, 14, 10, 14, 12, 34, 41],
     NoticeLayout.QUOTA_BENEFIT: [22, 22, 36, 18, 18, 14, 36, 60],
     NoticeLayout.TIERED_BENEFIT: [22, 22, 36, 18, 30, 18, 60],

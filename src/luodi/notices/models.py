@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from luodi.db import Base, UtcDateTime
+from luodi.programs.spec import ProgramKind
 
 
 class NoticeKind(StrEnum):
@@ -73,7 +74,8 @@ class NoticeLayout(StrEnum):
     """What a notice's rows say, by the program's kind (``programs.spec.ProgramKind``) or a
     score ranking: each has its own columns (``LAYOUT_COLUMNS``)."""
 
-    SCHOOL_ADMISSION = "school_admission"  # 录取结果
+    SCHOOL_ADMISSION = "school_admission"  # 录取结果, published before 积分所用父母
+    SCHOOL_PLACES = "school_places"  # 录取结果
     PUBLIC_HOUSING = "public_housing"  # 配租结果
     QUOTA_BENEFIT = "quota_benefit"  # 核准名单
     TIERED_BENEFIT = "tiered_benefit"  # 核准名单（金额）
@@ -93,6 +95,18 @@ LAYOUT_COLUMNS: dict[NoticeLayout, dict[str, str]] = {
         "choice_rank": "志愿",
         "priority_group": "类别",
         **_RANKED,
+    },
+    NoticeLayout.SCHOOL_PLACES: {
+        **_PERSON,
+        "child_name": "子女",
+        "child_id_number": "子女身份证号",
+        "outcome": "结果",
+        "target_name": "录取学校",
+        "town": "镇街",
+        "choice_rank": "志愿",
+        "priority_group": "类别",
+        **_RANKED,
+        "points_from": "积分所用父母",
     },
     NoticeLayout.PUBLIC_HOUSING: {
         **_PERSON,
@@ -124,7 +138,16 @@ LAYOUT_COLUMNS: dict[NoticeLayout, dict[str, str]] = {
 """The published columns of each layout, in order, with their Chinese labels. ``志愿`` is
 the applicant's own preference rank of the place given (housing: of the project among the
 projects chosen), empty for a place given by the town (镇街统筹); ``镇街`` is the town's name;
-``说明`` a short public code (``notices.reasons``)."""
+``说明`` a short public code (``notices.reasons``); ``积分所用父母`` the masked name of the parent
+whose points (the higher of the two) the child ranked with."""
+
+
+def layout_of(kind: ProgramKind) -> NoticeLayout:
+    """The layout a program's allocation notice is published in now (``SCHOOL_ADMISSION``
+    stays for the school notices published before it, so that their digests verify)."""
+    if kind is ProgramKind.SCHOOL_ADMISSION:
+        return NoticeLayout.SCHOOL_PLACES
+    return NoticeLayout(kind.value)
 
 
 def notice_columns(notice: Notice) -> dict[str, str]:
@@ -192,6 +215,8 @@ class NoticeRow(Base):
     town_code: Mapped[str | None] = mapped_column(String(12))
     town: Mapped[str | None] = mapped_column(String(100))
     amount: Mapped[float | None] = mapped_column(Float)
+    points_from: Mapped[str | None] = mapped_column(String(100))
+    """A school place: the (masked) name of the parent whose points the child ranked with."""
 
 
 class NoticeExport(Base):

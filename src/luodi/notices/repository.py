@@ -51,6 +51,7 @@ ROW_DTYPES: dict[str, Any] = {
     "town_code": pl.String,
     "town": pl.String,
     "amount": pl.Float64,
+    "points_from": pl.String,
 }
 """The type of every published column, the same whether a frame comes from the run or from
 ``notice_rows`` (so the digest of stored rows is the digest that was published)."""

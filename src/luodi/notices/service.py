@@ -46,6 +46,7 @@ from luodi.notices.models import (
     Objection,
     ObjectionAttachment,
     ObjectionStatus,
+    layout_of,
 )
 from luodi.notices.schemas import DEFAULT_WORKING_DAYS, MAX_REASON, MAX_REF, MAX_TITLE
 from luodi.programs import catalog, intake, targets
@@ -253,8 +254,13 @@ def _allocation_rows(
         pl.when(pl.col("lottery") != "").then(pl.col("lottery")).alias("lottery"),
         pl.col("public_reason").alias("reason_zh"),
         pl.col("entitlement").alias("amount"),
+        (
+            pl.col("points_name")
+            if "points_name" in frame.columns
+            else pl.lit(None, dtype=pl.String)
+        ).alias("points_from"),
     ).sort("rank", "ref", nulls_last=True)
-    return rows.select(list(LAYOUT_COLUMNS[NoticeLayout(spec.kind.value)]))
+    return rows.select(list(LAYOUT_COLUMNS[layout_of(spec.kind)]))
 
 
 def _scoring_rows(
@@ -342,7 +348,7 @@ def publish(
         words = reasons.TITLE_WORDS[spec.kind]
         notice = Notice(
             kind=NoticeKind.ALLOCATION,
-            layout=NoticeLayout(spec.kind.value),
+            layout=layout_of(spec.kind),
             title=(title or f"{spec.name.zh}（{cycle.name}）{words}公示").strip(),
             department=spec.department,
             cycle_id=cycle.id,

@@ -112,40 +112,97 @@ def _type_problem(where: str, value: Any, value_type: ValueType) -> str:
     return f"{where}: {value!r} 应为{zh} / should be {en}"
 
 
+CASE = "_case"
+"""The case a row belongs to (a school case with ``parents`` has a row per parent)."""
+
+
 def case_frame(
     spec: ProgramSpec, case: ProgramCase, policy: Policy, where: str
 ) -> tuple[pl.DataFrame, dict[str, ValueType], list[str]]:
-    """The case as the one-row frame allocation evaluates, the names in scope, and what the
-    case writes that does not fit them."""
-    row, names, problems = _case_row(spec, case, policy, where)
+    """The case as the frame allocation evaluates (one row, or for a school place one per
+    parent), the names in scope, and what the case writes that does not fit them."""
+    found, names, problems = _case_rows(spec, case, policy, where)
     if problems:
         return pl.DataFrame(), names, problems
-    return _frame(spec, names, [row]), names, problems
+    return _frame(spec, names, found, [0] * len(found)), names, problems
 
 
 def _words(spec: ProgramSpec, names: dict[str, ValueType]) -> dict[str, ValueType]:
     """The names of the scope that are the policy's inputs and the context's words."""
-    own = {rules.POINTS, rules.ORDER, *spec.fields}
+    own = rules.own_names(spec)
     return {name: value_type for name, value_type in names.items() if name not in own}
 
 
+def _per_parent(spec: ProgramSpec, case: ProgramCase) -> bool:
+    """A school case that lists the child's parents is decided as an allocation decides a
+    child: a row per parent in the scoring run (their own inputs and points), each condition
+    met by either (``rules.by_application``)."""
+    return spec.school is not None and case.parents is not None
+
+
+def _case_rows(
+    spec: ProgramSpec, case: ProgramCase, policy: Policy, where: str
+) -> tuple[list[dict[str, Any]], dict[str, ValueType], list[str]]:
+    """The case's rows (``_case_row``): one, or a school case's one per parent scored."""
+    if not _per_parent(spec, case):
+        row, names, problems = _case_row(spec, case, policy, where)
+        return ([row] if not problems else []), names, problems
+    assert case.parents is not None
+    person = context.related_types({name: item.type for name, item in policy.inputs.items()})
+    written = sorted(name for name in case.inputs if name in person)
+    if written:
+        names = rules.scope(spec, {name: item.type for name, item in policy.inputs.items()})
+        return (
+            [],
+            names,
+            [
+                f"{where}.inputs.{name}: 列出 parents 的入学用例，父母各自的情况写在 parents 下"
+                f" / with parents listed, each parent's {name} belongs under parents"
+                for name in written
+            ],
+        )
+    found: list[dict[str, Any]] = []
+    problems: list[str] = []
+    names: dict[str, ValueType] = {}
+    for parent in case.parents:
+        if parent.get(context.SCORED) is False or parent.get("points") is None:
+            continue  # not in the scoring run: their points and conditions do not count
+        own = {key: value for key, value in parent.items() if key not in ("points", "scored")}
+        as_row = case.model_copy(
+            update={"inputs": {**case.inputs, **own}, "points": parent["points"]}
+        )
+        row, names, more = _case_row(spec, as_row, policy, where)
+        problems += more
+        found.append(row)
+    if not found and not problems:
+        row, names, problems = _case_row(spec, case, policy, where)
+        found = [row] if not problems else []
+    return found, names, problems
+
+
 def _frame(
-    spec: ProgramSpec, names: dict[str, ValueType], rows: list[dict[str, Any]]
+    spec: ProgramSpec,
+    names: dict[str, ValueType],
+    rows: list[dict[str, Any]],
+    cases: list[int],
 ) -> pl.DataFrame:
     """Cases' rows (``_case_row``, one policy) as the frame allocation evaluates: the words
     typed as a scoring run types the policy's inputs and as the vocabulary declares the
-    context's, fields as an application's JSON decodes them (enums as text)."""
+    context's, fields as an application's JSON decodes them (enums as text); ``cases``: the
+    case of each row (``CASE``)."""
     schema: dict[str, pl.DataType] = {
         **{name: context.dtype(value_type) for name, value_type in _words(spec, names).items()},
         **{name: rules.field_dtype(spec, name) for name in spec.fields},
         rules.POINTS: pl.Float64(),
         rules.ORDER: pl.Int64(),
+        **({rules.ENTRY_GRADE: pl.Int64()} if spec.school is not None else {}),
     }
     return pl.DataFrame(
         [
             pl.Series(name, [row[name] for row in rows], dtype=dtype)
             for name, dtype in schema.items()
         ]
+        + [pl.Series(CASE, cases, dtype=pl.Int64)]
     )
 
 
@@ -156,7 +213,7 @@ def _case_row(
     writes that does not fit them (then no row)."""
     input_types = {name: item.type for name, item in policy.inputs.items()}
     names = rules.scope(spec, input_types)
-    own = {rules.POINTS, rules.ORDER, *spec.fields}
+    own = set(rules.own_names(spec))
     words = _words(spec, names)
     values, problems = _family(case, policy, words, where)
     for name, value in case.inputs.items():
@@ -206,6 +263,9 @@ def _case_row(
         row[name] = values.get(name, field.default)
     row[rules.POINTS] = case.points
     row[rules.ORDER] = case.application_order
+    if spec.school is not None:
+        # A school case is of a grade-1 cycle unless it says otherwise.
+        row[rules.ENTRY_GRADE] = case.entry_grade or 1
     return row, names, problems
 
 
@@ -299,8 +359,8 @@ def _family(
     return values, problems
 
 
-def _rows(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> list[dict[str, Any]]:
-    """Each case's row (``_case_row``), once the program's rules fit every policy version the
+def _rows(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> list[list[dict[str, Any]]]:
+    """Each case's rows (``_case_rows``), once the program's rules fit every policy version the
     cases use; or ProgramSpecError listing each problem with its file, case and key."""
     problems: list[str] = []
     checked: set[tuple[str, str]] = set()
@@ -319,11 +379,11 @@ def _rows(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> list[dict[st
                 f"（策略 policy {policy.id} {policy.version}）"
                 for problem in error.details
             ]
-    rows: list[dict[str, Any]] = []
+    rows: list[list[dict[str, Any]]] = []
     for index, case in enumerate(spec.tests):
-        row, _, found = _case_row(spec, case, policy_for(case.as_of), _where(index, case))
+        found_rows, _, found = _case_rows(spec, case, policy_for(case.as_of), _where(index, case))
         problems += found
-        rows.append(row)
+        rows.append(found_rows)
     if problems:
         raise ProgramSpecError(source, problems)
     return rows
@@ -342,7 +402,9 @@ def _where(index: int, case: ProgramCase) -> str:
 def _decide(
     spec: ProgramSpec, policy: Policy, frame: pl.DataFrame, as_of: date
 ) -> list[dict[str, Any]]:
-    """What the rules give each row of the frame, by ``CaseExpectation`` key."""
+    """What the rules give each case of the frame (``CASE``, in order), by
+    ``CaseExpectation`` key: a case of several rows (a child's parents) as an allocation
+    decides an application of them (``rules.by_application``)."""
     input_types = {name: item.type for name, item in policy.inputs.items()}
     names = rules.scope(spec, input_types)
     evaluated = rules.evaluate(spec, input_types, frame, as_of)
@@ -352,6 +414,7 @@ def _decide(
     ]
     if tiers:
         evaluated = frame.lazy().select(tiers).collect().hstack(evaluated)
+    evaluated = rules.by_application(spec, evaluated, key=CASE).sort(CASE)
     return [
         {
             "eligible": bool(row["eligible"]),
@@ -364,6 +427,7 @@ def _decide(
             "full_year": bool(row.get("full_year")),
             "current": bool(row.get("current")),
             "tie_breaks": [row[f"tie:{index}"] for index in range(len(spec.tie_breaks))],
+            "points": row[rules.POINTS],
         }
         for row in evaluated.iter_rows(named=True)
     ]
@@ -406,6 +470,11 @@ def run_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> list[Cas
     for day, indexes in by_day.items():
         policy = policies[day]
         names = rules.scope(spec, {name: item.type for name, item in policy.inputs.items()})
-        frame = _frame(spec, names, [rows[index] for index in indexes])
+        frame = _frame(
+            spec,
+            names,
+            [row for index in indexes for row in rows[index]],
+            [index for index in indexes for _ in rows[index]],
+        )
         actual.update(zip(indexes, _decide(spec, policy, frame, day), strict=True))
     return [_outcome(case, actual[index]) for index, case in enumerate(spec.tests)]

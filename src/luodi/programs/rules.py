@@ -16,6 +16,7 @@ import polars as pl
 
 from luodi.errors import FieldProblem, Invalid
 from luodi.kernels.allocation.terms import TieBreakColumn
+from luodi.kernels.policy import KEY
 from luodi.kernels.policy.expressions import (
     ExpressionError,
     Kind,
@@ -27,6 +28,9 @@ from luodi.programs.spec import ProgramSpec
 
 POINTS = "points"
 ORDER = "application_order"
+ENTRY_GRADE = "entry_grade"
+"""A school cycle's entry grade (1 or 7): the cycle's, in the scope of a school program's
+rules (the grade-1 age and the grade-7 finishing rule read it)."""
 FIELD_KINDS = {
     "int": ValueType(Kind.INT),
     "float": ValueType(Kind.FLOAT),
@@ -48,14 +52,20 @@ def field_dtype(spec: ProgramSpec, name: str) -> pl.DataType:
     return {"int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean()}.get(kind, pl.String())
 
 
-def scope(spec: ProgramSpec, input_types: Mapping[str, ValueType]) -> dict[str, ValueType]:
+def own_names(spec: ProgramSpec) -> dict[str, ValueType]:
+    """The names the program and the cycle give a row (not the policy's, not the context's):
+    points, the order of application, a school cycle's entry grade and the fields."""
+    school = {ENTRY_GRADE: ValueType(Kind.INT)} if spec.school is not None else {}
     return {
-        **context.types(input_types),
-        **input_types,
         POINTS: ValueType(Kind.FLOAT),
         ORDER: ValueType(Kind.INT),
+        **school,
         **{name: field_type(spec, name) for name in spec.fields},
     }
+
+
+def scope(spec: ProgramSpec, input_types: Mapping[str, ValueType]) -> dict[str, ValueType]:
+    return {**context.types(input_types), **input_types, **own_names(spec)}
 
 
 def expressions(spec: ProgramSpec) -> list[tuple[str, str]]:
@@ -152,6 +162,37 @@ def evaluate(
         .with_columns(**columns)
         .with_columns(eligible=pl.all_horizontal(rule_columns) if rule_columns else pl.lit(True))
         .collect()
+    )
+
+
+def by_application(
+    spec: ProgramSpec, evaluated: pl.DataFrame, key: str = "application_id"
+) -> pl.DataFrame:
+    """One row per application from ``evaluate``'s rows of the people whose points count
+    (for a school place the child's two parents, in the order the children feed names them;
+    otherwise the applicant alone).
+
+    "父母一方" (either parent): each eligibility rule, and the school's full-year and current
+    rules, holds for the application when it holds for either person — condition by
+    condition, not all from the same parent — and the application is eligible when every rule
+    holds so. It ranks with the higher of the people's points; its group, tie-break values
+    and other columns are those of the person whose points are used (the first of them on a
+    tie), whose id ``points_person`` keeps."""
+    rule_columns = [f"rule:{rule.id}" for rule in spec.eligibility]
+    either = [name for name in (*rule_columns, "full_year", "current") if name in evaluated]
+    person = KEY if KEY in evaluated.columns else None
+    used = (
+        evaluated.with_row_index("_person_order")
+        .sort(["points", "_person_order"], descending=[True, False], nulls_last=True)
+        .unique(key, keep="first", maintain_order=True)
+        .sort("_person_order")
+        .drop("_person_order", *either)
+    )
+    if person is not None:
+        used = used.with_columns(points_person=pl.col(person))
+    met = evaluated.group_by(key).agg(pl.col(name).fill_null(False).any() for name in either)
+    return used.join(met, on=key, how="left", maintain_order="left").with_columns(
+        eligible=pl.all_horizontal(rule_columns) if rule_columns else pl.lit(True)
     )
 
 

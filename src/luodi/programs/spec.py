@@ -143,6 +143,8 @@ class CaseExpectation(BaseModel):
     current: StrictBool | None = None
     tie_breaks: list[StrictInt | StrictFloat | None] | None = None
     """The value of each tie-break key, in the document's order."""
+    points: StrictInt | StrictFloat | None = None
+    """The points the application ranks with (a child: the higher of the two parents')."""
 
 
 class ProgramCase(BaseModel):
@@ -163,6 +165,8 @@ class ProgramCase(BaseModel):
     """The child's parents (the first registered the child), each with policy inputs and
     ``points``: the ``parent_1_…``, ``parent_2_…``, ``parents_max_…``, ``either_parent_…``
     words."""
+    entry_grade: StrictInt | None = Field(default=None, ge=1, le=7)
+    """A school case: the cycle's entry grade (1 or 7; 1 when not written)."""
     child: dict[str, Any] | None = None
     """The application's child (``birth_date``, ``sex``, ``grade`` …): the ``child_…`` words;
     ``child_age`` follows from ``birth_date`` and ``as_of``."""
@@ -258,6 +262,13 @@ class ProgramSpec(BaseModel):
                 problems.append(
                     f"{where}.expect.group: 没有优先组 {expect.group} / no priority group"
                     f" {expect.group} (可用 declared: {', '.join(map(str, group_ids))})"
+                )
+            if case.entry_grade is not None and (
+                self.school is None or case.entry_grade not in (1, 7)
+            ):
+                problems.append(
+                    f"{where}.entry_grade: 只用于入学项目，且为 1 或 7 / for school admission "
+                    "only, 1 or 7"
                 )
             given = expect.model_fields_set
             if given & {"full_year", "current"} and self.school is None:
