@@ -179,7 +179,8 @@ def test_public_housing_serial_dictatorship_and_waiting_list(
 ) -> None:
     units = pl.read_csv(small_city / "housing_units.csv", infer_schema=False).head(6)
     units.write_csv(tmp_path / "few_units.csv")
-    applications = demo.housing_applications(small_city, share=0.02)
+    # One application per household: more of them than the six flats, so some wait.
+    applications = demo.housing_applications(small_city, share=0.05)
     cycle_id = open_and_fill(city, "public-rental", tmp_path / "few_units.csv", applications)
     run = allocated(city, cycle_id, "h1")
     results = allocation.run_results(SYSTEM_ACTOR, city, run.id, masked=False)

@@ -198,7 +198,10 @@ def allocate(
     missing = missing.unique("application_id").select("application_id", rules.ORDER)
     applicants = best.sort(rules.ORDER)
     target_frame = targets.target_frame(session, cycle.id)
-    outcome = decide(decision_rules(spec), _with_refusals(spec, applicants), target_frame, seed)
+    refused = _with_refusals(spec, applicants)
+    if spec.kind is ProgramKind.PUBLIC_HOUSING:
+        refused = one_per_household(refused)
+    outcome = decide(decision_rules(spec), refused, target_frame, seed)
     if spec.kind is ProgramKind.SCHOOL_ADMISSION:
         outcome = outcome.join(
             applicants.select("application_id", points_resident_id="points_person"),
@@ -321,6 +324,36 @@ def decision_rules(spec: ProgramSpec) -> ProgramRules:
         tie_breaks=tuple(rules.tie_break_columns(spec)),
         school=school,
         household_layouts=spec.household_layouts,
+    )
+
+
+SECOND_OF_HOUSEHOLD = (
+    "同户已有申请参加配租（一户限配租一套）",
+    "another application of the household takes part (one flat per household)",
+)
+
+
+def one_per_household(applicants: pl.DataFrame) -> pl.DataFrame:
+    """At most one flat per household (住建部令第11号 judges the household): of a household's
+    eligible applications only the first filed (``application_order``) is decided, the
+    others are refused with ``SECOND_OF_HOUSEHOLD``. Intake takes one application per
+    household; this holds whatever slipped past it (two filed before a member moved in, a
+    waiting list carried from an older cycle)."""
+    first = (
+        applicants.filter(pl.col("eligible") & pl.col("household_id").is_not_null())
+        .sort(rules.ORDER)
+        .unique("household_id", keep="first", maintain_order=True)["application_id"]
+    )
+    second = (
+        pl.col("eligible")
+        & pl.col("household_id").is_not_null()
+        & ~pl.col("application_id").is_in(first.implode())
+    )
+    zh, en = SECOND_OF_HOUSEHOLD
+    return applicants.with_columns(
+        reason_zh=pl.when(second).then(pl.lit(zh)).otherwise(pl.col("reason_zh")),
+        reason_en=pl.when(second).then(pl.lit(en)).otherwise(pl.col("reason_en")),
+        eligible=pl.col("eligible") & ~second,
     )
 
 

@@ -18,7 +18,7 @@ import polars as pl
 
 from luodi.errors import Invalid
 from luodi.kernels.policy.document import DAY, Policy
-from luodi.kernels.policy.expressions import Kind, ValueType, years_between
+from luodi.kernels.policy.expressions import FLOAT, Kind, ValueType, years_between
 from luodi.programs import context, rules
 from luodi.programs.spec import CaseExpectation, ProgramCase, ProgramSpec, ProgramSpecError
 
@@ -244,6 +244,7 @@ def _case_row(
         if not fits:
             problems.append(_type_problem(f"{where}.inputs.{name}", value, words[name]))
         values[name] = typed
+    problems += _household(case, words, values, where)
     for name, value in case.fields.items():
         fits, typed = _typed(value, rules.field_type(spec, name))
         if not fits:
@@ -357,6 +358,94 @@ def _family(
         if "child_age" not in case.child and isinstance(birth, date) and "child_age" in words:
             values["child_age"] = years_between(birth, case.as_of)
     return values, problems
+
+
+HOUSEHOLD_MEMBER: dict[str, ValueType] = {
+    "relation": context.RELATION,
+    "housing": context.HOUSING,
+    "yearly_income": FLOAT,
+    "assets": FLOAT,
+}
+"""What a case's ``household:`` says of each other member: their records."""
+
+
+def _household(
+    case: ProgramCase, words: dict[str, ValueType], values: dict[str, Any], where: str
+) -> list[str]:
+    """The household words the case stands for, derived as ``context.record_words`` derives
+    them from the members' facts: the applicant's own ``housing``/``yearly_income``/``assets``
+    (``inputs``), the spouse's ``housing`` and each member of ``household``. Written under
+    ``inputs`` the word is taken as written, unless ``household`` is written too (then it is
+    refused: the case would contradict itself). ``household_size`` is 1 + the members listed
+    when ``household`` is written."""
+    problems: list[str] = []
+    members: list[dict[str, Any]] = []
+    for index, member in enumerate(case.household or []):
+        typed_member: dict[str, Any] = {}
+        for key, value in member.items():
+            place = f"{where}.household[{index}].{key}"
+            if key not in HOUSEHOLD_MEMBER:
+                nearest = difflib.get_close_matches(key, list(HOUSEHOLD_MEMBER), n=1)
+                hint = f"（是否指 {nearest[0]}？）" if nearest else ""
+                problems.append(
+                    f"{place}: 家庭成员没有这一项{hint}（可用：{', '.join(HOUSEHOLD_MEMBER)}）/ "
+                    f"not a record of a household member ({', '.join(HOUSEHOLD_MEMBER)})"
+                )
+                continue
+            fits, typed = _typed(value, HOUSEHOLD_MEMBER[key])
+            if not fits:
+                problems.append(_type_problem(place, value, HOUSEHOLD_MEMBER[key]))
+            typed_member[key] = typed
+        members.append(typed_member)
+    if case.household is not None:
+        for name in (*context.HOUSEHOLD_RECORD_WORDS, "household_size"):
+            if name in case.inputs:
+                problems.append(
+                    f"{where}.inputs.{name}: 由用例的 household 得出，不能再写 / follows from "
+                    "the case's household"
+                )
+    if problems:
+        return problems
+    spouse_housing = (case.spouse or {}).get("housing")
+    housing = [
+        case.inputs.get("housing"),
+        spouse_housing,
+        *[member.get("housing") for member in members],
+    ]
+
+    def derive(word: str, value: Any) -> None:
+        if word in words and word not in case.inputs:
+            values[word] = value
+
+    def total(key: str) -> float | None:
+        known = [
+            float(value)
+            for value in [case.inputs.get(key), *[member.get(key) for member in members]]
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
+        return sum(known) if known else None
+
+    # As the registry's context says of a person no record names: not in the group.
+    derive("military_entitled", False)
+    derive("special_hardship", False)
+    derive("household_owns_home", "owned" in housing)
+    derive("household_in_public_rental", "public_rental" in housing)
+    derive("household_income", total("yearly_income"))
+    derive("household_assets", total("assets"))
+    if case.household is not None:
+        derive("household_size", 1 + len(members))
+    income, size = values.get("household_income"), values.get("household_size")
+    if "household_income" in case.inputs:
+        income = case.inputs["household_income"]
+    if "household_size" in case.inputs:
+        size = case.inputs["household_size"]
+    derive(
+        "household_income_per_capita",
+        income / size
+        if isinstance(income, int | float) and isinstance(size, int) and size
+        else None,
+    )
+    return problems
 
 
 def _rows(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> list[list[dict[str, Any]]]:

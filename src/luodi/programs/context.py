@@ -42,6 +42,9 @@ from luodi.registry.models import EmploymentBasis, Relation
 SEX = ValueType(Kind.ENUM, ("male", "female"))
 RELATION = ValueType(Kind.ENUM, tuple(relation.value for relation in Relation))
 BASIS = ValueType(Kind.ENUM, tuple(basis.value for basis in EmploymentBasis))
+POST = ValueType(Kind.ENUM, ("sanitation", "bus_driver", "other"))
+HOUSING = ValueType(Kind.ENUM, ("owned", "registered_rental", "public_rental", "dormitory", "none"))
+"""The housing feed's kinds (feeds/housing.yaml), and ``none`` for no record."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,46 @@ WORDS: dict[str, Word] = {
         "the person's spouse is registered in the household (the head and the spouse)",
         "residents.yaml: 与户主关系",
     ),
+    # The household's records (住建部令第11号 judges the household, not the applicant alone)
+    "household_owns_home": _word(
+        "household",
+        BOOL,
+        "本户任一登记成员（含本人）在本市有自有住房记录（按计分日期有效）",
+        "a registered member of the household (the person included) has an owned home in the "
+        "city on record, in force on the as-of date",
+        "housing.yaml: 住房类型 自有住房",
+    ),
+    "household_in_public_rental": _word(
+        "household",
+        BOOL,
+        "本户任一登记成员（含本人）已住公租房（按计分日期有效）",
+        "a registered member of the household (the person included) already lives in public "
+        "rental, in force on the as-of date",
+        "housing.yaml: 住房类型 公租房",
+    ),
+    "household_income": _word(
+        "household",
+        FLOAT,
+        "本户登记成员年收入之和（元，各人最近核对年度；无任何记录的为空）",
+        "the household members' yearly incomes summed (yuan, each the latest year checked; "
+        "empty when nobody of the household has a record)",
+        "household_income.yaml (民政局)",
+    ),
+    "household_income_per_capita": _word(
+        "household",
+        FLOAT,
+        "本户人均年收入：household_income ÷ household_size（元）",
+        "yearly income per member: household_income ÷ household_size (yuan)",
+        "household_income.yaml (民政局), residents.yaml, children.yaml",
+    ),
+    "household_assets": _word(
+        "household",
+        FLOAT,
+        "本户登记成员财产之和（元，各人最近核对年度；无任何记录的为空）",
+        "the household members' assets summed (yuan, each the latest year checked; empty "
+        "when nobody of the household has a record)",
+        "household_income.yaml (民政局)",
+    ),
     # The application's child
     "child_birth_date": _word(
         "child", DATE, "子女出生日期", "the child's date of birth", "children.yaml"
@@ -214,6 +257,42 @@ WORDS: dict[str, Word] = {
         "当前岗位为一线岗位（未报送的为空）",
         "the current post is a frontline post (empty where not said)",
         "employment.yaml: 一线岗位",
+    ),
+    # The person's verified records (never what the applicant says)
+    "post": _word(
+        "records",
+        POST,
+        "当前就业登记的岗位（sanitation 环卫工人 / bus_driver 公交司机 / other；未报送的为空）",
+        "the post of the employment in force (sanitation, bus_driver, other; empty where not said)",
+        "employment.yaml: 岗位",
+    ),
+    "military_entitled": _word(
+        "records",
+        BOOL,
+        "在册的优抚对象（按计分日期有效）",
+        "on the register of entitled groups (优抚对象) on the as-of date",
+        "care_groups.yaml (民政局)",
+    ),
+    "special_hardship": _word(
+        "records",
+        BOOL,
+        "在册的孤老、重病或残疾人员（孤老病残，按计分日期有效）",
+        "on record as lone elderly, seriously ill or disabled (孤老病残) on the as-of date",
+        "care_groups.yaml (民政局)",
+    ),
+    "yearly_income": _word(
+        "records",
+        FLOAT,
+        "本人年收入（元，最近核对年度；无记录的为空）",
+        "the person's yearly income (yuan, the latest year checked; empty without a record)",
+        "household_income.yaml (民政局)",
+    ),
+    "assets": _word(
+        "records",
+        FLOAT,
+        "本人财产（元，最近核对年度；无记录的为空）",
+        "the person's assets (yuan, the latest year checked; empty without a record)",
+        "household_income.yaml (民政局)",
     ),
 }
 """The fixed words; ``vocabulary`` adds the words about the spouse and the child's parents
@@ -628,7 +707,144 @@ def reads(words_read: Collection[str]) -> tuple[bool, bool, bool]:
     the spouses' and parents' scores)."""
     groups = {WORDS[name].group for name in words_read if name in WORDS}
     related = any(name.startswith(RELATED_PREFIXES) for name in words_read)
-    return bool(groups - {"employer", "time line"}) or related, "employer" in groups, related
+    family = bool(groups - {"employer", "time line", "records"}) or related
+    return family, "employer" in groups, related
+
+
+HOUSEHOLD_RECORD_WORDS = (
+    "household_owns_home",
+    "household_in_public_rental",
+    "household_income",
+    "household_income_per_capita",
+    "household_assets",
+)
+"""The household's words read from its members' facts (``record_words``)."""
+RECORD_WORDS = tuple(name for name, word in WORDS.items() if word.group == "records")
+"""The person's words read from their own facts (``record_words``)."""
+_VARIABLES_OF = {
+    "household_owns_home": ("housing",),
+    "household_in_public_rental": ("housing",),
+    "household_income": ("yearly_income",),
+    "household_income_per_capita": ("yearly_income",),
+    "household_assets": ("assets",),
+    "post": ("post",),
+    "military_entitled": ("military_entitled",),
+    "special_hardship": ("special_hardship",),
+    "yearly_income": ("yearly_income",),
+    "assets": ("assets",),
+}
+"""The facts variables (feeds' ``facts:``) each record word is read from."""
+
+
+def record_words(
+    actor: Actor,
+    session: Session,
+    out: pl.DataFrame,
+    person: str,
+    members: pl.DataFrame,
+    as_of: date,
+    names: Collection[str],
+) -> pl.DataFrame:
+    """``out`` (``person``, ``_household_id``, ``household_size``) with the record words
+    ``names`` (``RECORD_WORDS``, ``HOUSEHOLD_RECORD_WORDS``): the facts of the people and of
+    every registered member of their households (``members``: ``registry.members``) in one
+    statement whatever their number, summed per household in Polars. A person without a
+    household is a household of one. A member nobody's feed named owns nothing, is not in
+    public rental and adds no income."""
+    from luodi.facts import service as facts_service
+
+    asked = [name for name in (*RECORD_WORDS, *HOUSEHOLD_RECORD_WORDS) if name in names]
+    if not asked:
+        return out
+    people = out.select(pl.col(person).alias("_person"), "_household_id").drop_nulls("_person")
+    pairs = pl.concat(
+        [
+            people.join(
+                members.select(pl.col("resident_id").alias("_member"), "household_id"),
+                left_on="_household_id",
+                right_on="household_id",
+                how="inner",
+            ).select("_person", "_member"),
+            # Oneself, whether or not the registry's members (read in scope) list one.
+            people.select("_person", pl.col("_person").alias("_member")),
+        ]
+    ).unique()
+    variables = sorted({variable for name in asked for variable in _VARIABLES_OF[name]})
+    facts = facts_service.current_facts(
+        actor, session, variables, as_of, pairs["_member"].unique().sort().to_list()
+    )
+    in_force = facts.filter(pl.col("valid_to").is_null() | (pl.col("valid_to") >= as_of))
+
+    def latest(name: str, frame: pl.DataFrame) -> pl.DataFrame:
+        return (
+            frame.filter(pl.col("name") == name)
+            .sort("valid_from", nulls_last=False, maintain_order=True)
+            .group_by("resident_id")
+            .agg(pl.col("value").last().alias(name))
+        )
+
+    def held(name: str, value: str | None = None) -> pl.DataFrame:
+        rows = in_force.filter(pl.col("name") == name)
+        if value is not None:
+            rows = rows.filter(pl.col("value") == value)
+        return (
+            rows.select("resident_id")
+            .unique()
+            .with_columns(pl.lit(True).alias(f"_{value or name}"))
+        )
+
+    each = pairs.select(pl.col("_member").alias("resident_id")).unique()
+    if "housing" in variables:
+        each = each.join(held("housing", "owned"), on="resident_id", how="left").join(
+            held("housing", "public_rental"), on="resident_id", how="left"
+        )
+    for name in ("military_entitled", "special_hardship"):
+        if name in variables:
+            each = each.join(held(name), on="resident_id", how="left")
+    for name in ("yearly_income", "assets"):
+        if name in variables:
+            each = each.join(
+                latest(name, facts).with_columns(pl.col(name).cast(pl.Float64, strict=False)),
+                on="resident_id",
+                how="left",
+            )
+    if "post" in variables:
+        each = each.join(latest("post", in_force), on="resident_id", how="left")
+    own = each.rename({"resident_id": "_person"})
+    added: dict[str, pl.Expr] = {}
+    if "post" in variables:
+        added["post"] = pl.col("post")
+    for name in ("military_entitled", "special_hardship"):
+        if name in variables:
+            added[name] = pl.col(f"_{name}").fill_null(False)
+    for name in ("yearly_income", "assets"):
+        if name in variables:
+            added[name] = pl.col(name)
+    summed: list[pl.Expr] = []
+    if "housing" in variables:
+        summed += [
+            pl.col("_owned").any().alias("household_owns_home"),
+            pl.col("_public_rental").any().alias("household_in_public_rental"),
+        ]
+    for name, word in (("yearly_income", "household_income"), ("assets", "household_assets")):
+        if name in variables:
+            # Nobody of the household on record: unknown (empty), not 0.
+            summed.append(pl.when(pl.col(name).count() > 0).then(pl.col(name).sum()).alias(word))
+    household = (
+        pairs.join(each.rename({"resident_id": "_member"}), on="_member", how="left")
+        .group_by("_person")
+        .agg(*summed)
+    )
+    words = own.select("_person", **added).join(household, on="_person", how="left")
+    replaced = [name for name in words.columns if name != "_person"]
+    out = out.drop(replaced, strict=False).join(
+        words.rename({"_person": person}), on=person, how="left"
+    )
+    if "household_income" in out.columns:
+        out = out.with_columns(
+            household_income_per_capita=pl.col("household_income") / pl.col("household_size")
+        )
+    return out
 
 
 def fact_word_frame(
@@ -753,6 +969,25 @@ def add_context(
         for name in FACT_WORDS
         if name in stage.words and (words_read is None or name in words_read)
     ]
+    records = [
+        name
+        for name in (*RECORD_WORDS, *HOUSEHOLD_RECORD_WORDS)
+        if name in stage.words and (words_read is None or name in words_read)
+    ]
+    if records:
+        stage = _Stage(
+            record_words(
+                actor,
+                session,
+                stage.out,
+                _person_column(frame),
+                registry.members,
+                as_of,
+                records,
+            ),
+            stage.base_columns,
+            stage.words,
+        )
     related = None
     theirs: list[str] = []
     if related_inputs is not None and related_read:

@@ -52,9 +52,12 @@ def school_applications(city: Path, autumn: int, seed: int = 1) -> pl.DataFrame:
 
 
 def housing_applications(city: Path, share: float = 0.01, seed: int = 2) -> pl.DataFrame:
-    """About ``share`` of residents who do not own a home ask for a flat."""
+    """About ``share`` of the households where nobody owns a home ask for a flat, one
+    member each (一户一份申请: a second member's application is refused)."""
     rng = np.random.default_rng(seed)
-    residents = pl.read_csv(city / city_files.RESIDENTS, infer_schema=False)
+    residents = pl.read_csv(city / city_files.RESIDENTS, infer_schema=False).with_columns(
+        household=pl.coalesce("household_number", pl.lit("alone:") + pl.col("id_number"))
+    )
     owners = pl.read_csv(city / city_files.HOUSING, infer_schema=False).filter(
         pl.col("housing") == "owned"
     )
@@ -64,21 +67,19 @@ def housing_applications(city: Path, share: float = 0.01, seed: int = 2) -> pl.D
         .sort()
         .to_list()
     )
-    pool = residents.join(owners.select("id_number"), on="id_number", how="anti").sort("id_number")
+    owning = residents.join(owners.select("id_number"), on="id_number", how="semi")["household"]
+    pool = (
+        residents.filter(~pl.col("household").is_in(owning.implode()))
+        .sort("id_number")
+        .unique("household", keep="first", maintain_order=True)
+    )
     chosen = pool.sample(fraction=share, seed=seed)
     count = chosen.height
-    occupation = rng.choice(["other", "sanitation", "bus_driver"], size=count, p=[0.9, 0.06, 0.04])
     choices = [
         ";".join(rng.permutation(projects)[: int(rng.integers(1, min(3, len(projects)) + 1))])
         for _ in range(count)
     ]
-    return pl.DataFrame(
-        {
-            "id_number": chosen["id_number"],
-            "choices": choices,
-            "occupation": occupation,
-        }
-    )
+    return pl.DataFrame({"id_number": chosen["id_number"], "choices": choices})
 
 
 def benefit_applications(city: Path, count: int, seed: int = 3) -> pl.DataFrame:

@@ -41,6 +41,14 @@ APPLICATION_READERS = (
 CHOOSING = (ProgramKind.SCHOOL_ADMISSION, ProgramKind.PUBLIC_HOUSING)
 """Kinds whose applicants choose targets (schools, housing projects)."""
 _CHOICES = TypeAdapter(schemas.Choices)
+HOUSEHOLD_TWICE = (
+    "同一户的成员重复申请（公租房按户申请，一户只能申请一次）",
+    "two members of one household apply (public rental: one application per household)",
+)
+HOUSEHOLD_APPLIED = (
+    "本户已有成员在本周期申请（公租房一户只能申请一次）",
+    "a member of the household already applied in this cycle (one application per household)",
+)
 
 
 def _refused_key(spec: ProgramSpec, on_behalf: bool, key: str) -> tuple[str, str]:
@@ -216,17 +224,36 @@ def submit_applications(
             *not_parent,
         )
         subject = pl.format("child:{}", pl.col("child_id"))
+    elif spec.kind is ProgramKind.PUBLIC_HOUSING:
+        # 住建部令第11号 judges the household: one application per household and cycle, from
+        # whichever registered member files it (the unique (cycle, subject) constraint holds
+        # it against two members filing at once); a resident without a household is one.
+        frame = frame.with_columns(child_id=pl.lit(None, dtype=pl.Int64))
+        subject = (
+            pl.when(pl.col("household_id").is_not_null())
+            .then(pl.format("household:{}", pl.col("household_id")))
+            .otherwise(pl.format("resident:{}", pl.col("resident_id")))
+        )
     else:
         frame = frame.with_columns(child_id=pl.lit(None, dtype=pl.Int64))
         subject = pl.format("resident:{}", pl.col("resident_id"))
     frame = frame.with_columns(subject=subject)
+    by_household = pl.col("subject").str.starts_with("household:")
+    twice = pl.col("subject").is_duplicated() & pl.col("subject").is_not_null()
     problems.flag(
         file,
         frame,
-        pl.col("subject").is_duplicated() & pl.col("subject").is_not_null(),
+        twice & (~by_household | pl.col("resident_id").is_duplicated()),
         "id_number",
         "同一对象重复申请",
         "applies twice for the same person",
+    )
+    problems.flag(
+        file,
+        frame,
+        twice & by_household & ~pl.col("resident_id").is_duplicated(),
+        "id_number",
+        *HOUSEHOLD_TWICE,
     )
     choosing = spec.kind in CHOOSING
     if choosing:
@@ -244,16 +271,25 @@ def submit_applications(
         if repeated.height > 1:
             which_zh += f"等 {repeated.height} 条"
             which_en += f" and {repeated.height - 1} more"
+        household = repeated["subject"].str.starts_with("household:")
+        already = [
+            HOUSEHOLD_APPLIED if of_household else ("本周期已有该对象的申请", "already applied")
+            for of_household in household
+        ]
+        whom_zh, whom_en = (
+            ("本户（一户只能申请一次）", "the household (one application per household)")
+            if household.any()
+            else ("该对象", "")
+        )
         raise Conflict(
-            f"本周期已有该对象的申请（{which_zh}），未写入任何申请；"
+            f"本周期已有{whom_zh}的申请（{which_zh}），未写入任何申请；"
             "被退回的申请请更正原申请（PATCH /api/v1/applications/{id}）",
-            f"already applied in this cycle ({which_en}); nothing was written; a returned "
+            f"already applied in this cycle{' by ' + whom_en if whom_en else ''} "
+            f"({which_en}); nothing was written; a returned "
             "application is corrected, not filed again (PATCH /api/v1/applications/{id})",
             [
-                FieldProblem(
-                    "id_number", None, "本周期已有该对象的申请", "already applied", file, line
-                )
-                for line in repeated[LINE].head(50)
+                FieldProblem("id_number", None, zh, en, file, line)
+                for line, (zh, en) in zip(repeated[LINE].head(50), already, strict=False)
             ],
         )
     field_names = list(spec.fields)
@@ -284,7 +320,8 @@ def submit_applications(
         # Another request filed the same person in this cycle meanwhile (the unique
         # (cycle, subject) constraint decides the race).
         raise Conflict(
-            "本周期已有该对象的申请（同时提交）", "already applied in this cycle (concurrently)"
+            "本周期已有该对象（公租房：本户）的申请（同时提交）",
+            "already applied in this cycle (concurrently; public rental: by the household)",
         ) from None
     ids = rows["id"].to_list()
     audit.record(

@@ -51,6 +51,29 @@ DEFAULT_METHOD = {
 }
 
 
+REGISTRY_NAMES = frozenset(
+    {
+        "resident_id",
+        "id_number",
+        "household_id",
+        "points",
+        "group",
+        "priority_group",
+        "application_order",
+        # The records that decide public rental (programs/context.py, groups ``household``
+        # and ``records``): a field of the same name would win over them in the rules.
+        "post",
+        "military_entitled",
+        "special_hardship",
+        "yearly_income",
+        "assets",
+    }
+)
+"""Names a program field may not take, nor any ``household_…`` (``household_size`` above
+all): who applies, the household and the verified records come from the registry and the
+departments' feeds, never from a form."""
+
+
 class Text(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     zh: str
@@ -167,6 +190,10 @@ class ProgramCase(BaseModel):
     words."""
     entry_grade: StrictInt | None = Field(default=None, ge=1, le=7)
     """A school case: the cycle's entry grade (1 or 7; 1 when not written)."""
+    household: list[dict[str, Any]] | None = Field(default=None, max_length=20)
+    """The other registered members of the applicant's household (the spouse too), each with
+    its records (``housing``, ``yearly_income``, ``assets``, and ``relation`` for the
+    reader): the ``household_…`` words and ``household_size``."""
     child: dict[str, Any] | None = None
     """The application's child (``birth_date``, ``sex``, ``grade`` …): the ``child_…`` words;
     ``child_age`` follows from ``birth_date`` and ``as_of``."""
@@ -224,6 +251,11 @@ class ProgramSpec(BaseModel):
         if self.groups and self.groups[-1].when is not None:
             raise ValueError("the last group has no `when`: it takes everybody else")
         for name, field in self.fields.items():
+            if name in REGISTRY_NAMES or name.startswith("household_"):
+                raise ValueError(
+                    f"fields.{name}: 由登记信息和部门记录确定，不能作为申请字段 / comes from the "
+                    "registry and the departments' records, never from an application field"
+                )
             if field.type == "enum" and not field.values:
                 raise ValueError(f"field {name}: an enum needs values")
         return self
