@@ -98,7 +98,7 @@ def test_public_reason_codes_from_the_program_document() -> None:
     assert reasons.public_reason(rental, "ineligible", "不符合条件：社保缴纳满一年") == (
         "条件不符：社保"
     )
-    both = "不符合条件：本地无自有住房、积分达到 60 分"
+    both = "不符合条件：本户在本市无自有住房、积分达到 60 分"
     assert reasons.public_reason(rental, "ineligible", both) == "条件不符：住房、积分"
     assert reasons.public_reason(loan, "ineligible", "不符合条件：在职、无失信记录") == (
         "条件不符：就业、信用"
@@ -127,8 +127,8 @@ def test_public_reason_codes_from_the_program_document() -> None:
             ]
         }
     )
-    assert reasons.public_reason(plain, "ineligible", "不符合条件：本地无自有住房") == (
-        "条件不符：本地无自有住房"
+    assert reasons.public_reason(plain, "ineligible", "不符合条件：本户在本市无自有住房") == (
+        "条件不符：本户在本市无自有住房"
     )
     # Every rule of every shipped program declares its code.
     for path in SHIPPED.glob("*.yaml"):
