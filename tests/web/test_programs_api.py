@@ -83,3 +83,41 @@ def test_a_quota_cycle_over_http(
     assert admin_client.get(f"/api/v1/allocation-runs/{run['id']}").json()["final"] is True
     again = admin_client.post(f"/api/v1/program-cycles/{cycle_id}/runs", json={"seed": "api"})
     assert again.status_code == 409
+
+
+def test_public_rental_takes_one_application_per_household_over_http(
+    admin_client: TestClient, loaded_engine: Engine, small_city: Path
+) -> None:
+    today = date.today()
+    with session_scope(loaded_engine) as session:
+        cycle_id = service.open_cycle(
+            SYSTEM_ACTOR,
+            session,
+            "public-rental",
+            "按户",
+            today - timedelta(days=1),
+            today + timedelta(days=1),
+            AS_OF,
+            targets_file=small_city / "housing_units.csv",
+        ).id
+    residents = pl.read_csv(small_city / "residents.csv", infer_schema=False)
+    shared = (
+        residents.filter(pl.col("household_number").is_not_null())
+        .group_by("household_number")
+        .agg(pl.col("id_number").sort())
+        .filter(pl.col("id_number").list.len() >= 2)
+        .sort("household_number")
+    )
+    first, second = shared["id_number"][0].to_list()[:2]
+    path = f"/api/v1/program-cycles/{cycle_id}/applications"
+    both = admin_client.post(
+        path,
+        json={"records": [{"id_number": n, "choices": ["P001"]} for n in (first, second)]},
+    )
+    assert both.status_code == 422, both.text
+    assert [problem["row"] for problem in both.json()["details"]] == [1, 2]
+    taken = admin_client.post(path, json={"records": [{"id_number": first, "choices": ["P001"]}]})
+    assert taken.status_code == 200, taken.text
+    again = admin_client.post(path, json={"records": [{"id_number": second, "choices": ["P001"]}]})
+    assert again.status_code == 409, again.text
+    assert "一户只能申请一次" in again.text and "one application per household" in again.text
