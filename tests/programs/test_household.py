@@ -82,7 +82,8 @@ def family_records(session: Session, folder: Path) -> dict[str, int]:
         "employment",
         "身份证号,统一社会信用代码,就业依据,开始日期,岗位\n"
         f"{city.FATHER},{city.E1},劳动合同,2022-01-01,环卫工人\n"
-        f"{city.SINGLE},{city.E2},劳动合同,2024-01-01,公交司机\n",
+        f"{city.SINGLE},{city.E2},劳动合同,2024-01-01,公交司机\n"
+        f"{city.UNCLE},{city.E3},营业执照,2020-01-01,\n",  # blank: no fact, not "other"
     )
     return {row.id_number: row.id for row in session.scalars(select(Resident))}
 
