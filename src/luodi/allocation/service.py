@@ -189,7 +189,13 @@ def allocate(
         )
     input_types = {name: item.type for name, item in scores.compiled.policy.inputs.items()}
     rules.check_rules(spec, input_types, scores.run.policy_id)
-    scored = persons.filter(pl.col("points").is_not_null())
+    # An entitlement is no points matter: a child is decided by its parents' facts whether
+    # or not the parent who registered it was scored (the rules name what counts).
+    scored = (
+        persons
+        if spec.kind is ProgramKind.ENTITLEMENT
+        else persons.filter(pl.col("points").is_not_null())
+    )
     evaluated = rules.evaluate(spec, input_types, scored, cycle.as_of)
     # Per application (a child: its two parents): each condition met by either person, the
     # higher points, the tie-break values of the person whose points are used.
@@ -255,7 +261,13 @@ def allocate(
         cycle_id=cycle.id,
         previous_run_id=previous.id if previous else None,
         scoring_run_id=scores.run.id,
-        method=(spec.mechanism.value if spec.mechanism else "tiers"),
+        method=(
+            spec.mechanism.value
+            if spec.mechanism
+            else "entitlement"
+            if spec.kind is ProgramKind.ENTITLEMENT
+            else "tiers"
+        ),
         seed=seed,
         inputs_digest=digest.hexdigest(),
         summary=json.dumps(summary, ensure_ascii=False),

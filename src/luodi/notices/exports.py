@@ -38,6 +38,7 @@ PDF_WIDTHS: dict[str, list[int]] = {  # millimetres on landscape A4 (277 between
     NoticeLayout.PUBLIC_HOUSING: [16, 16, 32, 14, 40, 18, 16, 14, 10, 14, 12, 34, 41],
     NoticeLayout.QUOTA_BENEFIT: [22, 22, 36, 18, 18, 14, 36, 60],
     NoticeLayout.TIERED_BENEFIT: [22, 22, 36, 18, 30, 18, 60],
+    NoticeLayout.ENTITLEMENT: [22, 22, 40, 22, 40, 20, 70],
     NoticeLayout.SCORE_RANKING: [30, 40, 60, 50, 40, 40],
 }
 

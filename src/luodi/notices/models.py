@@ -79,6 +79,7 @@ class NoticeLayout(StrEnum):
     PUBLIC_HOUSING = "public_housing"  # 配租结果
     QUOTA_BENEFIT = "quota_benefit"  # 核准名单
     TIERED_BENEFIT = "tiered_benefit"  # 核准名单（金额）
+    ENTITLEMENT = "entitlement"  # 核准名单（子女，无积分）
     SCORE_RANKING = "score_ranking"  # 积分排名
 
 
@@ -124,6 +125,15 @@ LAYOUT_COLUMNS: dict[NoticeLayout, dict[str, str]] = {
         "outcome": "结果",
         "amount": "核准金额",
         "points": "积分",
+        "reason_zh": "说明",
+    },
+    NoticeLayout.ENTITLEMENT: {
+        "ref": "编号",
+        "child_name": "子女",
+        "child_id_number": "子女身份证号",
+        "name": "监护人",
+        "id_number": "身份证号",
+        "outcome": "结果",
         "reason_zh": "说明",
     },
     NoticeLayout.SCORE_RANKING: {

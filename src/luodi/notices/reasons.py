@@ -46,6 +46,12 @@ OUTCOME_WORDS: dict[ProgramKind, dict[str, str]] = {
         Outcome.INELIGIBLE: "未核准",
         Outcome.WAITLISTED: "轮候",
     },
+    ProgramKind.ENTITLEMENT: {
+        Outcome.PLACED: "核准",
+        Outcome.UNPLACED: "未核准",
+        Outcome.INELIGIBLE: "未核准",
+        Outcome.WAITLISTED: "轮候",
+    },
 }
 """The word a notice of each program kind uses for each outcome (a housing application with
 no flat left is on the waiting list: 轮候)."""
@@ -55,6 +61,7 @@ TITLE_WORDS = {
     ProgramKind.PUBLIC_HOUSING: "配租结果",
     ProgramKind.QUOTA_BENEFIT: "核准名单",
     ProgramKind.TIERED_BENEFIT: "核准名单",
+    ProgramKind.ENTITLEMENT: "核准名单",
 }
 
 # The allocation's own reasons (``kernels/allocation/programs.py`` and

@@ -134,6 +134,30 @@ def allocate(
     return _run(run)
 
 
+class EntitlementRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scoring_run: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+@router.post("/program-cycles/{cycle_id}/entitlement-list")
+def entitlement_list(
+    cycle_id: ObjectId, body: EntitlementRequest, actor: CurrentActor, session: DbSession
+) -> dict[str, Any]:
+    """资格类待遇：由登记库生成名单（年龄范围内的全部随迁子女）并逐一核定 / an entitlement's
+    list: every registered child in the age range, each decided eligible or not."""
+    from luodi.programs import entitlement
+
+    enrolment, run = entitlement.produce_list(actor, session, cycle_id, body.scoring_run)
+    return {
+        **_run(run),
+        "enrolment": {
+            "added": enrolment.added,
+            "already": enrolment.already,
+            "without_parent": enrolment.without_parent,
+        },
+    }
+
+
 @router.get("/allocation-runs/{run_id}")
 def run_results(run_id: ObjectId, actor: CurrentActor, session: DbSession) -> dict[str, Any]:
     """公示名单（脱敏）/ the masked list."""

@@ -442,6 +442,31 @@ def allocate_cycle(
         )
 
 
+@program_app.command("entitle")
+def entitle(
+    cycle: Annotated[int, typer.Argument(help="周期 id")],
+    scoring_run: Annotated[
+        int | None, typer.Option("--scoring-run", help="所用计分批次（默认该策略最新一次）")
+    ] = None,
+) -> None:
+    """资格类待遇：由登记库生成名单并逐一核定（年龄范围内的全部随迁子女）/ an entitlement's
+    list from the registry, each child decided eligible or not."""
+    from luodi.allocation import service as allocation
+    from luodi.programs import entitlement
+
+    with console.status("生成名单 / producing the list …"), session_scope() as session:
+        enrolment, run = entitlement.produce_list(SYSTEM_ACTOR, session, cycle, scoring_run)
+        results = allocation.run_results(SYSTEM_ACTOR, session, run.id, masked=True)
+    console.print(
+        f"新列入 {enrolment.added:,} 名，已在名单 {enrolment.already:,} 名，"
+        f"无登记父母未列入 {enrolment.without_parent:,} 名 / added {enrolment.added:,}, "
+        f"already listed {enrolment.already:,}, without a registered parent "
+        f"{enrolment.without_parent:,}",
+        highlight=False,
+    )
+    print_run(run, results)
+
+
 @program_app.command("results")
 def results(
     cycle: Annotated[int, typer.Argument(help="周期 id")],

@@ -159,6 +159,12 @@ def submit_applications(
         )
     cycle = repository.get_cycle(actor, session, cycle_id)
     spec = cycle_spec(cycle)
+    if spec.kind is ProgramKind.ENTITLEMENT:
+        raise Conflict(
+            f"项目 {spec.id} 的名单由服务中心从登记库生成（luodi program entitle），不受理申请",
+            f"program {spec.id} takes no applications: the service centre produces its list "
+            "from the registry (luodi program entitle)",
+        )
     numbered = list(lines) if lines is not None else list(range(1, len(records) + 1))
     frame = _validated_records(spec, on_behalf, records, numbered, file)
     day = today or date.today()

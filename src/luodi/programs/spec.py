@@ -35,6 +35,7 @@ class ProgramKind(StrEnum):
     PUBLIC_HOUSING = "public_housing"  # 公租房
     QUOTA_BENEFIT = "quota_benefit"  # 名额类待遇（如免费体检）
     TIERED_BENEFIT = "tiered_benefit"  # 分档待遇（如新市民贷额度）
+    ENTITLEMENT = "entitlement"  # 资格类待遇（如0–6周岁儿童参保）：只核资格，不分配名额
 
 
 KIND_LABELS = {
@@ -42,6 +43,7 @@ KIND_LABELS = {
     ProgramKind.PUBLIC_HOUSING: "公租房",
     ProgramKind.QUOTA_BENEFIT: "名额类待遇",
     ProgramKind.TIERED_BENEFIT: "分档待遇",
+    ProgramKind.ENTITLEMENT: "资格类待遇",
 }
 
 DEFAULT_METHOD = {
@@ -150,6 +152,22 @@ class Tier(BaseModel):
     amount: float = Field(ge=0)
 
 
+class Entitlement(BaseModel):
+    """Who an entitlement program's list covers: every child of the registry aged
+    ``min_age`` to ``max_age`` (completed years on the cycle's date), each decided eligible or
+    not by the eligibility rules; nobody applies and nothing is allocated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min_age: int = Field(default=0, ge=0, le=18)
+    max_age: int = Field(ge=0, le=18)
+
+    @model_validator(mode="after")
+    def ordered(self) -> Entitlement:
+        if self.max_age < self.min_age:
+            raise ValueError("max_age 不能小于 min_age / max_age below min_age")
+        return self
+
+
 class CaseExpectation(BaseModel):
     """What a test case expects; only the keys written are checked."""
 
@@ -234,6 +252,12 @@ class ProgramSpec(BaseModel):
     listed covers every larger household)."""
     tiers: list[Tier] = []
     unit: str = "元"
+    entitlement: Entitlement | None = None
+    """Entitlement: the children the list covers (``Entitlement``)."""
+    once_per: str | None = Field(default=None, pattern="^[a-z][a-z0-9_]*$")
+    """A benefit granted once per person per value of this context word (the education
+    subsidy: ``graduation_level``, once per level): the value is recorded with each grant,
+    and the words that say whether it was granted before read it (docs/programs.md)."""
     tests: list[ProgramCase] = Field(default=[], max_length=MAX_TESTS)
     """The program's own cases, run by ``luodi program test`` and by ``make test``."""
 
@@ -248,6 +272,14 @@ class ProgramSpec(BaseModel):
             raise ValueError("tiered_benefit needs `tiers`")
         if kind is ProgramKind.QUOTA_BENEFIT and self.max_choices != 1:
             raise ValueError("a quota benefit has one list: max_choices is 1")
+        if (kind is ProgramKind.ENTITLEMENT) != (self.entitlement is not None):
+            raise ValueError("entitlement (and only it) needs `entitlement` (min_age, max_age)")
+        if kind is ProgramKind.ENTITLEMENT and (self.tiers or self.groups or self.tie_breaks):
+            raise ValueError(
+                "an entitlement decides eligibility only: no tiers, groups or tie_breaks"
+            )
+        if self.once_per is not None and kind is not ProgramKind.TIERED_BENEFIT:
+            raise ValueError("once_per is for a tiered benefit")
         if self.groups and self.groups[-1].when is not None:
             raise ValueError("the last group has no `when`: it takes everybody else")
         for name, field in self.fields.items():

@@ -35,6 +35,8 @@ class Kind(StrEnum):
     PUBLIC_HOUSING = "public_housing"
     QUOTA_BENEFIT = "quota_benefit"
     TIERED_BENEFIT = "tiered_benefit"
+    ENTITLEMENT = "entitlement"
+    """Eligibility only: everyone eligible is granted (核准), nobody ranked or placed."""
 
 
 class Outcome(StrEnum):
@@ -103,6 +105,11 @@ def decide(
         pl.col("reason_en").cast(pl.String),
         outcome=pl.lit(Outcome.INELIGIBLE.value),
     )
+    if rules.kind is Kind.ENTITLEMENT:
+        granted = eligible.select(
+            "application_id", "points", "priority_group", outcome=pl.lit(Outcome.PLACED.value)
+        )
+        return pl.concat([granted, ineligible], how="diagonal_relaxed")
     if rules.kind is Kind.TIERED_BENEFIT:
         decided = eligible.select(
             "application_id",
