@@ -4,6 +4,7 @@ notices."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -28,6 +29,38 @@ RESCORED_AS_OF = date(2027, 3, 1)
 people's points differ between the two runs."""
 
 REVIEWER = Actor(username="rsj", role=Role.REVIEWER, department="人社局")
+
+FLAG_SUBSIDY = """
+id: flag-subsidy
+name: {zh: 测试补贴（按申请字段）, en: A test subsidy on an application field}
+kind: tiered_benefit
+department: 人社局
+policy: zj-cixi
+fields:
+  graduated: {type: bool, default: false, label: {zh: 已毕业, en: Graduated}}
+eligibility:
+  - {id: graduated, label: {zh: 已毕业, en: Graduated}, rule: graduated, public_reason: 学历}
+tiers:
+  - {label: {zh: 补贴 3000 元, en: "3,000"}, when: graduated, amount: 3000}
+"""
+"""A tiered benefit whose every row depends on a field the service centre can correct (an
+objection upheld flips it): what the notices tests need of a benefit. The shipped
+education-upgrade reads the 教育局's graduation records instead (tests/programs)."""
+
+
+@pytest.fixture(autouse=True)
+def flag_subsidy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The shipped programs and ``flag-subsidy`` as ``LUODI_PROGRAM_DIR`` for each test of
+    this folder (in the environment: the CLI tests' subprocesses read it too), never beyond."""
+    from luodi.settings import SHIPPED_PROGRAM_DIR, get_settings
+
+    folder = tmp_path / "programs"
+    shutil.copytree(SHIPPED_PROGRAM_DIR, folder)
+    (folder / "flag-subsidy.yaml").write_text(FLAG_SUBSIDY, encoding="utf-8")
+    monkeypatch.setenv("LUODI_PROGRAM_DIR", str(folder))
+    get_settings.cache_clear()
+    yield folder
+    get_settings.cache_clear()
 
 
 @pytest.fixture(
@@ -64,13 +97,13 @@ def resident_actor(id_number: str) -> Actor:
 def education_cycle(
     session: Session, numbers: list[str], graduated: list[bool], scoring_run_id: int
 ) -> dict[str, Any]:
-    """An education-upgrade subsidy (人社局, tiers: each row depends on that applicant only)
+    """A subsidy (``flag-subsidy``, 人社局, tiers: each row depends on that applicant only)
     with one application per number, verified and allocated on ``scoring_run_id``."""
     today = date.today()
     cycle = programs.open_cycle(
         SYSTEM_ACTOR,
         session,
-        "education-upgrade",
+        "flag-subsidy",
         "notices",
         today - timedelta(days=1),
         today + timedelta(days=1),

@@ -55,6 +55,9 @@ class AllocationResult(Base):
     lottery: Mapped[str] = mapped_column(String(20))
     """Unsigned 64-bit: kept as text (databases' integers are signed)."""
     entitlement: Mapped[float | None] = mapped_column(Float)
+    granted_for: Mapped[str | None] = mapped_column(String(64))
+    """What a once-only benefit was granted for (``once_per``: the graduation level), so that
+    a later cycle of the program does not grant it again."""
     reason_zh: Mapped[str | None] = mapped_column(Text)
     reason_en: Mapped[str | None] = mapped_column(Text)
     points_resident_id: Mapped[int | None] = mapped_column(Integer)

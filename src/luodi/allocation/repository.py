@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from luodi import bulk
-from luodi.allocation.models import AllocationRun
+from luodi.allocation.models import AllocationResult, AllocationRun, Outcome
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.programs.models import Application, ProgramCycle
@@ -67,6 +67,27 @@ def cycle_applications(session: Session, cycle_id: int, statuses: Sequence[str])
 
 
 PERSON_SCHEMA = {"resident_id": pl.Int64, "household_id": pl.Int64, "town_code": pl.String}
+
+
+def earlier_grants(session: Session, cycle: ProgramCycle) -> pl.DataFrame:
+    """``resident_id`` and ``value`` (``granted_for``) of every grant of the cycle's program
+    in the final runs of its other cycles: what a once-only benefit was already given for.
+    Only final results count (a run still in its notice may change)."""
+    return bulk.read_frame(
+        session,
+        select(Application.resident_id, AllocationResult.granted_for)
+        .join(Application, Application.id == AllocationResult.application_id)
+        .join(AllocationRun, AllocationRun.id == AllocationResult.run_id)
+        .join(ProgramCycle, ProgramCycle.id == AllocationRun.cycle_id)
+        .where(
+            ProgramCycle.program_id == cycle.program_id,
+            ProgramCycle.id != cycle.id,
+            AllocationRun.final.is_(True),
+            AllocationResult.outcome == Outcome.PLACED.value,
+            AllocationResult.granted_for.is_not(None),
+        ),
+        {"resident_id": pl.Int64, "value": pl.String},
+    )
 
 
 def _persons(session: Session, actor: Actor, among: ColumnElement[bool]) -> pl.DataFrame:

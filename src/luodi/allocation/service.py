@@ -54,6 +54,7 @@ RESULT_SCHEMA = {
     "rank": pl.Int64,
     "lottery": pl.String,
     "entitlement": pl.Float64,
+    "granted_for": pl.String,
     "reason_zh": pl.String,
     "reason_en": pl.String,
     "points_resident_id": pl.Int64,
@@ -152,6 +153,8 @@ def applicant_frame(
         known=scores.frame,
         family=family,
         words_read=words_read,
+        # Once per person per value (the education subsidy's level): what was granted before.
+        granted=repository.earlier_grants(session, cycle) if spec.once_per else None,
     )
     return persons, scores
 
@@ -213,6 +216,17 @@ def allocate(
             applicants.select("application_id", points_resident_id="points_person"),
             on="application_id",
             how="left",
+        )
+    if spec.once_per is not None:
+        # What each grant is for, kept with it: a later cycle does not grant it again.
+        outcome = outcome.join(
+            applicants.select(
+                "application_id", pl.col(spec.once_per).cast(pl.String).alias("granted_for")
+            ),
+            on="application_id",
+            how="left",
+        ).with_columns(
+            granted_for=pl.when(pl.col("outcome") == Outcome.PLACED.value).then("granted_for")
         )
     outcome = pl.concat(
         [
@@ -447,6 +461,7 @@ def _stored_results(session: Session, run_id: int) -> pl.DataFrame:
             AllocationResult.rank,
             AllocationResult.lottery,
             AllocationResult.entitlement,
+            AllocationResult.granted_for,
             AllocationResult.reason_zh,
             AllocationResult.reason_en,
             AllocationResult.points_resident_id,

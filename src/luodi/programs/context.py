@@ -372,6 +372,55 @@ wins and is read from the scoring run): the 慈溪 rule for children 0–6 reads
 facts for the people asked about only (``fact_word_frame``)."""
 WORDS.update(FACT_WORDS)
 
+GRADUATION_LEVEL = ValueType(
+    Kind.ENUM, ("secondary_vocational", "associate", "bachelor", "master", "doctor")
+)
+"""The levels of graduations.yaml (教育局), in its order."""
+GRADUATION_WORDS: dict[str, Word] = {
+    "graduation_level": _word(
+        "education",
+        GRADUATION_LEVEL,
+        "毕业层次（secondary_vocational 中专 / associate 大专 / bachelor 本科 / master / "
+        "doctor）：计分日期前最近一次毕业中本项目尚未为之发放过的；都发放过的，最近一次",
+        "the level of the newest graduation by the date that the program has not yet granted "
+        "for (the newest one when all were granted)",
+        "graduations.yaml（教育局）",
+    ),
+    "graduation_date": _word(
+        "education",
+        DATE,
+        "该次毕业的日期",
+        "the date of that graduation",
+        "graduations.yaml: 毕业日期",
+    ),
+    "graduation_due_date": _word(
+        "education",
+        DATE,
+        "该层次学制规定的应毕业日期（在计分日期之后的为空）",
+        "the date that level's programme was due to end (empty when after the as-of date)",
+        "graduations.yaml: 应毕业日期",
+    ),
+    "graduation_on_time": _word(
+        "education",
+        BOOL,
+        "如期毕业：毕业日期不晚于应毕业日期（应毕业日期尚未到的，提前毕业，亦为如期）",
+        "graduated on time: not after the due date (before a due date still to come: early)",
+        "graduations.yaml: 毕业日期、应毕业日期",
+    ),
+    "graduation_granted": _word(
+        "education",
+        BOOL,
+        "本项目此前已确定的周期中已为该层次发放过（once_per）；没有毕业记录的为 false",
+        "the program already granted for that level in an earlier final cycle (once_per); "
+        "false without a graduation record",
+        "allocation_results.granted_for",
+    ),
+}
+"""The graduation words: which graduation a once-per-level subsidy (乐清学历提升补助) is for,
+read from the 教育局's records (never what an application says) and the program's earlier
+grants (``graduation_frame``)."""
+WORDS.update(GRADUATION_WORDS)
+
 RELATED: dict[str, tuple[str, str]] = {
     "spouse": ("配偶", "the spouse"),
     "parent_1": (
@@ -707,7 +756,9 @@ def reads(words_read: Collection[str]) -> tuple[bool, bool, bool]:
     the spouses' and parents' scores)."""
     groups = {WORDS[name].group for name in words_read if name in WORDS}
     related = any(name.startswith(RELATED_PREFIXES) for name in words_read)
-    family = bool(groups - {"employer", "time line", "records"}) or related
+    # Read by their own statements: the employer's, the time lines', the records' and the
+    # graduations' words need no families.
+    family = bool(groups - {"employer", "time line", "records", "education"}) or related
     return family, "employer" in groups, related
 
 
@@ -877,6 +928,67 @@ def fact_word_frame(
     return out
 
 
+def graduation_words(facts: pl.DataFrame, granted: pl.DataFrame | None) -> pl.DataFrame:
+    """``resident_id`` and the ``GRADUATION_WORDS`` from current facts (``graduation_level``
+    and ``graduation_due_level``, ``facts.service.current_facts``) and the program's earlier
+    grants (``resident_id``, ``value``: the level granted for), one row per person with a
+    graduation: the newest not yet granted, else the newest. Pure."""
+    level = pl.col("value").cast(pl.String)
+    done = facts.filter(pl.col("name") == "graduation_level").select(
+        pl.col("resident_id").alias(KEY), level.alias("level"), graduation_date="valid_from"
+    )
+    due = facts.filter(pl.col("name") == "graduation_due_level").select(
+        pl.col("resident_id").alias(KEY), level.alias("level"), graduation_due_date="valid_from"
+    )
+    given = (
+        granted.select(
+            pl.col("resident_id").alias(KEY),
+            pl.col("value").cast(pl.String).alias("level"),
+            graduation_granted=pl.lit(True),
+        ).unique([KEY, "level"])
+        if granted is not None
+        else pl.DataFrame(
+            schema={KEY: pl.Int64, "level": pl.String, "graduation_granted": pl.Boolean}
+        )
+    )
+    rows = (
+        done.join(due, on=[KEY, "level"], how="left")
+        .join(given, on=[KEY, "level"], how="left")
+        .with_columns(pl.col("graduation_granted").fill_null(False))
+    )
+    newest = rows.sort(
+        [KEY, "graduation_granted", "graduation_date", "level"],
+        descending=[False, False, True, True],
+    ).unique(KEY, keep="first", maintain_order=True)
+    return newest.select(
+        KEY,
+        pl.col("level").cast(dtype(GRADUATION_LEVEL)).alias("graduation_level"),
+        "graduation_date",
+        "graduation_due_date",
+        # The due date is required by the feed: its fact missing is a due date after as_of.
+        graduation_on_time=pl.col("graduation_due_date").is_null()
+        | (pl.col("graduation_date") <= pl.col("graduation_due_date")),
+        graduation_granted="graduation_granted",
+    )
+
+
+def graduation_frame(
+    actor: Actor,
+    session: Session,
+    ids: list[int],
+    as_of: date,
+    granted: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """``graduation_words`` of the residents ``ids`` as of ``as_of`` (one read of their
+    facts)."""
+    from luodi.facts import service as facts_service
+
+    facts = facts_service.current_facts(
+        actor, session, ["graduation_level", "graduation_due_level"], as_of, sorted(set(ids))
+    )
+    return graduation_words(facts, granted)
+
+
 @dataclass(frozen=True)
 class Families:
     """``registry.service.family_frames`` of some people and children: ``RegistryFrames``
@@ -949,6 +1061,7 @@ def add_context(
     known: pl.DataFrame | None = None,
     family: Families | None = None,
     words_read: Collection[str] | None = None,
+    granted: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The applicants' ``frame`` with the vocabulary's columns as of ``as_of`` (``build``),
     reading the registry in bulk and, for the spouses and parents, ``related_inputs`` (only
@@ -956,7 +1069,9 @@ def add_context(
     columns named in ``keep`` (the program's fields) are left as they are. ``family``: the
     ``families`` of the frame's people and children, when the caller has read them.
     ``words_read``: only these words are computed (a program's rules read a few, often
-    none), the others are empty, and the registry and the run are read only for them."""
+    none), the others are empty, and the registry and the run are read only for them.
+    ``granted``: the program's earlier grants (``resident_id``, ``value``) for the
+    ``graduation_granted`` word (none: nothing granted)."""
     family_read, employments_read, related_read = (
         (True, True, True) if words_read is None else reads(words_read)
     )
@@ -1037,4 +1152,20 @@ def add_context(
             related = related.drop(theirs, strict=False).join(
                 timelines.select(KEY, *theirs), on=KEY, how="left"
             )
+    graduation = [
+        name
+        for name in GRADUATION_WORDS
+        if name in stage.words and (words_read is None or name in words_read)
+    ]
+    if graduation:
+        person = _person_column(frame)
+        found = graduation_frame(
+            actor, session, stage.out[person].drop_nulls().to_list(), as_of, granted
+        )
+        out = stage.out.drop(graduation, strict=False).join(
+            found.select(KEY, *graduation).rename({KEY: person}), on=person, how="left"
+        )
+        if "graduation_granted" in graduation:
+            out = out.with_columns(pl.col("graduation_granted").fill_null(False))
+        stage = _Stage(out, stage.base_columns, stage.words)
     return _finish(stage, input_types, related, words_read)

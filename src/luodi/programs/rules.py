@@ -79,6 +79,9 @@ def expressions(spec: ProgramSpec) -> list[tuple[str, str]]:
     found += [(f"groups[{index}]", g.when) for index, g in enumerate(spec.groups) if g.when]
     found += [(f"tie_breaks[{index}]", key.key) for index, key in enumerate(spec.tie_breaks)]
     found += [(f"tiers[{index}]", tier.when) for index, tier in enumerate(spec.tiers)]
+    if spec.once_per is not None:
+        # A word like any rule's: checked against the scope, and computed for the run.
+        found.append(("once_per", spec.once_per))
     return found
 
 
