@@ -177,3 +177,11 @@ def test_the_newest_graduation_not_yet_granted() -> None:
     assert after["graduation_level"].cast(pl.String).to_list() == ["associate", "associate"]
     assert after["graduation_granted"].to_list() == [False, True]
     assert after["graduation_on_time"].to_list() == [True, True]
+
+
+def test_the_levels_are_the_feeds() -> None:
+    """The word's values are the graduation feed's levels, in its order."""
+    from luodi.feeds.catalog import find_feed
+
+    levels = find_feed("graduations").columns["level"].values or {}
+    assert context.GRADUATION_LEVEL.values == tuple(levels)

@@ -127,3 +127,43 @@ def test_only_an_entitlement_produces_a_list(session: Session, tmp_path: Path) -
     )
     with pytest.raises(Invalid):
         entitlement.enrol(SYSTEM_ACTOR, session, loan.id)
+
+
+def test_the_list_from_the_command_line(tmp_path: Path) -> None:
+    """``luodi program entitle`` produces and decides the list; the exported list is masked."""
+    from tests.test_cli import run_luodi
+
+    env = {"LUODI_DATABASE_URL": f"sqlite:///{tmp_path / 'luodi.db'}"}
+    folder = family_with_insurance(tmp_path / "city")
+    today = date.today()
+    for args in (
+        ("db", "upgrade"),
+        ("load", str(folder)),
+        ("score", "--policy", "zj-cixi", "--as-of", AS_OF.isoformat()),
+        (
+            "program",
+            "open",
+            "child-medical-insurance",
+            "--name",
+            "9月",
+            "--opens",
+            (today - timedelta(days=1)).isoformat(),
+            "--closes",
+            (today + timedelta(days=5)).isoformat(),
+            "--as-of",
+            AS_OF.isoformat(),
+        ),
+    ):
+        done = run_luodi(*args, env=env)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+    produced = run_luodi("program", "entitle", "1", env=env)
+    assert produced.returncode == 0, produced.stderr
+    assert "新列入 3 名" in produced.stdout and "entitlement" in produced.stdout
+    exported = tmp_path / "list.csv"
+    listed = run_luodi("program", "results", "1", "--output", str(exported), env=env)
+    assert listed.returncode == 0, listed.stderr
+    rows = pl.read_csv(exported, infer_schema=False)
+    assert rows.height == 3
+    assert sorted(rows["outcome"]) == ["ineligible", "placed", "placed"]
+    assert NEWBORN not in exported.read_text(encoding="utf-8")
+    assert all("*" in number for number in rows["child_id_number"])

@@ -49,7 +49,11 @@ def list_programs() -> None:
             spec.name.zh,
             KIND_LABELS[spec.kind],
             spec.department,
-            spec.mechanism.value if spec.mechanism else "分档 tiers",
+            spec.mechanism.value
+            if spec.mechanism
+            else "只核资格 entitlement"
+            if spec.entitlement
+            else "分档 tiers",
             str(spec.max_choices),
         )
     console.print(table)
@@ -87,8 +91,21 @@ def show(program: Annotated[str, typer.Argument(help="项目 id")]) -> None:
         console.print(
             f"  优先组 {group.group} {group.label.zh}: {group.when or '其余'}", highlight=False
         )
-    chain = " → ".join(["优先组", "积分", *[key.label.zh for key in spec.tie_breaks], "摇号"])
-    console.print(f"  排序 {chain}", highlight=False)
+    if spec.entitlement is not None:
+        # Nothing is ranked: the list is every registered child of the age range.
+        ages = spec.entitlement
+        console.print(
+            f"  名单 登记库中 {ages.min_age}–{ages.max_age} 周岁的全部随迁子女，逐一核定"
+            f"（luodi program entitle）",
+            highlight=False,
+        )
+    else:
+        chain = " → ".join(["优先组", "积分", *[key.label.zh for key in spec.tie_breaks], "摇号"])
+        console.print(f"  排序 {chain}", highlight=False)
+    if spec.once_per is not None:
+        console.print(
+            f"  每人每个 {spec.once_per} 一次（此前已确定的发放不再重复）", highlight=False
+        )
     for tier in spec.tiers:
         console.print(f"  档位 {tier.label.zh}: {tier.when}", highlight=False)
     if spec.tests:
