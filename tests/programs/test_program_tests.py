@@ -820,3 +820,17 @@ def test_the_cases_of_a_document_run_together_as_each_runs_alone(path: Path) -> 
     ]
     assert together == alone
     assert len({case.as_of for case in spec.tests}) < len(spec.tests)  # some share a frame
+
+
+def test_a_tier_for_everybody_is_one_value_for_every_case() -> None:
+    """A tier whose condition is a literal (``when: "True"``, a flat amount) gives that tier
+    to each case of the date: it is broadcast to the cases' rows (it raised a ShapeError)."""
+    flat = [{"label": {"zh": "定额"}, "when": "True", "amount": 3000}]
+    outcomes = run(
+        document(
+            expect(tier=1, entitlement=3000),
+            case(name="第二个", points=10, expect={"tier": 1, "entitlement": 3000}),
+            tiers=flat,
+        )
+    )
+    assert [outcome.passed for outcome in outcomes] == [True, True]

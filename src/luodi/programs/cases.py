@@ -502,7 +502,12 @@ def _decide(
         for index, tier in enumerate(spec.tiers)
     ]
     if tiers:
-        evaluated = frame.lazy().select(tiers).collect().hstack(evaluated)
+        # with_columns, not select: a tier whose condition is a literal (`when: "True"`) is
+        # one value, broadcast to the frame's rows only beside the frame's own columns.
+        names_of_tiers = [f"tier:{index}" for index in range(len(spec.tiers))]
+        evaluated = (
+            frame.lazy().with_columns(tiers).select(names_of_tiers).collect().hstack(evaluated)
+        )
     evaluated = rules.by_application(spec, evaluated, key=CASE).sort(CASE)
     return [
         {
