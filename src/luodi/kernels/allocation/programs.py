@@ -11,7 +11,13 @@ for the refused, ``reason_zh``/``reason_en`` (which rules failed). By kind: ``ch
 tiered benefits add ``entitlement``; every ``tie:<n>`` column the rules name.
 
 Targets: ``target_id``, ``name``, ``town_code``, ``group_id``, ``layout``, ``capacity``,
-``units`` (housing: the flat numbers, ``;``-separated).
+``units`` (housing: the flat numbers, ``;``-separated) and, for schools, ``hot`` (学位紧张,
+declared when the cycle opened: the full-year rule applies there; absent or null: not hot).
+Schools may also give ``application_order`` (first come for 直接申请; absent: row order).
+
+Towns' distances (schools, optional): ``town_code``, ``neighbour_code``, ``distance_km``, one
+row per pair of neighbouring towns, either way round; the nearest town is the shortest way
+along them (镇街统筹 beyond the child's own town).
 """
 
 from __future__ import annotations
@@ -46,6 +52,19 @@ class Outcome(StrEnum):
     INELIGIBLE = "ineligible"
 
 
+class Placement(StrEnum):
+    """How a placed application got its place."""
+
+    CHOICE = "choice"
+    """At one of its choices, by rank (积分制, 政策照顾, 引进人才; housing, benefits)."""
+    DIRECT = "direct"
+    """直接申请: at a choice with seats left after the ranked routes, first come."""
+    TOWN = "town"
+    """就近: no choice reached; a school of the child's own town with a free seat."""
+    COORDINATED = "coordinated"
+    """统筹: the own town full; a school of the nearest town with a free seat."""
+
+
 @dataclass(frozen=True)
 class Label:
     zh: str
@@ -55,11 +74,16 @@ class Label:
 @dataclass(frozen=True)
 class SchoolRules:
     full_year: Label
-    """The rule at an over-subscribed school (first-choice demand above its seats)."""
+    """The rule at a hot school (学位紧张, the targets' ``hot``)."""
     current: Label
-    """The rule at a school with spare seats (即保即读)."""
+    """The rule at any other school (即保即读)."""
     town_placement: bool = True
+    """After choices, an eligible unplaced child is placed in the own town (就近), then in
+    the nearest town with a seat it may take (统筹)."""
     home_town_first: bool = False
+    direct_groups: frozenset[int] = frozenset()
+    """Priority groups of 直接申请: not ranked; after the ranked routes, first come (the
+    ``application_order``) at the first of their choices with a seat left."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +104,8 @@ OUTCOME_COLUMNS = (
     "unit",
     "choice_rank",
     "town_placement",
+    "placement",
+    "no_seat",
     "points",
     "priority_group",
     "rank",
@@ -91,11 +117,17 @@ OUTCOME_COLUMNS = (
 
 
 def decide(
-    rules: ProgramRules, applicants: pl.DataFrame, targets: pl.DataFrame, seed: str
+    rules: ProgramRules,
+    applicants: pl.DataFrame,
+    targets: pl.DataFrame,
+    seed: str,
+    distances: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The outcome of every ranked application: application_id, outcome, target_id, unit,
-    choice_rank, town_placement, points, priority_group, rank, lottery, entitlement,
-    reason_zh, reason_en (a column absent from the program's kind is absent here)."""
+    choice_rank (the applicant's own preference rank of the place), town_placement,
+    placement, no_seat, points, priority_group, rank, lottery, entitlement, reason_zh,
+    reason_en (a column absent from the program's kind is absent here). ``distances``:
+    the towns' (schools; see the module)."""
     eligible = applicants.filter(pl.col("eligible"))
     ineligible = applicants.filter(~pl.col("eligible")).select(
         "application_id",
@@ -119,11 +151,27 @@ def decide(
             outcome=pl.when(pl.col("entitlement").is_not_null())
             .then(pl.lit(Outcome.PLACED.value))
             .otherwise(pl.lit(Outcome.UNPLACED.value)),
+            placement=pl.when(pl.col("entitlement").is_not_null()).then(
+                pl.lit(Placement.CHOICE.value)
+            ),
             reason_zh=pl.when(pl.col("entitlement").is_null()).then(pl.lit("未达到最低一档")),
             reason_en=pl.when(pl.col("entitlement").is_null()).then(pl.lit("below every tier")),
         )
         return pl.concat([decided, ineligible], how="diagonal_relaxed")
-    choice_lists, overrides, dropped = choices(rules, eligible, targets)
+    school = rules.school if rules.kind is Kind.SCHOOL_ADMISSION else None
+    if school is not None:
+        eligible = eligible.with_columns(
+            direct=pl.col("priority_group").is_in(sorted(school.direct_groups))
+        )
+    chosen = choices(rules, eligible, targets)
+    choice_lists = chosen.lists
+    if school is not None and school.direct_groups:
+        # 直接申请 is not ranked for a choice: the direct pass places it after the others.
+        choice_lists = eligible.select(
+            pl.when(pl.col("direct"))
+            .then(pl.lit([], dtype=pl.List(pl.String)))
+            .otherwise(pl.lit(choice_lists))
+        ).to_series()
     ranked_input = eligible.select(
         pl.col("application_id").cast(pl.String).alias("applicant_id"),
         "points",
@@ -139,18 +187,39 @@ def decide(
         ranked_input,
         targets.select("target_id", "capacity"),
         seed,
-        overrides,
+        chosen.overrides,
         rules.tie_breaks,
     ).frame
-    placed = result.with_columns(application_id=pl.col("applicant_id").cast(pl.Int64)).join(
-        eligible.select("application_id", "points", "priority_group", "home_town"),
-        on="application_id",
+    placed = (
+        result.drop("choice_rank")
+        .with_columns(application_id=pl.col("applicant_id").cast(pl.Int64))
+        .join(
+            eligible.select("application_id", "points", "priority_group", "home_town"),
+            on="application_id",
+        )
     )
-    placed = placed.join(dropped, on="application_id", how="left")
-    if rules.kind is Kind.SCHOOL_ADMISSION and rules.school and rules.school.town_placement:
-        placed = town_placement(placed, targets, eligible)
-    else:
-        placed = placed.with_columns(town_placement=pl.lit(False))
+    # The choice rank the applicant wrote (a housing project's, whichever of its layouts),
+    # not the place in the list left once the choices the child may not take were dropped.
+    placed = (
+        placed.join(own_rank(chosen.cells), on=["application_id", "target_id"], how="left")
+        .join(chosen.dropped, on="application_id", how="left")
+        .with_columns(
+            placement=pl.when(pl.col("target_id").is_not_null()).then(
+                pl.lit(Placement.CHOICE.value)
+            ),
+            no_seat_zh=pl.lit(None, dtype=pl.String),
+            no_seat_en=pl.lit(None, dtype=pl.String),
+        )
+    )
+    if school is not None:
+        placed = direct_placement(placed, chosen.cells, targets, eligible)
+        if school.town_placement:
+            placed = town_placement(placed, targets, eligible, distances)
+    placed = placed.with_columns(
+        town_placement=pl.col("placement")
+        .is_in([Placement.TOWN.value, Placement.COORDINATED.value])
+        .fill_null(False)
+    )
     housing = rules.kind is Kind.PUBLIC_HOUSING
     unplaced_outcome = Outcome.WAITLISTED if housing else Outcome.UNPLACED
     full_zh, full_en = (
@@ -158,6 +227,36 @@ def decide(
         if housing
         else ("志愿均已满额（按排名未轮到）", "every choice filled by higher-ranked applicants")
     )
+    unplaced = pl.col("target_id").is_null()
+    reason_of = {
+        Placement.DIRECT: (
+            "直接申请：按报名先后录取到有空余学位的志愿学校",
+            "direct application: first come at a chosen school with seats left",
+        ),
+        Placement.TOWN: (
+            "志愿未录取，由镇街统筹安排到本镇街有空余学位的学校",
+            "no choice reached: placed by the town at a school of its own with free seats",
+        ),
+        Placement.COORDINATED: (
+            "本镇街学校已满，统筹安排到最近的有空余学位的镇街",
+            "own town full: placed at the nearest town with free seats",
+        ),
+    }
+    reason_zh = pl.when(unplaced).then(
+        pl.coalesce(
+            pl.col("no_seat_zh"),
+            pl.when(pl.col("no_choice_left")).then(pl.col("dropped_zh")).otherwise(pl.lit(full_zh)),
+        )
+    )
+    reason_en = pl.when(unplaced).then(
+        pl.coalesce(
+            pl.col("no_seat_en"),
+            pl.when(pl.col("no_choice_left")).then(pl.col("dropped_en")).otherwise(pl.lit(full_en)),
+        )
+    )
+    for placement, (zh, en) in reason_of.items():
+        reason_zh = reason_zh.when(pl.col("placement") == placement.value).then(pl.lit(zh))
+        reason_en = reason_en.when(pl.col("placement") == placement.value).then(pl.lit(en))
     decided = placed.select(
         "application_id",
         "points",
@@ -165,35 +264,55 @@ def decide(
         "target_id",
         "choice_rank",
         "town_placement",
+        "placement",
         pl.col("rank"),
         pl.col("lottery"),
-        outcome=pl.when(pl.col("target_id").is_not_null())
-        .then(pl.lit(Outcome.PLACED.value))
-        .otherwise(pl.lit(unplaced_outcome.value)),
-        reason_zh=pl.when(pl.col("target_id").is_null())
-        .then(
-            pl.when(pl.col("no_choice_left")).then(pl.col("dropped_zh")).otherwise(pl.lit(full_zh))
-        )
-        .when(pl.col("town_placement"))
-        .then(pl.lit("志愿未录取，由镇街统筹安排到有空余学位的学校")),
-        reason_en=pl.when(pl.col("target_id").is_null())
-        .then(
-            pl.when(pl.col("no_choice_left")).then(pl.col("dropped_en")).otherwise(pl.lit(full_en))
-        )
-        .when(pl.col("town_placement"))
-        .then(pl.lit("no choice reached: placed by the town at a school with free seats")),
+        outcome=pl.when(unplaced)
+        .then(pl.lit(unplaced_outcome.value))
+        .otherwise(pl.lit(Outcome.PLACED.value)),
+        no_seat=pl.col("no_seat_zh").is_not_null(),
+        reason_zh=reason_zh,
+        reason_en=reason_en,
     )
     if housing:
         decided = assign_flats(decided, targets)
     return pl.concat([decided, ineligible], how="diagonal_relaxed")
 
 
-def choices(
-    rules: ProgramRules, eligible: pl.DataFrame, targets: pl.DataFrame
-) -> tuple[pl.Series, pl.DataFrame | None, pl.DataFrame]:
+@dataclass(frozen=True)
+class Choices:
+    lists: pl.Series
+    """Per eligible application (in order): the target ids it may take, in its order."""
+    overrides: pl.DataFrame | None
+    """Per (application, target): the priority group there (home town first)."""
+    dropped: pl.DataFrame
+    """Per application: ``no_choice_left`` and why its choices were dropped."""
+    cells: pl.DataFrame
+    """``application_id``, ``target``, ``position`` (0-based, as the applicant wrote it):
+    every choice the application may take, in order."""
+
+
+def own_rank(cells: pl.DataFrame) -> pl.DataFrame:
+    """``application_id``, ``target_id``, ``choice_rank``: the applicant's own rank (1 =
+    first choice) of each target it may take."""
+    return cells.unique(["application_id", "target"], keep="first", maintain_order=True).select(
+        "application_id",
+        target_id=pl.col("target"),
+        choice_rank=(pl.col("position") + 1).cast(pl.Int64),
+    )
+
+
+def hot_column(targets: pl.DataFrame) -> pl.Expr:
+    """The targets' ``hot`` (学位紧张), false where absent."""
+    if "hot" in targets.columns:
+        return pl.col("hot").cast(pl.Boolean).fill_null(False)
+    return pl.lit(False)
+
+
+def choices(rules: ProgramRules, eligible: pl.DataFrame, targets: pl.DataFrame) -> Choices:
     """Each application's choice list of target ids (schools the child may enter there;
     a housing project's flats of the layouts the household may have), per-target groups,
-    and, per application, why choices were dropped."""
+    why choices were dropped and the choices kept with the applicant's own positions."""
     school = rules.school if rules.kind is Kind.SCHOOL_ADMISSION else None
     listed = eligible.select(
         "application_id",
@@ -210,16 +329,18 @@ def choices(
             dropped_zh=pl.lit(None, dtype=pl.String),
             dropped_en=pl.lit(None, dtype=pl.String),
         )
-        return quota, None, nothing
-    cells = listed.with_columns(position=pl.int_ranges(pl.col("chosen").list.len())).explode(
-        "chosen", "position"
-    )
+        cells = listed.select(
+            "application_id", target=pl.lit(QUOTA_TARGET), position=pl.lit(0, dtype=pl.Int64)
+        )
+        return Choices(quota, None, nothing, cells)
+    cells = listed.with_columns(
+        position=pl.int_ranges(pl.col("chosen").list.len(), dtype=pl.Int64)
+    ).explode("chosen", "position")
     cells = cells.filter(pl.col("chosen").is_not_null())
     if school is not None:
-        first_demand = cells.filter(pl.col("position") == 0).group_by("chosen").len()
-        strict = targets.join(
-            first_demand, left_on="target_id", right_on="chosen", how="left"
-        ).select("target_id", strict=pl.col("len").fill_null(0) > pl.col("capacity"))
+        # Hot schools were declared when the cycle opened (the targets' ``hot``): the
+        # applications of this cycle do not make a school hot.
+        strict = targets.select("target_id", strict=hot_column(targets))
         cells = cells.join(strict, left_on="chosen", right_on="target_id", how="left").with_columns(
             allowed=pl.when(pl.col("strict"))
             .then(pl.col("full_year").fill_null(False))
@@ -295,49 +416,199 @@ def choices(
         dropped_zh=rule_zh,
         dropped_en=rule_en,
     )
-    return ordered["target"], overrides, dropped
-
-
-def town_placement(
-    placed: pl.DataFrame, targets: pl.DataFrame, eligible: pl.DataFrame
-) -> pl.DataFrame:
-    """Unplaced children who meet the current-insurance rule go, in rank order, to the
-    school of their own town with the most free seats (镇街统筹)."""
-    taken = placed.group_by("target_id").len()
-    free = (
-        targets.join(taken, on="target_id", how="left")
-        .with_columns(free=pl.col("capacity") - pl.col("len").fill_null(0))
-        .filter(pl.col("free") > 0)
+    return Choices(
+        ordered["target"],
+        overrides,
+        dropped,
+        allowed.select("application_id", "target", "position"),
     )
-    seats: dict[str, tuple[str | None, int]] = {
-        row["target_id"]: (row["town_code"], row["free"]) for row in free.iter_rows(named=True)
-    }
-    current = set(eligible.filter(pl.col("current").fill_null(False))["application_id"].to_list())
-    chosen: dict[int, str] = {}
-    waiting = placed.filter(pl.col("target_id").is_null()).sort("rank")
-    for application_id, town in waiting.select("application_id", "home_town").iter_rows():
-        if application_id not in current or town is None:
-            continue
-        here = [
-            (left, target) for target, (code, left) in seats.items() if code == town and left > 0
-        ]
-        if not here:
-            continue
-        _, target = max(here)
-        code, left = seats[target]
-        seats[target] = (code, left - 1)
-        chosen[application_id] = target
+
+
+def seats_left(placed: pl.DataFrame, targets: pl.DataFrame) -> dict[str, int]:
+    """Target id → seats not yet taken in ``placed``."""
+    taken = placed.filter(pl.col("target_id").is_not_null()).group_by("target_id").len()
+    free = targets.join(taken, on="target_id", how="left").select(
+        "target_id", free=pl.col("capacity") - pl.col("len").fill_null(0)
+    )
+    return dict(free.iter_rows())
+
+
+def _assigned(placed: pl.DataFrame, rows: list[tuple[int, str, int | None, str]]) -> pl.DataFrame:
+    """``placed`` with (application_id, target_id, choice_rank, placement) filled in for
+    applications the ranked routes left unplaced."""
     assignment = pl.DataFrame(
-        {"application_id": list(chosen), "town_target": list(chosen.values())},
-        schema={"application_id": pl.Int64, "town_target": pl.String},
+        rows,
+        schema={
+            "application_id": pl.Int64,
+            "new_target": pl.String,
+            "new_rank": pl.Int64,
+            "new_placement": pl.String,
+        },
+        orient="row",
     )
     return (
         placed.join(assignment, on="application_id", how="left")
         .with_columns(
-            town_placement=pl.col("town_target").is_not_null(),
-            target_id=pl.coalesce("target_id", "town_target"),
+            target_id=pl.coalesce("target_id", "new_target"),
+            choice_rank=pl.coalesce("choice_rank", "new_rank"),
+            placement=pl.coalesce("placement", "new_placement"),
         )
-        .drop("town_target")
+        .drop("new_target", "new_rank", "new_placement")
+    )
+
+
+def direct_placement(
+    placed: pl.DataFrame, cells: pl.DataFrame, targets: pl.DataFrame, eligible: pl.DataFrame
+) -> pl.DataFrame:
+    """直接申请: after the ranked routes, first come (``application_order``, else the order
+    of the rows), each direct application takes the first of its choices (those the child
+    may enter) with a seat left."""
+    direct = eligible.with_row_index("row").filter(pl.col("direct"))
+    if direct.height == 0:
+        return placed
+    order = ["application_order", "row"] if "application_order" in direct.columns else ["row"]
+    first_come = direct.sort(order)["application_id"].to_list()
+    free = seats_left(placed, targets)
+    wanted = cells.join(direct.select("application_id"), on="application_id", how="semi")
+    lists: dict[int, list[tuple[str, int]]] = {}
+    for application_id, target, position in wanted.sort("application_id", "position").iter_rows():
+        lists.setdefault(application_id, []).append((target, position))
+    rows: list[tuple[int, str, int | None, str]] = []
+    for application_id in first_come:
+        for target, position in lists.get(application_id, []):
+            if free.get(target, 0) > 0:
+                free[target] -= 1
+                rows.append((application_id, target, position + 1, Placement.DIRECT.value))
+                break
+    return _assigned(placed, rows)
+
+
+def town_order(distances: pl.DataFrame | None) -> dict[str, list[str]]:
+    """Town → the other towns it reaches, nearest first (the shortest way along the
+    neighbours' distances; ties by code)."""
+    if distances is None or distances.height == 0:
+        return {}
+    import numpy as np
+
+    edges = distances.select(
+        pl.col("town_code").cast(pl.String),
+        pl.col("neighbour_code").cast(pl.String),
+        pl.col("distance_km").cast(pl.Float64),
+    )
+    towns = sorted(set(edges["town_code"]) | set(edges["neighbour_code"]))
+    index = {town: number for number, town in enumerate(towns)}
+    far = np.full((len(towns), len(towns)), np.inf)
+    np.fill_diagonal(far, 0.0)
+    for town, neighbour, km in edges.iter_rows():
+        a, b = index[town], index[neighbour]
+        far[a, b] = far[b, a] = min(far[a, b], km)
+    for via in range(len(towns)):  # Floyd–Warshall: a city has a few dozen towns
+        far = np.minimum(far, far[:, via, None] + far[None, via, :])
+    return {
+        town: [
+            towns[other]
+            for other in sorted(range(len(towns)), key=lambda o: (far[a, o], towns[o]))
+            if other != a and np.isfinite(far[a, other])
+        ]
+        for town, a in index.items()
+    }
+
+
+def town_placement(
+    placed: pl.DataFrame,
+    targets: pl.DataFrame,
+    eligible: pl.DataFrame,
+    distances: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """确保符合条件的新居民子女100%入学: children still unplaced who meet a school's rule
+    (at a hot school the full-year rule, elsewhere the current one) go, in rank order, to
+    the school of their own town with the most seats they may take (就近); those left, in
+    rank order again, to the nearest town with such a seat (统筹). Who is left has
+    ``no_seat_zh``/``no_seat_en``: why."""
+    free = seats_left(placed, targets)
+    hot = dict(targets.select("target_id", hot_column(targets).alias("hot")).iter_rows())
+    in_town: dict[str | None, list[str]] = {}
+    for target, town in targets.select("target_id", "town_code").iter_rows():
+        in_town.setdefault(town, []).append(target)
+    people = eligible.select(
+        "application_id",
+        full_year=pl.col("full_year").fill_null(False),
+        current=pl.col("current").fill_null(False),
+    )
+    waiting = (
+        placed.filter(pl.col("target_id").is_null())
+        .join(people, on="application_id")
+        .filter(pl.col("full_year") | pl.col("current"))
+        .sort("rank")
+    )
+    children = waiting.select("application_id", "home_town", "full_year", "current").rows()
+
+    def may_take(target: str, full_year: bool, current: bool) -> bool:
+        return free[target] > 0 and (full_year if hot[target] else current)
+
+    def best(town: str | None, full_year: bool, current: bool) -> str | None:
+        open_here = [t for t in in_town.get(town, []) if may_take(t, full_year, current)]
+        # The school with the most free seats (then the smaller id): the town fills its
+        # schools evenly.
+        return min(open_here, key=lambda t: (-free[t], t)) if open_here else None
+
+    rows: list[tuple[int, str, int | None, str]] = []
+    left: list[tuple[int, str | None, bool, bool]] = []
+    for application_id, town, full_year, current in children:
+        target = best(town, full_year, current) if town is not None else None
+        if target is None:
+            left.append((application_id, town, full_year, current))
+            continue
+        free[target] -= 1
+        rows.append((application_id, target, None, Placement.TOWN.value))
+    nearest = town_order(distances)
+    still: list[tuple[int, bool, bool, bool]] = []
+    for application_id, town, full_year, current in left:
+        target = None
+        for other in nearest.get(town, []) if town is not None else []:
+            target = best(other, full_year, current)
+            if target is not None:
+                break
+        if target is None:
+            still.append((application_id, town is None, full_year, current))
+            continue
+        free[target] -= 1
+        rows.append((application_id, target, None, Placement.COORDINATED.value))
+    anywhere = [
+        (application_id, any(may_take(t, full_year, current) for t in free), no_town)
+        for application_id, no_town, full_year, current in still
+    ]
+    reasons = pl.DataFrame(
+        [
+            (
+                application_id,
+                *(
+                    ("无居住镇街记录，无法就近或统筹安排", "no town on record: cannot be placed")
+                    if no_town
+                    else (
+                        "本镇街及可统筹的镇街均无可入读的空余学位",
+                        "no free seat it may take in its town or any town it can be placed in",
+                    )
+                    if seats
+                    else (
+                        "本学段所有学校均无可入读的空余学位",
+                        "no free seat it may take at any school of the stage",
+                    )
+                ),
+            )
+            for application_id, seats, no_town in anywhere
+        ],
+        schema={"application_id": pl.Int64, "why_zh": pl.String, "why_en": pl.String},
+        orient="row",
+    )
+    return (
+        _assigned(placed, rows)
+        .join(reasons, on="application_id", how="left")
+        .with_columns(
+            no_seat_zh=pl.coalesce("no_seat_zh", "why_zh"),
+            no_seat_en=pl.coalesce("no_seat_en", "why_en"),
+        )
+        .drop("why_zh", "why_en")
     )
 
 
