@@ -273,3 +273,255 @@ def test_the_same_seed_gives_the_same_outcome_in_any_row_order(
     shuffled = cycle.applicants[order]
     moved = decide(rules, shuffled, cycle.targets, cycle.seed).sort("application_id")
     assert moved.select(first.columns).equals(first)
+
+
+# --- hot schools, town placement and 统筹, own choice rank, 直接申请 ----------------------
+
+NEAR = pl.DataFrame(
+    {
+        "town_code": [TOWNS[0], TOWNS[1]],
+        "neighbour_code": [TOWNS[1], TOWNS[2]],
+        "distance_km": [3.0, 4.0],
+    }
+)
+"""Town 0 — 3 km — town 1 — 4 km — town 2 (town 0 reaches town 2 by town 1, 7 km)."""
+
+
+def direct_rules(town_placement: bool = True) -> ProgramRules:
+    rules = school_rules(False, town_placement)
+    assert rules.school is not None
+    return ProgramRules(
+        kind=rules.kind,
+        method=rules.method,
+        tie_breaks=rules.tie_breaks,
+        school=SchoolRules(
+            full_year=rules.school.full_year,
+            current=rules.school.current,
+            town_placement=town_placement,
+            direct_groups=frozenset({2}),
+        ),
+    )
+
+
+@st.composite
+def hot_cycles(draw: st.DrawFn) -> Cycle:
+    cycle = draw(school_cycles())
+    hot = draw(
+        st.lists(st.booleans(), min_size=cycle.targets.height, max_size=cycle.targets.height)
+    )
+    return Cycle(cycle.applicants, cycle.targets.with_columns(hot=pl.Series(hot)), cycle.seed)
+
+
+def may_take(full_year: bool | None, current: bool | None, hot: bool) -> bool:
+    return bool(full_year) if hot else bool(current)
+
+
+@settings(max_examples=150)
+@given(hot_cycles(), st.booleans(), st.booleans())
+def test_a_hot_school_takes_only_children_of_its_rule_and_the_town_leaves_no_seat_unused(
+    cycle: Cycle, home_town_first: bool, connected: bool
+) -> None:
+    distances = NEAR if connected else None
+    outcome = decide(
+        school_rules(home_town_first), cycle.applicants, cycle.targets, cycle.seed, distances
+    )
+    check_one_row_each(cycle, outcome)
+    capacity = dict(cycle.targets.select("target_id", "capacity").iter_rows())
+    hot = dict(cycle.targets.select("target_id", "hot").iter_rows())
+    town_of = dict(cycle.targets.select("target_id", "town_code").iter_rows())
+    taken = placed_counts(outcome)
+    free = {target: capacity[target] - taken.get(target, 0) for target in capacity}
+    people = cycle.applicants.select("application_id", "home_town", "full_year", "current")
+    joined = outcome.join(people, on="application_id")
+    for row in joined.filter(pl.col("outcome") == Outcome.PLACED).iter_rows(named=True):
+        # Whichever way it was placed, by choice or by the town.
+        assert may_take(row["full_year"], row["current"], hot[row["target_id"]])
+    distance = {TOWNS[0]: [0, 3, 7], TOWNS[1]: [3, 0, 4], TOWNS[2]: [7, 4, 0]}
+    for row in joined.rows(named=True):
+        if row["outcome"] == Outcome.INELIGIBLE:
+            continue
+        open_to_child = [
+            target
+            for target in capacity
+            if free[target] > 0 and may_take(row["full_year"], row["current"], hot[target])
+        ]
+        reach = (
+            ({TOWNS[0], TOWNS[1], TOWNS[2]} if connected else {row["home_town"]})
+            if row["home_town"] is not None
+            else set()
+        )
+        if row["outcome"] == Outcome.UNPLACED and (row["full_year"] or row["current"]):
+            # 100% 入学: a child meeting a rule is left out only when no seat it may take is
+            # free in any town it reaches; and then it is told so.
+            assert not [t for t in open_to_child if town_of[t] in reach]
+            assert row["no_seat"] is True
+            if not open_to_child and row["home_town"] is not None:
+                assert row["reason_zh"] == "本学段所有学校均无可入读的空余学位"
+        if row["placement"] == "coordinated":
+            # 统筹 only when the own town had no seat for it, and never past a nearer town
+            # that still has one.
+            assert town_of[row["target_id"]] != row["home_town"]
+            here = distance[row["home_town"]]
+            placed_at = here[TOWNS.index(town_of[row["target_id"]])]
+            nearer = [t for t in open_to_child if here[TOWNS.index(town_of[t])] < placed_at]
+            assert not nearer
+        if row["placement"] == "town":
+            assert town_of[row["target_id"]] == row["home_town"]
+
+
+@settings(max_examples=150)
+@given(hot_cycles())
+def test_the_published_choice_rank_is_the_applicants_own(cycle: Cycle) -> None:
+    outcome = decide(school_rules(False), cycle.applicants, cycle.targets, cycle.seed, NEAR)
+    chosen = dict(cycle.applicants.select("application_id", "choices").iter_rows())
+    by_choice = outcome.filter(pl.col("placement") == "choice")
+    for row in by_choice.iter_rows(named=True):
+        assert chosen[row["application_id"]].split(";")[row["choice_rank"] - 1] == row["target_id"]
+    by_town = outcome.filter(pl.col("town_placement"))
+    assert by_town["choice_rank"].null_count() == by_town.height
+
+
+def test_a_child_placed_at_the_second_choice_after_a_hot_first_shows_choice_2() -> None:
+    targets = pl.DataFrame(
+        [
+            ("HOT", "热点小学", TOWNS[0], "HOT", None, 1, None, True),
+            ("NEAR", "邻近小学", TOWNS[0], "NEAR", None, 1, None, False),
+        ],
+        schema={**TARGET_SCHEMA, "hot": pl.Boolean},
+        orient="row",
+    )
+    people = pl.DataFrame(
+        {
+            "application_id": [1],
+            "points": [80.0],
+            "priority_group": [2],
+            "eligible": [True],
+            "reason_zh": [None],
+            "reason_en": [None],
+            "choices": ["HOT;NEAR"],
+            "home_town": [TOWNS[0]],
+            "household_size": [3],
+            "full_year": [False],
+            "current": [True],
+            "entitlement": [None],
+            "tie:0": [1.0],
+        }
+    )
+    row = decide(school_rules(False), people, targets, "s").row(0, named=True)
+    assert (row["target_id"], row["choice_rank"], row["placement"]) == ("NEAR", 2, "choice")
+
+
+def test_the_town_gives_a_hot_seat_to_the_child_of_its_rule_not_the_higher_ranked_one() -> None:
+    # The official's case: the hot school's one seat is left after choices; the higher
+    # ranked child (6 months of insurance) may not take it, the family with a full year may.
+    targets = pl.DataFrame(
+        [("HOT", "热点小学", TOWNS[0], "HOT", None, 1, None, True)],
+        schema={**TARGET_SCHEMA, "hot": pl.Boolean},
+        orient="row",
+    )
+    people = pl.DataFrame(
+        {
+            "application_id": [1, 2],
+            "points": [120.0, 80.0],
+            "priority_group": [2, 2],
+            "eligible": [True, True],
+            "reason_zh": [None, None],
+            "reason_en": [None, None],
+            "choices": ["", ""],
+            "home_town": [TOWNS[0], TOWNS[0]],
+            "household_size": [3, 3],
+            "full_year": [False, True],
+            "current": [True, True],
+            "entitlement": [None, None],
+            "tie:0": [1.0, 2.0],
+        }
+    )
+    outcome = decide(school_rules(False), people, targets, "s").sort("application_id")
+    assert outcome["target_id"].to_list() == [None, "HOT"]
+    assert outcome["placement"].to_list() == [None, "town"]
+    assert outcome["no_seat"].to_list() == [True, False]
+    assert outcome["reason_zh"][0] == "本学段所有学校均无可入读的空余学位"
+
+
+def test_coordination_goes_to_the_nearest_town_along_the_neighbours() -> None:
+    # Town 0 is full; town 2 is 7 km away by town 1, town 1 3 km: the child goes to town 1
+    # while it has a seat, then to town 2.
+    targets = pl.DataFrame(
+        [
+            ("A", "甲", TOWNS[0], "A", None, 0, None, False),
+            ("B", "乙", TOWNS[1], "B", None, 1, None, False),
+            ("C", "丙", TOWNS[2], "C", None, 5, None, False),
+        ],
+        schema={**TARGET_SCHEMA, "hot": pl.Boolean},
+        orient="row",
+    )
+    people = pl.DataFrame(
+        {
+            "application_id": [1, 2],
+            "points": [90.0, 80.0],
+            "priority_group": [2, 2],
+            "eligible": [True, True],
+            "reason_zh": [None, None],
+            "reason_en": [None, None],
+            "choices": ["A", "A"],
+            "home_town": [TOWNS[0], TOWNS[0]],
+            "household_size": [3, 3],
+            "full_year": [True, True],
+            "current": [True, True],
+            "entitlement": [None, None],
+            "tie:0": [1.0, 2.0],
+        }
+    )
+    outcome = decide(school_rules(False), people, targets, "s", NEAR).sort("application_id")
+    assert outcome["target_id"].to_list() == ["B", "C"]
+    assert outcome["placement"].to_list() == ["coordinated", "coordinated"]
+    alone = decide(school_rules(False), people, targets, "s").sort("application_id")
+    assert alone["target_id"].to_list() == [None, None]
+    assert alone["reason_zh"].to_list() == ["本镇街及可统筹的镇街均无可入读的空余学位"] * 2
+
+
+@settings(max_examples=150)
+@given(hot_cycles())
+def test_direct_applications_come_after_the_ranked_routes_and_first_come(cycle: Cycle) -> None:
+    rules = direct_rules(town_placement=False)
+    people = cycle.applicants.with_columns(application_order=pl.col("application_id").reverse())
+    outcome = decide(rules, people, cycle.targets, cycle.seed)
+    direct = people.filter(pl.col("eligible") & (pl.col("priority_group") == 2))
+    ranked_only = decide(
+        rules, people.filter(pl.col("priority_group") != 2), cycle.targets, cycle.seed
+    )
+    # The ranked routes place exactly as if nobody had applied directly.
+    ranked_ids = ranked_only["application_id"]
+    assert (
+        outcome.filter(pl.col("application_id").is_in(ranked_ids.implode()))
+        .sort("application_id")
+        .select("application_id", "target_id", "choice_rank")
+        .equals(
+            ranked_only.sort("application_id").select("application_id", "target_id", "choice_rank")
+        )
+    )
+    capacity = dict(cycle.targets.select("target_id", "capacity").iter_rows())
+    hot = dict(cycle.targets.select("target_id", "hot").iter_rows())
+    taken = placed_counts(outcome)
+    got = {
+        row["application_id"]: row
+        for row in outcome.filter(
+            pl.col("application_id").is_in(direct["application_id"].implode())
+        ).rows(named=True)
+    }
+    first_come = direct.sort("application_order")
+    later_holders: dict[str, list[int]] = {}
+    for row in reversed(first_come.rows(named=True)):
+        mine = got[row["application_id"]]
+        wanted = [t for t in row["choices"].split(";") if t]
+        if mine["target_id"] is not None:
+            assert mine["placement"] == "direct"
+            assert wanted[mine["choice_rank"] - 1] == mine["target_id"]
+            wanted = wanted[: mine["choice_rank"] - 1]
+        for target in wanted:
+            if may_take(row["full_year"], row["current"], hot[target]):
+                # A better choice it may take was full, and not by a later direct applicant.
+                assert taken[target] == capacity[target]
+                assert not later_holders.get(target)
+        if mine["target_id"] is not None:
+            later_holders.setdefault(mine["target_id"], []).append(row["application_id"])

@@ -242,21 +242,28 @@ def decide(
             "own town full: placed at the nearest town with free seats",
         ),
     }
-    reason_zh = pl.when(unplaced).then(
-        pl.coalesce(
-            pl.col("no_seat_zh"),
-            pl.when(pl.col("no_choice_left")).then(pl.col("dropped_zh")).otherwise(pl.lit(full_zh)),
+    why_placed = {
+        language: pl.col("placement").replace_strict(
+            {placement.value: words[index] for placement, words in reason_of.items()},
+            default=None,
+            return_dtype=pl.String,
         )
-    )
-    reason_en = pl.when(unplaced).then(
-        pl.coalesce(
-            pl.col("no_seat_en"),
-            pl.when(pl.col("no_choice_left")).then(pl.col("dropped_en")).otherwise(pl.lit(full_en)),
+        for index, language in enumerate(("zh", "en"))
+    }
+    full = {"zh": full_zh, "en": full_en}
+    reason_zh, reason_en = (
+        pl.when(unplaced)
+        .then(
+            pl.coalesce(
+                pl.col(f"no_seat_{language}"),
+                pl.when(pl.col("no_choice_left"))
+                .then(pl.col(f"dropped_{language}"))
+                .otherwise(pl.lit(full[language])),
+            )
         )
+        .otherwise(why_placed[language])
+        for language in ("zh", "en")
     )
-    for placement, (zh, en) in reason_of.items():
-        reason_zh = reason_zh.when(pl.col("placement") == placement.value).then(pl.lit(zh))
-        reason_en = reason_en.when(pl.col("placement") == placement.value).then(pl.lit(en))
     decided = placed.select(
         "application_id",
         "points",
