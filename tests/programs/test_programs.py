@@ -100,10 +100,12 @@ def test_school_admission(city: Session, small_city: Path) -> None:
     )
     for row in placed.iter_rows(named=True):
         choices = chosen[row["child_id_number"]].split(";")
-        if row["town_placement"]:  # 镇街统筹: a school of the family's own town
+        if row["town_placement"]:  # 就近 in the family's own town, 统筹 in another
             assert row["choice_rank"] is None
-            assert targets[row["target_id"]].town_code == towns[row["resident_id"]]
+            own_town = targets[row["target_id"]].town_code == towns[row["resident_id"]]
+            assert own_town == (row["placement"] == "town")
         else:
+            assert row["placement"] == "choice"
             assert choices[row["choice_rank"] - 1] == row["target_id"]
     # A child ranks with the higher of the parents' points in the scoring run.
     child_household = dict(city.execute(select(Child.id, Child.household_id)).all())

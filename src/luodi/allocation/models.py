@@ -49,6 +49,9 @@ class AllocationResult(Base):
     unit: Mapped[str | None] = mapped_column(String(64))
     choice_rank: Mapped[int | None] = mapped_column(Integer)
     town_placement: Mapped[bool] = mapped_column(default=False)
+    placement: Mapped[str | None] = mapped_column(String(16))
+    """How it was placed (``kernels.allocation.programs.Placement``): choice, direct, town
+    (就近) or coordinated (统筹)."""
     points: Mapped[float | None] = mapped_column(Float)
     priority_group: Mapped[int | None] = mapped_column(Integer)
     rank: Mapped[int | None] = mapped_column(Integer)

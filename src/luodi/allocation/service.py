@@ -25,7 +25,7 @@ from luodi.kernels.allocation import Method
 from luodi.kernels.allocation.programs import Kind, Label, ProgramRules, SchoolRules, decide
 from luodi.kernels.masking import mask_id_number, mask_name
 from luodi.kernels.policy import KEY
-from luodi.programs import context, rules, targets
+from luodi.programs import context, rules, targets, towns
 from luodi.programs import repository as programs_repository
 from luodi.programs.catalog import cycle_spec
 from luodi.programs.models import Application, ApplicationStatus, CycleStatus, ProgramCycle
@@ -49,6 +49,7 @@ RESULT_SCHEMA = {
     "unit": pl.String,
     "choice_rank": pl.Int64,
     "town_placement": pl.Boolean,
+    "placement": pl.String,
     "points": pl.Float64,
     "priority_group": pl.Int64,
     "rank": pl.Int64,
@@ -210,7 +211,8 @@ def allocate(
     refused = _with_refusals(spec, applicants)
     if spec.kind is ProgramKind.PUBLIC_HOUSING:
         refused = one_per_household(refused)
-    outcome = decide(decision_rules(spec), refused, target_frame, seed)
+    distances = towns.program_distances(spec)
+    outcome = decide(decision_rules(spec), refused, target_frame, seed, distances)
     if spec.kind is ProgramKind.SCHOOL_ADMISSION:
         outcome = outcome.join(
             applicants.select("application_id", points_resident_id="points_person"),
@@ -244,6 +246,8 @@ def allocate(
     digest.update(cycle.program_digest.encode())
     digest.update(f"|{scores.run.id}|{scores.run.policy_digest}|{seed}|".encode())
     digest.update(target_frame.write_csv().encode())
+    if distances is not None:
+        digest.update(distances.write_csv().encode())
     digest.update(
         applicants.select(
             "application_id",
@@ -267,6 +271,10 @@ def allocate(
         "applications": outcome.height,
         **{row[0]: row[1] for row in counts.iter_rows()},
         "seats": int(target_frame["capacity"].sum() or 0),
+        # 100% 入学: eligible children meeting a school's rule left without a seat.
+        "no_seat": int(outcome["no_seat"].fill_null(False).sum())
+        if "no_seat" in outcome.columns
+        else 0,
         "entitlement_total": float(outcome["entitlement"].sum() or 0)
         if "entitlement" in outcome.columns
         else 0.0,
@@ -343,6 +351,7 @@ def decision_rules(spec: ProgramSpec) -> ProgramRules:
             current=Label(current.zh, current.en or current.zh),
             town_placement=spec.school.town_placement,
             home_town_first=spec.school.home_town_first,
+            direct_groups=frozenset(group.group for group in spec.groups if group.direct),
         )
     return ProgramRules(
         kind=Kind(spec.kind.value),
@@ -456,6 +465,7 @@ def _stored_results(session: Session, run_id: int) -> pl.DataFrame:
             AllocationResult.unit,
             AllocationResult.choice_rank,
             AllocationResult.town_placement,
+            AllocationResult.placement,
             AllocationResult.points,
             AllocationResult.priority_group,
             AllocationResult.rank,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from luodi.db import Base, UtcDateTime
@@ -71,6 +71,11 @@ class CycleTarget(Base):
     capacity: Mapped[int] = mapped_column(Integer)
     units: Mapped[str | None] = mapped_column(Text)
     """Housing: the flat numbers of this project and layout, ';'-separated."""
+    hot: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """A school: 学位紧张, declared when the cycle opens (the full-year rule applies here)."""
+    hot_source: Mapped[str | None] = mapped_column(String(16))
+    """Why it is hot or not: ``listed`` (the targets file says), ``previous`` (derived from
+    the previous cycle's first-choice demand), null (neither: not hot)."""
 
 
 class Application(Base):

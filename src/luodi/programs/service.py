@@ -23,7 +23,7 @@ from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require
 from luodi.errors import Conflict, Invalid, NotFound
 from luodi.policy.service import find_policy
-from luodi.programs import repository, rules, targets
+from luodi.programs import repository, rules, targets, towns
 from luodi.programs.catalog import find_program
 from luodi.programs.models import (
     Application,
@@ -105,6 +105,8 @@ def open_cycle(
     if spec.kind is ProgramKind.QUOTA_BENEFIT and (places is None or places < 1):
         raise Invalid.field("places", places, "名额类待遇需要名额数（--places）", "needs --places")
     _check_rules(spec, as_of or closes)
+    # A school program's towns' distances are checked now, not at its allocation.
+    towns.program_distances(spec)
     cycle = ProgramCycle(
         program_id=spec.id,
         program_text=text,
@@ -122,6 +124,9 @@ def open_cycle(
     session.flush()
     if targets_file is not None and needs_file:
         offered = targets.from_file(spec, targets_file, entry_grade)
+        if spec.kind is ProgramKind.SCHOOL_ADMISSION:
+            # 学位紧张 is declared with the cycle, before anybody applies.
+            offered = targets.declare_hot(session, cycle, offered)
     elif spec.kind is ProgramKind.QUOTA_BENEFIT:
         offered = targets.quota(spec, places)
     else:
@@ -142,9 +147,17 @@ def open_cycle(
         "program_cycle",
         cycle.id,
         after=audit.row_state(cycle),
-        detail={"targets": len(targets.cycle_targets(session, cycle.id))},
+        detail={
+            "targets": len(targets.cycle_targets(session, cycle.id)),
+            "hot": hot_schools(session, cycle.id),
+        },
     )
     return cycle
+
+
+def hot_schools(session: Session, cycle_id: int) -> list[str]:
+    """The ids of a cycle's hot schools (学位紧张), as published with the cycle."""
+    return [target.target_id for target in targets.cycle_targets(session, cycle_id) if target.hot]
 
 
 def _carry_waitlist(actor: Actor, session: Session, cycle: ProgramCycle, source_id: int) -> None:

@@ -122,6 +122,9 @@ class Group(BaseModel):
     label: Text
     when: str | None = None
     """None: everybody not in an earlier group."""
+    direct: bool = False
+    """School admission: 直接申请. Not ranked: after the ranked groups are placed, first
+    come (by the order of application) at the first of its choices with a seat left."""
 
 
 class TieBreakKey(BaseModel):
@@ -135,11 +138,16 @@ class TieBreakKey(BaseModel):
 class SchoolRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     full_year_rule: Rule
-    """At an over-subscribed school (first-choice demand above its seats)."""
+    """At a hot school (学位紧张: listed in the cycle's schools file, or over-subscribed in
+    the previous cycle)."""
     current_rule: Rule
-    """At a school with spare seats (即保即读)."""
+    """At any other school (即保即读)."""
     town_placement: bool = True
-    """Place an unplaced eligible child at a school of their own town with free seats."""
+    """Place an unplaced eligible child at a school of their own town with free seats (就近),
+    then of the nearest town with one (统筹, by ``town_distances``)."""
+    town_distances: str | None = Field(default=None, pattern=r"^[^/\\]+\.csv$")
+    """The towns' neighbours and distances (``town_code, neighbour_code, distance_km``): a
+    CSV file in the program folder. None: no town places beyond its own."""
     home_town_first: bool = False
     """At a school of the child's own town, the child ranks before children of other towns
     in the same group."""

@@ -1,6 +1,11 @@
 """A cycle's targets: schools (seats of the entry grade), a housing project's flats by
 layout, or the one list of a quota benefit; read from the department's file when the cycle
-opens, and as a frame when it is allocated."""
+opens, and as a frame when it is allocated.
+
+Hot schools (学位紧张) are declared here, when the cycle opens: the schools file's ``hot``
+column (是/否, the one boolean vocabulary of ``luodi.tabular``) where the operator fills it,
+else the previous cycle of the same program and grade: a school whose first-choice demand
+there exceeded its seats (``declare_hot``)."""
 
 from __future__ import annotations
 
@@ -13,11 +18,34 @@ from sqlalchemy.orm import Session
 from luodi.errors import FieldProblem, Invalid
 from luodi.files import read_table
 from luodi.kernels.allocation.programs import QUOTA_TARGET
-from luodi.programs.models import CycleTarget
+from luodi.programs.models import Application, ApplicationStatus, CycleTarget, ProgramCycle
 from luodi.programs.spec import ProgramKind, ProgramSpec
-from luodi.tabular import LINE, Problems
+from luodi.tabular import LINE, Problems, is_given, parse_bool
 
-__all__ = ["QUOTA_TARGET", "TARGET_SCHEMA", "cycle_targets", "from_file", "quota", "target_frame"]
+__all__ = [
+    "HOT_COLUMNS",
+    "QUOTA_TARGET",
+    "TARGET_SCHEMA",
+    "cycle_targets",
+    "declare_hot",
+    "from_file",
+    "quota",
+    "target_frame",
+]
+
+HOT_COLUMNS = ("hot", "学位紧张")
+"""The schools file's column saying a school is hot (either name)."""
+LISTED, PREVIOUS = "listed", "previous"
+"""``CycleTarget.hot_source``: the operator listed it; derived from the previous cycle."""
+DEMAND_STATUSES = (
+    ApplicationStatus.VERIFIED,
+    ApplicationStatus.PLACED,
+    ApplicationStatus.WAITLISTED,
+    ApplicationStatus.UNPLACED,
+    ApplicationStatus.FINAL,
+)
+"""The previous cycle's demand: the applications it ranked (not those returned or never
+verified)."""
 
 TARGET_SCHEMA = {
     "target_id": pl.String,
@@ -27,8 +55,10 @@ TARGET_SCHEMA = {
     "layout": pl.String,
     "capacity": pl.Int64,
     "units": pl.String,
+    "hot": pl.Boolean,
 }
-"""The columns of a cycle's targets as frames (``CycleTarget`` without its ids)."""
+"""The columns of a cycle's targets as frames (``CycleTarget`` without its ids and
+``hot_source``)."""
 
 
 def cycle_targets(session: Session, cycle_id: int) -> list[CycleTarget]:
@@ -60,6 +90,7 @@ def quota(spec: ProgramSpec, places: int | None) -> pl.DataFrame:
             "layout": [None],
             "capacity": [places],
             "units": [None],
+            "hot": [False],
         },
         schema=TARGET_SCHEMA,
     )
@@ -102,6 +133,22 @@ def from_file(spec: ProgramSpec, path: Path, entry_grade: int | None) -> pl.Data
             "学校编号重复",
             "school id repeated",
         )
+        hot_column = next((name for name in HOT_COLUMNS if name in frame.columns), None)
+        if hot_column is not None:
+            # An empty cell is not listed: the previous cycle decides (``declare_hot``).
+            frame = frame.with_columns(
+                hot=pl.when(is_given(hot_column)).then(parse_bool(hot_column))
+            )
+            problems.flag(
+                path.name,
+                frame,
+                is_given(hot_column) & pl.col("hot").is_null(),
+                hot_column,
+                "学位紧张应填 是/否（或留空由上一周期的第一志愿人数判断）",
+                "hot must be yes/no (是/否), or empty to follow the previous cycle's demand",
+            )
+        else:
+            frame = frame.with_columns(hot=pl.lit(None, dtype=pl.Boolean))
         problems.raise_if_any(f"学校文件 {path.name}", f"schools file {path.name}")
         grade = str(entry_grade or 1)
         schools = frame.filter(pl.col("entry_grade") == grade)
@@ -118,6 +165,7 @@ def from_file(spec: ProgramSpec, path: Path, entry_grade: int | None) -> pl.Data
             layout=pl.lit(None, dtype=pl.String),
             capacity=seats,
             units=pl.lit(None, dtype=pl.String),
+            hot=pl.col("hot"),
         )
     problems.flag(
         path.name,
@@ -145,6 +193,80 @@ def from_file(spec: ProgramSpec, path: Path, entry_grade: int | None) -> pl.Data
             layout="layout",
             capacity="capacity",
             units="units",
+            hot=pl.lit(False),
         )
         .sort("target_id")
+    )
+
+
+def previous_cycle(session: Session, cycle: ProgramCycle) -> ProgramCycle | None:
+    """The latest cycle of the same program and entry grade opened before this one."""
+    return session.scalars(
+        select(ProgramCycle)
+        .where(
+            ProgramCycle.program_id == cycle.program_id,
+            ProgramCycle.id < cycle.id,
+            ProgramCycle.entry_grade.is_(None)
+            if cycle.entry_grade is None
+            else ProgramCycle.entry_grade == cycle.entry_grade,
+        )
+        .order_by(ProgramCycle.opens.desc(), ProgramCycle.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def first_choice_demand(session: Session, cycle_id: int) -> pl.DataFrame:
+    """``target_id``, ``demand``, ``capacity``: per school of a cycle, how many of its
+    ranked applications named it first, and its seats."""
+    chosen = pl.DataFrame(
+        session.execute(
+            select(Application.choices).where(
+                Application.cycle_id == cycle_id, Application.status.in_(DEMAND_STATUSES)
+            )
+        ).all(),
+        schema={"choices": pl.String},
+        orient="row",
+    )
+    demand = (
+        chosen.select(
+            target_id=pl.col("choices")
+            .str.split(";")
+            .list.eval(pl.element().filter(pl.element() != ""))
+            .list.first()
+        )
+        .drop_nulls()
+        .group_by("target_id")
+        .agg(demand=pl.len().cast(pl.Int64))
+    )
+    return (
+        target_frame(session, cycle_id)
+        .select("target_id", "capacity")
+        .join(demand, on="target_id", how="left")
+        .with_columns(pl.col("demand").fill_null(0))
+    )
+
+
+def declare_hot(session: Session, cycle: ProgramCycle, offered: pl.DataFrame) -> pl.DataFrame:
+    """``offered`` (a school cycle's targets, ``hot`` null where the file does not say) with
+    every school's ``hot`` and ``hot_source``: as listed, else hot when the previous cycle's
+    first-choice demand for the same school id exceeded its seats there; else not hot (no
+    previous cycle, or the school not in it)."""
+    listed = offered.with_columns(
+        hot_source=pl.when(pl.col("hot").is_not_null()).then(pl.lit(LISTED))
+    )
+    earlier = previous_cycle(session, cycle)
+    if earlier is None or listed["hot"].null_count() == 0:
+        return listed.with_columns(pl.col("hot").fill_null(False))
+    demand = first_choice_demand(session, earlier.id).select(
+        "target_id", over=pl.col("demand") > pl.col("capacity")
+    )
+    return (
+        listed.join(demand, on="target_id", how="left")
+        .with_columns(
+            hot_source=pl.when(pl.col("hot").is_null() & pl.col("over").is_not_null())
+            .then(pl.lit(PREVIOUS))
+            .otherwise(pl.col("hot_source")),
+            hot=pl.coalesce("hot", "over", pl.lit(False)),
+        )
+        .drop("over")
     )

@@ -68,7 +68,7 @@ COLUMNS: dict[str, list[str]] = {
     VIOLATIONS: ["case_number", "id_number", "kind", "decided_on", "sentence_months"],
     MEDICAL_INSURANCE: ["id_number", "period", "months_paid", "back_paid", "scheme"],
     VACCINATION: ["id_number", "child_id_number", "certificate_number", "checked_on", "complete"],
-    SCHOOLS: ["school_id", "name", "town_code", "stage", "entry_grade", "seats"],
+    SCHOOLS: ["school_id", "name", "town_code", "stage", "entry_grade", "seats", "hot"],
     HOUSING_UNITS: [
         "unit_id",
         "project_id",

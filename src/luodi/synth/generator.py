@@ -670,6 +670,9 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
                         "stage": stage,
                         "entry_grade": 1 if stage == "primary" else 7,
                         "seats": seats,
+                        # 学位紧张, declared by the bureau (the programs' targets file): the
+                        # school everybody wants; the others follow last year's demand.
+                        "hot": "是" if tight < 1.0 else "",
                     }
                 )
     schools = pl.DataFrame(school_rows)
