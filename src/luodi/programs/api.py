@@ -101,8 +101,29 @@ def list_cycles(actor: CurrentActor, session: DbSession) -> list[dict[str, Any]]
             "as_of": cycle.as_of,
             "status": cycle.status,
             "applications": service.cycle_counts(session, cycle.id),
+            "hot_schools": service.hot_schools(session, cycle.id),
         }
         for cycle in service.list_cycles(actor, session)
+    ]
+
+
+@router.get("/program-cycles/{cycle_id}/targets")
+def cycle_targets(
+    cycle_id: ObjectId, actor: CurrentActor, session: DbSession
+) -> list[dict[str, Any]]:
+    """周期公布的学校（含学位紧张学校及其依据）、房源或名额 / the cycle's published targets,
+    with which schools are hot (学位紧张) and why."""
+    return [
+        {
+            "target_id": target.target_id,
+            "name": target.name,
+            "town_code": target.town_code,
+            "layout": target.layout,
+            "capacity": target.capacity,
+            "hot": target.hot,
+            "hot_source": target.hot_source,
+        }
+        for target in service.published_targets(actor, session, cycle_id)
     ]
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -262,6 +262,34 @@ def open_cycle(
             + (f"，承接轮候 {carried:,} 人" if carried else ""),
             highlight=False,
         )
+        hot = [target for target in targets_opened if target.hot]
+        if hot:
+            console.print(
+                f"学位紧张学校 hot schools（{len(hot)}）："
+                + "，".join(f"{target.name}（{target.target_id}）" for target in hot),
+                highlight=False,
+            )
+
+
+@program_app.command("targets")
+def cycle_targets(cycle: Annotated[int, typer.Argument(help="周期 id")]) -> None:
+    """周期公布的学校/房源，含学位紧张学校 / the cycle's targets, hot schools marked."""
+    from rich.table import Table
+
+    from luodi.programs import service
+
+    table = Table("编号 id", "名称 name", "镇街 town", "名额 seats", "学位紧张 hot", "依据 basis")
+    with session_scope() as session:
+        for target in service.published_targets(SYSTEM_ACTOR, session, cycle):
+            table.add_row(
+                target.target_id,
+                target.name,
+                target.town_code or "",
+                f"{target.capacity:,}",
+                "是" if target.hot else "否",
+                service.HOT_SOURCE_LABELS.get(target.hot_source or "", ""),
+            )
+    console.print(table)
 
 
 @program_app.command("cycles")
@@ -365,6 +393,51 @@ def _sample_rows(results: pl.DataFrame, rows: int = SAMPLE_ROWS) -> pl.DataFrame
     return results.sort("priority_group", "rank", nulls_last=True, maintain_order=True).head(rows)
 
 
+PLACEMENT_LABELS = {
+    "choice": "按志愿",
+    "direct": "直接申请",
+    "town": "本镇街就近",
+    "coordinated": "跨镇街统筹",
+}
+
+
+def _print_placements(results: pl.DataFrame, summary: dict[str, Any]) -> None:
+    """How the placed were placed, and every eligible child left without a seat (100% 入学:
+    the run says who, and why)."""
+    import polars as pl
+
+    from luodi.kernels.allocation.programs import NO_SEAT
+
+    if "placement" in results.columns and results["placement"].drop_nulls().len():
+        counts = results.group_by("placement").len().drop_nulls().sort("placement")
+        console.print(
+            "  录取方式 placed by: "
+            + "，".join(
+                f"{PLACEMENT_LABELS.get(how, how)} {count:,}" for how, count in counts.iter_rows()
+            ),
+            highlight=False,
+        )
+    if summary.get("no_seat"):
+        left = results.filter(
+            (pl.col("outcome") == "unplaced")
+            & pl.col("reason_zh").is_in([zh for zh, _ in NO_SEAT.values()])
+        )
+        console.print(
+            f"[bold red]符合条件但未安排学位 {summary['no_seat']:,} 人[/] / eligible children left "
+            "without a seat:",
+            highlight=False,
+        )
+        for reason, group in left.group_by("reason_zh", maintain_order=True):
+            ids = group["application_id"].sort().to_list()
+            shown = ", ".join(map(str, ids[:MAX_LISTED_IDS]))
+            more = f" …（共 {len(ids):,}）" if len(ids) > MAX_LISTED_IDS else ""
+            console.print(f"  {reason[0]}：申请 {shown}{more}", highlight=False, markup=False)
+
+
+MAX_LISTED_IDS = 50
+"""Application ids listed per reason on the terminal (the full list: ``program results``)."""
+
+
 def print_run(
     run: AllocationRun,
     results: pl.DataFrame,
@@ -394,6 +467,7 @@ def print_run(
     console.print(table)
     if summary.get("entitlement_total"):
         console.print(f"待遇合计 {summary['entitlement_total']:,.0f} 元", highlight=False)
+    _print_placements(results, summary)
     placed = results.filter(pl.col("outcome") == "placed")
     if placed.height and placed["choice_rank"].drop_nulls().len():
         by_choice = placed.group_by("choice_rank").len().sort("choice_rank")

@@ -44,7 +44,7 @@ def school_applications(city: Path, autumn: int, seed: int = 1) -> pl.DataFrame:
             for index in rng.choice(len(others), size=min(2, len(others)), replace=False)
         ]
         choices = (own + extra)[: int(rng.integers(1, 6))]
-        route = rng.choice(["points", "talent", "care"], p=[0.94, 0.03, 0.03])
+        route = rng.choice(["points", "talent", "care", "direct"], p=[0.92, 0.03, 0.03, 0.02])
         rows.append((parent, child, ";".join(choices), str(route)))
     return pl.DataFrame(
         rows, schema=["id_number", "child_id_number", "choices", "route"], orient="row"

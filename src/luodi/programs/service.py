@@ -160,6 +160,19 @@ def hot_schools(session: Session, cycle_id: int) -> list[str]:
     return [target.target_id for target in targets.cycle_targets(session, cycle_id) if target.hot]
 
 
+HOT_SOURCE_LABELS = {
+    targets.LISTED: "教育局公布 listed by the bureau",
+    targets.PREVIOUS: "上一周期第一志愿人数超过学位 previous cycle's first choices above its seats",
+}
+
+
+def published_targets(actor: Actor, session: Session, cycle_id: int) -> list[CycleTarget]:
+    """A cycle's schools, flats or list as published with it (whoever reads the cycle reads
+    them: hot schools are declared before anybody applies)."""
+    cycle = repository.get_cycle(actor, session, cycle_id)
+    return targets.cycle_targets(session, cycle.id)
+
+
 def _carry_waitlist(actor: Actor, session: Session, cycle: ProgramCycle, source_id: int) -> None:
     """The waiting list of an earlier cycle of the same program joins this one, verified,
     keeping its order of application (公租房轮候)."""

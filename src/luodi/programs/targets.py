@@ -137,18 +137,18 @@ def from_file(spec: ProgramSpec, path: Path, entry_grade: int | None) -> pl.Data
         if hot_column is not None:
             # An empty cell is not listed: the previous cycle decides (``declare_hot``).
             frame = frame.with_columns(
-                hot=pl.when(is_given(hot_column)).then(parse_bool(hot_column))
+                listed_hot=pl.when(is_given(hot_column)).then(parse_bool(hot_column))
             )
             problems.flag(
                 path.name,
                 frame,
-                is_given(hot_column) & pl.col("hot").is_null(),
+                is_given(hot_column) & pl.col("listed_hot").is_null(),
                 hot_column,
                 "学位紧张应填 是/否（或留空由上一周期的第一志愿人数判断）",
                 "hot must be yes/no (是/否), or empty to follow the previous cycle's demand",
             )
         else:
-            frame = frame.with_columns(hot=pl.lit(None, dtype=pl.Boolean))
+            frame = frame.with_columns(listed_hot=pl.lit(None, dtype=pl.Boolean))
         problems.raise_if_any(f"学校文件 {path.name}", f"schools file {path.name}")
         grade = str(entry_grade or 1)
         schools = frame.filter(pl.col("entry_grade") == grade)
@@ -165,7 +165,7 @@ def from_file(spec: ProgramSpec, path: Path, entry_grade: int | None) -> pl.Data
             layout=pl.lit(None, dtype=pl.String),
             capacity=seats,
             units=pl.lit(None, dtype=pl.String),
-            hot=pl.col("hot"),
+            hot=pl.col("listed_hot"),
         )
     problems.flag(
         path.name,

@@ -33,6 +33,20 @@ from luodi.kernels.allocation.terms import Method, TieBreakColumn
 QUOTA_TARGET = "quota"
 """The one list of a quota benefit."""
 
+NO_SEAT = {
+    "nowhere": (
+        "本学段所有学校均无可入读的空余学位",
+        "no free seat it may take at any school of the stage",
+    ),
+    "unreachable": (
+        "本镇街及可统筹的镇街均无可入读的空余学位",
+        "no free seat it may take in its town or any town it can be placed in",
+    ),
+    "no_town": ("无居住镇街记录，无法就近或统筹安排", "no town on record: cannot be placed"),
+}
+"""Why an eligible child who meets a school's rule is left without a seat after town
+placement (the run reports each; ``no_seat``)."""
+
 
 class Kind(StrEnum):
     """How a program chooses (the values of ``programs.spec.ProgramKind``)."""
@@ -589,19 +603,7 @@ def town_placement(
         [
             (
                 application_id,
-                *(
-                    ("无居住镇街记录，无法就近或统筹安排", "no town on record: cannot be placed")
-                    if no_town
-                    else (
-                        "本镇街及可统筹的镇街均无可入读的空余学位",
-                        "no free seat it may take in its town or any town it can be placed in",
-                    )
-                    if seats
-                    else (
-                        "本学段所有学校均无可入读的空余学位",
-                        "no free seat it may take at any school of the stage",
-                    )
-                ),
+                *NO_SEAT["no_town" if no_town else "unreachable" if seats else "nowhere"],
             )
             for application_id, seats, no_town in anywhere
         ],
