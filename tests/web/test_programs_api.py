@@ -15,6 +15,7 @@ from luodi.notices import service as notices
 from luodi.policy.service import find_policy
 from luodi.programs import service
 from luodi.scoring import service as scoring_service
+from tests.web.conftest import sign_in
 
 AS_OF = date(2026, 3, 1)
 
@@ -121,3 +122,48 @@ def test_public_rental_takes_one_application_per_household_over_http(
     again = admin_client.post(path, json={"records": [{"id_number": second, "choices": ["P001"]}]})
     assert again.status_code == 409, again.text
     assert "一户只能申请一次" in again.text and "one application per household" in again.text
+
+
+def test_a_school_cycle_publishes_its_hot_schools(
+    client: TestClient,
+    accounts: dict[str, object],
+    loaded_engine: Engine,
+    small_city: Path,
+    tmp_path: Path,
+) -> None:
+    """学位紧张 is public from the opening: whoever reads the cycle sees which schools are hot
+    and why, before anybody applies."""
+    schools = pl.read_csv(small_city / "schools.csv", infer_schema=False)
+    grade_one = schools.filter(pl.col("entry_grade") == "1")["school_id"].to_list()
+    listed = tmp_path / "schools.csv"
+    schools.with_columns(
+        hot=pl.when(pl.col("school_id") == grade_one[-1]).then(pl.lit("是")).otherwise(pl.lit("否"))
+    ).write_csv(listed)
+    today = date.today()
+    with session_scope(loaded_engine) as session:
+        cycle_id = service.open_cycle(
+            SYSTEM_ACTOR,
+            session,
+            "school-entry",
+            "学位紧张",
+            today - timedelta(days=1),
+            today + timedelta(days=5),
+            AS_OF,
+            targets_file=listed,
+            entry_grade=1,
+        ).id
+    resident = sign_in(client, "resident")
+    published = client.get(f"/api/v1/program-cycles/{cycle_id}/targets", headers=resident)
+    assert published.status_code == 200, published.text
+    hot = {row["target_id"]: (row["hot"], row["hot_source"]) for row in published.json()}
+    assert set(hot) == set(grade_one)
+    assert hot[grade_one[-1]] == (True, "listed")
+    assert {value for school, value in hot.items() if school != grade_one[-1]} == {
+        (False, "listed")
+    }
+    cycles = {
+        row["id"]: row for row in client.get("/api/v1/program-cycles", headers=resident).json()
+    }
+    assert cycles[cycle_id]["hot_schools"] == [grade_one[-1]]
+    missing = client.get("/api/v1/program-cycles/999999/targets", headers=resident)
+    assert missing.status_code == 404
