@@ -65,3 +65,65 @@ def test_allocate_loads_the_allocation_not_the_intake_or_test_cases(database: Pa
     assert result.returncode == 1 and "999" in result.stderr, result.stderr
     assert "luodi.allocation.service" in imported
     assert not {"alembic", "luodi.programs.intake", "luodi.programs.cases"} & imported
+
+
+def test_open_and_targets_show_the_hot_schools(database: Path) -> None:
+    from tests.test_cli import run_luodi
+
+    schools = database.parent / "schools.csv"
+    schools.write_text(
+        "school_id,name,town_code,entry_grade,seats,hot\n"
+        "P1,慈溪市浒山街道第一小学,330282003,1,40,是\n"
+        "P2,慈溪市浒山街道第二小学,330282003,1,60,\n"
+        "P3,慈溪市周巷镇小学,330282114,1,50,否\n",
+        encoding="utf-8",
+    )
+    env = {"LUODI_DATABASE_URL": f"sqlite:///{database}"}
+    opened = run_luodi(
+        "program",
+        "open",
+        "school-entry",
+        "--name",
+        "2026 秋",
+        "--opens",
+        "2026-04-01",
+        "--closes",
+        "2026-04-30",
+        "--targets",
+        str(schools),
+        "--grade",
+        "1",
+        env=env,
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert "学位紧张学校 hot schools（1）：慈溪市浒山街道第一小学（P1）" in opened.stdout
+    shown = run_luodi("program", "targets", "1", env=env)
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if "│ P" in line}
+    assert set(rows) == {"P1", "P2", "P3"}
+    assert "是" in rows["P1"] and "教育局公布" in rows["P1"]
+    assert "否" in rows["P2"] and "教育局公布" not in rows["P2"]  # not listed, no past cycle
+    assert "否" in rows["P3"] and "教育局公布" in rows["P3"]
+    schools.write_text(schools.read_text(encoding="utf-8").replace(",是\n", ",也许\n"))
+    refused = run_luodi(
+        "program",
+        "open",
+        "school-entry",
+        "--name",
+        "错",
+        "--opens",
+        "2026-04-01",
+        "--closes",
+        "2026-04-30",
+        "--targets",
+        str(schools),
+        "--grade",
+        "1",
+        env=env,
+    )
+    assert refused.returncode == 1
+    assert (
+        "schools.csv" in refused.stderr
+        and "hot" in refused.stderr
+        and "Traceback" not in refused.stderr
+    )
