@@ -15,8 +15,10 @@ from luodi.allocation import service as allocation
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.errors import Invalid
 from luodi.kernels.allocation.programs import NO_SEAT
+from luodi.notices import reasons
 from luodi.programs import demo, service
 from luodi.programs import targets as program_targets
+from luodi.programs.catalog import find_program
 from tests.programs.test_programs import AS_OF, CLOSES, OPENS, allocated, city, open_and_fill
 
 __all__ = ["city"]  # the fixture, used by name
@@ -29,6 +31,13 @@ def schools_file(small_city: Path, folder: Path, name: str, **columns: pl.Expr) 
         path
     )
     return path
+
+
+def check_public_codes(results: pl.DataFrame) -> None:
+    """Every stored reason has its short public code (never 其他: a notice would hide it)."""
+    spec, _ = find_program("school-entry")
+    for outcome, reason in results.select("outcome", "reason_zh").unique().iter_rows():
+        assert reasons.public_reason(spec, outcome, reason) != reasons.OTHER, reason
 
 
 def hot_of(session: Session, cycle_id: int) -> dict[str, tuple[bool, str | None]]:
@@ -183,6 +192,8 @@ def test_every_seat_is_used_before_a_child_is_reported_unplaced(
     by_town = results.filter(pl.col("town_placement"))
     assert set(by_town["placement"]) <= {"town", "coordinated"}
     assert by_town["choice_rank"].null_count() == by_town.height
+    assert "coordinated" in set(by_town["placement"])  # own towns full: 统筹 elsewhere
+    check_public_codes(results)
 
 
 def test_direct_applications_take_spare_seats_first_come(
@@ -210,3 +221,4 @@ def test_direct_applications_take_spare_seats_first_come(
     assert "direct" not in set(placed.filter(pl.col("priority_group") != 3)["placement"])
     # Only the department sets the route: 直接申请 is group 3 of the program.
     assert set(direct["priority_group"]) == {3}
+    check_public_codes(results)

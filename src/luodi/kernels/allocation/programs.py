@@ -248,7 +248,7 @@ def decide(
             "direct application: first come at a chosen school with seats left",
         ),
         Placement.TOWN: (
-            "志愿未录取，由镇街统筹安排到本镇街有空余学位的学校",
+            "志愿未录取，由镇街统筹安排到有空余学位的学校",
             "no choice reached: placed by the town at a school of its own with free seats",
         ),
         Placement.COORDINATED: (
