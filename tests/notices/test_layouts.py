@@ -150,13 +150,15 @@ def test_school_notice_says_admitted_at_the_own_choice_in_the_town(
     db: Session, small_city: Path, tmp_path: Path
 ) -> None:
     applications = demo.school_applications(small_city, AS_OF.year)
-    # The most wanted first choice has 2 seats: a hot school (学位紧张), where the full-year
-    # rule applies; a child who meets only 即保即读 goes on to the next choice, which the
-    # allocation counts as its first (the list it allocates from has the hot school dropped).
+    # The most wanted first choice has 2 seats and is declared hot (学位紧张), where the
+    # full-year rule applies; a child who meets only 即保即读 goes on to the next choice, which
+    # the allocation used to count as its first (the list it allocates from has the hot school
+    # dropped).
     firsts = applications.select(pl.col("choices").str.split(";").list.first().alias("school"))
     hot = firsts.group_by("school").len().sort("len", "school", descending=True)["school"][0]
     pl.read_csv(small_city / "schools.csv", infer_schema=False).with_columns(
-        seats=pl.when(pl.col("school_id") == hot).then(pl.lit("2")).otherwise(pl.col("seats"))
+        seats=pl.when(pl.col("school_id") == hot).then(pl.lit("2")).otherwise(pl.col("seats")),
+        hot=pl.when(pl.col("school_id") == hot).then(pl.lit("是")).otherwise(pl.lit("否")),
     ).write_csv(tmp_path / "schools.csv")
     _, run_id = allocated_cycle(
         db, "school-entry", tmp_path / "schools.csv", applications, entry_grade=1
@@ -168,7 +170,7 @@ def test_school_notice_says_admitted_at_the_own_choice_in_the_town(
     assert rows.columns == list(LAYOUT_COLUMNS[NoticeLayout.SCHOOL_PLACES])
     assert rows.height == applications.height
     assert set(rows["outcome"]) <= {"录取", "未录取"} and "录取" in set(rows["outcome"])
-    check_public_reasons(rows, {"志愿已满", "镇街统筹"})
+    check_public_reasons(rows, {"志愿已满", "镇街统筹", "直接申请", "学位已满"})
 
     # The town's name, never its code.
     towns = dict(db.execute(select(Town.code, Town.name)).all())
@@ -181,7 +183,7 @@ def test_school_notice_says_admitted_at_the_own_choice_in_the_town(
     results = allocation.run_results(SYSTEM_ACTOR, db, run_id, masked=False)
     written = dict(zip(applications["child_id_number"], applications["choices"], strict=True))
     by_ref = {row["ref"]: row for row in rows.iter_rows(named=True)}
-    differs = 0
+    differs = after_hot = 0
     for result in results.filter(pl.col("outcome") == "placed").iter_rows(named=True):
         row = by_ref[str(result["application_id"])]
         if result["town_placement"]:
@@ -190,9 +192,11 @@ def test_school_notice_says_admitted_at_the_own_choice_in_the_town(
         choices = written[result["child_id_number"]].split(";")
         assert choices[row["choice_rank"] - 1] == result["target_id"]
         differs += row["choice_rank"] != result["choice_rank"]
-    # A child placed at their second choice after the hot first one: 志愿 2, where the
-    # allocation's rank says 1 (the notice used to say 志愿 1).
-    assert differs > 0
+        after_hot += choices[0] == hot and row["choice_rank"] > 1
+    # A child placed at their second choice after the hot first one: 志愿 2, and the
+    # allocation's stored rank says 2 as well (it said 1, and the notice used to say 志愿 1).
+    assert after_hot > 0
+    assert differs == 0
     unplaced = rows.filter(pl.col("outcome") == "未录取")
     assert unplaced["choice_rank"].null_count() == unplaced.height
     assert unplaced["reason_zh"].null_count() == 0
@@ -266,7 +270,9 @@ def test_housing_notice_says_let_or_waiting_with_the_project_choice(
         assert projects[row["choice_rank"] - 1] == project[result["target_id"]]
         assert row["unit"] == result["unit"] and row["town"] is not None
         differs += row["choice_rank"] != result["choice_rank"]
-    assert differs > 0, "the allocation's rank counts layouts: some rows must differ"
+    # The allocation's stored rank is the project's too (it counted layouts).
+    assert differs == 0
+    assert {project[target] for target in placed["target_id"]} >= {first, "P2"}
     shown = pdf_text(db, notice)
     for lottery in rows["lottery"].drop_nulls().head(20):
         assert lottery in shown

@@ -564,15 +564,39 @@ def town_placement(
     )
     children = waiting.select("application_id", "home_town", "full_year", "current").rows()
 
+    # Free seats by (town, hot): a town none of whose schools has a seat the child may take
+    # is passed over without looking at its schools (when seats run out, most are).
+    open_seats: dict[tuple[str | None, bool], int] = {}
+    for target, town in targets.select("target_id", "town_code").iter_rows():
+        key = (town, bool(hot[target]))
+        open_seats[key] = open_seats.get(key, 0) + max(free[target], 0)
+
     def may_take(target: str, full_year: bool, current: bool) -> bool:
         return free[target] > 0 and (full_year if hot[target] else current)
 
     def best(town: str | None, full_year: bool, current: bool) -> str | None:
+        if not (
+            (full_year and open_seats.get((town, True), 0))
+            or (current and open_seats.get((town, False), 0))
+        ):
+            return None
         open_here = [t for t in in_town.get(town, []) if may_take(t, full_year, current)]
         # The school with the most free seats (then the smaller id): the town fills its
         # schools evenly.
         return min(open_here, key=lambda t: (-free[t], t)) if open_here else None
 
+    def take(target: str) -> None:
+        free[target] -= 1
+        open_seats[(town_of[target], bool(hot[target]))] -= 1
+        in_stage[bool(hot[target])] -= 1
+
+    in_stage = {True: 0, False: 0}
+    """Free seats in the whole stage, hot and not: once none is left of the kinds a child
+    may take, the towns are not searched (in a shortage, most children left)."""
+    for (_, is_hot), count in open_seats.items():
+        in_stage[is_hot] += count
+
+    town_of = dict(targets.select("target_id", "town_code").iter_rows())
     rows: list[tuple[int, str, int | None, str]] = []
     left: list[tuple[int, str | None, bool, bool]] = []
     for application_id, town, full_year, current in children:
@@ -580,23 +604,29 @@ def town_placement(
         if target is None:
             left.append((application_id, town, full_year, current))
             continue
-        free[target] -= 1
+        take(target)
         rows.append((application_id, target, None, Placement.TOWN.value))
     nearest = town_order(distances)
     still: list[tuple[int, bool, bool, bool]] = []
     for application_id, town, full_year, current in left:
         target = None
-        for other in nearest.get(town, []) if town is not None else []:
+        seats_somewhere = (full_year and in_stage[True] > 0) or (current and in_stage[False] > 0)
+        for other in nearest.get(town, []) if town is not None and seats_somewhere else []:
             target = best(other, full_year, current)
             if target is not None:
                 break
         if target is None:
             still.append((application_id, town is None, full_year, current))
             continue
-        free[target] -= 1
+        take(target)
         rows.append((application_id, target, None, Placement.COORDINATED.value))
+    # Seats left anywhere in the stage (nothing is placed after this).
     anywhere = [
-        (application_id, any(may_take(t, full_year, current) for t in free), no_town)
+        (
+            application_id,
+            (full_year and in_stage[True] > 0) or (current and in_stage[False] > 0),
+            no_town,
+        )
         for application_id, no_town, full_year, current in still
     ]
     reasons = pl.DataFrame(
