@@ -408,7 +408,8 @@ def _print_placements(results: pl.DataFrame, summary: dict[str, Any]) -> None:
 
     from luodi.kernels.allocation.programs import NO_SEAT
 
-    if "placement" in results.columns and results["placement"].drop_nulls().len():
+    # Only when some were placed otherwise than at a choice by rank (a benefit's list never is).
+    if "placement" in results.columns and set(results["placement"].drop_nulls()) - {"choice"}:
         counts = results.group_by("placement").len().drop_nulls().sort("placement")
         console.print(
             "  录取方式 placed by: "
