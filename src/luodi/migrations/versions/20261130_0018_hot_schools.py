@@ -7,7 +7,7 @@ Targets opened before are not hot (their cycles were decided by this cycle's dem
 their runs stay as stored); results stored before have no placement.
 
 Revision ID: 0018
-Revises: 0017
+Revises: 0022
 Create Date: 2026-11-30 08:40:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0017"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
