@@ -256,7 +256,7 @@ def read_inputs(
 ) -> AllocationInputs:
     """All three files checked together; every problem found is reported at once."""
     problems = Problems()
-    if priorities is not None and method is Method.SERIAL_DICTATORSHIP:
+    if priorities is not None and method in (Method.SERIAL_DICTATORSHIP, Method.LOTTERY):
         raise Invalid(
             "顺序选择按统一排名进行，不使用各目标的优先组（--priorities）",
             "serial-dictatorship has one global order: --priorities does not apply",

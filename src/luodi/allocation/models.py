@@ -17,6 +17,7 @@ OUTCOME_LABELS = {
     Outcome.WAITLISTED.value: "轮候 waitlisted",
     Outcome.UNPLACED.value: "未录取 unplaced",
     Outcome.INELIGIBLE.value: "不符合条件 ineligible",
+    Outcome.SUBSIDY.value: "租赁补贴 rent subsidy",
 }
 
 

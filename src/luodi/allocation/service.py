@@ -22,7 +22,14 @@ from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require
 from luodi.errors import Conflict, Invalid, NotFound
 from luodi.kernels.allocation import Method
-from luodi.kernels.allocation.programs import Kind, Label, ProgramRules, SchoolRules, decide
+from luodi.kernels.allocation.programs import (
+    Kind,
+    Label,
+    ProgramRules,
+    RentSubsidy,
+    SchoolRules,
+    decide,
+)
 from luodi.kernels.masking import mask_id_number, mask_name
 from luodi.kernels.policy import KEY
 from luodi.programs import context, rules, targets, towns
@@ -67,6 +74,8 @@ STATUS_OF_OUTCOME = {
     Outcome.WAITLISTED: ApplicationStatus.WAITLISTED,
     Outcome.UNPLACED: ApplicationStatus.UNPLACED,
     Outcome.INELIGIBLE: ApplicationStatus.UNPLACED,
+    # The subsidy is the household's housing benefit (住房保障): served, not waiting.
+    Outcome.SUBSIDY: ApplicationStatus.PLACED,
 }
 
 
@@ -359,6 +368,12 @@ def decision_rules(spec: ProgramSpec) -> ProgramRules:
         tie_breaks=tuple(rules.tie_break_columns(spec)),
         school=school,
         household_layouts=spec.household_layouts,
+        rent_subsidy=RentSubsidy(
+            spec.rent_subsidy.amount,
+            frozenset(spec.rent_subsidy.groups) if spec.rent_subsidy.groups else None,
+        )
+        if spec.rent_subsidy
+        else None,
     )
 
 

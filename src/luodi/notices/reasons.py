@@ -33,6 +33,7 @@ OUTCOME_WORDS: dict[ProgramKind, dict[str, str]] = {
         Outcome.WAITLISTED: "轮候",
         Outcome.UNPLACED: "轮候",
         Outcome.INELIGIBLE: "不予配租",
+        Outcome.SUBSIDY: "租赁补贴",
     },
     ProgramKind.QUOTA_BENEFIT: {
         Outcome.PLACED: "核准",
@@ -73,6 +74,7 @@ FIXED_CODES = {
     "房源已配完，进入轮候": "房源已配完",
     "所选项目没有适合家庭人数的房型": "无适合房型",
     "未达到最低一档": "未达最低档",
+    "未配到房源，发放租赁补贴": "房源已配完",
     "志愿未录取，由镇街统筹安排到有空余学位的学校": "镇街统筹",
     "本镇街学校已满，统筹安排到最近的有空余学位的镇街": "镇街统筹",
     "直接申请：按报名先后录取到有空余学位的志愿学校": "直接申请",

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from luodi import workdays
 from luodi.allocation import service as allocation
-from luodi.allocation.models import OUTCOME_LABELS
+from luodi.allocation.models import OUTCOME_LABELS, Outcome
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require, require_department
@@ -52,7 +52,7 @@ from luodi.notices.schemas import DEFAULT_WORKING_DAYS, MAX_REASON, MAX_REF, MAX
 from luodi.programs import catalog, intake, targets
 from luodi.programs import repository as programs_repository
 from luodi.programs import service as programs
-from luodi.programs.spec import ProgramSpec
+from luodi.programs.spec import ProgramKind, ProgramSpec
 from luodi.registry import service as registry
 from luodi.scoring import service as scoring
 
@@ -237,13 +237,28 @@ def _allocation_rows(
     )
     frame = frame.with_columns(own_rank=_own_choice_rank(session, cycle_id, frame))
     words = reasons.OUTCOME_WORDS[spec.kind]
+    said = pl.col("outcome").replace_strict(words, default=pl.col("outcome"))
+    if spec.kind is ProgramKind.PUBLIC_HOUSING:
+        # The rent subsidy says its amount in the outcome (the housing layout has no amount
+        # column: notices published before the subsidy keep their columns and digests).
+        said = (
+            pl.when(pl.col("outcome") == Outcome.SUBSIDY.value)
+            .then(
+                pl.format(
+                    "{}（{}元/月）",
+                    said,
+                    pl.col("entitlement").round(2).cast(pl.String).str.replace(r"\.0$", ""),
+                )
+            )
+            .otherwise(said)
+        )
     rows = frame.select(
         pl.col("application_id").cast(pl.String).alias("ref"),
         "name",
         "id_number",
         "child_name",
         "child_id_number",
-        pl.col("outcome").replace_strict(words, default=pl.col("outcome")),
+        said.alias("outcome"),
         "target_name",
         "town",
         "unit",

@@ -176,6 +176,17 @@ class Entitlement(BaseModel):
         return self
 
 
+class RentSubsidy(BaseModel):
+    """Public housing: the rent subsidy (租赁补贴) an eligible household given no flat
+    receives instead of waiting, per month."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    amount: float = Field(gt=0)
+    """Yuan a month."""
+    groups: list[int] | None = Field(default=None, min_length=1)
+    """The priority groups it is for (乐清: 公交司机、环卫工人); none: every such household."""
+
+
 class CaseExpectation(BaseModel):
     """What a test case expects; only the keys written are checked."""
 
@@ -258,6 +269,10 @@ class ProgramSpec(BaseModel):
     household_layouts: dict[int, list[str]] | None = None
     """Public housing: household size → the flat layouts it may have (the largest size
     listed covers every larger household)."""
+    waitlist_years: int | None = Field(default=None, ge=1, le=20)
+    """Public housing: years a household stays on the waiting list (轮候期), counted from
+    its first application; none: no limit."""
+    rent_subsidy: RentSubsidy | None = None
     tiers: list[Tier] = []
     unit: str = "元"
     entitlement: Entitlement | None = None
@@ -276,6 +291,15 @@ class ProgramSpec(BaseModel):
             raise ValueError("school_admission needs `school` (full_year_rule, current_rule)")
         if kind is ProgramKind.PUBLIC_HOUSING and not self.household_layouts:
             raise ValueError("public_housing needs `household_layouts`")
+        housing = kind is ProgramKind.PUBLIC_HOUSING
+        if not housing and (self.waitlist_years is not None or self.rent_subsidy is not None):
+            raise ValueError("waitlist_years and rent_subsidy are for public_housing only")
+        groups = {group.group for group in self.groups} or {0}
+        for group in (self.rent_subsidy.groups or []) if self.rent_subsidy else []:
+            if group not in groups:
+                raise ValueError(f"rent_subsidy.groups: no priority group {group}")
+        if self.method is Method.LOTTERY and kind is ProgramKind.TIERED_BENEFIT:
+            raise ValueError("a tiered benefit is decided by its tiers, not by lot")
         if kind is ProgramKind.TIERED_BENEFIT and not self.tiers:
             raise ValueError("tiered_benefit needs `tiers`")
         if kind is ProgramKind.QUOTA_BENEFIT and self.max_choices != 1:

@@ -86,19 +86,24 @@ def allocate(
     count = applicants.height
     ids = applicants[APPLICANT].cast(pl.String)
     lottery = lottery_numbers(seed, ids.to_list())
-    rank = merit_rank(
-        applicants["points"].cast(pl.Float64).to_numpy(),
-        lottery,
-        [
-            TieBreak(applicants[key.column].cast(pl.Float64).to_numpy(), key.higher_first)
-            for key in tie_breaks
-        ],
-    )
+    if method is Method.LOTTERY:
+        # By lot alone: every applicant has the same "points" and no tie-break, so the
+        # lottery number decides the order (the group still comes first, below).
+        rank = merit_rank(np.zeros(count), lottery)
+    else:
+        rank = merit_rank(
+            applicants["points"].cast(pl.Float64).to_numpy(),
+            lottery,
+            [
+                TieBreak(applicants[key.column].cast(pl.Float64).to_numpy(), key.higher_first)
+                for key in tie_breaks
+            ],
+        )
     choices, exploded = choice_matrix(applicants["choices"], capacities[TARGET])
     if method is Method.RANKED_QUOTA and choices.shape[1] > 1:
         raise ValueError("ranked-quota takes one target per applicant")
     own_group = applicants["priority_group"].cast(pl.Int64).to_numpy()
-    if method is Method.SERIAL_DICTATORSHIP:
+    if method in (Method.SERIAL_DICTATORSHIP, Method.LOTTERY):
         if overrides is not None and overrides.height:
             raise ValueError("serial dictatorship has one global order: no per-target groups")
         # One global order: the applicant's own group, then merit.

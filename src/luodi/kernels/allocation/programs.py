@@ -64,6 +64,8 @@ class Outcome(StrEnum):
     WAITLISTED = "waitlisted"
     UNPLACED = "unplaced"
     INELIGIBLE = "ineligible"
+    SUBSIDY = "subsidy"
+    """Housing: eligible, no flat, and the program's rent subsidy instead (租赁补贴)."""
 
 
 class Placement(StrEnum):
@@ -101,6 +103,18 @@ class SchoolRules:
 
 
 @dataclass(frozen=True)
+class RentSubsidy:
+    """Housing: what an eligible household given no flat receives instead (租赁补贴)."""
+
+    amount: float
+    groups: frozenset[int] | None = None
+    """The priority groups it is for; None: every eligible household given no flat."""
+
+
+SUBSIDY_REASON = Label("未配到房源，发放租赁补贴", "no flat: a rent subsidy instead")
+
+
+@dataclass(frozen=True)
 class ProgramRules:
     kind: Kind
     method: Method = Method.RANKED_QUOTA
@@ -109,6 +123,7 @@ class ProgramRules:
     household_layouts: Mapping[int, Sequence[str]] | None = field(default=None)
     """Household size → the layouts it may have, in preference order (the largest size
     listed covers every larger household)."""
+    rent_subsidy: RentSubsidy | None = None
 
 
 OUTCOME_COLUMNS = (
@@ -225,6 +240,9 @@ def decide(
             no_seat_en=pl.lit(None, dtype=pl.String),
         )
     )
+    if rules.kind is Kind.PUBLIC_HOUSING:
+        lists = eligible.select("application_id").with_columns(choices=choice_lists)
+        placed = fill_left_over(placed, lists, targets, own_rank(chosen.cells))
     if school is not None:
         placed = direct_placement(placed, chosen.cells, targets, eligible)
         if school.town_placement:
@@ -297,6 +315,8 @@ def decide(
     )
     if housing:
         decided = assign_flats(decided, targets)
+        if rules.rent_subsidy is not None:
+            decided = rent_subsidy(decided, rules.rent_subsidy)
     return pl.concat([decided, ineligible], how="diagonal_relaxed")
 
 
@@ -662,3 +682,122 @@ def assign_flats(decided: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
         units.with_columns(pl.col("slot").cast(pl.Int64)), on=["target_id", "slot"], how="left"
     ).drop("slot")
     return pl.concat([placed, decided.filter(pl.col("target_id").is_null())], how="diagonal")
+
+
+def fill_left_over(
+    placed: pl.DataFrame, lists: pl.DataFrame, targets: pl.DataFrame, ranks: pl.DataFrame
+) -> pl.DataFrame:
+    """Give a left-over flat to a waiting household, moving households inside their own
+    project to another layout they fit, when that is what frees a flat it fits.
+
+    Serial choice alone can leave a household waiting for a one-room flat that a household
+    of two took first (its first layout) while the two-room flat it also fits stays empty.
+    A waiting household, in rank order, is housed at the first target of its list (its own
+    preference) from which a chain of such moves ends at an empty flat; each move is made
+    by the lowest-ranked holder that fits the next layout, and nobody leaves their project
+    or loses their flat. Repeated until nobody more can be housed, so no waiting household
+    fits a flat left empty in a project it chose, nor one a move inside a project would
+    free."""
+    capacity = dict(targets.select("target_id", "capacity").iter_rows())
+    project = dict(targets.select("target_id", pl.coalesce("group_id", "target_id")).iter_rows())
+    taken: dict[str, int] = dict(
+        placed.filter(pl.col("target_id").is_not_null()).group_by("target_id").len().iter_rows()
+    )
+    free = {target: capacity[target] - taken.get(target, 0) for target in capacity}
+    if not any(left > 0 for left in free.values()):
+        return placed  # every flat let: nothing to move (the common case, no Python loop)
+    fits: dict[int, list[str]] = dict(lists.iter_rows())
+    holder: dict[int, str | None] = dict(placed.select("application_id", "target_id").iter_rows())
+    rank: dict[int, int] = dict(placed.select("application_id", "rank").iter_rows())
+    holders: dict[str, list[int]] = {target: [] for target in capacity}
+    for application_id, target in holder.items():
+        if target is not None:
+            holders[target].append(application_id)
+    for ids in holders.values():
+        ids.sort(key=rank.__getitem__, reverse=True)  # the lowest-ranked moves first
+
+    def chain(start: str) -> list[tuple[int, str]] | None:
+        """Moves (household, new target) that free a flat of ``start``, or None."""
+        came: dict[str, tuple[str, int] | None] = {start: None}
+        queue = [start]
+        while queue:
+            target = queue.pop(0)
+            if free[target] > 0:
+                moves: list[tuple[int, str]] = []
+                step = came[target]
+                while step is not None:
+                    previous, mover = step
+                    moves.append((mover, target))
+                    target = previous
+                    step = came[target]
+                return moves
+            for mover in holders[target]:
+                for other in fits.get(mover, []):
+                    if other not in came and project[other] == project[target]:
+                        came[other] = (target, mover)
+                        queue.append(other)
+        return None
+
+    waiting = sorted(
+        (i for i, t in holder.items() if t is None and fits.get(i)), key=rank.__getitem__
+    )
+    housed = True
+    while housed and waiting and any(left > 0 for left in free.values()):
+        housed = False
+        for application_id in list(waiting):
+            for start in fits[application_id]:
+                moves = chain(start)
+                if moves is None:
+                    continue
+                # The last move lands on the free flat; each earlier one takes the flat the
+                # next mover left; the waiting household takes the one the first mover left.
+                for mover, target in moves:
+                    left_from = holder[mover]
+                    assert left_from is not None
+                    holders[left_from].remove(mover)
+                    holders[target].append(mover)
+                    holders[target].sort(key=rank.__getitem__, reverse=True)
+                    holder[mover] = target
+                    free[left_from] += 1
+                    free[target] -= 1
+                holder[application_id] = start
+                holders[start].append(application_id)
+                holders[start].sort(key=rank.__getitem__, reverse=True)
+                free[start] -= 1
+                waiting.remove(application_id)
+                housed = True
+                break
+    moved = pl.DataFrame(
+        {"application_id": list(holder), "new_target": list(holder.values())},
+        schema={"application_id": pl.Int64, "new_target": pl.String},
+    )
+    # A moved or newly housed household's 志愿 is its own rank of the project (``ranks``:
+    # ``own_rank``), whichever layout it got there.
+    return (
+        placed.join(moved, on="application_id", how="left")
+        .with_columns(target_id=pl.col("new_target"))
+        .drop("new_target", "choice_rank")
+        .join(ranks, on=["application_id", "target_id"], how="left")
+        .with_columns(
+            placement=pl.when(pl.col("target_id").is_not_null()).then(
+                pl.lit(Placement.CHOICE.value)
+            )
+        )
+    )
+
+
+def rent_subsidy(decided: pl.DataFrame, subsidy: RentSubsidy) -> pl.DataFrame:
+    """An eligible household given no flat, of a group the subsidy is for, receives the rent
+    subsidy instead of waiting (乐清: 公交司机、环卫工人)."""
+    waiting = pl.col("outcome") == Outcome.WAITLISTED.value
+    entitled = (
+        waiting
+        if subsidy.groups is None
+        else waiting & pl.col("priority_group").is_in(sorted(subsidy.groups))
+    )
+    return decided.with_columns(
+        outcome=pl.when(entitled).then(pl.lit(Outcome.SUBSIDY.value)).otherwise("outcome"),
+        entitlement=pl.when(entitled).then(pl.lit(float(subsidy.amount))),
+        reason_zh=pl.when(entitled).then(pl.lit(SUBSIDY_REASON.zh)).otherwise("reason_zh"),
+        reason_en=pl.when(entitled).then(pl.lit(SUBSIDY_REASON.en)).otherwise("reason_en"),
+    )
