@@ -522,13 +522,18 @@ def _decide(
             "current": bool(row.get("current")),
             "tie_breaks": [row[f"tie:{index}"] for index in range(len(spec.tie_breaks))],
             "points": row[rules.POINTS],
+            "layouts": spec.layouts_for(row.get("household_size")),
+            "rent_subsidy": spec.subsidy_for(row["priority_group"]) if row["eligible"] else None,
         }
         for row in evaluated.iter_rows(named=True)
     ]
 
 
-def _outcome(case: ProgramCase, actual: dict[str, Any]) -> CaseOutcome:
+def _outcome(spec: ProgramSpec, case: ProgramCase, actual: dict[str, Any]) -> CaseOutcome:
     expect = case.expect
+    if case.first_applied is not None:
+        ends = spec.waitlist_ends(case.first_applied)
+        actual = {**actual, "on_waitlist": ends is None or case.as_of < ends}
     checks = []
     for key in EXPECTED_KEYS:
         if key not in expect.model_fields_set:
@@ -547,7 +552,7 @@ def run_case(
     frame, _, problems = case_frame(spec, case, policy, where)
     if problems:
         raise ProgramSpecError(source, problems)
-    return _outcome(case, _decide(spec, policy, frame, case.as_of)[0])
+    return _outcome(spec, case, _decide(spec, policy, frame, case.as_of)[0])
 
 
 def run_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> list[CaseOutcome]:
@@ -571,4 +576,4 @@ def run_cases(spec: ProgramSpec, policy_for: PolicyFor, source: str) -> list[Cas
             [index for index in indexes for _ in rows[index]],
         )
         actual.update(zip(indexes, _decide(spec, policy, frame, day), strict=True))
-    return [_outcome(case, actual[index]) for index, case in enumerate(spec.tests)]
+    return [_outcome(spec, case, actual[index]) for index, case in enumerate(spec.tests)]

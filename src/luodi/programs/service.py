@@ -8,7 +8,8 @@ The caller commits (transactions at the edge).
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
@@ -137,8 +138,10 @@ def open_cycle(
             CycleTarget.__table__,
             offered.with_columns(cycle_id=pl.lit(cycle.id, dtype=pl.Int64)),
         )
+    carried: dict[str, list[int]] = {}
     if carry_waitlist_from is not None:
-        _carry_waitlist(actor, session, cycle, carry_waitlist_from)
+        carried = _carry_waitlist(actor, session, cycle, carry_waitlist_from, spec)
+        cycle.carried_from_id = carry_waitlist_from
     session.flush()
     audit.record(
         session,
@@ -150,6 +153,7 @@ def open_cycle(
         detail={
             "targets": len(targets.cycle_targets(session, cycle.id)),
             "hot": hot_schools(session, cycle.id),
+            **carried,
         },
     )
     return cycle
@@ -173,9 +177,48 @@ def published_targets(actor: Actor, session: Session, cycle_id: int) -> list[Cyc
     return targets.cycle_targets(session, cycle.id)
 
 
-def _carry_waitlist(actor: Actor, session: Session, cycle: ProgramCycle, source_id: int) -> None:
+CHINA = timezone(timedelta(hours=8))
+"""The day an application was filed is the day in China (UTC+8, no daylight saving)."""
+
+
+def first_applied(session: Session, applications: Sequence[Application]) -> dict[int, date]:
+    """The day each application's household first applied: the filing day of the first
+    application of its ``carried_from`` chain (a waiting list carried twice goes back two
+    cycles), read a generation at a time."""
+    parent: dict[int, int | None] = {a.id: a.carried_from_id for a in applications}
+    filed: dict[int, datetime] = {a.id: a.submitted_at for a in applications}
+    while True:
+        asked = {p for p in parent.values() if p is not None and p not in filed}
+        if not asked:
+            break
+        for row in session.execute(
+            select(Application.id, Application.carried_from_id, Application.submitted_at).where(
+                Application.id.in_(asked)
+            )
+        ):
+            parent[row.id], filed[row.id] = row.carried_from_id, row.submitted_at
+    first: dict[int, date] = {}
+    for application in applications:
+        current = application.id
+        while (up := parent.get(current)) is not None and up in filed:
+            current = up
+        first[application.id] = filed[current].astimezone(CHINA).date()
+    return first
+
+
+def _carry_waitlist(
+    actor: Actor,
+    session: Session,
+    cycle: ProgramCycle,
+    source_id: int,
+    spec: ProgramSpec,
+) -> dict[str, list[int]]:
     """The waiting list of an earlier cycle of the same program joins this one, verified,
-    keeping its order of application (公租房轮候)."""
+    keeping its order of application (公租房轮候: each carried application keeps the filing
+    time of the first, so the order of application is the original one however often it is
+    carried). A household whose first application is ``years`` or more before this cycle
+    opens has reached the end of its 轮候期 and is not carried (住建部令第11号: 轮候期一般不超过
+    5年). Returns the ids carried and those left for that reason (for the audit record)."""
     source = repository.get_cycle(actor, session, source_id)
     if source.program_id != cycle.program_id:
         raise Invalid.field(
@@ -203,8 +246,20 @@ def _carry_waitlist(actor: Actor, session: Session, cycle: ProgramCycle, source_
         if final_run is not None
         else set()
     )
+    waiting = [
+        application
+        for application in waiting
+        if application.status != ApplicationStatus.FINAL or application.id in waitlisted
+    ]
+    first = first_applied(session, waiting)
+    ends = {application.id: spec.waitlist_ends(first[application.id]) for application in waiting}
+    expired = [
+        application_id
+        for application_id, end in ends.items()
+        if end is not None and cycle.opens >= end
+    ]
     for application in waiting:
-        if application.status == ApplicationStatus.FINAL and application.id not in waitlisted:
+        if application.id in expired:
             continue
         session.add(
             Application(
@@ -222,6 +277,10 @@ def _carry_waitlist(actor: Actor, session: Session, cycle: ProgramCycle, source_
                 carried_from_id=application.id,
             )
         )
+    return {
+        "carried": [a.id for a in waiting if a.id not in expired],
+        "waitlist_expired": expired,
+    }
 
 
 def finalize(actor: Actor, session: Session, cycle_id: int) -> AllocationRun:

@@ -27,6 +27,7 @@ from pydantic import (
 
 from luodi.errors import validation_reason
 from luodi.kernels.allocation import Method
+from luodi.kernels.calendar import years_after
 from luodi.kernels.policy.document import DAY, MAX_TESTS, load_yaml
 
 
@@ -205,6 +206,15 @@ class CaseExpectation(BaseModel):
     """The value of each tie-break key, in the document's order."""
     points: StrictInt | StrictFloat | None = None
     """The points the application ranks with (a child: the higher of the two parents')."""
+    layouts: list[StrictStr] | None = None
+    """Public housing: the flat layouts the household's size (``household_size``) may have,
+    in the document's order."""
+    rent_subsidy: StrictInt | StrictFloat | None = None
+    """Public housing: the monthly rent subsidy the household receives when given no flat;
+    null: none (it waits)."""
+    on_waitlist: StrictBool | None = None
+    """Public housing: still within its 轮候期 on ``as_of`` (the day a cycle opens), having
+    first applied on the case's ``first_applied``."""
 
 
 class ProgramCase(BaseModel):
@@ -234,6 +244,8 @@ class ProgramCase(BaseModel):
     child: dict[str, Any] | None = None
     """The application's child (``birth_date``, ``sex``, ``grade`` …): the ``child_…`` words;
     ``child_age`` follows from ``birth_date`` and ``as_of``."""
+    first_applied: date | None = None
+    """Public housing: the day the household first applied (``expect.on_waitlist``)."""
     expect: CaseExpectation
     pending: StrictStr | None = Field(default=None, min_length=1)
     """A known defect, named (e.g. the issue that fixes it): the case says what the documents
@@ -379,12 +391,47 @@ class ProgramSpec(BaseModel):
                     f"{where}.expect.tier: 档位从 1 到 {len(self.tiers)} / "
                     f"tiers are numbered 1 to {len(self.tiers)}"
                 )
+            housing = self.kind is ProgramKind.PUBLIC_HOUSING
+            if given & {"layouts", "rent_subsidy", "on_waitlist"} and not housing:
+                problems.append(
+                    f"{where}.expect: layouts/rent_subsidy/on_waitlist 只用于公租房项目 / "
+                    "layouts, rent_subsidy and on_waitlist are for public housing only"
+                )
+            if ("on_waitlist" in given) != (case.first_applied is not None):
+                problems.append(
+                    f"{where}: expect.on_waitlist 与 first_applied 须同时写 / "
+                    "expect.on_waitlist and first_applied go together"
+                )
             if expect.tie_breaks is not None and len(expect.tie_breaks) != len(self.tie_breaks):
                 problems.append(
                     f"{where}.expect.tie_breaks: 应有 {len(self.tie_breaks)} 个值 / "
                     f"{len(self.tie_breaks)} values, one per tie-break key"
                 )
         return problems
+
+    def layouts_for(self, household_size: int | None) -> list[str]:
+        """The layouts a household of this size may have: those of the smallest size listed
+        that is not smaller (the largest size listed covers every larger household); a
+        household of unknown size counts as one person."""
+        if not self.household_layouts:
+            return []
+        sizes = sorted(self.household_layouts)
+        size = max(household_size or 1, 1)
+        return self.household_layouts[min((s for s in sizes if s >= size), default=sizes[-1])]
+
+    def subsidy_for(self, priority_group: int | None) -> float | None:
+        """The monthly rent subsidy of an eligible household of this group given no flat."""
+        subsidy = self.rent_subsidy
+        if subsidy is None or (subsidy.groups is not None and priority_group not in subsidy.groups):
+            return None
+        return subsidy.amount
+
+    def waitlist_ends(self, first_applied: date) -> date | None:
+        """The day a household first applied on leaves the waiting list (its 轮候期 is over:
+        not carried into a cycle opening that day or later); None: no limit."""
+        if self.waitlist_years is None:
+            return None
+        return years_after(first_applied, self.waitlist_years)
 
     @property
     def mechanism(self) -> Method | None:
