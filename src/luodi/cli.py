@@ -280,7 +280,17 @@ def demo_trust(runs: list[int]) -> None:
     from luodi.registry import service as registry_service
 
     with session_scope() as session:
-        published = [notices.publish(SYSTEM_ACTOR, session, allocation_run_id=run) for run in runs]
+        # Public housing publishes its qualified list first (资格公示): the demo's housing
+        # notice is that one; its 配租 result follows once the list is final.
+        published = [
+            notices.publish(
+                SYSTEM_ACTOR,
+                session,
+                allocation_run_id=run,
+                qualification=notices.needs_qualification(SYSTEM_ACTOR, session, run),
+            )
+            for run in runs
+        ]
         school = published[0]
         first = notices.rows_page(session, school, 0, 1)["ref"][0]
         application = intake.get_application(SYSTEM_ACTOR, session, int(first))

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from luodi.allocation import service as allocation
 from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.errors import Conflict
 from luodi.kernels.masking import mask_name
 from luodi.notices import reasons, service
 from luodi.notices.models import LAYOUT_COLUMNS, PUBLIC_COLUMNS, NoticeKind, NoticeLayout
@@ -241,6 +242,11 @@ def test_housing_notice_says_let_or_waiting_with_the_project_choice(
         choices=pl.lit(f"{first};P2")
     )
     cycle_id, run_id = allocated_cycle(db, "public-rental", tmp_path / "units.csv", applications)
+    # 住建部令第11号: the qualified list is published (资格公示) and final before 配租.
+    with pytest.raises(Conflict, match="资格审核结果"):
+        service.publish(SYSTEM_ACTOR, db, allocation_run_id=run_id)
+    qualified = service.publish(SYSTEM_ACTOR, db, allocation_run_id=run_id, qualification=True)
+    service.finalize(SYSTEM_ACTOR, db, qualified.id, today=qualified.ends_on + timedelta(days=1))
     notice = service.publish(SYSTEM_ACTOR, db, allocation_run_id=run_id)
     assert notice.layout == NoticeLayout.PUBLIC_HOUSING
     assert notice.title.endswith("配租结果公示")

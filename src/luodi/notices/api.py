@@ -173,6 +173,7 @@ def publish(body: PublishRequest, actor: CurrentActor, session: DbSession) -> di
         starts_on=body.starts_on,
         working_days=body.working_days,
         title=body.title,
+        qualification=body.qualification,
     )
     return notice_summary(session, notice)
 

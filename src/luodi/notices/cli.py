@@ -38,6 +38,13 @@ def publish(
         typer.Option("--days", help="工作日数（默认：周期的公示期，或 5）/ working days"),
     ] = None,
     title: Annotated[str | None, typer.Option("--title")] = None,
+    qualification: Annotated[
+        bool,
+        typer.Option(
+            "--qualification",
+            help="只公示资格审核结果（公租房配租前）/ the qualified list only (before 配租)",
+        ),
+    ] = False,
     as_user: AsUser = None,
 ) -> None:
     """发布分配结果或积分排名公示（脱敏）/ publish a masked notice."""
@@ -50,6 +57,7 @@ def publish(
             starts_on=parse_day("--starts", starts),
             working_days=days,
             title=title,
+            qualification=qualification,
         )
         console.print(f"已发布 / published: {_describe(notice)}", highlight=False)
 

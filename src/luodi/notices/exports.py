@@ -40,6 +40,7 @@ PDF_WIDTHS: dict[str, list[int]] = {  # millimetres on landscape A4 (277 between
     NoticeLayout.TIERED_BENEFIT: [22, 22, 36, 18, 30, 18, 60],
     NoticeLayout.ENTITLEMENT: [22, 22, 40, 22, 40, 20, 70],
     NoticeLayout.SCORE_RANKING: [30, 40, 60, 50, 40, 40],
+    NoticeLayout.QUALIFICATION: [26, 26, 40, 30, 16, 20, 16, 103],
 }
 
 

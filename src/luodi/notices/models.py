@@ -27,6 +27,7 @@ from luodi.programs.spec import ProgramKind
 class NoticeKind(StrEnum):
     ALLOCATION = "allocation"  # 分配结果公示
     SCORING = "scoring"  # 积分排名公示
+    QUALIFICATION = "qualification"  # 资格审核结果公示（公租房：配租之前）
 
 
 class NoticeStatus(StrEnum):
@@ -81,6 +82,7 @@ class NoticeLayout(StrEnum):
     TIERED_BENEFIT = "tiered_benefit"  # 核准名单（金额）
     ENTITLEMENT = "entitlement"  # 核准名单（子女，无积分）
     SCORE_RANKING = "score_ranking"  # 积分排名
+    QUALIFICATION = "qualification"  # 资格审核结果（不含房源）
 
 
 _PERSON = {"ref": "申请编号", "name": "申请人", "id_number": "身份证号"}
@@ -134,6 +136,14 @@ LAYOUT_COLUMNS: dict[NoticeLayout, dict[str, str]] = {
         "name": "监护人",
         "id_number": "身份证号",
         "outcome": "结果",
+        "reason_zh": "说明",
+    },
+    NoticeLayout.QUALIFICATION: {
+        **_PERSON,
+        "outcome": "审核结果",
+        "priority_group": "类别",
+        "points": "积分",
+        "rank": "排名",
         "reason_zh": "说明",
     },
     NoticeLayout.SCORE_RANKING: {

@@ -57,6 +57,10 @@ OUTCOME_WORDS: dict[ProgramKind, dict[str, str]] = {
 """The word a notice of each program kind uses for each outcome (a housing application with
 no flat left is on the waiting list: 轮候)."""
 
+QUALIFIED, NOT_QUALIFIED = "资格审核通过", "资格审核未通过"
+"""The outcome words of a qualification notice (资格公示): eligible or not, nothing else."""
+QUALIFICATION_TITLE = "资格审核结果"
+
 TITLE_WORDS = {
     ProgramKind.SCHOOL_ADMISSION: "录取结果",
     ProgramKind.PUBLIC_HOUSING: "配租结果",

@@ -27,6 +27,10 @@ class PublishRequest(BaseModel):
         default=None, ge=1, le=30, description="默认：周期的公示期 / default: the cycle's period"
     )
     title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE, pattern=NO_CONTROL)
+    qualification: bool = Field(
+        default=False,
+        description="只公示资格审核结果（公租房配租前）/ the qualified list only (before 配租)",
+    )
 
 
 class ReviewRequest(BaseModel):

@@ -278,6 +278,54 @@ def _allocation_rows(
     return rows.select(list(LAYOUT_COLUMNS[layout_of(spec.kind)]))
 
 
+def _qualification_rows(
+    actor: Actor, session: Session, run_id: int, spec: ProgramSpec
+) -> pl.DataFrame:
+    """The published rows of a qualification notice (资格公示): each application qualified
+    or not, with the group, points and order (the qualified only) and, for the refused, the
+    short public reason; no flat, school or amount (those are decided after it)."""
+    frame = allocation.run_results(actor, session, run_id, masked=True)
+    refused = pl.col("outcome") == Outcome.INELIGIBLE.value
+    frame = frame.with_columns(
+        public_reason=reasons.public_reasons(spec, frame["outcome"], frame["reason_zh"]),
+    )
+    rows = frame.select(
+        pl.col("application_id").cast(pl.String).alias("ref"),
+        "name",
+        "id_number",
+        pl.when(refused)
+        .then(pl.lit(reasons.NOT_QUALIFIED))
+        .otherwise(pl.lit(reasons.QUALIFIED))
+        .alias("outcome"),
+        "priority_group",
+        "points",
+        pl.when(~refused).then(pl.col("rank")).alias("rank"),
+        pl.when(refused).then(pl.col("public_reason")).alias("reason_zh"),
+    ).sort("rank", "ref", nulls_last=True)
+    return rows.select(list(LAYOUT_COLUMNS[NoticeLayout.QUALIFICATION]))
+
+
+def qualification_notice(session: Session, cycle_id: int) -> Notice | None:
+    """The cycle's latest qualification notice (资格公示), if any."""
+    return session.scalars(
+        select(Notice)
+        .where(Notice.cycle_id == cycle_id, Notice.kind == NoticeKind.QUALIFICATION)
+        .order_by(Notice.id.desc())
+        .limit(1)
+    ).first()
+
+
+def needs_qualification(actor: Actor, session: Session, allocation_run_id: int) -> bool:
+    """Whether the run's cycle must first publish its qualified list (public housing whose
+    qualification notice is not final yet)."""
+    run = allocation.get_run(actor, session, allocation_run_id)
+    cycle = programs_repository.get_cycle(actor, session, run.cycle_id)
+    if catalog.cycle_spec(cycle).kind is not ProgramKind.PUBLIC_HOUSING:
+        return False
+    qualified = qualification_notice(session, cycle.id)
+    return qualified is None or qualified.status != NoticeStatus.FINAL
+
+
 def _scoring_rows(
     actor: Actor, session: Session, run_id: int, legacy: bool = False
 ) -> pl.DataFrame:
@@ -313,8 +361,12 @@ def publish(
     working_days: int | None = None,
     title: str | None = None,
     today: date | None = None,
+    qualification: bool = False,
 ) -> Notice:
-    """Publish one allocation run or one score ranking; the window starts today or later
+    """Publish one allocation run or one score ranking; ``qualification``: the run's
+    qualified list only (资格公示), which public housing publishes, and sees final, before
+    its 配租 result (住建部令第11号: the qualified are 公示 and, with no objection upheld,
+    registered as 轮候对象; then 配租); the window starts today or later
     (a notice is never back-dated: that would shorten the time to object) and within a year.
     It lasts ``working_days``: by default the cycle's own notice period (``notice_days``), or
     DEFAULT_WORKING_DAYS for a score ranking."""
@@ -359,11 +411,24 @@ def publish(
                 f"cycle {cycle.id} already has notice {current.id}: re-run on it",
             )
         spec = catalog.cycle_spec(cycle)
-        rows = _allocation_rows(actor, session, run.id, cycle.id, spec)
-        words = reasons.TITLE_WORDS[spec.kind]
+        if qualification:
+            rows = _qualification_rows(actor, session, run.id, spec)
+            words = reasons.QUALIFICATION_TITLE
+            kind, layout = NoticeKind.QUALIFICATION, NoticeLayout.QUALIFICATION
+        else:
+            if needs_qualification(actor, session, run.id):
+                raise Conflict(
+                    f"公租房须先公示资格审核结果并待公示期满确定，才能公示配租结果（周期 {cycle.id}："
+                    f"luodi notice publish --run {run.id} --qualification）",
+                    f"public housing publishes its qualified list, and sees it final, before "
+                    f"the allocation (cycle {cycle.id}: publish --qualification first)",
+                )
+            rows = _allocation_rows(actor, session, run.id, cycle.id, spec)
+            words = reasons.TITLE_WORDS[spec.kind]
+            kind, layout = NoticeKind.ALLOCATION, layout_of(spec.kind)
         notice = Notice(
-            kind=NoticeKind.ALLOCATION,
-            layout=layout_of(spec.kind),
+            kind=kind,
+            layout=layout,
             title=(title or f"{spec.name.zh}（{cycle.name}）{words}公示").strip(),
             department=spec.department,
             cycle_id=cycle.id,
@@ -560,7 +625,7 @@ def _row_resident(actor: Actor, session: Session, notice: Notice, row_ref: str) 
     """The resident a published row is about, if the actor may see that resident."""
     if not row_ref.isdigit():
         return None
-    if notice.kind == NoticeKind.ALLOCATION:
+    if notice.kind in (NoticeKind.ALLOCATION, NoticeKind.QUALIFICATION):
         try:
             application = intake.get_application(actor, session, int(row_ref))
         except NotFound:
@@ -779,13 +844,16 @@ def rerun(
             "confirm_other_scoring_run: true)",
         )
     before_rows = repository.all_rows(session, notice)
-    if notice.kind == NoticeKind.ALLOCATION:
+    if notice.kind in (NoticeKind.ALLOCATION, NoticeKind.QUALIFICATION):
         assert notice.cycle_id is not None and notice.allocation_run_id is not None
         previous = notice.allocation_run_id
         run = allocation.allocate_cycle(
             actor, session, notice.cycle_id, seed or notice.seed or "", chosen
         )
-        if notice.layout:
+        if notice.kind == NoticeKind.QUALIFICATION:
+            spec = catalog.cycle_spec(programs_repository.get_cycle(actor, session, run.cycle_id))
+            after_rows = _qualification_rows(actor, session, run.id, spec)
+        elif notice.layout:
             spec = catalog.cycle_spec(programs_repository.get_cycle(actor, session, run.cycle_id))
             after_rows = _allocation_rows(actor, session, run.id, run.cycle_id, spec)
         else:
@@ -922,7 +990,10 @@ def finalize_cycle(
     objection first)."""
     require(actor, Role.ADMIN, Role.OPERATOR)  # who may, before what state the cycle is in
     notice = session.scalars(
-        select(Notice).where(Notice.cycle_id == cycle_id).order_by(Notice.id.desc()).limit(1)
+        select(Notice)
+        .where(Notice.cycle_id == cycle_id, Notice.kind == NoticeKind.ALLOCATION)
+        .order_by(Notice.id.desc())
+        .limit(1)
     ).first()
     if notice is None:
         programs_repository.get_cycle(actor, session, cycle_id)

@@ -231,6 +231,9 @@ def _carry_waitlist(
             Application.status.in_([ApplicationStatus.WAITLISTED, ApplicationStatus.FINAL]),
         )
         .order_by(Application.id)
+        # The statuses as stored: runs and finalising set them in bulk, so an application
+        # this session already holds (a cycle carried twice in one session) is stale.
+        .execution_options(populate_existing=True)
     ).all()
     final_run = allocation.final_run(session, source_id)
     waitlisted = (
