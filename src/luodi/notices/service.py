@@ -238,19 +238,21 @@ def _allocation_rows(
     frame = frame.with_columns(own_rank=_own_choice_rank(session, cycle_id, frame))
     words = reasons.OUTCOME_WORDS[spec.kind]
     said = pl.col("outcome").replace_strict(words, default=pl.col("outcome"))
+    explained = pl.col("public_reason")
     if spec.kind is ProgramKind.PUBLIC_HOUSING:
-        # The rent subsidy says its amount in the outcome (the housing layout has no amount
-        # column: notices published before the subsidy keep their columns and digests).
-        said = (
+        # The rent subsidy's amount goes in 说明 after why there is no flat (the housing
+        # layout has no amount column, and notices published before the subsidy keep their
+        # columns and digests; 结果 is too narrow a column on the PDF page).
+        explained = (
             pl.when(pl.col("outcome") == Outcome.SUBSIDY.value)
             .then(
                 pl.format(
-                    "{}（{}元/月）",
-                    said,
+                    "{}；补贴{}元/月",
+                    explained,
                     pl.col("entitlement").round(2).cast(pl.String).str.replace(r"\.0$", ""),
                 )
             )
-            .otherwise(said)
+            .otherwise(explained)
         )
     rows = frame.select(
         pl.col("application_id").cast(pl.String).alias("ref"),
@@ -267,7 +269,7 @@ def _allocation_rows(
         "points",
         "rank",
         pl.when(pl.col("lottery") != "").then(pl.col("lottery")).alias("lottery"),
-        pl.col("public_reason").alias("reason_zh"),
+        explained.alias("reason_zh"),
         pl.col("entitlement").alias("amount"),
         (
             pl.col("points_name")

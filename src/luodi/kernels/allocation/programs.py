@@ -111,9 +111,6 @@ class RentSubsidy:
     """The priority groups it is for; None: every eligible household given no flat."""
 
 
-SUBSIDY_REASON = Label("未配到房源，发放租赁补贴", "no flat: a rent subsidy instead")
-
-
 @dataclass(frozen=True)
 class ProgramRules:
     kind: Kind
@@ -788,7 +785,7 @@ def fill_left_over(
 
 def rent_subsidy(decided: pl.DataFrame, subsidy: RentSubsidy) -> pl.DataFrame:
     """An eligible household given no flat, of a group the subsidy is for, receives the rent
-    subsidy instead of waiting (乐清: 公交司机、环卫工人)."""
+    subsidy instead of waiting (乐清: 公交司机、环卫工人); the reason it has no flat stays."""
     waiting = pl.col("outcome") == Outcome.WAITLISTED.value
     entitled = (
         waiting
@@ -798,6 +795,4 @@ def rent_subsidy(decided: pl.DataFrame, subsidy: RentSubsidy) -> pl.DataFrame:
     return decided.with_columns(
         outcome=pl.when(entitled).then(pl.lit(Outcome.SUBSIDY.value)).otherwise("outcome"),
         entitlement=pl.when(entitled).then(pl.lit(float(subsidy.amount))),
-        reason_zh=pl.when(entitled).then(pl.lit(SUBSIDY_REASON.zh)).otherwise("reason_zh"),
-        reason_en=pl.when(entitled).then(pl.lit(SUBSIDY_REASON.en)).otherwise("reason_en"),
     )
