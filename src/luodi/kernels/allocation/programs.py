@@ -22,9 +22,11 @@ along them (镇街统筹 beyond the child's own town).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import pairwise
 
 import polars as pl
 
@@ -706,64 +708,92 @@ def fill_left_over(
     fits: dict[int, list[str]] = dict(lists.iter_rows())
     holder: dict[int, str | None] = dict(placed.select("application_id", "target_id").iter_rows())
     rank: dict[int, int] = dict(placed.select("application_id", "rank").iter_rows())
-    holders: dict[str, list[int]] = {target: [] for target in capacity}
+    # moves[T][U]: how many holders of T fit U in the same project (a move T → U exists);
+    # movers[T, U]: those holders, the lowest-ranked on top (a heap; one that has left T
+    # since is dropped when it comes up).
+    moves: dict[str, dict[str, int]] = {target: {} for target in capacity}
+    movers: dict[tuple[str, str], list[tuple[int, int]]] = {}
+
+    def hold(application_id: int, target: str, sign: int) -> None:
+        for other in set(fits.get(application_id, [])):
+            if other != target and project[other] == project[target]:
+                moves[target][other] = moves[target].get(other, 0) + sign
+                if sign > 0:
+                    heapq.heappush(
+                        movers.setdefault((target, other), []),
+                        (-rank[application_id], application_id),
+                    )
+
+    def mover(left_from: str, into: str) -> int:
+        heap = movers[left_from, into]
+        while holder[heap[0][1]] != left_from:
+            heapq.heappop(heap)
+        return heapq.heappop(heap)[1]
+
     for application_id, target in holder.items():
         if target is not None:
-            holders[target].append(application_id)
-    for ids in holders.values():
-        ids.sort(key=rank.__getitem__, reverse=True)  # the lowest-ranked moves first
+            hold(application_id, target, 1)
 
-    def chain(start: str) -> list[tuple[int, str]] | None:
-        """Moves (household, new target) that free a flat of ``start``, or None."""
-        came: dict[str, tuple[str, int] | None] = {start: None}
+    def reaching() -> set[str]:
+        """The targets from which a chain of moves ends at an empty flat."""
+        into: dict[str, list[str]] = {}
+        for source, outs in moves.items():
+            for out, count in outs.items():
+                if count > 0:
+                    into.setdefault(out, []).append(source)
+        found = {target for target, left in free.items() if left > 0}
+        queue = list(found)
+        while queue:
+            for source in into.get(queue.pop(), []):
+                if source not in found:
+                    found.add(source)
+                    queue.append(source)
+        return found
+
+    def chain(start: str) -> list[str]:
+        """The targets from ``start`` to an empty flat, each reached by a move."""
+        came: dict[str, str | None] = {start: None}
         queue = [start]
         while queue:
             target = queue.pop(0)
             if free[target] > 0:
-                moves: list[tuple[int, str]] = []
-                step = came[target]
-                while step is not None:
-                    previous, mover = step
-                    moves.append((mover, target))
-                    target = previous
-                    step = came[target]
-                return moves
-            for mover in holders[target]:
-                for other in fits.get(mover, []):
-                    if other not in came and project[other] == project[target]:
-                        came[other] = (target, mover)
-                        queue.append(other)
-        return None
+                path = [target]
+                while (step := came[path[-1]]) is not None:
+                    path.append(step)
+                return path[::-1]
+            for other, count in sorted(moves[target].items()):
+                if count > 0 and other not in came:
+                    came[other] = target
+                    queue.append(other)
+        raise AssertionError("a target that reaches an empty flat has a chain to it")
 
     waiting = sorted(
         (i for i, t in holder.items() if t is None and fits.get(i)), key=rank.__getitem__
     )
+    reach = reaching()
     housed = True
-    while housed and waiting and any(left > 0 for left in free.values()):
+    while housed and waiting and reach:
         housed = False
         for application_id in list(waiting):
-            for start in fits[application_id]:
-                moves = chain(start)
-                if moves is None:
-                    continue
-                # The last move lands on the free flat; each earlier one takes the flat the
-                # next mover left; the waiting household takes the one the first mover left.
-                for mover, target in moves:
-                    left_from = holder[mover]
-                    assert left_from is not None
-                    holders[left_from].remove(mover)
-                    holders[target].append(mover)
-                    holders[target].sort(key=rank.__getitem__, reverse=True)
-                    holder[mover] = target
-                    free[left_from] += 1
-                    free[target] -= 1
-                holder[application_id] = start
-                holders[start].append(application_id)
-                holders[start].sort(key=rank.__getitem__, reverse=True)
-                free[start] -= 1
-                waiting.remove(application_id)
-                housed = True
-                break
+            start = next((target for target in fits[application_id] if target in reach), None)
+            if start is None:
+                continue
+            path = chain(start)
+            # From the empty end back: each step's lowest-ranked holder that fits the next
+            # layout moves on, freeing a flat for the step before it.
+            for left_from, into in reversed(list(pairwise(path))):
+                moving = mover(left_from, into)
+                hold(moving, left_from, -1)
+                holder[moving] = into
+                hold(moving, into, 1)
+                free[left_from] += 1
+                free[into] -= 1
+            holder[application_id] = start
+            hold(application_id, start, 1)
+            free[start] -= 1
+            waiting.remove(application_id)
+            housed = True
+            reach = reaching()
     moved = pl.DataFrame(
         {"application_id": list(holder), "new_target": list(holder.values())},
         schema={"application_id": pl.Int64, "new_target": pl.String},
