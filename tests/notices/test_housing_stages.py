@@ -12,13 +12,14 @@ import pytest
 from sqlalchemy.orm import Session
 
 from luodi.allocation import service as allocation
-from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.errors import Conflict
 from luodi.notices import reasons, service
 from luodi.notices.models import LAYOUT_COLUMNS, NoticeKind, NoticeLayout
 from luodi.programs import demo
 from luodi.programs import repository as programs_repository
 from luodi.programs.models import CycleStatus
+from tests.notices.conftest import resident_actor
 from tests.notices.test_layouts import all_rows, allocated_cycle, pdf_text, spec_of
 from tests.programs.test_housing import rental_programs  # noqa: F401 (a fixture)
 
@@ -113,3 +114,29 @@ def test_the_allocation_notice_says_the_rent_subsidy_and_its_amount(
             assert row["outcome"] != "租赁补贴" and "补贴" not in (row["reason_zh"] or "")
     shown = pdf_text(db, notice)
     assert "租赁补贴" in shown and "补贴600元/月" in shown
+
+
+def test_an_upheld_objection_reruns_the_qualified_list_in_its_own_layout(
+    db: Session, small_city: Path, tmp_path: Path
+) -> None:
+    units = project_units(tmp_path, [("单间", 1), ("一室一厅", 1)])
+    applications = demo.housing_applications(small_city, share=0.05).with_columns(
+        choices=pl.lit("P9")
+    )
+    _, run_id = allocated_cycle(db, "public-rental", units, applications)
+    notice = service.publish(SYSTEM_ACTOR, db, allocation_run_id=run_id, qualification=True)
+    before = all_rows(db, notice)
+    ref = before["ref"][0]
+    results = allocation.run_results(SYSTEM_ACTOR, db, run_id, masked=False)
+    number = results.filter(pl.col("application_id") == int(ref))["id_number"][0]
+    objection = service.file_objection(resident_actor(number), db, notice.id, ref, "资格有误")
+    housing = Actor(username="zjj", role=Role.REVIEWER, department="住建局")
+    service.review(housing, db, objection.id, uphold=True, reason="已复核")
+    amendment = service.rerun(SYSTEM_ACTOR, db, notice.id)
+    assert amendment.previous_run_id == run_id and amendment.new_run_id != run_id
+    after = all_rows(db, notice)
+    assert after.columns == list(LAYOUT_COLUMNS[NoticeLayout.QUALIFICATION])
+    assert set(after["outcome"]) <= {reasons.QUALIFIED, reasons.NOT_QUALIFIED}
+    assert notice.allocation_run_id == amendment.new_run_id
+    # Same inputs and seed: the re-run qualifies the same households.
+    assert after.select("ref", "outcome").equals(before.select("ref", "outcome"))
