@@ -146,3 +146,29 @@ def test_bad_priorities_and_unwritable_output(tmp_path: Path) -> None:
     wrong_kind = allocate(tmp_path, "deferred-acceptance", output="out.txt")
     assert wrong_kind.returncode == 1 and ".csv" in wrong_kind.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_lottery_orders_by_lot_within_the_group_not_by_points(tmp_path: Path) -> None:
+    write(tmp_path, "A.csv", APPLICANTS)
+    write(tmp_path, "C.csv", CAPACITIES)
+    result = allocate(tmp_path, "lottery")
+    assert result.returncode == 0, result.stderr
+    out = pl.read_csv(tmp_path / "out.csv", infer_schema=False)
+    placed = dict(
+        out.filter(pl.col("target_id").is_not_null())
+        .select("applicant_id", "target_id")
+        .iter_rows()
+    )
+    # Group 0 (a1, a2, a4; a5 chose nothing) choose first, in lottery order; a3 (group 1) last.
+    order = sorted(["a1", "a2", "a4"], key=lambda a: lottery_number("2026", a))
+    wants = {"a1": ["S1", "S2"], "a2": ["S1"], "a4": ["S2"]}
+    free, expected = {"S1", "S2"}, {}
+    for applicant in order:
+        got = next((t for t in wants[applicant] if t in free), None)
+        if got:
+            free.discard(got)
+            expected[applicant] = got
+    assert placed == expected
+    assert expected != {"a2": "S1", "a1": "S2"}  # by points; this seed's lot differs
+    refused = allocate(tmp_path, "lottery", "--priorities", "C.csv")
+    assert refused.returncode != 0
