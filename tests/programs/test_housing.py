@@ -79,7 +79,8 @@ def rental_programs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """The shipped programs and three variants of public rental, as ``LUODI_PROGRAM_DIR``."""
     from luodi.settings import SHIPPED_PROGRAM_DIR, get_settings
 
-    folder = tmp_path / "programs"
+    # Its own folder name: another fixture of the test may make tmp_path / "programs".
+    folder = tmp_path / "rental_programs"
     shutil.copytree(SHIPPED_PROGRAM_DIR, folder)
     text = (folder / SHIPPED_RENTAL).read_text()
     (folder / "lottery.yaml").write_text(
