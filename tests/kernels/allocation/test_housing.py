@@ -138,8 +138,8 @@ def test_a_household_of_two_moves_up_so_that_a_single_is_housed() -> None:
     assert outcome["outcome"].to_list() == [Outcome.PLACED, Outcome.PLACED]
     assert outcome["target_id"].to_list() == ["P1|两室", "P1|一室"]
     assert outcome["unit"].to_list() == ["P1-两室-1", "P1-一室-1"]
-    # 志愿 in the allocation's list: the couple's second target, the single's first.
-    assert outcome["choice_rank"].to_list() == [2, 1]
+    # 志愿 is the household's own rank of the project, whichever layout it got.
+    assert outcome["choice_rank"].to_list() == [1, 1]
 
 
 def test_a_move_never_takes_a_household_out_of_its_project() -> None:
