@@ -10,6 +10,7 @@ is refused whole, each problem naming the file, row and column.
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -104,3 +105,38 @@ def current() -> LegalCalendar:
         return _calendar(None, "")
     content = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
     return _calendar(path, content)
+
+
+CHINA_TIME = timezone(timedelta(hours=8), "CST")
+"""China Standard Time (UTC+8, no daylight saving): the day an event happened is the day
+in China, whatever the server's zone."""
+
+
+def local_day(moment: datetime) -> date:
+    """The day in China of a stored (timezone-aware) moment; a naive one is taken as UTC
+    (SQLite hands back what was stored)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(CHINA_TIME).date()
+
+
+def deadline(event_day: date, working_days: int) -> date:
+    """The last day of a period of ``working_days`` working days after an event (a
+    submission, an objection): the event's own day does not count and the period starts
+    the next day (《民法典》第二百零一条: 开始的当日不计入，自下一日开始计算)."""
+    return current().window_end(event_day + timedelta(days=1), working_days)
+
+
+def deadlines(event_days: pl.Series, working_days: pl.Series) -> pl.Series:
+    """``deadline`` of each (day, working days) pair, computed once per distinct pair: a
+    list of many thousand applications has a few distinct days."""
+    pairs = pl.DataFrame({"day": event_days, "n": working_days})
+    distinct = pairs.unique().drop_nulls()
+    calendar = current()
+    due = distinct.with_columns(
+        due=pl.Series(
+            [calendar.window_end(day + timedelta(days=1), n) for day, n in distinct.iter_rows()],
+            dtype=pl.Date,
+        )
+    )
+    return pairs.join(due, on=["day", "n"], how="left", maintain_order="left")["due"]

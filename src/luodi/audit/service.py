@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
+from luodi import bulk
 from luodi.audit.models import AuditEntry
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require
@@ -177,3 +178,24 @@ def history(actor: Actor, session: Session, object_type: str, object_id: str) ->
 def recent(actor: Actor, session: Session, limit: int = 100) -> list[AuditEntry]:
     require(actor, Role.AUDITOR, Role.ADMIN)
     return list(session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)))
+
+
+def last_times(
+    session: Session, object_type: str, action: str, object_ids: Sequence[str]
+) -> dict[str, datetime]:
+    """When each of these objects last had ``action`` (e.g. when an application was last
+    corrected): the times only, for the services that count deadlines from them; the entries
+    themselves stay for auditors and administrators (``history``)."""
+    if not object_ids:
+        return {}
+    found: dict[str, datetime] = {}
+    statement = select(AuditEntry.object_id, AuditEntry.at).where(
+        AuditEntry.object_type == object_type,
+        AuditEntry.action == action,
+        bulk.among(session, AuditEntry.object_id, sorted(set(object_ids))),
+    )
+    for object_id, at in session.execute(statement):
+        moment = datetime.fromisoformat(at)
+        if object_id not in found or moment > found[object_id]:
+            found[object_id] = moment
+    return found

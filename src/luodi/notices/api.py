@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from luodi.notices import schemas, service
+from luodi.notices import deadlines, schemas, service
 from luodi.notices.models import Notice, NoticeAmendment, Objection, notice_columns
 from luodi.notices.schemas import PublishRequest, RerunRequest, ReviewRequest
 from luodi.web.dependencies import CurrentActor, DbSession
@@ -70,6 +70,7 @@ def objection_dict(session: DbSession, objection: Objection) -> dict[str, Any]:
         "decided_at": objection.decided_at,
         "amendment_id": objection.amendment_id,
         "filed_at": objection.filed_at,
+        "review_due_on": deadlines.review_due_on(session, objection),
         "attachments": [
             {"file_name": a.file_name, "content_type": a.content_type, "size": a.size}
             for a in service.attachments_of(session, objection.id)

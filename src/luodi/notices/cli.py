@@ -14,7 +14,7 @@ from luodi.console import console, parse_day
 from luodi.db import session_scope
 from luodi.errors import Invalid
 from luodi.files import check_writable, write_bytes
-from luodi.notices import service
+from luodi.notices import deadlines, service
 from luodi.notices.models import Notice, notice_columns
 
 notice_app = typer.Typer(help="结果公示 / public notices", no_args_is_help=True)
@@ -249,10 +249,18 @@ def list_objections(
     """异议列表 / objections."""
     with session_scope() as session:
         items = service.list_objections(acting(session, as_user), session, notice)
-        table = Table("id", "公示", "条目", "理由 reason", "状态", "复核意见 decision")
+        table = Table(
+            "id", "公示", "条目", "理由 reason", "状态", "复核期限 due", "复核意见 decision"
+        )
         for o in items:
             table.add_row(
-                str(o.id), str(o.notice_id), o.row_ref, o.reason, o.status, o.decision_reason or ""
+                str(o.id),
+                str(o.notice_id),
+                o.row_ref,
+                o.reason,
+                o.status,
+                str(deadlines.review_due_on(session, o)),
+                o.decision_reason or "",
             )
     console.print(table)
 

@@ -5,16 +5,20 @@ notice (``/api/v1/notices``)."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from luodi.allocation import service as allocation
 from luodi.allocation.models import AllocationRun
+from luodi.notices import deadlines
 from luodi.notices import service as notices
 from luodi.programs import catalog, intake, service
-from luodi.programs.models import Application
+from luodi.programs import deadlines as program_deadlines
+from luodi.programs.deadlines import OVERDUE_LABELS
+from luodi.programs.models import Application, ApplicationStatus
 from luodi.programs.spec import KIND_LABELS
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.params import MAX_ID, ObjectId
@@ -207,7 +211,8 @@ def correct(
     """更正申请（退回后由本人，或服务中心）：回到已提交，由主管部门重新审核 / correct an
     application; it goes back to submitted for the department to verify again."""
     choices = ";".join(body.choices) if body.choices is not None else None
-    return _application(intake.correct(actor, session, application_id, choices, body.fields))
+    corrected = intake.correct(actor, session, application_id, choices, body.fields)
+    return _application(session, corrected)
 
 
 @router.get("/applications/{application_id}")
@@ -215,16 +220,38 @@ def get_application(
     application_id: ObjectId, actor: CurrentActor, session: DbSession
 ) -> dict[str, Any]:
     """一份申请（本人、所属镇街、主管部门或服务中心可见）/ one application, in scope."""
-    return _application(intake.get_application(actor, session, application_id))
+    return _application(session, intake.get_application(actor, session, application_id))
 
 
 @router.get("/my/applications")
 def my_applications(actor: CurrentActor, session: DbSession) -> list[dict[str, Any]]:
     """本人的申请 / a resident's own applications."""
-    return [_application(a) for a in intake.my_applications(actor, session)]
+    return [_application(session, a) for a in intake.my_applications(actor, session)]
 
 
-def _application(application: Application) -> dict[str, Any]:
+@router.get("/overdue")
+def overdue(
+    actor: CurrentActor,
+    session: DbSession,
+    cycle: Annotated[int | None, Query(ge=1, le=MAX_ID, description="只看该周期")] = None,
+    as_of: Annotated[date | None, Query(description="按此日判断（默认今天）")] = None,
+) -> dict[str, Any]:
+    """逾期未办：超过审核期限的申请、超过复核期限的异议（按权限：部门审核看本部门的）/
+    applications past the department's review deadline and objections past the 复核
+    deadline, in the actor's scope."""
+    day = as_of or date.today()
+    items = deadlines.overdue(actor, session, day, cycle)
+    return {
+        "as_of": day,
+        "items": [
+            {**item, "kind_label": OVERDUE_LABELS[item["kind"]]} for item in items.to_dicts()
+        ],
+    }
+
+
+def _application(session: DbSession, application: Application) -> dict[str, Any]:
+    due = program_deadlines.review_due_on(session, application)
+    pending = application.status == ApplicationStatus.SUBMITTED
     return {
         "id": application.id,
         "cycle_id": application.cycle_id,
@@ -234,4 +261,6 @@ def _application(application: Application) -> dict[str, Any]:
         "fields": json.loads(application.fields),
         "submitted_at": application.submitted_at,
         "verified_at": application.verified_at,
+        "review_due_on": due,
+        "review_overdue": pending and due < date.today(),
     }

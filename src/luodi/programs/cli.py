@@ -229,7 +229,10 @@ def open_cycle(
     ] = None,
     places: Annotated[int | None, typer.Option("--places", help="名额类待遇的名额数")] = None,
     grade: Annotated[int | None, typer.Option("--grade", help="入学年级 1 或 7")] = None,
-    notice_days: Annotated[int, typer.Option("--notice-days", min=1)] = 5,
+    notice_days: Annotated[
+        int | None,
+        typer.Option("--notice-days", min=1, help="公示工作日数（默认按项目文件 notice_days）"),
+    ] = None,
     carry_from: Annotated[
         int | None, typer.Option("--carry-waitlist-from", help="承接该周期的轮候名单")
     ] = None,
@@ -382,6 +385,63 @@ def correct(
             f"申请 {updated.id} 已更正，待重新审核 / corrected, to be verified again",
             highlight=False,
         )
+
+
+@program_app.command("overdue")
+def overdue(
+    cycle: Annotated[int | None, typer.Option("--cycle", help="只看该周期 / one cycle")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="按此日判断是否逾期（默认今天）YYYY-MM-DD")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON / print JSON")] = False,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="以该账号的身份和范围查看（默认：系统）/ act as this account"),
+    ] = None,
+) -> None:
+    """逾期未办：超过审核期限（申请）或复核期限（异议）仍未处理的事项 / what is past its
+    deadline: applications not yet verified, objections not yet decided."""
+    from rich.table import Table
+
+    from luodi.auth.cli import acting
+    from luodi.notices import deadlines
+    from luodi.programs.deadlines import OVERDUE_LABELS
+
+    day = parse_day("--as-of", as_of) or date.today()
+    with session_scope() as session:
+        items = deadlines.overdue(acting(session, as_user), session, day, cycle)
+    if as_json:
+        console.print_json(
+            json.dumps(
+                {"as_of": day.isoformat(), "items": items.to_dicts()},
+                ensure_ascii=False,
+                default=str,
+            )
+        )
+        return
+    table = Table(
+        "类型 kind",
+        "编号 id",
+        "周期 cycle",
+        "项目 program",
+        "部门 department",
+        "起算日 since",
+        "期限 due",
+        "逾期工作日 late",
+        title=f"截至 {day} 逾期未办 {items.height:,} 件 / overdue as of {day}",
+    )
+    for row in items.iter_rows(named=True):
+        table.add_row(
+            OVERDUE_LABELS[row["kind"]],
+            str(row["id"]),
+            "" if row["cycle_id"] is None else str(row["cycle_id"]),
+            row["program_id"] or "积分排名",
+            row["department"] or "服务中心",
+            str(row["since"]),
+            str(row["due_on"]),
+            str(row["working_days_late"]),
+        )
+    console.print(table)
 
 
 SAMPLE_ROWS = 10

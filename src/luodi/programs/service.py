@@ -33,11 +33,10 @@ from luodi.programs.models import (
     CycleTarget,
     ProgramCycle,
 )
-from luodi.programs.spec import ProgramKind, ProgramSpec
+from luodi.programs.spec import MAX_WINDOW_DAYS, ProgramKind, ProgramSpec
 
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 """Cycle dates outside these are typing errors (and near year 9999 date arithmetic fails)."""
-MAX_NOTICE_DAYS = 30
 MAX_PLACES = 10_000_000
 
 
@@ -65,7 +64,7 @@ def open_cycle(
     opens: date,
     closes: date,
     as_of: date | None = None,
-    notice_days: int = 5,
+    notice_days: int | None = None,
     targets_file: Path | None = None,
     places: int | None = None,
     entry_grade: int | None = None,
@@ -83,12 +82,14 @@ def open_cycle(
             )
     if closes < opens:
         raise Invalid.field("closes", str(closes), "截止日期早于开始日期", "closes before it opens")
-    if not 1 <= notice_days <= MAX_NOTICE_DAYS:
+    # The program's own notice period unless the cycle gives one (public rental's is longer).
+    notice_days = spec.notice_days if notice_days is None else notice_days
+    if not 1 <= notice_days <= MAX_WINDOW_DAYS:
         raise Invalid.field(
             "notice_days",
             notice_days,
-            f"公示期为 1–{MAX_NOTICE_DAYS} 个工作日",
-            f"1–{MAX_NOTICE_DAYS} working days",
+            f"公示期为 1–{MAX_WINDOW_DAYS} 个工作日",
+            f"1–{MAX_WINDOW_DAYS} working days",
         )
     if places is not None and not 1 <= places <= MAX_PLACES:
         raise Invalid.field(

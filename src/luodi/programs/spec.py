@@ -76,6 +76,12 @@ REGISTRY_NAMES = frozenset(
 all): who applies, the household and the verified records come from the registry and the
 departments' feeds, never from a form."""
 
+DEFAULT_NOTICE_DAYS = 5
+DEFAULT_REVIEW_DAYS = 10
+DEFAULT_OBJECTION_REVIEW_DAYS = 5
+MAX_WINDOW_DAYS = 30
+"""A notice or a review deadline longer than this many working days is a typing error."""
+
 
 class Text(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -293,6 +299,16 @@ class ProgramSpec(BaseModel):
     """A benefit granted once per person per value of this context word (the education
     subsidy: ``graduation_level``, once per level): the value is recorded with each grant,
     and the words that say whether it was granted before read it (docs/programs.md)."""
+    notice_days: int = Field(default=DEFAULT_NOTICE_DAYS, ge=1, le=MAX_WINDOW_DAYS)
+    """Working days a result notice (公示) lasts when the cycle gives none."""
+    review_days: int = Field(default=DEFAULT_REVIEW_DAYS, ge=1, le=MAX_WINDOW_DAYS)
+    """Working days the department has to verify an application, from the day after it is
+    submitted (or corrected): 宁波 "部门审核 10 个工作日" (docs/programs.md, "Deadlines")."""
+    objection_review_days: int = Field(
+        default=DEFAULT_OBJECTION_REVIEW_DAYS, ge=1, le=MAX_WINDOW_DAYS
+    )
+    """Working days the department has to decide an objection (复核), from the day after it
+    is filed: 宁波 "复核 5 个工作日"."""
     tests: list[ProgramCase] = Field(default=[], max_length=MAX_TESTS)
     """The program's own cases, run by ``luodi program test`` and by ``make test``."""
 
