@@ -40,7 +40,9 @@ def monday_to_friday_end(start: date, working_days: int) -> date:
 
 
 @pytest.fixture(scope="module")
-def pending(loaded_engine: Engine, accounts: dict[str, Actor], city: pl.DataFrame) -> dict[str, Any]:
+def pending(
+    loaded_engine: Engine, accounts: dict[str, Actor], city: pl.DataFrame
+) -> dict[str, Any]:
     """A health-check cycle (卫健委) with six applications submitted on ``SUBMITTED`` and
     not yet verified; one of them corrected today (its period starts again)."""
     today = date.today()
