@@ -17,6 +17,7 @@ class Role(StrEnum):
     RESIDENT = "resident"
     AUDITOR = "auditor"
     DEPARTMENT = "department"  # a department's machine token: pushes its own feeds, nothing else
+    EMPLOYER = "employer"  # 用人单位: files 企业统一申请 batches for its employees' children
     PUBLIC = "public"
 
 
@@ -29,6 +30,7 @@ ROLE_LABELS = {
     Role.RESIDENT: "新市民",
     Role.AUDITOR: "审计",
     Role.DEPARTMENT: "部门接口",
+    Role.EMPLOYER: "用人单位",
     Role.PUBLIC: "公众",
 }
 
@@ -39,6 +41,7 @@ USER_ROLES = (
     Role.TOWN_STAFF,
     Role.RESIDENT,
     Role.AUDITOR,
+    Role.EMPLOYER,
 )
 """Roles a person's account may have (system, department and public are not accounts)."""
 
@@ -50,6 +53,8 @@ class Actor:
     town_code: str | None = None
     department: str | None = None
     id_number: str | None = None
+    credit_code: str | None = None
+    """An employer's unified social credit code (the role ``employer`` only)."""
 
 
 SYSTEM_ACTOR = Actor(username="system", role=Role.SYSTEM)

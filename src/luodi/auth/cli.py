@@ -47,7 +47,8 @@ def read_password(from_stdin: bool) -> str:
 def add(
     username: Annotated[str, typer.Argument(help="用户名")],
     role: Annotated[
-        str, typer.Option("--role", help="admin|operator|reviewer|town_staff|resident|auditor")
+        str,
+        typer.Option("--role", help="admin|operator|reviewer|town_staff|resident|auditor|employer"),
     ],
     town: Annotated[str | None, typer.Option("--town", help="镇街代码（town_staff）")] = None,
     department: Annotated[
@@ -55,6 +56,9 @@ def add(
     ] = None,
     id_number: Annotated[
         str | None, typer.Option("--id-number", help="身份证号（resident）")
+    ] = None,
+    credit_code: Annotated[
+        str | None, typer.Option("--credit-code", help="统一社会信用代码（employer 用人单位）")
     ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="从标准输入读一行密码")
@@ -64,7 +68,15 @@ def add(
     password = read_password(password_stdin)
     with session_scope() as session:
         user = service.add_user(
-            SYSTEM_ACTOR, session, username, role, password, town, department, id_number
+            SYSTEM_ACTOR,
+            session,
+            username,
+            role,
+            password,
+            town,
+            department,
+            id_number,
+            credit_code,
         )
         label = ROLE_LABELS[Role(user.role)]
     console.print(f"已新建账号 / added {username}（{label}）", highlight=False)
@@ -75,13 +87,15 @@ def list_users() -> None:
     """列出账号 / list accounts."""
     with session_scope() as session:
         users = service.list_users(SYSTEM_ACTOR, session)
-        table = Table("用户名 username", "角色 role", "镇街 town", "部门 department", "状态 state")
+        table = Table(
+            "用户名 username", "角色 role", "镇街 town", "部门/单位 department", "状态 state"
+        )
         for user in users:
             table.add_row(
                 user.username,
                 f"{ROLE_LABELS[Role(user.role)]} {user.role}",
                 user.town_code or "",
-                user.department or "",
+                user.department or user.credit_code or "",
                 "启用 active" if user.active else "停用 disabled",
             )
     console.print(table)

@@ -20,6 +20,9 @@ class User(Base):
     town_code: Mapped[str | None] = mapped_column(String(12))
     department: Mapped[str | None] = mapped_column(String(32))
     id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18))
+    """An employer account's unified social credit code (统一社会信用代码): whose employees it
+    files for."""
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     created_by: Mapped[str] = mapped_column(String(64))

@@ -50,6 +50,10 @@ RESIDENT_WRITES = (
     (re.compile(r"^(/api/v1)?/notices/[^/]+/objections$"), 16 * MIB),  # 3 × 5 MB attachments
 )
 DEPARTMENT_WRITES = ((re.compile(r"^/api/v1/feeds/"), STAFF_WRITE_BYTES),)
+EMPLOYER_WRITES = (
+    # 企业统一申请: its employees' children's applications, one batch (all or none).
+    (re.compile(r"^/api/v1/program-cycles/[^/]+/employer-applications$"), 16 * MIB),
+)
 
 
 def write_allowance(actor: Actor, path: str) -> int | None:
@@ -62,7 +66,11 @@ def write_allowance(actor: Actor, path: str) -> int | None:
             return allowance
     if actor.role in (Role.SYSTEM, Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.TOWN_STAFF):
         return STAFF_WRITE_BYTES
-    table = {Role.RESIDENT: RESIDENT_WRITES, Role.DEPARTMENT: DEPARTMENT_WRITES}.get(actor.role)
+    table = {
+        Role.RESIDENT: RESIDENT_WRITES,
+        Role.DEPARTMENT: DEPARTMENT_WRITES,
+        Role.EMPLOYER: EMPLOYER_WRITES,
+    }.get(actor.role)
     for pattern, allowance in table or ():
         if pattern.match(path):
             return allowance

@@ -7,7 +7,10 @@ Every domain's ``repository.readable(actor)`` / ``writable(actor)`` is built fro
   applicant's town);
 - ``department``: the department that owns the row (a program cycle, a feed batch, a notice);
 - ``person``: the resident (``residents.id``) the row is about;
-- ``public``: a predicate for rows anybody may read (a published notice).
+- ``public``: a predicate for rows anybody may read (a published notice);
+- ``employee``: the resident (``residents.id``) a row is about, for the rows an employer may
+  reach about its own employees (only the registry's residents pass it: an employer reads
+  who works for it, nothing else about them).
 
 A row that has none of the dimensions a role is bound by is out of that role's reach. What an
 actor may *do* (open a cycle, verify, publish) is still ``permissions.require``; these
@@ -23,14 +26,16 @@ test holds that), so the table below is the whole story:
 | department token | own department's rows | own department's rows |
 | town staff | own town's rows | own town's rows |
 | resident | rows about self (``person``) | rows about self |
+| employer | rows about its employees in force today (``employee``) | the same |
 | public | ``public`` rows | nothing |
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from luodi.auth.actor import Actor, Role
@@ -72,6 +77,23 @@ def town_of_resident(resident_id: Column) -> ColumnElement[Any]:
     return select(Resident.town_id).where(Resident.id == resident_id).scalar_subquery()
 
 
+def employees_of_actor(actor: Actor) -> Select[tuple[int]]:
+    """The ``residents.id`` of an employer actor's employees: an employment with its credit
+    code in force today (started, not ended), as the employment feed says."""
+    from luodi.registry.models import Employer, Employment
+
+    today = date.today()
+    return (
+        select(Employment.resident_id)
+        .join(Employer, Employer.id == Employment.employer_id)
+        .where(
+            Employer.credit_code == (actor.credit_code or ""),
+            Employment.start_date <= today,
+            or_(Employment.end_date.is_(None), Employment.end_date >= today),
+        )
+    )
+
+
 def _bound(
     actor: Actor,
     *,
@@ -79,8 +101,13 @@ def _bound(
     department: Column | None,
     person: Column | People | None,
     undepartmented_for_reviewers: bool,
+    employee: Column | None = None,
 ) -> ColumnElement[bool]:
-    """The rows an actor bound to a town, a department or a person reaches."""
+    """The rows an actor bound to a town, a department, a person or an employer reaches."""
+    if actor.role == Role.EMPLOYER:
+        if employee is None or not actor.credit_code:
+            return false()
+        return employee.in_(employees_of_actor(actor))
     if actor.role == Role.TOWN_STAFF:
         if town is None or not actor.town_code:
             return false()
@@ -110,6 +137,7 @@ def readable(
     department: Column | None = None,
     person: Column | People | None = None,
     public: ColumnElement[bool] | None = None,
+    employee: Column | None = None,
 ) -> ColumnElement[bool]:
     """The predicate of the rows ``actor`` may read."""
     if actor.role in READS_EVERYTHING:
@@ -120,6 +148,7 @@ def readable(
         department=department,
         person=person,
         undepartmented_for_reviewers=True,
+        employee=employee,
     )
     if public is not None:
         return reach | public
@@ -132,6 +161,7 @@ def writable(
     town: Column | None = None,
     department: Column | None = None,
     person: Column | People | None = None,
+    employee: Column | None = None,
 ) -> ColumnElement[bool]:
     """The predicate of the rows ``actor`` may change (auditors and the public: none)."""
     if actor.role in EVERYTHING:
@@ -142,4 +172,5 @@ def writable(
         department=department,
         person=person,
         undepartmented_for_reviewers=False,
+        employee=employee,
     )

@@ -131,6 +131,7 @@ def actor_of(user: User) -> Actor:
         town_code=user.town_code,
         department=user.department,
         id_number=user.id_number,
+        credit_code=user.credit_code,
     )
 
 
@@ -142,6 +143,7 @@ def _public(user: User) -> dict[str, object]:
         "town_code": user.town_code,
         "department": user.department,
         "id_number": mask_id_number(user.id_number) if user.id_number else None,
+        "credit_code": user.credit_code,
         "active": user.active,
     }
 
@@ -176,9 +178,11 @@ def add_user(
     town_code: str | None = None,
     department: str | None = None,
     id_number: str | None = None,
+    credit_code: str | None = None,
 ) -> User:
-    """An account; what binds it (town, department, ID number) is required by its role and
-    refused otherwise, so that no account has a scope it does not need."""
+    """An account; what binds it (town, department, ID number, an employer's credit code) is
+    required by its role and refused otherwise, so that no account has a scope it does not
+    need."""
     require(actor, Role.ADMIN)
     username = checked_username(username)
     if not USERNAME.match(username):
@@ -193,8 +197,18 @@ def add_user(
             "role", role, f"角色应为 {', '.join(USER_ROLES)}", f"one of {', '.join(USER_ROLES)}"
         )
     check_password(password)
-    needs = {Role.TOWN_STAFF: "town", Role.REVIEWER: "department", Role.RESIDENT: "id_number"}
-    given = {"town": town_code, "department": department, "id_number": id_number}
+    needs = {
+        Role.TOWN_STAFF: "town",
+        Role.REVIEWER: "department",
+        Role.RESIDENT: "id_number",
+        Role.EMPLOYER: "credit_code",
+    }
+    given = {
+        "town": town_code,
+        "department": department,
+        "id_number": id_number,
+        "credit_code": credit_code,
+    }
     for name, value in given.items():
         wanted = needs.get(Role(role)) == name
         if wanted and not (value and value.strip()):
@@ -207,6 +221,8 @@ def add_user(
         town_code = registry.town_for(session, actor, town_code, "town").code
     if id_number:
         id_number = registry.checked_id_number(id_number).number
+    if credit_code:
+        credit_code = registry.registered_employer(session, credit_code).credit_code
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"用户名 {username} 已存在", f"username {username} already exists")
     if id_number and session.scalar(select(User.id).where(User.id_number == id_number)):
@@ -218,6 +234,7 @@ def add_user(
         town_code=town_code,
         department=department.strip() if department else None,
         id_number=id_number,
+        credit_code=credit_code,
         created_by=actor.username,
     )
     session.add(user)

@@ -140,6 +140,17 @@ def submit(
     return {"application_ids": ids}
 
 
+@router.post("/program-cycles/{cycle_id}/employer-applications")
+def submit_employer_batch(
+    cycle_id: ObjectId, body: ApplicationsPush, actor: CurrentActor, session: DbSession
+) -> dict[str, Any]:
+    """企业统一申请：用人单位为本单位在职职工的子女批量申请入学（全部受理或全部不受理；每条写
+    职工 id_number、child_id_number、choices）/ an employer files its employees' children's
+    school applications, all or none."""
+    ids = intake.submit_employer_batch(actor, session, cycle_id, body.records, "records")
+    return {"application_ids": ids}
+
+
 @router.post("/applications/{application_id}/verification")
 def verify(
     application_id: ObjectId, body: Verification, actor: CurrentActor, session: DbSession

@@ -334,6 +334,29 @@ def apply(
     )
 
 
+@program_app.command("employer-apply")
+def employer_apply(
+    cycle: Annotated[int, typer.Argument(help="周期 id（积分入学）")],
+    file: Annotated[
+        Path, typer.Argument(help="申请表 CSV/XLSX：id_number（职工）, child_id_number, choices")
+    ],
+    as_user: Annotated[
+        str, typer.Option("--as", help="用人单位账号（employer）/ the employer's account")
+    ],
+) -> None:
+    """企业统一申请：用人单位为在职职工子女批量申请入学（全部成功或全部不受理）/ an employer's
+    batch for its employees' children, all or none."""
+    from luodi.auth.cli import acting
+    from luodi.programs import intake
+
+    with session_scope() as session:
+        ids = intake.submit_employer_file(acting(session, as_user), session, cycle, file)
+    console.print(
+        f"已受理企业统一申请 {len(ids):,} 份 / {len(ids):,} applications submitted",
+        highlight=False,
+    )
+
+
 @program_app.command("verify")
 def verify(
     cycle: Annotated[int, typer.Argument(help="周期 id")],

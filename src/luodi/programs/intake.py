@@ -147,7 +147,8 @@ def submit_applications(
     A resident files one record, for self (and own child: the applicant must be one of the
     child's two registered parents or guardians); the service centre files in bulk, naming each
     applicant's ``id_number``. ``lines`` numbers the records in messages (a file's rows)."""
-    require(actor, Role.ADMIN, Role.OPERATOR, Role.RESIDENT)
+    # An employer files through ``submit_employer_batch``, which checks its employees first.
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.RESIDENT, Role.EMPLOYER)
     on_behalf = not acts_as(actor, Role.RESIDENT)
     if not records:
         raise Invalid("没有申请记录", "no application records")
@@ -577,3 +578,98 @@ def _corrected_choices(
             "unknown, repeated or too many",
         )
     return wanted
+
+
+EMPLOYER_BATCH = "企业统一申请 employer batch"
+
+
+def submit_employer_batch(
+    actor: Actor,
+    session: Session,
+    cycle_id: int,
+    records: Sequence[Mapping[str, Any]],
+    file: str = EMPLOYER_BATCH,
+    today: date | None = None,
+    lines: Sequence[int] | None = None,
+) -> list[int]:
+    """企业统一申请: an employer files, all or none, the school applications of its
+    employees' children. Each record names the employee (``id_number``, the applicant), the
+    child and the choices, like the service centre's bulk file; the employer is the signed-in
+    employer account (its credit code), never a field.
+
+    Every applicant must be one of the child's two registered parents (as for any filing) and
+    have an employment in force today with this employer, as the employment feed says: the
+    employer reaches nobody else (``scopes``: ``employee``). Fields the department sets (the
+    school route) are refused. Every problem is listed by row, column and reason, and nothing
+    is written while one remains."""
+    require(actor, Role.EMPLOYER)
+    if not records:
+        raise Invalid("没有申请记录", "no application records")
+    cycle = repository.get_cycle(actor, session, cycle_id)
+    spec = cycle_spec(cycle)
+    if spec.kind is not ProgramKind.SCHOOL_ADMISSION:
+        raise Invalid.field(
+            "cycle",
+            cycle_id,
+            "企业统一申请只用于随迁子女入学",
+            "an employer files for school places only",
+        )
+    numbered = list(lines) if lines is not None else list(range(1, len(records) + 1))
+    problems = Problems()
+    set_by_department = {name for name, field in spec.fields.items() if field.set_by != "applicant"}
+    for line, record in zip(numbered, records, strict=True):
+        for key in sorted(set_by_department & set(record) if isinstance(record, Mapping) else ()):
+            problems.add(
+                FieldProblem(
+                    key,
+                    record[key],
+                    f"{key} 由主管部门确认，用人单位不能填写",
+                    f"{key} is set by the department, not by the employer",
+                    file,
+                    line,
+                )
+            )
+    problems.raise_if_any("企业统一申请未受理", "employer batch refused")
+    frame = _validated_records(spec, True, records, numbered, file)
+    # The employer's scope of the registry is its employees in force today: anybody else is
+    # not found, and said to be no employee (never whether such a person is registered).
+    employees = repository.residents_numbered(session, actor, frame["id_number"].to_list())
+    problems.flag(
+        file,
+        frame,
+        ~pl.col("id_number").is_in(employees["id_number"].implode()),
+        "id_number",
+        "不是本单位的在职职工（以就业登记为准）",
+        "not an employee of this employer in force (per the employment feed)",
+    )
+    problems.raise_if_any("企业统一申请未受理", "employer batch refused")
+    ids = submit_applications(actor, session, cycle_id, records, file, today, numbered)
+    audit.record(
+        session,
+        actor,
+        "applications.employer_batch",
+        "program_cycle",
+        cycle.id,
+        detail={
+            "credit_code": actor.credit_code,
+            "count": len(ids),
+            "first": ids[0],
+            "last": ids[-1],
+        },
+    )
+    return ids
+
+
+def submit_employer_file(actor: Actor, session: Session, cycle_id: int, path: Path) -> list[int]:
+    """``submit_employer_batch`` from a file (CSV/XLSX, row 1 the header: ``id_number``,
+    ``child_id_number``, ``choices``); empty cells mean "not given"."""
+    rows = read_table(path).select(pl.all().cast(pl.String).str.strip_chars())
+    if rows.height == 0:
+        raise Invalid(f"文件 {path.name} 没有数据行", f"file {path.name} has no data rows")
+    records = [
+        {key: value for key, value in row.items() if value not in (None, "")}
+        for row in rows.iter_rows(named=True)
+    ]
+    return submit_employer_batch(
+        actor, session, cycle_id, records, path.name, lines=range(2, rows.height + 2)
+    )

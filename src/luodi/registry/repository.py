@@ -37,8 +37,8 @@ from luodi.registry.models import (
 
 def readable(actor: Actor) -> ColumnElement[bool]:
     """The residents ``actor`` may read: every one (service centre, reviewers, auditors), a
-    town's (town staff), self (a resident), none (the public)."""
-    return scopes.readable(actor, town=Resident.town_id, person=Resident.id)
+    town's (town staff), self (a resident), its employees (an employer), none (the public)."""
+    return scopes.readable(actor, town=Resident.town_id, person=Resident.id, employee=Resident.id)
 
 
 def writable(actor: Actor) -> ColumnElement[bool]:

@@ -488,6 +488,18 @@ def _parents_of(
     return (parent.id if parent else None), number, second
 
 
+def registered_employer(session: Session, credit_code: str) -> Employer:
+    """The registered employer of this credit code (checked first), or ``Invalid`` naming it:
+    an employer account is bound to an employer the registry knows."""
+    code = valid_credit_code(credit_code)
+    employer = repository.employer_by_credit_code(session, code)
+    if employer is None:
+        raise Invalid.field(
+            "credit_code", code, "登记库中没有此用人单位", "no such employer in the registry"
+        )
+    return employer
+
+
 def register_employer(actor: Actor, session: Session, data: EmployerCreate) -> Employer:
     require(actor, *REGISTRY_WRITERS)
     code = valid_credit_code(data.credit_code)
