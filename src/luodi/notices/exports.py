@@ -28,6 +28,9 @@ ROW_HEIGHT, ROW_BASELINE = 5.0, 3.6  # millimetres; 8-point text sits on the bas
 HEADER_HEIGHT, HEADER_BASELINE = 6.0, 4.1
 PADDING = 0.8
 BOTTOM_MARGIN = 12
+SMALLEST_POINTS = 5.0
+"""A value too wide for its column is set smaller, down to this size, before anything of it
+is cut: a flat number, a school's name or a reason code must read as on the page."""
 PDF_WIDTHS: dict[str, list[int]] = {  # millimetres on landscape A4 (277 between the margins)
     # Notices published before layouts, by kind (they left the lottery number out).
     NoticeKind.ALLOCATION: [20, 16, 34, 14, 34, 26, 40, 14, 10, 10, 14, 12, 0, 33],
@@ -35,7 +38,8 @@ PDF_WIDTHS: dict[str, list[int]] = {  # millimetres on landscape A4 (277 between
     # By layout: every column of the page, the lottery number whole (up to 20 digits).
     NoticeLayout.SCHOOL_ADMISSION: [16, 14, 32, 14, 32, 12, 36, 18, 9, 9, 12, 11, 34, 28],
     NoticeLayout.SCHOOL_PLACES: [14, 12, 30, 12, 30, 11, 32, 16, 8, 8, 11, 9, 34, 34, 16],
-    NoticeLayout.PUBLIC_HOUSING: [16, 16, 32, 14, 40, 18, 16, 14, 10, 14, 12, 34, 41],
+    # The flat (项目及房型, 房号) gets the room: a cut one would not say which flat was let.
+    NoticeLayout.PUBLIC_HOUSING: [16, 16, 30, 14, 48, 18, 20, 14, 10, 14, 12, 34, 31],
     NoticeLayout.QUOTA_BENEFIT: [22, 22, 36, 18, 18, 14, 36, 60],
     NoticeLayout.TIERED_BENEFIT: [22, 22, 36, 18, 30, 18, 60],
     NoticeLayout.ENTITLEMENT: [22, 22, 40, 22, 40, 20, 70],
@@ -135,15 +139,21 @@ def to_pdf(notice: Notice, rows: pl.DataFrame) -> bytes:
     # A value of n characters fits for sure when n full-width glyphs do; only longer ones
     # are measured (once per distinct value and width).
     sure = [int((width - 2 * PADDING) // pdf.font_size) for width in widths]
-    fitted: dict[tuple[str, float], str] = {}
+    points = pdf.font_size_pt
+    fitted: dict[tuple[str, float], tuple[float, str]] = {}
 
-    def fit(text: str, width: float) -> str:
+    def fit(text: str, width: float) -> tuple[float, str]:
+        """(font size in points, text) of a value in a column: the row's size when it fits,
+        else smaller down to ``SMALLEST_POINTS``, cut only when even that is too wide."""
         key = (text, width)
         if key not in fitted:
+            room = width - 2 * PADDING
+            wide = pdf.get_string_width(text)
+            size = points if wide <= room else max(SMALLEST_POINTS, points * room / wide)
             cut = text
-            while cut and pdf.get_string_width(cut) > width - 2 * PADDING:
+            while cut and pdf.get_string_width(cut) * size / points > room:
                 cut = cut[:-1]
-            fitted[key] = cut
+            fitted[key] = (size, cut)
         return fitted[key]
 
     def header(top: float) -> float:
@@ -171,16 +181,23 @@ def to_pdf(notice: Notice, rows: pl.DataFrame) -> bytes:
             top = pdf.t_margin
             y = header(top)
         baseline = (pdf.h - y - ROW_BASELINE) * pdf.k
-        placed = []
+        placed, smaller = [], []
         for value, x, width, safe in zip(row, edges, widths, sure, strict=False):
             if value is None:
                 continue
             text = str(value)
             if len(text) > safe:
-                text = fit(text, width)
+                size, text = fit(text, width)
+                if size < points:
+                    smaller.append((x, size, text))
+                    continue
             encoded = font.encode_text(pdf.normalize_text(text))
             placed.append(f"BT {(x + PADDING) * pdf.k:.2f} {baseline:.2f} Td {encoded} ET")
         pdf._out(" ".join(placed))  # fpdf2 is pinned (uv.lock): see the docstring
+        for x, size, text in smaller:  # the few long values, through fpdf2's own text
+            pdf.set_font_size(size)
+            pdf.text(x + PADDING, y + ROW_BASELINE, text)
+            pdf.set_font_size(points)
         y += ROW_HEIGHT
         pdf.line(left, y, edges[-1], y)
     grid(top, y)

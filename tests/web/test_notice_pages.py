@@ -1,0 +1,233 @@
+"""What a notice says, read as the public reads it, on SQLite and PostgreSQL: one notice of
+each program kind (录取结果, 配租结果, 核准名单 with and without amounts), its HTML page and
+the text of its PDF — the title, the outcome words, the amount of a tiered benefit, the
+town's name (never its code), the lottery number in the PDF as on the page, and short public
+reason codes (条件不符：社保), never a person's facts."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pypdf
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from luodi.allocation import service as allocation
+from luodi.auth.actor import SYSTEM_ACTOR
+from luodi.db import session_scope
+from luodi.notices import service as notices
+from luodi.policy.service import find_policy
+from luodi.programs import demo, intake
+from luodi.programs import service as programs
+from luodi.registry.models import Town
+from luodi.scoring import service as scoring
+from tests.web.conftest import AS_OF
+
+DIGIT = re.compile(r"\d")
+
+
+class NoticeTable(HTMLParser):
+    """The title and the rows table (``notice-rows``) of a notice page, as text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.title = ""
+        self.header: list[str] = []
+        self.rows: list[list[str]] = []
+        self._in_title = self._in_table = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "h1" and found.get("data-testid") == "notice-title":
+            self._in_title = True
+        if tag == "table" and "notice-rows" in (found.get("class") or ""):
+            self._in_table = True
+        if self._in_table and tag == "tr":
+            self.rows.append([])
+        if self._in_table and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h1":
+            self._in_title = False
+        if tag == "table":
+            self._in_table = False
+        if self._in_table and tag in ("td", "th") and self._cell is not None:
+            text = "".join(self._cell).strip()
+            if tag == "th":
+                self.header.append(text)
+            else:
+                self.rows[-1].append(text)
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def read_page(client: TestClient, notice_id: int) -> tuple[str, pl.DataFrame]:
+    response = client.get(f"/notices/{notice_id}")
+    assert response.status_code == 200, response.text
+    table = NoticeTable()
+    table.feed(response.text)
+    rows = [row for row in table.rows if row]
+    return table.title.strip(), pl.DataFrame(rows, schema=table.header, orient="row")
+
+
+def read_pdf(client: TestClient, notice_id: int) -> str:
+    response = client.get(f"/api/v1/notices/{notice_id}/pdf")
+    assert response.status_code == 200
+    pages = pypdf.PdfReader(io.BytesIO(response.content)).pages
+    return "".join("".join(page.extract_text().replace("\x00", "").split()) for page in pages)
+
+
+def check_reasons(page: pl.DataFrame, allowed: set[str]) -> None:
+    """Every 说明 is a short code: a fixed word or 条件不符：<codes>, with no digit (no months,
+    points or dates of a person)."""
+    for reason in page["说明"].unique().to_list():
+        if reason:
+            assert not DIGIT.search(reason), reason
+            assert reason in allowed or reason.startswith("条件不符："), reason
+
+
+@pytest.fixture(scope="module")
+def published(loaded_engine: Engine, small_city: Path) -> dict[str, Any]:
+    """One published notice per program kind, on one scoring run."""
+    today = date.today()
+    window = (today - timedelta(days=1), today + timedelta(days=1), AS_OF)
+    made: dict[str, Any] = {}
+    with session_scope(loaded_engine) as session:
+        run_id = scoring.score_registry(
+            SYSTEM_ACTOR, session, find_policy("zj-cixi", AS_OF), AS_OF
+        ).run.id
+        residents = pl.read_csv(small_city / "residents.csv", infer_schema=False)
+        upgrade = residents["id_number"].head(6).to_list()
+        cycles = {
+            "school": (
+                "school-entry",
+                demo.school_applications(small_city, AS_OF.year).to_dicts(),
+                {"targets_file": small_city / "schools.csv", "entry_grade": 1},
+            ),
+            "housing": (
+                "public-rental",
+                demo.housing_applications(small_city, share=0.05).to_dicts(),
+                {"targets_file": small_city / "housing_units.csv"},
+            ),
+            "quota": (
+                "health-check",
+                demo.benefit_applications(small_city, 40).to_dicts(),
+                {"places": 5},
+            ),
+            "tiered": (
+                "education-upgrade",
+                [
+                    {"id_number": number, "graduated": index % 3 != 1}
+                    for index, number in enumerate(upgrade)
+                ],
+                {},
+            ),
+        }
+        for kind, (program, records, options) in cycles.items():
+            cycle = programs.open_cycle(
+                SYSTEM_ACTOR, session, program, "公示页", *window, **options
+            )
+            intake.submit_applications(SYSTEM_ACTOR, session, cycle.id, records)
+            intake.verify_all(SYSTEM_ACTOR, session, cycle.id)
+            run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle.id, "page", run_id)
+            made[kind] = notices.publish(SYSTEM_ACTOR, session, allocation_run_id=run.id).id
+        made["towns"] = dict(session.execute(select(Town.code, Town.name)).all())
+    return made
+
+
+def check_towns(page: pl.DataFrame, towns: dict[str, str]) -> None:
+    shown = {town for town in page["镇街"].to_list() if town}
+    assert shown and shown <= set(towns.values())
+    assert not shown & set(towns)
+
+
+def test_a_school_notice_says_admitted_with_the_town_and_the_lottery_number(
+    client: TestClient, published: dict[str, Any]
+) -> None:
+    title, page = read_page(client, published["school"])
+    assert title.endswith("录取结果公示")
+    assert {"录取学校", "镇街", "志愿", "摇号号码", "说明"} <= set(page.columns)
+    outcomes = set(page["结果"])
+    assert "录取" in outcomes and outcomes <= {"录取", "未录取"}
+    check_towns(page.filter(pl.col("结果") == "录取"), published["towns"])
+    check_reasons(page, {"志愿已满", "镇街统筹"})
+    unplaced = page.filter(pl.col("结果") == "未录取")
+    assert (unplaced["说明"] != "").all()
+    shown = read_pdf(client, published["school"])
+    numbers = [n for n in page["摇号号码"].to_list() if n]
+    assert numbers and max(len(n) for n in numbers) >= 15
+    for number in numbers[:30]:
+        assert number in shown
+    assert "录取结果公示" in shown
+
+
+def test_a_housing_notice_says_let_or_waiting_by_project(
+    client: TestClient, published: dict[str, Any]
+) -> None:
+    title, page = read_page(client, published["housing"])
+    assert title.endswith("配租结果公示")
+    assert {"项目及房型", "房号", "志愿（项目）", "镇街"} <= set(page.columns)
+    assert "配租" in set(page["结果"]) and set(page["结果"]) <= {"配租", "轮候", "不予配租"}
+    check_towns(page.filter(pl.col("结果") == "配租"), published["towns"])
+    check_reasons(page, {"房源已配完", "无适合房型"})
+    shown = read_pdf(client, published["housing"])
+    assert "配租结果公示" in shown
+    for number in [n for n in page["摇号号码"].to_list() if n][:20]:
+        assert number in shown
+    # Which flat: the project with its layout and the flat number, whole, as on the page.
+    for target, unit in (
+        page.filter(pl.col("结果") == "配租").select("项目及房型", "房号").head(10).rows()
+    ):
+        assert target.replace(" ", "") in shown and unit in shown
+
+
+def test_a_quota_notice_says_approved_or_full_or_which_condition(
+    client: TestClient, published: dict[str, Any]
+) -> None:
+    title, page = read_page(client, published["quota"])
+    assert title.endswith("核准名单公示")
+    assert set(page["结果"]) <= {"核准", "未核准"}
+    assert 0 < page.filter(pl.col("结果") == "核准").height <= 5
+    check_reasons(page, {"名额已满"})
+    refused = set(page.filter(pl.col("结果") == "未核准")["说明"])
+    # The health check's own conditions, by their public words only.
+    assert refused and all(
+        r == "名额已满" or set(r.removeprefix("条件不符：").split("、")) <= {"居住证", "一线职工"}
+        for r in refused
+    ), refused
+    shown = read_pdf(client, published["quota"])
+    assert "核准名单公示" in shown
+    for reason in refused:
+        assert reason in shown
+
+
+def test_a_tiered_notice_says_approved_with_the_amount(
+    client: TestClient, published: dict[str, Any]
+) -> None:
+    title, page = read_page(client, published["tiered"])
+    assert title.endswith("核准名单公示")
+    assert "核准金额" in page.columns and "摇号号码" not in page.columns
+    granted = page.filter(pl.col("结果") == "核准")
+    refused = page.filter(pl.col("结果") == "未核准")
+    # Two of the six have not graduated; someone without a valid permit is not scored.
+    assert granted.height >= 1 and refused.height >= 2 and page.height == 6
+    assert set(granted["核准金额"]) == {"3,000"} and set(refused["核准金额"]) == {""}
+    assert "条件不符：学历" in set(refused["说明"])
+    assert set(refused["说明"]) <= {"条件不符：学历", "条件不符：居住证"}
+    shown = read_pdf(client, published["tiered"])
+    assert "核准名单公示" in shown and "条件不符：学历" in shown
+    assert "3,000" in shown or "3000" in shown
