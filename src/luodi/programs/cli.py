@@ -108,6 +108,11 @@ def show(program: Annotated[str, typer.Argument(help="项目 id")]) -> None:
         )
     for tier in spec.tiers:
         console.print(f"  档位 {tier.label.zh}: {tier.when}", highlight=False)
+    console.print(
+        f"  期限（工作日）公示 {spec.notice_days} · 部门审核 {spec.review_days} · "
+        f"异议复核 {spec.objection_review_days} / working days: notice, review, 复核",
+        highlight=False,
+    )
     if spec.tests:
         console.print(
             f"  测试用例 {len(spec.tests)} 个 / test cases: luodi program test {spec.id}",
