@@ -221,6 +221,13 @@ def test_the_api_and_the_cli_file_the_batch_audited(
         json={"records": [record(parent, child, school)]},
     )
     assert resident.status_code == 403
+    # An employer names its employees in a filing and reads no resident's record.
+    with session_scope(loaded_engine) as session:
+        employee_id = session.scalar(select(Resident.id).where(Resident.id_number == parent))
+    assert client.get(f"/api/v1/residents/{employee_id}", headers=headers).status_code in (
+        403,
+        404,
+    )
 
     csv = small_city.parent / "employer-batch.csv"
     csv.write_text(f"id_number,child_id_number,choices\n{third},{third_child},{school}\n")

@@ -9,8 +9,8 @@ Every domain's ``repository.readable(actor)`` / ``writable(actor)`` is built fro
 - ``person``: the resident (``residents.id``) the row is about;
 - ``public``: a predicate for rows anybody may read (a published notice);
 - ``employee``: the resident (``residents.id``) a row is about, for the rows an employer may
-  reach about its own employees (only the registry's residents pass it: an employer reads
-  who works for it, nothing else about them).
+  reach about its own employees (only ``registry.repository.readable_applicants`` passes it,
+  for the 企业统一申请 filing: an employer names who works for it and reads nothing else).
 
 A row that has none of the dimensions a role is bound by is out of that role's reach. What an
 actor may *do* (open a cycle, verify, publish) is still ``permissions.require``; these

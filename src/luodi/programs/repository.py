@@ -88,7 +88,7 @@ def residents_numbered(session: Session, actor: Actor, id_numbers: Sequence[str]
         session,
         select(Resident.id_number, Resident.id, Resident.household_id).where(
             bulk.among(session, Resident.id_number, sorted(set(id_numbers))),
-            registry_repository.readable(actor),
+            registry_repository.readable_applicants(actor),
         ),
         {"id_number": pl.String, "resident_id": pl.Int64, "household_id": pl.Int64},
     )

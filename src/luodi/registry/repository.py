@@ -37,7 +37,14 @@ from luodi.registry.models import (
 
 def readable(actor: Actor) -> ColumnElement[bool]:
     """The residents ``actor`` may read: every one (service centre, reviewers, auditors), a
-    town's (town staff), self (a resident), its employees (an employer), none (the public)."""
+    town's (town staff), self (a resident), none (the public)."""
+    return scopes.readable(actor, town=Resident.town_id, person=Resident.id)
+
+
+def readable_applicants(actor: Actor) -> ColumnElement[bool]:
+    """The residents ``actor`` may name as applicants in a filing: those of ``readable``,
+    and for an employer its employees in force (企业统一申请) — only here, so an employer
+    reads no resident's record anywhere else."""
     return scopes.readable(actor, town=Resident.town_id, person=Resident.id, employee=Resident.id)
 
 
