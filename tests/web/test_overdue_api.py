@@ -172,5 +172,10 @@ def test_the_cli_lists_the_same_in_chinese_and_as_json(
     assert str(workdays.deadline(SUBMITTED.date(), 10)) in table.stdout
     other = run_luodi("program", "overdue", "--cycle", cycle, "--json", "--as", "edu", env=env)
     assert json.loads(other.stdout)["items"] == []
+    shown = run_luodi("program", "application", str(pending["ids"][0]), "--as", "health", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert f"审核期限 review due {workdays.deadline(SUBMITTED.date(), 10)}（已逾期" in shown.stdout
+    hidden = run_luodi("program", "application", str(pending["ids"][0]), "--as", "edu", env=env)
+    assert hidden.returncode == 1 and "没有申请" in hidden.stderr
     bad = run_luodi("program", "overdue", "--as-of", "2026-13-01", env=env)
     assert bad.returncode == 1 and "--as-of" in bad.stderr

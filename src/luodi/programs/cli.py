@@ -415,6 +415,36 @@ def correct(
         )
 
 
+@program_app.command("application")
+def show_application(
+    application: Annotated[int, typer.Argument(help="申请 id")],
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="以该账号的身份和范围查看（默认：系统）/ act as this account"),
+    ] = None,
+) -> None:
+    """一份申请及其审核期限 / one application with its review deadline."""
+    from luodi.auth.cli import acting
+    from luodi.programs import deadlines, intake
+    from luodi.programs.models import ApplicationStatus
+
+    with session_scope() as session:
+        found = intake.get_application(acting(session, as_user), session, application)
+        due = deadlines.review_due_on(session, found)
+        overdue = found.status == ApplicationStatus.SUBMITTED and due < date.today()
+        console.print(
+            f"申请 {found.id}（周期 {found.cycle_id}）状态 {found.status}"
+            + (f"，原因：{found.reason}" if found.reason else ""),
+            highlight=False,
+            markup=False,
+        )
+        console.print(
+            f"  提交 {found.submitted_at:%Y-%m-%d %H:%M} UTC · 审核期限 review due {due}"
+            + ("（已逾期 overdue）" if overdue else ""),
+            highlight=False,
+        )
+
+
 @program_app.command("overdue")
 def overdue(
     cycle: Annotated[int | None, typer.Option("--cycle", help="只看该周期 / one cycle")] = None,
