@@ -107,6 +107,8 @@ def current() -> LegalCalendar:
     return _calendar(path, content)
 
 
+CHINA_ZONE = "Asia/Shanghai"
+"""The same for Polars, which converts by zone name."""
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 """China Standard Time (UTC+8, no daylight saving): the day an event happened is the day
 in China, whatever the server's zone."""
