@@ -107,7 +107,7 @@ def test_an_objection_has_a_review_deadline_and_is_listed_when_past_it(db: Sessi
             "kind": "objection",
             "id": objection.id,
             "cycle_id": cycle["cycle"],
-            "program_id": "education-upgrade",
+            "program_id": "flag-subsidy",
             "department": "人社局",
             "since": date(2027, 1, 28),
             "due_on": due,

@@ -110,8 +110,6 @@ def published(loaded_engine: Engine, small_city: Path) -> dict[str, Any]:
         run_id = scoring.score_registry(
             SYSTEM_ACTOR, session, find_policy("zj-cixi", AS_OF), AS_OF
         ).run.id
-        residents = pl.read_csv(small_city / "residents.csv", infer_schema=False)
-        upgrade = residents["id_number"].head(6).to_list()
         cycles = {
             "school": (
                 "school-entry",
@@ -129,11 +127,8 @@ def published(loaded_engine: Engine, small_city: Path) -> dict[str, Any]:
                 {"places": 5},
             ),
             "tiered": (
-                "education-upgrade",
-                [
-                    {"id_number": number, "graduated": index % 3 != 1}
-                    for index, number in enumerate(upgrade)
-                ],
+                "loan",
+                demo.benefit_applications(small_city, 40, seed=5).to_dicts(),
                 {},
             ),
         }
@@ -218,16 +213,22 @@ def test_a_quota_notice_says_approved_or_full_or_which_condition(
 def test_a_tiered_notice_says_approved_with_the_amount(
     client: TestClient, published: dict[str, Any]
 ) -> None:
+    """新市民贷: 核准 with the amount of the points band, on the page and in the PDF as the
+    page writes it."""
     title, page = read_page(client, published["tiered"])
     assert title.endswith("核准名单公示")
     assert "核准金额" in page.columns and "摇号号码" not in page.columns
     granted = page.filter(pl.col("结果") == "核准")
     refused = page.filter(pl.col("结果") == "未核准")
-    # Two of the six have not graduated; someone without a valid permit is not scored.
-    assert granted.height >= 1 and refused.height >= 2 and page.height == 6
-    assert set(granted["核准金额"]) == {"3,000"} and set(refused["核准金额"]) == {""}
-    assert "条件不符：学历" in set(refused["说明"])
-    assert set(refused["说明"]) <= {"条件不符：学历", "条件不符：居住证"}
+    assert granted.height >= 1 and refused.height >= 1 and page.height == 40
+    bands = {"200,000", "100,000", "50,000"}
+    assert set(granted["核准金额"]) <= bands and set(refused["核准金额"]) == {""}
+    check_reasons(page, {"未达最低档"})
+    for reason in set(refused["说明"]):
+        codes = reason.removeprefix("条件不符：").split("、")
+        assert reason == "未达最低档" or set(codes) <= {"就业", "信用", "居住证"}, reason
     shown = read_pdf(client, published["tiered"])
-    assert "核准名单公示" in shown and "条件不符：学历" in shown
-    assert "3,000" in shown or "3000" in shown
+    assert "核准名单公示" in shown and ".0" not in shown.split("名单摘要")[0]
+    for amount in set(granted["核准金额"]):
+        assert amount in shown
+    assert "200000.0" not in shown and "50000.0" not in shown

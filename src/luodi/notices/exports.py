@@ -170,6 +170,14 @@ def to_pdf(notice: Notice, rows: pl.DataFrame) -> bytes:
         for x in edges:
             pdf.line(x, top, x, end)
 
+    if "amount" in keep:
+        # The amount as the page writes it (3,000; 1,234.50), not as a float's text (3000.0):
+        # once per distinct amount.
+        amounts = rows["amount"].drop_nulls().unique().to_list()
+        shown = {a: f"{a:,.0f}" if a == round(a) else f"{a:,.2f}" for a in amounts}
+        rows = rows.with_columns(
+            pl.col("amount").replace_strict(shown, default=None, return_dtype=pl.String)
+        )
     top = pdf.get_y()
     y = header(top)
     font = pdf.current_font
