@@ -3,7 +3,7 @@ employer's unified social credit code (统一社会信用代码), and files the 
 school applications for its employees' children (docs/security.md).
 
 Revision ID: 0023
-Revises: 0022
+Revises: 0018
 Create Date: 2026-11-30 09:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | None = "0022"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
