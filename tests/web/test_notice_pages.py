@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from luodi.allocation import service as allocation
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.db import session_scope
+from luodi.notices import reasons
 from luodi.notices import service as notices
 from luodi.policy.service import find_policy
 from luodi.programs import demo, intake
@@ -159,7 +160,7 @@ def test_a_school_notice_says_admitted_with_the_town_and_the_lottery_number(
     outcomes = set(page["结果"])
     assert "录取" in outcomes and outcomes <= {"录取", "未录取"}
     check_towns(page.filter(pl.col("结果") == "录取"), published["towns"])
-    check_reasons(page, {"志愿已满", "镇街统筹"})
+    check_reasons(page, set(reasons.FIXED_CODES.values()))
     unplaced = page.filter(pl.col("结果") == "未录取")
     assert (unplaced["说明"] != "").all()
     shown = read_pdf(client, published["school"])
