@@ -140,6 +140,13 @@ def published(loaded_engine: Engine, small_city: Path) -> dict[str, Any]:
             intake.submit_applications(SYSTEM_ACTOR, session, cycle.id, records)
             intake.verify_all(SYSTEM_ACTOR, session, cycle.id)
             run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle.id, "page", run_id)
+            if kind == "housing":  # 住建部令第11号: the qualified list first, then 配租
+                qualified = notices.publish(
+                    SYSTEM_ACTOR, session, allocation_run_id=run.id, qualification=True
+                )
+                notices.finalize(
+                    SYSTEM_ACTOR, session, qualified.id, today=qualified.ends_on + timedelta(days=1)
+                )
             made[kind] = notices.publish(SYSTEM_ACTOR, session, allocation_run_id=run.id).id
         made["towns"] = dict(session.execute(select(Town.code, Town.name)).all())
     return made
