@@ -111,7 +111,7 @@ def test_a_populated_database_goes_down_and_up_again(
             departments = connection.execute(
                 text("SELECT DISTINCT department FROM program_cycles")
             ).scalars()
-            assert list(departments) == ["卫健委"]
+            assert list(departments) == ["总工会"]
             assert (
                 connection.execute(
                     text("SELECT count(*) FROM feed_batches WHERE department IS NULL")

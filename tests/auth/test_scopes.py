@@ -43,7 +43,7 @@ def world(
     loaded_engine: Engine, accounts: dict[str, Actor], cycle: dict[str, Any], small_city: Path
 ) -> dict[str, Any]:
     """The objects of the matrix: residents of the first and second town, the cycle's
-    applications and run (卫健委), a feed batch of 人社局, the published notice, a department
+    applications and run (总工会), a feed batch of 人社局, the published notice, a department
     token of 人社局."""
     residents = pl.read_csv(small_city / "residents.csv", infer_schema=False)
     towns = residents["town_code"].unique(maintain_order=True).to_list()
@@ -160,7 +160,7 @@ def test_repositories_reach_what_each_role_may_read(
             },
             "feed batches": {
                 "public": 0, "admin": batches, "operator": batches, "auditor": batches,
-                "health": batches_of.get("卫健委", 0), "edu": batches_of.get("教育局", 0),
+                "health": batches_of.get("总工会", 0), "edu": batches_of.get("教育局", 0),
                 "town": 0, "resident": 0, "department": labour_batches,
             },
         }  # fmt: skip
@@ -194,7 +194,7 @@ def test_repositories_reach_what_each_role_may_change(
     nothing = (0, 0, 0, 0)
     assert changeable["public"] == nothing
     assert changeable["auditor"] == nothing  # reads everything, changes nothing
-    assert changeable["edu"] == nothing  # 卫健委's cycle and notice are not 教育局's
+    assert changeable["edu"] == nothing  # 总工会's cycle and notice are not 教育局's
     assert changeable["department"] == nothing
     residents, applications, cycles, published = changeable["operator"]
     assert residents > 0 and applications > 0 and cycles > 0 and published > 0
@@ -263,7 +263,7 @@ def test_reads_by_role_over_http(
 
 
 WRITES: dict[str, tuple[str, Callable[[dict[str, Any]], str], dict[str, Any]]] = {
-    "verify an application of 卫健委": (
+    "verify an application of 总工会": (
         "post",
         lambda w: f"/api/v1/applications/{w['other']}/verification",
         {"approve": True},
@@ -278,7 +278,7 @@ OK = "ok"
 already decided by the run, a run already published) — either way past the scope."""
 WRITE_EXPECTED: dict[str, dict[str, int | str]] = {
     #                                public admin oper audit health edu town town2 resid dept
-    "verify an application of 卫健委": dict(zip(ROLES, (401, OK, 403, 403, OK, 404, 403, 403, 403, 403), strict=True)),
+    "verify an application of 总工会": dict(zip(ROLES, (401, OK, 403, 403, OK, 404, 403, 403, 403, 403), strict=True)),
     "allocate the cycle": dict(zip(ROLES, (401, OK, OK, 403, 403, 403, 403, 403, 403, 403), strict=True)),
     "correct a resident of town 2": dict(zip(ROLES, (401, OK, OK, 403, 403, 403, 404, OK, 403, 403), strict=True)),
     "publish a notice": dict(zip(ROLES, (401, OK, OK, 403, 403, 403, 403, 403, 403, 403), strict=True)),

@@ -36,7 +36,7 @@ def program_with(rule: str) -> ProgramSpec:
             "id": "probe",
             "name": {"zh": "测试"},
             "kind": "quota_benefit",
-            "department": "卫健委",
+            "department": "总工会",
             "policy": "zj-cixi",
             "eligibility": [{"id": "probe", "label": {"zh": "条件"}, "rule": rule}],
             "tie_breaks": [{"key": f"(1 if {rule} else 0)", "label": {"zh": "次序"}}],

@@ -54,7 +54,7 @@ def accounts(loaded_engine: Engine, small_city: Path) -> dict[str, Actor]:
         "admin": ("admin", {}),
         "operator": ("operator", {}),
         "edu": ("reviewer", {"department": "教育局"}),
-        "health": ("reviewer", {"department": "卫健委"}),
+        "health": ("reviewer", {"department": "总工会"}),
         "town": ("town_staff", {"town_code": towns[0]}),
         "town2": ("town_staff", {"town_code": towns[1]}),
         "resident": ("resident", {"id_number": first["id_number"]}),
@@ -94,7 +94,7 @@ def city(small_city: Path) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def cycle(loaded_engine: Engine, accounts: dict[str, Actor], city: pl.DataFrame) -> dict[str, Any]:
     """A health-check quota cycle with 12 applications (the resident account's first),
-    verified by 卫健委 and allocated; ids of the cycle, run and the resident's application."""
+    verified by 总工会 and allocated; ids of the cycle, run and the resident's application."""
     today = date.today()
     mine = accounts["resident"].id_number
     others = city.filter(pl.col("id_number") != mine)["id_number"].head(11).to_list()

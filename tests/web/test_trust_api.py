@@ -153,7 +153,7 @@ def test_reviewers_verify_only_their_department_and_auditors_never_write(
 ) -> None:
     body = {"approve": False, "reason": "材料不全"}
     url = f"/api/v1/applications/{cycle['other']}/verification"
-    # 教育局 does not see 卫健委's applications at all; the auditor sees them but may not act.
+    # 教育局 does not see 总工会's applications at all; the auditor sees them but may not act.
     assert client.post(url, json=body, headers=headers(client, "edu")).status_code == 404
     assert client.post(url, json=body, headers=headers(client, "auditor")).status_code == 403
     assert client.post(url, json=body).status_code == 401

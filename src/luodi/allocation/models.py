@@ -62,6 +62,9 @@ class AllocationResult(Base):
     granted_for: Mapped[str | None] = mapped_column(String(64))
     """What a once-only benefit was granted for (``once_per``: the graduation level), so that
     a later cycle of the program does not grant it again."""
+    rate: Mapped[float | None] = mapped_column(Float)
+    """A tiered benefit's annual rate in per cent (a loan's), with its amount."""
+    term_months: Mapped[int | None] = mapped_column(Integer)
     reason_zh: Mapped[str | None] = mapped_column(Text)
     reason_en: Mapped[str | None] = mapped_column(Text)
     points_resident_id: Mapped[int | None] = mapped_column(Integer)

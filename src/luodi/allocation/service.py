@@ -63,6 +63,8 @@ RESULT_SCHEMA = {
     "lottery": pl.String,
     "entitlement": pl.Float64,
     "granted_for": pl.String,
+    "rate": pl.Float64,
+    "term_months": pl.Int64,
     "reason_zh": pl.String,
     "reason_en": pl.String,
     "points_resident_id": pl.Int64,
@@ -288,6 +290,8 @@ def allocate(
         if "entitlement" in outcome.columns
         else 0.0,
     }
+    if spec.cost_shares:
+        summary["cost_shares"] = cost_shares(spec, outcome, applicants)
     run = AllocationRun(
         cycle_id=cycle.id,
         previous_run_id=previous.id if previous else None,
@@ -348,6 +352,38 @@ def allocate(
         detail={"cycle": cycle.id, "seed": seed},
     )
     return run, results
+
+
+def cost_shares(
+    spec: ProgramSpec, outcome: pl.DataFrame, applicants: pl.DataFrame
+) -> list[dict[str, object]]:
+    """Each payer's share of the places given (``cost_shares``): the fraction as written,
+    the places it covers and what that share of them comes to (``places × share``, in places;
+    a report multiplies by the cost of one). A share paid ``by`` a word is split by its value
+    among the places given (each town union pays a third of its own employers' places)."""
+    placed = outcome.filter(pl.col("outcome") == Outcome.PLACED.value).select("application_id")
+    rows: list[dict[str, object]] = []
+    for share in spec.cost_shares:
+        fraction = share.fraction
+        base = {"payer": share.payer.zh, "payer_en": share.payer.en, "share": share.share}
+        if share.by is None:
+            groups = [(None, placed.height)]
+        else:
+            counted = (
+                placed.join(applicants.select("application_id", share.by), on="application_id")
+                .group_by(share.by)
+                .len()
+                .sort(share.by, nulls_last=True)
+            )
+            groups = [(value, count) for value, count in counted.iter_rows()]
+        for value, count in groups:
+            row: dict[str, object] = {**base}
+            if share.by is not None:
+                row[share.by] = value
+            row["places"] = count
+            row["places_paid"] = round(float(fraction * count), 4)
+            rows.append(row)
+    return rows
 
 
 def decision_rules(spec: ProgramSpec) -> ProgramRules:
@@ -487,6 +523,8 @@ def _stored_results(session: Session, run_id: int) -> pl.DataFrame:
             AllocationResult.lottery,
             AllocationResult.entitlement,
             AllocationResult.granted_for,
+            AllocationResult.rate,
+            AllocationResult.term_months,
             AllocationResult.reason_zh,
             AllocationResult.reason_en,
             AllocationResult.points_resident_id,

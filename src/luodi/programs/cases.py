@@ -498,7 +498,9 @@ def _decide(
     names = rules.scope(spec, input_types)
     evaluated = rules.evaluate(spec, input_types, frame, as_of)
     tiers = [
-        rules.compile_rule(tier.when, names, as_of).fill_null(False).alias(f"tier:{index}")
+        rules.compile_rule(rules.written(spec, tier.when), names, as_of)
+        .fill_null(False)
+        .alias(f"tier:{index}")
         for index, tier in enumerate(spec.tiers)
     ]
     if tiers:
@@ -518,6 +520,8 @@ def _decide(
                 (index + 1 for index in range(len(spec.tiers)) if row[f"tier:{index}"]), None
             ),
             "entitlement": row["entitlement"],
+            "rate": row["rate"],
+            "term_months": row["term_months"],
             "full_year": bool(row.get("full_year")),
             "current": bool(row.get("current")),
             "tie_breaks": [row[f"tie:{index}"] for index in range(len(spec.tie_breaks))],

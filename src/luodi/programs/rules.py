@@ -68,8 +68,51 @@ def scope(spec: ProgramSpec, input_types: Mapping[str, ValueType]) -> dict[str, 
     return {**context.types(input_types), **input_types, **own_names(spec)}
 
 
+class _Settings(ast.NodeTransformer):
+    """Each name of a program setting replaced by its value, as if written there."""
+
+    def __init__(self, settings: Mapping[str, object]) -> None:
+        self.settings = settings
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if node.id not in self.settings:
+            return node
+        value = self.settings[node.id]
+        replaced: ast.expr = (
+            ast.List([ast.Constant(item) for item in value], ast.Load())
+            if isinstance(value, list)
+            else ast.Constant(value)
+        )
+        return ast.copy_location(replaced, node)
+
+
+def written(spec: ProgramSpec, text: str) -> str:
+    """A rule as evaluated: the settings it names (``settings:``) replaced by their values,
+    so that `employer_town_code in towns` reads the program's list of towns."""
+    if not spec.settings:
+        return text
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return text  # refused by check_rules, with where
+    return ast.unparse(_Settings(spec.settings).visit(tree))
+
+
+def terms_expressions(spec: ProgramSpec) -> list[tuple[str, str]]:
+    """A tiered benefit's outcome terms (rate, term_months) that the document declares."""
+    if spec.terms is None:
+        return []
+    declared = {"rate": spec.terms.rate, "term_months": spec.terms.term_months}
+    return [(name, text) for name, text in declared.items() if text is not None]
+
+
 def expressions(spec: ProgramSpec) -> list[tuple[str, str]]:
-    """Every rule of the program with its place in the document."""
+    """Every rule of the program with its place in the document, as evaluated (settings
+    replaced by their values)."""
+    return [(place, written(spec, text)) for place, text in _expressions(spec)]
+
+
+def _expressions(spec: ProgramSpec) -> list[tuple[str, str]]:
     found = [(f"eligibility.{rule.id}", rule.rule) for rule in spec.eligibility]
     if spec.school is not None:
         found += [
@@ -82,6 +125,7 @@ def expressions(spec: ProgramSpec) -> list[tuple[str, str]]:
     if spec.once_per is not None:
         # A word like any rule's: checked against the scope, and computed for the run.
         found.append(("once_per", spec.once_per))
+    found += [(f"terms.{name}", text) for name, text in terms_expressions(spec)]
     return found
 
 
@@ -96,14 +140,36 @@ def names_read(spec: ProgramSpec) -> set[str]:
         except SyntaxError:
             continue  # refused by check_rules, with where
         found |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    return found
+    # The word a cost share is paid by (each town's union for its own employers).
+    return found | {share.by for share in spec.cost_shares if share.by}
 
 
 def check_rules(spec: ProgramSpec, input_types: Mapping[str, ValueType], policy: str) -> None:
     """Every rule parses and names only what the applicant's context, the scoring policy and
     the program provide; an unknown word is named with the nearest known one."""
     names = scope(spec, input_types)
-    problems = []
+    problems = [
+        FieldProblem(
+            f"settings.{name}",
+            name,
+            "设置与申请人情况、策略输入或字段同名",
+            "a setting has the name of a context word, policy input or field",
+            file=spec.id,
+        )
+        for name in spec.settings
+        if name in names
+    ]
+    problems += [
+        FieldProblem(
+            "cost_shares.by",
+            share.by,
+            "不是申请人情况的词",
+            "not a word of the applicant's context",
+            file=spec.id,
+        )
+        for share in spec.cost_shares
+        if share.by and share.by not in context.WORDS
+    ]
     for place, text in expressions(spec):
         try:
             parse_expression(text, names)
@@ -131,31 +197,43 @@ def evaluate(
     per tie-break key, the school rules ``full_year`` / ``current`` and the ``entitlement``."""
     names = scope(spec, input_types)
     columns: dict[str, pl.Expr] = {
-        f"rule:{rule.id}": compile_rule(rule.rule, names, as_of).fill_null(False)
+        f"rule:{rule.id}": compile_rule(written(spec, rule.rule), names, as_of).fill_null(False)
         for rule in spec.eligibility
     }
     if spec.school is not None:
-        columns["full_year"] = compile_rule(spec.school.full_year_rule.rule, names, as_of)
-        columns["current"] = compile_rule(spec.school.current_rule.rule, names, as_of)
+        school = spec.school
+        columns["full_year"] = compile_rule(written(spec, school.full_year_rule.rule), names, as_of)
+        columns["current"] = compile_rule(written(spec, school.current_rule.rule), names, as_of)
     group = pl.lit(spec.groups[-1].group if spec.groups else 0, dtype=pl.Int64)
     for entry in reversed(spec.groups[:-1]):
         assert entry.when is not None
         group = (
-            pl.when(compile_rule(entry.when, names, as_of).fill_null(False))
+            pl.when(compile_rule(written(spec, entry.when), names, as_of).fill_null(False))
             .then(pl.lit(entry.group, dtype=pl.Int64))
             .otherwise(group)
         )
     columns["priority_group"] = group
     for index, key in enumerate(spec.tie_breaks):
-        columns[f"tie:{index}"] = compile_rule(key.key, names, as_of).cast(pl.Float64)
+        columns[f"tie:{index}"] = compile_rule(written(spec, key.key), names, as_of).cast(
+            pl.Float64
+        )
     amount = pl.lit(None, dtype=pl.Float64)
     for tier in reversed(spec.tiers):
         amount = (
-            pl.when(compile_rule(tier.when, names, as_of).fill_null(False))
+            pl.when(compile_rule(written(spec, tier.when), names, as_of).fill_null(False))
             .then(pl.lit(tier.amount, dtype=pl.Float64))
             .otherwise(amount)
         )
     columns["entitlement"] = amount
+    # A loan's rate and term, recorded with its amount; null where there is no amount.
+    terms = dict(terms_expressions(spec))
+    for name, dtype in (("rate", pl.Float64), ("term_months", pl.Int64)):
+        value = (
+            compile_rule(written(spec, terms[name]), names, as_of).cast(dtype)
+            if name in terms
+            else pl.lit(None, dtype=dtype)
+        )
+        columns[name] = pl.when(amount.is_not_null()).then(value)
     rule_columns = [f"rule:{rule.id}" for rule in spec.eligibility]
     # Lazily: Polars' eager path folds a conditional whose condition is false on every row
     # into a scalar and then fails to broadcast it (`0 < (x if b else 0.25)` raised, or gave

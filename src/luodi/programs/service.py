@@ -91,6 +91,9 @@ def open_cycle(
             f"公示期为 1–{MAX_WINDOW_DAYS} 个工作日",
             f"1–{MAX_WINDOW_DAYS} working days",
         )
+    # A quota benefit's places as its document gives them (慈溪's health check: 50), unless
+    # the operator says otherwise for this cycle.
+    places = places if places is not None else spec.places
     if places is not None and not 1 <= places <= MAX_PLACES:
         raise Invalid.field(
             "places", places, f"名额应为 1–{MAX_PLACES:,}", f"1–{MAX_PLACES:,} places"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 
 import yaml
@@ -194,6 +195,37 @@ class RentSubsidy(BaseModel):
     """The priority groups it is for (乐清: 公交司机、环卫工人); none: every such household."""
 
 
+SettingValue = StrictBool | StrictInt | StrictFloat | StrictStr | list[StrictStr] | list[StrictInt]
+"""A program setting: a number, a word, or a list of words or whole numbers (town codes)."""
+
+
+class CostShare(BaseModel):
+    """Who pays which share of a benefit's cost (慈新服建〔2022〕6号: 宁波市总工会, 慈溪市总工会
+    and the town union of the employer each a third)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    payer: Text
+    share: StrictStr = Field(pattern=r"^[1-9][0-9]*/[1-9][0-9]*$")
+    """A fraction as written (``1/3``): a third is not 0.333."""
+    by: str | None = Field(default=None, pattern="^[a-z][a-z0-9_]*$")
+    """None: one payer for every place; a context word (``employer_town_code``): one payer
+    per value of it among the places given (each town's union for its own employers)."""
+
+    @property
+    def fraction(self) -> Fraction:
+        return Fraction(self.share)
+
+
+class OutcomeTerms(BaseModel):
+    """What a tiered benefit's outcome records beside its amount, as expressions over the
+    same scope as the rules (a loan's rate and term)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rate: str | None = None
+    """Annual interest rate in per cent."""
+    term_months: str | None = None
+
+
 class CaseExpectation(BaseModel):
     """What a test case expects; only the keys written are checked."""
 
@@ -206,6 +238,10 @@ class CaseExpectation(BaseModel):
     """The tier the rules select, 1 for the first of ``tiers``; null: below every tier."""
     entitlement: StrictInt | StrictFloat | None = None
     """The amount of that tier; null: below every tier."""
+    rate: StrictInt | StrictFloat | None = None
+    """The outcome's rate (``terms.rate``), per cent."""
+    term_months: StrictInt | None = None
+    """The outcome's term (``terms.term_months``)."""
     full_year: StrictBool | None = None
     current: StrictBool | None = None
     tie_breaks: list[StrictInt | StrictFloat | None] | None = None
@@ -309,6 +345,14 @@ class ProgramSpec(BaseModel):
     )
     """Working days the department has to decide an objection (复核), from the day after it
     is filed: 宁波 "复核 5 个工作日"."""
+    terms: OutcomeTerms | None = None
+    settings: dict[str, SettingValue] = {}
+    """Named values the rules read by name (the towns of a benefit, a loan's rate): a rule
+    reads the setting as if its value were written in its place."""
+    places: int | None = Field(default=None, ge=1)
+    """A quota benefit's places as the document gives them (``--places`` overrides)."""
+    cost_shares: list[CostShare] = []
+    """Who pays the cost of each place given; the shares add up to 1."""
     tests: list[ProgramCase] = Field(default=[], max_length=MAX_TESTS)
     """The program's own cases, run by ``luodi program test`` and by ``make test``."""
 
@@ -340,6 +384,16 @@ class ProgramSpec(BaseModel):
             )
         if self.once_per is not None and kind is not ProgramKind.TIERED_BENEFIT:
             raise ValueError("once_per is for a tiered benefit")
+        if self.terms is not None and kind is not ProgramKind.TIERED_BENEFIT:
+            raise ValueError("`terms` (rate, term_months) are for a tiered benefit")
+        if self.places is not None and kind is not ProgramKind.QUOTA_BENEFIT:
+            raise ValueError("`places` is for a quota benefit")
+        if self.cost_shares:
+            if any(share.fraction <= 0 for share in self.cost_shares):
+                raise ValueError("cost_shares: a share is more than 0")
+            total = sum((share.fraction for share in self.cost_shares), Fraction(0))
+            if total != 1:
+                raise ValueError(f"cost_shares add up to {total}, not 1")
         if self.groups and self.groups[-1].when is not None:
             raise ValueError("the last group has no `when`: it takes everybody else")
         for name, field in self.fields.items():
@@ -399,6 +453,10 @@ class ProgramSpec(BaseModel):
                 problems.append(
                     f"{where}.expect: full_year/current 只用于入学项目 / "
                     "full_year and current are for school admission only"
+                )
+            if given & {"rate", "term_months"} and self.terms is None:
+                problems.append(
+                    f"{where}.expect: 项目没有 terms（利率、期限） / the program has no terms"
                 )
             if given & {"tier", "entitlement"} and not self.tiers:
                 problems.append(f"{where}.expect: 项目没有档位 / the program has no tiers")

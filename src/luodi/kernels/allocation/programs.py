@@ -8,7 +8,8 @@ Applicants: ``application_id`` (integer), ``points``, ``priority_group``, ``elig
 for the refused, ``reason_zh``/``reason_en`` (which rules failed). By kind: ``choices``
 (``;``-separated school or housing-project ids) and ``home_town`` to choose; schools add
 ``full_year``/``current`` (the two insurance rules); housing adds ``household_size``;
-tiered benefits add ``entitlement``; every ``tie:<n>`` column the rules name.
+tiered benefits add ``entitlement`` and, when the program declares them, ``rate`` and
+``term_months`` (a loan's terms, kept with the amount); every ``tie:<n>`` column the rules name.
 
 Targets: ``target_id``, ``name``, ``town_code``, ``group_id``, ``layout``, ``capacity``,
 ``units`` (housing: the flat numbers, ``;``-separated) and, for schools, ``hot`` (学位紧张,
@@ -139,6 +140,8 @@ OUTCOME_COLUMNS = (
     "rank",
     "lottery",
     "entitlement",
+    "rate",
+    "term_months",
     "reason_zh",
     "reason_en",
 )
@@ -153,9 +156,9 @@ def decide(
 ) -> pl.DataFrame:
     """The outcome of every ranked application: application_id, outcome, target_id, unit,
     choice_rank (the applicant's own preference rank of the place), town_placement,
-    placement, no_seat, points, priority_group, rank, lottery, entitlement, reason_zh,
-    reason_en (a column absent from the program's kind is absent here). ``distances``:
-    the towns' (schools; see the module)."""
+    placement, no_seat, points, priority_group, rank, lottery, entitlement, rate,
+    term_months (a loan's), reason_zh, reason_en (a column absent from the program's kind
+    is absent here). ``distances``: the towns' (schools; see the module)."""
     eligible = applicants.filter(pl.col("eligible"))
     ineligible = applicants.filter(~pl.col("eligible")).select(
         "application_id",
@@ -176,6 +179,7 @@ def decide(
             "points",
             "priority_group",
             "entitlement",
+            *[name for name in ("rate", "term_months") if name in eligible.columns],
             outcome=pl.when(pl.col("entitlement").is_not_null())
             .then(pl.lit(Outcome.PLACED.value))
             .otherwise(pl.lit(Outcome.UNPLACED.value)),
