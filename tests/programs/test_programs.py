@@ -3,6 +3,7 @@ quota and a tiered benefit, on a synthetic city scored with the default policy."
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,16 +14,19 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from luodi.allocation import bank
 from luodi.allocation import service as allocation
 from luodi.allocation.models import AllocationRun
 from luodi.audit import service as audit
 from luodi.audit.models import AuditEntry
-from luodi.auth.actor import SYSTEM_ACTOR
-from luodi.errors import Conflict, Invalid
+from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
+from luodi.errors import Conflict, Forbidden, Invalid, NotFound
+from luodi.notices import service as notices
 from luodi.policy.service import find_policy
 from luodi.programs import demo, intake, service
 from luodi.programs import targets as program_targets
-from luodi.programs.models import Application, ApplicationStatus
+from luodi.programs.catalog import find_program
+from luodi.programs.models import Application, ApplicationStatus, ProgramCycle
 from luodi.registry.loading import load_city
 from luodi.registry.models import Child, Resident, Town
 from luodi.scoring import service as scoring_service
@@ -212,30 +216,179 @@ def test_public_housing_serial_dictatorship_and_waiting_list(
     assert counts == {"verified": waiting.height}
 
 
+def current_employers(city_files: Path) -> pl.DataFrame:
+    """From the city's own files, not the program's context: each worker's current employer
+    (the latest begun of the employments in force on AS_OF), its town, union and the post's
+    frontline flag."""
+    employment = pl.read_csv(city_files / "employment.csv", infer_schema=False)
+    employers = pl.read_csv(city_files / "employers.csv", infer_schema=False)
+    unions = pl.read_csv(city_files / "unions.csv", infer_schema=False)
+    current = (
+        employment.filter(
+            (pl.col("start_date").str.to_date() <= AS_OF)
+            & (pl.col("end_date").is_null() | (pl.col("end_date").str.to_date() >= AS_OF))
+        )
+        .sort("id_number", "start_date")
+        .unique("id_number", keep="last")
+    )
+    founded = pl.col("established_on").str.to_date()
+    return (
+        current.join(employers.select("credit_code", "town_code"), on="credit_code", how="left")
+        .join(unions, on="credit_code", how="left")
+        .select(
+            "id_number",
+            employer_town="town_code",
+            frontline=pl.col("frontline") == "true",
+            union=(pl.col("union") == "true") & (founded.is_null() | (founded <= AS_OF)),
+        )
+    )
+
+
 def test_quota_benefit_takes_the_highest_points(city: Session, small_city: Path) -> None:
     applications = demo.benefit_applications(small_city, 60)
-    cycle_id = open_and_fill(city, "health-check", None, applications, places=10)
+    cycle_id = open_and_fill(city, "health-check", None, applications, places=3)
     run = allocation.allocate_cycle(SYSTEM_ACTOR, city, cycle_id, "q")
     results = allocation.run_results(SYSTEM_ACTOR, city, run.id)
     placed = results.filter(pl.col("outcome") == "placed")
-    assert placed.height == 10
+    assert placed.height == 3
     unplaced = results.filter(pl.col("outcome") == "unplaced")
+    assert unplaced.height > 0, "more eligible applicants than places"
     assert placed["points"].min() >= unplaced["points"].max()
-    assert json.loads(run.summary)["placed"] == 10
+    assert json.loads(run.summary)["placed"] == 3
+
+
+def test_health_check_goes_to_union_frontline_workers_of_the_ten_towns(
+    city: Session, small_city: Path
+) -> None:
+    spec, _ = find_program("health-check")
+    towns = set(spec.settings["towns"])  # type: ignore[arg-type]
+    assert len(towns) == 10
+    applications = demo.health_check_applications(small_city, share=0.6)
+    # No --places: the document's 50; the union federation owns the cycle.
+    cycle_id = open_and_fill(city, "health-check", None, applications)
+    cycle = city.get(ProgramCycle, cycle_id)
+    assert cycle is not None and cycle.department == "总工会"
+    assert [t.capacity for t in program_targets.cycle_targets(city, cycle_id)] == [50]
+    run = allocated(city, cycle_id, "hc")
+    results = allocation.run_results(SYSTEM_ACTOR, city, run.id, masked=False)
+    facts = current_employers(small_city)
+    joined = results.join(facts, on="id_number", how="left")
+    placed = joined.filter(pl.col("outcome") == "placed")
+    assert 0 < placed.height <= 50
+    for row in placed.iter_rows(named=True):
+        assert row["frontline"] and row["union"] and row["employer_town"] in towns
+    # Workers whose employer is outside the ten towns (frontline, unionised) are refused
+    # for that rule, and only those.
+    outside = joined.filter(
+        pl.col("frontline")
+        & pl.col("union")
+        & ~pl.col("employer_town").is_in(list(towns))
+        & pl.col("points").is_not_null()
+    )
+    assert outside.height > 0, "the synthetic city has union workers outside the ten towns"
+    assert set(outside["outcome"]) == {"ineligible"}
+    assert all("用人单位在名额所属的镇（街道）" in reason for reason in outside["reason_zh"])
+    # … and whoever is refused for it works outside them (or nowhere on record).
+    refused = joined.filter(pl.col("reason_zh").str.contains("名额所属的镇").fill_null(False))
+    assert not refused.filter(pl.col("employer_town").is_in(list(towns))).height
+    # Each payer's share, recorded with the run: the city's and Ningbo's unions a third of
+    # every place, each town's union a third of its own employers' places.
+    shares = json.loads(run.summary)["cost_shares"]
+    whole = [share for share in shares if "employer_town_code" not in share]
+    assert [share["payer"] for share in whole] == ["宁波市总工会", "慈溪市总工会"]
+    assert all(share["places"] == placed.height for share in whole)
+    by_town = {
+        share["employer_town_code"]: share for share in shares if "employer_town_code" in share
+    }
+    expected = dict(placed.group_by("employer_town").len().iter_rows())
+    assert {town: share["places"] for town, share in by_town.items()} == expected
+    for share in shares:
+        assert share["share"] == "1/3"
+        assert share["places_paid"] == pytest.approx(share["places"] / 3, abs=1e-4)
+    assert sum(share["places_paid"] for share in shares) == pytest.approx(placed.height, abs=1e-3)
 
 
 def test_tiered_loan_limits_follow_the_bands(city: Session, small_city: Path) -> None:
-    applications = demo.benefit_applications(small_city, 300)
+    applications = demo.loan_applications(small_city, share=0.3)
     cycle_id = open_and_fill(city, "loan", None, applications)
     run = allocated(city, cycle_id, "t")
-    results = allocation.run_results(SYSTEM_ACTOR, city, run.id)
-    granted = results.filter(pl.col("outcome") == "placed")
+    results = allocation.run_results(SYSTEM_ACTOR, city, run.id, masked=False)
+    asked = results.join(applications, on="id_number")
+    granted = asked.filter(pl.col("outcome") == "placed")
     assert granted.height > 0
     for points, amount in granted.select("points", "entitlement").iter_rows():
         expected = 200_000 if points >= 120 else 100_000 if points >= 90 else 50_000
         assert points >= 60 and amount == expected
-    below = results.filter(pl.col("outcome") == "unplaced")
+    # The outcome records the rate and the term asked for (at most 12 months).
+    assert set(granted["rate"]) == {4.8}
+    assert (granted["term_months"] == granted["requested_term_months"]).all()
+    assert granted["term_months"].max() <= 12 and granted["bank_consent"].all()
+    below = asked.filter(pl.col("outcome") == "unplaced")
     assert (below["points"] < 60).all()
+    assert below["rate"].null_count() == below.height
+    # (Of those in the scoring run: the others are refused for their permit first.)
+    scored = asked.filter(pl.col("points").is_not_null())
+    too_long = scored.filter(pl.col("requested_term_months") > 12)
+    no_consent = scored.filter(~pl.col("bank_consent"))
+    assert too_long.height > 0 and no_consent.height > 0
+    assert set(too_long["outcome"]) == set(no_consent["outcome"]) == {"ineligible"}
+    assert all("贷款期限" in reason for reason in too_long["reason_zh"])
+    assert all("同意向银行提供" in reason for reason in no_consent["reason_zh"])
+    # The notice shows the approved amount (never rate or term).
+    notice = notices.publish(SYSTEM_ACTOR, city, allocation_run_id=run.id)
+    rows = notices.rows_page(city, notice, 0, 1000)
+    shown = rows.filter(pl.col("outcome") == "核准")
+    assert shown.height == granted.height
+    assert dict(zip(shown["ref"], shown["amount"], strict=True)) == {
+        str(a): e for a, e in granted.select("application_id", "entitlement").iter_rows()
+    }
+    assert "rate" not in rows.columns and "term_months" not in rows.columns
+
+
+def test_the_approved_loans_go_to_the_bank_in_full_once_final(
+    city: Session, small_city: Path
+) -> None:
+    applications = demo.loan_applications(small_city, share=0.3)
+    cycle_id = open_and_fill(city, "loan", None, applications)
+    run = allocated(city, cycle_id, "b")
+    # Not while the list may still change (the notice period).
+    with pytest.raises(Conflict):
+        bank.approved_list(SYSTEM_ACTOR, city, run.id, "csv")
+    service.finalize(SYSTEM_ACTOR, city, cycle_id)
+    results = allocation.run_results(SYSTEM_ACTOR, city, run.id, masked=False)
+    granted = results.filter(pl.col("outcome") == "placed").sort("application_id")
+    owner = Actor("rsj", Role.REVIEWER, department="人社局")
+    _, rows, content = bank.approved_list(owner, city, run.id, "csv")
+    read = pl.read_csv(io.BytesIO(content), infer_schema=False)
+    assert read.columns == list(bank.COLUMNS.values())
+    # Full ID numbers (the bank identifies its customer), exactly the approved applications.
+    assert read["身份证号码"].to_list() == granted["id_number"].to_list()
+    assert all("*" not in number for number in read["身份证号码"])
+    assert read["核准额度（元）"].cast(pl.Float64).to_list() == granted["entitlement"].to_list()
+    assert set(read["年利率（%）"]) == {"4.8"}
+    _, _, xlsx = bank.approved_list(SYSTEM_ACTOR, city, run.id, "xlsx")
+    sheet = pl.read_excel(io.BytesIO(xlsx), has_header=False, infer_schema_length=0)
+    ids = sheet.get_column(sheet.columns[2]).to_list()
+    header = ids.index("身份证号码")
+    assert ids[header + 1 :] == granted["id_number"].to_list()  # text, not rounded
+    # Each export audited: run, format and rows, never the numbers.
+    entries = city.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "allocation.bank_export", AuditEntry.object_id == str(run.id)
+        )
+    ).all()
+    assert [json.loads(e.detail or "{}")["format"] for e in entries] == ["csv", "xlsx"]
+    assert all(json.loads(e.detail or "{}")["rows"] == rows.height for e in entries)
+    assert not any(number in (e.detail or "") for e in entries for number in read["身份证号码"])
+    # Another department does not reach the run; the service centre's operator and the
+    # auditor may not export; the format is csv or xlsx.
+    with pytest.raises(NotFound):
+        bank.approved_list(Actor("edu", Role.REVIEWER, department="教育局"), city, run.id, "csv")
+    for role in (Role.OPERATOR, Role.AUDITOR):
+        with pytest.raises(Forbidden):
+            bank.approved_list(Actor("x", role), city, run.id, "csv")
+    with pytest.raises(Invalid):
+        bank.approved_list(SYSTEM_ACTOR, city, run.id, "pdf")
 
 
 def test_bad_applications_are_refused_whole(city: Session, small_city: Path) -> None:

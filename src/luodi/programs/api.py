@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from luodi.allocation import bank
 from luodi.allocation import service as allocation
 from luodi.allocation.models import AllocationRun
 from luodi.notices import deadlines
@@ -200,6 +201,33 @@ def run_results(run_id: ObjectId, actor: CurrentActor, session: DbSession) -> di
     run = allocation.get_run(actor, session, run_id)
     frame = allocation.run_results(actor, session, run_id).drop("resident_id", "child_id")
     return {**_run(run), "results": frame.to_dicts()}
+
+
+@router.get(
+    "/allocation-runs/{run_id}/bank-export",
+    summary="给银行的核准名单（含完整身份证号码）/ the approved list for the bank",
+)
+def bank_export(
+    run_id: ObjectId,
+    actor: CurrentActor,
+    session: DbSession,
+    file_format: Annotated[Literal["csv", "xlsx"], Query(alias="format")] = "xlsx",
+) -> Response:
+    """The admin and the program's own department only; every export is audited."""
+    _, _, content = bank.approved_list(actor, session, run_id, file_format)
+    media = {
+        "csv": "text/csv; charset=utf-8",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }[file_format]
+    return Response(
+        content,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="run-{run_id}-bank.{file_format}"',
+            # Full ID numbers: never kept by a shared cache or the browser's.
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/allocation-runs/{run_id}/diff")

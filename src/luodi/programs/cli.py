@@ -586,6 +586,22 @@ def print_run(
     console.print(table)
     if summary.get("entitlement_total"):
         console.print(f"待遇合计 {summary['entitlement_total']:,.0f} 元", highlight=False)
+    shares = summary.get("cost_shares") or []
+    if shares:
+        shown = Table(
+            "出资方 payer", "镇街", "份额", "名额", "折合名额", title="费用分担 cost shares"
+        )
+        for share in shares:
+            # A payer by a word (each town's union) says which of its values it pays for.
+            town = next((str(v) for k, v in share.items() if k.endswith("_code")), "")
+            shown.add_row(
+                share["payer"],
+                town,
+                share["share"],
+                f"{share['places']:,}",
+                f"{share['places_paid']:g}",
+            )
+        console.print(shown)
     _print_placements(results, summary)
     placed = results.filter(pl.col("outcome") == "placed")
     if placed.height and placed["choice_rank"].drop_nulls().len():
@@ -617,12 +633,23 @@ def print_run(
             "" if row["priority_group"] is None else str(row["priority_group"]),
             "" if row["rank"] is None else str(row["rank"]),
             row["outcome"],
-            row["unit"]
-            or row["target_name"]
-            or ("" if row["entitlement"] is None else f"{row['entitlement']:,.0f} 元"),
+            row["unit"] or row["target_name"] or _amount(row),
             row["reason_zh"] or "",
         )
     console.print(sample)
+
+
+def _amount(row: dict[str, object]) -> str:
+    """A tiered benefit's amount, with a loan's rate and term when the outcome has them."""
+    amount, rate, term = row["entitlement"], row.get("rate"), row.get("term_months")
+    if not isinstance(amount, int | float):
+        return ""
+    said = f"{amount:,.0f} 元"
+    if isinstance(rate, int | float):
+        said += f"，年利率 {rate:g}%"
+    if isinstance(term, int):
+        said += f"，{term} 个月"
+    return said
 
 
 @program_app.command("allocate")
@@ -704,6 +731,29 @@ def results(
         console.print(f"已导出 / written to {output}", highlight=False)
 
 
+@program_app.command("bank-export")
+def bank_export(
+    run_id: Annotated[int, typer.Argument(help="分配批次 id（已确定）")],
+    output: Annotated[Path, typer.Option("--output", help="导出文件 .csv/.xlsx")],
+) -> None:
+    """给银行的核准名单（含完整身份证号码，记入审计）/ the approved list for the bank."""
+    from luodi.allocation import bank
+    from luodi.files import check_writable, write_bytes
+
+    check_writable(output, (".csv", ".xlsx"))
+    with session_scope() as session:
+        _, rows, content = bank.approved_list(
+            SYSTEM_ACTOR, session, run_id, output.suffix.lower().lstrip(".")
+        )
+        # Written before the audit entry commits: a failed write leaves no record of an
+        # export that did not happen.
+        write_bytes(output, content)
+    console.print(
+        f"已导出 {rows.height:,} 条核准记录 / {rows.height:,} approved rows written to {output}",
+        highlight=False,
+    )
+
+
 @program_app.command("diff")
 def diff(run_id: Annotated[int, typer.Argument(help="分配批次 id")]) -> None:
     """与上一次分配的差异 / what changed since the previous run."""
@@ -735,8 +785,9 @@ def finalize(cycle: Annotated[int, typer.Argument(help="周期 id")]) -> None:
 
 
 def demo_cycles(city: Path, as_of: date, seed: int) -> list[int]:
-    """The demo: a school admission and a housing cycle in the demo city, with applications
-    drawn from its families, verified, allocated and printed. Returns the runs."""
+    """The demo: a school admission, a housing, a health-check and a loan cycle in the demo
+    city, with applications drawn from its people, verified, allocated and printed, then the
+    outcomes of every program side by side. Returns the runs."""
     from datetime import timedelta
 
     from luodi.allocation import service as allocation
@@ -747,7 +798,7 @@ def demo_cycles(city: Path, as_of: date, seed: int) -> list[int]:
     opens, closes = today - timedelta(days=30), today + timedelta(days=30)
     folder = city / "applications"
     folder.mkdir(exist_ok=True)
-    plans = [
+    plans: list[tuple[str, str, Path | None, pl.DataFrame, dict[str, int]]] = [
         (
             "school-entry",
             f"{as_of.year}年秋季小学一年级",
@@ -762,8 +813,23 @@ def demo_cycles(city: Path, as_of: date, seed: int) -> list[int]:
             demo.housing_applications(city, seed=seed),
             {},
         ),
+        (
+            "health-check",
+            f"{as_of.year}年新市民免费健康体检",
+            None,
+            demo.health_check_applications(city, seed=seed),
+            {},
+        ),
+        (
+            "loan",
+            f"{as_of.year}年新市民贷",
+            None,
+            demo.loan_applications(city, seed=seed),
+            {},
+        ),
     ]
     runs: list[int] = []
+    outcomes: dict[str, dict[str, int]] = {}
     for program, name, targets, applications, extra in plans:
         if applications.is_empty():
             # A small demo city (`luodi demo --residents 100`) may have no family that can apply:
@@ -798,4 +864,31 @@ def demo_cycles(city: Path, as_of: date, seed: int) -> list[int]:
             frame = allocation.run_results(SYSTEM_ACTOR, session, run.id)
         print_run(run, frame, rows=8)
         runs.append(run.id)
+        outcomes[program] = outcome_counts(frame)
+    print_outcomes(outcomes)
     return runs
+
+
+def outcome_counts(results: pl.DataFrame) -> dict[str, int]:
+    """A run's applications by outcome (``Outcome`` values), as stored."""
+    return dict(sorted(results.group_by("outcome").len().iter_rows()))
+
+
+def print_outcomes(outcomes: dict[str, dict[str, int]]) -> None:
+    """Per program, its applications by outcome: one row each, outcome columns in order."""
+    from rich.table import Table
+
+    from luodi.allocation.models import OUTCOME_LABELS
+
+    # The outcomes by their stored words (placed …): the long labels would not fit 80 columns.
+    table = Table(title="演示结果：各项目按结果计数 / demo outcomes per program")
+    table.add_column("项目 program", no_wrap=True)
+    for key in [*OUTCOME_LABELS, "total"]:
+        table.add_column(key, justify="right")
+    for program, counts in outcomes.items():
+        table.add_row(
+            program,
+            *(f"{counts.get(key, 0):,}" for key in OUTCOME_LABELS),
+            f"{sum(counts.values()):,}",
+        )
+    console.print(table)

@@ -85,3 +85,37 @@ def housing_applications(city: Path, share: float = 0.01, seed: int = 2) -> pl.D
 def benefit_applications(city: Path, count: int, seed: int = 3) -> pl.DataFrame:
     residents = pl.read_csv(city / city_files.RESIDENTS, infer_schema=False).sort("id_number")
     return residents.sample(n=min(count, residents.height), seed=seed).select("id_number")
+
+
+def health_check_applications(city: Path, share: float = 0.05, seed: int = 4) -> pl.DataFrame:
+    """Workers who wish a health check (本人意愿): about ``share`` of the wage earners in
+    work, whatever their post or employer — the program, not the demo, decides who may."""
+    employment = pl.read_csv(city / city_files.EMPLOYMENT, infer_schema=False)
+    working = (
+        employment.filter(pl.col("end_date").is_null() | (pl.col("end_date") == ""))
+        .select("id_number")
+        .unique()
+        .sort("id_number")
+    )
+    if working.is_empty():
+        return working
+    return working.sample(n=max(1, round(working.height * share)), seed=seed)
+
+
+def loan_applications(city: Path, share: float = 0.02, seed: int = 5) -> pl.DataFrame:
+    """About ``share`` of residents ask for a 新市民贷: a term of 3, 6 or 12 months (a few
+    ask for 24, which the program refuses) and most agree that the bank receives the
+    application (a few do not, and are not approved)."""
+    rng = np.random.default_rng(seed)
+    residents = pl.read_csv(city / city_files.RESIDENTS, infer_schema=False).sort("id_number")
+    chosen = residents.sample(n=max(1, round(residents.height * share)), seed=seed)
+    count = chosen.height
+    return pl.DataFrame(
+        {
+            "id_number": chosen["id_number"],
+            "requested_term_months": rng.choice(
+                [3, 6, 12, 24], size=count, p=[0.2, 0.3, 0.45, 0.05]
+            ),
+            "bank_consent": rng.random(count) < 0.95,
+        }
+    )
