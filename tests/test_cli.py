@@ -547,3 +547,54 @@ def test_a_flag_is_shown_as_a_flag_and_works_as_one() -> None:
     assert shown.returncode == 0
     line = next(text for text in shown.stdout.splitlines() if "--load" in text)
     assert "<bool>" not in line and "BOOLEAN" not in line
+
+
+def test_demo_prints_the_outcome_of_every_program(
+    fresh_url: str,
+    configure: Callable[[str], None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`luodi demo` runs the school, housing, health-check and loan programs on the synthetic
+    city and prints, per program, its applications by outcome: the counts the database holds
+    for each program's run."""
+    from luodi.allocation.models import OUTCOME_LABELS, AllocationResult, AllocationRun
+    from luodi.programs.models import ProgramCycle
+
+    monkeypatch.setenv("LUODI_DATA_DIR", str(tmp_path / "data"))
+    configure(fresh_url)
+    result = runner.invoke(cli.app, ["demo", "--no-serve", "--residents", "500", "--force"])
+    assert result.exit_code == 0, result.output
+    table = result.output[result.output.index("演示结果") :]
+    printed: dict[str, dict[str, int]] = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip("│┃ ").split("│")]
+        if (
+            len(cells) == len(OUTCOME_LABELS) + 2
+            and cells[0]
+            and cells[1].replace(",", "").isdigit()
+        ):
+            counts = [int(cell.replace(",", "")) for cell in cells[1:]]
+            printed[cells[0]] = dict(zip([*OUTCOME_LABELS, "total"], counts, strict=True))
+    assert list(printed) == ["school-entry", "public-rental", "health-check", "loan"]
+    engine = create_db_engine(fresh_url)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(ProgramCycle.program_id, AllocationResult.outcome, func.count())
+            .join(AllocationRun, AllocationRun.cycle_id == ProgramCycle.id)
+            .join(AllocationResult, AllocationResult.run_id == AllocationRun.id)
+            .group_by(ProgramCycle.program_id, AllocationResult.outcome)
+        ).all()
+    engine.dispose()
+    expected: dict[str, dict[str, int]] = {}
+    for program, outcome, count in stored:
+        expected.setdefault(program, {key: 0 for key in [*OUTCOME_LABELS, "total"]})
+        expected[program][outcome] = count
+        expected[program]["total"] += count
+    assert printed == expected
+    # Each program decided something both ways: places given and applications refused.
+    for program, counts in printed.items():
+        assert counts["placed"] > 0, program
+        assert counts["total"] > counts["placed"], program
+    # The health check's payers and the loan's terms are shown with their runs.
+    assert "宁波市总工会" in result.output and "4.8%" in result.output
