@@ -588,7 +588,7 @@ def test_demo_prints_the_outcome_of_every_program(
     engine.dispose()
     expected: dict[str, dict[str, int]] = {}
     for program, outcome, count in stored:
-        expected.setdefault(program, {key: 0 for key in [*OUTCOME_LABELS, "total"]})
+        expected.setdefault(program, dict.fromkeys([*OUTCOME_LABELS, "total"], 0))
         expected[program][outcome] = count
         expected[program]["total"] += count
     assert printed == expected

@@ -31,6 +31,7 @@ from luodi.registry.loading import load_city
 from luodi.registry.models import Child, Resident, Town
 from luodi.scoring import service as scoring_service
 from luodi.scoring.models import ResidentScore
+from tests.city_facts import current_employers
 
 AS_OF = date(2026, 3, 1)
 TODAY = date.today()
@@ -214,34 +215,6 @@ def test_public_housing_serial_dictatorship_and_waiting_list(
     )
     counts = service.cycle_counts(city, carried.id)
     assert counts == {"verified": waiting.height}
-
-
-def current_employers(city_files: Path) -> pl.DataFrame:
-    """From the city's own files, not the program's context: each worker's current employer
-    (the latest begun of the employments in force on AS_OF), its town, union and the post's
-    frontline flag."""
-    employment = pl.read_csv(city_files / "employment.csv", infer_schema=False)
-    employers = pl.read_csv(city_files / "employers.csv", infer_schema=False)
-    unions = pl.read_csv(city_files / "unions.csv", infer_schema=False)
-    current = (
-        employment.filter(
-            (pl.col("start_date").str.to_date() <= AS_OF)
-            & (pl.col("end_date").is_null() | (pl.col("end_date").str.to_date() >= AS_OF))
-        )
-        .sort("id_number", "start_date")
-        .unique("id_number", keep="last")
-    )
-    founded = pl.col("established_on").str.to_date()
-    return (
-        current.join(employers.select("credit_code", "town_code"), on="credit_code", how="left")
-        .join(unions, on="credit_code", how="left")
-        .select(
-            "id_number",
-            employer_town="town_code",
-            frontline=pl.col("frontline") == "true",
-            union=(pl.col("union") == "true") & (founded.is_null() | (founded <= AS_OF)),
-        )
-    )
 
 
 def test_quota_benefit_takes_the_highest_points(city: Session, small_city: Path) -> None:

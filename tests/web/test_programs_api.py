@@ -14,7 +14,9 @@ from luodi.db import session_scope
 from luodi.notices import service as notices
 from luodi.policy.service import find_policy
 from luodi.programs import service
+from luodi.programs.catalog import find_program
 from luodi.scoring import service as scoring_service
+from tests.city_facts import current_employers
 from tests.web.conftest import sign_in
 
 AS_OF = date(2026, 3, 1)
@@ -46,9 +48,16 @@ def test_a_quota_cycle_over_http(
     )
     assert refused.status_code == 422
     assert refused.json()["details"][0]["row"] == 2
+    # Ten workers the health check is for (frontline, unionised, in its ten towns) and two
+    # residents at random: more applicants than places.
+    towns = find_program("health-check")[0].settings["towns"]
+    workers = current_employers(small_city).filter(
+        pl.col("frontline") & pl.col("union") & pl.col("employer_town").is_in(towns)
+    )["id_number"]
+    numbers = [*workers.head(10), *people.filter(~people.is_in(workers)).head(2)]
     taken = admin_client.post(
         f"/api/v1/program-cycles/{cycle_id}/applications",
-        json={"records": [{"id_number": number} for number in people[:12]]},
+        json={"records": [{"id_number": number} for number in numbers]},
     )
     assert taken.status_code == 200, taken.text
     ids = taken.json()["application_ids"]
