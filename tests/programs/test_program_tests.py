@@ -834,3 +834,67 @@ def test_a_tier_for_everybody_is_one_value_for_every_case() -> None:
         )
     )
     assert [outcome.passed for outcome in outcomes] == [True, True]
+
+
+# ------------------------------------------------------------- settings, terms, cost shares
+
+
+def test_a_rule_reads_a_setting_as_if_its_value_were_written_there() -> None:
+    """The same case flips with the setting: the rule reads the program's list, not a
+    constant of the code."""
+    rule = {"id": "in_towns", "label": {"zh": "镇街"}, "rule": "employer_town_code in towns"}
+    inside = case(
+        name="单位在所列镇街",
+        inputs={**GOOD_CASE["inputs"], "employer_town_code": "330282114"},
+        expect={"eligible": True, "failed": []},
+    )
+    settings = {"towns": ["330282114", "330282103"]}
+    eligibility = [*PROGRAM["eligibility"], rule]
+    (outcome,) = run(document(inside, eligibility=eligibility, settings=settings))
+    assert outcome.passed
+    (outcome,) = run(document(inside, eligibility=eligibility, settings={"towns": ["330282103"]}))
+    assert [(c.key, c.actual) for c in outcome.failures] == [
+        ("eligible", False),
+        ("failed", ["in_towns"]),
+    ]
+
+
+def test_a_setting_may_not_hide_a_word_and_an_unknown_name_is_still_refused() -> None:
+    hiding = problems_of(document(case(), settings={"points": 3}))
+    assert any("settings.points" in problem and "同名" in problem for problem in hiding)
+    rule = {"id": "in_towns", "label": {"zh": "镇街"}, "rule": "employer_town_code in town"}
+    eligibility = [*PROGRAM["eligibility"], rule]
+    unknown = problems_of(document(case(), eligibility=eligibility, settings={"towns": ["1"]}))
+    assert any("eligibility.in_towns" in problem for problem in unknown)
+
+
+def test_a_tiered_benefit_records_its_terms_where_there_is_an_amount() -> None:
+    terms = {"rate": "rate_percent", "term_months": "min(months, max_term)"}
+    fields = {
+        **PROGRAM["fields"],
+        "months": {"type": "int", "default": 12, "label": {"zh": "期限"}},
+    }
+    settings = {"rate_percent": 4.8, "max_term": 12}
+    granted = expect(rate=4.8, term_months=6)
+    granted["fields"] = {**granted["fields"], "months": 6}
+    capped = {**granted, "name": "期限封顶", "fields": {**granted["fields"], "months": 30}}
+    capped["expect"] = {"term_months": 12}
+    below = {**case(name="不到最低一档", points=10), "expect": {"rate": None, "term_months": None}}
+    outcomes = run(document(granted, capped, below, terms=terms, fields=fields, settings=settings))
+    assert [outcome.passed for outcome in outcomes] == [True, True, True]
+    # Expecting terms of a program that has none is a problem of the document.
+    assert any("没有 terms" in p for p in problems_of(document(expect(rate=4.8))))
+
+
+@pytest.mark.parametrize(
+    ("shares", "words"),
+    [
+        (["1/3", "1/3"], "add up to 2/3"),
+        (["1/2", "1/2", "1/3"], "add up to 4/3"),
+        (["0.5", "1/2"], "share"),
+    ],
+)
+def test_cost_shares_are_fractions_that_add_up_to_one(shares: list[str], words: str) -> None:
+    declared = [{"payer": {"zh": f"出资方{i}"}, "share": share} for i, share in enumerate(shares)]
+    problems = problems_of(document(case(), cost_shares=declared))
+    assert any(words in problem for problem in problems), problems

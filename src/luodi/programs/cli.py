@@ -113,6 +113,19 @@ def show(program: Annotated[str, typer.Argument(help="项目 id")]) -> None:
         f"异议复核 {spec.objection_review_days} / working days: notice, review, 复核",
         highlight=False,
     )
+    if spec.terms is not None:
+        console.print(
+            f"  核准记录 利率 {spec.terms.rate or '—'}，期限（月） {spec.terms.term_months or '—'}",
+            highlight=False,
+        )
+    if spec.places is not None:
+        console.print(f"  名额 {spec.places}", highlight=False)
+    for name, value in spec.settings.items():
+        shown = "、".join(map(str, value)) if isinstance(value, list) else str(value)
+        console.print(f"  设置 {name}: {shown}", highlight=False)
+    for share in spec.cost_shares:
+        by = f"（按 {share.by}）" if share.by else ""
+        console.print(f"  费用分担 {share.payer.zh}{by} {share.share}", highlight=False)
     if spec.tests:
         console.print(
             f"  测试用例 {len(spec.tests)} 个 / test cases: luodi program test {spec.id}",
