@@ -1,11 +1,13 @@
-"""``luodi program …`` in a process of its own: what a command loads before it starts work
-(each command is a new process, and imports are most of a short command's time)."""
+"""``luodi program …``: in a process of its own, what a command loads before it starts work
+(each command is a new process, and imports are most of a short command's time); in this
+process, what a command writes."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,92 @@ def test_open_and_targets_show_the_hot_schools(database: Path) -> None:
         and "hot" in refused.stderr
         and "Traceback" not in refused.stderr
     )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def loan_database(
+    request: pytest.FixtureRequest,
+    small_city: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[int, int, list[str]]]:
+    """A database with the small city and an allocated loan cycle, this process's settings
+    pointed at it: (cycle, run, the approved ID numbers in application order)."""
+    from datetime import date, timedelta
+
+    import polars as pl
+
+    from luodi import db
+    from luodi.allocation import service as allocation
+    from luodi.auth.actor import SYSTEM_ACTOR
+    from luodi.db import session_scope
+    from luodi.policy.service import find_policy
+    from luodi.programs import demo, intake
+    from luodi.programs import service as programs
+    from luodi.scoring import service as scoring_service
+    from luodi.settings import get_settings
+    from tests.conftest import city_engine
+
+    as_of, today = date(2026, 3, 1), date.today()
+    with city_engine(request.param, small_city, tmp_path) as engine:
+        with session_scope(engine) as session:
+            scoring_service.score_registry(
+                SYSTEM_ACTOR, session, find_policy("zj-cixi", as_of), as_of
+            )
+            cycle = programs.open_cycle(
+                SYSTEM_ACTOR, session, "loan", "cli", today, today + timedelta(days=1), as_of
+            )
+            applications = demo.loan_applications(small_city, share=0.1)
+            intake.submit_applications(SYSTEM_ACTOR, session, cycle.id, applications.to_dicts())
+            intake.verify_all(SYSTEM_ACTOR, session, cycle.id)
+            run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle.id, "cli")
+            results = allocation.run_results(SYSTEM_ACTOR, session, run.id, masked=False)
+            approved = results.filter(pl.col("outcome") == "placed").sort("application_id")
+            found = (cycle.id, run.id, approved["id_number"].to_list())
+        monkeypatch.setenv("LUODI_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+        get_settings.cache_clear()
+        db.dispose_engines()
+        yield found
+        get_settings.cache_clear()
+        db.dispose_engines()
+
+
+def test_bank_export_writes_the_final_approved_list(
+    loan_database: tuple[int, int, list[str]], tmp_path: Path
+) -> None:
+    import io
+
+    import polars as pl
+    from typer.testing import CliRunner
+
+    from luodi.allocation import service as allocation
+    from luodi.auth.actor import SYSTEM_ACTOR
+    from luodi.cli import app
+    from luodi.db import session_scope
+    from luodi.programs import service as programs
+
+    cycle, run, numbers = loan_database
+    runner = CliRunner()
+    output = tmp_path / "loans.xlsx"
+    # Before the run is final: refused, nothing written.
+    early = runner.invoke(app, ["program", "bank-export", str(run), "--output", str(output)])
+    assert early.exit_code == 1 and "尚未确定" in early.stderr and not output.exists()
+    with session_scope() as session:
+        programs.finalize(SYSTEM_ACTOR, session, cycle)
+        assert allocation.get_run(SYSTEM_ACTOR, session, run).final
+    done = runner.invoke(app, ["program", "bank-export", str(run), "--output", str(output)])
+    assert done.exit_code == 0, done.stderr
+    assert f"已导出 {len(numbers):,} 条核准记录" in done.stdout
+    sheet = pl.read_excel(io.BytesIO(output.read_bytes()), has_header=False, infer_schema_length=0)
+    ids = sheet.get_column(sheet.columns[2]).to_list()
+    assert numbers and ids[ids.index("身份证号码") + 1 :] == numbers
+    csv = tmp_path / "loans.csv"
+    assert (
+        runner.invoke(app, ["program", "bank-export", str(run), "--output", str(csv)]).exit_code
+        == 0
+    )
+    assert pl.read_csv(csv, infer_schema=False)["身份证号码"].to_list() == numbers
+    wrong = runner.invoke(
+        app, ["program", "bank-export", str(run), "--output", str(tmp_path / "x.pdf")]
+    )
+    assert wrong.exit_code == 1 and ".csv 或 .xlsx" in wrong.stderr
