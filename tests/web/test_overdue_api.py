@@ -43,7 +43,7 @@ def monday_to_friday_end(start: date, working_days: int) -> date:
 def pending(
     loaded_engine: Engine, accounts: dict[str, Actor], city: pl.DataFrame
 ) -> dict[str, Any]:
-    """A health-check cycle (卫健委) with six applications submitted on ``SUBMITTED`` and
+    """A health-check cycle (总工会) with six applications submitted on ``SUBMITTED`` and
     not yet verified; one of them corrected today (its period starts again)."""
     today = date.today()
     numbers = city["id_number"].head(6).to_list()
@@ -121,7 +121,7 @@ def test_overdue_is_listed_within_each_scope(
     items = {item["id"]: item for item in response["items"]}
     assert set(items) == set(ids[:-1])  # the corrected one is not yet due
     first = items[ids[0]]
-    assert first["kind_label"] == "申请审核" and first["department"] == "卫健委"
+    assert first["kind_label"] == "申请审核" and first["department"] == "总工会"
     assert first["due_on"] == due.isoformat() and first["program_id"] == "health-check"
     assert first["working_days_late"] == workdays.current().working_days_between(
         due + timedelta(days=1), date.today()
@@ -141,6 +141,9 @@ def test_overdue_is_listed_within_each_scope(
     assert client.get("/api/v1/overdue").status_code == 401
     bad = client.get("/api/v1/overdue", headers=health, params={"as_of": "2026-02-30"})
     assert bad.status_code == 422
+    # A date years away is a typing error, answered as one (it was a 500).
+    far = client.get("/api/v1/overdue", headers=health, params={"as_of": "2040-01-01"})
+    assert far.status_code == 422 and "as_of" in far.text
 
 
 def test_a_verified_application_is_no_longer_overdue(

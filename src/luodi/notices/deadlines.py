@@ -9,7 +9,7 @@ the same source's 复核 of points. Computed when read, like the applications' d
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import polars as pl
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from luodi import workdays
 from luodi.auth.actor import Actor
 from luodi.auth.permissions import require
+from luodi.errors import Invalid
 from luodi.notices import repository
 from luodi.notices.models import Notice, Objection, ObjectionStatus
 from luodi.programs.deadlines import (
@@ -84,13 +85,28 @@ def overdue_objections(
     return late_items(frame.filter(pl.col("due_on") < as_of), "objection", as_of)
 
 
+MAX_AS_OF_DAYS = 3 * 366
+"""How far from today an overdue list may be asked for (the calendar counts working days over
+at most ten years; a deadline is weeks long)."""
+
+
 def overdue(
     actor: Actor, session: Session, as_of: date | None = None, cycle_id: int | None = None
 ) -> pl.DataFrame:
     """Everything past its deadline on ``as_of`` (default today) that the actor reads:
     applications the department has not decided (审核) and objections not yet decided
     (复核), oldest deadline first (``OVERDUE_SCHEMA``)."""
-    day = as_of or date.today()
+    day = as_of or workdays.local_day(datetime.now(UTC))
+    today = workdays.local_day(datetime.now(UTC))
+    if abs((day - today).days) > MAX_AS_OF_DAYS:
+        # Working days are counted day by day over a bounded span: a date years away is a
+        # typing error, answered as one (it raised a ValueError, a 500).
+        raise Invalid.field(
+            "as_of",
+            day.isoformat(),
+            f"查询日期应在今天前后 {MAX_AS_OF_DAYS} 天之内",
+            f"a date within {MAX_AS_OF_DAYS} days of today",
+        )
     return pl.concat(
         [
             overdue_applications(actor, session, day, cycle_id),

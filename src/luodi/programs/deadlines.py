@@ -154,11 +154,15 @@ def overdue_applications(
 def late_items(frame: pl.DataFrame, kind: str, as_of: date) -> pl.DataFrame:
     """Overdue items in ``OVERDUE_SCHEMA`` (with the working days late up to ``as_of``)."""
     calendar = workdays.current()
+
+    def working_days_late(due: date) -> int | None:
+        try:
+            return calendar.working_days_between(due + timedelta(days=1), as_of)
+        except ValueError:
+            return None  # a deadline more than ten years before: late, not counted by day
+
     # Once per distinct deadline: many items share a few.
-    late = {
-        due: calendar.working_days_between(due + timedelta(days=1), as_of)
-        for due in frame["due_on"].unique()
-    }
+    late = {due: working_days_late(due) for due in frame["due_on"].unique()}
     return (
         frame.with_columns(
             kind=pl.lit(kind),
