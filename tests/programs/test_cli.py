@@ -146,6 +146,7 @@ def loan_database(
 
     from luodi import db
     from luodi.allocation import service as allocation
+    from luodi.auth import service as auth_service
     from luodi.auth.actor import SYSTEM_ACTOR
     from luodi.db import session_scope
     from luodi.policy.service import find_policy
@@ -168,6 +169,9 @@ def loan_database(
             intake.submit_applications(SYSTEM_ACTOR, session, cycle.id, applications.to_dicts())
             intake.verify_all(SYSTEM_ACTOR, session, cycle.id)
             run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle.id, "cli")
+            auth_service.add_user(
+                SYSTEM_ACTOR, session, "loans", "reviewer", "Banker-2026-pass", department="人社局"
+            )
             results = allocation.run_results(SYSTEM_ACTOR, session, run.id, masked=False)
             approved = results.filter(pl.col("outcome") == "placed").sort("application_id")
             found = (cycle.id, run.id, approved["id_number"].to_list())
@@ -179,15 +183,20 @@ def loan_database(
         db.dispose_engines()
 
 
+AS_BANKER = ["--as", "loans"]
+
+
 def test_bank_export_writes_the_final_approved_list(
     loan_database: tuple[int, int, list[str]], tmp_path: Path
 ) -> None:
     import io
 
     import polars as pl
+    from sqlalchemy import select
     from typer.testing import CliRunner
 
     from luodi.allocation import service as allocation
+    from luodi.audit.models import AuditEntry
     from luodi.auth.actor import SYSTEM_ACTOR
     from luodi.cli import app
     from luodi.db import session_scope
@@ -197,12 +206,16 @@ def test_bank_export_writes_the_final_approved_list(
     runner = CliRunner()
     output = tmp_path / "loans.xlsx"
     # Before the run is final: refused, nothing written.
-    early = runner.invoke(app, ["program", "bank-export", str(run), "--output", str(output)])
+    early = runner.invoke(
+        app, ["program", "bank-export", str(run), "--output", str(output), *AS_BANKER]
+    )
     assert early.exit_code == 1 and "尚未确定" in early.stderr and not output.exists()
     with session_scope() as session:
         programs.finalize(SYSTEM_ACTOR, session, cycle)
         assert allocation.get_run(SYSTEM_ACTOR, session, run).final
-    done = runner.invoke(app, ["program", "bank-export", str(run), "--output", str(output)])
+    done = runner.invoke(
+        app, ["program", "bank-export", str(run), "--output", str(output), *AS_BANKER]
+    )
     assert done.exit_code == 0, done.stderr
     assert f"已导出 {len(numbers):,} 条核准记录" in done.stdout
     sheet = pl.read_excel(io.BytesIO(output.read_bytes()), has_header=False, infer_schema_length=0)
@@ -210,11 +223,21 @@ def test_bank_export_writes_the_final_approved_list(
     assert numbers and ids[ids.index("身份证号码") + 1 :] == numbers
     csv = tmp_path / "loans.csv"
     assert (
-        runner.invoke(app, ["program", "bank-export", str(run), "--output", str(csv)]).exit_code
+        runner.invoke(
+            app, ["program", "bank-export", str(run), "--output", str(csv), *AS_BANKER]
+        ).exit_code
         == 0
     )
     assert pl.read_csv(csv, infer_schema=False)["身份证号码"].to_list() == numbers
     wrong = runner.invoke(
-        app, ["program", "bank-export", str(run), "--output", str(tmp_path / "x.pdf")]
+        app, ["program", "bank-export", str(run), "--output", str(tmp_path / "x.pdf"), *AS_BANKER]
     )
     assert wrong.exit_code == 1 and ".csv 或 .xlsx" in wrong.stderr
+    # Without a named account nothing is exported; the audit names who took the list.
+    nobody = runner.invoke(app, ["program", "bank-export", str(run), "--output", str(csv)])
+    assert nobody.exit_code == 2 and "--as" in nobody.stderr
+    with session_scope() as session:
+        exports = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "allocation.bank_export")
+        ).all()
+        assert exports and {entry.actor for entry in exports} == {"loans"}

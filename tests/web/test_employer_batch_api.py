@@ -25,6 +25,7 @@ from luodi.programs import service as programs
 from luodi.programs.models import Application
 from luodi.registry.models import Child, Employer, Employment, Resident
 from tests.conftest import rolled_back_session
+from tests.factories import id_number
 from tests.test_cli import run_luodi
 from tests.web.conftest import AS_OF, PASSWORD, sign_in
 
@@ -150,6 +151,20 @@ def test_the_batch_is_refused_whole_naming_row_column_and_reason(
     with pytest.raises(Invalid) as raised:
         intake.submit_employer_batch(firm["actor"], db, firm["school"], [batch[0], batch[2]])
     assert {(p.row, p.field) for p in raised.value.details} == {(2, "child_id_number")}
+    another_family = raised.value.details[0].reason_zh
+    # A child number nobody registered is answered the same: an employer cannot probe the
+    # registry for which children are registered.
+    unregistered = id_number("330282", date(2020, 5, 5), 919)
+    with pytest.raises(Invalid) as raised:
+        intake.submit_employer_batch(
+            firm["actor"], db, firm["school"], [record(parent, unregistered, school)]
+        )
+    assert [p.reason_zh for p in raised.value.details] == [another_family]
+    assert "登记在册" not in raised.value.message_zh
+    # Nor does the general filing take an employer (it would skip the employee and route
+    # checks of the batch).
+    with pytest.raises(Forbidden):
+        intake.submit_applications(firm["actor"], db, firm["school"], batch[:1])
     # The route is the department's to certify, not the employer's.
     with pytest.raises(Invalid) as raised:
         intake.submit_employer_batch(

@@ -748,15 +748,26 @@ def results(
 def bank_export(
     run_id: Annotated[int, typer.Argument(help="分配批次 id（已确定）")],
     output: Annotated[Path, typer.Option("--output", help="导出文件 .csv/.xlsx")],
+    as_user: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            help="导出人的账号（管理员或主管部门审核员；记入审计）/ the account taking the list",
+        ),
+    ],
 ) -> None:
-    """给银行的核准名单（含完整身份证号码，记入审计）/ the approved list for the bank."""
+    """给银行的核准名单（含完整身份证号码，记入审计）/ the approved list for the bank.
+
+    The list carries full ID numbers: it is taken by a named account (``--as``), whose name
+    the audit entry keeps, never by the anonymous system actor."""
     from luodi.allocation import bank
+    from luodi.auth.cli import acting
     from luodi.files import check_writable, write_bytes
 
     check_writable(output, (".csv", ".xlsx"))
     with session_scope() as session:
         _, rows, content = bank.approved_list(
-            SYSTEM_ACTOR, session, run_id, output.suffix.lower().lstrip(".")
+            acting(session, as_user), session, run_id, output.suffix.lower().lstrip(".")
         )
         # Written before the audit entry commits: a failed write leaves no record of an
         # export that did not happen.

@@ -140,6 +140,21 @@ def submit_applications(
     today: date | None = None,
     lines: Sequence[int] | None = None,
 ) -> list[int]:
+    """``_submit``: a resident's own or the service centre's filing (an employer files only
+    through ``submit_employer_batch``, which checks its employees and the route first)."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.RESIDENT)
+    return _submit(actor, session, cycle_id, records, file, today, lines)
+
+
+def _submit(
+    actor: Actor,
+    session: Session,
+    cycle_id: int,
+    records: Sequence[Mapping[str, Any]],
+    file: str = "申请 applications",
+    today: date | None = None,
+    lines: Sequence[int] | None = None,
+) -> list[int]:
     """Applications from records (one per application: ``child_id_number`` for schools,
     ``choices``, and the program's fields), all or none. The record shape is the program's
     (``schemas.record_model``): identity, household, points and group never come from it.
@@ -147,9 +162,10 @@ def submit_applications(
     A resident files one record, for self (and own child: the applicant must be one of the
     child's two registered parents or guardians); the service centre files in bulk, naming each
     applicant's ``id_number``. ``lines`` numbers the records in messages (a file's rows)."""
-    # An employer files through ``submit_employer_batch``, which checks its employees first.
-    require(actor, Role.ADMIN, Role.OPERATOR, Role.RESIDENT, Role.EMPLOYER)
     on_behalf = not acts_as(actor, Role.RESIDENT)
+    # Only the service centre may be told that a child's number is not registered: a
+    # resident or an employer hears the same for another's child (no probing the registry).
+    centre = on_behalf and not acts_as(actor, Role.EMPLOYER)
     if not records:
         raise Invalid("没有申请记录", "no application records")
     if not on_behalf and len(records) != 1:
@@ -214,7 +230,7 @@ def submit_applications(
             frame,
             pl.col("child_id").is_null(),
             "child_id_number",
-            *(("不是登记在册的随迁子女", "not a registered child") if on_behalf else not_parent),
+            *(("不是登记在册的随迁子女", "not a registered child") if centre else not_parent),
         )
         # Only the child's parents or guardians file for it (《民法典》第二十七条): the two
         # the children feed names, wherever they live, never another adult of the household
@@ -643,7 +659,7 @@ def submit_employer_batch(
         "not an employee of this employer in force (per the employment feed)",
     )
     problems.raise_if_any("企业统一申请未受理", "employer batch refused")
-    ids = submit_applications(actor, session, cycle_id, records, file, today, numbered)
+    ids = _submit(actor, session, cycle_id, records, file, today, numbered)
     audit.record(
         session,
         actor,
