@@ -185,3 +185,20 @@ def test_the_levels_are_the_feeds() -> None:
 
     levels = find_feed("graduations").columns["level"].values or {}
     assert context.GRADUATION_LEVEL.values == tuple(levels)
+
+
+def test_two_cycles_before_either_is_final_grant_a_level_once(
+    session: Session, tmp_path: Path
+) -> None:
+    """Two cycles of the subsidy allocated while neither is final: the second sees the
+    first's grant (its latest run), so the same level is not paid twice (it was, when only
+    final runs counted)."""
+    load_city(SYSTEM_ACTOR, session, upgrade_city(tmp_path), today=THIRD)
+    father = session.scalars(select(Resident).where(Resident.id_number == city.FATHER)).one().id
+    granted = []
+    for name in ("one", "two"):
+        cycle_id, _ = cycle_on(session, FIRST, [city.FATHER])
+        intake.verify_all(CENTRE, session, cycle_id)
+        run = allocation.allocate_cycle(SYSTEM_ACTOR, session, cycle_id, name)
+        granted.append(outcomes(session, run.id)[father]["outcome"])
+    assert granted == ["placed", "ineligible"]

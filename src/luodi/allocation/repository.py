@@ -71,18 +71,22 @@ PERSON_SCHEMA = {"resident_id": pl.Int64, "household_id": pl.Int64, "town_code":
 
 def earlier_grants(session: Session, cycle: ProgramCycle) -> pl.DataFrame:
     """``resident_id`` and ``value`` (``granted_for``) of every grant of the cycle's program
-    in the final runs of its other cycles: what a once-only benefit was already given for.
-    Only final results count (a run still in its notice may change)."""
+    in the latest run of each of its other cycles (a final cycle's is its final run): what a
+    once-only benefit was already given for. Not only final runs: two cycles allocated before
+    either was final each granted the same level to the same person (the 3,000 yuan twice).
+    A grant a later re-run withdraws stops counting when that run is made."""
+    latest = (
+        select(func.max(AllocationRun.id))
+        .join(ProgramCycle, ProgramCycle.id == AllocationRun.cycle_id)
+        .where(ProgramCycle.program_id == cycle.program_id, ProgramCycle.id != cycle.id)
+        .group_by(AllocationRun.cycle_id)
+    )
     return bulk.read_frame(
         session,
         select(Application.resident_id, AllocationResult.granted_for)
         .join(Application, Application.id == AllocationResult.application_id)
-        .join(AllocationRun, AllocationRun.id == AllocationResult.run_id)
-        .join(ProgramCycle, ProgramCycle.id == AllocationRun.cycle_id)
         .where(
-            ProgramCycle.program_id == cycle.program_id,
-            ProgramCycle.id != cycle.id,
-            AllocationRun.final.is_(True),
+            AllocationResult.run_id.in_(latest),
             AllocationResult.outcome == Outcome.PLACED.value,
             AllocationResult.granted_for.is_not(None),
         ),

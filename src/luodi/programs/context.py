@@ -410,9 +410,9 @@ GRADUATION_WORDS: dict[str, Word] = {
     "graduation_granted": _word(
         "education",
         BOOL,
-        "本项目此前已确定的周期中已为该层次发放过（once_per）；没有毕业记录的为 false",
-        "the program already granted for that level in an earlier final cycle (once_per); "
-        "false without a graduation record",
+        "本项目其他周期的最近一次分配中已为该层次发放过（once_per）；没有毕业记录的为 false",
+        "the program already granted for that level in the latest run of another of its "
+        "cycles (once_per); false without a graduation record",
         "allocation_results.granted_for",
     ),
 }
