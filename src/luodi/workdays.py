@@ -122,6 +122,13 @@ def local_day(moment: datetime) -> date:
     return moment.astimezone(CHINA_TIME).date()
 
 
+def today() -> date:
+    """Today in China: the day deadlines, overdue lists and "in force today" are judged on,
+    whatever the server's zone (between 00:00 and 08:00 in China a UTC server's date is
+    still yesterday)."""
+    return local_day(datetime.now(UTC))
+
+
 def deadline(event_day: date, working_days: int) -> date:
     """The last day of a period of ``working_days`` working days after an event (a
     submission, an objection): the event's own day does not count and the period starts

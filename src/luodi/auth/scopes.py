@@ -32,7 +32,6 @@ test holds that), so the table below is the whole story:
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, false, or_, select, true
@@ -80,9 +79,10 @@ def town_of_resident(resident_id: Column) -> ColumnElement[Any]:
 def employees_of_actor(actor: Actor) -> Select[tuple[int]]:
     """The ``residents.id`` of an employer actor's employees: an employment with its credit
     code in force today (started, not ended), as the employment feed says."""
+    from luodi import workdays
     from luodi.registry.models import Employer, Employment
 
-    today = date.today()
+    today = workdays.today()
     return (
         select(Employment.resident_id)
         .join(Employer, Employer.id == Employment.employer_id)

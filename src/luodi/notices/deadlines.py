@@ -9,7 +9,7 @@ the same source's 复核 of points. Computed when read, like the applications' d
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import polars as pl
 from sqlalchemy import select
@@ -96,8 +96,8 @@ def overdue(
     """Everything past its deadline on ``as_of`` (default today) that the actor reads:
     applications the department has not decided (审核) and objections not yet decided
     (复核), oldest deadline first (``OVERDUE_SCHEMA``)."""
-    day = as_of or workdays.local_day(datetime.now(UTC))
-    today = workdays.local_day(datetime.now(UTC))
+    today = workdays.today()
+    day = as_of or today
     if abs((day - today).days) > MAX_AS_OF_DAYS:
         # Working days are counted day by day over a bounded span: a date years away is a
         # typing error, answered as one (it raised a ValueError, a 500).

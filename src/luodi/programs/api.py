@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from luodi import workdays
 from luodi.allocation import bank
 from luodi.allocation import service as allocation
 from luodi.allocation.models import AllocationRun
@@ -278,7 +279,7 @@ def overdue(
     """逾期未办：超过审核期限的申请、超过复核期限的异议（按权限：部门审核看本部门的）/
     applications past the department's review deadline and objections past the 复核
     deadline, in the actor's scope."""
-    day = as_of or date.today()
+    day = as_of or workdays.today()
     items = deadlines.overdue(actor, session, day, cycle)
     return {
         "as_of": day,
@@ -301,5 +302,5 @@ def _application(session: DbSession, application: Application) -> dict[str, Any]
         "submitted_at": application.submitted_at,
         "verified_at": application.verified_at,
         "review_due_on": due,
-        "review_overdue": pending and due < date.today(),
+        "review_overdue": pending and due < workdays.today(),
     }

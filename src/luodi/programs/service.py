@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from luodi import bulk
+from luodi import bulk, workdays
 from luodi.allocation import service as allocation
 from luodi.allocation.models import AllocationResult, AllocationRun, Outcome
 from luodi.audit import service as audit
@@ -181,10 +181,6 @@ def published_targets(actor: Actor, session: Session, cycle_id: int) -> list[Cyc
     return targets.cycle_targets(session, cycle.id)
 
 
-CHINA = timezone(timedelta(hours=8))
-"""The day an application was filed is the day in China (UTC+8, no daylight saving)."""
-
-
 def first_applied(session: Session, applications: Sequence[Application]) -> dict[int, date]:
     """The day each application's household first applied: the filing day of the first
     application of its ``carried_from`` chain (a waiting list carried twice goes back two
@@ -206,7 +202,8 @@ def first_applied(session: Session, applications: Sequence[Application]) -> dict
         current = application.id
         while (up := parent.get(current)) is not None and up in filed:
             current = up
-        first[application.id] = filed[current].astimezone(CHINA).date()
+        # The day in China it was filed (a naive moment from SQLite is UTC).
+        first[application.id] = workdays.local_day(filed[current])
     return first
 
 
