@@ -862,6 +862,10 @@ def test_a_rule_reads_a_setting_as_if_its_value_were_written_there() -> None:
 def test_a_setting_may_not_hide_a_word_and_an_unknown_name_is_still_refused() -> None:
     hiding = problems_of(document(case(), settings={"points": 3}))
     assert any("settings.points" in problem and "同名" in problem for problem in hiding)
+    # Nor a function's name (it would replace `year(...)` in every rule), nor the date's.
+    for name in ("year", "as_of"):
+        hidden = problems_of(document(case(), settings={name: 2026}))
+        assert any(f"settings.{name}" in problem for problem in hidden)
     rule = {"id": "in_towns", "label": {"zh": "镇街"}, "rule": "employer_town_code in town"}
     eligibility = [*PROGRAM["eligibility"], rule]
     unknown = problems_of(document(case(), eligibility=eligibility, settings={"towns": ["1"]}))

@@ -18,6 +18,7 @@ from luodi.errors import FieldProblem, Invalid
 from luodi.kernels.allocation.terms import TieBreakColumn
 from luodi.kernels.policy import KEY
 from luodi.kernels.policy.expressions import (
+    FUNCTIONS,
     ExpressionError,
     Kind,
     ValueType,
@@ -152,12 +153,13 @@ def check_rules(spec: ProgramSpec, input_types: Mapping[str, ValueType], policy:
         FieldProblem(
             f"settings.{name}",
             name,
-            "设置与申请人情况、策略输入或字段同名",
-            "a setting has the name of a context word, policy input or field",
+            "设置与申请人情况、策略输入、字段或函数同名",
+            "a setting has the name of a context word, policy input, field or function",
             file=spec.id,
         )
         for name in spec.settings
-        if name in names
+        # A setting named like a function would replace it in every rule (`year`, `date`).
+        if name in names or name in FUNCTIONS or name == "as_of"
     ]
     problems += [
         FieldProblem(
