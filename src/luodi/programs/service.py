@@ -129,7 +129,8 @@ def open_cycle(
     session.add(cycle)
     session.flush()
     if targets_file is not None and needs_file:
-        town_codes = set(session.scalars(select(Town.code)))
+        # A registry with no towns yet (a fresh database) has nothing to check against.
+        town_codes = set(session.scalars(select(Town.code))) or None
         offered = targets.from_file(spec, targets_file, entry_grade, town_codes)
         if spec.kind is ProgramKind.SCHOOL_ADMISSION:
             # 学位紧张 is declared with the cycle, before anybody applies.
