@@ -147,6 +147,51 @@ def test_a_hot_value_that_is_not_yes_or_no_is_refused_naming_its_row(
     assert "是/否" in problem.reason_zh
 
 
+def test_a_school_or_flat_in_a_town_the_registry_does_not_know_is_refused_naming_its_row(
+    city: Session, small_city: Path, tmp_path: Path
+) -> None:
+    """A typing error in a school's town code (999999999) opened the cycle: the school was in
+    no town, so no child was ever placed there by the town (就近, 统筹) and the notice had no
+    town's name. Found by the domain check."""
+    bad = schools_file(
+        small_city,
+        tmp_path,
+        "bad_town.csv",
+        town_code=pl.when(pl.int_range(pl.len()) == 1)
+        .then(pl.lit("999999999"))
+        .otherwise(pl.col("town_code")),
+    )
+    with pytest.raises(Invalid) as refused:
+        service.open_cycle(
+            SYSTEM_ACTOR,
+            city,
+            "school-entry",
+            "错",
+            OPENS,
+            CLOSES,
+            AS_OF,
+            targets_file=bad,
+            entry_grade=1,
+        )
+    (problem,) = refused.value.details
+    assert (problem.file, problem.row, problem.field, problem.value) == (
+        "bad_town.csv",
+        3,
+        "town_code",
+        "999999999",
+    )
+    assert "镇街" in problem.reason_zh
+    flats = tmp_path / "flats.csv"
+    pl.read_csv(small_city / "housing_units.csv", infer_schema=False).head(2).with_columns(
+        town_code=pl.lit("12345")
+    ).write_csv(flats)
+    with pytest.raises(Invalid) as refused:
+        service.open_cycle(
+            SYSTEM_ACTOR, city, "public-rental", "错", OPENS, CLOSES, AS_OF, targets_file=flats
+        )
+    assert [(p.row, p.field) for p in refused.value.details] == [(2, "town_code"), (3, "town_code")]
+
+
 def test_a_hot_school_takes_only_children_of_its_rule_and_the_rest_are_placed_or_reported(
     city: Session, small_city: Path, tmp_path: Path
 ) -> None:

@@ -34,6 +34,7 @@ from luodi.programs.models import (
     ProgramCycle,
 )
 from luodi.programs.spec import MAX_WINDOW_DAYS, ProgramKind, ProgramSpec
+from luodi.registry.models import Town
 
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 """Cycle dates outside these are typing errors (and near year 9999 date arithmetic fails)."""
@@ -128,7 +129,9 @@ def open_cycle(
     session.add(cycle)
     session.flush()
     if targets_file is not None and needs_file:
-        offered = targets.from_file(spec, targets_file, entry_grade)
+        # A registry with no towns yet (a fresh database) has nothing to check against.
+        town_codes = set(session.scalars(select(Town.code))) or None
+        offered = targets.from_file(spec, targets_file, entry_grade, town_codes)
         if spec.kind is ProgramKind.SCHOOL_ADMISSION:
             # 学位紧张 is declared with the cycle, before anybody applies.
             offered = targets.declare_hot(session, cycle, offered)

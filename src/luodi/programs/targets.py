@@ -9,6 +9,7 @@ there exceeded its seats (``declare_hot``)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import polars as pl
@@ -96,8 +97,12 @@ def quota(spec: ProgramSpec, places: int | None) -> pl.DataFrame:
     )
 
 
-def from_file(spec: ProgramSpec, path: Path, entry_grade: int | None) -> pl.DataFrame:
-    """Schools (schools.csv) or flats (housing_units.csv) as cycle targets."""
+def from_file(
+    spec: ProgramSpec, path: Path, entry_grade: int | None, towns: Collection[str] | None = None
+) -> pl.DataFrame:
+    """Schools (schools.csv) or flats (housing_units.csv) as cycle targets. With ``towns``
+    (the registry's town codes), a school or flat in any other town is refused: a typing error
+    there put a school in no town, where the town never places a child (就近, 统筹)."""
     frame = read_table(path).select(pl.all().cast(pl.String).str.strip_chars())
     problems = Problems()
     if spec.kind is ProgramKind.SCHOOL_ADMISSION:
@@ -115,6 +120,15 @@ def from_file(spec: ProgramSpec, path: Path, entry_grade: int | None) -> pl.Data
             ],
         )
     frame = frame.with_row_index(LINE, offset=2)
+    if towns is not None:
+        problems.flag(
+            path.name,
+            frame,
+            ~pl.col("town_code").is_in(sorted(towns)),
+            "town_code",
+            "登记库中没有这个镇街代码",
+            "no town of this code in the registry",
+        )
     if spec.kind is ProgramKind.SCHOOL_ADMISSION:
         seats = pl.col("seats").cast(pl.Int64, strict=False)
         problems.flag(
