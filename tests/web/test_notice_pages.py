@@ -129,7 +129,10 @@ def published(loaded_engine: Engine, small_city: Path) -> dict[str, Any]:
             ),
             "tiered": (
                 "loan",
-                demo.benefit_applications(small_city, 40, seed=5).to_dicts(),
+                # Each agrees that the bank receives the application (loan.yaml bank_consent).
+                demo.benefit_applications(small_city, 40, seed=5)
+                .with_columns(bank_consent=pl.lit(True))
+                .to_dicts(),
                 {},
             ),
         }
@@ -209,7 +212,8 @@ def test_a_quota_notice_says_approved_or_full_or_which_condition(
     refused = set(page.filter(pl.col("结果") == "未核准")["说明"])
     # The health check's own conditions, by their public words only.
     assert refused and all(
-        r == "名额已满" or set(r.removeprefix("条件不符：").split("、")) <= {"居住证", "一线职工"}
+        r == "名额已满"
+        or set(r.removeprefix("条件不符：").split("、")) <= {"居住证", "一线职工", "镇街"}
         for r in refused
     ), refused
     shown = read_pdf(client, published["quota"])
