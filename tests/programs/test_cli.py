@@ -228,7 +228,10 @@ def test_bank_export_writes_the_final_approved_list(
         ).exit_code
         == 0
     )
-    assert pl.read_csv(csv, infer_schema=False)["身份证号码"].to_list() == numbers
+    written = pl.read_csv(csv, infer_schema=False)
+    assert written["身份证号码"].to_list() == numbers
+    # Whole yuan as written on the notice's page: 50000, not 50000.0.
+    assert not any(amount.endswith(".0") for amount in written["核准额度（元）"])
     wrong = runner.invoke(
         app, ["program", "bank-export", str(run), "--output", str(tmp_path / "x.pdf"), *AS_BANKER]
     )

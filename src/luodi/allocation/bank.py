@@ -96,8 +96,16 @@ def approved_list(
 
 
 def to_csv(rows: pl.DataFrame) -> bytes:
-    """UTF-8 with a byte-order mark (a spreadsheet opens it as UTF-8), Chinese headings."""
-    return "\ufeff".encode() + rows.rename(COLUMNS).write_csv().encode()
+    """UTF-8 with a byte-order mark (a spreadsheet opens it as UTF-8), Chinese headings; a
+    whole amount of yuan written as one (50000, not 50000.0)."""
+    amount = pl.col("entitlement")
+    written = rows.with_columns(
+        pl.when(amount == amount.round(0))
+        .then(amount.cast(pl.Int64).cast(pl.String))
+        .otherwise(amount.cast(pl.String))
+        .alias("entitlement")
+    )
+    return "\ufeff".encode() + written.rename(COLUMNS).write_csv().encode()
 
 
 def to_xlsx(rows: pl.DataFrame, title: str) -> bytes:

@@ -297,15 +297,19 @@ def cycle_targets(cycle: Annotated[int, typer.Argument(help="周期 id")]) -> No
     """周期公布的学校/房源，含学位紧张学校 / the cycle's targets, hot schools marked."""
     from rich.table import Table
 
+    from luodi.notices.repository import town_names
     from luodi.programs import service
 
     table = Table("编号 id", "名称 name", "镇街 town", "名额 seats", "学位紧张 hot", "依据 basis")
     with session_scope() as session:
+        towns = town_names(session)
         for target in service.published_targets(SYSTEM_ACTOR, session, cycle):
+            code = target.town_code or ""
             table.add_row(
                 target.target_id,
                 target.name,
-                target.town_code or "",
+                # The town's name as the notice gives it, its code beside (for the files).
+                f"{towns[code]}（{code}）" if code in towns else code,
                 f"{target.capacity:,}",
                 "是" if target.hot else "否",
                 service.HOT_SOURCE_LABELS.get(target.hot_source or "", ""),
