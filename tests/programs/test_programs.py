@@ -403,6 +403,13 @@ def test_bad_applications_are_refused_whole(city: Session, small_city: Path) -> 
         intake.submit_applications(SYSTEM_ACTOR, city, cycle.id, unregistered.to_dicts())
     reasons = {(p.field, p.row) for p in raised.value.details}
     assert ("id_number", 3) in reasons and ("choices", 3) in reasons
+    # Two offered schools joined by a comma: the separator is named, not "not offered".
+    first, second = good["choices"][0].split(";")[0], good["choices"][1].split(";")[0]
+    comma = good.head(1).with_columns(choices=pl.lit(f"{first},{second}"))
+    with pytest.raises(Invalid) as raised:
+        intake.submit_applications(SYSTEM_ACTOR, city, cycle.id, comma.to_dicts())
+    (problem,) = raised.value.details
+    assert problem.field == "choices" and "分号" in problem.reason_zh
     assert service.cycle_counts(city, cycle.id) == {}  # nothing was taken
     closed = service.open_cycle(
         SYSTEM_ACTOR,

@@ -171,6 +171,14 @@ def test_the_batch_is_refused_whole_naming_row_column_and_reason(
             firm["actor"], db, firm["school"], [record(parent, child, school, route="talent")]
         )
     assert [(p.row, p.field) for p in raised.value.details] == [(1, "route")]
+    # A key no filing has: the keys an employer may write are named, never the route.
+    with pytest.raises(Invalid) as raised:
+        intake.submit_employer_batch(
+            firm["actor"], db, firm["school"], [{**record(parent, child, school), "points": 99}]
+        )
+    (problem,) = raised.value.details
+    assert (problem.row, problem.field) == (1, "points")
+    assert "child_id_number" in problem.reason_zh and "route" not in problem.reason_zh
     # Only school places; only employers.
     with pytest.raises(Invalid):
         intake.submit_employer_batch(firm["actor"], db, firm["check"], [{"id_number": parent}])

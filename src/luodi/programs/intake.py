@@ -561,10 +561,21 @@ def flag_choices(
         "志愿重复",
         "a choice is repeated",
     )
+    unknown = ~pl.col("choices").list.eval(pl.element().is_in(offered)).list.all()
+    # "S3,S5" is two choices written with the wrong separator: say so, not "not offered".
+    commas = pl.col("choices").list.eval(pl.element().str.contains("[,，、]")).list.any()
     problems.flag(
         file,
         frame,
-        ~pl.col("choices").list.eval(pl.element().is_in(offered)).list.all(),
+        unknown & commas,
+        "choices",
+        "多个志愿之间用英文分号 ; 分隔（如 S3;S5）",
+        "separate choices with a semicolon ; (e.g. S3;S5)",
+    )
+    problems.flag(
+        file,
+        frame,
+        unknown & ~commas,
         "choices",
         "志愿中有本周期没有的学校或项目",
         "a choice is not offered in this cycle",
@@ -633,18 +644,22 @@ def submit_employer_batch(
     numbered = list(lines) if lines is not None else list(range(1, len(records) + 1))
     problems = Problems()
     set_by_department = {name for name, field in spec.fields.items() if field.set_by != "applicant"}
+    # What an employer's row may carry: the service centre's keys less the department's.
+    allowed = [key for key in schemas.record_keys(spec, True) if key not in set_by_department]
     for line, record in zip(numbered, records, strict=True):
-        for key in sorted(set_by_department & set(record) if isinstance(record, Mapping) else ()):
-            problems.add(
-                FieldProblem(
-                    key,
-                    record[key],
+        for key in sorted(set(record) - set(allowed) if isinstance(record, Mapping) else ()):
+            zh, en = (
+                (
                     f"{key} 由主管部门确认，用人单位不能填写",
                     f"{key} is set by the department, not by the employer",
-                    file,
-                    line,
+                )
+                if key in set_by_department
+                else (
+                    f"不是企业统一申请的字段（可填：{', '.join(allowed)}）",
+                    f"not a field of an employer batch ({', '.join(allowed)})",
                 )
             )
+            problems.add(FieldProblem(key, record[key], zh, en, file, line))
     problems.raise_if_any("企业统一申请未受理", "employer batch refused")
     frame = _validated_records(spec, True, records, numbered, file)
     # The employer's scope of the registry is its employees in force today: anybody else is
