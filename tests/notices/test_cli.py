@@ -4,6 +4,7 @@ the stored rows verify against their digest; exports come from storage."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,7 +74,22 @@ def test_rerun_on_another_scoring_run_needs_confirmation(committed: Engine, tmp_
     assert shown.returncode == 0, shown.stderr
     for change in changes:
         assert change["after"] in shown.stdout
+    # The rows' numbers as the page writes them: no float's text (3000.0, 88.0).
+    rows_table = shown.stdout.split("└")[0]
+    assert not re.search(r"\d\.0\b", rows_table), rows_table
     assert luodi(committed, "notice", "verify", str(notice_id)).returncode == 0
     exported = luodi(committed, "notice", "export", str(notice_id), str(tmp_path / "n.pdf"))
     assert exported.returncode == 0, exported.stderr
     assert (tmp_path / "n.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_show_writes_numbers_as_the_page_does() -> None:
+    from luodi.notices.cli import _cell
+
+    assert [_cell("amount", 200000.0), _cell("amount", 1234.5)] == ["200,000", "1,234.50"]
+    assert [_cell("points", 88.0), _cell("points", 88.25), _cell("points", 36.5)] == [
+        "88",
+        "88.25",
+        "36.5",
+    ]
+    assert [_cell("points", None), _cell("rank", 3)] == ["", "3"]

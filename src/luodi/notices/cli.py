@@ -82,6 +82,18 @@ def list_notices() -> None:
     console.print(table)
 
 
+def _cell(column: str, value: object) -> str:
+    """A published value as the page writes it: an amount 200,000 (not 200000.0), points
+    88 or 88.25 (not 88.0), nothing for none."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if column == "amount":
+            return f"{value:,.0f}" if value == round(value) else f"{value:,.2f}"
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
 @notice_app.command("show")
 def show(
     notice_id: Annotated[int, typer.Argument(help="公示 id")],
@@ -105,8 +117,8 @@ def show(
         if notice.seed:
             console.print(f"摇号种子 seed {notice.seed} · SHA-256 {notice.rows_digest}")
     table = Table(*notice_columns(notice).values())
-    for row in frame.iter_rows():
-        table.add_row(*["" if value is None else str(value) for value in row])
+    for row in frame.iter_rows(named=True):
+        table.add_row(*[_cell(name, value) for name, value in row.items()])
     console.print(table)
     for amendment, shown in amended:
         console.print(
