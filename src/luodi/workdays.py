@@ -122,6 +122,20 @@ def local_day(moment: datetime) -> date:
     return moment.astimezone(CHINA_TIME).date()
 
 
+def utc_moments(moments: pl.Series) -> pl.Series:
+    """Stored moments as UTC: SQLite may hand back naive ones (stored as UTC), PostgreSQL
+    aware ones."""
+    moments = moments.cast(pl.Datetime("us", moments.dtype.time_zone))  # type: ignore[union-attr]
+    if moments.dtype.time_zone is None:  # type: ignore[union-attr]
+        return moments.dt.replace_time_zone("UTC")
+    return moments.dt.convert_time_zone("UTC")
+
+
+def local_days(moments: pl.Series) -> pl.Series:
+    """``local_day`` of a column of stored moments, in Polars."""
+    return utc_moments(moments).dt.convert_time_zone(CHINA_ZONE).dt.date()
+
+
 def today() -> date:
     """Today in China: the day deadlines, overdue lists and "in force today" are judged on,
     whatever the server's zone (between 00:00 and 08:00 in China a UTC server's date is

@@ -57,10 +57,13 @@ def overdue_objections(
     rows = session.execute(statement).all()
     if not rows:
         return pl.DataFrame(schema=OVERDUE_SCHEMA)
-    frame = pl.DataFrame(
-        [(*row[:2], workdays.local_day(row[2])) for row in rows],
-        schema={"id": pl.Int64, "notice_id": pl.Int64, "since": pl.Date},
-        orient="row",
+    filed = pl.DataFrame(
+        [tuple(row) for row in rows], schema=["id", "notice_id", "filed_at"], orient="row"
+    )
+    frame = filed.select(
+        pl.col("id").cast(pl.Int64),
+        pl.col("notice_id").cast(pl.Int64),
+        since=workdays.local_days(filed["filed_at"]),
     )
     notices = pl.DataFrame(
         session.execute(

@@ -51,24 +51,16 @@ CORRECTED = "application.correct"
 """The audit action of a correction (``intake.correct``): the application was handed in again."""
 
 
-def _utc(moments: pl.Series) -> pl.Series:
-    # SQLite may hand back naive moments (stored as UTC); PostgreSQL aware ones.
-    moments = moments.cast(pl.Datetime("us", moments.dtype.time_zone))  # type: ignore[union-attr]
-    if moments.dtype.time_zone is None:  # type: ignore[union-attr]
-        return moments.dt.replace_time_zone("UTC")
-    return moments.dt.convert_time_zone("UTC")
-
-
 def _review_from(session: Session, frame: pl.DataFrame) -> pl.Series:
     """The day each application's review period counts from: its submission, or its latest
     correction (both as days in China)."""
     corrected = audit.last_times(session, "application", CORRECTED, [str(i) for i in frame["id"]])
-    submitted = _utc(frame["submitted_at"])
+    submitted = workdays.utc_moments(frame["submitted_at"])
     if corrected:
         again = pl.DataFrame(
             {
                 "id": [int(key) for key in corrected],
-                "corrected_at": _utc(pl.Series(list(corrected.values()))),
+                "corrected_at": workdays.utc_moments(pl.Series(list(corrected.values()))),
             }
         )
         latest = (

@@ -366,6 +366,13 @@ def _submit(
 def submit_file(actor: Actor, session: Session, cycle_id: int, path: Path) -> list[int]:
     """The service centre's bulk route: a file with an ``id_number`` column (row 1 the
     header); empty cells mean "not given"."""
+    records, lines = _records_from_file(path)
+    return submit_applications(actor, session, cycle_id, records, path.name, lines=lines)
+
+
+def _records_from_file(path: Path) -> tuple[list[dict[str, Any]], range]:
+    """A filing's records from a table file (row 1 the header; empty cells are "not given")
+    and the file's row number of each."""
     rows = read_table(path).select(pl.all().cast(pl.String).str.strip_chars())
     if rows.height == 0:
         raise Invalid(f"文件 {path.name} 没有数据行", f"file {path.name} has no data rows")
@@ -373,9 +380,7 @@ def submit_file(actor: Actor, session: Session, cycle_id: int, path: Path) -> li
         {key: value for key, value in row.items() if value not in (None, "")}
         for row in rows.iter_rows(named=True)
     ]
-    return submit_applications(
-        actor, session, cycle_id, records, path.name, lines=range(2, rows.height + 2)
-    )
+    return records, range(2, rows.height + 2)
 
 
 def get_application(actor: Actor, session: Session, application_id: int) -> Application:
@@ -694,13 +699,5 @@ def submit_employer_batch(
 def submit_employer_file(actor: Actor, session: Session, cycle_id: int, path: Path) -> list[int]:
     """``submit_employer_batch`` from a file (CSV/XLSX, row 1 the header: ``id_number``,
     ``child_id_number``, ``choices``); empty cells mean "not given"."""
-    rows = read_table(path).select(pl.all().cast(pl.String).str.strip_chars())
-    if rows.height == 0:
-        raise Invalid(f"文件 {path.name} 没有数据行", f"file {path.name} has no data rows")
-    records = [
-        {key: value for key, value in row.items() if value not in (None, "")}
-        for row in rows.iter_rows(named=True)
-    ]
-    return submit_employer_batch(
-        actor, session, cycle_id, records, path.name, lines=range(2, rows.height + 2)
-    )
+    records, lines = _records_from_file(path)
+    return submit_employer_batch(actor, session, cycle_id, records, path.name, lines=lines)
