@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 # what it installs, .compiled a .venv made before (once), .compiled-src luodi when it changes.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: setup browser demo test test-random lint format bench clean
+.PHONY: setup browser demo test test-random lint format bench clean vendor
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -84,3 +84,16 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache .mypy_cache .hypothesis
+
+# The vendored front-end files (committed; this only refreshes them): htmx and ECharts for the
+# pages, axe-core for the browser tests. npm packs them from the registry; nothing runs.
+HTMX_VERSION := 2.0.11
+ECHARTS_VERSION := 6.1.0
+AXE_VERSION := 4.14.1
+vendor:
+	@tmp=$$(mktemp -d); cd $$tmp && npm pack --silent htmx.org@$(HTMX_VERSION) echarts@$(ECHARTS_VERSION) axe-core@$(AXE_VERSION) >/dev/null && \
+	  for f in *.tgz; do mkdir -p $${f%.tgz} && tar xzf $$f -C $${f%.tgz}; done; cd - >/dev/null; \
+	cp $$tmp/htmx.org-$(HTMX_VERSION)/package/dist/htmx.min.js src/luodi/web/static/vendor/htmx.min.js; \
+	cp $$tmp/echarts-$(ECHARTS_VERSION)/package/dist/echarts.common.min.js src/luodi/web/static/vendor/echarts.min.js; \
+	cp $$tmp/axe-core-$(AXE_VERSION)/package/axe.min.js tests/web/vendor/axe.min.js; \
+	rm -rf $$tmp

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,8 +31,11 @@ from luodi.programs.api import router as programs_router
 from luodi.registry.api import router as registry_router
 from luodi.scoring.api import router as scoring_router
 from luodi.settings import get_settings
+from luodi.web.assets import HashedStaticFiles
+from luodi.web.console import router as console_router
 from luodi.web.guard import BodyTooLarge, Refused, RequestGuard, too_large
 from luodi.web.pages import router as pages_router
+from luodi.web.problems import is_page, page_for_error
 
 logger = logging.getLogger("luodi.web")
 
@@ -56,7 +57,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
 
     @app.exception_handler(LuodiError)
-    def luodi_error(_request: Request, error: LuodiError) -> Response:
+    def luodi_error(request: Request, error: LuodiError) -> Response:
+        if is_page(request):
+            return page_for_error(request, error)
         headers = {}
         if error.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
@@ -65,11 +68,13 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return _json(error.status, error.as_dict(), headers)
 
     @app.exception_handler(RequestValidationError)
-    def invalid_request(_request: Request, error: RequestValidationError) -> Response:
+    def invalid_request(request: Request, error: RequestValidationError) -> Response:
         problems = error.errors()
         if any(problem["loc"] and problem["loc"][0] == "path" for problem in problems):
             # An id that cannot name an object (text, negative, beyond 32 bits) names none.
             missing = NotFound("没有这个对象", "no such object")
+            if is_page(request):
+                return page_for_error(request, missing)
             return _json(404, missing.as_dict())
         details = [
             FieldProblem(
@@ -81,10 +86,14 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         ]
         zh, en = (details[0].describe("zh"), details[0].describe("en")) if details else ("", "")
         refused = Invalid(f"请求内容无效：{zh}", f"the request is invalid: {en}", details)
+        if is_page(request):
+            return page_for_error(request, refused)
         return _json(422, refused.as_dict())
 
     @app.exception_handler(StarletteHTTPException)
-    def http_error(_request: Request, error: StarletteHTTPException) -> Response:
+    def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 404 and is_page(request):
+            return page_for_error(request, NotFound("没有这个页面", "no such page"))
         if isinstance(error, BodyTooLarge):
             _, kind, zh, en = too_large(error.limit)
             return _json(413, {"error": kind, "message_zh": zh, "message_en": en, "details": []})
@@ -138,8 +147,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(notices_router)
     app.include_router(audit_router)
     app.include_router(pages_router)
-    app.mount(
-        "/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static"
-    )
+    app.include_router(console_router)
+    app.mount("/static", HashedStaticFiles(), name="static")
     app.add_middleware(RequestGuard, engine=engine, hsts=get_settings().secure_cookies)
     return app

@@ -30,6 +30,14 @@ class Settings(BaseSettings):
         default="dev-only-change-me",
         description="Signs sessions and tokens; set a long random value in production",
     )
+    city_name: str = Field(default="慈溪市", description="The city shown in every page's header")
+    centre_name: str = Field(
+        default="新市民服务中心", description="The service centre, in the header and footer"
+    )
+    centre_contact: str = Field(
+        default="政务服务热线 12345",
+        description="How residents reach the centre (the footer of every page)",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = DEFAULT_DATA_DIR

@@ -75,3 +75,25 @@ def write_allowance(actor: Actor, path: str) -> int | None:
         if pattern.match(path):
             return allowance
     return None
+
+
+STAFF_ROLES = (Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.TOWN_STAFF, Role.AUDITOR)
+"""The roles that work in the staff console (``/console``)."""
+
+CONSOLE_AREAS: dict[str, tuple[Role, ...]] = {
+    "home": STAFF_ROLES,
+    "residents": (Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF, Role.AUDITOR),
+    "feeds": (Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR),
+    "scoring": (Role.ADMIN, Role.OPERATOR, Role.AUDITOR),
+    "cycles": STAFF_ROLES,
+    "objections": (Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR),
+    "policies": STAFF_ROLES,
+    "users": (Role.ADMIN,),
+    "audit": (Role.ADMIN, Role.AUDITOR),
+}
+"""Which roles open which area of the console. Another role gets 404 there (the area does not
+exist for it); which rows it then sees is still the domain's ``readable(actor)``."""
+
+
+def may_open(actor: Actor, area: str) -> bool:
+    return actor.role == Role.SYSTEM or acts_as(actor, *CONSOLE_AREAS[area])

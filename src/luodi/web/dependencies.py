@@ -69,6 +69,7 @@ def get_actor(request: Request, session: DbSession) -> Actor:
         # comes from our page: the API wants the CSRF header, the pages check their form field.
         if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
             check_csrf(request, request.headers.get("x-csrf-token"))
+        request.state.actor = actor  # for the error page, should the route fail
         return actor
     return PUBLIC_ACTOR
 
@@ -129,3 +130,19 @@ def _is_trusted(
     ip: IPv4Address | IPv6Address | None, trusted: tuple[IPv4Network | IPv6Network, ...]
 ) -> bool:
     return ip is not None and any(ip in network for network in trusted)
+
+
+def get_actor_quietly(request: Request) -> Actor:
+    """The actor of a request whose route already failed (for its error page's header): the
+    one the request resolved, else the session cookie's, else public; never an error."""
+    resolved = getattr(request.state, "actor", None)
+    if isinstance(resolved, Actor):
+        return resolved
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return PUBLIC_ACTOR
+    try:
+        with session_scope(request.app.state.engine) as session:
+            return auth.actor_for_token(session, cookie, (auth.TokenKind.SESSION,))
+    except Exception:
+        return PUBLIC_ACTOR

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import secrets
 from datetime import date
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from luodi.auth import service as auth
-from luodi.auth.actor import PUBLIC_ACTOR, ROLE_LABELS, Actor, Role
-from luodi.auth.permissions import acts_as
+from luodi.auth.actor import PUBLIC_ACTOR, Role
+from luodi.auth.permissions import acts_as, may_open
 from luodi.errors import LuodiError
 from luodi.notices import service as notices
 from luodi.notices.models import NoticeStatus, notice_columns
@@ -30,45 +28,12 @@ from luodi.web.dependencies import (
     DbSession,
     check_csrf,
     client_address,
-    csrf_token,
 )
+from luodi.web.i18n import LANGUAGE_COOKIE, LARGE_TEXT_COOKIE
 from luodi.web.params import MAX_ID, ObjectId
-
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-TEMPLATES.env.globals["ROLE_LABELS"] = ROLE_LABELS
+from luodi.web.rendering import local_path, render
 
 router = APIRouter(include_in_schema=False)
-
-
-def render(
-    request: Request,
-    actor: Actor,
-    template: str,
-    context: dict[str, Any],
-    status_code: int = 200,
-) -> HTMLResponse:
-    token = csrf_token(request)
-    response = TEMPLATES.TemplateResponse(
-        request,
-        template,
-        {
-            **context,
-            "actor": actor,
-            "csrf": token,
-            "signed_in": actor != PUBLIC_ACTOR,
-            "is_resident": acts_as(actor, Role.RESIDENT),
-        },
-        status_code=status_code,
-    )
-    if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(
-            CSRF_COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=get_settings().secure_cookies,
-        )
-    return response
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -85,9 +50,30 @@ def home(request: Request, actor: CurrentActor, session: DbSession) -> HTMLRespo
     )
 
 
+@router.get("/preferences")
+def preferences(
+    lang: Annotated[str | None, Query(pattern="^(zh|en)$")] = None,
+    large: Annotated[str | None, Query(pattern="^[01]$")] = None,
+    next: Annotated[str | None, Query(max_length=500)] = None,
+) -> RedirectResponse:
+    """The language (中文 / English) and 长辈版 (larger type) switches of the footer: a cookie
+    each, then back to the page the visitor was on (on this site only)."""
+    response = RedirectResponse(local_path(next, "/"), status_code=303)
+    year = 365 * 24 * 3600
+    if lang is not None:
+        response.set_cookie(LANGUAGE_COOKIE, lang, max_age=year, samesite="lax", httponly=True)
+    if large is not None:
+        response.set_cookie(LARGE_TEXT_COOKIE, large, max_age=year, samesite="lax", httponly=True)
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, actor: CurrentActor) -> HTMLResponse:
-    return render(request, actor, "login.html", {"error": None})
+def login_page(
+    request: Request,
+    actor: CurrentActor,
+    next: Annotated[str | None, Query(max_length=500)] = None,
+) -> HTMLResponse:
+    return render(request, actor, "login.html", {"error": None, "next": local_path(next, "")})
 
 
 @router.post("/login", response_class=HTMLResponse, response_model=None)
@@ -97,6 +83,7 @@ def login(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     check_csrf(request, csrf_token)
     try:
@@ -108,10 +95,16 @@ def login(
             request,
             PUBLIC_ACTOR,
             "login.html",
-            {"error": error, "username": username},
+            {"error": error, "username": username, "next": local_path(next, "")},
             status_code=error.status,
         )
-    response = RedirectResponse("/me", status_code=303)
+    # Staff land on their console, residents on their own page, unless a page sent them here.
+    landing = (
+        "/console"
+        if may_open(auth.actor_for_token(session, issued.token, (auth.TokenKind.SESSION,)), "home")
+        else "/me"
+    )
+    response = RedirectResponse(local_path(next, landing), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         issued.token,

@@ -1,0 +1,24 @@
+"""The staff console (``/console/…``): each role's whole job in the browser. One module per
+area (residents, feeds, scoring, cycles, objections, policies, users, audit); which roles open
+which area is ``auth.permissions.CONSOLE_AREAS``, which rows they then see is each domain's
+``readable(actor)``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from luodi.web.console import (
+    audit,
+    cycles,
+    feeds,
+    home,
+    objections,
+    policies,
+    residents,
+    scoring,
+    users,
+)
+
+router = APIRouter(include_in_schema=False)
+for area in (home, residents, feeds, scoring, cycles, objections, policies, users, audit):
+    router.include_router(area.router)

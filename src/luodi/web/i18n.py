@@ -1,0 +1,124 @@
+"""One language at a time on every page: Chinese (the msgids themselves) by default, English by
+the ``luodi_lang`` cookie. The English catalogue is every ``translations/en/*.po`` merged (one
+file per area of the pages, so that the areas are translated apart); Babel reads them when the
+first page renders. ``tests/web/test_i18n.py`` fails on a label without its English."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from babel.messages.pofile import read_po
+from starlette.requests import Request
+
+from luodi.errors import FieldProblem, LuodiError
+
+Language = Literal["zh", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh", "en")
+LANGUAGE_COOKIE = "luodi_lang"
+LARGE_TEXT_COOKIE = "luodi_large"
+"""长辈版: larger type and 1.5 line spacing, chosen in the footer."""
+CATALOGUES = Path(__file__).parent / "translations"
+
+_language: ContextVar[Language] = ContextVar("luodi_language", default="zh")
+
+
+@cache
+def english() -> dict[str, str]:
+    """msgid (Chinese) → English, from every catalogue file; an empty msgstr is no translation."""
+    messages: dict[str, str] = {}
+    for path in sorted((CATALOGUES / "en").glob("*.po")):
+        with path.open("rb") as handle:
+            catalogue = read_po(handle, locale="en")
+        for message in catalogue:
+            if isinstance(message.id, str) and isinstance(message.string, str) and message.string:
+                messages[message.id] = message.string
+    return messages
+
+
+def language() -> Language:
+    return _language.get()
+
+
+def language_of(request: Request) -> Language:
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    return "en" if chosen == "en" else "zh"
+
+
+@contextmanager
+def speaking(chosen: Language) -> Iterator[None]:
+    """Render (and translate) in ``chosen`` within the block."""
+    token = _language.set(chosen)
+    try:
+        yield
+    finally:
+        _language.reset(token)
+
+
+def gettext(message: str, **variables: Any) -> str:
+    """The message in the current language, formatted with ``variables`` (``%(name)s``)."""
+    text = english().get(message, message) if _language.get() == "en" else message
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, count: int, **variables: Any) -> str:
+    # Chinese has one form; English takes the plural's translation past one.
+    chosen = singular if _language.get() == "zh" or count == 1 else plural
+    return gettext(chosen, num=count, **variables)
+
+
+_ = gettext
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark, translate later"
+    """Marks a constant's words for the catalogue; ``_()`` translates them where shown."""
+    return message
+
+
+def error_message(error: LuodiError) -> str:
+    """A typed error's message in the current language (each error carries both)."""
+    return error.message_en if _language.get() == "en" else error.message_zh
+
+
+def problem_text(problem: FieldProblem) -> str:
+    """A field problem (file, row, column, value, reason) in the current language."""
+    return problem.describe(_language.get())
+
+
+def used_messages() -> dict[str, str]:
+    """Every message the pages translate (msgid → where it is first used): ``_()`` in the
+    templates and in the web modules, read by Babel's extractors."""
+    from babel.messages.extract import extract_from_dir
+
+    root = Path(__file__).parent
+    method_map = [("templates/**.html", "jinja2"), ("**.py", "python")]
+    options = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    found: dict[str, str] = {}
+    for filename, line, message, _comments, _context in extract_from_dir(
+        str(root),
+        method_map,
+        options,
+        keywords={"_": None, "N_": None, "gettext": None, "ngettext": (1, 2)},
+    ):
+        for text in message if isinstance(message, tuple) else (message,):
+            if text:
+                found.setdefault(text, f"{filename}:{line}")
+    return found
+
+
+def untranslated() -> dict[str, str]:
+    """The messages used with no English in the catalogue (msgid → where)."""
+    known = english()
+    return {text: where for text, where in used_messages().items() if text not in known}
+
+
+def print_missing() -> None:
+    """Print the missing messages as catalogue entries to fill in (``msgstr`` empty):
+    ``python -c "from luodi.web import i18n; i18n.print_missing()"``."""
+    for text, where in untranslated().items():
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        print(f'#: {where}\nmsgid "{escaped}"\nmsgstr ""\n')
