@@ -15,10 +15,11 @@ from luodi.web.console import (
     objections,
     policies,
     residents,
+    runs,
     scoring,
     users,
 )
 
 router = APIRouter(include_in_schema=False)
-for area in (home, residents, feeds, scoring, cycles, objections, policies, users, audit):
+for area in (home, residents, feeds, scoring, cycles, runs, objections, policies, users, audit):
     router.include_router(area.router)
