@@ -78,9 +78,9 @@ def test_a_resident_signs_in_and_objects_on_the_notice_page(
     page.wait_for_url(f"{server}/me")
     assert "resident" in page.get_by_test_id("me").inner_text()
     page.goto(f"{server}/notices/{notice.id}")
-    page.get_by_label("编号 Row").fill(str(cycle["mine"]))
-    page.get_by_label("理由 Reason").fill("<b>社保</b> 月数有误")
-    page.get_by_role("button", name="提交异议 Submit").click()
+    page.get_by_label("编号").fill(str(cycle["mine"]))
+    page.get_by_label("理由").fill("<b>社保</b> 月数有误")
+    page.get_by_role("button", name="提交异议").click()
     page.wait_for_url(f"{server}/me*")
     objections = page.get_by_test_id("objections").inner_text()
     assert "<b>社保</b> 月数有误" in objections  # shown as text, not as markup

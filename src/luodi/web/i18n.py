@@ -107,7 +107,20 @@ def used_messages() -> dict[str, str]:
         for text in message if isinstance(message, tuple) else (message,):
             if text:
                 found.setdefault(text, f"{filename}:{line}")
+    for text in _data_labels():
+        found.setdefault(text, "notices/models.py")
     return found
+
+
+def _data_labels() -> list[str]:
+    """Labels that come with the data, not the templates: a notice's column titles."""
+    from luodi.notices.models import LAYOUT_COLUMNS, PUBLIC_COLUMNS
+
+    return [
+        label
+        for columns in (*LAYOUT_COLUMNS.values(), *PUBLIC_COLUMNS.values())
+        for label in columns.values()
+    ]
 
 
 def untranslated() -> dict[str, str]:
