@@ -14,12 +14,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
 from luodi import migrate
+from luodi.auth import service as auth_service
 from luodi.db import create_db_engine
+
+# Argon2 at its production cost (64 MiB, three passes) takes most of a second a password, and
+# the web tests make eight accounts per module and database. In this test process only, the
+# same algorithm at its lowest cost: what is tested is who may sign in, not the hash's cost
+# (the CLI's subprocesses, and `luodi serve` everywhere else, keep the default).
+auth_service.HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 # Property tests are derandomised by default (`make test`, CI): the same examples every run,
 # so a red build is reproducible. `make test-random` (HYPOTHESIS_PROFILE=random) explores anew.
