@@ -8,6 +8,12 @@ writes the table into docs/benchmarks.md (section "Load"). Errors must be 0.
 
     python bench/load.py [--residents 100000] [--clients 20] [--seconds 60] [--databases sqlite postgres]
 
+``--console``: the staff console's pages instead (section "Load: staff console"), on the city
+``luodi demo`` builds (scored, its programs' cycles applied for, allocated, published), each of
+``--clients`` staff signed in through the login form with a session cookie, as a browser is.
+
+    python bench/load.py --console [--residents 100000] [--clients 10] [--seconds 60]
+
 Every request goes to 127.0.0.1; the loop is bounded in count and time and stops by itself.
 """
 
@@ -221,13 +227,127 @@ def routes(base: str) -> dict[str, Send]:
     }
 
 
+def prepare_console(environment: dict[str, str], residents: int, clients: int) -> None:
+    """The demo city (everything a console page shows) and one operator per client."""
+    luodi(environment, "demo", "--residents", str(residents), "--no-serve", "--force")
+    for number in range(clients):
+        luodi(
+            environment, "user", "add", f"staff{number:02d}", "--role", "operator",
+            "--password-stdin", stdin=PASSWORD,
+        )  # fmt: skip
+
+
+def page_session(base: str, username: str) -> httpx.Cookies:
+    """Signed in through the login form: the session and CSRF cookies a browser would hold."""
+    with httpx.Client(base_url=base, timeout=60) as client:
+        client.get("/login").raise_for_status()
+        answer = client.post(
+            "/login",
+            data={
+                "username": username,
+                "password": PASSWORD,
+                "csrf_token": client.cookies.get("luodi_csrf") or "",
+            },
+        )
+        if answer.status_code != 303:
+            raise SystemExit(f"{username} could not sign in: {answer.status_code}")
+        return client.cookies
+
+
+def console_routes(base: str, clients: int) -> dict[str, Send]:
+    """The console's pages, each with the ids of objects the demo made."""
+    jars = [page_session(base, f"staff{number:02d}") for number in range(clients)]
+    operator = {"Authorization": f"Bearer {token(base, 'staff00')}"}
+
+    def first(path: str, **params: object) -> int:
+        found = httpx.get(f"{base}{path}", params=params, headers=operator, timeout=60).json()
+        items = found if isinstance(found, list) else found["items"]
+        return int(items[0]["id"])
+
+    resident = first("/api/v1/residents", limit=1)
+    cycle = first("/api/v1/program-cycles")
+    pages = {
+        "/console": "/console",
+        "/console/residents?q=": "/console/residents?q=%E7%8E%8B",
+        "/console/residents/{id}": f"/console/residents/{resident}",
+        "/console/feeds": "/console/feeds",
+        "/console/scoring": "/console/scoring",
+        "/console/scoring/{id}": "/console/scoring/1",
+        "/console/cycles": "/console/cycles",
+        "/console/cycles/{id}": f"/console/cycles/{cycle}",
+        "/console/objections": "/console/objections",
+        "/console/policies": "/console/policies",
+        "/console/audit": "/console/audit",
+    }
+
+    def page(path: str) -> Send:
+        return lambda client, number: client.get(path, cookies=jars[number])
+
+    return {name: page(path) for name, path in pages.items()}
+
+
+def console_main(options: argparse.Namespace) -> None:
+    rows: list[list[str]] = []
+    total_errors = 0
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for kind in options.databases:
+            with database(kind, folder) as url:
+                environment = {
+                    **os.environ,
+                    "LUODI_DATABASE_URL": url,
+                    "LUODI_DATA_DIR": str(folder / kind),
+                }
+                started = time.perf_counter()
+                prepare_console(environment, options.residents, options.clients)
+                print(f"{kind}: demo city ready in {time.perf_counter() - started:.0f} s")
+                with serve(environment) as base:
+                    for name, send in console_routes(base, options.clients).items():
+                        latencies, count, errors = asyncio.run(
+                            hammer(base, send, options.clients, options.seconds)
+                        )
+                        total_errors += sum(errors.values())
+                        row = [
+                            kind,
+                            name,
+                            f"{count / options.seconds:,.1f}",
+                            f"{percentile(latencies, 0.50):.0f}",
+                            f"{percentile(latencies, 0.95):.0f}",
+                            f"{percentile(latencies, 0.99):.0f}",
+                            ", ".join(f"{n} × {kind}" for kind, n in errors.items()) or "0",
+                        ]
+                        print(" | ".join(row), flush=True)
+                        rows.append(row)
+    table = markdown_table(
+        ["database", "page", "pages/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows
+    )
+    body = (
+        f"`python bench/load.py --console --residents {options.residents} --clients "
+        f"{options.clients} --seconds {options.seconds:g}`: {options.clients} staff signed in "
+        "through the login form (session cookies), each loading one page after another, "
+        f"{options.seconds:g} s per page, on the city `luodi demo --residents "
+        f"{options.residents}` builds; one `luodi serve` process (uvicorn, one worker) and the "
+        "load generator on the same 2 cores.\n\n" + table
+    )
+    print(table)
+    write_section("Load: staff console", body)
+    if total_errors:
+        raise SystemExit(f"{total_errors} errors under load (must be 0)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=100_000)
-    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
+    parser.add_argument("--console", action="store_true", help="the staff console's pages")
     options = parser.parse_args()
+    if options.console:
+        options.clients = options.clients or 10
+        console_main(options)
+        return
+    options.clients = options.clients or 20
     rows: list[list[str]] = []
     total_errors = 0
     with tempfile.TemporaryDirectory() as scratch:
