@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 
 from luodi.auth.actor import PUBLIC_ACTOR, ROLE_LABELS, Actor, Role
 from luodi.auth.permissions import acts_as, may_open
@@ -94,8 +95,12 @@ def moment(value: datetime | None) -> str:
     return moment_utc.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
 
 
-def as_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+def as_json(value: Any) -> Markup:
+    """JSON for a ``<script type="application/json">`` (a chart's option): not HTML-escaped
+    (a script's text is read raw: ``&#34;`` would reach ``JSON.parse``), with ``<``, ``>`` and
+    ``&`` written as JSON escapes so that no value can close the script element."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 TEMPLATES.env.globals.update(
