@@ -14,7 +14,18 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, Select, Table, delete, func, insert, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from luodi import bulk
@@ -33,6 +44,7 @@ from luodi.registry.models import (
     TownCount,
     TownPermitCount,
 )
+from luodi.registry.schemas import ResidentSearchTerms
 
 
 def readable(actor: Actor) -> ColumnElement[bool]:
@@ -99,6 +111,82 @@ def list_residents(
             statement.order_by(Resident.id).limit(limit).offset(offset)
         ).all()
     ]
+
+
+def resident_towns(actor: Actor) -> Select[tuple[Town]]:
+    """Towns whose residents ``actor`` reads (every town for the service centre and auditors,
+    one for a town's staff): the choices of the console's town filter."""
+    return select(Town).where(scopes.readable(actor, town=Town.id))
+
+
+def _like(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern (escape character ``\\``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _search_filters(search: ResidentSearchTerms) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    if search.name is not None:
+        found.append(Resident.name.like(f"%{_like(search.name)}%", escape="\\"))
+    if search.id_number is not None:
+        found.append(Resident.id_number == search.id_number)
+    if search.id_pattern is not None:
+        # Digits, X and the wildcards the service built (% and _): nothing to escape.
+        found.append(Resident.id_number.like(search.id_pattern))
+    if search.phone_suffix is not None:
+        found.append(Resident.phone.like(f"%{search.phone_suffix}"))
+    if search.town_code is not None:
+        found.append(
+            Resident.town_id
+            == select(Town.id).where(Town.code == search.town_code).scalar_subquery()
+        )
+    return found
+
+
+def search_residents(
+    session: Session, actor: Actor, search: ResidentSearchTerms, limit: int, offset: int
+) -> tuple[list[tuple[Resident, Town]], int]:
+    """A page of the readable residents matching every given term (in id order) and how many
+    match in all: two statements, the paging in SQL."""
+    where = [readable(actor), *_search_filters(search)]
+    total = session.scalar(select(func.count(Resident.id)).where(*where)) or 0
+    page = session.execute(
+        select(Resident, Town)
+        .join(Town, Town.id == Resident.town_id)
+        .where(*where)
+        .order_by(Resident.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [(resident, town) for resident, town in page], int(total)
+
+
+def household_members(session: Session, actor: Actor, household_id: int) -> list[Resident]:
+    """The readable members of a household, head first, then by id."""
+    head_first = case((Resident.relation_to_head == "head", 0), else_=1)
+    return list(
+        session.scalars(
+            readable_residents(actor)
+            .where(Resident.household_id == household_id)
+            .order_by(head_first, Resident.id)
+        )
+    )
+
+
+def household_children(session: Session, actor: Actor, household_id: int) -> list[Child]:
+    """The accompanying children of a household within ``actor``'s reach, eldest first."""
+    return list(
+        session.scalars(
+            select(Child)
+            .where(Child.household_id == household_id, readable_children(actor))
+            .order_by(Child.birth_date, Child.id)
+        )
+    )
+
+
+def household_by_id(session: Session, household_id: int) -> Household | None:
+    """A household by id (its number and town: reached only through a readable member)."""
+    return session.get(Household, household_id)
 
 
 def town_by_code(session: Session, actor: Actor, code: str) -> Town | None:

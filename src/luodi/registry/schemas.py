@@ -72,6 +72,66 @@ class ResidentRead(BaseModel):
     """In full only for staff whose scope holds the resident, and for the resident."""
 
 
+class ResidentSearch(BaseModel):
+    """What staff type to find a resident: any of these, all of them must match."""
+
+    name: str | None = None
+    """Part of the name."""
+    id_number: str | None = None
+    """The whole ID number, part of it (at least 4 characters), or its masked form with
+    ``*`` for the hidden characters (``330302*1234``, ``33*************12X``)."""
+    phone: str | None = None
+    """The last digits of the mobile number (at least 4)."""
+    town_code: str | None = None
+
+
+class ResidentSearchTerms(BaseModel):
+    """A ``ResidentSearch`` checked and made into what the query compares (the service
+    builds it; the repository only reads it)."""
+
+    name: str | None = None
+    id_number: str | None = None
+    """A whole number: compared exactly (the unique index finds it)."""
+    id_pattern: str | None = None
+    """A LIKE pattern of digits, X, ``%`` and ``_``."""
+    phone_suffix: str | None = None
+    town_code: str | None = None
+
+
+class ResidentPage(BaseModel):
+    items: list[ResidentRead]
+    total: int
+    """How many residents match in all."""
+    page: int
+    pages: int
+    per_page: int
+
+
+class HouseholdMember(BaseModel):
+    id: int
+    name: str
+    """In full for the staff who register, masked for other readers."""
+    relation_to_head: Relation | None
+
+
+class ChildRead(BaseModel):
+    name: str
+    """In full for the staff who register, masked for other readers."""
+    id_number_masked: str
+    sex: str
+    birth_date: date | None
+    """For the staff who register; none for other readers (the masked number hides it too)."""
+    school_name: str | None
+    grade: int | None
+
+
+class HouseholdRead(BaseModel):
+    household_number: str
+    town_name: str
+    members: list[HouseholdMember]
+    children: list[ChildRead]
+
+
 class PermitCreate(BaseModel):
     permit_number: str = Field(min_length=1, max_length=32)
     id_number: str

@@ -6,7 +6,10 @@ Bad input raises a typed error naming the field, the value and the reason, zh an
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import date
+from typing import TypeVar
 
 import polars as pl
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +18,7 @@ from sqlalchemy.orm import Session
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import acts_as, require
-from luodi.errors import Conflict, Forbidden, Invalid, NotFound
+from luodi.errors import Conflict, FieldProblem, Forbidden, Invalid, NotFound
 from luodi.kernels.identifiers import IdNumberCheck, check_credit_code, check_id_number
 from luodi.kernels.masking import mask_id_number, mask_name, mask_phone
 from luodi.kernels.regions import PROVINCES
@@ -35,19 +38,27 @@ from luodi.registry.models import (
 )
 from luodi.registry.schemas import (
     ChildCreate,
+    ChildRead,
     EmployerCreate,
     EmploymentCreate,
     HouseholdCreate,
+    HouseholdMember,
+    HouseholdRead,
     LoadSummary,
     PermitCreate,
     ResidentCreate,
+    ResidentPage,
     ResidentRead,
+    ResidentSearch,
+    ResidentSearchTerms,
     ResidentUpdate,
     TownCreate,
+    TownRead,
     TownSummary,
 )
 
 PHONE_DIGITS = 11
+T = TypeVar("T")
 REGISTRY_WRITERS = (Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF)
 """Who writes the registry (town staff within their town): asked before reading the input,
 so that nobody signed in gets 401, not a 422 about what they sent."""
@@ -245,6 +256,72 @@ def register_resident(actor: Actor, session: Session, data: ResidentCreate) -> R
     return resident
 
 
+def _problems(checks: list[tuple[str | None, Callable[[str], object]]]) -> list[FieldProblem]:
+    """The field problems of every check whose value was given, each check on its own: a
+    form shows them all at once (the services themselves stop at the first)."""
+    found: list[FieldProblem] = []
+    for given, check in checks:
+        if given is None:
+            continue
+        try:
+            check(given)
+        except Invalid as error:
+            found.extend(error.details)
+    return found
+
+
+def _town_open_to(actor: Actor, session: Session, code: str) -> None:
+    """The town exists and the actor registers in it (said as a field problem)."""
+    town = town_for(session, actor, code)
+    if not repository.may_write_town(session, actor, town.id):
+        raise Invalid.field(
+            "town_code",
+            code,
+            f"不能在 {town.name} 登记：不在您的范围内",
+            f"you may not register in {town.name}: it is outside your scope",
+        )
+
+
+def _unregistered(session: Session, id_number: str) -> None:
+    number = checked_id_number(id_number).number
+    if repository.id_number_taken(session, number):
+        raise Invalid.field(
+            "id_number",
+            id_number,
+            f"身份证号 {mask_id_number(number)} 的居民已登记",
+            f"a resident with ID number {mask_id_number(number)} is already registered",
+        )
+
+
+def registration_problems(
+    actor: Actor, session: Session, data: ResidentCreate
+) -> list[FieldProblem]:
+    """Every problem ``register_resident`` would refuse ``data`` for, field by field (it
+    stops at the first): the ID number (GB 11643, not yet registered), the name, the phone,
+    the town (one the actor registers in)."""
+    require(actor, *REGISTRY_WRITERS)
+    return _problems(
+        [
+            (data.id_number, lambda number: _unregistered(session, number)),
+            (data.name, valid_name),
+            (data.phone, valid_phone),
+            (data.town_code, lambda code: _town_open_to(actor, session, code)),
+        ]
+    )
+
+
+def correction_problems(actor: Actor, session: Session, data: ResidentUpdate) -> list[FieldProblem]:
+    """Every problem ``correct_resident`` would refuse ``data`` for, field by field."""
+    require(actor, *REGISTRY_WRITERS)
+    return _problems(
+        [
+            (data.name, valid_name),
+            (data.phone, valid_phone),
+            (data.town_code, lambda code: _town_open_to(actor, session, code)),
+        ]
+    )
+
+
 def _one(town_id: int, n: int = 1) -> pl.DataFrame:
     return pl.DataFrame({"town_id": [town_id], "n": [n]})
 
@@ -336,19 +413,22 @@ REGISTRARS = (Role.SYSTEM, Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF, Role.RESI
 the staff who register them, and the resident; reviewers and auditors read masked."""
 
 
+RESIDENT_READERS = (
+    Role.ADMIN,
+    Role.OPERATOR,
+    Role.REVIEWER,
+    Role.TOWN_STAFF,
+    Role.AUDITOR,
+    Role.RESIDENT,
+)
+"""Who lists and searches residents (each within their scope)."""
+
+
 def list_residents(
     actor: Actor, session: Session, town_code: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[ResidentRead]:
     """Residents within the actor's scope, optionally of one town (town staff: their own)."""
-    require(
-        actor,
-        Role.ADMIN,
-        Role.OPERATOR,
-        Role.REVIEWER,
-        Role.TOWN_STAFF,
-        Role.AUDITOR,
-        Role.RESIDENT,
-    )
+    require(actor, *RESIDENT_READERS)
     if not 1 <= limit <= MAX_LIST:
         raise Invalid.field("limit", limit, f"应为 1–{MAX_LIST}", f"between 1 and {MAX_LIST}")
     if offset < 0:
@@ -356,6 +436,186 @@ def list_residents(
     code = valid_town_code(town_code) if town_code is not None else None
     return _resident_reads(
         actor, session, repository.list_residents(session, actor, code, limit, offset)
+    )
+
+
+SEARCH_PAGE = 50
+"""Residents per page of a search."""
+MAX_SEARCH_PAGE = 100_000
+ID_LENGTH = 18
+ID_SEARCH = re.compile(r"[0-9X*]+")
+ID_SEARCH_MIN = 4
+"""Digits of an ID number to type at least (fewer would match much of the city)."""
+PHONE_SUFFIX_MIN = 4
+
+
+def _id_number_terms(text: str) -> tuple[str | None, str | None]:
+    """(the whole number, or a LIKE pattern) of what staff typed of an ID number: the whole
+    number; a part of it (found anywhere in the number); or the masked form, ``*`` for each
+    hidden character when it is 18 characters long (``33*************12X``), else for any
+    run of them (``330302*1234``: begins with 330302, ends with 1234)."""
+    value = text.strip().replace(" ", "").replace("＊", "*").upper()
+    if not ID_SEARCH.fullmatch(value) or len(value) > ID_LENGTH:
+        raise Invalid.field(
+            "id_number",
+            text,
+            f"只能包含数字、X 和 *，最多 {ID_LENGTH} 位",
+            f"digits, X and * only, at most {ID_LENGTH} characters",
+        )
+    if len(value.replace("*", "")) < ID_SEARCH_MIN:
+        raise Invalid.field(
+            "id_number",
+            text,
+            f"至少输入 {ID_SEARCH_MIN} 位号码（例如前 6 位，或后 4 位）",
+            f"type at least {ID_SEARCH_MIN} of its characters (the first 6 or the last 4)",
+        )
+    if "*" not in value:
+        return (value, None) if len(value) == ID_LENGTH else (None, f"%{value}%")
+    if len(value) == ID_LENGTH:
+        return None, value.replace("*", "_")
+    return None, re.sub(r"\*+", "%", value)
+
+
+def _phone_suffix(text: str) -> str:
+    digits = text.strip().replace(" ", "").replace("-", "")
+    if not (digits.isascii() and digits.isdigit() and PHONE_SUFFIX_MIN <= len(digits) <= 11):
+        raise Invalid.field(
+            "phone",
+            text,
+            f"请输入手机号码的后 {PHONE_SUFFIX_MIN}–11 位数字",
+            f"type the last {PHONE_SUFFIX_MIN}–11 digits of the mobile number",
+        )
+    return digits
+
+
+def search_terms(actor: Actor, session: Session, search: ResidentSearch) -> ResidentSearchTerms:
+    """What staff typed, checked (every problem at once, each naming its field) and made into
+    the terms the query compares."""
+    problems: list[FieldProblem] = []
+
+    def checked(given: str | None, check: Callable[[str], T]) -> T | None:
+        if given is None or not given.strip():
+            return None
+        try:
+            return check(given)
+        except Invalid as error:
+            problems.extend(error.details)
+            return None
+
+    name = checked(search.name, valid_name)
+    whole, pattern = checked(search.id_number, _id_number_terms) or (None, None)
+    phone = checked(search.phone, _phone_suffix)
+    town = checked(search.town_code, lambda code: town_for(session, actor, code).code)
+    if problems:
+        raise Invalid(
+            "查询条件有误：" + "；".join(problem.reason_zh for problem in problems),
+            "the search is not valid: " + "; ".join(problem.reason_en for problem in problems),
+            problems,
+        )
+    return ResidentSearchTerms(
+        name=name, id_number=whole, id_pattern=pattern, phone_suffix=phone, town_code=town
+    )
+
+
+def search_residents(
+    actor: Actor, session: Session, search: ResidentSearch, page: int = 1
+) -> ResidentPage:
+    """A page of the residents in the actor's scope matching the search (each term given
+    must match), with how many match in all."""
+    require(actor, *RESIDENT_READERS)
+    if not 1 <= page <= MAX_SEARCH_PAGE:
+        raise Invalid.field("page", page, f"应为 1–{MAX_SEARCH_PAGE}", f"1 to {MAX_SEARCH_PAGE}")
+    terms = search_terms(actor, session, search)
+    found, total = repository.search_residents(
+        session, actor, terms, SEARCH_PAGE, (page - 1) * SEARCH_PAGE
+    )
+    return ResidentPage(
+        items=_resident_reads(actor, session, found),
+        total=total,
+        page=page,
+        pages=max(1, -(-total // SEARCH_PAGE)),
+        per_page=SEARCH_PAGE,
+    )
+
+
+def resident_towns(actor: Actor, session: Session) -> list[TownRead]:
+    """Towns whose residents the actor reads (a town's staff: their own), by code."""
+    return [
+        TownRead.model_validate(town)
+        for town in session.scalars(repository.resident_towns(actor).order_by(Town.code))
+    ]
+
+
+def registrable_towns(actor: Actor, session: Session) -> list[TownRead]:
+    """Towns the actor registers residents in (a town's staff: their own), by code."""
+    require(actor, *REGISTRY_WRITERS)
+    return [
+        TownRead.model_validate(town)
+        for town in session.scalars(repository.writable_towns(actor).order_by(Town.code))
+    ]
+
+
+def may_register(actor: Actor) -> bool:
+    """Whether the actor's role registers and corrects residents (in which towns is
+    ``registrable_towns``)."""
+    return acts_as(actor, Role.SYSTEM, *REGISTRY_WRITERS)
+
+
+def may_correct(actor: Actor, session: Session, resident_id: int) -> bool:
+    """Whether the actor may correct this resident (and read their whole ID number): a
+    registrar whose scope holds them."""
+    return (
+        may_register(actor)
+        and repository.writable_resident_by_id(session, actor, resident_id) is not None
+    )
+
+
+def reveal_id_number(actor: Actor, session: Session, resident_id: int) -> str:
+    """A resident's whole ID number, for a registrar whose scope holds them (town staff: of
+    their own town); every showing is audited (who, whom, when; never the number)."""
+    require(actor, *REGISTRY_WRITERS)
+    resident = repository.writable_resident_by_id(session, actor, resident_id)
+    if resident is None:
+        raise NotFound(f"居民 {resident_id} 不存在", f"resident {resident_id} not found")
+    audit.record(session, actor, "resident.show_id_number", "resident", resident.id)
+    return resident.id_number
+
+
+def household_of(actor: Actor, session: Session, resident_id: int) -> HouseholdRead | None:
+    """The household of a resident in the actor's scope (none when they have none): its
+    members and accompanying children the actor reaches, names in full for registrars."""
+    resident = repository.resident_by_id(session, actor, resident_id)
+    if resident is None:
+        raise NotFound(f"居民 {resident_id} 不存在", f"resident {resident_id} not found")
+    if resident.household_id is None:
+        return None
+    household = repository.household_by_id(session, resident.household_id)
+    assert household is not None  # a foreign key
+    full = acts_as(actor, *REGISTRARS)
+    return HouseholdRead(
+        household_number=household.household_number,
+        town_name=session.get_one(Town, household.town_id).name,
+        members=[
+            HouseholdMember(
+                id=member.id,
+                name=member.name if full else mask_name(member.name),
+                relation_to_head=Relation(member.relation_to_head)
+                if member.relation_to_head
+                else None,
+            )
+            for member in repository.household_members(session, actor, household.id)
+        ],
+        children=[
+            ChildRead(
+                name=child.name if full else mask_name(child.name),
+                id_number_masked=mask_id_number(child.id_number),
+                sex=child.sex,
+                birth_date=child.birth_date if full else None,
+                school_name=child.school_name,
+                grade=child.grade,
+            )
+            for child in repository.household_children(session, actor, household.id)
+        ],
     )
 
 

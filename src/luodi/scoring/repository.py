@@ -86,6 +86,18 @@ def score_of(session: Session, actor: Actor, run_id: int, resident_id: int) -> R
     ).one_or_none()
 
 
+def scores_of(session: Session, actor: Actor, resident_id: int) -> list[tuple[ScoringRun, float]]:
+    """Every run that scored the resident, with their total in it, newest first (a score
+    the actor reads makes its run readable: ``readable_runs``)."""
+    statement = (
+        select(ScoringRun, ResidentScore.total)
+        .join(ResidentScore, ResidentScore.run_id == ScoringRun.id)
+        .where(ResidentScore.resident_id == resident_id, readable_scores(actor))
+        .order_by(ScoringRun.id.desc())
+    )
+    return [(run, float(total)) for run, total in session.execute(statement)]
+
+
 def list_runs(session: Session, actor: Actor) -> list[ScoringRun]:
     return list(session.scalars(readable_runs(actor).order_by(ScoringRun.id.desc())))
 

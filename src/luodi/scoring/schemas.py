@@ -30,3 +30,10 @@ class ResidentScoreRead(BaseModel):
     total: float
     points: dict[str, float]
     explanation: dict[str, Any]
+
+
+class ScoreOfRun(BaseModel):
+    """A resident's total in one scoring run."""
+
+    run: RunRead
+    total: float

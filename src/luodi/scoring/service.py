@@ -25,7 +25,7 @@ from luodi.registry import service as registry_service
 from luodi.scoring import frames, repository
 from luodi.scoring.inputs import DERIVED_FACT_INPUTS, REGISTRY_INPUTS, build_inputs
 from luodi.scoring.models import ResidentScore, ScoringRun
-from luodi.scoring.schemas import ResidentScoreRead, RunRead
+from luodi.scoring.schemas import ResidentScoreRead, RunRead, ScoreOfRun
 
 PERSONAL_INPUTS = ("birth_date",)
 """Shown masked on public surfaces until accounts and roles exist (the derived age stays)."""
@@ -136,6 +136,17 @@ def list_runs(actor: Actor, session: Session) -> list[RunRead]:
     its run come with ``resident_score``)."""
     require(actor, Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.REVIEWER, Role.TOWN_STAFF)
     return [RunRead.model_validate(run) for run in repository.list_runs(session, actor)]
+
+
+def score_history(actor: Actor, session: Session, resident_id: int) -> list[ScoreOfRun]:
+    """Every scoring run that scored a resident in the actor's scope, with their total,
+    newest first (the explanation of one: ``resident_score``)."""
+    if not registry_service.resident_exists(actor, session, resident_id):
+        raise NotFound(f"没有居民 {resident_id}", f"no resident {resident_id}")
+    return [
+        ScoreOfRun(run=RunRead.model_validate(run), total=total)
+        for run, total in repository.scores_of(session, actor, resident_id)
+    ]
 
 
 def _not_scored(resident_id: int, run_id: int, as_of: date, span: Mapping[str, object]) -> NotFound:
