@@ -149,6 +149,20 @@ def score_history(actor: Actor, session: Session, resident_id: int) -> list[Scor
     ]
 
 
+def input_labels(actor: Actor, session: Session, run_id: int) -> dict[str, tuple[str, str]]:
+    """(zh, en) of each input the run's policy labels, for showing an explanation's inputs
+    in words."""
+    run = repository.run_by_id(session, actor, run_id)
+    if run is None:
+        raise NotFound(f"没有计分批次 {run_id}", f"no scoring run {run_id}")
+    policy = compiled_from_text(run.policy_text, f"scoring run {run.id}").policy
+    return {
+        name: (spec.label.zh, spec.label.en)
+        for name, spec in policy.inputs.items()
+        if spec.label is not None
+    }
+
+
 def _not_scored(resident_id: int, run_id: int, as_of: date, span: Mapping[str, object]) -> NotFound:
     """A resident absent from run ``run_id``, with their permit on its date (``span``; the
     only reason a resident is left out of a run: no valid permit, docs/policy.md)."""

@@ -356,6 +356,9 @@ def test_the_whole_id_number_for_the_towns_registrar_only_and_audited(
     page = client.get(f"/console/residents/{rid}").text
     assert number not in page and 'data-testid="show-id"' not in page
     assert "完整号码只向本镇街的登记人员显示" in page
+    assert 'data-testid="correct"' not in page  # an auditor changes nothing
+    assert 'data-testid="register"' not in client.get("/console/residents").text
+    assert client.get("/console/residents/new").status_code == 403
     assert (
         client.post(
             f"/console/residents/{rid}/id-number",

@@ -326,12 +326,17 @@ def _explanation(
         return None, i18n.error_message(error)
 
 
-def _input_labels() -> dict[str, str]:
+def _input_labels(actor: Actor, session: Session, run_id: int | None) -> dict[str, str]:
+    """Each input's words: the run's policy's label, else the feed variable's."""
     english = i18n.language() == "en"
-    return {
+    labels = {
         name: variable.label_en if english else variable.label_zh
         for name, variable in catalog.fact_variables().items()
     }
+    if run_id is not None:
+        for name, (zh, en) in scoring.input_labels(actor, session, run_id).items():
+            labels[name] = en if english else zh
+    return labels
 
 
 def _feed_titles() -> dict[str, str]:
@@ -373,7 +378,7 @@ def _resident_page(
             "chosen": chosen,
             "score": score,
             "score_problem": score_problem,
-            "input_labels": _input_labels(),
+            "input_labels": _input_labels(actor, session, chosen.run.id if chosen else None),
             "feed_titles": _feed_titles(),
             "words": words,
             "SEX_WORDS": SEX_WORDS,
