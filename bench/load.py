@@ -268,7 +268,7 @@ def console_routes(base: str, clients: int) -> dict[str, Send]:
     cycle = first("/api/v1/program-cycles")
     pages = {
         "/console": "/console",
-        "/console/residents?q=": "/console/residents?q=%E7%8E%8B",
+        "/console/residents?name=": "/console/residents?name=%E7%8E%8B",
         "/console/residents/{id}": f"/console/residents/{resident}",
         "/console/feeds": "/console/feeds",
         "/console/scoring": "/console/scoring",
