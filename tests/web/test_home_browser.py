@@ -12,6 +12,7 @@ from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
 from luodi.notices import service as notices
 from tests.conftest import SMALL_CITY_RESIDENTS
+from tests.web.browser import check_page
 from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -46,7 +47,7 @@ def test_home_page_shows_towns_with_bars(
     )
     assert max(heights) < 2 * min(heights)
     assert not failed, f"requests failed (a CDN?): {failed}"
-    page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
+    check_page(page, "home")
     page.close()
 
 
@@ -62,6 +63,7 @@ def test_a_resident_signs_in_and_objects_on_the_notice_page(
         notice = notices.publish(SYSTEM_ACTOR, session, allocation_run_id=cycle["run"])
     page = browser.new_page()  # type: ignore[attr-defined]
     page.goto(f"{server}/notices")
+    check_page(page, "notices")
     page.get_by_role("link", name=notice.title).click()
     assert page.get_by_test_id("notice-title").inner_text() == notice.title
     rows = page.locator("table.notice-rows tbody tr")
@@ -69,6 +71,7 @@ def test_a_resident_signs_in_and_objects_on_the_notice_page(
     assert "*" in rows.first.inner_text()
     assert page.locator("section.objection").count() == 0  # only for a signed-in resident
     page.goto(f"{server}/login")
+    check_page(page, "login")
     page.get_by_label("用户名").fill("resident")
     page.get_by_label("密码").fill("wrong password!")
     page.get_by_role("button", name="登录").click()
@@ -78,6 +81,7 @@ def test_a_resident_signs_in_and_objects_on_the_notice_page(
     page.wait_for_url(f"{server}/me")
     assert "resident" in page.get_by_test_id("me").inner_text()
     page.goto(f"{server}/notices/{notice.id}")
+    check_page(page, "notice-with-objection-form")
     page.get_by_label("编号").fill(str(cycle["mine"]))
     page.get_by_label("理由").fill("<b>社保</b> 月数有误")
     page.get_by_role("button", name="提交异议").click()
