@@ -42,20 +42,29 @@ def writable_runs(actor: Actor) -> Select[tuple[AllocationRun]]:
 # --- who an allocation reads: only the people of the cycle's applications -----------------
 
 
-def cycle_applications(session: Session, cycle_id: int, statuses: Sequence[str]) -> pl.DataFrame:
+def cycle_applications(
+    session: Session,
+    cycle_id: int,
+    statuses: Sequence[str],
+    application_id: int | None = None,
+) -> pl.DataFrame:
     """``application_id``, ``applicant``, ``child_id``, ``choices``, ``fields`` of the
-    cycle's applications in these states, in the order they were filed."""
+    cycle's applications in these states (or the one ``application_id``), in the order they
+    were filed."""
+    statement = select(
+        Application.id,
+        Application.resident_id,
+        Application.child_id,
+        Application.choices,
+        Application.fields,
+    ).where(Application.cycle_id == cycle_id)
+    if application_id is None:
+        statement = statement.where(Application.status.in_(statuses))
+    else:
+        statement = statement.where(Application.id == application_id)
     return bulk.read_frame(
         session,
-        select(
-            Application.id,
-            Application.resident_id,
-            Application.child_id,
-            Application.choices,
-            Application.fields,
-        )
-        .where(Application.cycle_id == cycle_id, Application.status.in_(statuses))
-        .order_by(Application.submitted_at, Application.id),
+        statement.order_by(Application.submitted_at, Application.id),
         {
             "application_id": pl.Int64,
             "applicant": pl.Int64,

@@ -82,14 +82,21 @@ STATUS_OF_OUTCOME = {
 
 
 def applicant_frame(
-    actor: Actor, session: Session, cycle: ProgramCycle, spec: ProgramSpec, run_id: int | None
+    actor: Actor,
+    session: Session,
+    cycle: ProgramCycle,
+    spec: ProgramSpec,
+    run_id: int | None,
+    application_id: int | None = None,
 ) -> tuple[pl.DataFrame, scoring_service.StoredScores]:
     """One row per (application, person whose points count): the child's parents for a
-    school place, else the applicant; with that person's stored points and inputs."""
+    school place, else the applicant; with that person's stored points and inputs. Every
+    rankable application of the cycle, or the one ``application_id`` (whatever its state:
+    the verification screen)."""
     # Only the people of the cycle's applications (and for a school place their
     # households): never the whole registry.
     frame = (
-        repository.cycle_applications(session, cycle.id, RANKABLE)
+        repository.cycle_applications(session, cycle.id, RANKABLE, application_id)
         .with_row_index(rules.ORDER, offset=1)
         .with_columns(pl.col(rules.ORDER).cast(pl.Int64))
     )
@@ -169,6 +176,24 @@ def applicant_frame(
         granted=repository.earlier_grants(session, cycle) if spec.once_per else None,
     )
     return persons, scores
+
+
+def application_rules(
+    actor: Actor, session: Session, cycle: ProgramCycle, application_id: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The program's rules for one application as an allocation would decide them now (the
+    latest scoring run of its policy): the persons' evaluated rows (a child: its parents)
+    and the application's row (``rules.by_application``: ``rule:<id>``, ``eligible``)."""
+    spec = cycle_spec(cycle)
+    persons, scores = applicant_frame(actor, session, cycle, spec, None, application_id)
+    input_types = {name: item.type for name, item in scores.compiled.policy.inputs.items()}
+    scored = (
+        persons
+        if spec.kind is ProgramKind.ENTITLEMENT
+        else persons.filter(pl.col("points").is_not_null())
+    )
+    evaluated = rules.evaluate(spec, input_types, scored, cycle.as_of)
+    return evaluated, rules.by_application(spec, evaluated)
 
 
 def allocate_cycle(

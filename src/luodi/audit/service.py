@@ -180,6 +180,25 @@ def recent(actor: Actor, session: Session, limit: int = 100) -> list[AuditEntry]
     return list(session.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)))
 
 
+def times_since(
+    session: Session, object_type: str, action: str, since: datetime
+) -> dict[str, datetime]:
+    """When each object last had ``action``, among those that had it at or after ``since``
+    (the applications corrected lately: few, so that a deadline filter stays in SQL)."""
+    found: dict[str, datetime] = {}
+    statement = select(AuditEntry.object_id, AuditEntry.at).where(
+        AuditEntry.object_type == object_type,
+        AuditEntry.action == action,
+        # Stored as UTC ISO text of one width: text order is time order.
+        AuditEntry.at >= since.astimezone(UTC).isoformat(timespec="microseconds"),
+    )
+    for object_id, at in session.execute(statement):
+        moment = datetime.fromisoformat(at)
+        if object_id not in found or moment > found[object_id]:
+            found[object_id] = moment
+    return found
+
+
 def last_times(
     session: Session, object_type: str, action: str, object_ids: Sequence[str]
 ) -> dict[str, datetime]:

@@ -14,10 +14,10 @@ The objections' 复核 deadlines are ``notices.deadlines``; ``luodi program over
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from luodi import workdays
@@ -164,3 +164,82 @@ def late_items(frame: pl.DataFrame, kind: str, as_of: date) -> pl.DataFrame:
         .cast(OVERDUE_SCHEMA)
         .sort("due_on", "id")
     )
+
+
+SEARCH_DAYS = 400
+"""How far a search for the days a deadline counts from goes (a year and its holidays)."""
+
+
+def due_between(
+    session: Session, cycle_id: int, first: date | None, last: date
+) -> ColumnElement[bool]:
+    """A predicate on ``Application`` for the submitted applications of a cycle whose review
+    deadline falls between ``first`` (None: any day before) and ``last``, in SQL: a
+    deadline only grows with the day it counts from, so the window of deadlines is a window
+    of those days (a submission's, or its latest correction's, which ``audit`` keeps)."""
+    days = int(cycle_settings(session, [cycle_id])["review_days"][0])
+    calendar = workdays.current()
+
+    def due(day: date) -> date:
+        return calendar.window_end(day + timedelta(days=1), days)
+
+    latest = last
+    for _ in range(SEARCH_DAYS):
+        if due(latest) <= last:
+            break
+        latest -= timedelta(days=1)
+    earliest = None
+    if first is not None:
+        earliest = latest
+        for _ in range(SEARCH_DAYS):
+            if due(earliest - timedelta(days=1)) < first:
+                break
+            earliest -= timedelta(days=1)
+        if due(earliest) < first:
+            return false()
+    waiting = Application.status == ApplicationStatus.SUBMITTED
+    end = _china_midnight(latest + timedelta(days=1))
+    if earliest is None:
+        corrected = audit.times_since(session, "application", CORRECTED, end)
+        return and_(
+            waiting,
+            Application.submitted_at < end,
+            Application.id.not_in([int(key) for key in corrected]),
+        )
+    start = _china_midnight(earliest)
+    corrected = audit.times_since(session, "application", CORRECTED, start)
+    inside = [int(key) for key, moment in corrected.items() if moment < end]
+    return and_(
+        waiting,
+        or_(
+            and_(
+                Application.submitted_at >= start,
+                Application.submitted_at < end,
+                Application.id.not_in([int(key) for key in corrected]),
+            ),
+            Application.id.in_(inside),
+        ),
+    )
+
+
+def _china_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), workdays.CHINA_TIME).astimezone(UTC)
+
+
+def due_dates(session: Session, applications: list[Application]) -> dict[int, date]:
+    """Each application's review deadline (a page of a queue: one read of the corrections)."""
+    if not applications:
+        return {}
+    frame = pl.DataFrame(
+        {
+            "id": [a.id for a in applications],
+            "submitted_at": [a.submitted_at for a in applications],
+            "cycle_id": [a.cycle_id for a in applications],
+        }
+    )
+    settings = cycle_settings(session, frame["cycle_id"].unique().to_list())
+    frame = frame.with_columns(_review_from(session, frame)).join(
+        settings, on="cycle_id", how="left", maintain_order="left"
+    )
+    frame = frame.with_columns(due_on=workdays.deadlines(frame["since"], frame["review_days"]))
+    return dict(zip(frame["id"].to_list(), frame["due_on"].to_list(), strict=True))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import polars as pl
-from sqlalchemy import Select, select, true
+from sqlalchemy import ColumnElement, Select, func, select, true
 from sqlalchemy.orm import Session
 
 from luodi import bulk
@@ -21,7 +21,7 @@ from luodi.auth.actor import Actor
 from luodi.errors import NotFound
 from luodi.programs.models import Application, ProgramCycle
 from luodi.registry import repository as registry_repository
-from luodi.registry.models import Child, Resident
+from luodi.registry.models import Child, Resident, Town
 
 Row = TypeVar("Row")
 
@@ -115,3 +115,66 @@ def children_numbered(session: Session, actor: Actor, id_numbers: Sequence[str])
             "child_second_parent": pl.Int64,
         },
     )
+
+
+QUEUE_PAGE_SIZE = 25
+
+
+def application_queue(
+    actor: Actor,
+    cycle_id: int,
+    statuses: Sequence[str] = (),
+    route: str | None = None,
+    town_code: str | None = None,
+    due: ColumnElement[bool] | None = None,
+) -> Select[tuple[Application]]:
+    """A cycle's applications the actor reads, filtered (status, the ``route`` field, the
+    applicant's town, a deadline predicate from ``deadlines.due_between``), oldest first."""
+    statement = readable_applications(actor).where(Application.cycle_id == cycle_id)
+    if statuses:
+        statement = statement.where(Application.status.in_(list(statuses)))
+    if route:
+        # Fields are JSON text written by ``json.dumps`` (", " and ": " separators) on both
+        # databases; a route is an enum key (letters only), so a LIKE on its pair is exact.
+        statement = statement.where(
+            Application.fields.like(f'%"route": "{_like_safe(route)}"%', escape="\\")
+        )
+    if town_code:
+        statement = statement.where(
+            scopes.town_of_resident(Application.resident_id)
+            == select(Town.id).where(Town.code == town_code).scalar_subquery()
+        )
+    if due is not None:
+        statement = statement.where(due)
+    return statement.order_by(Application.id)
+
+
+def _like_safe(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace('"', "")
+
+
+def queue_page(
+    session: Session, statement: Select[tuple[Application]], page: int, size: int
+) -> tuple[list[Application], int]:
+    """One page of a queue (LIMIT/OFFSET in SQL) and how many match in all."""
+    total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
+    rows = session.scalars(statement.limit(size).offset((page - 1) * size)).all()
+    return list(rows), int(total or 0)
+
+
+def applicants_of(session: Session, resident_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """Resident id → (name, town code) of applications' applicants (already in scope: the
+    applications were read through ``readable_applications``)."""
+    if not resident_ids:
+        return {}
+    rows = session.execute(
+        select(Resident.id, Resident.name, Town.code)
+        .outerjoin(Town, Town.id == Resident.town_id)
+        .where(Resident.id.in_(sorted(set(resident_ids))))
+    ).all()
+    return {row[0]: (row[1], row[2] or "") for row in rows}
+
+
+def town_names(session: Session) -> list[tuple[str, str]]:
+    """Town code and name of every town (towns are public), for filters and rows in words."""
+    return [(row[0], row[1]) for row in session.execute(select(Town.code, Town.name))]

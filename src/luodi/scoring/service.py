@@ -320,3 +320,30 @@ def stored_scores(
         .select(KEY, "points", *names)
     )
     return StoredScores(RunRead.model_validate(run), compiled, frame)
+
+
+def total_with(
+    actor: Actor,
+    session: Session,
+    resident_id: int,
+    policy_id: str,
+    changes: Mapping[str, object],
+) -> tuple[float, float] | None:
+    """A resident's total in the latest run of ``policy_id``, and the total the policy gives
+    when the inputs named in ``changes`` take those values instead (what a difference
+    between an application and the departments' records would change); None when the
+    resident was not scored in it."""
+    stored = stored_scores(actor, session, [resident_id], policy_id=policy_id)
+    mine = stored.frame.filter(pl.col(KEY) == resident_id)
+    if mine.height != 1:
+        return None
+    typed = mine.drop("points")
+    changed = typed.with_columns(
+        pl.lit(value).cast(typed.schema[name]).alias(name)
+        for name, value in changes.items()
+        if name in typed.columns
+    )
+    as_of = stored.run.as_of
+    before = explain(stored.compiled, typed, resident_id, as_of).as_dict()["total"]
+    after = explain(stored.compiled, changed, resident_id, as_of).as_dict()["total"]
+    return float(before), float(after)
