@@ -57,8 +57,14 @@ APPLICATION_STATUS_WORDS = {
     ApplicationStatus.UNPLACED: N_("未录取"),
     ApplicationStatus.FINAL: N_("结果确定"),
 }
-KIND_WORDS = {kind: N_(label) for kind, label in KIND_LABELS.items()}
-assert set(KIND_WORDS.values()) == {"积分入学", "公租房", "名额类待遇", "分档待遇", "资格类待遇"}
+KIND_WORDS = {
+    ProgramKind.SCHOOL_ADMISSION: N_("积分入学"),
+    ProgramKind.PUBLIC_HOUSING: N_("公租房"),
+    ProgramKind.QUOTA_BENEFIT: N_("名额类待遇"),
+    ProgramKind.TIERED_BENEFIT: N_("分档待遇"),
+    ProgramKind.ENTITLEMENT: N_("资格类待遇"),
+}
+assert KIND_WORDS == KIND_LABELS
 DEADLINE_WORDS = {"overdue": N_("已逾期"), "soon": N_("即将到期")}
 DUE_DAYS = (3, 5, 10)
 """The "due within N days" choices of the queue's deadline filter."""
