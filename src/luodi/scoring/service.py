@@ -322,28 +322,42 @@ def stored_scores(
     return StoredScores(RunRead.model_validate(run), compiled, frame)
 
 
-def total_with(
+@dataclass(frozen=True)
+class WhatIf:
+    """One input as a scoring run used it, and the total with another value in its place."""
+
+    name: str
+    recorded: object
+    total: float
+    total_with: float
+
+
+def what_if(
     actor: Actor,
     session: Session,
     resident_id: int,
     policy_id: str,
-    changes: Mapping[str, object],
-) -> tuple[float, float] | None:
-    """A resident's total in the latest run of ``policy_id``, and the total the policy gives
-    when the inputs named in ``changes`` take those values instead (what a difference
-    between an application and the departments' records would change); None when the
-    resident was not scored in it."""
+    values: Mapping[str, object],
+) -> list[WhatIf]:
+    """For each policy input named in ``values`` whose value differs from the one the latest
+    run of ``policy_id`` used for the resident: that value, the resident's total, and the
+    total the policy gives with ``values[name]`` instead (each input alone: the points that
+    difference changes). Empty when the resident was not scored in it."""
     stored = stored_scores(actor, session, [resident_id], policy_id=policy_id)
     mine = stored.frame.filter(pl.col(KEY) == resident_id)
     if mine.height != 1:
-        return None
+        return []
     typed = mine.drop("points")
-    changed = typed.with_columns(
-        pl.lit(value).cast(typed.schema[name]).alias(name)
-        for name, value in changes.items()
-        if name in typed.columns
-    )
     as_of = stored.run.as_of
-    before = explain(stored.compiled, typed, resident_id, as_of).as_dict()["total"]
-    after = explain(stored.compiled, changed, resident_id, as_of).as_dict()["total"]
-    return float(before), float(after)
+    total = float(explain(stored.compiled, typed, resident_id, as_of).as_dict()["total"])
+    found = []
+    for name, value in values.items():
+        if name not in typed.columns or name == KEY:
+            continue
+        recorded = typed[name][0]
+        changed = typed.with_columns(pl.lit(value).cast(typed.schema[name]).alias(name))
+        if changed[name][0] == recorded:
+            continue
+        after = explain(stored.compiled, changed, resident_id, as_of).as_dict()["total"]
+        found.append(WhatIf(name, recorded, total, float(after)))
+    return found

@@ -19,7 +19,11 @@ from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
 from luodi.programs import intake
 from luodi.programs import service as programs
+from luodi.programs.catalog import cycle_spec
 from luodi.programs.models import Application, ProgramCycle
+from luodi.scoring import service as scoring_service
+from luodi.web import i18n
+from luodi.web.console import cycles
 from tests.web.browser import check_page, sign_in
 from tests.web.conftest import PASSWORD
 from tests.web.console.test_shell import page_client
@@ -159,6 +163,33 @@ def test_a_refused_cycle_keeps_the_input_and_writes_nothing(
     assert 'href="#opens"' in answer.text and 'href="#name"' in answer.text
 
 
+def test_a_targets_file_problem_names_its_row_and_column(
+    client: TestClient, small_city: Path
+) -> None:
+    page_client(client, "operator")
+    rows = (small_city / "schools.csv").read_text(encoding="utf-8").splitlines()
+    header = rows[0].split(",")
+    broken = rows[1].split(",")
+    broken[header.index("seats")] = "很多"
+    answer = client.post(
+        "/console/cycles",
+        data={
+            "csrf_token": client.cookies.get("luodi_csrf"),
+            "program": "school-entry",
+            "name": "坏文件",
+            "opens": "2026-06-01",
+            "closes": "2026-06-10",
+            "entry_grade": "1",
+        },
+        files={
+            "targets": ("学校.csv", "\n".join([rows[0], ",".join(broken)]).encode(), "text/csv")
+        },
+    )
+    assert answer.status_code == 422
+    assert 'href="#targets"' in answer.text
+    assert "学校.csv" in answer.text and "第 2 行" in answer.text and "seats" in answer.text
+
+
 def test_the_queue_pages_in_sql(client: TestClient, queue: dict[str, Any]) -> None:
     page_client(client, "health")
     first = client.get(f"/console/cycles/{queue['cycle']}")
@@ -196,7 +227,9 @@ def test_the_queue_filters(
     assert row_ids(client.get(f"{url}?status=returned").text) == []
 
 
-def test_verify_and_return(client: TestClient, queue: dict[str, Any], loaded_engine: Engine) -> None:
+def test_verify_and_return(
+    client: TestClient, queue: dict[str, Any], loaded_engine: Engine
+) -> None:
     page_client(client, "health")
     first, second = queue["ids"][10], queue["ids"][11]
     page = client.get(f"/console/applications/{first}")
@@ -228,6 +261,63 @@ def test_verify_and_return(client: TestClient, queue: dict[str, Any], loaded_eng
     assert answer.status_code == 303
     assert status_of(loaded_engine, second) == ("returned", "居住证复印件不清晰")
     assert "已退回" in client.get(answer.headers["location"]).text
+
+
+def test_the_service_centre_corrects_a_returned_application(
+    client: TestClient, queue: dict[str, Any], loaded_engine: Engine
+) -> None:
+    page_client(client, "health")
+    target = queue["ids"][12]
+    client.post(
+        f"/console/applications/{target}/verify",
+        data={
+            "csrf_token": client.cookies.get("luodi_csrf"),
+            "decision": "return",
+            "reason": "请补充材料",
+        },
+    )
+    assert status_of(loaded_engine, target)[0] == "returned"
+    assert 'data-testid="correct-form"' not in client.get(f"/console/applications/{target}").text
+    page_client(client, "operator")
+    page = client.get(f"/console/applications/{target}").text
+    assert 'data-testid="correct-form"' in page and 'data-testid="verify-form"' not in page
+    answer = client.post(
+        f"/console/applications/{target}/correct",
+        data={"csrf_token": client.cookies.get("luodi_csrf")},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert status_of(loaded_engine, target) == ("submitted", None)
+    assert "已更正，待重新审核" in client.get(answer.headers["location"]).text
+
+
+def test_a_difference_is_scored_through_the_policy(
+    loaded_engine: Engine, queue: dict[str, Any]
+) -> None:
+    """A declared value that differs from the one the scoring run used: the points it
+    changes are the policy's (社保 0.5 a month, at most 30)."""
+    with session_scope(loaded_engine) as session, i18n.speaking("zh"):
+        application = session.get(Application, queue["ids"][0])
+        opened = session.get(ProgramCycle, queue["cycle"])
+        assert application is not None and opened is not None
+        spec = cycle_spec(opened)
+        resident = application.resident_id
+        recorded = scoring_service.what_if(
+            SYSTEM_ACTOR, session, resident, spec.policy, {"social_insurance_months": -1}
+        )[0].recorded
+        declared = 0 if recorded else 10
+        found, note = cycles._differences(
+            SYSTEM_ACTOR, session, spec, resident, {"social_insurance_months": declared}
+        )
+        assert note is None and len(found) == 1
+        expected = min(0.5 * declared, 30) - min(0.5 * int(str(recorded)), 30)
+        assert found[0]["change"] == pytest.approx(expected) and expected != 0
+        assert found[0]["recorded"] == str(recorded)
+        # The same value as the record's is no difference.
+        same, _ = cycles._differences(
+            SYSTEM_ACTOR, session, spec, resident, {"social_insurance_months": recorded}
+        )
+        assert same == []
 
 
 def test_bulk_verify_confirms_exactly_the_chosen(

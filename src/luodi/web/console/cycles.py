@@ -10,6 +10,7 @@ import ast
 import json
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,15 +19,15 @@ from urllib.parse import urlencode
 
 import polars as pl
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from luodi import workdays
 from luodi.allocation import service as allocation
 from luodi.auth.actor import Actor, Role
-from luodi.auth.permissions import acts_as
-from luodi.errors import Invalid, LuodiError
+from luodi.auth.permissions import acts_as, require
+from luodi.errors import MAX_ID, Invalid, LuodiError
 from luodi.facts import service as facts_service
 from luodi.feeds import catalog as feeds_catalog
 from luodi.kernels.masking import mask_name
@@ -38,17 +39,17 @@ from luodi.scoring import service as scoring_service
 from luodi.web import i18n
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_, _
-from luodi.web.params import MAX_ID, ObjectId
+from luodi.web.params import ObjectId
 from luodi.web.rendering import check_form, console_actor, done, render
 
 router = APIRouter()
 
-CYCLE_STATUS_WORDS = {
+CYCLE_STATUS_WORDS: dict[str, str] = {
     CycleStatus.OPEN: N_("受理中"),
     CycleStatus.ALLOCATED: N_("已分配（公示中）"),
     CycleStatus.FINAL: N_("结果已确定"),
 }
-APPLICATION_STATUS_WORDS = {
+APPLICATION_STATUS_WORDS: dict[str, str] = {
     ApplicationStatus.SUBMITTED: N_("待审核"),
     ApplicationStatus.VERIFIED: N_("已审核"),
     ApplicationStatus.RETURNED: N_("已退回"),
@@ -82,7 +83,7 @@ def _text(pair: Any) -> str:
 
 
 def _status_word(status: str) -> str:
-    return _(APPLICATION_STATUS_WORDS.get(status, status))  # type: ignore[call-overload]
+    return _(APPLICATION_STATUS_WORDS.get(status, status))
 
 
 def _program_name(program_id: str) -> str:
@@ -105,7 +106,7 @@ def cycles_index(request: Request, actor: CurrentActor, session: DbSession) -> H
             {
                 "cycle": cycle,
                 "program": _program_name(cycle.program_id),
-                "status": _(CYCLE_STATUS_WORDS.get(cycle.status, cycle.status)),  # type: ignore[call-overload]
+                "status": _(CYCLE_STATUS_WORDS.get(cycle.status, cycle.status)),
                 "counts": [
                     (_status_word(status), count)
                     for status, count in sorted(service.cycle_counts(session, cycle.id).items())
@@ -176,7 +177,7 @@ def open_form(
     program: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
     console_actor(actor, "cycles")
-    _may_open_cycles(actor)
+    require(actor, Role.ADMIN, Role.OPERATOR)
     form = OpenForm(program=program)
     programs = load_programs()
     if program in programs:
@@ -189,37 +190,36 @@ def open_form(
     return render(request, actor, "console/cycles/open.html", context)
 
 
-def _may_open_cycles(actor: Actor) -> None:
-    from luodi.auth.permissions import require
-
-    require(actor, Role.ADMIN, Role.OPERATOR)
-
-
-OPEN_FIELDS = {
-    "program": "program",
-    "name": "name",
-    "opens": "opens",
-    "closes": "closes",
-    "as_of": "as_of",
-    "notice_days": "notice_days",
-    "places": "places",
-    "entry_grade": "entry_grade",
-    "targets": "targets",
-    "carry_waitlist_from": "carry_waitlist_from",
-}
+OPEN_FIELDS = (
+    "program",
+    "name",
+    "opens",
+    "closes",
+    "as_of",
+    "notice_days",
+    "places",
+    "entry_grade",
+    "targets",
+    "carry_waitlist_from",
+)
+"""The open form's fields, by the names ``open_cycle``'s errors give them."""
 
 
-def _problems(error: LuodiError, fields: dict[str, str]) -> list[tuple[str | None, str]]:
-    """An error's problems for an error summary: each linked to its form field when it names
-    one, a file's row and column said in words."""
+def _problems(
+    error: LuodiError, fields: Mapping[str, str], file_field: str | None = None
+) -> list[tuple[str | None, str]]:
+    """An error's problems for an error summary: each linked to the form field it names
+    (``fields``: the service's name → the field's id), a file's problems (row, column, value
+    and reason) to the file field."""
     found: list[tuple[str | None, str]] = []
     for problem in error.details[:20]:
-        field = fields.get(problem.field) if problem.file is None else fields.get("targets")
-        if problem.file is None and problem.field in fields:
+        if problem.file is not None and file_field is not None:
+            found.append((file_field, i18n.problem_text(problem)))
+        elif problem.field in fields:
             reason = problem.reason_en if i18n.language() == "en" else problem.reason_zh
             found.append((fields[problem.field], reason))
         else:
-            found.append((field, i18n.problem_text(problem)))
+            found.append((None, i18n.problem_text(problem)))
     return found or [(None, i18n.error_message(error))]
 
 
@@ -261,7 +261,7 @@ def open_cycle(
 ) -> Response:
     console_actor(actor, "cycles")
     check_form(request, csrf_token)
-    _may_open_cycles(actor)
+    require(actor, Role.ADMIN, Role.OPERATOR)
     form = OpenForm(
         program, name, opens, closes, as_of, notice_days, places, entry_grade, carry_waitlist_from
     )
@@ -314,7 +314,12 @@ def open_cycle(
                 if error.status in (401, 403):
                     raise
                 session.rollback()  # nothing of a refused cycle is kept
-                context = _open_context(session, actor, form, _problems(error, OPEN_FIELDS))
+                context = _open_context(
+                    session,
+                    actor,
+                    form,
+                    _problems(error, {name: name for name in OPEN_FIELDS}, "targets"),
+                )
                 return render(request, actor, "console/cycles/open.html", context, 422)
         message = _("已开设周期：%(name)s", name=cycle.name)
     return done(f"/console/cycles/{cycle.id}", message)
@@ -331,7 +336,7 @@ class QueueFilters:
     deadline: str = ""
     within: int = 5
 
-    def query(self, **more: Any) -> str:
+    def query(self) -> str:
         pairs = {
             "status": self.status,
             "route": self.route,
@@ -339,7 +344,6 @@ class QueueFilters:
             "deadline": self.deadline,
             "within": str(self.within) if self.deadline == "soon" else "",
         }
-        pairs.update({key: str(value) for key, value in more.items()})
         return urlencode({key: value for key, value in pairs.items() if value})
 
 
@@ -450,9 +454,10 @@ def cycle_page(
             "spec": spec,
             "program": _text(spec.name),
             "kind": _(KIND_WORDS[spec.kind]),
-            "cycle_status": _(CYCLE_STATUS_WORDS.get(cycle.status, cycle.status)),  # type: ignore[call-overload]
+            "cycle_status": _(CYCLE_STATUS_WORDS.get(cycle.status, cycle.status)),
             "counts": [
-                (_status_word(s), n) for s, n in sorted(service.cycle_counts(session, cycle.id).items())
+                (_status_word(s), n)
+                for s, n in sorted(service.cycle_counts(session, cycle.id).items())
             ],
             "rows": rows,
             "total": total,
@@ -461,16 +466,16 @@ def cycle_page(
             "filters": filters,
             "page_url": f"/console/cycles/{cycle.id}?"
             + (filters.query() + "&" if filters.query() else ""),
-            "status_options": [(key.value, _(word)) for key, word in APPLICATION_STATUS_WORDS.items()],  # type: ignore[call-overload]
+            "status_options": [
+                (str(key), _(word)) for key, word in APPLICATION_STATUS_WORDS.items()
+            ],
             "route_options": _route_options(spec),
             "town_options": sorted(towns.items()),
-            "deadline_options": [(key, _(word)) for key, word in DEADLINE_WORDS.items()],  # type: ignore[call-overload]
+            "deadline_options": [(key, _(word)) for key, word in DEADLINE_WORDS.items()],
             "within_options": [(str(n), _("%(n)s 天内", n=n)) for n in DUE_DAYS],
             "targets": targets,
             "hot": [target for target in targets if target.hot],
-            "hot_basis": {
-                key: _(word) for key, word in HOT_BASIS.items()  # type: ignore[call-overload]
-            },
+            "hot_basis": {key: _(word) for key, word in HOT_BASIS.items()},
             "target_towns": towns,
             "may_verify": acts_as(actor, Role.ADMIN, Role.REVIEWER),
         }
@@ -496,7 +501,9 @@ def _bulk_ids(
     at most ``BULK_LIMIT``, and how many matched in all."""
     statement = _queue_statement(session, actor, cycle, filters).where(
         Application.status == ApplicationStatus.SUBMITTED,
-        Application.id.in_(repository.writable_applications(actor).with_only_columns(Application.id)),
+        Application.id.in_(
+            repository.writable_applications(actor).with_only_columns(Application.id)
+        ),
     )
     if not every:
         statement = statement.where(Application.id.in_(ids[:BULK_LIMIT]))
@@ -519,8 +526,6 @@ def bulk_confirm(
 ) -> HTMLResponse:
     """The confirmation of a bulk verification: how many, and which."""
     console_actor(actor, "cycles")
-    from luodi.auth.permissions import require
-
     require(actor, Role.ADMIN, Role.REVIEWER)
     cycle = repository.writable_cycle(actor, session, cycle_id)
     spec = cycle_spec(cycle)
@@ -596,9 +601,11 @@ def _eligibility(
     if decided.height == 0:
         return [], None, _("申请人不在最新的计分批次中（没有有效居住证），不能判断条件")
     row = decided.row(0, named=True)
-    person = evaluated.filter(
-        pl.col("resident_id") == row.get("points_person", row.get("resident_id"))
-    ) if "resident_id" in evaluated.columns else evaluated
+    person = (
+        evaluated.filter(pl.col("resident_id") == row.get("points_person", row.get("resident_id")))
+        if "resident_id" in evaluated.columns
+        else evaluated
+    )
     values = person.row(0, named=True) if person.height else {}
     found = []
     for rule in spec.eligibility:
@@ -616,6 +623,16 @@ def _eligibility(
     return found, row, None
 
 
+def _variable_label(variables: Mapping[str, feeds_catalog.Variable], name: str) -> str:
+    """A fact's name in words (the feeds declare a label for each)."""
+    variable = variables.get(name)
+    if variable is None:
+        return name
+    return (
+        (variable.label_en or variable.label_zh) if i18n.language() == "en" else variable.label_zh
+    )
+
+
 def _feed_facts(actor: Actor, session: Session, resident_id: int) -> list[dict[str, Any]]:
     """The departments' current facts about the applicant, with feed, batch and row."""
     variables = feeds_catalog.fact_variables()
@@ -624,14 +641,11 @@ def _feed_facts(actor: Actor, session: Session, resident_id: int) -> list[dict[s
     for source in facts_service.fact_sources(actor, session, resident_id):
         if source.superseded_by is not None:
             continue
-        variable = variables.get(source.name)
         feed = feeds.get(source.feed or "")
         facts.append(
             {
                 "name": source.name,
-                "label": (variable.label_en or variable.label_zh)
-                if variable and i18n.language() == "en"
-                else (variable.label_zh if variable else source.name),
+                "label": _variable_label(variables, source.name),
                 "value": source.value,
                 "valid_from": source.valid_from,
                 "valid_to": source.valid_to,
@@ -649,38 +663,33 @@ def _differences(
     session: Session,
     spec: ProgramSpec,
     resident_id: int,
-    declared: dict[str, Any],
-    facts: list[dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """Each declared field the departments' records also say, where the two differ, with the
-    points the difference would change: the resident re-scored through the policy with the
-    declared value in place of the record's."""
-    latest: dict[str, str] = {}
-    for fact in facts:
-        latest.setdefault(fact["name"], fact["value"])
-    found = []
-    for name, value in declared.items():
-        if name not in latest or str(value) == latest[name]:
-            continue
-        try:
-            totals = scoring_service.total_with(
-                actor, session, resident_id, spec.policy, {name: value}
-            )
-        except LuodiError:
-            totals = None
-        found.append(
-            {
-                "name": name,
-                "label": _text(spec.fields[name].label) if name in spec.fields else name,
-                "declared": _shown(value),
-                "recorded": latest[name],
-                "change": None if totals is None else totals[1] - totals[0],
-            }
-        )
-    return found
+    declared: Mapping[str, Any],
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Each declared field that is also a scoring input the departments' records give, where
+    the two differ, with the points the difference changes: the resident re-scored through
+    the policy with the declared value in place of the one the latest run used. Or why it
+    cannot be said."""
+    labels = feeds_catalog.fact_variables()
+    try:
+        found = scoring_service.what_if(actor, session, resident_id, spec.policy, declared)
+    except LuodiError as error:
+        return [], i18n.error_message(error)
+    return [
+        {
+            "label": _text(spec.fields[item.name].label)
+            if item.name in spec.fields
+            else _variable_label(labels, item.name),
+            "declared": _shown(declared[item.name]),
+            "recorded": _shown(item.recorded),
+            "change": item.total_with - item.total,
+        }
+        for item in found
+    ], None
 
 
-def _declared(session: Session, spec: ProgramSpec, application: Application) -> list[tuple[str, str]]:
+def _declared(
+    session: Session, spec: ProgramSpec, application: Application
+) -> list[tuple[str, str]]:
     """The application's fields and choices in words (enum values and school names)."""
     values = json.loads(application.fields or "{}")
     shown = []
@@ -695,8 +704,8 @@ def _declared(session: Session, spec: ProgramSpec, application: Application) -> 
 def _choices(
     actor: Actor, session: Session, cycle: ProgramCycle, application: Application
 ) -> list[tuple[str, str, bool]]:
-    names = {}
-    hot = set()
+    names: dict[str, str] = {}
+    hot: set[str] = set()
     for target in service.published_targets(actor, session, cycle.id):
         key = target.group_id or target.target_id
         names.setdefault(key, target.name)
@@ -737,7 +746,12 @@ def _application_page(
         name, town = applicant.get(application.resident_id, ("", ""))
         facts = _feed_facts(actor, session, application.resident_id)
         declared_values = json.loads(application.fields or "{}")
-        eligibility, decided, not_decided = _eligibility(actor, session, cycle, spec, application.id)
+        differences, differences_note = _differences(
+            actor, session, spec, application.resident_id, declared_values
+        )
+        eligibility, decided, not_decided = _eligibility(
+            actor, session, cycle, spec, application.id
+        )
         due = deadlines.due_dates(session, [application]).get(application.id)
         waiting = application.status == ApplicationStatus.SUBMITTED
         open_cycle = cycle.status != CycleStatus.FINAL
@@ -755,9 +769,8 @@ def _application_page(
             "declared": _declared(session, spec, application),
             "choices": _choices(actor, session, cycle, application),
             "facts": facts,
-            "differences": _differences(
-                actor, session, spec, application.resident_id, declared_values, facts
-            ),
+            "differences": differences,
+            "differences_note": differences_note,
             "eligibility": eligibility,
             "eligible": None if decided is None else bool(decided.get("eligible")),
             "points": None if decided is None else decided.get("points"),
