@@ -178,3 +178,21 @@ def applicants_of(session: Session, resident_ids: Sequence[int]) -> dict[int, tu
 def town_names(session: Session) -> list[tuple[str, str]]:
     """Town code and name of every town (towns are public), for filters and rows in words."""
     return [(row[0], row[1]) for row in session.execute(select(Town.code, Town.name))]
+
+
+def application_counts(
+    session: Session, actor: Actor, cycle_ids: Sequence[int]
+) -> dict[int, dict[str, int]]:
+    """Cycle id → status → how many of its applications the actor reads (one query)."""
+    if not cycle_ids:
+        return {}
+    statement = (
+        readable_applications(actor)
+        .where(Application.cycle_id.in_(list(cycle_ids)))
+        .with_only_columns(Application.cycle_id, Application.status, func.count())
+        .group_by(Application.cycle_id, Application.status)
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for cycle_id, status, count in session.execute(statement):
+        counts.setdefault(cycle_id, {})[status] = count
+    return counts

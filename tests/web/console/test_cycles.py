@@ -80,7 +80,9 @@ def status_of(engine: Engine, application_id: int) -> tuple[str, str | None]:
         return found.status, found.reason
 
 
-def test_the_list_shows_cycles_in_words(client: TestClient, queue: dict[str, Any]) -> None:
+def test_the_list_shows_cycles_in_words(
+    client: TestClient, queue: dict[str, Any], accounts: dict[str, Actor], city: pl.DataFrame
+) -> None:
     page_client(client, "operator")
     html = client.get("/console/cycles").text
     assert "新市民免费健康体检" in html and "受理中" in html
@@ -89,6 +91,17 @@ def test_the_list_shows_cycles_in_words(client: TestClient, queue: dict[str, Any
     assert 'href="/console/cycles/new"' in html
     page_client(client, "health")
     assert 'href="/console/cycles/new"' not in client.get("/console/cycles").text
+    # Town staff count their own town's applicants only.
+    page_client(client, "town2")
+    town = accounts["town2"].town_code
+    theirs = city.filter(pl.col("id_number").is_in(queue["numbers"]), pl.col("town_code") == town)
+    row = re.search(
+        rf'href="/console/cycles/{queue["cycle"]}">.*?</tr>',
+        client.get("/console/cycles").text,
+        re.S,
+    )
+    assert row is not None
+    assert (f"待审核 {theirs.height}" if theirs.height else "还没有申请") in row.group(0)
 
 
 def test_open_a_cycle_through_the_form(

@@ -86,6 +86,15 @@ def _status_word(status: str) -> str:
     return _(APPLICATION_STATUS_WORDS.get(status, status))
 
 
+def _counts_in_words(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """Applications by status, in the order of the statuses' life (the actor's own scope)."""
+    return [
+        (_(word), counts[status])
+        for status, word in APPLICATION_STATUS_WORDS.items()
+        if status in counts
+    ]
+
+
 def _program_name(program_id: str) -> str:
     found = load_programs().get(program_id)
     return _text(found[0].name) if found else program_id
@@ -101,18 +110,17 @@ def _town_names(session: Session) -> dict[str, str]:
 @router.get("/console/cycles", response_class=HTMLResponse)
 def cycles_index(request: Request, actor: CurrentActor, session: DbSession) -> HTMLResponse:
     console_actor(actor, "cycles")
+    cycles = service.list_cycles(actor, session)
+    counts = repository.application_counts(session, actor, [cycle.id for cycle in cycles])
     with i18n.speaking(i18n.language_of(request)):
         rows = [
             {
                 "cycle": cycle,
                 "program": _program_name(cycle.program_id),
                 "status": _(CYCLE_STATUS_WORDS.get(cycle.status, cycle.status)),
-                "counts": [
-                    (_status_word(status), count)
-                    for status, count in sorted(service.cycle_counts(session, cycle.id).items())
-                ],
+                "counts": _counts_in_words(counts.get(cycle.id, {})),
             }
-            for cycle in service.list_cycles(actor, session)
+            for cycle in cycles
         ]
     return render(
         request,
@@ -455,10 +463,9 @@ def cycle_page(
             "program": _text(spec.name),
             "kind": _(KIND_WORDS[spec.kind]),
             "cycle_status": _(CYCLE_STATUS_WORDS.get(cycle.status, cycle.status)),
-            "counts": [
-                (_status_word(s), n)
-                for s, n in sorted(service.cycle_counts(session, cycle.id).items())
-            ],
+            "counts": _counts_in_words(
+                repository.application_counts(session, actor, [cycle.id]).get(cycle.id, {})
+            ),
             "rows": rows,
             "total": total,
             "page": page,
