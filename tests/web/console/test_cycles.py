@@ -425,3 +425,69 @@ def test_the_cycles_in_a_browser(
     assert status_of(loaded_engine, first)[0] == "verified"
     assert page.url.endswith(f"/console/applications/{queue['ids'][27]}")
     page.close()
+
+
+@pytest.fixture(scope="module")
+def school(loaded_engine: Engine, small_city: Path, queue: dict[str, Any]) -> dict[str, Any]:
+    """A school cycle (教育局) with one application of a registered child, route 政策性照顾."""
+    today = date.today()
+    children = pl.read_csv(small_city / "children.csv", infer_schema=False)
+    child = children.row(0, named=True)
+    schools = pl.read_csv(small_city / "schools.csv", infer_schema=False).filter(
+        pl.col("entry_grade") == "1"
+    )
+    with session_scope(loaded_engine) as session:
+        opened = programs.open_cycle(
+            SYSTEM_ACTOR,
+            session,
+            "school-entry",
+            "入学",
+            today - timedelta(days=1),
+            today + timedelta(days=5),
+            date(2026, 3, 1),
+            targets_file=small_city / "schools.csv",
+            entry_grade=1,
+        )
+        record = {
+            "id_number": child["id_number"],
+            "child_id_number": child["child_id_number"],
+            "choices": ";".join(schools["school_id"].head(2)),
+            "route": "care",
+        }
+        (application,) = intake.submit_applications(SYSTEM_ACTOR, session, opened.id, [record])
+    return {
+        "cycle": opened.id,
+        "application": application,
+        "schools": schools["name"].head(2).to_list(),
+    }
+
+
+def test_a_school_application_in_words(
+    client: TestClient, school: dict[str, Any], loaded_engine: Engine
+) -> None:
+    page_client(client, "edu")
+    page = client.get(f"/console/applications/{school['application']}").text
+    assert all(name in page for name in school["schools"])
+    assert "政策性照顾" in page  # the route in words
+    # Each of the program's rules with its outcome and the values it read.
+    for label in ("居住登记满一年", "有劳动合同或营业执照（在职）", "入学年龄"):
+        assert label in page
+    assert "<code>child_birth_date</code> = " in page and "<code>as_of</code> = 2026-03-01" in page
+    assert "<code>grade_1_min_age</code> = 6" in page
+    url = f"/console/cycles/{school['cycle']}"
+    assert row_ids(client.get(f"{url}?route=care").text) == [school["application"]]
+    assert row_ids(client.get(f"{url}?route=talent").text) == []
+    page_client(client, "operator")
+    answer = client.post(
+        f"/console/applications/{school['application']}/correct",
+        data={"csrf_token": client.cookies.get("luodi_csrf"), "field_route": "points"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert row_ids(client.get(f"{url}?route=points").text) == [school["application"]]
+    refused = client.post(
+        f"/console/applications/{school['application']}/correct",
+        data={"csrf_token": client.cookies.get("luodi_csrf"), "choices": "NO-SUCH-SCHOOL"},
+    )
+    assert refused.status_code == 422
+    assert 'href="#choices"' in refused.text and 'value="NO-SUCH-SCHOOL"' in refused.text

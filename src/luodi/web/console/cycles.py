@@ -31,7 +31,7 @@ from luodi.errors import MAX_ID, Invalid, LuodiError
 from luodi.facts import service as facts_service
 from luodi.feeds import catalog as feeds_catalog
 from luodi.kernels.masking import mask_name
-from luodi.programs import deadlines, intake, repository, rules, service
+from luodi.programs import deadlines, intake, repository, service
 from luodi.programs.catalog import cycle_spec, load_programs
 from luodi.programs.models import Application, ApplicationStatus, CycleStatus, ProgramCycle
 from luodi.programs.spec import KIND_LABELS, ProgramKind, ProgramSpec
@@ -593,11 +593,27 @@ def _shown(value: Any) -> str:
         return _("是") if value else _("否")
     if isinstance(value, float):
         return f"{value:,.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, list):
+        return "、".join(_shown(item) for item in value)
     return str(value)
 
 
+def _in_words(value: Any, towns: Mapping[str, str]) -> str:
+    """A value a rule read, a town's code as the town's name."""
+    if isinstance(value, list):
+        return "、".join(_in_words(item, towns) for item in value)
+    if isinstance(value, str) and value in towns:
+        return towns[value]
+    return _shown(value)
+
+
 def _eligibility(
-    actor: Actor, session: Session, cycle: ProgramCycle, spec: ProgramSpec, application_id: int
+    actor: Actor,
+    session: Session,
+    cycle: ProgramCycle,
+    spec: ProgramSpec,
+    application_id: int,
+    towns: Mapping[str, str],
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, str | None]:
     """Each eligibility rule: holds or not, as written, and the values it read (of the
     person whose points count); the application's row; or why it cannot be said yet."""
@@ -613,20 +629,25 @@ def _eligibility(
         if "resident_id" in evaluated.columns
         else evaluated
     )
-    values = person.row(0, named=True) if person.height else {}
-    found = []
-    for rule in spec.eligibility:
-        text = rules.written(spec, rule.rule)
-        found.append(
-            {
-                "label": _text(rule.label),
-                "holds": bool(row.get(f"rule:{rule.id}")),
-                "rule": rule.rule,
-                "read": [
-                    (name, _shown(values[name])) for name in _names_in(text) if name in values
-                ],
-            }
-        )
+    # What a rule reads: the person's row, the cycle's date and the program's settings.
+    values = {
+        **(person.row(0, named=True) if person.height else {}),
+        "as_of": cycle.as_of,
+        **spec.settings,
+    }
+    found = [
+        {
+            "label": _text(rule.label),
+            "holds": bool(row.get(f"rule:{rule.id}")),
+            "rule": rule.rule,
+            "read": [
+                (name, _in_words(values[name], towns))
+                for name in _names_in(rule.rule)
+                if name in values
+            ],
+        }
+        for rule in spec.eligibility
+    ]
     return found, row, None
 
 
@@ -757,7 +778,7 @@ def _application_page(
             actor, session, spec, application.resident_id, declared_values
         )
         eligibility, decided, not_decided = _eligibility(
-            actor, session, cycle, spec, application.id
+            actor, session, cycle, spec, application.id, towns
         )
         due = deadlines.due_dates(session, [application]).get(application.id)
         waiting = application.status == ApplicationStatus.SUBMITTED
