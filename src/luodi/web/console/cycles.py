@@ -482,6 +482,7 @@ def cycle_page(
             "within_options": [(str(n), _("%(n)s 天内", n=n)) for n in DUE_DAYS],
             "targets": targets,
             "hot": [target for target in targets if target.hot],
+            "school": spec.kind is ProgramKind.SCHOOL_ADMISSION,
             "hot_basis": {key: _(word) for key, word in HOT_BASIS.items()},
             "target_towns": towns,
             "may_verify": acts_as(actor, Role.ADMIN, Role.REVIEWER),
@@ -670,11 +671,20 @@ def _feed_facts(actor: Actor, session: Session, resident_id: int) -> list[dict[s
         if source.superseded_by is not None:
             continue
         feed = feeds.get(source.feed or "")
+        value = source.value
+        if feed is not None and i18n.language() == "zh":
+            # An enum's code as the feed's first spelling of it (associate → 大专).
+            for fact in feed.facts:
+                column = (
+                    feed.columns.get(fact.value or "") if fact.variable == source.name else None
+                )
+                if column is not None and column.values and source.value in column.values:
+                    value = column.values[source.value][0]
         facts.append(
             {
                 "name": source.name,
                 "label": _variable_label(variables, source.name),
-                "value": source.value,
+                "value": value,
                 "valid_from": source.valid_from,
                 "valid_to": source.valid_to,
                 "feed": _text(feed.title) if feed else (source.feed or ""),
