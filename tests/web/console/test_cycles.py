@@ -491,3 +491,19 @@ def test_a_school_application_in_words(
     )
     assert refused.status_code == 422
     assert 'href="#choices"' in refused.text and 'value="NO-SUCH-SCHOOL"' in refused.text
+
+
+def test_the_open_form_in_a_browser(server: str, browser: Any, accounts: dict[str, Actor]) -> None:
+    page = browser.new_page()
+    sign_in(page, server, "operator", PASSWORD)
+    page.goto(f"{server}/console/cycles/new")
+    page.get_by_label("项目").select_option("school-entry")
+    page.get_by_role("button", name="选择项目").click()
+    check_page(page, "cycles-open")
+    page.get_by_label("周期名称").fill("没有日期")
+    page.get_by_role("button", name="开设周期").click()
+    summary = page.get_by_test_id("error-summary")
+    assert summary.is_visible() and "请填写受理开始日期" in summary.inner_text()
+    assert page.get_by_label("周期名称").input_value() == "没有日期"
+    check_page(page, "cycles-open-error")
+    page.close()
