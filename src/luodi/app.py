@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -26,6 +28,7 @@ from luodi.errors import (
     validation_reason,
 )
 from luodi.feeds.api import router as feeds_router
+from luodi.jobs.api import router as jobs_router
 from luodi.notices.api import router as notices_router
 from luodi.programs.api import router as programs_router
 from luodi.registry.api import router as registry_router
@@ -44,7 +47,24 @@ def _json(status: int, content: dict[str, Any], headers: dict[str, str] | None =
     return JSONResponse(status_code=status, content=content, headers=headers)
 
 
-def create_app(engine: Engine | None = None) -> FastAPI:
+def create_app(engine: Engine | None = None, *, worker: bool = False) -> FastAPI:
+    """The app on ``engine`` (default: the configured database). ``worker``: run queued jobs
+    in this process while the app runs (``luodi serve``; tests that need jobs to run)."""
+    engine = engine or ready_engine()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from luodi.jobs.worker import Worker
+
+        jobs_worker = Worker(engine) if worker else None
+        if jobs_worker is not None:
+            jobs_worker.start()
+        try:
+            yield
+        finally:
+            if jobs_worker is not None:
+                jobs_worker.stop()
+
     app = FastAPI(
         title="落地 luodi",
         version=__version__,
@@ -52,8 +72,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         # Swagger UI and ReDoc load their assets from a CDN; government networks are closed.
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
-    engine = engine or ready_engine()
     app.state.engine = engine
 
     @app.exception_handler(LuodiError)
@@ -146,6 +166,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(programs_router)
     app.include_router(notices_router)
     app.include_router(audit_router)
+    app.include_router(jobs_router)
     app.include_router(pages_router)
     app.include_router(console_router)
     app.mount("/static", HashedStaticFiles(), name="static")

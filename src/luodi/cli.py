@@ -62,6 +62,7 @@ LAZY_GROUPS = {
     "objection": ("luodi.notices.cli:objection_app", "异议与复核 / objections"),
     "user": ("luodi.auth.cli:user_app", "账号与部门令牌 / accounts and department tokens"),
     "audit": ("luodi.audit.cli:audit_app", "审计日志（哈希链）/ the audit log"),
+    "job": ("luodi.jobs.cli:job_app", "后台任务：计分、分配、导入的进度 / background jobs"),
 }
 """Command groups listed after the ones defined here: name → ("module:Typer app", help)."""
 
@@ -334,4 +335,11 @@ def serve(
     # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any local peer as
     # the client address, and sign-in throttling keys on it; a reverse proxy is trusted only
     # through LUODI_TRUSTED_PROXIES (web/dependencies.client_address).
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning", proxy_headers=False)
+    # The app's lifespan starts the job worker with the server and stops it on exit.
+    uvicorn.run(
+        create_app(engine, worker=True),
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=False,
+    )

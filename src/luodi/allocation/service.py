@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
 import polars as pl
 from sqlalchemy import select, update
@@ -70,6 +71,11 @@ RESULT_SCHEMA = {
     "points_resident_id": pl.Int64,
 }
 """A run's results as stored, with who each application is for (ids only)."""
+
+Progress = Callable[[str, int, int], None]
+"""(phase, done, total): an allocation reports its steps (``ALLOCATION_STEPS``), each phase
+naming its count (a job's progress bar, ``luodi.jobs``)."""
+ALLOCATION_STEPS = 3
 
 STATUS_OF_OUTCOME = {
     Outcome.PLACED: ApplicationStatus.PLACED,
@@ -202,8 +208,9 @@ def allocate_cycle(
     cycle_id: int,
     seed: str,
     scoring_run_id: int | None = None,
+    progress: Progress | None = None,
 ) -> AllocationRun:
-    return allocate(actor, session, cycle_id, seed, scoring_run_id)[0]
+    return allocate(actor, session, cycle_id, seed, scoring_run_id, progress)[0]
 
 
 def allocate(
@@ -212,16 +219,19 @@ def allocate(
     cycle_id: int,
     seed: str,
     scoring_run_id: int | None = None,
+    progress: Progress | None = None,
 ) -> tuple[AllocationRun, pl.DataFrame]:
     """A new run of the cycle (``allocate_cycle``), and its results as stored
     (``RESULT_SCHEMA``, by application id: what ``_stored_results`` reads back)."""
     require(actor, Role.ADMIN, Role.OPERATOR)
+    say = progress or (lambda _phase, _done, _total: None)
     cycle = programs_repository.writable_cycle(actor, session, cycle_id)
     spec = cycle_spec(cycle)
     if cycle.status == CycleStatus.FINAL:
         raise Conflict(f"周期 {cycle.id} 结果已确定，不能再分配", f"cycle {cycle.id} is final")
     if not seed.strip():
         raise Invalid.field("seed", seed, "需要公开的摇号种子", "a published seed is needed")
+    say("读取申请与积分 / reading applications and points", 0, ALLOCATION_STEPS)
     persons, scores = applicant_frame(actor, session, cycle, spec, scoring_run_id)
     if persons.height == 0:
         raise Invalid(
@@ -248,6 +258,11 @@ def allocate(
     if spec.kind is ProgramKind.PUBLIC_HOUSING:
         refused = one_per_household(refused)
     distances = towns.program_distances(spec)
+    say(
+        f"排序与分配 {refused.height:,} 份申请 / ranking and allocating {refused.height:,}",
+        1,
+        ALLOCATION_STEPS,
+    )
     outcome = decide(decision_rules(spec), refused, target_frame, seed, distances)
     if spec.kind is ProgramKind.SCHOOL_ADMISSION:
         outcome = outcome.join(
@@ -317,6 +332,7 @@ def allocate(
     }
     if spec.cost_shares:
         summary["cost_shares"] = cost_shares(spec, outcome, applicants)
+    say(f"保存 {outcome.height:,} 条结果 / storing {outcome.height:,} results", 2, ALLOCATION_STEPS)
     run = AllocationRun(
         cycle_id=cycle.id,
         previous_run_id=previous.id if previous else None,

@@ -51,13 +51,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from luodi.audit import service as audit
-from luodi.auth.actor import PUBLIC_ACTOR, USER_ROLES, Actor, Role
+from luodi.auth.actor import PUBLIC_ACTOR, SYSTEM_ACTOR, USER_ROLES, Actor, Role
 from luodi.auth.models import ApiToken, SignInThrottle, User
 from luodi.auth.permissions import require
 from luodi.db import UtcDateTime
 from luodi.errors import (
     MAX_ID,
     Conflict,
+    Forbidden,
     Invalid,
     NotFound,
     TooManyRequests,
@@ -640,6 +641,28 @@ def issue_token(
 
 def _department_actor(department: str | None) -> Actor:
     return Actor(username=f"dept:{department}", role=Role.DEPARTMENT, department=department)
+
+
+def actor_again(session: Session, username: str, role: str) -> Actor:
+    """The actor who asked for work that runs later (a job), from the name and role kept with
+    it: the system, a department's token, or an account that must still be active and hold
+    the same role (else ``Forbidden`` saying so: the work is not done for a disabled account).
+    """
+    if role == Role.SYSTEM and username == SYSTEM_ACTOR.username:
+        return SYSTEM_ACTOR
+    if role == Role.DEPARTMENT and username.startswith("dept:"):
+        return _department_actor(username.removeprefix("dept:"))
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None or not user.active:
+        raise Forbidden(
+            f"账号 {username} 已停用，任务未执行", f"the account {username} is disabled"
+        )
+    if user.role != role:
+        raise Forbidden(
+            f"账号 {username} 的角色已改变，任务未执行",
+            f"the account {username} no longer has the role {role}",
+        )
+    return actor_of(user)
 
 
 def actor_for_token(session: Session, token: str, kinds: tuple[TokenKind, ...]) -> Actor:
