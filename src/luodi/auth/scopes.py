@@ -174,3 +174,12 @@ def writable(
         undepartmented_for_reviewers=False,
         employee=employee,
     )
+
+
+def submitted_by(actor: Actor, *, username: Column, role: Column) -> ColumnElement[bool]:
+    """The rows ``actor`` made for itself (a job it submitted), by the name and role kept with
+    each: an account of the same name and another role is somebody else. Nobody's for the
+    public."""
+    if actor.role == Role.PUBLIC:
+        return false()
+    return (username == actor.username) & (role == str(actor.role))

@@ -10,13 +10,20 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.console import console
 from luodi.db import ready_engine, session_scope
-from luodi.errors import LuodiError
+from luodi.errors import Invalid, LuodiError
 from luodi.jobs import service, worker
 from luodi.jobs.handlers import HANDLERS
 from luodi.jobs.models import STATE_LABELS, JobState
@@ -106,7 +113,7 @@ def follow(job_id: int, interval: float = WATCH_SECONDS) -> JobRead:
         TextColumn("{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
     job = _read(job_id)
@@ -124,6 +131,39 @@ def follow(job_id: int, interval: float = WATCH_SECONDS) -> JobRead:
             time.sleep(interval)
             job = _read(job_id)
     return job
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise Invalid.field(
+                "--param", pair, "应写作 名称=值", "write it as name=value (cycle_id=3)"
+            )
+        params[key.strip()] = value
+    return params
+
+
+@job_app.command("submit")
+def job_submit(
+    kind: Annotated[str, typer.Argument(help="score | allocate | feed_import")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="参数 名称=值，可重复 / name=value, repeatable"),
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="排队后跟随进度 / follow it once queued")
+    ] = False,
+) -> None:
+    """排队一个任务，由 luodi serve 或 luodi job run-pending 执行 / queue a job."""
+    with session_scope() as session:
+        job_id = service.submit(SYSTEM_ACTOR, session, kind, _params(param or [])).id
+    console.print(f"任务 {job_id} 已排队 / job {job_id} queued", highlight=False)
+    if watch:
+        job = follow(job_id)
+        if job.state == JobState.FAILED:
+            raise _failed(job)
 
 
 @job_app.command("watch")

@@ -18,7 +18,7 @@ MAX_LISTED = 200
 
 
 def readable(actor: Actor) -> ColumnElement[bool]:
-    own = (Job.created_by == actor.username) & (Job.created_role == str(actor.role))
+    own = scopes.submitted_by(actor, username=Job.created_by, role=Job.created_role)
     return scopes.readable(actor, department=Job.department, town=Job.town_id) | own
 
 
