@@ -146,7 +146,9 @@ def test_a_feed_import_job_imports_and_removes_the_upload(
         "feed_import",
         {"feed_id": "volunteering_honours", "path": str(path), "file_name": "志愿.csv"},
     )
-    assert read(loaded_engine, job_id).department == "文明办"
+    queued = read(loaded_engine, job_id)
+    assert queued.department == "文明办"
+    assert queued.params["path"] == f"{path.parent.name}/{path.name}"  # no server path shown
     worker.run_pending(loaded_engine)
     job = read(loaded_engine, job_id)
     assert job.state == "done", job.error_en
@@ -188,6 +190,13 @@ def test_an_upload_path_must_be_one_of_ours(loaded_engine: Engine, tmp_path: Pat
             {"feed_id": "volunteering_honours", "path": str(elsewhere)},
         )
     assert refused.value.details[0].field == "params.path"
+    with session_scope(loaded_engine) as session, pytest.raises(Invalid):
+        service.submit(
+            SYSTEM_ACTOR,
+            session,
+            "feed_import",
+            {"feed_id": "volunteering_honours", "path": f"../{elsewhere}"},
+        )
 
 
 def final_cycle(engine: Engine, accounts: dict[str, Actor], numbers: list[str]) -> int:

@@ -29,7 +29,9 @@ from luodi.jobs.handlers import HANDLERS
 from luodi.jobs.models import STATE_LABELS, JobState
 from luodi.jobs.schemas import JobRead
 
-job_app = typer.Typer(help="后台任务 / background jobs", no_args_is_help=True)
+job_app = typer.Typer(
+    help="后台任务：计分、分配、导入的进度 / background jobs", no_args_is_help=True
+)
 WATCH_SECONDS = 0.5
 
 

@@ -154,10 +154,10 @@ def uploads_dir() -> Path:
 
 
 def upload_path(text: str) -> Path:
-    """The stored upload ``text`` names; refused unless it is a file under ``uploads_dir``
-    (a job's parameters never name another file of the server)."""
+    """The stored upload ``text`` names (absolute, or relative to ``uploads_dir``); refused
+    unless it is a file there (a job's parameters never name another file of the server)."""
     folder = uploads_dir()
-    path = Path(text).resolve()
+    path = (folder / text).resolve()  # an absolute ``text`` stays itself
     if not path.is_relative_to(folder) or not path.is_file():
         raise Invalid.field(
             "path",
@@ -174,7 +174,9 @@ def _authorize_feed_import(actor: Actor, _session: Session, params: FeedImportPa
     except NotFound as error:
         raise Invalid.field("feed_id", params.feed_id, error.message_zh, error.message_en) from None
     require_department(actor, spec.department)
-    upload_path(params.path)
+    # Kept relative to the uploads folder: the job's parameters (read back by the API) do
+    # not show where the server keeps its files.
+    params.path = str(upload_path(params.path).relative_to(uploads_dir()))
     return Reach(department=spec.department)
 
 

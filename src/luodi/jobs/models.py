@@ -28,6 +28,12 @@ STATE_LABELS = {
 }
 
 
+def split_phase(phase: str) -> tuple[str, str]:
+    """(Chinese, English) of a phase written "中文 / English" (one language: both the same)."""
+    zh, _, en = (phase or "").partition(" / ")
+    return zh, en or zh
+
+
 class Job(Base):
     __tablename__ = "jobs"
 
@@ -57,3 +63,11 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @property
+    def phase_zh(self) -> str:
+        return split_phase(self.phase)[0]
+
+    @property
+    def phase_en(self) -> str:
+        return split_phase(self.phase)[1]

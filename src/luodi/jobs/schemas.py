@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from luodi.errors import MAX_ID
+from luodi.jobs.models import split_phase
 
 
 class JobSubmit(BaseModel):
@@ -47,7 +48,8 @@ class FeedImportParams(BaseModel):
 
     feed_id: str = Field(min_length=1, max_length=64)
     path: str = Field(min_length=1, max_length=1000)
-    """Where ``store_upload`` put the file (only files there are read)."""
+    """Where ``store_upload`` put the file (only files there are read); kept relative to the
+    uploads folder once submitted."""
     file_name: str | None = Field(default=None, max_length=255)
     """The name the file was uploaded with (shown in the batch and messages)."""
     accept_partial: bool = False
@@ -55,11 +57,6 @@ class FeedImportParams(BaseModel):
     """Check only: the result lists what would be accepted and refused; the file is kept for
     the import that follows."""
     sheet: str | None = Field(default=None, max_length=100)
-
-
-def _split(phase: str) -> tuple[str, str]:
-    zh, _, en = phase.partition(" / ")
-    return zh, en or zh
 
 
 class JobRead(BaseModel):
@@ -86,12 +83,12 @@ class JobRead(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def phase_zh(self) -> str:
-        return _split(self.phase)[0]
+        return split_phase(self.phase)[0]
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def phase_en(self) -> str:
-        return _split(self.phase)[1]
+        return split_phase(self.phase)[1]
 
     @computed_field  # type: ignore[prop-decorator]
     @property
