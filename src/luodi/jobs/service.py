@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -62,10 +63,13 @@ def parse_params(handler: Handler, params: dict[str, Any]) -> BaseModel:
 
 def _prefixed(error: Invalid) -> Invalid:
     """An ``authorize`` refusal of one parameter, named as the submission names it."""
-    for problem in error.details:
-        if not problem.field.startswith("params."):
-            object.__setattr__(problem, "field", f"params.{problem.field}")
-    return error
+    details = [
+        problem
+        if problem.field.startswith("params.")
+        else replace(problem, field=f"params.{problem.field}")
+        for problem in error.details
+    ]
+    return Invalid(error.message_zh, error.message_en, details)
 
 
 def submit(
