@@ -39,6 +39,44 @@ def writable_runs(actor: Actor) -> Select[tuple[AllocationRun]]:
     return select(AllocationRun).where(scopes.writable(actor, department=_run_department()))
 
 
+def readable_cycle_of_runs(actor: Actor, cycle_id: int) -> Select[tuple[ProgramCycle]]:
+    """The cycle, if ``actor`` reads its runs (a reviewer: the own department's cycles).
+    Cycles themselves are public; their runs are not."""
+    return select(ProgramCycle).where(
+        ProgramCycle.id == cycle_id, scopes.readable(actor, department=ProgramCycle.department)
+    )
+
+
+def result_count(session: Session, run_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(AllocationResult)
+            .where(AllocationResult.run_id == run_id)
+        )
+        or 0
+    )
+
+
+def result_page(session: Session, run_id: int, offset: int, limit: int) -> list[int]:
+    """The application ids of results ``offset``+1 … ``offset``+``limit`` of a run in the
+    order its notice lists them (rank, unranked last, then application): one page is read,
+    never the run."""
+    return list(
+        session.scalars(
+            select(AllocationResult.application_id)
+            .where(AllocationResult.run_id == run_id)
+            .order_by(
+                AllocationResult.rank.is_(None),
+                AllocationResult.rank,
+                AllocationResult.application_id,
+            )
+            .offset(offset)
+            .limit(limit)
+        )
+    )
+
+
 # --- who an allocation reads: only the people of the cycle's applications -----------------
 
 

@@ -544,10 +544,12 @@ def final_run(session: Session, cycle_id: int) -> AllocationRun | None:
     ).one_or_none()
 
 
-def _stored_results(session: Session, run_id: int) -> pl.DataFrame:
-    """A run's results as stored, with who each application is for (ids only)."""
-    return bulk.read_frame(
-        session,
+def _stored_results(
+    session: Session, run_id: int, application_ids: list[int] | None = None
+) -> pl.DataFrame:
+    """A run's results as stored, with who each application is for (ids only); of these
+    applications only, when given."""
+    statement = (
         select(
             AllocationResult.application_id,
             Application.resident_id,
@@ -572,9 +574,13 @@ def _stored_results(session: Session, run_id: int) -> pl.DataFrame:
         )
         .join(Application, Application.id == AllocationResult.application_id)
         .where(AllocationResult.run_id == run_id)
-        .order_by(AllocationResult.application_id),
-        RESULT_SCHEMA,
+        .order_by(AllocationResult.application_id)
     )
+    if application_ids is not None:
+        statement = statement.where(
+            bulk.among(session, AllocationResult.application_id, application_ids)
+        )
+    return bulk.read_frame(session, statement, RESULT_SCHEMA)
 
 
 def _with_people(actor: Actor, session: Session, frame: pl.DataFrame, masked: bool) -> pl.DataFrame:
@@ -624,6 +630,50 @@ def run_results(
     stored = _stored_results(session, run.id) if results is None else results
     frame = stored.with_columns(target_name=pl.col("target_id").replace_strict(names, default=None))
     return _with_people(actor, session, frame, masked)
+
+
+def stored_results(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
+    """Every result of a run as stored (``RESULT_SCHEMA``: ids, no names), for counting."""
+    run = get_run(actor, session, run_id)
+    return _stored_results(session, run.id)
+
+
+def result_count(actor: Actor, session: Session, run_id: int) -> int:
+    """How many results (one per application) a run has."""
+    return repository.result_count(session, get_run(actor, session, run_id).id)
+
+
+def run_results_page(
+    actor: Actor, session: Session, run_id: int, offset: int, limit: int
+) -> tuple[int, pl.DataFrame]:
+    """The number of results of a run and one page of them, masked as ``run_results`` (in
+    the order of its notice: rank, unranked last); the page is read in SQL, not the run."""
+    run = get_run(actor, session, run_id)
+    ids = repository.result_page(session, run.id, offset, limit)
+    page = _stored_results(session, run.id, ids)
+    order = pl.DataFrame({"application_id": ids}, schema={"application_id": pl.Int64})
+    page = order.join(page, on="application_id", how="inner", maintain_order="left")
+    shown = run_results(actor, session, run.id, masked=True, results=page)
+    return repository.result_count(session, run.id), shown
+
+
+def cycle_runs(actor: Actor, session: Session, cycle_id: int) -> list[AllocationRun]:
+    """The runs of a cycle, newest first, for whoever reads its runs (``get_run``'s roles; a
+    reviewer only of the own department's cycles: any other is "not found")."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR)
+    cycle = programs_repository.one(
+        session,
+        repository.readable_cycle_of_runs(actor, cycle_id),
+        f"没有申报周期 {cycle_id}",
+        f"no program cycle {cycle_id}",
+    )
+    return list(
+        session.scalars(
+            repository.readable_runs(actor)
+            .where(AllocationRun.cycle_id == cycle.id)
+            .order_by(AllocationRun.id.desc())
+        )
+    )
 
 
 def run_diff(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from luodi import workdays
 from luodi.allocation import service as allocation
-from luodi.allocation.models import OUTCOME_LABELS, Outcome
+from luodi.allocation.models import OUTCOME_LABELS, AllocationRun, Outcome
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require, require_department
@@ -52,6 +52,7 @@ from luodi.notices.schemas import DEFAULT_WORKING_DAYS, MAX_REASON, MAX_REF, MAX
 from luodi.programs import catalog, intake, targets
 from luodi.programs import repository as programs_repository
 from luodi.programs import service as programs
+from luodi.programs.models import ProgramCycle
 from luodi.programs.spec import ProgramKind, ProgramSpec
 from luodi.registry import service as registry
 from luodi.scoring import service as scoring
@@ -353,6 +354,123 @@ def _scoring_rows(
     )
 
 
+@dataclass(frozen=True)
+class AllocationPlan:
+    """What publishing an allocation run would make: checked, nothing written."""
+
+    run: AllocationRun
+    cycle: ProgramCycle
+    spec: ProgramSpec
+    kind: NoticeKind
+    layout: NoticeLayout
+    title: str
+    """The default title (``publish`` takes another if given)."""
+
+
+def _allocation_plan(
+    actor: Actor, session: Session, allocation_run_id: int, qualification: bool
+) -> AllocationPlan:
+    """The checks of publishing an allocation run (the latest of its cycle, not final, no
+    notice of the cycle open, public housing's qualified list first) and the notice's kind,
+    layout and default title."""
+    run = allocation.get_run(actor, session, allocation_run_id)
+    cycle = programs_repository.get_cycle(actor, session, run.cycle_id)
+    if run.final:
+        raise Conflict(f"分配批次 {run.id} 已确定", f"allocation run {run.id} is final")
+    if allocation.latest_run(actor, session, cycle.id).id != run.id:
+        raise Conflict(
+            f"批次 {run.id} 不是周期 {cycle.id} 的最新分配",
+            f"run {run.id} is not the latest of cycle {cycle.id}",
+        )
+    current = session.scalars(
+        select(Notice).where(Notice.cycle_id == cycle.id, Notice.status == NoticeStatus.OPEN)
+    ).first()
+    if current is not None:
+        raise Conflict(
+            f"周期 {cycle.id} 已有公示 {current.id}，请在其上重新分配",
+            f"cycle {cycle.id} already has notice {current.id}: re-run on it",
+        )
+    spec = catalog.cycle_spec(cycle)
+    if qualification:
+        words = reasons.QUALIFICATION_TITLE
+        kind, layout = NoticeKind.QUALIFICATION, NoticeLayout.QUALIFICATION
+    else:
+        if needs_qualification(actor, session, run.id):
+            raise Conflict(
+                f"公租房须先公示资格审核结果并待公示期满确定，才能公示配租结果（周期 {cycle.id}："
+                f"luodi notice publish --run {run.id} --qualification）",
+                f"public housing publishes its qualified list, and sees it final, before "
+                f"the allocation (cycle {cycle.id}: publish --qualification first)",
+            )
+        words = reasons.TITLE_WORDS[spec.kind]
+        kind, layout = NoticeKind.ALLOCATION, layout_of(spec.kind)
+    title = f"{spec.name.zh}（{cycle.name}）{words}公示"
+    return AllocationPlan(run, cycle, spec, kind, layout, title)
+
+
+@dataclass(frozen=True)
+class PublishPreview:
+    """What publishing a run today would make public, before anything is written (the
+    confirmation page states it)."""
+
+    kind: NoticeKind
+    title: str
+    rows: int
+    starts_on: date
+    ends_on: date
+    working_days: int
+
+
+def publish_preview(
+    actor: Actor,
+    session: Session,
+    allocation_run_id: int,
+    qualification: bool = False,
+    today: date | None = None,
+) -> PublishPreview:
+    """The notice ``publish`` would make of this run today, with the same checks (403 for a
+    role that may not publish, 409 for a run that cannot be published now)."""
+    require(actor, Role.ADMIN, Role.OPERATOR)
+    plan = _allocation_plan(actor, session, allocation_run_id, qualification)
+    starts_on = today or date.today()
+    return PublishPreview(
+        kind=plan.kind,
+        title=plan.title,
+        rows=allocation.result_count(actor, session, plan.run.id),
+        starts_on=starts_on,
+        ends_on=working_days_end(starts_on, plan.cycle.notice_days),
+        working_days=plan.cycle.notice_days,
+    )
+
+
+def cycle_notices(actor: Actor, session: Session, cycle_id: int) -> list[Notice]:
+    """The notices of a cycle the actor reads (every published one), newest first."""
+    return list(
+        session.scalars(
+            repository.readable_notices(actor)
+            .where(Notice.cycle_id == cycle_id)
+            .order_by(Notice.id.desc())
+        )
+    )
+
+
+def own_choice_ranks(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
+    """``application_id``, ``choice_rank``: each result's place as the applicant's own
+    preference rank (what the notice's 志愿 says; empty for a place the town gave and for
+    no place)."""
+    run = allocation.get_run(actor, session, run_id)
+    frame = allocation.stored_results(actor, session, run.id)
+    project = {
+        t.target_id: t.group_id or t.target_id for t in targets.cycle_targets(session, run.cycle_id)
+    }
+    frame = frame.with_columns(
+        choice_key=pl.col("target_id").replace_strict(project, default=None, return_dtype=pl.String)
+    )
+    return frame.select(
+        "application_id", choice_rank=_own_choice_rank(session, run.cycle_id, frame)
+    )
+
+
 def publish(
     actor: Actor,
     session: Session,
@@ -395,43 +513,16 @@ def publish(
     if title is not None and not (0 < len(title.strip()) <= MAX_TITLE):
         raise Invalid.field("title", title, f"标题为1–{MAX_TITLE}个字", f"1–{MAX_TITLE} chars")
     if allocation_run_id is not None:
-        run = allocation.get_run(actor, session, allocation_run_id)
-        cycle = programs_repository.get_cycle(actor, session, run.cycle_id)
-        if run.final:
-            raise Conflict(f"分配批次 {run.id} 已确定", f"allocation run {run.id} is final")
-        if allocation.latest_run(actor, session, cycle.id).id != run.id:
-            raise Conflict(
-                f"批次 {run.id} 不是周期 {cycle.id} 的最新分配",
-                f"run {run.id} is not the latest of cycle {cycle.id}",
-            )
-        current = session.scalars(
-            select(Notice).where(Notice.cycle_id == cycle.id, Notice.status == NoticeStatus.OPEN)
-        ).first()
-        if current is not None:
-            raise Conflict(
-                f"周期 {cycle.id} 已有公示 {current.id}，请在其上重新分配",
-                f"cycle {cycle.id} already has notice {current.id}: re-run on it",
-            )
-        spec = catalog.cycle_spec(cycle)
-        if qualification:
+        plan = _allocation_plan(actor, session, allocation_run_id, qualification)
+        run, cycle, spec = plan.run, plan.cycle, plan.spec
+        if plan.kind == NoticeKind.QUALIFICATION:
             rows = _qualification_rows(actor, session, run.id, spec)
-            words = reasons.QUALIFICATION_TITLE
-            kind, layout = NoticeKind.QUALIFICATION, NoticeLayout.QUALIFICATION
         else:
-            if needs_qualification(actor, session, run.id):
-                raise Conflict(
-                    f"公租房须先公示资格审核结果并待公示期满确定，才能公示配租结果（周期 {cycle.id}："
-                    f"luodi notice publish --run {run.id} --qualification）",
-                    f"public housing publishes its qualified list, and sees it final, before "
-                    f"the allocation (cycle {cycle.id}: publish --qualification first)",
-                )
             rows = _allocation_rows(actor, session, run.id, cycle.id, spec)
-            words = reasons.TITLE_WORDS[spec.kind]
-            kind, layout = NoticeKind.ALLOCATION, layout_of(spec.kind)
         notice = Notice(
-            kind=kind,
-            layout=layout,
-            title=(title or f"{spec.name.zh}（{cycle.name}）{words}公示").strip(),
+            kind=plan.kind,
+            layout=plan.layout,
+            title=(title or plan.title).strip(),
             department=spec.department,
             cycle_id=cycle.id,
             allocation_run_id=run.id,
