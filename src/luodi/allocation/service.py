@@ -632,10 +632,17 @@ def run_results(
     return _with_people(actor, session, frame, masked)
 
 
-def stored_results(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
-    """Every result of a run as stored (``RESULT_SCHEMA``: ids, no names), for counting."""
+def stored_results(
+    actor: Actor, session: Session, run_id: int, towns: bool = False
+) -> pl.DataFrame:
+    """Every result of a run as stored (``RESULT_SCHEMA``: ids, no names), for counting;
+    ``towns``: with ``town_code``, the town the applicant lives in (the registry's)."""
     run = get_run(actor, session, run_id)
-    return _stored_results(session, run.id)
+    frame = _stored_results(session, run.id)
+    if towns:
+        people = repository.people(session, actor, frame[KEY].drop_nulls().to_list())
+        frame = frame.join(people.select(KEY, "town_code"), on=KEY, how="left")
+    return frame
 
 
 def result_count(actor: Actor, session: Session, run_id: int) -> int:
@@ -657,8 +664,10 @@ def run_results_page(
     return repository.result_count(session, run.id), shown
 
 
-def cycle_runs(actor: Actor, session: Session, cycle_id: int) -> list[AllocationRun]:
-    """The runs of a cycle, newest first, for whoever reads its runs (``get_run``'s roles; a
+def cycle_runs(
+    actor: Actor, session: Session, cycle_id: int
+) -> tuple[ProgramCycle, list[AllocationRun]]:
+    """A cycle and its runs, newest first, for whoever reads its runs (``get_run``'s roles; a
     reviewer only of the own department's cycles: any other is "not found")."""
     require(actor, Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR)
     cycle = programs_repository.one(
@@ -667,13 +676,12 @@ def cycle_runs(actor: Actor, session: Session, cycle_id: int) -> list[Allocation
         f"没有申报周期 {cycle_id}",
         f"no program cycle {cycle_id}",
     )
-    return list(
-        session.scalars(
-            repository.readable_runs(actor)
-            .where(AllocationRun.cycle_id == cycle.id)
-            .order_by(AllocationRun.id.desc())
-        )
+    runs = session.scalars(
+        repository.readable_runs(actor)
+        .where(AllocationRun.cycle_id == cycle.id)
+        .order_by(AllocationRun.id.desc())
     )
+    return cycle, list(runs)
 
 
 def run_diff(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:

@@ -454,12 +454,14 @@ def cycle_notices(actor: Actor, session: Session, cycle_id: int) -> list[Notice]
     )
 
 
-def own_choice_ranks(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
+def own_choice_ranks(
+    actor: Actor, session: Session, run_id: int, results: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """``application_id``, ``choice_rank``: each result's place as the applicant's own
     preference rank (what the notice's 志愿 says; empty for a place the town gave and for
-    no place)."""
+    no place). ``results``: the run's stored results already in hand."""
     run = allocation.get_run(actor, session, run_id)
-    frame = allocation.stored_results(actor, session, run.id)
+    frame = allocation.stored_results(actor, session, run.id) if results is None else results
     project = {
         t.target_id: t.group_id or t.target_id for t in targets.cycle_targets(session, run.cycle_id)
     }
