@@ -126,7 +126,7 @@ def fresh_cycle(
         return {"cycle": cycle.id, "run": run.id if run else None, "applications": ids}
 
 
-@pytest.fixture()
+@pytest.fixture
 def operator(client: TestClient, accounts: dict[str, Actor]) -> Iterator[TestClient]:
     yield page_client(client, "operator")
     client.cookies.clear()
@@ -224,6 +224,7 @@ def test_a_run_started_as_a_job_and_a_second_one_shows_what_changed(
     loaded_engine: Engine,
     accounts: dict[str, Actor],
     city: pl.DataFrame,
+    cycle: dict[str, Any],  # the city scored
 ) -> None:
     fresh = fresh_cycle(loaded_engine, accounts, city, 100, allocate=False, unverified=1)
     runs_url = f"/console/cycles/{fresh['cycle']}/runs"
@@ -303,6 +304,7 @@ def test_publish_states_what_becomes_public_and_finalising_waits_for_the_period(
     loaded_engine: Engine,
     accounts: dict[str, Actor],
     city: pl.DataFrame,
+    cycle: dict[str, Any],  # the city scored
 ) -> None:
     fresh = fresh_cycle(loaded_engine, accounts, city, 200, allocate=True)
     run_url = f"/console/runs/{fresh['run']}"
@@ -315,7 +317,7 @@ def test_publish_states_what_becomes_public_and_finalising_waits_for_the_period(
         cycles = programs.list_cycles(SYSTEM_ACTOR, session)
         days = next(c.notice_days for c in cycles if c.id == fresh["cycle"])
     ends = notices.working_days_end(today, days)
-    assert f'data-testid="publish-rows">10<' in facts
+    assert 'data-testid="publish-rows">10<' in facts
     assert f"{today.isoformat()} – {ends.isoformat()}" in facts
     assert "（runs-200）核准名单公示" in facts and "不能撤回" in facts
     with session_scope(loaded_engine) as session:
@@ -407,6 +409,7 @@ def test_the_run_and_its_confirmations_in_a_browser(
     loaded_engine: Engine,
     accounts: dict[str, Actor],
     city: pl.DataFrame,
+    cycle: dict[str, Any],  # the city scored
 ) -> None:
     fresh = fresh_cycle(loaded_engine, accounts, city, 300, allocate=True)
     page = browser.new_page()

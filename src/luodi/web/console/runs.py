@@ -9,10 +9,12 @@ the three)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import polars as pl
 from fastapi import APIRouter, Form, Query, Request
@@ -37,9 +39,10 @@ from luodi.web import i18n
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_, _
 from luodi.web.params import MAX_ID, ObjectId
-from luodi.web.rendering import check_form, console_actor, done, render
+from luodi.web.rendering import check_form, console_actor, done, number, render
 
 router = APIRouter()
+Route = TypeVar("Route", bound=Callable[..., Any])
 
 AREA = "cycles"
 PAGE_ROWS = 50
@@ -69,6 +72,14 @@ OUTCOME_ORDER = (
     Outcome.UNPLACED,
     Outcome.INELIGIBLE,
 )
+OUTCOME_COLOURS = {
+    Outcome.PLACED: "#1e7b34",
+    Outcome.SUBSIDY: "#4f8f5f",
+    Outcome.WAITLISTED: "#c98a00",
+    Outcome.UNPLACED: "#7b8794",
+    Outcome.INELIGIBLE: "#a40000",
+}
+"""The same colour for an outcome in every chart (the tables beside them carry the words)."""
 OUTCOME_CLASSES = {
     Outcome.PLACED: "ok",
     Outcome.SUBSIDY: "ok",
@@ -96,6 +107,18 @@ JOB_STATE_WORDS = {
     JobState.DONE: N_("已完成"),
     JobState.FAILED: N_("失败"),
 }
+
+
+def in_language(route: Route) -> Route:
+    """Run the route in the visitor's language: the words it computes (chart labels, the
+    flash message) are translated before ``render`` (which speaks it only while rendering)."""
+
+    @functools.wraps(route)
+    def speaking(*args: Any, **kwargs: Any) -> Any:
+        with i18n.speaking(i18n.language_of(kwargs["request"])):
+            return route(*args, **kwargs)
+
+    return cast(Route, speaking)
 
 
 def outcome_word(kind: ProgramKind, outcome: str) -> str:
@@ -184,6 +207,7 @@ def _cycle_context(
 
 
 @router.get("/console/cycles/{cycle_id}/runs", response_class=HTMLResponse)
+@in_language
 def cycle_runs(
     cycle_id: ObjectId, request: Request, actor: CurrentActor, session: DbSession
 ) -> HTMLResponse:
@@ -207,6 +231,7 @@ def cycle_runs(
 
 
 @router.post("/console/cycles/{cycle_id}/runs", response_class=HTMLResponse, response_model=None)
+@in_language
 def start_run(
     cycle_id: ObjectId,
     request: Request,
@@ -237,6 +262,7 @@ def start_run(
 
 
 @router.get("/console/runs/jobs/{job_id}", response_class=HTMLResponse, response_model=None)
+@in_language
 def job_progress(
     job_id: ObjectId, request: Request, actor: CurrentActor, session: DbSession
 ) -> Response:
@@ -287,7 +313,11 @@ def _tallies(
             {
                 "type": "pie",
                 "radius": ["35%", "65%"],
-                "data": [{"name": word, "value": count} for word, count in outcome_rows],
+                "data": [
+                    {"name": words[o.value], "value": counted[o.value]}
+                    | {"itemStyle": {"color": OUTCOME_COLOURS[o]}}
+                    for o in present
+                ],
             }
         ],
     }
@@ -343,6 +373,7 @@ def _tallies(
                 "type": "bar",
                 "stack": "total",
                 "name": words[o.value],
+                "itemStyle": {"color": OUTCOME_COLOURS[o]},
                 "data": [cell.get((code, o.value), 0) for code in towns],
             }
             for o in present
@@ -409,6 +440,7 @@ def _run_notices(actor: Actor, session: DbSession, run: AllocationRun) -> list[d
 
 
 @router.get("/console/runs/{run_id}", response_class=HTMLResponse)
+@in_language
 def run_page(
     run_id: ObjectId,
     request: Request,
@@ -511,6 +543,7 @@ def _publish_context(
 
 
 @router.get("/console/runs/{run_id}/publish", response_class=HTMLResponse)
+@in_language
 def publish_page(
     run_id: ObjectId, request: Request, actor: CurrentActor, session: DbSession
 ) -> HTMLResponse:
@@ -522,6 +555,7 @@ def publish_page(
 
 
 @router.post("/console/runs/{run_id}/publish", response_class=HTMLResponse, response_model=None)
+@in_language
 def publish(
     run_id: ObjectId,
     request: Request,
@@ -547,7 +581,7 @@ def publish(
     message = _(
         "已发布公示 %(title)s（%(rows)s 条，%(start)s 至 %(end)s）",
         title=notice.title,
-        rows=f"{notice.row_count:,}",
+        rows=number(notice.row_count),
         start=notice.starts_on.isoformat(),
         end=notice.ends_on.isoformat(),
     )
@@ -579,6 +613,7 @@ def _open_notice(actor: Actor, session: DbSession, cycle_id: int) -> Notice | No
 
 
 @router.get("/console/runs/{run_id}/finalize", response_class=HTMLResponse)
+@in_language
 def finalize_page(
     run_id: ObjectId, request: Request, actor: CurrentActor, session: DbSession
 ) -> HTMLResponse:
@@ -592,6 +627,7 @@ def finalize_page(
 
 
 @router.post("/console/runs/{run_id}/finalize", response_class=HTMLResponse, response_model=None)
+@in_language
 def finalize(
     run_id: ObjectId,
     request: Request,
