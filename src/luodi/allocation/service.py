@@ -545,10 +545,13 @@ def final_run(session: Session, cycle_id: int) -> AllocationRun | None:
 
 
 def _stored_results(
-    session: Session, run_id: int, application_ids: list[int] | None = None
+    session: Session,
+    run_id: int,
+    application_ids: list[int] | None = None,
+    outcome: Outcome | None = None,
 ) -> pl.DataFrame:
     """A run's results as stored, with who each application is for (ids only); of these
-    applications only, when given."""
+    applications, or of this outcome, only when given."""
     statement = (
         select(
             AllocationResult.application_id,
@@ -576,6 +579,8 @@ def _stored_results(
         .where(AllocationResult.run_id == run_id)
         .order_by(AllocationResult.application_id)
     )
+    if outcome is not None:
+        statement = statement.where(AllocationResult.outcome == outcome.value)
     if application_ids is not None:
         statement = statement.where(
             bulk.among(session, AllocationResult.application_id, application_ids)
@@ -633,16 +638,18 @@ def run_results(
 
 
 def stored_results(
-    actor: Actor, session: Session, run_id: int, towns: bool = False
+    actor: Actor, session: Session, run_id: int, outcome: Outcome | None = None
 ) -> pl.DataFrame:
-    """Every result of a run as stored (``RESULT_SCHEMA``: ids, no names), for counting;
-    ``towns``: with ``town_code``, the town the applicant lives in (the registry's)."""
+    """A run's results as stored (``RESULT_SCHEMA``: ids, no names), for counting; of one
+    ``outcome`` only, when given."""
     run = get_run(actor, session, run_id)
-    frame = _stored_results(session, run.id)
-    if towns:
-        people = repository.people(session, actor, frame[KEY].drop_nulls().to_list())
-        frame = frame.join(people.select(KEY, "town_code"), on=KEY, how="left")
-    return frame
+    return _stored_results(session, run.id, outcome=outcome)
+
+
+def result_tallies(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
+    """``outcome``, ``town_code``, ``town`` (the applicant's), ``results``: a run counted
+    in SQL."""
+    return repository.result_tallies(session, actor, get_run(actor, session, run_id).id)
 
 
 def result_count(actor: Actor, session: Session, run_id: int) -> int:

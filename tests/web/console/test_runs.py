@@ -335,8 +335,11 @@ def test_publish_states_what_becomes_public_and_finalising_waits_for_the_period(
         notice_id = notice.id
     assert f'href="/notices/{notice_id}"' in page.text
     assert operator.get(f"/notices/{notice_id}").status_code == 200
-    # Published: no second notice is offered, and a second try is refused in words.
+    # Published: no second notice is offered, and a second try is refused in words; a new
+    # run is not offered either (during the period, re-runs follow upheld objections).
     assert 'data-testid="publish-link"' not in page.text
+    runs_now = operator.get(f"/console/cycles/{fresh['cycle']}/runs", headers=HX).text
+    assert "rerun-through-objections" in runs_now and "start-run" not in runs_now
     again = operator.get(f"{run_url}/publish")
     assert again.status_code == 409 and "已有公示" in again.text
 

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from luodi.allocation import service as allocation
 from luodi.allocation.models import AllocationRun, Outcome
-from luodi.auth.actor import PUBLIC_ACTOR, Actor, Role
+from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import acts_as
 from luodi.errors import Forbidden, Invalid, LuodiError, NotFound
 from luodi.jobs import service as jobs
@@ -34,7 +34,6 @@ from luodi.programs import catalog
 from luodi.programs import service as programs
 from luodi.programs.models import ProgramCycle
 from luodi.programs.spec import ProgramKind
-from luodi.registry import service as registry
 from luodi.web import i18n
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_, _
@@ -161,13 +160,17 @@ def job_view(job: Job) -> dict[str, Any]:
 
 
 def cycle_jobs(actor: Actor, session: DbSession, cycle_id: int) -> list[Job]:
-    """The cycle's allocations still queued or running (their bars survive a reload)."""
-    return [
+    """The cycle's allocations still queued or running (their bars survive a reload), and
+    the last one if it failed (it says why)."""
+    of_cycle = [
         job
         for job in jobs.list_jobs(actor, session, "allocate", 50)
         if job.params.get("cycle_id") == cycle_id
-        and job.state in (JobState.QUEUED, JobState.RUNNING)
     ]
+    shown = [job for job in of_cycle if job.state in (JobState.QUEUED, JobState.RUNNING)]
+    if of_cycle and of_cycle[0].state == JobState.FAILED:
+        shown.append(of_cycle[0])
+    return shown
 
 
 def run_summary(run: AllocationRun, kind: ProgramKind) -> list[tuple[str, int]]:
@@ -190,6 +193,7 @@ def _cycle_context(
     errors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     kind = catalog.cycle_spec(cycle).kind
+    cycle_notices = notices.cycle_notices(actor, session, cycle.id)
     return {
         "cycle": cycle,
         "spec": catalog.cycle_spec(cycle),
@@ -200,7 +204,8 @@ def _cycle_context(
         "max_seed": MAX_SEED,
         "errors": errors or {},
         "error_list": [(f"{name}", text) for name, text in (errors or {}).items()],
-        "notices": notices.cycle_notices(actor, session, cycle.id),
+        "notices": cycle_notices,
+        "open_notice": next((n for n in cycle_notices if n.status == NoticeStatus.OPEN), None),
         "notice_kind_words": NOTICE_KIND_WORDS,
         "notice_status_words": NOTICE_STATUS_WORDS,
     }
@@ -292,17 +297,14 @@ def _tallies(
 ) -> dict[str, Any]:
     """The run's results counted three ways (outcome, the applicant's own choice rank of the
     place, the applicant's town), each as an ECharts option and the table beside it."""
-    results = allocation.stored_results(actor, session, run.id, towns=True)
-    ranks = notices.own_choice_ranks(actor, session, run.id, results)
-    results = results.drop("choice_rank").join(ranks, on="application_id", how="left")
-    town_names = {town.code: town.name for town in registry.list_towns(PUBLIC_ACTOR, session)}
-    present = [o for o in OUTCOME_ORDER if o.value in set(results["outcome"].to_list())]
+    tallies = allocation.result_tallies(actor, session, run.id)
+    town_names = dict(tallies.select("town_code", "town").unique().drop_nulls().iter_rows())
+    present = [o for o in OUTCOME_ORDER if o.value in set(tallies["outcome"].to_list())]
     words = {o.value: outcome_word(kind, o.value) for o in present}
 
-    by_outcome = results.group_by("outcome").len()
-    counted = dict(by_outcome.iter_rows())
+    counted = dict(tallies.group_by("outcome").agg(pl.col("results").sum()).iter_rows())
     outcome_rows = [[words[o.value], counted[o.value]] for o in present]
-    total = results.height
+    total = int(tallies["results"].sum() or 0)
     outcome_table = [
         [word, f"{count:,}", f"{count * 100 / total:.1f}%" if total else "—"]
         for word, count in outcome_rows
@@ -322,7 +324,9 @@ def _tallies(
         ],
     }
 
-    placed = results.filter(pl.col("outcome") == Outcome.PLACED.value)
+    placed = allocation.stored_results(actor, session, run.id, Outcome.PLACED)
+    ranks = notices.own_choice_ranks(actor, session, run.id, placed)
+    placed = placed.drop("choice_rank").join(ranks, on="application_id", how="left")
     town_placed = placed.filter(pl.col("town_placement").fill_null(False))
     chosen = (
         placed.filter(~pl.col("town_placement").fill_null(False))
@@ -344,9 +348,9 @@ def _tallies(
     }
 
     by_town = (
-        results.with_columns(pl.col("town_code").fill_null(""))
+        tallies.with_columns(pl.col("town_code").fill_null(""))
         .group_by("town_code", "outcome")
-        .len()
+        .agg(pl.col("results").sum())
     )
     towns = sorted(
         set(by_town["town_code"].to_list()),
