@@ -144,13 +144,13 @@ def default_seed() -> str:
 
 
 def job_view(job: Job) -> dict[str, Any]:
-    """A job as the progress macro reads it, its phase in the page's language."""
-    zh, _sep, en = job.phase.partition(" / ")
+    """A job as the progress macro reads it, with its state in words."""
     return {
         "id": job.id,
         "state": job.state,
         "state_word": _(JOB_STATE_WORDS.get(JobState(job.state), N_("排队中"))),
-        "phase": (en or zh) if i18n.language() == "en" else zh,
+        "phase_zh": job.phase_zh,
+        "phase_en": job.phase_en,
         "done": job.done,
         "total": job.total,
         "error_zh": job.error_zh,
