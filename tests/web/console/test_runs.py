@@ -419,7 +419,15 @@ def test_the_run_and_its_confirmations_in_a_browser(
     failed: list[str] = []
     page.on("requestfailed", lambda request: failed.append(request.url))
     sign_in(page, server, "operator", PASSWORD)
-    page.goto(f"{server}/console/runs/{fresh['run']}")
+    # Allocated again from the cycle's runs: the job's bar, then (the worker done) the run.
+    page.goto(f"{server}/console/cycles/{fresh['cycle']}/runs")
+    check_page(page, "runs-cycle")
+    page.get_by_role("button", name="开始分配").click()
+    assert page.get_by_test_id("job").get_attribute("data-state") == "queued"
+    check_page(page, "runs-job")
+    assert worker.run_pending(loaded_engine) == 1
+    page.wait_for_url(f"{server}/console/runs/*", timeout=10_000)
+    assert int(page.url.rsplit("/", 1)[1]) > fresh["run"]
     page.wait_for_selector("#chart-outcome svg")
     check_page(page, "runs-run")
     page.get_by_test_id("publish-link").click()
