@@ -37,6 +37,7 @@ from luodi.settings import get_settings
 from luodi.web.assets import HashedStaticFiles
 from luodi.web.console import router as console_router
 from luodi.web.guard import BodyTooLarge, Refused, RequestGuard, too_large
+from luodi.web.i18n import LanguageMiddleware
 from luodi.web.pages import router as pages_router
 from luodi.web.problems import is_page, page_for_error
 
@@ -171,4 +172,5 @@ def create_app(engine: Engine | None = None, *, worker: bool = False) -> FastAPI
     app.include_router(console_router)
     app.mount("/static", HashedStaticFiles(), name="static")
     app.add_middleware(RequestGuard, engine=engine, hsts=get_settings().secure_cookies)
+    app.add_middleware(LanguageMiddleware)
     return app

@@ -153,7 +153,8 @@ def sign_in(page: Any, server: str, username: str, password: str) -> None:
 
 @pytest.fixture(scope="module")
 def server(loaded_engine: Engine) -> Iterator[str]:
-    yield from serve(loaded_engine)
+    """``luodi serve`` as it runs: the app and its job worker."""
+    yield from serve(loaded_engine, worker=True)
 
 
 @pytest.fixture(scope="module")

@@ -135,3 +135,36 @@ def print_missing() -> None:
     for text, where in untranslated().items():
         escaped = text.replace("\\", "\\\\").replace('"', '\\"')
         print(f'#: {where}\nmsgid "{escaped}"\nmsgstr ""\n')
+
+
+class LanguageMiddleware:
+    """Speaks the visitor's language (the ``luodi_lang`` cookie) for the whole request, so
+    that words a route computes before rendering (a chart's labels, a flash message) are in
+    the page's language too. Set here, before the route runs: a sync route runs in a thread
+    that starts from a copy of this context."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chosen: Language = "zh"
+        for name, value in scope.get("headers", ()):
+            if name == b"cookie" and f"{LANGUAGE_COOKIE}=en".encode() in value:
+                chosen = "en" if _cookie(value.decode("latin-1"), LANGUAGE_COOKIE) == "en" else "zh"
+        with speaking(chosen):
+            await self.app(scope, receive, send)
+
+
+def _cookie(header: str, name: str) -> str | None:
+    from http.cookies import SimpleCookie
+
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except Exception:  # a malformed cookie header names no language
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None

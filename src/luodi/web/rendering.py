@@ -66,6 +66,18 @@ CONSOLE_NAV = (
 )
 
 
+ALSO_UNDER = {"/console/cycles": ("/console/runs", "/console/applications")}
+"""Pages that belong to an area whose path they do not start with (a run is a cycle's)."""
+
+
+def _current(path: str, area_path: str) -> bool:
+    """Whether the page at ``path`` is in the area at ``area_path`` (its tab marked current)."""
+    if area_path == "/console":
+        return path == "/console"
+    prefixes = (area_path, *ALSO_UNDER.get(area_path, ()))
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
 def role_word(role: Role | str) -> str:
     return _(ROLE_WORDS[Role(role)])
 
@@ -134,7 +146,11 @@ def render(
                 "flash": unquote(flash)[:300] if flash else None,
                 "signed_in": actor != PUBLIC_ACTOR,
                 "is_resident": acts_as(actor, Role.RESIDENT),
-                "nav": [(path, label) for area, path, label in CONSOLE_NAV if may_open(actor, area)]
+                "nav": [
+                    (path, label, _current(request.url.path, path))
+                    for area, path, label in CONSOLE_NAV
+                    if may_open(actor, area)
+                ]
                 if actor != PUBLIC_ACTOR
                 else [],
                 "path": request.url.path,

@@ -9,12 +9,10 @@ the three)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import secrets
-from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any
 
 import polars as pl
 from fastapi import APIRouter, Form, Query, Request
@@ -41,7 +39,6 @@ from luodi.web.params import MAX_ID, ObjectId
 from luodi.web.rendering import check_form, console_actor, done, number, render
 
 router = APIRouter()
-Route = TypeVar("Route", bound=Callable[..., Any])
 
 AREA = "cycles"
 PAGE_ROWS = 50
@@ -106,18 +103,6 @@ JOB_STATE_WORDS = {
     JobState.DONE: N_("已完成"),
     JobState.FAILED: N_("失败"),
 }
-
-
-def in_language(route: Route) -> Route:
-    """Run the route in the visitor's language: the words it computes (chart labels, the
-    flash message) are translated before ``render`` (which speaks it only while rendering)."""
-
-    @functools.wraps(route)
-    def speaking(*args: Any, **kwargs: Any) -> Any:
-        with i18n.speaking(i18n.language_of(kwargs["request"])):
-            return route(*args, **kwargs)
-
-    return cast(Route, speaking)
 
 
 def outcome_word(kind: ProgramKind, outcome: str) -> str:
@@ -212,7 +197,6 @@ def _cycle_context(
 
 
 @router.get("/console/cycles/{cycle_id}/runs", response_class=HTMLResponse)
-@in_language
 def cycle_runs(
     cycle_id: ObjectId, request: Request, actor: CurrentActor, session: DbSession
 ) -> HTMLResponse:
@@ -236,7 +220,6 @@ def cycle_runs(
 
 
 @router.post("/console/cycles/{cycle_id}/runs", response_class=HTMLResponse, response_model=None)
-@in_language
 def start_run(
     cycle_id: ObjectId,
     request: Request,
@@ -267,7 +250,6 @@ def start_run(
 
 
 @router.get("/console/runs/jobs/{job_id}", response_class=HTMLResponse, response_model=None)
-@in_language
 def job_progress(
     job_id: ObjectId, request: Request, actor: CurrentActor, session: DbSession
 ) -> Response:
@@ -444,7 +426,6 @@ def _run_notices(actor: Actor, session: DbSession, run: AllocationRun) -> list[d
 
 
 @router.get("/console/runs/{run_id}", response_class=HTMLResponse)
-@in_language
 def run_page(
     run_id: ObjectId,
     request: Request,
@@ -547,7 +528,6 @@ def _publish_context(
 
 
 @router.get("/console/runs/{run_id}/publish", response_class=HTMLResponse)
-@in_language
 def publish_page(
     run_id: ObjectId, request: Request, actor: CurrentActor, session: DbSession
 ) -> HTMLResponse:
@@ -559,7 +539,6 @@ def publish_page(
 
 
 @router.post("/console/runs/{run_id}/publish", response_class=HTMLResponse, response_model=None)
-@in_language
 def publish(
     run_id: ObjectId,
     request: Request,
@@ -617,7 +596,6 @@ def _open_notice(actor: Actor, session: DbSession, cycle_id: int) -> Notice | No
 
 
 @router.get("/console/runs/{run_id}/finalize", response_class=HTMLResponse)
-@in_language
 def finalize_page(
     run_id: ObjectId, request: Request, actor: CurrentActor, session: DbSession
 ) -> HTMLResponse:
@@ -631,7 +609,6 @@ def finalize_page(
 
 
 @router.post("/console/runs/{run_id}/finalize", response_class=HTMLResponse, response_model=None)
-@in_language
 def finalize(
     run_id: ObjectId,
     request: Request,
