@@ -60,6 +60,15 @@ def overdue_objections(
     filed = pl.DataFrame(
         [tuple(row) for row in rows], schema=["id", "notice_id", "filed_at"], orient="row"
     )
+    frame = with_due_on(session, filed, cycle_id)
+    return late_items(frame.filter(pl.col("due_on") < as_of), "objection", as_of)
+
+
+def with_due_on(session: Session, filed: pl.DataFrame, cycle_id: int | None = None) -> pl.DataFrame:
+    """``filed`` (``id``, ``notice_id``, ``filed_at``) with ``since`` (the filing day in
+    China), the notice's ``cycle_id``, ``program_id``, ``department`` and ``due_on`` (the
+    program's ``objection_review_days``, or the default for a score ranking); only the
+    cycle's when ``cycle_id`` is given."""
     frame = filed.select(
         pl.col("id").cast(pl.Int64),
         pl.col("notice_id").cast(pl.Int64),
@@ -85,7 +94,7 @@ def overdue_objections(
     frame = frame.with_columns(
         due_on=workdays.deadlines(frame["since"], frame["objection_review_days"])
     )
-    return late_items(frame.filter(pl.col("due_on") < as_of), "objection", as_of)
+    return frame
 
 
 MAX_AS_OF_DAYS = 3 * 366

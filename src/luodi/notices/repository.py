@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from luodi import bulk
@@ -27,6 +27,7 @@ from luodi.notices.models import (
     NoticeExport,
     NoticeRow,
     Objection,
+    ObjectionAttachment,
     ObjectionStatus,
 )
 from luodi.notices.models import notice_columns as columns_of
@@ -84,6 +85,74 @@ def writable_objections(actor: Actor) -> Select[tuple[Objection]]:
     return select(Objection).where(
         scopes.writable(actor, department=_notice_department(), person=Objection.resident_id)
     )
+
+
+def objection_keys(
+    actor: Actor, status: str | None = None, notice_id: int | None = None
+) -> Select[tuple[int, int, Any]]:
+    """``id``, ``notice_id``, ``filed_at`` of the objections the actor reads, of one status
+    and one notice if given: what a queue is ordered by, without the objections' text."""
+    statement = readable_objections(actor).with_only_columns(
+        Objection.id, Objection.notice_id, Objection.filed_at
+    )
+    if status is not None:
+        statement = statement.where(Objection.status == status)
+    if notice_id is not None:
+        statement = statement.where(Objection.notice_id == notice_id)
+    return statement
+
+
+def objections_with_ids(actor: Actor, ids: list[int]) -> Select[tuple[Objection]]:
+    return readable_objections(actor).where(Objection.id.in_(ids))
+
+
+def objected_notice_ids(actor: Actor) -> Select[tuple[int]]:
+    """The notices the actor's readable objections are about (each once)."""
+    return readable_objections(actor).with_only_columns(Objection.notice_id).distinct()
+
+
+def notice_titles(session: Session, actor: Actor, ids: list[int]) -> dict[int, str]:
+    statement = readable_notices(actor).where(Notice.id.in_(ids)).order_by(Notice.id)
+    return {notice.id: notice.title for notice in session.scalars(statement)}
+
+
+def row_names(session: Session, keys: list[tuple[int, str]]) -> dict[tuple[int, str], str | None]:
+    """The published (masked) name of each (notice, row) in ``keys``."""
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(NoticeRow.notice_id, NoticeRow.ref, NoticeRow.name).where(
+            or_(*(and_(NoticeRow.notice_id == n, NoticeRow.ref == ref) for n, ref in keys))
+        )
+    )
+    return {(row.notice_id, row.ref): row.name for row in rows}
+
+
+def attachment_list(session: Session, objection_id: int) -> list[Row[tuple[int, str, str, int]]]:
+    """The attachments of an objection without their content: id, file name, type, size."""
+    return list(
+        session.execute(
+            select(
+                ObjectionAttachment.id,
+                ObjectionAttachment.file_name,
+                ObjectionAttachment.content_type,
+                ObjectionAttachment.size,
+            )
+            .where(ObjectionAttachment.objection_id == objection_id)
+            .order_by(ObjectionAttachment.id)
+        )
+    )
+
+
+def attachment(
+    session: Session, objection_id: int, attachment_id: int
+) -> ObjectionAttachment | None:
+    return session.scalars(
+        select(ObjectionAttachment).where(
+            ObjectionAttachment.objection_id == objection_id,
+            ObjectionAttachment.id == attachment_id,
+        )
+    ).one_or_none()
 
 
 def notice_columns(notice: Notice) -> list[str]:

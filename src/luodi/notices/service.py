@@ -30,11 +30,11 @@ from luodi.allocation.models import OUTCOME_LABELS, AllocationRun, Outcome
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require, require_department
-from luodi.errors import Conflict, Invalid, LuodiError, NotFound
+from luodi.errors import Conflict, Forbidden, Invalid, LuodiError, NotFound, Unauthorized
 from luodi.files import safe_file_name
 from luodi.kernels.masking import mask_id_number, mask_name
 from luodi.kernels.text import FORBIDDEN_PATTERN, check_name
-from luodi.notices import exports, reasons, repository
+from luodi.notices import deadlines, exports, reasons, repository
 from luodi.notices.models import (
     LAYOUT_COLUMNS,
     Notice,
@@ -48,6 +48,7 @@ from luodi.notices.models import (
     ObjectionStatus,
     layout_of,
 )
+from luodi.notices.models import notice_columns as columns_of
 from luodi.notices.schemas import DEFAULT_WORKING_DAYS, MAX_REASON, MAX_REF, MAX_TITLE
 from luodi.programs import catalog, intake, targets
 from luodi.programs import repository as programs_repository
@@ -845,6 +846,27 @@ def attachments_of(session: Session, objection_id: int) -> list[ObjectionAttachm
     )
 
 
+def _require_reviewer(actor: Actor, notice: Notice) -> None:
+    """Who decides the objections of ``notice``: its department (a score ranking has none:
+    the service centre)."""
+    if notice.department:
+        require_department(actor, notice.department)
+    else:
+        require(actor, Role.ADMIN, Role.OPERATOR)
+
+
+def may_review(actor: Actor, notice: Notice) -> bool:
+    """Whether ``actor`` decides the objections of ``notice`` while it is open (the page
+    offers the decision only then; ``review`` checks it again)."""
+    if notice.status == NoticeStatus.FINAL:
+        return False
+    try:
+        _require_reviewer(actor, notice)
+    except (Forbidden, Unauthorized):
+        return False
+    return True
+
+
 def review(
     actor: Actor, session: Session, objection_id: int, uphold: bool, reason: str
 ) -> Objection:
@@ -852,10 +874,7 @@ def review(
     shown to the resident either way."""
     objection = get_objection(actor, session, objection_id)
     notice = get_notice(actor, session, objection.notice_id)
-    if notice.department:
-        require_department(actor, notice.department)
-    else:
-        require(actor, Role.ADMIN, Role.OPERATOR)
+    _require_reviewer(actor, notice)
     objection = session.scalars(
         repository.writable_objections(actor).where(Objection.id == objection.id)
     ).one()
@@ -1097,3 +1116,191 @@ def finalize_cycle(
             f"cycle {cycle_id}'s result has not been published (luodi notice publish)",
         )
     return finalize(actor, session, notice.id, today)
+
+
+# --- the reviewer's queue and one objection's case (the console) --------------------------
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    objection: Objection
+    notice_title: str
+    name: str | None
+    """The row's name as published (masked)."""
+    due_on: date
+    overdue: bool
+    """Still open after its 复核 deadline."""
+
+
+def objection_queue(
+    actor: Actor,
+    session: Session,
+    status: ObjectionStatus | None = None,
+    notice_id: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    today: date | None = None,
+) -> tuple[int, list[QueueItem]]:
+    """The objections the actor reads (of one status and one notice if given), earliest 复核
+    deadline first, one page: (how many in all, the page).
+
+    A deadline is computed when read, by the legal calendar and each program's
+    ``objection_review_days`` (``deadlines``), so it is no column SQL could sort on: the
+    order is decided over the keys of the filtered objections (id, notice, filing moment;
+    no text), and only the page's objections are loaded."""
+    require(actor, *OBJECTION_READERS)
+    _check_page(offset, limit)
+    today = today or workdays.today()
+    keys = session.execute(repository.objection_keys(actor, status, notice_id)).all()
+    if not keys:
+        return 0, []
+    filed = pl.DataFrame(
+        [tuple(key) for key in keys], schema=["id", "notice_id", "filed_at"], orient="row"
+    )
+    page = deadlines.with_due_on(session, filed).sort("due_on", "id").slice(offset, limit)
+    due: dict[int, date] = dict(zip(page["id"].to_list(), page["due_on"].to_list(), strict=True))
+    loaded = {
+        objection.id: objection
+        for objection in session.scalars(repository.objections_with_ids(actor, list(due)))
+    }
+    titles = repository.notice_titles(
+        session, actor, sorted({objection.notice_id for objection in loaded.values()})
+    )
+    names = repository.row_names(session, [(o.notice_id, o.row_ref) for o in loaded.values()])
+    items = [
+        QueueItem(
+            objection=objection,
+            notice_title=titles.get(objection.notice_id, ""),
+            name=names.get((objection.notice_id, objection.row_ref)),
+            due_on=due_on,
+            overdue=objection.status == ObjectionStatus.OPEN and due_on < today,
+        )
+        for objection_id, due_on in due.items()
+        if (objection := loaded.get(objection_id)) is not None
+    ]
+    return len(keys), items
+
+
+def objected_notices(actor: Actor, session: Session) -> list[tuple[int, str]]:
+    """(id, title) of the notices the actor's readable objections are about, newest first."""
+    require(actor, *OBJECTION_READERS)
+    # Two queries: the objections' scope names their notice in a subquery, which an outer
+    # query on notices would correlate away.
+    ids = list(session.scalars(repository.objected_notice_ids(actor)))
+    titles = repository.notice_titles(session, actor, ids)
+    return sorted(titles.items(), reverse=True)
+
+
+@dataclass(frozen=True)
+class ObjectionAttachmentInfo:
+    id: int
+    file_name: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ObjectionCase:
+    """What a reviewer decides an objection on: the objection, the published row it is
+    about (masked, as it stands now), the applicant (masked as the registry shows them to
+    this actor), the application and the points behind the row."""
+
+    objection: Objection
+    notice: Notice
+    due_on: date
+    overdue: bool
+    columns: dict[str, str]
+    row: dict[str, Any] | None
+    applicant: Any
+    application: Any
+    fields: list[tuple[Any, Any]]
+    """(label: ``spec.Text``, value) of each field the application carries."""
+    choices: list[str]
+    """The applicant's choices by name."""
+    score: Any
+    score_problem: LuodiError | None
+    attachments: list[ObjectionAttachmentInfo]
+    may_review: bool
+    upheld_waiting: int
+    """Upheld objections of the notice not yet followed by a re-run."""
+
+
+def objection_case(
+    actor: Actor, session: Session, objection_id: int, today: date | None = None
+) -> ObjectionCase:
+    objection = get_objection(actor, session, objection_id)
+    notice = get_notice(actor, session, objection.notice_id)
+    due_on = deadlines.review_due_on(session, objection)
+    rows = repository.row_page(session, notice, 0, 1, ref=objection.row_ref)
+    application, fields, choices = None, [], []
+    if notice.kind in (NoticeKind.ALLOCATION, NoticeKind.QUALIFICATION) and (
+        objection.row_ref.isdigit()
+    ):
+        application = intake.get_application(actor, session, int(objection.row_ref))
+        cycle = programs_repository.get_cycle(actor, session, application.cycle_id)
+        spec = catalog.cycle_spec(cycle)
+        values = json.loads(application.fields or "{}")
+        fields = [
+            (item.label, values[name]) for name, item in spec.fields.items() if name in values
+        ]
+        named = {
+            t.group_id or t.target_id: t.name for t in targets.cycle_targets(session, cycle.id)
+        }
+        choices = [named.get(c, c) for c in application.choices.split(";") if c]
+    score, problem = None, None
+    try:
+        score = scoring.resident_score(
+            actor, session, objection.resident_id, run_id=notice.scoring_run_id
+        )
+    except NotFound as missing:
+        problem = missing
+    return ObjectionCase(
+        objection=objection,
+        notice=notice,
+        due_on=due_on,
+        overdue=objection.status == ObjectionStatus.OPEN and due_on < (today or workdays.today()),
+        columns=dict(columns_of(notice)),
+        row=rows.row(0, named=True) if rows.height else None,
+        applicant=registry.get_resident(actor, session, objection.resident_id),
+        application=application,
+        fields=fields,
+        choices=choices,
+        score=score,
+        score_problem=problem,
+        attachments=[
+            ObjectionAttachmentInfo(*row)
+            for row in repository.attachment_list(session, objection.id)
+        ],
+        may_review=may_review(actor, notice),
+        upheld_waiting=len(_pending_upheld(session, notice.id)),
+    )
+
+
+def attachment_file(
+    actor: Actor, session: Session, objection_id: int, attachment_id: int
+) -> ObjectionAttachment:
+    """One attachment of an objection the actor reads (any other: not found)."""
+    objection = get_objection(actor, session, objection_id)
+    found = repository.attachment(session, objection.id, attachment_id)
+    if found is None:
+        raise NotFound(f"没有附件 {attachment_id}", f"no attachment {attachment_id}")
+    return found
+
+
+def upheld_waiting(actor: Actor, session: Session, notice_id: int) -> list[Objection]:
+    """The upheld objections of a notice that a re-run has not yet followed."""
+    notice = get_notice(actor, session, notice_id)
+    return _pending_upheld(session, notice.id)
+
+
+def amendment_of(
+    actor: Actor, session: Session, notice_id: int, amendment_id: int
+) -> NoticeAmendment:
+    notice = get_notice(actor, session, notice_id)
+    for amendment in repository.amendments(session, notice.id):
+        if amendment.id == amendment_id:
+            return amendment
+    raise NotFound(
+        f"公示 {notice.id} 没有更正 {amendment_id}",
+        f"notice {notice.id} has no amendment {amendment_id}",
+    )
