@@ -69,7 +69,7 @@ def test_a_ranking_names_the_town_on_the_api_and_the_page(
     shown = {row["town"] for row in body["results"]}
     assert shown and shown <= set(towns.values()) and not shown & set(towns)
     page = client.get(f"/notices/{ranking['id']}").text
-    assert "<th>镇街</th>" in page and body["results"][0]["town"] in page
+    assert '<th scope="col">镇街</th>' in page and body["results"][0]["town"] in page
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from luodi.programs import service as programs
 from luodi.programs.models import Application
 from luodi.registry.models import Resident, Town
 from luodi.web.console import runs
-from tests.web.browser import check_page, sign_in
+from tests.web.browser import check_page, serve, sign_in
 from tests.web.conftest import PASSWORD
 from tests.web.console.test_shell import page_client
 
@@ -404,6 +404,13 @@ def test_the_run_page_in_english(operator: TestClient, cycle: dict[str, Any]) ->
     assert "Approved" in html and "Masked list" in html
     for chinese in ("分配批次", "按结果", "核准", "名单", "志愿", "公示与定案"):
         assert chinese not in html, chinese
+
+
+@pytest.fixture(scope="module")
+def server(loaded_engine: Engine) -> Iterator[str]:
+    """A server without its job worker: the test runs the queued job itself, so that the job's
+    page is seen (and checked) while the job waits, before the run page replaces it."""
+    yield from serve(loaded_engine)
 
 
 def test_the_run_and_its_confirmations_in_a_browser(
