@@ -8,7 +8,7 @@ public none.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from luodi.audit.service import lock_chain
@@ -37,6 +37,27 @@ def batches(session: Session, actor: Actor, feed: str | None = None) -> list[Fee
     if feed is not None:
         statement = statement.where(FeedBatch.feed == feed)
     return list(session.scalars(statement.limit(LISTED_BATCHES)))
+
+
+def latest_batches(session: Session, actor: Actor, per_feed: int) -> list[FeedBatch]:
+    """The newest ``per_feed`` batches of every feed the actor may read, newest first (a
+    window per feed: an old feed's batches are not crowded out by a busy one's)."""
+    ranked = (
+        select(
+            FeedBatch.id,
+            func.row_number()
+            .over(partition_by=FeedBatch.feed, order_by=FeedBatch.id.desc())
+            .label("place"),
+        )
+        .where(readable(actor))
+        .subquery()
+    )
+    newest = select(ranked.c.id).where(ranked.c.place <= per_feed)
+    return list(
+        session.scalars(
+            select(FeedBatch).where(FeedBatch.id.in_(newest)).order_by(FeedBatch.id.desc())
+        )
+    )
 
 
 def batch_by_id(session: Session, actor: Actor, batch_id: int) -> FeedBatch | None:

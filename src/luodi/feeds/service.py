@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
-from luodi.auth.permissions import require, require_department
-from luodi.errors import Conflict, FieldProblem, Invalid, NotFound
+from luodi.auth.permissions import acts_as, require, require_department
+from luodi.errors import Conflict, FieldProblem, Forbidden, Invalid, NotFound
 from luodi.facts import repository as facts_repository
 from luodi.feeds import catalog, repository
 from luodi.feeds.models import FeedBatch
@@ -680,3 +680,40 @@ def get_batch(actor: Actor, session: Session, batch_id: int) -> FeedBatch:
     if batch is None:
         raise NotFound(f"没有导入批次 {batch_id}", f"no feed batch {batch_id}")
     return batch
+
+
+READERS = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.REVIEWER, Role.DEPARTMENT)
+
+
+def readable_feeds(actor: Actor) -> list[FeedSpec]:
+    """The declared feeds the actor may read: a reviewer or a department token its own
+    department's (as its batches, ``repository.readable``), the service centre, administrators
+    and auditors all."""
+    require(actor, *READERS)
+    feeds = list(catalog.load_feeds().values())
+    if acts_as(actor, Role.REVIEWER, Role.DEPARTMENT):
+        return [spec for spec in feeds if spec.department == actor.department]
+    return feeds
+
+
+def readable_feed(actor: Actor, feed_id: str) -> FeedSpec:
+    """One feed the actor may read; another department's does not exist for it (404)."""
+    for spec in readable_feeds(actor):
+        if spec.id == feed_id:
+            return spec
+    raise NotFound(f"没有数据源 {feed_id}", f"no feed {feed_id}")
+
+
+def may_send(actor: Actor, spec: FeedSpec) -> bool:
+    """Whether the actor may import files into the feed (``import_file`` would let it)."""
+    try:
+        require_department(actor, spec.department)
+    except Forbidden:
+        return False
+    return True
+
+
+def latest_batches(actor: Actor, session: Session, per_feed: int) -> list[FeedBatch]:
+    """The newest ``per_feed`` batches of each feed the actor may read, newest first."""
+    require(actor, *READERS)
+    return repository.latest_batches(session, actor, per_feed)
