@@ -24,7 +24,7 @@ import re
 import shutil
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -37,6 +37,8 @@ from luodi.files import safe_file_name
 from luodi.settings import get_settings
 
 HELD_ID = re.compile(r"^[0-9a-f]{32}$")
+HELD_FOR = timedelta(days=1)
+"""An upload never confirmed (nor discarded) is removed after this long."""
 SUFFIXES = (".csv", ".xlsx")
 CHUNK_BYTES = 1 << 20
 REPORT_COLUMNS = {
@@ -121,6 +123,7 @@ def hold(
             "只接受 CSV（UTF-8 或 GBK）或 XLSX 文件；旧版 .xls 请另存为 .xlsx",
             "only CSV (UTF-8 or GBK) or XLSX files; save an old .xls as .xlsx",
         )
+    sweep()
     held = Held(
         id=uuid.uuid4().hex,
         feed=feed_id,
@@ -168,9 +171,31 @@ def find(actor: Actor, held_id: str) -> Held:
     if not meta.is_file():
         raise missing
     held = Held(**json.loads(meta.read_text(encoding="utf-8")))
-    if held.owner != owner_of(actor) or held.id != held_id:
+    if held.owner != owner_of(actor) or held.id != held_id or _expired(held):
         raise missing
     return held
+
+
+def _expired(held: Held) -> bool:
+    return held.job_id is None and datetime.fromisoformat(held.uploaded_at) < (
+        datetime.now(UTC) - HELD_FOR
+    )
+
+
+def sweep() -> int:
+    """Remove the uploads left unconfirmed for longer than ``HELD_FOR`` (one handed to a job
+    is the job's: it removes the file); how many."""
+    folder = uploads_dir()
+    removed = 0
+    for meta in folder.glob("*/held.json") if folder.is_dir() else ():
+        try:
+            held = Held(**json.loads(meta.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            continue
+        if _expired(held):
+            discard(held.id)
+            removed += 1
+    return removed
 
 
 def digest_of(path: Path) -> str:

@@ -6,9 +6,11 @@ another account's upload cannot be confirmed."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from luodi.app import create_app
 from luodi.auth.actor import Actor
 from luodi.db import session_scope
 from luodi.facts.models import Fact
+from luodi.feeds import uploads
 from luodi.feeds.models import FeedBatch
 from luodi.settings import get_settings
 from luodi.web.console import feeds as feeds_pages
@@ -393,3 +396,18 @@ def test_a_feed_import_in_the_browser(
     assert page.get_by_test_id("file-name").inner_text() == "学历-浏览器.csv"
     check_page(page, "feeds-batch")
     page.close()
+
+
+def test_an_upload_left_unconfirmed_expires(
+    pages: Pages, city: pl.DataFrame, data_dir: Path
+) -> None:
+    client = pages("edu")
+    location, _page = preview_of(
+        client, upload(client, as_csv(education_rows(people(city, 190, 1))))
+    )
+    folder = data_dir / "uploads" / location.rsplit("/", 1)[1]
+    held = uploads.Held(**json.loads((folder / "held.json").read_text(encoding="utf-8")))
+    held.uploaded_at = (datetime.now(UTC) - uploads.HELD_FOR - timedelta(minutes=1)).isoformat()
+    held.save()
+    assert client.get(location).status_code == 404
+    assert uploads.sweep() == 1 and not folder.exists()
