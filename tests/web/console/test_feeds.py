@@ -411,3 +411,34 @@ def test_an_upload_left_unconfirmed_expires(
     held.save()
     assert client.get(location).status_code == 404
     assert uploads.sweep() == 1 and not folder.exists()
+
+
+def test_a_large_file_is_imported_by_a_job(
+    pages: Pages, city: pl.DataFrame, loaded_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = pytest.importorskip("luodi.jobs.worker")
+    monkeypatch.setattr(feeds_pages, "IN_REQUEST_ROWS", 2)
+    client = pages("edu")
+    rows = education_rows(people(city, 210, 3)) + education_rows(
+        people(city, 213, 1), education="博士后"
+    )
+    location, page = preview_of(client, upload(client, as_csv(rows)))
+    assert "将在后台导入" in page
+    answer = confirm(client, location, page, accept_partial="1")
+    assert answer.status_code == 303, answer.text
+    job_url = answer.headers["location"]
+    assert re.fullmatch(r"/console/feeds/jobs/\d+", job_url)
+    waiting = client.get(job_url).text
+    assert 'data-state="queued"' in waiting and f'hx-get="{job_url}"' in waiting
+    assert client.get(location, follow_redirects=False).headers["location"] == job_url
+    again = confirm(client, location, page, accept_partial="1")
+    assert again.headers["location"] == job_url, "a second confirmation starts no second job"
+    assert pages("health").get(job_url).status_code == 404
+    assert worker.run_pending(loaded_engine) == 1
+    fragment = client.get(job_url, headers={"HX-Request": "true"})
+    assert "<html" not in fragment.text and 'data-state="done"' in fragment.text
+    assert "hx-get" not in fragment.text, "a finished job stops polling"
+    batch_url = re.search(r'href="(/console/feeds/batches/\d+)"', fragment.text).group(1)  # type: ignore[union-attr]
+    batch = client.get(batch_url).text
+    assert 'data-testid="rows-imported">3<' in batch and "博士后" in batch
+    assert client.get(location).status_code == 404, "the upload is gone with its job"
