@@ -297,6 +297,9 @@ def test_a_gbk_file_and_an_xlsx_file(
     with session_scope(loaded_engine) as session:
         batch = session.get(FeedBatch, int(answer.headers["location"].rsplit("/", 1)[1]))
         assert batch is not None and (batch.rows_imported, batch.file_name) == (3, "学历-GBK.csv")
+    again = upload(client, gbk, name="again.csv")
+    assert again.status_code == 303 and again.headers["location"] == answer.headers["location"]
+    assert "此前已导入" in client.get(again.headers["location"]).text
     workbook = io.BytesIO()
     pl.DataFrame(
         education_rows(people(city, 160, 2)), schema=list(HEADERS), orient="row"
