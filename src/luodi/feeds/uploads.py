@@ -236,3 +236,6 @@ def keep_for_batch(held: Held, digest: str) -> None:
         target = batch_report(held.feed, digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(held.refusals_path, target)
+        # Workbooks made from an earlier report of the same content (its import rolled back).
+        for made in target.parent.glob(f"{target.stem}-*.xlsx"):
+            made.unlink(missing_ok=True)

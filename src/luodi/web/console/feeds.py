@@ -180,30 +180,35 @@ def refusals_workbook(refusals: pl.DataFrame, target: Path) -> None:
     workbook.close()
 
 
-def _workbook_response(refusals: pl.DataFrame, file_name: str) -> FileResponse:
-    with tempfile.NamedTemporaryFile(prefix="luodi-refused-", suffix=".xlsx", delete=False) as f:
-        target = Path(f.name)
-    refusals_workbook(refusals, target)
+def _workbook_response(report: Path, file_name: str) -> FileResponse:
+    """Every refusal of ``report`` (the service's CSV) as XLSX in the page's language, made once
+    per language and kept beside the report (a million refusals take XlsxWriter a while)."""
+    language = i18n.language()
+    target = report.with_name(f"{report.stem}-{language}.xlsx")
+    if not target.is_file():
+        refusals = uploads.read_refusals(report)
+        if refusals.height == 0:
+            raise NotFound("没有被拒收的行", "no refused rows")
+        with tempfile.NamedTemporaryFile(
+            dir=report.parent, prefix=".refused-", suffix=".xlsx", delete=False
+        ) as handle:
+            partial = Path(handle.name)
+        try:
+            refusals_workbook(refusals, partial)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
     stem = Path(file_name).stem or "upload"
-    shown = f"{stem}-{'refused' if i18n.language() == 'en' else '拒收明细'}.xlsx"
+    shown = f"{stem}-{'refused' if language == 'en' else '拒收明细'}.xlsx"
     return FileResponse(
         target,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={
-            "content-disposition": f"attachment; filename=\"refused.xlsx\"; filename*=UTF-8''{quote(shown)}"
+            "content-disposition": (
+                f"attachment; filename=\"refused.xlsx\"; filename*=UTF-8''{quote(shown)}"
+            )
         },
-        background=_Unlink(target),
     )
-
-
-class _Unlink:
-    """Remove a temporary file once the response has been sent."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    async def __call__(self) -> None:
-        self.path.unlink(missing_ok=True)
 
 
 # --- the list and one feed ----------------------------------------------------------------
@@ -280,11 +285,8 @@ def batch_refusals(
 ) -> FileResponse:
     console_actor(actor, "feeds")
     batch = service.get_batch(actor, session, batch_id)
-    refusals = uploads.read_refusals(uploads.batch_report(batch.feed, batch.digest))
-    if refusals.height == 0:
-        raise NotFound("这个批次没有保存拒收明细", "this batch kept no refusals")
     with i18n.speaking(i18n.language_of(request)):
-        return _workbook_response(refusals, batch.file_name)
+        return _workbook_response(uploads.batch_report(batch.feed, batch.digest), batch.file_name)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -469,11 +471,8 @@ def preview_page(request: Request, feed: str, held_id: str, actor: CurrentActor)
 def preview_refusals(request: Request, feed: str, held_id: str, actor: CurrentActor) -> Response:
     console_actor(actor, "feeds")
     held = _held(actor, feed, held_id)
-    refusals = uploads.read_refusals(held.refusals_path)
-    if refusals.height == 0:
-        raise NotFound("没有被拒收的行", "no refused rows")
     with i18n.speaking(i18n.language_of(request)):
-        return _workbook_response(refusals, held.file_name)
+        return _workbook_response(held.refusals_path, held.file_name)
 
 
 @router.post("/{feed}/uploads/{held_id}/discard")
