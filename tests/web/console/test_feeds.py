@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from luodi.db import session_scope
 from luodi.facts.models import Fact
 from luodi.feeds import uploads
 from luodi.feeds.models import FeedBatch
+from luodi.jobs import worker
 from luodi.settings import get_settings
 from luodi.web.console import feeds as feeds_pages
 from tests.web.browser import check_page, sign_in
@@ -419,7 +421,6 @@ def test_an_upload_left_unconfirmed_expires(
 def test_a_large_file_is_imported_by_a_job(
     pages: Pages, city: pl.DataFrame, loaded_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    worker = pytest.importorskip("luodi.jobs.worker")
     monkeypatch.setattr(feeds_pages, "IN_REQUEST_ROWS", 2)
     client = pages("edu")
     rows = education_rows(people(city, 210, 3)) + education_rows(
@@ -437,8 +438,13 @@ def test_a_large_file_is_imported_by_a_job(
     again = confirm(client, location, page, accept_partial="1")
     assert again.headers["location"] == job_url, "a second confirmation starts no second job"
     assert pages("health").get(job_url).status_code == 404
-    assert worker.run_pending(loaded_engine) == 1
+    # Here, or by the worker of the browser test's server when it is up (the same database).
+    worker.run_pending(loaded_engine)
+    deadline = time.monotonic() + 30
     fragment = client.get(job_url, headers={"HX-Request": "true"})
+    while 'data-state="done"' not in fragment.text and time.monotonic() < deadline:
+        time.sleep(0.2)
+        fragment = client.get(job_url, headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and 'data-state="done"' in fragment.text
     assert "hx-get" not in fragment.text, "a finished job stops polling"
     batch_url = re.search(r'href="(/console/feeds/batches/\d+)"', fragment.text).group(1)  # type: ignore[union-attr]

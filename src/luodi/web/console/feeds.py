@@ -36,6 +36,7 @@ from luodi.errors import Conflict, FieldProblem, Forbidden, Invalid, LuodiError,
 from luodi.feeds import catalog, service, uploads
 from luodi.feeds.models import FeedBatch
 from luodi.feeds.schemas import ImportResult, ImportStatus, Rejection
+from luodi.jobs import service as jobs
 from luodi.kernels.feeds.spec import ColumnType, FeedSpec, Reference
 from luodi.web import i18n
 from luodi.web.dependencies import CurrentActor, DbSession
@@ -217,20 +218,19 @@ def _workbook_response(report: Path, file_name: str) -> FileResponse:
 @router.get("", response_class=HTMLResponse)
 def feeds_index(request: Request, actor: CurrentActor, session: DbSession) -> HTMLResponse:
     console_actor(actor, "feeds")
-    with i18n.speaking(i18n.language_of(request)):
-        feeds = service.readable_feeds(actor)
-        newest: dict[str, list[FeedBatch]] = defaultdict(list)
-        for batch in service.latest_batches(actor, session, PER_FEED):
-            newest[batch.feed].append(batch)
-        rows = [
-            {
-                "spec": spec,
-                "title": _title(spec),
-                "may_send": service.may_send(actor, spec),
-                "batches": newest.get(spec.id, []),
-            }
-            for spec in sorted(feeds, key=lambda spec: (spec.department, spec.id))
-        ]
+    feeds = service.readable_feeds(actor)
+    newest: dict[str, list[FeedBatch]] = defaultdict(list)
+    for batch in service.latest_batches(actor, session, PER_FEED):
+        newest[batch.feed].append(batch)
+    rows = [
+        {
+            "spec": spec,
+            "title": _title(spec),
+            "may_send": service.may_send(actor, spec),
+            "batches": newest.get(spec.id, []),
+        }
+        for spec in sorted(feeds, key=lambda spec: (spec.department, spec.id))
+    ]
     return render(request, actor, "console/feeds/index.html", {"feeds": rows})
 
 
@@ -244,19 +244,18 @@ def _feed_page(
     sheet: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    with i18n.speaking(i18n.language_of(request)):
-        context = {
-            "spec": spec,
-            "title": _title(spec),
-            "columns": _column_rows(spec),
-            "may_send": service.may_send(actor, spec),
-            "batches": service.list_batches(actor, session, spec.id),
-            "errors": errors or [],
-            "field_errors": field_errors or {},
-            "sheet": sheet or "",
-            "max_bytes": UPLOAD_BYTES,
-            "max_megabytes": UPLOAD_BYTES // (1024 * 1024),
-        }
+    context = {
+        "spec": spec,
+        "title": _title(spec),
+        "columns": _column_rows(spec),
+        "may_send": service.may_send(actor, spec),
+        "batches": service.list_batches(actor, session, spec.id),
+        "errors": errors or [],
+        "field_errors": field_errors or {},
+        "sheet": sheet or "",
+        "max_bytes": UPLOAD_BYTES,
+        "max_megabytes": UPLOAD_BYTES // (1024 * 1024),
+    }
     return render(request, actor, "console/feeds/feed.html", context, status_code)
 
 
@@ -268,14 +267,13 @@ def batch_page(
     batch = service.get_batch(actor, session, batch_id)
     spec = _titles().get(batch.feed)
     refusals = uploads.read_refusals(uploads.batch_report(batch.feed, batch.digest))
-    with i18n.speaking(i18n.language_of(request)):
-        context = {
-            "batch": batch,
-            "spec": spec,
-            "title": _title(spec) if spec else batch.feed,
-            "refusals": _refusal_rows(refusals),
-            "refusals_kept": refusals.height,
-        }
+    context = {
+        "batch": batch,
+        "spec": spec,
+        "title": _title(spec) if spec else batch.feed,
+        "refusals": _refusal_rows(refusals),
+        "refusals_kept": refusals.height,
+    }
     return render(request, actor, "console/feeds/batch.html", context)
 
 
@@ -285,8 +283,7 @@ def batch_refusals(
 ) -> FileResponse:
     console_actor(actor, "feeds")
     batch = service.get_batch(actor, session, batch_id)
-    with i18n.speaking(i18n.language_of(request)):
-        return _workbook_response(uploads.batch_report(batch.feed, batch.digest), batch.file_name)
+    return _workbook_response(uploads.batch_report(batch.feed, batch.digest), batch.file_name)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -294,8 +291,6 @@ def job_page(
     request: Request, job_id: ObjectId, actor: CurrentActor, session: DbSession
 ) -> HTMLResponse:
     """An import job's progress (the fragment alone for the page's own polling)."""
-    from luodi.jobs import service as jobs
-
     console_actor(actor, "feeds")
     job = jobs.get_job(actor, session, job_id)
     if job.kind != "feed_import":
@@ -303,28 +298,17 @@ def job_page(
     if job.state in ("done", "failed"):
         # The job removed the file; what the preview kept beside it goes too.
         uploads.discard(Path(str(job.params.get("path", ""))).parent.name)
-    with i18n.speaking(i18n.language_of(request)):
-        english = i18n.language() == "en"
-        phase_zh, _sep, phase_en = (job.phase or "").partition(" / ")
-        result = job.result or {}
-        context = {
-            "job": {
-                "id": job.id,
-                "state": job.state,
-                "state_word": _(STATUS_WORDS.get(job.state, job.state)),
-                "phase": (phase_en or phase_zh) if english else phase_zh,
-                "done": job.done,
-                "total": job.total,
-                "error_zh": job.error_zh,
-                "error_en": job.error_en,
-            },
-            "file_name": job.params.get("file_name") or "",
-            "feed": job.params.get("feed_id"),
-            "batch_id": result.get("batch_id"),
-            "rows_imported": result.get("rows_imported"),
-            "problems": [_problem_text(item) for item in (job.error_details or [])[:LISTED]],
-            "fragment": request.headers.get("hx-request") == "true",
-        }
+    result = job.result or {}
+    context = {
+        "job": job,
+        "state_word": _(STATUS_WORDS.get(job.state, job.state)),
+        "file_name": job.params.get("file_name") or "",
+        "feed": job.params.get("feed_id"),
+        "batch_id": result.get("batch_id"),
+        "rows_imported": result.get("rows_imported"),
+        "problems": [_problem_text(item) for item in (job.error_details or [])[:LISTED]],
+        "fragment": request.headers.get("hx-request") == "true",
+    }
     template = (
         "console/feeds/job_fragment.html" if context["fragment"] else "console/feeds/job.html"
     )
@@ -386,12 +370,11 @@ def upload(
     check_form(request, csrf_token)
     spec = _sendable(actor, feed)
     sheet = (sheet or "").strip() or None
-    with i18n.speaking(i18n.language_of(request)):
-        if file is None or not file.filename:
-            message = _("请选择要上传的文件")
-            return _feed_page(
-                request, actor, session, spec, [("file", message)], {"file": message}, sheet, 422
-            )
+    if file is None or not file.filename:
+        message = _("请选择要上传的文件")
+        return _feed_page(
+            request, actor, session, spec, [("file", message)], {"file": message}, sheet, 422
+        )
     held: uploads.Held | None = None
     try:
         held = uploads.hold(actor, spec.id, file.file, file.filename, UPLOAD_BYTES, sheet)
@@ -409,23 +392,19 @@ def upload(
         session.rollback()
         if held is not None:
             uploads.discard(held.id)
-        with i18n.speaking(i18n.language_of(request)):
-            lines = _error_lines(error, "file")
-            return _feed_page(
-                request, actor, session, spec, lines, {"file": lines[0][1]}, sheet, 422
-            )
-    with i18n.speaking(i18n.language_of(request)):
-        if result.status == ImportStatus.ALREADY_IMPORTED and result.batch_id is not None:
-            uploads.discard(held.id)
-            return done(
-                f"/console/feeds/batches/{result.batch_id}",
-                _("此文件此前已导入（批次 %(batch)s），未作改动", batch=result.batch_id),
-            )
-        held.result = result.model_dump(mode="json", exclude={"report_files"})
-        held.save()
+        lines = _error_lines(error, "file")
+        return _feed_page(request, actor, session, spec, lines, {"file": lines[0][1]}, sheet, 422)
+    if result.status == ImportStatus.ALREADY_IMPORTED and result.batch_id is not None:
+        uploads.discard(held.id)
         return done(
-            f"/console/feeds/{spec.id}/uploads/{held.id}", _("预检完成：尚未导入，请核对后确认")
+            f"/console/feeds/batches/{result.batch_id}",
+            _("此文件此前已导入（批次 %(batch)s），未作改动", batch=result.batch_id),
         )
+    held.result = result.model_dump(mode="json", exclude={"report_files"})
+    held.save()
+    return done(
+        f"/console/feeds/{spec.id}/uploads/{held.id}", _("预检完成：尚未导入，请核对后确认")
+    )
 
 
 def _held(actor: Actor, feed: str, held_id: str) -> uploads.Held:
@@ -444,17 +423,16 @@ def _preview_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     preview = held.preview
-    with i18n.speaking(i18n.language_of(request)):
-        context = {
-            "spec": spec,
-            "title": _title(spec),
-            "held": held,
-            "preview": preview,
-            "encoding": ENCODING_WORDS.get(preview.encoding, preview.encoding),
-            "refusals": _refusal_rows(preview.rejections),
-            "as_job": preview.rows_read > IN_REQUEST_ROWS,
-            "errors": errors or [],
-        }
+    context = {
+        "spec": spec,
+        "title": _title(spec),
+        "held": held,
+        "preview": preview,
+        "encoding": ENCODING_WORDS.get(preview.encoding, preview.encoding),
+        "refusals": _refusal_rows(preview.rejections),
+        "as_job": preview.rows_read > IN_REQUEST_ROWS,
+        "errors": errors or [],
+    }
     return render(request, actor, "console/feeds/preview.html", context, status_code)
 
 
@@ -471,8 +449,7 @@ def preview_page(request: Request, feed: str, held_id: str, actor: CurrentActor)
 def preview_refusals(request: Request, feed: str, held_id: str, actor: CurrentActor) -> Response:
     console_actor(actor, "feeds")
     held = _held(actor, feed, held_id)
-    with i18n.speaking(i18n.language_of(request)):
-        return _workbook_response(held.refusals_path, held.file_name)
+    return _workbook_response(held.refusals_path, held.file_name)
 
 
 @router.post("/{feed}/uploads/{held_id}/discard")
@@ -489,10 +466,9 @@ def discard(
     if held.job_id is not None:
         raise Conflict("文件已在导入中，不能放弃", "the file is being imported already")
     uploads.discard(held.id)
-    with i18n.speaking(i18n.language_of(request)):
-        return done(
-            f"/console/feeds/{feed}", _("已放弃上传的文件 %(file)s，未导入", file=held.file_name)
-        )
+    return done(
+        f"/console/feeds/{feed}", _("已放弃上传的文件 %(file)s，未导入", file=held.file_name)
+    )
 
 
 @router.post("/{feed}/uploads/{held_id}/import")
@@ -522,18 +498,17 @@ def confirm(
             f"file {held.file_name} is not the one previewed; nothing imported, upload it again",
         )
     partial = accept_partial == "1"
-    with i18n.speaking(i18n.language_of(request)):
-        if preview.rows_imported == 0:
-            return _preview_page(
-                request, actor, spec, held, [(None, _("没有可导入的行，请修改文件后重新上传"))], 422
-            )
-        if preview.rows_rejected and not partial:
-            message = _(
-                "文件有 %(refused)s 行有错误：请修改后重新上传，或勾选确认只导入通过校验的 %(accepted)s 行",
-                refused=preview.rows_rejected,
-                accepted=preview.rows_imported,
-            )
-            return _preview_page(request, actor, spec, held, [("accept_partial", message)], 422)
+    if preview.rows_imported == 0:
+        return _preview_page(
+            request, actor, spec, held, [(None, _("没有可导入的行，请修改文件后重新上传"))], 422
+        )
+    if preview.rows_rejected and not partial:
+        message = _(
+            "文件有 %(refused)s 行有错误：请修改后重新上传，或勾选确认只导入通过校验的 %(accepted)s 行",
+            refused=preview.rows_rejected,
+            accepted=preview.rows_imported,
+        )
+        return _preview_page(request, actor, spec, held, [("accept_partial", message)], 422)
     if preview.rows_read > IN_REQUEST_ROWS:
         return _submit_job(request, actor, session, spec, held, partial)
     try:
@@ -554,12 +529,8 @@ def confirm(
             )
     except (Invalid, Conflict) as error:
         session.rollback()
-        with i18n.speaking(i18n.language_of(request)):
-            return _preview_page(
-                request, actor, spec, held, _error_lines(error, None), error.status
-            )
-    with i18n.speaking(i18n.language_of(request)):
-        return _after_import(request, actor, spec, held, result, background)
+        return _preview_page(request, actor, spec, held, _error_lines(error, None), error.status)
+    return _after_import(request, actor, spec, held, result, background)
 
 
 def _after_import(
@@ -596,8 +567,6 @@ def _submit_job(
     held: uploads.Held,
     partial: bool,
 ) -> Response:
-    from luodi.jobs import service as jobs
-
     job = jobs.submit(
         actor,
         session,
@@ -613,5 +582,4 @@ def _submit_job(
     held.job_id = job.id
     held.save()
     uploads.keep_for_batch(held, held.preview.digest)
-    with i18n.speaking(i18n.language_of(request)):
-        return done(f"/console/feeds/jobs/{job.id}", _("已开始导入，完成后可查看批次"))
+    return done(f"/console/feeds/jobs/{job.id}", _("已开始导入，完成后可查看批次"))
