@@ -55,6 +55,11 @@ EMPLOYER_WRITES = (
     (re.compile(r"^/api/v1/program-cycles/[^/]+/employer-applications$"), 16 * MIB),
 )
 
+AUDITOR_WRITES = (
+    # Checking the chain appends the check's outcome to it (who checked, what they found).
+    (re.compile(r"^/console/audit/verify$"), 4 * KIB),
+)
+
 
 def write_allowance(actor: Actor, path: str) -> int | None:
     """How many bytes a write by ``actor`` to ``path`` may carry, decided before the body is
@@ -70,6 +75,7 @@ def write_allowance(actor: Actor, path: str) -> int | None:
         Role.RESIDENT: RESIDENT_WRITES,
         Role.DEPARTMENT: DEPARTMENT_WRITES,
         Role.EMPLOYER: EMPLOYER_WRITES,
+        Role.AUDITOR: AUDITOR_WRITES,
     }.get(actor.role)
     for pattern, allowance in table or ():
         if pattern.match(path):

@@ -45,19 +45,31 @@ from typing import Any
 from anyio import to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, and_, case, delete, literal, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from luodi.audit import service as audit
-from luodi.auth.actor import PUBLIC_ACTOR, SYSTEM_ACTOR, USER_ROLES, Actor, Role
+from luodi.auth.actor import PUBLIC_ACTOR, ROLE_LABELS, SYSTEM_ACTOR, USER_ROLES, Actor, Role
 from luodi.auth.models import ApiToken, SignInThrottle, User
 from luodi.auth.permissions import require
 from luodi.db import UtcDateTime
 from luodi.errors import (
     MAX_ID,
     Conflict,
+    FieldProblem,
     Forbidden,
     Invalid,
     NotFound,
@@ -210,13 +222,23 @@ def add_user(
         "id_number": id_number,
         "credit_code": credit_code,
     }
+    role_zh = ROLE_LABELS[Role(role)]
     for name, value in given.items():
         wanted = needs.get(Role(role)) == name
+        binding_zh, binding_en = BINDINGS[name]
         if wanted and not (value and value.strip()):
-            raise Invalid.field(name, value, f"角色 {role} 必须指定 --{name}", f"{role} needs it")
+            raise Invalid.field(
+                name,
+                value,
+                f"{role_zh}账号必须绑定{binding_zh}",
+                f"a {role} account must be bound to a {binding_en}",
+            )
         if not wanted and value:
             raise Invalid.field(
-                name, value, f"角色 {role} 不绑定此项", f"{role} is not bound to it"
+                name,
+                value,
+                f"{role_zh}账号不绑定{binding_zh}，请留空",
+                f"a {role} account is not bound to a {binding_en}: leave it empty",
             )
     if town_code:
         town_code = registry.town_for(session, actor, town_code, "town").code
@@ -225,9 +247,11 @@ def add_user(
     if credit_code:
         credit_code = registry.registered_employer(session, credit_code).credit_code
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"用户名 {username} 已存在", f"username {username} already exists")
+        raise _taken("username", username, f"用户名 {username} 已存在", "this username is taken")
     if id_number and session.scalar(select(User.id).where(User.id_number == id_number)):
-        raise Conflict("该身份证号已有账号", "this ID number already has an account")
+        raise _taken(
+            "id_number", id_number, "该身份证号已有账号", "this ID number already has an account"
+        )
     user = User(
         username=username,
         password_hash=HASHER.hash(password),
@@ -242,10 +266,62 @@ def add_user(
     try:
         session.flush()
     except IntegrityError as error:
-        raise Conflict(
-            f"用户名 {username} 已存在", f"username {username} already exists"
+        raise _taken(
+            "username", username, f"用户名 {username} 已存在", "this username is taken"
         ) from error
     audit.record(session, actor, "user.add", "user", user.username, after=_public(user))
+    return user
+
+
+BINDINGS = {
+    "town": ("镇街", "town"),
+    "department": ("部门", "department"),
+    "id_number": ("身份证号", "ID number"),
+    "credit_code": ("统一社会信用代码", "unified social credit code"),
+}
+"""What an account may be bound to, in words (its messages name the binding, not a flag)."""
+
+
+def _taken(field: str, value: str, reason_zh: str, reason_en: str) -> Conflict:
+    """409 naming the field whose value another account already has (a form marks it)."""
+    problem = FieldProblem(field, value, reason_zh, reason_en)
+    return Conflict(reason_zh, reason_en, [problem])
+
+
+USERS_PAGE_LIMIT = 200
+
+
+def users_page(
+    actor: Actor,
+    session: Session,
+    role: str | None = None,
+    name: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[User], int]:
+    """One page of accounts by username (of one role, or whose username holds ``name``),
+    and how many there are in all: paged in SQL (a city's resident accounts are many)."""
+    require(actor, Role.ADMIN, Role.AUDITOR)
+    if not 1 <= limit <= USERS_PAGE_LIMIT or offset < 0:
+        raise Invalid.field("page", offset, "页码超出范围", "no such page")
+    statement = select(User)
+    if role:
+        statement = statement.where(User.role == role)
+    if name and name.strip():
+        escaped = name.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(User.username.ilike(f"%{escaped}%", escape="\\"))
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    users = session.scalars(statement.order_by(User.username).offset(offset).limit(limit))
+    return list(users), int(total)
+
+
+def get_user_by_id(actor: Actor, session: Session, user_id: int) -> User:
+    """An account by its id (the console's pages name accounts so: any username is a valid
+    path segment, and "new" or "tokens" would be one)."""
+    require(actor, Role.ADMIN, Role.AUDITOR)
+    user = session.get(User, user_id) if 1 <= user_id <= MAX_ID else None
+    if user is None:
+        raise NotFound(f"没有账号 {user_id}", f"no account {user_id}")
     return user
 
 
@@ -278,6 +354,14 @@ def disable_user(actor: Actor, session: Session, username: str) -> User:
     """Disable an account and revoke its tokens (sessions end at once)."""
     require(actor, Role.ADMIN)
     user = get_user(session, username)
+    if user.username == actor.username:
+        # Their own sessions would end with it, and the city might be left with no
+        # administrator at all: another administrator does it.
+        raise Conflict("不能停用自己的账号", "you cannot disable your own account")
+    if not user.active:
+        raise Conflict(
+            f"账号 {username} 已是停用状态", f"the account {username} is already disabled"
+        )
     before = _public(user)
     user.active = False
     revoked = _revoke_tokens_of(session, user)

@@ -97,6 +97,28 @@ def with_due_on(session: Session, filed: pl.DataFrame, cycle_id: int | None = No
     return frame
 
 
+def open_objections(actor: Actor, session: Session, limit: int = 10) -> tuple[int, pl.DataFrame]:
+    """Objections waiting for their 复核 among those the actor reads: how many, and the
+    ``limit`` whose deadline comes first (``id``, ``notice_id``, ``cycle_id``, ``department``,
+    ``since``, ``due_on``)."""
+    require(actor, *OVERDUE_READERS)
+    columns = ["id", "notice_id", "cycle_id", "department", "since", "due_on"]
+    statement = (
+        repository.readable_objections(actor)
+        .where(Objection.status == ObjectionStatus.OPEN)
+        .with_only_columns(Objection.id, Objection.notice_id, Objection.filed_at)
+    )
+    rows = session.execute(statement).all()
+    if not rows:
+        schema = {"notice_id": pl.Int64(), **OVERDUE_SCHEMA}
+        return 0, pl.DataFrame(schema={name: schema[name] for name in columns})
+    filed = pl.DataFrame(
+        [tuple(row) for row in rows], schema=["id", "notice_id", "filed_at"], orient="row"
+    )
+    frame = with_due_on(session, filed)
+    return frame.height, frame.sort("due_on", "id").head(limit).select(columns)
+
+
 MAX_AS_OF_DAYS = 3 * 366
 """How far from today an overdue list may be asked for (the calendar counts working days over
 at most ten years; a deadline is weeks long)."""

@@ -120,6 +120,33 @@ def overdue_applications(
     """Applications still waiting for the department (submitted) whose review deadline is
     before ``as_of``, among those the actor reads (``repository.readable_applications``: a
     reviewer their department's, town staff their town's), oldest deadline first."""
+    frame = _waiting(actor, session, cycle_id)
+    if frame is None:
+        return pl.DataFrame(schema=OVERDUE_SCHEMA)
+    return late_items(frame.filter(pl.col("due_on") < as_of), "application", as_of)
+
+
+WAITING_SCHEMA: dict[str, pl.DataType] = {
+    name: OVERDUE_SCHEMA[name]
+    for name in ("id", "cycle_id", "program_id", "department", "since", "due_on")
+}
+
+
+def waiting_applications(
+    actor: Actor, session: Session, limit: int = 10
+) -> tuple[int, pl.DataFrame]:
+    """Applications waiting for the department (submitted) among those the actor reads: how
+    many, and the ``limit`` whose review deadline comes first (``WAITING_SCHEMA``)."""
+    frame = _waiting(actor, session, None)
+    if frame is None:
+        return 0, pl.DataFrame(schema=WAITING_SCHEMA)
+    soonest = frame.sort("due_on", "id").head(limit)
+    return frame.height, soonest.select(list(WAITING_SCHEMA)).cast(WAITING_SCHEMA)
+
+
+def _waiting(actor: Actor, session: Session, cycle_id: int | None) -> pl.DataFrame | None:
+    """Each submitted application the actor reads with its cycle's settings, ``since`` and
+    ``due_on``; None when there is none."""
     require(actor, *OVERDUE_READERS)
     # The scope's own subqueries name the cycle: joining it here would correlate them away.
     statement = (
@@ -131,7 +158,7 @@ def overdue_applications(
         statement = statement.where(Application.cycle_id == cycle_id)
     rows = session.execute(statement).all()
     if not rows:
-        return pl.DataFrame(schema=OVERDUE_SCHEMA)
+        return None
     frame = pl.DataFrame(
         [tuple(row) for row in rows], schema=["id", "cycle_id", "submitted_at"], orient="row"
     )
@@ -139,8 +166,7 @@ def overdue_applications(
     frame = frame.with_columns(_review_from(session, frame)).join(
         settings, on="cycle_id", how="left"
     )
-    frame = frame.with_columns(due_on=workdays.deadlines(frame["since"], frame["review_days"]))
-    return late_items(frame.filter(pl.col("due_on") < as_of), "application", as_of)
+    return frame.with_columns(due_on=workdays.deadlines(frame["since"], frame["review_days"]))
 
 
 def late_items(frame: pl.DataFrame, kind: str, as_of: date) -> pl.DataFrame:

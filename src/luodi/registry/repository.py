@@ -189,6 +189,18 @@ def household_by_id(session: Session, household_id: int) -> Household | None:
     return session.get(Household, household_id)
 
 
+def latest_residents(session: Session, actor: Actor, limit: int) -> list[tuple[Resident, Town]]:
+    """The residents ``actor`` reads that were registered last (newest first)."""
+    statement = (
+        select(Resident, Town)
+        .join(Town, Town.id == Resident.town_id)
+        .where(readable(actor))
+        .order_by(Resident.id.desc())
+        .limit(limit)
+    )
+    return [(resident, town) for resident, town in session.execute(statement).all()]
+
+
 def town_by_code(session: Session, actor: Actor, code: str) -> Town | None:
     return session.scalars(readable_towns(actor).where(Town.code == code)).one_or_none()
 

@@ -619,6 +619,20 @@ def household_of(actor: Actor, session: Session, resident_id: int) -> HouseholdR
     )
 
 
+def latest_registrations(
+    actor: Actor, session: Session, limit: int = 5
+) -> tuple[int, list[ResidentRead]]:
+    """How many residents the actor reads (town staff: their town's), and the ``limit``
+    registered last, newest first."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF, Role.AUDITOR)
+    if not 1 <= limit <= MAX_LIST:
+        raise Invalid.field("limit", limit, f"应为 1–{MAX_LIST}", f"between 1 and {MAX_LIST}")
+    total = repository.resident_count(session, actor)
+    return total, _resident_reads(
+        actor, session, repository.latest_residents(session, actor, limit)
+    )
+
+
 def issue_permit(actor: Actor, session: Session, data: PermitCreate) -> ResidencePermit:
     require(actor, *REGISTRY_WRITERS)
     if data.expiry_date <= data.issue_date:

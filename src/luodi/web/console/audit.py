@@ -1,17 +1,197 @@
-"""The console's audit area (`/console/audit…`)."""
+"""The console's audit area (``/console/audit…``, auditors and administrators): the entries of
+the hash chain by object, actor and time (paged in SQL), and "verify the chain" with its
+outcome in words.
+
+Verifying runs in the request: the chain is read as plain rows, about 40 µs an entry
+(measured: 100,000 entries in about 4 s; the small city's chain, a few dozen entries, in
+milliseconds). A service centre's chain grows by its staff's actions and sign-ins, tens of
+thousands of entries a year, so the page says how long a check will take before it starts."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from datetime import date, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from luodi.audit import service as audit
+from luodi.audit.models import AuditEntry
+from luodi.errors import MAX_ID, LuodiError
+from luodi.web import i18n
+from luodi.web.console.users import field_errors
 from luodi.web.dependencies import CurrentActor, DbSession
-from luodi.web.rendering import console_actor, render
+from luodi.web.i18n import N_, _
+from luodi.web.rendering import check_form, console_actor, done, render, role_word
 
 router = APIRouter(prefix="/console/audit")
 
+PAGE_SIZE = 50
+SECONDS_PER_10K_ENTRIES = 0.4
+"""What a verification takes (measured; the page's estimate)."""
+
+OBJECT_PAGES = {
+    "application": "/console/applications/{id}",
+    "objection": "/console/objections/{id}",
+    "program_cycle": "/console/cycles/{id}",
+    "feed_batch": "/console/feeds/batches/{id}",
+    "scoring_run": "/console/scoring/{id}",
+    "resident": "/console/residents/{id}",
+    "allocation_run": "/console/runs/{id}",
+    "notice": "/notices/{id}",
+    "user": "/console/users?name={id}",
+    "token": "/console/users/tokens",
+}
+"""Where an entry's object has its page (an object type without one is shown as text)."""
+
+OBJECT_WORDS = {
+    "application": N_("申请"),
+    "objection": N_("异议"),
+    "program_cycle": N_("申报周期"),
+    "feed_batch": N_("导入批次"),
+    "scoring_run": N_("计分批次"),
+    "resident": N_("新市民"),
+    "allocation_run": N_("分配批次"),
+    "notice": N_("公示"),
+    "user": N_("账号"),
+    "token": N_("令牌"),
+    "town": N_("镇街"),
+    "household": N_("家庭户"),
+    "permit": N_("居住证"),
+    "employer": N_("用人单位"),
+    "employment": N_("就业"),
+    "child": N_("随迁子女"),
+    "registry_load": N_("登记库导入"),
+    "town_counts": N_("镇街统计"),
+    "audit_chain": N_("审计链"),
+    "job": N_("任务"),
+}
+"""Object types in words (an unknown type is shown as it is stored)."""
+
+
+def object_word(object_type: str) -> str:
+    word = OBJECT_WORDS.get(object_type)
+    return _(word) if word else object_type
+
+
+def object_link(entry: AuditEntry) -> str | None:
+    page = OBJECT_PAGES.get(entry.object_type)
+    if page is None:
+        return None
+    if entry.object_type not in ("user", "token") and not entry.object_id.isdigit():
+        return None
+    return page.format(id=entry.object_id)
+
+
+def _role(stored: str) -> str:
+    try:
+        return role_word(stored)
+    except ValueError:
+        return stored  # a role since renamed: as it was written
+
+
+def _day(text: str | None, field: str, problems: list[Any]) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        problems.append((field, _("日期格式应为 YYYY-MM-DD")))
+        return None
+
 
 @router.get("", response_class=HTMLResponse)
-def audit_index(request: Request, actor: CurrentActor, session: DbSession) -> HTMLResponse:
+def audit_index(
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    object_type: Annotated[str | None, Query(max_length=40)] = None,
+    object_id: Annotated[str | None, Query(max_length=64)] = None,
+    by: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[str | None, Query(max_length=20)] = None,
+    until: Annotated[str | None, Query(max_length=20)] = None,
+    page: Annotated[int, Query(ge=1, le=MAX_ID // PAGE_SIZE)] = 1,
+) -> HTMLResponse:
     console_actor(actor, "audit")
-    return render(request, actor, "console/home.html", {})
+    values = {
+        "object_type": object_type or "",
+        "object_id": object_id or "",
+        "by": by or "",
+        "since": since or "",
+        "until": until or "",
+    }
+    entries: list[AuditEntry] = []
+    total = 0
+    with i18n.speaking(i18n.language_of(request)):
+        summary: list[Any] = []
+        first, last = _day(since, "since", summary), _day(until, "until", summary)
+        errors = dict(summary)
+        if not summary:
+            try:
+                entries, total = audit.search(
+                    actor,
+                    session,
+                    object_type=object_type,
+                    object_id=object_id,
+                    by=by,
+                    since=first,
+                    until=last,
+                    offset=(page - 1) * PAGE_SIZE,
+                    limit=PAGE_SIZE,
+                )
+            except LuodiError as error:
+                summary, errors = field_errors(error, tuple(values))
+        types = [(kind, object_word(kind)) for kind in audit.object_types(actor, session)]
+        rows = [
+            {
+                "entry": entry,
+                "at": datetime.fromisoformat(entry.at),
+                "role": _role(entry.role),
+                "object": object_word(entry.object_type),
+                "href": object_link(entry),
+            }
+            for entry in entries
+        ]
+    length = audit.chain_length(actor, session)
+    query = urlencode({key: value for key, value in values.items() if value})
+    return render(
+        request,
+        actor,
+        "console/admin/audit.html",
+        {
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+            "pager_url": f"/console/audit?{query}&" if query else "/console/audit?",
+            "values": values,
+            "types": types,
+            "summary": summary,
+            "errors": errors,
+            "verification": audit.last_verification(actor, session),
+            "chain_length": length,
+            "estimate": max(1, round(length / 10_000 * SECONDS_PER_10K_ENTRIES)),
+        },
+        status_code=422 if summary else 200,
+    )
+
+
+@router.post("/verify", response_class=HTMLResponse, response_model=None)
+def verify_chain(
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Walk the chain now and append what was found (``audit.verify_and_record``); the page
+    it leads back to shows the outcome in words."""
+    console_actor(actor, "audit")
+    check_form(request, csrf_token)
+    check = audit.verify_and_record(actor, session)
+    with i18n.speaking(i18n.language_of(request)):
+        if check.intact:
+            message = _("审计链完整：%(n)s 条记录全部相符", n=f"{check.entries:,}")
+        else:
+            message = _("审计链已被破坏：第 %(seq)s 条起不符", seq=check.broken_seq)
+    return done("/console/audit#verify", message)
