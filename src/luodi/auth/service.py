@@ -231,14 +231,14 @@ def add_user(
                 name,
                 value,
                 f"{role_zh}账号必须绑定{binding_zh}",
-                f"a {role} account must be bound to a {binding_en}",
+                f"an account of this role must be bound to a {binding_en}",
             )
         if not wanted and value:
             raise Invalid.field(
                 name,
                 value,
                 f"{role_zh}账号不绑定{binding_zh}，请留空",
-                f"a {role} account is not bound to a {binding_en}: leave it empty",
+                f"an account of this role is not bound to a {binding_en}: leave it empty",
             )
     if town_code:
         town_code = registry.town_for(session, actor, town_code, "town").code

@@ -23,7 +23,7 @@ from luodi.web import i18n
 from luodi.web.console.users import field_errors
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_, _
-from luodi.web.rendering import check_form, console_actor, done, render, role_word
+from luodi.web.rendering import check_form, console_actor, done, number, render, role_word
 
 router = APIRouter(prefix="/console/audit")
 
@@ -191,7 +191,7 @@ def verify_chain(
     check = audit.verify_and_record(actor, session)
     with i18n.speaking(i18n.language_of(request)):
         if check.intact:
-            message = _("审计链完整：%(n)s 条记录全部相符", n=f"{check.entries:,}")
+            message = _("审计链完整：%(n)s 条记录全部相符", n=number(check.entries))
         else:
             message = _("审计链已被破坏：第 %(seq)s 条起不符", seq=check.broken_seq)
     return done("/console/audit#verify", message)
