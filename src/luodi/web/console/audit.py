@@ -47,7 +47,7 @@ OBJECT_PAGES = {
 
 OBJECT_WORDS = {
     "application": N_("申请"),
-    "objection": N_("异议"),
+    "objection": N_("异议事项"),
     "program_cycle": N_("申报周期"),
     "feed_batch": N_("导入批次"),
     "scoring_run": N_("计分批次"),
@@ -68,6 +68,59 @@ OBJECT_WORDS = {
     "job": N_("任务"),
 }
 """Object types in words (an unknown type is shown as it is stored)."""
+
+
+ACTION_WORDS = {
+    "allocation.bank_export": N_("导出银行名单"),
+    "allocation.finalize": N_("确定分配结果"),
+    "allocation.run": N_("执行分配"),
+    "application.correct": N_("更正申请"),
+    "application.return": N_("退回申请"),
+    "application.verify": N_("审核通过申请"),
+    "applications.employer_batch": N_("用人单位统一申请"),
+    "applications.submit": N_("提交申请"),
+    "applications.verify_all": N_("批量审核通过"),
+    "audit.verify": N_("审计链校验"),
+    "auth.logout": N_("退出登录"),
+    "auth.sign_in": N_("登录成功"),
+    "auth.sign_in_failed": N_("登录失败"),
+    "child.add": N_("登记随迁子女"),
+    "cycle.open": N_("开启申报周期"),
+    "employer.add": N_("登记用人单位"),
+    "employment.add": N_("登记就业"),
+    "entitlement.enrol": N_("登记享受待遇"),
+    "feed.import": N_("导入部门数据"),
+    "household.add": N_("登记家庭户"),
+    "job.submit": N_("提交任务"),
+    "notice.amend": N_("更正公示"),
+    "notice.finalize": N_("公示期满确定"),
+    "notice.publish": N_("发布公示"),
+    "notice.render": N_("生成公示文件"),
+    "objection.dismiss": N_("驳回异议"),
+    "objection.file": N_("异议提出"),
+    "objection.uphold": N_("支持异议"),
+    "permit.add": N_("登记居住证"),
+    "registry.feed_update": N_("部门数据更新登记库"),
+    "registry.load": N_("导入登记库"),
+    "resident.add": N_("新市民登记"),
+    "resident.correct": N_("更正新市民信息"),
+    "scoring.run": N_("完成积分计算"),
+    "token.add": N_("签发部门令牌"),
+    "token.revoke": N_("令牌撤销"),
+    "town.add": N_("添加镇街"),
+    "town.recount": N_("重算镇街统计"),
+    "user.add": N_("新增账号"),
+    "user.disable": N_("账号停用"),
+    "user.enable": N_("账号启用"),
+    "user.password": N_("密码重设"),
+}
+"""The chain's actions in words (the stored code stays beside them: it is what a query of
+the database or ``luodi audit show`` names)."""
+
+
+def action_word(action: str) -> str:
+    word = ACTION_WORDS.get(action)
+    return _(word) if word else action
 
 
 def object_word(object_type: str) -> str:
@@ -149,6 +202,7 @@ def audit_index(
                 "at": datetime.fromisoformat(entry.at),
                 "role": _role(entry.role),
                 "object": object_word(entry.object_type),
+                "action": action_word(entry.action),
                 "href": object_link(entry),
             }
             for entry in entries
