@@ -433,7 +433,7 @@ def test_the_admin_pages_in_a_browser(
     check_page(page, "admin-user-password")
     page.goto(f"{server}/console/users/tokens")
     check_page(page, "admin-tokens")
-    page.get_by_label("部门").fill("总工会")
+    page.get_by_label("部门", exact=True).fill("总工会")
     page.get_by_role("button", name="签发令牌").click()
     assert page.get_by_test_id("token").inner_text().strip()
     check_page(page, "admin-token-issued")
