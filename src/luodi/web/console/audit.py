@@ -103,7 +103,7 @@ ACTION_WORDS = {
     "registry.feed_update": N_("部门数据更新登记库"),
     "registry.load": N_("导入登记库"),
     "resident.add": N_("新市民登记"),
-    "resident.correct": N_("更正新市民信息"),
+    "resident.correct": N_("新市民信息更正"),
     "scoring.run": N_("完成积分计算"),
     "token.add": N_("签发部门令牌"),
     "token.revoke": N_("令牌撤销"),
