@@ -855,18 +855,29 @@ def list_tokens(
         )
     if not include_expired:
         statement = statement.where(ApiToken.expires_at > datetime.now(UTC))
-    return [
-        TokenInfo(
-            id=row.id,
-            kind=row.kind,
-            holder=username or row.department or "",
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            revoked=row.revoked,
-            created_by=row.created_by,
-        )
-        for row, username in session.execute(statement)
-    ]
+    return [_token_info(row, username) for row, username in session.execute(statement)]
+
+
+def _token_info(row: ApiToken, username: str | None) -> TokenInfo:
+    return TokenInfo(
+        id=row.id,
+        kind=row.kind,
+        holder=username or row.department or "",
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked=row.revoked,
+        created_by=row.created_by,
+    )
+
+
+def get_token(actor: Actor, session: Session, token_id: int) -> TokenInfo:
+    """One token as ``list_tokens`` shows it (a revocation's confirmation page)."""
+    require(actor, Role.ADMIN, Role.AUDITOR)
+    row = session.get(ApiToken, token_id) if 1 <= token_id <= MAX_ID else None
+    if row is None:
+        raise NotFound(f"没有令牌 {token_id}", f"no token {token_id}")
+    user = session.get(User, row.user_id) if row.user_id else None
+    return _token_info(row, user.username if user else None)
 
 
 def revoke_token_by_id(actor: Actor, session: Session, token_id: int) -> ApiToken:

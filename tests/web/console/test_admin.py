@@ -279,6 +279,11 @@ def test_a_department_token_is_shown_once_then_listed_masked_and_revoked(
     )
     assert row and "已撤销" in row.group(0)
     assert client.get("/api/v1/feeds/batches", headers=bearer).status_code == 401
+    assert _form(client, f"/console/users/tokens/{token_id}/revoke").status_code == 409
+    # A web session is not a department token: this page does not revoke it.
+    session_token = client.get("/console/users/tokens/1/revoke")
+    assert session_token.status_code == 404
+    assert client.get("/console/users/tokens/2147483648/revoke").status_code == 404
     history = client.get(
         "/console/audit", params={"object_type": "token", "object_id": str(token_id)}
     ).text

@@ -283,17 +283,19 @@ def revoke_token(
 ) -> Response:
     console_actor(actor, "users")
     check_form(request, csrf_token)
-    auth.revoke_token_by_id(actor, session, token_id)
+    auth.revoke_token_by_id(actor, session, _token(actor, session, token_id).id)
     with i18n.speaking(i18n.language_of(request)):
         message = _("令牌 %(id)s 已撤销，即时失效", id=token_id)
     return done("/console/users/tokens", message)
 
 
 def _token(actor: Actor, session: Session, token_id: int) -> auth.TokenInfo:
-    for token in auth.list_tokens(actor, session, include_expired=True):
-        if token.id == token_id and token.kind == auth.TokenKind.DEPARTMENT:
-            return token
-    raise NotFound(f"没有令牌 {token_id}", f"no token {token_id}")
+    """A department's token (this page revokes no web session: disabling the account or a
+    new password ends those)."""
+    token = auth.get_token(actor, session, token_id)
+    if token.kind != auth.TokenKind.DEPARTMENT:
+        raise NotFound(f"没有部门令牌 {token_id}", f"no department token {token_id}")
+    return token
 
 
 # --- one account ---------------------------------------------------------------------------
