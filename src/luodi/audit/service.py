@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -156,13 +156,21 @@ def _entries(session: Session) -> Iterator[Any]:
         yield from partition
 
 
-def verify(actor: Actor, session: Session) -> ChainCheck:
+Progress = Callable[[str, int, int], None]
+"""(phase "中文 / English", done, total), as a job reports it."""
+
+
+def verify(actor: Actor, session: Session, progress: Progress | None = None) -> ChainCheck:
     """Walk the chain from the start; stop at the first entry whose content or link does not
-    match (or whose place in the sequence is wrong: a removed entry)."""
+    match (or whose place in the sequence is wrong: a removed entry). ``progress`` hears of
+    every ``VERIFY_BATCH_ROWS`` entries checked (a job's progress bar)."""
     require(actor, Role.AUDITOR, Role.ADMIN)
+    total = repository.chain_length(session) if progress else 0
     previous, count = GENESIS, 0
     for entry in _entries(session):
         count += 1
+        if progress and count % VERIFY_BATCH_ROWS == 0:
+            progress("校验审计链 / verifying the audit chain", count, total)
         problem: tuple[str, str] | None = None
         if entry.seq != count:
             problem = (
@@ -179,12 +187,14 @@ def verify(actor: Actor, session: Session) -> ChainCheck:
     return ChainCheck(count, previous)
 
 
-def verify_and_record(actor: Actor, session: Session) -> ChainCheck:
+def verify_and_record(
+    actor: Actor, session: Session, progress: Progress | None = None
+) -> ChainCheck:
     """``verify``, and its outcome appended to the chain (who checked, when, what they
     found): the console's "last verification" is the newest such entry. A broken chain is
     recorded too; the entry links to the head as it is, so the next check finds the same
     break, not a new one."""
-    check = verify(actor, session)
+    check = verify(actor, session, progress)
     record(
         session,
         actor,

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session
 
 from luodi import workdays
 from luodi.allocation import service as allocation
+from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require_department
 from luodi.errors import Invalid, NotFound
 from luodi.feeds import catalog
 from luodi.feeds import service as feeds
 from luodi.feeds.schemas import ImportStatus
-from luodi.jobs.schemas import AllocateParams, FeedImportParams, ScoreParams
+from luodi.jobs.schemas import AllocateParams, AuditVerifyParams, FeedImportParams, ScoreParams
 from luodi.kernels.policy import CompiledPolicy
 from luodi.policy.service import find_policy, in_force, published_policies
 from luodi.programs import repository as programs_repository
@@ -216,6 +217,26 @@ def _finish_feed_import(params: FeedImportParams) -> None:
         path.parent.rmdir()
 
 
+# --- audit_verify ------------------------------------------------------------------------
+
+
+def _authorize_audit_verify(_actor: Actor, _session: Session, _params: AuditVerifyParams) -> Reach:
+    return Reach()
+
+
+def _run_audit_verify(
+    actor: Actor, session: Session, _params: AuditVerifyParams, progress: Progress
+) -> dict[str, Any]:
+    check = audit.verify_and_record(actor, session, progress)
+    return {
+        "intact": check.intact,
+        "entries": check.entries,
+        "broken_seq": check.broken_seq,
+        "reason_zh": check.reason_zh,
+        "reason_en": check.reason_en,
+    }
+
+
 HANDLERS: dict[str, Handler] = {
     "score": Handler(
         label=("计分", "scoring"),
@@ -238,6 +259,13 @@ HANDLERS: dict[str, Handler] = {
         authorize=_authorize_feed_import,
         run=_run_feed_import,
         finish=_finish_feed_import,
+    ),
+    "audit_verify": Handler(
+        label=("校验审计链", "audit chain check"),
+        roles=(Role.ADMIN, Role.AUDITOR),
+        params=AuditVerifyParams,
+        authorize=_authorize_audit_verify,
+        run=_run_audit_verify,
     ),
 }
 """kind → what it does. Tests (and later domains) add theirs with ``HANDLERS[kind] = …``."""

@@ -15,7 +15,7 @@ from luodi.jobs.models import split_phase
 class JobSubmit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(max_length=32, description="score | allocate | feed_import")
+    kind: str = Field(max_length=32, description="score | allocate | feed_import | audit_verify")
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -39,6 +39,12 @@ class AllocateParams(BaseModel):
     cycle_id: int = Field(ge=1, le=MAX_ID)
     seed: str = Field(min_length=1, max_length=200)
     scoring_run_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class AuditVerifyParams(BaseModel):
+    """Walk the whole audit chain and record what was found (``luodi audit verify``)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class FeedImportParams(BaseModel):

@@ -17,11 +17,13 @@ from luodi.audit import service as audit
 from luodi.audit.models import AuditEntry
 from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
+from luodi.jobs import worker
 from luodi.policy.service import find_policy
 from luodi.programs import intake
 from luodi.programs import service as programs
 from luodi.programs.models import Application
 from luodi.scoring import service as scoring_service
+from luodi.web.console import audit as console_audit
 from luodi.web.console.audit import PAGE_SIZE
 from tests.web.browser import check_page, sign_in
 from tests.web.conftest import AS_OF, PASSWORD
@@ -354,6 +356,32 @@ def test_the_audit_log_is_for_auditors_and_administrators(
     for username in ("operator", "edu", "town"):
         assert page_client(client, username).get("/console/audit").status_code == 404
     assert page_client(client, "admin").get("/console/audit").status_code == 200
+    client.cookies.clear()
+
+
+def test_a_long_chain_is_verified_by_a_job_with_its_progress(
+    client: TestClient,
+    accounts: dict[str, Actor],
+    loaded_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(console_audit, "INLINE_ENTRIES", 0)
+    page_client(client, "auditor")
+    client.get("/console/audit")
+    answer = _form(client, "/console/audit/verify")
+    assert answer.status_code == 303
+    found = re.fullmatch(r"/console/audit\?job=(\d+)#verify", answer.headers["location"])
+    assert found is not None
+    job_id = int(found.group(1))
+    page = client.get(answer.headers["location"]).text
+    assert "校验已开始" in page and 'data-testid="job"' in page
+    worker.run_pending(loaded_engine)
+    fragment = client.get(f"/console/audit/jobs/{job_id}").text
+    assert 'data-state="done"' in fragment and "校验完成，查看结果" in fragment
+    verdict = re.search(r'data-testid="verdict".*?</div>', client.get("/console/audit").text, re.S)
+    assert verdict and 'data-intact="yes"' in verdict.group(0)
+    # Only verification jobs have a place here.
+    assert client.get("/console/audit/jobs/999999").status_code == 404
     client.cookies.clear()
 
 
