@@ -578,6 +578,17 @@ def list_notices(actor: Actor, session: Session, search: str | None = None) -> l
     return list(session.scalars(statement.limit(500)))
 
 
+def score_ranking_notices(
+    actor: Actor, session: Session, scoring_run_id: int | None = None
+) -> list[Notice]:
+    """The score ranking notices (积分排名公示) the actor reads, newest first: of one scoring
+    run (the one its rows are now, after any re-run), or of every run."""
+    statement = repository.readable_notices(actor).where(Notice.kind == NoticeKind.SCORING)
+    if scoring_run_id is not None:
+        statement = statement.where(Notice.scoring_run_id == scoring_run_id)
+    return list(session.scalars(statement.order_by(Notice.id.desc()).limit(500)))
+
+
 def get_notice(actor: Actor, session: Session, notice_id: int) -> Notice:
     notice = session.scalars(
         repository.readable_notices(actor).where(Notice.id == notice_id)

@@ -361,3 +361,91 @@ def what_if(
         after = explain(stored.compiled, changed, resident_id, as_of).as_dict()["total"]
         found.append(WhatIf(name, recorded, total, float(after)))
     return found
+
+
+DISTRIBUTION_WIDTH = 20.0
+"""Points per bar of a run's distribution (``luodi score`` prints the same bars)."""
+
+
+@dataclass(frozen=True)
+class TownScores:
+    code: str
+    name: str
+    residents: int
+    mean: float
+    median: float
+    highest: float
+
+
+@dataclass(frozen=True)
+class Distribution:
+    run: RunRead
+    width: float
+    bins: list[tuple[float, int]]
+    """(lowest total of the bar, residents), every bar from the lowest total to the highest,
+    empty ones too (a histogram without gaps)."""
+    towns: list[TownScores]
+    """Per town of residence (as the registry has it now, as a score ranking's notice
+    shows it), by code."""
+    quantiles: dict[str, float]
+    """P10, median, P90 and the highest total ("nearest", as ``luodi score`` prints)."""
+
+
+def run_distribution(
+    actor: Actor, session: Session, run_id: int, width: float = DISTRIBUTION_WIDTH
+) -> Distribution:
+    """How a run's totals are spread: bars of ``width`` points and the totals by town."""
+    run = get_run(actor, session, run_id)
+    totals = run_totals(actor, session, run.id)
+    towns = {town.code: town.name for town in registry_service.list_towns(actor, session)}
+    bars = totals.select((pl.col("total") // width * width).alias("start")).group_by("start").len()
+    counts = dict(bars.iter_rows())
+    bins: list[tuple[float, int]] = []
+    if counts:
+        start = min(counts)
+        while start <= max(counts):
+            bins.append((start, int(counts.get(start, 0))))
+            start += width
+    by_town = (
+        totals.join(
+            registry_service.people(actor, session).select("resident_id", "town_code"),
+            on="resident_id",
+            how="left",
+        )
+        .group_by("town_code")
+        .agg(
+            pl.len().alias("residents"),
+            pl.col("total").mean().alias("mean"),
+            pl.col("total").median().alias("median"),
+            pl.col("total").max().alias("highest"),
+        )
+        .sort("town_code", nulls_last=True)
+    )
+    column = totals.get_column("total")
+    quantiles = (
+        {
+            "p10": float(column.quantile(0.1, "nearest") or 0.0),
+            "median": float(column.quantile(0.5, "nearest") or 0.0),
+            "p90": float(column.quantile(0.9, "nearest") or 0.0),
+            "highest": float(column.max() or 0.0),  # type: ignore[arg-type]
+        }
+        if totals.height
+        else {}
+    )
+    return Distribution(
+        run,
+        width,
+        bins,
+        [
+            TownScores(
+                code or "",
+                towns.get(code or "", code or ""),
+                residents,
+                mean,
+                median,
+                highest,
+            )
+            for code, residents, mean, median, highest in by_town.iter_rows()
+        ],
+        quantiles,
+    )
