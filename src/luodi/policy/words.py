@@ -132,7 +132,8 @@ class Speaker:
         return zh if self.language == "zh" else en
 
     def points(self, value: float) -> str:
-        return self.pick(f"{number(value)} 分", f"{number(value)} points")
+        unit = "point" if value == 1 else "points"
+        return self.pick(f"{number(value)} 分", f"{number(value)} {unit}")
 
     # ------------------------------------------------------------------ what people read
 
