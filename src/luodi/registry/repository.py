@@ -527,6 +527,16 @@ def resident_count(session: Session, actor: Actor) -> int:
     return int(session.scalar(select(func.count()).select_from(residents)) or 0)
 
 
+def resident_towns(actor: Actor) -> Select[tuple[int, str]]:
+    """``resident_id`` and ``town_code`` of every readable resident, as a statement another
+    domain's aggregate by town joins as a subquery (no row leaves the database)."""
+    return (
+        readable_residents(actor)
+        .join(Town, Town.id == Resident.town_id)
+        .with_only_columns(Resident.id.label("resident_id"), Town.code.label("town_code"))
+    )
+
+
 def people_frame(session: Session, actor: Actor) -> pl.DataFrame:
     """Every readable resident with household and town code (for programs' applicants)."""
     statement = (

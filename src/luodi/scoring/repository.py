@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
-from sqlalchemy import ColumnElement, Select, insert, select
+from sqlalchemy import ColumnElement, Select, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from luodi import bulk
@@ -132,6 +132,25 @@ def totals_frame(session: Session, run_id: int) -> pl.DataFrame:
             ResidentScore.run_id == run_id
         ),
         {"resident_id": pl.Int64(), "total": pl.Float64()},
+    )
+
+
+def total_counts(session: Session, actor: Actor, run_id: int) -> pl.DataFrame:
+    """``town_code``, ``total``, ``residents``: how many of the residents ``actor`` reads,
+    by town (as the registry has it now), have each total in a run. Grouped in SQL: a run of
+    a hundred thousand has a few thousand such rows."""
+    towns = registry_repository.resident_towns(actor).subquery()
+    statement = (
+        select(towns.c.town_code, ResidentScore.total, func.count())
+        .select_from(ResidentScore)
+        .join(towns, towns.c.resident_id == ResidentScore.resident_id)
+        .where(ResidentScore.run_id == run_id)
+        .group_by(towns.c.town_code, ResidentScore.total)
+    )
+    return pl.DataFrame(
+        [tuple(row) for row in session.execute(statement)],
+        schema={"town_code": pl.String, "total": pl.Float64, "residents": pl.Int64},
+        orient="row",
     )
 
 

@@ -395,24 +395,27 @@ def run_distribution(
     actor: Actor, session: Session, run_id: int, width: float = DISTRIBUTION_WIDTH
 ) -> Distribution:
     """How a run's totals are spread: bars of ``width`` points and the totals by town."""
+    require(actor, Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
     run = get_run(actor, session, run_id)
-    totals = run_totals(actor, session, run.id)
+    counts = repository.total_counts(session, actor, run.id)
+    # One row per resident again (a few columns, in memory): the quantiles are then those
+    # ``luodi score`` prints from the stored totals.
+    totals = counts.select(
+        pl.col("town_code").repeat_by("residents").explode(),
+        pl.col("total").repeat_by("residents").explode(),
+    )
     towns = {town.code: town.name for town in registry_service.list_towns(actor, session)}
-    bars = totals.select((pl.col("total") // width * width).alias("start")).group_by("start").len()
-    counts = dict(bars.iter_rows())
+    bars = dict(
+        totals.group_by((pl.col("total") // width * width).alias("start")).len().iter_rows()
+    )
     bins: list[tuple[float, int]] = []
-    if counts:
-        start = min(counts)
-        while start <= max(counts):
-            bins.append((start, int(counts.get(start, 0))))
+    if bars:
+        start = min(bars)
+        while start <= max(bars):
+            bins.append((start, int(bars.get(start, 0))))
             start += width
     by_town = (
-        totals.join(
-            registry_service.people(actor, session).select("resident_id", "town_code"),
-            on="resident_id",
-            how="left",
-        )
-        .group_by("town_code")
+        totals.group_by("town_code")
         .agg(
             pl.len().alias("residents"),
             pl.col("total").mean().alias("mean"),
