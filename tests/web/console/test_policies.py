@@ -148,11 +148,11 @@ def test_the_english_page(client: TestClient, accounts: dict[str, Actor]) -> Non
     rows = table_rows(html, "rules-zj-cixi-2026.1")
     assert rows[5][:4] == [
         "Social insurance Evidence: 人社 社保缴费记录",
-        "basic",
+        "Basic",
         "Months of social insurance paid in Zhejiang × 0.5, at most 30 points",
         "30 points",
     ]
-    assert rows[-1][1] == "deduction"
+    assert rows[-1][1] == "Deduction"
     assert "Test cases" in html and "27 / 27 passed" in html
     for word in ("计分规则", "出处", "测试用例", "期望与实际", "施行中"):
         assert word not in html, word
