@@ -527,7 +527,7 @@ def resident_count(session: Session, actor: Actor) -> int:
     return int(session.scalar(select(func.count()).select_from(residents)) or 0)
 
 
-def resident_towns(actor: Actor) -> Select[tuple[int, str]]:
+def resident_town_codes(actor: Actor) -> Select[tuple[int, str]]:
     """``resident_id`` and ``town_code`` of every readable resident, as a statement another
     domain's aggregate by town joins as a subquery (no row leaves the database)."""
     return (

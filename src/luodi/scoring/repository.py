@@ -139,7 +139,7 @@ def total_counts(session: Session, actor: Actor, run_id: int) -> pl.DataFrame:
     """``town_code``, ``total``, ``residents``: how many of the residents ``actor`` reads,
     by town (as the registry has it now), have each total in a run. Grouped in SQL: a run of
     a hundred thousand has a few thousand such rows."""
-    towns = registry_repository.resident_towns(actor).subquery()
+    towns = registry_repository.resident_town_codes(actor).subquery()
     statement = (
         select(towns.c.town_code, ResidentScore.total, func.count())
         .select_from(ResidentScore)

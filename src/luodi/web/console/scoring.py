@@ -272,10 +272,12 @@ def bin_label(start: float, width: float) -> str:
 def histogram(distribution: scoring.Distribution) -> dict[str, Any]:
     return {
         "tooltip": {"trigger": "axis"},
-        "grid": {"left": 8, "right": 8, "bottom": 8, "top": 24, "containLabel": True},
+        "grid": {"left": 8, "right": 8, "bottom": 28, "top": 24, "containLabel": True},
         "xAxis": {
             "type": "category",
             "name": _("总分"),
+            "nameLocation": "middle",
+            "nameGap": 28,
             "data": [bin_label(start, distribution.width) for start, _count in distribution.bins],
         },
         "yAxis": {"type": "value", "name": _("人数")},
