@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from luodi import workdays
@@ -19,12 +19,11 @@ from luodi.kernels.policy import CompiledPolicy
 from luodi.kernels.policy.engine import TestOutcome
 from luodi.policy.service import in_force, published_policies
 from luodi.policy.words import Speaker, indicator_words
-from luodi.web.console.speaking import visitors_language
 from luodi.web.dependencies import CurrentActor
 from luodi.web.i18n import N_, _, language
 from luodi.web.rendering import console_actor, render
 
-router = APIRouter(prefix="/console/policies", dependencies=[Depends(visitors_language)])
+router = APIRouter(prefix="/console/policies")
 
 KIND_WORDS = {"basic": N_("基础分"), "bonus": N_("加分"), "deduction": N_("减分")}
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -23,13 +23,12 @@ from luodi.notices import service as notices
 from luodi.notices.schemas import DEFAULT_WORKING_DAYS, MAX_TITLE
 from luodi.policy.service import in_force, published_policies
 from luodi.scoring import service as scoring
-from luodi.web.console.speaking import visitors_language
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_, _, language
 from luodi.web.params import ObjectId
 from luodi.web.rendering import check_form, console_actor, done, number, render
 
-router = APIRouter(prefix="/console/scoring", dependencies=[Depends(visitors_language)])
+router = APIRouter(prefix="/console/scoring")
 
 SCORERS = (Role.ADMIN, Role.OPERATOR)
 """Who starts runs and publishes their notices (``scoring.service.score_registry`` and
