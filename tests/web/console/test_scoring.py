@@ -262,6 +262,7 @@ def test_a_notice_is_published_after_its_confirmation(
     assert f'href="/console/scoring/{run_id}/publish"' in run_page
     confirm = client.get(f"/console/scoring/{run_id}/publish").text
     assert "发布后不能撤回" in confirm
+    assert "<dd>慈溪市新市民量化积分 2026.1 版（2026-01-01 起施行）</dd>" in confirm
     token = client.cookies.get("luodi_csrf")
     form = {"title": "  ", "starts_on": "2026-13-01", "working_days": "0", "csrf_token": token}
     refused = client.post(f"/console/scoring/{run_id}/publish", data=form)

@@ -360,6 +360,14 @@ def publish_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     run = scoring.get_run(actor, session, run_id)
+    shown = next(
+        (
+            item
+            for item in published_policies()
+            if version_key(item) == f"{run.policy_id}|{run.policy_version}"
+        ),
+        None,
+    )
     default_title = f"积分排名公示（{run.policy_id} {run.as_of}）"
     return render(
         request,
@@ -367,6 +375,9 @@ def publish_page(
         "console/scoring/publish.html",
         {
             "run": run,
+            "policy_words": version_words(shown)
+            if shown
+            else f"{run.policy_id} {run.policy_version}",
             "form": form
             or NoticeForm(default_title, workdays.today().isoformat(), str(DEFAULT_WORKING_DAYS)),
             "errors": errors or [],
