@@ -70,7 +70,7 @@ def test_the_runs_are_listed(
     page_client(client, "operator")
     html = client.get("/console/scoring").text
     rows = {row[0]: row for row in table_rows(html, "runs")}
-    row = rows[f"批次 {run_id}"]
+    row = rows[f"计分批次 {run_id}"]
     with session_scope(loaded_engine) as session:
         run = scoring_service.get_run(SYSTEM_ACTOR, session, run_id)
     assert row[1:8] == [
@@ -92,7 +92,7 @@ def test_an_auditor_reads_the_runs_but_starts_none(
 ) -> None:
     page_client(client, "auditor")
     html = client.get("/console/scoring").text
-    assert f"批次 {run_id}" in html and 'data-testid="start-run"' not in html
+    assert f"计分批次 {run_id}" in html and 'data-testid="start-run"' not in html
     assert client.get(f"/console/scoring/{run_id}").status_code == 200
     token = client.cookies.get("luodi_csrf")
     answer = client.post(
@@ -207,7 +207,7 @@ def test_a_run_is_started_as_a_job_and_its_progress_survives_a_reload(
     run = int(re.search(r'href="/console/scoring/(\d+)" data-testid="job-run"', fragment)[1])  # type: ignore[index]
     html = client.get("/console/scoring").text
     assert f'id="job-{job_id}"' not in html  # a finished job leaves the list of jobs
-    row = next(row for row in table_rows(html, "runs") if row[0] == f"批次 {run}")
+    row = next(row for row in table_rows(html, "runs") if row[0] == f"计分批次 {run}")
     assert row[1] == "2026-03-02" and row[6] == "operator"
     client.cookies.clear()
 
@@ -292,7 +292,7 @@ def test_a_notice_is_published_after_its_confirmation(
     public = client.get(f"/notices/{notice_id}")
     assert public.status_code == 200 and "积分排名公示（测试）" in public.text
     listed = {row[0]: row for row in table_rows(client.get("/console/scoring").text, "runs")}
-    assert listed[f"批次 {run_id}"][8] == f"公示 {notice_id}"
+    assert listed[f"计分批次 {run_id}"][8] == f"公示 {notice_id}"
     client.cookies.clear()
 
 
