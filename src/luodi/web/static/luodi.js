@@ -9,8 +9,14 @@
       if (!source) { return; }
       var option = JSON.parse(source.textContent);
       option.aria = Object.assign({ enabled: true }, option.aria || {});
-      var chart = window.echarts.getInstanceByDom(element) ||
-        window.echarts.init(element, null, { renderer: "svg" });
+      var chart = window.echarts.getInstanceByDom(element);
+      if (!chart) {
+        chart = window.echarts.init(element, null, { renderer: "svg" });
+        // Follows its box (a phone turned, a window narrowed), not only the window.
+        if (window.ResizeObserver) {
+          new window.ResizeObserver(function () { chart.resize(); }).observe(element);
+        }
+      }
       chart.setOption(option, true);
     });
   }
