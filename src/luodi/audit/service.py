@@ -33,14 +33,16 @@ VERIFIED = "audit.verify"
 
 
 def lock_chain(session: Session) -> None:
-    """On PostgreSQL, wait for the audit chain's turn until the transaction ends.
+    """Wait for the audit chain's turn until the transaction ends (PostgreSQL: an advisory
+    lock; SQLite: the database's write lock).
 
     The lock is the chain's own table: CHAIN_LOCK in the high 32 bits, the oid of the
     ``audit_entries`` that this session's search path resolves (the one it appends to) in
     the low. One key for the whole server made databases that share it (a city per schema,
     or parallel test runs) wait on each other's commits for nothing; the schema's name
     (``current_schema()``) could differ between two roles writing the same table."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(
             text(
                 "SELECT pg_advisory_xact_lock("
@@ -48,6 +50,13 @@ def lock_chain(session: Session) -> None:
             ),
             {"key": CHAIN_LOCK},
         )
+    elif dialect == "sqlite":
+        # SQLite's driver opens the transaction at the first write, so the head read next
+        # would run outside it: two appenders read the same head, the second waits for the
+        # first's commit and then inserts the same seq (a 409 under parallel sign-ins). A
+        # write that changes nothing takes the one write lock first (waiting its turn), and
+        # the head is then read inside the transaction that holds it.
+        session.execute(text("UPDATE audit_entries SET seq = seq WHERE 1 = 0"))
 
 
 def digest(state: Mapping[str, Any] | None) -> str | None:
