@@ -96,7 +96,10 @@ def working_client(loaded_engine: Engine) -> Iterator[TestClient]:
         yield test_client
 
 
-def test_the_app_s_worker_runs_a_job(working_client: TestClient) -> None:
+def test_the_app_s_worker_runs_a_job(
+    working_client: TestClient,
+    accounts: dict[str, Actor],  # the operator's account
+) -> None:
     headers = sign_in(working_client, "operator")
     job = working_client.post(
         "/api/v1/jobs",
