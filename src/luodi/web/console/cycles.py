@@ -693,6 +693,8 @@ def _feed_facts(actor: Actor, session: Session, resident_id: int) -> list[dict[s
                 "row": source.source_row,
             }
         )
+    # The latest record of each item first (the page folds the earlier ones under it).
+    facts.sort(key=lambda fact: fact["valid_from"] or date.min, reverse=True)
     return facts
 
 
