@@ -43,3 +43,19 @@ def test_the_switch_sets_the_language_and_stays_on_this_site(client: TestClient)
             "/preferences", params={"lang": "en", "next": elsewhere}, follow_redirects=False
         )
         assert answer.headers["location"] == "/"
+
+
+def test_each_label_is_translated_in_one_catalogue_only() -> None:
+    """The catalogues are merged: a label in two files would take whichever is read last
+    (批次 became "Run" on the feeds' batch pages). A label used in two senses needs two
+    labels (分配批次 for an allocation run)."""
+    from babel.messages.pofile import read_po
+
+    owners: dict[str, list[str]] = {}
+    for path in sorted((i18n.CATALOGUES / "en").glob("*.po")):
+        with path.open("rb") as handle:
+            for message in read_po(handle, locale="en"):
+                if isinstance(message.id, str) and message.id:
+                    owners.setdefault(message.id, []).append(path.name)
+    twice = {label: files for label, files in owners.items() if len(files) > 1}
+    assert twice == {}, twice
