@@ -441,6 +441,8 @@ def list_residents(
 
 SEARCH_PAGE = 50
 """Residents per page of a search."""
+REGISTRARS = (Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF)
+"""Who sees whole ID numbers and phones on request, and so may search by any part of them."""
 MAX_SEARCH_PAGE = 100_000
 ID_LENGTH = 18
 ID_SEARCH = re.compile(r"[0-9X*]+")
@@ -505,6 +507,28 @@ def search_terms(actor: Actor, session: Session, search: ResidentSearch) -> Resi
     name = checked(search.name, valid_name)
     whole, pattern = checked(search.id_number, _id_number_terms) or (None, None)
     phone = checked(search.phone, _phone_suffix)
+    if not acts_as(actor, *REGISTRARS):
+        # A reader who sees ID numbers and phones masked (an auditor) finds by the whole
+        # number or the visible last four digits only: a pattern over the hidden positions
+        # would tell them, a guess at a time.
+        if pattern is not None:
+            problems.append(
+                FieldProblem(
+                    "id_number",
+                    search.id_number,
+                    "请输入完整的 18 位号码",
+                    "type the whole 18-character number",
+                )
+            )
+        if phone is not None and len(phone) != PHONE_SUFFIX_MIN:
+            problems.append(
+                FieldProblem(
+                    "phone",
+                    search.phone,
+                    f"请输入手机号码的后 {PHONE_SUFFIX_MIN} 位",
+                    f"type the last {PHONE_SUFFIX_MIN} digits",
+                )
+            )
     town = checked(search.town_code, lambda code: town_for(session, actor, code).code)
     if problems:
         raise Invalid(

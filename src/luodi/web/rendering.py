@@ -159,6 +159,10 @@ def render(
         )
     if flash:
         response.delete_cookie(FLASH_COOKIE)
+    if request.url.path.startswith("/console"):
+        # Staff pages carry personal data: no shared or browser cache keeps them (a shared
+        # computer's back button, a proxy).
+        response.headers["cache-control"] = "no-store"
     if request.cookies.get(CSRF_COOKIE) != token:
         response.set_cookie(
             CSRF_COOKIE,
@@ -174,7 +178,13 @@ def done(url: str, message: str) -> RedirectResponse:
     """After a form: go to ``url`` (303) and show ``message`` there once (already translated:
     call it with ``_("…")``)."""
     response = RedirectResponse(url, status_code=303)
-    response.set_cookie(FLASH_COOKIE, quote(message[:300]), httponly=True, samesite="lax")
+    response.set_cookie(
+        FLASH_COOKIE,
+        quote(message[:300]),
+        httponly=True,
+        samesite="lax",
+        secure=get_settings().secure_cookies,
+    )
     return response
 
 

@@ -359,6 +359,26 @@ def test_bulk_verify_confirms_exactly_the_chosen(
     assert [int(i) for i in re.findall(r'name="ids" value="(\d+)"', every)] == queue["ids"][:OLD]
 
 
+def test_bulk_verify_leaves_what_the_confirmation_could_not_list(
+    client: TestClient, queue: dict[str, Any], loaded_engine: Engine, cycle: dict[str, Any]
+) -> None:
+    """Ids posted beside this cycle's: another cycle's application (of the same department)
+    and one already verified are left as they are."""
+    page_client(client, "health")
+    elsewhere = cycle["mine"]  # the health check of tests/web/conftest.py, verified there
+    before = status_of(loaded_engine, elsewhere)
+    waiting = queue["ids"][28]
+    answer = client.post(
+        f"/console/cycles/{queue['cycle']}/verify",
+        data={"csrf_token": client.cookies.get("luodi_csrf"), "ids": [waiting, elsewhere]},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert status_of(loaded_engine, waiting)[0] == "verified"
+    assert status_of(loaded_engine, elsewhere) == before
+    assert "已审核通过 1 份申请" in client.get(answer.headers["location"]).text
+
+
 def test_another_departments_reviewer_finds_nothing(
     client: TestClient, queue: dict[str, Any]
 ) -> None:

@@ -348,7 +348,7 @@ def test_the_pages_in_english(client: TestClient, objected: dict[str, Any]) -> N
     html = client.get("/console/objections?status=all").text
     assert "<h1>Objections</h1>" in html and "异议复核" not in html
     detail = client.get(f"/console/objections/{objected['late']}").text
-    assert "Review deadline" in detail and "复核期限" not in detail
+    assert "Objection review deadline" in detail and "复核期限" not in detail
     refused = client.post(
         f"/console/objections/{objected['late']}/review",
         data={"decision": "uphold", "reason": "", "csrf_token": client.cookies.get("luodi_csrf")},

@@ -347,6 +347,29 @@ def test_a_form_without_its_csrf_token_is_refused(client: TestClient) -> None:
     assert answer.status_code == 403
 
 
+def test_a_reader_who_sees_numbers_masked_finds_by_the_whole_number_only(
+    client: TestClient, first_town: pl.DataFrame
+) -> None:
+    """An auditor sees 33*************12X: a search over the hidden positions would reveal
+    them a guess at a time, so only the whole number (or a phone's last four) is taken."""
+    person = first_town.row(1, named=True)
+    number = person["id_number"]
+    as_user(client, "auditor")
+    whole = client.get("/console/residents", params={"id_number": number})
+    assert whole.status_code == 200 and mask_id_number(number) in whole.text
+    for guess in (
+        number[6:14],
+        number[:6] + "*" + number[-4:],
+        number[:2] + "*" * 13 + number[-3:],
+    ):
+        refused = client.get("/console/residents", params={"id_number": guess})
+        assert refused.status_code == 422, guess
+        assert "请输入完整的 18 位号码" in refused.text
+    assert client.get("/console/residents", params={"phone": "13800"}).status_code == 422
+    as_user(client, "operator")  # a registrar searches by any part
+    assert client.get("/console/residents", params={"id_number": number[6:14]}).status_code == 200
+
+
 def test_the_whole_id_number_for_the_towns_registrar_only_and_audited(
     client: TestClient, loaded_engine: Engine, first_town: pl.DataFrame
 ) -> None:

@@ -78,7 +78,9 @@ def test_an_area_outside_the_role_is_not_there(
 
 def test_the_nav_shows_only_the_roles_areas(client: TestClient, accounts: dict[str, Actor]) -> None:
     page_client(client, "town")
-    html = client.get("/console").text
+    answer = client.get("/console")
+    assert answer.headers["cache-control"] == "no-store"  # staff pages carry personal data
+    html = answer.text
     assert 'href="/console/residents"' in html
     assert 'href="/console/users"' not in html and 'href="/console/audit"' not in html
     client.cookies.clear()

@@ -22,6 +22,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from luodi import workdays
 from luodi.allocation import service as allocation
@@ -30,6 +31,7 @@ from luodi.auth.permissions import acts_as, require
 from luodi.errors import MAX_ID, Invalid, LuodiError
 from luodi.facts import service as facts_service
 from luodi.feeds import catalog as feeds_catalog
+from luodi.files import safe_file_name
 from luodi.kernels.masking import mask_name
 from luodi.programs import deadlines, intake, repository, service
 from luodi.programs.catalog import cycle_spec, load_programs
@@ -299,7 +301,7 @@ def open_cycle(
             path = None
             if targets is not None and targets.filename:
                 # The file under its own name (messages name it), never a path it carries.
-                path = Path(folder) / (Path(targets.filename).name or "targets.csv")
+                path = Path(folder) / safe_file_name(targets.filename)
                 with path.open("wb") as handle:
                     while chunk := targets.file.read(1 << 20):
                         handle.write(chunk)
@@ -571,7 +573,15 @@ def bulk_verify(
     with i18n.speaking(i18n.language_of(request)):
         if not ids:
             return done(f"/console/cycles/{cycle.id}", _("没有选择申请"))
-        count = intake.verify(actor, session, [i for i in ids if 1 <= i <= MAX_ID], approve=True)
+        # Only what the confirmation could have listed: this cycle's applications still
+        # waiting (an id of another cycle, or one decided meanwhile, is left alone).
+        asked = [i for i in ids if 1 <= i <= MAX_ID]
+        waiting = session.scalars(
+            repository.application_queue(actor, cycle.id, (ApplicationStatus.SUBMITTED,))
+            .where(Application.id.in_(asked))
+            .with_only_columns(Application.id)
+        ).all()
+        count = intake.verify(actor, session, list(waiting), approve=True) if waiting else 0
         message = _("已审核通过 %(n)s 份申请", n=count)
     return done(f"/console/cycles/{cycle.id}", message)
 
@@ -890,9 +900,23 @@ def verify_application(
 async def correct_application(
     request: Request, actor: CurrentActor, session: DbSession, application_id: ObjectId
 ) -> Response:
-    console_actor(actor, "cycles")
+    # Async only to read a form whose fields are the program's own; the work (the database,
+    # a re-score on an error) runs in a thread, never on the event loop every request shares.
     form = await request.form()
     submitted = {key: str(value)[:500] for key, value in form.items() if isinstance(value, str)}
+    return await run_in_threadpool(
+        _correct_application, request, actor, session, application_id, submitted
+    )
+
+
+def _correct_application(
+    request: Request,
+    actor: Actor,
+    session: Session,
+    application_id: int,
+    submitted: dict[str, str],
+) -> Response:
+    console_actor(actor, "cycles")
     check_form(request, submitted.get("csrf_token"))
     application = intake.get_application(actor, session, application_id)
     spec = cycle_spec(repository.get_cycle(actor, session, application.cycle_id))
@@ -900,14 +924,15 @@ async def correct_application(
         name: submitted[f"field_{name}"] for name in spec.fields if f"field_{name}" in submitted
     }
     choices = submitted.get("choices") if spec.kind in intake.CHOOSING else None
-    with i18n.speaking(i18n.language_of(request)):
-        try:
-            intake.correct(actor, session, application_id, choices, fields or None)
-        except Invalid as error:
-            session.rollback()
-            names = {"choices": "choices", **{name: f"field_{name}" for name in spec.fields}}
-            return _application_page(
-                request, actor, session, application_id, _problems(error, names), submitted, 422
-            )
-        message = _("申请 %(id)s 已更正，待重新审核", id=application_id)
-    return done(f"/console/applications/{application_id}", message)
+    try:
+        intake.correct(actor, session, application_id, choices, fields or None)
+    except Invalid as error:
+        session.rollback()
+        names = {"choices": "choices", **{name: f"field_{name}" for name in spec.fields}}
+        return _application_page(
+            request, actor, session, application_id, _problems(error, names), submitted, 422
+        )
+    return done(
+        f"/console/applications/{application_id}",
+        _("申请 %(id)s 已更正，待重新审核", id=application_id),
+    )

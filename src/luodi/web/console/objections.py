@@ -8,6 +8,7 @@ department's; another department's is "not found"); who decides is ``notices.ser
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -230,7 +231,8 @@ def attachment(
     inline: a file from a resident is not this site's content)."""
     console_actor(actor, "objections")
     found = notices.attachment_file(actor, session, objection_id, attachment_id)
-    extension = found.file_name.rsplit(".", 1)[-1].lower() if "." in found.file_name else "bin"
+    suffix = found.file_name.rsplit(".", 1)[-1].lower() if "." in found.file_name else ""
+    extension = suffix if re.fullmatch(r"[a-z0-9]{1,8}", suffix) else "bin"
     ascii_name = f"objection-{objection_id}-{found.id}.{extension}"
     return Response(
         found.content,

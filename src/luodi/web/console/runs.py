@@ -18,6 +18,7 @@ import polars as pl
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from luodi import workdays
 from luodi.allocation import service as allocation
 from luodi.allocation.models import AllocationRun, Outcome
 from luodi.auth.actor import Actor, Role
@@ -125,7 +126,7 @@ def may_act(actor: Actor) -> bool:
 def default_seed() -> str:
     """A seed nobody could know before the run (published with it): today and six random
     hex digits; the operator may keep it or write the one announced beforehand."""
-    return f"{date.today():%Y%m%d}-{secrets.token_hex(3)}"
+    return f"{workdays.today():%Y%m%d}-{secrets.token_hex(3)}"
 
 
 def job_view(job: Job) -> dict[str, Any]:
