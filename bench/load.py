@@ -255,7 +255,8 @@ def page_session(base: str, username: str) -> httpx.Cookies:
 
 
 def console_pages(base: str) -> dict[str, str]:
-    """The console's pages (name → URL), with the ids of objects the demo made."""
+    """The console's pages an operator works in (name → URL; the audit log is the auditor's
+    and the administrator's), with the ids of objects the demo made."""
     operator = {"Authorization": f"Bearer {token(base, 'staff00')}"}
 
     def first(path: str, **params: object) -> int:
@@ -278,7 +279,6 @@ def console_pages(base: str) -> dict[str, str]:
         "/console/runs/{id}": "/console/runs/1",
         "/console/objections": "/console/objections",
         "/console/policies": "/console/policies",
-        "/console/audit": "/console/audit",
     }
 
 

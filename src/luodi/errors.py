@@ -143,6 +143,8 @@ class FieldProblem:
         """The value as it may appear in messages and logs: personal numbers masked, long
         values cut to an excerpt."""
         value = self.value
+        if any(secret in self.field.lower() for secret in ("password", "token", "secret")):
+            return "***"  # never echoed, not even an excerpt (a 300-character password)
         personal = self.field.endswith(("id_number", "phone"))
         if personal and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # a number sent where text belongs is the same number

@@ -271,3 +271,14 @@ def test_hsts_behind_https(loaded_engine: Engine, monkeypatch: pytest.MonkeyPatc
         get_settings.cache_clear()
     with TestClient(create_app(loaded_engine)) as plain:
         assert "strict-transport-security" not in plain.get("/api/v1/health").headers
+
+
+def test_a_password_or_token_is_never_echoed_in_a_refusal() -> None:
+    """A 300-character password refused for its length: the refusal names the field and the
+    reason, never the password, not even an excerpt (found trying the console's forms)."""
+    from luodi.errors import FieldProblem
+
+    for field in ("password", "new_password", "access_token"):
+        problem = FieldProblem(field, "secret-" * 50, "过长", "too long")
+        assert problem.shown_value() == "***"
+        assert "secret" not in problem.describe("zh") and "secret" not in str(problem.as_dict())

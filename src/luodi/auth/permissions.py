@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from luodi.auth.actor import Actor, Role
+from luodi.auth.actor import ROLE_LABELS, Actor, Role
 from luodi.errors import Forbidden, Unauthorized
 
 
@@ -17,7 +17,9 @@ def require(actor: Actor, *roles: Role) -> None:
         return
     if actor.role == Role.PUBLIC:
         raise Unauthorized("请先登录", "sign in first")
-    raise Forbidden(f"角色 {actor.role} 无权执行此操作", f"the role {actor.role} may not do this")
+    raise Forbidden(
+        f"{ROLE_LABELS[actor.role]}无权执行此操作", f"the role {actor.role} may not do this"
+    )
 
 
 def require_department(actor: Actor, department: str) -> None:

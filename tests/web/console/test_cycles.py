@@ -377,6 +377,11 @@ def test_bulk_verify_leaves_what_the_confirmation_could_not_list(
     assert status_of(loaded_engine, waiting)[0] == "verified"
     assert status_of(loaded_engine, elsewhere) == before
     assert "已审核通过 1 份申请" in client.get(answer.headers["location"]).text
+    nothing = client.post(
+        f"/console/cycles/{queue['cycle']}/verify",
+        data={"csrf_token": client.cookies.get("luodi_csrf"), "ids": [elsewhere]},
+    )
+    assert "没有可审核通过的申请" in nothing.text
 
 
 def test_another_departments_reviewer_finds_nothing(

@@ -582,7 +582,11 @@ def bulk_verify(
             .with_only_columns(Application.id)
         ).all()
         count = intake.verify(actor, session, list(waiting), approve=True) if waiting else 0
-        message = _("已审核通过 %(n)s 份申请", n=count)
+        message = (
+            _("已审核通过 %(n)s 份申请", n=count)
+            if count
+            else _("没有可审核通过的申请：所选申请不在本周期待审核之列")
+        )
     return done(f"/console/cycles/{cycle.id}", message)
 
 
