@@ -488,6 +488,9 @@ def cycle_page(
             "hot_basis": {key: _(word) for key, word in HOT_BASIS.items()},
             "target_towns": towns,
             "may_verify": acts_as(actor, Role.ADMIN, Role.REVIEWER),
+            # A reviewer reads its own department's applications, town staff their town's:
+            # the counts and the queue say so rather than look like the whole cycle.
+            "partial_view": acts_as(actor, Role.REVIEWER, Role.TOWN_STAFF),
         }
     return render(request, actor, "console/cycles/cycle.html", context)
 
