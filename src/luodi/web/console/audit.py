@@ -19,7 +19,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from luodi.audit import service as audit
 from luodi.audit.models import AuditEntry
-from luodi.errors import MAX_ID, LuodiError, NotFound
+from luodi.console import parse_day
+from luodi.errors import MAX_ID, Invalid, LuodiError, NotFound
 from luodi.jobs import service as jobs
 from luodi.web import i18n
 from luodi.web.console.users import field_errors
@@ -153,8 +154,8 @@ def _day(text: str | None, field: str, problems: list[Any]) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
-    except ValueError:
+        return parse_day(field, text)  # the one date parser
+    except Invalid:
         problems.append((field, _("日期格式应为 YYYY-MM-DD")))
         return None
 

@@ -28,6 +28,7 @@ from luodi import workdays
 from luodi.allocation import service as allocation
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import acts_as, require
+from luodi.console import parse_day
 from luodi.errors import MAX_ID, Invalid, LuodiError
 from luodi.facts import service as facts_service
 from luodi.feeds import catalog as feeds_catalog
@@ -237,8 +238,8 @@ def _day(value: str, field: str, label: str, errors: list[tuple[str | None, str]
     if not value.strip():
         return None
     try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
+        return parse_day(field, value.strip())  # the one date parser
+    except Invalid:
         errors.append((field, _("%(label)s应为日期（年-月-日）", label=label)))
         return None
 
