@@ -160,3 +160,13 @@ def server(loaded_engine: Engine) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     yield from launch_browser()
+
+
+@pytest.fixture(scope="module")
+def pages_on_one_database(loaded_engine: Engine) -> None:
+    """An area's pages are checked in the browser on SQLite only: a page renders what its
+    service read, the same on either database (the services' tests run on both), and the
+    whole flow (tests/web/console/test_flow.py) runs in the browser on both. Name it before
+    ``server`` so that no server starts for the skipped database."""
+    if loaded_engine.dialect.name != "sqlite":
+        pytest.skip("pages in the browser: SQLite here; the whole flow runs on both databases")

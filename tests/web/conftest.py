@@ -20,7 +20,7 @@ from luodi.programs import intake
 from luodi.programs import service as programs
 from luodi.scoring import service as scoring_service
 from tests.conftest import city_engine
-from tests.web.browser import browser, server  # noqa: F401 - fixtures of every page test
+from tests.web.browser import browser, pages_on_one_database, server  # noqa: F401 - fixtures
 
 
 @pytest.fixture(

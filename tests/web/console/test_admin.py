@@ -438,7 +438,11 @@ def test_the_pages_in_english(client: TestClient, accounts: dict[str, Actor]) ->
 
 
 def test_the_admin_pages_in_a_browser(
-    server: str, browser: Any, accounts: dict[str, Actor], waiting: dict[str, Any]
+    pages_on_one_database: None,
+    server: str,
+    browser: Any,
+    accounts: dict[str, Actor],
+    waiting: dict[str, Any],
 ) -> None:
     page = browser.new_page()
     sign_in(page, server, "admin", PASSWORD)

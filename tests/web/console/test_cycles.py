@@ -423,7 +423,11 @@ def test_the_pages_in_english(client: TestClient, queue: dict[str, Any]) -> None
 
 
 def test_the_cycles_in_a_browser(
-    server: str, browser: Any, queue: dict[str, Any], loaded_engine: Engine
+    pages_on_one_database: None,
+    server: str,
+    browser: Any,
+    queue: dict[str, Any],
+    loaded_engine: Engine,
 ) -> None:
     page = browser.new_page()
     sign_in(page, server, "health", PASSWORD)
@@ -518,7 +522,9 @@ def test_a_school_application_in_words(
     assert 'href="#choices"' in refused.text and 'value="NO-SUCH-SCHOOL"' in refused.text
 
 
-def test_the_open_form_in_a_browser(server: str, browser: Any, accounts: dict[str, Actor]) -> None:
+def test_the_open_form_in_a_browser(
+    pages_on_one_database: None, server: str, browser: Any, accounts: dict[str, Actor]
+) -> None:
     page = browser.new_page()
     sign_in(page, server, "operator", PASSWORD)
     page.goto(f"{server}/console/cycles/new")

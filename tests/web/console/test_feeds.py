@@ -370,7 +370,12 @@ def test_the_pages_in_english(pages: Pages, city: pl.DataFrame) -> None:
 
 
 def test_a_feed_import_in_the_browser(
-    server: str, browser: Any, accounts: dict[str, Actor], city: pl.DataFrame, tmp_path: Path
+    pages_on_one_database: None,
+    server: str,
+    browser: Any,
+    accounts: dict[str, Actor],
+    city: pl.DataFrame,
+    tmp_path: Path,
 ) -> None:
     numbers = people(city, 200, 3) + people(city, 203, 1)
     rows = education_rows(numbers[:3]) + education_rows(numbers[3:], education="博士后")

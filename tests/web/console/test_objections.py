@@ -275,7 +275,7 @@ def test_uphold_and_dismiss_with_a_flash(
 
 
 def test_the_objection_pages_in_a_browser(
-    server: str, browser: Any, objected: dict[str, Any]
+    pages_on_one_database: None, server: str, browser: Any, objected: dict[str, Any]
 ) -> None:
     """After the decisions above (one upheld, so the re-run's confirmation lists it)."""
     page = browser.new_page()

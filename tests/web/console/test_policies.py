@@ -159,7 +159,9 @@ def test_the_english_page(client: TestClient, accounts: dict[str, Actor]) -> Non
     client.cookies.clear()
 
 
-def test_the_policies_in_a_browser(server: str, browser: Any, accounts: dict[str, Actor]) -> None:
+def test_the_policies_in_a_browser(
+    pages_on_one_database: None, server: str, browser: Any, accounts: dict[str, Actor]
+) -> None:
     page = browser.new_page()
     sign_in(page, server, "edu", PASSWORD)
     page.goto(f"{server}/console/policies")

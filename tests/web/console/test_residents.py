@@ -471,7 +471,12 @@ def test_the_english_pages_carry_no_chinese_labels(
 
 
 def test_the_residents_pages_in_a_browser(
-    server: str, browser: Any, accounts: dict[str, Actor], first_town: pl.DataFrame, runs: list[int]
+    pages_on_one_database: None,
+    server: str,
+    browser: Any,
+    accounts: dict[str, Actor],
+    first_town: pl.DataFrame,
+    runs: list[int],
 ) -> None:
     person = first_town.row(0, named=True)
     page = browser.new_page()

@@ -414,6 +414,7 @@ def server(loaded_engine: Engine) -> Iterator[str]:
 
 
 def test_the_run_and_its_confirmations_in_a_browser(
+    pages_on_one_database: None,
     server: str,
     browser: Any,
     loaded_engine: Engine,

@@ -326,7 +326,11 @@ def test_the_english_pages(client: TestClient, accounts: dict[str, Actor], run_i
 
 
 def test_scoring_in_a_browser(
-    server: str, browser: Any, accounts: dict[str, Actor], loaded_engine: Engine
+    pages_on_one_database: None,
+    server: str,
+    browser: Any,
+    accounts: dict[str, Actor],
+    loaded_engine: Engine,
 ) -> None:
     page = browser.new_page()
     sign_in(page, server, "operator", PASSWORD)

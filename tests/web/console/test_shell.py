@@ -94,7 +94,9 @@ def test_assets_are_served_under_their_hash_and_kept(client: TestClient) -> None
     assert client.get("/static/vendor/htmx.min.0000000000.js").status_code == 404
 
 
-def test_the_console_in_a_browser(server: str, browser: Any, accounts: dict[str, Actor]) -> None:
+def test_the_console_in_a_browser(
+    pages_on_one_database: None, server: str, browser: Any, accounts: dict[str, Actor]
+) -> None:
     page = browser.new_page()
     failed: list[str] = []
     page.on("requestfailed", lambda request: failed.append(request.url))
