@@ -22,7 +22,6 @@ from luodi.audit.models import AuditEntry
 from luodi.console import parse_day
 from luodi.errors import MAX_ID, Invalid, LuodiError, NotFound
 from luodi.jobs import service as jobs
-from luodi.web import i18n
 from luodi.web.console.users import field_errors
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_, _
@@ -186,37 +185,36 @@ def audit_index(
     }
     entries: list[AuditEntry] = []
     total = 0
-    with i18n.speaking(i18n.language_of(request)):
-        summary: list[Any] = []
-        first, last = _day(since, "since", summary), _day(until, "until", summary)
-        errors = dict(summary)
-        if not summary:
-            try:
-                entries, total = audit.search(
-                    actor,
-                    session,
-                    object_type=object_type,
-                    object_id=object_id,
-                    by=by,
-                    since=first,
-                    until=last,
-                    offset=(page - 1) * PAGE_SIZE,
-                    limit=PAGE_SIZE,
-                )
-            except LuodiError as error:
-                summary, errors = field_errors(error, tuple(values))
-        types = [(kind, object_word(kind)) for kind in audit.object_types(actor, session)]
-        rows = [
-            {
-                "entry": entry,
-                "at": datetime.fromisoformat(entry.at),
-                "role": _role(entry.role),
-                "object": object_word(entry.object_type),
-                "action": action_word(entry.action),
-                "href": object_link(entry),
-            }
-            for entry in entries
-        ]
+    summary: list[Any] = []
+    first, last = _day(since, "since", summary), _day(until, "until", summary)
+    errors = dict(summary)
+    if not summary:
+        try:
+            entries, total = audit.search(
+                actor,
+                session,
+                object_type=object_type,
+                object_id=object_id,
+                by=by,
+                since=first,
+                until=last,
+                offset=(page - 1) * PAGE_SIZE,
+                limit=PAGE_SIZE,
+            )
+        except LuodiError as error:
+            summary, errors = field_errors(error, tuple(values))
+    types = [(kind, object_word(kind)) for kind in audit.object_types(actor, session)]
+    rows = [
+        {
+            "entry": entry,
+            "at": datetime.fromisoformat(entry.at),
+            "role": _role(entry.role),
+            "object": object_word(entry.object_type),
+            "action": action_word(entry.action),
+            "href": object_link(entry),
+        }
+        for entry in entries
+    ]
     length = audit.chain_length(actor, session)
     query = urlencode({key: value for key, value in values.items() if value})
     return render(
@@ -253,16 +251,15 @@ def verify_chain(
     job when the chain is long; the page it leads back to shows the outcome in words."""
     console_actor(actor, "audit")
     check_form(request, csrf_token)
-    with i18n.speaking(i18n.language_of(request)):
-        if audit.chain_length(actor, session) > INLINE_ENTRIES:
-            job = jobs.submit(actor, session, "audit_verify", {})
-            message = _("校验已开始，完成后在此显示结果")
-            return done(f"/console/audit?job={job.id}#verify", message)
-        check = audit.verify_and_record(actor, session)
-        if check.intact:
-            message = _("审计链完整：%(n)s 条记录全部相符", n=number(check.entries))
-        else:
-            message = _("审计链已被破坏：第 %(seq)s 条起不符", seq=check.broken_seq)
+    if audit.chain_length(actor, session) > INLINE_ENTRIES:
+        job = jobs.submit(actor, session, "audit_verify", {})
+        message = _("校验已开始，完成后在此显示结果")
+        return done(f"/console/audit?job={job.id}#verify", message)
+    check = audit.verify_and_record(actor, session)
+    if check.intact:
+        message = _("审计链完整：%(n)s 条记录全部相符", n=number(check.entries))
+    else:
+        message = _("审计链已被破坏：第 %(seq)s 条起不符", seq=check.broken_seq)
     return done("/console/audit#verify", message)
 
 

@@ -115,16 +115,15 @@ def cycles_index(request: Request, actor: CurrentActor, session: DbSession) -> H
     console_actor(actor, "cycles")
     cycles = service.list_cycles(actor, session)
     counts = repository.application_counts(session, actor, [cycle.id for cycle in cycles])
-    with i18n.speaking(i18n.language_of(request)):
-        rows = [
-            {
-                "cycle": cycle,
-                "program": _program_name(cycle.program_id),
-                "status": _(CYCLE_STATUS_WORDS.get(cycle.status, cycle.status)),
-                "counts": _counts_in_words(counts.get(cycle.id, {})),
-            }
-            for cycle in cycles
-        ]
+    rows = [
+        {
+            "cycle": cycle,
+            "program": _program_name(cycle.program_id),
+            "status": _(CYCLE_STATUS_WORDS.get(cycle.status, cycle.status)),
+            "counts": _counts_in_words(counts.get(cycle.id, {})),
+        }
+        for cycle in cycles
+    ]
     return render(
         request,
         actor,
@@ -196,8 +195,7 @@ def open_form(
         form.notice_days = str(spec.notice_days)
         form.places = str(spec.places or "")
         form.entry_grade = "1" if spec.kind is ProgramKind.SCHOOL_ADMISSION else ""
-    with i18n.speaking(i18n.language_of(request)):
-        context = _open_context(session, actor, form, [])
+    context = _open_context(session, actor, form, [])
     return render(request, actor, "console/cycles/open.html", context)
 
 
@@ -276,63 +274,62 @@ def open_cycle(
     form = OpenForm(
         program, name, opens, closes, as_of, notice_days, places, entry_grade, carry_waitlist_from
     )
-    with i18n.speaking(i18n.language_of(request)):
-        errors: list[tuple[str | None, str]] = []
-        if program not in load_programs():
-            errors.append(("program", _("请选择项目")))
-        if not name.strip():
-            errors.append(("name", _("请填写周期名称")))
-        elif len(name.strip()) > MAX_NAME:
-            errors.append(("name", _("周期名称最多 %(n)s 个字", n=MAX_NAME)))
-        opens_day = _day(opens, "opens", _("受理开始日期"), errors)
-        closes_day = _day(closes, "closes", _("受理截止日期"), errors)
-        as_of_day = _day(as_of, "as_of", _("条件计算日"), errors)
-        if not opens.strip():
-            errors.append(("opens", _("请填写受理开始日期")))
-        if not closes.strip():
-            errors.append(("closes", _("请填写受理截止日期")))
-        notice = _whole(notice_days, "notice_days", _("公示工作日数"), errors)
-        place_count = _whole(places, "places", _("名额"), errors)
-        grade = _whole(entry_grade, "entry_grade", _("入学年级"), errors)
-        carried = _whole(carry_waitlist_from, "carry_waitlist_from", _("承接轮候名单"), errors)
-        if errors or opens_day is None or closes_day is None:
-            context = _open_context(session, actor, form, errors)
+    errors: list[tuple[str | None, str]] = []
+    if program not in load_programs():
+        errors.append(("program", _("请选择项目")))
+    if not name.strip():
+        errors.append(("name", _("请填写周期名称")))
+    elif len(name.strip()) > MAX_NAME:
+        errors.append(("name", _("周期名称最多 %(n)s 个字", n=MAX_NAME)))
+    opens_day = _day(opens, "opens", _("受理开始日期"), errors)
+    closes_day = _day(closes, "closes", _("受理截止日期"), errors)
+    as_of_day = _day(as_of, "as_of", _("条件计算日"), errors)
+    if not opens.strip():
+        errors.append(("opens", _("请填写受理开始日期")))
+    if not closes.strip():
+        errors.append(("closes", _("请填写受理截止日期")))
+    notice = _whole(notice_days, "notice_days", _("公示工作日数"), errors)
+    place_count = _whole(places, "places", _("名额"), errors)
+    grade = _whole(entry_grade, "entry_grade", _("入学年级"), errors)
+    carried = _whole(carry_waitlist_from, "carry_waitlist_from", _("承接轮候名单"), errors)
+    if errors or opens_day is None or closes_day is None:
+        context = _open_context(session, actor, form, errors)
+        return render(request, actor, "console/cycles/open.html", context, 422)
+    with tempfile.TemporaryDirectory(prefix="luodi-targets-") as folder:
+        path = None
+        if targets is not None and targets.filename:
+            # The file under its own name (messages name it), never a path it carries.
+            path = Path(folder) / safe_file_name(targets.filename)
+            with path.open("wb") as handle:
+                while chunk := targets.file.read(1 << 20):
+                    handle.write(chunk)
+        try:
+            cycle = service.open_cycle(
+                actor,
+                session,
+                program,
+                name.strip(),
+                opens_day,
+                closes_day,
+                as_of_day,
+                notice,
+                path,
+                place_count,
+                grade,
+                carried,
+            )
+        except LuodiError as error:
+            if error.status in (401, 403):
+                raise
+            session.rollback()  # nothing of a refused cycle is kept
+            context = _open_context(
+                session,
+                actor,
+                form,
+                _problems(error, {name: name for name in OPEN_FIELDS}, "targets"),
+            )
             return render(request, actor, "console/cycles/open.html", context, 422)
-        with tempfile.TemporaryDirectory(prefix="luodi-targets-") as folder:
-            path = None
-            if targets is not None and targets.filename:
-                # The file under its own name (messages name it), never a path it carries.
-                path = Path(folder) / safe_file_name(targets.filename)
-                with path.open("wb") as handle:
-                    while chunk := targets.file.read(1 << 20):
-                        handle.write(chunk)
-            try:
-                cycle = service.open_cycle(
-                    actor,
-                    session,
-                    program,
-                    name.strip(),
-                    opens_day,
-                    closes_day,
-                    as_of_day,
-                    notice,
-                    path,
-                    place_count,
-                    grade,
-                    carried,
-                )
-            except LuodiError as error:
-                if error.status in (401, 403):
-                    raise
-                session.rollback()  # nothing of a refused cycle is kept
-                context = _open_context(
-                    session,
-                    actor,
-                    form,
-                    _problems(error, {name: name for name in OPEN_FIELDS}, "targets"),
-                )
-                return render(request, actor, "console/cycles/open.html", context, 422)
-        message = _("已开设周期：%(name)s", name=cycle.name)
+    message = _("已开设周期：%(name)s", name=cycle.name)
     return done(f"/console/cycles/{cycle.id}", message)
 
 
@@ -451,48 +448,45 @@ def cycle_page(
     spec = cycle_spec(cycle)
     filters = _filters(status, route, town, deadline, within, spec)
     towns = _town_names(session)
-    with i18n.speaking(i18n.language_of(request)):
-        applications, total = repository.queue_page(
-            session,
-            _queue_statement(session, actor, cycle, filters),
-            page,
-            repository.QUEUE_PAGE_SIZE,
-        )
-        rows = _queue_rows(session, applications, towns, spec)
-        targets = service.published_targets(actor, session, cycle.id)
-        context = {
-            "cycle": cycle,
-            "spec": spec,
-            "program": _text(spec.name),
-            "kind": _(KIND_WORDS[spec.kind]),
-            "cycle_status": _(CYCLE_STATUS_WORDS.get(cycle.status, cycle.status)),
-            "counts": _counts_in_words(
-                repository.application_counts(session, actor, [cycle.id]).get(cycle.id, {})
-            ),
-            "rows": rows,
-            "total": total,
-            "page": page,
-            "pages": max(1, -(-total // repository.QUEUE_PAGE_SIZE)),
-            "filters": filters,
-            "page_url": f"/console/cycles/{cycle.id}?"
-            + (filters.query() + "&" if filters.query() else ""),
-            "status_options": [
-                (str(key), _(word)) for key, word in APPLICATION_STATUS_WORDS.items()
-            ],
-            "route_options": _route_options(spec),
-            "town_options": sorted(towns.items()),
-            "deadline_options": [(key, _(word)) for key, word in DEADLINE_WORDS.items()],
-            "within_options": [(str(n), _("%(n)s 天内", n=n)) for n in DUE_DAYS],
-            "targets": targets,
-            "hot": [target for target in targets if target.hot],
-            "school": spec.kind is ProgramKind.SCHOOL_ADMISSION,
-            "hot_basis": {key: _(word) for key, word in HOT_BASIS.items()},
-            "target_towns": towns,
-            "may_verify": acts_as(actor, Role.ADMIN, Role.REVIEWER),
-            # A reviewer reads its own department's applications, town staff their town's:
-            # the counts and the queue say so rather than look like the whole cycle.
-            "partial_view": acts_as(actor, Role.REVIEWER, Role.TOWN_STAFF),
-        }
+    applications, total = repository.queue_page(
+        session,
+        _queue_statement(session, actor, cycle, filters),
+        page,
+        repository.QUEUE_PAGE_SIZE,
+    )
+    rows = _queue_rows(session, applications, towns, spec)
+    targets = service.published_targets(actor, session, cycle.id)
+    context = {
+        "cycle": cycle,
+        "spec": spec,
+        "program": _text(spec.name),
+        "kind": _(KIND_WORDS[spec.kind]),
+        "cycle_status": _(CYCLE_STATUS_WORDS.get(cycle.status, cycle.status)),
+        "counts": _counts_in_words(
+            repository.application_counts(session, actor, [cycle.id]).get(cycle.id, {})
+        ),
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // repository.QUEUE_PAGE_SIZE)),
+        "filters": filters,
+        "page_url": f"/console/cycles/{cycle.id}?"
+        + (filters.query() + "&" if filters.query() else ""),
+        "status_options": [(str(key), _(word)) for key, word in APPLICATION_STATUS_WORDS.items()],
+        "route_options": _route_options(spec),
+        "town_options": sorted(towns.items()),
+        "deadline_options": [(key, _(word)) for key, word in DEADLINE_WORDS.items()],
+        "within_options": [(str(n), _("%(n)s 天内", n=n)) for n in DUE_DAYS],
+        "targets": targets,
+        "hot": [target for target in targets if target.hot],
+        "school": spec.kind is ProgramKind.SCHOOL_ADMISSION,
+        "hot_basis": {key: _(word) for key, word in HOT_BASIS.items()},
+        "target_towns": towns,
+        "may_verify": acts_as(actor, Role.ADMIN, Role.REVIEWER),
+        # A reviewer reads its own department's applications, town staff their town's:
+        # the counts and the queue say so rather than look like the whole cycle.
+        "partial_view": acts_as(actor, Role.REVIEWER, Role.TOWN_STAFF),
+    }
     return render(request, actor, "console/cycles/cycle.html", context)
 
 
@@ -544,9 +538,8 @@ def bulk_confirm(
     cycle = repository.writable_cycle(actor, session, cycle_id)
     spec = cycle_spec(cycle)
     filters = _filters(status, route, town, deadline, within, spec)
-    with i18n.speaking(i18n.language_of(request)):
-        chosen, total = _bulk_ids(session, actor, cycle, filters, ids, every == "1")
-        rows = _queue_rows(session, chosen, _town_names(session), spec)
+    chosen, total = _bulk_ids(session, actor, cycle, filters, ids, every == "1")
+    rows = _queue_rows(session, chosen, _town_names(session), spec)
     return render(
         request,
         actor,
@@ -574,23 +567,22 @@ def bulk_verify(
     console_actor(actor, "cycles")
     check_form(request, csrf_token)
     cycle = repository.writable_cycle(actor, session, cycle_id)
-    with i18n.speaking(i18n.language_of(request)):
-        if not ids:
-            return done(f"/console/cycles/{cycle.id}", _("没有选择申请"))
-        # Only what the confirmation could have listed: this cycle's applications still
-        # waiting (an id of another cycle, or one decided meanwhile, is left alone).
-        asked = [i for i in ids if 1 <= i <= MAX_ID]
-        waiting = session.scalars(
-            repository.application_queue(actor, cycle.id, (ApplicationStatus.SUBMITTED,))
-            .where(Application.id.in_(asked))
-            .with_only_columns(Application.id)
-        ).all()
-        count = intake.verify(actor, session, list(waiting), approve=True) if waiting else 0
-        message = (
-            _("已审核通过 %(n)s 份申请", n=count)
-            if count
-            else _("没有可审核通过的申请：所选申请不在本周期待审核之列")
-        )
+    if not ids:
+        return done(f"/console/cycles/{cycle.id}", _("没有选择申请"))
+    # Only what the confirmation could have listed: this cycle's applications still
+    # waiting (an id of another cycle, or one decided meanwhile, is left alone).
+    asked = [i for i in ids if 1 <= i <= MAX_ID]
+    waiting = session.scalars(
+        repository.application_queue(actor, cycle.id, (ApplicationStatus.SUBMITTED,))
+        .where(Application.id.in_(asked))
+        .with_only_columns(Application.id)
+    ).all()
+    count = intake.verify(actor, session, list(waiting), approve=True) if waiting else 0
+    message = (
+        _("已审核通过 %(n)s 份申请", n=count)
+        if count
+        else _("没有可审核通过的申请：所选申请不在本周期待审核之列")
+    )
     return done(f"/console/cycles/{cycle.id}", message)
 
 
@@ -799,64 +791,61 @@ def _application_page(
     cycle = repository.get_cycle(actor, session, application.cycle_id)
     spec = cycle_spec(cycle)
     towns = _town_names(session)
-    with i18n.speaking(i18n.language_of(request)):
-        applicant = repository.applicants_of(session, [application.resident_id])
-        name, town = applicant.get(application.resident_id, ("", ""))
-        facts = _feed_facts(actor, session, application.resident_id)
-        declared_values = json.loads(application.fields or "{}")
-        differences, differences_note = _differences(
-            actor, session, spec, application.resident_id, declared_values
-        )
-        eligibility, decided, not_decided = _eligibility(
-            actor, session, cycle, spec, application.id, towns
-        )
-        due = deadlines.due_dates(session, [application]).get(application.id)
-        waiting = application.status == ApplicationStatus.SUBMITTED
-        open_cycle = cycle.status != CycleStatus.FINAL
-        field_values = {
-            name: "" if value is None else str(value) for name, value in declared_values.items()
-        }
-        context = {
-            "application": application,
-            "cycle": cycle,
-            "spec": spec,
-            "program": _text(spec.name),
-            "name": mask_name(name),
-            "town": towns.get(town, town),
-            "status_word": _status_word(application.status),
-            "declared": _declared(session, spec, application),
-            "choices": _choices(actor, session, cycle, application),
-            "facts": facts,
-            "differences": differences,
-            "differences_note": differences_note,
-            "eligibility": eligibility,
-            "eligible": None if decided is None else bool(decided.get("eligible")),
-            "points": None if decided is None else decided.get("points"),
-            "not_decided": not_decided,
-            "due": due,
-            "overdue": waiting and due is not None and due < workdays.today(),
-            "next_id": _next_in_queue(session, actor, application),
-            "may_verify": acts_as(actor, Role.ADMIN, Role.REVIEWER)
-            and open_cycle
-            and application.status in (ApplicationStatus.SUBMITTED, ApplicationStatus.VERIFIED),
-            "may_correct": acts_as(actor, Role.ADMIN, Role.OPERATOR) and open_cycle,
-            "correct_fields": [
-                {
-                    "name": field_name,
-                    "label": _text(field.label),
-                    "type": field.type,
-                    "options": list((field.values or {}).items()),
-                    "value": (kept or {}).get(
-                        f"field_{field_name}", field_values.get(field_name, "")
-                    ),
-                }
-                for field_name, field in spec.fields.items()
-            ],
-            "choosing": spec.kind in intake.CHOOSING,
-            "kept": kept or {"choices": application.choices or ""},
-            "errors": errors or [],
-            "field_errors": {field: text for field, text in errors or [] if field},
-        }
+    applicant = repository.applicants_of(session, [application.resident_id])
+    name, town = applicant.get(application.resident_id, ("", ""))
+    facts = _feed_facts(actor, session, application.resident_id)
+    declared_values = json.loads(application.fields or "{}")
+    differences, differences_note = _differences(
+        actor, session, spec, application.resident_id, declared_values
+    )
+    eligibility, decided, not_decided = _eligibility(
+        actor, session, cycle, spec, application.id, towns
+    )
+    due = deadlines.due_dates(session, [application]).get(application.id)
+    waiting = application.status == ApplicationStatus.SUBMITTED
+    open_cycle = cycle.status != CycleStatus.FINAL
+    field_values = {
+        name: "" if value is None else str(value) for name, value in declared_values.items()
+    }
+    context = {
+        "application": application,
+        "cycle": cycle,
+        "spec": spec,
+        "program": _text(spec.name),
+        "name": mask_name(name),
+        "town": towns.get(town, town),
+        "status_word": _status_word(application.status),
+        "declared": _declared(session, spec, application),
+        "choices": _choices(actor, session, cycle, application),
+        "facts": facts,
+        "differences": differences,
+        "differences_note": differences_note,
+        "eligibility": eligibility,
+        "eligible": None if decided is None else bool(decided.get("eligible")),
+        "points": None if decided is None else decided.get("points"),
+        "not_decided": not_decided,
+        "due": due,
+        "overdue": waiting and due is not None and due < workdays.today(),
+        "next_id": _next_in_queue(session, actor, application),
+        "may_verify": acts_as(actor, Role.ADMIN, Role.REVIEWER)
+        and open_cycle
+        and application.status in (ApplicationStatus.SUBMITTED, ApplicationStatus.VERIFIED),
+        "may_correct": acts_as(actor, Role.ADMIN, Role.OPERATOR) and open_cycle,
+        "correct_fields": [
+            {
+                "name": field_name,
+                "label": _text(field.label),
+                "type": field.type,
+                "options": list((field.values or {}).items()),
+                "value": (kept or {}).get(f"field_{field_name}", field_values.get(field_name, "")),
+            }
+            for field_name, field in spec.fields.items()
+        ],
+        "choosing": spec.kind in intake.CHOOSING,
+        "kept": kept or {"choices": application.choices or ""},
+        "errors": errors or [],
+        "field_errors": {field: text for field, text in errors or [] if field},
+    }
     return render(request, actor, "console/cycles/application.html", context, status_code)
 
 
@@ -882,24 +871,23 @@ def verify_application(
     console_actor(actor, "cycles")
     check_form(request, csrf_token)
     approve = decision == "verify"
-    with i18n.speaking(i18n.language_of(request)):
-        if not approve and not reason.strip():
-            intake.get_application(actor, session, application_id)  # out of scope: 404 first
-            return _application_page(
-                request,
-                actor,
-                session,
-                application_id,
-                [("reason", _("退回必须写明原因"))],
-                {"reason": reason},
-                422,
-            )
-        intake.verify(actor, session, [application_id], approve, reason.strip() or None)
-        message = (
-            _("申请 %(id)s 已审核通过", id=application_id)
-            if approve
-            else _("申请 %(id)s 已退回", id=application_id)
+    if not approve and not reason.strip():
+        intake.get_application(actor, session, application_id)  # out of scope: 404 first
+        return _application_page(
+            request,
+            actor,
+            session,
+            application_id,
+            [("reason", _("退回必须写明原因"))],
+            {"reason": reason},
+            422,
         )
+    intake.verify(actor, session, [application_id], approve, reason.strip() or None)
+    message = (
+        _("申请 %(id)s 已审核通过", id=application_id)
+        if approve
+        else _("申请 %(id)s 已退回", id=application_id)
+    )
     target = next_id if approve and next_id else application_id
     return done(f"/console/applications/{target}", message)
 

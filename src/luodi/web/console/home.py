@@ -215,8 +215,7 @@ def dashboard(actor: Actor, session: Session) -> Dashboard:
 @router.get("/console", response_class=HTMLResponse)
 def console_home(request: Request, actor: CurrentActor, session: DbSession) -> HTMLResponse:
     console_actor(actor, "home")
-    with i18n.speaking(i18n.language_of(request)):
-        board = dashboard(actor, session)
+    board = dashboard(actor, session)
     return render(
         request,
         actor,

@@ -122,11 +122,10 @@ def residents_index(
         "words": words,
         "SEX_WORDS": SEX_WORDS,
     }
-    with i18n.speaking(i18n.language_of(request)):
-        try:
-            context["found"] = registry.search_residents(actor, session, search, page)
-        except Invalid as error:
-            context["errors"], context["summary"] = _field_errors(error.details)
+    try:
+        context["found"] = registry.search_residents(actor, session, search, page)
+    except Invalid as error:
+        context["errors"], context["summary"] = _field_errors(error.details)
     given = {
         key: value
         for key, value in (
@@ -159,8 +158,7 @@ def _form_page(
     resident_id: int | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    with i18n.speaking(i18n.language_of(request)):
-        errors, summary = _field_errors(problems)
+    errors, summary = _field_errors(problems)
     resident = registry.get_resident(actor, session, resident_id) if resident_id else None
     return render(
         request,
@@ -218,8 +216,7 @@ def register_resident(
             problems = _problems_of(error, "id_number")
     if problems:
         return _form_page(request, actor, session, values, problems, status_code=422)
-    with i18n.speaking(i18n.language_of(request)):
-        message = _("已登记居民 %(name)s", name=resident.name)
+    message = _("已登记居民 %(name)s", name=resident.name)
     return done(f"/console/residents/{resident.id}", message)
 
 
@@ -264,8 +261,7 @@ def correct_resident(
             problems = _problems_of(error, "town_code")
     if problems:
         return _form_page(request, actor, session, values, problems, resident_id, status_code=422)
-    with i18n.speaking(i18n.language_of(request)):
-        message = _("已更正居民信息")
+    message = _("已更正居民信息")
     return done(f"/console/residents/{resident_id}", message)
 
 
@@ -357,38 +353,37 @@ def _resident_page(
 ) -> HTMLResponse:
     resident = registry.get_resident(actor, session, resident_id)  # 404 out of scope
     today = workdays.today()
-    with i18n.speaking(i18n.language_of(request)):
-        history = scoring.score_history(actor, session, resident_id)
-        chosen = next((item for item in history if item.run.id == run), None)
-        if run is not None and chosen is None:
-            raise NotFound(f"没有计分批次 {run}", f"no scoring run {run}")
-        chosen = chosen or (history[0] if history else None)
-        score, score_problem = (
-            _explanation(actor, session, resident_id, chosen.run.id) if chosen else (None, None)
-        )
-        context = {
-            "resident": resident,
-            "id_number": id_number,
-            "may_correct": registry.may_correct(actor, session, resident_id),
-            "household": registry.household_of(actor, session, resident_id),
-            "span": registry.residence_span(actor, session, resident_id, today),
-            "today": today,
-            "feeds": _facts_by_feed(actor, session, resident_id),
-            "history": history,
-            "chosen": chosen,
-            "score": score,
-            "score_problem": score_problem,
-            "input_labels": _input_labels(actor, session, chosen.run.id if chosen else None),
-            "feed_titles": _feed_titles(),
-            "words": words,
-            "SEX_WORDS": SEX_WORDS,
-            "RELATION_WORDS": RELATION_WORDS,
-            "PERMIT_STATUS_WORDS": PERMIT_STATUS_WORDS,
-            "PERMIT_STATE_WORDS": PERMIT_STATE_WORDS,
-            "STATE_BADGES": STATE_BADGES,
-            "KIND_WORDS": KIND_WORDS,
-            "SOURCES_SHOWN": SOURCES_SHOWN,
-        }
+    history = scoring.score_history(actor, session, resident_id)
+    chosen = next((item for item in history if item.run.id == run), None)
+    if run is not None and chosen is None:
+        raise NotFound(f"没有计分批次 {run}", f"no scoring run {run}")
+    chosen = chosen or (history[0] if history else None)
+    score, score_problem = (
+        _explanation(actor, session, resident_id, chosen.run.id) if chosen else (None, None)
+    )
+    context = {
+        "resident": resident,
+        "id_number": id_number,
+        "may_correct": registry.may_correct(actor, session, resident_id),
+        "household": registry.household_of(actor, session, resident_id),
+        "span": registry.residence_span(actor, session, resident_id, today),
+        "today": today,
+        "feeds": _facts_by_feed(actor, session, resident_id),
+        "history": history,
+        "chosen": chosen,
+        "score": score,
+        "score_problem": score_problem,
+        "input_labels": _input_labels(actor, session, chosen.run.id if chosen else None),
+        "feed_titles": _feed_titles(),
+        "words": words,
+        "SEX_WORDS": SEX_WORDS,
+        "RELATION_WORDS": RELATION_WORDS,
+        "PERMIT_STATUS_WORDS": PERMIT_STATUS_WORDS,
+        "PERMIT_STATE_WORDS": PERMIT_STATE_WORDS,
+        "STATE_BADGES": STATE_BADGES,
+        "KIND_WORDS": KIND_WORDS,
+        "SOURCES_SHOWN": SOURCES_SHOWN,
+    }
     return render(request, actor, "console/residents/resident.html", context)
 
 

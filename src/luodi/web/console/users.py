@@ -83,14 +83,11 @@ def users_index(
     page: Annotated[int, Query(ge=1, le=MAX_ID // PAGE_SIZE)] = 1,
 ) -> HTMLResponse:
     console_actor(actor, "users")
-    with i18n.speaking(i18n.language_of(request)):
-        role = role if role in {str(r) for r in USER_ROLES} else None
-        users, total = auth.users_page(
-            actor, session, role, name, (page - 1) * PAGE_SIZE, PAGE_SIZE
-        )
-        towns = _town_names(actor, session)
-        rows = [{"user": user, "binding": binding(user, towns)} for user in users]
-        roles = _role_options()
+    role = role if role in {str(r) for r in USER_ROLES} else None
+    users, total = auth.users_page(actor, session, role, name, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    towns = _town_names(actor, session)
+    rows = [{"user": user, "binding": binding(user, towns)} for user in users]
+    roles = _role_options()
     pages = max(1, -(-total // PAGE_SIZE))
     query = urlencode({key: value for key, value in (("role", role), ("name", name)) if value})
     return render(
@@ -119,9 +116,8 @@ def _add_form(
     errors: dict[str, str],
     status_code: int = 200,
 ) -> HTMLResponse:
-    with i18n.speaking(i18n.language_of(request)):
-        towns = sorted(_town_names(actor, session).items())
-        roles = _role_options()
+    towns = sorted(_town_names(actor, session).items())
+    roles = _role_options()
     return render(
         request,
         actor,
@@ -182,11 +178,9 @@ def add_user(
         )
     except LuodiError as error:
         session.rollback()
-        with i18n.speaking(i18n.language_of(request)):
-            summary, errors = field_errors(error, FIELDS)
+        summary, errors = field_errors(error, FIELDS)
         return _add_form(request, actor, session, values, summary, errors, 422)
-    with i18n.speaking(i18n.language_of(request)):
-        message = _("已添加账号 %(name)s", name=user.username)
+    message = _("已添加账号 %(name)s", name=user.username)
     return done(f"/console/users/{user.id}", message)
 
 
@@ -251,8 +245,7 @@ def issue_token(
         issued = auth.add_department_token(actor, session, department, lifetime)
     except LuodiError as error:
         session.rollback()
-        with i18n.speaking(i18n.language_of(request)):
-            summary, errors = field_errors(error, ("department", "days"))
+        summary, errors = field_errors(error, ("department", "days"))
         return _tokens_page(request, actor, session, values, summary, errors, 422)
     response = render(
         request,
@@ -284,8 +277,7 @@ def revoke_token(
     console_actor(actor, "users")
     check_form(request, csrf_token)
     auth.revoke_token_by_id(actor, session, _token(actor, session, token_id).id)
-    with i18n.speaking(i18n.language_of(request)):
-        message = _("令牌 %(id)s 已撤销，即时失效", id=token_id)
+    message = _("令牌 %(id)s 已撤销，即时失效", id=token_id)
     return done("/console/users/tokens", message)
 
 
@@ -307,8 +299,7 @@ def user_page(
 ) -> HTMLResponse:
     console_actor(actor, "users")
     user = auth.get_user_by_id(actor, session, user_id)
-    with i18n.speaking(i18n.language_of(request)):
-        bound = binding(user, _town_names(actor, session))
+    bound = binding(user, _town_names(actor, session))
     sessions = [
         token
         for token in auth.list_tokens(actor, session)
@@ -339,8 +330,7 @@ def enable(
     check_form(request, csrf_token)
     user = auth.get_user_by_id(actor, session, user_id)
     auth.enable_user(actor, session, user.username)
-    with i18n.speaking(i18n.language_of(request)):
-        message = _("账号 %(name)s 已启用，须用密码重新登录", name=user.username)
+    message = _("账号 %(name)s 已启用，须用密码重新登录", name=user.username)
     return done(f"/console/users/{user.id}", message)
 
 
@@ -365,8 +355,7 @@ def disable(
     check_form(request, csrf_token)
     user = auth.get_user_by_id(actor, session, user_id)
     auth.disable_user(actor, session, user.username)
-    with i18n.speaking(i18n.language_of(request)):
-        message = _("账号 %(name)s 已停用，其登录和令牌即时失效", name=user.username)
+    message = _("账号 %(name)s 已停用，其登录和令牌即时失效", name=user.username)
     return done(f"/console/users/{user.id}", message)
 
 
@@ -397,27 +386,26 @@ def reset_password(
     console_actor(actor, "users")
     check_form(request, csrf_token)
     user = auth.get_user_by_id(actor, session, user_id)
-    with i18n.speaking(i18n.language_of(request)):
-        try:
-            if password != confirm:
-                raise Invalid.field(
-                    "confirm", "***", "两次输入的密码不一致", "the two passwords differ"
-                )
-            auth.reset_password(actor, session, user.username, password)
-        except LuodiError as error:
-            session.rollback()
-            summary, errors = field_errors(error, ("password", "confirm"))
-            return render(
-                request,
-                actor,
-                "console/admin/user_password.html",
-                {
-                    "user": user,
-                    "summary": summary,
-                    "errors": errors,
-                    "min_password": auth.MIN_PASSWORD,
-                },
-                status_code=422,
+    try:
+        if password != confirm:
+            raise Invalid.field(
+                "confirm", "***", "两次输入的密码不一致", "the two passwords differ"
             )
-        message = _("已为 %(name)s 设置新密码，其原有登录已失效", name=user.username)
+        auth.reset_password(actor, session, user.username, password)
+    except LuodiError as error:
+        session.rollback()
+        summary, errors = field_errors(error, ("password", "confirm"))
+        return render(
+            request,
+            actor,
+            "console/admin/user_password.html",
+            {
+                "user": user,
+                "summary": summary,
+                "errors": errors,
+                "min_password": auth.MIN_PASSWORD,
+            },
+            status_code=422,
+        )
+    message = _("已为 %(name)s 设置新密码，其原有登录已失效", name=user.username)
     return done(f"/console/users/{user.id}", message)
