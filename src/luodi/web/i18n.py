@@ -113,12 +113,14 @@ def used_messages() -> dict[str, str]:
 
 
 def _data_labels() -> list[str]:
-    """Labels that come with the data, not the templates: a notice's column titles."""
+    """Labels that come with the data, not the templates: a notice's column titles, the
+    roles' names."""
+    from luodi.auth.actor import ROLE_LABELS
     from luodi.notices.models import LAYOUT_COLUMNS, PUBLIC_COLUMNS
 
     return [
         label
-        for columns in (*LAYOUT_COLUMNS.values(), *PUBLIC_COLUMNS.values())
+        for columns in (*LAYOUT_COLUMNS.values(), *PUBLIC_COLUMNS.values(), ROLE_LABELS)
         for label in columns.values()
     ]
 

@@ -38,21 +38,6 @@ TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
 )
 FLASH_COOKIE = "luodi_flash"
 
-ROLE_WORDS = {
-    Role.SYSTEM: N_("系统"),
-    Role.ADMIN: N_("管理员"),
-    Role.OPERATOR: N_("服务中心经办"),
-    Role.REVIEWER: N_("部门审核"),
-    Role.TOWN_STAFF: N_("镇街工作人员"),
-    Role.RESIDENT: N_("新市民"),
-    Role.AUDITOR: N_("审计"),
-    Role.DEPARTMENT: N_("部门接口"),
-    Role.EMPLOYER: N_("用人单位"),
-    Role.PUBLIC: N_("公众"),
-}
-"""The roles in words (msgids; the English is in the catalogue). Same words as ROLE_LABELS."""
-assert ROLE_WORDS == ROLE_LABELS
-
 CONSOLE_NAV = (
     ("home", "/console", N_("工作台")),
     ("residents", "/console/residents", N_("新市民")),
@@ -79,7 +64,7 @@ def _current(path: str, area_path: str) -> bool:
 
 
 def role_word(role: Role | str) -> str:
-    return _(ROLE_WORDS[Role(role)])
+    return _(ROLE_LABELS[Role(role)])
 
 
 def number(value: Any, digits: int = 0) -> str:
