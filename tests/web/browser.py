@@ -148,7 +148,8 @@ def sign_in(page: Any, server: str, username: str, password: str) -> None:
     page.get_by_label("用户名").fill(username)
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
+    # Signed in means the login page is gone; ``wait_for_load_state`` alone could still see it.
+    page.wait_for_url(lambda url: "/login" not in url)
 
 
 @pytest.fixture(scope="module")

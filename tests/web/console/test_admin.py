@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 from sqlalchemy import Engine, select, text, update
 
 from luodi.audit import service as audit
@@ -455,13 +456,13 @@ def test_the_admin_pages_in_a_browser(
     page.get_by_label("角色").select_option("reviewer")
     page.get_by_label("初始密码").fill(PASSWORD)
     page.get_by_role("button", name="添加账号").click()
-    assert page.get_by_test_id("error-summary").is_visible()
+    expect(page.get_by_test_id("error-summary")).to_be_visible()
     assert page.get_by_label("用户名").input_value() == "browser.reviewer"
     check_page(page, "admin-user-new-error")
     page.get_by_label("部门", exact=True).fill("教育局")
     page.get_by_label("初始密码").fill(PASSWORD)
     page.get_by_role("button", name="添加账号").click()
-    assert page.get_by_test_id("flash").is_visible()
+    expect(page.get_by_test_id("flash")).to_be_visible()
     check_page(page, "admin-user")
     page.get_by_role("link", name="停用账号").click()
     check_page(page, "admin-user-disable")
@@ -478,7 +479,7 @@ def test_the_admin_pages_in_a_browser(
     page.locator("tr[data-token] a").first.click()
     check_page(page, "admin-token-revoke")
     page.get_by_role("button", name="确认撤销").click()
-    assert page.get_by_test_id("flash").is_visible()
+    expect(page.get_by_test_id("flash")).to_be_visible()
     page.goto(f"{server}/console/audit")
     page.get_by_role("button", name="立即校验").click()
     assert page.get_by_test_id("verdict").get_attribute("data-intact") == "yes"

@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 from sqlalchemy import Engine, func, select, update
 
 from luodi import workdays
@@ -438,7 +439,7 @@ def test_the_cycles_in_a_browser(
     page.locator('input[name="ids"]').nth(0).check()
     page.locator('input[name="ids"]').nth(1).check()
     page.get_by_role("button", name="审核通过所选").click()
-    assert page.get_by_test_id("bulk-row").count() == 2
+    expect(page.get_by_test_id("bulk-row")).to_have_count(2)
     check_page(page, "cycles-bulk")
     first = queue["ids"][26]
     page.goto(f"{server}/console/applications/{first}")
@@ -534,7 +535,7 @@ def test_the_open_form_in_a_browser(
     page.get_by_label("周期名称").fill("没有日期")
     page.get_by_role("button", name="开设周期").click()
     summary = page.get_by_test_id("error-summary")
-    assert summary.is_visible() and "请填写受理开始日期" in summary.inner_text()
+    expect(summary).to_contain_text("请填写受理开始日期")
     assert page.get_by_label("周期名称").input_value() == "没有日期"
     check_page(page, "cycles-open-error")
     page.close()

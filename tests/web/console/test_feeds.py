@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 from sqlalchemy import Engine, func, select
 
 from luodi.app import create_app
@@ -390,18 +391,15 @@ def test_a_feed_import_in_the_browser(
     check_page(page, "feeds-feed")
     page.get_by_label("数据文件（CSV 或 XLSX）").set_input_files(str(source))
     page.get_by_role("button", name="上传并预检").click()
-    page.wait_for_load_state()
-    assert page.get_by_test_id("rows-accepted").inner_text() == "3"
-    assert page.get_by_test_id("rows-refused").inner_text() == "1"
+    expect(page.get_by_test_id("rows-accepted")).to_have_text("3")
+    expect(page.get_by_test_id("rows-refused")).to_have_text("1")
     check_page(page, "feeds-preview")
     page.get_by_test_id("confirm").click()
-    page.wait_for_load_state()
-    assert page.get_by_test_id("error-summary").is_visible()
+    expect(page.get_by_test_id("error-summary")).to_be_visible()
     check_page(page, "feeds-preview-error")
     page.get_by_label(re.compile("我确认只导入通过校验的 3 行")).check()
     page.get_by_test_id("confirm").click()
-    page.wait_for_load_state()
-    assert "/console/feeds/batches/" in page.url
+    page.wait_for_url(re.compile(r".*/console/feeds/batches/\d+$"))
     assert page.get_by_test_id("rows-imported").inner_text() == "3"
     assert page.get_by_test_id("file-name").inner_text() == "学历-浏览器.csv"
     check_page(page, "feeds-batch")

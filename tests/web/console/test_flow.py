@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 from sqlalchemy import Engine, text
 
 from luodi.auth import service as auth_service
@@ -128,20 +129,20 @@ def test_every_role_does_its_whole_job_in_the_browser(
     reviewer.goto(f"{server}/console/applications/{applications[0]}")
     check_page(reviewer, "flow-04-verification")
     reviewer.get_by_role("button", name="审核通过").click()
-    assert reviewer.get_by_test_id("flash").is_visible()
+    expect(reviewer.get_by_test_id("flash")).to_be_visible()
     reviewer.goto(f"{server}/console/applications/{applications[1]}")
     reviewer.get_by_role("button", name="退回").click()
-    assert reviewer.get_by_test_id("error-summary").is_visible()  # a return needs its reason
+    expect(reviewer.get_by_test_id("error-summary")).to_be_visible()  # a return needs its reason
     reviewer.get_by_label("退回原因").fill("缺少劳动合同复印件")
     reviewer.get_by_role("button", name="退回").click()
-    assert reviewer.get_by_test_id("flash").is_visible()
+    expect(reviewer.get_by_test_id("flash")).to_be_visible()
     reviewer.goto(f"{server}/console/cycles/{cycle_id}")
     check_page(reviewer, "flow-05-queue")
     reviewer.get_by_role("button", name="审核通过全部符合筛选条件的").click()
-    assert reviewer.get_by_test_id("bulk-row").count() == APPLICANTS - 2
+    expect(reviewer.get_by_test_id("bulk-row")).to_have_count(APPLICANTS - 2)
     check_page(reviewer, "flow-06-bulk-confirmation")
     reviewer.get_by_role("button", name=re.compile("确认审核通过")).click()
-    assert reviewer.get_by_test_id("flash").is_visible()
+    expect(reviewer.get_by_test_id("flash")).to_be_visible()
 
     # 5. The operator allocates: the job's progress bar, then (the worker done) the run.
     operator.goto(f"{server}/console/cycles/{cycle_id}/runs")
@@ -156,7 +157,7 @@ def test_every_role_does_its_whole_job_in_the_browser(
     operator.get_by_test_id("publish-link").click()
     check_page(operator, "flow-08-publish-confirmation")
     operator.get_by_test_id("confirm-publish").click()
-    assert operator.get_by_test_id("flash").is_visible()
+    expect(operator.get_by_test_id("flash")).to_be_visible()
     notice_id = int(
         re.search(r"/notices/(\d+)", operator.get_by_test_id("run-notices").inner_html()).group(1)  # type: ignore[union-attr]
     )
@@ -178,7 +179,7 @@ def test_every_role_does_its_whole_job_in_the_browser(
     check_page(reviewer, "flow-10-objection")
     reviewer.get_by_label("复核理由").fill("材料已补齐，异议成立")
     reviewer.get_by_role("button", name="异议成立").click()
-    assert reviewer.get_by_test_id("objection-status").inner_text() == "异议成立"
+    expect(reviewer.get_by_test_id("objection-status")).to_have_text("异议成立")
 
     # 9. The operator re-runs (a confirmation first, then the changes).
     operator.goto(f"{server}/console/objections/notices/{notice_id}/rerun")
@@ -205,7 +206,7 @@ def test_every_role_does_its_whole_job_in_the_browser(
     operator.goto(f"{server}/console/runs/{latest}/finalize")
     check_page(operator, "flow-13-finalize-confirmation")
     operator.get_by_test_id("confirm-finalize").click()
-    assert operator.get_by_test_id("flash").is_visible()
+    expect(operator.get_by_test_id("flash")).to_be_visible()
     with loaded_engine.connect() as connection:
         status = connection.execute(
             text("SELECT status FROM notices WHERE id = :id"), {"id": notice_id}

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 from sqlalchemy import Engine, select, update
 
 from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
@@ -284,13 +285,13 @@ def test_the_objection_pages_in_a_browser(
     assert page.get_by_role("heading", level=1).inner_text() == "异议复核"
     check_page(page, "objections-queue")
     page.get_by_role("link", name=f"异议 {objected['late']}").click()
-    assert page.get_by_test_id("published-row").is_visible()
+    expect(page.get_by_test_id("published-row")).to_be_visible()
     check_page(page, "objections-detail")
     page.close()
     page = browser.new_page()
     sign_in(page, server, "operator", PASSWORD)
     page.goto(f"{server}/console/objections/notices/{objected['notice']}/rerun")
-    assert page.get_by_test_id("confirm-rerun").is_visible()
+    expect(page.get_by_test_id("confirm-rerun")).to_be_visible()
     check_page(page, "objections-rerun")
     page.close()
 

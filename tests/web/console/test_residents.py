@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 from sqlalchemy import Engine, select
 
 from luodi.audit.models import AuditEntry
@@ -496,7 +497,7 @@ def test_the_residents_pages_in_a_browser(
     page.goto(f"{server}/console/residents/new")
     page.get_by_label("身份证号").fill("330282199102035170")
     page.get_by_role("button", name="登记").click()
-    assert page.get_by_test_id("error-summary").is_visible()
+    expect(page.get_by_test_id("error-summary")).to_be_visible()
     check_page(page, "residents-form")
     assert not failed, failed
     page.close()

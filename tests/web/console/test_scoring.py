@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 from sqlalchemy import Engine, text
 
 from luodi.auth.actor import SYSTEM_ACTOR, Actor
@@ -338,7 +339,7 @@ def test_scoring_in_a_browser(
     check_page(page, "scoring-index")
     page.get_by_label("计分日期").fill("2026-02-30")
     page.get_by_role("button", name="开始计分").click()
-    assert page.get_by_test_id("error-summary").is_visible()
+    expect(page.get_by_test_id("error-summary")).to_be_visible()
     assert page.get_by_label("计分日期").input_value() == "2026-02-30"
     check_page(page, "scoring-form-error")
     page.get_by_label("计分日期").fill(date(2026, 3, 3).isoformat())

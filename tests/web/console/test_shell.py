@@ -3,10 +3,12 @@ pages, and the checks every page gets in a real browser."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 
 from luodi.auth.actor import Actor
 from luodi.auth.permissions import CONSOLE_AREAS
@@ -107,19 +109,17 @@ def test_the_console_in_a_browser(
     assert page.get_by_role("heading", level=1).inner_text().startswith("工作台")
     check_page(page, "console-home")
     page.get_by_role("link", name="English").click()
-    assert page.get_by_role("heading", level=1).inner_text().startswith("Workspace")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("^Workspace"))
     assert page.locator("html").get_attribute("lang") == "en"
     page.get_by_role("link", name="中文").click()
-    page.wait_for_load_state()
-    assert page.get_by_role("heading", level=1).inner_text().startswith("工作台")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("^工作台"))
     page.get_by_test_id("large-text").click()
-    page.wait_for_load_state()
-    assert "large-text" in (page.locator("body").get_attribute("class") or "")
+    expect(page.locator("body")).to_have_class(re.compile("large-text"))
     check_page(page, "console-home-larger-text")
     page.get_by_test_id("large-text").click()
-    page.wait_for_load_state()
+    expect(page.locator("body")).not_to_have_class(re.compile("large-text"))
     page.goto(f"{server}/console/no-such-area")
-    assert page.get_by_test_id("error").is_visible()
+    expect(page.get_by_test_id("error")).to_be_visible()
     check_page(page, "console-not-found")
     assert not failed, failed
     page.close()
