@@ -39,6 +39,7 @@ from luodi.web.console import router as console_router
 from luodi.web.guard import BodyTooLarge, Refused, RequestGuard, too_large
 from luodi.web.i18n import LanguageMiddleware
 from luodi.web.pages import router as pages_router
+from luodi.web.portal import router as portal_router
 from luodi.web.problems import is_page, page_for_error
 
 logger = logging.getLogger("luodi.web")
@@ -169,6 +170,7 @@ def create_app(engine: Engine | None = None, *, worker: bool = False) -> FastAPI
     app.include_router(audit_router)
     app.include_router(jobs_router)
     app.include_router(pages_router)
+    app.include_router(portal_router)
     app.include_router(console_router)
     app.mount("/static", HashedStaticFiles(), name="static")
     app.add_middleware(RequestGuard, engine=engine, hsts=get_settings().secure_cookies)

@@ -78,14 +78,14 @@ def test_a_resident_signs_in_and_objects_on_the_notice_page(
     assert "用户名或密码错误" in page.get_by_test_id("login-error").inner_text()
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
-    page.wait_for_url(f"{server}/me")
+    page.wait_for_url(f"{server}/my")
     assert "resident" in page.get_by_test_id("me").inner_text()
     page.goto(f"{server}/notices/{notice.id}")
     check_page(page, "notice-with-objection-form")
     page.get_by_label("编号").fill(str(cycle["mine"]))
     page.get_by_label("理由").fill("<b>社保</b> 月数有误")
     page.get_by_role("button", name="提交异议").click()
-    page.wait_for_url(f"{server}/me*")
+    page.wait_for_url(f"{server}/my*")
     objections = page.get_by_test_id("objections").inner_text()
     assert "<b>社保</b> 月数有误" in objections  # shown as text, not as markup
     assert page.locator("[data-testid=objections] b").count() == 0

@@ -98,10 +98,13 @@ def login(
             {"error": error, "username": username, "next": local_path(next, "")},
             status_code=error.status,
         )
-    # Staff land on their console, residents on their own page, unless a page sent them here.
+    # Staff land on their console, residents on their portal, unless a page sent them here.
+    signed_in = auth.actor_for_token(session, issued.token, (auth.TokenKind.SESSION,))
     landing = (
         "/console"
-        if may_open(auth.actor_for_token(session, issued.token, (auth.TokenKind.SESSION,)), "home")
+        if may_open(signed_in, "home")
+        else "/my"
+        if acts_as(signed_in, Role.RESIDENT)
         else "/me"
     )
     response = RedirectResponse(local_path(next, landing), status_code=303)
@@ -144,6 +147,8 @@ def logout(
 def me(request: Request, actor: CurrentActor, session: DbSession) -> Response:
     if actor == PUBLIC_ACTOR:
         return RedirectResponse("/login", status_code=303)
+    if acts_as(actor, Role.RESIDENT):
+        return RedirectResponse("/my", status_code=303)  # a resident's page is the portal
     applications = intake.my_applications(actor, session) if acts_as(actor, Role.RESIDENT) else []
     objections = (
         notices.list_objections(actor, session)
@@ -243,4 +248,4 @@ def object_to_row(
             {"notice": notice, "error": error},
             status_code=error.status,
         )
-    return RedirectResponse(f"/me#objection-{objection.id}", status_code=303)
+    return RedirectResponse(f"/my#objection-{objection.id}", status_code=303)

@@ -168,7 +168,7 @@ def test_every_role_does_its_whole_job_in_the_browser(
     resident.get_by_label("编号").fill(str(applications[2]))
     resident.get_by_label("理由").fill("已补交劳动合同，请重新审核")
     resident.get_by_role("button", name="提交异议").click()
-    resident.wait_for_url(f"{server}/me*")
+    resident.wait_for_url(f"{server}/my*")
     assert "已补交劳动合同" in resident.get_by_test_id("objections").inner_text()
 
     # 8. The reviewer upholds it, with a reason.

@@ -46,7 +46,7 @@ def test_staff_land_on_the_console_and_residents_on_their_page(
 ) -> None:
     client.cookies.clear()
     client.get("/login")
-    for username, landing in (("operator", "/console"), ("resident", "/me")):
+    for username, landing in (("operator", "/console"), ("resident", "/my")):
         client.cookies.clear()
         client.get("/login")
         answer = client.post(

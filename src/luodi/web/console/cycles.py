@@ -44,30 +44,10 @@ from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_, _
 from luodi.web.params import ObjectId
 from luodi.web.rendering import check_form, console_actor, done, render
+from luodi.web.words import APPLICATION_STATUS_WORDS, CYCLE_STATUS_WORDS, KIND_WORDS
 
 router = APIRouter()
 
-CYCLE_STATUS_WORDS: dict[str, str] = {
-    CycleStatus.OPEN: N_("受理中"),
-    CycleStatus.ALLOCATED: N_("已分配（公示中）"),
-    CycleStatus.FINAL: N_("结果已确定"),
-}
-APPLICATION_STATUS_WORDS: dict[str, str] = {
-    ApplicationStatus.SUBMITTED: N_("待审核"),
-    ApplicationStatus.VERIFIED: N_("已审核"),
-    ApplicationStatus.RETURNED: N_("已退回"),
-    ApplicationStatus.PLACED: N_("已录取"),
-    ApplicationStatus.WAITLISTED: N_("轮候"),
-    ApplicationStatus.UNPLACED: N_("未录取"),
-    ApplicationStatus.FINAL: N_("结果确定"),
-}
-KIND_WORDS = {
-    ProgramKind.SCHOOL_ADMISSION: N_("积分入学"),
-    ProgramKind.PUBLIC_HOUSING: N_("公租房"),
-    ProgramKind.QUOTA_BENEFIT: N_("名额类待遇"),
-    ProgramKind.TIERED_BENEFIT: N_("分档待遇"),
-    ProgramKind.ENTITLEMENT: N_("资格类待遇"),
-}
 assert KIND_WORDS == KIND_LABELS
 DEADLINE_WORDS = {"overdue": N_("已逾期"), "soon": N_("即将到期")}
 DUE_DAYS = (3, 5, 10)

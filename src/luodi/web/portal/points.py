@@ -1,0 +1,7 @@
+"""Resident portal: points (filled in by issue 17)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
