@@ -55,7 +55,7 @@ def spark():  # type: ignore[no-untyped-def]
         SparkSession.builder.master("local[2]")
         .appName("luodi-policy-test")
         .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
@@ -65,15 +65,15 @@ def spark():  # type: ignore[no-untyped-def]
 
 def test_spark_map_in_arrow_equals_polars(spark) -> None:  # type: ignore[no-untyped-def]
     compiled = CompiledPolicy.from_text(CURRENT.read_text())
-    frame = population(20_000)
+    frame = population(5_000)
     expected = compiled.score(prepare_inputs(frame, compiled.policy), AS_OF).sort("resident_id")
 
     scorer = compiled.arrow_scorer(AS_OF)
-    inputs = spark.createDataFrame(frame.to_arrow()).repartition(8, "town_code")
+    inputs = spark.createDataFrame(frame.to_arrow()).repartition(3, "town_code")
     scored = inputs.mapInArrow(scorer, schema=scorer.spark_schema()).toArrow()
     actual = pl.from_arrow(scored)
     assert isinstance(actual, pl.DataFrame)
     actual = actual.sort("resident_id")
     assert actual.columns == expected.columns
-    assert actual.height == expected.height == 20_000
+    assert actual.height == expected.height == 5_000
     assert actual.equals(expected)
