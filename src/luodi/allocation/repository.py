@@ -18,7 +18,8 @@ from luodi import bulk
 from luodi.allocation.models import AllocationResult, AllocationRun, Outcome
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
-from luodi.programs.models import Application, ProgramCycle
+from luodi.kernels.allocation.programs import Placement
+from luodi.programs.models import Application, CycleStatus, ProgramCycle
 from luodi.registry import repository as registry_repository
 from luodi.registry.models import Child, Resident, Town
 
@@ -100,6 +101,16 @@ def result_page(session: Session, run_id: int, offset: int, limit: int) -> list[
 # --- who an allocation reads: only the people of the cycle's applications -----------------
 
 
+APPLICATION_SCHEMA = {
+    "application_id": pl.Int64,
+    "applicant": pl.Int64,
+    "child_id": pl.Int64,
+    "choices": pl.String,
+    "fields": pl.String,
+}
+"""An application as an allocation reads it (``cycle_applications``)."""
+
+
 def cycle_applications(
     session: Session,
     cycle_id: int,
@@ -123,13 +134,7 @@ def cycle_applications(
     return bulk.read_frame(
         session,
         statement.order_by(Application.submitted_at, Application.id),
-        {
-            "application_id": pl.Int64,
-            "applicant": pl.Int64,
-            "child_id": pl.Int64,
-            "choices": pl.String,
-            "fields": pl.String,
-        },
+        APPLICATION_SCHEMA,
     )
 
 
@@ -237,3 +242,52 @@ def names(
         {"child_id": pl.Int64, "child_id_number": pl.String, "child_name": pl.String},
     )
     return residents, children
+
+
+def last_cut_off(
+    session: Session, program_id: str, group: int | None, entry_grade: int | None
+) -> float | None:
+    """The lowest points of an application placed at one of its choices in the latest run
+    of the program's latest decided cycle (allocated or final; of this entry grade for a
+    school), among the applications of ``group`` (those ranked by points) when given: last
+    cycle's cut-off (往年录取线), as its notice shows it. None: no such run or place."""
+    cycle_id = session.scalar(
+        select(ProgramCycle.id)
+        .where(
+            ProgramCycle.program_id == program_id,
+            ProgramCycle.status.in_([CycleStatus.ALLOCATED, CycleStatus.FINAL]),
+            *([ProgramCycle.entry_grade == entry_grade] if entry_grade is not None else []),
+        )
+        .order_by(ProgramCycle.as_of.desc(), ProgramCycle.id.desc())
+        .limit(1)
+    )
+    if cycle_id is None:
+        return None
+    run_id = session.scalar(
+        select(func.max(AllocationRun.id)).where(AllocationRun.cycle_id == cycle_id)
+    )
+    if run_id is None:
+        return None
+    lowest = session.scalar(
+        select(func.min(AllocationResult.points)).where(
+            AllocationResult.run_id == run_id,
+            AllocationResult.outcome == Outcome.PLACED.value,
+            AllocationResult.placement == Placement.CHOICE.value,
+            *([AllocationResult.priority_group == group] if group is not None else []),
+        )
+    )
+    return None if lowest is None else float(lowest)
+
+
+def applications_version(
+    session: Session, cycle_id: int, statuses: Sequence[str]
+) -> tuple[int, int, str]:
+    """How many applications of the cycle are in these states, the highest id and the
+    latest verification: what changes when the cycle's ranked applications change (a cache
+    of their ranking keys is kept while it stays the same)."""
+    row = session.execute(
+        select(func.count(), func.max(Application.id), func.max(Application.verified_at)).where(
+            Application.cycle_id == cycle_id, Application.status.in_(list(statuses))
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0), str(row[2])

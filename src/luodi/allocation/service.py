@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import date
 
 import polars as pl
 from sqlalchemy import select, update
@@ -33,6 +34,7 @@ from luodi.kernels.allocation.programs import (
 )
 from luodi.kernels.masking import mask_id_number, mask_name
 from luodi.kernels.policy import KEY
+from luodi.kernels.policy.expressions import ValueType
 from luodi.programs import context, rules, targets, towns
 from luodi.programs import repository as programs_repository
 from luodi.programs.catalog import cycle_spec
@@ -72,6 +74,15 @@ RESULT_SCHEMA = {
 }
 """A run's results as stored, with who each application is for (ids only)."""
 
+NOT_SCORED = (
+    "不在所用计分批次中（没有有效居住证）",
+    "not in the scoring run used (no valid residence permit)",
+)
+"""Why an application none of whose persons was scored is not eligible (``decide_rules``)."""
+
+APPLICATION_SCHEMA = list(repository.APPLICATION_SCHEMA)
+"""The columns of an application ``applicant_frame`` reads."""
+
 Progress = Callable[[str, int, int], None]
 """(phase, done, total): an allocation reports its steps (``ALLOCATION_STEPS``), each phase
 naming its count (a job's progress bar, ``luodi.jobs``)."""
@@ -94,15 +105,20 @@ def applicant_frame(
     spec: ProgramSpec,
     run_id: int | None,
     application_id: int | None = None,
+    applications: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, scoring_service.StoredScores]:
     """One row per (application, person whose points count): the child's parents for a
     school place, else the applicant; with that person's stored points and inputs. Every
     rankable application of the cycle, or the one ``application_id`` (whatever its state:
-    the verification screen)."""
+    the verification screen), or ``applications`` as given (``repository.cycle_applications``'
+    columns, in the order filed: the entitlement finder's applications a resident has not
+    made, decided by the same code as the cycle's)."""
+    if applications is None:
+        applications = repository.cycle_applications(session, cycle.id, RANKABLE, application_id)
     # Only the people of the cycle's applications (and for a school place their
     # households): never the whole registry.
     frame = (
-        repository.cycle_applications(session, cycle.id, RANKABLE, application_id)
+        applications.select(APPLICATION_SCHEMA)
         .with_row_index(rules.ORDER, offset=1)
         .with_columns(pl.col(rules.ORDER).cast(pl.Int64))
     )
@@ -192,14 +208,38 @@ def application_rules(
     and the application's row (``rules.by_application``: ``rule:<id>``, ``eligible``)."""
     spec = cycle_spec(cycle)
     persons, scores = applicant_frame(actor, session, cycle, spec, None, application_id)
-    input_types = {name: item.type for name, item in scores.compiled.policy.inputs.items()}
+    return decide_rules(spec, input_types(scores), persons, cycle.as_of)
+
+
+def input_types(scores: scoring_service.StoredScores) -> dict[str, ValueType]:
+    """The scoring policy's inputs, typed as the run stores them (the rules' scope)."""
+    return {name: item.type for name, item in scores.compiled.policy.inputs.items()}
+
+
+def decide_rules(
+    spec: ProgramSpec,
+    types: Mapping[str, ValueType],
+    persons: pl.DataFrame,
+    as_of: date,
+    key: str = "application_id",
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The program's rules on ``applicant_frame``'s rows, as an allocation decides them: the
+    persons' evaluated rows (``rules.evaluate``) and one row per application
+    (``rules.by_application``, by ``key``); ``types``: the policy's inputs
+    (``input_types``). A person not in the scoring run counts for nothing but an
+    entitlement (no points matter there): an application none of whose persons was scored has
+    no row (``NOT_SCORED`` says why)."""
+    # An entitlement is no points matter: a child is decided by its parents' facts whether
+    # or not the parent who registered it was scored (the rules name what counts).
     scored = (
         persons
         if spec.kind is ProgramKind.ENTITLEMENT
         else persons.filter(pl.col("points").is_not_null())
     )
-    evaluated = rules.evaluate(spec, input_types, scored, cycle.as_of)
-    return evaluated, rules.by_application(spec, evaluated)
+    evaluated = rules.evaluate(spec, types, scored, as_of)
+    # Per application (a child: its two parents): each condition met by either person, the
+    # higher points, the tie-break values of the person whose points are used.
+    return evaluated, rules.by_application(spec, evaluated, key)
 
 
 def allocate_cycle(
@@ -237,19 +277,8 @@ def allocate(
         raise Invalid(
             f"周期 {cycle.id} 没有已审核的申请", f"cycle {cycle.id} has no verified application"
         )
-    input_types = {name: item.type for name, item in scores.compiled.policy.inputs.items()}
-    rules.check_rules(spec, input_types, scores.run.policy_id)
-    # An entitlement is no points matter: a child is decided by its parents' facts whether
-    # or not the parent who registered it was scored (the rules name what counts).
-    scored = (
-        persons
-        if spec.kind is ProgramKind.ENTITLEMENT
-        else persons.filter(pl.col("points").is_not_null())
-    )
-    evaluated = rules.evaluate(spec, input_types, scored, cycle.as_of)
-    # Per application (a child: its two parents): each condition met by either person, the
-    # higher points, the tie-break values of the person whose points are used.
-    best = rules.by_application(spec, evaluated)
+    rules.check_rules(spec, input_types(scores), scores.run.policy_id)
+    best = decide_rules(spec, input_types(scores), persons, cycle.as_of)[1]
     missing = persons.filter(~pl.col("application_id").is_in(best["application_id"].implode()))
     missing = missing.unique("application_id").select("application_id", rules.ORDER)
     applicants = best.sort(rules.ORDER)
@@ -287,8 +316,8 @@ def allocate(
             missing.select(
                 "application_id",
                 outcome=pl.lit(Outcome.INELIGIBLE.value),
-                reason_zh=pl.lit("不在所用计分批次中（没有有效居住证）"),
-                reason_en=pl.lit("not in the scoring run used (no valid residence permit)"),
+                reason_zh=pl.lit(NOT_SCORED[0]),
+                reason_en=pl.lit(NOT_SCORED[1]),
             ),
         ],
         how="diagonal_relaxed",

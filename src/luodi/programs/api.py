@@ -17,7 +17,7 @@ from luodi.allocation import service as allocation
 from luodi.allocation.models import AllocationRun
 from luodi.notices import deadlines
 from luodi.notices import service as notices
-from luodi.programs import catalog, intake, service
+from luodi.programs import catalog, finder, intake, service
 from luodi.programs import deadlines as program_deadlines
 from luodi.programs.deadlines import OVERDUE_LABELS
 from luodi.programs.models import Application, ApplicationStatus
@@ -267,6 +267,15 @@ def get_application(
 def my_applications(actor: CurrentActor, session: DbSession) -> list[dict[str, Any]]:
     """本人的申请 / a resident's own applications."""
     return [_application(session, a) for a in intake.my_applications(actor, session)]
+
+
+@router.get("/my/entitlements")
+def my_entitlements(actor: CurrentActor, session: DbSession) -> dict[str, Any]:
+    """可享待遇：本人及子女对每个项目现在是否符合、缺哪项条件、还差多少；排序项目的往年录取线与
+    今天的排名（与分配同一套规则计算）/ the entitlement finder: for self and each child, every
+    program — eligible now, not yet or not eligible, the conditions missing and how far away,
+    last cycle's cut-off and today's rank (decided by the allocation's own rules)."""
+    return finder.find(actor, session).as_dict()
 
 
 @router.get("/overdue")

@@ -19,7 +19,7 @@ from luodi import bulk
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.errors import NotFound
-from luodi.programs.models import Application, ProgramCycle
+from luodi.programs.models import Application, CycleStatus, ProgramCycle
 from luodi.registry import repository as registry_repository
 from luodi.registry.models import Child, Resident, Town
 
@@ -196,3 +196,42 @@ def application_counts(
     for cycle_id, status, count in session.execute(statement):
         counts.setdefault(cycle_id, {})[status] = count
     return counts
+
+
+def own_resident(session: Session, actor: Actor) -> int | None:
+    """The registry id of a resident actor (none for anybody else, or a resident whose ID
+    number is not, or no longer, in the registry)."""
+    found = session.execute(select(scopes.resident_of_actor(actor))).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+CHILD_COLUMNS = {
+    "child_id": pl.Int64,
+    "child_name": pl.String,
+    "child_birth_date": pl.Date,
+    "child_grade": pl.Int64,
+}
+
+
+def own_children(session: Session, resident_id: int) -> pl.DataFrame:
+    """``CHILD_COLUMNS`` of the children whose registered parent (or second parent) the
+    resident is (the children feed's two), oldest first; by the indexed parent columns."""
+    return bulk.read_frame(
+        session,
+        select(Child.id, Child.name, Child.birth_date, Child.grade)
+        .where((Child.parent_id == resident_id) | (Child.second_parent_id == resident_id))
+        .order_by(Child.birth_date, Child.id),
+        CHILD_COLUMNS,
+    )
+
+
+def open_cycles(session: Session) -> list[ProgramCycle]:
+    """The cycles taking or deciding applications (status open), newest first: cycles are
+    public (what is open, when); a city has a handful at a time."""
+    return list(
+        session.scalars(
+            select(ProgramCycle)
+            .where(ProgramCycle.status == CycleStatus.OPEN)
+            .order_by(ProgramCycle.opens.desc(), ProgramCycle.id.desc())
+        )
+    )

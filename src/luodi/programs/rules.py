@@ -145,6 +145,15 @@ def names_read(spec: ProgramSpec) -> set[str]:
     return found | {share.by for share in spec.cost_shares if share.by}
 
 
+def names_in(spec: ProgramSpec, text: str) -> set[str]:
+    """The names one rule reads, as evaluated (settings replaced by their values)."""
+    try:
+        tree = ast.parse(written(spec, text).strip(), mode="eval")
+    except SyntaxError:
+        return set()  # refused by check_rules, with where
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
 def check_rules(spec: ProgramSpec, input_types: Mapping[str, ValueType], policy: str) -> None:
     """Every rule parses and names only what the applicant's context, the scoring policy and
     the program provide; an unknown word is named with the nearest known one."""
