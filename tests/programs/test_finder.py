@@ -9,14 +9,24 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from luodi.allocation import service as allocation
+from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
+from luodi.errors import NotFound
 from luodi.kernels.policy.document import Policy
 from luodi.policy.service import find_policy
-from luodi.programs import finder, rules
+from luodi.programs import finder, intake, rules
+from luodi.programs import service as programs
 from luodi.programs.cases import CASE, case_frame
+from luodi.programs.catalog import load_programs
 from luodi.programs.spec import ProgramSpec, load_program_spec
+from luodi.registry.loading import load_city
+from luodi.registry.models import Resident
+from luodi.scoring import service as scoring_service
 from luodi.settings import SHIPPED_POLICY_DIR, SHIPPED_PROGRAM_DIR
+from tests import family_city as city
 
 SHIPPED = sorted(SHIPPED_PROGRAM_DIR.glob("*.yaml"))
 
@@ -68,3 +78,87 @@ def test_the_finder_and_the_allocation_agree_on_every_case(path: Path, index: in
     assert (verdict.standing is finder.Standing.ELIGIBLE) is (
         verdict.eligible and verdict.below_tiers is None
     )
+
+
+# --- on the registry: the family city (tests/family_city.py) --------------------------------
+
+TODAY = date(2026, 3, 1)
+PERMITS = (
+    "permit_number,id_number,town_code,issue_date,expiry_date\n"
+    f"P1,{city.FATHER},{city.ZHOUXIANG},2025-06-01,2030-06-01\n"
+    f"P2,{city.MOTHER},{city.ZHOUXIANG},2020-01-01,2030-01-01\n"
+)
+
+
+def test_a_parent_finds_the_gaps_and_the_childrens_programs(
+    session: Session, tmp_path: Path
+) -> None:
+    """The father of the family city (a permit since June 2025, no social insurance record)
+    and his two children: the number and time gaps in words, the children's programs, and on
+    an open cycle the same decision as the allocation's, with today's rank."""
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path, permits=PERMITS))
+    policy = find_policy("zj-cixi", TODAY)
+    scoring_service.score_registry(SYSTEM_ACTOR, session, policy, TODAY)
+    father = Actor("father", Role.RESIDENT, id_number=city.FATHER)
+    found = finder.find(father, session, today=TODAY)
+    me, *children = found.sections
+    assert me.child_id is None
+    assert len(children) == 2 and {c.name for c in children} == {"一", "二"}
+    assert all(
+        sorted(card.program_id for card in section.cards)
+        == ["child-medical-insurance", "school-entry"]
+        for section in children
+    )
+    # A number gap in the input's unit, from the stored inputs of the latest run.
+    mine = scoring_service.stored_scores(
+        SYSTEM_ACTOR, session, [_resident(session, city.FATHER)], policy_id="zj-cixi"
+    ).frame.row(0, named=True)
+    rental = next(card for card in me.cards if card.program_id == "public-rental")
+    insured = next(c for c in rental.verdict.missing if c.rule_id == "insured_one_year")
+    (gap,) = insured.gaps
+    held = mine["social_insurance_months"]
+    assert (gap.current, gap.needed, gap.missing) == (held, 12, 12 - held)
+    assert gap.zh.startswith(f"还差 {12 - held} 个月") and "在浙累计缴纳社保月数" in gap.zh
+    assert gap.en.startswith(f"{12 - held} months short")
+    # A time gap: registered in June 2025, a year on 1 June 2026 (a school place for a child).
+    school = next(card for card in children[0].cards if card.program_id == "school-entry")
+    year = next(c for c in school.verdict.missing if c.rule_id == "permit_one_year")
+    assert year.possible and year.gaps[0].by_time and year.gaps[0].met_on == date(2026, 6, 1)
+    assert "2026-06-01" in year.gaps[0].zh
+    # An open cycle: decided as the allocation decides the application once filed.
+    cycle = programs.open_cycle(
+        SYSTEM_ACTOR, session, "health-check", "finder", TODAY, TODAY, TODAY, places=2
+    )
+    before = _card(finder.find(father, session, today=TODAY), "health-check")
+    assert before.cycle_id == cycle.id and before.accepting
+    # A frontline worker of a union employer in one of the towns: eligible; nobody has applied
+    # yet, so first of one (the ranks are the eligible applications').
+    assert before.verdict.eligible and (before.rank, before.ranked) == (1, 1)
+    (filed,) = intake.submit_applications(
+        SYSTEM_ACTOR, session, cycle.id, [{"id_number": city.FATHER}], today=TODAY
+    )
+    decided = allocation.application_rules(SYSTEM_ACTOR, session, cycle, filed)[1].row(
+        0, named=True
+    )
+    spec = load_programs()["health-check"][0]
+    assert before.verdict.failed == sorted(
+        rule.id for rule in spec.eligibility if not decided[f"rule:{rule.id}"]
+    )
+    assert before.verdict.eligible is bool(decided["eligible"])
+    intake.verify_all(SYSTEM_ACTOR, session, cycle.id)
+    after = _card(finder.find(father, session, today=TODAY), "health-check")
+    # His own application, now verified, is the one ranked: not counted twice.
+    assert (after.rank, after.ranked) == (1, 1)
+
+
+def _card(found: finder.Finding, program_id: str) -> finder.Card:
+    return next(card for card in found.sections[0].cards if card.program_id == program_id)
+
+
+def _resident(session: Session, id_number: str) -> int:
+    return int(session.scalars(select(Resident.id).where(Resident.id_number == id_number)).one())
+
+
+def test_a_non_resident_finds_nothing(session: Session) -> None:
+    with pytest.raises(NotFound):
+        finder.find(SYSTEM_ACTOR, session)

@@ -633,7 +633,7 @@ def _judge(
         rank = ranked = None
         if stored and spec.kind in RANKED and verdict.eligible:
             mine = decided.filter(pl.col("application_id") == application_id)
-            rank, ranked = _rank_today(session, cycle, spec, scores, mine, me, subjects)
+            rank, ranked = _rank_today(session, cycle, spec, scores, mine, me)
         cards.append(
             Card(
                 spec.id,
@@ -669,7 +669,6 @@ def _rank_today(
     scores: Any,
     mine: pl.DataFrame,
     me: int,
-    subjects: list[int | None],
 ) -> tuple[int | None, int | None]:
     """The rank the application would have among the cycle's eligible applications today
     (group, points, tie-breaks: the order of the allocation; the lottery decides exact ties,
@@ -679,7 +678,9 @@ def _rank_today(
     others = _KEYS.get(cache_key)
     if others is None:
         persons, _ = allocation.applicant_frame(SYSTEM_ACTOR, session, cycle, spec, scores.run.id)
-        decided = allocation.decide_rules(spec, allocation.input_types(scores), persons, cycle.as_of)[1]
+        decided = allocation.decide_rules(
+            spec, allocation.input_types(scores), persons, cycle.as_of
+        )[1]
         tie_columns = [f"tie:{index}" for index in range(len(spec.tie_breaks))]
         others = decided.filter(pl.col("eligible")).select(
             "applicant", "child_id", "priority_group", rules.POINTS, *tie_columns

@@ -4,12 +4,14 @@ words; staff find no such page; nobody sees another's children."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 from sqlalchemy import Engine
 
 from luodi.auth import service as auth_service
@@ -17,6 +19,8 @@ from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
 from luodi.programs.catalog import load_programs
 from luodi.programs.finder import PER_CHILD
+from tests.web.browser import check_page
+from tests.web.browser import sign_in as sign_in_page
 from tests.web.conftest import PASSWORD, sign_in
 from tests.web.console.test_shell import page_client
 
@@ -62,7 +66,10 @@ def test_every_program_for_self_and_each_own_child(
     assert len(found["children"]) == len(family["children"]) > 0
     for child in found["children"]:
         assert sorted(card["program"] for card in child["programs"]) == for_child
-    for card in [*found["self"]["programs"], *[c for ch in found["children"] for c in ch["programs"]]]:
+    for card in [
+        *found["self"]["programs"],
+        *[c for ch in found["children"] for c in ch["programs"]],
+    ]:
         failed = [c["rule"] for c in card["conditions"] if c["state"] == "failed"]
         assert card["failed"] == sorted(failed)
         assert (card["standing"] == "eligible") is (card["eligible"] and not card["below_tiers"])
@@ -107,3 +114,35 @@ def test_a_resident_sees_only_own_children(
     # The parent's children are the parent's only: another resident's page has none of them.
     for child in found["children"]:
         assert f'data-testid="subject-child-{child["child_id"]}"' not in other.text
+
+
+@pytest.mark.browser
+def test_the_finder_in_a_browser(
+    pages_on_one_database: None, server: str, browser: Any, parent: Actor, found: dict[str, Any]
+) -> None:
+    """On a phone: a card per program with its standing in words, each child's section; the
+    English switch and 长辈版 (the met conditions hidden); axe-core clean, no sideways scroll."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    sign_in_page(page, server, "parent", PASSWORD)
+    page.goto(f"{server}/my/entitlements")
+    expect(page.get_by_role("heading", level=1)).to_have_text("可享待遇")
+    health = page.get_by_test_id("subject-self").get_by_test_id("program-health-check")
+    expect(health.get_by_test_id("standing")).to_be_visible()
+    card = next(c for c in found["self"]["programs"] if c["program"] == "health-check")
+    for condition in card["conditions"]:
+        if condition["state"] == "failed":
+            expect(health.get_by_test_id(f"missing-{condition['rule']}")).to_contain_text(
+                condition["label_zh"]
+            )
+    expect(page.locator('[data-testid^="subject-child-"]')).to_have_count(len(found["children"]))
+    check_page(page, "portal-entitlements")
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("What I can get")
+    page.get_by_role("link", name="中文").click()
+    page.get_by_test_id("large-text").click()
+    expect(page.locator("body")).to_have_class(re.compile("large-text"))
+    expect(page.locator(".entitlement details.secondary").first).to_be_hidden()
+    check_page(page, "portal-entitlements-larger-text")
+    page.get_by_test_id("large-text").click()
+    expect(page.locator("body")).not_to_have_class(re.compile("large-text"))
+    page.close()

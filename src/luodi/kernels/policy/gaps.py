@@ -8,7 +8,7 @@ span of time up to the as-of date (``years_between(d, as_of)``, ``months_between
 ``days_between``: it grows as days pass) falls short by ``threshold - quantity``: it holds
 once that much is added. Every other failing part (a yes/no fact, a value from a list, an
 upper bound, an unknown value) cannot be met by waiting. ``and`` needs every part, ``or``
-its nearest branch (the one with the fewest shortfalls).
+its nearest branch (the fewest shortfalls, then the least missing).
 """
 
 from __future__ import annotations
@@ -24,10 +24,8 @@ from luodi.kernels.policy.expressions import (
     AS_OF,
     Call,
     Comparison,
-    Constant,
     Logic,
     Name,
-    Negative,
     Node,
 )
 
@@ -91,9 +89,7 @@ def _constant(node: Node, env: Mapping[str, Any]) -> float | None:
     """A threshold: a number written in the rule (or computed from ``as_of`` alone)."""
     if node.names() - {AS_OF}:
         return None
-    if isinstance(node, Constant | Negative | Call) or not node.names():
-        return _number(value_of(node, env))
-    return None
+    return _number(value_of(node, env))
 
 
 def _met_on(call: Call, needed: float, env: Mapping[str, Any]) -> date | None:
@@ -168,7 +164,10 @@ def remedy(node: Node, env: Mapping[str, Any]) -> Remedy:
         possible = [part for part in parts if part.possible]
         if not possible:
             return NEVER
-        return min(possible, key=lambda part: len(part.shortfalls))
+        return min(
+            possible,
+            key=lambda part: (len(part.shortfalls), sum(gap.missing for gap in part.shortfalls)),
+        )
     if isinstance(node, Comparison) and len(node.operators) == 1:
         found = _shortfall(node, env)
         return Remedy(True, (found,)) if found is not None else NEVER

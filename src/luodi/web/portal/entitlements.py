@@ -18,7 +18,7 @@ router = APIRouter()
 
 STANDING_WORDS = {
     finder.Standing.ELIGIBLE: N_("现在符合"),
-    finder.Standing.NOT_YET: N_("暂不符合，可以等到"),
+    finder.Standing.NOT_YET: N_("暂不符合，等待可满足"),
     finder.Standing.NOT_ELIGIBLE: N_("不符合"),
 }
 STANDING_CLASSES = {
