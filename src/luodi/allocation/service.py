@@ -106,13 +106,16 @@ def applicant_frame(
     run_id: int | None,
     application_id: int | None = None,
     applications: pl.DataFrame | None = None,
+    scores: scoring_service.StoredScores | None = None,
 ) -> tuple[pl.DataFrame, scoring_service.StoredScores]:
     """One row per (application, person whose points count): the child's parents for a
     school place, else the applicant; with that person's stored points and inputs. Every
     rankable application of the cycle, or the one ``application_id`` (whatever its state:
     the verification screen), or ``applications`` as given (``repository.cycle_applications``'
     columns, in the order filed: the entitlement finder's applications a resident has not
-    made, decided by the same code as the cycle's)."""
+    made, decided by the same code as the cycle's); ``scores``: the latest run of the
+    program's policy as already read for every person of them (the finder reads it once for
+    all its programs)."""
     if applications is None:
         applications = repository.cycle_applications(session, cycle.id, RANKABLE, application_id)
     # Only the people of the cycle's applications (and for a school place their
@@ -172,9 +175,10 @@ def applicant_frame(
         persons = persons.with_columns(pl.lit(cycle.entry_grade, pl.Int64).alias(rules.ENTRY_GRADE))
     else:
         persons = frame.with_columns(pl.col("applicant").alias(KEY))
-    scores = scoring_service.stored_scores(
-        actor, session, persons[KEY].unique().to_list(), run_id=run_id, policy_id=spec.policy
-    )
+    if scores is None or run_id is not None or scores.run.policy_id != spec.policy:
+        scores = scoring_service.stored_scores(
+            actor, session, persons[KEY].unique().to_list(), run_id=run_id, policy_id=spec.policy
+        )
     persons = persons.join(scores.frame, on=KEY, how="left")
     if spec.fields:
         schema = {name: rules.field_dtype(spec, name) for name in spec.fields}

@@ -43,6 +43,7 @@ from luodi.programs import context, repository, rules
 from luodi.programs.catalog import cycle_spec, load_programs
 from luodi.programs.models import ProgramCycle
 from luodi.programs.spec import ProgramKind, ProgramSpec
+from luodi.scoring import service as scoring_service
 
 RANKED = frozenset(
     {ProgramKind.SCHOOL_ADMISSION, ProgramKind.PUBLIC_HOUSING, ProgramKind.QUOTA_BENEFIT}
@@ -533,7 +534,7 @@ def _applications(spec: ProgramSpec, me: int, children: list[int | None]) -> pl.
     )
 
 
-def _input_labels(scores: Any) -> dict[str, tuple[str, str]]:
+def _input_labels(scores: scoring_service.StoredScores) -> dict[str, tuple[str, str]]:
     return {
         name: (item.label.zh, item.label.en) if item.label else (name, name)
         for name, item in scores.compiled.policy.inputs.items()
@@ -556,6 +557,12 @@ def find(actor: Actor, session: Session, today: date | None = None) -> Finding:
     open_by_program: dict[str, list[ProgramCycle]] = {}
     for cycle in repository.open_cycles(session):
         open_by_program.setdefault(cycle.program_id, []).append(cycle)
+    # The people whose points count (the resident, the children's two parents), read once
+    # per policy for every program of it.
+    people = sorted(
+        {me, *children["parent_id"].drop_nulls(), *children["second_parent_id"].drop_nulls()}
+    )
+    read: dict[str, scoring_service.StoredScores | None] = {}
     unscored = False
     for program_id, (spec, text) in load_programs().items():
         per_child = spec.kind in PER_CHILD
@@ -580,11 +587,18 @@ def find(actor: Actor, session: Session, today: date | None = None) -> Finding:
                 if grade is None or cycle.entry_grade == grade
             ]
             cycle = cycles[0] if cycles else _coming_cycle(spec, text, day, grade)
-            try:
-                cards = _judge(session, cycle, me, whom, day)
-            except NotFound:  # no scoring run of the program's policy yet
+            if spec.policy not in read:
+                try:
+                    read[spec.policy] = scoring_service.stored_scores(
+                        SYSTEM_ACTOR, session, people, policy_id=spec.policy
+                    )
+                except NotFound:  # no scoring run of the program's policy yet
+                    read[spec.policy] = None
+            scores = read[spec.policy]
+            if scores is None:
                 unscored = True
                 continue
+            cards = _judge(session, cycle, me, whom, day, scores)
             for subject, card in zip(whom, cards, strict=True):
                 section = next(s for s in sections if s.child_id == subject)
                 section.cards.append(card)
@@ -592,7 +606,12 @@ def find(actor: Actor, session: Session, today: date | None = None) -> Finding:
 
 
 def _judge(
-    session: Session, cycle: ProgramCycle, me: int, subjects: list[int | None], today: date
+    session: Session,
+    cycle: ProgramCycle,
+    me: int,
+    subjects: list[int | None],
+    today: date,
+    stored: scoring_service.StoredScores,
 ) -> list[Card]:
     """The cards of ``subjects`` (children, or None: the resident) in one cycle: their
     applications decided together, as the allocation decides a cycle's."""
@@ -603,7 +622,7 @@ def _judge(
     # who the applications are for came from the signed-in resident and the registry, and a
     # gap shows only the resident's own values.
     persons, scores = allocation.applicant_frame(
-        SYSTEM_ACTOR, session, cycle, spec, None, applications=frame
+        SYSTEM_ACTOR, session, cycle, spec, None, applications=frame, scores=stored
     )
     input_types = allocation.input_types(scores)
     evaluated, decided = allocation.decide_rules(spec, input_types, persons, cycle.as_of)
@@ -666,7 +685,7 @@ def _rank_today(
     session: Session,
     cycle: ProgramCycle,
     spec: ProgramSpec,
-    scores: Any,
+    scores: scoring_service.StoredScores,
     mine: pl.DataFrame,
     me: int,
 ) -> tuple[int | None, int | None]:

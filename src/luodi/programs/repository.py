@@ -210,6 +210,8 @@ CHILD_COLUMNS = {
     "child_name": pl.String,
     "child_birth_date": pl.Date,
     "child_grade": pl.Int64,
+    "parent_id": pl.Int64,
+    "second_parent_id": pl.Int64,
 }
 
 
@@ -218,7 +220,14 @@ def own_children(session: Session, resident_id: int) -> pl.DataFrame:
     resident is (the children feed's two), oldest first; by the indexed parent columns."""
     return bulk.read_frame(
         session,
-        select(Child.id, Child.name, Child.birth_date, Child.grade)
+        select(
+            Child.id,
+            Child.name,
+            Child.birth_date,
+            Child.grade,
+            Child.parent_id,
+            Child.second_parent_id,
+        )
         .where((Child.parent_id == resident_id) | (Child.second_parent_id == resident_id))
         .order_by(Child.birth_date, Child.id),
         CHILD_COLUMNS,
