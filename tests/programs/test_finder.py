@@ -101,6 +101,8 @@ def test_a_parent_finds_the_gaps_and_the_childrens_programs(
     scoring_service.score_registry(SYSTEM_ACTOR, session, policy, TODAY)
     father = Actor("father", Role.RESIDENT, id_number=city.FATHER)
     found = finder.find(father, session, today=TODAY)
+    # Nothing written since: the same finding (every change is audited, and ends it).
+    assert finder.find(father, session, today=TODAY) is found
     me, *children = found.sections
     assert me.child_id is None
     assert len(children) == 2 and {c.name for c in children} == {"一", "二"}
@@ -129,6 +131,7 @@ def test_a_parent_finds_the_gaps_and_the_childrens_programs(
     cycle = programs.open_cycle(
         SYSTEM_ACTOR, session, "health-check", "finder", TODAY, TODAY, TODAY, places=2
     )
+    assert _card(found, "health-check").cycle_id is None  # none was open: as of today
     before = _card(finder.find(father, session, today=TODAY), "health-check")
     assert before.cycle_id == cycle.id and before.accepting
     # A frontline worker of a union employer in one of the towns: eligible; nobody has applied

@@ -141,12 +141,15 @@ def cycle_applications(
 PERSON_SCHEMA = {"resident_id": pl.Int64, "household_id": pl.Int64, "town_code": pl.String}
 
 
-def earlier_grants(session: Session, cycle: ProgramCycle) -> pl.DataFrame:
+def earlier_grants(
+    session: Session, cycle: ProgramCycle, resident_ids: Sequence[int] | None = None
+) -> pl.DataFrame:
     """``resident_id`` and ``value`` (``granted_for``) of every grant of the cycle's program
     in the latest run of each of its other cycles (a final cycle's is its final run): what a
     once-only benefit was already given for. Not only final runs: two cycles allocated before
     either was final each granted the same level to the same person (the 3,000 yuan twice).
-    A grant a later re-run withdraws stops counting when that run is made."""
+    A grant a later re-run withdraws stops counting when that run is made. ``resident_ids``:
+    only theirs (a few applicants: not every grant of the program)."""
     latest = (
         select(func.max(AllocationRun.id))
         .join(ProgramCycle, ProgramCycle.id == AllocationRun.cycle_id)
@@ -161,6 +164,11 @@ def earlier_grants(session: Session, cycle: ProgramCycle) -> pl.DataFrame:
             AllocationResult.run_id.in_(latest),
             AllocationResult.outcome == Outcome.PLACED.value,
             AllocationResult.granted_for.is_not(None),
+            *(
+                [bulk.among(session, Application.resident_id, sorted(set(resident_ids)))]
+                if resident_ids is not None
+                else []
+            ),
         ),
         {"resident_id": pl.Int64, "value": pl.String},
     )
@@ -244,13 +252,9 @@ def names(
     return residents, children
 
 
-def last_cut_off(
-    session: Session, program_id: str, group: int | None, entry_grade: int | None
-) -> float | None:
-    """The lowest points of an application placed at one of its choices in the latest run
-    of the program's latest decided cycle (allocated or final; of this entry grade for a
-    school), among the applications of ``group`` (those ranked by points) when given: last
-    cycle's cut-off (往年录取线), as its notice shows it. None: no such run or place."""
+def last_decided_run(session: Session, program_id: str, entry_grade: int | None) -> int | None:
+    """The latest run of the program's latest decided cycle (allocated or final; of this entry
+    grade for a school), if any."""
     cycle_id = session.scalar(
         select(ProgramCycle.id)
         .where(
@@ -263,11 +267,15 @@ def last_cut_off(
     )
     if cycle_id is None:
         return None
-    run_id = session.scalar(
+    return session.scalar(
         select(func.max(AllocationRun.id)).where(AllocationRun.cycle_id == cycle_id)
     )
-    if run_id is None:
-        return None
+
+
+def lowest_placed(session: Session, run_id: int, group: int | None) -> float | None:
+    """The lowest points of an application the run placed at one of its choices, among the
+    applications of ``group`` (those ranked by points) when given: the run's cut-off
+    (录取线), as its notice shows it. None: nobody placed so."""
     lowest = session.scalar(
         select(func.min(AllocationResult.points)).where(
             AllocationResult.run_id == run_id,

@@ -116,6 +116,7 @@ def applicant_frame(
     made, decided by the same code as the cycle's); ``scores``: the latest run of the
     program's policy as already read for every person of them (the finder reads it once for
     all its programs)."""
+    given = applications is not None
     if applications is None:
         applications = repository.cycle_applications(session, cycle.id, RANKABLE, application_id)
     # Only the people of the cycle's applications (and for a school place their
@@ -199,7 +200,9 @@ def applicant_frame(
         family=family,
         words_read=words_read,
         # Once per person per value (the education subsidy's level): what was granted before.
-        granted=repository.earlier_grants(session, cycle) if spec.once_per else None,
+        granted=repository.earlier_grants(session, cycle, applicant_ids if given else None)
+        if spec.once_per
+        else None,
     )
     return persons, scores
 

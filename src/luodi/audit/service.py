@@ -157,6 +157,22 @@ class ChainCheck:
 _CHAIN = AuditEntry.__table__.c
 
 
+def chain_head(session: Session) -> tuple[int, str] | None:
+    """The last entry's place and hash (None: an empty chain). Every change is audited in its
+    own transaction, so this names the state of everything written: a cache of what is
+    computed from the database (the entitlement finder) is valid while it stays the same
+    (the hash tells one database's chain from another's)."""
+    row = session.execute(
+        select(_CHAIN.seq, _CHAIN.hash).order_by(_CHAIN.seq.desc()).limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def chain_origin(session: Session) -> str | None:
+    """The first entry's hash: which database this is (two databases' chains start apart)."""
+    return session.scalar(select(_CHAIN.hash).where(_CHAIN.seq == 1))
+
+
 def _entries(session: Session) -> Iterator[Any]:
     """The entries in order as plain rows of their columns (half the time of ORM objects:
     a chain of 100,000 entries is read in about four seconds)."""

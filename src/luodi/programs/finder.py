@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from threading import Lock
 from typing import Any
 
 import polars as pl
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session
 from luodi import workdays
 from luodi.allocation import repository as allocation_repository
 from luodi.allocation import service as allocation
+from luodi.audit import service as audit
 from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.auth.permissions import acts_as
 from luodi.errors import NotFound
@@ -541,6 +544,14 @@ def _input_labels(scores: scoring_service.StoredScores) -> dict[str, tuple[str, 
     }
 
 
+FINDINGS_KEPT = 4096
+_KEEPING = Lock()
+_FINDINGS: OrderedDict[tuple[Any, ...], Finding] = OrderedDict()
+"""Findings already made, by (resident, day, the audit chain's head): every change of what a
+finding reads (the registry, the facts, a scoring run, a cycle, an application) is audited,
+so a finding stays true until the chain grows (or the day changes)."""
+
+
 def find(actor: Actor, session: Session, today: date | None = None) -> Finding:
     """Every program of the city for the signed-in resident and each of their children."""
     # Only a resident has entitlements of their own: anybody else finds no such thing.
@@ -548,6 +559,21 @@ def find(actor: Actor, session: Session, today: date | None = None) -> Finding:
     if me is None:
         raise NotFound("登记库中没有您的记录，请到服务中心核对", "you are not in the registry")
     day = today or workdays.today()
+    key = (me, day, audit.chain_head(session))
+    with _KEEPING:
+        kept = _FINDINGS.get(key)
+        if kept is not None:
+            _FINDINGS.move_to_end(key)
+            return kept
+    found = _find(session, me, day)
+    with _KEEPING:
+        _FINDINGS[key] = found
+        while len(_FINDINGS) > FINDINGS_KEPT:
+            _FINDINGS.popitem(last=False)
+    return found
+
+
+def _find(session: Session, me: int, day: date) -> Finding:
     children = repository.own_children(session, me)
     child_rows = children.iter_rows(named=True)
     sections = [Section(None, None)] + [
@@ -639,13 +665,7 @@ def _judge(
     )
     stored = cycle.id is not None
     group = spec.groups[-1].group if spec.groups else None
-    cut_off = (
-        allocation_repository.last_cut_off(
-            session, spec.id, group, cycle.entry_grade if spec.school else None
-        )
-        if spec.kind in RANKED
-        else None
-    )
+    cut_off = _cut_off(session, spec, group, cycle.entry_grade) if spec.kind in RANKED else None
     cards = []
     for application_id in keys:
         verdict = found[application_id]
@@ -675,9 +695,37 @@ def _judge(
     return cards
 
 
-_KEYS: dict[tuple[int, int, tuple[int, int, str]], pl.DataFrame] = {}
-"""The ranking keys of a cycle's eligible applications, per (cycle, scoring run, the
-applications' version): computed once while none of them changes (a page must not decide
+_CUT_OFFS: dict[tuple[Any, ...], float | None] = {}
+"""Runs' cut-offs, by (database, run, group): a run never changes once made."""
+
+
+def _cut_off(
+    session: Session, spec: ProgramSpec, group: int | None, grade: int | None
+) -> float | None:
+    """Last cycle's cut-off: the lowest points placed at a choice in the latest run of the
+    program's latest decided cycle (of the grade for a school), among the group ranked by
+    points."""
+    run_id = allocation_repository.last_decided_run(
+        session, spec.id, grade if spec.school is not None else None
+    )
+    if run_id is None:
+        return None
+    key = (audit.chain_origin(session), run_id, group)
+    with _KEEPING:
+        if key in _CUT_OFFS:
+            return _CUT_OFFS[key]
+    lowest = allocation_repository.lowest_placed(session, run_id, group)
+    with _KEEPING:
+        if len(_CUT_OFFS) > RANKINGS_KEPT * 8:
+            _CUT_OFFS.clear()
+        _CUT_OFFS[key] = lowest
+    return lowest
+
+
+RANKINGS_KEPT = 32
+_KEYS: dict[tuple[Any, ...], pl.DataFrame] = {}
+"""The ranking keys of a cycle's eligible applications, per (database, cycle, scoring run,
+the applications' version): computed once while none of them changes (a page must not decide
 the whole cycle on every visit)."""
 
 
@@ -693,8 +741,9 @@ def _rank_today(
     (group, points, tie-breaks: the order of the allocation; the lottery decides exact ties,
     so a tie counts the others first), and how many it is ranked among."""
     version = allocation_repository.applications_version(session, cycle.id, allocation.RANKABLE)
-    cache_key = (cycle.id, scores.run.id, version)
-    others = _KEYS.get(cache_key)
+    cache_key = (audit.chain_origin(session), cycle.id, scores.run.id, version)
+    with _KEEPING:
+        others = _KEYS.get(cache_key)
     if others is None:
         persons, _ = allocation.applicant_frame(SYSTEM_ACTOR, session, cycle, spec, scores.run.id)
         decided = allocation.decide_rules(
@@ -704,9 +753,10 @@ def _rank_today(
         others = decided.filter(pl.col("eligible")).select(
             "applicant", "child_id", "priority_group", rules.POINTS, *tie_columns
         )
-        if len(_KEYS) > 32:
-            _KEYS.clear()
-        _KEYS[cache_key] = others
+        with _KEEPING:
+            if len(_KEYS) > RANKINGS_KEPT:
+                _KEYS.clear()
+            _KEYS[cache_key] = others
     row = mine.row(0, named=True)
     # The subject's own application of the cycle, if filed (by either parent for a child),
     # is this one: not counted twice.
