@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 import polars as pl
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from luodi import bulk
@@ -27,6 +27,7 @@ from luodi.kernels.allocation import Method
 from luodi.kernels.allocation.programs import (
     Kind,
     Label,
+    Placement,
     ProgramRules,
     RentSubsidy,
     SchoolRules,
@@ -760,3 +761,47 @@ def run_diff(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
     # Names only for what changed: the registry is read once, not once per run.
     named = _with_people(actor, session, differences, masked=True)
     return named.select("application_id", "name", "before", "after")
+
+
+def application_results(
+    session: Session, cycle_id: int, application_id: int
+) -> list[tuple[AllocationRun, AllocationResult]]:
+    """Each run of the cycle with its result for one application, oldest run first (the
+    results' key: the run, then the application), for the application's own time line —
+    the caller has read the application in its scope."""
+    runs = session.scalars(
+        select(AllocationRun).where(AllocationRun.cycle_id == cycle_id).order_by(AllocationRun.id)
+    ).all()
+    if not runs:
+        return []
+    results = {
+        result.run_id: result
+        for result in session.scalars(
+            select(AllocationResult).where(
+                AllocationResult.run_id.in_([run.id for run in runs]),
+                AllocationResult.application_id == application_id,
+            )
+        )
+    }
+    return [(run, results[run.id]) for run in runs if run.id in results]
+
+
+def cut_offs(session: Session, run_id: int, priority_group: int | None) -> dict[str, float]:
+    """Target id → the lowest points placed there by rank (at a choice, not by the town) in
+    a run: its 录取线 — of ``priority_group`` only when given (the points-ranked group, not
+    those placed first by route)."""
+    statement = (
+        select(AllocationResult.target_id, func.min(AllocationResult.points))
+        .where(
+            AllocationResult.run_id == run_id,
+            AllocationResult.outcome == Outcome.PLACED.value,
+            AllocationResult.points.is_not(None),
+            AllocationResult.target_id.is_not(None),
+            (AllocationResult.placement == Placement.CHOICE.value)
+            | AllocationResult.placement.is_(None),
+        )
+        .group_by(AllocationResult.target_id)
+    )
+    if priority_group is not None:
+        statement = statement.where(AllocationResult.priority_group == priority_group)
+    return {str(target): float(points) for target, points in session.execute(statement)}

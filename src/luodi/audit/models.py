@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from luodi.db import Base
@@ -10,6 +10,8 @@ from luodi.db import Base
 
 class AuditEntry(Base):
     __tablename__ = "audit_entries"
+    # An object's entries (an application's time line) by one index, not the whole type's.
+    __table_args__ = (Index("ix_audit_entries_object", "object_type", "object_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # seq is unique: two writers racing for the same place in the chain cannot both land,

@@ -383,3 +383,21 @@ def last_times(
         if object_id not in found or moment > found[object_id]:
             found[object_id] = moment
     return found
+
+
+def action_times(
+    session: Session, object_type: str, object_id: object, actions: Sequence[str]
+) -> list[tuple[str, datetime]]:
+    """Which of ``actions`` one object had, and when, oldest first: the actions and times
+    only (an application's time line: verified, returned, corrected), by the object's index;
+    the entries themselves stay for auditors and administrators (``history``)."""
+    statement = (
+        select(AuditEntry.action, AuditEntry.at)
+        .where(
+            AuditEntry.object_type == object_type,
+            AuditEntry.object_id == str(object_id),
+            AuditEntry.action.in_(list(actions)),
+        )
+        .order_by(AuditEntry.seq)
+    )
+    return [(action, datetime.fromisoformat(at)) for action, at in session.execute(statement)]

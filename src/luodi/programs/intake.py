@@ -512,18 +512,7 @@ def correct(
         application.choices = ";".join(_corrected_choices(session, cycle, spec, choices))
     if fields:
         values = json.loads(application.fields)
-        on_behalf = not acts_as(actor, Role.RESIDENT)
-        try:
-            checked = schemas.fields_model(spec, on_behalf).model_validate(dict(fields))
-        except ValidationError as error:
-            problems = _problems_of(error, spec, on_behalf, "fields", 1)
-            first = problems[0]
-            raise Invalid(
-                f"更正未受理：{first.describe('zh')}",
-                f"correction refused: {first.describe('en')}",
-                problems,
-            ) from None
-        values.update(checked.model_dump(include=set(fields)))
+        values.update(checked_fields(spec, not acts_as(actor, Role.RESIDENT), fields))
         application.fields = json.dumps(values, ensure_ascii=False)
     application.status = ApplicationStatus.SUBMITTED
     application.reason = None
@@ -538,6 +527,33 @@ def correct(
         audit.row_state(application),
     )
     return application
+
+
+def checked_fields(
+    spec: ProgramSpec, on_behalf: bool, fields: Mapping[str, Any], refused: str = "更正"
+) -> dict[str, Any]:
+    """The program's own fields given (a correction's, or a resident's task list), checked
+    as an application's are (``schemas.fields_model``; a field the department sets refused
+    for a resident) and typed; ``Invalid`` naming each problem by field."""
+    try:
+        checked = schemas.fields_model(spec, on_behalf).model_validate(dict(fields))
+    except ValidationError as error:
+        problems = _problems_of(error, spec, on_behalf, "fields", 1)
+        first = problems[0]
+        raise Invalid(
+            f"{refused}未受理：{first.describe('zh')}",
+            f"{'correction' if refused == '更正' else 'answers'} refused: {first.describe('en')}",
+            problems,
+        ) from None
+    return checked.model_dump(include=set(fields))
+
+
+def checked_choices(
+    session: Session, cycle: ProgramCycle, spec: ProgramSpec, choices: str
+) -> list[str]:
+    """Choices (``a;b``) checked as an application's are: offered in the cycle, at most
+    ``max_choices``, none repeated; ``Invalid`` on the field ``choices`` otherwise."""
+    return _corrected_choices(session, cycle, spec, choices)
 
 
 def offered_choices(session: Session, cycle: ProgramCycle) -> list[str]:

@@ -97,3 +97,25 @@ class Application(Base):
     verified_by: Mapped[str | None] = mapped_column(String(64))
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+
+
+class ApplicationDraft(Base):
+    """A resident's application not yet submitted (``programs.drafts``): the answers of the
+    task list so far, one per account, cycle and person applied for, so that saving midway
+    and coming back works. Deleted when the application is submitted."""
+
+    __tablename__ = "application_drafts"
+    __table_args__ = (UniqueConstraint("username", "cycle_id", "person"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    """The signed-in account that keeps it (its resident is ``resident_id``)."""
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("program_cycles.id"), index=True)
+    person: Mapped[str] = mapped_column(String(40))
+    """Who it is for: ``self``, or ``child:<id>`` (one of the resident's own children)."""
+    answers: Mapped[str] = mapped_column(Text, default="{}")
+    """The task list's answers as JSON (``drafts.Answers``), as typed: checked on each step
+    and again, by ``intake``, on submission."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())

@@ -19,7 +19,7 @@ from luodi import bulk
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.errors import NotFound
-from luodi.programs.models import Application, CycleStatus, ProgramCycle
+from luodi.programs.models import Application, ApplicationDraft, CycleStatus, ProgramCycle
 from luodi.registry import repository as registry_repository
 from luodi.registry.models import Child, Resident, Town
 
@@ -243,4 +243,24 @@ def open_cycles(session: Session) -> list[ProgramCycle]:
             .where(ProgramCycle.status == CycleStatus.OPEN)
             .order_by(ProgramCycle.opens.desc(), ProgramCycle.id.desc())
         )
+    )
+
+
+def own_child_records(session: Session, resident_id: int) -> list[Child]:
+    """The children whose registered parent (or guardian) ``resident_id`` is — the two the
+    children feed names — by the indexed parent columns; the only children a resident
+    applies for (``intake``: the applicant must be one of the child's two parents)."""
+    return list(
+        session.scalars(
+            select(Child)
+            .where((Child.parent_id == resident_id) | (Child.second_parent_id == resident_id))
+            .order_by(Child.birth_date, Child.id)
+        )
+    )
+
+
+def drafts_of(username: str, cycle_id: int) -> Select[tuple[ApplicationDraft]]:
+    """An account's drafts in a cycle (a draft is its keeper's alone: by account name)."""
+    return select(ApplicationDraft).where(
+        ApplicationDraft.username == username, ApplicationDraft.cycle_id == cycle_id
     )
