@@ -50,6 +50,9 @@ RESIDENT_WRITES = (
     (re.compile(r"^/api/v1/program-cycles/[^/]+/applications$"), 64 * KIB),  # one record
     (re.compile(r"^/api/v1/applications/[^/]+$"), 64 * KIB),  # a correction
     (re.compile(r"^(/api/v1)?/notices/[^/]+/objections$"), 16 * MIB),  # 3 × 5 MB attachments
+    # The portal's application pages: a task list step, a correction of a returned one.
+    (re.compile(r"^/my/apply/[0-9]+/[a-z]+$"), 64 * KIB),
+    (re.compile(r"^/my/applications/[0-9]+/correct$"), 64 * KIB),
 )
 DEPARTMENT_WRITES = ((re.compile(r"^/api/v1/feeds/"), STAFF_WRITE_BYTES),)
 EMPLOYER_WRITES = (

@@ -194,6 +194,19 @@ def existing_application(
     return session.scalars(statement.order_by(Application.id.desc()).limit(1)).one_or_none()
 
 
+def cycle_applications(actor: Actor, session: Session, cycle_id: int) -> list[Application]:
+    """The applications of a cycle the resident reads (filed, or of own children), oldest
+    first."""
+    require(actor, Role.RESIDENT)
+    return list(
+        session.scalars(
+            repository.readable_applications(actor)
+            .where(Application.cycle_id == cycle_id)
+            .order_by(Application.id)
+        )
+    )
+
+
 def save(
     actor: Actor, session: Session, cycle: ProgramCycle, person: Person, answers: Answers
 ) -> ApplicationDraft:

@@ -174,6 +174,9 @@ def application_steps(
         due = deadlines.review_due_on(session, application)
         steps.append(Step("review", "current", None, {"due": due}))
         return steps
+    if not tracked or tracked[-1][0] != "application.verify":
+        # Verified in bulk (``verify_all``: one entry for the cycle) or carried over verified.
+        steps.append(Step("verified", "done", application.verified_at))
     results = allocation.application_results(session, cycle.id, application.id)
     if results:
         run, result = results[-1]

@@ -50,7 +50,7 @@ def upgrade() -> None:
             "username",
             "cycle_id",
             "person",
-            name=op.f("uq_application_drafts_username_cycle_id_person"),
+            name=op.f("uq_application_drafts_username"),
         ),
     )
     with op.batch_alter_table("application_drafts") as batch:

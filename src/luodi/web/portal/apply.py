@@ -194,6 +194,10 @@ def task_list(
         "others": [d for d in kept if person is None or d.person != person.key],
         "person_names": {p.key: p.name for p in people},
         "applied": applied,
+        "submitted": [
+            (application, number_of(application, cycle))
+            for application in drafts.cycle_applications(actor, session, cycle.id)
+        ],
         "applied_number": number_of(applied, cycle) if applied else None,
         "sections": _section_states(spec, person, answers, bool(_closed_problem(cycle, spec))),
         "key": person.key if person else "",
