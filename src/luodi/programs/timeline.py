@@ -141,6 +141,11 @@ def _notice_steps(
     return steps
 
 
+def _to_come() -> list[Step]:
+    """What follows the department's review, not yet reached."""
+    return [Step("allocation", "next"), Step("notice", "next"), Step("final", "next")]
+
+
 def application_steps(
     actor: Actor, session: Session, application: Application, cycle: ProgramCycle
 ) -> list[Step]:
@@ -169,11 +174,11 @@ def application_steps(
         # The latest return waits for the resident (its reason shown with it).
         last = next(i for i in range(len(steps) - 1, -1, -1) if steps[i].kind == "returned")
         steps[last] = Step("returned", "current", steps[last].on, steps[last].data)
-        return steps
+        return steps + _to_come()
     if status == ApplicationStatus.SUBMITTED:
         due = deadlines.review_due_on(session, application)
         steps.append(Step("review", "current", None, {"due": due}))
-        return steps
+        return steps + _to_come()
     if not tracked or tracked[-1][0] != "application.verify":
         # Verified in bulk (``verify_all``: one entry for the cycle) or carried over verified.
         steps.append(Step("verified", "done", application.verified_at))

@@ -19,6 +19,7 @@ from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.auth.models import User
 from luodi.auth.service import actor_of
 from luodi.db import session_scope
+from luodi.notices import service as notices
 from luodi.notices.reasons import OUTCOME_WORDS
 from luodi.policy.service import find_policy
 from luodi.programs import intake
@@ -137,6 +138,21 @@ def test_the_time_line_from_submission_to_outcome(
         assert f"排名第 {rank}" in page
     assert _step(page, "final") == "next"
     assert outcome in {"placed", "unplaced", "ineligible", "waitlisted"}
+
+    with session_scope(loaded_engine) as session:
+        notice = notices.publish(SYSTEM_ACTOR, session, allocation_run_id=run.id)
+        parent = actor_of(session.scalars(select(User).where(User.username == "parent")).one())
+        objection = notices.file_objection(parent, session, notice.id, str(own), "积分有误")
+        notice_id, objection_id = notice.id, objection.id
+    page = client.get(f"/my/applications/{own}").text
+    assert _step(page, "notice") == "current" and f'href="/notices/{notice_id}"' in page
+    assert _step(page, "objection") == "done" and "积分有误" in page
+    assert _step(page, "decision") == "current"  # waiting for the department
+    with session_scope(loaded_engine) as session:
+        notices.review(accounts["edu"], session, objection_id, False, "积分核对无误")
+    page = client.get(f"/my/applications/{own}").text
+    assert _step(page, "decision") == "done"
+    assert re.search(r'data-testid="decision"><strong>异议不成立</strong>：积分核对无误', page)
 
 
 def test_another_parents_application_is_not_found(

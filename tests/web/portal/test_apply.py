@@ -288,6 +288,10 @@ def test_a_cycle_out_of_its_window_takes_no_application(
     assert page.status_code == 200
     assert 'data-testid="apply-closed"' in page.text
     assert f'href="/my/apply/{cycle}/whom' not in page.text
+    client.cookies.set("luodi_lang", "en")
+    english = client.get(f"/my/apply/{cycle}").text
+    client.cookies.delete("luodi_lang")
+    assert "You cannot apply now" in english and "现在不能提交申请" not in english
     child = f"child:{setting['mine']['child_id']}"
     answer = client.post(
         f"/my/apply/{cycle}/whom",
@@ -340,3 +344,6 @@ def test_applying_in_a_browser(
     page.get_by_role("button", name="提交申请").click()
     expect(page.get_by_test_id("application-number")).to_have_text(re.compile(r"^SE-\d{4}-\d{6}$"))
     check_page(page, "portal-apply-submitted")
+    page.get_by_test_id("follow-application").click()
+    expect(page.get_by_test_id("step-review")).to_have_attribute("data-state", "current")
+    check_page(page, "portal-application")
