@@ -16,18 +16,43 @@ from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.errors import Conflict, Invalid, NotFound
 from luodi.programs import drafts, service
 from luodi.programs.drafts import Answers
-from luodi.programs.models import Application, ApplicationDraft
+from luodi.programs.models import Application, ApplicationDraft, ProgramCycle
 from luodi.programs.numbers import application_number, parse_application_number, program_prefix
-from luodi.registry.loading import load_city
-from luodi.registry.models import Child, Resident
+from luodi.registry.models import Child, Household, Resident
+from tests import factories
 
 AS_OF = date(2026, 3, 1)
 
 
-def test_a_draft_is_kept_resumed_and_submitted_through_intake(
-    session: Session, small_city: Path
-) -> None:
-    load_city(SYSTEM_ACTOR, session, small_city, today=AS_OF)
+def _family(session: Session, tmp_path: Path) -> tuple[ProgramCycle, Resident, Child, Child]:
+    """A town with two schools, two parents each with a child, a school cycle open today."""
+    town = factories.town(session)
+    parents = [
+        factories.resident(session, number=factories.id_number(sequence=n), name=name)
+        for n, name in ((101, "张三"), (102, "李四"))
+    ]
+    children = []
+    for n, parent in enumerate(parents, start=1):
+        household = Household(household_number=f"H{n}", town_id=town.id)
+        session.add(household)
+        session.flush()
+        child = Child(
+            household_id=household.id,
+            id_number=factories.id_number(birth=date(2020, 3, 1), sequence=200 + n),
+            name=f"孩子{n}",
+            sex="F",
+            birth_date=date(2020, 3, 1),
+            parent_id=parent.id,
+        )
+        session.add(child)
+        children.append(child)
+    session.flush()
+    schools = tmp_path / "schools.csv"
+    schools.write_text(
+        "school_id,name,town_code,stage,entry_grade,seats\n"
+        f"S1,第一小学,{town.code},primary,1,40\nS2,第二小学,{town.code},primary,1,40\n",
+        encoding="utf-8",
+    )
     today = date.today()
     cycle = service.open_cycle(
         SYSTEM_ACTOR,
@@ -37,13 +62,16 @@ def test_a_draft_is_kept_resumed_and_submitted_through_intake(
         today - timedelta(days=1),
         today + timedelta(days=5),
         AS_OF,
-        targets_file=small_city / "schools.csv",
+        targets_file=schools,
         entry_grade=1,
     )
-    parent, child = session.execute(
-        select(Resident, Child).join(Child, Child.parent_id == Resident.id).limit(1)
-    ).one()
-    stranger = session.scalars(select(Child).where(Child.parent_id != parent.id).limit(1)).one()
+    return cycle, parents[0], children[0], children[1]
+
+
+def test_a_draft_is_kept_resumed_and_submitted_through_intake(
+    session: Session, tmp_path: Path
+) -> None:
+    cycle, parent, child, stranger = _family(session, tmp_path)
     actor = Actor("parent", Role.RESIDENT, id_number=parent.id_number)
 
     offered = drafts.persons(actor, session, cycle)

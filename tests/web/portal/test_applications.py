@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from luodi.allocation import service as allocation
 from luodi.allocation.models import AllocationResult
-from luodi.auth.actor import SYSTEM_ACTOR, Actor
+from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.auth.models import User
 from luodi.auth.service import actor_of
 from luodi.db import session_scope
@@ -35,6 +35,9 @@ from tests.web.portal.applying import (
     parents,
     signed_in,
 )
+
+EDU = Actor("edu", Role.REVIEWER, department="教育局")
+"""The department that checks school applications (no account needed: services take it)."""
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +83,6 @@ def _step(page: str, kind: str) -> str | None:
 def test_the_time_line_from_submission_to_outcome(
     client: TestClient,
     loaded_engine: Engine,
-    accounts: dict[str, Actor],
     filed: dict[str, Any],
 ) -> None:
     signed_in(client, "parent")
@@ -94,7 +96,7 @@ def test_the_time_line_from_submission_to_outcome(
 
     reason = "请补充劳动合同"
     with session_scope(loaded_engine) as session:
-        intake.verify(accounts["edu"], session, [own], approve=False, reason=reason)
+        intake.verify(EDU, session, [own], approve=False, reason=reason)
     page = client.get(f"/my/applications/{own}").text
     assert _step(page, "returned") == "current"
     assert re.search(rf'data-testid="return-reason">[^<]*{reason}', page)
@@ -125,7 +127,7 @@ def test_the_time_line_from_submission_to_outcome(
     assert _step(page, "review") == "current"
 
     with session_scope(loaded_engine) as session:
-        intake.verify_all(accounts["edu"], session, filed["cycle"])
+        intake.verify_all(EDU, session, filed["cycle"])
         run = allocation.allocate_cycle(SYSTEM_ACTOR, session, filed["cycle"], "portal-seed")
         result = session.get_one(AllocationResult, (run.id, own))
         word = OUTCOME_WORDS[ProgramKind.SCHOOL_ADMISSION][result.outcome]
@@ -149,7 +151,7 @@ def test_the_time_line_from_submission_to_outcome(
     assert _step(page, "objection") == "done" and "积分有误" in page
     assert _step(page, "decision") == "current"  # waiting for the department
     with session_scope(loaded_engine) as session:
-        notices.review(accounts["edu"], session, objection_id, False, "积分核对无误")
+        notices.review(EDU, session, objection_id, False, "积分核对无误")
     page = client.get(f"/my/applications/{own}").text
     assert _step(page, "decision") == "done"
     assert re.search(r'data-testid="decision"><strong>异议不成立</strong>：积分核对无误', page)

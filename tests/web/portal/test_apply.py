@@ -329,6 +329,8 @@ def test_applying_in_a_browser(
     page.get_by_role("button", name="保存并继续").click()
     expect(page.get_by_test_id("applying-for")).to_contain_text(setting["mine"]["child_name"])
     page.get_by_role("link", name="核对登记信息").click()
+    expect(page.get_by_test_id("prefilled")).to_contain_text(setting["mine"]["child_name"])
+    check_page(page, "portal-apply-facts")
     page.get_by_label("我确认以上信息属实").check()
     page.get_by_role("button", name="保存并继续").click()
     page.get_by_role("link", name="选择志愿").click()

@@ -10,6 +10,7 @@ and coming back works; the submission goes through ``intake`` (its checks, not a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -367,30 +368,33 @@ def _facts(actor: Any, session: Session, spec: ProgramSpec, person: Person) -> d
         )
         rows.append((_("当前积分"), f"{row['points']:g}", source))
         labels = feeds_catalog.fact_variables()
+        inputs = stored.compiled.policy.inputs
         for name in _names_read(spec):
             if name in row and name != "points":
-                variable = labels.get(name)
-                label = (
-                    (
-                        (variable.label_en or variable.label_zh)
-                        if i18n.language() == "en"
-                        else variable.label_zh
-                    )
-                    if variable
-                    else name
-                )
-                value = row[name]
-                shown = (
-                    "—"
-                    if value is None
-                    else (
-                        (_("是") if value else _("否")) if isinstance(value, bool) else str(value)
-                    )
-                )
-                rows.append((label, shown, source))
+                label = inputs[name].label if name in inputs else None
+                shown_label = _text(label) if label is not None else _fact_label(labels, name)
+                rows.append((shown_label, _shown(row[name]), source))
     elif stored is not None:
         note = _("您不在最新的积分计算批次中（没有有效的居住证）")
     return {"rows": rows, "note": note}
+
+
+def _fact_label(labels: Mapping[str, Any], name: str) -> str:
+    """A fact's name in words (the feeds declare a label for each)."""
+    variable = labels.get(name)
+    if variable is None:
+        return name
+    return (
+        (variable.label_en or variable.label_zh) if i18n.language() == "en" else variable.label_zh
+    )
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return _("是") if value else _("否")
+    return str(value)
 
 
 def _names_read(spec: ProgramSpec) -> list[str]:
