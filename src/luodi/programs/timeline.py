@@ -74,10 +74,13 @@ def last_cut_offs(session: Session, cycle: ProgramCycle) -> dict[str, float]:
     return by_choice
 
 
-def choices(actor: Actor, session: Session, cycle: ProgramCycle) -> list[Choice]:
+def choices(
+    actor: Actor, session: Session, cycle: ProgramCycle, cut_offs: bool = True
+) -> list[Choice]:
     """What an applicant of ``cycle`` chooses from (schools, or housing projects: a project's
-    layouts are one choice), in the published order, with last cycle's cut-off."""
-    cut = last_cut_offs(session, cycle)
+    layouts are one choice), in the published order, with last cycle's cut-off (unless
+    ``cut_offs`` is false: the names alone)."""
+    cut = last_cut_offs(session, cycle) if cut_offs else {}
     found: dict[str, Choice] = {}
     for target in service.published_targets(actor, session, cycle.id):
         key = target.group_id or target.target_id

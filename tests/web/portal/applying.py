@@ -19,15 +19,20 @@ from luodi.registry.models import Child, Resident
 from tests.web.conftest import PASSWORD
 
 
-def parents(engine: Engine) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Two residents who are each a registered parent of a child the other is not: their
-    ids, ID numbers and the child's id."""
+def parents(
+    engine: Engine, born: tuple[date, date] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two residents who are each a registered parent of a child the other is not (born
+    between the two days of ``born`` when given): their ids, ID numbers and the child's."""
+    statement = (
+        select(Resident.id, Resident.id_number, Child.id, Child.name, Child.id_number)
+        .join(Child, Child.parent_id == Resident.id)
+        .order_by(Child.id)
+    )
+    if born is not None:
+        statement = statement.where(Child.birth_date.between(*born))
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(Resident.id, Resident.id_number, Child.id, Child.name, Child.id_number)
-            .join(Child, Child.parent_id == Resident.id)
-            .order_by(Child.id)
-        ).all()
+        rows = session.execute(statement).all()
     first = rows[0]
     second = next(row for row in rows if row[0] != first[0])
     return tuple(  # type: ignore[return-value]

@@ -23,9 +23,11 @@ from luodi.notices import service as notices
 from luodi.notices.reasons import OUTCOME_WORDS
 from luodi.policy.service import find_policy
 from luodi.programs import intake
+from luodi.programs import service as programs
 from luodi.programs.models import Application, ApplicationStatus
 from luodi.programs.spec import ProgramKind
 from luodi.scoring import service as scoring_service
+from luodi.web.rendering import number
 from tests.web.conftest import AS_OF
 from tests.web.portal.applying import (
     add_resident_account,
@@ -44,7 +46,9 @@ EDU = Actor("edu", Role.REVIEWER, department="教育局")
 def filed(loaded_engine: Engine, small_city: Path, accounts: dict[str, Actor]) -> dict[str, Any]:
     """A school cycle open today with the ``parent`` account's application for their child
     (filed by them) and another parent's (filed by the service centre)."""
-    mine, theirs = parents(loaded_engine)
+    # Children of age for grade 1 this year (six to eight on 31 August): places by rank.
+    year = date.today().year
+    mine, theirs = parents(loaded_engine, (date(year - 8, 9, 1), date(year - 6, 8, 31)))
     add_resident_account(loaded_engine, "parent", mine["id_number"])
     today = date.today()
     cycle = open_school_cycle(
@@ -72,7 +76,13 @@ def filed(loaded_engine: Engine, small_city: Path, accounts: dict[str, Actor]) -
                 }
             ],
         )
-    return {"cycle": cycle, "own": own, "other": other, "schools": schools}
+    return {
+        "cycle": cycle,
+        "own": own,
+        "other": other,
+        "schools": schools,
+        "child_id": mine["child_id"],
+    }
 
 
 def _step(page: str, kind: str) -> str | None:
@@ -82,6 +92,7 @@ def _step(page: str, kind: str) -> str | None:
 
 def test_the_time_line_from_submission_to_outcome(
     client: TestClient,
+    small_city: Path,
     loaded_engine: Engine,
     filed: dict[str, Any],
 ) -> None:
@@ -155,6 +166,36 @@ def test_the_time_line_from_submission_to_outcome(
     page = client.get(f"/my/applications/{own}").text
     assert _step(page, "decision") == "done"
     assert re.search(r'data-testid="decision"><strong>异议不成立</strong>：积分核对无误', page)
+
+    # The next cycle's choices show this one's 录取线 once it is final: the lowest points
+    # placed at each school by rank in the points group (group 2).
+    with session_scope(loaded_engine) as session:
+        programs.finalize(SYSTEM_ACTOR, session, filed["cycle"])
+        placed = session.execute(
+            select(AllocationResult.target_id, AllocationResult.points).where(
+                AllocationResult.run_id == run.id,
+                AllocationResult.outcome == "placed",
+                AllocationResult.placement == "choice",
+                AllocationResult.priority_group == 2,
+            )
+        ).all()
+    lowest: dict[str, float] = {}
+    for target, points in placed:
+        lowest[target] = min(points, lowest.get(target, points))
+    assert lowest, "nobody placed by rank: the cut-off would not be tested"
+    today = date.today()
+    following = open_school_cycle(
+        loaded_engine, small_city, "下一轮", today - timedelta(days=1), today + timedelta(days=9)
+    )
+    page = client.get(
+        f"/my/apply/{following}/choices", params={"for": f"child:{filed['child_id']}"}
+    ).text
+    for target, points in lowest.items():
+        assert re.search(
+            rf'<option value="{target}"[^>]*>[^<]*上一周期录取线 {number(points, 2)} 分', page
+        )
+    first_choice = re.search(r'<select id="choice_1".*?</select>', page, re.S)
+    assert first_choice and first_choice.group(0).count("上一周期录取线") == len(lowest)
 
 
 def test_another_parents_application_is_not_found(

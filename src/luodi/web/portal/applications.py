@@ -74,7 +74,8 @@ def _page(
     values = json.loads(application.fields or "{}")
     chosen = (kept or {}).get("choices")
     current = chosen.split(";") if chosen is not None else application.choices.split(";")
-    options = choices(actor, session, cycle) if correctable and spec.kind in intake.CHOOSING else []
+    choosing = correctable and spec.kind in intake.CHOOSING
+    options = choices(actor, session, cycle, cut_offs=False) if choosing else []
     context = {
         "application": application,
         "cycle": cycle,

@@ -218,6 +218,7 @@ def guide(
     person_key: FOR = "",
 ) -> HTMLResponse:
     cycle, spec = _cycle(actor, session, cycle_id)
+    offered = choice_list(actor, session, cycle)
     context = _base(cycle, spec) | {
         "key": person_key,
         "rules": [_text(rule.label) for rule in spec.eligibility]
@@ -229,8 +230,8 @@ def guide(
         "materials": [(_text(m.label), m.after_enrolment) for m in spec.materials],
         "groups": [(_text(g.label), g.direct) for g in spec.groups],
         "tie_breaks": [_text(t.label) for t in spec.tie_breaks],
-        "choices": choice_list(actor, session, cycle) if spec.kind in intake.CHOOSING else [],
-        "places": sum(c.capacity for c in choice_list(actor, session, cycle)),
+        "choices": offered if spec.kind in intake.CHOOSING else [],
+        "places": sum(choice.capacity for choice in offered),
     }
     return render(request, actor, "portal/apply/guide.html", context)
 
@@ -681,7 +682,8 @@ def _answers_rows(
             value = (f.values or {}).get(value, value)
         rows.append({"label": _text(f.label), "value": value or "—", "step": "fields"})
     if spec.kind in intake.CHOOSING:
-        names = {c.id: c.name for c in choice_list(actor, session, cycle)}
+        offered = choice_list(actor, session, cycle, cut_offs=False)
+        names = {choice.id: choice.name for choice in offered}
         for index, choice in enumerate(answers.choices, start=1):
             rows.append(
                 {
