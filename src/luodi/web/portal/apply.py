@@ -315,8 +315,9 @@ def whom_chosen(
 ) -> Response:
     cycle, spec = _cycle(actor, session, cycle_id)
     check_form(request, csrf_token)
-    if _closed_problem(cycle, spec):
-        return done(_url(cycle.id), _closed_problem(cycle, spec) or "")
+    closed = _closed_problem(cycle, spec)
+    if closed:
+        return done(_url(cycle.id), closed)
     if not person_key:
         return _whom_page(
             request,
