@@ -287,6 +287,25 @@ def lowest_placed(session: Session, run_id: int, group: int | None) -> float | N
     return None if lowest is None else float(lowest)
 
 
+def lowest_placed_by_target(session: Session, run_id: int, group: int | None) -> dict[str, float]:
+    """``lowest_placed`` per target (school, or a project's layout): target id → the lowest
+    points the run placed there at a choice, among ``group`` when given — each school's 录取线
+    beside its name when a resident chooses."""
+    rows = session.execute(
+        select(AllocationResult.target_id, func.min(AllocationResult.points))
+        .where(
+            AllocationResult.run_id == run_id,
+            AllocationResult.outcome == Outcome.PLACED.value,
+            AllocationResult.placement == Placement.CHOICE.value,
+            AllocationResult.points.is_not(None),
+            AllocationResult.target_id.is_not(None),
+            *([AllocationResult.priority_group == group] if group is not None else []),
+        )
+        .group_by(AllocationResult.target_id)
+    )
+    return {str(target): float(points) for target, points in rows}
+
+
 def applications_version(
     session: Session, cycle_id: int, statuses: Sequence[str]
 ) -> tuple[int, int, str]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 
 import polars as pl
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from luodi import bulk
@@ -27,7 +27,6 @@ from luodi.kernels.allocation import Method
 from luodi.kernels.allocation.programs import (
     Kind,
     Label,
-    Placement,
     ProgramRules,
     RentSubsidy,
     SchoolRules,
@@ -784,24 +783,3 @@ def application_results(
         )
     }
     return [(run, results[run.id]) for run in runs if run.id in results]
-
-
-def cut_offs(session: Session, run_id: int, priority_group: int | None) -> dict[str, float]:
-    """Target id → the lowest points placed there by rank (at a choice, not by the town) in
-    a run: its 录取线 — of ``priority_group`` only when given (the points-ranked group, not
-    those placed first by route)."""
-    statement = (
-        select(AllocationResult.target_id, func.min(AllocationResult.points))
-        .where(
-            AllocationResult.run_id == run_id,
-            AllocationResult.outcome == Outcome.PLACED.value,
-            AllocationResult.points.is_not(None),
-            AllocationResult.target_id.is_not(None),
-            (AllocationResult.placement == Placement.CHOICE.value)
-            | AllocationResult.placement.is_(None),
-        )
-        .group_by(AllocationResult.target_id)
-    )
-    if priority_group is not None:
-        statement = statement.where(AllocationResult.priority_group == priority_group)
-    return {str(target): float(points) for target, points in session.execute(statement)}

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from luodi import workdays
+from luodi.allocation import repository as allocation_repository
 from luodi.allocation import service as allocation
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor
@@ -64,7 +65,9 @@ def last_cut_offs(session: Session, cycle: ProgramCycle) -> dict[str, float]:
     run = allocation.final_run(session, earlier.id)
     if run is None:
         return {}
-    found = allocation.cut_offs(session, run.id, ranked_group(cycle_spec(earlier)))
+    found = allocation_repository.lowest_placed_by_target(
+        session, run.id, ranked_group(cycle_spec(earlier))
+    )
     by_choice: dict[str, float] = {}
     for target in targets.cycle_targets(session, earlier.id):
         points = found.get(target.target_id)
