@@ -70,7 +70,7 @@ def months_later(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
-def _read_inputs(policy: Policy, indicator: Indicator) -> set[str]:
+def read_inputs(policy: Policy, indicator: Indicator) -> set[str]:
     """The inputs an indicator reads, through derived values (``as_of`` included)."""
     derived = {item.name: item.expression for item in policy.derived}
     found: set[str] = set()
@@ -174,7 +174,7 @@ def advise(
     changeable: set[str] = set()
     reads_dates = False
     for indicator in open_indicators:
-        for name in _read_inputs(policy, indicator):
+        for name in read_inputs(policy, indicator):
             if name == AS_OF:
                 reads_dates = True
             elif policy.inputs[name].type.kind in (Kind.INT, Kind.FLOAT, Kind.ENUM, Kind.BOOL):
