@@ -71,9 +71,7 @@ def score_parts(policy: Policy, points: dict[str, float]) -> list[Part]:
         label = (group.label.en if english else group.label.zh) if group.label else group.id
         total = sum(points.get(member, 0.0) for member in members)
         parts.append(Part(group.id, label, total, group.cap))
-    rest = [
-        item.id for item in policy.indicators if item.id not in placed | deductions
-    ]
+    rest = [item.id for item in policy.indicators if item.id not in placed | deductions]
     if rest:
         parts.append(Part("other", _("其他指标"), sum(points.get(i, 0.0) for i in rest), None))
     if deductions:
@@ -133,9 +131,7 @@ def _score_in(
     row = mine.drop("points")
     scored = stored.compiled.score(row, stored.run.as_of).row(0, named=True)
     points = {item: float(scored[item]) for item in stored.compiled.policy.indicator_ids}
-    return MyScore(
-        stored.run, stored.compiled, float(scored[TOTAL]), points, row, history
-    )
+    return MyScore(stored.run, stored.compiled, float(scored[TOTAL]), points, row, history)
 
 
 # ----------------------------------------------------------------------------- words
@@ -167,9 +163,7 @@ def suggestion_words(policy: Policy, suggestion: Suggestion) -> str:
     """ "在浙累计缴纳社保月数 再增加 6 → +3 分": from the input's label and the numbers."""
     gain = points_words(suggestion.gain)
     if suggestion.kind == "time":
-        labels = _listing(
-            [_indicator_label(policy, item) for item in suggestion.indicators]
-        )
+        labels = _listing([_indicator_label(policy, item) for item in suggestion.indicators])
         return _(
             "居住证按时签注，%(lines)s继续累计：%(months)s 个月后（%(day)s）%(gain)s",
             lines=labels,
@@ -246,7 +240,9 @@ def changes_since(previous: MyScore, now: MyScore) -> list[Change]:
         )
         assert indicator is not None
         reasons = []
-        for name in sorted(read_inputs(policy if indicator in policy.indicators else before_policy, indicator)):
+        for name in sorted(
+            read_inputs(policy if indicator in policy.indicators else before_policy, indicator)
+        ):
             if name == AS_OF:
                 if previous.run.as_of != now.run.as_of:
                     reasons.append(
@@ -343,14 +339,13 @@ def explained_lines(
                 "kind": line["kind"],
                 "rule": indicator_words(policy, indicator, i18n.language()),
                 "formula": line["rule"],
-                "values": values,
+                "facts": values,
                 "points": line["points"],
                 "cap": line["cap"],
                 "at_cap": line["cap"] is not None and line["capped"] >= line["cap"] - 1e-9,
                 "group_change": line["group_change"],
                 "groups": [
-                    effect["rule_en"] if english else effect["rule_zh"]
-                    for effect in line["groups"]
+                    effect["rule_en"] if english else effect["rule_zh"] for effect in line["groups"]
                 ],
                 "advice": advice.get(indicator.id, []),
             }
@@ -382,7 +377,11 @@ def points_context(actor: Actor, session: Session, resident_id: int) -> dict[str
         "parts": parts,
         "chart": parts_chart(parts),
         "chart_rows": [
-            [part.label, number(round(part.points, 2)), "—" if part.cap is None else number(part.cap)]
+            [
+                part.label,
+                number(round(part.points, 2)),
+                "—" if part.cap is None else number(part.cap),
+            ]
             for part in parts
         ],
         "lines": explained_lines(policy, explained.explanation, suggestions),
@@ -403,4 +402,3 @@ def points_context(actor: Actor, session: Session, resident_id: int) -> dict[str
 def my_points(request: Request, actor: CurrentActor, session: DbSession) -> HTMLResponse:
     resident_id = own_resident_id(resident_actor(actor), session)
     return render(request, actor, "portal/points.html", points_context(actor, session, resident_id))
-
