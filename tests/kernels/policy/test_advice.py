@@ -74,9 +74,7 @@ def check(compiled: CompiledPolicy, row: pl.DataFrame, as_of: date) -> list[Sugg
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[CompiledPolicy, dict[str, Any], date]:
     compiled = draw(st.sampled_from(POLICIES))
-    values = {
-        name: draw(value_strategy(spec)) for name, spec in compiled.policy.inputs.items()
-    }
+    values = {name: draw(value_strategy(spec)) for name, spec in compiled.policy.inputs.items()}
     return compiled, values, draw(AS_OF_DATES)
 
 
@@ -111,7 +109,7 @@ def test_a_number_gets_its_smallest_step_and_the_step_to_its_cap() -> None:
     ]
     blood = by_input(suggestions, "blood_donation_ml")
     # 3 points per whole 200 ml, at most 30: 150 ml more reaches 800 ml.
-    assert [(item.proposed, item.gain) for item in blood][0] == (800, 3.0)
+    assert (blood[0].proposed, blood[0].gain) == (800, 3.0)
     assert blood[-1].proposed == 2000 and blood[-1].reaches_cap
 
 

@@ -209,17 +209,17 @@ def advise(
         made = suggestion(kind, name, values[name], proposed, step, after)
         if made is not None:
             by_input.setdefault(name, []).append(made)
-    for name, made in by_input.items():
-        found.extend(_chosen(made, policy.inputs[name].type.kind))
+    for name, rising in by_input.items():
+        found.extend(_chosen(rising, policy.inputs[name].type.kind))
     if reads_dates:
         for months in horizons:
             later = months_later(as_of, months)
             after = compiled.score(
                 row.with_columns(pl.lit(0, dtype=pl.Int64).alias(KEY)), later
             ).row(0, named=True)
-            made = suggestion("time", AS_OF, as_of, later, float(months), after)
-            if made is not None:
-                found.append(made)
+            waited = suggestion("time", AS_OF, as_of, later, float(months), after)
+            if waited is not None:
+                found.append(waited)
                 break  # the nearest horizon that adds points
     return sorted(found, key=lambda item: (order[item.indicators[0]], item.input, item.gain))
 
