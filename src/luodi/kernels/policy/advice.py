@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from luodi.kernels.policy.document import Indicator, Policy
-from luodi.kernels.policy.engine import KEY, TOTAL, CompiledPolicy, capped_column
+from luodi.kernels.policy.engine import KEY, TOTAL, CompiledPolicy
 from luodi.kernels.policy.expressions import AS_OF, Kind
 
 TOLERANCE = 1e-9
@@ -33,8 +33,8 @@ SMALL_STEPS = range(1, 61)
 """Every increment up to 60 (months of insurance, years, counts, hours)."""
 ROUND_UNITS = (5, 10, 50, 100, 200, 500, 1000)
 """Raising a number to a multiple of these (650 ml → 800 ml) is a candidate too."""
-ROUND_TARGETS = 25
-"""Multiples of each unit above the current value tried (200 ml × 25 = 5 litres)."""
+ROUND_TARGETS = 12
+"""Multiples of each unit above the current value tried (200 ml × 12 = 2.4 litres)."""
 HORIZONS = (6, 12)
 """Months of time passing tried for indicators that read dates."""
 ENUM_CHOICES = 3
@@ -131,22 +131,21 @@ def _variants(policy: Policy, row: dict[str, Any], inputs: Iterable[str]) -> lis
     return found
 
 
-def _frame_of(row: pl.DataFrame, variants: Sequence[_Variant]) -> pl.DataFrame:
-    """The row once per variant (key 1, 2, …) with that variant's input changed, and the row
-    as it is (key 0): one frame for one scoring call."""
-    base = row.with_columns(pl.lit(0, dtype=pl.Int64).alias(KEY))
-    blocks = [base]
-    by_input: dict[str, list[int]] = {}
-    for index, (_, name, _, _) in enumerate(variants, start=1):
-        by_input.setdefault(name, []).append(index)
-    for name, indexes in by_input.items():
-        block = base.select(pl.all().gather([0] * len(indexes)))
-        block = block.with_columns(
-            pl.Series(KEY, indexes, dtype=pl.Int64),
-            pl.Series(name, [variants[index - 1][2] for index in indexes]).cast(row.schema[name]),
-        )
-        blocks.append(block)
-    return pl.concat(blocks)
+def _variant_frame(row: pl.DataFrame, variants: Sequence[_Variant]) -> pl.LazyFrame:
+    """The row as it is (key 0) and once per variant (key 1, 2, …) with that variant's input
+    changed: one lazy frame (built without a query per input) for one scoring call."""
+    count = len(variants) + 1
+    base = row.row(0, named=True)
+    columns: dict[str, list[Any]] = {}
+    for index, (_, name, proposed, _) in enumerate(variants, start=1):
+        column = columns.setdefault(name, [base[name]] * count)
+        column[index] = proposed
+    unchanged = [
+        column.new_from_index(0, count) for column in row.drop(KEY, *columns).get_columns()
+    ]
+    changed = [pl.Series(name, values, dtype=row.schema[name]) for name, values in columns.items()]
+    keys = pl.Series(KEY, range(count), dtype=pl.Int64)
+    return pl.DataFrame([keys, *unchanged, *changed]).lazy()
 
 
 def advise(
@@ -156,19 +155,22 @@ def advise(
     horizons: Sequence[int] = HORIZONS,
 ) -> list[Suggestion]:
     """Suggestions for the one typed input row ``row`` (as ``prepare_inputs`` makes it), by
-    the first indicator each raises (policy order), then input, then gain (smallest first)."""
+    the first indicator each raises (policy order), then input, then gain (smallest first).
+
+    The variants are one frame and one query. The row as it is and time passing are scored
+    by the row-by-row reference (``score_row``: the same semantics operation for operation,
+    held equal to the columnar path by the engine's property tests), a query costing more
+    than the arithmetic of one row."""
     if row.height != 1:
         raise ValueError("advise takes one resident's row")
     policy = compiled.policy
     values = row.row(0, named=True)
-    now = compiled.score(row.with_columns(pl.lit(0, dtype=pl.Int64).alias(KEY)), as_of, detail=True)
-    now_row = now.row(0, named=True)
-    total_now = float(now_row[TOTAL])
+    reference = compiled.score_row(values, as_of)
     open_indicators = [
         indicator
         for indicator in policy.indicators
         if indicator.kind != "deduction"
-        and not at_own_cap(indicator, float(now_row[capped_column(indicator.id)]))
+        and not at_own_cap(indicator, reference.capped[indicator.id])
     ]
     order = {indicator.id: index for index, indicator in enumerate(policy.indicators)}
     changeable: set[str] = set()
@@ -181,13 +183,16 @@ def advise(
                 changeable.add(name)
     variants = _variants(policy, values, changeable)
     open_ids = [indicator.id for indicator in open_indicators]
-    # Only the variants that raise the total come back to Python.
+    # The row as it is, and only the variants that raise the total, come back to Python.
     scored = (
-        compiled.score(_frame_of(row, variants), as_of)
-        .filter((pl.col(TOTAL) - total_now > TOLERANCE) & (pl.col(KEY) > 0))
+        compiled.lazy_points(_variant_frame(row, variants), as_of)
+        .filter((pl.col(KEY) == 0) | (pl.col(TOTAL) - reference.total > TOLERANCE))
         .select(KEY, TOTAL, *open_ids)
         .sort(KEY)
+        .collect()
     )
+    now_row = scored.row(0, named=True)
+    total_now = float(now_row[TOTAL])
 
     def suggestion(
         kind: str, name: str, current: Any, proposed: Any, step: float | None, after: dict[str, Any]
@@ -204,7 +209,7 @@ def advise(
 
     found: list[Suggestion] = []
     by_input: dict[str, list[Suggestion]] = {}
-    for after in scored.iter_rows(named=True):
+    for after in scored.slice(1).iter_rows(named=True):
         kind, name, proposed, step = variants[after[KEY] - 1]
         made = suggestion(kind, name, values[name], proposed, step, after)
         if made is not None:
@@ -214,9 +219,8 @@ def advise(
     if reads_dates:
         for months in horizons:
             later = months_later(as_of, months)
-            after = compiled.score(
-                row.with_columns(pl.lit(0, dtype=pl.Int64).alias(KEY)), later
-            ).row(0, named=True)
+            later_row = compiled.score_row(values, later)
+            after = {TOTAL: later_row.total, **later_row.points}
             waited = suggestion("time", AS_OF, as_of, later, float(months), after)
             if waited is not None:
                 found.append(waited)

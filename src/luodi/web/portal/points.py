@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from luodi.auth.actor import Actor
 from luodi.errors import NotFound
 from luodi.feeds import catalog
-from luodi.kernels.policy import KEY, TOTAL, CompiledPolicy, Policy
+from luodi.kernels.policy import KEY, CompiledPolicy, Policy
 from luodi.kernels.policy.advice import Suggestion, advise, read_inputs
 from luodi.kernels.policy.expressions import AS_OF, Kind
 from luodi.policy.words import Speaker, Unspeakable, indicator_words, number
@@ -129,9 +129,9 @@ def _score_in(
     if mine.height != 1:
         return None
     row = mine.drop("points")
-    scored = stored.compiled.score(row, stored.run.as_of).row(0, named=True)
-    points = {item: float(scored[item]) for item in stored.compiled.policy.indicator_ids}
-    return MyScore(stored.run, stored.compiled, float(scored[TOTAL]), points, row, history)
+    # One row: the reference path (the same arithmetic as the columnar one, without a query).
+    scored = stored.compiled.score_row(row.row(0, named=True), stored.run.as_of)
+    return MyScore(stored.run, stored.compiled, scored.total, scored.points, row, history)
 
 
 # ----------------------------------------------------------------------------- words
