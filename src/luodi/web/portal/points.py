@@ -390,7 +390,10 @@ def points_context(actor: Actor, session: Session, resident_id: int) -> dict[str
         "changes": changes_since(previous, now) if previous else [],
         "suggestions": [
             suggestion_words(policy, item)
-            for item in sorted(suggestions, key=lambda item: -item.gain)[:TOP_SUGGESTIONS]
+            # Keeping the permit endorsed costs nothing: first; then the biggest gains.
+            for item in sorted(suggestions, key=lambda item: (item.kind != "time", -item.gain))[
+                :TOP_SUGGESTIONS
+            ]
         ],
         "policy_name": policy.name.en if i18n.language() == "en" else policy.name.zh,
         "KIND_WORDS": KIND_WORDS,
