@@ -78,7 +78,7 @@ def cases(draw: st.DrawFn) -> tuple[CompiledPolicy, dict[str, Any], date]:
     return compiled, values, draw(AS_OF_DATES)
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_each_suggestion_gives_exactly_its_gain(case: tuple[CompiledPolicy, dict, date]) -> None:
     compiled, values, as_of = case

@@ -1,5 +1,6 @@
 """/my/points: every line of my points in words, what changed since the previous run and why,
-and how I could get more — for the signed-in resident only (staff 404, public → sign in)."""
+and how I could get more — for the signed-in resident only (staff 404, public → sign in); the
+portal's one browser test (/my and /my/points at 390 px and in 长辈版, SQLite)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 from sqlalchemy import Engine
 
 from luodi.auth.actor import Actor
@@ -16,6 +18,8 @@ from luodi.db import session_scope
 from luodi.kernels.policy import KEY
 from luodi.kernels.policy.advice import advise
 from luodi.scoring import service as scoring
+from tests.web.browser import check_page, sign_in
+from tests.web.conftest import PASSWORD
 from tests.web.console.test_shell import page_client
 from tests.web.portal.scored import USERNAME, scored_fixture  # noqa: F401 - fixture
 
@@ -93,3 +97,27 @@ def test_english(client: TestClient, scored: dict[str, Any]) -> None:
     page = resident.get("/my/points").text
     resident.cookies.delete("luodi_lang")
     assert "How to get more points" in page and "怎样多得分" not in page
+
+
+@pytest.mark.browser
+def test_my_pages_on_a_phone_and_in_large_text(
+    pages_on_one_database: None, scored: dict[str, Any], server: str, browser: Any
+) -> None:
+    """/my and /my/points in a real browser (SQLite): axe-core and no sideways scroll at 390
+    px, then 长辈版 (larger text, the rules' wording and sources hidden)."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    sign_in(page, server, USERNAME, PASSWORD)
+    page.goto(f"{server}/my")
+    expect(page.get_by_test_id("home-total")).to_be_visible()
+    check_page(page, "portal-home")
+    page.get_by_role("link", name="查看积分明细与加分建议").click()
+    expect(page.get_by_test_id("total")).to_be_visible()
+    expect(page.get_by_test_id("advice").locator("li").first).to_contain_text("分")
+    check_page(page, "portal-points")
+    page.get_by_test_id("large-text").click()
+    expect(page.locator("body.large-text")).to_have_count(1)
+    expect(page.locator(".line .rule").first).to_be_hidden()
+    check_page(page, "portal-points-large")
+    page.goto(f"{server}/my")
+    check_page(page, "portal-home-large")
+    page.close()
