@@ -234,15 +234,10 @@ def changes_since(previous: MyScore, now: MyScore) -> list[Change]:
         after = now.points.get(indicator_id, 0.0)
         if abs(after - before) < 1e-9:
             continue
-        indicator = next(
-            (item for item in policy.indicators if item.id == indicator_id),
-            next((item for item in before_policy.indicators if item.id == indicator_id), None),
-        )
-        assert indicator is not None
+        owner = policy if indicator_id in policy.indicator_ids else before_policy
+        indicator = next(item for item in owner.indicators if item.id == indicator_id)
         reasons = []
-        for name in sorted(
-            read_inputs(policy if indicator in policy.indicators else before_policy, indicator)
-        ):
+        for name in sorted(read_inputs(owner, indicator)):
             if name == AS_OF:
                 if previous.run.as_of != now.run.as_of:
                     reasons.append(
@@ -253,7 +248,11 @@ def changes_since(previous: MyScore, now: MyScore) -> list[Change]:
                         )
                     )
                 continue
-            if name in before_row and name in after_row and before_row[name] != after_row[name]:
+            if name not in before_row or name not in after_row:
+                continue
+            if before_row[name] != after_row[name] and name in scoring.PERSONAL_INPUTS:
+                reasons.append(_("%(label)s已更正", label=input_label(policy, name)))
+            elif before_row[name] != after_row[name]:
                 reasons.append(
                     _(
                         "%(label)s：%(before)s → %(after)s",
