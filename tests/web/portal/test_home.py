@@ -72,8 +72,26 @@ def test_applications_in_words_and_the_notices_that_concern_me(
     assert any(word in applications for word in ("已录取", "未录取", "轮候"))
     concerning = page.split('data-testid="my-notices"')[1].split("</section>")[0]
     assert f'href="/notices/{notice.id}"' in concerning
+    assert f"我的条目：{cycle['mine']}" in concerning  # my row, found by its number
     # The resident of this account holds no permit: no score, and the permit card says so.
     assert "您还没有积分" in page and "无居住证" in page
     # Another resident did not apply in that cycle: the notice does not concern them.
     other = page_client(client, USERNAME).get("/my").text
     assert f'href="/notices/{notice.id}"' not in other.split('data-testid="my-notices"')[1]
+
+
+def test_the_score_ranking_of_my_run_concerns_me(
+    client: TestClient, scored: dict[str, Any], loaded_engine: Engine
+) -> None:
+    with session_scope(loaded_engine) as session:
+        # The newest run that scored me (another module fixture may have scored the city since).
+        newest = scoring.score_history(scored["actor"], session, scored["resident_id"])[0].run
+        assert newest.id != scored["first"]
+        earlier = notices.publish(SYSTEM_ACTOR, session, scoring_run_id=scored["first"])
+        ranking = notices.publish(SYSTEM_ACTOR, session, scoring_run_id=newest.id)
+    page = page_client(client, USERNAME).get("/my").text
+    concerning = page.split('data-testid="my-notices"')[1].split("</section>")[0]
+    assert f'href="/notices/{ranking.id}"' in concerning
+    assert f"我的条目：{scored['resident_id']}" in concerning
+    # The ranking of an older run is not about my score now.
+    assert f'href="/notices/{earlier.id}"' not in concerning

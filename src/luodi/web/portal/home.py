@@ -127,19 +127,39 @@ def application_cards(
 
 
 def my_notices(
-    actor: Actor, session: Session, cycle_ids: set[int], scoring_run_id: int | None
-) -> list[Notice]:
-    """The notices that concern me: those of the cycles I applied in (my rows are in their
-    runs) and the score ranking of the run that scored me, newest first."""
-    found: dict[int, Notice] = {}
-    for cycle_id in sorted(cycle_ids):
-        found.update(
-            (notice.id, notice) for notice in notices.cycle_notices(actor, session, cycle_id)
-        )
+    actor: Actor,
+    session: Session,
+    resident_id: int,
+    mine: list[Application],
+    scoring_run_id: int | None,
+) -> list[dict[str, Any]]:
+    """The notices that hold a row of mine, newest first: those of the cycles I applied in
+    whose rows include one of my applications (a row's ``ref`` is the application number),
+    and the score ranking of the run that scored me (``ref``: my registry id). Each row is
+    found by the index on (notice, ref)."""
+    refs: dict[int, set[str]] = {}
+    for application in mine:
+        refs.setdefault(application.cycle_id, set()).add(str(application.id))
+    candidates: list[tuple[Notice, set[str]]] = []
+    for cycle_id, cycle_refs in sorted(refs.items()):
+        candidates += [
+            (notice, cycle_refs) for notice in notices.cycle_notices(actor, session, cycle_id)
+        ]
     if scoring_run_id is not None:
-        for notice in notices.score_ranking_notices(actor, session, scoring_run_id):
-            found[notice.id] = notice
-    return sorted(found.values(), key=lambda notice: -notice.id)[:NOTICES_SHOWN]
+        candidates += [
+            (notice, {str(resident_id)})
+            for notice in notices.score_ranking_notices(actor, session, scoring_run_id)
+        ]
+    found: dict[int, dict[str, Any]] = {}
+    for notice, wanted in sorted(candidates, key=lambda pair: -pair[0].id):
+        if notice.id in found or len(found) >= NOTICES_SHOWN:
+            continue
+        held = sorted(
+            ref for ref in wanted if notices.rows_page(session, notice, limit=1, ref=ref).height
+        )
+        if held:
+            found[notice.id] = {"notice": notice, "refs": held}
+    return list(found.values())
 
 
 @router.get("/my", response_class=HTMLResponse)
@@ -149,13 +169,12 @@ def my_home(request: Request, actor: CurrentActor, session: DbSession) -> HTMLRe
     score = my_score(actor, session, resident_id)
     mine = intake.my_applications(actor, session)
     applications = application_cards(actor, session, mine)
-    cycle_ids = {application.cycle_id for application in mine}
     context = {
         "score": score,
         "parts": score_parts(score.compiled.policy, score.points) if score else [],
         "permit": permit_card(actor, session, resident_id, today),
         "applications": applications,
-        "notices": my_notices(actor, session, cycle_ids, score.run.id if score else None),
+        "notices": my_notices(actor, session, resident_id, mine, score.run.id if score else None),
         "objections": notices.list_objections(actor, session),
         "today": today,
         "OPEN": NoticeStatus.OPEN,
