@@ -17,7 +17,27 @@ from luodi.kernels.policy.document import InputSpec
 from luodi.kernels.policy.expressions import AS_OF, Kind
 from tests.kernels.policy.conftest import CURRENT, DEMO
 
-POLICIES = [CompiledPolicy.from_text(path.read_text(), str(path)) for path in (CURRENT, DEMO)]
+SWITCHES = CompiledPolicy.from_text(
+    """
+id: switches
+name: {zh: 开关, en: Switches}
+version: "1"
+effective_from: 2026-01-01
+inputs:
+  certified: {type: bool, default: false, label: {zh: 持有证书, en: Certified}}
+  hours: {type: float, default: 0, label: {zh: 服务小时数, en: Hours}}
+indicators:
+  - {id: certificate, kind: bonus, label: {zh: 证书, en: Certificate}, formula: "5 if certified else 0"}
+  - {id: service, kind: bonus, label: {zh: 服务, en: Service}, formula: "2 * floor(hours / 10)", cap: 6}
+groups:
+  - {id: layer, indicators: [certificate, service], cap: 8}
+"""
+)
+"""A true/false input and a layer cap smaller than its lines' own caps together."""
+POLICIES = [
+    *(CompiledPolicy.from_text(path.read_text(), str(path)) for path in (CURRENT, DEMO)),
+    SWITCHES,
+]
 AS_OF_DATES = st.dates(min_value=date(2026, 1, 1), max_value=date(2030, 12, 31))
 
 
@@ -170,3 +190,16 @@ def test_increments_reach_round_values() -> None:
     assert all(step > 0 for step in steps)
     assert 0.5 in increments(149.5, Kind.FLOAT)
     assert months_later(date(2026, 8, 31), 6) == date(2027, 2, 28)
+
+
+def test_a_switch_turns_on_and_a_layer_cap_bounds_the_gain() -> None:
+    row = typed_row(SWITCHES, {"certified": False, "hours": 25.0})
+    suggestions = check(SWITCHES, row, MARCH)
+    [switch] = by_input(suggestions, "certified")
+    # 5 on its own line, but the layer holds 8 and service has 4 of it: +4.
+    assert (switch.kind, switch.proposed, switch.gain) == ("enable", True, 4.0)
+    hours = by_input(suggestions, "hours")
+    assert [(item.step, item.gain, item.reaches_cap) for item in hours] == [(5.0, 2.0, True)]
+    # Certified and at the layer's cap: nothing more to suggest.
+    full = typed_row(SWITCHES, {"certified": True, "hours": 30.0})
+    assert check(SWITCHES, full, MARCH) == []
