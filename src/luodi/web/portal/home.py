@@ -19,7 +19,7 @@ from luodi import workdays
 from luodi.auth.actor import Actor
 from luodi.kernels.timeline.permits import PermitState
 from luodi.notices import service as notices
-from luodi.notices.models import Notice, NoticeStatus
+from luodi.notices.models import Notice, NoticeStatus, ObjectionStatus
 from luodi.programs import intake
 from luodi.programs import service as programs
 from luodi.programs.models import Application, ApplicationStatus
@@ -59,6 +59,11 @@ APPLICATION_BADGES = {
     ApplicationStatus.UNPLACED: "bad",
 }
 NOTICES_SHOWN = 10
+OBJECTION_STATUS_WORDS = {
+    ObjectionStatus.OPEN: N_("待复核"),
+    ObjectionStatus.UPHELD: N_("异议成立"),
+    ObjectionStatus.DISMISSED: N_("异议不成立"),
+}
 
 
 def permit_card(actor: Actor, session: Session, resident_id: int, today: date) -> dict[str, Any]:
@@ -178,5 +183,6 @@ def my_home(request: Request, actor: CurrentActor, session: DbSession) -> HTMLRe
         "objections": notices.list_objections(actor, session),
         "today": today,
         "OPEN": NoticeStatus.OPEN,
+        "OBJECTION_STATUS_WORDS": OBJECTION_STATUS_WORDS,
     }
     return render(request, actor, "portal/home.html", context)
