@@ -31,6 +31,10 @@ def test_a_visitor_signs_in_first_and_staff_find_no_page(
     answer = client.get("/my/points", follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
     assert page_client(client, "operator").get("/my/points").status_code == 404
+    # A resident never scored (no permit) is told so, not shown an empty page.
+    unscored = page_client(client, "resident").get("/my/points")
+    assert unscored.status_code == 200 and 'data-testid="no-score"' in unscored.text
+    assert "还没有积分" in unscored.text
 
 
 def test_every_line_in_words_with_its_source(

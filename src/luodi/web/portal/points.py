@@ -356,14 +356,21 @@ def explained_lines(
 
 
 def points_context(actor: Actor, session: Session, resident_id: int) -> dict[str, Any]:
-    now = my_score(actor, session, resident_id)
-    if now is None:
-        return {"score": None}
-    policy = now.compiled.policy
+    problem = None
     try:
-        explained = scoring.resident_score(actor, session, resident_id, now.run.id)
+        # The newest score, or why a newer run left me out (a permit suspended since).
+        explained = scoring.resident_score(actor, session, resident_id)
     except NotFound as error:
-        return {"score": None, "problem": i18n.error_message(error)}
+        problem = i18n.error_message(error)
+        history = scoring.score_history(actor, session, resident_id)
+        if not history:
+            return {"score": None, "problem": problem}
+        explained = scoring.resident_score(actor, session, resident_id, history[0].run.id)
+    history = scoring.score_history(actor, session, resident_id)
+    now = _score_in(actor, session, resident_id, explained.run.id, history)
+    if now is None:
+        return {"score": None, "problem": problem}
+    policy = now.compiled.policy
     suggestions = advise(now.compiled, now.row, now.run.as_of)
     previous = (
         _score_in(actor, session, resident_id, now.history[1].run.id, now.history)
@@ -373,6 +380,7 @@ def points_context(actor: Actor, session: Session, resident_id: int) -> dict[str
     parts = score_parts(policy, now.points)
     return {
         "score": now,
+        "problem": problem,
         "parts": parts,
         "chart": parts_chart(parts),
         "chart_rows": [
