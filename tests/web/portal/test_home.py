@@ -95,3 +95,13 @@ def test_the_score_ranking_of_my_run_concerns_me(
     assert f"我的条目：{scored['resident_id']}" in concerning
     # The ranking of an older run is not about my score now.
     assert f'href="/notices/{earlier.id}"' not in concerning
+
+
+def test_english(client: TestClient, scored: dict[str, Any]) -> None:
+    resident = page_client(client, USERNAME)
+    resident.cookies.set("luodi_lang", "en")
+    page = resident.get("/my").text
+    resident.cookies.delete("luodi_lang")
+    assert "My residence permit" in page and "Next endorsement" in page
+    assert "Provincial common indicators" in page  # the policy's own English label
+    assert "我的居住证" not in page and "省级共性指标" not in page
