@@ -9,7 +9,7 @@ notices; nothing is recomputed for the population."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -35,14 +35,14 @@ router = APIRouter()
 
 ENDORSEMENT_WARNING_DAYS = 30
 """A permit's yearly endorsement is announced this many days before it is due."""
-PERMIT_STATE_WORDS = {
+PERMIT_STATE_WORDS: dict[str, str] = {
     PermitState.VALID: N_("有效"),
     PermitState.SUSPENDED: N_("中止（逾期未签注）"),
     PermitState.EXPIRED: N_("已过期"),
     PermitState.CANCELLED: N_("已注销"),
     PermitState.NONE: N_("无居住证"),
 }
-NEXT_STEP_WORDS = {
+NEXT_STEP_WORDS: dict[str, str] = {
     ApplicationStatus.SUBMITTED: N_("等待主管部门审核材料"),
     ApplicationStatus.RETURNED: N_("按退回原因补正材料后再次提交"),
     ApplicationStatus.VERIFIED: N_("审核已通过，等待申报截止后统一排序分配"),
@@ -51,7 +51,7 @@ NEXT_STEP_WORDS = {
     ApplicationStatus.UNPLACED: N_("留意结果公示；对结果有异议可在公示期内提出"),
     ApplicationStatus.FINAL: N_("结果已确定，无需再办理"),
 }
-APPLICATION_BADGES = {
+APPLICATION_BADGES: dict[str, str] = {
     ApplicationStatus.RETURNED: "returned",
     ApplicationStatus.PLACED: "placed",
     ApplicationStatus.VERIFIED: "verified",
@@ -59,7 +59,7 @@ APPLICATION_BADGES = {
     ApplicationStatus.UNPLACED: "bad",
 }
 NOTICES_SHOWN = 10
-OBJECTION_STATUS_WORDS = {
+OBJECTION_STATUS_WORDS: dict[str, str] = {
     ObjectionStatus.OPEN: N_("待复核"),
     ObjectionStatus.UPHELD: N_("异议成立"),
     ObjectionStatus.DISMISSED: N_("异议不成立"),
@@ -82,13 +82,9 @@ def permit_card(actor: Actor, session: Session, resident_id: int, today: date) -
             warning = "soon"
     if span["permit_state"] == PermitState.SUSPENDED:
         warning = "overdue"
+    permits = cast(list[dict[str, Any]], span.get("permits") or [])
     current = next(
-        (
-            permit
-            for permit in reversed(span.get("permits", []))  # type: ignore[call-overload]
-            if permit["permit_number"] == span.get("permit_number")
-        ),
-        None,
+        (item for item in permits if item["permit_number"] == span.get("permit_number")), None
     )
     return {
         "state": span["permit_state"],
@@ -122,7 +118,7 @@ def application_cards(
                 "status_words": APPLICATION_STATUS_WORDS.get(
                     application.status, application.status
                 ),
-                "next_step": NEXT_STEP_WORDS.get(ApplicationStatus(application.status)),
+                "next_step": NEXT_STEP_WORDS.get(application.status),
                 "reason": application.reason,
                 "badge": APPLICATION_BADGES.get(application.status, ""),
                 "submitted": application.submitted_at,
