@@ -23,6 +23,7 @@ from luodi.notices.models import Notice, NoticeStatus, ObjectionStatus
 from luodi.programs import intake
 from luodi.programs import service as programs
 from luodi.programs.models import Application, ApplicationStatus
+from luodi.programs.timeline import number_of
 from luodi.registry import service as registry
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_
@@ -112,6 +113,7 @@ def application_cards(
         cards.append(
             {
                 "id": application.id,
+                "number": number_of(application, cycle) if cycle else str(application.id),
                 "cycle": cycle.name if cycle else str(application.cycle_id),
                 "for_child": application.child_id is not None,
                 "status": application.status,
