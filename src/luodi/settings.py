@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     secure_cookies: bool = Field(
         default=False,
         description="Mark the session cookie Secure (set true behind HTTPS)",
+    )
+    code_sender: Literal["file", "console"] = Field(
+        default="file",
+        description=(
+            "How one-time codes reach a resident's registered phone (docs/portal.md): `file` "
+            "appends each text to LUODI_CODE_OUTBOX (a development SMS gateway), `console` prints "
+            "it on the server's console (the phone masked)"
+        ),
+    )
+    code_outbox: Path = Field(
+        default=DEFAULT_DATA_DIR / "outbox.txt",
+        description="The file the `file` code sender appends its texts to",
     )
     trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
         default=(),

@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session
 
 from luodi.auth import service
 from luodi.auth.actor import ROLE_LABELS, SYSTEM_ACTOR, Actor, Role
+from luodi.auth.codes import configured_sender, send_all
 from luodi.console import console
 from luodi.db import session_scope
 from luodi.errors import Invalid
+from luodi.workdays import CHINA_TIME
 
 user_app = typer.Typer(help="账号与部门令牌 / accounts and department tokens", no_args_is_help=True)
 
@@ -96,7 +98,11 @@ def list_users() -> None:
                 f"{ROLE_LABELS[Role(user.role)]} {user.role}",
                 user.town_code or "",
                 user.department or user.credit_code or "",
-                "启用 active" if user.active else "停用 disabled",
+                "启用 active"
+                if user.active
+                else "待激活 pending"
+                if user.activated_at is None
+                else "停用 disabled",
             )
     console.print(table)
     console.print(f"{len(users)} 个账号 / accounts", highlight=False)
@@ -133,6 +139,52 @@ def password(
         f"已重设 {username} 的密码，撤销 {revoked} 个令牌 / password reset, {revoked} tokens revoked",
         highlight=False,
     )
+
+
+@user_app.command("activation-code")
+def activation_code(
+    id_number: Annotated[
+        str | None, typer.Option("--id-number", help="居民身份证号 / the resident's ID number")
+    ] = None,
+    resident: Annotated[
+        int | None, typer.Option("--resident", help="登记库编号 / the registry's resident id")
+    ] = None,
+    send: Annotated[
+        bool,
+        typer.Option("--send", help="发送到登记手机，不显示 / text it to the registered phone"),
+    ] = False,
+    as_user: AsUser = None,
+) -> None:
+    """为登记库中的居民签发账户激活码（只显示一次）/ an activation code for a resident, shown once.
+
+    居民没有账户时新建一个待激活的账户；工作人员不设密码，居民凭激活码在 /activate 自设密码。"""
+    if (id_number is None) == (resident is None):
+        raise Invalid.field(
+            "id_number",
+            None,
+            "请用 --id-number 或 --resident 指定一位居民",
+            "name one resident: --id-number or --resident",
+        )
+    with session_scope() as session:
+        issued = service.issue_counter_code(
+            acting(session, as_user), session, resident, id_number, send
+        )
+    if issued.outgoing is not None:
+        send_all(configured_sender(), [issued.outgoing])
+        console.print(
+            f"激活码已发送到登记手机 {issued.phone_masked}（账号 {issued.username}，"
+            f"有效至 {issued.expires_at.astimezone(CHINA_TIME):%Y-%m-%d %H:%M}）"
+            " / code sent to the registered phone",
+            highlight=False,
+        )
+        return
+    console.print(
+        f"账号 {issued.username} 的激活码（有效至 "
+        f"{issued.expires_at.astimezone(CHINA_TIME):%Y-%m-%d %H:%M}，只显示这一次；"
+        "居民在 /activate 用身份证号和激活码设置密码）/ activation code, shown once:",
+        highlight=False,
+    )
+    print(issued.code)
 
 
 token_app = typer.Typer(

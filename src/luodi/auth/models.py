@@ -1,10 +1,11 @@
-"""Accounts, tokens and the sign-in throttle."""
+"""Accounts, tokens, the sign-in throttle, and the one-time codes a resident's account is
+activated (or its password reset) with."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, func
+from sqlalchemy import ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from luodi.db import Base, UtcDateTime
@@ -24,6 +25,11 @@ class User(Base):
     """An employer account's unified social credit code (统一社会信用代码): whose employees it
     files for."""
     active: Mapped[bool] = mapped_column(default=True)
+    activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When the account got its first password: set at once for an account made with one
+    (``add_user``); null while a resident's account made at the counter or from the phone
+    waits for its activation code (``active`` is false then, and means "not yet", not
+    "disabled")."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     created_by: Mapped[str] = mapped_column(String(64))
 
@@ -64,3 +70,26 @@ class SignInThrottle(Base):
     # time; it lapses by itself if the server died during the check.
     checking_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AccountCode(Base):
+    """A one-time code that activates a resident's account or resets its password. Only a
+    keyed digest of the code is stored (``salt$HMAC-SHA256``, keyed with ``LUODI_SECRET_KEY``):
+    a copy of the table alone does not give the codes back, short as they are. A code is
+    live until it is used, expires, has been tried ``MAX_CODE_ATTEMPTS`` times, or a newer
+    code of the same account and purpose replaces it (its ``expires_at`` is then set to that
+    moment)."""
+
+    __tablename__ = "account_codes"
+    __table_args__ = (Index("ix_account_codes_user_purpose", "user_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    purpose: Mapped[str] = mapped_column(String(16))  # activate | reset
+    channel: Mapped[str] = mapped_column(String(16))  # counter | phone
+    code_hash: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    created_by: Mapped[str] = mapped_column(String(64))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import math
 import re
 import secrets
@@ -63,7 +64,8 @@ from sqlalchemy.orm import Session
 
 from luodi.audit import service as audit
 from luodi.auth.actor import PUBLIC_ACTOR, ROLE_LABELS, SYSTEM_ACTOR, USER_ROLES, Actor, Role
-from luodi.auth.models import ApiToken, SignInThrottle, User
+from luodi.auth.codes import Outgoing
+from luodi.auth.models import AccountCode, ApiToken, SignInThrottle, User
 from luodi.auth.permissions import require
 from luodi.db import UtcDateTime
 from luodi.errors import (
@@ -77,9 +79,12 @@ from luodi.errors import (
     Unauthorized,
     excerpt,
 )
-from luodi.kernels.masking import mask_id_number
+from luodi.kernels.identifiers import check_id_number
+from luodi.kernels.masking import mask_id_number, mask_numbers_in, mask_phone
 from luodi.kernels.text import check_name
 from luodi.registry import service as registry
+from luodi.settings import get_settings
+from luodi.workdays import CHINA_TIME
 
 HASHER = PasswordHasher()
 HASH_WORKERS = 2
@@ -260,6 +265,7 @@ def add_user(
         department=department.strip() if department else None,
         id_number=id_number,
         credit_code=credit_code,
+        activated_at=datetime.now(UTC),
         created_by=actor.username,
     )
     session.add(user)
@@ -544,12 +550,24 @@ def _start_attempt(session: Session, username: str, client: str, now: datetime) 
     each other's rows)."""
     _take_client_attempt(session, client, now)
     number = _take_pair_attempt(session, username, client, now)
-    user = session.execute(
-        select(User.id, User.password_hash, User.active).where(User.username == username)
-    ).one_or_none()
+    columns = select(User.id, User.password_hash, User.active)
+    user = session.execute(columns.where(User.username == username)).one_or_none()
+    if user is None and check_id_number(username).valid:
+        # A resident signs in with their ID number as well as their username.
+        by_id = columns.where(User.id_number == check_id_number(username).number)
+        user = session.execute(by_id).one_or_none()
     if user is None:
         return _Attempt(number, None, None, False)
     return _Attempt(number, user.id, user.password_hash, user.active)
+
+
+def _forgive_client(session: Session, client: str) -> None:
+    """A success takes back the attempt it counted on its client address."""
+    session.execute(
+        update(SignInThrottle)
+        .where(_THROTTLE.username == ANY_USER, _THROTTLE.client == client, _THROTTLE.attempts > 0)
+        .values(attempts=_THROTTLE.attempts - 1)
+    )
 
 
 def _finish_attempt(
@@ -561,13 +579,7 @@ def _finish_attempt(
     pair = and_(_THROTTLE.username == username, _THROTTLE.client == client)
     if user is not None and user.active:
         # A success is not a failure of the address, and the pair starts over.
-        session.execute(
-            update(SignInThrottle)
-            .where(
-                _THROTTLE.username == ANY_USER, _THROTTLE.client == client, _THROTTLE.attempts > 0
-            )
-            .values(attempts=_THROTTLE.attempts - 1)
-        )
+        _forgive_client(session, client)
         session.execute(delete(SignInThrottle).where(pair))
         issued = issue_token(session, user, kind)
         audit.record(
@@ -597,7 +609,7 @@ def _finish_attempt(
         PUBLIC_ACTOR,
         "auth.sign_in_failed",
         "user",
-        username,
+        mask_numbers_in(username),  # a resident may sign in with their ID number
         detail={"client": client, "reason": reason},
     )
     return None
@@ -901,3 +913,457 @@ def revoke_token_by_id(actor: Actor, session: Session, token_id: int) -> ApiToke
         detail={"kind": row.kind, "department": row.department, "user_id": row.user_id},
     )
     return row
+
+
+# --- one-time codes: a resident's account activated, a password reset --------------------
+#
+# A resident's account is never made with a password by somebody else, nor by the resident
+# alone: a registrar issues an activation code at the counter (``issue_counter_code``), or
+# the resident asks for one to be sent to the phone the registry holds for them
+# (``request_code``), and with the code sets their own password (``redeem_code``). A
+# forgotten password goes the same way (purpose ``reset``). The public steps answer the same
+# whether or not the person, the phone or the account exists.
+
+
+class CodePurpose(StrEnum):
+    ACTIVATE = "activate"
+    RESET = "reset"
+
+
+class CodeChannel(StrEnum):
+    COUNTER = "counter"
+    """Given by hand at the service counter: longer and lasting a week."""
+    PHONE = "phone"
+    """Sent to the registered phone: six digits, a quarter of an hour."""
+
+
+CODE_DIGITS = {CodeChannel.COUNTER: 8, CodeChannel.PHONE: 6}
+CODE_TTL = {CodeChannel.COUNTER: timedelta(days=7), CodeChannel.PHONE: timedelta(minutes=15)}
+MAX_CODE_ATTEMPTS = 5
+"""Wrong tries a code takes; at the last one it is void (a new one must be asked for)."""
+RESEND_AFTER = timedelta(seconds=60)
+"""No second text to the same account and purpose sooner than this."""
+MAX_PHONE_CODES_PER_DAY = 5
+"""Texts to one account and purpose a day at most (nobody's phone is flooded through us)."""
+PENDING_PASSWORD = "!pending"
+"""The password hash of an account awaiting activation: not an Argon2 hash, so no password
+verifies against it (a non-empty value: an empty one would be taken for "no such user")."""
+CODE_ISSUERS = (Role.ADMIN, Role.OPERATOR, Role.TOWN_STAFF)
+"""Who issues activation codes at the counter (each within the residents they register)."""
+PHONE_SUFFIX = re.compile(r"^[0-9]{4}$")
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """A code issued at the counter: ``code`` to show once (None when it went to the phone)."""
+
+    code: str | None
+    expires_at: datetime
+    username: str
+    resident_id: int
+    phone_masked: str | None
+    outgoing: Outgoing | None
+    """The text for the registered phone, to send after the commit (``codes.send_all``)."""
+
+
+def _code_digest(code: str, salt: str) -> str:
+    key = get_settings().secret_key.encode()
+    return hmac.new(key, f"{salt}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _code_matches(stored: str, code: str) -> bool:
+    salt, _, digest = stored.partition("$")
+    return hmac.compare_digest(digest, _code_digest(code, salt))
+
+
+def _new_code(channel: CodeChannel) -> str:
+    digits = CODE_DIGITS[channel]
+    return f"{secrets.randbelow(10**digits):0{digits}d}"
+
+
+def _code_text(purpose: CodePurpose, code: str, expires_at: datetime) -> str:
+    settings = get_settings()
+    what = "账户激活" if purpose == CodePurpose.ACTIVATE else "重置密码"
+    until = expires_at.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"【{settings.city_name}{settings.centre_name}】您的{what}验证码为 {code}，"
+        f"{until} 前有效。工作人员不会向您索要验证码，请勿告诉他人。"
+    )
+
+
+def _free_username(session: Session, resident_id: int) -> str:
+    """A resident account's username: ``r`` and the registry's id (never the ID number, which
+    would then be in clear in every audit entry of the account); a random tail in the
+    unlikely case an administrator took that name."""
+    username = f"r{resident_id}"
+    while session.scalar(select(User.id).where(User.username == username)) is not None:
+        username = f"r{resident_id}-{secrets.token_hex(3)}"
+    return username
+
+
+def _resident_account(
+    session: Session, actor: Actor, id_number: str, resident_id: int, create: bool
+) -> User | None:
+    """The account bound to this ID number; made, awaiting activation, when there is none
+    and ``create`` (two parallel requests make one account: the loser reads the winner's)."""
+    found = select(User).where(User.id_number == id_number)
+    user = session.scalars(found).one_or_none()
+    if user is not None or not create:
+        return user
+    user = User(
+        username=_free_username(session, resident_id),
+        password_hash=PENDING_PASSWORD,
+        role=Role.RESIDENT,
+        id_number=id_number,
+        active=False,
+        activated_at=None,
+        created_by=actor.username,
+    )
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        return session.scalars(found).one()
+    audit.record(
+        session,
+        actor,
+        "user.add",
+        "user",
+        user.username,
+        after=_public(user),
+        detail={"awaiting_activation": True},
+    )
+    return user
+
+
+def _disabled(user: User) -> bool:
+    """Disabled by an administrator (not merely awaiting activation)."""
+    return not user.active and user.activated_at is not None
+
+
+def _store_code(
+    session: Session, user: User, purpose: CodePurpose, channel: CodeChannel, created_by: str
+) -> tuple[str, AccountCode]:
+    """A new code for the account and purpose; the live ones before it end now (one live
+    code at a time: the text a resident just got is the one that works)."""
+    now = datetime.now(UTC)
+    session.execute(
+        update(AccountCode)
+        .where(
+            AccountCode.user_id == user.id,
+            AccountCode.purpose == purpose,
+            AccountCode.used_at.is_(None),
+            AccountCode.expires_at > now,
+        )
+        .values(expires_at=now)
+    )
+    code = _new_code(channel)
+    salt = secrets.token_hex(8)
+    row = AccountCode(
+        user_id=user.id,
+        purpose=purpose,
+        channel=channel,
+        code_hash=f"{salt}${_code_digest(code, salt)}",
+        expires_at=now + CODE_TTL[channel],
+        attempts=0,
+        created_by=created_by,
+    )
+    session.add(row)
+    session.flush()
+    return code, row
+
+
+def issue_counter_code(
+    actor: Actor,
+    session: Session,
+    resident_id: int | None = None,
+    id_number: str | None = None,
+    send: bool = False,
+) -> IssuedCode:
+    """An activation code for a resident of the registry, issued by a registrar whose scope
+    holds them (town staff: their own town; anybody else 404): shown once at the counter
+    (eight digits, a week), or with ``send`` texted to the registered phone (six digits, a
+    quarter of an hour). The resident's account is made, awaiting activation, when they have
+    none; nobody sets a password for them. For an account already active the code works as
+    a password reset (a resident who forgot it comes to the counter)."""
+    require(actor, *CODE_ISSUERS)
+    resident = registry.served_resident(actor, session, resident_id, id_number)
+    if send and not resident.phone:
+        raise Invalid.field(
+            "phone",
+            None,
+            "此人没有登记手机号码，请当面出示验证码",
+            "no phone is registered for this resident: give the code at the counter",
+        )
+    user = _resident_account(session, actor, resident.id_number, resident.id, create=True)
+    assert user is not None  # made when missing
+    if _disabled(user):
+        raise Conflict(
+            f"账号 {user.username} 已停用，请管理员先启用",
+            f"the account {user.username} is disabled: an administrator enables it first",
+        )
+    channel = CodeChannel.PHONE if send else CodeChannel.COUNTER
+    code, row = _store_code(session, user, CodePurpose.ACTIVATE, channel, actor.username)
+    outgoing = (
+        Outgoing(resident.phone, _code_text(CodePurpose.ACTIVATE, code, row.expires_at))
+        if send and resident.phone
+        else None
+    )
+    audit.record(
+        session,
+        actor,
+        "account.code_issue",
+        "user",
+        user.username,
+        detail={
+            "purpose": str(CodePurpose.ACTIVATE),
+            "channel": str(channel),
+            "resident_id": resident.id,
+            "id_number": mask_id_number(resident.id_number),
+            "expires_at": row.expires_at.isoformat(),
+        },
+    )
+    return IssuedCode(
+        code=None if send else code,
+        expires_at=row.expires_at,
+        username=user.username,
+        resident_id=resident.id,
+        phone_masked=mask_phone(resident.phone) if resident.phone else None,
+        outgoing=outgoing,
+    )
+
+
+def _checked_id_number(id_number: str) -> str:
+    check = check_id_number(id_number)
+    if not check.valid:
+        raise Invalid.field(
+            "id_number", excerpt(id_number), check.reason_zh or "", check.reason_en or ""
+        )
+    return check.number
+
+
+def request_code(
+    session: Session, purpose: CodePurpose, id_number: str, phone_suffix: str, client: str = ""
+) -> Outgoing | None:
+    """A code texted to the phone the registry holds for the person with this ID number, when
+    ``phone_suffix`` is that phone's last four digits and the account is in the state the
+    purpose needs (activation: not yet activated, made now if missing; reset: active). The
+    text to send after the commit, or None; the caller answers the same either way (nobody
+    learns who is registered or has an account), and every request is audited with the
+    reason (the ID number masked). Counted on the client address like a sign-in (429 past
+    the limit); malformed input is 422."""
+    number = _checked_id_number(id_number)
+    suffix = phone_suffix.strip()
+    if not PHONE_SUFFIX.match(suffix):
+        raise Invalid.field(
+            "phone_suffix",
+            excerpt(phone_suffix),
+            "请填写登记手机号码的后4位数字",
+            "the last 4 digits of the registered phone",
+        )
+    now, client = datetime.now(UTC), client[:64]
+    _take_client_attempt(session, client, now)
+    resident = registry.holder_of_id_number(session, number)
+    user: User | None = None
+    reason: str | None = None
+    if resident is None:
+        reason = "unknown"
+    elif not resident.phone or not hmac.compare_digest(resident.phone[-4:], suffix):
+        reason = "phone_mismatch"
+    else:
+        user = _resident_account(
+            session, PUBLIC_ACTOR, number, resident.id, create=purpose == CodePurpose.ACTIVATE
+        )
+        reason = _why_not_send(session, user, purpose, now)
+    outgoing = None
+    if reason is None and user is not None and resident is not None and resident.phone:
+        code, row = _store_code(session, user, purpose, CodeChannel.PHONE, PUBLIC_ACTOR.username)
+        outgoing = Outgoing(resident.phone, _code_text(purpose, code, row.expires_at))
+    audit.record(
+        session,
+        PUBLIC_ACTOR,
+        "account.code_request",
+        "user" if user else "id_number",
+        user.username if user else mask_id_number(number),
+        detail={
+            "purpose": str(purpose),
+            "client": client,
+            "sent": outgoing is not None,
+            "reason": reason,
+        },
+    )
+    return outgoing
+
+
+def _why_not_send(
+    session: Session, user: User | None, purpose: CodePurpose, now: datetime
+) -> str | None:
+    """Why no code goes to this account for ``purpose`` now (None: it goes)."""
+    if user is None:
+        return "no_account"
+    if purpose == CodePurpose.ACTIVATE and user.activated_at is not None:
+        return "already_activated"
+    if purpose == CodePurpose.RESET and (user.activated_at is None or not user.active):
+        return "not_active"
+    recent = session.execute(
+        select(func.count(), func.max(AccountCode.created_at)).where(
+            AccountCode.user_id == user.id,
+            AccountCode.purpose == purpose,
+            AccountCode.channel == CodeChannel.PHONE,
+            AccountCode.created_at > now - timedelta(days=1),
+        )
+    ).one()
+    if recent[0] >= MAX_PHONE_CODES_PER_DAY:
+        return "daily_limit"
+    if recent[1] is not None and recent[1] > now - RESEND_AFTER:
+        return "too_soon"
+    return None
+
+
+def _wrong_code() -> Unauthorized:
+    """One answer for every failed try (nothing tells which part was wrong)."""
+    return Unauthorized(
+        "身份证号或验证码不正确，或验证码已失效（过期、已使用或错误次数过多），请重新获取",
+        "wrong ID number or code, or the code is no longer valid (expired, used or tried too "
+        "often): ask for a new one",
+    )
+
+
+def redeem_code(
+    session: Session,
+    purpose: CodePurpose,
+    id_number: str,
+    code: str,
+    password: str,
+    client: str = "",
+) -> IssuedToken:
+    """Set the account's password with a live code of ``purpose``: the account is active
+    (activated now, if it waited), every other token and web session of it ends, its sign-in
+    throttle starts over, and a web session is issued (the resident is signed in). A wrong,
+    expired, used or void code, an unknown ID number and a disabled account answer alike
+    (401); each try counts on the code (void after ``MAX_CODE_ATTEMPTS``) and on the client
+    address like a sign-in (429 past the limit); malformed input is 422.
+
+    Like ``sign_in``, ``session`` names the database only: the try and its outcome run in a
+    transaction of their own, committed before this returns or raises, so that a wrong try
+    is counted even though the request fails, and the token works on the very next request.
+    """
+    number = _checked_id_number(id_number)
+    given = code.strip().replace(" ", "")
+    if not (given.isascii() and given.isdigit() and 6 <= len(given) <= 8):
+        raise Invalid.field("code", "***", "验证码为6–8位数字", "a code has 6–8 digits")
+    check_password(password)
+    # Hashed before the transaction opens: no connection waits on Argon2.
+    new_hash = _hash_pool.submit(HASHER.hash, password).result()
+    with _own_transaction(session.get_bind()) as own:
+        issued = _redeem(own, purpose, number, given, new_hash, client[:64])
+    if issued is None:
+        raise _wrong_code()
+    return issued
+
+
+def _take_code_attempt(
+    session: Session, user: User, purpose: CodePurpose, now: datetime
+) -> AccountCode | None:
+    """Count a try on the account's live code of ``purpose`` (one statement: parallel tries
+    cannot both take the last one); the code, or None when there is no live one."""
+    live = and_(
+        AccountCode.user_id == user.id,
+        AccountCode.purpose == purpose,
+        AccountCode.used_at.is_(None),
+        AccountCode.expires_at > now,
+        AccountCode.attempts < MAX_CODE_ATTEMPTS,
+    )
+    newest = session.scalar(select(func.max(AccountCode.id)).where(live))
+    if newest is None:
+        return None
+    taken = session.execute(
+        update(AccountCode)
+        .where(AccountCode.id == newest, live)
+        .values(attempts=AccountCode.attempts + 1)
+        .returning(AccountCode.id)
+    ).scalar_one_or_none()
+    return session.get(AccountCode, taken, populate_existing=True) if taken else None
+
+
+def _redeem(
+    session: Session, purpose: CodePurpose, number: str, code: str, new_hash: str, client: str
+) -> IssuedToken | None:
+    now = datetime.now(UTC)
+    _take_client_attempt(session, client, now)
+    user = session.scalars(select(User).where(User.id_number == number)).one_or_none()
+    row = _take_code_attempt(session, user, purpose, now) if user is not None else None
+    # Compared in constant time, and a digest is computed whether or not there is a code.
+    matches = False
+    if row is not None:
+        matches = _code_matches(row.code_hash, code)
+    else:
+        _code_matches("$", code)
+    reason = _refusal(user, row, matches, purpose)
+    if reason is None and user is not None and row is not None:
+        used = session.execute(
+            update(AccountCode)
+            .where(AccountCode.id == row.id, AccountCode.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if getattr(used, "rowcount", 0) == 1:
+            return _set_password_by_code(session, user, purpose, new_hash, client, now)
+        reason = "used"
+    attempts_left = MAX_CODE_ATTEMPTS - row.attempts if row is not None else None
+    audit.record(
+        session,
+        PUBLIC_ACTOR,
+        "account.code_failed",
+        "user" if user else "id_number",
+        user.username if user else mask_id_number(number),
+        detail={
+            "purpose": str(purpose),
+            "client": client,
+            "reason": reason,
+            "attempts_left": attempts_left,
+        },
+    )
+    return None
+
+
+def _refusal(
+    user: User | None, row: AccountCode | None, matches: bool, purpose: CodePurpose
+) -> str | None:
+    """Why a try fails (for the audit log only: the answer is the same), or None."""
+    if user is None:
+        return "unknown"
+    if row is None:
+        return "no_live_code"
+    if not matches:
+        return "wrong_code"
+    if _disabled(user) or (purpose == CodePurpose.RESET and not user.active):
+        return "disabled"
+    return None
+
+
+def _set_password_by_code(
+    session: Session, user: User, purpose: CodePurpose, new_hash: str, client: str, now: datetime
+) -> IssuedToken:
+    activating = user.activated_at is None
+    user.password_hash = new_hash
+    user.active = True
+    user.activated_at = user.activated_at or now
+    revoked = _revoke_tokens_of(session, user)
+    session.execute(delete(SignInThrottle).where(SignInThrottle.username == user.username))
+    _forgive_client(session, client)
+    session.flush()
+    issued = issue_token(session, user, TokenKind.SESSION)
+    audit.record(
+        session,
+        actor_of(user),
+        "account.activate" if activating else "account.password_by_code",
+        "user",
+        user.username,
+        detail={
+            "purpose": str(purpose),
+            "client": client,
+            "tokens_revoked": revoked,
+            "token_id": issued.token_id,
+        },
+    )
+    return issued

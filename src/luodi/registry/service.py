@@ -605,6 +605,32 @@ def reveal_id_number(actor: Actor, session: Session, resident_id: int) -> str:
     return resident.id_number
 
 
+def served_resident(
+    actor: Actor, session: Session, resident_id: int | None = None, id_number: str | None = None
+) -> Resident:
+    """A resident a registrar serves at the counter (their account's activation code), by the
+    registry's id or by ID number: only within the actor's writable scope (town staff: their
+    own town); anybody else, or nobody, is 404 alike."""
+    require(actor, *REGISTRY_WRITERS)
+    if id_number is not None:
+        resident_id = repository.id_number_resident(session, checked_id_number(id_number).number)
+    resident = (
+        repository.writable_resident_by_id(session, actor, resident_id)
+        if resident_id is not None
+        else None
+    )
+    if resident is None:
+        raise NotFound("登记库中没有此人，或不在您的范围内", "no such resident within your scope")
+    return resident
+
+
+def holder_of_id_number(session: Session, id_number: str) -> Resident | None:
+    """The resident registered with this (checked) ID number, whoever asks: for the public
+    account pages, whose answer is the same whether or not there is one."""
+    resident_id = repository.id_number_resident(session, id_number)
+    return session.get(Resident, resident_id) if resident_id is not None else None
+
+
 def household_of(actor: Actor, session: Session, resident_id: int) -> HouseholdRead | None:
     """The household of a resident in the actor's scope (none when they have none): its
     members and accompanying children the actor reaches, names in full for registrars."""

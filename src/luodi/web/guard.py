@@ -48,8 +48,19 @@ SIGN_IN_BYTES = 16 * 1024
 """A sign-in form is a username and a password: nothing near this."""
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_WRITES = frozenset({"/api/v1/auth/token", "/login", "/logout"})
-"""The only writes an anonymous caller may send (signing in and out)."""
+PUBLIC_WRITES = frozenset(
+    {
+        "/api/v1/auth/token",
+        "/login",
+        "/logout",
+        "/activate",
+        "/activate/code",
+        "/reset-password",
+        "/reset-password/code",
+    }
+)
+"""The only writes an anonymous caller may send (signing in and out; a resident's account
+activated, or its password reset, with a one-time code, and asking for that code)."""
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",

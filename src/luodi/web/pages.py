@@ -107,7 +107,12 @@ def login(
         if acts_as(signed_in, Role.RESIDENT)
         else "/me"
     )
-    response = RedirectResponse(local_path(next, landing), status_code=303)
+    return start_session(RedirectResponse(local_path(next, landing), status_code=303), issued)
+
+
+def start_session(response: Response, issued: auth.IssuedToken) -> Response:
+    """``response`` signing the browser in with the web session ``issued`` (the sign-in
+    form, an account's activation and a password reset by code all end here)."""
     response.set_cookie(
         SESSION_COOKIE,
         issued.token,

@@ -11,13 +11,15 @@ from collections import defaultdict
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from luodi import workdays
+from luodi.auth import service as auth
 from luodi.auth.actor import Actor
-from luodi.errors import FieldProblem, Invalid, LuodiError, NotFound
+from luodi.auth.codes import send_all
+from luodi.errors import Conflict, FieldProblem, Invalid, LuodiError, NotFound
 from luodi.facts import service as facts_service
 from luodi.feeds import catalog
 from luodi.kernels.timeline.permits import PermitState
@@ -30,6 +32,7 @@ from luodi.web import i18n
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_, _
 from luodi.web.params import MAX_ID, ObjectId
+from luodi.web.portal.account import code_sender
 from luodi.web.rendering import check_form, console_actor, done, render
 
 router = APIRouter(prefix="/console/residents")
@@ -350,6 +353,7 @@ def _resident_page(
     resident_id: int,
     run: int | None,
     id_number: str | None = None,
+    activation: auth.IssuedCode | None = None,
 ) -> HTMLResponse:
     resident = registry.get_resident(actor, session, resident_id)  # 404 out of scope
     today = workdays.today()
@@ -364,6 +368,7 @@ def _resident_page(
     context = {
         "resident": resident,
         "id_number": id_number,
+        "activation": activation,
         "may_correct": registry.may_correct(actor, session, resident_id),
         "household": registry.household_of(actor, session, resident_id),
         "span": registry.residence_span(actor, session, resident_id, today),
@@ -397,3 +402,31 @@ def resident_page(
 ) -> HTMLResponse:
     console_actor(actor, "residents")
     return _resident_page(request, actor, session, resident_id, run)
+
+
+@router.post("/{resident_id}/activation-code", response_class=HTMLResponse, response_model=None)
+def activation_code(
+    request: Request,
+    resident_id: ObjectId,
+    actor: CurrentActor,
+    session: DbSession,
+    background: BackgroundTasks,
+    send: Annotated[str, Form(max_length=1)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """An activation code for the resident's account (made, awaiting activation, if they have
+    none), by a registrar whose scope holds them: shown once on the page to give at the
+    counter, or (``send``) texted to the registered phone after the commit."""
+    console_actor(actor, "residents")
+    check_form(request, csrf_token)
+    try:
+        with session.begin_nested():
+            issued = auth.issue_counter_code(actor, session, resident_id, send=send == "1")
+    except (Conflict, Invalid) as error:
+        return done(f"/console/residents/{resident_id}#account", i18n.error_message(error))
+    if issued.outgoing is not None:
+        # Sent after the commit (never a text for a code that was rolled back).
+        background.add_task(send_all, code_sender(request), [issued.outgoing])
+        message = _("激活验证码已发送到登记手机 %(phone)s", phone=issued.phone_masked or "")
+        return done(f"/console/residents/{resident_id}#account", message)
+    return _resident_page(request, actor, session, resident_id, None, activation=issued)
