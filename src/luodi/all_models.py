@@ -9,6 +9,7 @@ from luodi.feeds import models as feeds_models
 from luodi.jobs import models as jobs_models
 from luodi.notices import models as notices_models
 from luodi.programs import models as programs_models
+from luodi.ratings import models as ratings_models
 from luodi.registry import models as registry_models
 from luodi.scoring import models as scoring_models
 
@@ -22,6 +23,7 @@ __all__ = [
     "jobs_models",
     "notices_models",
     "programs_models",
+    "ratings_models",
     "registry_models",
     "scoring_models",
 ]

@@ -211,10 +211,19 @@ class NoticeRow(Base):
     pages are position ranges and a search by ``ref`` is an index lookup, so reading a page
     never loads the whole notice. A notice fills the columns of its layout
     (``notice_columns``); the others stay empty. The digest is SHA-256 of the rows as JSON
-    objects of those columns (``service.rows_digest``)."""
+    objects of those columns (``service.rows_digest``).
+
+    ``id_tail`` and ``child_id_tail`` (the last four characters of the applicant's and the
+    child's ID numbers) are never published (not a column of any layout, not in the digest,
+    the files or any answer): they are what a search by the masked name and the last four of
+    the ID matches, in SQL (``ix_notice_rows_search``), with the masked name beside them."""
 
     __tablename__ = "notice_rows"
-    __table_args__ = (Index("ix_notice_rows_notice_id_ref", "notice_id", "ref"),)
+    __table_args__ = (
+        Index("ix_notice_rows_notice_id_ref", "notice_id", "ref"),
+        Index("ix_notice_rows_search", "notice_id", "name", "id_tail"),
+        Index("ix_notice_rows_child_search", "notice_id", "child_name", "child_id_tail"),
+    )
 
     notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -237,6 +246,8 @@ class NoticeRow(Base):
     amount: Mapped[float | None] = mapped_column(Float)
     points_from: Mapped[str | None] = mapped_column(String(100))
     """A school place: the (masked) name of the parent whose points the child ranked with."""
+    id_tail: Mapped[str | None] = mapped_column(String(4))
+    child_id_tail: Mapped[str | None] = mapped_column(String(4))
 
 
 class NoticeExport(Base):

@@ -11,6 +11,7 @@ from ``auth/scopes.py``:
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -25,13 +26,15 @@ from luodi.notices.models import (
     NoticeAmendment,
     NoticeChange,
     NoticeExport,
+    NoticeKind,
     NoticeRow,
+    NoticeStatus,
     Objection,
     ObjectionAttachment,
     ObjectionStatus,
 )
 from luodi.notices.models import notice_columns as columns_of
-from luodi.programs.models import Application
+from luodi.programs.models import Application, ProgramCycle
 from luodi.registry.models import Town
 
 ROW_DTYPES: dict[str, Any] = {
@@ -184,6 +187,80 @@ def row_page(
     return _rows_frame(notice, list(session.execute(statement.order_by(NoticeRow.position))))
 
 
+SEARCH_KEYS = ("id_tail", "child_id_tail")
+"""Stored beside a row, never published: the last four characters of the applicant's and the
+child's ID numbers (``models.NoticeRow``)."""
+
+
+def _positioned_frame(notice: Notice, rows: list[Any]) -> pl.DataFrame:
+    """Rows read as (position, the notice's columns…)."""
+    columns = notice_columns(notice)
+    return pl.DataFrame(
+        [tuple(row) for row in rows],
+        schema={"position": pl.Int64, **{name: ROW_DTYPES[name] for name in columns}},
+        orient="row",
+    )
+
+
+def _match(notice: Notice, masked_name: str, tail: str) -> ColumnElement[bool]:
+    """The rows whose applicant, or child, has this masked name and these last four
+    characters of the ID number (``ix_notice_rows_search``, ``ix_notice_rows_child_search``)."""
+    return and_(
+        NoticeRow.notice_id == notice.id,
+        or_(
+            and_(NoticeRow.name == masked_name, NoticeRow.id_tail == tail),
+            and_(NoticeRow.child_name == masked_name, NoticeRow.child_id_tail == tail),
+        ),
+    )
+
+
+def row_search(
+    session: Session, notice: Notice, masked_name: str, tail: str, offset: int, limit: int
+) -> tuple[int, pl.DataFrame]:
+    """How many rows match a masked name and the last four of an ID number, and one page of
+    them (``position`` first, then the published columns), in the published order."""
+    matched = _match(notice, masked_name, tail)
+    total = session.scalar(select(func.count()).select_from(NoticeRow).where(matched)) or 0
+    columns = [NoticeRow.__table__.c[name] for name in notice_columns(notice)]
+    statement = (
+        select(NoticeRow.position, *columns)
+        .where(matched)
+        .order_by(NoticeRow.position)
+        .offset(offset)
+        .limit(limit)
+    )
+    return int(total), _positioned_frame(notice, list(session.execute(statement)))
+
+
+def rows_by_ref(session: Session, notice: Notice, refs: list[str]) -> pl.DataFrame:
+    """The rows with these refs (``position`` first, then the published columns), in order:
+    one index lookup each (``ix_notice_rows_notice_id_ref``)."""
+    if not refs:
+        return _positioned_frame(notice, [])
+    columns = [NoticeRow.__table__.c[name] for name in notice_columns(notice)]
+    statement = (
+        select(NoticeRow.position, *columns)
+        .where(NoticeRow.notice_id == notice.id, NoticeRow.ref.in_(refs))
+        .order_by(NoticeRow.position)
+    )
+    return _positioned_frame(notice, list(session.execute(statement)))
+
+
+def positioned_page(session: Session, notice: Notice, offset: int, limit: int) -> pl.DataFrame:
+    """``row_page`` with each row's ``position`` first."""
+    columns = [NoticeRow.__table__.c[name] for name in notice_columns(notice)]
+    statement = (
+        select(NoticeRow.position, *columns)
+        .where(
+            NoticeRow.notice_id == notice.id,
+            NoticeRow.position > offset,
+            NoticeRow.position <= offset + limit,
+        )
+        .order_by(NoticeRow.position)
+    )
+    return _positioned_frame(notice, list(session.execute(statement)))
+
+
 def all_rows(session: Session, notice: Notice) -> pl.DataFrame:
     """Every published row in order (for a re-run's comparison, exports and the digest)."""
     columns = [NoticeRow.__table__.c[name] for name in notice_columns(notice)]
@@ -205,9 +282,11 @@ def has_row(session: Session, notice_id: int, ref: str) -> bool:
 
 
 def replace_rows(session: Session, notice: Notice, frame: pl.DataFrame) -> None:
-    """Store ``frame`` (the notice's columns, in the published order) as the notice's rows."""
+    """Store ``frame`` (the notice's columns, in the published order, and the search keys
+    ``SEARCH_KEYS`` where it has them) as the notice's rows."""
     session.execute(delete(NoticeRow).where(NoticeRow.notice_id == notice.id))
-    stored = frame.select(notice_columns(notice)).with_columns(
+    keys = [name for name in SEARCH_KEYS if name in frame.columns]
+    stored = frame.select(*notice_columns(notice), *keys).with_columns(
         pl.lit(notice.id, dtype=pl.Int64).alias("notice_id"),
         pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("position"),
     )
@@ -322,3 +401,50 @@ def application_choices(session: Session, cycle_id: int) -> pl.DataFrame:
         select(Application.id, Application.choices).where(Application.cycle_id == cycle_id),
         {"application_id": pl.Int64, "choices": pl.String},
     )
+
+
+def notice_filter(
+    actor: Actor,
+    *,
+    program: str | None,
+    score_ranking: bool,
+    status: str | None,
+    search: str | None,
+    today: date,
+) -> Select[tuple[Notice]]:
+    """The readable notices of one program (``score_ranking``: the score rankings, of no
+    program) and one state on ``today`` (``service.ListStatus``), titles holding ``search``."""
+    statement = readable_notices(actor)
+    if score_ranking:
+        statement = statement.where(Notice.kind == NoticeKind.SCORING)
+    elif program is not None:
+        statement = statement.where(
+            Notice.cycle_id.in_(select(ProgramCycle.id).where(ProgramCycle.program_id == program))
+        )
+    window = {
+        "open": and_(Notice.starts_on <= today, Notice.ends_on >= today),
+        "upcoming": Notice.starts_on > today,
+        "ended": Notice.ends_on < today,
+    }
+    if status == NoticeStatus.FINAL:
+        statement = statement.where(Notice.status == NoticeStatus.FINAL)
+    elif status is not None:
+        statement = statement.where(Notice.status == NoticeStatus.OPEN, window[status])
+    if search:
+        statement = statement.where(Notice.title.contains(search, autoescape=True))
+    return statement
+
+
+def notice_count(session: Session, statement: Select[tuple[Notice]]) -> int:
+    return int(session.scalar(select(func.count()).select_from(statement.subquery())) or 0)
+
+
+def notice_program_ids(session: Session) -> list[str]:
+    """The programs of the cycles that have a notice (each once), sorted."""
+    statement = (
+        select(ProgramCycle.program_id)
+        .where(ProgramCycle.id.in_(select(Notice.cycle_id).where(Notice.cycle_id.is_not(None))))
+        .distinct()
+        .order_by(ProgramCycle.program_id)
+    )
+    return list(session.scalars(statement))

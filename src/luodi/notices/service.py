@@ -18,6 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import polars as pl
@@ -29,8 +30,17 @@ from luodi.allocation import service as allocation
 from luodi.allocation.models import OUTCOME_LABELS, AllocationRun, Outcome
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
-from luodi.auth.permissions import require, require_department
-from luodi.errors import Conflict, Forbidden, Invalid, LuodiError, NotFound, Unauthorized
+from luodi.auth.permissions import acts_as, require, require_department
+from luodi.auth.scopes import resident_of_actor
+from luodi.errors import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    Invalid,
+    LuodiError,
+    NotFound,
+    Unauthorized,
+)
 from luodi.files import safe_file_name
 from luodi.kernels.masking import mask_id_number, mask_name
 from luodi.kernels.text import FORBIDDEN_PATTERN, check_name
@@ -101,14 +111,46 @@ def _typed(notice: Notice, frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+SEARCH_TAILS = ("id_tail", "child_id_tail")
+"""The unpublished search keys a frame of rows may carry beside its published columns."""
+
+
+def _tail(column: str) -> pl.Expr:
+    """The last four characters of an ID number (an ``x`` check character as ``X``)."""
+    return pl.col(column).str.slice(-4).str.to_uppercase()
+
+
+def _masked_people(frame: pl.DataFrame) -> pl.DataFrame:
+    """An unmasked frame of an allocation run's results with the search keys
+    (``SEARCH_TAILS``) taken, then masked as ``allocation.run_results`` masks it."""
+    masked = [
+        pl.col("id_number").map_elements(mask_id_number, return_dtype=pl.String),
+        pl.col("name").map_elements(mask_name, return_dtype=pl.String),
+        pl.col("child_id_number").map_elements(mask_id_number, return_dtype=pl.String),
+        pl.col("child_name").map_elements(mask_name, return_dtype=pl.String),
+    ]
+    if "points_name" in frame.columns:
+        masked.append(pl.col("points_name").map_elements(mask_name, return_dtype=pl.String))
+    return frame.with_columns(
+        id_tail=_tail("id_number"), child_id_tail=_tail("child_id_number")
+    ).with_columns(masked)
+
+
+def _published_results(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
+    """A run's results as published (masked), with the search keys beside them."""
+    return _masked_people(allocation.run_results(actor, session, run_id, masked=False))
+
+
 def _store_rows(session: Session, notice: Notice, frame: pl.DataFrame) -> pl.DataFrame:
     """Freeze ``frame`` as the notice's rows: digest, rows and both files, in this
-    transaction."""
+    transaction; the search keys (``SEARCH_TAILS``) it carries are stored beside the rows,
+    outside the digest and the files."""
     rows = _typed(notice, frame)
     notice.rows_digest, notice.row_count = rows_digest(rows), rows.height
     session.add(notice)
     session.flush()
-    repository.replace_rows(session, notice, rows)
+    tails = [pl.col(name).cast(pl.String) for name in SEARCH_TAILS if name in frame.columns]
+    repository.replace_rows(session, notice, rows.with_columns(frame.select(tails)))
     render_exports(session, notice, rows)
     return rows
 
@@ -175,7 +217,7 @@ def stored_export(session: Session, notice: Notice, kind: str) -> NoticeExport:
 def _legacy_allocation_rows(actor: Actor, session: Session, run_id: int) -> pl.DataFrame:
     """The rows of a notice published before layouts (``Notice.layout`` null), as they were
     then: a re-run of such a notice keeps its columns."""
-    frame = allocation.run_results(actor, session, run_id, masked=True)
+    frame = _published_results(actor, session, run_id)
     return frame.select(
         pl.col("application_id").cast(pl.String).alias("ref"),
         "name",
@@ -191,6 +233,7 @@ def _legacy_allocation_rows(actor: Actor, session: Session, run_id: int) -> pl.D
         "rank",
         "lottery",
         "reason_zh",
+        *SEARCH_TAILS,
     ).sort("rank", "ref", nulls_last=True)
 
 
@@ -225,7 +268,7 @@ def _allocation_rows(
     """The published rows of an allocation run in the layout of the program's kind
     (``LAYOUT_COLUMNS``): the outcome in the program's words, the applicant's own 志愿, the
     town's name, the amount of a tiered benefit, and a short public reason code."""
-    frame = allocation.run_results(actor, session, run_id, masked=True)
+    frame = _published_results(actor, session, run_id)
     cycle_targets = targets.cycle_targets(session, cycle_id)
     project = {t.target_id: t.group_id or t.target_id for t in cycle_targets}
     names = repository.town_names(session)
@@ -278,8 +321,9 @@ def _allocation_rows(
             if "points_name" in frame.columns
             else pl.lit(None, dtype=pl.String)
         ).alias("points_from"),
+        *SEARCH_TAILS,
     ).sort("rank", "ref", nulls_last=True)
-    return rows.select(list(LAYOUT_COLUMNS[layout_of(spec.kind)]))
+    return rows.select(*LAYOUT_COLUMNS[layout_of(spec.kind)], *SEARCH_TAILS)
 
 
 def _qualification_rows(
@@ -288,7 +332,7 @@ def _qualification_rows(
     """The published rows of a qualification notice (资格公示): each application qualified
     or not, with the group, points and order (the qualified only) and, for the refused, the
     short public reason; no flat, school or amount (those are decided after it)."""
-    frame = allocation.run_results(actor, session, run_id, masked=True)
+    frame = _published_results(actor, session, run_id)
     refused = pl.col("outcome") == Outcome.INELIGIBLE.value
     frame = frame.with_columns(
         public_reason=reasons.public_reasons(spec, frame["outcome"], frame["reason_zh"]),
@@ -305,8 +349,9 @@ def _qualification_rows(
         "points",
         pl.when(~refused).then(pl.col("rank")).alias("rank"),
         pl.when(refused).then(pl.col("public_reason")).alias("reason_zh"),
+        *SEARCH_TAILS,
     ).sort("rank", "ref", nulls_last=True)
-    return rows.select(list(LAYOUT_COLUMNS[NoticeLayout.QUALIFICATION]))
+    return rows.select(*LAYOUT_COLUMNS[NoticeLayout.QUALIFICATION], *SEARCH_TAILS)
 
 
 def qualification_notice(session: Session, cycle_id: int) -> Notice | None:
@@ -352,6 +397,7 @@ def _scoring_rows(
         .alias("town"),
         pl.col("total").alias("points"),
         pl.col("total").rank("min", descending=True).cast(pl.Int64).alias("rank"),
+        _tail("id_number").alias("id_tail"),
     )
 
 
@@ -567,6 +613,137 @@ def publish(
         },
     )
     return notice
+
+
+class ListStatus(StrEnum):
+    """What the list of notices filters by: a notice's state as the public reads it today."""
+
+    OPEN = "open"  # 公示中
+    UPCOMING = "upcoming"  # 待开始
+    ENDED = "ended"  # 公示期满，待确定
+    FINAL = "final"  # 已确定
+
+
+SCORE_RANKING = "score-ranking"
+"""The program filter's value for the score rankings (积分排名公示: of no program)."""
+
+
+def notice_listing(
+    actor: Actor,
+    session: Session,
+    *,
+    program: str | None = None,
+    status: ListStatus | None = None,
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 20,
+    today: date | None = None,
+) -> tuple[int, list[Notice]]:
+    """The notices the actor reads of one program (``SCORE_RANKING``: the score rankings) and
+    one state today, their titles holding ``search``, newest first: (how many in all, one
+    page), counted and paged in SQL."""
+    _check_page(offset, limit)
+    statement = repository.notice_filter(
+        actor,
+        program=program,
+        score_ranking=program == SCORE_RANKING,
+        status=None if status is None else status.value,
+        search=search.strip()[:100] if search and search.strip() else None,
+        today=today or date.today(),
+    )
+    return repository.notice_count(session, statement), list(
+        session.scalars(statement.order_by(Notice.id.desc()).offset(offset).limit(limit))
+    )
+
+
+def notice_programs(session: Session) -> list[str]:
+    """The ids of the programs that have a notice (for the list's filter), sorted."""
+    return repository.notice_program_ids(session)
+
+
+@dataclass(frozen=True)
+class RowQuery:
+    """What a search of a notice's rows asks: one application number (``ref``), or a masked
+    name with the last four characters of an ID number (never the four alone: that would
+    list everybody whose number ends so)."""
+
+    ref: str | None = None
+    masked_name: str | None = None
+    tail: str | None = None
+
+    def shown(self) -> str:
+        """The search as it was understood, masked (a full ID number typed is not echoed)."""
+        return self.ref if self.ref is not None else f"{self.masked_name} {self.tail}"
+
+
+MAX_QUERY = 60
+_NAME_AND_ID = re.compile(r"^(?P<name>[^\d\s,，]+)[\s,，]*(?P<id>\d{3,17}[\dXx])$")
+_ID_AND_NAME = re.compile(r"^(?P<id>\d{3,17}[\dXx])[\s,，]+(?P<name>[^\d\s,，]+)$")
+_REF = re.compile(r"^[0-9A-Za-z:_-]{1,40}$")
+
+
+def parse_row_query(text: str | None) -> RowQuery | None:
+    """A search box's text as a ``RowQuery`` (none when empty): ``12345`` is an application
+    number; ``张三 1234``, ``张** 1234`` or ``张三 330282…1234`` a name (masked here, as
+    published) with the last four of an ID number. Anything else is refused without echoing
+    it (it may hold a whole ID number)."""
+    query = (text or "").strip()
+    if not query:
+        return None
+    found = (
+        None if len(query) > MAX_QUERY else (_NAME_AND_ID.match(query) or _ID_AND_NAME.match(query))
+    )
+    if found is not None:
+        return RowQuery(masked_name=mask_name(found["name"]), tail=found["id"][-4:].upper())
+    if _REF.match(query):
+        return RowQuery(ref=query)
+    raise Invalid(
+        "请输入申请编号，或姓名和身份证号后四位（如：张三 1234）",
+        "enter an application number, or a name and the last four of the ID number "
+        "(e.g. 张三 1234)",
+        [FieldProblem("q", None, "无法识别的查询", "not a search this page understands")],
+    )
+
+
+def search_rows(
+    session: Session, notice: Notice, query: RowQuery, offset: int = 0, limit: int = 1000
+) -> tuple[int, pl.DataFrame]:
+    """The rows a search finds (``position`` first, then the published columns, masked), in
+    the published order: (how many in all, one page). An index lookup in SQL either way; a
+    row is found by a masked name only together with the last four of its ID number."""
+    _check_page(offset, limit)
+    if query.ref is not None:
+        found = repository.rows_by_ref(session, notice, [query.ref])
+        return found.height, found.slice(offset, limit)
+    assert query.masked_name is not None and query.tail is not None
+    return repository.row_search(session, notice, query.masked_name, query.tail, offset, limit)
+
+
+def positioned_page(session: Session, notice: Notice, offset: int, limit: int) -> pl.DataFrame:
+    """``rows_page`` with each row's ``position`` first."""
+    _check_page(offset, limit)
+    return repository.positioned_page(session, notice, offset, limit)
+
+
+def own_refs(actor: Actor, session: Session, notice: Notice) -> list[str]:
+    """The refs of the rows of ``notice`` about the signed-in resident: the applications of
+    its cycle that are theirs or their children's, or their own score; none for anybody
+    else. Who that is comes from the account and the registry only."""
+    if not acts_as(actor, Role.RESIDENT):
+        return []
+    if notice.kind in (NoticeKind.ALLOCATION, NoticeKind.QUALIFICATION):
+        return [
+            str(application.id)
+            for application in intake.my_applications(actor, session)
+            if application.cycle_id == notice.cycle_id
+        ]
+    resident_id = session.scalar(select(resident_of_actor(actor)))
+    return [] if resident_id is None else [str(resident_id)]
+
+
+def own_rows(actor: Actor, session: Session, notice: Notice) -> pl.DataFrame:
+    """The rows of ``notice`` about the signed-in resident (``own_refs``), as published."""
+    return repository.rows_by_ref(session, notice, own_refs(actor, session, notice))
 
 
 def list_notices(actor: Actor, session: Session, search: str | None = None) -> list[Notice]:
