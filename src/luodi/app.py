@@ -31,6 +31,7 @@ from luodi.feeds.api import router as feeds_router
 from luodi.jobs.api import router as jobs_router
 from luodi.notices.api import router as notices_router
 from luodi.programs.api import router as programs_router
+from luodi.ratings.api import router as ratings_router
 from luodi.registry.api import router as registry_router
 from luodi.scoring.api import router as scoring_router
 from luodi.settings import get_settings
@@ -167,6 +168,7 @@ def create_app(engine: Engine | None = None, *, worker: bool = False) -> FastAPI
     app.include_router(feeds_router)
     app.include_router(programs_router)
     app.include_router(notices_router)
+    app.include_router(ratings_router)
     app.include_router(audit_router)
     app.include_router(jobs_router)
     app.include_router(pages_router)

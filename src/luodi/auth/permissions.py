@@ -53,6 +53,7 @@ RESIDENT_WRITES = (
     # The portal's application pages: a task list step, a correction of a returned one.
     (re.compile(r"^/my/apply/[0-9]+/[a-z]+$"), 64 * KIB),
     (re.compile(r"^/my/applications/[0-9]+/correct$"), 64 * KIB),
+    (re.compile(r"^(/api/v1|/my)/ratings$"), 16 * KIB),  # 好差评: a level and a comment
 )
 DEPARTMENT_WRITES = ((re.compile(r"^/api/v1/feeds/"), STAFF_WRITE_BYTES),)
 EMPLOYER_WRITES = (
@@ -101,6 +102,7 @@ CONSOLE_AREAS: dict[str, tuple[Role, ...]] = {
     "policies": STAFF_ROLES,
     "users": (Role.ADMIN,),
     "audit": (Role.ADMIN, Role.AUDITOR),
+    "ratings": (Role.ADMIN, Role.OPERATOR, Role.AUDITOR),
 }
 """Which roles open which area of the console. Another role gets 404 there (the area does not
 exist for it); which rows it then sees is still the domain's ``readable(actor)``."""

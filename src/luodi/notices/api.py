@@ -100,14 +100,30 @@ def get_notice(
         str | None,
         Query(max_length=schemas.MAX_REF, pattern=schemas.NO_CONTROL, description="按编号查找"),
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=service.MAX_QUERY,
+            pattern=schemas.NO_CONTROL,
+            description="查找：申请编号，或姓名和身份证号后四位（张三 1234）/ an application "
+            "number, or a name and the last four of the ID number",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     notice = service.get_notice(actor, session, notice_id)
-    rows = service.rows_page(session, notice, offset, limit, ref.strip() if ref else None)
+    query = service.parse_row_query(q)
+    if query is not None:
+        total, rows = service.search_rows(session, notice, query, offset, limit)
+        rows = rows.drop("position")
+    else:
+        rows = service.rows_page(session, notice, offset, limit, ref.strip() if ref else None)
+        total = rows.height if ref else notice.row_count
     return {
         **notice_summary(session, notice),
         "columns": notice_columns(notice),
         "offset": offset,
         "limit": limit,
+        "total": total,
         "results": rows.to_dicts(),
         "amendments": [amendment_dict(a) for a in service.amendments(session, notice.id)],
     }

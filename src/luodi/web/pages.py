@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import secrets
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -17,10 +18,12 @@ from luodi.auth.permissions import acts_as, may_open
 from luodi.errors import LuodiError
 from luodi.notices import service as notices
 from luodi.notices.models import NoticeStatus, notice_columns
-from luodi.notices.schemas import MAX_REASON, MAX_REF
+from luodi.notices.schemas import MAX_REASON, MAX_REF, NO_CONTROL
 from luodi.programs import intake
+from luodi.programs.catalog import load_programs
 from luodi.registry import service as registry
 from luodi.settings import get_settings
+from luodi.web import i18n
 from luodi.web.dependencies import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -168,19 +171,73 @@ def me(request: Request, actor: CurrentActor, session: DbSession) -> Response:
     )
 
 
-@router.get("/notices", response_class=HTMLResponse)
-def notice_list(request: Request, actor: CurrentActor, session: DbSession) -> HTMLResponse:
-    items = notices.list_notices(actor, session)
-    return render(request, actor, "notices.html", {"notices": items, "today": date.today()})
-
-
-PAGE_ROWS = 200
+PAGE_ROWS = 50
+PAGE_NOTICES = 20
 PAGE_CHANGES = 100
 PageNumber = Annotated[int, Query(ge=1, le=MAX_ID)]
+NoticeSearch = Annotated[
+    str | None, Query(max_length=notices.MAX_QUERY, pattern=NO_CONTROL, description="查找")
+]
 
 
 def _pages(total: int, size: int) -> int:
     return max(1, -(-total // size))
+
+
+def _query_url(path: str, **values: Any) -> str:
+    """``path`` with the given (non-empty) query values, ending in ``?`` or ``&`` for the
+    pager to add ``page=``."""
+    given = {key: value for key, value in values.items() if value not in (None, "")}
+    return f"{path}?{urlencode(given)}&" if given else f"{path}?"
+
+
+@router.get("/notices", response_class=HTMLResponse)
+def notice_list(
+    request: Request,
+    actor: CurrentActor,
+    session: DbSession,
+    q: Annotated[str | None, Query(max_length=100, pattern=NO_CONTROL)] = None,
+    program: Annotated[str | None, Query(max_length=64, pattern=r"^[0-9A-Za-z_-]*$")] = None,
+    status: Annotated[str | None, Query(pattern="^(open|upcoming|ended|final)?$")] = None,
+    page: PageNumber = 1,
+) -> HTMLResponse:
+    """Every published notice, newest first, a page at a time: by program (or the score
+    rankings), by state today and by words of the title."""
+    today = date.today()
+    chosen = notices.ListStatus(status) if status else None
+    filters = {"program": program or None, "status": chosen, "search": q}
+    total, _ignored = notices.notice_listing(actor, session, **filters, limit=1, today=today)
+    pages = _pages(total, PAGE_NOTICES)
+    page = min(page, pages)
+    total, items = notices.notice_listing(
+        actor, session, **filters, offset=(page - 1) * PAGE_NOTICES, limit=PAGE_NOTICES, today=today
+    )
+    english = i18n.language_of(request) == "en"
+    programs = load_programs()
+    choices = [
+        (
+            program_id,
+            programs[program_id][0].name.en if english else programs[program_id][0].name.zh,
+        )
+        for program_id in notices.notice_programs(session)
+        if program_id in programs
+    ]
+    return render(
+        request,
+        actor,
+        "notices.html",
+        {
+            "notices": items,
+            "today": today,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "programs": choices,
+            "score_ranking": notices.SCORE_RANKING,
+            "chosen": {"q": q or "", "program": program or "", "status": status or ""},
+            "pager_url": _query_url("/notices", q=q, program=program, status=status),
+        },
+    )
 
 
 @router.get("/notices/{notice_id}", response_class=HTMLResponse)
@@ -189,16 +246,32 @@ def notice_page(
     request: Request,
     actor: CurrentActor,
     session: DbSession,
+    q: NoticeSearch = None,
     page: PageNumber = 1,
     amendment: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     changes_page: PageNumber = 1,
 ) -> HTMLResponse:
-    """One page of rows read from the stored rows, and every amendment with its changed
-    rows, a page at a time (``amendment`` and ``changes_page`` page through one of them)."""
+    """One page of rows read from the stored rows (or of the rows a search finds: by
+    application number, or by masked name and the last four of the ID), the signed-in
+    resident's own rows first with the objection form on each, and every amendment with its
+    changed rows, a page at a time (``amendment`` and ``changes_page`` page through one)."""
     notice = notices.get_notice(actor, session, notice_id)
-    pages = _pages(notice.row_count, PAGE_ROWS)
-    page = min(page, pages)
-    rows = notices.rows_page(session, notice, (page - 1) * PAGE_ROWS, PAGE_ROWS)
+    search_error = None
+    try:
+        query = notices.parse_row_query(q)
+    except LuodiError as error:
+        query, search_error = None, error
+    if query is None:
+        total = notice.row_count
+        pages = _pages(total, PAGE_ROWS)
+        page = min(page, pages)
+        rows = notices.positioned_page(session, notice, (page - 1) * PAGE_ROWS, PAGE_ROWS)
+    else:
+        total, _ignored = notices.search_rows(session, notice, query, 0, 1)
+        pages = _pages(total, PAGE_ROWS)
+        page = min(page, pages)
+        total, rows = notices.search_rows(session, notice, query, (page - 1) * PAGE_ROWS, PAGE_ROWS)
+    own = notices.own_rows(actor, session, notice)
     amended = []
     for item in notices.amendments(session, notice.id):
         total = _pages(item.changed, PAGE_CHANGES)
@@ -217,6 +290,14 @@ def notice_page(
             "rows": rows.to_dicts(),
             "page": page,
             "pages": pages,
+            "total": total,
+            "page_rows": PAGE_ROWS,
+            "query": query.shown() if query else "",
+            "searching": query is not None,
+            "search_error": search_error,
+            "own_rows": own.to_dicts(),
+            "own_refs": set(own["ref"].to_list()),
+            "pager_url": _query_url(f"/notices/{notice.id}", q=query.shown() if query else None),
             "amendments": amended,
             "counts": notices.objection_counts(session, notice.id),
             "open_for_objection": notice.status == NoticeStatus.OPEN

@@ -46,6 +46,7 @@ CONSOLE_NAV = (
     ("cycles", "/console/cycles", N_("申请与分配")),
     ("objections", "/console/objections", N_("异议复核")),
     ("policies", "/console/policies", N_("积分政策")),
+    ("ratings", "/console/ratings", N_("好差评")),
     ("users", "/console/users", N_("账号管理")),
     ("audit", "/console/audit", N_("审计日志")),
 )

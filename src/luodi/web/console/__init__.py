@@ -1,5 +1,5 @@
 """The staff console (``/console/…``): each role's whole job in the browser. One module per
-area (residents, feeds, scoring, cycles, objections, policies, users, audit); which roles open
+area (residents, feeds, scoring, cycles, objections, policies, ratings, users, audit); which roles open
 which area is ``auth.permissions.CONSOLE_AREAS``, which rows they then see is each domain's
 ``readable(actor)``."""
 
@@ -14,6 +14,7 @@ from luodi.web.console import (
     home,
     objections,
     policies,
+    ratings,
     residents,
     runs,
     scoring,
@@ -21,5 +22,17 @@ from luodi.web.console import (
 )
 
 router = APIRouter(include_in_schema=False)
-for area in (home, residents, feeds, scoring, cycles, runs, objections, policies, users, audit):
+for area in (
+    home,
+    residents,
+    feeds,
+    scoring,
+    cycles,
+    runs,
+    objections,
+    policies,
+    ratings,
+    users,
+    audit,
+):
     router.include_router(area.router)
