@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import Engine
 
 from luodi.auth.actor import SYSTEM_ACTOR, Actor
@@ -81,10 +82,13 @@ def test_a_resident_signs_in_and_objects_on_the_notice_page(
     page.wait_for_url(f"{server}/my")
     assert "resident" in page.get_by_test_id("me").inner_text()
     page.goto(f"{server}/notices/{notice.id}")
+    # The objection is made from the resident's own row (no free 编号 field).
+    own = page.get_by_test_id(f"own-row-{cycle['mine']}")
+    own.get_by_text("对此条提出异议").click()
+    expect(own.get_by_label("理由")).to_be_visible()
     check_page(page, "notice-with-objection-form")
-    page.get_by_label("编号").fill(str(cycle["mine"]))
-    page.get_by_label("理由").fill("<b>社保</b> 月数有误")
-    page.get_by_role("button", name="提交异议").click()
+    own.get_by_label("理由").fill("<b>社保</b> 月数有误")
+    own.get_by_role("button", name="提交异议").click()
     page.wait_for_url(f"{server}/my*")
     objections = page.get_by_test_id("objections").inner_text()
     assert "<b>社保</b> 月数有误" in objections  # shown as text, not as markup

@@ -27,9 +27,11 @@ from luodi.notices import service as notices
 from luodi.policy.service import find_policy
 from luodi.programs import demo, intake
 from luodi.programs import service as programs
-from luodi.registry.models import Town
+from luodi.programs.models import Application
+from luodi.registry.models import Resident, Town
 from luodi.scoring import service as scoring
-from tests.web.conftest import AS_OF
+from tests.web.conftest import AS_OF, PASSWORD
+from tests.web.console.pages import table_rows
 
 DIGIT = re.compile(r"\d")
 
@@ -244,3 +246,142 @@ def test_a_tiered_notice_says_approved_with_the_amount(
     for amount in set(granted["核准金额"]):
         assert amount in shown
     assert "200000.0" not in shown and "50000.0" not in shown
+
+
+# --- search, the resident's own rows, paging -----------------------------------------------
+
+
+def page_client(client: TestClient, username: str | None) -> TestClient:
+    """The client signed in through the login form as ``username`` (None: signed out)."""
+    client.cookies.clear()
+    if username is not None:
+        client.get("/login")
+        answer = client.post(
+            "/login",
+            data={
+                "username": username,
+                "password": PASSWORD,
+                "csrf_token": client.cookies.get("luodi_csrf"),
+            },
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303, answer.text
+    return client
+
+
+def applicant_of(engine: Engine, ref: str) -> tuple[str, str]:
+    """(full name, ID number) of the applicant of the application ``ref``."""
+    with session_scope(engine) as session:
+        found = session.execute(
+            select(Resident.name, Resident.id_number)
+            .join(Application, Application.resident_id == Resident.id)
+            .where(Application.id == int(ref))
+        ).one()
+        return found[0], found[1]
+
+
+def shown_refs(html: str) -> list[str]:
+    table = NoticeTable()
+    table.feed(html)
+    return [row[0].split()[0] for row in table.rows if row]
+
+
+def test_a_notice_is_searched_by_number_or_by_masked_name_and_last_four(
+    client: TestClient, published: dict[str, Any], loaded_engine: Engine
+) -> None:
+    notice_id = published["quota"]
+    page_client(client, None)
+    _title, page = read_page(client, notice_id)
+    wanted = page.row(3, named=True)
+    ref = wanted["申请编号"]
+    name, number = applicant_of(loaded_engine, ref)
+    assert shown_refs(client.get(f"/notices/{notice_id}", params={"q": ref}).text) == [ref]
+    for typed in (f"{name} {number[-4:]}", f"{wanted['申请人']} {number[-4:]}", f"{name} {number}"):
+        answer = client.get(f"/notices/{notice_id}", params={"q": typed})
+        assert answer.status_code == 200
+        assert ref in shown_refs(answer.text)
+        # What was typed comes back masked: never the full ID number, nor the full name.
+        assert (
+            number not in answer.text and f'value="{wanted["申请人"]} {number[-4:]}"' in answer.text
+        )
+        assert name not in answer.text or len(name) == 1
+    # The last four alone name an application number, never people whose IDs end so.
+    alone = client.get(f"/notices/{notice_id}", params={"q": number[-4:]}).text
+    assert set(shown_refs(alone)) <= {number[-4:]}
+    wrong = str((int(number[-4]) + 1) % 10) + number[-3:]
+    missed = client.get(f"/notices/{notice_id}", params={"q": f"{name} {wrong}"}).text
+    assert ref not in shown_refs(missed) and 'data-testid="search-count"' in missed
+    refused = client.get(f"/notices/{notice_id}", params={"q": "<b>?"})
+    assert refused.status_code == 200 and 'data-testid="error-summary"' in refused.text
+    # The API takes the same search, masked rows only.
+    api = client.get(f"/api/v1/notices/{notice_id}", params={"q": f"{name} {number}"}).json()
+    assert ref in [row["ref"] for row in api["results"]] and api["total"] >= 1
+    assert number not in str(api) and "id_tail" not in api["results"][0]
+
+
+def test_a_notice_is_paged_in_sql_and_its_search_keeps_the_pages(
+    client: TestClient, published: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from luodi.web import pages
+
+    page_client(client, None)
+    notice_id = published["tiered"]
+    _title, whole = read_page(client, notice_id)
+    monkeypatch.setattr(pages, "PAGE_ROWS", 15)
+    second = client.get(f"/notices/{notice_id}", params={"page": 2}).text
+    assert shown_refs(second) == whole["申请编号"].to_list()[15:30]
+    assert f'href="/notices/{notice_id}?page=3"' in second
+    last = client.get(f"/notices/{notice_id}", params={"page": 99}).text
+    assert shown_refs(last) == whole["申请编号"].to_list()[30:]
+
+
+def test_the_list_of_notices_is_filtered_by_program_and_state_and_paged(
+    client: TestClient, published: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from luodi.web import pages
+
+    page_client(client, None)
+    loan = table_rows(client.get("/notices", params={"program": "loan"}).text, "notice-list")
+    assert [row[0] for row in loan] == [str(published["tiered"])]
+    final = table_rows(client.get("/notices", params={"status": "final"}).text, "notice-list")
+    assert final and all(row[3] == "已确定" for row in final)
+    open_now = table_rows(client.get("/notices", params={"status": "open"}).text, "notice-list")
+    assert str(published["school"]) in [row[0] for row in open_now]
+    assert all(row[3] == "公示中" for row in open_now)
+    monkeypatch.setattr(pages, "PAGE_NOTICES", 2)
+    first = client.get("/notices").text
+    assert len(table_rows(first, "notice-list")) == 2 and 'href="/notices?page=2"' in first
+    titled = client.get("/notices", params={"q": "核准名单", "page": 1}).text
+    assert all("核准名单" in row[1] for row in table_rows(titled, "notice-list"))
+
+
+def test_only_the_resident_s_own_row_is_marked_and_carries_the_objection_form(
+    client: TestClient, loaded_engine: Engine, accounts: dict[str, Any], cycle: dict[str, Any]
+) -> None:
+    with session_scope(loaded_engine) as session:
+        notice_id = notices.publish(SYSTEM_ACTOR, session, allocation_run_id=cycle["run"]).id
+    mine, other = str(cycle["mine"]), str(cycle["other"])
+    for username in (None, "operator", "town"):
+        seen = page_client(client, username).get(f"/notices/{notice_id}").text
+        assert 'data-testid="own-rows"' not in seen and 'class="own"' not in seen
+        assert "/objections" not in seen
+    page = page_client(client, "resident").get(f"/notices/{notice_id}").text
+    assert f'data-testid="own-row-{mine}"' in page
+    assert page.count('class="own"') == 1 and f'<tr id="ref-{mine}" class="own"' in page
+    assert page.count(f'action="/notices/{notice_id}/objections"') == 1
+    assert f'name="row" value="{mine}"' in page and f'name="row" value="{other}"' not in page
+    # The server checks the row too: another's row is "not found", the own row is taken.
+    token = client.cookies.get("luodi_csrf")
+    others = client.post(
+        f"/notices/{notice_id}/objections",
+        data={"row": other, "reason": "不是我的", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert others.status_code == 404
+    own = client.post(
+        f"/notices/{notice_id}/objections",
+        data={"row": mine, "reason": "社保月数有误", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert own.status_code == 303 and own.headers["location"].startswith("/my#objection-")
+    client.cookies.clear()

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import ColumnElement, Row, Select, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, delete, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from luodi import bulk
@@ -202,16 +202,22 @@ def _positioned_frame(notice: Notice, rows: list[Any]) -> pl.DataFrame:
     )
 
 
-def _match(notice: Notice, masked_name: str, tail: str) -> ColumnElement[bool]:
-    """The rows whose applicant, or child, has this masked name and these last four
-    characters of the ID number (``ix_notice_rows_search``, ``ix_notice_rows_child_search``)."""
-    return and_(
-        NoticeRow.notice_id == notice.id,
-        or_(
-            and_(NoticeRow.name == masked_name, NoticeRow.id_tail == tail),
-            and_(NoticeRow.child_name == masked_name, NoticeRow.child_id_tail == tail),
-        ),
+def search_positions(notice_id: int, masked_name: str, tail: str) -> Select[tuple[int]]:
+    """The positions of the rows whose applicant, or child, has this masked name and these
+    last four characters of the ID number: two index lookups (``ix_notice_rows_search``,
+    ``ix_notice_rows_child_search``), joined as a union (an ``OR`` lets a planner fall back
+    to every row of the notice)."""
+    applicant = select(NoticeRow.position).where(
+        NoticeRow.notice_id == notice_id,
+        NoticeRow.name == masked_name,
+        NoticeRow.id_tail == tail,
     )
+    child = select(NoticeRow.position).where(
+        NoticeRow.notice_id == notice_id,
+        NoticeRow.child_name == masked_name,
+        NoticeRow.child_id_tail == tail,
+    )
+    return select(union(applicant, child).subquery().c.position)
 
 
 def row_search(
@@ -219,12 +225,12 @@ def row_search(
 ) -> tuple[int, pl.DataFrame]:
     """How many rows match a masked name and the last four of an ID number, and one page of
     them (``position`` first, then the published columns), in the published order."""
-    matched = _match(notice, masked_name, tail)
-    total = session.scalar(select(func.count()).select_from(NoticeRow).where(matched)) or 0
+    positions = search_positions(notice.id, masked_name, tail)
+    total = session.scalar(select(func.count()).select_from(positions.subquery())) or 0
     columns = [NoticeRow.__table__.c[name] for name in notice_columns(notice)]
     statement = (
         select(NoticeRow.position, *columns)
-        .where(matched)
+        .where(NoticeRow.notice_id == notice.id, NoticeRow.position.in_(positions))
         .order_by(NoticeRow.position)
         .offset(offset)
         .limit(limit)
