@@ -251,7 +251,7 @@ def summary(
     )
 
     def grouped(keys: list[str]) -> list[tuple[object, ...]]:
-        totals = counted.group_by(keys, "level").agg(pl.col("n").sum())
+        totals = counted.group_by([*keys, "level"]).agg(pl.col("n").sum())
         rows = []
         for key, part in totals.group_by(keys, maintain_order=True):
             rows.append((*key, _levels(part), int(part["n"].sum())))

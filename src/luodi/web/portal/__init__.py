@@ -39,10 +39,18 @@ def own_resident_id(actor: Actor, session: Session) -> int:
 
 def _router() -> APIRouter:
     # Imported here: each page module imports this package's helpers.
-    from luodi.web.portal import account, applications, apply, entitlements, home, points
+    from luodi.web.portal import (
+        account,
+        applications,
+        apply,
+        entitlements,
+        home,
+        points,
+        ratings,
+    )
 
     combined = APIRouter(include_in_schema=False)
-    for module in (home, points, entitlements, apply, applications, account):
+    for module in (home, points, entitlements, apply, applications, account, ratings):
         combined.include_router(module.router)
     return combined
 
