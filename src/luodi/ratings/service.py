@@ -57,24 +57,27 @@ class RatingCase:
     department: str | None
 
 
-def _program_of_cycle(actor: Actor, session: Session, cycle_id: int) -> tuple[str, str, str, str]:
-    """(program id, its Chinese and English names, the cycle's name)."""
+def _program_of_cycle(
+    actor: Actor, session: Session, cycle_id: int
+) -> tuple[str, str, str, str, str]:
+    """(program id, its Chinese and English names, the cycle's name, its department)."""
     cycle = programs_repository.get_cycle(actor, session, cycle_id)
     spec = catalog.cycle_spec(cycle)
-    return cycle.program_id, spec.name.zh, spec.name.en, cycle.name
+    return cycle.program_id, spec.name.zh, spec.name.en, cycle.name, cycle.department
 
 
 def _application_case(actor: Actor, session: Session, application_id: int) -> RatingCase:
     application = intake.get_application(actor, session, application_id)
-    program_id, zh, en, cycle_name = _program_of_cycle(actor, session, application.cycle_id)
-    cycle = programs_repository.get_cycle(actor, session, application.cycle_id)
     if application.status != ApplicationStatus.FINAL:
         raise Conflict(
             f"申请 {application.id} 的结果尚未确定，确定后才能评价",
             f"application {application.id} is not final yet: rate it once it is",
         )
+    program_id, zh, en, cycle_name, department = _program_of_cycle(
+        actor, session, application.cycle_id
+    )
     return RatingCase(
-        CaseKind.APPLICATION, application.id, program_id, zh, en, cycle_name, cycle.department
+        CaseKind.APPLICATION, application.id, program_id, zh, en, cycle_name, department
     )
 
 
@@ -90,7 +93,7 @@ def _objection_case(actor: Actor, session: Session, objection_id: int) -> Rating
         return RatingCase(
             CaseKind.OBJECTION, objection.id, None, "积分排名", "Score ranking", notice.title, None
         )
-    program_id, zh, en, _cycle_name = _program_of_cycle(actor, session, notice.cycle_id)
+    program_id, zh, en, _cycle, _department = _program_of_cycle(actor, session, notice.cycle_id)
     return RatingCase(
         CaseKind.OBJECTION, objection.id, program_id, zh, en, notice.title, notice.department
     )

@@ -4,6 +4,8 @@ once; another's case is not found; staff have no such page."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +13,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from luodi.auth.actor import Actor
+from tests.conftest import city_engine
 from tests.ratings.cases import close_cases
 from tests.web.console.test_shell import page_client
+
+
+@pytest.fixture(scope="module")
+def loaded_engine(small_city: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """SQLite only: the pages render what ``ratings.service`` read, and its tests (tests/ratings) run on both databases."""
+    with city_engine("sqlite", small_city, tmp_path_factory.mktemp("web")) as engine:
+        yield engine
 
 
 @pytest.fixture(scope="module")
