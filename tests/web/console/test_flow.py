@@ -165,9 +165,10 @@ def test_every_role_does_its_whole_job_in_the_browser(
     # 7. A resident objects to the row about them on the public notice.
     resident = new_page("flow-resident2")
     resident.goto(f"{server}/notices/{notice_id}")
-    resident.get_by_label("编号").fill(str(applications[2]))
-    resident.get_by_label("理由").fill("已补交劳动合同，请重新审核")
-    resident.get_by_role("button", name="提交异议").click()
+    own = resident.get_by_test_id(f"own-row-{applications[2]}")
+    own.get_by_text("对此条提出异议").click()
+    own.get_by_label("理由").fill("已补交劳动合同，请重新审核")
+    own.get_by_role("button", name="提交异议").click()
     resident.wait_for_url(f"{server}/my*")
     assert "已补交劳动合同" in resident.get_by_test_id("objections").inner_text()
 
