@@ -10,12 +10,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 from sqlalchemy import Engine
 
-from luodi.auth.actor import Actor
+from luodi.auth.actor import SYSTEM_ACTOR, Actor
+from luodi.auth.service import add_user
+from luodi.db import session_scope
 from tests.conftest import city_engine
 from tests.ratings.cases import close_cases
-from tests.web.conftest import sign_in
+from tests.web.browser import check_page
+from tests.web.browser import sign_in as sign_in_page
+from tests.web.conftest import PASSWORD, sign_in
 from tests.web.console.pages import table_rows
 from tests.web.console.test_shell import page_client
 
@@ -97,3 +102,33 @@ def test_the_api_gives_staff_the_summary_and_residents_nothing(
     assert client.get("/api/v1/ratings/pending", headers=rated["headers"]).json() == []
     # The comment is staff's only: no public page shows it.
     assert "复核意见看不懂" not in client.get(f"/notices/{rated['notice']}").text
+
+
+@pytest.mark.browser
+def test_the_prompt_and_the_summary_in_the_browser(
+    server: str, browser: Any, rated: dict[str, Any], loaded_engine: Engine, cycle: dict[str, Any]
+) -> None:
+    """Another applicant rates on a phone (five levels as large targets; axe-core clean, no
+    sideways scroll at 390 px); the centre's summary counts it, its charts drawn."""
+    with session_scope(loaded_engine) as session:
+        add_user(
+            SYSTEM_ACTOR, session, "rater", "resident", PASSWORD, id_number=cycle["numbers"][1]
+        )
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    sign_in_page(page, server, "rater", PASSWORD)
+    page.goto(f"{server}/my/ratings")
+    form = page.get_by_test_id(f"rating-application-{cycle['other']}")
+    expect(form).to_be_visible()
+    check_page(page, "portal-rating-prompt")
+    form.get_by_label("满意", exact=True).check()
+    form.get_by_label("意见（选填，最多300字，仅工作人员可见）").fill("窗口很耐心")
+    form.get_by_role("button", name="提交评价").click()
+    page.wait_for_url(f"{server}/my")
+    expect(page.get_by_test_id("flash")).to_have_text("感谢您的评价")
+    page.context.clear_cookies()
+    sign_in_page(page, server, "operator", PASSWORD)
+    page.goto(f"{server}/console/ratings")
+    expect(page.get_by_test_id("rating-total")).to_have_text("3")
+    expect(page.locator("#rating-levels svg")).to_be_visible()
+    check_page(page, "console-ratings")
+    page.close()
