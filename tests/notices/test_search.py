@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
@@ -119,7 +120,8 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
 
 
 def test_migration_0027_fills_the_keys_of_rows_published_before(empty_engine: Engine) -> None:
-    migrate.upgrade(empty_engine, "0024")
+    scripts = ScriptDirectory.from_config(migrate.alembic_config(empty_engine))
+    migrate.upgrade(empty_engine, str(scripts.get_revision("0027").down_revision))
     statements = [
         "INSERT INTO towns (id, code, name, kind) VALUES (1, '330282001', '浒山街道', 'street')",
         "INSERT INTO residents (id, id_number, name, sex, birth_date, origin_region_code, "

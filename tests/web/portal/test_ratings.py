@@ -44,6 +44,9 @@ def test_the_resident_rates_a_closed_case_from_the_prompt(
     assert f'data-testid="rating-{application}"' in page
     assert f'data-testid="rating-{objection}"' in page
     assert f"application-{closed['other']}" not in page
+    # /my prompts with the same forms.
+    home = client.get("/my").text
+    assert 'data-testid="rating-prompt"' in home and f'data-testid="rating-{objection}"' in home
     token = client.cookies.get("luodi_csrf")
     form = {"case_kind": "application", "case_id": closed["mine"], "csrf_token": token}
     # No level chosen: the same page again, the summary linking to the levels, comment kept.

@@ -29,6 +29,7 @@ from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_
 from luodi.web.portal import own_resident_id, resident_actor
 from luodi.web.portal.points import my_score, score_parts
+from luodi.web.portal.ratings import prompt_context
 from luodi.web.rendering import render
 from luodi.web.words import APPLICATION_STATUS_WORDS
 
@@ -182,5 +183,6 @@ def my_home(request: Request, actor: CurrentActor, session: DbSession) -> HTMLRe
         "today": today,
         "OPEN": NoticeStatus.OPEN,
         "OBJECTION_STATUS_WORDS": OBJECTION_STATUS_WORDS,
+        **prompt_context(actor, session),  # 好差评 of the cases that closed
     }
     return render(request, actor, "portal/home.html", context)
