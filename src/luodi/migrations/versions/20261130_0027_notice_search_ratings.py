@@ -5,7 +5,7 @@ published before are filled from the registry (allocation and qualification rows
 application, score rows by their resident). And 好差评: a resident's rating of a closed case.
 
 Revision ID: 0027
-Revises: 0026 (0025, when merged, goes below it: the lead chains them)
+Revises: 0025
 Create Date: 2026-11-30 15:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from luodi.db import UtcDateTime
 
 revision: str = "0027"
-down_revision: str | None = "0026"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
