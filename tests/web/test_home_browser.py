@@ -80,7 +80,7 @@ def test_a_resident_signs_in_and_objects_on_the_notice_page(
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(f"{server}/my")
-    assert "resident" in page.get_by_test_id("me").inner_text()
+    assert page.get_by_test_id("me").inner_text() == "我的服务"
     page.goto(f"{server}/notices/{notice.id}")
     # The objection is made from the resident's own row (no free 编号 field).
     own = page.get_by_test_id(f"own-row-{cycle['mine']}")
