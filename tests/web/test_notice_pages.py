@@ -28,6 +28,7 @@ from luodi.policy.service import find_policy
 from luodi.programs import demo, intake
 from luodi.programs import service as programs
 from luodi.programs.models import Application
+from luodi.programs.numbers import parse_application_number
 from luodi.registry.models import Resident, Town
 from luodi.scoring import service as scoring
 from tests.web.conftest import AS_OF, PASSWORD
@@ -270,12 +271,13 @@ def page_client(client: TestClient, username: str | None) -> TestClient:
 
 
 def applicant_of(engine: Engine, ref: str) -> tuple[str, str]:
-    """(full name, ID number) of the applicant of the application ``ref``."""
+    """(full name, ID number) of the applicant of the application ``ref`` (its id or, as a
+    cycle's notice shows it, its 受理编号)."""
     with session_scope(engine) as session:
         found = session.execute(
             select(Resident.name, Resident.id_number)
             .join(Application, Application.resident_id == Resident.id)
-            .where(Application.id == int(ref))
+            .where(Application.id == (parse_application_number(ref) or int(ref)))
         ).one()
         return found[0], found[1]
 
@@ -315,7 +317,8 @@ def test_a_notice_is_searched_by_number_or_by_masked_name_and_last_four(
     assert refused.status_code == 200 and 'data-testid="error-summary"' in refused.text
     # The API takes the same search, masked rows only.
     api = client.get(f"/api/v1/notices/{notice_id}", params={"q": f"{name} {number}"}).json()
-    assert ref in [row["ref"] for row in api["results"]] and api["total"] >= 1
+    stored_ref = str(parse_application_number(ref))  # the page shows the 受理编号 of the ref
+    assert stored_ref in [row["ref"] for row in api["results"]] and api["total"] >= 1
     assert number not in str(api) and "id_tail" not in api["results"][0]
 
 

@@ -64,6 +64,7 @@ from luodi.programs import catalog, intake, targets
 from luodi.programs import repository as programs_repository
 from luodi.programs import service as programs
 from luodi.programs.models import ProgramCycle
+from luodi.programs.numbers import parse_application_number
 from luodi.programs.spec import ProgramKind, ProgramSpec
 from luodi.registry import service as registry
 from luodi.scoring import service as scoring
@@ -683,8 +684,8 @@ _REF = re.compile(r"^[0-9A-Za-z:_-]{1,40}$")
 
 
 def parse_row_query(text: str | None) -> RowQuery | None:
-    """A search box's text as a ``RowQuery`` (none when empty): ``12345`` is an application
-    number; ``张三 1234``, ``张** 1234`` or ``张三 330282…1234`` a name (masked here, as
+    """A search box's text as a ``RowQuery`` (none when empty): ``12345`` or its 受理编号
+    ``SE-2026-012345`` is an application number; ``张三 1234``, ``张** 1234`` or ``张三 330282…1234`` a name (masked here, as
     published) with the last four of an ID number. Anything else is refused without echoing
     it (it may hold a whole ID number)."""
     query = (text or "").strip()
@@ -695,6 +696,10 @@ def parse_row_query(text: str | None) -> RowQuery | None:
     )
     if found is not None:
         return RowQuery(masked_name=mask_name(found["name"]), tail=found["id"][-4:].upper())
+    # A 受理编号 (SE-2026-000123) names the application whose id is the row's ref.
+    numbered = parse_application_number(query)
+    if numbered is not None:
+        return RowQuery(ref=str(numbered))
     if _REF.match(query):
         return RowQuery(ref=query)
     raise Invalid(

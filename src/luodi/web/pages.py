@@ -21,6 +21,8 @@ from luodi.notices.models import NoticeStatus, notice_columns
 from luodi.notices.schemas import MAX_REASON, MAX_REF, NO_CONTROL
 from luodi.programs import intake
 from luodi.programs.catalog import load_programs
+from luodi.programs.models import ProgramCycle
+from luodi.programs.numbers import application_number
 from luodi.registry import service as registry
 from luodi.settings import get_settings
 from luodi.web import i18n
@@ -274,12 +276,27 @@ def notice_page(
     own = notices.own_rows(actor, session, notice)
     amended = []
     for item in notices.amendments(session, notice.id):
-        total = _pages(item.changed, PAGE_CHANGES)
-        shown = min(changes_page, total) if item.id == amendment else 1
+        change_pages = _pages(item.changed, PAGE_CHANGES)
+        shown = min(changes_page, change_pages) if item.id == amendment else 1
         changes = notices.amendment_changes(
             session, notice, item.id, (shown - 1) * PAGE_CHANGES, PAGE_CHANGES
         )
-        amended.append({"amendment": item, "changes": changes, "page": shown, "pages": total})
+        amended.append(
+            {"amendment": item, "changes": changes, "page": shown, "pages": change_pages}
+        )
+    # A cycle's rows are its applications: shown by the 受理编号 the applicant was given
+    # (the stored ref stays the application id; a search takes either).
+    cycle = session.get(ProgramCycle, notice.cycle_id) if notice.cycle_id else None
+    shown_rows = [*rows.to_dicts(), *own.to_dicts()]
+    ref_numbers = (
+        {
+            str(row["ref"]): application_number(cycle.program_id, cycle.opens, int(row["ref"]))
+            for row in shown_rows
+            if str(row["ref"]).isdigit()
+        }
+        if cycle is not None
+        else {}
+    )
     return render(
         request,
         actor,
@@ -297,6 +314,7 @@ def notice_page(
             "search_error": search_error,
             "own_rows": own.to_dicts(),
             "own_refs": set(own["ref"].to_list()),
+            "ref_numbers": ref_numbers,
             "pager_url": _query_url(f"/notices/{notice.id}", q=query.shown() if query else None),
             "amendments": amended,
             "counts": notices.objection_counts(session, notice.id),
