@@ -691,15 +691,15 @@ def parse_row_query(text: str | None) -> RowQuery | None:
     query = (text or "").strip()
     if not query:
         return None
+    # A 受理编号 first (SE-2026-000123, SE2026000123): the letters would read as a name.
+    numbered = parse_application_number(query)
+    if numbered is not None:
+        return RowQuery(ref=str(numbered))
     found = (
         None if len(query) > MAX_QUERY else (_NAME_AND_ID.match(query) or _ID_AND_NAME.match(query))
     )
     if found is not None:
         return RowQuery(masked_name=mask_name(found["name"]), tail=found["id"][-4:].upper())
-    # A 受理编号 (SE-2026-000123) names the application whose id is the row's ref.
-    numbered = parse_application_number(query)
-    if numbered is not None:
-        return RowQuery(ref=str(numbered))
     if _REF.match(query):
         return RowQuery(ref=query)
     raise Invalid(
@@ -919,7 +919,12 @@ def _row_resident(actor: Actor, session: Session, notice: Notice, row_ref: str) 
             application = intake.get_application(actor, session, int(row_ref))
         except NotFound:
             return None
-        return application.resident_id if application.cycle_id == notice.cycle_id else None
+        if application.cycle_id != notice.cycle_id:
+            return None
+        # The objector, not the applicant: a child's other parent reads the application too,
+        # and objects (and follows the decision) as themselves.
+        objector = session.execute(select(resident_of_actor(actor))).scalar_one_or_none()
+        return int(objector) if objector is not None else application.resident_id
     resident_id = int(row_ref)
     return resident_id if registry.resident_exists(actor, session, resident_id) else None
 

@@ -618,6 +618,9 @@ def _corrected_choices(
             schema={LINE: pl.Int64, "choices": pl.List(pl.String)},
         )
         flag_choices(problems, "choices", frame, spec, offered_choices(session, cycle))
+    if wanted == []:
+        # A correction that chooses nothing would leave nothing to place the applicant at.
+        raise Invalid.field("choices", choices, "请至少选择一个志愿", "choose at least one")
     if wanted is None or problems.total:
         raise Invalid.field(
             "choices",

@@ -178,8 +178,11 @@ def application_steps(
     status = application.status
     if status == ApplicationStatus.RETURNED:
         # The latest return waits for the resident (its reason shown with it).
-        last = next(i for i in range(len(steps) - 1, -1, -1) if steps[i].kind == "returned")
-        steps[last] = Step("returned", "current", steps[last].on, steps[last].data)
+        last = next((i for i in range(len(steps) - 1, -1, -1) if steps[i].kind == "returned"), None)
+        if last is None:  # returned without its audit entry (an import): the reason is kept
+            steps.append(Step("returned", "current", None, {"reason": application.reason}))
+        else:
+            steps[last] = Step("returned", "current", steps[last].on, steps[last].data)
         return steps + _to_come()
     if status == ApplicationStatus.SUBMITTED:
         due = deadlines.review_due_on(session, application)

@@ -14,7 +14,7 @@ from luodi.web import i18n
 from luodi.web.dependencies import get_actor_quietly
 from luodi.web.i18n import N_, _
 
-PAGE_PREFIXES = ("/console", "/my")
+PAGE_PREFIXES = ("/console", "/my", "/notices", "/activate", "/reset-password")
 """The pages whose errors are pages (the public notice pages keep their own handling)."""
 
 TITLES = {

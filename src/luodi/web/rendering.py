@@ -37,6 +37,8 @@ TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
     i18n.gettext, i18n.ngettext, newstyle=True
 )
 FLASH_COOKIE = "luodi_flash"
+PRIVATE_PAGES = ("/console", "/my", "/activate", "/reset-password", "/login")
+"""Pages never cached, signed in or not."""
 
 CONSOLE_NAV = (
     ("home", "/console", N_("工作台")),
@@ -145,9 +147,10 @@ def render(
         )
     if flash:
         response.delete_cookie(FLASH_COOKIE)
-    if request.url.path.startswith("/console"):
-        # Staff pages carry personal data: no shared or browser cache keeps them (a shared
-        # computer's back button, a proxy).
+    if actor != PUBLIC_ACTOR or request.url.path.startswith(PRIVATE_PAGES):
+        # A signed-in person's pages (staff and residents) and the account pages (a typed ID
+        # number, a code) carry personal data: no shared or browser cache keeps them (a
+        # shared computer's or a counter kiosk's back button, a proxy).
         response.headers["cache-control"] = "no-store"
     if request.cookies.get(CSRF_COOKIE) != token:
         response.set_cookie(

@@ -181,7 +181,10 @@ def task_list(
     people = drafts.persons(actor, session, cycle)
     kept = drafts.drafts(actor, session, cycle.id)
     if not person_key and kept:
-        person_key = kept[0].person
+        # The latest draft of a person still applicable (a child re-registered elsewhere
+        # leaves a draft that must not lock the task list).
+        still = {person.key for person in people}
+        person_key = next((draft.person for draft in kept if draft.person in still), "")
     person = drafts.person_of(actor, session, cycle, person_key) if person_key else None
     draft = drafts.draft_of(actor, session, cycle.id, person.key) if person else None
     answers = Answers.of(draft)
@@ -643,8 +646,12 @@ def _choices_saved(
     answers.choices_done = False
     if submitted.get("action") != "save":
         errors: list[tuple[str | None, str]] = []
+        offered = set(intake.offered_choices(session, cycle))
         if not chosen:
             errors = [("choice_1", _("请至少选择一个志愿"))]
+        elif any(choice not in offered for choice in chosen):
+            # Each slot is one school of the list (a tampered "a;b" would read as two).
+            errors = [("choice_1", _("志愿无效（未开设、重复或过多）"))]
         else:
             try:
                 intake.checked_choices(session, cycle, spec, ";".join(chosen))

@@ -52,7 +52,7 @@ def submit_rating(
     check_form(request, csrf_token)
     key = f"{case_kind}-{case_id}"
     try:
-        if not level.isdigit():
+        if level not in ("1", "2", "3", "4", "5"):  # "²".isdigit() is true, int("²") fails
             raise Invalid.field("level", None, "请选择一个评价等级", "choose one of the levels")
         ratings.rate(actor, session, case_kind, case_id, int(level), comment)
     except Invalid as error:
