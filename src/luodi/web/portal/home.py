@@ -25,6 +25,7 @@ from luodi.programs import service as programs
 from luodi.programs.models import Application, ApplicationStatus
 from luodi.programs.timeline import number_of
 from luodi.registry import service as registry
+from luodi.scoring import repository as scoring_repository
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_
 from luodi.web.portal import own_resident_id, resident_actor
@@ -173,8 +174,12 @@ def my_home(request: Request, actor: CurrentActor, session: DbSession) -> HTMLRe
     score = my_score(actor, session, resident_id)
     mine = intake.my_applications(actor, session)
     applications = application_cards(actor, session, mine)
+    # A newer run that left me out (no valid permit on its date): my newest score is older,
+    # and the page says so rather than show it as my points now.
+    newer = scoring_repository.newest_run_after(session, score.run.id) if score else None
     context = {
         "score": score,
+        "left_out_on": newer[1] if newer else None,
         "parts": score_parts(score.compiled.policy, score.points) if score else [],
         "permit": permit_card(actor, session, resident_id, today),
         "applications": applications,

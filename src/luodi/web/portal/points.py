@@ -24,6 +24,8 @@ from luodi.kernels.policy import KEY, CompiledPolicy, Policy
 from luodi.kernels.policy.advice import Suggestion, advise, read_inputs
 from luodi.kernels.policy.expressions import AS_OF, Kind
 from luodi.policy.words import Speaker, Unspeakable, indicator_words, number
+from luodi.registry import service as registry_service
+from luodi.scoring import repository as scoring_repository
 from luodi.scoring import service as scoring
 from luodi.scoring.schemas import RunRead, ScoreOfRun
 from luodi.web import i18n
@@ -361,11 +363,23 @@ def points_context(actor: Actor, session: Session, resident_id: int) -> dict[str
         # The newest score, or why a newer run left me out (a permit suspended since).
         explained = scoring.resident_score(actor, session, resident_id)
     except NotFound as error:
-        problem = i18n.error_message(error)
         history = scoring.score_history(actor, session, resident_id)
         if not history:
-            return {"score": None, "problem": problem}
+            return {"score": None, "problem": i18n.error_message(error)}
         explained = scoring.resident_score(actor, session, resident_id, history[0].run.id)
+        newer = scoring_repository.newest_run_after(session, history[0].run.id)
+        if newer is not None:
+            # Said to the resident, in the second person, with what to do about it.
+            span = registry_service.residence_span(actor, session, resident_id, newer[1])
+            reason = span["reason_en"] if i18n.language() == "en" else span["reason_zh"]
+            problem = _(
+                "%(day)s 的最新一次计分没有计入您（%(reason)s）。下面是您此前最近一次的积分；"
+                "按时签注居住证后，下一次计分会重新计入。",
+                day=newer[1].isoformat(),
+                reason=reason,
+            )
+        else:
+            problem = i18n.error_message(error)
     history = scoring.score_history(actor, session, resident_id)
     now = _score_in(actor, session, resident_id, explained.run.id, history)
     if now is None:
