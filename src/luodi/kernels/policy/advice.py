@@ -153,6 +153,7 @@ def advise(
     row: pl.DataFrame,
     as_of: date,
     horizons: Sequence[int] = HORIZONS,
+    today: date | None = None,
 ) -> list[Suggestion]:
     """Suggestions for the one typed input row ``row`` (as ``prepare_inputs`` makes it), by
     the first indicator each raises (policy order), then input, then gain (smallest first).
@@ -160,7 +161,11 @@ def advise(
     The variants are one frame and one query. The row as it is and time passing are scored
     by the row-by-row reference (``score_row``: the same semantics operation for operation,
     held equal to the columnar path by the engine's property tests), a query costing more
-    than the arithmetic of one row."""
+    than the arithmetic of one row.
+
+    Time passing counts from ``today`` when it is after the run's ``as_of`` (a score read
+    months after its run: "6 months from now", not from a date already past), and its gain
+    is against the score as of ``as_of``, the one the resident sees."""
     if row.height != 1:
         raise ValueError("advise takes one resident's row")
     policy = compiled.policy
@@ -218,7 +223,7 @@ def advise(
         found.extend(_chosen(rising, policy.inputs[name].type.kind))
     if reads_dates:
         for months in horizons:
-            later = months_later(as_of, months)
+            later = months_later(max(as_of, today or as_of), months)
             later_row = compiled.score_row(values, later)
             after = {TOTAL: later_row.total, **later_row.points}
             waited = suggestion("time", AS_OF, as_of, later, float(months), after)

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from luodi import workdays
 from luodi.auth.actor import Actor
 from luodi.errors import NotFound
 from luodi.feeds import catalog
@@ -385,7 +386,7 @@ def points_context(actor: Actor, session: Session, resident_id: int) -> dict[str
     if now is None:
         return {"score": None, "problem": problem}
     policy = now.compiled.policy
-    suggestions = advise(now.compiled, now.row, now.run.as_of)
+    suggestions = advise(now.compiled, now.row, now.run.as_of, today=workdays.today())
     previous = (
         _score_in(actor, session, resident_id, now.history[1].run.id, now.history)
         if len(now.history) > 1
