@@ -184,6 +184,18 @@ def test_time_passing_adds_residence_points() -> None:
     assert by_input(check(CIXI, capped, MARCH), AS_OF) == []
 
 
+def test_time_passing_counts_from_today_when_the_score_is_older() -> None:
+    # Read in November of a March score: six months from November, and the gain against
+    # the March score (eight months of residence more: +2 at 0.25 a month, below the cap).
+    [later] = by_input(advise(CIXI, typed_row(CIXI, BASE), MARCH, today=date(2026, 11, 30)), AS_OF)
+    assert later.proposed == date(2027, 5, 30)
+    march = CIXI.score_row(typed_row(CIXI, BASE).row(0, named=True), MARCH).total
+    assert (
+        later.gain
+        == CIXI.score_row(typed_row(CIXI, BASE).row(0, named=True), date(2027, 5, 30)).total - march
+    )
+
+
 def test_increments_reach_round_values() -> None:
     steps = increments(650.0, Kind.INT)
     assert 1 in steps and 60 in steps and 150 in steps and 1350 in steps
