@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from luodi import workdays
 from luodi.allocation import service as allocation
 from luodi.audit.models import AuditEntry
 from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
@@ -93,7 +94,7 @@ def test_a_resident_rates_each_own_closed_case_once(
     }
     rated = ratings.rate(first, db, "application", made["ids"][0], 5, "  办得很快  ")
     assert (rated.level, rated.comment, rated.program_id) == (5, "办得很快", "health-check")
-    assert rated.department == "总工会" and rated.month == date.today().strftime("%Y-%m")
+    assert rated.department == "总工会" and rated.month == workdays.today().strftime("%Y-%m")
     assert {(c.kind, c.id) for c in ratings.pending(first, db)} == {
         (CaseKind.OBJECTION, made["objection"])
     }
@@ -152,7 +153,7 @@ def test_the_summary_counts_levels_per_program_and_month_for_the_centre(
     found = ratings.summary(OPERATOR, db)
     assert found.total == 3 and found.by_level == {5: 1, 4: 1, 3: 0, 2: 1, 1: 0}
     assert found.satisfied_share == pytest.approx(2 / 3)
-    month = date.today().strftime("%Y-%m")
+    month = workdays.today().strftime("%Y-%m")  # the city's month, as a rating is stamped
     assert found.by_program == [("health-check", {5: 1, 4: 1, 3: 0, 2: 1, 1: 0}, 3)]
     assert found.table == [(month, "health-check", {5: 1, 4: 1, 3: 0, 2: 1, 1: 0}, 3)]
     assert [r.comment for r in found.comments] == ["复核太慢"]

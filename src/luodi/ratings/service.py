@@ -28,7 +28,8 @@ from luodi.notices import service as notices
 from luodi.notices.models import ObjectionStatus
 from luodi.programs import catalog, intake
 from luodi.programs import repository as programs_repository
-from luodi.programs.models import ApplicationStatus
+from luodi.programs.models import ApplicationStatus, ProgramCycle
+from luodi.programs.timeline import number_of
 from luodi.ratings import repository
 from luodi.ratings.models import CaseKind, Level, Rating
 from luodi.ratings.schemas import MAX_COMMENT
@@ -55,6 +56,8 @@ class RatingCase:
     label: str
     """The cycle's name (an application) or the notice's title (an objection)."""
     department: str | None
+    number: str | None = None
+    """An application's 受理编号 (what the resident was given and sees elsewhere)."""
 
 
 def _program_of_cycle(
@@ -76,8 +79,16 @@ def _application_case(actor: Actor, session: Session, application_id: int) -> Ra
     program_id, zh, en, cycle_name, department = _program_of_cycle(
         actor, session, application.cycle_id
     )
+    cycle = session.get_one(ProgramCycle, application.cycle_id)
     return RatingCase(
-        CaseKind.APPLICATION, application.id, program_id, zh, en, cycle_name, department
+        CaseKind.APPLICATION,
+        application.id,
+        program_id,
+        zh,
+        en,
+        cycle_name,
+        department,
+        number_of(application, cycle),
     )
 
 

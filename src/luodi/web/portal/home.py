@@ -19,10 +19,11 @@ from luodi import workdays
 from luodi.auth.actor import Actor
 from luodi.kernels.timeline.permits import PermitState
 from luodi.notices import service as notices
-from luodi.notices.models import Notice, NoticeStatus, ObjectionStatus
+from luodi.notices.models import Notice, NoticeStatus, Objection, ObjectionStatus
 from luodi.programs import intake
 from luodi.programs import service as programs
-from luodi.programs.models import Application, ApplicationStatus
+from luodi.programs.models import Application, ApplicationStatus, ProgramCycle
+from luodi.programs.numbers import application_number
 from luodi.programs.timeline import number_of
 from luodi.registry import service as registry
 from luodi.scoring import repository as scoring_repository
@@ -167,6 +168,36 @@ def my_notices(
     return list(found.values())
 
 
+def objection_cards(
+    actor: Actor, session: Session, objections: list[Objection]
+) -> list[dict[str, Any]]:
+    """My objections with the notice's title and the row as the notice shows it (a cycle's
+    row by its 受理编号), not their internal numbers."""
+    titles: dict[int, tuple[str, ProgramCycle | None]] = {}
+    cards = []
+    for objection in objections:
+        if objection.notice_id not in titles:
+            notice = notices.get_notice(actor, session, objection.notice_id)
+            cycle = session.get(ProgramCycle, notice.cycle_id) if notice.cycle_id else None
+            titles[objection.notice_id] = (notice.title, cycle)
+        title, cycle = titles[objection.notice_id]
+        ref = objection.row_ref
+        cards.append(
+            {
+                "id": objection.id,
+                "notice_id": objection.notice_id,
+                "notice_title": title,
+                "row": application_number(cycle.program_id, cycle.opens, int(ref))
+                if cycle is not None and ref.isdigit()
+                else ref,
+                "reason": objection.reason,
+                "status": objection.status,
+                "decision_reason": objection.decision_reason,
+            }
+        )
+    return cards
+
+
 @router.get("/my", response_class=HTMLResponse)
 def my_home(request: Request, actor: CurrentActor, session: DbSession) -> HTMLResponse:
     resident_id = own_resident_id(resident_actor(actor), session)
@@ -184,7 +215,7 @@ def my_home(request: Request, actor: CurrentActor, session: DbSession) -> HTMLRe
         "permit": permit_card(actor, session, resident_id, today),
         "applications": applications,
         "notices": my_notices(actor, session, resident_id, mine, score.run.id if score else None),
-        "objections": notices.list_objections(actor, session),
+        "objections": objection_cards(actor, session, notices.list_objections(actor, session)),
         "today": today,
         "OPEN": NoticeStatus.OPEN,
         "OBJECTION_STATUS_WORDS": OBJECTION_STATUS_WORDS,
