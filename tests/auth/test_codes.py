@@ -20,7 +20,14 @@ from luodi.auth import codes, service
 from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.auth.models import AccountCode, User
 from luodi.auth.service import CodePurpose
-from luodi.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from luodi.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from luodi.registry.models import Resident
 from luodi.settings import Settings, get_settings
 from tests import factories
@@ -141,6 +148,88 @@ def test_an_expired_or_replaced_code_is_refused(session: Session, resident: Resi
     assert service.redeem_code(
         session, CodePurpose.ACTIVATE, resident.id_number, third.code, PASSWORD
     )
+
+
+def test_a_phone_request_leaves_the_counter_code_live(session: Session, resident: Resident) -> None:
+    def live(channel: service.CodeChannel) -> int:
+        return len(
+            session.scalars(
+                select(AccountCode.id).where(
+                    AccountCode.channel == channel,
+                    AccountCode.used_at.is_(None),
+                    AccountCode.expires_at > datetime.now(UTC),
+                )
+            ).all()
+        )
+
+    counter = service.issue_counter_code(SYSTEM_ACTOR, session, resident_id=resident.id)
+    # Anybody with the ID number and the phone's last four digits asks for a text.
+    outgoing = service.request_code(session, CodePurpose.ACTIVATE, resident.id_number, "5678")
+    assert counter.code and outgoing is not None
+    session.expire_all()
+    assert (live(service.CodeChannel.COUNTER), live(service.CodeChannel.PHONE)) == (1, 1)
+    # A new code of a channel voids only that channel's code.
+    sent = service.issue_counter_code(SYSTEM_ACTOR, session, resident_id=resident.id, send=True)
+    assert sent.outgoing is not None
+    session.expire_all()
+    assert (live(service.CodeChannel.COUNTER), live(service.CodeChannel.PHONE)) == (1, 1)
+    with pytest.raises(Unauthorized):  # the replaced text
+        service.redeem_code(
+            session, CodePurpose.ACTIVATE, resident.id_number, codes_in(outgoing.text), PASSWORD
+        )
+    # Wrong six-digit tries count on the phone code, not on the counter code.
+    wrong = "000000" if codes_in(sent.outgoing.text) != "000000" else "111111"
+    for _ in range(service.MAX_CODE_ATTEMPTS):
+        with pytest.raises(Unauthorized):
+            service.redeem_code(session, CodePurpose.ACTIVATE, resident.id_number, wrong, PASSWORD)
+    assert service.redeem_code(
+        session, CodePurpose.ACTIVATE, resident.id_number, counter.code, PASSWORD
+    )
+    assert account(session, resident).active
+    # Used, it ends the account's other live code: none lingers to set the password again.
+    assert (live(service.CodeChannel.COUNTER), live(service.CodeChannel.PHONE)) == (0, 0)
+
+
+class CountingHasher:
+    """The real hasher, counting the passwords it hashes."""
+
+    def __init__(self) -> None:
+        self.hashed = 0
+        self.real = service.HASHER
+
+    def hash(self, password: str) -> str:
+        self.hashed += 1
+        return self.real.hash(password)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+def test_no_password_is_hashed_for_a_wrong_or_throttled_try(
+    session: Session, resident: Resident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued = service.issue_counter_code(SYSTEM_ACTOR, session, resident_id=resident.id)
+    assert issued.code
+    hasher = CountingHasher()
+    monkeypatch.setattr(service, "HASHER", hasher)
+    monkeypatch.setattr(service, "MAX_FAILURES_PER_CLIENT", 3)
+    client, number = "198.51.100.7", resident.id_number
+    wrong = "00000000" if issued.code != "00000000" else "11111111"
+    unknown = factories.id_number(sequence=987)
+    for who, code in ((number, wrong), (number, "123456"), (unknown, issued.code)):
+        with pytest.raises(Unauthorized):
+            service.redeem_code(session, CodePurpose.ACTIVATE, who, code, PASSWORD, client)
+    # The address is throttled now: even the right code is refused before any hashing.
+    with pytest.raises(TooManyRequests):
+        service.redeem_code(session, CodePurpose.ACTIVATE, number, issued.code, PASSWORD, client)
+    assert hasher.hashed == 0
+    assert not account(session, resident).active
+    # From another address the code (one wrong try on it) works, and the password is hashed.
+    assert service.redeem_code(
+        session, CodePurpose.ACTIVATE, number, issued.code, PASSWORD, "198.51.100.8"
+    )
+    assert hasher.hashed == 1
+    assert service.sign_in(session, number, PASSWORD).token
 
 
 def test_the_phone_answer_tells_nobody_who_is_registered(

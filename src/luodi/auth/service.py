@@ -1044,14 +1044,18 @@ def _disabled(user: User) -> bool:
 def _store_code(
     session: Session, user: User, purpose: CodePurpose, channel: CodeChannel, created_by: str
 ) -> tuple[str, AccountCode]:
-    """A new code for the account and purpose; the live ones before it end now (one live
-    code at a time: the text a resident just got is the one that works)."""
+    """A new code for the account, purpose and channel; the live ones of that channel before
+    it end now (one live code per channel: the text a resident just got is the one that
+    works). A code of the other channel stays: a phone request, which anybody with the ID
+    number and the phone's last four digits can make, never voids the week's code handed
+    over at the counter."""
     now = datetime.now(UTC)
     session.execute(
         update(AccountCode)
         .where(
             AccountCode.user_id == user.id,
             AccountCode.purpose == purpose,
+            AccountCode.channel == channel,
             AccountCode.used_at.is_(None),
             AccountCode.expires_at > now,
         )
@@ -1253,23 +1257,33 @@ def redeem_code(
     if not (given.isascii() and given.isdigit() and 6 <= len(given) <= 8):
         raise Invalid.field("code", "***", "验证码为6–8位数字", "a code has 6–8 digits")
     check_password(password)
-    # Hashed before the transaction opens: no connection waits on Argon2.
+    bind, client = session.get_bind(), client[:64]
+    # The address and the code count the try, and the code is checked, before any Argon2
+    # work: a throttled or wrong try costs the server no hashing. The new password is hashed
+    # between the two transactions (no connection waits on Argon2).
+    with _own_transaction(bind) as own:
+        found = _try_code(own, purpose, number, given, client)
+    if found is None:
+        raise _wrong_code()
     new_hash = _hash_pool.submit(HASHER.hash, password).result()
-    with _own_transaction(session.get_bind()) as own:
-        issued = _redeem(own, purpose, number, given, new_hash, client[:64])
+    with _own_transaction(bind) as own:
+        issued = _use_code(own, purpose, number, found, new_hash, client)
     if issued is None:
         raise _wrong_code()
     return issued
 
 
 def _take_code_attempt(
-    session: Session, user: User, purpose: CodePurpose, now: datetime
+    session: Session, user: User, purpose: CodePurpose, code: str, now: datetime
 ) -> AccountCode | None:
-    """Count a try on the account's live code of ``purpose`` (one statement: parallel tries
-    cannot both take the last one); the code, or None when there is no live one."""
+    """Count a try on the account's live code of ``purpose`` of the channel whose codes are
+    as long as ``code`` (one statement: parallel tries cannot both take the last one); the
+    code, or None when there is no live one."""
+    channels = [channel for channel, digits in CODE_DIGITS.items() if digits == len(code)]
     live = and_(
         AccountCode.user_id == user.id,
         AccountCode.purpose == purpose,
+        AccountCode.channel.in_(channels),
         AccountCode.used_at.is_(None),
         AccountCode.expires_at > now,
         AccountCode.attempts < MAX_CODE_ATTEMPTS,
@@ -1286,13 +1300,16 @@ def _take_code_attempt(
     return session.get(AccountCode, taken, populate_existing=True) if taken else None
 
 
-def _redeem(
-    session: Session, purpose: CodePurpose, number: str, code: str, new_hash: str, client: str
-) -> IssuedToken | None:
+def _try_code(
+    session: Session, purpose: CodePurpose, number: str, code: str, client: str
+) -> tuple[int, int] | None:
+    """Step 1 of ``redeem_code``: the try counted on the address (429 past the limit) and on
+    the code, and the code checked; the account's and the code's ids when it matches, else
+    None (the failure audited)."""
     now = datetime.now(UTC)
     _take_client_attempt(session, client, now)
     user = session.scalars(select(User).where(User.id_number == number)).one_or_none()
-    row = _take_code_attempt(session, user, purpose, now) if user is not None else None
+    row = _take_code_attempt(session, user, purpose, code, now) if user is not None else None
     # Compared in constant time, and a digest is computed whether or not there is a code.
     matches = False
     if row is not None:
@@ -1301,14 +1318,51 @@ def _redeem(
         _code_matches("$", code)
     reason = _refusal(user, row, matches, purpose)
     if reason is None and user is not None and row is not None:
+        return user.id, row.id
+    _record_code_failure(session, purpose, number, user, row, reason, client)
+    return None
+
+
+def _use_code(
+    session: Session,
+    purpose: CodePurpose,
+    number: str,
+    found: tuple[int, int],
+    new_hash: str,
+    client: str,
+) -> IssuedToken | None:
+    """Step 2 of ``redeem_code``: the matching code used (once: a parallel try with it, or
+    a code issued since, leaves it void) and the password set; None when it no longer can."""
+    now = datetime.now(UTC)
+    user = session.get(User, found[0], populate_existing=True)
+    row = session.get(AccountCode, found[1], populate_existing=True)
+    reason = _refusal(user, row, True, purpose)
+    if reason is None and user is not None and row is not None:
         used = session.execute(
             update(AccountCode)
-            .where(AccountCode.id == row.id, AccountCode.used_at.is_(None))
+            .where(
+                AccountCode.id == row.id,
+                AccountCode.used_at.is_(None),
+                AccountCode.expires_at > now,
+            )
             .values(used_at=now)
         )
         if getattr(used, "rowcount", 0) == 1:
             return _set_password_by_code(session, user, purpose, new_hash, client, now)
         reason = "used"
+    _record_code_failure(session, purpose, number, user, row, reason, client)
+    return None
+
+
+def _record_code_failure(
+    session: Session,
+    purpose: CodePurpose,
+    number: str,
+    user: User | None,
+    row: AccountCode | None,
+    reason: str | None,
+    client: str,
+) -> None:
     attempts_left = MAX_CODE_ATTEMPTS - row.attempts if row is not None else None
     audit.record(
         session,
@@ -1323,7 +1377,6 @@ def _redeem(
             "attempts_left": attempts_left,
         },
     )
-    return None
 
 
 def _refusal(
@@ -1349,6 +1402,17 @@ def _set_password_by_code(
     user.active = True
     user.activated_at = user.activated_at or now
     revoked = _revoke_tokens_of(session, user)
+    # The account's other live codes (the other channel's, the other purpose's) end with it:
+    # none lingers as a way to set the password again.
+    session.execute(
+        update(AccountCode)
+        .where(
+            AccountCode.user_id == user.id,
+            AccountCode.used_at.is_(None),
+            AccountCode.expires_at > now,
+        )
+        .values(expires_at=now)
+    )
     session.execute(delete(SignInThrottle).where(SignInThrottle.username == user.username))
     _forgive_client(session, client)
     session.flush()
