@@ -18,7 +18,7 @@ from luodi import cli, db
 from luodi.audit.models import AuditEntry
 from luodi.auth import codes, service
 from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
-from luodi.auth.models import AccountCode, User
+from luodi.auth.models import AccountCode, SignInThrottle, User
 from luodi.auth.service import CodePurpose
 from luodi.errors import (
     Conflict,
@@ -381,3 +381,38 @@ def test_the_command_prints_a_code_once_or_texts_it(cli_engine: Engine, tmp_path
         service.redeem_code(session, CodePurpose.ACTIVATE, number, texted, PASSWORD)
     neither = runner.invoke(cli.app, ["user", "activation-code"])
     assert neither.exit_code == 1 and "--id-number" in neither.stderr
+
+
+def test_the_sign_in_throttle_keys_on_the_account_not_the_name_typed(session: Session) -> None:
+    factories.town(session)
+    number = next(
+        n for n in (factories.id_number(sequence=s) for s in range(100, 200)) if n.endswith("X")
+    )
+    resident = factories.resident(session, number=number)
+    issued = service.issue_counter_code(SYSTEM_ACTOR, session, resident_id=resident.id)
+    assert issued.code
+    service.redeem_code(session, CodePurpose.ACTIVATE, number, issued.code, PASSWORD)
+    client = "203.0.113.61"
+    # The username and the ID number with either x share one bucket: five wrong tries in all.
+    names = [issued.username, number, number.lower()]
+    for attempt in range(service.MAX_FAILURES_PER_USER):
+        with pytest.raises(Unauthorized):
+            service.sign_in(session, names[attempt % 3], NEW_PASSWORD, client)
+    for name in names:
+        with pytest.raises(TooManyRequests):
+            service.sign_in(session, name, PASSWORD, client)
+    # An ID number nobody holds: either x is one bucket too, and it is stored as a digest.
+    unknown = next(
+        n for n in (factories.id_number(sequence=s) for s in range(200, 300)) if n.endswith("X")
+    )
+    for attempt in range(service.MAX_FAILURES_PER_USER):
+        typed = unknown if attempt % 2 else unknown.lower()
+        with pytest.raises(Unauthorized):
+            service.sign_in(session, typed, NEW_PASSWORD, "203.0.113.62")
+    with pytest.raises(TooManyRequests):
+        service.sign_in(session, unknown, NEW_PASSWORD, "203.0.113.62")
+    keys = session.scalars(select(SignInThrottle.username)).all()
+    assert issued.username in keys
+    for key in keys:
+        for clear in (number, unknown):
+            assert clear[:17] not in key, key

@@ -52,8 +52,10 @@ class ApiToken(Base):
 
 
 class SignInThrottle(Base):
-    """Sign-in attempts that have not (yet) succeeded, per (username, client address), and per
-    client address alone (``username`` is ``ANY_USER`` then). One row per key, changed only by
+    """Sign-in attempts that have not (yet) succeeded, per (account, client address), and per
+    client address alone (``username`` is ``ANY_USER`` then). ``username`` is the account's
+    username whichever of its names was typed, or ``#`` and a keyed digest of a name that is
+    no account's (never a typed ID number in clear). One row per key, changed only by
     a single conditional upsert: "may this attempt start?" and "count it" are one statement,
     so parallel requests cannot both take the last allowed attempt (``auth/service.py``)."""
 

@@ -19,7 +19,8 @@ A sign-in (``sign_in``) is three steps, and only the middle one is slow:
 3. **The outcome**, in a new short transaction: a success clears the pair's count, issues the
    token and audits the sign-in; a failure sets the pair's next allowed time and audits it.
 
-Throttling is per (username, client address), never per account alone, so that nobody can
+Throttling is per (account, client address) (``_throttle_key``: every name of an account is
+one bucket), never per account alone, so that nobody can
 lock an account for everyone by failing on purpose: after ``MAX_FAILURES_PER_USER`` attempts
 the pair waits 1 s, 2 s, 4 s … (at most ``MAX_DELAY``) between attempts, one at a time; the
 right password from any other address still signs in. A client address is also limited to
@@ -421,8 +422,10 @@ def reset_password(actor: Actor, session: Session, username: str, password: str)
 
 @dataclass(frozen=True)
 class _Attempt:
+    key: str
+    """Whose attempts these are (``_throttle_key``)."""
     number: int
-    """This attempt's number for its (username, client address) pair."""
+    """This attempt's number for its (key, client address) pair."""
     user_id: int | None
     password_hash: str | None
     active: bool
@@ -544,21 +547,36 @@ def _take_pair_attempt(session: Session, username: str, client: str, now: dateti
     return taken
 
 
+def _throttle_key(username: str, user_username: str | None) -> str:
+    """The per-name throttle's key: the account's username when the name given is one of its
+    names (the username, the ID number with either x: one bucket per account), else a keyed
+    digest of the name (an ID number normalised first), so that no typed ID number is stored
+    in clear. The digest's ``#`` is no character of a username: the two never meet."""
+    if user_username is not None:
+        return user_username
+    check = check_id_number(username)
+    name = check.number if check.valid else username
+    key = get_settings().secret_key.encode()
+    digest = hmac.new(key, f"sign-in:{name}".encode(), hashlib.sha256).hexdigest()
+    return f"#{digest[:63]}"
+
+
 def _start_attempt(session: Session, username: str, client: str, now: datetime) -> _Attempt:
     """Step 1 of ``sign_in``: the throttle's decision and the account's hash. The address is
     counted before the pair (the same order everywhere, so two transactions never wait on
-    each other's rows)."""
-    _take_client_attempt(session, client, now)
-    number = _take_pair_attempt(session, username, client, now)
-    columns = select(User.id, User.password_hash, User.active)
+    each other's rows); the account is looked up first (a plain read) to key the pair."""
+    columns = select(User.id, User.username, User.password_hash, User.active)
     user = session.execute(columns.where(User.username == username)).one_or_none()
-    if user is None and check_id_number(username).valid:
+    check = check_id_number(username)
+    if user is None and check.valid:
         # A resident signs in with their ID number as well as their username.
-        by_id = columns.where(User.id_number == check_id_number(username).number)
-        user = session.execute(by_id).one_or_none()
+        user = session.execute(columns.where(User.id_number == check.number)).one_or_none()
+    key = _throttle_key(username, user.username if user is not None else None)
+    _take_client_attempt(session, client, now)
+    number = _take_pair_attempt(session, key, client, now)
     if user is None:
-        return _Attempt(number, None, None, False)
-    return _Attempt(number, user.id, user.password_hash, user.active)
+        return _Attempt(key, number, None, None, False)
+    return _Attempt(key, number, user.id, user.password_hash, user.active)
 
 
 def _forgive_client(session: Session, client: str) -> None:
@@ -576,7 +594,7 @@ def _finish_attempt(
     """Step 3 of ``sign_in``: record the outcome; the token when it succeeded."""
     now = datetime.now(UTC)
     user = session.get(User, attempt.user_id) if ok and attempt.user_id else None
-    pair = and_(_THROTTLE.username == username, _THROTTLE.client == client)
+    pair = and_(_THROTTLE.username == attempt.key, _THROTTLE.client == client)
     if user is not None and user.active:
         # A success is not a failure of the address, and the pair starts over.
         _forgive_client(session, client)
