@@ -261,7 +261,19 @@ def line_sources(
     """Input name → the facts (with feed, batch, file, row) its value came from on ``as_of``,
     as known at ``known_at``; for ``latest`` variables only the fact that was used."""
     wanted = {name: derived.get(name, name) for name in [*variables, *derived]}
-    sources = fact_sources(actor, session, resident_id, sorted(set(wanted.values())))
+    kinds = {
+        name: kind
+        for name in wanted
+        if (kind := insurance_kind(name) or insurance_kind(wanted[name])) is not None
+    }
+    insurance_names = {
+        variable for kind in set(kinds.values()) for variable in INSURANCE_KINDS[kind].variables
+    }
+    # The resident's facts of every variable asked about, insurance records included: one
+    # indexed read (resident, name).
+    sources = fact_sources(
+        actor, session, resident_id, sorted(set(wanted.values()) | insurance_names)
+    )
     used: dict[str, list[dict[str, object]]] = {}
     for name, variable_name in wanted.items():
         variable = variables.get(variable_name)
@@ -275,14 +287,16 @@ def line_sources(
         if counted:
             used[name] = [source.as_dict() for source in counted]
     # Insurance inputs list each period's record with how much of it counted.
-    kinds = {
-        name: kind
-        for name in wanted
-        if (kind := insurance_kind(name) or insurance_kind(wanted[name])) is not None
-    }
     if kinds:
         records = insurance_sources(
-            actor, session, resident_id, sorted(set(kinds.values())), variables, as_of, known_at
+            actor,
+            session,
+            resident_id,
+            sorted(set(kinds.values())),
+            variables,
+            as_of,
+            known_at,
+            sources,
         )
         for name, kind in kinds.items():
             used.pop(name, None)
@@ -501,17 +515,23 @@ def insurance_sources(
     variables: Mapping[str, Variable],
     as_of: date,
     known_at: datetime | None,
+    sources: list[FactSource] | None = None,
 ) -> dict[str, list[dict[str, object]]]:
     """Kind → the resident's records of it that entered the value on ``as_of`` as known at
     ``known_at`` (feed, batch, file, row as for every fact), each with ``period``,
     ``counted_months``, ``in_run`` (in the run that ``continuous_months`` counts),
     ``back_paid``, the scheme when the kind has one, and a note when it counted less than it
     says (a year's total of which only some months had passed, months told by month records,
-    back-paid)."""
+    back-paid). ``sources``: the resident's facts already read (``fact_sources``), holding at
+    least the kinds' variables."""
     chosen = {name: INSURANCE_KINDS[name] for name in kinds}
-    names = sorted({variable for kind in chosen.values() for variable in kind.variables})
-    sources = fact_sources(actor, session, resident_id, names)
-    result: dict[str, list[dict[str, object]]] = {}
+    if sources is None:
+        names = sorted({variable for kind in chosen.values() for variable in kind.variables})
+        sources = fact_sources(actor, session, resident_id, names)
+    # Each kind's records, counted by the kernel: the kinds that count the same scheme in one
+    # call, each kind standing for a resident of its own (the kernel counts each resident's
+    # records apart), so that one resident's explanation runs one query per scheme.
+    read: dict[str, tuple[InsuranceKind, list[FactSource], pl.DataFrame]] = {}
     for name, kind in chosen.items():
         months_variable = variables.get(kind.months)
         if months_variable is None:
@@ -531,7 +551,7 @@ def insurance_sources(
         }
         records = pl.DataFrame(
             {
-                insurance.RESIDENT: [resident_id] * len(months),
+                insurance.RESIDENT: [len(read)] * len(months),
                 insurance.START: [source.valid_from for source in months],
                 insurance.END: [source.valid_to for source in months],
                 insurance.MONTHS_PAID: [int(float(source.value)) for source in months],
@@ -546,9 +566,19 @@ def insurance_sources(
             },
             schema=insurance.RECORDS_SCHEMA,
         )
-        counts = insurance.record_counts(records, as_of, kind.scheme)
+        read[name] = (kind, months, records)
+    counted: dict[str, pl.DataFrame] = {}
+    for scheme in dict.fromkeys(kind.scheme for kind, _, _ in read.values()):
+        together = [name for name, (kind, _, _) in read.items() if kind.scheme == scheme]
+        counts = insurance.record_counts(
+            pl.concat([read[name][2] for name in together]), as_of, scheme
+        )
+        for name in together:
+            counted[name] = counts.filter(pl.col(insurance.RESIDENT) == read[name][2][0, 0])
+    result: dict[str, list[dict[str, object]]] = {}
+    for name, (kind, months, _) in read.items():
         listed = []
-        for source, count in zip(months, counts.iter_rows(named=True), strict=True):
+        for source, count in zip(months, counted[name].iter_rows(named=True), strict=True):
             if kind.scheme is not None and count[insurance.SCHEME] != kind.scheme:
                 continue
             start = source.valid_from

@@ -945,6 +945,13 @@ def permit_timeline(
     endorsements are in these current facts already read (everyone's)."""
     permits = repository.permits_frame(session, actor, as_of, resident_ids)
     endorsed = _endorsements(actor, session, as_of, resident_ids, facts)
+    return _timeline(permits, endorsed, as_of, reasons=reasons)
+
+
+def _timeline(
+    permits: pl.DataFrame, endorsed: pl.DataFrame, as_of: date, *, reasons: bool
+) -> pl.DataFrame:
+    """``permit_timeline`` of permits and endorsement facts already read."""
     endorsements = endorsed.select(
         "resident_id",
         pl.col("value").alias("permit_number"),
@@ -972,9 +979,10 @@ def residence_span(
 ) -> dict[str, object]:
     """One resident's span on ``as_of`` and why it starts where it does, with the permits
     and endorsements it was read from (for a score's explanation and ``luodi feed history``)."""
-    timeline = permit_timeline(actor, session, as_of, [resident_id])
+    # Their permits and endorsements read once (two indexed queries), the time line of them.
     permits = repository.permits_frame(session, actor, as_of, [resident_id]).sort("issue_date")
     endorsed = _endorsements(actor, session, as_of, [resident_id])
+    timeline = _timeline(permits, endorsed, as_of, reasons=True)
     span: dict[str, object] = {
         "as_of": as_of.isoformat(),
         "permit_state": permits_kernel.PermitState.NONE.value,

@@ -208,7 +208,7 @@ def resident_score(
             f"(as of {run.as_of}: {span['reason_en']})",
         )
     compiled = compiled_from_text(run.policy_text, f"scoring run {run.id}")
-    mine = _frame(session, run.id, resident_id, resident_id).filter(pl.col(KEY) == resident_id)
+    mine = _resident_row(session, run.id, resident_id)
     if mine.height != 1:
         raise RuntimeError(f"resident {resident_id} is missing from the frame of run {run.id}")
     typed = frames.typed_inputs(mine)
@@ -260,11 +260,13 @@ def resident_score(
     )
 
 
-def _frame(session: Session, run_id: int, first_id: int, last_id: int) -> pl.DataFrame:
-    """The run's stored frame for residents ``first_id`` … ``last_id`` (only the parts that
-    may hold them), each part checked against its digest."""
+def _resident_row(session: Session, run_id: int, resident_id: int) -> pl.DataFrame:
+    """One resident's row of the run's stored frame: the one part that holds them (checked
+    against its digest), of which only the row group that holds them is decoded."""
     return frames.from_parts(
-        repository.frame_parts(session, run_id, first_id, last_id), f"scoring run {run_id}"
+        repository.frame_parts(session, run_id, resident_id, resident_id),
+        f"scoring run {run_id}",
+        keep=pl.Series(KEY, [resident_id], dtype=pl.Int64),
     )
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from luodi.kernels.small import engine_for, small_memo
 from luodi.kernels.policy.document import Group, Indicator, Policy, PolicyTest, load_policy
 from luodi.kernels.policy.expressions import AS_OF, Kind
 
@@ -89,6 +90,8 @@ class CompiledPolicy:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
+        self.digest = policy.digest
+        """The document's SHA-256: what names this policy's results (``small_memo``)."""
 
     @classmethod
     def from_text(cls, text: str, file: str | None = None) -> CompiledPolicy:
@@ -221,6 +224,7 @@ class CompiledPolicy:
                 ]
         return frame.select(columns)
 
+    @small_memo(key=lambda compiled: compiled.digest)
     def score(
         self,
         inputs: pl.DataFrame,
@@ -230,7 +234,9 @@ class CompiledPolicy:
         detail: bool = False,
     ) -> pl.DataFrame:
         """Score typed, complete inputs (see ``inputs.prepare_inputs``)."""
-        return self.lazy_points(inputs.lazy(), as_of, keep=keep, detail=detail).collect()
+        return self.lazy_points(inputs.lazy(), as_of, keep=keep, detail=detail).collect(
+            engine=engine_for(inputs.height)
+        )
 
     # ------------------------------------------------------------------ the reference path
 

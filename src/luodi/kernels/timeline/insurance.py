@@ -33,8 +33,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Literal
 
 import polars as pl
+
+from luodi.kernels.small import engine_for, small_memo
 
 RESIDENT = "resident_id"
 START = "period_start"
@@ -69,6 +72,11 @@ COVERED = "covered_months"
 """Per year record: the passed months that month records of the same year speak for."""
 IN_RUN = "in_run"
 """Per record: whether some of its months are in the run counted by ``continuous_months``."""
+
+
+def _engine(records: pl.DataFrame | pl.LazyFrame) -> Literal["in-memory", "auto"]:
+    """In memory for a resident's few records; Polars' choice for a city (or a lazy read)."""
+    return engine_for(records.height) if isinstance(records, pl.DataFrame) else "auto"
 
 
 def _normalised(
@@ -231,8 +239,10 @@ def insurance_as_of(
     """One row per resident with a record begun by ``as_of``: ``months`` (total),
     ``continuous_months`` and ``current`` (bool). ``scheme``: only records of that scheme.
     Records are one per resident and period (the feeds' key: a person's month or year)."""
-    frame = _normalised(records.lazy(), as_of, scheme).collect().lazy()
-    years = _years(frame, as_of).collect().lazy()
+    normalised = _normalised(records.lazy(), as_of, scheme).collect(engine=_engine(records))
+    engine = engine_for(normalised.height)
+    frame = normalised.lazy()
+    years = _years(frame, as_of).collect(engine=engine).lazy()
     total = years.group_by(RESIDENT).agg(
         (pl.col("_month_paid") + pl.col(COUNTED)).sum().alias(MONTHS)
     )
@@ -248,10 +258,11 @@ def insurance_as_of(
             pl.col(CONTINUOUS).fill_null(0).gt(0).alias(CURRENT),
         )
         .sort(RESIDENT)
-        .collect()
+        .collect(engine=engine)
     )
 
 
+@small_memo
 def record_counts(
     records: pl.DataFrame | pl.LazyFrame, as_of: date, scheme: str | None = None
 ) -> pl.DataFrame:
@@ -262,8 +273,12 @@ def record_counts(
     why a record counted less than it says: not begun, months not yet passed, months that
     month records speak for, back-paid."""
     given = records.lazy().with_row_index("_order")
-    frame = _normalised(given, as_of, scheme, keep=("_order",)).collect().lazy()
-    years = _years(frame, as_of).collect().lazy()
+    normalised = _normalised(given, as_of, scheme, keep=("_order",)).collect(
+        engine=_engine(records)
+    )
+    engine = engine_for(normalised.height)
+    frame = normalised.lazy()
+    years = _years(frame, as_of).collect(engine=engine).lazy()
     run = _last_run(frame, years, as_of)
     month_rows = (
         frame.filter(pl.col("_is_month"))
@@ -304,7 +319,7 @@ def record_counts(
         .with_columns(_notes(as_of, has_back))
         .sort("_order")
         .drop("_order")
-        .collect()
+        .collect(engine=engine)
     )
 
 

@@ -43,6 +43,7 @@ from enum import StrEnum
 
 import polars as pl
 
+from luodi.kernels.small import engine_for, small_memo
 from luodi.kernels.policy.expressions import corresponding_day_expr
 
 ENDORSEMENT_WINDOW_DAYS = 30
@@ -150,6 +151,7 @@ def _has_bit(mask: pl.Expr, bit: pl.Expr | int) -> pl.Expr:
     return (mask // power) % 2 == 1
 
 
+@small_memo
 def permit_timeline(
     permits: pl.DataFrame, endorsements: pl.DataFrame, as_of: date, *, reasons: bool = True
 ) -> pl.DataFrame:
@@ -491,7 +493,9 @@ def permit_timeline(
         reason_zh=reason_zh if reasons else pl.lit(None, pl.String),
         reason_en=reason_en if reasons else pl.lit(None, pl.String),
     )
-    return timeline.cast(TIMELINE_SCHEMA).collect()  # type: ignore[arg-type]
+    return timeline.cast(TIMELINE_SCHEMA).collect(  # type: ignore[arg-type]
+        engine=engine_for(permits.height + endorsements.height)
+    )
 
 
 _PAST_ZH = {
