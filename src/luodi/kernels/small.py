@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import date
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import polars as pl
 
@@ -52,9 +52,11 @@ def _key_of(value: object) -> Hashable:
         if value.height > MEMO_ROWS:
             raise _Large
         # The schema with the rows: the same values under other types are another input.
-        return ("frame", tuple((name, str(kind)) for name, kind in value.schema.items()), tuple(
-            value.rows()
-        ))
+        return (
+            "frame",
+            tuple((name, str(kind)) for name, kind in value.schema.items()),
+            tuple(value.rows()),
+        )
     if isinstance(value, pl.LazyFrame):
         raise _Large
     if isinstance(value, float):
@@ -71,9 +73,17 @@ def _copy(result: Any) -> Any:
     return result.clone() if isinstance(result, pl.DataFrame) else result
 
 
+@overload
+def small_memo(function: Callable[P, R]) -> Callable[P, R]: ...
+
+
+@overload
+def small_memo(*, key: Callable[[Any], Hashable]) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
 def small_memo(
-    function: Callable[P, R] | None = None, *, key: Callable[..., Hashable] | None = None
-) -> Any:
+    function: Callable[P, R] | None = None, *, key: Callable[[Any], Hashable] | None = None
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Keep ``function``'s results on small inputs (frames of at most ``MEMO_ROWS`` rows and
     plain values: numbers, text, dates, tuples). ``key`` gives the part of the key that is
     not an argument's value (the compiled policy's digest for a method of it: ``self``).

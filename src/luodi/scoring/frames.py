@@ -114,7 +114,7 @@ def from_parts(
     ``where`` names the run in the error. ``columns``: only these are decoded (the points
     struct is half of a part's decoding, and an allocation reads none of it); ``keep``: only
     the rows of these resident ids are kept, part by part (the whole frame is never held),
-    and only the row groups whose id range holds one of them are decoded."""
+    and only the row groups whose id range meets theirs are decoded (one resident: one)."""
     frames: list[pl.DataFrame] = []
     wanted = None if keep is None else keep.cast(pl.Int64).unique().sort()
     for number, digest, data in parts:
@@ -123,13 +123,19 @@ def from_parts(
         if wanted is None:
             frame = pl.read_parquet(io.BytesIO(data), columns=list(columns) if columns else None)
         else:
-            # The filter goes down to the reader: row groups whose statistics (min and max
-            # resident_id) hold none of ``wanted`` are skipped undecoded.
+            # The filter goes down to the reader: a row group whose statistics (its lowest
+            # and highest resident_id) lie outside the ids wanted is skipped undecoded.
             scan = pl.scan_parquet(io.BytesIO(data))
-            if wanted.len() == 1:
+            if wanted.len() == 0:
+                scan = scan.filter(pl.lit(False))
+            elif wanted.len() == 1:
                 scan = scan.filter(pl.col(KEY) == wanted[0])
             else:
-                scan = scan.filter(pl.col(KEY).is_in(wanted.implode()))
+                # The reader prunes by the bounds (not by the list itself).
+                scan = scan.filter(
+                    pl.col(KEY).is_between(wanted[0], wanted[-1]),
+                    pl.col(KEY).is_in(wanted.implode()),
+                )
             if columns:
                 scan = scan.select(columns)
             frame = scan.collect(engine="in-memory")

@@ -307,15 +307,15 @@ def stored_scores(
     # points struct), only their rows kept: an allocation's parents are spread over every
     # id, and decoding is most of the time.
     columns = [KEY, "total", frames.INPUTS]
-    numbers = frames.parts_holding(repository.frame_part_ranges(session, run.id), wanted)
-    if numbers:
-        stored = frames.from_parts(
-            repository.frame_parts(session, run.id, numbers=numbers), where, columns, wanted
-        )
+    if len(scored) == 1:
+        # One resident (their pages): the part that holds them, found in SQL.
+        parts = repository.frame_parts(session, run.id, scored[0], scored[0])
+    elif scored:
+        numbers = frames.parts_holding(repository.frame_part_ranges(session, run.id), wanted)
+        parts = repository.frame_parts(session, run.id, numbers=numbers)
     else:  # nobody: the first part gives the columns and their types
-        stored = frames.from_parts(
-            repository.frame_parts(session, run.id, limit=1), where, columns
-        ).head(0)
+        parts = repository.frame_parts(session, run.id, limit=1)
+    stored = frames.from_parts(parts, where, columns, wanted)
     frame = (
         stored.select(KEY, pl.col("total").alias("points"), frames.INPUTS)
         .unnest(frames.INPUTS)

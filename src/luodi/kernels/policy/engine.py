@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from luodi.kernels.small import engine_for, small_memo
 from luodi.kernels.policy.document import Group, Indicator, Policy, PolicyTest, load_policy
 from luodi.kernels.policy.expressions import AS_OF, Kind
+from luodi.kernels.small import engine_for, small_memo
 
 if TYPE_CHECKING:
     # Only the Arrow scorer (Spark's workers) needs PyArrow: every command that names the

@@ -43,8 +43,8 @@ from enum import StrEnum
 
 import polars as pl
 
-from luodi.kernels.small import engine_for, small_memo
 from luodi.kernels.policy.expressions import corresponding_day_expr
+from luodi.kernels.small import engine_for, small_memo
 
 ENDORSEMENT_WINDOW_DAYS = 30
 """An endorsement up to this many days before an anniversary (and on it) is in time."""
