@@ -14,6 +14,14 @@ writes the table into docs/benchmarks.md (section "Load"). Errors must be 0.
 
     python bench/load.py --console [--residents 100000] [--clients 10] [--seconds 60]
 
+``--portal``: the resident's portal (section "Load: resident portal"): ``--clients`` residents
+(50 by default) picked at random among those the newest scoring run scored, each with an
+account bound to their ID number (``auth.service.add_user``) and signed in through the login
+form, loading ``/my`` and ``/my/points`` in turn for ``--seconds``; on a city ``luodi synth``,
+``load`` and ``score`` build, or on a scored database already there (``--database-url``).
+
+    python bench/load.py --portal [--residents 100000 | --database-url URL] [--clients 50]
+
 Every request goes to 127.0.0.1; the loop is bounded in count and time and stops by itself.
 """
 
@@ -33,11 +41,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import markdown_table, write_section
+from bench.residents import PASSWORD as PORTAL_PASSWORD
+from bench.residents import resident_accounts, scored_residents
+from luodi.db import create_db_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 LUODI = str(ROOT / ".venv" / "bin" / "luodi")
@@ -135,10 +146,11 @@ def prepare(environment: dict[str, str], city: Path, clients: int) -> str:
 
 
 @contextmanager
-def serve(environment: dict[str, str]) -> Iterator[str]:
+def serve(environment: dict[str, str], command: list[str] | None = None) -> Iterator[str]:
+    """``luodi serve`` on a free port (``command``: how to run luodi, default ``LUODI``)."""
     port = free_port()
     server = subprocess.Popen(
-        [LUODI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [*(command or [LUODI]), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -237,7 +249,7 @@ def prepare_console(environment: dict[str, str], residents: int, clients: int) -
         )  # fmt: skip
 
 
-def page_session(base: str, username: str) -> httpx.Cookies:
+def page_session(base: str, username: str, password: str = PASSWORD) -> httpx.Cookies:
     """Signed in through the login form: the session and CSRF cookies a browser would hold."""
     with httpx.Client(base_url=base, timeout=60) as client:
         client.get("/login").raise_for_status()
@@ -245,7 +257,7 @@ def page_session(base: str, username: str) -> httpx.Cookies:
             "/login",
             data={
                 "username": username,
-                "password": PASSWORD,
+                "password": password,
                 "csrf_token": client.cookies.get("luodi_csrf") or "",
             },
         )
@@ -370,6 +382,98 @@ def console_main(options: argparse.Namespace) -> None:
         raise SystemExit(f"{total_errors} errors under load (must be 0)")
 
 
+PORTAL_PAGES = ("/my", "/my/points")
+
+
+def portal_main(options: argparse.Namespace) -> None:
+    # The checkout's own code (a worktree has no .venv of its own): this interpreter, with
+    # this checkout's src first.
+    command = [sys.executable, "-m", "luodi"]
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        environment = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+            "LUODI_DATA_DIR": str(folder / "data"),
+        }
+        url = options.database_url
+        started = time.perf_counter()
+        if url is None:
+            url = f"sqlite:///{folder / 'portal.db'}"
+            environment["LUODI_DATABASE_URL"] = url
+            for arguments in (
+                ["synth", "--residents", str(options.residents), "--seed", "2026",
+                 "--out", str(folder / "city"), "--as-of", AS_OF],
+                ["db", "upgrade"],
+                ["load", str(folder / "city")],
+                ["score", "--policy", "zj-cixi", "--as-of", AS_OF],
+            ):  # fmt: skip
+                done = subprocess.run(
+                    [*command, *arguments], env=environment, capture_output=True, text=True
+                )
+                if done.returncode != 0:
+                    raise SystemExit(f"luodi {' '.join(arguments)} failed:\n{done.stderr}")
+        environment["LUODI_DATABASE_URL"] = url
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            population = int(connection.execute(text("SELECT count(*) FROM residents")).scalar())
+        engine.dispose()
+        database = create_db_engine(url)
+        _, residents = scored_residents(database, options.clients, options.seed)
+        names = resident_accounts(database, residents)
+        database.dispose()
+        print(f"{population:,} residents, {len(names)} accounts ready in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+        load_before = os.getloadavg()[0]
+        with serve(environment, command) as base:
+            jars = [page_session(base, name, PORTAL_PASSWORD) for name in names]
+            pages = {page: page for page in PORTAL_PAGES}
+            latencies, errors = asyncio.run(staff_at_work(base, pages, jars, options.seconds))
+        load_after = os.getloadavg()[0]
+    rows = []
+    for name, values in latencies.items():
+        failed = sum(n for key, n in errors.items() if key.startswith(name + ":"))
+        rows.append(
+            [
+                name,
+                f"{len(values):,}",
+                f"{len(values) / options.seconds:,.1f}",
+                f"{percentile(values, 0.50):.0f}",
+                f"{percentile(values, 0.95):.0f}",
+                f"{percentile(values, 0.99):.0f}",
+                str(failed),
+            ]
+        )
+    table = markdown_table(
+        ["page", "loads", "loads/s", "p50 ms", "p95 ms", "p99 ms", "errors"], rows
+    )
+    print(table)
+    if errors:
+        print("errors:", dict(errors))
+    where = (
+        f"a scored database of {population:,} residents (`--database-url`)"
+        if options.database_url
+        else f"the city `luodi synth --residents {options.residents}` writes, loaded and scored"
+    )
+    body = (
+        f"`python bench/load.py --portal --clients {options.clients} --seconds "
+        f"{options.seconds:g}` on {where} ({make_url(url).get_backend_name()}): "
+        f"{len(names)} residents picked at random among those the newest scoring run scored, "
+        "each with a resident account bound to their ID number, signed in through the login "
+        "form (session cookie, as a browser), loading `/my` and `/my/points` in turn for "
+        f"{options.seconds:g} s; one `luodi serve` process (uvicorn, one worker, the job "
+        "worker idle) and the load generator on the same "
+        f"{os.cpu_count()} cores. Load average (1 min) {load_before:.1f} before, "
+        f"{load_after:.1f} after, the machine shared with other work. Latency is as the "
+        "client sees it: with 50 clients on one server process, most of it is the wait in "
+        'the server\'s queue (the server time of one page: section "Resident pages"). '
+        "Errors must be 0." + (f"\n\n{options.note}" if options.note else "") + "\n\n" + table
+    )
+    write_section("Load: resident portal", body)
+    if errors:
+        raise SystemExit(f"{sum(errors.values())} errors under load (must be 0)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=100_000)
@@ -377,7 +481,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgres"])
     parser.add_argument("--console", action="store_true", help="the staff console's pages")
+    parser.add_argument("--portal", action="store_true", help="the resident portal's pages")
+    parser.add_argument("--database-url", help="--portal: a scored database already there")
+    parser.add_argument("--seed", type=int, default=17, help="--portal: residents picked")
+    parser.add_argument("--note", default="", help="--portal: a sentence on the conditions")
     options = parser.parse_args()
+    if options.portal:
+        options.clients = options.clients or 50
+        portal_main(options)
+        return
     if options.console:
         options.clients = options.clients or 10
         console_main(options)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -32,22 +31,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import markdown_table, write_section
+from bench.residents import PASSWORD, resident_accounts, scored_residents
 from luodi import workdays
-from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
-from luodi.db import create_db_engine, session_scope
+from luodi.auth.actor import Actor, Role
+from luodi.db import create_db_engine
 from luodi.registry import service as registry_service
 from luodi.scoring import service as scoring_service
-from luodi.scoring.models import ScoringRun
 from luodi.web.portal import own_resident_id
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "portal-bench-password-1"
 AS_OF = "2026-03-01"
 PAGES = ("/my", "/my/points")
 
@@ -92,24 +90,6 @@ def build_city(residents: int, folder: Path) -> str:
     return url
 
 
-def sample(engine: Engine, size: int, seed: int) -> tuple[int, list[tuple[int, str]]]:
-    """The newest run's id and ``size`` + 1 residents it scored, at random: (id, ID number)
-    (the last one finds out which pages are served, ``pages``)."""
-    with Session(engine) as session:
-        run_id = session.scalar(select(ScoringRun.id).order_by(ScoringRun.id.desc()).limit(1))
-        if run_id is None:
-            raise SystemExit("no scoring run in this database: run luodi score first")
-        scored = session.execute(
-            text(
-                "SELECT r.id, r.id_number FROM resident_scores s JOIN residents r "
-                "ON r.id = s.resident_id WHERE s.run_id = :run"
-            ),
-            {"run": run_id},
-        ).all()
-    picked = random.Random(seed).sample(scored, min(size + 1, len(scored)))
-    return int(run_id), [(int(row[0]), str(row[1])) for row in picked]
-
-
 def page_calls(
     timings: Timings, session: Session, actor: Actor, run_id: int, today: Any, prefix: str
 ) -> None:
@@ -138,24 +118,6 @@ def services(engine: Engine, run_id: int, picked: list[tuple[int, str]]) -> Timi
     return timings
 
 
-def accounts(engine: Engine, picked: list[tuple[int, str]]) -> list[str]:
-    """A resident account per resident picked (made once; a later run reuses them)."""
-    from luodi.auth import service as auth_service
-    from luodi.auth.models import User
-
-    names = []
-    with session_scope(engine) as session:
-        existing = set(session.scalars(select(User.username)))
-        for resident_id, id_number in picked:
-            name = f"bench-resident-{resident_id}"
-            if name not in existing:
-                auth_service.add_user(
-                    SYSTEM_ACTOR, session, name, "resident", PASSWORD, id_number=id_number
-                )
-            names.append(name)
-    return names
-
-
 def sign_in(client: Any, username: str) -> None:
     """Through the login form, as a browser: the session and CSRF cookies."""
     client.cookies.clear()
@@ -181,7 +143,7 @@ def pages(engine: Engine, picked: list[tuple[int, str]], probe: tuple[int, str])
 
     from luodi.app import create_app
 
-    names = accounts(engine, [*picked, probe])
+    names = resident_accounts(engine, [*picked, probe])
     timings = Timings()
     with TestClient(create_app(engine)) as client:
         sign_in(client, names[-1])
@@ -258,7 +220,8 @@ def main() -> None:
         engine = create_db_engine(url)
         with engine.connect() as connection:
             population = int(connection.execute(text("SELECT count(*) FROM residents")).scalar())
-        run_id, [*picked, probe] = sample(engine, options.sample, options.seed)
+        # One more than the sample: the last finds out which pages are served (``pages``).
+        run_id, [*picked, probe] = scored_residents(engine, options.sample + 1, options.seed)
         if options.explain:
             print("\n".join(explain(engine, run_id, picked)))
         load_before = os.getloadavg()[0]
