@@ -387,13 +387,13 @@ PORTAL_PAGES = ("/my", "/my/points")
 
 def portal_main(options: argparse.Namespace) -> None:
     # The checkout's own code (a worktree has no .venv of its own): this interpreter, with
-    # this checkout's src first.
+    # this checkout's src first (or PYTHONPATH as given).
     command = [sys.executable, "-m", "luodi"]
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         environment = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.environ.get("PYTHONPATH") or str(ROOT / "src"),
             "LUODI_DATA_DIR": str(folder / "data"),
         }
         url = options.database_url

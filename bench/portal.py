@@ -220,14 +220,17 @@ def main() -> None:
         engine = create_db_engine(url)
         with engine.connect() as connection:
             population = int(connection.execute(text("SELECT count(*) FROM residents")).scalar())
-        # One more than the sample: the last finds out which pages are served (``pages``).
-        run_id, [*picked, probe] = scored_residents(engine, options.sample + 1, options.seed)
+        # The service calls and the pages each their own residents (a page's first view is
+        # then a first view), and one more who finds out which pages are served (``pages``).
+        size = options.sample
+        run_id, found = scored_residents(engine, 2 * size + 1, options.seed)
+        picked, for_pages, probe = found[:size], found[size : 2 * size], found[-1]
         if options.explain:
             print("\n".join(explain(engine, run_id, picked)))
         load_before = os.getloadavg()[0]
         measured: list[tuple[str, Timings]] = [("service", services(engine, run_id, picked))]
         if not options.no_pages:
-            measured.append(("page", pages(engine, picked, probe)))
+            measured.append(("page", pages(engine, for_pages, probe)))
         load_after = os.getloadavg()[0]
         engine.dispose()
     rows = [[kind, *row] for kind, timings in measured for row in rows_of(timings)]
@@ -240,11 +243,12 @@ def main() -> None:
     body = (
         f"`python bench/portal.py --sample {options.sample}` on a scored city of "
         f"{population:,} residents ({database}; `luodi synth` seed 2026, `luodi load`, "
-        f"`luodi score --policy zj-cixi --as-of {AS_OF}`): {len(picked)} residents picked at "
-        "random among those the newest run scored, each read as a signed-in resident would "
-        "be, in process: *service* rows are the calls `/my` and `/my/points` are made of, "
-        "each resident in a session of their own; *page* rows the pages through `TestClient` "
-        "(signed in through `/login`, session cookie; TestClient's own time included). *First "
+        f"`luodi score --policy zj-cixi --as-of {AS_OF}`): twice {len(picked)} residents "
+        "picked at random among those the newest run scored, each read as a signed-in "
+        "resident would be, in process: *service* rows are the calls `/my` and `/my/points` "
+        f"are made of for the first {len(picked)}, each resident in a session of their own; "
+        "*page* rows the pages for the others through `TestClient` (signed in through "
+        "`/login`, session cookie; TestClient's own time included). *First "
         "view*: nothing of that resident computed in this process yet; *again*: the same "
         "residents a second time (`luodi.kernels.small` keeps kernels' results on small "
         "inputs). Wall time and CPU time of the process (all threads). Load average (1 min) "

@@ -120,6 +120,15 @@ def reserve_ids(session: Session, table: Table, count: int) -> pl.Series:
     return pl.int_range(first, first + count, dtype=pl.Int64, eager=True).alias("id")
 
 
+FEW_IDS = 100
+"""Up to this many residents asked about, a read is of a few rows (``read_frame(few=…)``)."""
+
+
+def few(ids: Sequence[Any] | None) -> bool:
+    """Whether a read of the rows of ``ids`` (None: everyone's) is a read of a few rows."""
+    return ids is not None and len(ids) <= FEW_IDS
+
+
 def among(session: Session, column: Any, values: Sequence[int] | Sequence[str]) -> Any:
     """``column IN values`` as ONE bound value whatever their number (a PostgreSQL array, an
     SQLite JSON array read by ``json_each``): thousands of ids or ID numbers in an ``IN (…)``
@@ -150,10 +159,15 @@ def read_frame(
     schema: dict[str, pl.DataType],
     *,
     sqlite_chunks: Any = None,
+    few: bool = False,
 ) -> pl.DataFrame:
     """The rows of ``statement`` as a frame of ``schema`` (one entry per selected column, in
     order: Int64, Float64, String, Date or Boolean), read inside the caller's transaction
     without a Python object per value.
+
+    ``few``: the caller reads a handful of rows (one resident's): plain rows through the
+    driver, as any query, which on a few rows costs a fraction of the paths below (their
+    JSON texts or COPY, and Polars parsing them, are there for millions).
 
     PostgreSQL sends the rows as CSV (``COPY (…) TO STDOUT``) straight into Polars. SQLite
     has no such path on the same connection (another connection would not see the caller's
@@ -168,6 +182,10 @@ def read_frame(
     unsupported = {name: dtype for name, dtype in schema.items() if dtype not in supported}
     if unsupported:
         raise TypeError(f"read_frame cannot read {unsupported}")
+    if few:
+        return pl.DataFrame(
+            [tuple(row) for row in session.execute(statement)], schema=schema, orient="row"
+        )
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         return _read_copy(session, statement, schema)

@@ -332,6 +332,7 @@ def each_fact(
         # index of current records and fetched every fact from there (3.2 s of CPU instead
         # of 0.4 for 4.4 M facts, even to find none).
         sqlite_chunks=Fact.id if resident_ids is None else None,
+        few=bulk.few(resident_ids),
     )
 
 

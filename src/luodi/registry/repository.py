@@ -474,7 +474,7 @@ def permits_frame(
     )
     if resident_ids is not None:
         statement = statement.where(ResidencePermit.resident_id.in_(resident_ids))
-    return bulk.read_frame(session, statement, PERMIT_FRAME_SCHEMA)
+    return bulk.read_frame(session, statement, PERMIT_FRAME_SCHEMA, few=bulk.few(resident_ids))
 
 
 SCORING_PEOPLE_SCHEMA: dict[str, pl.DataType] = {
