@@ -70,7 +70,12 @@ def _key_of(value: object) -> Hashable:
 
 
 def _copy(result: Any) -> Any:
-    return result.clone() if isinstance(result, pl.DataFrame) else result
+    """What a caller may change of a kept result, copied (a list of frozen values, a frame)."""
+    if isinstance(result, pl.DataFrame):
+        return result.clone()
+    if isinstance(result, list):
+        return list(result)
+    return result
 
 
 @overload

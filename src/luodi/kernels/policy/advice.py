@@ -27,6 +27,7 @@ import polars as pl
 from luodi.kernels.policy.document import Indicator, Policy
 from luodi.kernels.policy.engine import KEY, TOTAL, CompiledPolicy
 from luodi.kernels.policy.expressions import AS_OF, Kind
+from luodi.kernels.small import engine_for, small_memo
 
 TOLERANCE = 1e-9
 SMALL_STEPS = range(1, 61)
@@ -148,6 +149,7 @@ def _variant_frame(row: pl.DataFrame, variants: Sequence[_Variant]) -> pl.LazyFr
     return pl.DataFrame([keys, *unchanged, *changed]).lazy()
 
 
+@small_memo(key=lambda compiled: compiled.digest)
 def advise(
     compiled: CompiledPolicy,
     row: pl.DataFrame,
@@ -194,7 +196,7 @@ def advise(
         .filter((pl.col(KEY) == 0) | (pl.col(TOTAL) - reference.total > TOLERANCE))
         .select(KEY, TOTAL, *open_ids)
         .sort(KEY)
-        .collect()
+        .collect(engine=engine_for(len(variants) + 1))
     )
     now_row = scored.row(0, named=True)
     total_now = float(now_row[TOTAL])
