@@ -529,9 +529,11 @@ def insurance_sources(
     if sources is None:
         names = sorted({variable for kind in chosen.values() for variable in kind.variables})
         sources = fact_sources(actor, session, resident_id, names)
-    # Each kind's records, counted by the kernel: the kinds that count the same scheme in one
-    # call, each kind standing for a resident of its own (the kernel counts each resident's
-    # records apart), so that one resident's explanation runs one query per scheme.
+    # Each kind's records, counted by the kernel in one call, each kind standing for a
+    # resident of its own (the kernel counts each resident's records apart): one query for
+    # one resident's explanation. A kind of one scheme brings that scheme's records only, as
+    # the kernel asked for that scheme would keep them (the others count for nothing and are
+    # not listed).
     read: dict[str, tuple[InsuranceKind, list[FactSource], pl.DataFrame]] = {}
     for name, kind in chosen.items():
         months_variable = variables.get(kind.months)
@@ -550,6 +552,15 @@ def insurance_sources(
         period = {
             (source.name, source.valid_from, source.valid_to): source.value for source in known
         }
+        if kind.scheme is not None:
+            months = [
+                source
+                for source in months
+                if period.get((kind.scheme_variable or "", source.valid_from, source.valid_to))
+                == kind.scheme
+            ]
+            if not months:
+                continue
         records = pl.DataFrame(
             {
                 insurance.RESIDENT: [len(read)] * len(months),
@@ -568,20 +579,17 @@ def insurance_sources(
             schema=insurance.RECORDS_SCHEMA,
         )
         read[name] = (kind, months, records)
-    counted: dict[str, pl.DataFrame] = {}
-    for scheme in dict.fromkeys(kind.scheme for kind, _, _ in read.values()):
-        together = [name for name, (kind, _, _) in read.items() if kind.scheme == scheme]
-        counts = insurance.record_counts(
-            pl.concat([read[name][2] for name in together]), as_of, scheme
-        )
-        for name in together:
-            counted[name] = counts.filter(pl.col(insurance.RESIDENT) == read[name][2][0, 0])
+    counts = (
+        insurance.record_counts(pl.concat([records for _, _, records in read.values()]), as_of)
+        if read
+        else None
+    )
     result: dict[str, list[dict[str, object]]] = {}
-    for name, (kind, months, _) in read.items():
+    for name, (kind, months, records) in read.items():
+        assert counts is not None
+        mine = counts.filter(pl.col(insurance.RESIDENT) == records[0, insurance.RESIDENT])
         listed = []
-        for source, count in zip(months, counted[name].iter_rows(named=True), strict=True):
-            if kind.scheme is not None and count[insurance.SCHEME] != kind.scheme:
-                continue
+        for source, count in zip(months, mine.iter_rows(named=True), strict=True):
             start = source.valid_from
             assert start is not None  # insurance periods always have their dates
             one_month = source.valid_to is not None and (
