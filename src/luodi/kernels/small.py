@@ -30,8 +30,9 @@ SMALL_ROWS = 10_000
 """Up to this many input rows a query is run in memory."""
 MEMO_ROWS = 1_000
 """Inputs of up to this many rows (each frame) have their results kept."""
-MEMO_SIZE = 8_192
-"""Results kept per kernel (one resident's are a few kB)."""
+MEMO_SIZE = 2_048
+"""Results kept per kernel: the residents seen last (one resident's insurance records, key
+and result, are some 30 kB: at most about 60 MB for that kernel, less for the others)."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
