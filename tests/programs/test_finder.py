@@ -4,6 +4,7 @@ and a child's programs come from the registry."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -27,6 +28,7 @@ from luodi.registry.models import Resident
 from luodi.scoring import service as scoring_service
 from luodi.settings import SHIPPED_POLICY_DIR, SHIPPED_PROGRAM_DIR
 from tests import family_city as city
+from tests.factories import id_number
 
 SHIPPED = sorted(SHIPPED_PROGRAM_DIR.glob("*.yaml"))
 
@@ -101,8 +103,6 @@ def test_a_parent_finds_the_gaps_and_the_childrens_programs(
     scoring_service.score_registry(SYSTEM_ACTOR, session, policy, TODAY)
     father = Actor("father", Role.RESIDENT, id_number=city.FATHER)
     found = finder.find(father, session, today=TODAY)
-    # Nothing written since: the same finding (every change is audited, and ends it).
-    assert finder.find(father, session, today=TODAY) is found
     me, *children = found.sections
     assert me.child_id is None
     assert len(children) == 2 and {c.name for c in children} == {"一", "二"}
@@ -165,3 +165,79 @@ def _resident(session: Session, id_number: str) -> int:
 def test_a_non_resident_finds_nothing(session: Session) -> None:
     with pytest.raises(NotFound):
         finder.find(SYSTEM_ACTOR, session)
+
+
+def _children_file(rows: list[tuple[str, str, str, int | None]]) -> str:
+    """The family city's children, each (ID number, name, second parent, grade)."""
+    head = "id_number,household_number,child_id_number,child_name,second_parent_id_number,grade\n"
+    return head + "".join(
+        f"{city.FATHER},H1,{child},{name},{second},{'' if grade is None else grade}\n"
+        for child, name, second, grade in rows
+    )
+
+
+def test_only_a_child_at_an_entry_grade_is_judged_for_a_school_place(
+    session: Session, tmp_path: Path
+) -> None:
+    """Grade 1 (of age on 31 August, not yet in school) and grade 7 (in grade 6) are judged in
+    their grade's cycle; a child in grade 3 or 8, or not yet of age, is not at an entry grade:
+    its school card says so and judges nothing."""
+    rows = [
+        (city.C1, "入学", city.MOTHER, None),  # six on 31 August 2026: grade 1
+        (id_number("330282", date(2014, 3, 1), 313), "六年级", city.MOTHER, 6),
+        (id_number("330282", date(2017, 3, 1), 323), "三年级", city.MOTHER, 3),
+        (id_number("330282", date(2012, 3, 1), 333), "八年级", city.MOTHER, 8),
+        (id_number("330282", date(2023, 3, 1), 343), "太小", city.MOTHER, None),
+    ]
+    files = city.write_family_city(tmp_path, permits=PERMITS, children=_children_file(rows))
+    load_city(SYSTEM_ACTOR, session, files)
+    scoring_service.score_registry(SYSTEM_ACTOR, session, find_policy("zj-cixi", TODAY), TODAY)
+    found = finder.find(Actor("father", Role.RESIDENT, id_number=city.FATHER), session, TODAY)
+    school = {
+        section.name: next(c for c in section.cards if c.program_id == "school-entry")
+        for section in found.sections[1:]
+    }
+    assert set(school) == {name for _, name, _, _ in rows}
+    for name in ("入学", "六年级"):
+        verdict = school[name].verdict
+        assert verdict.reason_zh is None and verdict.conditions
+        # The age rule (entry_age) holds: judged in the grade the child enters.
+        assert "entry_age" not in verdict.failed
+    for name in ("三年级", "八年级", "太小"):
+        verdict = school[name].verdict
+        assert verdict.reason_zh == finder.NOT_AT_ENTRY[0] and not verdict.conditions
+        assert school[name].as_dict()["reason_en"] == finder.NOT_AT_ENTRY[1]
+
+
+def test_a_childs_card_shows_none_of_the_other_parents_numbers(
+    session: Session, tmp_path: Path
+) -> None:
+    """A child's application counts the higher parent's points and either parent's facts: the
+    card's points are the signed-in parent's own, and a gap the other parent would close
+    carries no number (value, needed, how far, day). The father is scored, the mother (her
+    permit suspended) is not: she sees none of his points, nor his time to go."""
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path, permits=PERMITS))
+    policy = find_policy("zj-cixi", TODAY)
+    scoring_service.score_registry(SYSTEM_ACTOR, session, policy, TODAY)
+    father = _resident(session, city.FATHER)
+    stored = scoring_service.stored_scores(SYSTEM_ACTOR, session, [father], policy_id="zj-cixi")
+    his = stored.frame.row(0, named=True)["points"]
+    cards = {}
+    for who in (city.FATHER, city.MOTHER):
+        found = finder.find(Actor("p", Role.RESIDENT, id_number=who), session, TODAY)
+        first = next(s for s in found.sections[1:] if s.name == "一")
+        cards[who] = next(c for c in first.cards if c.program_id == "school-entry")
+    assert cards[city.FATHER].verdict.points == his
+    theirs = cards[city.MOTHER]
+    assert theirs.verdict.points is None
+    (condition,) = [c for c in theirs.verdict.missing if c.rule_id == "permit_one_year"]
+    (gap,) = condition.gaps
+    assert not gap.own and (gap.current, gap.needed, gap.missing, gap.met_on) == (None,) * 4
+    assert gap.zh == "另一方父母可满足（居住登记日期）" and "other parent" in gap.en
+    text = json.dumps(theirs.as_dict(), ensure_ascii=False)
+    assert f"{his:g}" not in text and "2026-06-01" not in text
+    # The father's own gap keeps its numbers.
+    (own,) = next(
+        c for c in cards[city.FATHER].verdict.missing if c.rule_id == "permit_one_year"
+    ).gaps
+    assert own.own and own.met_on == date(2026, 6, 1)

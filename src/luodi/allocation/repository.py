@@ -19,7 +19,7 @@ from luodi.allocation.models import AllocationResult, AllocationRun, Outcome
 from luodi.auth import scopes
 from luodi.auth.actor import Actor
 from luodi.kernels.allocation.programs import Placement
-from luodi.programs.models import Application, CycleStatus, ProgramCycle
+from luodi.programs.models import Application, ProgramCycle
 from luodi.registry import repository as registry_repository
 from luodi.registry.models import Child, Resident, Town
 
@@ -250,26 +250,6 @@ def names(
         {"child_id": pl.Int64, "child_id_number": pl.String, "child_name": pl.String},
     )
     return residents, children
-
-
-def last_decided_run(session: Session, program_id: str, entry_grade: int | None) -> int | None:
-    """The latest run of the program's latest decided cycle (allocated or final; of this entry
-    grade for a school), if any."""
-    cycle_id = session.scalar(
-        select(ProgramCycle.id)
-        .where(
-            ProgramCycle.program_id == program_id,
-            ProgramCycle.status.in_([CycleStatus.ALLOCATED, CycleStatus.FINAL]),
-            *([ProgramCycle.entry_grade == entry_grade] if entry_grade is not None else []),
-        )
-        .order_by(ProgramCycle.as_of.desc(), ProgramCycle.id.desc())
-        .limit(1)
-    )
-    if cycle_id is None:
-        return None
-    return session.scalar(
-        select(func.max(AllocationRun.id)).where(AllocationRun.cycle_id == cycle_id)
-    )
 
 
 def lowest_placed(session: Session, run_id: int, group: int | None) -> float | None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -42,7 +41,7 @@ from luodi.errors import NotFound
 from luodi.kernels.policy import KEY
 from luodi.kernels.policy.expressions import AS_OF, ExpressionError, ValueType, parse_expression
 from luodi.kernels.policy.gaps import Remedy, Shortfall, remedy
-from luodi.programs import context, repository, rules
+from luodi.programs import context, repository, rules, timeline
 from luodi.programs.catalog import cycle_spec, load_programs
 from luodi.programs.models import ProgramCycle
 from luodi.programs.spec import ProgramKind, ProgramSpec
@@ -105,22 +104,27 @@ def unit_of(label_zh: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Gap:
-    """One number a condition falls short of, in words."""
+    """One number a condition falls short of, in words. ``own`` false: the condition is the
+    other parent's to meet (a child's program): no number of theirs is shown — not their
+    value, nor what is needed, nor how far (value = needed − missing), nor the day."""
 
     name: str
     label_zh: str
     label_en: str
-    missing: float
+    missing: float | None
     unit_zh: str
     unit_en: str
     current: float | None
-    """The person's value (only the resident's own: another parent's is not shown)."""
-    needed: float
+    """The person's value (only the resident's own, and not for a time span)."""
+    needed: float | None
     met_on: date | None
     by_time: bool
+    own: bool = True
 
     @property
     def zh(self) -> str:
+        if not self.own:
+            return f"另一方父母可满足（{self.label_zh}）"
         amount = _number(self.missing)
         if self.by_time:
             words = f"还需 {amount} {self.unit_zh}（{self.label_zh}）"
@@ -134,6 +138,8 @@ class Gap:
 
     @property
     def en(self) -> str:
+        if not self.own:
+            return f"the other parent can meet it ({self.label_en})"
         amount = _number(self.missing)
         unit = f" {self.unit_en}" if self.unit_en else ""
         if self.by_time:
@@ -149,6 +155,7 @@ class Gap:
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "own": self.own,
             "missing": self.missing,
             "unit": self.unit_en,
             "current": self.current,
@@ -262,6 +269,20 @@ def _gap(
         unit_zh, unit_en = "分", "points"
     else:
         unit_zh, unit_en = unit_of(label_zh)
+    if not own:  # the other parent's: no number of theirs
+        return Gap(
+            shortfall.name,
+            label_zh,
+            label_en,
+            None,
+            unit_zh,
+            unit_en,
+            None,
+            None,
+            None,
+            shortfall.span is not None,
+            own=False,
+        )
     return Gap(
         shortfall.name,
         label_zh,
@@ -269,7 +290,7 @@ def _gap(
         shortfall.missing,
         unit_zh,
         unit_en,
-        shortfall.current if own and shortfall.span is None else None,
+        shortfall.current if shortfall.span is None else None,
         shortfall.needed,
         shortfall.met_on,
         shortfall.span is not None,
@@ -318,6 +339,21 @@ def _condition(
         possible=True,
         gaps=tuple(_gap(spec, input_labels, gap, mine) for gap in chosen.shortfalls),
     )
+
+
+def _own_points(
+    row: Mapping[str, Any], persons: list[dict[str, Any]], own: frozenset[int]
+) -> float | None:
+    """The application's points as the resident may see them: with ``own`` given, the own
+    person's points only (a child's application counts the higher parent's, which may be the
+    other parent's: not shown); without, the application's."""
+    if not own:
+        return row.get(rules.POINTS)
+    for person in persons:
+        if person.get(KEY) in own:
+            points = person.get(rules.POINTS)
+            return None if points is None else float(points)
+    return None
 
 
 def verdicts(
@@ -393,7 +429,7 @@ def verdicts(
         found[wanted] = Verdict(
             standing,
             tuple(conditions),
-            points=row.get(rules.POINTS),
+            points=_own_points(row, persons, own),
             group=row.get("priority_group"),
             entitlement=row.get("entitlement") if eligible else None,
             below_tiers=below,
@@ -512,9 +548,28 @@ def _coming_cycle(
     )
 
 
-def _entry_grade(grade: int | None) -> int:
-    """The grade a child would enter: 7 after primary school's last year (6), else 1."""
-    return 7 if grade == 6 else 1
+NOT_AT_ENTRY = ("不在入学年级", "not at a school-entry grade")
+"""Why a child has no school place to apply for: neither of age for grade 1 nor in grade 6."""
+
+
+def _entry_grade(
+    spec: ProgramSpec, birth_date: date | None, grade: int | None, day: date
+) -> int | None:
+    """The grade a child would enter this year, if at an entry point: 7 in primary school's
+    last year (6); 1 not yet in school and of age on 31 August of the entry year (the
+    program's settings ``grade_1_min_age`` to below ``grade_1_max_age``, as its rule
+    ``entry_age`` counts them; without those settings any child not yet in school); else None
+    (a child in grade 3 or 8 has no school place to apply for)."""
+    if grade == 6:
+        return 7
+    if grade is not None:
+        return None
+    low, high = spec.settings.get("grade_1_min_age"), spec.settings.get("grade_1_max_age")
+    if birth_date is None or not isinstance(low, int | float) or not isinstance(high, int | float):
+        return 1
+    on = date(day.year, 8, 31)
+    age = on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+    return 1 if low <= age < high else None
 
 
 def _applications(spec: ProgramSpec, me: int, children: list[int | None]) -> pl.DataFrame:
@@ -544,33 +599,13 @@ def _input_labels(scores: scoring_service.StoredScores) -> dict[str, tuple[str, 
     }
 
 
-FINDINGS_KEPT = 4096
-_KEEPING = Lock()
-_FINDINGS: OrderedDict[tuple[Any, ...], Finding] = OrderedDict()
-"""Findings already made, by (resident, day, the audit chain's head): every change of what a
-finding reads (the registry, the facts, a scoring run, a cycle, an application) is audited,
-so a finding stays true until the chain grows (or the day changes)."""
-
-
 def find(actor: Actor, session: Session, today: date | None = None) -> Finding:
     """Every program of the city for the signed-in resident and each of their children."""
     # Only a resident has entitlements of their own: anybody else finds no such thing.
     me = repository.own_resident(session, actor) if acts_as(actor, Role.RESIDENT) else None
     if me is None:
         raise NotFound("登记库中没有您的记录，请到服务中心核对", "you are not in the registry")
-    day = today or workdays.today()
-    key = (me, day, audit.chain_head(session))
-    with _KEEPING:
-        kept = _FINDINGS.get(key)
-        if kept is not None:
-            _FINDINGS.move_to_end(key)
-            return kept
-    found = _find(session, me, day)
-    with _KEEPING:
-        _FINDINGS[key] = found
-        while len(_FINDINGS) > FINDINGS_KEPT:
-            _FINDINGS.popitem(last=False)
-    return found
+    return _find(session, me, today or workdays.today())
 
 
 def _find(session: Session, me: int, day: date) -> Finding:
@@ -580,6 +615,7 @@ def _find(session: Session, me: int, day: date) -> Finding:
         Section(row["child_id"], row["child_name"]) for row in child_rows
     ]
     grade_of = dict(zip(children["child_id"], children["child_grade"], strict=True))
+    born_of = dict(zip(children["child_id"], children["child_birth_date"], strict=True))
     open_by_program: dict[str, list[ProgramCycle]] = {}
     for cycle in repository.open_cycles(session):
         open_by_program.setdefault(cycle.program_id, []).append(cycle)
@@ -600,11 +636,14 @@ def _find(session: Session, me: int, day: date) -> Finding:
         # A school place is of a grade: each child in the cycle of the grade it would enter.
         wanted: dict[int | None, list[int | None]] = {}
         for subject in subjects:
-            grade = (
-                _entry_grade(grade_of.get(subject))
-                if spec.kind is ProgramKind.SCHOOL_ADMISSION
-                else None
-            )
+            if spec.kind is not ProgramKind.SCHOOL_ADMISSION:
+                wanted.setdefault(None, []).append(subject)
+                continue
+            grade = _entry_grade(spec, born_of.get(subject), grade_of.get(subject), day)
+            if grade is None:  # not at an entry point: nothing to judge
+                section = next(s for s in sections if s.child_id == subject)
+                section.cards.append(_not_at_entry(spec))
+                continue
             wanted.setdefault(grade, []).append(subject)
         for grade, whom in wanted.items():
             cycles = [
@@ -629,6 +668,18 @@ def _find(session: Session, me: int, day: date) -> Finding:
                 section = next(s for s in sections if s.child_id == subject)
                 section.cards.append(card)
     return Finding(day, sections, unscored)
+
+
+def _not_at_entry(spec: ProgramSpec) -> Card:
+    """A school program's card for a child at no entry grade: not applicable, nothing judged."""
+    return Card(
+        spec.id,
+        spec.name.zh,
+        spec.name.en or spec.name.zh,
+        spec.kind,
+        Verdict(Standing.NOT_ELIGIBLE, (), reason_zh=NOT_AT_ENTRY[0], reason_en=NOT_AT_ENTRY[1]),
+        None,
+    )
 
 
 def _judge(
@@ -664,8 +715,7 @@ def _judge(
         input_labels=_input_labels(scores),
     )
     stored = cycle.id is not None
-    group = spec.groups[-1].group if spec.groups else None
-    cut_off = _cut_off(session, spec, group, cycle.entry_grade) if spec.kind in RANKED else None
+    cut_off = timeline.last_cut_off(session, cycle) if spec.kind in RANKED else None
     cards = []
     for application_id in keys:
         verdict = found[application_id]
@@ -695,34 +745,8 @@ def _judge(
     return cards
 
 
-_CUT_OFFS: dict[tuple[Any, ...], float | None] = {}
-"""Runs' cut-offs, by (database, run, group): a run never changes once made."""
-
-
-def _cut_off(
-    session: Session, spec: ProgramSpec, group: int | None, grade: int | None
-) -> float | None:
-    """Last cycle's cut-off: the lowest points placed at a choice in the latest run of the
-    program's latest decided cycle (of the grade for a school), among the group ranked by
-    points."""
-    run_id = allocation_repository.last_decided_run(
-        session, spec.id, grade if spec.school is not None else None
-    )
-    if run_id is None:
-        return None
-    key = (audit.chain_origin(session), run_id, group)
-    with _KEEPING:
-        if key in _CUT_OFFS:
-            return _CUT_OFFS[key]
-    lowest = allocation_repository.lowest_placed(session, run_id, group)
-    with _KEEPING:
-        if len(_CUT_OFFS) > RANKINGS_KEPT * 8:
-            _CUT_OFFS.clear()
-        _CUT_OFFS[key] = lowest
-    return lowest
-
-
 RANKINGS_KEPT = 32
+_KEEPING = Lock()
 _KEYS: dict[tuple[Any, ...], pl.DataFrame] = {}
 """The ranking keys of a cycle's eligible applications, per (database, cycle, scoring run,
 the applications' version): computed once while none of them changes (a page must not decide

@@ -214,12 +214,13 @@ def from_file(
 
 
 def previous_cycle(session: Session, cycle: ProgramCycle) -> ProgramCycle | None:
-    """The latest cycle of the same program and entry grade opened before this one."""
+    """The latest cycle of the same program and entry grade opened before this one (for a
+    cycle not stored — the finder's coming one — the latest stored)."""
     return session.scalars(
         select(ProgramCycle)
         .where(
             ProgramCycle.program_id == cycle.program_id,
-            ProgramCycle.id < cycle.id,
+            *([ProgramCycle.id < cycle.id] if cycle.id is not None else []),
             ProgramCycle.entry_grade.is_(None)
             if cycle.entry_grade is None
             else ProgramCycle.entry_grade == cycle.entry_grade,

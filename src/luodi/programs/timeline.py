@@ -77,6 +77,12 @@ def last_cut_offs(session: Session, cycle: ProgramCycle) -> dict[str, float]:
     return by_choice
 
 
+def last_cut_off(session: Session, cycle: ProgramCycle) -> float | None:
+    """Last cycle's cut-off for the whole program: the lowest of ``last_cut_offs`` (each
+    school's or project's), the one definition the apply page and the finder share."""
+    return min(last_cut_offs(session, cycle).values(), default=None)
+
+
 def choices(
     actor: Actor, session: Session, cycle: ProgramCycle, cut_offs: bool = True
 ) -> list[Choice]:
