@@ -18,7 +18,7 @@ from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.errors import NotFound
 from luodi.kernels.policy.document import Policy
 from luodi.policy.service import find_policy
-from luodi.programs import finder, intake, rules
+from luodi.programs import finder, intake, rules, timeline
 from luodi.programs import service as programs
 from luodi.programs.cases import CASE, case_frame
 from luodi.programs.catalog import load_programs
@@ -241,3 +241,34 @@ def test_a_childs_card_shows_none_of_the_other_parents_numbers(
         c for c in cards[city.FATHER].verdict.missing if c.rule_id == "permit_one_year"
     ).gaps
     assert own.own and own.met_on == date(2026, 6, 1)
+
+
+def test_last_cycles_cut_off_is_the_apply_pages(session: Session, tmp_path: Path) -> None:
+    """The finder's cut-off is ``timeline.last_cut_off``, the apply page's definition: the
+    previous cycle's FINAL run — an allocated cycle (its run not yet final) gives none."""
+    load_city(SYSTEM_ACTOR, session, city.write_family_city(tmp_path, permits=PERMITS))
+    scoring_service.score_registry(SYSTEM_ACTOR, session, find_policy("zj-cixi", TODAY), TODAY)
+    father = Actor("father", Role.RESIDENT, id_number=city.FATHER)
+    first = programs.open_cycle(
+        SYSTEM_ACTOR, session, "health-check", "first", TODAY, TODAY, TODAY, places=2
+    )
+    intake.submit_applications(
+        SYSTEM_ACTOR, session, first.id, [{"id_number": city.FATHER}], today=TODAY
+    )
+    intake.verify_all(SYSTEM_ACTOR, session, first.id)
+    run = allocation.allocate_cycle(SYSTEM_ACTOR, session, first.id, "seed")
+    assert _card(finder.find(father, session, today=TODAY), "health-check").cut_off is None
+    programs.finalize(SYSTEM_ACTOR, session, first.id)
+    coming = _card(finder.find(father, session, today=TODAY), "health-check")
+    placed = allocation.final_run(session, first.id)
+    assert placed is not None and placed.id == run.id
+    stored = scoring_service.stored_scores(
+        SYSTEM_ACTOR, session, [_resident(session, city.FATHER)], policy_id="zj-cixi"
+    )
+    assert coming.cycle_id is None and coming.cut_off == stored.frame["points"][0]
+    second = programs.open_cycle(
+        SYSTEM_ACTOR, session, "health-check", "second", TODAY, TODAY, TODAY, places=2
+    )
+    card = _card(finder.find(father, session, today=TODAY), "health-check")
+    assert card.cycle_id == second.id
+    assert card.cut_off == timeline.last_cut_off(session, second) == coming.cut_off

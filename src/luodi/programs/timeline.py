@@ -56,17 +56,25 @@ def ranked_group(spec: ProgramSpec) -> int | None:
     return spec.groups[-1].group if spec.groups else None
 
 
+def _previous_final_run(session: Session, cycle: ProgramCycle) -> tuple[ProgramCycle, int] | None:
+    """The previous cycle (same program and entry grade) and its final run's id, if any."""
+    earlier = targets.previous_cycle(session, cycle)
+    if earlier is None:
+        return None
+    run = allocation.final_run(session, earlier.id)
+    return None if run is None else (earlier, run.id)
+
+
 def last_cut_offs(session: Session, cycle: ProgramCycle) -> dict[str, float]:
     """School or project id → the lowest points placed there by rank in the previous cycle's
     final run (none when there is no previous final run)."""
-    earlier = targets.previous_cycle(session, cycle)
-    if earlier is None:
-        return {}
-    run = allocation.final_run(session, earlier.id)
-    if run is None:
-        return {}
+    previous = _previous_final_run(session, cycle)
+    return {} if previous is None else _by_choice(session, *previous)
+
+
+def _by_choice(session: Session, earlier: ProgramCycle, run_id: int) -> dict[str, float]:
     found = allocation_repository.lowest_placed_by_target(
-        session, run.id, ranked_group(cycle_spec(earlier))
+        session, run_id, ranked_group(cycle_spec(earlier))
     )
     by_choice: dict[str, float] = {}
     for target in targets.cycle_targets(session, earlier.id):
@@ -78,9 +86,20 @@ def last_cut_offs(session: Session, cycle: ProgramCycle) -> dict[str, float]:
 
 
 def last_cut_off(session: Session, cycle: ProgramCycle) -> float | None:
-    """Last cycle's cut-off for the whole program: the lowest of ``last_cut_offs`` (each
-    school's or project's), the one definition the apply page and the finder share."""
-    return min(last_cut_offs(session, cycle).values(), default=None)
+    """Last cycle's cut-off for the whole program — the one definition the apply page and the
+    finder share: the lowest of ``last_cut_offs`` (each school's or project's) in the previous
+    cycle's final run; for a program without targets (a quota benefit), the lowest points
+    that run placed. None: no previous final run, or nobody placed by rank."""
+    previous = _previous_final_run(session, cycle)
+    if previous is None:
+        return None
+    earlier, run_id = previous
+    by_choice = _by_choice(session, earlier, run_id)
+    if by_choice:
+        return min(by_choice.values())
+    if targets.cycle_targets(session, earlier.id):
+        return None
+    return allocation_repository.lowest_placed(session, run_id, ranked_group(cycle_spec(earlier)))
 
 
 def choices(

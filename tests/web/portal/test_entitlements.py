@@ -19,6 +19,8 @@ from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
 from luodi.programs.catalog import load_programs
 from luodi.programs.finder import PER_CHILD
+from luodi.programs.repository import own_children, own_resident
+from luodi.scoring import service as scoring_service
 from tests.web.browser import check_page
 from tests.web.browser import sign_in as sign_in_page
 from tests.web.conftest import PASSWORD, sign_in
@@ -75,9 +77,43 @@ def test_every_program_for_self_and_each_own_child(
         assert (card["standing"] == "eligible") is (card["eligible"] and not card["below_tiers"])
         if card["standing"] == "not_yet":
             assert all(c["gaps"] for c in card["conditions"] if c["state"] == "failed")
-    # The health-check cycle was allocated: no cycle open, judged as of today, a cut-off known.
+    # The health-check cycle was allocated, not final: no cycle open, judged as of today, and
+    # no cut-off yet (last cycle's is its final run's, as the apply page reads it).
     health = next(c for c in found["self"]["programs"] if c["program"] == "health-check")
-    assert health["cycle_id"] is None and health["cut_off"] is not None
+    assert health["cycle_id"] is None and health["cut_off"] is None
+
+
+def test_a_childs_card_carries_none_of_the_other_parents_numbers(
+    client: TestClient, parent: Actor, found: dict[str, Any], loaded_engine: Engine
+) -> None:
+    """A child's points on the page and in the API are the signed-in parent's own; a gap the
+    other parent would close has no number in either."""
+    with session_scope(loaded_engine) as session:
+        me = own_resident(session, parent)
+        assert me is not None
+        kids = own_children(session, me)
+        others = sorted(
+            {*kids["parent_id"].drop_nulls(), *kids["second_parent_id"].drop_nulls()} - {me}
+        )
+        scores = scoring_service.stored_scores(
+            SYSTEM_ACTOR, session, [me, *others], policy_id="zj-cixi"
+        ).frame
+    points = dict(zip(scores["resident_id"], scores["points"], strict=True))
+    mine = points.get(me)
+    theirs = {points[o] for o in others if o in points} - {mine}
+    page = page_client(client, "parent").get("/my/entitlements").text
+    for child in found["children"]:
+        for card in child["programs"]:
+            if card["kind"] != "entitlement" and card["reason_zh"] is None:
+                assert card["points"] == mine
+            for condition in [*card["conditions"], card["below_tiers"] or {"gaps": []}]:
+                for gap in condition["gaps"]:
+                    if not gap["own"]:
+                        numbers = (gap["current"], gap["needed"], gap["missing"], gap["met_on"])
+                        assert numbers == (None,) * 4
+    for value in theirs:
+        assert f"积分 {value:g}" not in page
+        assert all(card["points"] != value for ch in found["children"] for card in ch["programs"])
 
 
 def test_the_page_names_the_missing_conditions(
