@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from luodi.allocation import service as allocation
+from luodi.audit import service as audit
 from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
 from luodi.errors import NotFound
 from luodi.kernels.policy.document import Policy
@@ -103,6 +104,11 @@ def test_a_parent_finds_the_gaps_and_the_childrens_programs(
     scoring_service.score_registry(SYSTEM_ACTOR, session, policy, TODAY)
     father = Actor("father", Role.RESIDENT, id_number=city.FATHER)
     found = finder.find(father, session, today=TODAY)
+    # A sign-in or a draft saved changes nothing a finding reads: the same finding is kept
+    # (any other audited write ends it: the cycle opened below is found).
+    audit.record(session, SYSTEM_ACTOR, "auth.sign_in", "user", "father")
+    audit.record(session, SYSTEM_ACTOR, "application_draft.save", "application_draft", 1)
+    assert finder.find(father, session, today=TODAY) is found
     me, *children = found.sections
     assert me.child_id is None
     assert len(children) == 2 and {c.name for c in children} == {"一", "二"}

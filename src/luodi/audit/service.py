@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -164,6 +164,20 @@ def chain_head(session: Session) -> tuple[int, str] | None:
     (the hash tells one database's chain from another's)."""
     row = session.execute(
         select(_CHAIN.seq, _CHAIN.hash).order_by(_CHAIN.seq.desc()).limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def last_change(session: Session, ignoring: Collection[str]) -> tuple[int, str] | None:
+    """The place and hash of the last entry whose action is not one of ``ignoring``: like
+    ``chain_head`` for a cache that the listed writes cannot make wrong (a sign-in, a draft
+    saved). Read backwards along the chain's unique ``seq`` index, so only the ignored entries
+    written since are stepped over."""
+    row = session.execute(
+        select(_CHAIN.seq, _CHAIN.hash)
+        .where(_CHAIN.action.not_in(list(ignoring)))
+        .order_by(_CHAIN.seq.desc())
+        .limit(1)
     ).first()
     return None if row is None else (int(row[0]), str(row[1]))
 

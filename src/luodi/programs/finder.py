@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -599,13 +600,53 @@ def _input_labels(scores: scoring_service.StoredScores) -> dict[str, tuple[str, 
     }
 
 
+QUIET = frozenset(
+    {
+        "auth.sign_in",
+        "auth.sign_in_failed",
+        "auth.logout",
+        "token.add",
+        "token.revoke",
+        "account.code_request",
+        "account.code_issue",
+        "account.code_failed",
+        "application_draft.save",
+        "application_draft.discard",
+        "rating.create",
+    }
+)
+"""Audited writes that change nothing a finding reads (an account's sign-in, a draft, a
+rating): they do not end a kept finding. A list of what may be ignored, not of what counts:
+any other write — one added later too — ends every kept finding."""
+
+FINDINGS_KEPT = 4096
+_KEEPING = Lock()
+_FINDINGS: OrderedDict[tuple[Any, ...], Finding] = OrderedDict()
+"""Findings already made, by (resident, day, the last audited write not in ``QUIET``): every
+change of what a finding reads (the registry, the facts, a scoring run, a cycle, an
+application, a run) is audited, so a finding stays true until such a write (or the day
+changes)."""
+
+
 def find(actor: Actor, session: Session, today: date | None = None) -> Finding:
     """Every program of the city for the signed-in resident and each of their children."""
     # Only a resident has entitlements of their own: anybody else finds no such thing.
     me = repository.own_resident(session, actor) if acts_as(actor, Role.RESIDENT) else None
     if me is None:
         raise NotFound("登记库中没有您的记录，请到服务中心核对", "you are not in the registry")
-    return _find(session, me, today or workdays.today())
+    day = today or workdays.today()
+    key = (me, day, audit.last_change(session, QUIET))
+    with _KEEPING:
+        kept = _FINDINGS.get(key)
+        if kept is not None:
+            _FINDINGS.move_to_end(key)
+            return kept
+    found = _find(session, me, day)
+    with _KEEPING:
+        _FINDINGS[key] = found
+        while len(_FINDINGS) > FINDINGS_KEPT:
+            _FINDINGS.popitem(last=False)
+    return found
 
 
 def _find(session: Session, me: int, day: date) -> Finding:
@@ -746,7 +787,6 @@ def _judge(
 
 
 RANKINGS_KEPT = 32
-_KEEPING = Lock()
 _KEYS: dict[tuple[Any, ...], pl.DataFrame] = {}
 """The ranking keys of a cycle's eligible applications, per (database, cycle, scoring run,
 the applications' version): computed once while none of them changes (a page must not decide
