@@ -278,3 +278,23 @@ def test_last_cycles_cut_off_is_the_apply_pages(session: Session, tmp_path: Path
     card = _card(finder.find(father, session, today=TODAY), "health-check")
     assert card.cycle_id == second.id
     assert card.cut_off == timeline.last_cut_off(session, second) == coming.cut_off
+
+
+def test_the_cycle_judged_is_the_one_taking_applications_today() -> None:
+    """An announced later cycle must not hide the one open today (the apply link is on the
+    card of the cycle judged); with none taking, the next to open; else the latest."""
+    from luodi.programs.finder import judged_cycle
+    from luodi.programs.models import ProgramCycle
+
+    today = date(2026, 11, 30)
+
+    def cycle(number: int, opens: date, closes: date) -> ProgramCycle:
+        return ProgramCycle(id=number, opens=opens, closes=closes)
+
+    closed = cycle(1, date(2026, 10, 1), date(2026, 11, 15))
+    taking = cycle(2, date(2026, 11, 1), date(2026, 12, 31))
+    later = cycle(3, date(2027, 1, 10), date(2027, 2, 10))
+    much_later = cycle(4, date(2027, 3, 1), date(2027, 3, 31))
+    assert judged_cycle([much_later, later, taking, closed], today) is taking
+    assert judged_cycle([much_later, later, closed], today) is later
+    assert judged_cycle([closed, cycle(5, date(2026, 9, 1), date(2026, 9, 30))], today) is closed

@@ -553,6 +553,19 @@ NOT_AT_ENTRY = ("不在入学年级", "not at a school-entry grade")
 """Why a child has no school place to apply for: neither of age for grade 1 nor in grade 6."""
 
 
+def judged_cycle(cycles: list[ProgramCycle], day: date) -> ProgramCycle:
+    """Of a program's open cycles, the one a resident would apply in: the one taking
+    applications on ``day``, else the next to open, else the latest (closed, still being
+    decided) — not merely the newest (an announced later cycle hid the one open today)."""
+    taking = [cycle for cycle in cycles if cycle.opens <= day <= cycle.closes]
+    if taking:
+        return min(taking, key=lambda cycle: cycle.closes)
+    coming = [cycle for cycle in cycles if cycle.opens > day]
+    if coming:
+        return min(coming, key=lambda cycle: cycle.opens)
+    return max(cycles, key=lambda cycle: (cycle.closes, cycle.id))
+
+
 def _entry_grade(
     spec: ProgramSpec, birth_date: date | None, grade: int | None, day: date
 ) -> int | None:
@@ -692,7 +705,7 @@ def _find(session: Session, me: int, day: date) -> Finding:
                 for cycle in open_by_program.get(program_id, [])
                 if grade is None or cycle.entry_grade == grade
             ]
-            cycle = cycles[0] if cycles else _coming_cycle(spec, text, day, grade)
+            cycle = judged_cycle(cycles, day) if cycles else _coming_cycle(spec, text, day, grade)
             if spec.policy not in read:
                 try:
                     read[spec.policy] = scoring_service.stored_scores(
