@@ -63,7 +63,7 @@ def test_a_cycle_takes_the_programs_notice_days_unless_it_gives_its_own(
     upgrade = load_program_spec((SHIPPED / "education-upgrade.yaml").read_text(), "x")
     assert rental.notice_days == 20 and upgrade.notice_days == 5
     assert (upgrade.review_days, upgrade.objection_review_days) == (10, 5)
-    today = date.today()
+    today = workdays.today()
     window = (today - timedelta(days=1), today + timedelta(days=1), AS_OF)
     housing = programs.open_cycle(
         SYSTEM_ACTOR,
@@ -92,8 +92,8 @@ def test_an_objection_has_a_review_deadline_and_is_listed_when_past_it(db: Sessi
         resident_actor(numbers[1]), db, notice.id, str(cycle["ids"][1]), "已毕业"
     )
     # Filed today: due five working days after today, nothing overdue yet.
-    assert deadlines.review_due_on(db, objection) == workdays.deadline(date.today(), 5)
-    assert deadlines.overdue_objections(REVIEWER, db, date.today(), cycle["cycle"]).height == 0
+    assert deadlines.review_due_on(db, objection) == workdays.deadline(workdays.today(), 5)
+    assert deadlines.overdue_objections(REVIEWER, db, workdays.today(), cycle["cycle"]).height == 0
 
     db.execute(update(Objection).where(Objection.id == objection.id).values(filed_at=FILED))
     db.refresh(objection)

@@ -45,7 +45,7 @@ def pending(
 ) -> dict[str, Any]:
     """A health-check cycle (总工会) with six applications submitted on ``SUBMITTED`` and
     not yet verified; one of them corrected today (its period starts again)."""
-    today = date.today()
+    today = workdays.today()
     numbers = city["id_number"].head(6).to_list()
     with session_scope(loaded_engine) as session:
         cycle = programs.open_cycle(
@@ -107,7 +107,7 @@ def test_an_application_shows_its_deadline(
     assert shown["review_overdue"] is True
     # Corrected today: ten working days from tomorrow.
     corrected = client.get(f"/api/v1/applications/{pending['ids'][-1]}", headers=headers).json()
-    assert corrected["review_due_on"] == workdays.deadline(date.today(), 10).isoformat()
+    assert corrected["review_due_on"] == workdays.deadline(workdays.today(), 10).isoformat()
     assert corrected["review_overdue"] is False
 
 
@@ -124,7 +124,7 @@ def test_overdue_is_listed_within_each_scope(
     assert first["kind_label"] == "申请审核" and first["department"] == "总工会"
     assert first["due_on"] == due.isoformat() and first["program_id"] == "health-check"
     assert first["working_days_late"] == workdays.current().working_days_between(
-        due + timedelta(days=1), date.today()
+        due + timedelta(days=1), workdays.today()
     )
     # As of the deadline itself nothing is late yet; the day after, all five are.
     assert overdue_ids(client, health, cycle=cycle, as_of=due.isoformat()) == []
