@@ -27,6 +27,7 @@ from luodi.notices import service as notices
 from luodi.policy.service import find_policy
 from luodi.programs import demo, intake
 from luodi.programs import service as programs
+from luodi.programs.catalog import find_program
 from luodi.programs.models import Application
 from luodi.programs.numbers import parse_application_number
 from luodi.registry.models import Resident, Town
@@ -174,6 +175,10 @@ def test_a_school_notice_says_admitted_with_the_town_and_the_lottery_number(
     assert "录取" in outcomes and outcomes <= {"录取", "未录取"}
     check_towns(page.filter(pl.col("结果") == "录取"), published["towns"])
     check_reasons(page, set(reasons.FIXED_CODES.values()))
+    # The priority group by the program's word for it, not its number.
+    groups = {group.label.zh for group in find_program("school-entry")[0].groups}
+    shown_groups = set(page["类别"].drop_nulls()) - {""}  # blank: not ranked (not eligible)
+    assert shown_groups and shown_groups <= groups
     unplaced = page.filter(pl.col("结果") == "未录取")
     assert (unplaced["说明"] != "").all()
     shown = read_pdf(client, published["school"])

@@ -20,7 +20,7 @@ from luodi.notices import service as notices
 from luodi.notices.models import NoticeStatus, notice_columns
 from luodi.notices.schemas import MAX_REASON, MAX_REF, NO_CONTROL
 from luodi.programs import intake
-from luodi.programs.catalog import load_programs
+from luodi.programs.catalog import cycle_spec, load_programs
 from luodi.programs.models import ProgramCycle
 from luodi.programs.numbers import application_number
 from luodi.registry import service as registry
@@ -315,6 +315,15 @@ def notice_page(
             "own_rows": own.to_dicts(),
             "own_refs": set(own["ref"].to_list()),
             "ref_numbers": ref_numbers,
+            # The priority group by its program's name for it (积分排序), not its number.
+            "group_words": {
+                str(group.group): (group.label.en or group.label.zh)
+                if i18n.language() == "en"
+                else group.label.zh
+                for group in cycle_spec(cycle).groups
+            }
+            if cycle is not None
+            else {},
             "pager_url": _query_url(f"/notices/{notice.id}", q=query.shown() if query else None),
             "amendments": amended,
             "counts": notices.objection_counts(session, notice.id),
