@@ -386,6 +386,21 @@ def test_only_the_resident_s_own_row_is_marked_and_carries_the_objection_form(
         follow_redirects=False,
     )
     assert others.status_code == 404
+    assert 'data-testid="objection-error"' in others.text and "不是我的" not in others.text
+    blank = client.post(
+        f"/notices/{notice_id}/objections",
+        data={"row": mine, "reason": "   ", "csrf_token": token},
+        follow_redirects=False,
+    )
+    # Refused at the row's own form, open, with the error and the reason as typed.
+    assert blank.status_code == 422 and 'data-testid="objection-error"' in blank.text
+    assert f'data-testid="objection-{mine}" open' in blank.text
+    kept = client.post(
+        f"/notices/{notice_id}/objections",
+        data={"row": mine, "reason": "x" * 10 + "\u0007", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert kept.status_code == 422 and ">" + "x" * 10 in kept.text
     own = client.post(
         f"/notices/{notice_id}/objections",
         data={"row": mine, "reason": "社保月数有误", "csrf_token": token},

@@ -257,6 +257,23 @@ def notice_page(
     application number, or by masked name and the last four of the ID), the signed-in
     resident's own rows first with the objection form on each, and every amendment with its
     changed rows, a page at a time (``amendment`` and ``changes_page`` page through one)."""
+    return _notice_response(request, actor, session, notice_id, q, page, amendment, changes_page)
+
+
+def _notice_response(
+    request: Request,
+    actor: Any,
+    session: Any,
+    notice_id: int,
+    q: str | None = None,
+    page: int = 1,
+    amendment: int | None = None,
+    changes_page: int = 1,
+    refused: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The notice page; ``refused``: an objection not taken (its row, error and typed reason),
+    shown at its row's form with the reason kept."""
     notice = notices.get_notice(actor, session, notice_id)
     search_error = None
     try:
@@ -329,7 +346,9 @@ def notice_page(
             "counts": notices.objection_counts(session, notice.id),
             "open_for_objection": notice.status == NoticeStatus.OPEN
             and notices.in_window(notice, date.today()),
+            "refused": refused,
         },
+        status_code=status_code,
     )
 
 
@@ -353,12 +372,14 @@ def object_to_row(
     try:
         objection = notices.file_objection(actor, session, notice_id, row, reason, uploads)
     except LuodiError as error:
-        notice = notices.get_notice(actor, session, notice_id)
-        return render(
+        # Back to the notice, the row's form open with the error and the reason as typed.
+        session.rollback()
+        return _notice_response(
             request,
             actor,
-            "objection_error.html",
-            {"notice": notice, "error": error},
+            session,
+            notice_id,
+            refused={"row": row, "error": error, "reason": reason},
             status_code=error.status,
         )
     return RedirectResponse(f"/my#objection-{objection.id}", status_code=303)
