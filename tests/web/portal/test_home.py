@@ -11,12 +11,15 @@ from sqlalchemy import Engine
 
 from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
+from luodi.kernels.timeline.permits import PermitState
 from luodi.notices import service as notices
+from luodi.policy.service import find_policy
+from luodi.registry import service as registry_service
 from luodi.scoring import service as scoring
 from luodi.web.portal import own_resident_id
 from luodi.web.portal.home import permit_card
 from tests.web.console.test_shell import page_client
-from tests.web.portal.scored import USERNAME, scored_fixture  # noqa: F401 - fixture
+from tests.web.portal.scored import JUNE, USERNAME, scored_fixture  # noqa: F401 - fixture
 
 
 def test_a_visitor_signs_in_first_and_staff_find_no_page(
@@ -105,3 +108,30 @@ def test_english(client: TestClient, scored: dict[str, Any]) -> None:
     assert "My residence permit" in page and "Next endorsement" in page
     assert "Provincial common indicators" in page  # the policy's own English label
     assert "我的居住证" not in page and "省级共性指标" not in page
+
+
+def test_a_newer_run_that_left_me_out_is_said_in_the_second_person(
+    client: TestClient, scored: dict[str, Any], loaded_engine: Engine
+) -> None:
+    """Last in this module (it makes the newest run): a run as of the first month-start on
+    which the resident's permit is no longer valid (no yearly endorsement recorded since)
+    leaves them out; /my says so beside their older score, /my/points says why."""
+    with session_scope(loaded_engine) as session:
+        days = [date(2026 + month // 12, month % 12 + 1, 1) for month in range(11, 48)]
+        lapsed = next(
+            day
+            for day in days
+            if registry_service.residence_span(SYSTEM_ACTOR, session, scored["resident_id"], day)[
+                "permit_state"
+            ]
+            != PermitState.VALID
+        )
+        scoring.score_registry(SYSTEM_ACTOR, session, find_policy("zj-cixi", JUNE), lapsed)
+    said = f"{lapsed.isoformat()} 的最新一次计分没有计入您"
+    resident = page_client(client, USERNAME)
+    home = resident.get("/my").text
+    assert 'data-testid="left-out"' in home and said in home
+    assert 'data-testid="home-total"' in home  # the older score is still shown
+    points = resident.get("/my/points").text
+    assert said in points
+    assert f"居民 {scored['resident_id']}" not in points  # no internal id, no third person
