@@ -79,6 +79,12 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark, translate
     return message
 
 
+def text_of(pair: Any) -> str:
+    """A document's text (a program's or a policy's ``Text``: ``zh``, optional ``en``) in
+    the page's language; Chinese where no English is given."""
+    return str(pair.en or pair.zh) if language() == "en" else str(pair.zh)
+
+
 def error_message(error: LuodiError) -> str:
     """A typed error's message in the current language (each error carries both)."""
     return error.message_en if _language.get() == "en" else error.message_zh

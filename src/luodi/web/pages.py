@@ -334,10 +334,7 @@ def _notice_response(
             "ref_numbers": ref_numbers,
             # The priority group by its program's name for it (积分排序), not its number.
             "group_words": {
-                str(group.group): (group.label.en or group.label.zh)
-                if i18n.language() == "en"
-                else group.label.zh
-                for group in cycle_spec(cycle).groups
+                str(group.group): i18n.text_of(group.label) for group in cycle_spec(cycle).groups
             }
             if cycle is not None
             else {},

@@ -3,6 +3,7 @@ for the staff console and the resident's portal, so a status reads the same on b
 
 from __future__ import annotations
 
+from luodi.notices.models import ObjectionStatus
 from luodi.programs.models import ApplicationStatus, CycleStatus
 from luodi.programs.spec import ProgramKind
 from luodi.web.i18n import N_
@@ -27,4 +28,9 @@ KIND_WORDS = {
     ProgramKind.QUOTA_BENEFIT: N_("名额类待遇"),
     ProgramKind.TIERED_BENEFIT: N_("分档待遇"),
     ProgramKind.ENTITLEMENT: N_("资格类待遇"),
+}
+OBJECTION_STATUS_WORDS: dict[str, str] = {
+    ObjectionStatus.OPEN: N_("待复核"),
+    ObjectionStatus.UPHELD: N_("异议成立"),
+    ObjectionStatus.DISMISSED: N_("异议不成立"),
 }

@@ -60,11 +60,6 @@ MAX_NAME = 100
 # --- words -----------------------------------------------------------------------------
 
 
-def _text(pair: Any) -> str:
-    """A program document's text (``Text``: zh, en) in the page's language."""
-    return str(pair.en or pair.zh) if i18n.language() == "en" else str(pair.zh)
-
-
 def _status_word(status: str) -> str:
     return _(APPLICATION_STATUS_WORDS.get(status, status))
 
@@ -80,7 +75,7 @@ def _counts_in_words(counts: Mapping[str, int]) -> list[tuple[str, int]]:
 
 def _program_name(program_id: str) -> str:
     found = load_programs().get(program_id)
-    return _text(found[0].name) if found else program_id
+    return i18n.text_of(found[0].name) if found else program_id
 
 
 def _town_names(session: Session) -> dict[str, str]:
@@ -142,9 +137,10 @@ def _open_context(
         "spec": spec,
         "kind": _(KIND_WORDS[spec.kind]) if spec else "",
         "programs": [
-            (program_id, _text(found.name)) for program_id, (found, _text_) in programs.items()
+            (program_id, i18n.text_of(found.name))
+            for program_id, (found, _text_) in programs.items()
         ],
-        "program_name": _text(spec.name) if spec else "",
+        "program_name": i18n.text_of(spec.name) if spec else "",
         "needs_file": spec is not None
         and spec.kind in (ProgramKind.SCHOOL_ADMISSION, ProgramKind.PUBLIC_HOUSING),
         "school": spec is not None and spec.kind is ProgramKind.SCHOOL_ADMISSION,
@@ -439,7 +435,7 @@ def cycle_page(
     context = {
         "cycle": cycle,
         "spec": spec,
-        "program": _text(spec.name),
+        "program": i18n.text_of(spec.name),
         "kind": _(KIND_WORDS[spec.kind]),
         "cycle_status": _(CYCLE_STATUS_WORDS.get(cycle.status, cycle.status)),
         "counts": _counts_in_words(
@@ -628,7 +624,7 @@ def _eligibility(
     }
     found = [
         {
-            "label": _text(rule.label),
+            "label": i18n.text_of(rule.label),
             "holds": bool(row.get(f"rule:{rule.id}")),
             "rule": rule.rule,
             "read": [
@@ -677,7 +673,7 @@ def _feed_facts(actor: Actor, session: Session, resident_id: int) -> list[dict[s
                 "value": value,
                 "valid_from": source.valid_from,
                 "valid_to": source.valid_to,
-                "feed": _text(feed.title) if feed else (source.feed or ""),
+                "feed": i18n.text_of(feed.title) if feed else (source.feed or ""),
                 "batch_id": source.batch_id,
                 "file": source.file_name,
                 "row": source.source_row,
@@ -706,7 +702,7 @@ def _differences(
         return [], i18n.error_message(error)
     return [
         {
-            "label": _text(spec.fields[item.name].label)
+            "label": i18n.text_of(spec.fields[item.name].label)
             if item.name in spec.fields
             else _variable_label(labels, item.name),
             "declared": _shown(declared[item.name]),
@@ -727,7 +723,7 @@ def _declared(
         value = values.get(name, field.default)
         if field.type == "enum" and value is not None:
             value = (field.values or {}).get(str(value), value)
-        shown.append((_text(field.label), _shown(value)))
+        shown.append((i18n.text_of(field.label), _shown(value)))
     return shown
 
 
@@ -791,7 +787,7 @@ def _application_page(
         "application": application,
         "cycle": cycle,
         "spec": spec,
-        "program": _text(spec.name),
+        "program": i18n.text_of(spec.name),
         "name": mask_name(name),
         "town": towns.get(town, town),
         "status_word": _status_word(application.status),
@@ -814,7 +810,7 @@ def _application_page(
         "correct_fields": [
             {
                 "name": field_name,
-                "label": _text(field.label),
+                "label": i18n.text_of(field.label),
                 "type": field.type,
                 "options": list((field.values or {}).items()),
                 "value": (kept or {}).get(f"field_{field_name}", field_values.get(field_name, "")),

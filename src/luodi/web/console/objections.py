@@ -28,6 +28,7 @@ from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_, _
 from luodi.web.params import MAX_ID, ObjectId
 from luodi.web.rendering import check_form, console_actor, done, render
+from luodi.web.words import OBJECTION_STATUS_WORDS
 
 router = APIRouter(prefix="/console/objections")
 
@@ -35,11 +36,6 @@ PAGE_SIZE = 50
 PAGE_CHANGES = 100
 PageNumber = Annotated[int, Query(ge=1, le=MAX_ID)]
 
-STATUS_WORDS = {
-    ObjectionStatus.OPEN: N_("待复核"),
-    ObjectionStatus.UPHELD: N_("异议成立"),
-    ObjectionStatus.DISMISSED: N_("异议不成立"),
-}
 STATUS_CLASSES = {
     ObjectionStatus.OPEN: "pending",
     ObjectionStatus.UPHELD: "ok",
@@ -72,7 +68,7 @@ CHANGE_KEYS = ("outcome", "target_name", "unit", "amount", "points", "rank")
 
 
 def _status_word(status: str) -> str:
-    return _(STATUS_WORDS[ObjectionStatus(status)])
+    return _(OBJECTION_STATUS_WORDS[ObjectionStatus(status)])
 
 
 def _may_rerun(actor: Actor) -> bool:

@@ -32,7 +32,7 @@ from luodi.web.i18n import N_, _
 from luodi.web.params import ObjectId
 from luodi.web.portal import own_resident_id, resident_actor
 from luodi.web.rendering import check_form, done, render
-from luodi.web.words import APPLICATION_STATUS_WORDS, KIND_WORDS
+from luodi.web.words import APPLICATION_STATUS_WORDS, KIND_WORDS, OBJECTION_STATUS_WORDS
 
 router = APIRouter()
 
@@ -50,11 +50,6 @@ STEP_WORDS = {
     "decision": N_("异议复核"),
     "final": N_("结果确定"),
 }
-OBJECTION_WORDS = {"open": N_("待复核"), "upheld": N_("异议成立"), "dismissed": N_("异议不成立")}
-
-
-def _text(pair: Any) -> str:
-    return (pair.en or pair.zh) if i18n.language() == "en" else pair.zh
 
 
 def _page(
@@ -79,20 +74,20 @@ def _page(
     context = {
         "application": application,
         "cycle": cycle,
-        "program": _text(spec.name),
+        "program": i18n.text_of(spec.name),
         "kind_word": _(KIND_WORDS[spec.kind]),
         "number": number_of(application, cycle),
         "status_word": _(APPLICATION_STATUS_WORDS[application.status]),
         "child_name": child.name if child else None,
         "steps": application_steps(actor, session, application, cycle),
         "step_words": STEP_WORDS,
-        "objection_words": OBJECTION_WORDS,
+        "objection_words": OBJECTION_STATUS_WORDS,
         "correctable": correctable,
         "fields": [
             {
                 "name": name,
                 "id": f"field_{name}",
-                "label": _text(f.label),
+                "label": i18n.text_of(f.label),
                 "type": f.type,
                 "options": list((f.values or {}).items()),
                 "value": (kept or {}).get(

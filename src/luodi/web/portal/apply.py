@@ -66,10 +66,6 @@ FOR = Annotated[str, Query(alias="for", max_length=40)]
 FormText = Annotated[str, Form(max_length=500)]
 
 
-def _text(pair: Any) -> str:
-    return (pair.en or pair.zh) if i18n.language() == "en" else pair.zh
-
-
 def _cycle(actor: Any, session: Session, cycle_id: int) -> tuple[ProgramCycle, ProgramSpec]:
     resident_actor(actor)
     own_resident_id(actor, session)
@@ -160,7 +156,7 @@ def _base(cycle: ProgramCycle, spec: ProgramSpec) -> dict[str, Any]:
     return {
         "cycle": cycle,
         "spec": spec,
-        "program": _text(spec.name),
+        "program": i18n.text_of(spec.name),
         "kind_word": _(KIND_WORDS[spec.kind]),
         "closed": _closed_problem(cycle, spec),
     }
@@ -224,15 +220,18 @@ def guide(
     offered = choice_list(actor, session, cycle)
     context = _base(cycle, spec) | {
         "key": person_key,
-        "rules": [_text(rule.label) for rule in spec.eligibility]
+        "rules": [i18n.text_of(rule.label) for rule in spec.eligibility]
         + (
-            [_text(spec.school.full_year_rule.label), _text(spec.school.current_rule.label)]
+            [
+                i18n.text_of(spec.school.full_year_rule.label),
+                i18n.text_of(spec.school.current_rule.label),
+            ]
             if spec.school
             else []
         ),
-        "materials": [(_text(m.label), m.after_enrolment) for m in spec.materials],
-        "groups": [(_text(g.label), g.direct) for g in spec.groups],
-        "tie_breaks": [_text(t.label) for t in spec.tie_breaks],
+        "materials": [(i18n.text_of(m.label), m.after_enrolment) for m in spec.materials],
+        "groups": [(i18n.text_of(g.label), g.direct) for g in spec.groups],
+        "tie_breaks": [i18n.text_of(t.label) for t in spec.tie_breaks],
         "choices": offered if spec.kind in intake.CHOOSING else [],
         "places": sum(choice.capacity for choice in offered),
     }
@@ -377,7 +376,9 @@ def _facts(actor: Any, session: Session, spec: ProgramSpec, person: Person) -> d
         for name in _names_read(spec):
             if name in row and name != "points":
                 label = inputs[name].label if name in inputs else None
-                shown_label = _text(label) if label is not None else _fact_label(labels, name)
+                shown_label = (
+                    i18n.text_of(label) if label is not None else _fact_label(labels, name)
+                )
                 rows.append((shown_label, _shown(row[name]), source))
     elif stored is not None:
         note = _("您不在最新的积分计算批次中（没有有效的居住证）")
@@ -497,7 +498,7 @@ def _fields_page(
             {
                 "name": name,
                 "id": f"field_{name}",
-                "label": _text(f.label),
+                "label": i18n.text_of(f.label),
                 "type": f.type,
                 "options": list((f.values or {}).items()),
                 "value": kept.get(name, "" if f.default is None else str(f.default)),
@@ -688,7 +689,7 @@ def _answers_rows(
         value = answers.fields.get(name, "")
         if f.type == "enum":
             value = (f.values or {}).get(value, value)
-        rows.append({"label": _text(f.label), "value": value or "—", "step": "fields"})
+        rows.append({"label": i18n.text_of(f.label), "value": value or "—", "step": "fields"})
     if spec.kind in intake.CHOOSING:
         offered = choice_list(actor, session, cycle, cut_offs=False)
         names = {choice.id: choice.name for choice in offered}

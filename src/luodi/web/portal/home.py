@@ -19,7 +19,7 @@ from luodi import workdays
 from luodi.auth.actor import Actor
 from luodi.kernels.timeline.permits import PermitState
 from luodi.notices import service as notices
-from luodi.notices.models import Notice, NoticeStatus, Objection, ObjectionStatus
+from luodi.notices.models import Notice, NoticeStatus, Objection
 from luodi.programs import intake
 from luodi.programs import service as programs
 from luodi.programs.models import Application, ApplicationStatus, ProgramCycle
@@ -33,7 +33,7 @@ from luodi.web.portal import own_resident_id, resident_actor
 from luodi.web.portal.points import my_score, score_parts
 from luodi.web.portal.ratings import prompt_context
 from luodi.web.rendering import render
-from luodi.web.words import APPLICATION_STATUS_WORDS
+from luodi.web.words import APPLICATION_STATUS_WORDS, OBJECTION_STATUS_WORDS
 
 router = APIRouter()
 
@@ -63,11 +63,6 @@ APPLICATION_BADGES: dict[str, str] = {
     ApplicationStatus.UNPLACED: "bad",
 }
 NOTICES_SHOWN = 10
-OBJECTION_STATUS_WORDS: dict[str, str] = {
-    ObjectionStatus.OPEN: N_("待复核"),
-    ObjectionStatus.UPHELD: N_("异议成立"),
-    ObjectionStatus.DISMISSED: N_("异议不成立"),
-}
 
 
 def permit_card(actor: Actor, session: Session, resident_id: int, today: date) -> dict[str, Any]:
