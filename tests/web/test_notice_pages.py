@@ -32,8 +32,9 @@ from luodi.programs.models import Application
 from luodi.programs.numbers import parse_application_number
 from luodi.registry.models import Resident, Town
 from luodi.scoring import service as scoring
-from tests.web.conftest import AS_OF, PASSWORD
+from tests.web.conftest import AS_OF
 from tests.web.console.pages import table_rows
+from tests.web.console.test_shell import page_client as signed_in
 
 DIGIT = re.compile(r"\d")
 
@@ -259,20 +260,10 @@ def test_a_tiered_notice_says_approved_with_the_amount(
 
 def page_client(client: TestClient, username: str | None) -> TestClient:
     """The client signed in through the login form as ``username`` (None: signed out)."""
-    client.cookies.clear()
-    if username is not None:
-        client.get("/login")
-        answer = client.post(
-            "/login",
-            data={
-                "username": username,
-                "password": PASSWORD,
-                "csrf_token": client.cookies.get("luodi_csrf"),
-            },
-            follow_redirects=False,
-        )
-        assert answer.status_code == 303, answer.text
-    return client
+    if username is None:
+        client.cookies.clear()
+        return client
+    return signed_in(client, username)
 
 
 def applicant_of(engine: Engine, ref: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from luodi.db import session_scope
 from luodi.programs import service as programs
 from luodi.registry.models import Child, Resident
 from tests.web.conftest import PASSWORD
+from tests.web.console.test_shell import page_client as signed_in  # noqa: F401 - shared
 
 
 def parents(
@@ -73,23 +74,6 @@ def open_school_cycle(engine: Engine, city: Path, name: str, opens: date, closes
 def first_schools(city: Path, count: int = 2) -> list[str]:
     schools = pl.read_csv(city / "schools.csv", infer_schema=False)
     return schools.filter(pl.col("entry_grade") == "1")["school_id"].head(count).to_list()
-
-
-def signed_in(client: TestClient, username: str) -> TestClient:
-    """The client signed in through the login form (session cookie), as a browser is."""
-    client.cookies.clear()
-    client.get("/login")
-    answer = client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": PASSWORD,
-            "csrf_token": client.cookies.get("luodi_csrf"),
-        },
-        follow_redirects=False,
-    )
-    assert answer.status_code == 303, answer.text
-    return client
 
 
 def csrf(client: TestClient) -> str:
