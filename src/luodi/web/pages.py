@@ -304,11 +304,11 @@ def _notice_response(
     # A cycle's rows are its applications: shown by the 受理编号 the applicant was given
     # (the stored ref stays the application id; a search takes either).
     cycle = session.get(ProgramCycle, notice.cycle_id) if notice.cycle_id else None
-    shown_rows = [*rows.to_dicts(), *own.to_dicts()]
+    row_dicts, own_dicts = rows.to_dicts(), own.to_dicts()
     ref_numbers = (
         {
             str(row["ref"]): application_number(cycle.program_id, cycle.opens, int(row["ref"]))
-            for row in shown_rows
+            for row in [*row_dicts, *own_dicts]
             if str(row["ref"]).isdigit()
         }
         if cycle is not None
@@ -321,7 +321,7 @@ def _notice_response(
         {
             "notice": notice,
             "columns": notice_columns(notice),
-            "rows": rows.to_dicts(),
+            "rows": row_dicts,
             "page": page,
             "pages": pages,
             "total": total,
@@ -329,7 +329,7 @@ def _notice_response(
             "query": query.shown() if query else "",
             "searching": query is not None,
             "search_error": search_error,
-            "own_rows": own.to_dicts(),
+            "own_rows": own_dicts,
             "own_refs": set(own["ref"].to_list()),
             "ref_numbers": ref_numbers,
             # The priority group by its program's name for it (积分排序), not its number.
