@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from luodi import __version__
+from luodi.analysis.api import router as analysis_router
 from luodi.audit.api import router as audit_router
 from luodi.auth.api import router as auth_router
 from luodi.db import DatabaseBusy, ready_engine
@@ -28,6 +29,7 @@ from luodi.errors import (
     validation_reason,
 )
 from luodi.feeds.api import router as feeds_router
+from luodi.forecast.api import router as forecast_router
 from luodi.jobs.api import router as jobs_router
 from luodi.notices.api import router as notices_router
 from luodi.programs.api import router as programs_router
@@ -169,6 +171,8 @@ def create_app(engine: Engine | None = None, *, worker: bool = False) -> FastAPI
     app.include_router(programs_router)
     app.include_router(notices_router)
     app.include_router(ratings_router)
+    app.include_router(forecast_router)
+    app.include_router(analysis_router)
     app.include_router(audit_router)
     app.include_router(jobs_router)
     app.include_router(pages_router)

@@ -62,6 +62,11 @@ LAZY_GROUPS = {
     "objection": ("luodi.notices.cli:objection_app", "异议与复核 / objections"),
     "user": ("luodi.auth.cli:user_app", "账号与部门令牌 / accounts and department tokens"),
     "audit": ("luodi.audit.cli:audit_app", "审计日志（哈希链）/ the audit log"),
+    "forecast": ("luodi.forecast.cli:forecast_app", "学位需求预测与预警 / school-place forecast"),
+    "analysis": (
+        "luodi.analysis.cli:analysis_app",
+        "积分制总量分析 / whole-population points analysis",
+    ),
     "job": ("luodi.jobs.cli:job_app", "后台任务：计分、分配、导入的进度 / background jobs"),
 }
 """Command groups listed after the ones defined here: name → ("module:Typer app", help)."""

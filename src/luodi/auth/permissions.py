@@ -103,6 +103,11 @@ CONSOLE_AREAS: dict[str, tuple[Role, ...]] = {
     "users": (Role.ADMIN,),
     "audit": (Role.ADMIN, Role.AUDITOR),
     "ratings": (Role.ADMIN, Role.OPERATOR, Role.AUDITOR),
+    # Aggregates of the whole city (forecast, 积分制总量分析, policy what-if): the service
+    # centre, the auditors and the departments' reviewers (教育局 plans school places, 发改局
+    # the 市民化 batches); never a town's desk, whose scope is its own residents.
+    "forecast": (Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR),
+    "analysis": (Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR),
 }
 """Which roles open which area of the console. Another role gets 404 there (the area does not
 exist for it); which rows it then sees is still the domain's ``readable(actor)``."""

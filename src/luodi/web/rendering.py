@@ -48,6 +48,8 @@ CONSOLE_NAV = (
     ("cycles", "/console/cycles", N_("申请与分配")),
     ("objections", "/console/objections", N_("异议复核")),
     ("policies", "/console/policies", N_("积分政策")),
+    ("forecast", "/console/forecast", N_("学位预测")),
+    ("analysis", "/console/analysis", N_("积分分析")),
     ("ratings", "/console/ratings", N_("好差评")),
     ("users", "/console/users", N_("账号管理")),
     ("audit", "/console/audit", N_("审计日志")),

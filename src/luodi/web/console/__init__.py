@@ -1,5 +1,6 @@
 """The staff console (``/console/…``): each role's whole job in the browser. One module per
-area (residents, feeds, scoring, cycles, objections, policies, ratings, users, audit); which roles open
+area (residents, feeds, scoring, cycles, objections, policies and their what-if, forecast,
+analysis, ratings, users, audit); which roles open
 which area is ``auth.permissions.CONSOLE_AREAS``, which rows they then see is each domain's
 ``readable(actor)``."""
 
@@ -8,9 +9,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from luodi.web.console import (
+    analysis,
     audit,
     cycles,
     feeds,
+    forecast,
     home,
     objections,
     policies,
@@ -19,6 +22,7 @@ from luodi.web.console import (
     runs,
     scoring,
     users,
+    whatif,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -30,7 +34,10 @@ for area in (
     cycles,
     runs,
     objections,
+    whatif,  # before policies: /console/policies/whatif is not a policy's id
     policies,
+    forecast,
+    analysis,
     ratings,
     users,
     audit,
