@@ -1,0 +1,622 @@
+"""积分制总量分析 of one scoring run, as pure frame arithmetic (docs/analytics-analysis.md).
+
+The service hands in the run's points (``resident_id``, ``total``, one column per indicator,
+as ``scoring.frames.points_of`` gives them) and what the registry says of each resident
+(``PEOPLE_COLUMNS``); everything here is Polars expressions over the whole population, no
+Python loop over residents. Quantiles are Polars' "nearest" (as ``luodi score`` and the
+scoring page print them), so the numbers agree with what staff already see.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Final
+
+import polars as pl
+
+KEY: Final = "resident_id"
+TOTAL: Final = "total"
+UNKNOWN: Final = "unknown"
+"""The group of a resident the registry says nothing about for a dimension (a resident the
+actor's registry scope does not reach, an origin left blank): kept, so that every
+dimension's groups add up to the whole run."""
+
+PEOPLE_COLUMNS: Final = {
+    KEY: pl.Int64(),
+    "town_code": pl.String(),
+    "origin_province": pl.String(),
+    "birth_date": pl.Date(),
+    "first_permit_date": pl.Date(),
+    "employment_basis": pl.String(),
+}
+"""What the registry says of each resident, as the service reads it in bulk."""
+
+AGE_BANDS: Final = (
+    (0, 17, "<18"),
+    (18, 25, "18–25"),
+    (26, 35, "26–35"),
+    (36, 45, "36–45"),
+    (46, 55, "46–55"),
+    (56, None, "56+"),
+)
+"""(lowest, highest completed years, label) at the run's as_of."""
+PERMIT_BANDS: Final = (
+    (0, 0, "<1"),
+    (1, 2, "1–2"),
+    (3, 4, "3–4"),
+    (5, 9, "5–9"),
+    (10, None, "10+"),
+)
+"""Completed years since the resident's first permit was issued, at the run's as_of."""
+SECTORS: Final = {
+    "labour_contract": "employee",
+    "business_licence": "self_employed",
+}
+"""ASSUMPTION: the registry holds no industry code, only the basis of each employment
+(``EmploymentBasis``): a labour contract is 单位就业, a business licence 个体经营; a resident
+with no employment in force on the date is 无就业登记（含灵活就业）."""
+SECTOR_ORDER: Final = ("employee", "self_employed", "none")
+NO_SECTOR: Final = "none"
+
+
+def threshold_column(threshold: float) -> str:
+    """The column of residents at or above ``threshold``: ``at_least_60``, ``at_least_62.5``."""
+    return f"at_least_{threshold:g}"
+
+
+def completed_years(start: pl.Expr, as_of: date) -> pl.Expr:
+    """Completed years from ``start`` to ``as_of``, as ``years_between`` of the policy
+    expressions counts them (29 February's anniversary is 28 February in a common year)."""
+    day = start.dt.day()
+    month = start.dt.month()
+    if not calendar.isleap(as_of.year):
+        day = pl.when((month == 2) & (day == 29)).then(28).otherwise(day)
+    anniversary = month.cast(pl.Int32) * 100 + day.cast(pl.Int32)
+    today = as_of.month * 100 + as_of.day
+    return (
+        pl.lit(as_of.year, pl.Int32)
+        - start.dt.year().cast(pl.Int32)
+        - (pl.lit(today, pl.Int32) < anniversary).cast(pl.Int32)
+    )
+
+
+def _band(years: pl.Expr, bands: Sequence[tuple[int, int | None, str]]) -> pl.Expr:
+    chosen: pl.Expr = pl.lit(UNKNOWN)
+    for low, high, label in reversed(bands):
+        inside = years >= low if high is None else years.is_between(low, high)
+        chosen = pl.when(inside).then(pl.lit(label)).otherwise(chosen)
+    return chosen
+
+
+def population(points: pl.DataFrame, people: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """The run's points with each resident's groups: ``town``, ``origin``, ``age_band``,
+    ``sector``, ``permit_years`` (a resident absent from ``people``: ``UNKNOWN`` in each)
+    and ``first_permit_date`` (the ranking's tie-break)."""
+    joined = points.join(people, on=KEY, how="left")
+    known = pl.col(KEY).is_in(people.get_column(KEY).implode())
+    return joined.with_columns(
+        pl.col("town_code").fill_null(UNKNOWN).alias("town"),
+        pl.when(pl.col("origin_province").str.len_chars() > 0)
+        .then(pl.col("origin_province"))
+        .otherwise(pl.lit(UNKNOWN))
+        .alias("origin"),
+        _band(completed_years(pl.col("birth_date"), as_of), AGE_BANDS).alias("age_band"),
+        pl.when(known)
+        .then(
+            pl.col("employment_basis").replace_strict(
+                SECTORS, default=NO_SECTOR, return_dtype=pl.String
+            )
+        )
+        .otherwise(pl.lit(UNKNOWN))
+        .alias("sector"),
+        _band(completed_years(pl.col("first_permit_date"), as_of), PERMIT_BANDS).alias(
+            "permit_years"
+        ),
+    ).drop("town_code", "origin_province", "birth_date", "employment_basis")
+
+
+GROUP_ORDER: Final = {
+    "age_band": [label for _, _, label in AGE_BANDS],
+    "permit_years": [label for _, _, label in PERMIT_BANDS],
+    "sector": list(SECTOR_ORDER),
+}
+"""Groups in their natural order (bands by age, not by text); others by their code."""
+
+
+def summary(totals: pl.Series) -> dict[str, float]:
+    """mean, p10, median, p90 and highest of the totals (empty: nothing)."""
+    if totals.len() == 0:
+        return {}
+    return {
+        "mean": float(totals.mean() or 0.0),  # type: ignore[arg-type]
+        "p10": float(totals.quantile(0.1, "nearest") or 0.0),
+        "median": float(totals.quantile(0.5, "nearest") or 0.0),
+        "p90": float(totals.quantile(0.9, "nearest") or 0.0),
+        "highest": float(totals.max() or 0.0),  # type: ignore[arg-type]
+    }
+
+
+def histogram(totals: pl.Series, width: float) -> pl.DataFrame:
+    """``start, residents``: bars of ``width`` points from the lowest total's bar to the
+    highest's, the empty ones too (a histogram without gaps)."""
+    schema = {"start": pl.Float64, "residents": pl.Int64}
+    if totals.len() == 0:
+        return pl.DataFrame(schema=schema)
+    bar = (totals / width).floor().cast(pl.Int64).alias("bar")
+    counts = bar.value_counts(name="residents")
+    low, high = int(bar.min()), int(bar.max())  # type: ignore[arg-type]
+    bars = pl.DataFrame({"bar": pl.int_range(low, high + 1, eager=True)})
+    return (
+        bars.join(counts, on="bar", how="left")
+        .select(
+            (pl.col("bar") * width).cast(pl.Float64).alias("start"),
+            pl.col("residents").fill_null(0).cast(pl.Int64),
+        )
+        .sort("start")
+    )
+
+
+def _threshold_counts(thresholds: Sequence[float]) -> list[pl.Expr]:
+    return [
+        (pl.col(TOTAL) >= threshold).sum().cast(pl.Int64).alias(threshold_column(threshold))
+        for threshold in thresholds
+    ]
+
+
+def by_dimension(
+    frame: pl.DataFrame,
+    dimension: str,
+    thresholds: Sequence[float],
+    labels: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """``group, label, residents, mean, median, p90`` and one ``at_least_<t>`` column per
+    threshold, for each group of ``dimension`` (a column of ``population``)."""
+    grouped = frame.group_by(pl.col(dimension).alias("group")).agg(
+        pl.len().cast(pl.Int64).alias("residents"),
+        pl.col(TOTAL).mean().alias("mean"),
+        pl.col(TOTAL).quantile(0.5, "nearest").alias("median"),
+        pl.col(TOTAL).quantile(0.9, "nearest").alias("p90"),
+        *_threshold_counts(thresholds),
+    )
+    order = GROUP_ORDER.get(dimension)
+    if order is not None:
+        rank = {name: index for index, name in enumerate([*order, UNKNOWN])}
+        grouped = grouped.sort(
+            pl.col("group").replace_strict(rank, default=len(rank), return_dtype=pl.Int64),
+            "group",
+        )
+    else:
+        # Unknown last; otherwise by code (towns, provinces).
+        grouped = grouped.sort(pl.col("group") == UNKNOWN, "group")
+    names = dict(labels or {})
+    label = pl.col("group").replace_strict(names, default=pl.col("group"), return_dtype=pl.String)
+    return grouped.select("group", label.alias("label"), pl.exclude("group"))
+
+
+def indicators(
+    frame: pl.DataFrame, indicator_ids: Sequence[str], labels: Mapping[str, str] | None = None
+) -> pl.DataFrame:
+    """Per indicator: ``indicator, label, residents_with_points`` (points other than 0; a
+    deduction counts), ``mean`` (over everyone in ``frame``), ``total_points`` and
+    ``share_of_points`` (of the sum of every indicator's points, which is the sum of the
+    totals unless a floor lifted some)."""
+    stats = frame.select(
+        *[(pl.col(name) != 0).sum().cast(pl.Int64).alias(f"{name}\0n") for name in indicator_ids],
+        *[pl.col(name).mean().alias(f"{name}\0mean") for name in indicator_ids],
+        *[pl.col(name).sum().cast(pl.Float64).alias(f"{name}\0sum") for name in indicator_ids],
+    )
+    row = stats.row(0, named=True) if stats.height else {}
+    sums = [float(row.get(f"{name}\0sum") or 0.0) for name in indicator_ids]
+    whole = sum(sums)
+    names = dict(labels or {})
+    return pl.DataFrame(
+        {
+            "indicator": list(indicator_ids),
+            "label": [names.get(name, name) for name in indicator_ids],
+            "residents_with_points": [int(row.get(f"{n}\0n") or 0) for n in indicator_ids],
+            "mean": [float(row.get(f"{n}\0mean") or 0.0) for n in indicator_ids],
+            "total_points": sums,
+            "share_of_points": [value / whole if whole else 0.0 for value in sums],
+        },
+        schema={
+            "indicator": pl.String,
+            "label": pl.String,
+            "residents_with_points": pl.Int64,
+            "mean": pl.Float64,
+            "total_points": pl.Float64,
+            "share_of_points": pl.Float64,
+        },
+    )
+
+
+def indicators_by_town(
+    frame: pl.DataFrame, indicator_ids: Sequence[str], labels: Mapping[str, str] | None = None
+) -> pl.DataFrame:
+    """``town, indicator, label, residents_with_points, mean, total_points,
+    share_of_points`` (the share of the town's points), towns by code, indicators in the
+    policy's order."""
+    grouped = frame.group_by("town").agg(
+        *[(pl.col(name) != 0).sum().cast(pl.Int64).alias(f"{name}\0n") for name in indicator_ids],
+        *[pl.col(name).mean().alias(f"{name}\0mean") for name in indicator_ids],
+        *[pl.col(name).sum().cast(pl.Float64).alias(f"{name}\0sum") for name in indicator_ids],
+    )
+    # A small frame (towns × indicators × 3): long by indicator through one unpivot.
+    long = grouped.unpivot(index="town", variable_name="key").with_columns(
+        pl.col("key").str.split_exact("\0", 1).struct.rename_fields(["indicator", "stat"])
+    )
+    long = long.unnest("key").pivot("stat", index=["town", "indicator"], values="value")
+    position = {name: index for index, name in enumerate(indicator_ids)}
+    names = dict(labels or {})
+    schema = {
+        "town": pl.String,
+        "indicator": pl.String,
+        "label": pl.String,
+        "residents_with_points": pl.Int64,
+        "mean": pl.Float64,
+        "total_points": pl.Float64,
+        "share_of_points": pl.Float64,
+    }
+    if long.height == 0:
+        return pl.DataFrame(schema=schema)
+    whole = pl.col("sum").sum().over("town")
+    return (
+        long.with_columns(
+            pl.col("indicator")
+            .replace_strict(position, return_dtype=pl.Int64)
+            .alias("position")
+        )
+        .sort(pl.col("town") == UNKNOWN, "town", "position")
+        .select(
+            "town",
+            "indicator",
+            pl.col("indicator")
+            .replace_strict(names, default=pl.col("indicator"), return_dtype=pl.String)
+            .alias("label"),
+            pl.col("n").cast(pl.Int64).alias("residents_with_points"),
+            pl.col("mean").cast(pl.Float64),
+            pl.col("sum").cast(pl.Float64).alias("total_points"),
+            pl.when(whole != 0)
+            .then(pl.col("sum") / whole)
+            .otherwise(0.0)
+            .cast(pl.Float64)
+            .alias("share_of_points"),
+        )
+    )
+
+
+def counts_at(totals: pl.DataFrame, thresholds: Sequence[float]) -> pl.DataFrame:
+    """``run_id, threshold, residents``: of ``totals`` (``run_id, total``), how many are at
+    or above each threshold, per run."""
+    long = totals.group_by("run_id").agg(*_threshold_counts(thresholds))
+    return (
+        long.unpivot(index="run_id", variable_name="column", value_name="residents")
+        .with_columns(
+            pl.col("column")
+            .replace_strict(
+                {threshold_column(t): t for t in thresholds}, return_dtype=pl.Float64
+            )
+            .alias("threshold")
+        )
+        .select("run_id", "threshold", pl.col("residents").cast(pl.Int64))
+        .sort("run_id", "threshold")
+    )
+
+
+NOT_ATTRIBUTED: Final = "none"
+"""The indicator of a crossing whose lines did not change (only a total's floor moved it)."""
+
+
+@dataclass(frozen=True)
+class Movement:
+    summary: pl.DataFrame
+    """``threshold, residents_in_both, before, after, crossed_up, crossed_down``."""
+    by_indicator: pl.DataFrame
+    """``threshold, indicator, crossed_up, crossed_down, residents`` (who crossed: up plus
+    down), only indicators someone crossed by."""
+
+
+def movement(
+    current: pl.DataFrame,
+    previous: pl.DataFrame,
+    thresholds: Sequence[float],
+    indicator_ids: Sequence[str],
+) -> Movement:
+    """Who crossed each threshold between ``previous`` and ``current`` (each ``resident_id,
+    total`` and indicator columns), among the residents in both: up (below before, at or
+    above now) or down. Each crossing is put down to the indicator whose points changed
+    most in absolute value; ties go to the indicator first in ``indicator_ids`` (the
+    current policy's order, then any the previous run alone had)."""
+    order = list(indicator_ids) + [
+        name for name in previous.columns if name not in (KEY, TOTAL, *indicator_ids)
+    ]
+
+    def points(frame: pl.DataFrame, suffix: str) -> pl.DataFrame:
+        return frame.select(
+            KEY,
+            pl.col(TOTAL).alias(f"{TOTAL}{suffix}"),
+            *[
+                (pl.col(name) if name in frame.columns else pl.lit(0.0))
+                .cast(pl.Float64)
+                .fill_null(0.0)
+                .alias(f"{name}{suffix}")
+                for name in order
+            ],
+        )
+
+    both = points(current, "").join(points(previous, "\0before"), on=KEY, how="inner")
+    was, now = pl.col(f"{TOTAL}\0before"), pl.col(TOTAL)
+    summary = pl.DataFrame(
+        {
+            "threshold": [float(t) for t in thresholds],
+            "residents_in_both": [both.height] * len(thresholds),
+        },
+        schema={"threshold": pl.Float64, "residents_in_both": pl.Int64},
+    )
+    if thresholds:
+        counted = both.select(
+            *[(was >= t).sum().cast(pl.Int64).alias(f"b{i}") for i, t in enumerate(thresholds)],
+            *[(now >= t).sum().cast(pl.Int64).alias(f"a{i}") for i, t in enumerate(thresholds)],
+            *[
+                ((was < t) & (now >= t)).sum().cast(pl.Int64).alias(f"u{i}")
+                for i, t in enumerate(thresholds)
+            ],
+            *[
+                ((was >= t) & (now < t)).sum().cast(pl.Int64).alias(f"d{i}")
+                for i, t in enumerate(thresholds)
+            ],
+        ).row(0, named=True)
+        summary = summary.with_columns(
+            *[
+                pl.Series(name, [int(counted[f"{key}{i}"]) for i in range(len(thresholds))])
+                for key, name in (
+                    ("b", "before"),
+                    ("a", "after"),
+                    ("u", "crossed_up"),
+                    ("d", "crossed_down"),
+                )
+            ]
+        )
+    else:
+        summary = summary.with_columns(
+            *[pl.lit(0, pl.Int64).alias(n) for n in ("before", "after", "crossed_up", "crossed_down")]
+        )
+    schema = {
+        "threshold": pl.Float64,
+        "indicator": pl.String,
+        "crossed_up": pl.Int64,
+        "crossed_down": pl.Int64,
+        "residents": pl.Int64,
+    }
+    low, high = (min(thresholds), max(thresholds)) if thresholds else (0.0, -1.0)
+    # Only residents whose totals straddle some threshold can have crossed one.
+    crossers = both.filter(
+        pl.min_horizontal(was, now) < high, pl.max_horizontal(was, now) >= low
+    )
+    if crossers.height == 0 or not order:
+        return Movement(summary, pl.DataFrame(schema=schema))
+    changes = pl.concat_list(
+        [(pl.col(name) - pl.col(f"{name}\0before")).abs() for name in order]
+    )
+    names = pl.Series(order, dtype=pl.String)
+    attributed = crossers.select(
+        was,
+        now,
+        pl.when(changes.list.max() > 0)
+        .then(changes.list.arg_max())
+        .otherwise(None)
+        .alias("position"),
+    ).with_columns(
+        pl.col("position")
+        .replace_strict(dict(enumerate(names.to_list())), default=NOT_ATTRIBUTED)
+        .fill_null(NOT_ATTRIBUTED)
+        .alias("indicator")
+    )
+    crossed = pl.concat(
+        [
+            attributed.select(
+                pl.lit(float(t)).alias("threshold"),
+                "indicator",
+                ((was < t) & (now >= t)).alias("up"),
+                ((was >= t) & (now < t)).alias("down"),
+            ).filter(pl.col("up") | pl.col("down"))
+            for t in thresholds
+        ]
+    )
+    rank = {name: index for index, name in enumerate([*order, NOT_ATTRIBUTED])}
+    by_indicator = (
+        crossed.group_by("threshold", "indicator")
+        .agg(
+            pl.col("up").sum().cast(pl.Int64).alias("crossed_up"),
+            pl.col("down").sum().cast(pl.Int64).alias("crossed_down"),
+        )
+        .with_columns((pl.col("crossed_up") + pl.col("crossed_down")).alias("residents"))
+        .sort("threshold", pl.col("indicator").replace_strict(rank, return_dtype=pl.Int64))
+        .select(list(schema))
+    )
+    return Movement(summary, by_indicator.cast(schema))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class AdmissionClass:
+    """A use of the points a city admits residents to in yearly batches (分类)."""
+
+    id: str
+    label_zh: str
+    label_en: str
+    threshold: float
+    source: str
+    """Where the threshold comes from; ``ASSUMPTION …`` where no source gives it."""
+
+
+def layer_labels(thresholds: Sequence[float]) -> list[str]:
+    """The threshold bands (分层), lowest first: ``<60``, ``60–90`` (60 up to, not
+    including, 90), …, ``≥150``."""
+    if not thresholds:
+        return ["all"]
+    cuts = list(thresholds)
+    middle = [f"{low:g}–{high:g}" for low, high in zip(cuts, cuts[1:], strict=False)]
+    return [f"<{cuts[0]:g}", *middle, f"≥{cuts[-1]:g}"]
+
+
+def ranking(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (``resident_id, total, first_permit_date`` …) in admission order with its
+    ``rank`` (1 first): the highest total first; equal totals, the earlier first permit
+    (longer residence; none last); then the lower resident id (registered earlier)."""
+    return frame.sort(
+        [TOTAL, "first_permit_date", KEY],
+        descending=[True, False, False],
+        nulls_last=True,
+    ).with_row_index("rank", offset=1)
+
+
+@dataclass(frozen=True)
+class Layers:
+    layers: pl.DataFrame
+    """``class, threshold, layer, residents, batch, admitted``: per class, the residents of
+    each threshold band who qualify for it (total at or above the class's threshold), and
+    how many of them each yearly batch admits (``batch`` null: not within the batches
+    counted, or no quota given)."""
+    batches: pl.DataFrame
+    """``class, batch, year, admitted, cumulative, lowest_total, highest_total``."""
+    batch_one: pl.DataFrame
+    """``rank, resident_id, total, town, classes`` (comma list of the classes whose first
+    batch takes them): who would be in the first batch."""
+
+
+def layers(
+    frame: pl.DataFrame,
+    thresholds: Sequence[float],
+    classes: Sequence[AdmissionClass],
+    quota: int | None,
+    batches: int,
+    first_year: int,
+) -> Layers:
+    """分层分类分批: ``frame`` is ``population`` (or any frame with ``resident_id, total,
+    first_permit_date, town``). Each class admits its qualifying residents ``quota`` a year
+    in ``ranking`` order, for ``batches`` years from ``first_year``. Those with a total at
+    or above a class's threshold are a prefix of the one ranking, so a resident's rank in a
+    class is their rank in it."""
+    cuts = sorted(thresholds)
+    labels = layer_labels(cuts)
+    ranked = ranking(frame.select(KEY, TOTAL, "first_permit_date", "town")).with_columns(
+        pl.col("rank").cast(pl.Int64),
+        pl.col(TOTAL)
+        .cut(cuts, labels=labels, left_closed=True)
+        .cast(pl.String)
+        .alias("layer")
+        if cuts
+        else pl.lit("all").alias("layer"),
+    )
+    position = {label: index for index, label in enumerate(labels)}
+    layer_parts, batch_parts = [], []
+    in_batch_one: list[pl.DataFrame] = []
+    for admission in classes:
+        qualifying = ranked.filter(pl.col(TOTAL) >= admission.threshold)
+        batch = (
+            ((pl.col("rank") - 1) // quota + 1).cast(pl.Int64)
+            if quota
+            else pl.lit(None, pl.Int64)
+        )
+        batched = qualifying.with_columns(
+            pl.when(batch <= batches).then(batch).otherwise(None).alias("batch")
+        )
+        layer_parts.append(
+            batched.group_by("layer", "batch")
+            .agg(pl.len().cast(pl.Int64).alias("admitted"))
+            .with_columns(
+                pl.col("admitted").sum().over("layer").alias("residents"),
+                pl.lit(admission.id).alias("class"),
+                pl.lit(float(admission.threshold)).alias("threshold"),
+            )
+        )
+        batch_parts.append(
+            batched.filter(pl.col("batch").is_not_null())
+            .group_by("batch")
+            .agg(
+                pl.len().cast(pl.Int64).alias("admitted"),
+                pl.col(TOTAL).min().alias("lowest_total"),
+                pl.col(TOTAL).max().alias("highest_total"),
+            )
+            .sort("batch")
+            .with_columns(
+                pl.lit(admission.id).alias("class"),
+                (pl.col("batch") + first_year - 1).cast(pl.Int64).alias("year"),
+                pl.col("admitted").cum_sum().alias("cumulative"),
+            )
+        )
+        if quota:
+            in_batch_one.append(
+                batched.filter(pl.col("batch") == 1).select(
+                    KEY, pl.lit(admission.id).alias("class")
+                )
+            )
+    class_rank = {admission.id: index for index, admission in enumerate(classes)}
+    layer_schema = {
+        "class": pl.String,
+        "threshold": pl.Float64,
+        "layer": pl.String,
+        "residents": pl.Int64,
+        "batch": pl.Int64,
+        "admitted": pl.Int64,
+    }
+    layer_frame = (
+        pl.concat([part.select(list(layer_schema)) for part in layer_parts])
+        .cast(layer_schema)  # type: ignore[arg-type]
+        .sort(
+            pl.col("class").replace_strict(class_rank, return_dtype=pl.Int64),
+            pl.col("layer").replace_strict(position, return_dtype=pl.Int64),
+            "batch",
+            descending=[False, True, False],
+            nulls_last=True,
+        )
+        if layer_parts
+        else pl.DataFrame(schema=layer_schema)
+    )
+    batch_schema = {
+        "class": pl.String,
+        "batch": pl.Int64,
+        "year": pl.Int64,
+        "admitted": pl.Int64,
+        "cumulative": pl.Int64,
+        "lowest_total": pl.Float64,
+        "highest_total": pl.Float64,
+    }
+    batch_frame = (
+        pl.concat([part.select(list(batch_schema)) for part in batch_parts]).cast(
+            batch_schema  # type: ignore[arg-type]
+        )
+        if batch_parts
+        else pl.DataFrame(schema=batch_schema)
+    )
+    one_schema = {
+        "rank": pl.Int64,
+        KEY: pl.Int64,
+        TOTAL: pl.Float64,
+        "town": pl.String,
+        "classes": pl.String,
+    }
+    if in_batch_one:
+        members = (
+            pl.concat(in_batch_one)
+            .with_columns(
+                pl.col("class")
+                .replace_strict(class_rank, return_dtype=pl.Int64)
+                .alias("position")
+            )
+            .sort("position")
+            .group_by(KEY, maintain_order=True)
+            .agg(pl.col("class").str.join(","))
+            .rename({"class": "classes"})
+        )
+        one = (
+            ranked.join(members, on=KEY, how="inner")
+            .sort("rank")
+            .select(list(one_schema))
+            .cast(one_schema)  # type: ignore[arg-type]
+        )
+    else:
+        one = pl.DataFrame(schema=one_schema)
+    return Layers(layer_frame, batch_frame, one)
