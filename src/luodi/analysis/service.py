@@ -1,29 +1,93 @@
 """积分制总量分析 of a scoring run: distributions, thresholds, movement, layers.
 
-STUB (foundation): the shapes below are the contract between the service, the CLI, the API,
-the exports and the page; the implementation fills them.
+Reads the run's stored frame (every part, only ``resident_id``, ``total`` and ``points``),
+the registry's attributes of everyone in bulk, and the counts of the policy's earlier runs
+grouped in SQL; the arithmetic is ``kernels.analysis.points`` (docs/analytics-analysis.md).
+Open to the roles of the console's "analysis" area (the service centre, reviewers,
+auditors: aggregates of the whole city); a run they do not reach is 404.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import polars as pl
 from sqlalchemy.orm import Session
 
+from luodi.analysis import repository
+from luodi.audit import service as audit
 from luodi.auth.actor import Actor
+from luodi.auth.permissions import CONSOLE_AREAS, require
+from luodi.errors import Invalid, NotFound
+from luodi.kernels.analysis import points as kernel
+from luodi.kernels.analysis.points import AdmissionClass
+from luodi.policy.service import compiled_from_text
+from luodi.scoring import frames
+from luodi.scoring import repository as scoring_repository
 from luodi.scoring.schemas import RunRead
 
 DEFAULT_THRESHOLDS: Final = (60.0, 90.0, 120.0, 150.0)
+"""60 / 90 / 120: the tiers of 新市民贷 (programs/zj-cixi/loan.yaml) and the health check's
+cases; 60 is also 公租房's points line (public-rental.yaml). 150: ASSUMPTION, one more band
+for the upper tail (no program of the city names it)."""
+MAX_THRESHOLDS: Final = 10
 DIMENSIONS: Final = {
     "town": ("镇街", "town"),
     "origin": ("来源省份", "origin province"),
     "age_band": ("年龄段", "age band"),
-    "sector": ("行业", "sector"),
-    "permit_years": ("居住证年限", "permit length"),
+    "sector": ("就业类型", "employment basis"),
+    "permit_years": ("居住证年限", "permit length (years)"),
 }
-"""The groupings of the distributions: column → (Chinese, English)."""
+"""The groupings of the distributions: column → (Chinese, English). "sector" is the basis
+of the employment in force (单位就业 / 个体经营 / 无就业登记): ASSUMPTION, the registry holds
+no industry code (docs/analytics-analysis.md)."""
+GROUP_LABELS: Final = {
+    "sector": {
+        "employee": "单位就业 employee",
+        "self_employed": "个体经营 self-employed",
+        "none": "无就业登记（含灵活就业）no registered job",
+    },
+    "permit_years": {
+        "<1": "不满1年 <1",
+        "1–2": "1–2年",
+        "3–4": "3–4年",
+        "5–9": "5–9年",
+        "10+": "10年以上 10+",
+    },
+}
+UNKNOWN_LABEL: Final = "未知 unknown"
+
+ADMISSION_CLASSES: Final = (
+    AdmissionClass(
+        "settlement",
+        "落户条件",
+        "settlement conditions",
+        120.0,
+        "ASSUMPTION: no source of the city gives a points line for 落户; configurable",
+    ),
+    AdmissionClass(
+        "school",
+        "积分入学",
+        "school places",
+        90.0,
+        "ASSUMPTION: programs/zj-cixi/school-entry.yaml ranks by points without a line; "
+        "configurable",
+    ),
+    AdmissionClass(
+        "housing",
+        "公租房",
+        "public rental housing",
+        60.0,
+        "programs/zj-cixi/public-rental.yaml, rule points_line (积分达到 60 分)",
+    ),
+)
+"""分类: the uses a city admits residents to by points, with the threshold of each."""
+DEFAULT_BATCHES: Final = 5
+"""Yearly batches counted (分批): the next five years, as the forecast's horizon."""
+HISTOGRAM_WIDTH: Final = 10.0
+"""Points per bar of the distribution: the thresholds (multiples of 30) fall on bar edges."""
 
 
 @dataclass(frozen=True)
@@ -37,21 +101,166 @@ class PointsAnalysis:
     """``start, residents``: bars of the totals, no gaps."""
     by_dimension: dict[str, pl.DataFrame]
     """DIMENSIONS key → ``group, label, residents, mean, median, p90, <one column per
-    threshold: residents at or above it>``."""
+    threshold: residents at or above it, named ``kernel.threshold_column``: at_least_60>``."""
     indicators: pl.DataFrame
     """Per indicator of the policy: ``indicator, label, residents_with_points, mean,
     total_points, share_of_points`` (and by town in ``indicators_by_town``)."""
     indicators_by_town: pl.DataFrame
+    """``town, town_name, indicator, label, residents_with_points, mean, total_points,
+    share_of_points``."""
     thresholds_over_runs: pl.DataFrame
     """``run_id, as_of, threshold, residents``: now and in the earlier runs of the policy."""
     movement: pl.DataFrame
-    """Against the previous run of the policy: ``threshold, crossed_up, crossed_down,
-    indicator, residents`` (who crossed which threshold, by the indicator whose points
-    changed most)."""
+    """Against the previous run of the policy: ``threshold, indicator, label, crossed_up,
+    crossed_down, residents`` (who crossed which threshold, by the indicator whose points
+    changed most; ``residents`` = up + down). Empty when there is no previous run."""
     layers: pl.DataFrame
-    """分层分类分批: ``layer, class, threshold, residents, batch, admitted`` — a layer per
-    threshold band, a class per use (settlement conditions, school, housing), the residents
-    a city could admit per yearly batch."""
+    """分层分类分批: ``class, class_label, threshold, layer, residents, batch, admitted`` — a
+    layer per threshold band, a class per use (settlement conditions, school, housing), the
+    residents a city could admit per yearly batch (``batch`` null: later, or no quota)."""
+    movement_summary: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """``threshold, residents_in_both, before, after, crossed_up, crossed_down``."""
+    previous_run_id: int | None = None
+    classes: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """``class, label_zh, label_en, threshold, source`` (ASSUMPTION where no source)."""
+    quota: int | None = None
+    batches: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """``class, class_label, batch, year, admitted, cumulative, lowest_total,
+    highest_total``."""
+    batch_one: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """Who the first batch takes (staff only, masked): ``rank, name, id_number, total,
+    town, town_name, classes``; empty without a quota."""
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """Every table by name, in the order the exports show them."""
+        summary = pl.DataFrame(
+            {
+                "measure": ["residents", *self.summary],
+                "value": [float(self.residents), *self.summary.values()],
+            }
+        )
+        named = {
+            "summary": summary,
+            "histogram": self.histogram,
+            **{f"by_{name}": frame for name, frame in self.by_dimension.items()},
+            "indicators": self.indicators,
+            "indicators_by_town": self.indicators_by_town,
+            "thresholds_over_runs": self.thresholds_over_runs,
+            "movement_summary": self.movement_summary,
+            "movement": self.movement,
+            "classes": self.classes,
+            "layers": self.layers,
+            "batches": self.batches,
+        }
+        if self.batch_one.height:
+            named["batch_one"] = self.batch_one
+        return named
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run.model_dump(mode="json"),
+            "thresholds": list(self.thresholds),
+            "residents": self.residents,
+            "summary": self.summary,
+            "previous_run_id": self.previous_run_id,
+            "quota": self.quota,
+            "tables": {
+                name: [_plain(row) for row in frame.iter_rows(named=True)]
+                for name, frame in self.tables().items()
+            },
+        }
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if hasattr(value, "isoformat") else value
+        for key, value in row.items()
+    }
+
+
+def parse_thresholds(
+    value: str | tuple[float, ...] | list[float], name: str = "thresholds"
+) -> tuple[float, ...]:
+    """Thresholds: positive numbers in ascending order, none repeated, at most
+    ``MAX_THRESHOLDS``; a text is a comma list ("60,90,120")."""
+    if isinstance(value, str):
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        numbers = []
+        for part in parts:
+            try:
+                numbers.append(float(part))
+            except ValueError:
+                raise Invalid.field(
+                    name, value, f"“{part}”不是数字", f"“{part}” is not a number"
+                ) from None
+    else:
+        numbers = [float(number) for number in value]
+    shown = ",".join(f"{number:g}" for number in numbers)
+    if not numbers:
+        raise Invalid.field(name, shown, "至少给出一个分数线", "give at least one threshold")
+    if any(not number > 0 or number != number or number == float("inf") for number in numbers):
+        raise Invalid.field(name, shown, "分数线须为正数", "thresholds must be positive")
+    if len(set(numbers)) != len(numbers):
+        raise Invalid.field(name, shown, "分数线不能重复", "thresholds must not repeat")
+    if numbers != sorted(numbers):
+        raise Invalid.field(name, shown, "分数线须从低到高排列", "thresholds must be ascending")
+    if len(numbers) > MAX_THRESHOLDS:
+        raise Invalid.field(
+            name,
+            shown,
+            f"分数线最多 {MAX_THRESHOLDS} 条",
+            f"at most {MAX_THRESHOLDS} thresholds",
+        )
+    return tuple(numbers)
+
+
+def admission_classes(overrides: Mapping[str, float] | None = None) -> list[AdmissionClass]:
+    """``ADMISSION_CLASSES`` with the thresholds of ``overrides`` (class id → points) in
+    place; an unknown class or a threshold not positive is refused."""
+    changed = dict(overrides or {})
+    known = {admission.id for admission in ADMISSION_CLASSES}
+    for name, value in changed.items():
+        if name not in known:
+            raise Invalid.field(
+                "class_thresholds",
+                name,
+                f"没有类别 {name}（可选 {', '.join(sorted(known))}）",
+                f"no class {name} (one of {', '.join(sorted(known))})",
+            )
+        if not value > 0 or value == float("inf"):
+            raise Invalid.field(
+                "class_thresholds", value, "分数线须为正数", "thresholds must be positive"
+            )
+    return [
+        AdmissionClass(
+            admission.id,
+            admission.label_zh,
+            admission.label_en,
+            float(changed[admission.id]),
+            "configured for this analysis",
+        )
+        if admission.id in changed
+        else admission
+        for admission in ADMISSION_CLASSES
+    ]
+
+
+def _check_quota(quota: int | None, batches: int) -> None:
+    if quota is not None and not 1 <= quota <= 10_000_000:
+        raise Invalid.field("quota", quota, "每年名额须为正整数", "the yearly quota must be ≥ 1")
+    if not 1 <= batches <= 50:
+        raise Invalid.field("batches", batches, "批次数须在 1–50 之间", "batches: 1 to 50")
+
+
+def _points_frame(session: Session, run_id: int) -> pl.DataFrame:
+    """``resident_id, total`` and one column per indicator of the run's stored frame (every
+    part checked against its digest; the inputs are not decoded)."""
+    stored = frames.from_parts(
+        scoring_repository.frame_parts(session, run_id),
+        f"scoring run {run_id}",
+        columns=[kernel.KEY, kernel.TOTAL, frames.POINTS],
+    )
+    return stored.unnest(frames.POINTS)
 
 
 def points_analysis(
@@ -59,5 +268,168 @@ def points_analysis(
     session: Session,
     run_id: int,
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS,
+    *,
+    quota: int | None = None,
+    batches: int = DEFAULT_BATCHES,
+    class_thresholds: Mapping[str, float] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> PointsAnalysis:
-    raise NotImplementedError
+    """The analysis of run ``run_id`` (docs/analytics-analysis.md): 404 for a run the actor
+    does not reach, 422 naming the parameter for bad thresholds, quota or classes."""
+    require(actor, *CONSOLE_AREAS["analysis"])
+    say = progress or (lambda _text: None)
+    thresholds = parse_thresholds(thresholds)
+    classes = admission_classes(class_thresholds)
+    _check_quota(quota, batches)
+    run = scoring_repository.run_by_id(session, actor, run_id)
+    if run is None:
+        raise NotFound(f"没有计分批次 {run_id}", f"no scoring run {run_id}")
+    policy = compiled_from_text(run.policy_text, f"scoring run {run.id}").policy
+    indicator_ids = policy.indicator_ids
+    labels = {item.id: f"{item.label.zh} {item.label.en}" for item in policy.indicators}
+
+    say(f"读取计分批次 {run.id} / reading scoring run {run.id}")
+    current = _points_frame(session, run.id)
+    say(f"读取登记库 / reading the registry ({current.height:,})")
+    people = repository.people(session, actor, run.as_of)
+    towns = repository.town_names(session, actor)
+    population = kernel.population(current, people, run.as_of)
+
+    say("汇总 / aggregating")
+    totals = population.get_column(kernel.TOTAL)
+    by_dimension = {
+        name: kernel.by_dimension(
+            population,
+            name,
+            thresholds,
+            (towns if name == "town" else GROUP_LABELS.get(name, {}))
+            | {kernel.UNKNOWN: UNKNOWN_LABEL},
+        )
+        for name in DIMENSIONS
+    }
+    by_town = kernel.indicators_by_town(population, indicator_ids, labels)
+    by_town = by_town.select(
+        "town",
+        pl.col("town")
+        .replace_strict(towns | {kernel.UNKNOWN: UNKNOWN_LABEL}, default=pl.col("town"))
+        .alias("town_name"),
+        pl.exclude("town"),
+    )
+
+    runs = repository.runs_of_policy(session, actor, run.policy_id, run.id)
+    dates = pl.DataFrame(
+        {"run_id": [item.id for item in runs], "as_of": [item.as_of for item in runs]},
+        schema={"run_id": pl.Int64, "as_of": pl.Date},
+    )
+    over_runs = (
+        repository.counts_at_thresholds(session, [item.id for item in runs], thresholds)
+        .join(dates, on="run_id")
+        .select("run_id", "as_of", "threshold", "residents")
+        .sort("run_id", "threshold")
+    )
+
+    earlier = [item for item in runs if item.id < run.id]
+    previous_id = earlier[-1].id if earlier else None
+    if previous_id is not None:
+        say(f"对比上一批次 {previous_id} / against run {previous_id}")
+        moved = kernel.movement(
+            current, _points_frame(session, previous_id), thresholds, indicator_ids
+        )
+        movement_summary, movement = moved.summary, moved.by_indicator
+    else:
+        movement_summary = kernel.movement(
+            current, current.head(0), thresholds, indicator_ids
+        ).summary
+        movement = kernel.movement(
+            current.head(0), current.head(0), thresholds, indicator_ids
+        ).by_indicator
+    movement = movement.select(
+        "threshold",
+        "indicator",
+        pl.col("indicator")
+        .replace_strict(
+            labels | {kernel.NOT_ATTRIBUTED: "未归因 not attributed"}, default=pl.col("indicator")
+        )
+        .alias("label"),
+        "crossed_up",
+        "crossed_down",
+        "residents",
+    )
+
+    say("分层分类分批 / layers and batches")
+    layered = kernel.layers(population, thresholds, classes, quota, batches, run.as_of.year)
+    class_labels = {item.id: f"{item.label_zh} {item.label_en}" for item in classes}
+
+    def with_class_label(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.select(
+            "class",
+            pl.col("class").replace_strict(class_labels, default=None).alias("class_label"),
+            pl.exclude("class"),
+        )
+
+    batch_one = layered.batch_one
+    if batch_one.height:
+        named = repository.masked_people(session, actor, batch_one.get_column(kernel.KEY).to_list())
+        batch_one = batch_one.join(named, on=kernel.KEY, how="left").select(
+            "rank",
+            pl.col("name").fill_null("***"),
+            pl.col("id_number").fill_null("***"),
+            kernel.TOTAL,
+            "town",
+            pl.col("town").replace_strict(towns, default=pl.col("town")).alias("town_name"),
+            "classes",
+        )
+    classes_frame = pl.DataFrame(
+        {
+            "class": [item.id for item in classes],
+            "label_zh": [item.label_zh for item in classes],
+            "label_en": [item.label_en for item in classes],
+            "threshold": [item.threshold for item in classes],
+            "source": [item.source for item in classes],
+        }
+    )
+    return PointsAnalysis(
+        run=RunRead.model_validate(run),
+        thresholds=thresholds,
+        residents=population.height,
+        summary=kernel.summary(totals),
+        histogram=kernel.histogram(totals, HISTOGRAM_WIDTH),
+        by_dimension=by_dimension,
+        indicators=kernel.indicators(population, indicator_ids, labels),
+        indicators_by_town=by_town,
+        thresholds_over_runs=over_runs,
+        movement=movement,
+        layers=with_class_label(layered.layers),
+        movement_summary=movement_summary,
+        previous_run_id=previous_id,
+        classes=classes_frame,
+        quota=quota,
+        batches=with_class_label(layered.batches),
+        batch_one=batch_one,
+    )
+
+
+def record_batch_export(
+    actor: Actor, session: Session, analysis: PointsAnalysis, channel: str
+) -> None:
+    """The audit entry of a batch list leaving the system (it names people, masked): who,
+    which run, how many, by which channel (``api:json``, ``cli:xlsx`` …). Nothing to record
+    when the analysis holds no list."""
+    if analysis.batch_one.height == 0:
+        return
+    audit.record(
+        session,
+        actor,
+        "analysis.batch_list",
+        "scoring_run",
+        analysis.run.id,
+        detail={
+            "channel": channel,
+            "quota": analysis.quota,
+            "residents": analysis.batch_one.height,
+            "thresholds": list(analysis.thresholds),
+            "classes": {
+                row["class"]: row["threshold"] for row in analysis.classes.iter_rows(named=True)
+            },
+        },
+    )

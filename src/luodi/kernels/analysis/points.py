@@ -10,6 +10,7 @@ scoring page print them), so the numbers agree with what staff already see.
 from __future__ import annotations
 
 import calendar
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -264,9 +265,7 @@ def indicators_by_town(
     whole = pl.col("sum").sum().over("town")
     return (
         long.with_columns(
-            pl.col("indicator")
-            .replace_strict(position, return_dtype=pl.Int64)
-            .alias("position")
+            pl.col("indicator").replace_strict(position, return_dtype=pl.Int64).alias("position")
         )
         .sort(pl.col("town") == UNKNOWN, "town", "position")
         .select(
@@ -295,9 +294,7 @@ def counts_at(totals: pl.DataFrame, thresholds: Sequence[float]) -> pl.DataFrame
         long.unpivot(index="run_id", variable_name="column", value_name="residents")
         .with_columns(
             pl.col("column")
-            .replace_strict(
-                {threshold_column(t): t for t in thresholds}, return_dtype=pl.Float64
-            )
+            .replace_strict({threshold_column(t): t for t in thresholds}, return_dtype=pl.Float64)
             .alias("threshold")
         )
         .select("run_id", "threshold", pl.col("residents").cast(pl.Int64))
@@ -381,7 +378,10 @@ def movement(
         )
     else:
         summary = summary.with_columns(
-            *[pl.lit(0, pl.Int64).alias(n) for n in ("before", "after", "crossed_up", "crossed_down")]
+            *[
+                pl.lit(0, pl.Int64).alias(n)
+                for n in ("before", "after", "crossed_up", "crossed_down")
+            ]
         )
     schema = {
         "threshold": pl.Float64,
@@ -392,14 +392,10 @@ def movement(
     }
     low, high = (min(thresholds), max(thresholds)) if thresholds else (0.0, -1.0)
     # Only residents whose totals straddle some threshold can have crossed one.
-    crossers = both.filter(
-        pl.min_horizontal(was, now) < high, pl.max_horizontal(was, now) >= low
-    )
+    crossers = both.filter(pl.min_horizontal(was, now) < high, pl.max_horizontal(was, now) >= low)
     if crossers.height == 0 or not order:
         return Movement(summary, pl.DataFrame(schema=schema))
-    changes = pl.concat_list(
-        [(pl.col(name) - pl.col(f"{name}\0before")).abs() for name in order]
-    )
+    changes = pl.concat_list([(pl.col(name) - pl.col(f"{name}\0before")).abs() for name in order])
     names = pl.Series(order, dtype=pl.String)
     attributed = crossers.select(
         was,
@@ -457,7 +453,7 @@ def layer_labels(thresholds: Sequence[float]) -> list[str]:
     if not thresholds:
         return ["all"]
     cuts = list(thresholds)
-    middle = [f"{low:g}–{high:g}" for low, high in zip(cuts, cuts[1:], strict=False)]
+    middle = [f"{low:g}–{high:g}" for low, high in itertools.pairwise(cuts)]
     return [f"<{cuts[0]:g}", *middle, f"≥{cuts[-1]:g}"]
 
 
@@ -503,10 +499,7 @@ def layers(
     labels = layer_labels(cuts)
     ranked = ranking(frame.select(KEY, TOTAL, "first_permit_date", "town")).with_columns(
         pl.col("rank").cast(pl.Int64),
-        pl.col(TOTAL)
-        .cut(cuts, labels=labels, left_closed=True)
-        .cast(pl.String)
-        .alias("layer")
+        pl.col(TOTAL).cut(cuts, labels=labels, left_closed=True).cast(pl.String).alias("layer")
         if cuts
         else pl.lit("all").alias("layer"),
     )
@@ -516,9 +509,7 @@ def layers(
     for admission in classes:
         qualifying = ranked.filter(pl.col(TOTAL) >= admission.threshold)
         batch = (
-            ((pl.col("rank") - 1) // quota + 1).cast(pl.Int64)
-            if quota
-            else pl.lit(None, pl.Int64)
+            ((pl.col("rank") - 1) // quota + 1).cast(pl.Int64) if quota else pl.lit(None, pl.Int64)
         )
         batched = qualifying.with_columns(
             pl.when(batch <= batches).then(batch).otherwise(None).alias("batch")
@@ -602,9 +593,7 @@ def layers(
         members = (
             pl.concat(in_batch_one)
             .with_columns(
-                pl.col("class")
-                .replace_strict(class_rank, return_dtype=pl.Int64)
-                .alias("position")
+                pl.col("class").replace_strict(class_rank, return_dtype=pl.Int64).alias("position")
             )
             .sort("position")
             .group_by(KEY, maintain_order=True)
