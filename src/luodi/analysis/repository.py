@@ -68,7 +68,7 @@ def people(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
 
 def town_names(session: Session, actor: Actor) -> dict[str, str]:
     towns = registry_repository.readable_towns(actor).subquery()
-    return dict(session.execute(select(towns.c.code, towns.c.name)))
+    return {row[0]: row[1] for row in session.execute(select(towns.c.code, towns.c.name))}
 
 
 def runs_of_policy(session: Session, actor: Actor, policy_id: str, up_to: int) -> list[ScoringRun]:
