@@ -115,7 +115,7 @@ def to_xlsx(analysis: PointsAnalysis) -> bytes:
         left = over_runs.width + 1
         _write_table(sheets["thresholds_over_runs"], wide, 0, left, bold)
         chart = book.add_chart({"type": "line"})
-        for offset, column in enumerate(wide.columns[2:], start=2):
+        for offset in range(2, wide.width):
             chart.add_series(
                 {
                     "name": [sheet_name, 0, left + offset],

@@ -499,7 +499,10 @@ def layers(
     labels = layer_labels(cuts)
     ranked = ranking(frame.select(KEY, TOTAL, "first_permit_date", "town")).with_columns(
         pl.col("rank").cast(pl.Int64),
-        pl.col(TOTAL).cut(cuts, labels=labels, left_closed=True).cast(pl.String).alias("layer")
+        # The band: how many thresholds the total reaches (0: below the lowest).
+        pl.sum_horizontal([(pl.col(TOTAL) >= cut).cast(pl.Int64) for cut in cuts])
+        .replace_strict(dict(enumerate(labels)), return_dtype=pl.String)
+        .alias("layer")
         if cuts
         else pl.lit("all").alias("layer"),
     )
