@@ -3,6 +3,7 @@ slow and obvious way in plain Python on a small frame."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from datetime import date
@@ -110,7 +111,7 @@ def test_the_histogram_has_no_gaps_and_holds_everyone(
     bars = kernel.histogram(points["total"], width)
     assert int(bars["residents"].sum()) == points.height
     starts = bars["start"].to_list()
-    assert all(math.isclose(b - a, width) for a, b in zip(starts, starts[1:], strict=False))
+    assert all(math.isclose(b - a, width) for a, b in itertools.pairwise(starts))
     if points.height:
         assert starts[0] <= float(points["total"].min()) < starts[0] + width  # type: ignore[arg-type]
         assert starts[-1] <= float(points["total"].max()) < starts[-1] + width  # type: ignore[arg-type]
