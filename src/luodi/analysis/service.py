@@ -321,28 +321,39 @@ def points_analysis(
         {"run_id": [item.id for item in runs], "as_of": [item.as_of for item in runs]},
         schema={"run_id": pl.Int64, "as_of": pl.Date},
     )
+    earlier = [item for item in runs if item.id < run.id]
+    previous_id = earlier[-1].id if earlier else None
+    in_memory = [("current", run.id, current)]
+    if previous_id is not None:
+        say(f"对比上一批次 {previous_id} / against run {previous_id}")
+        previous = _points_frame(session, previous_id)
+        in_memory.append(("previous", previous_id, previous))
+        moved = kernel.movement(current, previous, thresholds, indicator_ids)
+        movement_summary, movement = moved.summary, moved.by_indicator
+    else:
+        empty = current.head(0)
+        movement_summary = kernel.movement(current, empty, thresholds, indicator_ids).summary
+        movement = kernel.movement(empty, empty, thresholds, indicator_ids).by_indicator
+    # The runs whose totals are in memory are counted here; the older ones in SQL.
+    held = [run_id for _, run_id, _ in in_memory]
+    counts = pl.concat(
+        [
+            kernel.counts_at(
+                frame.select(pl.lit(run_id, pl.Int64).alias("run_id"), kernel.TOTAL), thresholds
+            )
+            for _, run_id, frame in in_memory
+        ]
+        + [
+            repository.counts_at_thresholds(
+                session, [item.id for item in runs if item.id not in held], thresholds
+            )
+        ]
+    )
     over_runs = (
-        repository.counts_at_thresholds(session, [item.id for item in runs], thresholds)
-        .join(dates, on="run_id")
+        counts.join(dates, on="run_id")
         .select("run_id", "as_of", "threshold", "residents")
         .sort("run_id", "threshold")
     )
-
-    earlier = [item for item in runs if item.id < run.id]
-    previous_id = earlier[-1].id if earlier else None
-    if previous_id is not None:
-        say(f"对比上一批次 {previous_id} / against run {previous_id}")
-        moved = kernel.movement(
-            current, _points_frame(session, previous_id), thresholds, indicator_ids
-        )
-        movement_summary, movement = moved.summary, moved.by_indicator
-    else:
-        movement_summary = kernel.movement(
-            current, current.head(0), thresholds, indicator_ids
-        ).summary
-        movement = kernel.movement(
-            current.head(0), current.head(0), thresholds, indicator_ids
-        ).by_indicator
     movement = movement.select(
         "threshold",
         "indicator",

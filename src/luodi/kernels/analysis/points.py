@@ -70,42 +70,50 @@ def threshold_column(threshold: float) -> str:
 
 def completed_years(start: pl.Expr, as_of: date) -> pl.Expr:
     """Completed years from ``start`` to ``as_of``, as ``years_between`` of the policy
-    expressions counts them (29 February's anniversary is 28 February in a common year)."""
-    day = start.dt.day()
-    month = start.dt.month()
+    expressions counts them (29 February's anniversary is 28 February in a common year):
+    the dates as integers YYYYMMDD, whose difference's ten-thousands are the years."""
+    month_day = start.dt.month().cast(pl.Int32) * 100 + start.dt.day().cast(pl.Int32)
     if not calendar.isleap(as_of.year):
-        day = pl.when((month == 2) & (day == 29)).then(28).otherwise(day)
-    anniversary = month.cast(pl.Int32) * 100 + day.cast(pl.Int32)
-    today = as_of.month * 100 + as_of.day
-    return (
-        pl.lit(as_of.year, pl.Int32)
-        - start.dt.year().cast(pl.Int32)
-        - (pl.lit(today, pl.Int32) < anniversary).cast(pl.Int32)
-    )
+        month_day = pl.when(month_day == 229).then(228).otherwise(month_day)
+    started = start.dt.year().cast(pl.Int32) * 10_000 + month_day
+    today = as_of.year * 10_000 + as_of.month * 100 + as_of.day
+    return (pl.lit(today, pl.Int32) - started) // 10_000
 
 
 def _band(years: pl.Expr, bands: Sequence[tuple[int, int | None, str]]) -> pl.Expr:
-    chosen: pl.Expr = pl.lit(UNKNOWN)
-    for low, high, label in reversed(bands):
-        inside = years >= low if high is None else years.is_between(low, high)
-        chosen = pl.when(inside).then(pl.lit(label)).otherwise(chosen)
-    return chosen
+    """The label of the band ``years`` falls in (bands contiguous, lowest first); below the
+    first band or null: ``UNKNOWN``. An index by comparisons, then one lookup: a chain of
+    ``when`` over strings cost half a second a million."""
+    index = pl.sum_horizontal([(years >= low).cast(pl.Int8) for low, _, _ in bands])
+    labels = {position + 1: label for position, (_, _, label) in enumerate(bands)}
+    return (
+        pl.when(years.is_not_null())
+        .then(index)
+        .otherwise(None)
+        .replace_strict(labels, default=pl.lit(UNKNOWN), return_dtype=pl.String)
+    )
 
 
 def population(points: pl.DataFrame, people: pl.DataFrame, as_of: date) -> pl.DataFrame:
     """The run's points with each resident's groups: ``town``, ``origin``, ``age_band``,
     ``sector``, ``permit_years`` (a resident absent from ``people``: ``UNKNOWN`` in each)
     and ``first_permit_date`` (the ranking's tie-break)."""
-    joined = points.join(people, on=KEY, how="left")
-    known = pl.col(KEY).is_in(people.get_column(KEY).implode())
+    # The years first, as columns: an expression repeated inside the band's comparisons is
+    # computed once per comparison.
+    joined = points.join(
+        people.with_columns(pl.lit(True).alias("\0known")), on=KEY, how="left"
+    ).with_columns(
+        completed_years(pl.col("birth_date"), as_of).alias("\0age"),
+        completed_years(pl.col("first_permit_date"), as_of).alias("\0permit"),
+    )
     return joined.with_columns(
         pl.col("town_code").fill_null(UNKNOWN).alias("town"),
         pl.when(pl.col("origin_province").str.len_chars() > 0)
         .then(pl.col("origin_province"))
         .otherwise(pl.lit(UNKNOWN))
         .alias("origin"),
-        _band(completed_years(pl.col("birth_date"), as_of), AGE_BANDS).alias("age_band"),
-        pl.when(known)
+        _band(pl.col("\0age"), AGE_BANDS).alias("age_band"),
+        pl.when(pl.col("\0known"))
         .then(
             pl.col("employment_basis").replace_strict(
                 SECTORS, default=NO_SECTOR, return_dtype=pl.String
@@ -113,10 +121,16 @@ def population(points: pl.DataFrame, people: pl.DataFrame, as_of: date) -> pl.Da
         )
         .otherwise(pl.lit(UNKNOWN))
         .alias("sector"),
-        _band(completed_years(pl.col("first_permit_date"), as_of), PERMIT_BANDS).alias(
-            "permit_years"
-        ),
-    ).drop("town_code", "origin_province", "birth_date", "employment_basis")
+        _band(pl.col("\0permit"), PERMIT_BANDS).alias("permit_years"),
+    ).drop(
+        "town_code",
+        "origin_province",
+        "birth_date",
+        "employment_basis",
+        "\0known",
+        "\0age",
+        "\0permit",
+    )
 
 
 GROUP_ORDER: Final = {
@@ -390,25 +404,32 @@ def movement(
         "crossed_down": pl.Int64,
         "residents": pl.Int64,
     }
-    low, high = (min(thresholds), max(thresholds)) if thresholds else (0.0, -1.0)
-    # Only residents whose totals straddle some threshold can have crossed one.
-    crossers = both.filter(pl.min_horizontal(was, now) < high, pl.max_horizontal(was, now) >= low)
+
+    # A resident crossed some threshold when the number of thresholds their total reaches
+    # changed: only those rows are attributed (a few percent of a run).
+    def band(total: pl.Expr) -> pl.Expr:
+        return pl.sum_horizontal([(total >= t).cast(pl.Int16) for t in thresholds])
+
+    crossers = both.filter(band(was) != band(now)) if thresholds else both.head(0)
     if crossers.height == 0 or not order:
         return Movement(summary, pl.DataFrame(schema=schema))
-    changes = pl.concat_list([(pl.col(name) - pl.col(f"{name}\0before")).abs() for name in order])
-    names = pl.Series(order, dtype=pl.String)
+    # The first indicator (in ``order``) whose change is the largest: comparisons against
+    # the row's maximum, column by column (a list column per row cost seconds a million).
+    changes = [(pl.col(name) - pl.col(f"{name}\0before")).abs() for name in order]
+    crossers = crossers.with_columns(pl.max_horizontal(changes).alias("\0largest"))
+    largest = pl.col("\0largest")
+    position: pl.Expr = pl.lit(None, pl.Int64)
+    for index in reversed(range(len(order))):
+        position = pl.when(changes[index] == largest).then(index).otherwise(position)
     attributed = crossers.select(
         was,
         now,
-        pl.when(changes.list.max() > 0)
-        .then(changes.list.arg_max())
+        pl.when(largest > 0)
+        .then(position)
         .otherwise(None)
-        .alias("position"),
-    ).with_columns(
-        pl.col("position")
-        .replace_strict(dict(enumerate(names.to_list())), default=NOT_ATTRIBUTED)
+        .replace_strict(dict(enumerate(order)), default=NOT_ATTRIBUTED, return_dtype=pl.String)
         .fill_null(NOT_ATTRIBUTED)
-        .alias("indicator")
+        .alias("indicator"),
     )
     crossed = pl.concat(
         [
@@ -492,25 +513,33 @@ def layers(
 ) -> Layers:
     """分层分类分批: ``frame`` is ``population`` (or any frame with ``resident_id, total,
     first_permit_date, town``). Each class admits its qualifying residents ``quota`` a year
-    in ``ranking`` order, for ``batches`` years from ``first_year``. Those with a total at
-    or above a class's threshold are a prefix of the one ranking, so a resident's rank in a
-    class is their rank in it."""
+    in ``ranking`` order, for ``batches`` years from ``first_year``.
+
+    Those with a total at or above a class's threshold are a prefix of the one ranking, so a
+    resident's rank in a class is their rank in the city; and which batch a rank falls in,
+    its layer and the batch's lowest and highest totals depend on the totals alone, not on
+    how ties are broken. So the counts come from the totals sorted (one Float64 column), and
+    the tie-break ranks only the residents who may be in the first batch."""
     cuts = sorted(thresholds)
     labels = layer_labels(cuts)
-    ranked = ranking(frame.select(KEY, TOTAL, "first_permit_date", "town")).with_columns(
-        pl.col("rank").cast(pl.Int64),
-        # The band: how many thresholds the total reaches (0: below the lowest).
+    band = (
         pl.sum_horizontal([(pl.col(TOTAL) >= cut).cast(pl.Int64) for cut in cuts])
-        .replace_strict(dict(enumerate(labels)), return_dtype=pl.String)
-        .alias("layer")
         if cuts
-        else pl.lit("all").alias("layer"),
+        else pl.lit(0, pl.Int64)
+    )
+    ordered = (
+        frame.select(pl.col(TOTAL).sort(descending=True))
+        .with_row_index("rank", offset=1)
+        .with_columns(
+            pl.col("rank").cast(pl.Int64),
+            # The band: how many thresholds the total reaches (0: below the lowest).
+            band.replace_strict(dict(enumerate(labels)), return_dtype=pl.String).alias("layer"),
+        )
     )
     position = {label: index for index, label in enumerate(labels)}
     layer_parts, batch_parts = [], []
-    in_batch_one: list[pl.DataFrame] = []
     for admission in classes:
-        qualifying = ranked.filter(pl.col(TOTAL) >= admission.threshold)
+        qualifying = ordered.filter(pl.col(TOTAL) >= admission.threshold)
         batch = (
             ((pl.col("rank") - 1) // quota + 1).cast(pl.Int64) if quota else pl.lit(None, pl.Int64)
         )
@@ -541,12 +570,6 @@ def layers(
                 pl.col("admitted").cum_sum().alias("cumulative"),
             )
         )
-        if quota:
-            in_batch_one.append(
-                batched.filter(pl.col("batch") == 1).select(
-                    KEY, pl.lit(admission.id).alias("class")
-                )
-            )
     class_rank = {admission.id: index for index, admission in enumerate(classes)}
     layer_schema = {
         "class": pl.String,
@@ -585,30 +608,42 @@ def layers(
         if batch_parts
         else pl.DataFrame(schema=batch_schema)
     )
-    one_schema = {
+    return Layers(layer_frame, batch_frame, _batch_one(frame, ordered, classes, quota))
+
+
+def _batch_one(
+    frame: pl.DataFrame,
+    ordered: pl.DataFrame,
+    classes: Sequence[AdmissionClass],
+    quota: int | None,
+) -> pl.DataFrame:
+    """Who the first batch of each class takes: the ``quota`` first of the ranking, of
+    whom each class takes those at or above its threshold. Only the residents whose total
+    reaches the quota-th highest are ranked with the tie-break."""
+    schema = {
         "rank": pl.Int64,
         KEY: pl.Int64,
         TOTAL: pl.Float64,
         "town": pl.String,
         "classes": pl.String,
     }
-    if in_batch_one:
-        members = (
-            pl.concat(in_batch_one)
-            .with_columns(
-                pl.col("class").replace_strict(class_rank, return_dtype=pl.Int64).alias("position")
-            )
-            .sort("position")
-            .group_by(KEY, maintain_order=True)
-            .agg(pl.col("class").str.join(","))
-            .rename({"class": "classes"})
-        )
-        one = (
-            ranked.join(members, on=KEY, how="inner")
-            .sort("rank")
-            .select(list(one_schema))
-            .cast(one_schema)  # type: ignore[arg-type]
-        )
-    else:
-        one = pl.DataFrame(schema=one_schema)
-    return Layers(layer_frame, batch_frame, one)
+    if not quota or not classes or ordered.height == 0:
+        return pl.DataFrame(schema=schema)
+    lowest_class = min(admission.threshold for admission in classes)
+    line = max(float(ordered[TOTAL][min(quota, ordered.height) - 1]), lowest_class)
+    top = (
+        ranking(frame.filter(pl.col(TOTAL) >= line).select(KEY, TOTAL, "first_permit_date", "town"))
+        .head(quota)
+        .with_columns(pl.col("rank").cast(pl.Int64))
+    )
+    taken = pl.concat_str(
+        [
+            pl.when(pl.col(TOTAL) >= admission.threshold).then(pl.lit(admission.id))
+            for admission in classes
+        ],
+        separator=",",
+        ignore_nulls=True,
+    )
+    return top.select("rank", KEY, TOTAL, "town", taken.alias("classes")).cast(
+        schema  # type: ignore[arg-type]
+    )
