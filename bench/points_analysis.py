@@ -197,8 +197,7 @@ def steps(engine: Engine, run: int) -> dict[str, float]:
     names = ["checks", "run's frame", "registry", "aggregates", "previous run", "layers"]
     marks = [start, *(moment for _, moment in moments), end]
     return {
-        name: marks[index + 1] - marks[index]
-        for index, name in enumerate(names[: len(marks) - 1])
+        name: marks[index + 1] - marks[index] for index, name in enumerate(names[: len(marks) - 1])
     }
 
 
@@ -217,7 +216,8 @@ def measure(label: str, url: str, count: int, folder: Path) -> list[list[str]]:
         )
         rows.append(
             [
-                f"`luodi analysis points` → {kind.upper()}" + (f" (quota {QUOTA:,})" if extra else ""),
+                f"`luodi analysis points` → {kind.upper()}"
+                + (f" (quota {QUOTA:,})" if extra else ""),
                 label,
                 f"{count:,}",
                 f"{wall:.2f}",
