@@ -151,6 +151,41 @@ def to_xlsx(analysis: PointsAnalysis) -> bytes:
 
 
 # ----------------------------------------------------------------------------------- PDF
+PDF_HEADERS: Final = {
+    "label": "名称",
+    "residents": "人数",
+    "mean": "平均",
+    "median": "中位数",
+    "p90": "P90",
+    "indicator": "指标",
+    "residents_with_points": "得分人数",
+    "total_points": "分值合计",
+    "share_of_points": "占比 %",
+    "threshold": "分数线",
+    "residents_in_both": "两批均在",
+    "before": "上批达线",
+    "after": "本批达线",
+    "crossed_up": "向上跨线",
+    "crossed_down": "向下跨线",
+    "class": "类别",
+    "label_zh": "名称",
+    "label_en": "name",
+    "batch": "批次",
+    "year": "年份",
+    "admitted": "接纳",
+    "cumulative": "累计",
+    "lowest_total": "最低分",
+    "highest_total": "最高分",
+}
+"""The PDF's column headers in Chinese (the XLSX keeps the API's column names)."""
+
+
+def _header(name: str) -> str:
+    if name.startswith("at_least_"):
+        return "≥" + name.removeprefix("at_least_")
+    return PDF_HEADERS.get(name, name)
+
+
 MARGIN = 12.0
 PAGE_WIDTH = 210.0 - 2 * MARGIN
 ROW = 5.0
@@ -206,7 +241,7 @@ def _table(pdf: FPDF, title: str, frame: pl.DataFrame, limit: int = 40) -> None:
     def header() -> None:
         pdf.set_fill_color(230, 236, 245)
         for name in frame.columns:
-            pdf.cell(width, ROW, name[:22], border=1, fill=True)
+            pdf.cell(width, ROW, _header(name)[:22], border=1, fill=True)
         pdf.ln(ROW)
 
     header()

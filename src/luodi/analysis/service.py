@@ -260,7 +260,9 @@ def _points_frame(session: Session, run_id: int) -> pl.DataFrame:
         f"scoring run {run_id}",
         columns=[kernel.KEY, kernel.TOTAL, frames.POINTS],
     )
-    return stored.unnest(frames.POINTS)
+    # Stored sorted by resident: sorting again is cheap and flags it, so that the joins
+    # with the registry and the previous run merge (docs/analytics-analysis.md).
+    return stored.unnest(frames.POINTS).sort(kernel.KEY)
 
 
 def points_analysis(
