@@ -783,3 +783,72 @@ def application_results(
         )
     }
     return [(run, results[run.id]) for run in runs if run.id in results]
+
+
+# --- what-if (a dry run) ------------------------------------------------------------------
+
+WHATIF_STATUSES = (ApplicationStatus.SUBMITTED, *RANKABLE)
+"""Applications a what-if decides: the rankable ones and those still waiting to be verified
+(the next cycle is often still taking applications; a what-if assumes they pass)."""
+
+
+def next_school_cycle(actor: Actor, session: Session, policy_id: str) -> ProgramCycle | None:
+    """The school-admission cycle a what-if of ``policy_id`` looks at: of the cycles ranking
+    by that policy's points and not yet final, the one opened last that has applications."""
+    candidates = [
+        cycle
+        for cycle in session.scalars(
+            programs_repository.readable_cycles(actor)
+            .where(ProgramCycle.status != CycleStatus.FINAL)
+            .order_by(ProgramCycle.opens.desc(), ProgramCycle.id.desc())
+        )
+        if (spec := cycle_spec(cycle)).kind is ProgramKind.SCHOOL_ADMISSION
+        and spec.policy == policy_id
+    ]
+    for cycle in candidates:
+        if not repository.cycle_applications(session, cycle.id, WHATIF_STATUSES).is_empty():
+            return cycle
+    return None
+
+
+def whatif_seed(actor: Actor, session: Session, cycle: ProgramCycle) -> str:
+    """The seed the cycle's last run drew with, or one named after the cycle: both sides of a
+    what-if draw the same lottery numbers."""
+    try:
+        return latest_run(actor, session, cycle.id).seed
+    except NotFound:
+        return f"whatif-{cycle.id}"
+
+
+def dry_run(
+    actor: Actor,
+    session: Session,
+    cycle: ProgramCycle,
+    scores: scoring_service.StoredScores,
+    seed: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The cycle decided as ``allocate`` decides it, with ``scores`` in place of a stored
+    scoring run's, storing nothing (no run, no status): (one row per decided application with
+    ``town_code``, the family's town; the cycle's targets)."""
+    spec = cycle_spec(cycle)
+    applications = repository.cycle_applications(session, cycle.id, WHATIF_STATUSES)
+    persons, scores = applicant_frame(
+        actor, session, cycle, spec, None, applications=applications, scores=scores
+    )
+    target_frame = targets.target_frame(session, cycle.id)
+    if persons.height == 0:
+        return pl.DataFrame(), target_frame
+    types = input_types(scores)
+    rules.check_rules(spec, types, scores.run.policy_id)
+    applicants = decide_rules(spec, types, persons, cycle.as_of)[1].sort(rules.ORDER)
+    outcome = decide(
+        decision_rules(spec),
+        _with_refusals(spec, applicants),
+        target_frame,
+        seed,
+        towns.program_distances(spec),
+    )
+    home = persons.unique("application_id").select(
+        "application_id", pl.col("home_town").alias("town_code")
+    )
+    return outcome.join(home, on="application_id", how="left"), target_frame

@@ -1,0 +1,421 @@
+"""Policy what-if on the registry: a draft policy against the published one in force on a
+date, on everyone holding a valid permit then, and on the next school cycle's applications.
+
+The registry is read once (the union of both policies' inputs), both policies score the same
+frame, and the school cycle is decided twice with the same seed by the allocation's own code
+(``allocation.service.dry_run``: nothing stored). The result is aggregates only (counts by
+band, town, origin, threshold and school): it is kept with its job and turned into a
+workbook on demand (``policy.whatif_book``). The caller commits (the audit entry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+from luodi.allocation import service as allocation
+from luodi.audit import service as audit
+from luodi.auth.actor import Actor, Role
+from luodi.auth.permissions import require
+from luodi.errors import Invalid, NotFound
+from luodi.kernels.policy import KEY, TOTAL, CompiledPolicy, InputError, prepare_inputs
+from luodi.kernels.policy.document import InputSpec
+from luodi.kernels.policy.expressions import Kind, ValueType
+from luodi.kernels.policy.whatif import (
+    BAND_LABELS,
+    BANDS,
+    DEFAULT_THRESHOLDS,
+    HISTOGRAM_WIDTH,
+    NEW,
+    OLD,
+    PopulationShift,
+    SchoolShift,
+    population_shift,
+    school_shift,
+)
+from luodi.policy.service import compile_text, find_policy, input_invalid
+from luodi.registry import service as registry_service
+from luodi.scoring import service as scoring_service
+from luodi.scoring.inputs import available_inputs, build_inputs
+from luodi.scoring.schemas import RunRead
+
+WHATIF_ROLES = (Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR)
+"""Who may run a what-if: the console's analysis roles. It reads every valid permit holder's
+data through a policy, but what it keeps and shows is counts (docs/analytics-whatif.md)."""
+
+PHASES = (
+    ("读取登记库", "reading the registry"),
+    ("计分 旧", "scoring, published"),
+    ("计分 新", "scoring, draft"),
+    ("分配 旧", "allocating, published"),
+    ("分配 新", "allocating, draft"),
+    ("汇总", "summarising"),
+)
+MAX_THRESHOLDS = 12
+GROUPING = ("town_code", "origin_province")
+"""Registry inputs read for the tables whether or not either policy scores with them."""
+
+Progress = Callable[[str, int, int], None]
+
+
+def points(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value - round(value)) < 1e-9 else f"{value:,.2f}".rstrip("0")
+
+
+def signed(value: float) -> str:
+    return ("+" if value > 0 else "") + points(value)
+
+
+def check_thresholds(values: Sequence[float] | None) -> list[float]:
+    chosen = sorted(set(values)) if values else list(DEFAULT_THRESHOLDS)
+    if len(chosen) > MAX_THRESHOLDS or any(not 0 <= value <= 10_000 for value in chosen):
+        raise Invalid.field(
+            "thresholds",
+            ",".join(points(value) for value in chosen),
+            f"最多 {MAX_THRESHOLDS} 条分数线，每条 0–10000 分",
+            f"at most {MAX_THRESHOLDS} thresholds, each 0–10000 points",
+        )
+    return chosen
+
+
+def compile_draft(text: str, name: str) -> CompiledPolicy:
+    """The draft, or 422 whose problems name their line and column."""
+    if not text.strip():
+        raise Invalid.field("draft", "", "草稿为空", "the draft is empty")
+    return compile_text(text, name)
+
+
+def baseline_of(draft: CompiledPolicy, as_of: date) -> CompiledPolicy:
+    """The published version with the draft's id in force on ``as_of``."""
+    try:
+        return find_policy(draft.policy.id, as_of)
+    except NotFound as error:
+        raise Invalid.field(
+            "as_of",
+            as_of.isoformat(),
+            f"没有可比较的已发布策略：{error.message_zh}",
+            f"nothing published to compare with: {error.message_en}",
+        ) from None
+
+
+def _union_policy(baseline: CompiledPolicy, draft: CompiledPolicy) -> Any:
+    """A policy whose inputs are both policies' and the grouping columns: what
+    ``build_inputs`` reads, once. A name both declare is read once (its type is each
+    policy's own when it is prepared)."""
+    inputs: dict[str, InputSpec] = {**baseline.policy.inputs, **draft.policy.inputs}
+    for name in GROUPING:
+        inputs.setdefault(name, InputSpec(name, ValueType(Kind.STRING), None, True))
+    return replace(baseline.policy, inputs=inputs)
+
+
+def _check_available(draft: CompiledPolicy) -> None:
+    available = available_inputs()
+    missing = [
+        name
+        for name, spec in draft.policy.inputs.items()
+        if spec.required and name not in available
+    ]
+    if missing:
+        raise Invalid.field(
+            "draft",
+            ", ".join(missing),
+            f"草稿需要登记库无法提供的必填输入：{'、'.join(missing)}（请给出默认值，或改用已有输入："
+            f"{', '.join(sorted(available))}）",
+            f"the draft needs required inputs the registry cannot provide: {', '.join(missing)} "
+            f"(give them a default, or use one of: {', '.join(sorted(available))})",
+        )
+
+
+def _scores(compiled: CompiledPolicy, frame: pl.DataFrame, as_of: date, which: str) -> Any:
+    try:
+        typed = prepare_inputs(frame, compiled.policy)
+    except InputError as error:
+        raise input_invalid(error, f"登记库 registry ({which})") from None
+    return typed, compiled.score(typed, as_of).select(KEY, TOTAL)
+
+
+def _fake_run(compiled: CompiledPolicy, as_of: date, residents: int, mean: float) -> RunRead:
+    """A scoring run that was never stored: what the allocation's applicant frame is told
+    the points come from (id 0: nothing to read back)."""
+    policy = compiled.policy
+    return RunRead(
+        id=0,
+        policy_id=policy.id,
+        policy_version=policy.version,
+        policy_digest=policy.digest,
+        as_of=as_of,
+        created_at=datetime.now(UTC),
+        created_by="whatif",
+        residents_scored=residents,
+        residents_skipped=0,
+        mean_total=mean,
+        defaulted_inputs="",
+        frame_digest="",
+    )
+
+
+def _decided(
+    actor: Actor,
+    session: Session,
+    cycle: Any,
+    compiled: CompiledPolicy,
+    typed: pl.DataFrame,
+    totals: pl.DataFrame,
+    as_of: date,
+    seed: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame = totals.rename({TOTAL: "points"}).join(typed, on=KEY, how="left")
+    mean = float(totals[TOTAL].mean() or 0.0)  # type: ignore[arg-type]
+    scores = scoring_service.StoredScores(
+        _fake_run(compiled, as_of, totals.height, mean), compiled, frame
+    )
+    return allocation.dry_run(actor, session, cycle, scores, seed)
+
+
+def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    return frame.to_dicts()
+
+
+def _school_part(
+    shift: SchoolShift, cycle: Any, seed: str, towns: dict[str, str]
+) -> dict[str, Any]:
+    schools = shift.schools
+    old_cut = schools["cutoff_old"].drop_nulls()
+    new_cut = schools["cutoff_new"].drop_nulls()
+    return {
+        "cycle_id": cycle.id,
+        "cycle_name": cycle.name,
+        "cycle_as_of": cycle.as_of.isoformat(),
+        "seed": seed,
+        "applications": shift.applications,
+        "placed_old": shift.placed_old,
+        "placed_new": shift.placed_new,
+        "gained": shift.gained,
+        "lost": shift.lost,
+        "moved": shift.moved,
+        "cutoff_old": float(old_cut.median()) if old_cut.len() else None,  # type: ignore[arg-type]
+        "cutoff_new": float(new_cut.median()) if new_cut.len() else None,  # type: ignore[arg-type]
+        "by_town": [
+            {**row, "town_name": towns.get(row["town_code"] or "", row["town_code"] or "")}
+            for row in _rows(shift.by_town)
+        ],
+        "schools": _rows(schools.sort("target_id")),
+    }
+
+
+def summary_lines(result: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The one-screen summary in words (zh, en), with numbers."""
+    zh: list[str] = []
+    en: list[str] = []
+    base, draft = result["baseline"], result["draft"]
+    residents = result["residents"]
+    zh.append(
+        f"计分日 {result['as_of']}，{residents:,} 名持有效居住证的居民："
+        f"{base['id']} {base['version']}（现行）→ 草稿 {draft['name']}"
+    )
+    en.append(
+        f"{residents:,} residents with a valid permit on {result['as_of']}: "
+        f"{base['id']} {base['version']} (published) → draft {draft['name']}"
+    )
+    mean_old, mean_new = result["mean_old"], result["mean_new"]
+    zh.append(
+        f"平均分 {points(mean_old)} → {points(mean_new)}（{signed(mean_new - mean_old)}），"
+        f"中位数 {points(result['median_old'])} → {points(result['median_new'])}"
+    )
+    en.append(
+        f"mean {points(mean_old)} → {points(mean_new)} ({signed(mean_new - mean_old)}), "
+        f"median {points(result['median_old'])} → {points(result['median_new'])}"
+    )
+    bands = result["bands"]
+    gained = bands["gain_less"] + bands["gain_more"]
+    lost = bands["lose_less"] + bands["lose_more"]
+    zh.append(
+        f"上升 {gained:,} 人（其中超过 10 分 {bands['gain_more']:,} 人），"
+        f"下降 {lost:,} 人（其中超过 10 分 {bands['lose_more']:,} 人），不变 {bands['same']:,} 人"
+    )
+    en.append(
+        f"{gained:,} gain ({bands['gain_more']:,} by more than 10), {lost:,} lose "
+        f"({bands['lose_more']:,} by more than 10), {bands['same']:,} unchanged"
+    )
+    for row in result["crossings"]:
+        if not row["up"] and not row["down"]:
+            continue
+        line = points(row["threshold"])
+        zh.append(
+            f"{row['up']:,} 人跨过 {line} 分、{row['down']:,} 人跌落（达线 {row['old']:,} → {row['new']:,} 人）"
+        )
+        en.append(
+            f"{row['up']:,} cross {line} upwards and {row['down']:,} fall below "
+            f"({row['old']:,} → {row['new']:,} at or above)"
+        )
+    school = result["school"]
+    if school is None:
+        note = result["school_note"]
+        zh.append(note["zh"])
+        en.append(note["en"])
+    else:
+        old_cut, new_cut = school["cutoff_old"], school["cutoff_new"]
+        if old_cut is not None and new_cut is not None:
+            verb_zh, verb_en = (
+                ("提高", "raises")
+                if new_cut > old_cut
+                else ("降低", "lowers")
+                if new_cut < old_cut
+                else ("不改变", "keeps")
+            )
+            zh.append(
+                f"{verb_zh}入学分数线（各校最低录取分的中位数）：{points(old_cut)} → {points(new_cut)}"
+            )
+            en.append(
+                f"{verb_en} the school cut-off (median of the schools' lowest admitted points): "
+                f"{points(old_cut)} → {points(new_cut)}"
+            )
+        zh.append(
+            f"入学周期「{school['cycle_name']}」{school['applications']:,} 份申请："
+            f"{school['gained']:,} 名儿童将获得学位，{school['lost']:,} 名将失去学位，"
+            f"{school['moved']:,} 名换校"
+        )
+        en.append(
+            f"school cycle “{school['cycle_name']}”, {school['applications']:,} applications: "
+            f"{school['gained']:,} children would gain a place, {school['lost']:,} would lose "
+            f"one, {school['moved']:,} would change school"
+        )
+    return zh, en
+
+
+def run_whatif(
+    actor: Actor,
+    session: Session,
+    draft_text: str,
+    draft_name: str,
+    as_of: date,
+    thresholds: Sequence[float] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The what-if of a draft (YAML text) against the published policy in force on ``as_of``:
+    the result as JSON (``summary`` in both languages, then the tables)."""
+    require(actor, *WHATIF_ROLES)
+    say = progress or (lambda _phase, _done, _total: None)
+    steps = len(PHASES)
+
+    def phase(index: int) -> None:
+        zh, en = PHASES[index]
+        say(f"{zh} / {en}", index, steps)
+
+    chosen = check_thresholds(thresholds)
+    draft = compile_draft(draft_text, draft_name)
+    baseline = baseline_of(draft, as_of)
+    _check_available(draft)
+
+    phase(0)
+    population = build_inputs(actor, session, _union_policy(baseline, draft), as_of, 0)
+    frame = population.frame
+    if frame.height == 0:
+        raise Invalid(
+            f"{as_of} 没有持有效居住证的居民可计分", f"nobody holds a valid permit on {as_of}"
+        )
+    towns = {town.code: town.name for town in registry_service.resident_towns(actor, session)}
+
+    phase(1)
+    typed_old, old = _scores(baseline, frame, as_of, "现行 published")
+    phase(2)
+    typed_new, new = _scores(draft, frame, as_of, "草稿 draft")
+    joined = (
+        old.rename({TOTAL: OLD})
+        .join(new.rename({TOTAL: NEW}), on=KEY)
+        .join(frame.select(KEY, *GROUPING), on=KEY)
+    )
+    shift: PopulationShift = population_shift(joined, chosen)
+
+    cycle = allocation.next_school_cycle(actor, session, draft.policy.id)
+    school: dict[str, Any] | None = None
+    note: dict[str, str] | None = None
+    if cycle is None:
+        note = {
+            "zh": f"没有正在进行或即将进行、已有申请的入学周期（按 {draft.policy.id} 积分）：未估算入学影响",
+            "en": f"no school cycle ranking by {draft.policy.id} has applications: "
+            "the effect on school places was not estimated",
+        }
+    else:
+        seed = allocation.whatif_seed(actor, session, cycle)
+        phase(3)
+        decided_old, targets = _decided(
+            actor, session, cycle, baseline, typed_old, old, as_of, seed
+        )
+        phase(4)
+        decided_new, _targets = _decided(
+            actor, session, cycle, draft, typed_new, new, as_of, seed
+        )
+        if decided_old.is_empty() or decided_new.is_empty():
+            note = {
+                "zh": f"入学周期「{cycle.name}」的申请人都不在计分范围内：未估算入学影响",
+                "en": f"nobody applying in school cycle “{cycle.name}” was scored: "
+                "the effect on school places was not estimated",
+            }
+        else:
+            school = _school_part(school_shift(decided_old, decided_new, targets), cycle, seed, towns)
+
+    phase(5)
+    result: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "thresholds": chosen,
+        "baseline": {
+            "id": baseline.policy.id,
+            "version": baseline.policy.version,
+            "digest": baseline.policy.digest,
+            "name_zh": baseline.policy.name.zh,
+            "name_en": baseline.policy.name.en,
+        },
+        "draft": {
+            "id": draft.policy.id,
+            "version": draft.policy.version,
+            "digest": draft.policy.digest,
+            "name": draft_name,
+        },
+        "residents": shift.residents,
+        "not_scored": {str(state): int(count) for state, count in population.skipped_by_state.items()},
+        "defaulted": population.defaulted,
+        "mean_old": shift.mean_old,
+        "mean_new": shift.mean_new,
+        "median_old": shift.median_old,
+        "median_new": shift.median_new,
+        "bands": {band: int(shift.bands[band][0]) for band in BANDS},
+        "band_labels": {band: list(label) for band, label in BAND_LABELS.items()},
+        "by_town": [
+            {**row, "town_name": towns.get(row["town_code"] or "", row["town_code"] or "")}
+            for row in _rows(shift.by_town)
+        ],
+        "by_origin": _rows(shift.by_origin),
+        "histogram_width": HISTOGRAM_WIDTH,
+        "histogram": _rows(shift.histogram),
+        "crossings": _rows(shift.crossings),
+        "school": school,
+        "school_note": note,
+    }
+    zh, en = summary_lines(result)
+    result["summary"] = {"zh": zh, "en": en}
+    audit.record(
+        session,
+        actor,
+        "policy.whatif",
+        "policy",
+        draft.policy.id,
+        detail={
+            "draft_digest": draft.policy.digest,
+            "draft_version": draft.policy.version,
+            "baseline_version": baseline.policy.version,
+            "baseline_digest": baseline.policy.digest,
+            "as_of": as_of,
+            "thresholds": chosen,
+            "residents": shift.residents,
+            "cycle": school["cycle_id"] if school else None,
+        },
+    )
+    return result
