@@ -26,8 +26,15 @@ from luodi.errors import Invalid, NotFound
 from luodi.feeds import catalog
 from luodi.feeds import service as feeds
 from luodi.feeds.schemas import ImportStatus
-from luodi.jobs.schemas import AllocateParams, AuditVerifyParams, FeedImportParams, ScoreParams
+from luodi.jobs.schemas import (
+    AllocateParams,
+    AuditVerifyParams,
+    FeedImportParams,
+    ScoreParams,
+    WhatIfParams,
+)
 from luodi.kernels.policy import CompiledPolicy
+from luodi.policy import whatif
 from luodi.policy.service import find_policy, in_force, published_policies
 from luodi.programs import repository as programs_repository
 from luodi.scoring import service as scoring
@@ -237,6 +244,32 @@ def _run_audit_verify(
     }
 
 
+# --- policy_whatif ------------------------------------------------------------------------
+
+
+def _authorize_whatif(_actor: Actor, _session: Session, params: WhatIfParams) -> Reach:
+    # A draft that does not compile, or nothing published to compare it with, is refused
+    # before it is queued (the form shows the line and column).
+    whatif.check_thresholds(params.thresholds)
+    draft = whatif.compile_draft(params.draft_text, params.draft_name)
+    whatif.baseline_of(draft, params.as_of or workdays.today())
+    return Reach()
+
+
+def _run_whatif(
+    actor: Actor, session: Session, params: WhatIfParams, progress: Progress
+) -> dict[str, Any]:
+    return whatif.run_whatif(
+        actor,
+        session,
+        params.draft_text,
+        params.draft_name,
+        params.as_of or workdays.today(),
+        params.thresholds,
+        progress,
+    )
+
+
 HANDLERS: dict[str, Handler] = {
     "score": Handler(
         label=("计分", "scoring"),
@@ -266,6 +299,15 @@ HANDLERS: dict[str, Handler] = {
         params=AuditVerifyParams,
         authorize=_authorize_audit_verify,
         run=_run_audit_verify,
+    ),
+    # Aggregates only (counts by band, town, origin, threshold, school), yet computed from
+    # every permit holder's data: the roles of the console's analysis, not a town's desk.
+    "policy_whatif": Handler(
+        label=("政策试算", "policy what-if"),
+        roles=(Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR),
+        params=WhatIfParams,
+        authorize=_authorize_whatif,
+        run=_run_whatif,
     ),
 }
 """kind → what it does. Tests (and later domains) add theirs with ``HANDLERS[kind] = …``."""

@@ -15,7 +15,9 @@ from luodi.jobs.models import split_phase
 class JobSubmit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(max_length=32, description="score | allocate | feed_import | audit_verify")
+    kind: str = Field(
+        max_length=32, description="score | allocate | feed_import | audit_verify | policy_whatif"
+    )
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -63,6 +65,21 @@ class FeedImportParams(BaseModel):
     """Check only: the result lists what would be accepted and refused; the file is kept for
     the import that follows."""
     sheet: str | None = Field(default=None, max_length=100)
+
+
+class WhatIfParams(BaseModel):
+    """A draft policy against the published one on the registry (``luodi policy whatif``).
+    The draft's text is kept with the job: the audit of its submission says exactly what
+    was tried."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    draft_text: str = Field(min_length=1, max_length=200_000)
+    draft_name: str = Field(default="draft.yaml", min_length=1, max_length=255)
+    as_of: date | None = None
+    """The date the registry is read and both policies score (default: today in China)."""
+    thresholds: list[float] | None = Field(default=None, max_length=12)
+    """Thresholds to count crossings of (default 60, 90, 120, 150)."""
 
 
 class JobRead(BaseModel):

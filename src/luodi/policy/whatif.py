@@ -350,9 +350,7 @@ def run_whatif(
             actor, session, cycle, baseline, typed_old, old, as_of, seed
         )
         phase(4)
-        decided_new, _targets = _decided(
-            actor, session, cycle, draft, typed_new, new, as_of, seed
-        )
+        decided_new, _targets = _decided(actor, session, cycle, draft, typed_new, new, as_of, seed)
         if decided_old.is_empty() or decided_new.is_empty():
             note = {
                 "zh": f"入学周期「{cycle.name}」的申请人都不在计分范围内：未估算入学影响",
@@ -360,7 +358,9 @@ def run_whatif(
                 "the effect on school places was not estimated",
             }
         else:
-            school = _school_part(school_shift(decided_old, decided_new, targets), cycle, seed, towns)
+            school = _school_part(
+                school_shift(decided_old, decided_new, targets), cycle, seed, towns
+            )
 
     phase(5)
     result: dict[str, Any] = {
@@ -380,7 +380,9 @@ def run_whatif(
             "name": draft_name,
         },
         "residents": shift.residents,
-        "not_scored": {str(state): int(count) for state, count in population.skipped_by_state.items()},
+        "not_scored": {
+            str(state): int(count) for state, count in population.skipped_by_state.items()
+        },
         "defaulted": population.defaulted,
         "mean_old": shift.mean_old,
         "mean_new": shift.mean_new,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from luodi.kernels.policy.engine import KEY, TOLERANCE
+from luodi.kernels.policy.engine import TOLERANCE
 
 BAND_WIDTH = 10.0
 """Points that separate a small change from a large one (the issue's bands)."""
@@ -265,16 +265,23 @@ def school_shift(old: pl.DataFrame, new: pl.DataFrame, targets: pl.DataFrame) ->
         .join(per_school(new, "new"), on="target_id", how="left")
         .with_columns(pl.col("placed_old").fill_null(0), pl.col("placed_new").fill_null(0))
     )
-    totals = joined.select(
-        pl.col("placed_old").sum(),
-        pl.col("placed_new").sum(),
-        pl.col("gained").sum(),
-        pl.col("lost").sum(),
-        pl.col("moved").sum(),
-    ).row(0)
+    totals = [
+        int(value or 0)
+        for value in joined.select(
+            pl.col("placed_old").sum(),
+            pl.col("placed_new").sum(),
+            pl.col("gained").sum(),
+            pl.col("lost").sum(),
+            pl.col("moved").sum(),
+        ).row(0)
+    ]
     return SchoolShift(
-        joined.height,
-        *(int(value or 0) for value in totals),
-        by_town,
-        schools,
+        applications=joined.height,
+        placed_old=totals[0],
+        placed_new=totals[1],
+        gained=totals[2],
+        lost=totals[3],
+        moved=totals[4],
+        by_town=by_town,
+        schools=schools,
     )
