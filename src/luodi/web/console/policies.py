@@ -14,10 +14,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from luodi import workdays
+from luodi.auth.permissions import acts_as
 from luodi.errors import NotFound
 from luodi.kernels.policy import CompiledPolicy
 from luodi.kernels.policy.engine import TestOutcome
 from luodi.policy.service import in_force, published_policies
+from luodi.policy.whatif import WHATIF_ROLES
 from luodi.policy.words import Speaker, indicator_words
 from luodi.web.dependencies import CurrentActor
 from luodi.web.i18n import N_, _, language
@@ -130,6 +132,8 @@ def policies_index(request: Request, actor: CurrentActor) -> HTMLResponse:
         "console/policies/index.html",
         {
             "versions": [version_summary(compiled, today) for compiled in versions],
+            # The what-if (web/console/whatif.py) is for the analysis roles only.
+            "may_whatif": acts_as(actor, *WHATIF_ROLES),
             "current": [
                 {**version_summary(compiled, today), **rules_context(compiled)}
                 for compiled in current.values()
