@@ -116,7 +116,9 @@ def test_the_what_if_against_stored_runs_and_real_allocations(
     assert result["bands"] == {band: bands[band] for band in BANDS}
     assert bands["gain_more"] and bands["lose_less"]  # the draft moves people both ways
     town_of = dict(
-        session.execute(select(Resident.id, Town.code).join(Town, Town.id == Resident.town_id)).all()
+        session.execute(
+            select(Resident.id, Town.code).join(Town, Town.id == Resident.town_id)
+        ).all()
     )
     by_town = Counter((town_of[key], band_of(new[key] - old[key])) for key in old)
     for row in result["by_town"]:

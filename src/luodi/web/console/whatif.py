@@ -270,7 +270,8 @@ def results_context(result: dict[str, Any]) -> dict[str, Any]:
         "legend": {"top": 0},
         "grid": {"left": 8, "right": 16, "bottom": 8, "top": 56, "containLabel": True},
         "xAxis": {"type": "value", "name": _("人数")},
-        "yAxis": {"type": "category", "data": [town_label(row) for row in towns]},
+        # The first town on top, as in the table.
+        "yAxis": {"type": "category", "inverse": True, "data": [town_label(row) for row in towns]},
         "series": [
             {
                 "name": label,
