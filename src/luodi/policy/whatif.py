@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require
 from luodi.errors import Invalid, NotFound
 from luodi.kernels.policy import KEY, TOTAL, CompiledPolicy, InputError, prepare_inputs
-from luodi.kernels.policy.document import InputSpec
+from luodi.kernels.policy.document import InputSpec, Policy
 from luodi.kernels.policy.expressions import Kind, ValueType
 from luodi.kernels.policy.whatif import (
     BAND_LABELS,
@@ -43,6 +43,9 @@ from luodi.registry import service as registry_service
 from luodi.scoring import service as scoring_service
 from luodi.scoring.inputs import available_inputs, build_inputs
 from luodi.scoring.schemas import RunRead
+
+if TYPE_CHECKING:
+    from luodi.programs.models import ProgramCycle
 
 WHATIF_ROLES = (Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR)
 """Who may run a what-if: the console's analysis roles. It reads every valid permit holder's
@@ -105,7 +108,7 @@ def baseline_of(draft: CompiledPolicy, as_of: date) -> CompiledPolicy:
         ) from None
 
 
-def _union_policy(baseline: CompiledPolicy, draft: CompiledPolicy) -> Any:
+def _union_policy(baseline: CompiledPolicy, draft: CompiledPolicy) -> Policy:
     """A policy whose inputs are both policies' and the grouping columns: what
     ``build_inputs`` reads, once. A name both declare is read once (its type is each
     policy's own when it is prepared)."""
@@ -133,7 +136,10 @@ def _check_available(draft: CompiledPolicy) -> None:
         )
 
 
-def _scores(compiled: CompiledPolicy, frame: pl.DataFrame, as_of: date, which: str) -> Any:
+def _scores(
+    compiled: CompiledPolicy, frame: pl.DataFrame, as_of: date, which: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The policy's typed inputs and each resident's total."""
     try:
         typed = prepare_inputs(frame, compiled.policy)
     except InputError as error:
@@ -164,7 +170,7 @@ def _fake_run(compiled: CompiledPolicy, as_of: date, residents: int, mean: float
 def _decided(
     actor: Actor,
     session: Session,
-    cycle: Any,
+    cycle: ProgramCycle,
     compiled: CompiledPolicy,
     typed: pl.DataFrame,
     totals: pl.DataFrame,
@@ -184,7 +190,7 @@ def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def _school_part(
-    shift: SchoolShift, cycle: Any, seed: str, towns: dict[str, str]
+    shift: SchoolShift, cycle: ProgramCycle, seed: str, towns: dict[str, str]
 ) -> dict[str, Any]:
     schools = shift.schools
     old_cut = schools["cutoff_old"].drop_nulls()

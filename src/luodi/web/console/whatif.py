@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from luodi import workdays
 from luodi.auth.actor import Actor
@@ -175,7 +176,7 @@ def reason_of(error: LuodiError) -> str:
 def form_page(
     request: Request,
     actor: Actor,
-    session: Any,
+    session: Session,
     form: WhatIfForm,
     errors: Errors | None = None,
     status_code: int = 200,
@@ -249,7 +250,7 @@ async def start_whatif(
     return form_page(request, actor, session, form, errors, 422)
 
 
-def _whatif_job(actor: Actor, session: Any, job_id: int) -> Job:
+def _whatif_job(actor: Actor, session: Session, job_id: int) -> Job:
     job = jobs.get_job(actor, session, job_id)
     if job.kind != KIND:
         raise NotFound(f"没有政策试算任务 {job_id}", f"no what-if job {job_id}")
