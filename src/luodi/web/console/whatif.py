@@ -230,12 +230,17 @@ async def start_whatif(
     name = (draft_name or "draft.yaml").strip()[:255] or "draft.yaml"
     if draft_file is not None and draft_file.filename:
         content = await draft_file.read(MAX_DRAFT * 4 + 1)
-        try:
-            # An uploaded file replaces the text; the text shown after an error is the file's.
-            draft_text = content.decode("utf-8-sig")
-            name = draft_file.filename[:255]
-        except UnicodeDecodeError:
-            errors.append(("draft_file", _("草稿文件不是 UTF-8 编码")))
+        if len(content) > MAX_DRAFT * 4:  # more bytes than any draft's characters take
+            errors.append(
+                ("draft_file", _("草稿太长（最多 %(most)s 个字符）", most=number(MAX_DRAFT)))
+            )
+        else:
+            try:
+                # An uploaded file replaces the text; after an error the text shown is the file's.
+                draft_text = content.decode("utf-8-sig")
+                name = draft_file.filename[:255]
+            except UnicodeDecodeError:
+                errors.append(("draft_file", _("草稿文件不是 UTF-8 编码")))
     form = WhatIfForm(draft_text.replace("\r\n", "\n"), name, as_of, thresholds)
     params = None
     if not errors:
