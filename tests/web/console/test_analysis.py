@@ -1,0 +1,335 @@
+"""The console's 积分制总量分析: the page's context on an analysis made by hand (its tables are
+the frames' numbers, its summary says them in words), who opens the page, a bad form answered
+with the error summary and the typed values (never a 500), the page on a real run on both
+databases, and one browser check (axe, 1280 and 390 px)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from luodi.analysis.service import PointsAnalysis
+from luodi.auth.actor import SYSTEM_ACTOR, Actor
+from luodi.db import session_scope
+from luodi.policy.service import find_policy
+from luodi.scoring import service as scoring_service
+from luodi.scoring.schemas import RunRead
+from luodi.web.console.analysis import analysis_context, parse_thresholds
+from luodi.web.i18n import speaking
+from tests.web.browser import check_page, sign_in
+from tests.web.conftest import AS_OF, PASSWORD
+from tests.web.console.pages import table_rows
+from tests.web.console.test_scoring import form_error
+from tests.web.console.test_shell import page_client
+
+TOTALS = {
+    # resident → (town, total now, total in the previous run)
+    1: ("A", 40.0, 38.0),
+    2: ("A", 55.0, 61.0),
+    3: ("A", 62.0, 50.0),
+    4: ("A", 70.0, 70.0),
+    5: ("A", 88.0, 92.0),
+    6: ("B", 91.0, 85.0),
+    7: ("B", 95.0, 80.0),
+    8: ("B", 120.0, 121.0),
+    9: ("B", 130.0, 125.0),
+    10: ("B", 155.0, 150.0),
+}
+THRESHOLDS = (60.0, 90.0, 120.0)
+
+
+def a_run(run_id: int, as_of: date) -> RunRead:
+    return RunRead(
+        id=run_id,
+        policy_id="zj-cixi",
+        policy_version="2026.1",
+        policy_digest="0" * 64,
+        as_of=as_of,
+        created_at=datetime(2026, 3, 2, tzinfo=UTC),
+        created_by="system",
+        residents_scored=len(TOTALS),
+        residents_skipped=0,
+        mean_total=0.0,
+        defaulted_inputs="",
+        frame_digest="0" * 64,
+    )
+
+
+def reached(column: int, threshold: float) -> int:
+    return sum(1 for item in TOTALS.values() if item[column] >= threshold)
+
+
+def constructed() -> PointsAnalysis:
+    """An analysis of ten residents in two towns, its frames computed here from ``TOTALS``
+    (the shapes of ``analysis.service``'s contract)."""
+    now = pl.DataFrame(
+        {
+            "resident_id": list(TOTALS),
+            "town": [item[0] for item in TOTALS.values()],
+            "total": [item[1] for item in TOTALS.values()],
+        }
+    )
+    histogram = (
+        now.with_columns(start=(pl.col("total") // 20 * 20))
+        .group_by("start")
+        .agg(residents=pl.len())
+    )
+    histogram = (
+        pl.DataFrame({"start": [40.0 + 20 * step for step in range(7)]})
+        .join(histogram, on="start", how="left")
+        .with_columns(pl.col("residents").fill_null(0).cast(pl.Int64))
+    )
+    by_town = (
+        now.group_by("town")
+        .agg(
+            residents=pl.len(),
+            mean=pl.col("total").mean(),
+            median=pl.col("total").median(),
+            p90=pl.col("total").quantile(0.9, "linear"),
+            **{f"at_{value:g}": (pl.col("total") >= value).sum() for value in THRESHOLDS},
+        )
+        .sort("town")
+        .with_columns(group=pl.col("town"), label=pl.concat_str(pl.lit("镇"), pl.col("town")))
+        .select("group", "label", "residents", "mean", "median", "p90", "at_60", "at_90", "at_120")
+    )
+    over = pl.DataFrame(
+        {
+            "run_id": [3] * 3 + [5] * 3,
+            "as_of": [date(2025, 3, 1)] * 3 + [date(2026, 3, 1)] * 3,
+            "threshold": list(THRESHOLDS) * 2,
+            "residents": [reached(2, value) for value in THRESHOLDS]
+            + [reached(1, value) for value in THRESHOLDS],
+        }
+    )
+    movement = pl.DataFrame(
+        {
+            "threshold": [60.0, 60.0, 90.0, 90.0, 120.0],
+            "crossed_up": [1, 0, 2, 0, 0],
+            "crossed_down": [0, 1, 0, 1, 0],
+            "indicator": ["social_insurance", "education", "social_insurance", "education", "x"],
+            "residents": [1, 1, 2, 1, 0],
+        }
+    )
+    indicators = pl.DataFrame(
+        {
+            "indicator": ["education", "social_insurance"],
+            "label": ["学历", "社保缴纳"],
+            "residents_with_points": [10, 8],
+            "mean": [60.0, 41.75],
+            "total_points": [600.0, 334.0],
+            "share_of_points": [600 / 934, 334 / 934],
+        }
+    )
+    layers = pl.DataFrame(
+        {
+            "layer": ["120+", "90–120", "90–120"],
+            "class": ["settlement", "school", "school"],
+            "threshold": [120.0, 90.0, 90.0],
+            "residents": [3, 2, 2],
+            "batch": [1, 1, 2],
+            "admitted": [3, 1, 1],
+        }
+    )
+    totals = now["total"]
+    return PointsAnalysis(
+        run=a_run(5, date(2026, 3, 1)),
+        thresholds=THRESHOLDS,
+        residents=now.height,
+        summary={
+            "mean": float(totals.mean() or 0),  # type: ignore[arg-type]
+            "p10": float(totals.quantile(0.1) or 0),
+            "median": float(totals.median() or 0),  # type: ignore[arg-type]
+            "p90": float(totals.quantile(0.9) or 0),
+            "highest": float(totals.max() or 0),  # type: ignore[arg-type]
+        },
+        histogram=histogram,
+        by_dimension={"town": by_town},
+        indicators=indicators,
+        indicators_by_town=pl.DataFrame(),
+        thresholds_over_runs=over,
+        movement=movement,
+        layers=layers,
+    )
+
+
+def test_the_context_shows_the_frames_numbers() -> None:
+    analysis = constructed()
+    context = analysis_context(analysis, "zh")
+    assert context["histogram_rows"] == [
+        ["40–60", "2"],
+        ["60–80", "2"],
+        ["80–100", "3"],
+        ["100–120", "0"],
+        ["120–140", "2"],
+        ["140–160", "1"],
+        ["160–180", "0"],
+    ]
+    marks = context["histogram"]["series"][0]["markLine"]["data"]
+    assert [mark["xAxis"] for mark in marks] == ["60–80", "80–100", "120–140"]
+    # Over the runs: the previous run (3) then this one (5), counted from TOTALS.
+    assert context["over_rows"] == [
+        ["批次 3（2025-03-01）", "8", "4", "3"],
+        ["批次 5（2026-03-01）", "8", "5", "3"],
+    ]
+    town = context["dimensions"]["town"]
+    assert town["rows"] == [
+        ["镇A", "5", "63", "62", "80.8", "3", "0", "0"],
+        ["镇B", "5", "118.2", "120", "145", "5", "5", "3"],
+    ]
+    assert [series["data"] for series in town["chart"]["series"]] == [[3, 5], [0, 5], [0, 3]]
+    assert context["indicator_rows"] == [
+        ["学历", "10", "60", "600", "64.2%"],
+        ["社保缴纳", "8", "41.75", "334", "35.8%"],
+    ]
+    assert context["movement_totals"] == [
+        ["60 分", "1", "1"],
+        ["90 分", "2", "1"],
+        ["120 分", "0", "0"],
+    ]
+    assert context["movement_rows"][:2] == [
+        ["60 分", "社保缴纳", "1", "0"],
+        ["60 分", "学历", "0", "1"],
+    ]
+    assert context["layer_rows"][0] == ["120+", "落户条件", "120 分", "3", "第 1 批", "3"]
+    assert context["has_earlier"] and context["previous"] == 3
+
+
+def test_the_summary_says_it_in_words() -> None:
+    context = analysis_context(constructed(), "zh")
+    assert context["summary"] == [
+        "本批次 10 人，平均 90.6 分，中位数 89.5 分，最高 155 分。",
+        "达到 60 分 8 人（80.0%），与上一批次持平。",
+        "达到 90 分 5 人（50.0%），比上一批次多 1 人，主要因为 社保缴纳。",
+        "达到 120 分 3 人（30.0%），与上一批次持平。",
+        "与计分批次 3 比较。",
+    ]
+    english = analysis_context(constructed(), "en")["summary"]
+    assert (
+        english[2]
+        == "90 points reached by 5 residents (50.0%), 1 more than in the previous run, mainly through 社保缴纳."
+    )
+
+
+def test_a_run_with_no_earlier_run_says_so() -> None:
+    analysis = constructed()
+    alone = PointsAnalysis(
+        **{
+            **analysis.__dict__,
+            "thresholds_over_runs": analysis.thresholds_over_runs.filter(pl.col("run_id") == 5),
+            "movement": analysis.movement.clear(),
+        }
+    )
+    context = analysis_context(alone, "zh")
+    assert not context["has_earlier"]
+    assert context["summary"][-1] == "没有更早的计分批次可比较。"
+    assert context["summary"][2] == "达到 90 分 5 人（50.0%）。"
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("", (60.0, 90.0, 120.0, 150.0)),
+        ("120，60、90 90", (60.0, 90.0, 120.0)),
+        ("60,abc", "“abc”不是数字；请写成用逗号分隔的分数，如 60,90,120"),
+        ("-5", "“-5”不在 0（不含）到 10,000 分之间"),
+        ("nan", "“nan”不在 0（不含）到 10,000 分之间"),
+        (",".join(str(value) for value in range(10, 100, 10)), "最多 8 个门槛分"),
+    ],
+)
+def test_thresholds_are_read_or_refused(typed: str, expected: Any) -> None:
+    with speaking("zh"):
+        chosen, problem = parse_thresholds(typed)
+    assert (problem if isinstance(expected, str) else chosen) == expected
+
+
+# ----------------------------------------------------------------------------- the page
+
+
+@pytest.fixture(scope="module")
+def run_id(loaded_engine: Engine, accounts: dict[str, Actor]) -> int:
+    with session_scope(loaded_engine) as session:
+        return scoring_service.score_registry(
+            SYSTEM_ACTOR, session, find_policy("zj-cixi", AS_OF), AS_OF
+        ).run.id
+
+
+@pytest.mark.parametrize("username", ["operator", "edu", "auditor"])
+def test_the_page_opens_for_the_analysts(
+    client: TestClient, accounts: dict[str, Actor], run_id: int, username: str
+) -> None:
+    page_client(client, username)
+    answer = client.get("/console/analysis")
+    assert answer.status_code == 200, answer.text
+    assert f'<option value="{run_id}" selected>' in answer.text
+    assert 'data-testid="summary"' in answer.text
+    assert (
+        f"/api/v1/analysis/points?run={run_id}&amp;thresholds=60%2C90%2C120%2C150&amp;format=xlsx"
+        in answer.text
+    )
+    client.cookies.clear()
+
+
+@pytest.mark.parametrize("username", ["town", "resident"])
+def test_other_roles_have_no_analysis_area(
+    client: TestClient, accounts: dict[str, Actor], username: str
+) -> None:
+    page_client(client, username)
+    assert client.get("/console/analysis").status_code == 404
+    client.cookies.clear()
+
+
+def test_a_bad_form_comes_back_with_its_errors(
+    client: TestClient, accounts: dict[str, Actor], run_id: int
+) -> None:
+    page_client(client, "operator")
+    answer = client.get(
+        "/console/analysis",
+        params={"run": "99999", "thresholds": "60,九十", "dimension": "shoe"},
+    )
+    assert answer.status_code == 422
+    assert form_error(answer.text) == [
+        ("#run", "请从列表中选择一个计分批次"),
+        ("#thresholds", "门槛分：“九十”不是数字；请写成用逗号分隔的分数，如 60,90,120"),
+        ("#dimension", "请从列表中选择一个分组"),
+    ]
+    assert 'value="60,九十"' in answer.text
+    assert 'data-testid="summary"' not in answer.text
+    client.cookies.clear()
+
+
+def test_the_page_shows_the_run_by_the_chosen_dimension(
+    client: TestClient, accounts: dict[str, Actor], run_id: int
+) -> None:
+    page_client(client, "operator")
+    html = client.get(
+        "/console/analysis", params={"run": run_id, "thresholds": "30,60", "dimension": "town"}
+    ).text
+    rows = table_rows(html, "dimension-table")
+    assert rows and all(len(row) == 7 for row in rows)
+    assert 'data-testid="no-earlier"' in html  # the only run of its policy
+    client.cookies.clear()
+
+
+def test_analysis_in_a_browser(
+    pages_on_one_database: None,
+    server: str,
+    browser: Any,
+    accounts: dict[str, Actor],
+    run_id: int,
+) -> None:
+    page = browser.new_page()
+    sign_in(page, server, "operator", PASSWORD)
+    page.goto(f"{server}/console/analysis")
+    page.wait_for_selector("#histogram svg")
+    check_page(page, "analysis")
+    page.get_by_label("门槛分").fill("60,abc")
+    page.get_by_role("button", name="分析").click()
+    assert page.get_by_test_id("error-summary").is_visible()
+    assert page.get_by_label("门槛分").input_value() == "60,abc"
+    check_page(page, "analysis-error")
+    page.close()
