@@ -19,7 +19,7 @@ from luodi.db import session_scope
 from luodi.policy.service import find_policy
 from luodi.scoring import service as scoring_service
 from luodi.scoring.schemas import RunRead
-from luodi.web.console.analysis import analysis_context, parse_thresholds
+from luodi.web.console.analysis import analysis_context, first_batch_context, parse_thresholds
 from luodi.web.i18n import speaking
 from tests.web.browser import check_page, sign_in
 from tests.web.conftest import AS_OF, PASSWORD
@@ -127,12 +127,31 @@ def constructed() -> PointsAnalysis:
     )
     layers = pl.DataFrame(
         {
-            "layer": ["120+", "90–120", "90–120"],
-            "class": ["settlement", "school", "school"],
-            "threshold": [120.0, 90.0, 90.0],
-            "residents": [3, 2, 2],
-            "batch": [1, 1, 2],
-            "admitted": [3, 1, 1],
+            "class": ["settlement", "school", "school", "school"],
+            "threshold": [120.0, 90.0, 90.0, 90.0],
+            "layer": ["≥120", "90–120", "90–120", "90–120"],
+            "residents": [3, 3, 3, 3],
+            "batch": [1, 1, 2, None],
+            "admitted": [3, 1, 1, 1],
+        }
+    )
+    classes = pl.DataFrame(
+        {
+            "class": ["settlement", "school"],
+            "label_zh": ["落户条件", "积分入学"],
+            "label_en": ["settlement conditions", "school places"],
+            "threshold": [120.0, 90.0],
+        }
+    )
+    batch_one = pl.DataFrame(
+        {
+            "rank": [1, 2],
+            "name": ["张**", "李*"],
+            "id_number": ["33*************12X", "33*************345"],
+            "total": [155.0, 130.0],
+            "town": ["B", "B"],
+            "town_name": ["镇B", "镇B"],
+            "classes": ["settlement,school", "settlement"],
         }
     )
     totals = now["total"]
@@ -154,6 +173,10 @@ def constructed() -> PointsAnalysis:
         thresholds_over_runs=over,
         movement=movement,
         layers=layers,
+        previous_run_id=3,
+        classes=classes,
+        quota=1,
+        batch_one=batch_one,
     )
 
 
@@ -195,7 +218,13 @@ def test_the_context_shows_the_frames_numbers() -> None:
         ["60 分", "社保缴纳", "1", "0"],
         ["60 分", "学历", "0", "1"],
     ]
-    assert context["layer_rows"][0] == ["120+", "落户条件", "120 分", "3", "第 1 批", "3"]
+    assert context["layer_rows"] == [
+        ["≥120", "落户条件", "120 分", "3", "第 1 批", "3"],
+        ["90–120", "积分入学", "90 分", "3", "第 1 批", "1"],
+        ["90–120", "积分入学", "90 分", "3", "第 2 批", "1"],
+        ["90–120", "积分入学", "90 分", "3", "不在各批次内", "1"],
+    ]
+    assert [series["data"] for series in context["layer_chart"]["series"]] == [[3, 0], [1, 1]]
     assert context["has_earlier"] and context["previous"] == 3
 
 
@@ -222,12 +251,29 @@ def test_a_run_with_no_earlier_run_says_so() -> None:
             **analysis.__dict__,
             "thresholds_over_runs": analysis.thresholds_over_runs.filter(pl.col("run_id") == 5),
             "movement": analysis.movement.clear(),
+            "previous_run_id": None,
         }
     )
     context = analysis_context(alone, "zh")
     assert not context["has_earlier"]
     assert context["summary"][-1] == "没有更早的计分批次可比较。"
     assert context["summary"][2] == "达到 90 分 5 人（50.0%）。"
+
+
+def test_the_first_batch_is_shown_masked() -> None:
+    analysis = constructed()
+    unmasked = analysis.batch_one.with_columns(
+        name=pl.Series(["张三丰", "李四"]), id_number=pl.Series(["330282199001011234", "x" * 18])
+    )
+    shown = first_batch_context(
+        PointsAnalysis(**{**analysis.__dict__, "batch_one": unmasked}), "zh"
+    )
+    assert shown is not None
+    assert shown["headers"] == ["名次", "姓名", "证件号", "总分", "镇街", "类别"]
+    assert shown["rows"] == [
+        ["1", "张**", "33*************234", "155", "镇B", "落户条件、积分入学"],
+        ["2", "李*", "xx*************xxx", "130", "镇B", "落户条件"],
+    ]
 
 
 @pytest.mark.parametrize(

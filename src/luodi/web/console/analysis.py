@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +24,8 @@ from luodi.analysis.service import DEFAULT_THRESHOLDS, DIMENSIONS, PointsAnalysi
 from luodi.auth.actor import Actor
 from luodi.auth.permissions import may_open
 from luodi.errors import LuodiError
+from luodi.kernels.masking import mask_id_number, mask_name
+from luodi.policy.service import published_policies
 from luodi.scoring import service as scoring
 from luodi.scoring.schemas import RunRead
 from luodi.web import i18n
@@ -36,6 +40,8 @@ Errors = list[tuple[str | None, str]]
 MOST_THRESHOLDS = 8
 """More lines than this make the charts unreadable (and the colours run out)."""
 HIGHEST_THRESHOLD = 10_000.0
+MOST_QUOTA = 10_000_000
+"""The service's own bound on a yearly quota."""
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
 """Okabe–Ito: told apart with every common colour-vision deficiency; the charts add decal
 patterns and line symbols so that no series is told by colour alone."""
@@ -43,6 +49,9 @@ SYMBOLS = ("circle", "rect", "triangle", "diamond", "pin", "arrow", "roundRect",
 LINES = ("solid", "dashed", "dotted", "solid", "dashed", "dotted", "solid", "dashed")
 FIXED_COLUMNS = ("group", "label", "label_en", "residents", "mean", "median", "p90")
 """The columns of a ``by_dimension`` frame that are not a threshold's count."""
+NOT_ATTRIBUTED = "none"
+"""The movement's indicator of a crossing no single indicator explains
+(``kernels.analysis.points.NOT_ATTRIBUTED``)."""
 CLASS_WORDS = {
     "settlement": N_("落户条件"),
     "school": N_("子女入学"),
@@ -86,9 +95,19 @@ def label_of(row: dict[str, Any], column: str = "label") -> str:
     return str(text) if text not in (None, "") else _("未登记")
 
 
-def class_words(value: Any) -> str:
+def class_words(analysis: PointsAnalysis, value: Any) -> str:
+    """A class of the layers in words: the service's own label (``classes``: ``label_zh``,
+    ``label_en``), else the documents' names of the usual three."""
     text = str(value)
+    for row in analysis.classes.iter_rows(named=True) if analysis.classes.height else ():
+        if str(row.get("class")) == text:
+            english = row.get("label_en")
+            return str(english if i18n.language() == "en" and english else row.get("label_zh"))
     return _(CLASS_WORDS[text]) if text in CLASS_WORDS else text
+
+
+def batch_words(batch: Any) -> str:
+    return _("第 %(batch)s 批", batch=batch) if batch is not None else _("不在各批次内")
 
 
 def threshold_columns(frame: pl.DataFrame, thresholds: tuple[float, ...]) -> list[str]:
@@ -176,65 +195,68 @@ def grouped_bars(categories: list[str], series: list[tuple[str, list[Any]]]) -> 
 # ----------------------------------------------------------------------------- the context
 
 
-def earlier_runs(analysis: PointsAnalysis) -> pl.DataFrame:
-    """``thresholds_over_runs`` without the run itself and later ones: what it is compared with."""
-    over = analysis.thresholds_over_runs
-    return over.filter(pl.col("run_id") != analysis.run.id).filter(
-        pl.col("as_of") <= analysis.run.as_of
-    )
-
-
 def reached_now(analysis: PointsAnalysis) -> dict[float, int]:
-    """Residents at or above each threshold in the run: from its by-town table's counts when
-    it has one (the same numbers), else from the runs' table."""
+    """Residents at or above each threshold in the run itself."""
     over = analysis.thresholds_over_runs.filter(pl.col("run_id") == analysis.run.id)
     counts = {float(row["threshold"]): int(row["residents"]) for row in over.iter_rows(named=True)}
     return {threshold: counts.get(float(threshold), 0) for threshold in analysis.thresholds}
 
 
-def reached_before(analysis: PointsAnalysis) -> tuple[int | None, dict[float, int]]:
-    """The previous run's id and its counts at each threshold (None when there is none)."""
-    earlier = earlier_runs(analysis)
-    if earlier.height == 0:
-        return None, {}
-    previous = earlier.sort(["as_of", "run_id"]).row(-1, named=True)
-    rows = earlier.filter(pl.col("run_id") == previous["run_id"])
-    counts = {float(row["threshold"]): int(row["residents"]) for row in rows.iter_rows(named=True)}
-    return int(previous["run_id"]), counts
+def reached_before(analysis: PointsAnalysis) -> dict[float, int]:
+    """The previous run's counts at each threshold (empty when there is no previous run)."""
+    if analysis.previous_run_id is None:
+        return {}
+    rows = analysis.thresholds_over_runs.filter(pl.col("run_id") == analysis.previous_run_id)
+    return {float(row["threshold"]): int(row["residents"]) for row in rows.iter_rows(named=True)}
 
 
-def movement_by_threshold(analysis: PointsAnalysis) -> dict[float, dict[str, Any]]:
-    """Per threshold: residents who crossed it upwards and downwards since the previous run,
-    and the indicator behind most of the upward crossings."""
+def movement_by_threshold(
+    analysis: PointsAnalysis, names: dict[str, str]
+) -> dict[float, dict[str, Any]]:
+    """Per threshold: residents who crossed it upwards and downwards since the previous run
+    (the service's summary where it gives one, else the sum over the indicators), and the
+    indicator behind most of the upward crossings."""
     out: dict[float, dict[str, Any]] = {}
-    if analysis.movement.height == 0:
-        return out
-    labels = indicator_labels(analysis)
+    summary = {
+        float(row["threshold"]): row for row in analysis.movement_summary.iter_rows(named=True)
+    }
     for threshold in analysis.thresholds:
-        rows = analysis.movement.filter(pl.col("threshold") == threshold)
-        if rows.height == 0:
-            continue
-        leading = rows.sort(["crossed_up", "indicator"], descending=[True, False]).row(
-            0, named=True
+        rows = (
+            analysis.movement.filter(pl.col("threshold") == threshold)
+            if analysis.movement.height
+            else analysis.movement
         )
-        out[float(threshold)] = {
-            "up": int(rows["crossed_up"].sum()),
-            "down": int(rows["crossed_down"].sum()),
-            "leading": labels.get(str(leading["indicator"]), str(leading["indicator"]))
-            if leading["crossed_up"]
-            else None,
-            "leading_up": int(leading["crossed_up"]),
-        }
+        given = summary.get(float(threshold))
+        up = int(given["crossed_up"]) if given else int(rows["crossed_up"].sum() or 0)
+        down = int(given["crossed_down"]) if given else int(rows["crossed_down"].sum() or 0)
+        leading = None
+        attributed = rows.filter(
+            (pl.col("crossed_up") > 0) & (pl.col("indicator") != NOT_ATTRIBUTED)
+        )
+        if attributed.height:
+            top = attributed.sort(["crossed_up", "indicator"], descending=[True, False]).row(
+                0, named=True
+            )
+            leading = names.get(str(top["indicator"]), str(top["indicator"]))
+        out[float(threshold)] = {"up": up, "down": down, "leading": leading}
     return out
 
 
-def indicator_labels(analysis: PointsAnalysis) -> dict[str, str]:
-    return {
+def indicator_names(
+    analysis: PointsAnalysis, policy_names: Mapping[str, tuple[str, str]] | None
+) -> dict[str, str]:
+    """Indicator id → its name in the page's language: the policy's own (zh, en) where the
+    route found the run's policy, else the analysis' label."""
+    names = {
         str(row["indicator"]): label_of(row) for row in analysis.indicators.iter_rows(named=True)
     }
+    for indicator, (zh, en) in (policy_names or {}).items():
+        names[indicator] = en if i18n.language() == "en" and en else zh
+    names[NOT_ATTRIBUTED] = _("未归因")
+    return names
 
 
-def summary_lines(analysis: PointsAnalysis) -> list[str]:
+def summary_lines(analysis: PointsAnalysis, names: dict[str, str]) -> list[str]:
     """The page's first screen in plain words: how many were scored, then per threshold how
     many reach it, the change since the previous run and the indicator behind most of it."""
     whole = analysis.residents
@@ -248,8 +270,9 @@ def summary_lines(analysis: PointsAnalysis) -> list[str]:
         )
     ]
     now = reached_now(analysis)
-    previous, before = reached_before(analysis)
-    moved = movement_by_threshold(analysis)
+    previous = analysis.previous_run_id
+    before = reached_before(analysis)
+    moved = movement_by_threshold(analysis, names)
     for threshold in analysis.thresholds:
         count = now[threshold]
         line = _(
@@ -277,14 +300,19 @@ def summary_lines(analysis: PointsAnalysis) -> list[str]:
     return lines
 
 
-def analysis_context(analysis: PointsAnalysis, language: Language) -> dict[str, Any]:
+def analysis_context(
+    analysis: PointsAnalysis,
+    language: Language,
+    policy_names: Mapping[str, tuple[str, str]] | None = None,
+) -> dict[str, Any]:
     """Everything the page shows of ``analysis``, in ``language``: the summary sentences, and
-    each chart's ECharts option with the rows of its table (the same numbers)."""
+    each chart's ECharts option with the rows of its table (the same numbers).
+    ``policy_names``: indicator id → (zh, en) from the run's policy, when known."""
     with i18n.speaking(language):
-        return _context(analysis)
+        return _context(analysis, indicator_names(analysis, policy_names))
 
 
-def _context(analysis: PointsAnalysis) -> dict[str, Any]:
+def _context(analysis: PointsAnalysis, names: dict[str, str]) -> dict[str, Any]:
     thresholds = analysis.thresholds
     threshold_names = [_("达到 %(points)s", points=points_words(value)) for value in thresholds]
     whole = analysis.residents
@@ -359,7 +387,9 @@ def _context(analysis: PointsAnalysis) -> dict[str, Any]:
 
     # The indicators' share of all points given.
     indicators = analysis.indicators.sort("share_of_points", descending=True)
-    indicator_names = [label_of(row) for row in indicators.iter_rows(named=True)]
+    shown_names = [
+        names.get(str(row["indicator"]), label_of(row)) for row in indicators.iter_rows(named=True)
+    ]
     indicator_rows = [
         [
             name,
@@ -368,7 +398,7 @@ def _context(analysis: PointsAnalysis) -> dict[str, Any]:
             number(row["total_points"]),
             f"{float(row['share_of_points']) * 100:.1f}%",
         ]
-        for name, row in zip(indicator_names, indicators.iter_rows(named=True), strict=True)
+        for name, row in zip(shown_names, indicators.iter_rows(named=True), strict=True)
     ]
     indicator_chart = {
         **base_option(),
@@ -376,7 +406,7 @@ def _context(analysis: PointsAnalysis) -> dict[str, Any]:
         "grid": {"left": 8, "right": 24, "bottom": 8, "top": 24, "containLabel": True},
         # Bars, not a pie: lengths compare where angles and colours do not.
         "xAxis": {"type": "value", "name": "%", "max": 100},
-        "yAxis": {"type": "category", "data": indicator_names[::-1]},
+        "yAxis": {"type": "category", "data": shown_names[::-1]},
         "series": [
             {
                 "name": _("占总积分的比例"),
@@ -391,13 +421,12 @@ def _context(analysis: PointsAnalysis) -> dict[str, Any]:
     }
 
     # Movement since the previous run.
-    previous, _before = reached_before(analysis)
-    moved = movement_by_threshold(analysis)
-    labels = indicator_labels(analysis)
+    previous = analysis.previous_run_id
+    moved = movement_by_threshold(analysis, names)
     movement_rows = [
         [
             points_words(float(row["threshold"])),
-            labels.get(str(row["indicator"]), str(row["indicator"])),
+            names.get(str(row["indicator"]), str(row["indicator"])),
             number(row["crossed_up"]),
             number(row["crossed_down"]),
         ]
@@ -422,20 +451,24 @@ def _context(analysis: PointsAnalysis) -> dict[str, Any]:
     ]
 
     # 分层分类分批: the residents a city could admit per yearly batch, by class.
-    layers = analysis.layers.sort(["batch", "threshold", "class"], descending=[False, True, False])
+    # The service orders the layers (class, band, batch); a null batch is the qualifying
+    # residents no batch within the years reaches.
+    layers = analysis.layers
     layer_rows = [
         [
             str(row["layer"]),
-            class_words(row["class"]),
+            class_words(analysis, row["class"]),
             points_words(float(row["threshold"])),
             number(row["residents"]),
-            _("第 %(batch)s 批", batch=row["batch"]),
+            batch_words(row["batch"]),
             number(row["admitted"]),
         ]
         for row in layers.iter_rows(named=True)
     ]
     per_batch = (
-        layers.group_by("batch", "class").agg(pl.col("admitted").sum()).sort("batch", "class")
+        layers.filter(pl.col("batch").is_not_null())
+        .group_by("batch", "class")
+        .agg(pl.col("admitted").sum())
     )
     batches = sorted({int(batch) for batch in per_batch["batch"].to_list()})
     classes = list(dict.fromkeys(layers["class"].to_list()))
@@ -443,15 +476,16 @@ def _context(analysis: PointsAnalysis) -> dict[str, Any]:
         (int(row["batch"]), str(row["class"])): int(row["admitted"])
         for row in per_batch.iter_rows(named=True)
     }
-    layer_chart = {
-        **grouped_bars(
-            [_("第 %(batch)s 批", batch=batch) for batch in batches],
-            [
-                (class_words(kind), [admitted.get((batch, str(kind)), 0) for batch in batches])
-                for kind in classes
-            ],
-        ),
-    }
+    layer_chart = grouped_bars(
+        [batch_words(batch) for batch in batches],
+        [
+            (
+                class_words(analysis, kind),
+                [admitted.get((batch, str(kind)), 0) for batch in batches],
+            )
+            for kind in classes
+        ],
+    )
 
     mean = analysis.summary.get("mean", 0.0)
     return {
@@ -460,7 +494,7 @@ def _context(analysis: PointsAnalysis) -> dict[str, Any]:
         "residents": whole,
         "thresholds": [number(value) for value in thresholds],
         "threshold_names": threshold_names,
-        "summary": summary_lines(analysis),
+        "summary": summary_lines(analysis, names),
         "facts": {
             "mean": number(mean if not math.isnan(mean) else 0.0),
             "p10": number(analysis.summary.get("p10", 0.0)),
@@ -481,9 +515,60 @@ def _context(analysis: PointsAnalysis) -> dict[str, Any]:
         "movement_chart": movement_chart,
         "movement_totals": movement_totals,
         "movement_rows": movement_rows,
-        "layer_chart": layer_chart if layers.height else None,
+        "layer_chart": layer_chart if batches else None,
         "layer_rows": layer_rows,
     }
+
+
+FIRST_BATCH_SHOWN = 50
+"""The first batch's leading rows on the page; the whole list is in the XLSX export."""
+PERSON_COLUMNS = (
+    ("rank", N_("名次")),
+    ("name", N_("姓名")),
+    ("id_number", N_("证件号")),
+    ("total", N_("总分")),
+    ("town_name", N_("镇街")),
+    ("classes", N_("类别")),
+)
+
+
+def first_batch_context(analysis: PointsAnalysis, language: Language) -> dict[str, Any] | None:
+    """Who the first batch would admit, masked (names to their first character, ID numbers
+    to their ends), for the roles that read the register; None when the service gives no
+    such list. Masked here again, whatever the service did: a page is not the register."""
+    frame = analysis.batch_one
+    if frame.height == 0:
+        return None
+    with i18n.speaking(language):
+        columns = [(name, label) for name, label in PERSON_COLUMNS if name in frame.columns]
+        rows = []
+        for row in frame.head(FIRST_BATCH_SHOWN).iter_rows(named=True):
+            cells = []
+            for name, _label in columns:
+                value = row[name]
+                if value is None:
+                    cells.append("")
+                elif name == "name":
+                    cells.append(mask_name(str(value)))
+                elif name == "id_number":
+                    cells.append(mask_id_number(str(value)))
+                elif name == "classes":
+                    cells.append(
+                        "、".join(
+                            class_words(analysis, kind) for kind in str(value).split(",") if kind
+                        )
+                    )
+                elif name in ("rank", "total"):
+                    cells.append(number(value))
+                else:
+                    cells.append(str(value))
+            rows.append(cells)
+        return {
+            "headers": [_(label) for _name, label in columns],
+            "rows": rows,
+            "total": frame.height,
+            "shown": min(frame.height, FIRST_BATCH_SHOWN),
+        }
 
 
 # ----------------------------------------------------------------------------- the form
@@ -516,11 +601,19 @@ def parse_thresholds(text: str) -> tuple[tuple[float, ...], str | None]:
     return chosen, None
 
 
+@dataclass(frozen=True)
+class Params:
+    run_id: int | None
+    thresholds: tuple[float, ...]
+    dimension: str
+    quota: int | None
+
+
 def check_params(
-    run: str, thresholds: str, dimension: str, runs: list[RunRead]
-) -> tuple[Errors, int | None, tuple[float, ...], str]:
-    """The form's problems (field, text), else the run's id, the thresholds and the dimension.
-    A blank run is the newest the actor reads."""
+    run: str, thresholds: str, dimension: str, quota: str, runs: list[RunRead]
+) -> tuple[Errors, Params]:
+    """The form's problems (field, text), and what it asks for. A blank run is the newest
+    the actor reads; a blank quota counts no batches."""
     errors: Errors = []
     run_id: int | None = None
     text = run.strip()
@@ -536,13 +629,45 @@ def check_params(
     key = dimension.strip() or "town"
     if key not in DIMENSIONS:
         errors.append(("dimension", _("请从列表中选择一个分组")))
-    return errors, run_id, chosen, key
+        key = "town"
+    yearly: int | None = None
+    typed = quota.strip().replace(",", "")
+    if typed:
+        if typed.isdigit() and 1 <= int(typed) <= MOST_QUOTA:
+            yearly = int(typed)
+        else:
+            errors.append(("quota", _("每年名额应为 1–%(most)s 的整数", most=number(MOST_QUOTA))))
+    return errors, Params(run_id, chosen, key, yearly)
 
 
 def may_see_people(actor: Actor) -> bool:
     """Who may see the (masked) residents of a batch: the roles that open the residents'
     register (a department's reviewer reads the aggregates only)."""
     return may_open(actor, "residents")
+
+
+def policy_names(run: RunRead) -> dict[str, tuple[str, str]]:
+    """The indicators' (zh, en) names of the run's policy version, when it is still published
+    (the analysis' own labels otherwise)."""
+    for compiled in published_policies():
+        policy = compiled.policy
+        if policy.id == run.policy_id and policy.version == run.policy_version:
+            return {item.id: (item.label.zh, item.label.en or "") for item in policy.indicators}
+    return {}
+
+
+def export_links(params: Params) -> dict[str, str]:
+    """The API's exports of the same analysis (the session cookie signs them in)."""
+    query: dict[str, Any] = {
+        "run": params.run_id,
+        "thresholds": ",".join(f"{value:g}" for value in params.thresholds),
+    }
+    if params.quota is not None:
+        query["quota"] = params.quota
+    return {
+        kind: f"/api/v1/analysis/points?{urlencode({**query, 'format': kind})}"
+        for kind in ("xlsx", "pdf")
+    }
 
 
 @router.get("", response_class=HTMLResponse)
@@ -553,39 +678,42 @@ def analysis_page(
     run: str = "",
     thresholds: str = "",
     dimension: str = "",
+    quota: str = "",
 ) -> HTMLResponse:
     console_actor(actor, "analysis")
     runs = scoring.list_runs(actor, session)
     # Typed values come back as typed (bounded: the query string is not a place for essays).
-    form = {"run": run[:40], "thresholds": thresholds[:200], "dimension": dimension[:40]}
-    errors, run_id, chosen, key = check_params(
-        form["run"], form["thresholds"], form["dimension"], runs
+    form = {
+        "run": run[:40],
+        "thresholds": thresholds[:200],
+        "dimension": dimension[:40],
+        "quota": quota[:40],
+    }
+    errors, params = check_params(
+        form["run"], form["thresholds"], form["dimension"], form["quota"], runs
     )
     context: dict[str, Any] = {}
-    if not errors and run_id is not None:
+    if not errors and params.run_id is not None:
         try:
-            analysis = analysis_service.points_analysis(actor, session, run_id, chosen)
+            analysis = analysis_service.points_analysis(
+                actor, session, params.run_id, params.thresholds, quota=params.quota
+            )
         except LuodiError as error:
-            field = error.details[0].field if error.details else ""
+            problem = error.details[0] if error.details else None
+            field = problem.field if problem else ""
             errors.append(
                 (
-                    "thresholds" if "threshold" in field else "run",
-                    i18n.problem_text(error.details[0])
-                    if error.details
-                    else i18n.error_message(error),
+                    field if field in ("thresholds", "quota") else "run",
+                    i18n.problem_text(problem) if problem else i18n.error_message(error),
                 )
             )
         else:
-            context = analysis_context(analysis, i18n.language())
-            query = urlencode(
-                {"run": run_id, "thresholds": ",".join(f"{value:g}" for value in chosen)}
-            )
-            context["exports"] = {
-                "xlsx": f"/api/v1/analysis/points?{query}&format=xlsx",
-                "pdf": f"/api/v1/analysis/points?{query}&format=pdf",
-            }
-    if not form["run"] and run_id is not None:
-        form["run"] = str(run_id)
+            context = analysis_context(analysis, i18n.language(), policy_names(analysis.run))
+            context["exports"] = export_links(params)
+            if may_see_people(actor):
+                context["first_batch"] = first_batch_context(analysis, i18n.language())
+    if not form["run"] and params.run_id is not None:
+        form["run"] = str(params.run_id)
     if not form["thresholds"].strip():
         form["thresholds"] = ",".join(f"{value:g}" for value in DEFAULT_THRESHOLDS)
     return render(
@@ -599,11 +727,10 @@ def analysis_page(
                 (name, en if i18n.language() == "en" else zh)
                 for name, (zh, en) in DIMENSIONS.items()
             ],
-            "dimension": key if key in DIMENSIONS else "town",
+            "dimension": params.dimension,
             "form": form,
             "errors": errors,
             "field_errors": {field: text for field, text in errors if field},
-            "may_see_people": may_see_people(actor),
         },
         status_code=422 if errors else 200,
     )
