@@ -178,7 +178,23 @@ def threshold_series(index: int, name: str, data: list[Any]) -> dict[str, Any]:
     }
 
 
+MANY_GROUPS = 8
+"""Past this many groups (the origin provinces) the bars lie down: a phone's width cannot
+hold thirty columns of four bars, its height can (the canvas grows, ``.analysis-tall``)."""
+
+
 def grouped_bars(categories: list[str], series: list[tuple[str, list[Any]]]) -> dict[str, Any]:
+    counts = {"type": "value", "name": _("人数")}
+    if len(categories) > MANY_GROUPS:
+        return {
+            **base_option(),
+            "legend": {"top": 0, "type": "scroll"},
+            "grid": {"left": 8, "right": 24, "bottom": 8, "top": 40, "containLabel": True},
+            "xAxis": counts,
+            # Top to bottom in the table's order.
+            "yAxis": {"type": "category", "data": categories[::-1], "axisLabel": {"interval": 0}},
+            "series": [{"name": name, "type": "bar", "data": data[::-1]} for name, data in series],
+        }
     return {
         **base_option(),
         "legend": {"top": 0, "type": "scroll"},
@@ -187,7 +203,7 @@ def grouped_bars(categories: list[str], series: list[tuple[str, list[Any]]]) -> 
             "data": categories,
             "axisLabel": {"interval": 0, "rotate": 30 if len(categories) > 4 else 0},
         },
-        "yAxis": {"type": "value", "name": _("人数")},
+        "yAxis": counts,
         "series": [{"name": name, "type": "bar", "data": data} for name, data in series],
     }
 
@@ -365,6 +381,7 @@ def _context(analysis: PointsAnalysis, names: dict[str, str]) -> dict[str, Any]:
         groups = [label_of(row) for row in frame.iter_rows(named=True)]
         dimensions[key] = {
             "title": en if i18n.language() == "en" else zh,
+            "tall": len(groups) > MANY_GROUPS,
             "chart": grouped_bars(
                 groups,
                 [
@@ -511,6 +528,7 @@ def _context(analysis: PointsAnalysis, names: dict[str, str]) -> dict[str, Any]:
         "over_rows": over_rows,
         "dimensions": dimensions,
         "indicator_chart": indicator_chart if indicators.height else None,
+        "indicators_tall": indicators.height > MANY_GROUPS,
         "indicator_rows": indicator_rows,
         "movement_chart": movement_chart,
         "movement_totals": movement_totals,
