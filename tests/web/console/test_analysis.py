@@ -5,6 +5,7 @@ databases, and one browser check (axe, 1280 and 390 px)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -358,6 +359,28 @@ def test_the_page_shows_the_run_by_the_chosen_dimension(
     rows = table_rows(html, "dimension-table")
     assert rows and all(len(row) == 7 for row in rows)
     assert 'data-testid="no-earlier"' in html  # the only run of its policy
+    assert 'data-testid="no-quota"' in html
+    client.cookies.set("luodi_lang", "en")
+    english = client.get("/console/analysis", params={"run": run_id}).text
+    assert "No earlier run to compare with." in english and "积分制总量分析" not in english
+    client.cookies.clear()
+
+
+@pytest.mark.parametrize(("username", "shown"), [("operator", True), ("edu", False)])
+def test_the_first_batch_is_listed_masked_for_the_register_roles_only(
+    client: TestClient, accounts: dict[str, Actor], run_id: int, username: str, shown: bool
+) -> None:
+    page_client(client, username)
+    html = client.get("/console/analysis", params={"run": run_id, "quota": "20"}).text
+    assert 'data-testid="no-quota"' not in html
+    assert ("quota=20" in html) and ('data-testid="layers"' in html)
+    rows = table_rows(html, "first-batch")
+    assert bool(rows) == shown
+    if shown:
+        assert 0 < len(rows) <= 20
+        assert all(re.fullmatch(r".\*+", row[1]) for row in rows), rows[:3]
+        assert all(re.fullmatch(r"[0-9A-Za-z]{2}\*+[0-9A-Za-z]{3}", row[2]) for row in rows)
+        assert [int(row[0]) for row in rows] == sorted(int(row[0]) for row in rows)
     client.cookies.clear()
 
 
@@ -373,9 +396,15 @@ def test_analysis_in_a_browser(
     page.goto(f"{server}/console/analysis")
     page.wait_for_selector("#histogram svg")
     check_page(page, "analysis")
-    page.get_by_label("门槛分").fill("60,abc")
+    page.get_by_role("textbox", name="门槛分").fill("60,abc")
     page.get_by_role("button", name="分析").click()
     assert page.get_by_test_id("error-summary").is_visible()
-    assert page.get_by_label("门槛分").input_value() == "60,abc"
+    assert page.get_by_role("textbox", name="门槛分").input_value() == "60,abc"
     check_page(page, "analysis-error")
+    page.get_by_role("textbox", name="门槛分").fill("60,90")
+    page.get_by_role("textbox", name="每年名额（可不填）").fill("30")
+    page.get_by_role("button", name="分析").click()
+    page.wait_for_selector("#layers svg")
+    assert page.get_by_test_id("first-batch").is_visible()
+    check_page(page, "analysis-batches")
     page.close()

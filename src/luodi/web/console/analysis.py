@@ -422,7 +422,7 @@ def _context(analysis: PointsAnalysis, names: dict[str, str]) -> dict[str, Any]:
         "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
         "grid": {"left": 8, "right": 24, "bottom": 8, "top": 24, "containLabel": True},
         # Bars, not a pie: lengths compare where angles and colours do not.
-        "xAxis": {"type": "value", "name": "%", "max": 100},
+        "xAxis": {"type": "value", "name": "%"},
         "yAxis": {"type": "category", "data": shown_names[::-1]},
         "series": [
             {
@@ -471,16 +471,18 @@ def _context(analysis: PointsAnalysis, names: dict[str, str]) -> dict[str, Any]:
     # The service orders the layers (class, band, batch); a null batch is the qualifying
     # residents no batch within the years reaches.
     layers = analysis.layers
+    batched = analysis.quota is not None
     layer_rows = [
         [
             str(row["layer"]),
             class_words(analysis, row["class"]),
             points_words(float(row["threshold"])),
             number(row["residents"]),
-            batch_words(row["batch"]),
-            number(row["admitted"]),
+            # Without a quota nobody is batched: the band's residents are the whole answer.
+            *((batch_words(row["batch"]), number(row["admitted"])) if batched else ()),
         ]
         for row in layers.iter_rows(named=True)
+        if batched or row["batch"] is None
     ]
     per_batch = (
         layers.filter(pl.col("batch").is_not_null())
@@ -535,6 +537,7 @@ def _context(analysis: PointsAnalysis, names: dict[str, str]) -> dict[str, Any]:
         "movement_rows": movement_rows,
         "layer_chart": layer_chart if batches else None,
         "layer_rows": layer_rows,
+        "layers_batched": batched,
     }
 
 
