@@ -373,7 +373,7 @@ def test_the_first_batch_is_listed_masked_for_the_register_roles_only(
     page_client(client, username)
     html = client.get("/console/analysis", params={"run": run_id, "quota": "20"}).text
     assert 'data-testid="no-quota"' not in html
-    assert ("quota=20" in html) and ('data-testid="layers"' in html)
+    assert ("quota=20" in html) and ('id="layers"' in html)
     rows = table_rows(html, "first-batch")
     assert bool(rows) == shown
     if shown:
