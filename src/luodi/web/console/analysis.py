@@ -342,8 +342,10 @@ def _context(analysis: PointsAnalysis, names: dict[str, str]) -> dict[str, Any]:
     ]
 
     # Residents at or above each threshold, in this run and in the earlier ones.
-    over = analysis.thresholds_over_runs.filter(pl.col("as_of") <= analysis.run.as_of)
-    runs = over.select("run_id", "as_of").unique().sort(["as_of", "run_id"])
+    # The service gives the policy's runs up to this one; in the order they were made, as
+    # "the previous run" is the one made before.
+    over = analysis.thresholds_over_runs
+    runs = over.select("run_id", "as_of").unique().sort("run_id")
     counts = {
         (int(row["run_id"]), float(row["threshold"])): int(row["residents"])
         for row in over.iter_rows(named=True)
