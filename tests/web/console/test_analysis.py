@@ -6,7 +6,7 @@ databases, and one browser check (axe, 1280 and 390 px)."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -381,6 +381,35 @@ def test_the_first_batch_is_listed_masked_for_the_register_roles_only(
         assert all(re.fullmatch(r".\*+", row[1]) for row in rows), rows[:3]
         assert all(re.fullmatch(r"[0-9A-Za-z]{2}\*+[0-9A-Za-z]{3}", row[2]) for row in rows)
         assert [int(row[0]) for row in rows] == sorted(int(row[0]) for row in rows)
+    client.cookies.clear()
+
+
+def test_a_later_run_is_compared_with_the_earlier_one(
+    client: TestClient, accounts: dict[str, Actor], loaded_engine: Engine, run_id: int
+) -> None:
+    """A second run of the policy (a month later: permits and ages move on): the page
+    compares it with the first, its movement's totals are the counts' difference."""
+    later = AS_OF + timedelta(days=30)
+    with session_scope(loaded_engine) as session:
+        second = scoring_service.score_registry(
+            SYSTEM_ACTOR, session, find_policy("zj-cixi", later), later
+        ).run.id
+    page_client(client, "auditor")
+    html = client.get("/console/analysis", params={"thresholds": "60,90"}).text
+    assert f'<option value="{second}" selected>' in html  # the newest by default
+    summary = html.split('data-testid="summary"', 1)[1].split("</ul>", 1)[0]
+    assert f"与计分批次 {run_id} 比较。" in summary
+    over = table_rows(html, "over-runs-table")
+    assert [row[0] for row in over] == [
+        f"批次 {run_id}（{AS_OF.isoformat()}）",
+        f"批次 {second}（{later.isoformat()}）",
+    ]
+    moved = table_rows(html, "movement-table")
+    assert [row[0] for row in moved] == ["60 分", "90 分"]
+    for column, threshold in enumerate(("60", "90"), start=1):
+        before, after = (int(row[column].replace(",", "")) for row in over)
+        up, down = (int(cell.replace(",", "")) for cell in moved[column - 1][1:])
+        assert after - before == up - down, threshold
     client.cookies.clear()
 
 
