@@ -537,6 +537,10 @@ def _context(analysis: PointsAnalysis, names: dict[str, str]) -> dict[str, Any]:
         "movement_chart": movement_chart,
         "movement_totals": movement_totals,
         "movement_rows": movement_rows,
+        "in_both": number(int(analysis.movement_summary["residents_in_both"][0]))
+        if "residents_in_both" in analysis.movement_summary.columns
+        and analysis.movement_summary.height
+        else None,
         "layer_chart": layer_chart if batches else None,
         "layer_rows": layer_rows,
         "layers_batched": batched,
