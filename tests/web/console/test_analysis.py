@@ -6,6 +6,7 @@ databases, and one browser check (axe, 1280 and 390 px)."""
 from __future__ import annotations
 
 import re
+from html import unescape as html_unescape
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -381,6 +382,13 @@ def test_the_first_batch_is_listed_masked_for_the_register_roles_only(
         assert all(re.fullmatch(r".\*+", row[1]) for row in rows), rows[:3]
         assert all(re.fullmatch(r"[0-9A-Za-z]{2}\*+[0-9A-Za-z]{3}", row[2]) for row in rows)
         assert [int(row[0]) for row in rows] == sorted(int(row[0]) for row in rows)
+        # The export link is the API's, signed in by the page's own session cookie.
+        found = re.search(r'href="([^"]+)" data-testid="export-xlsx"', html)
+        assert found is not None
+        answer = client.get(html_unescape(found.group(1)))
+        assert answer.status_code == 200, answer.text[:300]
+        assert answer.headers["content-type"].startswith("application/vnd.openxmlformats")
+        assert answer.content[:2] == b"PK"
     client.cookies.clear()
 
 
