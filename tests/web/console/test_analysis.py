@@ -6,8 +6,8 @@ databases, and one browser check (axe, 1280 and 390 px)."""
 from __future__ import annotations
 
 import re
-from html import unescape as html_unescape
 from datetime import UTC, date, datetime, timedelta
+from html import unescape as html_unescape
 from typing import Any
 
 import polars as pl
