@@ -52,12 +52,6 @@ FIXED_COLUMNS = ("group", "label", "label_en", "residents", "mean", "median", "p
 NOT_ATTRIBUTED = "none"
 """The movement's indicator of a crossing no single indicator explains
 (``kernels.analysis.points.NOT_ATTRIBUTED``)."""
-CLASS_WORDS = {
-    "settlement": N_("落户条件"),
-    "school": N_("子女入学"),
-    "housing": N_("住房保障"),
-}
-"""The layers' classes (``PointsAnalysis.layers``), named as the documents name them."""
 
 
 # ----------------------------------------------------------------------------- words
@@ -69,10 +63,6 @@ def points_words(threshold: float) -> str:
 
 def percent(part: float, whole: float) -> str:
     return f"{part * 100 / whole:.1f}%" if whole else "—"
-
-
-def signed(value: int) -> str:
-    return f"+{number(value)}" if value > 0 else number(value)
 
 
 def run_words(run: RunRead) -> str:
@@ -96,14 +86,14 @@ def label_of(row: dict[str, Any], column: str = "label") -> str:
 
 
 def class_words(analysis: PointsAnalysis, value: Any) -> str:
-    """A class of the layers in words: the service's own label (``classes``: ``label_zh``,
-    ``label_en``), else the documents' names of the usual three."""
+    """A class of the layers (分类) in words: the service's own label (``classes``:
+    ``label_zh``, ``label_en``), else its id."""
     text = str(value)
     for row in analysis.classes.iter_rows(named=True) if analysis.classes.height else ():
         if str(row.get("class")) == text:
             english = row.get("label_en")
             return str(english if i18n.language() == "en" and english else row.get("label_zh"))
-    return _(CLASS_WORDS[text]) if text in CLASS_WORDS else text
+    return text
 
 
 def batch_words(batch: Any) -> str:
