@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from luodi.analysis.service import PointsAnalysis
 from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.db import session_scope
+from luodi.kernels.analysis.points import threshold_column
 from luodi.policy.service import find_policy
 from luodi.scoring import service as scoring_service
 from luodi.scoring.schemas import RunRead
@@ -93,11 +94,19 @@ def constructed() -> PointsAnalysis:
             mean=pl.col("total").mean(),
             median=pl.col("total").median(),
             p90=pl.col("total").quantile(0.9, "linear"),
-            **{f"at_{value:g}": (pl.col("total") >= value).sum() for value in THRESHOLDS},
+            **{threshold_column(value): (pl.col("total") >= value).sum() for value in THRESHOLDS},
         )
         .sort("town")
         .with_columns(group=pl.col("town"), label=pl.concat_str(pl.lit("镇"), pl.col("town")))
-        .select("group", "label", "residents", "mean", "median", "p90", "at_60", "at_90", "at_120")
+        .select(
+            "group",
+            "label",
+            "residents",
+            "mean",
+            "median",
+            "p90",
+            *(threshold_column(value) for value in THRESHOLDS),
+        )
     )
     over = pl.DataFrame(
         {

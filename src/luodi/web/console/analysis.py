@@ -24,6 +24,7 @@ from luodi.analysis.service import DEFAULT_THRESHOLDS, DIMENSIONS, PointsAnalysi
 from luodi.auth.actor import Actor
 from luodi.auth.permissions import may_open
 from luodi.errors import LuodiError
+from luodi.kernels.analysis.points import NOT_ATTRIBUTED, threshold_column
 from luodi.kernels.masking import mask_id_number, mask_name
 from luodi.policy.service import published_policies
 from luodi.scoring import service as scoring
@@ -47,11 +48,6 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#0
 patterns and line symbols so that no series is told by colour alone."""
 SYMBOLS = ("circle", "rect", "triangle", "diamond", "pin", "arrow", "roundRect", "emptyCircle")
 LINES = ("solid", "dashed", "dotted", "solid", "dashed", "dotted", "solid", "dashed")
-FIXED_COLUMNS = ("group", "label", "label_en", "residents", "mean", "median", "p90")
-"""The columns of a ``by_dimension`` frame that are not a threshold's count."""
-NOT_ATTRIBUTED = "none"
-"""The movement's indicator of a crossing no single indicator explains
-(``kernels.analysis.points.NOT_ATTRIBUTED``)."""
 
 
 # ----------------------------------------------------------------------------- words
@@ -98,14 +94,6 @@ def class_words(analysis: PointsAnalysis, value: Any) -> str:
 
 def batch_words(batch: Any) -> str:
     return _("第 %(batch)s 批", batch=batch) if batch is not None else _("不在各批次内")
-
-
-def threshold_columns(frame: pl.DataFrame, thresholds: tuple[float, ...]) -> list[str]:
-    """The columns of a ``by_dimension`` frame that count the residents at or above each
-    threshold, in the thresholds' order: whatever the service names them, they are the
-    columns past the fixed ones, one per threshold."""
-    columns = [column for column in frame.columns if column not in FIXED_COLUMNS]
-    return columns[: len(thresholds)]
 
 
 # ----------------------------------------------------------------------------- charts
@@ -369,7 +357,7 @@ def _context(analysis: PointsAnalysis, names: dict[str, str]) -> dict[str, Any]:
         frame = analysis.by_dimension.get(key)
         if frame is None:
             continue
-        columns = threshold_columns(frame, thresholds)
+        columns = [threshold_column(value) for value in thresholds]
         groups = [label_of(row) for row in frame.iter_rows(named=True)]
         dimensions[key] = {
             "title": en if i18n.language() == "en" else zh,
@@ -378,7 +366,7 @@ def _context(analysis: PointsAnalysis, names: dict[str, str]) -> dict[str, Any]:
                 groups,
                 [
                     (name, frame[column].to_list())
-                    for name, column in zip(threshold_names, columns, strict=False)
+                    for name, column in zip(threshold_names, columns, strict=True)
                 ],
             ),
             "rows": [
