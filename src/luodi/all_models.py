@@ -6,6 +6,7 @@ from luodi.auth import models as auth_models
 from luodi.db import Base
 from luodi.facts import models as facts_models
 from luodi.feeds import models as feeds_models
+from luodi.forecast import models as forecast_models
 from luodi.jobs import models as jobs_models
 from luodi.notices import models as notices_models
 from luodi.programs import models as programs_models
@@ -20,6 +21,7 @@ __all__ = [
     "auth_models",
     "facts_models",
     "feeds_models",
+    "forecast_models",
     "jobs_models",
     "notices_models",
     "programs_models",

@@ -24,6 +24,7 @@ VACCINATION = "vaccination.csv"
 SCHOOLS = "schools.csv"
 HOUSING_UNITS = "housing_units.csv"
 UNIONS = "unions.csv"
+SCHOOL_INTAKES = "school_intakes.csv"
 
 COLUMNS: dict[str, list[str]] = {
     TOWNS: ["code", "name", "kind"],
@@ -78,6 +79,15 @@ COLUMNS: dict[str, list[str]] = {
         "area_m2",
         "monthly_rent_fen",
     ],
+    SCHOOL_INTAKES: [
+        "school_year",
+        "school_id",
+        "town_code",
+        "grade",
+        "seats",
+        "applicants",
+        "placed",
+    ],
 }
 
 REGISTRY_FILES = [TOWNS, RESIDENTS, PERMITS, CHILDREN, EMPLOYERS, EMPLOYMENT]
@@ -102,6 +112,10 @@ OPTIONAL_COLUMNS: dict[str, list[str]] = {
 }
 """Registry columns a file may carry beyond ``COLUMNS`` (the feeds' optional columns: who is
 family, frontline posts, employers' unions); the registry reads them when they are there."""
+
+HISTORY_FILES = [SCHOOL_INTAKES]
+"""Written by ``luodi synth --years N`` only (N ≥ 1), loaded when present: the entry-grade
+intakes of past school years (the forecast's history, ``forecast.models.SchoolIntake``)."""
 
 OPTIONAL_REGISTRY_FILES = [UNIONS]
 """Also loaded into the registry when the directory has them (employers' unions, from the

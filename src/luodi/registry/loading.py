@@ -413,10 +413,21 @@ def load_city(
     require(actor, Role.ADMIN, Role.OPERATOR)
     today = today or date.today()
     say = progress or (lambda _message: None)
+    registry_files = read_registry_files(directory)
+    # Past intakes (optional), checked before anything is written: their towns are the
+    # registry's and the directory's own.
+    from luodi.forecast import intakes as past_intakes  # the forecast builds on the registry
+
+    directory_towns = registry_files.get(city_files.TOWNS, pl.DataFrame(schema={"code": pl.String}))
+    intakes = past_intakes.read_intakes(
+        directory,
+        pl.concat([repository.town_keys(session)["key"], directory_towns["code"]]),
+        today,
+    )
     summary = register_frames(
         actor,
         session,
-        read_registry_files(directory),
+        registry_files,
         today=today,
         progress=say,
         what=(f"导入目录 {directory}", f"loading directory {directory}"),
@@ -452,6 +463,9 @@ def load_city(
             )
             feeds_service.raise_if_rejected(result)
             summary.facts += result.facts_written
+    if intakes is not None:
+        say(f"往年招生 / past intakes: {intakes.height}")
+        summary.school_intakes = past_intakes.write_intakes(session, intakes)
     session.flush()
     audit.record(
         session,

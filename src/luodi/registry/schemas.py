@@ -191,3 +191,4 @@ class LoadSummary(BaseModel):
     employers: int = 0
     employments: int = 0
     facts: int = 0
+    school_intakes: int = 0

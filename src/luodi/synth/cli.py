@@ -23,6 +23,15 @@ def synth(
     as_of: Annotated[
         str, typer.Option("--as-of", help="参考日期 YYYY-MM-DD（不取当天，保证可复现）")
     ] = DEFAULT_AS_OF.isoformat(),
+    years: Annotated[
+        int,
+        typer.Option(
+            "--years",
+            min=0,
+            max=30,
+            help="参考日期之前的历史年数（迁入、迁出、出生、往年招生）；0 只生成当前 / years of past",
+        ),
+    ] = 0,
     load: Annotated[bool, typer.Option("--load", help="生成后导入数据库")] = False,
 ) -> None:
     """生成一个合成城市（每个部门一份CSV）/ generate a synthetic city."""
@@ -34,7 +43,9 @@ def synth(
         ) from None
     started = time.perf_counter()
     with console.status(f"生成 {residents:,} 名新市民 / generating …"):
-        written = write_city(SynthOptions(residents=residents, seed=seed, as_of=reference), out)
+        written = write_city(
+            SynthOptions(residents=residents, seed=seed, as_of=reference, years=years), out
+        )
     for name, rows in written.items():
         console.print(f"  {out / name}: {rows:,} 行 rows", highlight=False)
     console.print(f"用时 {time.perf_counter() - started:.1f} s", highlight=False)

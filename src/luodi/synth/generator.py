@@ -23,6 +23,7 @@ from luodi.kernels.identifiers import (
     id_check_characters,
 )
 from luodi.registry import city_files
+from luodi.synth import history
 from luodi.synth.reference import (
     BACK_PAID,
     CITY_REGION_CODE,
@@ -67,6 +68,8 @@ class SynthOptions:
     residents: int
     seed: int
     as_of: date = DEFAULT_AS_OF
+    years: int = 0
+    """Years of history before ``as_of`` (``synth.history``): 0 is today's city alone."""
 
 
 def _choice(rng: np.random.Generator, weights: dict[str, float], size: int) -> Array:
@@ -145,13 +148,16 @@ def _id_numbers(
     regions: list[str],
     birth_days: npt.NDArray[np.int64],
     male: npt.NDArray[np.bool_],
+    first_serial: int = 0,
 ) -> pl.Series:
-    """Unique ID numbers: the sequence counts people of one region, birth date and sex."""
+    """Unique ID numbers: the sequence counts people of one region, birth date and sex, from
+    ``first_serial`` (another range of serials gives numbers no other call gives)."""
     frame = pl.DataFrame(
         {"region": region_index, "birth": birth_days, "male": male.astype(np.int64)}
     ).with_row_index("position")
     frame = frame.with_columns(
         serial=pl.col("position").cum_count().over("region", "birth", "male").cast(pl.Int64)
+        + first_serial
     )
     if frame["serial"].max() > 499:  # type: ignore[operator]
         raise ValueError("too many people share a region, birth date and sex for 3 digits")
@@ -305,9 +311,29 @@ def _permits(
             "issue_date": _dates(began),
             "expiry_date": _dates(expiry),
             "status": pl.Series(STATUSES).gather(status),
+            # The day a cancellation took effect; sent only with a history (``years``).
+            "status_date": _dates(np.where(status == CANCELLED, ended, 0)).set(
+                pl.Series(status != CANCELLED), None
+            ),
         }
     )
+    endorsements = _endorsements(
+        rng, today, began, ended, status, adult_ids.gather(holder), numbers
+    )
+    return permits, endorsements
 
+
+def _endorsements(
+    rng: np.random.Generator,
+    today: int,
+    began: npt.NDArray[np.int64],
+    ended: npt.NDArray[np.int64],
+    status: npt.NDArray[np.int64],
+    holders: pl.Series,
+    numbers: pl.Series,
+) -> pl.DataFrame:
+    """The yearly endorsements (签注) of permits (one entry per permit in every argument:
+    its issue and end days, status, holder's ID number and permit number)."""
     # Anniversaries up to the permit's end (a valid one: up to a month ahead, for those who
     # endorse early for the coming one), permit by permit in order.
     valid = status == VALID
@@ -330,14 +356,13 @@ def _permits(
     # On time: 1 to 28 days before the anniversary, well inside the month before it.
     endorsed = np.where(late, anniversary + late_by, anniversary - rng.integers(1, 29, size))
     kept = np.flatnonzero(~lapsed & (endorsed <= np.minimum(ended[row], today)))
-    endorsements = pl.DataFrame(
+    return pl.DataFrame(
         {
-            "id_number": adult_ids.gather(holder[row[kept]]),
+            "id_number": holders.gather(row[kept]),
             "permit_number": numbers.gather(row[kept]),
             "endorsed_on": _dates(endorsed[kept]),
         }
     )
-    return permits, endorsements
 
 
 def _ranges(counts: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -626,6 +651,16 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     stay = np.maximum(stay, born_here_days / 365.25)
     years_here = np.minimum(stay, np.maximum(age_years - 16, 0.2))
     arrival = as_of - (years_here * 365.25).astype(np.int64)
+    if options.years:
+        # The past only when asked for, from a stream of its own: today's draws stay as they are.
+        past_rng = np.random.default_rng([options.seed, options.years, 18])
+        model = history.draw_migration(past_rng, options.years)
+        span = history.window(options.as_of, options.years)
+        town_index = np.searchsorted(town_codes, town)
+        arrivals = history.time_arrivals(
+            past_rng, model, span, town_index, household, arrival, birth, born_here_days
+        )
+        arrival = arrivals.arrival
     parents = np.zeros(n, dtype=np.bool_)
     parents[child_head] = True
     parents[partner_b] |= parents[partner_a]
@@ -956,8 +991,11 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
     frames = {
         city_files.TOWNS: towns,
         city_files.RESIDENTS: residents,
-        # The synthetic 公安 sends no status dates (the permit time line's optional column).
-        city_files.PERMITS: permits.with_columns(status_date=pl.lit(None, pl.Date)),
+        # Without a history the synthetic 公安 sends no status dates (the permit time line's
+        # optional column); with one, cancellations carry their day.
+        city_files.PERMITS: permits
+        if options.years
+        else permits.with_columns(status_date=pl.lit(None, pl.Date)),
         city_files.PERMIT_ENDORSEMENTS: endorsements,
         city_files.CHILDREN: children,
         city_files.EMPLOYERS: employers,
@@ -974,4 +1012,27 @@ def generate_city(options: SynthOptions) -> dict[str, pl.DataFrame]:
         city_files.SCHOOLS: schools,
         city_files.HOUSING_UNITS: housing_units,
     }
+    if options.years:
+        people = history.Population(
+            as_of=options.as_of,
+            years=options.years,
+            town_index=town_index,
+            town_codes=town_codes,
+            household=household,
+            relation=relation,
+            male=male,
+            birth=birth,
+            region=region,
+            regions=regions,
+            province_index=province_index,
+            province_names=province_names,
+            surname_of=surname_of,
+            surnames=pl.Series(surname_list.tolist(), dtype=pl.String),
+            spouse_of=spouse_of,
+            arrival=arrival,
+            child_head=child_head,
+            child_birth=child_birth,
+            child_male=child_male,
+        )
+        frames = history.with_history(past_rng, model, span, arrivals, people, frames)
     return {name: frame.select(city_files.registry_columns(name)) for name, frame in frames.items()}

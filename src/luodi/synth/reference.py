@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from luodi.kernels.forecast.presence import CYCLE_COUNT_DAY
+
 
 @dataclass(frozen=True)
 class TownSpec:
@@ -184,3 +186,53 @@ RELATIVES: dict[str, tuple[int, int, float, int, int]] = {
     "child": (18, 22, 0.30, 42, 62),
     "sibling": (23, 40, 0.04, 22, 45),
 }
+
+# The city's past (``luodi synth --years N``): the migration model of docs/analytics-history.md.
+# Families arrive month by month per town (Poisson), at a level that grows by a rate varying by
+# town and year, with a Spring-Festival season; they leave at a yearly hazard; their children
+# come with them or are born here; each past school year's entry grades are counted from the
+# families present on 30 April.
+
+INFLOW_TREND = {"hot": 0.06, "other": 0.015}
+"""Mean yearly growth of the arrivals of a town with hot schools (热点学校: the central
+subdistricts and the industrial towns, where demand already exceeds supply) and of the others.
+ASSUMPTION on the split, anchored on the census: Zhejiang's population from other provinces
+grew from about 11.8 million (2010 census) to about 16.2 million (2020 census, 省外流入人口),
+some 3 % a year; the towns whose schools are already short take more of the growth."""
+INFLOW_TREND_SPREAD = 0.03
+"""Standard deviation of a town's own trend around its kind's (ASSUMPTION)."""
+INFLOW_YEAR_SPREAD = 0.05
+"""Standard deviation of a year's growth around the town's trend: factory orders, a new
+industrial park, a pandemic year (ASSUMPTION: no published series by town was at hand)."""
+
+ARRIVAL_SEASON = (0.55, 1.65, 1.75, 1.15, 0.95, 0.85, 0.85, 0.95, 0.85, 0.85, 0.85, 0.55)
+"""Arrivals by calendar month, January first, relative to an average month (they average
+to 1): the return after the Spring Festival (节后返岗, 招工高峰 in February and March, as
+人社部 and the Zhejiang 人社厅 report every year), quiet before the holiday. ASSUMPTION on
+the exact weights."""
+
+DEPARTURE_HAZARD = 0.08
+"""Yearly probability that a family here leaves the city. ASSUMPTION (no published hazard was
+at hand): a constant 8 % leaves half of an arriving cohort after about 8.5 years, in keeping
+with ``STAY_YEARS`` (a third of today's residents here six years or more); each town's hazard
+is this times a factor drawn in ``DEPARTURE_HAZARD_RANGE``."""
+DEPARTURE_HAZARD_RANGE = (0.75, 1.25)
+DEPARTURE_CANCELLED = 0.45
+"""Share of leavers whose permit is cancelled (注销: reported at the police station, the
+``status_date`` the day they left); the others let it lapse (expired the day before they
+left). ASSUMPTION."""
+
+CAPTURE_RANGE = (0.80, 0.90)
+"""Share of the children of entry age present in a town who apply for a place there (the rest
+go home to school, to private schools, or do not register): drawn per town. ASSUMPTION, beside
+the 0.75–0.80 birth-to-entry ratios Washington DC publishes (edscape.dc.gov, in
+../shared/reference/surfaces-and-analytics.md)."""
+SCHOOL_YEAR_COUNT_DAY = CYCLE_COUNT_DAY
+"""A past school cycle counts the families present on 30 April of its year (month, day), as
+the forecast reads a reported intake (``kernels.forecast.presence``)."""
+SEAT_GROWTH_CLASS = 0.3
+"""Each year a school grew by one class (one class of seats) with this probability, so going
+back a year it had one class fewer (never fewer than one). ASSUMPTION."""
+NEW_SCHOOL_TOWNS = 3
+"""The towns whose arrivals grow fastest open their last school of a stage during the window
+(when they have more than one): no intake before its opening year. ASSUMPTION."""
