@@ -14,8 +14,9 @@ ENTRY_AGES = {1: 6, 7: 12}
 
 def children_known_on(city: Path, day: date) -> pl.DataFrame:
     """``child_id_number, birth_date, town_code`` of the children one of whose parents' permits
-    had begun by ``day`` while the last of them had not ended by then (the family's first
-    permit to its last, gaps included), born by ``day``; the town of the latest permit."""
+        had begun by ``day`` while the last of them had not ended by then (the family's first
+        permit to its last, gaps included), born by ``day``; the town of the latest permit (of two
+    issued and ended the same days, the registering parent's)."""
     permits = pl.read_csv(city / "permits.csv", try_parse_dates=True, infer_schema_length=None)
     if "status_date" not in permits.columns:
         permits = permits.with_columns(status_date=pl.lit(None, pl.Date))
@@ -27,15 +28,16 @@ def children_known_on(city: Path, day: date) -> pl.DataFrame:
     children = pl.read_csv(city / "children.csv", try_parse_dates=True, infer_schema_length=None)
     parents = pl.concat(
         [
-            children.select("child_id_number", "birth_date", parent="id_number"),
+            children.select("child_id_number", "birth_date", parent="id_number", order=pl.lit(1)),
             children.select(
-                "child_id_number", "birth_date", parent="second_parent_id_number"
+                "child_id_number", "birth_date", parent="second_parent_id_number", order=pl.lit(0)
             ).drop_nulls("parent"),
         ]
     )
     family = parents.join(ends, left_on="parent", right_on="id_number")
+    # The town of the latest permit; of two alike, the registering parent's.
     spans = (
-        family.sort("issue_date", "end")
+        family.sort("issue_date", "end", "order")
         .group_by("child_id_number")
         .agg(
             pl.col("birth_date").first(),

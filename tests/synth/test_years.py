@@ -42,7 +42,9 @@ def test_applicants_never_exceed_the_cohort_the_files_show(past_dir: Path) -> No
     assert sorted(intakes["school_year"].unique()) == list(
         range(DEFAULT_AS_OF.year - YEARS, DEFAULT_AS_OF.year)
     )
-    assert intakes.select((pl.col("placed") == pl.min_horizontal("applicants", "seats")).all()).item()
+    assert intakes.select(
+        (pl.col("placed") == pl.min_horizontal("applicants", "seats")).all()
+    ).item()
     applied = 0
     cohort = 0
     for year in range(DEFAULT_AS_OF.year - YEARS, DEFAULT_AS_OF.year):
@@ -78,7 +80,9 @@ def test_leavers_have_ended_permits_dated_in_the_window(past: dict[str, pl.DataF
     households = leavers["household_number"].unique()
     held = past[city_files.RESIDENTS].join(permits.select("id_number"), on="id_number", how="semi")
     assert held["household_number"].n_unique() == households.len()
-    children = past[city_files.CHILDREN].filter(pl.col("household_number").is_in(households.implode()))
+    children = past[city_files.CHILDREN].filter(
+        pl.col("household_number").is_in(households.implode())
+    )
     assert children.height > 0
     assert (children["birth_date"] < DEFAULT_AS_OF).all()
 

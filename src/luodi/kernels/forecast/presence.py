@@ -40,7 +40,8 @@ def family_presence(children: pl.DataFrame, permits: pl.DataFrame, today: date) 
     reported). ``present_from`` is the earliest issue of either parent's permits, ``present_until``
     the first day none holds any more — null when one still holds after ``today``; a gap
     between two stays is not subtracted (ASSUMPTION: the contract of ``ForecastHistory``).
-    ``town_code`` is the town of the parents' latest permit (else ``household_town``).
+    ``town_code`` is the town of the parents' latest permit — latest issued, then latest
+    ended, then the registering parent's (``parent``) — else ``household_town``.
     """
     day = timedelta(days=1)
     ends = (
@@ -66,8 +67,8 @@ def family_presence(children: pl.DataFrame, permits: pl.DataFrame, today: date) 
     )
     links = pl.concat(
         [
-            children.select("child_id", holder="parent"),
-            children.select("child_id", holder="second_parent"),
+            children.select("child_id", holder="parent", second=pl.lit(1, pl.Int8)),
+            children.select("child_id", holder="second_parent", second=pl.lit(0, pl.Int8)),
         ]
     ).drop_nulls()
     known = (
@@ -76,7 +77,8 @@ def family_presence(children: pl.DataFrame, permits: pl.DataFrame, today: date) 
         .agg(
             present_from=pl.col("issue_date").min(),
             last_end=pl.col("end").max(),
-            permit_town=pl.col("town_code").sort_by("issue_date", "end").last(),
+            # The latest permit; of two alike, the registering parent's.
+            permit_town=pl.col("town_code").sort_by("issue_date", "end", "second").last(),
         )
     )
     return (
