@@ -109,10 +109,7 @@ def history(session: Session, actor: Actor, today: date | None = None) -> Foreca
         intakes=intakes,
         new_permits=_new_permits(permits, today),
         seats=_seats(intakes),
-        towns={
-            code: name
-            for code, name in session.execute(select(Town.code, Town.name).order_by(Town.code))
-        },
+        towns=dict(session.execute(select(Town.code, Town.name).order_by(Town.code)).all()),
     )
 
 
