@@ -56,6 +56,8 @@ def test_a_bad_row_is_named_and_nothing_is_written(
             row(school, school_year="2025", school_id="NO-SUCH-SCHOOL"),
             row(school, school_year="2023", placed="96"),
             row(school, school_year="2022", grade="3"),
+            row(school, school_year="2021"),
+            row(school, school_year="2021", seats="45"),
         ],
     )
     with pytest.raises(Invalid) as raised:
@@ -64,6 +66,7 @@ def test_a_bad_row_is_named_and_nothing_is_written(
     assert (city_files.SCHOOL_INTAKES, 3, "school_id") in where
     assert (city_files.SCHOOL_INTAKES, 4, "placed") in where
     assert (city_files.SCHOOL_INTAKES, 5, "grade") in where
+    assert {(city_files.SCHOOL_INTAKES, line, "school_id") for line in (6, 7)} <= where
     assert not any(p.row == 2 for p in raised.value.details)
     assert "school_intakes.csv" in raised.value.message_zh
     assert session.scalar(select(func.count()).select_from(Resident)) == 0
