@@ -76,6 +76,13 @@ def test_leavers_have_ended_permits_dated_in_the_window(past: dict[str, pl.DataF
         .otherwise(pl.col("expiry_date") + pl.duration(days=1))
     ).to_series()
     assert left.is_between(start, DEFAULT_AS_OF, closed="left").all()
+    # Their endorsements fall while the permit held (the feed refuses any other).
+    endorsed = past[city_files.PERMIT_ENDORSEMENTS].join(permits, on="permit_number")
+    assert endorsed.height > 0
+    last_day = pl.coalesce(pl.col("status_date") - pl.duration(days=1), pl.col("expiry_date"))
+    assert endorsed.select(
+        pl.col("endorsed_on").is_between(pl.col("issue_date"), last_day).all()
+    ).item()
     # Every leaving family held a permit, and their children are on file with them.
     households = leavers["household_number"].unique()
     held = past[city_files.RESIDENTS].join(permits.select("id_number"), on="id_number", how="semi")

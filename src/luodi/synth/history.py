@@ -419,7 +419,10 @@ def departed_frames(
             "status_date": generator._dates(ended).set(pl.Series(~cancelled), None),
         }
     )
-    endorsements = generator._endorsements(rng, today, began, ended, status, holder_ids, numbers)
+    # Endorsed at the latest on the last day the permit held (the day before leaving).
+    endorsements = generator._endorsements(
+        rng, today, began, ended - 1, status, holder_ids, numbers
+    )
 
     child_male = people.child_male[kid]
     given = generator._names(rng, pl.Series([""] * len(kid), dtype=pl.String), child_male)
