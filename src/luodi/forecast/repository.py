@@ -21,7 +21,12 @@ from luodi.auth.actor import Actor
 from luodi.auth.permissions import may_open
 from luodi.errors import NotFound
 from luodi.forecast.models import SchoolIntake
-from luodi.kernels.forecast.presence import CYCLE_COUNT_DAY, PRESENCE_SCHEMA, family_presence
+from luodi.kernels.forecast.presence import (
+    CYCLE_COUNT_DAY,
+    PRESENCE_SCHEMA,
+    family_presence,
+    permit_spans,
+)
 from luodi.programs.models import Application, ApplicationStatus, CycleTarget, ProgramCycle
 from luodi.registry.models import Child, Household, ResidencePermit, Town
 
@@ -169,22 +174,22 @@ def _new_permits(permits: pl.DataFrame, today: date) -> pl.DataFrame:
     """Per town and month: residents whose first permit was issued then (in its town), and
     residents who left then — no permit holding after ``today``, the month their last one
     ended (in its town). A permit's end is read as ``family_presence`` reads it."""
-    holders = family_presence(
-        permits.select(child_id="holder", birth_date="issue_date", parent="holder")
-        .unique("child_id")
-        .with_columns(second_parent=pl.lit(None, pl.Int64), household_town=pl.lit(None, pl.String)),
-        permits,
-        today,
+    holders = (
+        permit_spans(permits, today)
+        .group_by("holder")
+        .agg(
+            first_issue=pl.col("issue_date").first(),
+            first_town=pl.col("town_code").first(),
+            last_end=pl.col("end").max(),
+            last_town=pl.col("town_code").sort_by("issue_date", "end").last(),
+        )
     )
-    first = (
-        permits.sort("holder", "issue_date")
-        .unique("holder", keep="first", maintain_order=True)
-        .group_by("town_code", month=pl.col("issue_date").dt.month_start())
-        .agg(issued=pl.len().cast(pl.Int64))
-    )
+    first = holders.group_by(
+        town_code="first_town", month=pl.col("first_issue").dt.month_start()
+    ).agg(issued=pl.len().cast(pl.Int64))
     ended = (
-        holders.filter(pl.col("present_until").is_not_null())
-        .group_by("town_code", month=pl.col("present_until").dt.month_start())
+        holders.filter(pl.col("last_end") <= pl.lit(today, pl.Date))
+        .group_by(town_code="last_town", month=pl.col("last_end").dt.month_start())
         .agg(ended=pl.len().cast(pl.Int64))
     )
     return (

@@ -26,25 +26,11 @@ CYCLE_COUNT_DAY = (4, 30)
 and closes them in May; a reported intake without its cycle's date is read as counted then."""
 
 
-def family_presence(children: pl.DataFrame, permits: pl.DataFrame, today: date) -> pl.DataFrame:
-    """Per child: ``child_id, birth_date, town_code, present_from, present_until``.
-
-    ``children``: ``child_id`` (Int64), ``birth_date``, ``parent`` and ``second_parent`` (the
-    holders' keys, any one type; the second null when not a resident) and ``household_town``
-    (the town when no parent ever held a permit). ``permits``: ``holder`` (the same key),
-    ``town_code``, ``issue_date``, ``expiry_date``, ``status``, ``status_date`` (nullable).
-
-    A permit holds from its issue date up to and including its expiry date, and no longer
-    from a cancellation's ``status_date`` — without one, from the holder's next permit's issue
-    or ``today`` (as ``kernels.timeline.permits`` reads a cancellation whose date was not
-    reported). ``present_from`` is the earliest issue of either parent's permits, ``present_until``
-    the first day none holds any more — null when one still holds after ``today``; a gap
-    between two stays is not subtracted (ASSUMPTION: the contract of ``ForecastHistory``).
-    ``town_code`` is the town of the parents' latest permit — latest issued, then latest
-    ended, then the registering parent's (``parent``) — else ``household_town``.
-    """
+def permit_spans(permits: pl.DataFrame, today: date) -> pl.DataFrame:
+    """``holder, town_code, issue_date, end`` of each permit (``family_presence``'s
+    ``permits``), sorted by holder and issue: ``end`` the first day it no longer holds."""
     day = timedelta(days=1)
-    ends = (
+    return (
         permits.sort("holder", "issue_date")
         # The holder's next permit: the next row when it is the same holder's (sorted; a
         # window ``over`` the holder costs twenty times as much at a million).
@@ -65,6 +51,26 @@ def family_presence(children: pl.DataFrame, permits: pl.DataFrame, today: date) 
             ),
         )
     )
+
+
+def family_presence(children: pl.DataFrame, permits: pl.DataFrame, today: date) -> pl.DataFrame:
+    """Per child: ``child_id, birth_date, town_code, present_from, present_until``.
+
+    ``children``: ``child_id`` (Int64), ``birth_date``, ``parent`` and ``second_parent`` (the
+    holders' keys, any one type; the second null when not a resident) and ``household_town``
+    (the town when no parent ever held a permit). ``permits``: ``holder`` (the same key),
+    ``town_code``, ``issue_date``, ``expiry_date``, ``status``, ``status_date`` (nullable).
+
+    A permit holds from its issue date up to and including its expiry date, and no longer
+    from a cancellation's ``status_date`` — without one, from the holder's next permit's issue
+    or ``today`` (as ``kernels.timeline.permits`` reads a cancellation whose date was not
+    reported). ``present_from`` is the earliest issue of either parent's permits, ``present_until``
+    the first day none holds any more — null when one still holds after ``today``; a gap
+    between two stays is not subtracted (ASSUMPTION: the contract of ``ForecastHistory``).
+    ``town_code`` is the town of the parents' latest permit — latest issued, then latest
+    ended, then the registering parent's (``parent``) — else ``household_town``.
+    """
+    ends = permit_spans(permits, today)
     links = pl.concat(
         [
             children.select("child_id", holder="parent", second=pl.lit(1, pl.Int8)),
