@@ -165,6 +165,64 @@ def test_the_what_if_against_stored_runs_and_real_allocations(
     detail = json.loads(entry.detail or "{}")
     assert detail["draft_digest"] == CompiledPolicy.from_text(text, "d").policy.digest
     assert detail["as_of"] == AS_OF.isoformat() and detail["cycle"] == cycle.id
+    assert detail["source"] == {"kind": "registry", "run_id": None, "why": None}
+    assert result["source"]["zh"] == "输入取自登记库" and "输入取自登记库" in result["summary"]["zh"]
+
+    # Runs of zj-cixi on the date now exist. The newest is the draft's (stored under the same
+    # id): the published version does not reproduce its totals, so the registry is read.
+    again = whatif.run_whatif(SYSTEM_ACTOR, session, text, "draft.yaml", AS_OF, [60, 90])
+    assert again["source"]["kind"] == "registry" and again["source"]["run_id"] is None
+    assert "不是按此版本计分" in again["source"]["zh"] and str(new_run.run.id) in again["source"]["zh"]
+    assert tables(again) == tables(result)
+    # The published version's run: the inputs from its frame, the same result exactly.
+    stored = whatif.run_whatif(
+        SYSTEM_ACTOR, session, text, "draft.yaml", AS_OF, [60, 90], run_id=old_run.run.id
+    )
+    assert stored["source"]["kind"] == "run" and stored["source"]["run_id"] == old_run.run.id
+    said = f"输入取自计分批次 {old_run.run.id}（{AS_OF.isoformat()}）"
+    assert said in stored["summary"]["zh"] and said not in result["summary"]["zh"]
+    assert tables(stored) == tables(result)
+    assert words(stored) == words(result)
+    entry = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.action == "policy.whatif")
+        .order_by(AuditEntry.seq.desc())
+    ).first()
+    assert entry is not None
+    assert json.loads(entry.detail or "{}")["source"] == {
+        "kind": "run",
+        "run_id": old_run.run.id,
+        "run_as_of": AS_OF.isoformat(),
+    }
+    # A draft that reads an input the run did not store: the registry, saying which.
+    wider = text.replace(
+        "inputs:\n", "inputs:\n  sex: {type: string, default: '', label: {zh: 性别, en: Sex}}\n", 1
+    )
+    fallback = whatif.run_whatif(
+        SYSTEM_ACTOR, session, wider, "draft.yaml", AS_OF, [60, 90], run_id=old_run.run.id
+    )
+    assert fallback["source"]["kind"] == "registry" and "sex" in fallback["source"]["zh"]
+    assert tables(fallback) == {**tables(result), "draft": tables(fallback)["draft"]}
+    # A run of another policy id is refused, in both languages.
+    other = CompiledPolicy.from_text(text.replace("id: zj-cixi", "id: zj-other", 1), "o.yaml")
+    with pytest.raises(Invalid) as refused:
+        whatif.chosen_run(SYSTEM_ACTOR, session, other, AS_OF, old_run.run.id)
+    assert "zj-other" in refused.value.details[0].describe("zh")
+    assert "zj-other" in refused.value.details[0].describe("en")
+
+
+def tables(result: dict[str, Any]) -> dict[str, Any]:
+    """Everything a what-if found, whichever its inputs' source (the residents not scored
+    are counted by permit state from the registry, in one sum from a run)."""
+    return {
+        key: value
+        for key, value in result.items()
+        if key not in ("source", "not_scored", "summary")
+    }
+
+
+def words(result: dict[str, Any]) -> list[str]:
+    return [line for line in result["summary"]["zh"] if not line.startswith("输入取自")]
 
 
 @pytest.mark.parametrize(

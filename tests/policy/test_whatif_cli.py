@@ -65,3 +65,15 @@ def test_a_bad_draft_writes_nothing(database: str, tmp_path: Path) -> None:
     )  # fmt: skip
     assert wrong.returncode == 1 and not output.exists()
     assert "分数线应为逗号分隔的数字" in wrong.stderr and "thresholds are numbers" in wrong.stderr
+
+
+def test_a_run_that_is_not_there_is_refused(database: str, tmp_path: Path) -> None:
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(draft_text(), encoding="utf-8")
+    output = tmp_path / "whatif.xlsx"
+    result = run_luodi(
+        "policy", "whatif", "--draft", str(draft), "--run", "9999", "--output", str(output),
+        env={"LUODI_DATABASE_URL": database},
+    )  # fmt: skip
+    assert result.returncode == 1 and not output.exists()
+    assert "没有计分批次 9999" in result.stderr and "no scoring run 9999" in result.stderr

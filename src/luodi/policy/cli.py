@@ -298,6 +298,14 @@ def whatif(
         str | None,
         typer.Option("--thresholds", help="分数线，逗号分隔（默认 60,90,120,150） / e.g. 60,90"),
     ] = None,
+    run: Annotated[
+        int | None,
+        typer.Option(
+            "--run",
+            help="取输入的计分批次（默认：该日同一策略最新的批次） / the scoring run to take "
+            "the inputs from (default: the newest of the policy on the date)",
+        ),
+    ] = None,
 ) -> None:
     """在登记库上试算草稿策略，与现行版本比较 / a draft policy against the published one on
     the registry: bands, thresholds, distribution and the next school cycle."""
@@ -309,8 +317,9 @@ def whatif(
     from luodi.files import check_writable
     from luodi.policy import whatif as whatif_service
     from luodi.policy.whatif_book import workbook
+    from luodi.scoring import service as scoring_service
 
-    on = parse_day("--as-of", as_of) or workdays.today()
+    given = parse_day("--as-of", as_of)
     check_writable(output, (".xlsx",))
     chosen = parse_thresholds(thresholds)
     if not draft.is_file():
@@ -326,12 +335,18 @@ def whatif(
         session_scope() as session,
     ):
         task = bar.add_task("政策试算 / what-if", total=len(whatif_service.PHASES))
+        # A run named without a date: the what-if is on the run's date.
+        on = given or (
+            scoring_service.get_run(SYSTEM_ACTOR, session, run).as_of
+            if run is not None
+            else workdays.today()
+        )
 
         def progress(phase: str, done: int, _total: int) -> None:
             bar.update(task, description=phase, completed=done)
 
         result = whatif_service.run_whatif(
-            SYSTEM_ACTOR, session, text, draft.name, on, chosen, progress
+            SYSTEM_ACTOR, session, text, draft.name, on, chosen, progress, run
         )
         bar.update(task, completed=len(whatif_service.PHASES))
     content = workbook(result)

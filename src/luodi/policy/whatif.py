@@ -11,7 +11,7 @@ workbook on demand (``policy.whatif_book``). The caller commits (the audit entry
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -38,21 +38,25 @@ from luodi.kernels.policy.whatif import (
     population_shift,
     school_shift,
 )
-from luodi.policy.service import compile_text, find_policy, input_invalid
+from luodi.policy import repository
+from luodi.policy.service import compile_text, compiled_from_text, find_policy, input_invalid
 from luodi.registry import service as registry_service
+from luodi.scoring import frames
+from luodi.scoring import repository as scoring_repository
 from luodi.scoring import service as scoring_service
 from luodi.scoring.inputs import available_inputs, build_inputs
 from luodi.scoring.schemas import RunRead
 
 if TYPE_CHECKING:
     from luodi.programs.models import ProgramCycle
+    from luodi.scoring.models import ScoringRun
 
 WHATIF_ROLES = (Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR)
 """Who may run a what-if: the console's analysis roles. It reads every valid permit holder's
 data through a policy, but what it keeps and shows is counts (docs/analytics-whatif.md)."""
 
 PHASES = (
-    ("读取登记库", "reading the registry"),
+    ("读取输入", "reading the inputs"),
     ("计分 旧", "scoring, published"),
     ("计分 新", "scoring, draft"),
     ("分配 旧", "allocating, published"),
@@ -136,6 +140,113 @@ def _check_available(draft: CompiledPolicy) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where both policies' inputs came from: a stored scoring run's frame, or the registry
+    (then ``why`` says why not a run, in both languages, or is empty: no run on the date)."""
+
+    run: ScoringRun | None
+    why: tuple[str, str] = ("", "")
+
+    def words(self) -> tuple[str, str]:
+        if self.run is not None:
+            day = self.run.as_of.isoformat()
+            return (
+                f"输入取自计分批次 {self.run.id}（{day}）",
+                f"inputs taken from scoring run {self.run.id} ({day})",
+            )
+        zh, en = self.why
+        return (
+            "输入取自登记库" + (f"（{zh}）" if zh else ""),
+            "inputs read from the registry" + (f" ({en})" if en else ""),
+        )
+
+    def detail(self) -> dict[str, Any]:
+        if self.run is not None:
+            return {"kind": "run", "run_id": self.run.id, "run_as_of": self.run.as_of}
+        return {"kind": "registry", "run_id": None, "why": self.why[1] or None}
+
+
+def chosen_run(
+    actor: Actor, session: Session, draft: CompiledPolicy, as_of: date | None, run_id: int | None
+) -> ScoringRun | None:
+    """The run named (refused unless it scored the draft's policy id, on ``as_of`` when one is
+    given), or the newest readable run of the draft's policy id on ``as_of``."""
+    policy_id = draft.policy.id
+    if run_id is None:
+        if as_of is None:
+            return None
+        return scoring_repository.newest_run_of_policy_on(session, actor, policy_id, as_of)
+    run = scoring_repository.run_by_id(session, actor, run_id)
+    if run is None:
+        raise NotFound(f"没有计分批次 {run_id}", f"no scoring run {run_id}")
+    if run.policy_id != policy_id:
+        raise Invalid.field(
+            "run",
+            str(run_id),
+            f"计分批次 {run_id} 按策略 {run.policy_id} 计分，草稿的策略是 {policy_id}",
+            f"scoring run {run_id} scored policy {run.policy_id}, the draft is {policy_id}",
+        )
+    if as_of is not None and run.as_of != as_of:
+        raise Invalid.field(
+            "run",
+            str(run_id),
+            f"计分批次 {run_id} 的计分日是 {run.as_of}，不是 {as_of}",
+            f"scoring run {run_id} scored as of {run.as_of}, not {as_of}",
+        )
+    return run
+
+
+def _unstored(run: ScoringRun, policies: Sequence[CompiledPolicy]) -> list[str]:
+    """The inputs either policy reads from the registry that the run's frame does not hold
+    as that policy would read them: absent, at its default in the run, of another type, or
+    with another default (a stored value is after the run's default filled the gaps)."""
+    stored = compiled_from_text(run.policy_text, f"scoring run {run.id}").policy.inputs
+    defaulted = set(filter(None, run.defaulted_inputs.split(",")))
+    available = available_inputs()
+    missing: list[str] = []
+    for compiled in policies:
+        for name, spec in compiled.policy.inputs.items():
+            if name not in available:
+                continue  # neither path reads it: both score it at the policy's default
+            held = stored.get(name)
+            same = (
+                held is not None
+                and name not in defaulted
+                and held.type == spec.type
+                and (not held.has_default or (spec.has_default and spec.default == held.default))
+            )
+            if not same and name not in missing:
+                missing.append(name)
+    return missing
+
+
+def _stored_inputs(
+    actor: Actor, session: Session, run: ScoringRun
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The run's typed inputs of the residents in it ``actor`` reads, their town and origin
+    from the registry (as the registry path groups them), and their stored totals. Every
+    part, only the columns needed (not the points struct: half a part's decoding)."""
+    parts = scoring_repository.frame_parts(session, run.id)
+    stored = frames.from_parts(parts, f"scoring run {run.id}", [KEY, "total", frames.INPUTS])
+    groups = stored.select(KEY).join(
+        repository.resident_groups(session, actor), on=KEY, how="inner"
+    )
+    kept = stored.join(groups.select(KEY), on=KEY, how="semi")
+    inputs = frames.typed_inputs(kept)
+    # An input the run scored at its default is no reading of the registry: each policy
+    # takes its own default for it, as on the registry path.
+    defaulted = set(filter(None, run.defaulted_inputs.split(",")))
+    available = available_inputs()
+    return (
+        inputs.select(
+            KEY, *[name for name in inputs.columns if name in available and name not in defaulted]
+        ),
+        groups,
+        kept.select(KEY, pl.col("total").alias("stored")),
+    )
+
+
 def _scores(
     compiled: CompiledPolicy, frame: pl.DataFrame, as_of: date, which: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -145,6 +256,99 @@ def _scores(
     except InputError as error:
         raise input_invalid(error, f"登记库 registry ({which})") from None
     return typed, compiled.score(typed, as_of).select(KEY, TOTAL)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Both policies' inputs and the baseline's scores, from wherever they came."""
+
+    source: Source
+    frame: pl.DataFrame
+    """``KEY`` and the inputs (raw from the registry, typed from a run)."""
+    groups: pl.DataFrame
+    """``KEY`` and ``GROUPING``."""
+    typed_old: pl.DataFrame
+    old: pl.DataFrame
+    not_scored: dict[str, int]
+
+
+def _from_run(
+    actor: Actor,
+    session: Session,
+    run: ScoringRun,
+    baseline: CompiledPolicy,
+    draft: CompiledPolicy,
+    as_of: date,
+) -> Inputs | tuple[str, str]:
+    """The inputs from the run, or why not (zh, en)."""
+    missing = _unstored(run, (baseline, draft))
+    if missing:
+        return (
+            f"计分批次 {run.id} 未按相同类型与默认值保存所需输入：{'、'.join(missing)}",
+            f"scoring run {run.id} does not hold these inputs with the same type and default: "
+            f"{', '.join(missing)}",
+        )
+    try:
+        frame, groups, stored = _stored_inputs(actor, session, run)
+    except frames.FrameDamaged:
+        return (
+            f"计分批次 {run.id} 的存储与其摘要不符",
+            f"scoring run {run.id}'s stored frame does not match its digest",
+        )
+    if frame.height == 0:
+        return (f"计分批次 {run.id} 中没有可读的居民", f"nobody readable in scoring run {run.id}")
+    typed_old, old = _scores(baseline, frame, as_of, f"计分批次 {run.id} scoring run")
+    # The baseline on the run's inputs must give the run's totals, everyone's, exactly: where
+    # it does not, the run was scored by another version (or other rules) and its inputs are
+    # not what this baseline reads.
+    differing = (
+        old.join(stored, on=KEY, how="left")
+        .filter(pl.col("stored").is_null() | (pl.col(TOTAL).cast(pl.Float64) != pl.col("stored")))
+        .height
+    )
+    if differing:
+        version = baseline.policy.version
+        return (
+            f"现行版本 {version} 在计分批次 {run.id} 的输入上算出的总分有 {differing:,} 人与该批次不同："
+            "该批次不是按此版本计分",
+            f"the published version {version} gives {differing:,} residents another total than "
+            f"scoring run {run.id} on its inputs: the run was not scored by this version",
+        )
+    not_scored = {f"计分批次 {run.id} / run {run.id}": int(run.residents_skipped)}
+    return Inputs(Source(run), frame, groups, typed_old, old, not_scored)
+
+
+def read_inputs(
+    actor: Actor,
+    session: Session,
+    baseline: CompiledPolicy,
+    draft: CompiledPolicy,
+    as_of: date,
+    run: ScoringRun | None,
+) -> Inputs:
+    """From ``run`` when it holds what both policies read and the baseline reproduces its
+    totals; else from the registry, saying why."""
+    why = ("", "")
+    if run is not None:
+        taken = _from_run(actor, session, run, baseline, draft, as_of)
+        if isinstance(taken, Inputs):
+            return taken
+        why = taken
+    population = build_inputs(actor, session, _union_policy(baseline, draft), as_of, 0)
+    frame = population.frame
+    if frame.height == 0:
+        raise Invalid(
+            f"{as_of} 没有持有效居住证的居民可计分", f"nobody holds a valid permit on {as_of}"
+        )
+    typed_old, old = _scores(baseline, frame, as_of, "现行 published")
+    return Inputs(
+        Source(None, why),
+        frame,
+        frame.select(KEY, *GROUPING),
+        typed_old,
+        old,
+        {str(state): int(count) for state, count in population.skipped_by_state.items()},
+    )
 
 
 def _fake_run(compiled: CompiledPolicy, as_of: date, residents: int, mean: float) -> RunRead:
@@ -230,6 +434,10 @@ def summary_lines(result: dict[str, Any]) -> tuple[list[str], list[str]]:
         f"{residents:,} residents with a valid permit on {result['as_of']}: "
         f"{base['id']} {base['version']} (published) → draft {draft['name']}"
     )
+    source = result.get("source")
+    if source:  # a result kept before the source was recorded has none
+        zh.append(source["zh"])
+        en.append(source["en"])
     mean_old, mean_new = result["mean_old"], result["mean_new"]
     zh.append(
         f"平均分 {points(mean_old)} → {points(mean_new)}（{signed(mean_new - mean_old)}），"
@@ -304,9 +512,12 @@ def run_whatif(
     as_of: date,
     thresholds: Sequence[float] | None = None,
     progress: Progress | None = None,
+    run_id: int | None = None,
 ) -> dict[str, Any]:
     """The what-if of a draft (YAML text) against the published policy in force on ``as_of``:
-    the result as JSON (``summary`` in both languages, then the tables)."""
+    the result as JSON (``summary`` in both languages, then the tables). The inputs come from
+    scoring run ``run_id`` when given, else from the newest readable run of the draft's
+    policy id on ``as_of``, else from the registry (``read_inputs``)."""
     require(actor, *WHATIF_ROLES)
     say = progress or (lambda _phase, _done, _total: None)
     steps = len(PHASES)
@@ -321,22 +532,17 @@ def run_whatif(
     _check_available(draft)
 
     phase(0)
-    population = build_inputs(actor, session, _union_policy(baseline, draft), as_of, 0)
-    frame = population.frame
-    if frame.height == 0:
-        raise Invalid(
-            f"{as_of} 没有持有效居住证的居民可计分", f"nobody holds a valid permit on {as_of}"
-        )
+    run = chosen_run(actor, session, draft, as_of, run_id)
+    read = read_inputs(actor, session, baseline, draft, as_of, run)
+    frame = read.frame
     towns = {town.code: town.name for town in registry_service.resident_towns(actor, session)}
 
     phase(1)
-    typed_old, old = _scores(baseline, frame, as_of, "现行 published")
+    typed_old, old = read.typed_old, read.old
     phase(2)
     typed_new, new = _scores(draft, frame, as_of, "草稿 draft")
     joined = (
-        old.rename({TOTAL: OLD})
-        .join(new.rename({TOTAL: NEW}), on=KEY)
-        .join(frame.select(KEY, *GROUPING), on=KEY)
+        old.rename({TOTAL: OLD}).join(new.rename({TOTAL: NEW}), on=KEY).join(read.groups, on=KEY)
     )
     shift: PopulationShift = population_shift(joined, chosen)
 
@@ -369,6 +575,10 @@ def run_whatif(
             )
 
     phase(5)
+    source_zh, source_en = read.source.words()
+    union = _union_policy(baseline, draft).inputs
+    # The inputs neither path can read: both score them at each policy's default.
+    defaulted = [name for name in union if name not in available_inputs()]
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "thresholds": chosen,
@@ -386,10 +596,9 @@ def run_whatif(
             "name": draft_name,
         },
         "residents": shift.residents,
-        "not_scored": {
-            str(state): int(count) for state, count in population.skipped_by_state.items()
-        },
-        "defaulted": population.defaulted,
+        "source": {**read.source.detail(), "zh": source_zh, "en": source_en},
+        "not_scored": read.not_scored,
+        "defaulted": defaulted,
         "mean_old": shift.mean_old,
         "mean_new": shift.mean_new,
         "median_old": shift.median_old,
@@ -424,6 +633,7 @@ def run_whatif(
             "thresholds": chosen,
             "residents": shift.residents,
             "cycle": school["cycle_id"] if school else None,
+            "source": read.source.detail(),
         },
     )
     return result

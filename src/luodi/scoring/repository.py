@@ -111,6 +111,19 @@ def latest_run_of_policy(session: Session, actor: Actor, policy_id: str) -> Scor
     ).one_or_none()
 
 
+def newest_run_of_policy_on(
+    session: Session, actor: Actor, policy_id: str, as_of: date
+) -> ScoringRun | None:
+    """The newest run of ``policy_id`` scored as of ``as_of`` that ``actor`` reads (the
+    what-if takes its inputs from it instead of the registry)."""
+    return session.scalars(
+        readable_runs(actor)
+        .where(ScoringRun.policy_id == policy_id, ScoringRun.as_of == as_of)
+        .order_by(ScoringRun.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
 def scored_ids(session: Session, actor: Actor, run_id: int, resident_ids: list[int]) -> list[int]:
     """Those of ``resident_ids`` scored in the run whose scores ``actor`` reads."""
     return list(
