@@ -166,13 +166,17 @@ def test_the_what_if_against_stored_runs_and_real_allocations(
     assert detail["draft_digest"] == CompiledPolicy.from_text(text, "d").policy.digest
     assert detail["as_of"] == AS_OF.isoformat() and detail["cycle"] == cycle.id
     assert detail["source"] == {"kind": "registry", "run_id": None, "why": None}
-    assert result["source"]["zh"] == "输入取自登记库" and "输入取自登记库" in result["summary"]["zh"]
+    assert (
+        result["source"]["zh"] == "输入取自登记库" and "输入取自登记库" in result["summary"]["zh"]
+    )
 
     # Runs of zj-cixi on the date now exist. The newest is the draft's (stored under the same
     # id): the published version does not reproduce its totals, so the registry is read.
     again = whatif.run_whatif(SYSTEM_ACTOR, session, text, "draft.yaml", AS_OF, [60, 90])
     assert again["source"]["kind"] == "registry" and again["source"]["run_id"] is None
-    assert "不是按此版本计分" in again["source"]["zh"] and str(new_run.run.id) in again["source"]["zh"]
+    assert (
+        "不是按此版本计分" in again["source"]["zh"] and str(new_run.run.id) in again["source"]["zh"]
+    )
     assert tables(again) == tables(result)
     # The published version's run: the inputs from its frame, the same result exactly.
     stored = whatif.run_whatif(
