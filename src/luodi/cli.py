@@ -228,6 +228,8 @@ def fresh_database(force: bool) -> None:
 
 
 DEMO_POLICY = "zj-cixi"
+DEMO_YEARS = 5
+"""Years of history the demo city has before its reference date."""
 
 
 @app.command("demo")
@@ -257,14 +259,16 @@ def demo(
         fresh_database(force)
     city = settings.data_dir / "demo-city"
     with console.status(f"生成 {residents:,} 名新市民的合成城市 / generating …"):
-        write_city(SynthOptions(residents=residents, seed=seed), city)
+        # Five years of the past (arrivals, leavers, births, past school intakes): what the
+        # school-place forecast and its backtest read (docs/analytics.md).
+        write_city(SynthOptions(residents=residents, seed=seed, years=DEMO_YEARS), city)
     console.print(f"合成城市已写入 / city written to {city}", highlight=False)
     registry_cli.load_directory(city)
     with session_scope() as session:
         registry_cli.print_towns(registry_service.list_towns(SYSTEM_ACTOR, session))
     # Score the city on its own reference date with the version of the default policy in
     # force then, and show the distribution.
-    as_of = SynthOptions(residents=residents, seed=seed).as_of
+    as_of = SynthOptions(residents=residents, seed=seed, years=DEMO_YEARS).as_of
     scoring_cli.print_distribution(scoring_cli.score_and_store(DEMO_POLICY, as_of))
     # Open a school admission and a housing cycle, file applications, allocate, print.
     runs = demo_cycles(city, as_of, seed)
