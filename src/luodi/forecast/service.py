@@ -1,7 +1,8 @@
 """The school-place forecast on the registry: read the history, run the kernels, say it.
 
-STUB (foundation): the shapes below are the contract between the service, the CLI, the API
-and the page; the implementation fills them.
+The history comes from ``repository.history`` (bulk reads); the numbers from the pure kernels
+in ``luodi.kernels.forecast`` (the methods, the backtest, the intervals, the warnings); the
+expected children without a seat from the allocation kernel run on the forecast.
 """
 
 from __future__ import annotations
@@ -9,25 +10,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Final
 
 import polars as pl
 from sqlalchemy.orm import Session
 
-from luodi.auth.actor import Actor
-from luodi.kernels.forecast import BACKTEST_COLUMNS, FORECAST_COLUMNS
+from luodi.auth.actor import Actor, Role
+from luodi.auth.permissions import may_open
+from luodi.errors import Forbidden, Invalid, Unauthorized
+from luodi.forecast import repository
+from luodi.forecast.repository import ForecastHistory
+from luodi.kernels.forecast import BACKTEST_COLUMNS, FORECAST_COLUMNS, MAX_HORIZON, METHODS
+from luodi.kernels.forecast import backtest as backtest_kernel
+from luodi.kernels.forecast.backtest import DETAIL_SCHEMA
+from luodi.kernels.forecast.model import HistoryFrames, Scenario, known_at
+from luodi.kernels.forecast.warnings import expected_unplaced, warning_changes
 
 Progress = Callable[[str, int, int], None]
 """(phase "中文 / English", done, total), as a job's."""
 
-
-@dataclass(frozen=True)
-class Scenario:
-    """What the user may change on the page and on the command line."""
-
-    inflow_growth: float = 0.0
-    """Yearly growth of the net inflow of families beyond what history shows (0.05 = +5 %)."""
-    capture_rate: float | None = None
-    """Share of the children of entry age who apply; None = as observed in past cycles."""
+CHOICES: Final = ("auto", *METHODS)
+STEPS: Final = 4
+INFLOW_GROWTH_RANGE: Final = (-0.9, 1.0)
+"""A scenario's yearly inflow growth: from −90 % to +100 %."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,9 @@ class SchoolForecast:
     """As asked: auto, cohort or trend."""
     scenario: Scenario
     rows: pl.DataFrame
-    """FORECAST_COLUMNS, then ``town_name``, ``school_name`` and ``method`` (the one used
-    for the row's town), sorted by town, school (town row first), school year, grade."""
+    """FORECAST_COLUMNS, then ``town_name``, ``school_name``, ``method`` (the one used
+    for the row's town) and ``horizon`` (years ahead), sorted by town, school (town row
+    first), school year, grade."""
     backtest: pl.DataFrame
     """BACKTEST_COLUMNS: the errors published beside the forecast."""
     unplaced: pl.DataFrame
@@ -61,6 +67,85 @@ class SchoolForecast:
     changes: list[WarningChange] = field(default_factory=list)
     towns: dict[str, str] = field(default_factory=dict)
     """code → name."""
+    detail: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DETAIL_SCHEMA))
+    """The backtest's every error (``kernels.forecast.backtest.DETAIL_SCHEMA``)."""
+
+
+def check_area(actor: Actor) -> None:
+    """The forecast is the city's aggregate: the roles of ``CONSOLE_AREAS["forecast"]``."""
+    if actor.role == Role.PUBLIC:
+        raise Unauthorized("请先登录", "sign in first")
+    if not may_open(actor, "forecast"):
+        raise Forbidden(
+            "无权查看学位预测（仅服务中心、审核部门与审计）",
+            "the school-place forecast is for the service centre, reviewers and auditors",
+        )
+
+
+def check_request(horizon: int, method: str, scenario: Scenario) -> None:
+    if not 1 <= horizon <= MAX_HORIZON:
+        raise Invalid.field(
+            "horizon",
+            horizon,
+            f"预测年数应为 1 至 {MAX_HORIZON}",
+            f"the horizon is 1 to {MAX_HORIZON} years",
+        )
+    if method not in CHOICES:
+        raise Invalid.field(
+            "method", method, f"方法应为 {'、'.join(CHOICES)}", f"method is {', '.join(CHOICES)}"
+        )
+    low, high = INFLOW_GROWTH_RANGE
+    if not low <= scenario.inflow_growth <= high:
+        raise Invalid.field(
+            "inflow_growth",
+            scenario.inflow_growth,
+            f"流入增长率应在 {low} 至 {high} 之间（0.05 即 +5%）",
+            f"inflow growth is between {low} and {high} (0.05 = +5 %)",
+        )
+    if scenario.capture_rate is not None and not 0 < scenario.capture_rate <= 1:
+        raise Invalid.field(
+            "capture_rate",
+            scenario.capture_rate,
+            "报名比例应大于 0、不超过 1",
+            "the capture rate is above 0 and at most 1",
+        )
+
+
+def frames_of(history: ForecastHistory) -> HistoryFrames:
+    return HistoryFrames(history.children, history.intakes, history.new_permits, history.seats)
+
+
+def _require_intakes(frames: HistoryFrames, as_of: date) -> None:
+    if frames.intakes.filter(pl.col("cycle_as_of") <= as_of).height == 0:
+        raise Invalid.field(
+            "as_of",
+            as_of.isoformat(),
+            "该日期之前没有已知的入学周期（需要至少一年的招生数据）",
+            "no school intake is known before this date (at least one year is needed)",
+        )
+
+
+def _names(history: ForecastHistory, rows: pl.DataFrame) -> pl.DataFrame:
+    schools = pl.concat(
+        [
+            history.seats.select("school_id", "school_name"),
+            history.intakes.sort("school_year").select("school_id", "school_name"),
+        ]
+    ).unique("school_id", keep="last")
+    towns = pl.DataFrame(
+        {"town_code": list(history.towns), "town_name": list(history.towns.values())},
+        schema={"town_code": pl.String, "town_name": pl.String},
+    )
+    return (
+        rows.join(towns, on="town_code", how="left")
+        .join(schools, on="school_id", how="left")
+        .with_columns(
+            pl.col("town_name").fill_null(pl.col("town_code")),
+            pl.col("school_name").fill_null(""),
+        )
+        .select(*FORECAST_COLUMNS, "town_name", "school_name", "method", "horizon")
+        .sort("town_code", "school_id", "school_year", "grade")
+    )
 
 
 def forecast_schools(
@@ -72,7 +157,57 @@ def forecast_schools(
     scenario: Scenario | None = None,
     progress: Progress | None = None,
 ) -> SchoolForecast:
-    raise NotImplementedError
+    """The forecast from ``as_of`` (only what was known that day is read) for ``horizon``
+    school years, with its backtest, intervals, warnings, expected unplaced and changes."""
+    check_area(actor)
+    scenario = scenario or Scenario()
+    check_request(horizon, method, scenario)
+    say = progress or (lambda _phase, _done, _total: None)
+    say("读取历史 / reading the history", 0, STEPS)
+    history = repository.history(session, actor)
+    frames = frames_of(history)
+    _require_intakes(frames, as_of)
+    say("回测与预测 / backtest and forecast", 1, STEPS)
+    result = backtest_kernel.forecast(frames, as_of, horizon, method, scenario)
+    rows = _names(history, result.rows)
+    say("分配模拟 / allocation on the forecast", 2, STEPS)
+    unplaced = expected_unplaced(rows)
+    say("预警与变化 / warnings and what changes them", 3, STEPS)
+    changes = [
+        WarningChange(**change)
+        for change in warning_changes(rows, history.towns).iter_rows(named=True)
+    ]
+    say("完成 / done", STEPS, STEPS)
+    return SchoolForecast(
+        as_of=as_of,
+        horizon=horizon,
+        method=method,
+        scenario=scenario,
+        rows=rows,
+        backtest=result.backtest.mape,
+        unplaced=unplaced,
+        changes=changes,
+        towns=dict(history.towns),
+        detail=result.backtest.detail,
+    )
+
+
+def backtest_run(
+    actor: Actor, session: Session, as_of: date | None = None, progress: Progress | None = None
+) -> backtest_kernel.Backtest:
+    """The backtest (MAPE and every error) as of ``as_of`` (default: the city's today)."""
+    from luodi.workdays import today
+
+    check_area(actor)
+    say = progress or (lambda _phase, _done, _total: None)
+    say("读取历史 / reading the history", 0, 2)
+    frames = frames_of(repository.history(session, actor))
+    on = as_of or today()
+    _require_intakes(frames, on)
+    say("回测 / backtest", 1, 2)
+    tested = backtest_kernel.backtest(known_at(frames, on), on)
+    say("完成 / done", 2, 2)
+    return tested
 
 
 def backtest(
@@ -82,7 +217,7 @@ def backtest(
     progress: Progress | None = None,
 ) -> pl.DataFrame:
     """BACKTEST_COLUMNS for every town, method and horizon 1…5 that history allows."""
-    raise NotImplementedError
+    return backtest_run(actor, session, as_of, progress).mape
 
 
 __all__ = [
@@ -92,5 +227,6 @@ __all__ = [
     "SchoolForecast",
     "WarningChange",
     "backtest",
+    "backtest_run",
     "forecast_schools",
 ]

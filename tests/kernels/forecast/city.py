@@ -74,10 +74,25 @@ def city(
             for town, size in cohort.iter_rows():
                 applicants = int(rng.binomial(size, apply_share))
                 names = schools[town]
-                split = [applicants - applicants // 3, applicants // 3] if len(names) == 2 else [applicants]
+                split = (
+                    [applicants - applicants // 3, applicants // 3]
+                    if len(names) == 2
+                    else [applicants]
+                )
                 for school, part in zip(names, split, strict=True):
                     intakes.append(
-                        (year, counted, school, f"学校{school}", town, grade, 60, part, min(part, 60), "file")
+                        (
+                            year,
+                            counted,
+                            school,
+                            f"学校{school}",
+                            town,
+                            grade,
+                            60,
+                            part,
+                            min(part, 60),
+                            "file",
+                        )
                     )
     intake_frame = pl.DataFrame(
         intakes,
@@ -97,7 +112,11 @@ def city(
     )
     months = [date(y, m, 1) for y in range(first_year - 3, last_year + 1) for m in range(1, 13)]
     permits = pl.DataFrame(
-        [(town, month, int(rng.poisson(30)), int(rng.poisson(20))) for town in births for month in months],
+        [
+            (town, month, int(rng.poisson(30)), int(rng.poisson(20)))
+            for town in births
+            for month in months
+        ],
         schema={"town_code": pl.String, "month": pl.Date, "issued": pl.Int64, "ended": pl.Int64},
         orient="row",
     )

@@ -185,13 +185,17 @@ def with_intervals(forecast: pl.DataFrame, detail: pl.DataFrame) -> pl.DataFrame
             q_low=pl.coalesce("town_low", "q_low"), q_high=pl.coalesce("town_high", "q_high")
         )
     )
-    return frame.with_columns(
-        low=pl.min_horizontal(pl.col("expected") * pl.col("q_low"), "expected"),
-        high=pl.max_horizontal(pl.col("expected") * pl.col("q_high"), "expected"),
-    ).with_columns(
-        low=pl.when(pl.col("q_low").is_not_null()).then("low"),
-        high=pl.when(pl.col("q_high").is_not_null()).then("high"),
-    ).drop("q_low", "q_high", "town_low", "town_high")
+    return (
+        frame.with_columns(
+            low=pl.min_horizontal(pl.col("expected") * pl.col("q_low"), "expected"),
+            high=pl.max_horizontal(pl.col("expected") * pl.col("q_high"), "expected"),
+        )
+        .with_columns(
+            low=pl.when(pl.col("q_low").is_not_null()).then("low"),
+            high=pl.when(pl.col("q_high").is_not_null()).then("high"),
+        )
+        .drop("q_low", "q_high", "town_low", "town_high")
+    )
 
 
 def school_shares(intakes: pl.DataFrame, seats: pl.DataFrame) -> pl.DataFrame:
@@ -213,25 +217,29 @@ def school_shares(intakes: pl.DataFrame, seats: pl.DataFrame) -> pl.DataFrame:
         new=pl.col("past").is_null() | (pl.col("past") <= 0)
     )
     by_town = ["town_code", "grade"]
-    return frame.with_columns(
-        seat_share=pl.col("seats") / pl.col("seats").sum().over(by_town),
-        past_share=pl.col("past") / pl.col("past").filter(~pl.col("new")).sum().over(by_town),
-    ).with_columns(
-        new_share=pl.col("seat_share").filter(pl.col("new")).sum().over(by_town).fill_null(0.0),
-        any_old=(~pl.col("new")).any().over(by_town),
-    ).select(
-        "school_id",
-        "town_code",
-        "grade",
-        "seats",
-        share=pl.when(pl.col("new") & pl.col("any_old"))
-        .then(pl.col("seat_share"))
-        .when(pl.col("new"))
-        # Only new schools: by seats alone (their seat shares make 1).
-        .then(pl.col("seat_share"))
-        .otherwise(pl.col("past_share") * (1 - pl.col("new_share")))
-        .fill_nan(0.0)
-        .fill_null(0.0),
+    return (
+        frame.with_columns(
+            seat_share=pl.col("seats") / pl.col("seats").sum().over(by_town),
+            past_share=pl.col("past") / pl.col("past").filter(~pl.col("new")).sum().over(by_town),
+        )
+        .with_columns(
+            new_share=pl.col("seat_share").filter(pl.col("new")).sum().over(by_town).fill_null(0.0),
+            any_old=(~pl.col("new")).any().over(by_town),
+        )
+        .select(
+            "school_id",
+            "town_code",
+            "grade",
+            "seats",
+            share=pl.when(pl.col("new") & pl.col("any_old"))
+            .then(pl.col("seat_share"))
+            .when(pl.col("new"))
+            # Only new schools: by seats alone (their seat shares make 1).
+            .then(pl.col("seat_share"))
+            .otherwise(pl.col("past_share") * (1 - pl.col("new_share")))
+            .fill_nan(0.0)
+            .fill_null(0.0),
+        )
     )
 
 
@@ -261,9 +269,7 @@ def school_rows(towns: pl.DataFrame, intakes: pl.DataFrame, seats: pl.DataFrame)
         school_id=pl.lit(""), seats=pl.col("seats").fill_null(0)
     )
     columns = [*FORECAST_COLUMNS[:-2], "method"]
-    frame = pl.concat(
-        [town_rows.select(columns), schools.select(columns)], how="vertical_relaxed"
-    )
+    frame = pl.concat([town_rows.select(columns), schools.select(columns)], how="vertical_relaxed")
     return (
         with_warning(frame)
         .select(
@@ -309,12 +315,12 @@ def forecast(
     scenario = scenario or Scenario()
     if method == "auto":
         chosen = best_methods(tested.mape)
-        both = pl.concat(
-            [town_forecast(known, as_of, horizon, name, scenario) for name in METHODS]
+        both = pl.concat([town_forecast(known, as_of, horizon, name, scenario) for name in METHODS])
+        towns = (
+            both.join(chosen.rename({"method": "chosen"}), on="town_code", how="left")
+            .filter(pl.col("method") == pl.col("chosen").fill_null(METHODS[0]))
+            .drop("chosen")
         )
-        towns = both.join(
-            chosen.rename({"method": "chosen"}), on="town_code", how="left"
-        ).filter(pl.col("method") == pl.col("chosen").fill_null(METHODS[0])).drop("chosen")
     else:
         towns = town_forecast(known, as_of, horizon, method, scenario)
     towns = with_intervals(towns, tested.detail)

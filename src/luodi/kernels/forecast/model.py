@@ -171,9 +171,7 @@ def inflow_momentum(permits: pl.DataFrame, as_of: date) -> pl.DataFrame:
         recent.group_by("town_code")
         .agg(recent=pl.col("net").sum())
         .join(
-            earlier.group_by("town_code").agg(
-                earlier=pl.col("net").sum() / 3, months=pl.len()
-            ),
+            earlier.group_by("town_code").agg(earlier=pl.col("net").sum() / 3, months=pl.len()),
             on="town_code",
             how="full",
             coalesce=True,
@@ -257,9 +255,7 @@ def cohort_ratios(known: HistoryFrames, as_of: date, first: int, horizon: int) -
     )
     observed = newest_years(observed, ["town_code", "grade", "horizon"])
     town = observed.group_by("town_code", "grade", "horizon").agg(
-        ratio=weighted_mean(
-            pl.col("applicants") / pl.col("cohort_before"), pl.col("school_year")
-        ),
+        ratio=weighted_mean(pl.col("applicants") / pl.col("cohort_before"), pl.col("school_year")),
         growth=weighted_mean(
             pl.col("cohort_cycle") / pl.col("cohort_before"), pl.col("school_year")
         ),
@@ -342,8 +338,10 @@ def observed_capture(known: HistoryFrames) -> pl.DataFrame:
         left_on=["town_code", "grade", "school_year", "cycle_as_of"],
         right_on=["town_code", "grade", "school_year", "day"],
     ).filter(pl.col("cohort") > 0)
-    return newest_years(frame, ["town_code", "grade"]).group_by("town_code", "grade").agg(
-        capture=weighted_mean(pl.col("applicants") / pl.col("cohort"), pl.col("school_year"))
+    return (
+        newest_years(frame, ["town_code", "grade"])
+        .group_by("town_code", "grade")
+        .agg(capture=weighted_mean(pl.col("applicants") / pl.col("cohort"), pl.col("school_year")))
     )
 
 
@@ -377,7 +375,9 @@ def trend_forecast(
         )
     )
     if scenario.capture_rate is not None:
-        frame = frame.join(observed_capture(known), on=["town_code", "grade"], how="left").with_columns(
+        frame = frame.join(
+            observed_capture(known), on=["town_code", "grade"], how="left"
+        ).with_columns(
             expected=pl.when(pl.col("capture") > 0)
             .then(pl.col("expected") * scenario.capture_rate / pl.col("capture"))
             .otherwise("expected")
