@@ -251,22 +251,21 @@ def cohort_ratios(known: HistoryFrames, as_of: date, first: int, horizon: int) -
         past.select("town_code", "grade", "school_year", "applicants")
         .join(before.drop("day"), on=["town_code", "grade", "school_year"])
         .join(at_cycle, on=["town_code", "grade", "school_year"], how="left")
+        # No child of the cohort present on the cycle's day: none, not unknown.
+        .with_columns(pl.col("cohort_cycle").fill_null(0))
         .filter(pl.col("cohort_before") > 0)
     )
-    observed = newest_years(observed, ["town_code", "grade", "horizon"])
-    town = observed.group_by("town_code", "grade", "horizon").agg(
+    town = newest_years(observed, ["town_code", "grade", "horizon"]).group_by("town_code", "grade", "horizon").agg(
         ratio=weighted_mean(pl.col("applicants") / pl.col("cohort_before"), pl.col("school_year")),
         growth=weighted_mean(
             pl.col("cohort_cycle") / pl.col("cohort_before"), pl.col("school_year")
         ),
         years=pl.col("school_year").n_unique(),
     )
-    city_years = (
-        observed.group_by("grade", "horizon", "school_year")
-        .agg(pl.col("applicants", "cohort_before", "cohort_cycle").sum())
-        .filter(pl.col("cohort_before") > 0)
+    city_years = observed.group_by("grade", "horizon", "school_year").agg(
+        pl.col("applicants", "cohort_before", "cohort_cycle").sum()
     )
-    city = city_years.group_by("grade", "horizon").agg(
+    city = newest_years(city_years, ["grade", "horizon"]).group_by("grade", "horizon").agg(
         city_ratio=weighted_mean(
             pl.col("applicants") / pl.col("cohort_before"), pl.col("school_year")
         ),
