@@ -33,10 +33,7 @@ as_of_days = st.dates(date(2021, 7, 1), date(2026, 5, 31))
 def scaled(frames: HistoryFrames, k: int) -> HistoryFrames:
     """Every child k times (new ids), every intake's applicants and every permit count × k."""
     children = pl.concat(
-        [
-            frames.children.with_columns(pl.col("child_id") * k + copy)
-            for copy in range(k)
-        ]
+        [frames.children.with_columns(pl.col("child_id") * k + copy) for copy in range(k)]
     )
     intakes = frames.intakes.with_columns(pl.col("applicants", "placed") * k)
     permits = frames.new_permits.with_columns(pl.col("issued", "ended") * k)
@@ -130,7 +127,9 @@ def test_the_warning_never_falls_as_the_expected_number_rises(
     assert ranks[0] <= ranks[1]
     if seats > 0:
         share = low / seats
-        assert frame["warning"][0] == ("red" if share >= 1 else "yellow" if share >= 0.9 else "green")
+        assert frame["warning"][0] == (
+            "red" if share >= 1 else "yellow" if share >= 0.9 else "green"
+        )
 
 
 @settings(max_examples=10)
@@ -184,9 +183,7 @@ def test_inflow_growth_and_capture_rate_move_the_forecast_their_way() -> None:
 def test_auto_takes_per_town_the_method_with_the_lowest_backtest_error() -> None:
     result = forecast(CITY, AS_OF, 3, "auto")
     scores = result.backtest.mape.group_by("town_code", "method").agg(pl.col("mape").mean())
-    for town, used in (
-        result.rows.select("town_code", "method").unique().iter_rows()
-    ):
+    for town, used in result.rows.select("town_code", "method").unique().iter_rows():
         mine = scores.filter(pl.col("town_code") == town)
         best = mine.sort("mape")["method"][0]
         assert used == best
@@ -198,14 +195,15 @@ def test_backtest_reports_the_errors_of_forecasts_made_from_each_origin() -> Non
     origin = tested.detail["origin"].max()
     assert isinstance(origin, date)
     again = town_forecast(known_at(CITY, origin), origin, 5, "cohort")
-    actual = (
-        CITY.intakes.group_by("town_code", "grade", "school_year")
-        .agg(pl.col("applicants").sum())
+    actual = CITY.intakes.group_by("town_code", "grade", "school_year").agg(
+        pl.col("applicants").sum()
     )
     mine = (
         again.join(actual, on=["town_code", "grade", "school_year"])
         .filter(pl.col("horizon") == 1)
-        .with_columns(ape=(pl.col("expected") - pl.col("applicants")).abs() / pl.col("applicants") * 100)
+        .with_columns(
+            ape=(pl.col("expected") - pl.col("applicants")).abs() / pl.col("applicants") * 100
+        )
     )
     reported = tested.detail.filter(
         (pl.col("origin") == origin) & (pl.col("method") == "cohort") & (pl.col("horizon") == 1)
@@ -230,7 +228,8 @@ def test_unplaced_from_the_allocation_kernel_and_what_changes_a_warning() -> Non
     # Every child may choose every school of the town: only those beyond the town's seats
     # go without (seats of schools with no expected child still take overflow).
     want = [
-        max(0, round(expected) - seats) for expected, seats in joined.select("expected", "seats").iter_rows()
+        max(0, round(expected) - seats)
+        for expected, seats in joined.select("expected", "seats").iter_rows()
     ]
     assert joined["expected_unplaced"].to_list() == want
     assert sum(want) > 0
@@ -248,9 +247,15 @@ def test_unplaced_from_the_allocation_kernel_and_what_changes_a_warning() -> Non
                 & (pl.col("school_id") == row["school_id"])
                 & (pl.col("school_year") == row["school_year"])
                 & (pl.col("grade") == row["grade"])
-            )["text_en"][0].split(":")[1].split()[0]
+            )["text_en"][0]
+            .split(":")[1]
+            .split()[0]
         )
-        assert row["expected"] / (row["seats"] + add) < 0.9 <= row["expected"] / (row["seats"] + add - 1)
+        assert (
+            row["expected"] / (row["seats"] + add)
+            < 0.9
+            <= row["expected"] / (row["seats"] + add - 1)
+        )
 
 
 # --- oracle: the cohort method, child by child ---------------------------------------------
@@ -259,7 +264,9 @@ def test_unplaced_from_the_allocation_kernel_and_what_changes_a_warning() -> Non
 AGES = {1: 6, 7: 12}
 
 
-def oracle_cohort(frames: HistoryFrames, as_of: date, horizon: int) -> dict[tuple[str, int, int], float]:
+def oracle_cohort(
+    frames: HistoryFrames, as_of: date, horizon: int
+) -> dict[tuple[str, int, int], float]:
     children = [
         (born, town, start, None if end is None or end > as_of else end)
         for born, town, start, end in frames.children.select(
@@ -274,7 +281,11 @@ def oracle_cohort(frames: HistoryFrames, as_of: date, horizon: int) -> dict[tupl
         ).iter_rows()
         if row[1] <= as_of
     ]
-    offset = int(statistics.median((cycle - date(year, 9, 1)).days for year, cycle in {(r[0], r[1]) for r in intakes}))
+    offset = int(
+        statistics.median(
+            (cycle - date(year, 9, 1)).days for year, cycle in {(r[0], r[1]) for r in intakes}
+        )
+    )
     newest = max(r[0] for r in intakes)
     first = as_of.year - 1
     while date(first, 9, 1) + timedelta(days=offset) <= as_of or first <= newest:

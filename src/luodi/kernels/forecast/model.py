@@ -255,23 +255,33 @@ def cohort_ratios(known: HistoryFrames, as_of: date, first: int, horizon: int) -
         .with_columns(pl.col("cohort_cycle").fill_null(0))
         .filter(pl.col("cohort_before") > 0)
     )
-    town = newest_years(observed, ["town_code", "grade", "horizon"]).group_by("town_code", "grade", "horizon").agg(
-        ratio=weighted_mean(pl.col("applicants") / pl.col("cohort_before"), pl.col("school_year")),
-        growth=weighted_mean(
-            pl.col("cohort_cycle") / pl.col("cohort_before"), pl.col("school_year")
-        ),
-        years=pl.col("school_year").n_unique(),
+    town = (
+        newest_years(observed, ["town_code", "grade", "horizon"])
+        .group_by("town_code", "grade", "horizon")
+        .agg(
+            ratio=weighted_mean(
+                pl.col("applicants") / pl.col("cohort_before"), pl.col("school_year")
+            ),
+            growth=weighted_mean(
+                pl.col("cohort_cycle") / pl.col("cohort_before"), pl.col("school_year")
+            ),
+            years=pl.col("school_year").n_unique(),
+        )
     )
     city_years = observed.group_by("grade", "horizon", "school_year").agg(
         pl.col("applicants", "cohort_before", "cohort_cycle").sum()
     )
-    city = newest_years(city_years, ["grade", "horizon"]).group_by("grade", "horizon").agg(
-        city_ratio=weighted_mean(
-            pl.col("applicants") / pl.col("cohort_before"), pl.col("school_year")
-        ),
-        city_growth=weighted_mean(
-            pl.col("cohort_cycle") / pl.col("cohort_before"), pl.col("school_year")
-        ),
+    city = (
+        newest_years(city_years, ["grade", "horizon"])
+        .group_by("grade", "horizon")
+        .agg(
+            city_ratio=weighted_mean(
+                pl.col("applicants") / pl.col("cohort_before"), pl.col("school_year")
+            ),
+            city_growth=weighted_mean(
+                pl.col("cohort_cycle") / pl.col("cohort_before"), pl.col("school_year")
+            ),
+        )
     )
     every = grid(known, first, horizon).select("town_code", "grade", "horizon")
     ratios = (

@@ -1,0 +1,164 @@
+"""``luodi forecast schools`` and ``luodi forecast backtest`` in process (CliRunner), on both
+databases, with the history of ``conftest.kernel_city``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from luodi import cli, db
+from luodi.forecast.repository import ForecastHistory
+from luodi.kernels.forecast import BACKTEST_COLUMNS, FORECAST_COLUMNS
+from luodi.settings import get_settings
+
+runner = CliRunner()
+STRINGS = {"town_code": pl.String, "school_id": pl.String}
+
+
+@pytest.fixture
+def pointed(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """The commands' settings and engines pointed at the test database."""
+    monkeypatch.setenv("LUODI_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    db.dispose_engines()
+    yield engine
+    monkeypatch.delenv("LUODI_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    db.dispose_engines()
+
+
+def test_schools_writes_the_contract_columns_and_summarises(
+    pointed: Engine, kernel_city: ForecastHistory, tmp_path: Path
+) -> None:
+    output = tmp_path / "forecast.csv"
+    result = runner.invoke(
+        cli.app,
+        ["forecast", "schools", "--as-of", "2025-11-15", "--horizon", "3", "--output", str(output)],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    frame = pl.read_csv(output, schema_overrides=STRINGS)
+    assert tuple(frame.columns) == FORECAST_COLUMNS
+    assert frame["school_year"].unique().sort().to_list() == [2026, 2027, 2028]
+    assert set(frame["warning"]) <= {"green", "yellow", "red"}
+    reds = frame.filter(pl.col("warning") == "red").height
+    assert f"红色预警 red {reds:,}" in result.output
+    assert "written to" in result.output
+
+    scenario = tmp_path / "scenario.xlsx"
+    result = runner.invoke(
+        cli.app,
+        [
+            "forecast",
+            "schools",
+            "--as-of",
+            "2025-11-15",
+            "--horizon",
+            "2",
+            "--method",
+            "cohort",
+            "--inflow-growth",
+            "0.2",
+            "--output",
+            str(scenario),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    sheet = pl.read_excel(scenario, sheet_name="forecast", schema_overrides=STRINGS)
+    assert tuple(sheet.columns) == FORECAST_COLUMNS
+    tested = pl.read_excel(scenario, sheet_name="backtest")
+    assert tuple(tested.columns) == BACKTEST_COLUMNS and tested.height == 30
+    # +20 % a year: the cohort method's town rows 1.2 (first year) and 1.44 (second) × plain.
+    plain = runner.invoke(
+        cli.app,
+        [
+            "forecast",
+            "schools",
+            "--as-of",
+            "2025-11-15",
+            "--horizon",
+            "2",
+            "--method",
+            "cohort",
+            "--output",
+            str(tmp_path / "plain.csv"),
+        ],
+    )
+    assert plain.exit_code == 0, plain.output
+    base = pl.read_csv(tmp_path / "plain.csv", schema_overrides=STRINGS)
+    joined = (
+        sheet.filter(pl.col("school_id").fill_null("") == "")
+        .join(
+            base.filter(pl.col("school_id").fill_null("") == ""),
+            on=["town_code", "school_year", "grade"],
+            suffix="_plain",
+        )
+        .with_columns(factor=pl.col("expected") / pl.col("expected_plain"))
+    )
+    assert joined.height == 12
+    for year, factor in joined.select("school_year", "factor").iter_rows():
+        assert factor == pytest.approx(1.2 ** (year - 2025), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--as-of", "2025-13-01", "--horizon", "3"], "YYYY-MM-DD"),
+        (["--as-of", "2025-11-15", "--horizon", "6"], "horizon"),
+        (["--as-of", "2025-11-15", "--horizon", "0"], "horizon"),
+        (["--as-of", "2025-11-15", "--horizon", "2", "--method", "magic"], "method"),
+        (["--as-of", "2025-11-15", "--horizon", "2", "--capture-rate", "1.5"], "capture_rate"),
+        (["--as-of", "2010-01-01", "--horizon", "2"], "no school intake"),
+    ],
+)
+def test_schools_refuses_bad_options_and_writes_nothing(
+    pointed: Engine, kernel_city: ForecastHistory, tmp_path: Path, args: list[str], words: str
+) -> None:
+    output = tmp_path / "forecast.csv"
+    result = runner.invoke(cli.app, ["forecast", "schools", *args, "--output", str(output)])
+    assert result.exit_code != 0
+    assert words in result.output and "错误" in result.output, result.output
+    assert not output.exists()
+
+
+def test_a_bad_extension_is_refused_before_any_work(
+    pointed: Engine, kernel_city: ForecastHistory, tmp_path: Path
+) -> None:
+    for name in ("forecast.parquet", "forecast.txt"):
+        output = tmp_path / name
+        result = runner.invoke(
+            cli.app,
+            [
+                "forecast",
+                "schools",
+                "--as-of",
+                "2025-11-15",
+                "--horizon",
+                "1",
+                "--output",
+                str(output),
+            ],
+        )
+        assert result.exit_code != 0 and ".xlsx" in result.output and not output.exists()
+    result = runner.invoke(cli.app, ["forecast", "backtest", "--output", str(tmp_path / "b.xlsx")])
+    assert result.exit_code != 0 and ".csv" in result.output
+
+
+def test_backtest_writes_mape_per_town_method_and_horizon(
+    pointed: Engine, kernel_city: ForecastHistory, tmp_path: Path
+) -> None:
+    output = tmp_path / "backtest.csv"
+    result = runner.invoke(
+        cli.app, ["forecast", "backtest", "--as-of", "2025-11-15", "--output", str(output)]
+    )
+    assert result.exit_code == 0, result.output
+    frame = pl.read_csv(output)
+    assert tuple(frame.columns) == BACKTEST_COLUMNS
+    assert set(frame["method"]) == {"cohort", "trend"}
+    assert frame["horizon"].unique().sort().to_list() == [1, 2, 3, 4, 5]
+    assert frame["town_code"].n_unique() == 3 and (frame["mape"] >= 0).all()
