@@ -111,6 +111,8 @@ def test_schools_writes_the_contract_columns_and_summarises(
         (["--as-of", "2025-13-01", "--horizon", "3"], "YYYY-MM-DD"),
         (["--as-of", "2025-11-15", "--horizon", "6"], "horizon"),
         (["--as-of", "2025-11-15", "--horizon", "0"], "horizon"),
+        (["--as-of", "2025-11-15", "--horizon", "two"], "整数"),
+        (["--as-of", "2025-11-15", "--horizon", "1", "--inflow-growth", "x"], "a number"),
         (["--as-of", "2025-11-15", "--horizon", "2", "--method", "magic"], "method"),
         (["--as-of", "2025-11-15", "--horizon", "2", "--capture-rate", "1.5"], "capture_rate"),
         (["--as-of", "2010-01-01", "--horizon", "2"], "no school intake"),

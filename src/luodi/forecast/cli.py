@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.console import console, error_console, parse_day
+from luodi.errors import Invalid
 
 if TYPE_CHECKING:
     from luodi.forecast.service import SchoolForecast
@@ -27,6 +28,19 @@ def check_output(path: Path, suffixes: tuple[str, ...]) -> None:
     from luodi.files import check_writable
 
     check_writable(path, suffixes)
+
+
+def number(option: str, text: str, whole: bool = False) -> float:
+    """An option's number, or an error naming it in Chinese and English (Typer's own is
+    English only)."""
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        kind_zh, kind_en = ("整数", "a whole number") if whole else ("数字", "a number")
+        raise Invalid.field(option, text, f"应为{kind_zh}", f"must be {kind_en}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise Invalid.field(option, text, "应为有限的数字", "must be a finite number")
+    return value
 
 
 @contextmanager
@@ -50,16 +64,16 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
 @forecast_app.command("schools")
 def schools(
     as_of: Annotated[str, typer.Option("--as-of", help="预测日期 YYYY-MM-DD / as-of date")],
-    horizon: Annotated[int, typer.Option("--horizon", help="预测年数 1–5 / years ahead")],
+    horizon: Annotated[str, typer.Option("--horizon", help="预测年数 1–5 / years ahead")],
     output: Annotated[Path, typer.Option("--output", help="结果 .csv 或 .xlsx / output file")],
     method: Annotated[
         str, typer.Option("--method", help="auto | cohort | trend（默认按回测选择 auto）")
     ] = "auto",
     inflow_growth: Annotated[
-        float, typer.Option("--inflow-growth", help="流入年增长率，0.05 即 +5% / inflow growth")
-    ] = 0.0,
+        str, typer.Option("--inflow-growth", help="流入年增长率，0.05 即 +5% / inflow growth")
+    ] = "0",
     capture_rate: Annotated[
-        float | None,
+        str | None,
         typer.Option("--capture-rate", help="报名比例 0–1（默认按往年） / share applying"),
     ] = None,
 ) -> None:
@@ -70,12 +84,16 @@ def schools(
 
     day = parse_day("--as-of", as_of)
     assert day is not None
-    scenario = service.Scenario(inflow_growth=inflow_growth, capture_rate=capture_rate)
-    service.check_request(horizon, method, scenario)
+    years = int(number("--horizon", horizon, whole=True))
+    scenario = service.Scenario(
+        inflow_growth=number("--inflow-growth", inflow_growth),
+        capture_rate=None if capture_rate is None else number("--capture-rate", capture_rate),
+    )
+    service.check_request(years, method, scenario)
     check_output(output, exports.FORMATS)
     with progress_bar() as progress, session_scope() as session:
         result = service.forecast_schools(
-            SYSTEM_ACTOR, session, day, horizon, method, scenario, progress=progress
+            SYSTEM_ACTOR, session, day, years, method, scenario, progress=progress
         )
     if output.suffix.lower() == ".csv":
         content = exports.forecast_csv(result.rows)
