@@ -130,7 +130,8 @@ def _percent(value: float) -> str:
 def warning_changes(rows: pl.DataFrame, towns: dict[str, str]) -> pl.DataFrame:
     """For each yellow or red row, what would change its warning: the seats to add to go
     green; the yearly change of the net inflow over the row's horizon that would lower it one
-    step; for a town, moving children by a boundary change to the town with the most room that
+    step; for a yellow row, the children new housing would have to add to make it red; for a
+    town, moving children by a boundary change to the town with the most room that
     year (room: children it can take and stay green)."""
     out: list[tuple[str, str, int, int, str, str, str]] = []
     flagged = rows.filter(pl.col("warning") != "green")
@@ -179,6 +180,16 @@ def warning_changes(rows: pl.DataFrame, towns: dict[str, str]) -> pl.DataFrame:
                     *key,
                     f"新市民子女流入每年减少约 {_percent(-yearly)}%（连续 {horizon} 年）可降为{lower_zh}",
                     f"inflow −{_percent(-yearly)} % a year for {horizon} year(s) would make it {lower}",
+                )
+            )
+        if warning == "yellow":
+            # Red at expected >= seats: the children a new estate handed over would add.
+            more = max(math.ceil(seats - expected), 1)
+            out.append(
+                (
+                    *key,
+                    f"再增加 {more} 名适龄儿童（如新楼盘交付）将转为红色",
+                    f"{more} more children (new housing handed over) would make it red",
                 )
             )
         if school == "":
