@@ -92,9 +92,7 @@ def cohorts(children: pl.DataFrame, days: list[date]) -> pl.DataFrame:
             parts.append(
                 present.group_by("town_code", entry_year(grade).alias("school_year"))
                 .len("cohort")
-                .with_columns(
-                    day=pl.lit(day, pl.Date), grade=pl.lit(grade, pl.Int8), cohort=pl.col("cohort")
-                )
+                .with_columns(day=pl.lit(day, pl.Date), grade=pl.lit(grade, pl.Int8))
             )
     schema = {
         "day": pl.Date,
