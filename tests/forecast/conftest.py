@@ -1,5 +1,6 @@
-"""Until the data layer (``repository.history``) reads a database holding a past, the service
-tests give it the kernel tests' small city, built to ``ForecastHistory``'s documentation."""
+"""The CLI and API tests give ``repository.history`` the kernel tests' small city (built to
+``ForecastHistory``'s documentation, in memory: fast, and with its numbers known); the path
+through the database is ``test_known_future``'s (and the data layer's own tests')."""
 
 from __future__ import annotations
 
