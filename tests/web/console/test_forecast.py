@@ -10,12 +10,16 @@ from typing import Any
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import expect
 
 from luodi.auth.actor import Actor
 from luodi.forecast.service import Scenario, SchoolForecast, WarningChange
 from luodi.kernels.forecast import BACKTEST_COLUMNS, FORECAST_COLUMNS
 from luodi.web.console import forecast as page
 from luodi.web.console.forecast import forecast_context, parse_query
+from tests.web.browser import check_page
+from tests.web.browser import sign_in as sign_in_page
+from tests.web.conftest import PASSWORD
 from tests.web.console.pages import table_rows
 from tests.web.console.test_shell import page_client
 
@@ -342,3 +346,36 @@ def test_the_page_shows_the_forecast_the_service_gives(
     english = client.get("/console/forecast")
     assert "2 schools red" in english.text and "红色预警" not in english.text
     client.cookies.clear()
+
+
+@pytest.mark.browser
+def test_the_page_in_the_browser(
+    pages_on_one_database: None,
+    server: str,
+    browser: Any,
+    accounts: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The forecast with its charts drawn in Chromium at 1280 and 390 px (axe-core clean,
+    nothing wider than a phone: the tables scroll in their own boxes); the form sent again
+    with a bad value comes back with its summary, the value kept."""
+    monkeypatch.setattr(page.forecast_service, "forecast_schools", lambda *_args: built_forecast())
+    screen = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in_page(screen, server, "operator", PASSWORD)
+    screen.goto(f"{server}/console/forecast")
+    expect(screen.get_by_test_id("forecast-summary")).to_contain_text("2 所学校红色预警")
+    expect(screen.locator("#forecast-330001-g1 svg")).to_be_visible()
+    expect(screen.locator("#forecast-330002-g1 svg")).to_be_visible()
+    expect(screen.get_by_test_id("forecast-330003-g1-missing")).to_be_visible()
+    check_page(screen, "console-forecast")
+    screen.set_viewport_size({"width": 390, "height": 844})
+    width = screen.locator("#forecast-330001-g1 svg").bounding_box()
+    assert width is not None and width["width"] <= 390
+    screen.get_by_label("预测年数").fill("8")
+    screen.get_by_role("button", name="预测", exact=True).click()
+    summary = screen.get_by_test_id("error-summary")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link")).to_have_attribute("href", "#horizon")
+    expect(screen.get_by_label("预测年数")).to_have_value("8")
+    check_page(screen, "console-forecast-error")
+    screen.close()

@@ -41,7 +41,7 @@ GROWTH_RANGE: Final = (-50.0, 100.0)
 """Inflow growth a person may try, in per cent a year: beyond it the cohorts mean nothing."""
 
 METHOD_WORDS: Final = {
-    "auto": N_("自动（按回测误差选择）"),
+    "auto": N_("自动"),
     "cohort": N_("队列递推"),
     "trend": N_("趋势外推"),
 }
@@ -266,10 +266,11 @@ def _band_chart(rows: list[dict[str, Any]], has_seats: bool) -> dict[str, Any]:
     return {
         "aria": {"enabled": True},
         "tooltip": {"trigger": "axis"},
+        # The legend takes two lines on a phone: room for them above the plot.
         "legend": {"top": 0, "data": legend},
-        "grid": {"left": 8, "right": 16, "bottom": 8, "top": 48, "containLabel": True},
+        "grid": {"left": 8, "right": 16, "bottom": 8, "top": 64, "containLabel": True},
         "xAxis": {"type": "category", "boundaryGap": False, "data": years},
-        "yAxis": {"type": "value", "name": _("人数"), "minInterval": 1},
+        "yAxis": {"type": "value", "minInterval": 1},
         "series": series,
     }
 
