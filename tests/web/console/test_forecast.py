@@ -187,6 +187,9 @@ def test_each_town_shows_the_frame_s_numbers_its_backtest_and_children_without_a
     ]
     seats_series = next(s for s in chart["series"] if s["name"] == "计划学位")
     assert seats_series["data"] == [500, 500, 600]
+    base, band, low, high = chart["series"][:4]
+    assert base["data"] == low["data"] == [420.0, 430.0, 431.0]
+    assert [b + w for b, w in zip(base["data"], band["data"], strict=True)] == high["data"]
     assert chart["xAxis"]["data"] == ["2027", "2028", "2029"]
     assert grade_one["missing"] is None and east["grades"][1]["missing"] is None
     assert east["method_word"] == "队列递推"
@@ -199,8 +202,10 @@ def test_each_town_shows_the_frame_s_numbers_its_backtest_and_children_without_a
     harbour = towns["330002"]["grades"][0]
     assert "没有登记这一学段的计划学位" in harbour["missing"]
     assert [s["name"] for s in harbour["chart"]["series"]] == [
-        "区间下限",
         "80% 预测区间",
+        "80% 预测区间",
+        "区间下限",
+        "区间上限",
         "预计申请人数",
     ]
     assert {row["warning_word"] for row in harbour["rows"]} == {"—"}

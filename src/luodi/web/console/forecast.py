@@ -196,11 +196,14 @@ def grade_word(grade: int) -> str:
 
 def _band_chart(rows: list[dict[str, Any]], has_seats: bool) -> dict[str, Any]:
     """Expected applicants and their 80 % band against the planned seats over the school
-    years: the band is drawn as an invisible base (low) and a stacked area (high − low)."""
+    years. The band is drawn as an invisible base (low) and a stacked area (high − low), both
+    left out of the tooltip (the area's own value is a width, not a number of children); two
+    undrawn series give the tooltip the interval's true ends."""
     years = [str(row["school_year"]) for row in rows]
-    low_name, band_name, expected_name, seats_name = (
-        _("区间下限"),
+    band_name, low_name, high_name, expected_name, seats_name = (
         _("80% 预测区间"),
+        _("区间下限"),
+        _("区间上限"),
         _("预计申请人数"),
         _("计划学位"),
     )
@@ -208,22 +211,21 @@ def _band_chart(rows: list[dict[str, Any]], has_seats: bool) -> dict[str, Any]:
     def rounded(value: Any) -> float | None:
         return None if value is None else round(float(value), 1)
 
+    hidden = {"type": "line", "symbol": "none", "lineStyle": {"opacity": 0}}
     series: list[dict[str, Any]] = [
         {
-            "name": low_name,
-            "type": "line",
+            # Named as the band: its legend entry hides the base and the area together.
+            **hidden,
+            "name": band_name,
             "stack": "band",
-            "symbol": "none",
-            "lineStyle": {"opacity": 0},
             "tooltip": {"show": False},
             "data": [rounded(row["low"]) for row in rows],
         },
         {
+            **hidden,
             "name": band_name,
-            "type": "line",
             "stack": "band",
-            "symbol": "none",
-            "lineStyle": {"opacity": 0},
+            "tooltip": {"show": False},
             "areaStyle": {"color": BAND_COLOUR, "opacity": 0.35},
             "itemStyle": {"color": BAND_COLOUR},
             "data": [
@@ -232,6 +234,18 @@ def _band_chart(rows: list[dict[str, Any]], has_seats: bool) -> dict[str, Any]:
                 else round(float(row["high"]) - float(row["low"]), 1)
                 for row in rows
             ],
+        },
+        {
+            **hidden,
+            "name": low_name,
+            "itemStyle": {"color": BAND_COLOUR},
+            "data": [rounded(row["low"]) for row in rows],
+        },
+        {
+            **hidden,
+            "name": high_name,
+            "itemStyle": {"color": BAND_COLOUR},
+            "data": [rounded(row["high"]) for row in rows],
         },
         {
             "name": expected_name,
