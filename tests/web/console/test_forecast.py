@@ -93,7 +93,7 @@ def built_forecast() -> SchoolForecast:
         orient="row",
     )
     unplaced = pl.DataFrame(
-        [("330001", 2028, 1, 12.6), ("330002", 2027, 1, 80.0)],
+        [("330001", 2027, 1, 0.0), ("330001", 2028, 1, 12.6), ("330002", 2027, 1, 80.0)],
         schema={
             "town_code": pl.String,
             "school_year": pl.Int32,

@@ -400,8 +400,11 @@ def _context(forecast: SchoolForecast, english: bool) -> dict[str, Any]:
                     "mape": [_mape(by_horizon.get(horizon)) for horizon in SHOWN_HORIZONS],
                 }
             )
+        # Years with nobody left without a seat are not listed: the sentence says none.
         unplaced = (
-            forecast.unplaced.filter(pl.col("town_code") == code)
+            forecast.unplaced.filter(
+                (pl.col("town_code") == code) & (pl.col("expected_unplaced") > 0)
+            )
             .sort("school_year", "grade")
             .to_dicts()
         )
