@@ -13,10 +13,12 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 
 from luodi.auth.actor import Actor
+from luodi.forecast import repository
 from luodi.forecast.service import Scenario, SchoolForecast, WarningChange
 from luodi.kernels.forecast import BACKTEST_COLUMNS, FORECAST_COLUMNS
 from luodi.web.console import forecast as page
 from luodi.web.console.forecast import forecast_context, parse_query
+from tests.forecast.conftest import city_history
 from tests.web.browser import check_page
 from tests.web.browser import sign_in as sign_in_page
 from tests.web.conftest import PASSWORD
@@ -266,6 +268,31 @@ def test_the_defaults_and_a_scenario_in_per_cent() -> None:
 # ------------------------------------------------------------------------------ the routes
 
 
+@pytest.fixture
+def history_city(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real service and kernels on the forecast tests' in-memory city (its past known),
+    with a fourth town that has no history at all; the path through the database is
+    tests/forecast/test_known_future's."""
+    history = city_history()
+    history.towns["T4"] = "四镇"
+    monkeypatch.setattr(repository, "history", lambda _session, _actor: history)
+
+
+@pytest.mark.parametrize("username", ["operator", "edu", "auditor"])
+def test_the_centre_reviewers_and_auditors_read_the_forecast(
+    client: TestClient, accounts: dict[str, Actor], history_city: None, username: str
+) -> None:
+    answer = page_client(client, username).get(
+        "/console/forecast", params={"as_of": "2025-09-01", "horizon": "5"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert 'data-testid="forecast-summary"' in answer.text
+    assert 'href="/console/forecast" aria-current="page"' in answer.text
+    assert table_rows(answer.text, "forecast-T1-g1-table")
+    assert 'data-testid="forecast-T4-g1-missing"' in answer.text
+    client.cookies.clear()
+
+
 def test_a_town_desk_has_no_forecast_area(client: TestClient, accounts: dict[str, Actor]) -> None:
     assert page_client(client, "town").get("/console/forecast").status_code == 404
     assert page_client(client, "town").get("/console/forecast/schools.csv").status_code == 404
@@ -359,22 +386,21 @@ def test_the_page_in_the_browser(
     server: str,
     browser: Any,
     accounts: dict[str, Actor],
-    monkeypatch: pytest.MonkeyPatch,
+    history_city: None,
 ) -> None:
-    """The forecast with its charts drawn in Chromium at 1280 and 390 px (axe-core clean,
+    """The service's forecast with its charts drawn in Chromium at 1280 and 390 px (axe-core clean,
     nothing wider than a phone: the tables scroll in their own boxes); the form sent again
     with a bad value comes back with its summary, the value kept."""
-    monkeypatch.setattr(page.forecast_service, "forecast_schools", lambda *_args: built_forecast())
     screen = browser.new_page(viewport={"width": 1280, "height": 900})
     sign_in_page(screen, server, "operator", PASSWORD)
-    screen.goto(f"{server}/console/forecast")
-    expect(screen.get_by_test_id("forecast-summary")).to_contain_text("2 所学校红色预警")
-    expect(screen.locator("#forecast-330001-g1 svg")).to_be_visible()
-    expect(screen.locator("#forecast-330002-g1 svg")).to_be_visible()
-    expect(screen.get_by_test_id("forecast-330003-g1-missing")).to_be_visible()
+    screen.goto(f"{server}/console/forecast?as_of=2025-09-01&horizon=5")
+    expect(screen.get_by_test_id("forecast-summary")).to_contain_text("所学校红色预警")
+    expect(screen.locator("#forecast-T1-g1 svg")).to_be_visible()
+    expect(screen.locator("#forecast-T3-g7 svg")).to_be_visible()
+    expect(screen.get_by_test_id("forecast-T4-g1-missing")).to_be_visible()
     check_page(screen, "console-forecast")
     screen.set_viewport_size({"width": 390, "height": 844})
-    width = screen.locator("#forecast-330001-g1 svg").bounding_box()
+    width = screen.locator("#forecast-T1-g1 svg").bounding_box()
     assert width is not None and width["width"] <= 390
     screen.get_by_label("预测年数").fill("8")
     screen.get_by_role("button", name="预测", exact=True).click()

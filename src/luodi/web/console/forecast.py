@@ -7,7 +7,6 @@ by hand); the routes parse the form, ask the service, and render or stream."""
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 import polars as pl
-import xlsxwriter
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
@@ -24,9 +22,10 @@ from sqlalchemy.orm import Session
 from luodi import workdays
 from luodi.auth.actor import Actor
 from luodi.errors import Invalid
+from luodi.forecast import exports
 from luodi.forecast import service as forecast_service
 from luodi.forecast.service import Scenario, SchoolForecast
-from luodi.kernels.forecast import ENTRY_GRADES, FORECAST_COLUMNS, MAX_HORIZON, METHODS
+from luodi.kernels.forecast import ENTRY_GRADES, MAX_HORIZON, METHODS
 from luodi.web import i18n
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_, _
@@ -37,8 +36,8 @@ router = APIRouter(prefix="/console/forecast")
 DEFAULT_HORIZON: Final = 3
 SHOWN_HORIZONS: Final = (1, 3, 5)
 """The backtest's horizons published beside each town's forecast (the issue's 1, 3, 5 years)."""
-GROWTH_RANGE: Final = (-50.0, 100.0)
-"""Inflow growth a person may try, in per cent a year: beyond it the cohorts mean nothing."""
+GROWTH_RANGE: Final = tuple(bound * 100 for bound in forecast_service.INFLOW_GROWTH_RANGE)
+"""The service's inflow growth range, in per cent a year as the form takes it."""
 
 METHOD_WORDS: Final = {
     "auto": N_("自动"),
@@ -543,37 +542,6 @@ def forecast_page(request: Request, actor: CurrentActor, session: DbSession) -> 
     return _page(request, actor, result, query, errors, summary)
 
 
-def export_frame(forecast: SchoolForecast) -> pl.DataFrame:
-    """The rows in the contract's columns: what ``luodi forecast schools --output`` writes."""
-    return forecast.rows.select(FORECAST_COLUMNS)
-
-
-def export_xlsx(frame: pl.DataFrame) -> bytes:
-    """One sheet, the contract's column names as its header. Text is written as text, never as
-    a formula (a school id from a loaded file could begin with ``=``)."""
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"constant_memory": True, "strings_to_formulas": False})
-    sheet = book.add_worksheet("forecast")
-    bold = book.add_format({"bold": True})
-    for column, name in enumerate(frame.columns):
-        sheet.write_string(0, column, name, bold)
-    for line, row in enumerate(frame.iter_rows(), start=1):
-        for column, value in enumerate(row):
-            if value is None:
-                continue
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                if math.isfinite(value):
-                    sheet.write_number(line, column, value)
-                else:
-                    sheet.write_string(line, column, str(value))
-            else:
-                sheet.write_string(line, column, str(value))
-    sheet.freeze_panes(1, 0)
-    sheet.set_column(0, len(frame.columns) - 1, 12)
-    book.close()
-    return buffer.getvalue()
-
-
 def _export(request: Request, actor: Actor, session: Session, suffix: str) -> Response:
     """The forecast as CSV or XLSX, the same columns as the command line's; asked with the
     page's own query string (an invalid one shows the page and its error summary)."""
@@ -581,18 +549,15 @@ def _export(request: Request, actor: Actor, session: Session, suffix: str) -> Re
     result, query, errors, summary = _ask(request, actor, session)
     if result is None or query is None:
         return _page(request, actor, result, query, errors, summary)
-    frame = export_frame(result)
     if suffix == "csv":
-        content = frame.write_csv().encode()
-        media = "text/csv; charset=utf-8"
+        content = exports.forecast_csv(result.rows)
     else:
-        content = export_xlsx(frame)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        content = exports.forecast_xlsx(result.rows, result.backtest)
     name = f"forecast-{query.as_of.isoformat()}.{suffix}"
     shown = f"学位预测-{query.as_of.isoformat()}.{suffix}"
     return Response(
         content,
-        media_type=media,
+        media_type=exports.MEDIA[suffix],
         headers={
             "content-disposition": (
                 f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(shown)}"
