@@ -189,6 +189,25 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+PAST_CITY_RESIDENTS = 1_500
+PAST_CITY_YEARS = 3
+
+
+@pytest.fixture(scope="session")
+def past_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic city with PAST_CITY_YEARS years of past (arrivals, births, permits,
+    school cycles), written once for the run: the forecast's data layer, CLI and API tests
+    each load it into their own database."""
+    from luodi.synth.generator import SynthOptions
+    from luodi.synth.service import write_city
+
+    directory = tmp_path_factory.mktemp("past-city")
+    write_city(
+        SynthOptions(residents=PAST_CITY_RESIDENTS, seed=9, years=PAST_CITY_YEARS), directory
+    )
+    return directory
+
+
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
     """Bytes parameters named by their repr: test ids are not escaped (pyproject keeps the
     Chinese names of YAML cases readable), and pytest cannot join raw bytes into an id."""

@@ -21,20 +21,12 @@ from luodi.programs.models import Application, CycleTarget, ProgramCycle
 from luodi.registry import city_files
 from luodi.registry.models import Resident
 from luodi.scoring.models import ScoringRun
-from luodi.synth.generator import DEFAULT_AS_OF, SynthOptions
-from luodi.synth.service import write_city
-from tests.conftest import city_engine, rolled_back_session
+from luodi.synth.generator import DEFAULT_AS_OF
+from tests.conftest import PAST_CITY_YEARS, city_engine, rolled_back_session
 from tests.forecast.oracle import entry_cohorts
 
-YEARS = 3
+YEARS = PAST_CITY_YEARS
 SCHOOL_YEARS = range(DEFAULT_AS_OF.year - YEARS, DEFAULT_AS_OF.year)
-
-
-@pytest.fixture(scope="module")
-def past_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("past-city")
-    write_city(SynthOptions(residents=1_500, seed=9, years=YEARS), directory)
-    return directory
 
 
 @pytest.fixture(

@@ -1,52 +1,79 @@
-"""GET /api/v1/forecast/schools and /backtest on both databases (the history: the kernel
-tests' small city, ``tests.forecast.conftest``)."""
+"""GET /api/v1/forecast/schools and /backtest on a synthetic city with a past
+(``past_city``) loaded through the real loader into each database once for the module; the
+numbers agree with the forecast service on the same database."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
-from luodi.auth.actor import Actor
-from luodi.forecast import repository
+from luodi.auth.actor import SYSTEM_ACTOR, Actor
+from luodi.forecast import service
 from luodi.kernels.forecast import BACKTEST_COLUMNS, FORECAST_COLUMNS
-from tests.forecast.conftest import city_history
+from tests.conftest import city_engine, rolled_back_session
 from tests.web.conftest import sign_in
 
 PARAMS = {"as_of": "2025-11-15", "horizon": 2}
+AS_OF = date(2025, 11, 15)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def kernel_history() -> Iterator[None]:
-    history = city_history()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(repository, "history", lambda _session, _actor: history)
-        yield
+@pytest.fixture(scope="module")
+def small_city(past_city: Path) -> Path:
+    """This module's city (``tests.web.conftest``'s accounts bind to its residents)."""
+    return past_city
 
 
-def test_forecast_json_with_names_backtest_unplaced_and_changes(admin_client: TestClient) -> None:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def loaded_engine(
+    request: pytest.FixtureRequest, past_city: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    with city_engine(request.param, past_city, tmp_path_factory.mktemp("api")) as engine:
+        yield engine
+
+
+def test_forecast_json_with_names_backtest_unplaced_and_changes(
+    admin_client: TestClient, loaded_engine: Engine
+) -> None:
     response = admin_client.get("/api/v1/forecast/schools", params=PARAMS)
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["as_of"], body["horizon"], body["method"]) == ("2025-11-15", 2, "auto")
     rows = body["rows"]
     assert set(FORECAST_COLUMNS) | {"town_name", "school_name", "method"} <= set(rows[0])
-    assert rows[0]["school_id"] == "" and rows[0]["town_name"] == "一镇"
+    with rolled_back_session(loaded_engine) as session:
+        direct = service.forecast_schools(SYSTEM_ACTOR, session, AS_OF, 2)
+        mape = service.backtest(SYSTEM_ACTOR, session, AS_OF)
+    assert len(rows) == direct.rows.height > 0
+    wanted = {
+        (r["town_code"], r["school_id"] or "", r["school_year"], r["grade"]): r
+        for r in direct.rows.iter_rows(named=True)
+    }
+    for row in rows:
+        twin = wanted[(row["town_code"], row["school_id"], row["school_year"], row["grade"])]
+        assert row["expected"] == pytest.approx(twin["expected"], abs=0.01)
+        assert (row["seats"], row["warning"]) == (twin["seats"], twin["warning"])
+        assert row["town_name"] == direct.towns[row["town_code"]]
     assert {row["school_year"] for row in rows} == {2026, 2027}
     assert {row["method"] for row in rows} <= {"cohort", "trend"}
-    assert {(row["town_code"], row["method"], row["horizon"]) for row in body["backtest"]} >= {
-        ("T1", "cohort", 1),
-        ("T3", "trend", 5),
+    assert {(row["town_code"], row["method"], row["horizon"]) for row in body["backtest"]} == {
+        (town, method, horizon)
+        for town, method, horizon in mape.select("town_code", "method", "horizon").iter_rows()
     }
     flagged = {
         (row["town_code"], row["school_id"], row["school_year"], row["grade"])
         for row in rows
         if row["warning"] != "green"
     }
-    assert flagged and flagged == {
+    assert flagged == {
         (c["town_code"], c["school_id"], c["school_year"], c["grade"]) for c in body["changes"]
     }
     assert all(c["text_zh"] and c["text_en"] for c in body["changes"])
@@ -60,16 +87,17 @@ def test_forecast_json_with_names_backtest_unplaced_and_changes(admin_client: Te
         assert unplaced[key] == max(0, round(row["expected"]) - row["seats"])
 
 
-def test_forecast_files_and_backtest(admin_client: TestClient) -> None:
+def test_forecast_files_and_backtest(admin_client: TestClient, loaded_engine: Engine) -> None:
     csv = admin_client.get("/api/v1/forecast/schools", params={**PARAMS, "format": "csv"})
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
-    frame = pl.read_csv(io.BytesIO(csv.content))
+    strings = {"town_code": pl.String, "school_id": pl.String}
+    frame = pl.read_csv(io.BytesIO(csv.content), schema_overrides=strings)
     assert tuple(frame.columns) == FORECAST_COLUMNS and frame.height > 0
     xlsx = admin_client.get(
         "/api/v1/forecast/schools", params={**PARAMS, "format": "xlsx", "method": "trend"}
     )
     assert xlsx.status_code == 200
-    sheet = pl.read_excel(io.BytesIO(xlsx.content), sheet_name="forecast")
+    sheet = pl.read_excel(io.BytesIO(xlsx.content), sheet_name="forecast", schema_overrides=strings)
     assert tuple(sheet.columns) == FORECAST_COLUMNS and sheet.height == frame.height
     tested = admin_client.get("/api/v1/forecast/backtest", params={"as_of": "2025-11-15"})
     assert tested.status_code == 200
@@ -77,7 +105,18 @@ def test_forecast_files_and_backtest(admin_client: TestClient) -> None:
     as_csv = admin_client.get(
         "/api/v1/forecast/backtest", params={"as_of": "2025-11-15", "format": "csv"}
     )
-    assert tuple(pl.read_csv(io.BytesIO(as_csv.content)).columns) == BACKTEST_COLUMNS
+    tested_csv = pl.read_csv(io.BytesIO(as_csv.content), schema_overrides=strings)
+    assert tuple(tested_csv.columns) == BACKTEST_COLUMNS
+    with rolled_back_session(loaded_engine) as session:
+        mape = service.backtest(SYSTEM_ACTOR, session, AS_OF)
+        trend = service.forecast_schools(SYSTEM_ACTOR, session, AS_OF, 2, method="trend")
+    joined = tested_csv.join(mape, on=["town_code", "method", "horizon"], suffix="_direct")
+    assert joined.height == tested_csv.height == mape.height > 0
+    for got, wanted in joined.select("mape", "mape_direct").iter_rows():
+        assert got == pytest.approx(wanted, abs=0.006)
+    assert sheet["expected"].sum() == pytest.approx(
+        trend.rows["expected"].sum(), abs=0.01 * sheet.height
+    )
 
 
 @pytest.mark.parametrize(
