@@ -145,6 +145,9 @@ def test_schools_writes_the_contract_columns_and_summarises(
         (["--as-of", "2025-11-15", "--horizon", "2", "--method", "magic"], "method"),
         (["--as-of", "2025-11-15", "--horizon", "2", "--capture-rate", "1.5"], "capture_rate"),
         (["--as-of", "2010-01-01", "--horizon", "2"], "no school intake"),
+        # A day after today: refused at once (it once ran a backtest over every year between).
+        (["--as-of", "9999-12-31", "--horizon", "5"], "after today"),
+        (["--as-of", "2099-01-01", "--horizon", "1"], "after today"),
     ],
 )
 def test_schools_refuses_bad_options_and_writes_nothing(
@@ -176,6 +179,11 @@ def test_a_bad_extension_is_refused_before_any_work(pointed: Engine, tmp_path: P
         assert result.exit_code != 0 and ".xlsx" in result.output and not output.exists()
     result = runner.invoke(cli.app, ["forecast", "backtest", "--output", str(tmp_path / "b.xlsx")])
     assert result.exit_code != 0 and ".csv" in result.output
+    future = tmp_path / "b.csv"
+    result = runner.invoke(
+        cli.app, ["forecast", "backtest", "--as-of", "9999-12-31", "--output", str(future)]
+    )
+    assert result.exit_code != 0 and "after today" in result.output and not future.exists()
 
 
 def test_backtest_writes_mape_per_town_method_and_horizon(pointed: Engine, tmp_path: Path) -> None:

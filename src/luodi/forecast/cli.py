@@ -89,7 +89,7 @@ def schools(
         inflow_growth=number("--inflow-growth", inflow_growth),
         capture_rate=None if capture_rate is None else number("--capture-rate", capture_rate),
     )
-    service.check_request(years, method, scenario)
+    service.check_request(years, method, scenario, day)
     check_output(output, exports.FORMATS)
     with progress_bar() as progress, session_scope() as session:
         result = service.forecast_schools(

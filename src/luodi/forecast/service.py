@@ -15,6 +15,7 @@ from typing import Final
 import polars as pl
 from sqlalchemy.orm import Session
 
+from luodi import workdays
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import may_open
 from luodi.errors import Forbidden, Invalid, Unauthorized
@@ -82,7 +83,23 @@ def check_area(actor: Actor) -> None:
         )
 
 
-def check_request(horizon: int, method: str, scenario: Scenario) -> None:
+def check_as_of(as_of: date) -> None:
+    """A forecast starts from what is known: never from a day after the city's today (a date
+    in the future would be a forecast made on no data, and a backtest from it would walk
+    back over every year between)."""
+    today = workdays.today()
+    if as_of > today:
+        raise Invalid.field(
+            "as_of",
+            as_of.isoformat(),
+            f"预测基准日不能晚于今天（{today.isoformat()}）：预测只能从已知的数据出发",
+            f"the as-of date cannot be after today ({today.isoformat()}): a forecast starts "
+            "from what is known",
+        )
+
+
+def check_request(horizon: int, method: str, scenario: Scenario, as_of: date) -> None:
+    check_as_of(as_of)
     if not 1 <= horizon <= MAX_HORIZON:
         raise Invalid.field(
             "horizon",
@@ -161,7 +178,7 @@ def forecast_schools(
     school years, with its backtest, intervals, warnings, expected unplaced and changes."""
     check_area(actor)
     scenario = scenario or Scenario()
-    check_request(horizon, method, scenario)
+    check_request(horizon, method, scenario, as_of)
     say = progress or (lambda _phase, _done, _total: None)
     say("读取历史 / reading the history", 0, STEPS)
     history = repository.history(session, actor)
@@ -196,13 +213,12 @@ def backtest_run(
     actor: Actor, session: Session, as_of: date | None = None, progress: Progress | None = None
 ) -> backtest_kernel.Backtest:
     """The backtest (MAPE and every error) as of ``as_of`` (default: the city's today)."""
-    from luodi.workdays import today
-
     check_area(actor)
+    on = as_of or workdays.today()
+    check_as_of(on)
     say = progress or (lambda _phase, _done, _total: None)
     say("读取历史 / reading the history", 0, 2)
     frames = frames_of(repository.history(session, actor))
-    on = as_of or today()
     _require_intakes(frames, on)
     say("回测 / backtest", 1, 2)
     tested = backtest_kernel.backtest(known_at(frames, on), on)
