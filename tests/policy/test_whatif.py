@@ -263,3 +263,22 @@ def test_a_towns_desk_may_not() -> None:
     desk = Actor(username="town", role=Role.TOWN_STAFF, town_code="330282001")
     with pytest.raises(Forbidden):
         whatif.run_whatif(desk, None, "id: x", "d.yaml", AS_OF)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("typed", ["1e400", "inf", "nan", "-0", "-5", "10001", "60,九十"])
+def test_thresholds_that_are_no_points_line_are_refused(typed: str) -> None:
+    """Once an OverflowError (a 500 on the page): every threshold is read by the analysis'
+    one reader and refused in words, naming the field."""
+    from luodi.analysis.service import threshold_numbers
+    from luodi.errors import Invalid
+    from luodi.policy.whatif import check_thresholds
+
+    with pytest.raises(Invalid) as refused:
+        check_thresholds(threshold_numbers(typed))
+    assert refused.value.details[0].field == "thresholds"
+
+
+def test_thresholds_in_any_order_are_counted_once_each() -> None:
+    from luodi.policy.whatif import check_thresholds
+
+    assert check_thresholds([90, 60, 90.0]) == [60.0, 90.0]

@@ -64,7 +64,7 @@ def test_a_bad_draft_writes_nothing(database: str, tmp_path: Path) -> None:
         "--output", str(output), env=env,
     )  # fmt: skip
     assert wrong.returncode == 1 and not output.exists()
-    assert "分数线应为逗号分隔的数字" in wrong.stderr and "thresholds are numbers" in wrong.stderr
+    assert "“九十”不是数字" in wrong.stderr and "is not a number" in wrong.stderr
 
 
 def test_a_run_that_is_not_there_is_refused(database: str, tmp_path: Path) -> None:

@@ -3,6 +3,9 @@ export is audit-logged, who may ask, and bad parameters (422) or runs (404)."""
 
 from __future__ import annotations
 
+import io
+
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
@@ -73,6 +76,26 @@ def test_the_files(client: TestClient, accounts: dict[str, Actor], run_id: int) 
     assert workbook.headers["cache-control"] == "no-store"
     document = client.get(URL, params={"run": run_id, "format": "pdf"}, headers=headers)
     assert document.status_code == 200 and document.content.startswith(b"%PDF-")
+
+
+def test_a_reviewer_never_gets_who_is_in_a_batch(
+    client: TestClient, loaded_engine: Engine, accounts: dict[str, Actor], run_id: int
+) -> None:
+    """The batch-1 list names people (masked): a department's reviewer reads the counts, on
+    the API as on the page, in JSON as in the workbook; nothing leaves, nothing is recorded."""
+    headers = sign_in(client, "edu")
+    before = batch_exports(loaded_engine)
+    listed = client.get(URL, params={"run": run_id, "quota": 7}, headers=headers)
+    assert listed.status_code == 200, listed.text
+    tables = listed.json()["tables"]
+    assert "batch_one" not in tables and any(row["residents"] for row in tables["layers"])
+    workbook = client.get(
+        URL, params={"run": run_id, "quota": 7, "format": "xlsx"}, headers=headers
+    )
+    sheets = pl.read_excel(io.BytesIO(workbook.content), sheet_id=0)
+    assert not any("名单" in name for name in sheets), list(sheets)
+    assert "分批 batches" in sheets  # the counts per batch are there
+    assert batch_exports(loaded_engine) == before
 
 
 @pytest.mark.parametrize(

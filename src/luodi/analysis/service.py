@@ -9,6 +9,7 @@ auditors: aggregates of the whole city); a run they do not reach is 404.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from luodi.analysis import repository
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor
-from luodi.auth.permissions import CONSOLE_AREAS, require
+from luodi.auth.permissions import CONSOLE_AREAS, may_open, require
 from luodi.errors import Invalid, NotFound
 from luodi.kernels.analysis import points as kernel
 from luodi.kernels.analysis.points import AdmissionClass
@@ -33,6 +34,8 @@ DEFAULT_THRESHOLDS: Final = (60.0, 90.0, 120.0, 150.0)
 cases; 60 is also 公租房's points line (public-rental.yaml). 150: ASSUMPTION, one more band
 for the upper tail (no program of the city names it)."""
 MAX_THRESHOLDS: Final = 10
+HIGHEST_THRESHOLD: Final = 10_000.0
+"""No points table reaches this: a line above it is a typing slip."""
 DIMENSIONS: Final = {
     "town": ("镇街", "town"),
     "origin": ("来源省份", "origin province"),
@@ -178,28 +181,48 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def may_see_people(actor: Actor) -> bool:
+    """Who may see the (masked) residents of a batch: the roles that open the residents'
+    register (a department's reviewer reads the aggregates only)."""
+    return may_open(actor, "residents")
+
+
+def threshold_numbers(text: str, name: str = "thresholds") -> list[float]:
+    """A typed list of thresholds ("60,90,120"; Chinese commas and 、 too) as numbers, in the
+    order typed; a part that is not a number is refused, naming it. The one reading of a
+    threshold list (the analysis and the what-if, on every surface)."""
+    numbers = []
+    for part in re.split(r"[,，、]", text):
+        if not part.strip():
+            continue
+        try:
+            numbers.append(float(part.strip()))
+        except ValueError:
+            shown = part.strip()[:20]
+            raise Invalid.field(
+                name, text[:80], f"“{shown}”不是数字", f"“{shown}” is not a number"
+            ) from None
+    return numbers
+
+
 def parse_thresholds(
     value: str | tuple[float, ...] | list[float], name: str = "thresholds"
 ) -> tuple[float, ...]:
-    """Thresholds: positive numbers in ascending order, none repeated, at most
-    ``MAX_THRESHOLDS``; a text is a comma list ("60,90,120")."""
-    if isinstance(value, str):
-        parts = [part.strip() for part in value.split(",") if part.strip()]
-        numbers = []
-        for part in parts:
-            try:
-                numbers.append(float(part))
-            except ValueError:
-                raise Invalid.field(
-                    name, value, f"“{part}”不是数字", f"“{part}” is not a number"
-                ) from None
-    else:
-        numbers = [float(number) for number in value]
+    """Thresholds: positive numbers up to ``HIGHEST_THRESHOLD`` in ascending order, none
+    repeated, at most ``MAX_THRESHOLDS``; a text is a comma list ("60,90,120")."""
+    numbers = (
+        threshold_numbers(value, name) if isinstance(value, str) else [float(n) for n in value]
+    )
     shown = ",".join(f"{number:g}" for number in numbers)
     if not numbers:
         raise Invalid.field(name, shown, "至少给出一个分数线", "give at least one threshold")
-    if any(not number > 0 or number != number or number == float("inf") for number in numbers):
-        raise Invalid.field(name, shown, "分数线须为正数", "thresholds must be positive")
+    if any(not 0 < number <= HIGHEST_THRESHOLD for number in numbers):  # NaN fails too
+        raise Invalid.field(
+            name,
+            shown,
+            f"分数线须为正数，且不超过 {HIGHEST_THRESHOLD:g}",
+            f"thresholds are numbers above 0 and at most {HIGHEST_THRESHOLD:g}",
+        )
     if len(set(numbers)) != len(numbers):
         raise Invalid.field(name, shown, "分数线不能重复", "thresholds must not repeat")
     if numbers != sorted(numbers):
@@ -380,7 +403,9 @@ def points_analysis(
             pl.exclude("class"),
         )
 
-    batch_one = layered.batch_one
+    # Who is in batch 1 names people (masked): only for the roles that open the residents'
+    # register; a department's reviewer gets the counts on every channel (page, API, CLI).
+    batch_one = layered.batch_one if may_see_people(actor) else layered.batch_one.clear()
     if batch_one.height:
         named = repository.masked_people(session, actor, batch_one.get_column(kernel.KEY).to_list())
         batch_one = batch_one.join(named, on=kernel.KEY, how="left").select(

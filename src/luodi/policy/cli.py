@@ -360,15 +360,6 @@ def parse_thresholds(text: str | None) -> list[float] | None:
     """``60,90,120`` → [60.0, 90.0, 120.0]; None → the defaults."""
     if text is None or not text.strip():
         return None
-    values: list[float] = []
-    for part in text.replace("，", ",").split(","):
-        try:
-            values.append(float(part.strip()))
-        except ValueError:
-            raise Invalid.field(
-                "--thresholds",
-                text,
-                f"分数线应为逗号分隔的数字，{part.strip()!r} 不是数字",
-                f"thresholds are numbers separated by commas; {part.strip()!r} is not one",
-            ) from None
-    return values
+    from luodi.analysis.service import threshold_numbers
+
+    return threshold_numbers(text, "--thresholds")

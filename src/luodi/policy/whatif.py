@@ -19,6 +19,7 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from luodi.allocation import service as allocation
+from luodi.analysis import service as analysis_service
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import require
@@ -63,7 +64,6 @@ PHASES = (
     ("分配 新", "allocating, draft"),
     ("汇总", "summarising"),
 )
-MAX_THRESHOLDS = 12
 GROUPING = ("town_code", "origin_province")
 """Registry inputs read for the tables whether or not either policy scores with them."""
 
@@ -81,15 +81,12 @@ def signed(value: float) -> str:
 
 
 def check_thresholds(values: Sequence[float] | None) -> list[float]:
-    chosen = sorted(set(values)) if values else list(DEFAULT_THRESHOLDS)
-    if len(chosen) > MAX_THRESHOLDS or any(not 0 <= value <= 10_000 for value in chosen):
-        raise Invalid.field(
-            "thresholds",
-            ",".join(points(value) for value in chosen),
-            f"最多 {MAX_THRESHOLDS} 条分数线，每条 0–10000 分",
-            f"at most {MAX_THRESHOLDS} thresholds, each 0–10000 points",
-        )
-    return chosen
+    """The lines to count crossings of: any order, repeats dropped, then checked as the
+    analysis checks them (positive, finite, at most 10,000, at most ten lines)."""
+    if not values:
+        return list(DEFAULT_THRESHOLDS)
+    ordered = sorted(set(values), key=lambda value: (value != value, value))
+    return list(analysis_service.parse_thresholds(tuple(ordered)))
 
 
 def compile_draft(text: str, name: str) -> CompiledPolicy:

@@ -21,8 +21,6 @@ from fastapi.responses import HTMLResponse
 
 from luodi.analysis import service as analysis_service
 from luodi.analysis.service import DEFAULT_THRESHOLDS, DIMENSIONS, PointsAnalysis
-from luodi.auth.actor import Actor
-from luodi.auth.permissions import may_open
 from luodi.errors import LuodiError
 from luodi.kernels.analysis.points import NOT_ATTRIBUTED, threshold_column
 from luodi.kernels.masking import mask_id_number, mask_name
@@ -645,12 +643,6 @@ def check_params(
     return errors, Params(run_id, chosen, key, yearly)
 
 
-def may_see_people(actor: Actor) -> bool:
-    """Who may see the (masked) residents of a batch: the roles that open the residents'
-    register (a department's reviewer reads the aggregates only)."""
-    return may_open(actor, "residents")
-
-
 def policy_names(run: RunRead) -> dict[str, tuple[str, str]]:
     """The indicators' (zh, en) names of the run's policy version, when it is still published
     (the analysis' own labels otherwise)."""
@@ -715,7 +707,7 @@ def analysis_page(
         else:
             context = analysis_context(analysis, i18n.language(), policy_names(analysis.run))
             context["exports"] = export_links(params)
-            if may_see_people(actor):
+            if analysis_service.may_see_people(actor):
                 context["first_batch"] = first_batch_context(analysis, i18n.language())
     if not form["run"] and params.run_id is not None:
         form["run"] = str(params.run_id)

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from luodi import workdays
+from luodi.analysis.service import threshold_numbers
 from luodi.auth.actor import Actor
 from luodi.auth.permissions import acts_as
 from luodi.console import parse_day
@@ -114,13 +115,9 @@ def check_whatif_form(form: WhatIfForm) -> tuple[Errors, dict[str, Any] | None]:
         errors.append(("as_of", _("计分日期：%(reason)s", reason=reason_of(error))))
     thresholds: list[float] = []
     try:
-        thresholds = check_thresholds(
-            [float(part) for part in form.thresholds.replace("，", ",").split(",") if part.strip()]
-        )
-    except ValueError:
-        errors.append(("thresholds", _("分数线应为逗号分隔的数字，如 60,90,120")))
-    except Invalid:
-        errors.append(("thresholds", _("最多 12 条分数线，每条 0–10000 分")))
+        thresholds = check_thresholds(threshold_numbers(form.thresholds))
+    except Invalid as error:
+        errors.append(("thresholds", _("分数线：%(reason)s", reason=reason_of(error))))
     if not form.draft_text.strip():
         errors.append(("draft_text", _("请上传草稿文件，或在文本框中填写草稿")))
         return errors, None
