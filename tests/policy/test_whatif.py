@@ -233,7 +233,7 @@ def words(result: dict[str, Any]) -> list[str]:
     ("change", "field", "words"),
     [
         (lambda text: text.replace("kind: basic", "kind: basik", 1), "", "第"),
-        (lambda text: text.replace("id: zj-cixi", "id: zj-nowhere", 1), "as_of", "zj-nowhere"),
+        (lambda text: text.replace("id: zj-cixi", "id: zj-nowhere", 1), "id", "zj-nowhere"),
         (
             # Without the document's own test cases, which do not give the new input.
             lambda text: text.split("\ntests:")[0].replace(
@@ -282,3 +282,24 @@ def test_thresholds_in_any_order_are_counted_once_each() -> None:
     from luodi.policy.whatif import check_thresholds
 
     assert check_thresholds([90, 60, 90.0]) == [60.0, 90.0]
+
+
+def test_a_draft_is_a_yaml_of_a_published_policy_and_not_a_flood() -> None:
+    """The name and the size are refused before any parsing (a 30 MB line once came back in
+    the error); a draft whose id no published policy has is blamed on its id, not the date."""
+    from luodi.errors import Invalid
+    from luodi.policy.whatif import MAX_DRAFT_CHARACTERS, baseline_of, compile_draft
+
+    published = POLICY.read_text(encoding="utf-8")
+    for text, name, field in (
+        (published, "draft.exe", "draft_name"),
+        ("x" * (MAX_DRAFT_CHARACTERS + 1), "draft.yaml", "draft"),
+    ):
+        with pytest.raises(Invalid) as refused:
+            compile_draft(text, name)
+        assert refused.value.details[0].field == field
+        assert len(str(refused.value.details[0].value)) <= 80
+    other = compile_draft(published.replace("id: zj-cixi", "id: other-city", 1), "d.yml")
+    with pytest.raises(Invalid) as refused:
+        baseline_of(other, date(2026, 3, 1))
+    assert refused.value.details[0].field == "id" and "other-city" in str(refused.value.as_dict())

@@ -40,7 +40,13 @@ from luodi.kernels.policy.whatif import (
     school_shift,
 )
 from luodi.policy import repository
-from luodi.policy.service import compile_text, compiled_from_text, find_policy, input_invalid
+from luodi.policy.service import (
+    compile_text,
+    compiled_from_text,
+    find_policy,
+    input_invalid,
+    published_policies,
+)
 from luodi.registry import service as registry_service
 from luodi.scoring import frames
 from luodi.scoring import repository as scoring_repository
@@ -89,17 +95,50 @@ def check_thresholds(values: Sequence[float] | None) -> list[float]:
     return list(analysis_service.parse_thresholds(tuple(ordered)))
 
 
+MAX_DRAFT_CHARACTERS = 200_000
+"""A points policy is a few hundred lines; anything longer is not one (the page, the job and
+the command line refuse it alike)."""
+DRAFT_SUFFIXES = (".yaml", ".yml")
+
+
 def compile_draft(text: str, name: str) -> CompiledPolicy:
     """The draft, or 422 whose problems name their line and column."""
+    if not name.lower().endswith(DRAFT_SUFFIXES):
+        raise Invalid.field(
+            "draft_name",
+            name[:80],
+            "草稿应为 YAML 文件（.yaml 或 .yml）",
+            "the draft is a YAML file (.yaml or .yml)",
+        )
+    if len(text) > MAX_DRAFT_CHARACTERS:
+        raise Invalid.field(
+            "draft",
+            f"{len(text):,} 个字符 characters",
+            f"草稿太长（最多 {MAX_DRAFT_CHARACTERS:,} 个字符）",
+            f"the draft is too long (at most {MAX_DRAFT_CHARACTERS:,} characters)",
+        )
     if not text.strip():
         raise Invalid.field("draft", "", "草稿为空", "the draft is empty")
     return compile_text(text, name)
 
 
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def baseline_of(draft: CompiledPolicy, as_of: date) -> CompiledPolicy:
     """The published version with the draft's id in force on ``as_of``."""
+    policy_id = draft.policy.id
+    if policy_id not in {compiled.policy.id for compiled in published_policies()}:
+        raise Invalid.field(
+            "id",
+            policy_id[:80],
+            f"没有已发布的策略编号为 {policy_id[:80]}：草稿的 id 应为它要修改的策略的编号",
+            f"no published policy has the id {policy_id[:80]}: a draft keeps the id of the "
+            "policy it changes",
+        )
     try:
-        return find_policy(draft.policy.id, as_of)
+        return find_policy(policy_id, as_of)
     except NotFound as error:
         raise Invalid.field(
             "as_of",
@@ -431,6 +470,15 @@ def summary_lines(result: dict[str, Any]) -> tuple[list[str], list[str]]:
         f"{residents:,} residents with a valid permit on {result['as_of']}: "
         f"{base['id']} {base['version']} (published) → draft {draft['name']}"
     )
+    starts, ends = result["draft"].get("effective_from"), result["draft"].get("effective_to")
+    if starts and starts > result["as_of"]:
+        zh.append(f"草稿 {starts} 起施行；此处按 {result['as_of']} 的登记库比较")
+        en.append(
+            f"the draft takes effect on {starts}; compared on the registry of {result['as_of']}"
+        )
+    elif ends and ends < result["as_of"]:
+        zh.append(f"草稿 {ends} 已失效；此处按 {result['as_of']} 的登记库比较")
+        en.append(f"the draft ended on {ends}; compared on the registry of {result['as_of']}")
     source = result.get("source")
     if source:  # a result kept before the source was recorded has none
         zh.append(source["zh"])
@@ -591,6 +639,8 @@ def run_whatif(
             "version": draft.policy.version,
             "digest": draft.policy.digest,
             "name": draft_name,
+            "effective_from": _day(draft.policy.effective_from),
+            "effective_to": _day(draft.policy.effective_to),
         },
         "residents": shift.residents,
         "source": {**read.source.detail(), "zh": source_zh, "en": source_en},

@@ -27,7 +27,13 @@ from luodi.jobs.models import Job
 from luodi.kernels.policy import CompiledPolicy, PolicyError
 from luodi.kernels.policy.whatif import BANDS, DEFAULT_THRESHOLDS
 from luodi.policy.service import in_force, published_policies
-from luodi.policy.whatif import WHATIF_ROLES, baseline_of, check_thresholds
+from luodi.policy.whatif import (
+    DRAFT_SUFFIXES,
+    MAX_DRAFT_CHARACTERS,
+    WHATIF_ROLES,
+    baseline_of,
+    check_thresholds,
+)
 from luodi.policy.whatif_book import workbook
 from luodi.web.dependencies import CurrentActor, DbSession
 from luodi.web.i18n import N_, _, language
@@ -37,7 +43,7 @@ from luodi.web.rendering import check_form, console_actor, done, number, render
 router = APIRouter(prefix="/console/policies/whatif")
 
 KIND = "policy_whatif"
-MAX_DRAFT = 200_000
+MAX_DRAFT = MAX_DRAFT_CHARACTERS
 """Characters of a draft (the shipped policies are about 20,000)."""
 RECENT_JOBS = 10
 JOB_STATES = {
@@ -238,6 +244,8 @@ async def start_whatif(
                 name = draft_file.filename[:255]
             except UnicodeDecodeError:
                 errors.append(("draft_file", _("草稿文件不是 UTF-8 编码")))
+            if not draft_file.filename.lower().endswith(DRAFT_SUFFIXES):
+                errors.append(("draft_file", _("草稿应为 YAML 文件（.yaml 或 .yml）")))
     form = WhatIfForm(draft_text.replace("\r\n", "\n"), name, as_of, thresholds)
     params = None
     if not errors:
