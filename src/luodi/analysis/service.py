@@ -2,7 +2,7 @@
 
 Reads the run's stored frame (every part, only ``resident_id``, ``total`` and ``points``),
 the registry's attributes of everyone in bulk, and the counts of the policy's earlier runs
-grouped in SQL; the arithmetic is ``kernels.analysis.points`` (docs/analytics-analysis.md).
+grouped in SQL; the arithmetic is ``kernels.analysis.points`` (docs/analytics.md).
 Open to the roles of the console's "analysis" area (the service centre, reviewers,
 auditors: aggregates of the whole city); a run they do not reach is 404.
 """
@@ -45,7 +45,7 @@ DIMENSIONS: Final = {
 }
 """The groupings of the distributions: column → (Chinese, English). "sector" is the basis
 of the employment in force (单位就业 / 个体经营 / 无就业登记): ASSUMPTION, the registry holds
-no industry code (docs/analytics-analysis.md)."""
+no industry code (docs/analytics.md)."""
 GROUP_LABELS: Final = {
     "sector": {
         "employee": "单位就业 employee",
@@ -284,7 +284,7 @@ def _points_frame(session: Session, run_id: int) -> pl.DataFrame:
         columns=[kernel.KEY, kernel.TOTAL, frames.POINTS],
     )
     # Stored sorted by resident: sorting again is cheap and flags it, so that the joins
-    # with the registry and the previous run merge (docs/analytics-analysis.md).
+    # with the registry and the previous run merge (docs/analytics.md).
     return stored.unnest(frames.POINTS).sort(kernel.KEY)
 
 
@@ -299,7 +299,7 @@ def points_analysis(
     class_thresholds: Mapping[str, float] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PointsAnalysis:
-    """The analysis of run ``run_id`` (docs/analytics-analysis.md): 404 for a run the actor
+    """The analysis of run ``run_id`` (docs/analytics.md): 404 for a run the actor
     does not reach, 422 naming the parameter for bad thresholds, quota or classes."""
     require(actor, *CONSOLE_AREAS["analysis"])
     say = progress or (lambda _text: None)

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 WHATIF_ROLES = (Role.ADMIN, Role.OPERATOR, Role.REVIEWER, Role.AUDITOR)
 """Who may run a what-if: the console's analysis roles. It reads every valid permit holder's
-data through a policy, but what it keeps and shows is counts (docs/analytics-whatif.md)."""
+data through a policy, but what it keeps and shows is counts (docs/analytics.md)."""
 
 PHASES = (
     ("读取输入", "reading the inputs"),

@@ -1,5 +1,5 @@
 """The synthetic city's past (``luodi synth --years N``): the migration model of
-docs/analytics-history.md, vectorised.
+docs/analytics.md, vectorised.
 
 Today's city (``generator``) is what survived: the families here at the reference date. The
 past adds, for the ``N`` years before it,

@@ -187,7 +187,7 @@ RELATIVES: dict[str, tuple[int, int, float, int, int]] = {
     "sibling": (23, 40, 0.04, 22, 45),
 }
 
-# The city's past (``luodi synth --years N``): the migration model of docs/analytics-history.md.
+# The city's past (``luodi synth --years N``): the migration model of docs/analytics.md.
 # Families arrive month by month per town (Poisson), at a level that grows by a rate varying by
 # town and year, with a Spring-Festival season; they leave at a yearly hazard; their children
 # come with them or are born here; each past school year's entry grades are counted from the

@@ -1,4 +1,4 @@
-"""积分制总量分析 of one scoring run, as pure frame arithmetic (docs/analytics-analysis.md).
+"""积分制总量分析 of one scoring run, as pure frame arithmetic (docs/analytics.md).
 
 The service hands in the run's points (``resident_id``, ``total``, one column per indicator,
 as ``scoring.frames.points_of`` gives them) and what the registry says of each resident

@@ -32,7 +32,7 @@ BAND_LABELS: dict[str, tuple[str, str]] = {
 }
 
 DEFAULT_THRESHOLDS = (60.0, 90.0, 120.0, 150.0)
-"""The thresholds cities publish most (docs/analytics-whatif.md)."""
+"""The thresholds cities publish most (docs/analytics.md)."""
 
 HISTOGRAM_WIDTH = 10.0
 
