@@ -83,7 +83,7 @@ def test_the_pdf_and_the_errors(scored_city: ScoredCity, tmp_path: Path) -> None
     for arguments, words in [
         (["--thresholds", "90,60"], ("从低到高", "ascending")),
         (["--run", str(run + 1000)], ("没有计分批次", "no scoring run")),
-        (["--class-threshold", "school"], ("类别=分数", "class=points")),
+        (["--class-threshold", "school"], ("类别:分数", "class:points")),
         (["--quota", "5", "--class-threshold", "palace=9"], ("没有类别", "no class")),
     ]:
         target = tmp_path / "failed" / "out.xlsx"

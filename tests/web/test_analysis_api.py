@@ -107,7 +107,7 @@ def test_a_reviewer_never_gets_who_is_in_a_batch(
         ({"format": "csv"}, 422),
         ({"quota": 0}, 422),
         ({"batches": 99}, 422),
-        ({"class_thresholds": "school=95"}, 422),
+        ({"class_thresholds": "school95"}, 422),
         ({"class_thresholds": "palace:95"}, 422),
         ({"run": 0}, 422),
         ({"run": 2_000_000_000}, 404),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from luodi.analysis import service
-from luodi.errors import MAX_ID, Invalid
+from luodi.errors import MAX_ID
 from luodi.web.dependencies import CurrentActor, DbSession
 
 router = APIRouter(prefix="/api/v1/analysis", tags=["analysis 积分分析"])
@@ -17,27 +17,6 @@ MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
 }
-
-
-def parse_class_thresholds(value: str | None) -> dict[str, float]:
-    """``school:95,housing:60`` → {"school": 95.0, "housing": 60.0}."""
-    parsed: dict[str, float] = {}
-    for part in (value or "").split(","):
-        if not part.strip():
-            continue
-        name, sign, number = part.partition(":")
-        try:
-            if not sign:
-                raise ValueError
-            parsed[name.strip()] = float(number)
-        except ValueError:
-            raise Invalid.field(
-                "class_thresholds",
-                value,
-                "应写作 类别:分数，逗号分隔，例如 school:95,housing:60",
-                "write class:points, comma separated, e.g. school:95,housing:60",
-            ) from None
-    return parsed
 
 
 @router.get(
@@ -76,7 +55,7 @@ def points(
         service.parse_thresholds(thresholds),
         quota=quota,
         batches=batches,
-        class_thresholds=parse_class_thresholds(class_thresholds),
+        class_thresholds=service.parse_class_thresholds((class_thresholds or "").split(",")),
     )
     if format == "json":
         body: Any = analysis.as_json()

@@ -10,30 +10,10 @@ import typer
 from luodi.auth.cli import AsUser, acting
 from luodi.console import console
 from luodi.db import session_scope
-from luodi.errors import Invalid
 
 analysis_app = typer.Typer(
     help="积分制总量分析 / whole-population points analysis", no_args_is_help=True
 )
-
-
-def parse_class_thresholds(values: list[str] | None) -> dict[str, float]:
-    """``school=95`` → {"school": 95.0}; the option is named in the error."""
-    parsed: dict[str, float] = {}
-    for value in values or []:
-        name, sign, number = value.partition("=")
-        try:
-            if not sign:
-                raise ValueError
-            parsed[name.strip()] = float(number)
-        except ValueError:
-            raise Invalid.field(
-                "class-threshold",
-                value,
-                "应写作 类别=分数，例如 school=95",
-                "write class=points, e.g. school=95",
-            ) from None
-    return parsed
 
 
 @analysis_app.command("points")
@@ -68,7 +48,7 @@ def points(
 
     check_writable(output, (".xlsx", ".pdf"))
     chosen = service.parse_thresholds(thresholds)
-    classes = parse_class_thresholds(class_threshold)
+    classes = service.parse_class_thresholds(class_threshold or [], "class-threshold")
     kind = output.suffix.lower()[1:]
     with console.status("分析中 / analysing …") as status, session_scope() as session:
         actor = acting(session, as_user)

@@ -205,6 +205,29 @@ def threshold_numbers(text: str, name: str = "thresholds") -> list[float]:
     return numbers
 
 
+def parse_class_thresholds(parts: list[str], name: str = "class_thresholds") -> dict[str, float]:
+    """``["school:95", "housing=60"]`` → {"school": 95.0, "housing": 60.0}: a class and its
+    line, by ``:`` or ``=`` (the API's comma list and the command line's repeated option);
+    whether the class exists and the line is positive is ``admission_classes``' to say."""
+    parsed: dict[str, float] = {}
+    for part in parts:
+        if not part.strip():
+            continue
+        name_part, sign, number = part.replace("=", ":", 1).partition(":")
+        try:
+            if not sign:
+                raise ValueError
+            parsed[name_part.strip()] = float(number)
+        except ValueError:
+            raise Invalid.field(
+                name,
+                part[:80],
+                "应写作 类别:分数，例如 school:95,housing:60",
+                "write class:points, e.g. school:95,housing:60",
+            ) from None
+    return parsed
+
+
 def parse_thresholds(
     value: str | tuple[float, ...] | list[float], name: str = "thresholds"
 ) -> tuple[float, ...]:
