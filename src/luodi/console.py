@@ -5,6 +5,7 @@ traceback unless ``--debug``). Kept light (Typer, Rich, ``luodi.errors``) becaus
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date
 from typing import Annotated
@@ -36,8 +37,12 @@ def parse_day(option: str, text: str | None) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # well written, but no such day
+            raise Invalid.field(
+                option, text, "不是真实存在的日期（YYYY-MM-DD）", "is not a real date (YYYY-MM-DD)"
+            ) from None
         raise Invalid.field(
-            option, text, "日期格式应为 YYYY-MM-DD", "a date is written YYYY-MM-DD"
+            option, text[:40], "日期格式应为 YYYY-MM-DD", "a date is written YYYY-MM-DD"
         ) from None
 
 
