@@ -4,21 +4,23 @@ summary (never a 500)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
+from sqlalchemy import Engine
 
-from luodi.auth.actor import Actor
-from luodi.forecast import repository
+from luodi.auth.actor import SYSTEM_ACTOR, Actor
+from luodi.forecast import service
 from luodi.forecast.service import Scenario, SchoolForecast, WarningChange
 from luodi.kernels.forecast import BACKTEST_COLUMNS, FORECAST_COLUMNS
-from luodi.web.console import forecast as page
 from luodi.web.console.forecast import forecast_context, parse_query
-from tests.forecast.conftest import city_history
+from tests.conftest import city_engine, rolled_back_session
 from tests.web.browser import check_page
 from tests.web.browser import sign_in as sign_in_page
 from tests.web.conftest import PASSWORD
@@ -266,30 +268,51 @@ def test_the_defaults_and_a_scenario_in_per_cent() -> None:
 
 
 # ------------------------------------------------------------------------------ the routes
+# On a synthetic city with a past (``past_city``) loaded through the real loader, as
+# tests/web/test_forecast_api.py: the web fixtures' accounts bind to its residents.
+
+AS_OF = date(2025, 11, 15)
+PRESSED = {"as_of": "2025-11-15", "horizon": "2", "inflow_growth": "100", "capture_rate": "100"}
 
 
-@pytest.fixture
-def history_city(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real service and kernels on the forecast tests' in-memory city (its past known),
-    with a fourth town that has no history at all; the path through the database is
-    tests/forecast/test_known_future's."""
-    history = city_history()
-    history.towns["T4"] = "四镇"
-    monkeypatch.setattr(repository, "history", lambda _session, _actor: history)
+@pytest.fixture(scope="module")
+def small_city(past_city: Path) -> Path:
+    return past_city
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def loaded_engine(
+    request: pytest.FixtureRequest, past_city: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    with city_engine(request.param, past_city, tmp_path_factory.mktemp("page")) as engine:
+        yield engine
+
+
+def pressed(engine: Engine) -> SchoolForecast:
+    """The service's own forecast on the same database: inflow doubled, every child applying,
+    so that the loaded city (more seats than children) has red rows."""
+    with rolled_back_session(engine) as session:
+        return service.forecast_schools(
+            SYSTEM_ACTOR, session, AS_OF, 2, scenario=Scenario(inflow_growth=1.0, capture_rate=1.0)
+        )
+
+
+def _utilisation(expected: float, seats: int) -> str:
+    return f"{expected / seats * 100:.1f}%" if seats else "无学位"
 
 
 @pytest.mark.parametrize("username", ["operator", "edu", "auditor"])
 def test_the_centre_reviewers_and_auditors_read_the_forecast(
-    client: TestClient, accounts: dict[str, Actor], history_city: None, username: str
+    client: TestClient, accounts: dict[str, Actor], username: str
 ) -> None:
     answer = page_client(client, username).get(
-        "/console/forecast", params={"as_of": "2025-09-01", "horizon": "5"}
+        "/console/forecast", params={"as_of": "2025-11-15", "horizon": "2"}
     )
     assert answer.status_code == 200, answer.text
     assert 'data-testid="forecast-summary"' in answer.text
     assert 'href="/console/forecast" aria-current="page"' in answer.text
-    assert table_rows(answer.text, "forecast-T1-g1-table")
-    assert 'data-testid="forecast-T4-g1-missing"' in answer.text
     client.cookies.clear()
 
 
@@ -319,64 +342,67 @@ def test_bad_values_come_back_with_the_summary_and_what_was_typed(
 
 
 def test_the_page_shows_the_forecast_the_service_gives(
-    client: TestClient, accounts: dict[str, Actor], monkeypatch: pytest.MonkeyPatch
+    client: TestClient, accounts: dict[str, Actor], loaded_engine: Engine
 ) -> None:
-    """The template on a known forecast (the service's own tests run it on a city): the
-    tables carry the frame's numbers, the exports its rows in the contract's columns."""
-    forecast = built_forecast()
-    asked: list[tuple[Any, ...]] = []
-
-    def known(actor: Actor, session: Any, *args: Any) -> SchoolForecast:
-        asked.append(args)
-        return forecast
-
-    monkeypatch.setattr(page.forecast_service, "forecast_schools", known)
-    answer = page_client(client, "edu").get(
-        "/console/forecast", params={"as_of": "2026-09-01", "inflow_growth": "5"}
-    )
+    """The page on the loaded city under a pressed scenario: its tables carry the service's
+    numbers for the same query, the exports its rows in the contract's columns."""
+    direct = pressed(loaded_engine)
+    rows = direct.rows
+    answer = page_client(client, "edu").get("/console/forecast", params=PRESSED)
     assert answer.status_code == 200, answer.text
-    assert asked == [(date(2026, 9, 1), 3, "auto", Scenario(0.05, None))]
-    assert "2 所学校红色预警" in answer.text
+    red = rows.filter(pl.col("warning") == "red")
+    yellow = rows.filter(pl.col("warning") == "yellow")
+    assert red.height > 0
     warnings = table_rows(answer.text, "forecast-warnings")
-    assert [row[0] for row in warnings] == ["‼ 红色预警"] * 4 + ["! 黄色预警"] * 3
-    assert warnings[0][1:8] == [
-        "城东街道",
-        "城东小学",
-        "2028",
-        "小学一年级",
-        "263 [240–285]",
-        "250",
-        "105.0%",
-    ]
-    assert table_rows(answer.text, "forecast-330001-g1-table")[0] == [
-        "2027",
-        "455",
-        "420",
-        "490",
-        "500",
-        "91.1%",
-        "! 黄色预警",
-    ]
-    assert 'data-testid="forecast-330003-g1-missing"' in answer.text
-    assert table_rows(answer.text, "forecast-backtest-330001")[0] == [
-        "队列递推 （采用）",
-        "2.5%",
-        "4.2%",
-        "7.0%",
-    ]
-    link = "/console/forecast/schools.csv?as_of=2026-09-01&amp;horizon=3&amp;method=auto&amp;inflow_growth=5"
+    assert [row[0] for row in warnings] == ["‼ 红色预警"] * red.height + ["! 黄色预警"] * (
+        yellow.height
+    )
+    listed = sorted((row[1], row[3], row[5], row[6], row[7]) for row in warnings)
+    wanted = sorted(
+        (
+            direct.towns[r["town_code"]],
+            str(r["school_year"]),
+            f"{round(r['expected']):,} [{round(r['low']):,}–{round(r['high']):,}]",
+            f"{r['seats']:,}",
+            _utilisation(r["expected"], r["seats"]),
+        )
+        for r in pl.concat([red, yellow]).iter_rows(named=True)
+    )
+    assert listed == wanted
+    towns = rows.filter(pl.col("school_id") == "")
+    for (town, grade), group in towns.group_by(["town_code", "grade"]):
+        table = table_rows(answer.text, f"forecast-{town}-g{grade}-table")
+        assert [row[:6] for row in table] == [
+            [
+                str(r["school_year"]),
+                f"{round(r['expected']):,}",
+                f"{round(r['low']):,}",
+                f"{round(r['high']):,}",
+                f"{r['seats']:,}",
+                _utilisation(r["expected"], r["seats"]),
+            ]
+            for r in group.sort("school_year").iter_rows(named=True)
+        ]
+    for town in direct.backtest["town_code"].unique():
+        assert table_rows(answer.text, f"forecast-backtest-{town}")
+    link = (
+        "/console/forecast/schools.csv?as_of=2025-11-15&amp;horizon=2&amp;method=auto"
+        "&amp;inflow_growth=100&amp;capture_rate=100"
+    )
     assert link in answer.text
+    strings = {"town_code": pl.String, "school_id": pl.String}
     csv = client.get(link.replace("&amp;", "&"))
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
-    assert pl.read_csv(csv.content).columns == list(FORECAST_COLUMNS)
-    assert pl.read_csv(csv.content).height == forecast.rows.height
+    frame = pl.read_csv(csv.content, schema_overrides=strings)
+    assert frame.columns == list(FORECAST_COLUMNS) and frame.height == rows.height
+    assert frame["expected"].sum() == pytest.approx(rows["expected"].sum(), abs=0.01 * rows.height)
     xlsx = client.get(link.replace("&amp;", "&").replace(".csv", ".xlsx"))
     assert xlsx.status_code == 200
-    sheet = pl.read_excel(xlsx.content)
-    assert sheet.columns == list(FORECAST_COLUMNS) and sheet.height == forecast.rows.height
+    sheet = pl.read_excel(xlsx.content, schema_overrides=strings)
+    assert sheet.columns == list(FORECAST_COLUMNS) and sheet.height == rows.height
     client.cookies.set("luodi_lang", "en")
-    english = client.get("/console/forecast")
-    assert "2 schools red" in english.text and "红色预警" not in english.text
+    english = client.get("/console/forecast", params=PRESSED)
+    assert "schools red" in english.text and "红色预警" not in english.text
     client.cookies.clear()
 
 
@@ -386,21 +412,22 @@ def test_the_page_in_the_browser(
     server: str,
     browser: Any,
     accounts: dict[str, Actor],
-    history_city: None,
+    loaded_engine: Engine,
 ) -> None:
-    """The service's forecast with its charts drawn in Chromium at 1280 and 390 px (axe-core clean,
-    nothing wider than a phone: the tables scroll in their own boxes); the form sent again
-    with a bad value comes back with its summary, the value kept."""
+    """The service's forecast on the loaded city with its charts drawn in Chromium at 1280 and
+    390 px (axe-core clean, nothing wider than a phone: the tables scroll in their own boxes);
+    the form sent again with a bad value comes back with its summary, the value kept."""
+    town = sorted(pressed(loaded_engine).rows["town_code"].unique())[0]
     screen = browser.new_page(viewport={"width": 1280, "height": 900})
     sign_in_page(screen, server, "operator", PASSWORD)
-    screen.goto(f"{server}/console/forecast?as_of=2025-09-01&horizon=5")
+    query = "&".join(f"{key}={value}" for key, value in PRESSED.items())
+    screen.goto(f"{server}/console/forecast?{query}")
     expect(screen.get_by_test_id("forecast-summary")).to_contain_text("所学校红色预警")
-    expect(screen.locator("#forecast-T1-g1 svg")).to_be_visible()
-    expect(screen.locator("#forecast-T3-g7 svg")).to_be_visible()
-    expect(screen.get_by_test_id("forecast-T4-g1-missing")).to_be_visible()
+    expect(screen.locator(f"#forecast-{town}-g1 svg")).to_be_visible()
+    expect(screen.locator(f"#forecast-{town}-g7 svg")).to_be_visible()
     check_page(screen, "console-forecast")
     screen.set_viewport_size({"width": 390, "height": 844})
-    width = screen.locator("#forecast-T1-g1 svg").bounding_box()
+    width = screen.locator(f"#forecast-{town}-g1 svg").bounding_box()
     assert width is not None and width["width"] <= 390
     screen.get_by_label("预测年数").fill("8")
     screen.get_by_role("button", name="预测", exact=True).click()
