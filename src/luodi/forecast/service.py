@@ -16,9 +16,9 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from luodi import workdays
-from luodi.auth.actor import Actor, Role
-from luodi.auth.permissions import may_open
-from luodi.errors import Forbidden, Invalid, Unauthorized
+from luodi.auth.actor import Actor
+from luodi.auth.permissions import CONSOLE_AREAS, require
+from luodi.errors import Invalid
 from luodi.forecast import repository
 from luodi.forecast.repository import ForecastHistory
 from luodi.kernels.forecast import BACKTEST_COLUMNS, FORECAST_COLUMNS, MAX_HORIZON, METHODS
@@ -73,14 +73,9 @@ class SchoolForecast:
 
 
 def check_area(actor: Actor) -> None:
-    """The forecast is the city's aggregate: the roles of ``CONSOLE_AREAS["forecast"]``."""
-    if actor.role == Role.PUBLIC:
-        raise Unauthorized("请先登录", "sign in first")
-    if not may_open(actor, "forecast"):
-        raise Forbidden(
-            "无权查看学位预测（仅服务中心、审核部门与审计）",
-            "the school-place forecast is for the service centre, reviewers and auditors",
-        )
+    """The forecast is the city's aggregate: the roles of ``CONSOLE_AREAS["forecast"]``
+    (401 before sign-in, 403 for another role)."""
+    require(actor, *CONSOLE_AREAS["forecast"])
 
 
 def check_as_of(as_of: date) -> None:

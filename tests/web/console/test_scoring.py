@@ -118,7 +118,7 @@ def test_other_roles_have_no_scoring_area(
 @pytest.mark.parametrize(
     ("as_of", "policy", "expected"),
     [
-        ("2026-02-30", CURRENT, [("#as_of", "计分日期：日期格式应为 YYYY-MM-DD")]),
+        ("2026-02-30", CURRENT, [("#as_of", "计分日期：不是真实存在的日期（YYYY-MM-DD）")]),
         ("1 March", CURRENT, [("#as_of", "计分日期：日期格式应为 YYYY-MM-DD")]),
         ("", CURRENT, [("#as_of", "请填写计分日期")]),
         ("2026-03-01", "zj-cixi|1999.1", [("#policy", "请选择一个已发布的策略版本")]),
