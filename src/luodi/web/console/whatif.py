@@ -271,6 +271,25 @@ def town_label(row: dict[str, Any]) -> str:
     return str(row.get("town_name") or row.get("town_code") or _("未登记镇街"))
 
 
+def coloured_bars(
+    x_axis: dict[str, Any], y_name: str, series: list[tuple[str, str, list[Any]]]
+) -> dict[str, Any]:
+    """A bar chart whose series take the colour of the band they stand for (gain, loss,
+    unchanged): the threshold crossings and the school effect."""
+    return {
+        "aria": {"enabled": True},
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0},
+        "grid": {"left": 8, "right": 8, "bottom": 8, "top": 40, "containLabel": True},
+        "xAxis": x_axis,
+        "yAxis": {"type": "value", "name": y_name},
+        "series": [
+            {"name": name, "type": "bar", "itemStyle": {"color": BAND_COLOURS[band]}, "data": data}
+            for name, band, data in series
+        ],
+    }
+
+
 def results_context(result: dict[str, Any]) -> dict[str, Any]:
     """The charts (ECharts options) and their tables, in the page's language."""
     bands = [_(BAND_WORDS[band]) for band in BANDS]
@@ -310,31 +329,17 @@ def results_context(result: dict[str, Any]) -> dict[str, Any]:
         ],
     }
     crossings = result["crossings"]
-    crossing_chart = {
-        "aria": {"enabled": True},
-        "tooltip": {"trigger": "axis"},
-        "legend": {"top": 0},
-        "grid": {"left": 8, "right": 8, "bottom": 8, "top": 40, "containLabel": True},
-        "xAxis": {
+    crossing_chart = coloured_bars(
+        {
             "type": "category",
             "data": [_("%(points)s 分", points=number(row["threshold"])) for row in crossings],
         },
-        "yAxis": {"type": "value", "name": _("人数")},
-        "series": [
-            {
-                "name": _("跨过"),
-                "type": "bar",
-                "itemStyle": {"color": BAND_COLOURS["gain_more"]},
-                "data": [row["up"] for row in crossings],
-            },
-            {
-                "name": _("跌落"),
-                "type": "bar",
-                "itemStyle": {"color": BAND_COLOURS["lose_more"]},
-                "data": [row["down"] for row in crossings],
-            },
+        _("人数"),
+        [
+            (_("跨过"), "gain_more", [row["up"] for row in crossings]),
+            (_("跌落"), "lose_more", [row["down"] for row in crossings]),
         ],
-    }
+    )
     context: dict[str, Any] = {
         "summary": result["summary"]["en" if language() == "en" else "zh"],
         "band_headers": bands,
@@ -379,38 +384,19 @@ def results_context(result: dict[str, Any]) -> dict[str, Any]:
         return context
     school_towns = school["by_town"]
     context["school"] = school
-    context["school_chart"] = {
-        "aria": {"enabled": True},
-        "tooltip": {"trigger": "axis"},
-        "legend": {"top": 0},
-        "grid": {"left": 8, "right": 8, "bottom": 8, "top": 40, "containLabel": True},
-        "xAxis": {
+    context["school_chart"] = coloured_bars(
+        {
             "type": "category",
             "data": [town_label(row) for row in school_towns],
             "axisLabel": {"interval": 0, "rotate": 30},
         },
-        "yAxis": {"type": "value", "name": _("儿童")},
-        "series": [
-            {
-                "name": _("获得学位"),
-                "type": "bar",
-                "itemStyle": {"color": BAND_COLOURS["gain_more"]},
-                "data": [row["gained"] for row in school_towns],
-            },
-            {
-                "name": _("失去学位"),
-                "type": "bar",
-                "itemStyle": {"color": BAND_COLOURS["lose_more"]},
-                "data": [row["lost"] for row in school_towns],
-            },
-            {
-                "name": _("换校"),
-                "type": "bar",
-                "itemStyle": {"color": BAND_COLOURS["same"]},
-                "data": [row["moved"] for row in school_towns],
-            },
+        _("儿童"),
+        [
+            (_("获得学位"), "gain_more", [row["gained"] for row in school_towns]),
+            (_("失去学位"), "lose_more", [row["lost"] for row in school_towns]),
+            (_("换校"), "same", [row["moved"] for row in school_towns]),
         ],
-    }
+    )
     context["school_rows"] = [
         [town_label(row), number(row["gained"]), number(row["lost"]), number(row["moved"])]
         for row in school_towns
