@@ -35,17 +35,19 @@ $(VENV)/.compiled-src: $(VENV)/.compiled $(shell find src -name '*.py')
 
 setup: $(VENV)/.compiled-src
 
-# Debian's Chromium for the browser tests (a test tool cannot download its own browser here)
-# and Debian's Noto CJK fonts for the PDF notices (the PDF embeds them; nothing is fetched).
+# Debian's Chromium for the browser tests (a test tool cannot download its own browser here),
+# Debian's Noto CJK fonts for the PDF notices (the PDF embeds them; nothing is fetched) and
+# Debian's Java 17 for Apache Spark (`luodi policy score --engine spark`; PySpark is from PyPI).
 browser:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="chromium"; \
 	ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	{ [ -n "$$JAVA_HOME" ] || command -v java >/dev/null 2>&1; } || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "missing $$missing: browser tests or PDF notices will be skipped"; fi; \
+	  else echo "missing $$missing: browser tests, PDF notices or Spark will be skipped"; fi; \
 	fi
 
 # A second `make demo` finds the first one's data: `make demo DEMO_ARGS=--force` starts over.

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -214,3 +215,19 @@ def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str)
     if isinstance(val, bytes):
         return repr(val)[:60]
     return None
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One Spark session per test worker (local[2]; starting one costs ~9 s). Without Java the
+    Spark tests skip, unless LUODI_REQUIRE_SPARK=1 (set by .ci/run: the project's set-up
+    installs Java, so a skip there is a failure)."""
+    from luodi.scale import spark as spark_module
+
+    if not spark_module.java_available():
+        require_or_skip("LUODI_REQUIRE_SPARK", "Java is not installed; Spark needs it")
+    session = spark_module.session(
+        "local[2]", "luodi-tests", **{"spark.sql.shuffle.partitions": "2"}
+    )
+    yield session
+    session.stop()

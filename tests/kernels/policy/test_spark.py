@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from datetime import date
 
 import polars as pl
@@ -41,26 +38,6 @@ def population(count: int) -> pl.DataFrame:
             "sentence_months": (index % 97 == 0).cast(pl.Int64) * 3,
         }
     )
-
-
-@pytest.fixture(scope="module")
-def spark():  # type: ignore[no-untyped-def]
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("Java is not installed; Spark needs it")
-    from pyspark.sql import SparkSession
-
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("luodi-policy-test")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 def test_spark_map_in_arrow_equals_polars(spark) -> None:  # type: ignore[no-untyped-def]
