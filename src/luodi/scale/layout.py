@@ -36,10 +36,8 @@ from urllib.parse import unquote
 import polars as pl
 
 from luodi.errors import FieldProblem, Invalid
+from luodi.kernels.policy.checks import FILE, PARTITION, REFUSED_SCHEMA, ROW
 
-FILE = "__file"
-PARTITION = "__partition"
-ROW = "__row"
 PROVENANCE = (FILE, PARTITION, ROW)
 """Columns a reader adds to every record: where it came from."""
 
@@ -47,21 +45,6 @@ INPUTS = "inputs"
 MANIFEST = "_luodi.json"
 SCORES_FORMAT = "luodi-scores/1"
 INPUTS_FORMAT = "luodi-inputs/1"
-
-REFUSED_SCHEMA: dict[str, pl.DataType] = {
-    "file": pl.String(),
-    "partition": pl.String(),
-    "row": pl.Int64(),
-    "column": pl.String(),
-    "reason_zh": pl.String(),
-    "reason_en": pl.String(),
-    "resident_id": pl.String(),
-    "value": pl.String(),
-}
-"""One refused (row, column, reason); sorted by file, row, then the column's place (the key
-first, then the policy's inputs in order)."""
-VALUE_SHOWN = 64
-"""Characters of a refused value written to the refused rows (the rest is cut)."""
 
 
 def is_data(relative: Path) -> bool:

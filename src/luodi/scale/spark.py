@@ -30,6 +30,9 @@ SETTINGS: dict[str, str] = {
     "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
     "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
     "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    # Every value is checked by an explicit rule (kernels.policy.spark_checks): a bad one is
+    # a refused row, never an exception that stops the job half-way.
+    "spark.sql.ansi.enabled": "false",
 }
 
 

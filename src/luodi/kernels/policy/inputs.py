@@ -21,6 +21,16 @@ from luodi.kernels.policy.problems import ColumnProblem, InputError
 SHOWN_IDS = 10
 SHOWN_VALUES = 5
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d")
+DATE_PATTERN = (
+    r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$|^[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}$"
+    r"|^[0-9]{4}\.[0-9]{1,2}\.[0-9]{1,2}$|^[0-9]{8}$"
+)
+"""The dates ``DATE_FORMATS`` read, and nothing else: a parser's leniency (a sign, a fifth
+digit of the year) is not a rule, and Spark's reading of a date (``kernels.policy.
+spark_checks``) must refuse exactly what this one refuses."""
+NUMBER_PATTERN = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+"""A number written as decimal text (``61``, ``-2.5``, ``1e3``): not ``inf``, ``nan``,
+``0x10`` nor ``1_000``, which one parser or another would read."""
 TRUE_WORDS = ["true", "t", "1", "yes", "y", "是", "有"]
 FALSE_WORDS = ["false", "f", "0", "no", "n", "否", "无"]
 
@@ -52,6 +62,11 @@ def _given(column: str, dtype: pl.DataType) -> pl.Expr:
     return pl.col(column).is_not_null()
 
 
+def _number(column: str) -> pl.Expr:
+    text = _text(column)
+    return pl.when(text.str.contains(NUMBER_PATTERN)).then(text.cast(pl.Float64, strict=False))
+
+
 def _parse(column: str, dtype: pl.DataType, spec: InputSpec) -> pl.Expr:
     kind = spec.type.kind
     source = pl.col(column)
@@ -63,7 +78,8 @@ def _parse(column: str, dtype: pl.DataType, spec: InputSpec) -> pl.Expr:
         if isinstance(dtype, pl.Datetime):
             return source.dt.date()
         text = _text(column)
-        return pl.coalesce([text.str.to_date(fmt, strict=False) for fmt in DATE_FORMATS])
+        dated = pl.coalesce([text.str.to_date(fmt, strict=False) for fmt in DATE_FORMATS])
+        return pl.when(text.str.contains(DATE_PATTERN)).then(dated)
     if kind == Kind.BOOL:
         if dtype == pl.Boolean:
             return source
@@ -75,20 +91,96 @@ def _parse(column: str, dtype: pl.DataType, spec: InputSpec) -> pl.Expr:
             .then(False)
         )
     if kind == Kind.FLOAT:
-        if dtype.is_numeric():
-            return source.cast(pl.Float64)
-        return _text(column).cast(pl.Float64, strict=False)
+        number = source.cast(pl.Float64) if dtype.is_numeric() else _number(column)
+        # Infinity and NaN are not amounts: a point total of NaN ranks nowhere.
+        return pl.when(number.is_finite()).then(number)
     # INT: whole numbers only, also when written "61.0" or stored as a float.
     if dtype.is_integer():
         return source.cast(pl.Int64)
-    as_float = (
-        source.cast(pl.Float64)
-        if dtype.is_numeric()
-        else _text(column).cast(pl.Float64, strict=False)
-    )
+    as_float = source.cast(pl.Float64) if dtype.is_numeric() else _number(column)
     return pl.when(as_float.is_finite() & (as_float == as_float.floor())).then(
         as_float.cast(pl.Int64, strict=False)
     )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One way a value of a column is refused: ``mask`` is true on the refused rows."""
+
+    column: str
+    mask: pl.Expr
+    reason_zh: str
+    reason_en: str
+
+
+KEY_EMPTY = ("居民编号为空", "resident id is empty")
+KEY_REPEATED = ("居民编号重复", "resident id appears more than once")
+REQUIRED_EMPTY = ("必填值为空", "required value is empty")
+
+
+def undeclared_reason(spec: InputSpec) -> tuple[str, str]:
+    values = ", ".join(spec.type.values or ())
+    return f"取值未声明（可用：{values}）", f"value not declared (allowed: {values})"
+
+
+def unreadable_reason(spec: InputSpec) -> tuple[str, str]:
+    zh = TYPE_NAMES_ZH[spec.type.kind]
+    if spec.type.kind == Kind.DATE:
+        return f"无法解析为{zh}（YYYY-MM-DD）", f"cannot be read as {spec.type} (YYYY-MM-DD)"
+    return f"无法解析为{zh}", f"cannot be read as {spec.type}"
+
+
+def missing_column_problem(spec: InputSpec) -> ColumnProblem:
+    return ColumnProblem(
+        spec.name,
+        f"缺少必填列（{TYPE_NAMES_ZH[spec.type.kind]}）",
+        f"required column missing ({spec.type})",
+    )
+
+
+def input_rules(spec: InputSpec, dtype: pl.DataType) -> list[Rule]:
+    """Why a value of ``spec``'s column (of type ``dtype``) is refused; a row breaks at most
+    one rule per column. ``kernels.policy.spark_checks`` states the same rules for Spark."""
+    name = spec.name
+    given = _given(name, dtype)
+    rules = []
+    if spec.required:
+        rules.append(Rule(name, ~given, *REQUIRED_EMPTY))
+    if spec.type.kind == Kind.ENUM:
+        declared = list(spec.type.values or ())
+        rules.append(Rule(name, given & ~_text(name).is_in(declared), *undeclared_reason(spec)))
+    else:
+        parsed = _parse(name, dtype, spec)
+        rules.append(Rule(name, given & parsed.is_null(), *unreadable_reason(spec)))
+    return rules
+
+
+def typed_columns(frame_schema: pl.Schema, policy: Policy, key: str = KEY) -> list[pl.Expr]:
+    """``key`` and each declared input typed (a missing optional one at its default)."""
+    expressions: list[pl.Expr] = [pl.col(key)]
+    for name, spec in policy.inputs.items():
+        if name in frame_schema:
+            expressions.append(_parse(name, frame_schema[name], spec).alias(name))
+        elif not spec.required:
+            expressions.append(pl.lit(spec.default).alias(name))
+    return expressions
+
+
+def finish_typed(typed: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """Defaults into empty optional values; enums as Polars enums (a table lookup is then an
+    index into a small array)."""
+    fills = [
+        pl.col(spec.name).fill_null(pl.lit(spec.default))
+        for spec in policy.inputs.values()
+        if spec.name in typed.columns and spec.has_default and spec.default is not None
+    ]
+    typed = typed.with_columns(fills) if fills else typed
+    enums = [
+        pl.col(spec.name).cast(pl.Enum(list(spec.type.values or ())))
+        for spec in policy.inputs.values()
+        if spec.type.kind == Kind.ENUM
+    ]
+    return typed.with_columns(enums) if enums else typed
 
 
 def prepare_inputs(frame: pl.DataFrame, policy: Policy, key: str = KEY) -> pl.DataFrame:
@@ -123,83 +215,31 @@ def prepare_inputs(frame: pl.DataFrame, policy: Policy, key: str = KEY) -> pl.Da
             ColumnProblem(column, reason_zh, reason_en, count, tuple(ids), tuple(shown))
         )
 
-    flag(key, key_values.is_null(), "居民编号为空", "resident id is empty")
+    flag(key, key_values.is_null(), *KEY_EMPTY)
     flag(
         key,
         key_values.is_duplicated() & key_values.is_not_null(),
-        "居民编号重复",
-        "resident id appears more than once",
+        *KEY_REPEATED,
         key_text,
     )
-
-    expressions: list[pl.Expr] = [pl.col(key)]
-    checks: list[pl.Expr] = []
-    present: list[InputSpec] = []
+    rules: list[Rule] = []
     for name, spec in policy.inputs.items():
-        if name not in frame.columns:
-            if spec.required:
-                problems.append(
-                    ColumnProblem(
-                        name,
-                        f"缺少必填列（{TYPE_NAMES_ZH[spec.type.kind]}）",
-                        f"required column missing ({spec.type})",
-                    )
-                )
-            else:
-                expressions.append(pl.lit(spec.default).alias(name))
-            continue
-        dtype = frame.schema[name]
-        parsed = _parse(name, dtype, spec)
-        given = _given(name, dtype)
-        present.append(spec)
-        expressions.append(parsed.alias(name))
-        checks += [
-            given.alias(f"{name}__given"),
-            (given & parsed.is_null()).alias(f"{name}__bad"),
-        ]
-        if spec.type.kind == Kind.ENUM:
-            assert spec.type.values is not None
-            checks.append(
-                (given & ~_text(name).is_in(list(spec.type.values))).alias(f"{name}__undeclared")
-            )
-    flags = frame.select(checks) if checks else pl.DataFrame()
-    for spec in present:
-        name = spec.name
-        given_flags = flags.get_column(f"{name}__given")
-        if spec.required:
-            flag(name, ~given_flags, "必填值为空", "required value is empty")
-        if spec.type.kind == Kind.ENUM:
-            values = ", ".join(spec.type.values or ())
-            flag(
-                name,
-                flags.get_column(f"{name}__undeclared"),
-                f"取值未声明（可用：{values}）",
-                f"value not declared (allowed: {values})",
-                frame.get_column(name),
-            )
-        else:
-            zh = TYPE_NAMES_ZH[spec.type.kind]
-            extra = "（YYYY-MM-DD）" if spec.type.kind == Kind.DATE else ""
-            flag(
-                name,
-                flags.get_column(f"{name}__bad"),
-                f"无法解析为{zh}{extra}",
-                f"cannot be read as {spec.type}{' (YYYY-MM-DD)' if extra else ''}",
-                frame.get_column(name),
-            )
+        if name in frame.columns:
+            rules += input_rules(spec, frame.schema[name])
+        elif spec.required:
+            problems.append(missing_column_problem(spec))
+    masks = frame.select(rule.mask.alias(f"rule{index}") for index, rule in enumerate(rules))
+    for index, rule in enumerate(rules):
+        shown_values = (
+            None if rule.reason_en == REQUIRED_EMPTY[1] else frame.get_column(rule.column)
+        )
+        flag(
+            rule.column,
+            masks.get_column(f"rule{index}"),
+            rule.reason_zh,
+            rule.reason_en,
+            shown_values,
+        )
     if problems:
         raise InputError(problems)
-    typed = frame.select(expressions)
-    fills = [
-        pl.col(spec.name).fill_null(pl.lit(spec.default))
-        for spec in present
-        if spec.has_default and spec.default is not None
-    ]
-    typed = typed.with_columns(fills) if fills else typed
-    # Enums become Polars enums: a table lookup is then an index into a small array.
-    enums = [
-        pl.col(spec.name).cast(pl.Enum(list(spec.type.values or ())))
-        for spec in policy.inputs.values()
-        if spec.type.kind == Kind.ENUM
-    ]
-    return typed.with_columns(enums) if enums else typed
+    return finish_typed(frame.select(typed_columns(frame.schema, policy, key)), policy)
