@@ -116,14 +116,58 @@ def test(file: PolicyFile) -> None:
 @policy_app.command("score")
 def score(
     policy: Annotated[str, typer.Option("--policy", help="策略文件或编号 / policy file or id")],
-    input_path: Annotated[Path, typer.Option("--input", help="CSV / Parquet / XLSX")],
-    output: Annotated[Path, typer.Option("--output", help="结果 .csv 或 .parquet")],
+    input_path: Annotated[
+        Path,
+        typer.Option("--input", help="CSV / Parquet / XLSX，或分区 Parquet 目录 / or a dataset"),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", help="结果 .csv、.parquet 或目录 / result file or dataset")
+    ],
     as_of: AsOf = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="polars（本机）或 spark；给出即按分区数据集计分 / polars or spark: a dataset",
+        ),
+    ] = None,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            "--master", help="Spark master（默认 local[*]）/ e.g. spark://host:7077, yarn"
+        ),
+    ] = None,
+    partition_by: Annotated[
+        str | None,
+        typer.Option(
+            "--partition-by",
+            help="输出分区列，逗号分隔（默认 town_code；none 不分区）/ output partition columns",
+        ),
+    ] = None,
+    on_refused: Annotated[
+        str,
+        typer.Option(
+            "--on-refused",
+            help="stop：有拒收行则不计分（默认）；skip：计其余行 / stop (all or nothing) or skip",
+        ),
+    ] = "stop",
 ) -> None:
-    """为文件中的每位居民计分 / score every resident of a file."""
+    """为文件或数据集中的每位居民计分 / score every resident of a file or a dataset."""
     on = parse_as_of(as_of)
     compiled = service.resolve_policy(policy, on)
     warn_if_not_in_force(compiled, on)
+    dataset = (
+        engine is not None
+        or input_path.is_dir()
+        or not output.suffix
+        or partition_by is not None
+        or master is not None
+    )
+    if dataset:
+        score_dataset_command(
+            compiled, input_path, output, on, engine or "polars", master, partition_by, on_refused
+        )
+        return
     with console.status(f"计分中 / scoring {input_path.name} …"):
         summary = service.score_file(compiled, input_path, output, on)
     console.print(
@@ -131,6 +175,96 @@ def score(
         f"({compiled.policy.id} {compiled.policy.version}, as_of {on})；"
         f"平均 mean {summary.mean:.2f}，最低 min {points(summary.minimum)}，"
         f"最高 max {points(summary.maximum)} → {summary.output}",
+        highlight=False,
+    )
+
+
+REFUSED_SHOWN = 10
+
+
+def score_dataset_command(
+    compiled: CompiledPolicy,
+    source: Path,
+    output: Path,
+    on: date,
+    engine: str,
+    master: str | None,
+    partition_by: str | None,
+    on_refused: str,
+) -> None:
+    import polars as pl
+
+    from luodi.scale.score import ENGINES, ON_REFUSED, score_dataset
+
+    if engine not in ENGINES:
+        raise Invalid.field(
+            "engine", engine, "--engine 只能是 polars 或 spark", "--engine: polars or spark"
+        )
+    if on_refused not in ON_REFUSED:
+        raise Invalid.field(
+            "on_refused",
+            on_refused,
+            "--on-refused 只能是 stop 或 skip",
+            "--on-refused: stop or skip",
+        )
+    if master is not None and engine != "spark":
+        raise Invalid.field(
+            "master", master, "--master 只用于 --engine spark", "--master is for --engine spark"
+        )
+    columns = None
+    if partition_by is not None:
+        columns = [] if partition_by.strip().lower() == "none" else partition_by.split(",")
+    with console.status(f"计分中 / scoring {source.name} …") as status:
+        result = score_dataset(
+            compiled,
+            source,
+            output,
+            on,
+            engine=engine,  # type: ignore[arg-type]
+            partition_by=columns,
+            on_refused=on_refused,  # type: ignore[arg-type]
+            master=master,
+            progress=status.update,
+        )
+    if result.refused_records:
+        refused = pl.read_csv(result.refused_path, infer_schema=False).head(REFUSED_SHOWN)
+        table = Table("文件 file", "行 row", "列 column", "原因 reason", "值 value")
+        for row in refused.iter_rows(named=True):
+            table.add_row(
+                row["file"],
+                row["row"],
+                row["column"],
+                f"{row['reason_zh']} / {row['reason_en']}",
+                row["value"] or "",
+            )
+        error_console.print(table)
+        error_console.print(
+            f"拒收 {result.refused_records:,} 行（{result.refused_reasons:,} 处问题）/ "
+            f"{result.refused_records:,} records refused → {result.refused_path}",
+            highlight=False,
+        )
+    if not result.written:
+        error_console.print(
+            "[red]未计分[/]：有拒收行，未写出任何结果（全有或全无）；修正后重试，或用 "
+            "--on-refused skip 只计其余行 / nothing scored: records were refused (all or "
+            "nothing); mend them, or --on-refused skip",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    if result.plan.dropped:
+        error_console.print(
+            f"[yellow]注意[/] 未带出与输出列同名的输入列 / not carried (named like an output "
+            f"column): {', '.join(result.plan.dropped)}",
+            highlight=False,
+        )
+    console.print(
+        f"已为 {result.residents:,} 名居民计分 / scored {result.residents:,} residents "
+        f"({compiled.policy.id} {compiled.policy.version}, as_of {on}, {result.engine}, "
+        f"{result.seconds:.1f} s)；平均 mean {result.mean:.2f}，最低 min "
+        f"{points(result.minimum)}，最高 max {points(result.maximum)} → {result.output}"
+        + (
+            f"（按 {', '.join(result.plan.partition_by)} 分区）" if result.plan.partition_by else ""
+        ),
         highlight=False,
     )
 

@@ -98,6 +98,56 @@ def partition_values(relative: str) -> dict[str, str]:
     return values
 
 
+def dataset_columns(root: Path) -> list[str]:
+    """The columns of a dataset (its files' then its partitions'), after checking that every
+    file has the same columns of the same types and no column is also a partition key: two
+    engines would otherwise each read such a dataset their own way."""
+    files = dataset_files(root)
+    first = pl.read_parquet_schema(files[0])
+    for file in files[1:]:
+        schema = pl.read_parquet_schema(file)
+        if dict(schema) != dict(first):
+            differ = sorted(
+                (set(schema) ^ set(first))
+                | {name for name in set(schema) & set(first) if schema[name] != first[name]}
+            )
+            raise Invalid(
+                f"{relative_name(root, file)} 的列与 {relative_name(root, files[0])} 不同"
+                f"（{', '.join(differ)}）：一个数据集的文件须有相同的列和类型",
+                f"{relative_name(root, file)} has other columns than "
+                f"{relative_name(root, files[0])} ({', '.join(differ)})",
+                [
+                    FieldProblem(
+                        differ[0],
+                        None,
+                        "列不一致",
+                        "columns differ",
+                        file=relative_name(root, file),
+                    )
+                ],
+            )
+    keys: list[str] = []
+    for file in files:
+        for key in partition_values(relative_name(root, file)):
+            if key in first:
+                raise Invalid(
+                    f"分区键 {key} 也是文件中的列（{relative_name(root, file)}）",
+                    f"partition key {key} is also a column in the files",
+                    [
+                        FieldProblem(
+                            key,
+                            None,
+                            "分区键重复",
+                            "partition key repeated",
+                            file=relative_name(root, file),
+                        )
+                    ],
+                )
+            if key not in keys:
+                keys.append(key)
+    return [*first, *keys]
+
+
 def scan_dataset(root: Path) -> pl.LazyFrame:
     """Every record of a dataset with its partition columns (text) and provenance."""
     frames = []

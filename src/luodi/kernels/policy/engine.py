@@ -338,8 +338,8 @@ class CompiledPolicy:
 
     # ------------------------------------------------------------------ past one machine
 
-    def arrow_scorer(self, as_of: date) -> ArrowScorer:
-        return ArrowScorer(self.policy.text, as_of)
+    def arrow_scorer(self, as_of: date, keep: Iterable[str] = ()) -> ArrowScorer:
+        return ArrowScorer(self.policy.text, as_of, keep)
 
 
 class ArrowScorer:
@@ -347,16 +347,23 @@ class ArrowScorer:
     batches of points (``resident_id``, ``total``, one column per indicator).
 
     It carries only the policy text and the date, so it pickles small and compiles once per
-    worker process; this is what Spark's ``mapInArrow`` runs (docs/scale.md).
+    worker process; this is what Spark's ``mapInArrow`` runs (docs/scale.md). ``keep``:
+    columns of the batch passed through after the points, row for row.
     """
 
-    def __init__(self, policy_text: str, as_of: date) -> None:
+    def __init__(self, policy_text: str, as_of: date, keep: Iterable[str] = ()) -> None:
         self.policy_text = policy_text
         self.as_of = as_of
+        self.keep = tuple(keep)
         self._compiled: CompiledPolicy | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"policy_text": self.policy_text, "as_of": self.as_of, "_compiled": None}
+        return {
+            "policy_text": self.policy_text,
+            "as_of": self.as_of,
+            "keep": self.keep,
+            "_compiled": None,
+        }
 
     @property
     def compiled(self) -> CompiledPolicy:
@@ -377,6 +384,8 @@ class ArrowScorer:
         assert isinstance(frame, pl.DataFrame)
         typed = prepare_inputs(frame, self.compiled.policy)
         points = self.compiled.score(typed, self.as_of)
+        if self.keep:
+            points = points.hstack(frame.select(self.keep))
         table = points.to_arrow()
         return table.combine_chunks().to_batches()[0] if table.num_rows else _empty(table)
 

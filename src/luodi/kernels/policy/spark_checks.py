@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as sf
 from pyspark.sql import types as st
 
@@ -160,7 +160,16 @@ def check_rows(
     key_empty = sf.col(key).isNull()
     if isinstance(schema[key], st.StringType):
         key_empty = key_empty | (_text(key) == sf.lit(""))
-    repeated = (sf.count(sf.lit(1)).over(Window.partitionBy(key)) > 1) & ~key_empty
+    # The repeated ids, found by shuffling the ids alone (not whole records through a
+    # window) and broadcast back: a dataset has few of them.
+    repeated_ids = (
+        frame.groupBy(key)
+        .count()
+        .filter(sf.col("count") > 1)
+        .select(key, sf.lit(True).alias("__repeated"))
+    )
+    frame = frame.join(sf.broadcast(repeated_ids), on=key, how="left")
+    repeated = sf.col("__repeated").isNotNull() & ~key_empty
     checks = [
         _Check(0, key, key_empty, *KEY_EMPTY, False),
         _Check(0, key, repeated, *KEY_REPEATED, True),
