@@ -215,10 +215,13 @@ def prepare_inputs(frame: pl.DataFrame, policy: Policy, key: str = KEY) -> pl.Da
             ColumnProblem(column, reason_zh, reason_en, count, tuple(ids), tuple(shown))
         )
 
-    flag(key, key_values.is_null(), *KEY_EMPTY)
+    key_empty = key_values.is_null()
+    if key_values.dtype == pl.String:
+        key_empty = key_empty | (key_values.str.strip_chars() == "")
+    flag(key, key_empty, *KEY_EMPTY)
     flag(
         key,
-        key_values.is_duplicated() & key_values.is_not_null(),
+        key_values.is_duplicated() & ~key_empty,
         *KEY_REPEATED,
         key_text,
     )
