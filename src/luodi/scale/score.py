@@ -107,19 +107,19 @@ def _plan(
                 "不能按居民编号分区（每人一个目录）：请按镇街等取值较少的列分区",
                 "cannot partition by the resident id (a directory each): use the town or the like",
             )
-        if name not in columns or name in dropped:
-            raise Invalid.field(
-                "partition_by",
-                name,
-                f"不能按 {name} 分区：输入中没有这一列（可用：{', '.join(c for c in columns if c not in layout.PROVENANCE and c != KEY)}）",
-                f"cannot partition by {name}: not a column of the input",
-            )
         if name in policy.indicator_ids or name in (TOTAL, layout.INPUTS):
             raise Invalid.field(
                 "partition_by",
                 name,
                 f"不能按 {name} 分区：与输出列同名",
                 f"cannot partition by {name}: an output column has that name",
+            )
+        if name not in columns or name in dropped:
+            raise Invalid.field(
+                "partition_by",
+                name,
+                f"不能按 {name} 分区：输入中没有这一列（可用：{', '.join(c for c in columns if c not in layout.PROVENANCE and c != KEY)}）",
+                f"cannot partition by {name}: not a column of the input",
             )
     return Plan(chosen, carried, dropped)
 
