@@ -154,7 +154,8 @@ def scan_dataset(root: Path) -> pl.LazyFrame:
     for file in dataset_files(root):
         relative = relative_name(root, file)
         columns = [
-            pl.lit(value, dtype=pl.String).alias(key)
+            # Hive's directory of an empty value reads as null, as Spark reads it.
+            pl.lit(None if value == NULL_PARTITION else value, dtype=pl.String).alias(key)
             for key, value in partition_values(relative).items()
         ]
         scan = pl.scan_parquet(file)

@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -98,6 +98,15 @@ def population(points: pl.DataFrame, people: pl.DataFrame, as_of: date) -> pl.Da
     """The run's points with each resident's groups: ``town``, ``origin``, ``age_band``,
     ``sector``, ``permit_years`` (a resident absent from ``people``: ``UNKNOWN`` in each)
     and ``first_permit_date`` (the ranking's tie-break)."""
+    # A dimension ``people`` does not hold (a scored dataset that did not carry it) is
+    # unknown for everyone: its column null; the sector, which is "none" for a known resident
+    # without a job, is ``UNKNOWN`` outright.
+    sector_known = pl.lit("employment_basis" in people.columns)
+    people = people.with_columns(
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in PEOPLE_COLUMNS.items()
+        if name not in people.columns
+    )
     # The years first, as columns: an expression repeated inside the band's comparisons is
     # computed once per comparison.
     # Both sorted by resident (a no-op when they are): Polars merges sorted keys instead of
@@ -117,7 +126,7 @@ def population(points: pl.DataFrame, people: pl.DataFrame, as_of: date) -> pl.Da
         .otherwise(pl.lit(UNKNOWN))
         .alias("origin"),
         _band(pl.col("\0age"), AGE_BANDS).alias("age_band"),
-        pl.when(pl.col("\0known"))
+        pl.when(pl.col("\0known") & sector_known)
         .then(
             pl.col("employment_basis").replace_strict(
                 SECTORS, default=NO_SECTOR, return_dtype=pl.String
@@ -161,12 +170,17 @@ def summary(totals: pl.Series) -> dict[str, float]:
 def histogram(totals: pl.Series, width: float) -> pl.DataFrame:
     """``start, residents``: bars of ``width`` points from the lowest total's bar to the
     highest's, the empty ones too (a histogram without gaps)."""
-    schema = {"start": pl.Float64, "residents": pl.Int64}
-    if totals.len() == 0:
-        return pl.DataFrame(schema=schema)
     bar = (totals / width).floor().cast(pl.Int64).alias("bar")
-    counts = bar.value_counts(name="residents")
-    low, high = int(bar.min()), int(bar.max())  # type: ignore[arg-type]
+    return histogram_of_bars(bar.value_counts(name="residents"), width)
+
+
+def histogram_of_bars(counts: pl.DataFrame, width: float) -> pl.DataFrame:
+    """``histogram`` from ``bar, residents`` (a bar is ``floor(total / width)``): the
+    residents of each bar, gaps filled (the Spark path counts the bars where the data is)."""
+    schema = {"start": pl.Float64, "residents": pl.Int64}
+    if counts.height == 0:
+        return pl.DataFrame(schema=schema)
+    low, high = int(counts["bar"].min()), int(counts["bar"].max())  # type: ignore[arg-type]
     bars = pl.DataFrame({"bar": pl.int_range(low, high + 1, eager=True)})
     return (
         bars.join(counts, on="bar", how="left")
@@ -200,6 +214,14 @@ def by_dimension(
         pl.col(TOTAL).quantile(0.9, "nearest").alias("p90"),
         *_threshold_counts(thresholds),
     )
+    return arrange_groups(grouped, dimension, labels)
+
+
+def arrange_groups(
+    grouped: pl.DataFrame, dimension: str, labels: Mapping[str, str] | None = None
+) -> pl.DataFrame:
+    """``by_dimension`` from its groups (``group, residents, mean, median, p90,
+    at_least_…``, any order): in their natural order, labelled."""
     order = GROUP_ORDER.get(dimension)
     if order is not None:
         rank = {name: index for index, name in enumerate([*order, UNKNOWN])}
@@ -227,7 +249,14 @@ def indicators(
         *[pl.col(name).mean().alias(f"{name}\0mean") for name in indicator_ids],
         *[pl.col(name).sum().cast(pl.Float64).alias(f"{name}\0sum") for name in indicator_ids],
     )
-    row = stats.row(0, named=True) if stats.height else {}
+    return indicators_of_row(stats.row(0, named=True) if stats.height else {}, indicator_ids, labels)
+
+
+def indicators_of_row(
+    row: Mapping[str, Any], indicator_ids: Sequence[str], labels: Mapping[str, str] | None = None
+) -> pl.DataFrame:
+    """``indicators`` from one row of ``<id>\\0n``, ``<id>\\0mean``, ``<id>\\0sum`` per indicator
+    (the count of residents with points other than 0, the mean, the sum; empty: nobody)."""
     sums = [float(row.get(f"{name}\0sum") or 0.0) for name in indicator_ids]
     whole = sum(sums)
     names = dict(labels or {})
@@ -262,6 +291,14 @@ def indicators_by_town(
         *[pl.col(name).mean().alias(f"{name}\0mean") for name in indicator_ids],
         *[pl.col(name).sum().cast(pl.Float64).alias(f"{name}\0sum") for name in indicator_ids],
     )
+    return indicators_by_town_of(grouped, indicator_ids, labels)
+
+
+def indicators_by_town_of(
+    grouped: pl.DataFrame, indicator_ids: Sequence[str], labels: Mapping[str, str] | None = None
+) -> pl.DataFrame:
+    """``indicators_by_town`` from one row per town: ``town`` and, per indicator,
+    ``<id>\\0n`` (Int64), ``<id>\\0mean`` and ``<id>\\0sum`` (Float64)."""
     # A small frame (towns × indicators × 3): long by indicator through one unpivot.
     long = grouped.unpivot(index="town", variable_name="key").with_columns(
         pl.col("key").str.split_exact("\0", 1).struct.rename_fields(["indicator", "stat"])
@@ -307,7 +344,11 @@ def indicators_by_town(
 def counts_at(totals: pl.DataFrame, thresholds: Sequence[float]) -> pl.DataFrame:
     """``run_id, threshold, residents``: of ``totals`` (``run_id, total``), how many are at
     or above each threshold, per run."""
-    long = totals.group_by("run_id").agg(*_threshold_counts(thresholds))
+    return counts_of(totals.group_by("run_id").agg(*_threshold_counts(thresholds)), thresholds)
+
+
+def counts_of(long: pl.DataFrame, thresholds: Sequence[float]) -> pl.DataFrame:
+    """``counts_at`` from one row per run: ``run_id`` and an ``at_least_<t>`` count each."""
     return (
         long.unpivot(index="run_id", variable_name="column", value_name="residents")
         .with_columns(
@@ -530,21 +571,15 @@ def layers(
     the tie-break ranks only the residents who may be in the first batch."""
     cuts = sorted(thresholds)
     labels = layer_labels(cuts)
-    band = (
-        pl.sum_horizontal([(pl.col(TOTAL) >= cut).cast(pl.Int64) for cut in cuts])
-        if cuts
-        else pl.lit(0, pl.Int64)
-    )
     ordered = (
         frame.select(pl.col(TOTAL).sort(descending=True))
         .with_row_index("rank", offset=1)
         .with_columns(
             pl.col("rank").cast(pl.Int64),
             # The band: how many thresholds the total reaches (0: below the lowest).
-            band.replace_strict(dict(enumerate(labels)), return_dtype=pl.String).alias("layer"),
+            layer_expr(pl.col(TOTAL), cuts).alias("layer"),
         )
     )
-    position = {label: index for index, label in enumerate(labels)}
     layer_parts, batch_parts = [], []
     for admission in classes:
         qualifying = ordered.filter(pl.col(TOTAL) >= admission.threshold)
@@ -555,12 +590,8 @@ def layers(
             pl.when(batch <= batches).then(batch).otherwise(None).alias("batch")
         )
         layer_parts.append(
-            batched.group_by("layer", "batch")
-            .agg(pl.len().cast(pl.Int64).alias("admitted"))
-            .with_columns(
-                pl.col("admitted").sum().over("layer").alias("residents"),
-                pl.lit(admission.id).alias("class"),
-                pl.lit(float(admission.threshold)).alias("threshold"),
+            batched.group_by("layer", "batch").agg(
+                pl.len().cast(pl.Int64).alias("admitted"), pl.lit(admission.id).alias("class")
             )
         )
         batch_parts.append(
@@ -571,14 +602,54 @@ def layers(
                 pl.col(TOTAL).min().alias("lowest_total"),
                 pl.col(TOTAL).max().alias("highest_total"),
             )
-            .sort("batch")
-            .with_columns(
-                pl.lit(admission.id).alias("class"),
-                (pl.col("batch") + first_year - 1).cast(pl.Int64).alias("year"),
-                pl.col("admitted").cum_sum().alias("cumulative"),
-            )
+            .with_columns(pl.lit(admission.id).alias("class"))
         )
+    pieces = pl.concat(layer_parts) if layer_parts else pl.DataFrame()
+    in_batches = pl.concat(batch_parts) if batch_parts else pl.DataFrame()
+    line = batch_one_line(ordered.get_column(TOTAL), classes, quota)
+    candidates = frame.head(0) if line is None else frame.filter(pl.col(TOTAL) >= line)
+    return layers_of(pieces, in_batches, candidates, cuts, classes, quota, first_year)
+
+
+def layer_expr(total: pl.Expr, cuts: Sequence[float]) -> pl.Expr:
+    """The threshold band (``layer_labels``) of each total: how many cuts it reaches."""
+    labels = layer_labels(cuts)
+    band = (
+        pl.sum_horizontal([(total >= cut).cast(pl.Int64) for cut in cuts])
+        if cuts
+        else pl.lit(0, pl.Int64)
+    )
+    return band.replace_strict(dict(enumerate(labels)), return_dtype=pl.String)
+
+
+def batch_one_line(
+    totals_descending: pl.Series, classes: Sequence[AdmissionClass], quota: int | None
+) -> float | None:
+    """The lowest total the first batch may take: the quota-th highest total, or the lowest
+    class's threshold if higher (None: no list to make)."""
+    if not quota or not classes or totals_descending.len() == 0:
+        return None
+    lowest_class = min(admission.threshold for admission in classes)
+    return max(float(totals_descending[min(quota, totals_descending.len()) - 1]), lowest_class)
+
+
+def layers_of(
+    pieces: pl.DataFrame,
+    in_batches: pl.DataFrame,
+    candidates: pl.DataFrame,
+    cuts: Sequence[float],
+    classes: Sequence[AdmissionClass],
+    quota: int | None,
+    first_year: int,
+) -> Layers:
+    """``layers`` from what either engine counts: ``pieces`` (``class, layer, batch,
+    admitted``: residents of a class in a layer and batch, one row or several per key),
+    ``in_batches`` (``class, batch, admitted, lowest_total, highest_total``, one row per
+    class and batch) and the ``candidates`` of the first batch (those at or above
+    ``batch_one_line``: ``resident_id, total, first_permit_date, town``)."""
+    position = {label: index for index, label in enumerate(layer_labels(cuts))}
     class_rank = {admission.id: index for index, admission in enumerate(classes)}
+    class_line = {admission.id: float(admission.threshold) for admission in classes}
     layer_schema = {
         "class": pl.String,
         "threshold": pl.Float64,
@@ -588,7 +659,13 @@ def layers(
         "admitted": pl.Int64,
     }
     layer_frame = (
-        pl.concat([part.select(list(layer_schema)) for part in layer_parts])
+        pieces.group_by("class", "layer", "batch")
+        .agg(pl.col("admitted").sum().cast(pl.Int64))
+        .with_columns(
+            pl.col("admitted").sum().over("class", "layer").alias("residents"),
+            pl.col("class").replace_strict(class_line, return_dtype=pl.Float64).alias("threshold"),
+        )
+        .select(list(layer_schema))
         .cast(layer_schema)  # type: ignore[arg-type]
         .sort(
             pl.col("class").replace_strict(class_rank, return_dtype=pl.Int64),
@@ -597,7 +674,7 @@ def layers(
             descending=[False, True, False],
             nulls_last=True,
         )
-        if layer_parts
+        if pieces.height
         else pl.DataFrame(schema=layer_schema)
     )
     batch_schema = {
@@ -610,37 +687,39 @@ def layers(
         "highest_total": pl.Float64,
     }
     batch_frame = (
-        pl.concat([part.select(list(batch_schema)) for part in batch_parts]).cast(
-            batch_schema  # type: ignore[arg-type]
+        in_batches.sort(
+            pl.col("class").replace_strict(class_rank, return_dtype=pl.Int64), "batch"
         )
-        if batch_parts
+        .with_columns(
+            (pl.col("batch") + first_year - 1).cast(pl.Int64).alias("year"),
+            pl.col("admitted").cast(pl.Int64).cum_sum().over("class").alias("cumulative"),
+        )
+        .select(list(batch_schema))
+        .cast(batch_schema)  # type: ignore[arg-type]
+        if in_batches.height
         else pl.DataFrame(schema=batch_schema)
     )
-    return Layers(layer_frame, batch_frame, _batch_one(frame, ordered, classes, quota))
+    return Layers(layer_frame, batch_frame, _batch_one(candidates, classes, quota))
 
 
 def _batch_one(
-    frame: pl.DataFrame,
-    ordered: pl.DataFrame,
-    classes: Sequence[AdmissionClass],
-    quota: int | None,
+    candidates: pl.DataFrame, classes: Sequence[AdmissionClass], quota: int | None
 ) -> pl.DataFrame:
     """Who the first batch of each class takes: the ``quota`` first of the ranking, of
-    whom each class takes those at or above its threshold. Only the residents whose total
-    reaches the quota-th highest are ranked with the tie-break."""
+    whom each class takes those at or above its threshold. Only the ``candidates`` (whose
+    total reaches ``batch_one_line``) are ranked with the tie-break. The resident id keeps
+    its type (a registry's integer, a dataset's text)."""
     schema = {
         "rank": pl.Int64,
-        KEY: pl.Int64,
+        KEY: candidates.schema.get(KEY, pl.Int64()),
         TOTAL: pl.Float64,
         "town": pl.String,
         "classes": pl.String,
     }
-    if not quota or not classes or ordered.height == 0:
+    if not quota or not classes or candidates.height == 0:
         return pl.DataFrame(schema=schema)
-    lowest_class = min(admission.threshold for admission in classes)
-    line = max(float(ordered[TOTAL][min(quota, ordered.height) - 1]), lowest_class)
     top = (
-        ranking(frame.filter(pl.col(TOTAL) >= line).select(KEY, TOTAL, "first_permit_date", "town"))
+        ranking(candidates.select(KEY, TOTAL, "first_permit_date", "town"))
         .head(quota)
         .with_columns(pl.col("rank").cast(pl.Int64))
     )
@@ -655,3 +734,57 @@ def _batch_one(
     return top.select("rank", KEY, TOTAL, "town", taken.alias("classes")).cast(
         schema  # type: ignore[arg-type]
     )
+
+
+# ------------------------------------------------------------------ a scored dataset's people
+
+INPUTS: Final = "inputs"
+"""The scored dataset's struct of typed inputs (``luodi.scale.layout``)."""
+
+
+def person_sources(columns: Sequence[str], input_fields: Sequence[str]) -> dict[str, str | None]:
+    """Where a scored dataset holds each of ``PEOPLE_COLUMNS`` (but the key): ``"column"``
+    (carried, or a partition), ``"inputs"`` (a field of the typed inputs) or None (nowhere:
+    unknown for everyone). The one rule both engines follow."""
+    return {
+        name: "column" if name in columns else INPUTS if name in input_fields else None
+        for name in PEOPLE_COLUMNS
+        if name != KEY
+    }
+
+
+class NotADate(ValueError):
+    """A person's date the dataset holds as something else (text, a number): named, so
+    that the service can say which column."""
+
+    def __init__(self, column: str, type_name: str) -> None:
+        super().__init__(f"{column} is {type_name}, not a date")
+        self.column = column
+        self.type_name = type_name
+
+
+DATE_COLUMNS: Final = ("birth_date", "first_permit_date")
+
+
+def scored_frames(
+    scored: pl.DataFrame, indicator_ids: Sequence[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(points, people) of a scored dataset read with Polars, as ``population`` takes them:
+    the points (``resident_id``, ``total``, the indicators) and what the dataset says of each
+    resident by ``person_sources`` (a dimension held nowhere is left out: unknown). Codes
+    are text (a town code written as a number too); dates must be dates (``NotADate``)."""
+    inputs = scored.schema.get(INPUTS)
+    fields = [field.name for field in inputs.fields] if isinstance(inputs, pl.Struct) else []
+    columns = []
+    for name, where in person_sources(scored.columns, fields).items():
+        if where is None:
+            continue
+        column = pl.col(name) if where == "column" else pl.col(INPUTS).struct.field(name)
+        columns.append(
+            column.cast(pl.String).alias(name) if name not in DATE_COLUMNS else column.alias(name)
+        )
+    people = scored.select(KEY, *columns)
+    for name in DATE_COLUMNS:
+        if name in people.columns and people.schema[name] != pl.Date():
+            raise NotADate(name, str(people.schema[name]))
+    return scored.select(KEY, TOTAL, *indicator_ids), people
