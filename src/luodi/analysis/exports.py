@@ -43,10 +43,12 @@ SHEETS: Final = {
 
 def _title(analysis: PointsAnalysis) -> str:
     run = analysis.run
-    return (
-        f"积分制总量分析 · 计分批次 {run.id}（{run.policy_id} {run.policy_version}，"
-        f"计分日 {run.as_of}）"
-    )
+    subject = f"计分数据集 {analysis.dataset}" if analysis.dataset else f"计分批次 {run.id}"
+    return f"积分制总量分析 · {subject}（{run.policy_id} {run.policy_version}，计分日 {run.as_of}）"
+
+
+def _notes(analysis: PointsAnalysis) -> list[str]:
+    return [f"{zh} / {en}" for zh, en in analysis.notes]
 
 
 def _write_table(sheet: Any, frame: pl.DataFrame, top: int, left: int, bold: Any) -> None:
@@ -81,7 +83,10 @@ def to_xlsx(analysis: PointsAnalysis) -> bytes:
             sheet.write_string(
                 1, 0, "分数线 thresholds: " + ", ".join(f"{t:g}" for t in analysis.thresholds)
             )
-            top = 3
+            notes = _notes(analysis)
+            for index, note in enumerate(notes):
+                sheet.write_string(2 + index, 0, note)
+            top = 3 + len(notes)
         _write_table(sheet, frame, top, 0, bold)
         sheet.freeze_panes(top + 1, 0)
         sheet.set_column(0, max(frame.width - 1, 0), 14)
@@ -299,6 +304,7 @@ def to_pdf(analysis: PointsAnalysis) -> bytes:
     )
     if analysis.previous_run_id is not None:
         lines.append(f"对比上一批次 against run {analysis.previous_run_id}")
+    lines += _notes(analysis)
     for line in lines:
         pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)

@@ -10,9 +10,10 @@ auditors: aggregates of the whole city); a run they do not reach is 404.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, Literal, Protocol
 
 import polars as pl
 from sqlalchemy.orm import Session
@@ -21,13 +22,15 @@ from luodi.analysis import repository
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor
 from luodi.auth.permissions import CONSOLE_AREAS, may_open, require
-from luodi.errors import Invalid, NotFound
+from luodi.errors import FieldProblem, Invalid, NotFound
 from luodi.kernels.analysis import points as kernel
 from luodi.kernels.analysis.points import AdmissionClass
+from luodi.kernels.policy.document import Policy
 from luodi.policy.service import compiled_from_text
+from luodi.scale.layout import MANIFEST, SCORES_FORMAT, Manifest, scan_dataset
 from luodi.scoring import frames
 from luodi.scoring import repository as scoring_repository
-from luodi.scoring.schemas import RunRead
+from luodi.scoring.schemas import RunRead, unstored_run
 
 DEFAULT_THRESHOLDS: Final = (60.0, 90.0, 120.0, 150.0)
 """60 / 90 / 120: the tiers of 新市民贷 (programs/zj-cixi/loan.yaml) and the health check's
@@ -133,6 +136,11 @@ class PointsAnalysis:
     batch_one: pl.DataFrame = field(default_factory=pl.DataFrame)
     """Who the first batch takes (staff only, masked): ``rank, name, id_number, total,
     town, town_name, classes``; empty without a quota."""
+    dataset: str | None = None
+    """The scored dataset analysed (``luodi analysis points --input``), when not a stored
+    run: ``run`` is then an unstored run (id 0) of the dataset's policy and date."""
+    notes: tuple[tuple[str, str], ...] = ()
+    """(zh, en) lines the exports print under the title: what this analysis could not do."""
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """Every table by name, in the order the exports show them."""
@@ -298,6 +306,165 @@ def _check_quota(quota: int | None, batches: int) -> None:
         raise Invalid.field("batches", batches, "批次数须在 1–50 之间", "batches: 1 to 50")
 
 
+class Population(Protocol):
+    """The aggregates of one population, by either engine: ``PolarsPopulation`` (the
+    kernel's functions over a frame) or ``kernels.analysis.spark.SparkPopulation``."""
+
+    def residents(self) -> int: ...
+    def summary(self) -> dict[str, float]: ...
+    def histogram(self, width: float) -> pl.DataFrame: ...
+    def by_dimension(
+        self, dimension: str, thresholds: Sequence[float], labels: Mapping[str, str] | None
+    ) -> pl.DataFrame: ...
+    def indicators(
+        self, indicator_ids: Sequence[str], labels: Mapping[str, str] | None
+    ) -> pl.DataFrame: ...
+    def indicators_by_town(
+        self, indicator_ids: Sequence[str], labels: Mapping[str, str] | None
+    ) -> pl.DataFrame: ...
+    def counts_at(self, thresholds: Sequence[float], run_id: int | None) -> pl.DataFrame: ...
+    def layers(
+        self,
+        thresholds: Sequence[float],
+        classes: Sequence[AdmissionClass],
+        quota: int | None,
+        batches: int,
+        first_year: int,
+    ) -> kernel.Layers: ...
+    def release(self) -> None: ...
+
+
+class PolarsPopulation:
+    """``kernel.population``'s frame with the aggregates ``Population`` names."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def residents(self) -> int:
+        return self.frame.height
+
+    def summary(self) -> dict[str, float]:
+        return kernel.summary(self.frame.get_column(kernel.TOTAL))
+
+    def histogram(self, width: float) -> pl.DataFrame:
+        return kernel.histogram(self.frame.get_column(kernel.TOTAL), width)
+
+    def by_dimension(
+        self, dimension: str, thresholds: Sequence[float], labels: Mapping[str, str] | None
+    ) -> pl.DataFrame:
+        return kernel.by_dimension(self.frame, dimension, thresholds, labels)
+
+    def indicators(
+        self, indicator_ids: Sequence[str], labels: Mapping[str, str] | None
+    ) -> pl.DataFrame:
+        return kernel.indicators(self.frame, indicator_ids, labels)
+
+    def indicators_by_town(
+        self, indicator_ids: Sequence[str], labels: Mapping[str, str] | None
+    ) -> pl.DataFrame:
+        return kernel.indicators_by_town(self.frame, indicator_ids, labels)
+
+    def counts_at(self, thresholds: Sequence[float], run_id: int | None) -> pl.DataFrame:
+        totals = self.frame.select(pl.lit(run_id, pl.Int64).alias("run_id"), kernel.TOTAL)
+        return kernel.counts_at(totals, thresholds)
+
+    def layers(
+        self,
+        thresholds: Sequence[float],
+        classes: Sequence[AdmissionClass],
+        quota: int | None,
+        batches: int,
+        first_year: int,
+    ) -> kernel.Layers:
+        return kernel.layers(self.frame, thresholds, classes, quota, batches, first_year)
+
+    def release(self) -> None:
+        """Nothing held beyond the frame."""
+
+
+def indicator_labels(policy: Policy) -> dict[str, str]:
+    return {item.id: f"{item.label.zh} {item.label.en}" for item in policy.indicators}
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """What ``PointsAnalysis`` shows of one population, whichever engine counted it."""
+
+    residents: int
+    summary: dict[str, float]
+    histogram: pl.DataFrame
+    by_dimension: dict[str, pl.DataFrame]
+    indicators: pl.DataFrame
+    indicators_by_town: pl.DataFrame
+    layers: pl.DataFrame
+    batches: pl.DataFrame
+    batch_one: pl.DataFrame
+    """Unnamed (``rank, resident_id, total, town, classes``)."""
+    classes: pl.DataFrame
+
+
+def aggregate(
+    population: Population,
+    thresholds: tuple[float, ...],
+    policy: Policy,
+    towns: Mapping[str, str],
+    classes: Sequence[AdmissionClass],
+    quota: int | None,
+    batches: int,
+    first_year: int,
+) -> Aggregates:
+    """The tables of the analysis, labelled (``towns``: code → name, may be empty)."""
+    indicator_ids = policy.indicator_ids
+    labels = indicator_labels(policy)
+    by_dimension = {
+        name: population.by_dimension(
+            name,
+            thresholds,
+            (dict(towns) if name == "town" else GROUP_LABELS.get(name, {}))
+            | {kernel.UNKNOWN: UNKNOWN_LABEL},
+        )
+        for name in DIMENSIONS
+    }
+    by_town = population.indicators_by_town(indicator_ids, labels)
+    by_town = by_town.select(
+        "town",
+        pl.col("town")
+        .replace_strict(dict(towns) | {kernel.UNKNOWN: UNKNOWN_LABEL}, default=pl.col("town"))
+        .alias("town_name"),
+        pl.exclude("town"),
+    )
+    layered = population.layers(thresholds, classes, quota, batches, first_year)
+    class_labels = {item.id: f"{item.label_zh} {item.label_en}" for item in classes}
+
+    def with_class_label(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.select(
+            "class",
+            pl.col("class").replace_strict(class_labels, default=None).alias("class_label"),
+            pl.exclude("class"),
+        )
+
+    return Aggregates(
+        residents=population.residents(),
+        summary=population.summary(),
+        histogram=population.histogram(HISTOGRAM_WIDTH),
+        by_dimension=by_dimension,
+        indicators=population.indicators(indicator_ids, labels),
+        indicators_by_town=by_town,
+        layers=with_class_label(layered.layers),
+        batches=with_class_label(layered.batches),
+        batch_one=layered.batch_one,
+        classes=pl.DataFrame(
+            {
+                "class": [item.id for item in classes],
+                "label_zh": [item.label_zh for item in classes],
+                "label_en": [item.label_en for item in classes],
+                "threshold": [item.threshold for item in classes],
+                "source": [item.source for item in classes],
+            }
+        ),
+    )
+
+
 def _points_frame(session: Session, run_id: int) -> pl.DataFrame:
     """``resident_id, total`` and one column per indicator of the run's stored frame (every
     part checked against its digest; the inputs are not decoded)."""
@@ -334,7 +501,7 @@ def points_analysis(
         raise NotFound(f"没有计分批次 {run_id}", f"no scoring run {run_id}")
     policy = compiled_from_text(run.policy_text, f"scoring run {run.id}").policy
     indicator_ids = policy.indicator_ids
-    labels = {item.id: f"{item.label.zh} {item.label.en}" for item in policy.indicators}
+    labels = indicator_labels(policy)
 
     say(f"读取计分批次 {run.id} / reading scoring run {run.id}")
     current = _points_frame(session, run.id)
@@ -344,26 +511,16 @@ def points_analysis(
     population = kernel.population(current, people, run.as_of)
 
     say("汇总 / aggregating")
-    totals = population.get_column(kernel.TOTAL)
-    by_dimension = {
-        name: kernel.by_dimension(
-            population,
-            name,
-            thresholds,
-            (towns if name == "town" else GROUP_LABELS.get(name, {}))
-            | {kernel.UNKNOWN: UNKNOWN_LABEL},
-        )
-        for name in DIMENSIONS
-    }
-    by_town = kernel.indicators_by_town(population, indicator_ids, labels)
-    by_town = by_town.select(
-        "town",
-        pl.col("town")
-        .replace_strict(towns | {kernel.UNKNOWN: UNKNOWN_LABEL}, default=pl.col("town"))
-        .alias("town_name"),
-        pl.exclude("town"),
+    computed = aggregate(
+        PolarsPopulation(population),
+        thresholds,
+        policy,
+        towns,
+        classes,
+        quota,
+        batches,
+        run.as_of.year,
     )
-
     runs = repository.runs_of_policy(session, actor, run.policy_id, run.id)
     dates = pl.DataFrame(
         {"run_id": [item.id for item in runs], "as_of": [item.as_of for item in runs]},
@@ -415,20 +572,9 @@ def points_analysis(
         "residents",
     )
 
-    say("分层分类分批 / layers and batches")
-    layered = kernel.layers(population, thresholds, classes, quota, batches, run.as_of.year)
-    class_labels = {item.id: f"{item.label_zh} {item.label_en}" for item in classes}
-
-    def with_class_label(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.select(
-            "class",
-            pl.col("class").replace_strict(class_labels, default=None).alias("class_label"),
-            pl.exclude("class"),
-        )
-
     # Who is in batch 1 names people (masked): only for the roles that open the residents'
     # register; a department's reviewer gets the counts on every channel (page, API, CLI).
-    batch_one = layered.batch_one if may_see_people(actor) else layered.batch_one.clear()
+    batch_one = computed.batch_one if may_see_people(actor) else computed.batch_one.clear()
     if batch_one.height:
         named = repository.masked_people(session, actor, batch_one.get_column(kernel.KEY).to_list())
         batch_one = batch_one.join(named, on=kernel.KEY, how="left").select(
@@ -440,33 +586,176 @@ def points_analysis(
             pl.col("town").replace_strict(towns, default=pl.col("town")).alias("town_name"),
             "classes",
         )
-    classes_frame = pl.DataFrame(
-        {
-            "class": [item.id for item in classes],
-            "label_zh": [item.label_zh for item in classes],
-            "label_en": [item.label_en for item in classes],
-            "threshold": [item.threshold for item in classes],
-            "source": [item.source for item in classes],
-        }
-    )
     return PointsAnalysis(
         run=RunRead.model_validate(run),
         thresholds=thresholds,
-        residents=population.height,
-        summary=kernel.summary(totals),
-        histogram=kernel.histogram(totals, HISTOGRAM_WIDTH),
-        by_dimension=by_dimension,
-        indicators=kernel.indicators(population, indicator_ids, labels),
-        indicators_by_town=by_town,
+        residents=computed.residents,
+        summary=computed.summary,
+        histogram=computed.histogram,
+        by_dimension=computed.by_dimension,
+        indicators=computed.indicators,
+        indicators_by_town=computed.indicators_by_town,
         thresholds_over_runs=over_runs,
         movement=movement,
-        layers=with_class_label(layered.layers),
+        layers=computed.layers,
         movement_summary=movement_summary,
         previous_run_id=previous_id,
-        classes=classes_frame,
+        classes=computed.classes,
         quota=quota,
-        batches=with_class_label(layered.batches),
+        batches=computed.batches,
         batch_one=batch_one,
+    )
+
+
+Engine = Literal["polars", "spark"]
+
+DATASET_NOTES: Final = (
+    (
+        "数据集分析：没有上一批次可比较，不含跨线分析（需按计分批次分析：--run）",
+        "from a dataset: no previous run to compare with, so no movement across thresholds "
+        "(analyse a stored run for it: --run)",
+    ),
+    (
+        "数据集中没有姓名，不列第一批名单（需登记库脱敏并记入审计：--run）",
+        "a dataset holds no names: no batch 1 list (it needs the registry's masking and the "
+        "audit log: --run)",
+    ),
+)
+"""What an analysis of a scored dataset cannot show, said in its exports."""
+
+
+def _scored_manifest(source: Path) -> Manifest:
+    if not source.is_dir():
+        raise Invalid.field(
+            "input",
+            source.name,
+            "需要 luodi policy score --output 写出的计分数据集目录",
+            "a scored dataset's directory (written by luodi policy score --output)",
+        )
+    manifest = Manifest.read(source)
+    if manifest.format != SCORES_FORMAT or not manifest.policy_text:
+        raise Invalid.field(
+            "input",
+            source.name,
+            f"不是计分数据集（格式 {manifest.format}）",
+            f"not a scored dataset (format {manifest.format})",
+        )
+    return manifest
+
+
+def _check_columns(columns: Sequence[str], indicator_ids: Sequence[str], name: str) -> None:
+    missing = [c for c in (kernel.KEY, kernel.TOTAL, *indicator_ids) if c not in columns]
+    if missing:
+        raise Invalid.field(
+            "input",
+            name,
+            f"计分数据集缺少列：{'、'.join(missing)}",
+            f"the scored dataset lacks the columns: {', '.join(missing)}",
+        )
+
+
+def _not_a_date(error: kernel.NotADate, name: str) -> Invalid:
+    return Invalid(
+        f"{name}：列 {error.column} 是 {error.type_name}，不是日期",
+        f"{name}: column {error.column} is {error.type_name}, not a date",
+        [FieldProblem(error.column, error.type_name, "应为日期", "must be a date", file=name)],
+    )
+
+
+def dataset_analysis(
+    source: Path,
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS,
+    *,
+    engine: Engine = "polars",
+    quota: int | None = None,
+    batches: int = DEFAULT_BATCHES,
+    class_thresholds: Mapping[str, float] | None = None,
+    master: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> PointsAnalysis:
+    """The analysis of a scored dataset (``luodi.scale.layout``) on Polars or Spark, with
+    the same tables as a run's but those a dataset cannot give (``DATASET_NOTES``): no
+    database, no actor (the dataset is the caller's file). Town names are the codes."""
+    say = progress or (lambda _text: None)
+    thresholds = parse_thresholds(thresholds)
+    classes = admission_classes(class_thresholds)
+    _check_quota(quota, batches)
+    manifest = _scored_manifest(source)
+    assert manifest.policy_text is not None
+    policy = compiled_from_text(manifest.policy_text, f"{source.name}/{MANIFEST}").policy
+    ids = policy.indicator_ids
+    say(f"读取 {source.name} / reading {source.name} ({engine})")
+    if engine == "spark":
+        from luodi.kernels.analysis import spark as spark_kernel
+        from luodi.scale.spark import session
+
+        frame = session(master).read.parquet(str(source))
+        _check_columns(frame.columns, ids, source.name)
+        try:
+            population: Population = spark_kernel.SparkPopulation(
+                spark_kernel.population(frame, manifest.as_of, ids)
+            )
+        except kernel.NotADate as error:
+            raise _not_a_date(error, source.name) from None
+    else:
+        scan = scan_dataset(source)
+        names = scan.collect_schema().names()
+        _check_columns(names, ids, source.name)
+        wanted = [kernel.KEY, kernel.TOTAL, *ids, kernel.INPUTS, *kernel.PEOPLE_COLUMNS]
+        scored = scan.select(dict.fromkeys(c for c in wanted if c in names)).collect()
+        try:
+            points, people = kernel.scored_frames(scored, ids)
+        except kernel.NotADate as error:
+            raise _not_a_date(error, source.name) from None
+        population = PolarsPopulation(kernel.population(points, people, manifest.as_of))
+    say("汇总 / aggregating")
+    try:
+        computed = aggregate(
+            population, thresholds, policy, {}, classes, quota, batches, manifest.as_of.year
+        )
+        counts = population.counts_at(thresholds, 0)
+    finally:
+        population.release()
+    run = unstored_run(
+        policy.id,
+        policy.version,
+        policy.digest,
+        manifest.as_of,
+        computed.residents,
+        computed.summary.get("mean", 0.0),
+        f"dataset {source.name} ({manifest.engine})",
+    )
+    over_runs = counts.select(
+        "run_id", pl.lit(manifest.as_of).alias("as_of"), "threshold", "residents"
+    )
+    empty = pl.DataFrame(schema={kernel.KEY: pl.Int64, kernel.TOTAL: pl.Float64})
+    moved = kernel.movement(empty, empty, thresholds, ids)
+    movement = moved.by_indicator.select(
+        "threshold",
+        "indicator",
+        pl.lit(None, pl.String).alias("label"),
+        pl.exclude("threshold", "indicator"),
+    )
+    return PointsAnalysis(
+        run=run,
+        thresholds=thresholds,
+        residents=computed.residents,
+        summary=computed.summary,
+        histogram=computed.histogram,
+        by_dimension=computed.by_dimension,
+        indicators=computed.indicators,
+        indicators_by_town=computed.indicators_by_town,
+        thresholds_over_runs=over_runs,
+        movement=movement,
+        layers=computed.layers,
+        movement_summary=moved.summary.clear(),
+        previous_run_id=None,
+        classes=computed.classes,
+        quota=quota,
+        batches=computed.batches,
+        batch_one=pl.DataFrame(),
+        dataset=source.name,
+        notes=DATASET_NOTES,
     )
 
 

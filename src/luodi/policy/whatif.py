@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -52,7 +52,7 @@ from luodi.scoring import frames
 from luodi.scoring import repository as scoring_repository
 from luodi.scoring import service as scoring_service
 from luodi.scoring.inputs import available_inputs, build_inputs
-from luodi.scoring.schemas import RunRead
+from luodi.scoring.schemas import unstored_run
 
 if TYPE_CHECKING:
     from luodi.programs.models import ProgramCycle
@@ -387,26 +387,6 @@ def read_inputs(
     )
 
 
-def _fake_run(compiled: CompiledPolicy, as_of: date, residents: int, mean: float) -> RunRead:
-    """A scoring run that was never stored: what the allocation's applicant frame is told
-    the points come from (id 0: nothing to read back)."""
-    policy = compiled.policy
-    return RunRead(
-        id=0,
-        policy_id=policy.id,
-        policy_version=policy.version,
-        policy_digest=policy.digest,
-        as_of=as_of,
-        created_at=datetime.now(UTC),
-        created_by="whatif",
-        residents_scored=residents,
-        residents_skipped=0,
-        mean_total=mean,
-        defaulted_inputs="",
-        frame_digest="",
-    )
-
-
 def _decided(
     actor: Actor,
     session: Session,
@@ -420,7 +400,17 @@ def _decided(
     frame = totals.rename({TOTAL: "points"}).join(typed, on=KEY, how="left")
     mean = float(totals[TOTAL].mean() or 0.0)  # type: ignore[arg-type]
     scores = scoring_service.StoredScores(
-        _fake_run(compiled, as_of, totals.height, mean), compiled, frame
+        unstored_run(
+            compiled.policy.id,
+            compiled.policy.version,
+            compiled.policy.digest,
+            as_of,
+            totals.height,
+            mean,
+            "whatif",
+        ),
+        compiled,
+        frame,
     )
     return allocation.dry_run(actor, session, cycle, scores, seed)
 
