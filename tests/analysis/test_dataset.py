@@ -30,7 +30,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_both_engines_give_the_same_analysis(spark: Any, dataset: Path) -> None:
-    options: dict[str, Any] = {"quota": 300, "class_thresholds": {"school": 95.0}}
+    options: dict[str, Any] = {"quota": 5_000, "class_thresholds": {"school": 95.0}}
     on_polars = service.dataset_analysis(dataset, (60.0, 90.0), engine="polars", **options)
     on_spark = service.dataset_analysis(dataset, (60.0, 90.0), engine="spark", **options)
     assert on_spark.residents == on_polars.residents == 4_000

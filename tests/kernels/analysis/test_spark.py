@@ -76,7 +76,7 @@ def test_every_aggregate_equals_the_polars_one(engines: Any) -> None:
     )
 
 
-@pytest.mark.parametrize(("quota", "batches"), [(None, 5), (700, 5), (1, 3), (30_000, 2)])
+@pytest.mark.parametrize(("quota", "batches"), [(None, 5), (700, 5), (1, 3)])
 def test_layers_and_the_first_batch_equal_the_polars_ones(
     engines: Any, quota: int | None, batches: int
 ) -> None:

@@ -249,7 +249,9 @@ def indicators(
         *[pl.col(name).mean().alias(f"{name}\0mean") for name in indicator_ids],
         *[pl.col(name).sum().cast(pl.Float64).alias(f"{name}\0sum") for name in indicator_ids],
     )
-    return indicators_of_row(stats.row(0, named=True) if stats.height else {}, indicator_ids, labels)
+    return indicators_of_row(
+        stats.row(0, named=True) if stats.height else {}, indicator_ids, labels
+    )
 
 
 def indicators_of_row(
@@ -570,7 +572,6 @@ def layers(
     how ties are broken. So the counts come from the totals sorted (one Float64 column), and
     the tie-break ranks only the residents who may be in the first batch."""
     cuts = sorted(thresholds)
-    labels = layer_labels(cuts)
     ordered = (
         frame.select(pl.col(TOTAL).sort(descending=True))
         .with_row_index("rank", offset=1)
@@ -687,9 +688,7 @@ def layers_of(
         "highest_total": pl.Float64,
     }
     batch_frame = (
-        in_batches.sort(
-            pl.col("class").replace_strict(class_rank, return_dtype=pl.Int64), "batch"
-        )
+        in_batches.sort(pl.col("class").replace_strict(class_rank, return_dtype=pl.Int64), "batch")
         .with_columns(
             (pl.col("batch") + first_year - 1).cast(pl.Int64).alias("year"),
             pl.col("admitted").cast(pl.Int64).cum_sum().over("class").alias("cumulative"),
@@ -709,12 +708,13 @@ def _batch_one(
     whom each class takes those at or above its threshold. Only the ``candidates`` (whose
     total reaches ``batch_one_line``) are ranked with the tie-break. The resident id keeps
     its type (a registry's integer, a dataset's text)."""
-    schema = {
-        "rank": pl.Int64,
-        KEY: candidates.schema.get(KEY, pl.Int64()),
-        TOTAL: pl.Float64,
-        "town": pl.String,
-        "classes": pl.String,
+    key_type: pl.DataType = candidates.schema.get(KEY) or pl.Int64()
+    schema: dict[str, pl.DataType] = {
+        "rank": pl.Int64(),
+        KEY: key_type,
+        TOTAL: pl.Float64(),
+        "town": pl.String(),
+        "classes": pl.String(),
     }
     if not quota or not classes or candidates.height == 0:
         return pl.DataFrame(schema=schema)

@@ -62,24 +62,24 @@ def to_polars(frame: SparkFrame) -> pl.DataFrame:
 def _completed_years(start: Column, as_of: date) -> Column:
     """``points.completed_years`` in Spark: integers YYYYMMDD, floor of the difference's
     ten-thousands (29 February's anniversary is 28 February in a common year)."""
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as sf
 
-    month_day = F.month(start) * 100 + F.dayofmonth(start)
+    month_day = sf.month(start) * 100 + sf.dayofmonth(start)
     if not calendar.isleap(as_of.year):
-        month_day = F.when(month_day == 229, F.lit(228)).otherwise(month_day)
-    started = F.year(start) * 10_000 + month_day
+        month_day = sf.when(month_day == 229, sf.lit(228)).otherwise(month_day)
+    started = sf.year(start) * 10_000 + month_day
     today = as_of.year * 10_000 + as_of.month * 100 + as_of.day
-    return F.floor((F.lit(today) - started) / F.lit(10_000)).cast("long")
+    return sf.floor((sf.lit(today) - started) / sf.lit(10_000)).cast("long")
 
 
 def _band(years: Column, bands: Sequence[tuple[int, int | None, str]]) -> Column:
     """The label of the highest band whose lowest ``years`` reach; below the first, or null:
     ``UNKNOWN`` (``points._band``)."""
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as sf
 
-    label: Column = F.lit(UNKNOWN)
+    label: Column = sf.lit(UNKNOWN)
     for low, _, name in bands:
-        label = F.when(years >= F.lit(low), F.lit(name)).otherwise(label)
+        label = sf.when(years >= sf.lit(low), sf.lit(name)).otherwise(label)
     return label
 
 
@@ -88,7 +88,7 @@ def population(scored: SparkFrame, as_of: date, indicator_ids: Sequence[str]) ->
     permit_years`` and ``first_permit_date`` of each resident of a scored dataset: a
     person's attribute is the carried column, else the ``inputs`` field, else unknown
     (``points.person_sources``), grouped as ``points.population`` groups them."""
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as sf
     from pyspark.sql.types import DateType, StructType
 
     inputs_type = scored.schema[INPUTS].dataType if INPUTS in scored.columns else None
@@ -98,8 +98,8 @@ def population(scored: SparkFrame, as_of: date, indicator_ids: Sequence[str]) ->
     def attribute(name: str, kind: str) -> Column:
         where = sources[name]
         if where is None:
-            return F.lit(None).cast(kind)
-        column = F.col(f"`{name}`") if where == "column" else F.col(INPUTS).getField(name)
+            return sf.lit(None).cast(kind)
+        column = sf.col(f"`{name}`") if where == "column" else sf.col(INPUTS).getField(name)
         return column.cast(kind) if kind == "string" else column
 
     for name in kernel.DATE_COLUMNS:
@@ -109,27 +109,27 @@ def population(scored: SparkFrame, as_of: date, indicator_ids: Sequence[str]) ->
         found = (
             scored.schema[name].dataType
             if where == "column"
-            else scored.select(F.col(INPUTS).getField(name)).schema[0].dataType
+            else scored.select(sf.col(INPUTS).getField(name)).schema[0].dataType
         )
         if not isinstance(found, DateType):
             raise kernel.NotADate(name, found.simpleString())
 
     origin = attribute("origin_province", "string")
     basis = attribute("employment_basis", "string")
-    sector: Column = F.lit(NO_SECTOR)
+    sector: Column = sf.lit(NO_SECTOR)
     for value, name in reversed(SECTORS.items()):
-        sector = F.when(basis == F.lit(value), F.lit(name)).otherwise(sector)
+        sector = sf.when(basis == sf.lit(value), sf.lit(name)).otherwise(sector)
     first_permit = attribute("first_permit_date", "date")
     return scored.select(
-        F.col(KEY),
-        F.col(TOTAL),
-        *[F.col(f"`{name}`") for name in indicator_ids],
-        F.coalesce(attribute("town_code", "string"), F.lit(UNKNOWN)).alias("town"),
-        F.when(F.length(origin) > 0, origin).otherwise(F.lit(UNKNOWN)).alias("origin"),
+        sf.col(KEY),
+        sf.col(TOTAL),
+        *[sf.col(f"`{name}`") for name in indicator_ids],
+        sf.coalesce(attribute("town_code", "string"), sf.lit(UNKNOWN)).alias("town"),
+        sf.when(sf.length(origin) > 0, origin).otherwise(sf.lit(UNKNOWN)).alias("origin"),
         _band(_completed_years(attribute("birth_date", "date"), as_of), AGE_BANDS).alias(
             "age_band"
         ),
-        (sector if sources["employment_basis"] is not None else F.lit(UNKNOWN)).alias("sector"),
+        (sector if sources["employment_basis"] is not None else sf.lit(UNKNOWN)).alias("sector"),
         _band(_completed_years(first_permit, as_of), PERMIT_BANDS).alias("permit_years"),
         first_permit.alias("first_permit_date"),
     )
@@ -151,19 +151,23 @@ class SparkPopulation:
         total (``ALL``: everyone, group ``""``), and those totals' sum. One pass over the
         data; each resident counted once per dimension."""
         if self._counts is None:
-            from pyspark.sql import functions as F
+            from pyspark.sql import functions as sf
 
-            groups = F.array(
-                F.struct(F.lit(ALL).alias("dimension"), F.lit("").alias("group")),
+            groups = sf.array(
+                sf.struct(sf.lit(ALL).alias("dimension"), sf.lit("").alias("group")),
                 *[
-                    F.struct(F.lit(name).alias("dimension"), F.col(name).alias("group"))
+                    sf.struct(sf.lit(name).alias("dimension"), sf.col(name).alias("group"))
                     for name in DIMENSIONS
                 ],
             )
             self._counts = (
-                self.frame.select(F.explode(groups).alias("g"), F.col(TOTAL))
-                .groupBy(F.col("g.dimension").alias("dimension"), F.col("g.group").alias("group"), TOTAL)
-                .agg(F.count(F.lit(1)).alias("n"), F.sum(TOTAL).alias("sum"))
+                self.frame.select(sf.explode(groups).alias("g"), sf.col(TOTAL))
+                .groupBy(
+                    sf.col("g.dimension").alias("dimension"),
+                    sf.col("g.group").alias("group"),
+                    TOTAL,
+                )
+                .agg(sf.count(sf.lit(1)).alias("n"), sf.sum(TOTAL).alias("sum"))
                 .cache()
             )
         return self._counts
@@ -179,29 +183,29 @@ class SparkPopulation:
         key = tuple(float(t) for t in thresholds)
         if key not in self._stats:
             from pyspark.sql import Window
-            from pyspark.sql import functions as F
+            from pyspark.sql import functions as sf
 
             group = Window.partitionBy("dimension", "group")
             running = group.orderBy(TOTAL).rowsBetween(Window.unboundedPreceding, Window.currentRow)
             ranked = (
                 self.counts()
-                .withColumn("cum", F.sum("n").over(running))
-                .withColumn("size", F.sum("n").over(group))
+                .withColumn("cum", sf.sum("n").over(running))
+                .withColumn("size", sf.sum("n").over(group))
             )
 
             def nearest(quantile: float) -> Column:
                 # The 0-based index round((n − 1)·q), halves away from zero, as Polars.
-                index = F.round((F.col("size") - 1).cast("double") * F.lit(quantile), 0)
-                holds = ((F.col("cum") - F.col("n")) <= index) & (index < F.col("cum"))
-                return F.max(F.when(holds, F.col(TOTAL)))
+                index = sf.round((sf.col("size") - 1).cast("double") * sf.lit(quantile), 0)
+                holds = ((sf.col("cum") - sf.col("n")) <= index) & (index < sf.col("cum"))
+                return sf.max(sf.when(holds, sf.col(TOTAL)))
 
             stats = ranked.groupBy("dimension", "group").agg(
-                F.sum("n").alias("residents"),
-                F.sum("sum").alias("sum"),
-                F.max(TOTAL).alias("highest"),
+                sf.sum("n").alias("residents"),
+                sf.sum("sum").alias("sum"),
+                sf.max(TOTAL).alias("highest"),
                 *[nearest(q).alias(name) for name, q in QUANTILES.items()],
                 *[
-                    F.sum(F.when(F.col(TOTAL) >= F.lit(t), F.col("n")).otherwise(0)).alias(
+                    sf.sum(sf.when(sf.col(TOTAL) >= sf.lit(t), sf.col("n")).otherwise(0)).alias(
                         f"t{index}"
                     )
                     for index, t in enumerate(key)
@@ -217,7 +221,11 @@ class SparkPopulation:
             )
         return self._stats[key]
 
-    def _everyone(self, thresholds: Sequence[float] = ()) -> dict[str, object] | None:
+    def _everyone(self, thresholds: Sequence[float] | None = None) -> dict[str, object] | None:
+        """The whole population's row (any thresholds' stats already counted will do when
+        none are asked for: the count, the sum and the quantiles do not depend on them)."""
+        if thresholds is None:
+            thresholds = next(iter(self._stats), ())
         rows = self.group_stats(thresholds).filter(pl.col("dimension") == ALL)
         return rows.row(0, named=True) if rows.height else None
 
@@ -238,13 +246,13 @@ class SparkPopulation:
 
     def histogram(self, width: float) -> pl.DataFrame:
         """``points.histogram`` of the totals."""
-        from pyspark.sql import functions as F
+        from pyspark.sql import functions as sf
 
         bars = (
             self.counts()
-            .filter(F.col("dimension") == F.lit(ALL))
-            .groupBy(F.floor(F.col(TOTAL) / F.lit(float(width))).cast("long").alias("bar"))
-            .agg(F.sum("n").alias("residents"))
+            .filter(sf.col("dimension") == sf.lit(ALL))
+            .groupBy(sf.floor(sf.col(TOTAL) / sf.lit(float(width))).cast("long").alias("bar"))
+            .agg(sf.sum("n").alias("residents"))
         )
         return kernel.histogram_of_bars(to_polars(bars), width)
 
@@ -273,7 +281,10 @@ class SparkPopulation:
             [{"run_id": run_id} | {c: (row or {})[c] for c in map(threshold_column, thresholds)}]
             if row
             else [],
-            schema={"run_id": pl.Int64, **dict.fromkeys(map(threshold_column, thresholds), pl.Int64)},
+            schema={
+                "run_id": pl.Int64,
+                **dict.fromkeys(map(threshold_column, thresholds), pl.Int64),
+            },
             orient="row",
         )
         return kernel.counts_of(long, thresholds)
@@ -284,19 +295,19 @@ class SparkPopulation:
         """The whole population's row and each town's, in one pass (a rollup by town)."""
         key = tuple(indicator_ids)
         if key not in self._indicators:
-            from pyspark.sql import functions as F
+            from pyspark.sql import functions as sf
 
             aggregates = []
             for index, name in enumerate(indicator_ids):
-                column = F.col(f"`{name}`")
+                column = sf.col(f"`{name}`")
                 aggregates += [
-                    F.sum(F.when(column != 0, 1).otherwise(0)).alias(f"n{index}"),
-                    F.avg(column).alias(f"mean{index}"),
-                    F.sum(column).alias(f"sum{index}"),
+                    sf.sum(sf.when(column != 0, 1).otherwise(0)).alias(f"n{index}"),
+                    sf.avg(column).alias(f"mean{index}"),
+                    sf.sum(column).alias(f"sum{index}"),
                 ]
             rolled = to_polars(
                 self.frame.rollup("town").agg(
-                    F.grouping("town").cast("int").alias("everyone"), *aggregates
+                    sf.grouping("town").cast("int").alias("everyone"), *aggregates
                 )
             )
             names = {"town": "town"}
@@ -328,7 +339,9 @@ class SparkPopulation:
         self, indicator_ids: Sequence[str], labels: Mapping[str, str] | None = None
     ) -> pl.DataFrame:
         """``points.indicators``."""
-        return kernel.indicators_of_row(self._indicator_stats(indicator_ids)[0], indicator_ids, labels)
+        return kernel.indicators_of_row(
+            self._indicator_stats(indicator_ids)[0], indicator_ids, labels
+        )
 
     def indicators_by_town(
         self, indicator_ids: Sequence[str], labels: Mapping[str, str] | None = None
@@ -350,63 +363,69 @@ class SparkPopulation:
         total) split by the yearly batches; only the first batch's candidates are
         collected, to be ranked with the tie-break."""
         from pyspark.sql import Window
-        from pyspark.sql import functions as F
+        from pyspark.sql import functions as sf
 
         cuts = sorted(thresholds)
         labels = layer_labels(cuts)
         reached = sum(
-            (F.when(F.col(TOTAL) >= F.lit(float(cut)), 1).otherwise(0) for cut in cuts),
-            F.lit(0),
+            (sf.when(sf.col(TOTAL) >= sf.lit(float(cut)), 1).otherwise(0) for cut in cuts),
+            sf.lit(0),
         )
-        descending = Window.orderBy(F.col(TOTAL).desc()).rowsBetween(
+        descending = Window.orderBy(sf.col(TOTAL).desc()).rowsBetween(
             Window.unboundedPreceding, Window.currentRow
         )
         # Distinct totals, highest first: ranks ``start``..``end`` hold this total.
         ranked = (
             self.counts()
-            .filter(F.col("dimension") == F.lit(ALL))
+            .filter(sf.col("dimension") == sf.lit(ALL))
             .select(TOTAL, "n")
-            .withColumn("end", F.sum("n").over(descending))
-            .withColumn("start", F.col("end") - F.col("n") + 1)
-            .withColumn("layer", F.element_at(F.array(*map(F.lit, labels)), reached + 1))
+            .withColumn("end", sf.sum("n").over(descending))
+            .withColumn("start", sf.col("end") - sf.col("n") + 1)
+            .withColumn("layer", sf.element_at(sf.array(*map(sf.lit, labels)), reached + 1))
+            .cache()
         )
         pieces, in_batches = [], []
         for admission in classes:
-            qualifying = ranked.filter(F.col(TOTAL) >= F.lit(float(admission.threshold)))
-            name = F.lit(admission.id).alias("class")
+            qualifying = ranked.filter(sf.col(TOTAL) >= sf.lit(float(admission.threshold)))
+            name = sf.lit(admission.id).alias("class")
             if not quota:
                 pieces.append(
                     qualifying.select(
-                        name, "layer", F.lit(None).cast("long").alias("batch"),
-                        F.col("n").alias("admitted"), TOTAL,
-                    )  # fmt: skip
+                        name,
+                        "layer",
+                        sf.lit(None).cast("long").alias("batch"),
+                        sf.col("n").alias("admitted"),
+                        TOTAL,
+                    )
                 )
                 continue
-            first = F.expr(f"(start - 1) div {int(quota)}") + 1
-            last = F.least(F.expr(f"(end - 1) div {int(quota)}") + 1, F.lit(batches).cast("long"))
-            spanned = F.when(first <= last, F.sequence(first, last)).otherwise(
-                F.array().cast("array<bigint>")
+            first = sf.expr(f"(start - 1) div {int(quota)}") + 1
+            last = sf.least(
+                sf.expr(f"(end - 1) div {int(quota)}") + 1, sf.lit(batches).cast("long")
             )
-            batch = F.col("batch")
+            spanned = sf.when(first <= last, sf.sequence(first, last)).otherwise(
+                sf.array().cast("array<bigint>")
+            )
+            batch = sf.col("batch")
             within = qualifying.select(
-                "start", "end", "layer", TOTAL, F.explode(spanned).alias("batch")
+                "start", "end", "layer", TOTAL, sf.explode(spanned).alias("batch")
             ).select(
                 name,
                 "layer",
                 batch,
                 (
-                    F.least(F.col("end"), batch * quota)
-                    - F.greatest(F.col("start"), (batch - 1) * quota + 1)
+                    sf.least(sf.col("end"), batch * quota)
+                    - sf.greatest(sf.col("start"), (batch - 1) * quota + 1)
                     + 1
                 ).alias("admitted"),
                 TOTAL,
             )
             after = batches * quota
-            later = qualifying.filter(F.col("end") > F.lit(after)).select(
+            later = qualifying.filter(sf.col("end") > sf.lit(after)).select(
                 name,
                 "layer",
-                F.lit(None).cast("long").alias("batch"),
-                (F.col("end") - F.greatest(F.col("start"), F.lit(after + 1)) + 1).alias(
+                sf.lit(None).cast("long").alias("batch"),
+                (sf.col("end") - sf.greatest(sf.col("start"), sf.lit(after + 1)) + 1).alias(
                     "admitted"
                 ),
                 TOTAL,
@@ -414,12 +433,17 @@ class SparkPopulation:
             pieces += [within, later]
             in_batches.append(
                 within.groupBy("class", "batch").agg(
-                    F.sum("admitted").alias("admitted"),
-                    F.min(TOTAL).alias("lowest_total"),
-                    F.max(TOTAL).alias("highest_total"),
+                    sf.sum("admitted").alias("admitted"),
+                    sf.min(TOTAL).alias("lowest_total"),
+                    sf.max(TOTAL).alias("highest_total"),
                 )
             )
-        piece_schema = {"class": pl.String, "layer": pl.String, "batch": pl.Int64, "admitted": pl.Int64}
+        piece_schema = {
+            "class": pl.String,
+            "layer": pl.String,
+            "batch": pl.Int64,
+            "admitted": pl.Int64,
+        }
         batch_schema = {
             "class": pl.String,
             "batch": pl.Int64,
@@ -428,7 +452,11 @@ class SparkPopulation:
             "highest_total": pl.Float64,
         }
         layer_pieces = (
-            to_polars(_union(pieces).groupBy("class", "layer", "batch").agg(F.sum("admitted").alias("admitted")))
+            to_polars(
+                _union(pieces)
+                .groupBy("class", "layer", "batch")
+                .agg(sf.sum("admitted").alias("admitted"))
+            )
             .select(list(piece_schema))
             .cast(piece_schema)  # type: ignore[arg-type]
             if pieces
@@ -440,6 +468,7 @@ class SparkPopulation:
             else pl.DataFrame(schema=batch_schema)
         )
         candidates = self._candidates(ranked, classes, quota)
+        ranked.unpersist()
         return kernel.layers_of(
             layer_pieces, batch_pieces, candidates, cuts, classes, quota, first_year
         )
@@ -449,7 +478,7 @@ class SparkPopulation:
     ) -> pl.DataFrame:
         """Those at or above ``points.batch_one_line``: the quota-th highest total is the
         distinct total whose rank range holds min(quota, residents)."""
-        from pyspark.sql import functions as F
+        from pyspark.sql import functions as sf
 
         columns = [KEY, TOTAL, "first_permit_date", "town"]
         empty = to_polars(self.frame.select(*columns).limit(0))
@@ -457,10 +486,10 @@ class SparkPopulation:
         if not quota or not classes or residents == 0:
             return empty
         place = min(quota, residents)
-        at = ranked.filter((F.col("start") <= place) & (F.col("end") >= place)).select(TOTAL)
+        at = ranked.filter((sf.col("start") <= place) & (sf.col("end") >= place)).select(TOTAL)
         quota_th = float(at.first()[0])  # type: ignore[index]
         line = max(quota_th, min(admission.threshold for admission in classes))
-        return to_polars(self.frame.filter(F.col(TOTAL) >= F.lit(line)).select(*columns))
+        return to_polars(self.frame.filter(sf.col(TOTAL) >= sf.lit(line)).select(*columns))
 
 
 def _union(frames: Sequence[SparkFrame]) -> SparkFrame:

@@ -64,13 +64,18 @@ def band_counts(banded: pl.DataFrame, by: str | None = None) -> pl.DataFrame:
     """One row per group (or one row overall): ``residents`` and one count column per band
     (every band, zeros too), groups sorted, an empty group named by null."""
     keys = [by] if by else []
-    counts = banded.group_by([*keys, BAND]).len()
+    return band_counts_of(banded.group_by([*keys, BAND]).len(), by)
+
+
+def band_counts_of(counts: pl.DataFrame, by: str | None = None) -> pl.DataFrame:
+    """``band_counts`` from the residents of each (group and) band: ``[by,] band, len``."""
+    keys = [by] if by else []
     wide = counts.pivot(on=BAND, index=keys or None, values="len") if keys else None
     if wide is None:
-        totals = dict(counts.iter_rows())
+        totals = dict(counts.select(BAND, "len").iter_rows())
         return pl.DataFrame(
             {
-                "residents": [banded.height],
+                "residents": [int(counts["len"].sum())],
                 **{band: [int(totals.get(band, 0))] for band in BANDS},
             },
             schema={"residents": pl.Int64, **dict.fromkeys(BANDS, pl.Int64)},
@@ -90,23 +95,40 @@ def histogram(banded: pl.DataFrame, width: float = HISTOGRAM_WIDTH) -> pl.DataFr
     """``start`` of each bar of ``width`` points and the residents in it under the old and
     the new policy: one set of bars covering both, empty bars included."""
     if banded.height == 0:
-        return pl.DataFrame(schema={"start": pl.Float64, "old": pl.Int64, "new": pl.Int64})
+        return histogram_of(pl.DataFrame(), pl.DataFrame(), width)
     low = min(float(banded[OLD].min()), float(banded[NEW].min()))  # type: ignore[arg-type]
     high = max(float(banded[OLD].max()), float(banded[NEW].max()))  # type: ignore[arg-type]
     first, last = math.floor(low / width), math.floor(high / width)
-    bars = pl.DataFrame({"bar": pl.int_range(first, last + 1, eager=True).cast(pl.Int64)})
 
-    def count(column: str, name: str) -> pl.DataFrame:
+    def count(column: str) -> pl.DataFrame:
         return (
             banded.select((pl.col(column) / width).floor().cast(pl.Int64).alias("bar"))
             .group_by("bar")
             .len()
-            .rename({"len": name})
         )
 
+    return histogram_of(count(OLD), count(NEW), width, (first, last))
+
+
+def histogram_of(
+    old: pl.DataFrame,
+    new: pl.DataFrame,
+    width: float,
+    span: tuple[int, int] | None = None,
+) -> pl.DataFrame:
+    """``histogram`` from the residents of each bar (``bar, len``; a bar is ``floor(total /
+    width)``) under each policy: bars ``span`` (first, last; default: those counted),
+    empty ones included."""
+    if old.height == 0 and new.height == 0:
+        return pl.DataFrame(schema={"start": pl.Float64, "old": pl.Int64, "new": pl.Int64})
+    if span is None:
+        both = pl.concat([old.select("bar"), new.select("bar")])["bar"]
+        span = (int(both.min()), int(both.max()))  # type: ignore[arg-type]
+    first, last = span
+    bars = pl.DataFrame({"bar": pl.int_range(first, last + 1, eager=True).cast(pl.Int64)})
     return (
-        bars.join(count(OLD, "old"), on="bar", how="left")
-        .join(count(NEW, "new"), on="bar", how="left")
+        bars.join(old.select("bar", pl.col("len").alias("old")), on="bar", how="left")
+        .join(new.select("bar", pl.col("len").alias("new")), on="bar", how="left")
         .select(
             (pl.col("bar") * width).cast(pl.Float64).alias("start"),
             pl.col("old").fill_null(0).cast(pl.Int64),
@@ -128,6 +150,11 @@ def crossings(banded: pl.DataFrame, thresholds: Sequence[float]) -> pl.DataFrame
             (old_in & ~new_in).sum().alias("down"),
         ).row(0)
         rows.append((float(threshold), *(int(value or 0) for value in row)))
+    return crossings_of(rows)
+
+
+def crossings_of(rows: Sequence[tuple[float, ...]]) -> pl.DataFrame:
+    """``crossings`` from (threshold, old, new, up, down) rows, thresholds ascending."""
     return pl.DataFrame(
         rows,
         schema={
