@@ -702,7 +702,7 @@ def dataset_analysis(
         names = scan.collect_schema().names()
         _check_columns(names, ids, source.name)
         wanted = [kernel.KEY, kernel.TOTAL, *ids, kernel.INPUTS, *kernel.PEOPLE_COLUMNS]
-        scored = scan.select(dict.fromkeys(c for c in wanted if c in names)).collect()
+        scored = scan.select(list(dict.fromkeys(c for c in wanted if c in names))).collect()
         try:
             points, people = kernel.scored_frames(scored, ids)
         except kernel.NotADate as error:

@@ -37,7 +37,6 @@ from luodi.kernels.analysis.points import (
     UNKNOWN,
     AdmissionClass,
     Layers,
-    layer_labels,
     threshold_column,
 )
 
@@ -145,6 +144,7 @@ class SparkPopulation:
         self._counts: SparkFrame | None = None
         self._stats: dict[tuple[float, ...], pl.DataFrame] = {}
         self._indicators: dict[tuple[str, ...], tuple[dict[str, object], pl.DataFrame]] = {}
+        self._distribution: pl.DataFrame | None = None
 
     def counts(self) -> SparkFrame:
         """``dimension, group, total, n, sum``: how many residents of each group have each
@@ -244,17 +244,28 @@ class SparkPopulation:
             "highest": float(row["highest"]),  # type: ignore[arg-type]
         }
 
+    def distribution(self) -> pl.DataFrame:
+        """``total, n``: how many residents have each distinct total, highest first (a row
+        per distinct total: a few thousand in any points table, whatever the population)."""
+        if self._distribution is None:
+            from pyspark.sql import functions as sf
+
+            everyone = self.counts().filter(sf.col("dimension") == sf.lit(ALL))
+            self._distribution = (
+                to_polars(everyone.select(TOTAL, "n"))
+                .with_columns(pl.col("n").cast(pl.Int64))
+                .sort(TOTAL, descending=True)
+            )
+        return self._distribution
+
     def histogram(self, width: float) -> pl.DataFrame:
         """``points.histogram`` of the totals."""
-        from pyspark.sql import functions as sf
-
         bars = (
-            self.counts()
-            .filter(sf.col("dimension") == sf.lit(ALL))
-            .groupBy(sf.floor(sf.col(TOTAL) / sf.lit(float(width))).cast("long").alias("bar"))
-            .agg(sf.sum("n").alias("residents"))
+            self.distribution()
+            .group_by((pl.col(TOTAL) / width).floor().cast(pl.Int64).alias("bar"))
+            .agg(pl.col("n").sum().alias("residents"))
         )
-        return kernel.histogram_of_bars(to_polars(bars), width)
+        return kernel.histogram_of_bars(bars, width)
 
     def by_dimension(
         self,
@@ -359,141 +370,91 @@ class SparkPopulation:
         batches: int,
         first_year: int,
     ) -> Layers:
-        """``points.layers``: the ranks of each distinct total (a range: ties share a
-        total) split by the yearly batches; only the first batch's candidates are
-        collected, to be ranked with the tie-break."""
-        from pyspark.sql import Window
-        from pyspark.sql import functions as sf
-
+        """``points.layers``: the ranks ``start``..``end`` of each distinct total (ties
+        share a total) split by the yearly batches, from ``distribution``; only the first
+        batch's candidates are read from the population, to be ranked with the tie-break."""
         cuts = sorted(thresholds)
-        labels = layer_labels(cuts)
-        reached = sum(
-            (sf.when(sf.col(TOTAL) >= sf.lit(float(cut)), 1).otherwise(0) for cut in cuts),
-            sf.lit(0),
-        )
-        descending = Window.orderBy(sf.col(TOTAL).desc()).rowsBetween(
-            Window.unboundedPreceding, Window.currentRow
-        )
-        # Distinct totals, highest first: ranks ``start``..``end`` hold this total.
         ranked = (
-            self.counts()
-            .filter(sf.col("dimension") == sf.lit(ALL))
-            .select(TOTAL, "n")
-            .withColumn("end", sf.sum("n").over(descending))
-            .withColumn("start", sf.col("end") - sf.col("n") + 1)
-            .withColumn("layer", sf.element_at(sf.array(*map(sf.lit, labels)), reached + 1))
-            .cache()
+            self.distribution()
+            .with_columns(
+                pl.col("n").cum_sum().alias("end"),
+                kernel.layer_expr(pl.col(TOTAL), cuts).alias("layer"),
+            )
+            .with_columns((pl.col("end") - pl.col("n") + 1).alias("start"))
         )
         pieces, in_batches = [], []
         for admission in classes:
-            qualifying = ranked.filter(sf.col(TOTAL) >= sf.lit(float(admission.threshold)))
-            name = sf.lit(admission.id).alias("class")
+            qualifying = ranked.filter(pl.col(TOTAL) >= admission.threshold).with_columns(
+                pl.lit(admission.id).alias("class")
+            )
             if not quota:
                 pieces.append(
                     qualifying.select(
-                        name,
+                        "class",
                         "layer",
-                        sf.lit(None).cast("long").alias("batch"),
-                        sf.col("n").alias("admitted"),
-                        TOTAL,
+                        pl.lit(None, pl.Int64).alias("batch"),
+                        pl.col("n").alias("admitted"),
                     )
                 )
                 continue
-            first = sf.expr(f"(start - 1) div {int(quota)}") + 1
-            last = sf.least(
-                sf.expr(f"(end - 1) div {int(quota)}") + 1, sf.lit(batches).cast("long")
-            )
-            spanned = sf.when(first <= last, sf.sequence(first, last)).otherwise(
-                sf.array().cast("array<bigint>")
-            )
-            batch = sf.col("batch")
-            within = qualifying.select(
-                "start", "end", "layer", TOTAL, sf.explode(spanned).alias("batch")
-            ).select(
-                name,
-                "layer",
-                batch,
-                (
-                    sf.least(sf.col("end"), batch * quota)
-                    - sf.greatest(sf.col("start"), (batch - 1) * quota + 1)
-                    + 1
-                ).alias("admitted"),
-                TOTAL,
-            )
-            after = batches * quota
-            later = qualifying.filter(sf.col("end") > sf.lit(after)).select(
-                name,
-                "layer",
-                sf.lit(None).cast("long").alias("batch"),
-                (sf.col("end") - sf.greatest(sf.col("start"), sf.lit(after + 1)) + 1).alias(
-                    "admitted"
-                ),
-                TOTAL,
-            )
-            pieces += [within, later]
-            in_batches.append(
-                within.groupBy("class", "batch").agg(
-                    sf.sum("admitted").alias("admitted"),
-                    sf.min(TOTAL).alias("lowest_total"),
-                    sf.max(TOTAL).alias("highest_total"),
+            # The batches a total's ranks fall in (up to the last counted), and after them.
+            first = (pl.col("start") - 1) // quota + 1
+            last = pl.min_horizontal((pl.col("end") - 1) // quota + 1, pl.lit(batches, pl.Int64))
+            batch = pl.col("batch")
+            within = (
+                qualifying.filter(first <= last)
+                .with_columns(pl.int_ranges(first, last + 1, dtype=pl.Int64).alias("batch"))
+                .explode("batch")
+                .with_columns(
+                    (
+                        pl.min_horizontal(pl.col("end"), batch * quota)
+                        - pl.max_horizontal(pl.col("start"), (batch - 1) * quota + 1)
+                        + 1
+                    ).alias("admitted")
                 )
             )
-        piece_schema = {
-            "class": pl.String,
-            "layer": pl.String,
-            "batch": pl.Int64,
-            "admitted": pl.Int64,
-        }
-        batch_schema = {
-            "class": pl.String,
-            "batch": pl.Int64,
-            "admitted": pl.Int64,
-            "lowest_total": pl.Float64,
-            "highest_total": pl.Float64,
-        }
-        layer_pieces = (
-            to_polars(
-                _union(pieces)
-                .groupBy("class", "layer", "batch")
-                .agg(sf.sum("admitted").alias("admitted"))
+            after = batches * quota
+            later = qualifying.filter(pl.col("end") > after).select(
+                "class",
+                "layer",
+                pl.lit(None, pl.Int64).alias("batch"),
+                (pl.col("end") - pl.max_horizontal(pl.col("start"), pl.lit(after + 1)) + 1).alias(
+                    "admitted"
+                ),
             )
-            .select(list(piece_schema))
-            .cast(piece_schema)  # type: ignore[arg-type]
-            if pieces
-            else pl.DataFrame(schema=piece_schema)
-        )
-        batch_pieces = (
-            to_polars(_union(in_batches)).select(list(batch_schema)).cast(batch_schema)  # type: ignore[arg-type]
-            if in_batches
-            else pl.DataFrame(schema=batch_schema)
-        )
-        candidates = self._candidates(ranked, classes, quota)
-        ranked.unpersist()
+            pieces += [within.select("class", "layer", "batch", "admitted"), later]
+            in_batches.append(
+                within.group_by("class", "batch").agg(
+                    pl.col("admitted").sum(),
+                    pl.col(TOTAL).min().alias("lowest_total"),
+                    pl.col(TOTAL).max().alias("highest_total"),
+                )
+            )
+        layer_pieces = pl.concat(pieces) if pieces else pl.DataFrame()
+        batch_pieces = pl.concat(in_batches) if in_batches else pl.DataFrame()
+        line = self._line(ranked, classes, quota)
         return kernel.layers_of(
-            layer_pieces, batch_pieces, candidates, cuts, classes, quota, first_year
+            layer_pieces, batch_pieces, self._candidates(line), cuts, classes, quota, first_year
         )
 
-    def _candidates(
-        self, ranked: SparkFrame, classes: Sequence[AdmissionClass], quota: int | None
-    ) -> pl.DataFrame:
-        """Those at or above ``points.batch_one_line``: the quota-th highest total is the
-        distinct total whose rank range holds min(quota, residents)."""
+    def _line(
+        self, ranked: pl.DataFrame, classes: Sequence[AdmissionClass], quota: int | None
+    ) -> float | None:
+        """``points.batch_one_line``: the quota-th highest total is the distinct total whose
+        ranks hold min(quota, residents)."""
+        residents = int(ranked["n"].sum())
+        if not quota or not classes or residents == 0:
+            return None
+        place = min(quota, residents)
+        quota_th = ranked.filter((pl.col("start") <= place) & (pl.col("end") >= place))
+        lowest_class = min(admission.threshold for admission in classes)
+        return max(float(quota_th[TOTAL][0]), lowest_class)
+
+    def _candidates(self, line: float | None) -> pl.DataFrame:
         from pyspark.sql import functions as sf
 
         columns = [KEY, TOTAL, "first_permit_date", "town"]
-        empty = to_polars(self.frame.select(*columns).limit(0))
-        residents = self.residents()
-        if not quota or not classes or residents == 0:
-            return empty
-        place = min(quota, residents)
-        at = ranked.filter((sf.col("start") <= place) & (sf.col("end") >= place)).select(TOTAL)
-        quota_th = float(at.first()[0])  # type: ignore[index]
-        line = max(quota_th, min(admission.threshold for admission in classes))
-        return to_polars(self.frame.filter(sf.col(TOTAL) >= sf.lit(line)).select(*columns))
-
-
-def _union(frames: Sequence[SparkFrame]) -> SparkFrame:
-    union = frames[0]
-    for frame in frames[1:]:
-        union = union.unionByName(frame)
-    return union
+        chosen = self.frame.select(*columns)
+        if line is None:
+            return to_polars(chosen.limit(0))
+        return to_polars(chosen.filter(sf.col(TOTAL) >= sf.lit(line)))
