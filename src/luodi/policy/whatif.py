@@ -752,6 +752,7 @@ def dataset_whatif(
     spark = session(master)
     old, refused_old = spark_points(spark, source, baseline, as_of)
     new, refused_new = spark_points(spark, source, draft, as_of)
+    from pyspark import StorageLevel
     from pyspark.sql import functions as sf
     from pyspark.sql.types import StructType
 
@@ -770,7 +771,13 @@ def dataset_whatif(
         new.select(KEY, sf.col(TOTAL).alias(NEW)), on=KEY, how="inner"
     )
     say("计分 / scoring, published and draft", 1, steps)
-    shift = spark_whatif.population_shift(joined, chosen)
+    # Both policies score once: every count below reads the joined totals Spark keeps
+    # (memory, then disk), not the checks and the scoring again.
+    joined = joined.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        shift = spark_whatif.population_shift(joined, chosen)
+    finally:
+        joined.unpersist()
     if shift.residents == 0:
         raise Invalid(
             f"{source.name} 中没有两个版本都能计分的居民",
