@@ -72,7 +72,7 @@ def test_the_command_writes_the_workbook_and_the_pdf(
         (["--run", "1", "--input", "x"], "not both"),
         ([], "give either --run"),
         (["--run", "1", "--engine", "spark"], "give --input instead of --run"),
-        (["--input", "nowhere"], "scored dataset"),
+        (["--input", "nowhere"], "_luodi.json"),
     ],
 )
 def test_run_or_input_one_or_the_other(arguments: list[str], words: str, tmp_path: Path) -> None:

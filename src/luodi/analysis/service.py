@@ -27,7 +27,7 @@ from luodi.kernels.analysis import points as kernel
 from luodi.kernels.analysis.points import AdmissionClass
 from luodi.kernels.policy.document import Policy
 from luodi.policy.service import compiled_from_text
-from luodi.scale.layout import MANIFEST, SCORES_FORMAT, Manifest, scan_dataset
+from luodi.scale.layout import MANIFEST
 from luodi.scoring import frames
 from luodi.scoring import repository as scoring_repository
 from luodi.scoring.schemas import RunRead, unstored_run
@@ -624,25 +624,6 @@ DATASET_NOTES: Final = (
 """What an analysis of a scored dataset cannot show, said in its exports."""
 
 
-def _scored_manifest(source: Path) -> Manifest:
-    if not source.is_dir():
-        raise Invalid.field(
-            "input",
-            source.name,
-            "需要 luodi policy score --output 写出的计分数据集目录",
-            "a scored dataset's directory (written by luodi policy score --output)",
-        )
-    manifest = Manifest.read(source)
-    if manifest.format != SCORES_FORMAT or not manifest.policy_text:
-        raise Invalid.field(
-            "input",
-            source.name,
-            f"不是计分数据集（格式 {manifest.format}）",
-            f"not a scored dataset (format {manifest.format})",
-        )
-    return manifest
-
-
 def _check_columns(columns: Sequence[str], indicator_ids: Sequence[str], name: str) -> None:
     missing = [c for c in (kernel.KEY, kernel.TOTAL, *indicator_ids) if c not in columns]
     if missing:
@@ -680,16 +661,25 @@ def dataset_analysis(
     thresholds = parse_thresholds(thresholds)
     classes = admission_classes(class_thresholds)
     _check_quota(quota, batches)
-    manifest = _scored_manifest(source)
-    assert manifest.policy_text is not None
+    from luodi.scale.score import read_scored
+
+    manifest, scan = read_scored(source)
+    if not manifest.policy_text:
+        raise Invalid.field(
+            "input",
+            source.name,
+            f"{MANIFEST} 中没有策略文本",
+            f"{MANIFEST} holds no policy text",
+        )
     policy = compiled_from_text(manifest.policy_text, f"{source.name}/{MANIFEST}").policy
     ids = policy.indicator_ids
     say(f"读取 {source.name} / reading {source.name} ({engine})")
     if engine == "spark":
         from luodi.kernels.analysis import spark as spark_kernel
+        from luodi.scale.score import read_spark
         from luodi.scale.spark import session
 
-        frame = session(master).read.parquet(str(source))
+        frame = read_spark(session(master), source)
         _check_columns(frame.columns, ids, source.name)
         try:
             population: Population = spark_kernel.SparkPopulation(
@@ -698,7 +688,6 @@ def dataset_analysis(
         except kernel.NotADate as error:
             raise _not_a_date(error, source.name) from None
     else:
-        scan = scan_dataset(source)
         names = scan.collect_schema().names()
         _check_columns(names, ids, source.name)
         wanted = [kernel.KEY, kernel.TOTAL, *ids, kernel.INPUTS, *kernel.PEOPLE_COLUMNS]

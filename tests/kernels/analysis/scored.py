@@ -1,5 +1,5 @@
-"""A scored dataset as ``luodi policy score --output DIR`` writes it (``luodi.scale.layout``),
-made with the Polars path: for the Spark twins' equality tests and the dataset commands.
+"""A scored dataset written by ``luodi policy score --engine polars --output DIR``
+(``luodi.scale.layout``): for the Spark twins' equality tests and the dataset commands.
 
 20,000 residents of the generator of ``tests/kernels/policy/test_spark.py`` with what a
 province's snapshot carries beside the inputs: a town (the partition; some empty, written
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import polars as pl
 
-from luodi.kernels.policy import CompiledPolicy, prepare_inputs
-from luodi.scale.layout import INPUTS, SCORES_FORMAT, Manifest, write_partitioned
+from luodi.kernels.policy import CompiledPolicy
+from luodi.scale.layout import write_partitioned
+from luodi.scale.score import score_dataset
 from tests.kernels.policy.test_spark import population
 
 AS_OF = date(2026, 2, 28)
@@ -49,42 +50,13 @@ def residents(count: int) -> pl.DataFrame:
     )
 
 
-def scored_frame(compiled: CompiledPolicy, frame: pl.DataFrame, as_of: date) -> pl.DataFrame:
-    """The scored dataset's rows: key, total, indicators, the typed inputs as a struct
-    (enums as text) and the carried columns."""
-    policy = compiled.policy
-    typed = prepare_inputs(frame, policy)
-    points = compiled.score(typed, as_of)
-    declared = [name for name in policy.inputs if name in typed.columns]
-    inputs = typed.select(
-        "resident_id",
-        pl.struct(
-            [
-                pl.col(name).cast(pl.String) if typed.schema[name] == pl.Enum else pl.col(name)
-                for name in declared
-            ]
-        ).alias(INPUTS),
-    )
-    carried = [name for name in frame.columns if name not in policy.inputs]
-    return points.join(inputs, on="resident_id").join(frame.select(carried), on="resident_id")
-
-
 def write_scored(
     compiled: CompiledPolicy, frame: pl.DataFrame, as_of: date, directory: Path
 ) -> Path:
-    scored = scored_frame(compiled, frame, as_of)
-    write_partitioned(scored, directory, ["town_code"])
-    policy = compiled.policy
-    Manifest(
-        format=SCORES_FORMAT,
-        as_of=as_of,
-        engine="polars",
-        rows=scored.height,
-        partition_by=["town_code"],
-        policy_id=policy.id,
-        policy_version=policy.version,
-        policy_digest=policy.digest,
-        policy_text=policy.text,
-        source="generated",
-    ).write(directory)
+    """``frame`` written as an inputs dataset partitioned by town beside ``directory``, and
+    scored into ``directory`` by ``luodi policy score --engine polars`` (its service)."""
+    inputs = directory.with_name(directory.name + "-inputs")
+    write_partitioned(frame, inputs, ["town_code"])
+    result = score_dataset(compiled, inputs, directory, as_of, partition_by=["town_code"])
+    assert result.written and result.residents == frame.height
     return directory
