@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -26,6 +27,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
@@ -127,6 +129,23 @@ FEW_IDS = 100
 def few(ids: Sequence[Any] | None) -> bool:
     """Whether a read of the rows of ``ids`` (None: everyone's) is a read of a few rows."""
     return ids is not None and len(ids) <= FEW_IDS
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """The rows of ids ``first`` … ``last`` (both included): one batch of a read of
+    everyone's rows that is streamed, not held (``luodi export inputs``)."""
+
+    first: int
+    last: int
+
+
+def within(column: Any, ids: IdRange | None) -> Any:
+    """``column`` in ``ids`` (everything when None): a range, so that each read keeps its
+    plan (an index range scan, PostgreSQL's blocks of residents) instead of a list."""
+    if ids is None:
+        return true()
+    return column.between(ids.first, ids.last)
 
 
 def among(session: Session, column: Any, values: Sequence[int] | Sequence[str]) -> Any:

@@ -68,6 +68,14 @@ LAZY_GROUPS = {
         "积分制总量分析 / whole-population points analysis",
     ),
     "job": ("luodi.jobs.cli:job_app", "后台任务：计分、分配、导入的进度 / background jobs"),
+    "export": (
+        "luodi.scoring.exchange_cli:export_app",
+        "导出数据集给省级集群 / datasets for the province",
+    ),
+    "import": (
+        "luodi.scoring.exchange_cli:import_app",
+        "导入省级集群的结果 / results from the province",
+    ),
 }
 """Command groups listed after the ones defined here: name → ("module:Typer app", help)."""
 

@@ -29,8 +29,11 @@ from luodi.scoring import repository as scoring_repository
 from luodi.scoring.models import ResidentScore, ScoringRun
 
 
-def people(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
-    """``PEOPLE_COLUMNS`` of every resident ``actor`` reads: town, origin and birth from the
+def people(
+    session: Session, actor: Actor, as_of: date, ids: bulk.IdRange | None = None
+) -> pl.DataFrame:
+    """``PEOPLE_COLUMNS`` of every resident ``actor`` reads (of ``ids`` only, when given: a
+    batch of ``luodi export inputs``): town, origin and birth from the
     registry, the first permit ever issued (permit length), and the basis of the employment
     in force on ``as_of`` (the earliest begun, where several are). Three plain queries of
     plain columns, grouped and joined in Polars: on SQLite a ``GROUP BY`` of a million
@@ -43,7 +46,7 @@ def people(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
     residents = bulk.read_frame(
         session,
         select(Resident.id, Resident.town_id, Resident.origin_province, Resident.birth_date).where(
-            registry_repository.readable(actor)
+            registry_repository.readable(actor), bulk.within(Resident.id, ids)
         ),
         {
             "resident_id": pl.Int64(),
@@ -56,7 +59,8 @@ def people(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
         bulk.read_frame(
             session,
             select(ResidencePermit.resident_id, ResidencePermit.issue_date).where(
-                ResidencePermit.issue_date <= as_of
+                ResidencePermit.issue_date <= as_of,
+                bulk.within(ResidencePermit.resident_id, ids),
             ),
             {"resident_id": pl.Int64(), "first_permit_date": pl.Date()},
         )
@@ -76,6 +80,7 @@ def people(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
         ).where(
             Employment.start_date <= as_of,
             (Employment.end_date.is_(None)) | (Employment.end_date >= as_of),
+            bulk.within(Employment.resident_id, ids),
         ),
         {"resident_id": pl.Int64(), "start_date": pl.Date(), "basis": pl.Int64()},
     )

@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 import polars as pl
 from sqlalchemy.orm import Session
 
+from luodi import bulk
 from luodi.analysis import repository
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor
@@ -476,6 +478,15 @@ def _points_frame(session: Session, run_id: int) -> pl.DataFrame:
     # Stored sorted by resident: sorting again is cheap and flags it, so that the joins
     # with the registry and the previous run merge (docs/analytics.md).
     return stored.unnest(frames.POINTS).sort(kernel.KEY)
+
+
+def people(
+    actor: Actor, session: Session, as_of: date, ids: bulk.IdRange | None = None
+) -> pl.DataFrame:
+    """What the analysis reads of each resident (``kernel.PEOPLE_COLUMNS``) as of a date, of
+    the residents ``actor`` reads (of ``ids`` only, when given): the columns an inputs
+    export carries beside the inputs (``scoring.exchange``)."""
+    return repository.people(session, actor, as_of, ids)
 
 
 def points_analysis(

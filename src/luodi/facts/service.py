@@ -86,17 +86,19 @@ def current_fact_rows(
     names: list[str],
     as_of: date,
     resident_ids: Sequence[int] | None = None,
+    ids: bulk.IdRange | None = None,
 ) -> pl.DataFrame:
     """``current_facts`` with ``name`` an ``pl.Enum`` of ``names``: what a city's scoring
     reads once, for all its derivations (insurance, endorsements, sums and latest values),
     each taking its variables out of it (``facts=`` of ``facts_as_of``, ``insurance_as_of``
     and ``registry.service.scoring_population``). A variable compared with an Enum is a
-    number compared with a number, millions of times."""
+    number compared with a number, millions of times. ``ids``: the facts of the residents
+    of this range of ids only (a batch of a streamed read), read as everyone's are."""
     names = list(dict.fromkeys(names))
     variable = pl.Enum(names)
     if not names:
         return pl.DataFrame(schema={**FACT_ROWS_SCHEMA, "name": variable})
-    statement = _current_coded(actor, names, as_of)
+    statement = _current_coded(actor, names, as_of).where(bulk.within(Fact.resident_id, ids))
     if resident_ids is not None:
         statement = statement.where(bulk.among(session, Fact.resident_id, resident_ids))
     schema = {"who": pl.Int64(), **FACT_ROWS_SCHEMA}

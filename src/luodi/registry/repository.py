@@ -456,10 +456,15 @@ PERMIT_FRAME_SCHEMA: dict[str, pl.DataType] = {
 
 
 def permits_frame(
-    session: Session, actor: Actor, as_of: date, resident_ids: list[int] | None = None
+    session: Session,
+    actor: Actor,
+    as_of: date,
+    resident_ids: list[int] | None = None,
+    ids: bulk.IdRange | None = None,
 ) -> pl.DataFrame:
-    """Every permit issued by ``as_of`` to a resident ``actor`` reads (or to a page of them),
-    in one query, as a frame for the permit time line (kernels/timeline/permits.py)."""
+    """Every permit issued by ``as_of`` to a resident ``actor`` reads (or to a page of them,
+    or to those of a range of ids), in one query, as a frame for the permit time line
+    (kernels/timeline/permits.py)."""
     statement = (
         select(
             ResidencePermit.resident_id,
@@ -470,7 +475,11 @@ def permits_frame(
             ResidencePermit.status_date,
         )
         .join(Resident, Resident.id == ResidencePermit.resident_id)
-        .where(ResidencePermit.issue_date <= as_of, readable(actor))
+        .where(
+            ResidencePermit.issue_date <= as_of,
+            readable(actor),
+            bulk.within(ResidencePermit.resident_id, ids),
+        )
     )
     if resident_ids is not None:
         statement = statement.where(ResidencePermit.resident_id.in_(resident_ids))
@@ -487,10 +496,13 @@ SCORING_PEOPLE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def scoring_people(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
-    """Every resident ``actor`` reads with what the registry knows for scoring besides the
-    permits: birth date, town, origin, the start of the current employment. Two plain
-    queries joined in Polars (SQLite's join to the grouped employments cost 4× the reads)."""
+def scoring_people(
+    session: Session, actor: Actor, as_of: date, ids: bulk.IdRange | None = None
+) -> pl.DataFrame:
+    """Every resident ``actor`` reads (of ``ids`` when given) with what the registry knows
+    for scoring besides the permits: birth date, town, origin, the start of the current
+    employment. Two plain queries joined in Polars (SQLite's join to the grouped employments
+    cost 4× the reads)."""
     from luodi.registry.models import Employment
 
     people = bulk.read_frame(
@@ -503,7 +515,7 @@ def scoring_people(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
             Resident.origin_province,
         )
         .join(Town, Town.id == Resident.town_id)
-        .where(readable(actor)),
+        .where(readable(actor), bulk.within(Resident.id, ids)),
         {
             name: SCORING_PEOPLE_SCHEMA[name]
             for name in ("resident_id", "town_code", "birth_date", "sex", "origin_province")
@@ -515,11 +527,37 @@ def scoring_people(session: Session, actor: Actor, as_of: date) -> pl.DataFrame:
         .where(
             Employment.start_date <= as_of,
             (Employment.end_date.is_(None)) | (Employment.end_date >= as_of),
+            bulk.within(Employment.resident_id, ids),
         )
         .group_by(Employment.resident_id),
         {name: SCORING_PEOPLE_SCHEMA[name] for name in ("resident_id", "employed_since")},
     )
     return people.join(employed, on="resident_id", how="left").sort("resident_id")
+
+
+def id_batches(session: Session, actor: Actor, size: int) -> list[tuple[bulk.IdRange, int]]:
+    """The residents ``actor`` reads cut into ranges of ids of ``size`` residents each (the
+    last one fewer), with their counts, numbered in the database: no id leaves it but the
+    first and last of each range."""
+    ordered = select(
+        Resident.id.label("resident_id"),
+        (func.row_number().over(order_by=Resident.id) - 1).label("position"),
+    ).where(readable(actor))
+    numbered = ordered.subquery()
+    batch = numbered.c.position // size
+    rows = session.execute(
+        select(func.min(numbered.c.resident_id), func.max(numbered.c.resident_id), func.count())
+        .group_by(batch)
+        .order_by(batch)
+    ).all()
+    return [(bulk.IdRange(int(first), int(last)), int(count)) for first, last, count in rows]
+
+
+def readable_id_frame(session: Session, actor: Actor) -> pl.DataFrame:
+    """``resident_id`` of every resident ``actor`` reads, sorted."""
+    return bulk.read_frame(session, readable_ids(actor), {"resident_id": pl.Int64()}).sort(
+        "resident_id"
+    )
 
 
 def resident_count(session: Session, actor: Actor) -> int:

@@ -15,6 +15,7 @@ import polars as pl
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from luodi import bulk
 from luodi.audit import service as audit
 from luodi.auth.actor import Actor, Role
 from luodi.auth.permissions import acts_as, require
@@ -938,13 +939,17 @@ def permit_timeline(
     *,
     reasons: bool = True,
     facts: pl.DataFrame | None = None,
+    ids: bulk.IdRange | None = None,
 ) -> pl.DataFrame:
-    """Each readable resident's (or a page's) current residence span on ``as_of``, by
-    Art. 19 of 《浙江省流动人口居住登记条例》 (kernels/timeline/permits.py ``TIMELINE_SCHEMA``):
-    their permits and endorsements, two queries, one pass of the kernel. ``facts``: the
-    endorsements are in these current facts already read (everyone's)."""
-    permits = repository.permits_frame(session, actor, as_of, resident_ids)
+    """Each readable resident's (or a page's, or those of a range of ``ids``) current
+    residence span on ``as_of``, by Art. 19 of 《浙江省流动人口居住登记条例》
+    (kernels/timeline/permits.py ``TIMELINE_SCHEMA``): their permits and endorsements, two
+    queries, one pass of the kernel. ``facts``: the endorsements are in these current facts
+    already read (everyone's, or those of ``ids``)."""
+    permits = repository.permits_frame(session, actor, as_of, resident_ids, ids)
     endorsed = _endorsements(actor, session, as_of, resident_ids, facts)
+    if ids is not None:
+        endorsed = endorsed.filter(pl.col("resident_id").is_between(ids.first, ids.last))
     return _timeline(permits, endorsed, as_of, reasons=reasons)
 
 
@@ -1023,7 +1028,11 @@ def _iso(day: date | None) -> str | None:
 
 
 def scoring_population(
-    actor: Actor, session: Session, as_of: date, facts: pl.DataFrame | None = None
+    actor: Actor,
+    session: Session,
+    as_of: date,
+    facts: pl.DataFrame | None = None,
+    ids: bulk.IdRange | None = None,
 ) -> pl.DataFrame:
     """Every readable resident with what the registry knows for scoring on ``as_of``: birth
     date, town, origin, current employment, and the permit time line — ``permit_state``,
@@ -1032,11 +1041,12 @@ def scoring_population(
     permit's, while valid). Scoring keeps those with a valid permit; why a span starts where
     it does is for one resident at a time (``residence_span``). ``facts``: the current facts
     as of ``as_of`` the caller read (``facts.service.current_fact_rows``), holding
-    ``TIMELINE_VARIABLES``: the endorsements are not read again."""
-    timeline = permit_timeline(actor, session, as_of, reasons=False, facts=facts)
+    ``TIMELINE_VARIABLES``: the endorsements are not read again. ``ids``: only the residents
+    of this range (a batch of ``luodi export inputs``)."""
+    timeline = permit_timeline(actor, session, as_of, reasons=False, facts=facts, ids=ids)
     valid = pl.col("permit_valid")
     return (
-        repository.scoring_people(session, actor, as_of)
+        repository.scoring_people(session, actor, as_of, ids)
         .join(timeline, on="resident_id", how="left")
         .select(
             "resident_id",
@@ -1052,6 +1062,17 @@ def scoring_population(
             "next_endorsement_due",
         )
     )
+
+
+def id_batches(actor: Actor, session: Session, size: int) -> list[tuple[bulk.IdRange, int]]:
+    """The readable residents in ranges of ids of ``size`` residents, with their counts: the
+    batches of a read of everyone that is streamed (``scoring_population(ids=…)``)."""
+    return repository.id_batches(session, actor, size)
+
+
+def readable_resident_ids(actor: Actor, session: Session) -> pl.Series:
+    """The ids of every resident ``actor`` reads, sorted (one column, in bulk)."""
+    return repository.readable_id_frame(session, actor).get_column("resident_id")
 
 
 def resident_exists(actor: Actor, session: Session, resident_id: int) -> bool:

@@ -221,12 +221,15 @@ def discard(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_partitioned(frame: pl.DataFrame, directory: Path, partition_by: Sequence[str]) -> None:
+def write_partitioned(
+    frame: pl.DataFrame, directory: Path, partition_by: Sequence[str], *, stem: str = "part"
+) -> None:
     """``frame`` as Parquet under ``directory`` (Hive-style by ``partition_by``; one file
-    when none): the partition columns are in the path, not the files, as Spark writes them."""
+    when none): the partition columns are in the path, not the files, as Spark writes them.
+    ``stem`` starts the files' names: a dataset written in batches gives each its own."""
     directory.mkdir(parents=True, exist_ok=True)
     if not partition_by:
-        frame.write_parquet(directory / "part-00000.parquet")
+        frame.write_parquet(directory / f"{stem}-00000.parquet")
         return
     for number, (values, part) in enumerate(
         frame.partition_by(list(partition_by), as_dict=True, maintain_order=True).items()
@@ -235,7 +238,7 @@ def write_partitioned(frame: pl.DataFrame, directory: Path, partition_by: Sequen
         for key, value in zip(partition_by, values, strict=True):
             folder = folder / f"{key}={_escape(value)}"
         folder.mkdir(parents=True, exist_ok=True)
-        part.drop(list(partition_by)).write_parquet(folder / f"part-{number:05d}.parquet")
+        part.drop(list(partition_by)).write_parquet(folder / f"{stem}-{number:05d}.parquet")
 
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"

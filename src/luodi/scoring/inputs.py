@@ -3,6 +3,7 @@ as of a date, as one Polars frame (documented input names: docs/policy.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -10,6 +11,7 @@ import polars as pl
 from sqlalchemy.orm import Session
 
 from luodi.auth.actor import Actor
+from luodi.bulk import IdRange
 from luodi.errors import Invalid
 from luodi.facts import service as facts_service
 from luodi.feeds import catalog
@@ -143,10 +145,10 @@ class FactSources:
         )
 
 
-def fact_sources(policy: Policy) -> FactSources:
-    """The facts ``build_inputs`` reads for ``policy``."""
+def fact_sources(names: Iterable[str]) -> FactSources:
+    """The facts ``read_inputs`` reads for these inputs (a policy's)."""
     available = available_inputs()
-    wanted = [name for name in policy.inputs if name in available]
+    wanted = [name for name in names if name in available]
     insured = [name for name in wanted if name in INSURANCE_INPUTS]
     inputs = [name for name in wanted if name not in REGISTRY_INPUTS and name not in insured]
     kinds = {facts_service.insurance_kind(INSURANCE_INPUTS[name]) for name in insured}
@@ -159,11 +161,18 @@ def fact_sources(policy: Policy) -> FactSources:
 
 
 def build_inputs(
-    actor: Actor, session: Session, policy: Policy, as_of: date, total_residents: int
+    actor: Actor,
+    session: Session,
+    policy: Policy,
+    as_of: date,
+    total_residents: int,
+    ids: IdRange | None = None,
 ) -> PopulationInputs:
-    wanted = list(policy.inputs)
+    """The inputs of ``policy`` of everyone with a permit valid on ``as_of`` (of the
+    residents of ``ids`` only, when given: ``total_residents`` then counts those), or an
+    error naming the required inputs the platform cannot provide."""
     available = available_inputs()
-    unavailable = [name for name in wanted if name not in available]
+    unavailable = [name for name in policy.inputs if name not in available]
     missing_required = [name for name in unavailable if policy.inputs[name].required]
     if missing_required:
         raise Invalid(
@@ -172,10 +181,26 @@ def build_inputs(
             f"policy {policy.id} needs required inputs the registry cannot provide: "
             f"{', '.join(missing_required)}; available: {', '.join(available)}",
         )
-    read = fact_sources(policy)
+    return read_inputs(actor, session, list(policy.inputs), as_of, total_residents, ids)
+
+
+def read_inputs(
+    actor: Actor,
+    session: Session,
+    wanted: list[str],
+    as_of: date,
+    total_residents: int,
+    ids: IdRange | None = None,
+) -> PopulationInputs:
+    """``resident_id`` and each of ``wanted`` the platform provides (``available_inputs``;
+    the others are ``defaulted``) of everyone with a permit valid on ``as_of``, or of the
+    residents of ``ids`` (a batch of ``luodi export inputs``: the same reads, of a range)."""
+    available = available_inputs()
+    unavailable = [name for name in wanted if name not in available]
+    read = fact_sources(wanted)
     # Every fact the inputs come from in one read (one pass over the facts table).
-    facts = facts_service.current_fact_rows(actor, session, read.variables, as_of)
-    population = registry_service.scoring_population(actor, session, as_of, facts)
+    facts = facts_service.current_fact_rows(actor, session, read.variables, as_of, ids=ids)
+    population = registry_service.scoring_population(actor, session, as_of, facts, ids)
     # Who is scored: a permit valid on the date. A suspended permit's functions stop until it
     # is endorsed (Art. 19), so its holder is skipped like one without a permit.
     skipped_by_state = dict(

@@ -29,6 +29,9 @@ class ScoringRun(Base):
     """Inputs the registry could not provide, scored at their declared default (comma list)."""
     frame_digest: Mapped[str] = mapped_column(String(64))
     """SHA-256 of the run's stored frame (its parts' bytes in order, ``scoring.frames``)."""
+    source: Mapped[str | None] = mapped_column(String(300), default=None)
+    """Where it was scored: None here (``luodi score``); a scored dataset imported (``luodi
+    import scores``): its name and engine, e.g. ``scored-2026 (spark)``."""
 
 
 class ResidentScore(Base):

@@ -22,6 +22,8 @@ class RunRead(BaseModel):
     defaulted_inputs: str
     frame_digest: str
     """SHA-256 of the run's stored frame (typed inputs and points of everyone scored)."""
+    source: str | None = None
+    """None: scored here; else the scored dataset it was imported from and its engine."""
 
 
 def unstored_run(

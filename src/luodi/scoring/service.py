@@ -16,7 +16,7 @@ from luodi.auth.permissions import require
 from luodi.errors import Invalid, NotFound
 from luodi.facts import service as facts_service
 from luodi.feeds import catalog
-from luodi.kernels.policy import KEY, TOTAL, CompiledPolicy, InputError, prepare_inputs
+from luodi.kernels.policy import KEY, TOTAL, CompiledPolicy, InputError, Policy, prepare_inputs
 from luodi.kernels.policy.explain import explain
 from luodi.kernels.timeline.permits import PermitState
 from luodi.policy.service import compiled_from_text, in_force, input_invalid
@@ -50,6 +50,36 @@ def score_registry(
     require(actor, Role.ADMIN, Role.OPERATOR)
     say = progress or (lambda _text: None)
     policy = compiled.policy
+    check_in_force(policy, as_of)
+    say("读取登记库与部门数据 / reading registry and facts")
+    total_residents = registry_repository.resident_count(session, actor)
+    population = build_inputs(actor, session, policy, as_of, total_residents)
+    if population.frame.height == 0:
+        raise Invalid(
+            f"{as_of} 没有持有效居住证的居民可计分", f"nobody holds a valid permit on {as_of}"
+        )
+    try:
+        typed = prepare_inputs(population.frame, policy)
+    except InputError as error:
+        raise input_invalid(error, "登记库 registry") from None
+    say(f"计分 / scoring {typed.height:,}")
+    points = compiled.score(typed, as_of)
+    say("保存 / storing")
+    run = store_run(
+        actor,
+        session,
+        compiled,
+        as_of,
+        points,
+        typed,
+        skipped=population.skipped,
+        defaulted=population.defaulted,
+    )
+    return RunResult(run, points.get_column(TOTAL), population.skipped_by_state)
+
+
+def check_in_force(policy: Policy, as_of: date) -> None:
+    """A stored run's policy must be in force on its date (422 naming ``as_of``)."""
     if not in_force(policy, as_of):
         # A stored run is what notices and allocations rest on: a version applied to a date
         # before it took effect (or after it ended) would rank people by rules that did not
@@ -64,23 +94,32 @@ def score_registry(
             f"policy {policy.id} {policy.version} is in force {policy.effective_from}–{until}, "
             f"not on {as_of}; use the version in force then, or luodi policy score for a what-if",
         )
-    say("读取登记库与部门数据 / reading registry and facts")
-    total_residents = registry_repository.resident_count(session, actor)
-    population = build_inputs(actor, session, policy, as_of, total_residents)
-    if population.frame.height == 0:
-        raise Invalid(
-            f"{as_of} 没有持有效居住证的居民可计分", f"nobody holds a valid permit on {as_of}"
-        )
-    try:
-        typed = prepare_inputs(population.frame, policy)
-    except InputError as error:
-        raise input_invalid(error, "登记库 registry") from None
-    say(f"计分 / scoring {typed.height:,}")
-    points = compiled.score(typed, as_of)
-    mean_total = float(points.get_column(TOTAL).mean() or 0.0)  # type: ignore[arg-type]
-    say("保存 / storing")
+
+
+def store_run(
+    actor: Actor,
+    session: Session,
+    compiled: CompiledPolicy,
+    as_of: date,
+    points: pl.DataFrame,
+    typed: pl.DataFrame,
+    *,
+    skipped: int,
+    defaulted: list[str],
+    source: str | None = None,
+    action: str = "scoring.run",
+    detail: Mapping[str, object] | None = None,
+) -> RunRead:
+    """Store a run of ``compiled`` on ``as_of``: the kernel's ``points`` and the ``typed``
+    inputs they came from as the run's frame (its parts and their digest), who was scored
+    with their totals, and the audit entry (``action``, with ``detail``). What ``luodi
+    score`` and ``luodi import scores`` share: the same frame gives the same digest."""
+    policy = compiled.policy
     frame = frames.score_frame(points, typed, policy.indicator_ids)
     parts, digest = frames.to_parts(frame)
+    # Of the frame (sorted by resident): the same totals give the same mean bit for bit,
+    # whichever order they were scored in.
+    mean_total = float(frame.get_column("total").mean() or 0.0)  # type: ignore[arg-type]
     run = ScoringRun(
         policy_id=policy.id,
         policy_version=policy.version,
@@ -88,11 +127,12 @@ def score_registry(
         policy_text=policy.text,
         as_of=as_of,
         created_by=actor.username,
-        residents_scored=points.height,
-        residents_skipped=population.skipped,
+        residents_scored=frame.height,
+        residents_skipped=skipped,
         mean_total=mean_total,
-        defaulted_inputs=",".join(population.defaulted),
+        defaulted_inputs=",".join(defaulted),
         frame_digest=digest,
+        source=source,
     )
     session.add(run)
     session.flush()
@@ -106,15 +146,13 @@ def score_registry(
     audit.record(
         session,
         actor,
-        "scoring.run",
+        action,
         "scoring_run",
         run.id,
         after=audit.row_state(run),
-        detail={"policy": policy.id, "version": policy.version, "as_of": as_of},
+        detail={"policy": policy.id, "version": policy.version, "as_of": as_of, **(detail or {})},
     )
-    return RunResult(
-        RunRead.model_validate(run), points.get_column(TOTAL), population.skipped_by_state
-    )
+    return RunRead.model_validate(run)
 
 
 def get_run(actor: Actor, session: Session, run_id: int) -> RunRead:
