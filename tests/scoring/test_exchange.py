@@ -16,8 +16,8 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from luodi.audit.models import AuditEntry
-from luodi.auth.actor import SYSTEM_ACTOR
-from luodi.errors import Invalid
+from luodi.auth.actor import SYSTEM_ACTOR, Actor, Role
+from luodi.errors import Forbidden, Invalid
 from luodi.facts.models import Fact
 from luodi.kernels.policy import KEY, TOTAL, CompiledPolicy, prepare_inputs
 from luodi.policy.service import find_policy
@@ -63,8 +63,11 @@ def whole_registry(session: Session, compiled: CompiledPolicy | None = None) -> 
         population = build_inputs(SYSTEM_ACTOR, session, compiled.policy, AS_OF, total)
     from luodi.analysis.repository import people
 
-    carried = [name for name in ("first_permit_date", "employment_basis", "town_code")]
-    carried = [name for name in carried if name not in population.frame.columns]
+    carried = [
+        name
+        for name in ("first_permit_date", "employment_basis", "town_code")
+        if name not in population.frame.columns
+    ]
     return population.frame.join(
         people(session, SYSTEM_ACTOR, AS_OF).select(KEY, *carried), on=KEY, how="left"
     ).sort(KEY)
@@ -124,9 +127,7 @@ def test_the_export_is_the_registrys_inputs_batch_by_batch(loaded: Session, tmp_
     assert [path.name for path in tmp_path.iterdir()] == ["inputs"]
 
 
-def test_a_batch_of_whole_numbers_is_written_as_the_others(
-    loaded: Session, tmp_path: Path
-) -> None:
+def test_a_batch_of_whole_numbers_is_written_as_the_others(loaded: Session, tmp_path: Path) -> None:
     """Volunteer hours are a sum: whole numbers in a batch read as Int64, a half hour in
     another as Float64. The dataset has one type, the whole registry's."""
     hours = (Fact.name == "volunteer_hours", Fact.superseded_by.is_(None))
@@ -361,8 +362,8 @@ def test_an_old_version_or_a_changed_text_is_refused(
     compiled = find_policy("zj-cixi", AS_OF)
     older = find_policy("zj-cixi", date(2024, 3, 1))
     assert older.policy.version != compiled.policy.version
+    write_scored(exported, tmp_path / "older", older, AS_OF)
     with pytest.raises(Invalid) as refused:
-        write_scored(exported, tmp_path / "older", older, AS_OF)
         exchange.import_scores(SYSTEM_ACTOR, loaded, tmp_path / "older")
     assert refused.value.details[0].field == "as_of"
     changed = CompiledPolicy.from_text(compiled.policy.text + "\n# edited\n")
@@ -370,3 +371,80 @@ def test_an_old_version_or_a_changed_text_is_refused(
     with pytest.raises(Invalid) as refused:
         exchange.import_scores(SYSTEM_ACTOR, loaded, tmp_path / "changed")
     assert refused.value.details[0].field == "policy_text"
+
+
+def test_only_who_may_score_may_export_or_import(
+    loaded: Session, exported: Path, tmp_path: Path
+) -> None:
+    auditor = Actor("u", Role.AUDITOR)
+    with pytest.raises(Forbidden):
+        exchange.export_inputs(auditor, loaded, AS_OF, tmp_path / "mine")
+    with pytest.raises(Forbidden):
+        exchange.import_scores(auditor, loaded, exported)
+    assert not (tmp_path / "mine").exists()
+
+
+# ---------------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def city_database(
+    small_city: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    """The small city in an SQLite file of its own, this process's settings pointed at it."""
+    from luodi import db
+    from luodi.settings import get_settings
+
+    with city_engine("sqlite", small_city, tmp_path) as engine:
+        monkeypatch.setenv("LUODI_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+        get_settings.cache_clear()
+        db.dispose_engines()
+        yield engine
+        get_settings.cache_clear()
+        db.dispose_engines()
+
+
+def test_the_commands(city_database: Engine, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from luodi import cli
+
+    runner = CliRunner()
+    inputs = tmp_path / "out" / "inputs"
+    inputs.parent.mkdir()
+    exported = runner.invoke(
+        cli.app,
+        [
+            "export",
+            "inputs",
+            "--as-of",
+            AS_OF.isoformat(),
+            "--output",
+            str(inputs),
+            "--policy",
+            "zj-cixi",
+            "--batch-residents",
+            "250",
+        ],
+    )
+    assert exported.exit_code == 0, exported.output
+    assert "4 批 batches" in exported.output and "files digest" in exported.output
+    compiled = find_policy("zj-cixi", AS_OF)
+    scored = tmp_path / "out" / "scored"
+    write_scored(inputs, scored, compiled, AS_OF)
+    imported = runner.invoke(cli.app, ["import", "scores", str(scored)])
+    assert imported.exit_code == 0, imported.output
+    with rolled_back_session(city_database) as session:
+        run = session.scalars(select(ScoringRun)).one()
+        assert run.source == "scored (polars)"
+        assert f"run {run.id}" in imported.output and run.frame_digest in imported.output
+    again = runner.invoke(
+        cli.app,
+        ["export", "inputs", "--as-of", AS_OF.isoformat(), "--output", str(inputs)],
+    )
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert "Traceback" not in again.output
+    bad_day = runner.invoke(
+        cli.app, ["export", "inputs", "--as-of", "2026-02-30", "--output", str(tmp_path / "x")]
+    )
+    assert bad_day.exit_code == 1 and "as-of" in bad_day.output

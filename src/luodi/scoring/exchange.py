@@ -201,7 +201,10 @@ def _one_schema(staging: Path, written: list[tuple[str, pl.Schema]]) -> None:
         if not changed:
             continue
         for path in sorted(staging.rglob(f"{stem}-*.parquet")):
-            pl.read_parquet(path).cast(changed).write_parquet(path)
+            frame = pl.read_parquet(path)
+            frame.with_columns(
+                pl.col(name).cast(dtype) for name, dtype in changed.items() if name in frame
+            ).write_parquet(path)
 
 
 def _files_digest(root: Path, files: list[Path]) -> str:
