@@ -40,12 +40,18 @@ POSTGRES_CHUNK_RESIDENTS = 5_000
 text may not pass 1 GB: 5,000 residents reach it only at some 5,000 current facts each)."""
 
 
+SQLITE_RANGE_RESIDENTS = 5_000
+"""Residents' facts per SQLite query of a range (``read_rows(ids=…)``): texts of a few
+tens of megabytes, as ``bulk.SQLITE_CHUNK_IDS`` bounds those of everyone's."""
+
+
 def read_rows(
     session: Session,
     statement: Select[Any],
     schema: dict[str, pl.DataType],
     *,
     per_resident: int = 1,
+    ids: bulk.IdRange | None = None,
 ) -> pl.DataFrame:
     """Every row of ``statement``, a read of facts whose first column is ``resident_id``
     times ``per_resident`` (plus less than that), as a frame of ``schema`` (Int64, String or
@@ -58,9 +64,31 @@ def read_rows(
     parses them (about 1 s). Each text is in fact id order, as SQLite's ranges of fact ids
     are (``bulk.read_frame``): where two facts tie (a latest value, a period's scheme), the
     later one wins the same way on both databases and from run to run; without the ORDER BY
-    a sorting plan returns a block's rows in any order."""
+    a sorting plan returns a block's rows in any order.
+
+    ``ids``: ``statement`` reads the residents of this range only (``bulk.within``). SQLite
+    then reads it through the resident index, ``SQLITE_RANGE_RESIDENTS`` at a time, rather
+    than the whole table in ranges of fact ids (each batch of an export would scan every
+    fact: 16 s a batch of 10,000 residents of 4.4 M facts, 5 s this way), and sorts the
+    rows in fact id order, the order the ranges of fact ids give."""
     if session.connection().dialect.name != "postgresql":
-        return bulk.read_frame(session, statement, schema, sqlite_chunks=Fact.id)
+        if ids is None:
+            return bulk.read_frame(session, statement, schema, sqlite_chunks=Fact.id)
+        order = "\0fact_order"
+        ordered = statement.add_columns(Fact.id)
+        parts = [
+            bulk.read_frame(
+                session,
+                ordered.where(
+                    Fact.resident_id.between(
+                        first, min(first + SQLITE_RANGE_RESIDENTS - 1, ids.last)
+                    )
+                ),
+                {**schema, order: pl.Int64()},
+            )
+            for first in range(ids.first, ids.last + 1, SQLITE_RANGE_RESIDENTS)
+        ]
+        return pl.concat(parts).sort(order).drop(order)
     rows = statement.add_columns(Fact.id.label("fact_order")).subquery()
     fields = []
     for column, (name, dtype) in zip(list(rows.c)[:-1], schema.items(), strict=True):

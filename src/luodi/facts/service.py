@@ -105,7 +105,7 @@ def current_fact_rows(
     del schema["resident_id"], schema["name"]
     codes = _codes(names)
     if resident_ids is None:
-        coded = repository.read_rows(session, statement, schema, per_resident=codes)
+        coded = repository.read_rows(session, statement, schema, per_resident=codes, ids=ids)
     else:
         coded = bulk.read_frame(session, statement, schema)
     who = coded.get_column("who")
