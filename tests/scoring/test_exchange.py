@@ -23,6 +23,7 @@ from luodi.kernels.policy import KEY, TOTAL, CompiledPolicy, prepare_inputs
 from luodi.policy.service import find_policy
 from luodi.registry import repository as registry_repository
 from luodi.scale import layout
+from luodi.scale.score import KIND_DTYPES, score_dataset
 from luodi.scoring import exchange, service
 from luodi.scoring.inputs import available_inputs, build_inputs, read_inputs
 from luodi.scoring.models import ResidentScore, ScoringRun
@@ -189,16 +190,16 @@ def write_scored(
     rows: pl.DataFrame | None = None,
 ) -> None:
     """A scored dataset as ``luodi policy score --engine polars --output`` writes it
-    (scale/layout.py): points, the typed inputs as a struct (enums as text), the carried
-    columns. ``change``: a column replaced after scoring (a tampered total); ``rows``:
+    (scale/layout.py; checked against it below): points, the typed inputs as a struct (enums
+    as text), the carried columns. ``change``: a column replaced after scoring (a tampered total); ``rows``:
     rows added (someone not in the registry)."""
     frame = layout.scan_dataset(inputs).collect().drop(layout.PROVENANCE)
     typed = prepare_inputs(frame, compiled.policy)
     points = compiled.score(typed, as_of)
     names = list(compiled.policy.inputs)
     as_text = [
-        pl.col(name).cast(pl.String) if isinstance(typed.schema[name], pl.Enum) else pl.col(name)
-        for name in names
+        pl.col(name).cast(KIND_DTYPES[spec.type.kind])
+        for name, spec in compiled.policy.inputs.items()
     ]
     carried = [name for name in frame.columns if name != KEY and name not in names]
     carried += [name for name in partition_by if name not in carried]
@@ -233,12 +234,22 @@ def exported(loaded: Session, tmp_path: Path) -> Path:
     return output
 
 
+def test_the_helper_writes_what_luodi_policy_score_writes(exported: Path, tmp_path: Path) -> None:
+    """``write_scored`` (which the refusals below tamper with) writes the dataset that
+    ``luodi policy score --engine polars`` writes, column for column."""
+    compiled = find_policy("zj-cixi", AS_OF)
+    write_scored(exported, tmp_path / "helper", compiled, AS_OF)
+    score_dataset(compiled, exported, tmp_path / "scored", AS_OF, engine="polars")
+    helper, scored = read_back(tmp_path / "helper"), read_back(tmp_path / "scored")
+    assert_frame_equal(helper.select(scored.columns), scored)
+
+
 def test_an_imported_run_is_the_run_luodi_score_stores(
     loaded: Session, exported: Path, tmp_path: Path
 ) -> None:
     compiled = find_policy("zj-cixi", AS_OF)
     scored = tmp_path / "scored"
-    write_scored(exported, scored, compiled, AS_OF)
+    assert score_dataset(compiled, exported, scored, AS_OF, engine="polars").written
     imported = exchange.import_scores(SYSTEM_ACTOR, loaded, scored)
     here = service.score_registry(SYSTEM_ACTOR, loaded, compiled, AS_OF).run
     assert imported.run.id != here.id
@@ -263,6 +274,23 @@ def test_an_imported_run_is_the_run_luodi_score_stores(
     resident = int(totals[0][KEY][0])
     score = service.resident_score(SYSTEM_ACTOR, loaded, resident, imported.run.id)
     assert score.total == totals[0][TOTAL][0]
+
+
+def test_a_run_scored_on_spark_comes_back_as_the_same_run(
+    loaded: Session, tmp_path: Path, spark: object, request: pytest.FixtureRequest
+) -> None:
+    if "postgres" in request.node.name:
+        pytest.skip("Spark reads files: one database is enough (the import is the same code)")
+    compiled = find_policy("zj-cixi", AS_OF)
+    # One file in, one out: Spark's cost is per file and per task, not per resident.
+    exported = tmp_path / "inputs"
+    exchange.export_inputs(SYSTEM_ACTOR, loaded, AS_OF, exported, partition_by=())
+    scored = tmp_path / "on-spark"
+    assert score_dataset(compiled, exported, scored, AS_OF, engine="spark", partition_by=()).written
+    imported = exchange.import_scores(SYSTEM_ACTOR, loaded, scored)
+    here = service.score_registry(SYSTEM_ACTOR, loaded, compiled, AS_OF).run
+    assert imported.engine == "spark" and imported.run.source == "on-spark (spark)"
+    assert imported.run.frame_digest == here.frame_digest
 
 
 def stored_runs(session: Session) -> tuple[int, int]:
@@ -323,8 +351,8 @@ def test_a_resident_not_in_the_registry_is_refused(
             KEY,
             pl.struct(
                 [
-                    pl.col(n).cast(pl.String) if isinstance(typed.schema[n], pl.Enum) else pl.col(n)
-                    for n in names
+                    pl.col(name).cast(KIND_DTYPES[spec.type.kind])
+                    for name, spec in compiled.policy.inputs.items()
                 ]
             ).alias(layout.INPUTS),
         ),
