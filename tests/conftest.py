@@ -8,9 +8,11 @@ turns the skip into a failure. Each database test runs in a transaction that is 
 from __future__ import annotations
 
 import os
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -149,26 +151,63 @@ def session(engine: Engine) -> Iterator[Session]:
         yield db_session
 
 
-@contextmanager
-def city_engine(kind: str, city: Path, folder: Path) -> Iterator[Engine]:
-    """A migrated database holding the city directory ``city``, committed: an SQLite file in
-    ``folder``, or a PostgreSQL schema of its own (``kind`` 'sqlite' or 'postgres')."""
+def load_into(database_url: str, city: Path) -> Engine:
+    """A migrated engine on ``database_url`` with the city directory ``city`` loaded through the
+    real loader, committed."""
     from luodi.auth.actor import SYSTEM_ACTOR
     from luodi.db import session_scope
     from luodi.registry.loading import load_city
 
-    @contextmanager
-    def url() -> Iterator[str]:
-        if kind == "sqlite":
-            yield f"sqlite:///{folder / 'city.db'}"
-        else:
-            with temporary_schema() as schema_url:
-                yield schema_url
+    engine = migrated_engine(database_url)
+    with session_scope(engine) as loading:
+        load_city(SYSTEM_ACTOR, loading, city)
+    return engine
 
-    with url() as database_url:
-        engine = migrated_engine(database_url)
-        with session_scope(engine) as loading:
-            load_city(SYSTEM_ACTOR, loading, city)
+
+# SQLite files of cities loaded once in this process, by the city's files (name, size, time):
+# a module that loads the same city again gets a copy of the file (the same rows as the loader
+# writes, without loading them again: dozens of modules load the small city).
+_SQLITE_LOADED: dict[tuple[tuple[str, int, int], ...], Path] = {}
+_SQLITE_LOADED_FOLDER: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def loaded_sqlite_file(city: Path) -> Path:
+    """An SQLite file holding ``city`` as the loader leaves it (loaded on the first call)."""
+    files = sorted(path for path in city.rglob("*") if path.is_file())
+    key = tuple(
+        (str(path.relative_to(city)), path.stat().st_size, path.stat().st_mtime_ns)
+        for path in files
+    )
+    if key not in _SQLITE_LOADED:
+        if not _SQLITE_LOADED_FOLDER:
+            _SQLITE_LOADED_FOLDER.append(tempfile.TemporaryDirectory(prefix="luodi-loaded-"))
+        target = Path(_SQLITE_LOADED_FOLDER[0].name) / f"city-{len(_SQLITE_LOADED)}.db"
+        load_into(f"sqlite:///{target}", city).dispose()
+        _SQLITE_LOADED[key] = target
+    return _SQLITE_LOADED[key]
+
+
+@contextmanager
+def city_engine(kind: str, city: Path, folder: Path) -> Iterator[Engine]:
+    """A migrated database holding the city directory ``city``, committed: an SQLite file in
+    ``folder`` (a copy of the file the loader wrote for the same city earlier in this process,
+    through SQLite's backup), or a PostgreSQL schema of its own, loaded (``kind`` 'sqlite' or
+    'postgres')."""
+    if kind == "sqlite":
+        target = folder / "city.db"
+        with (
+            closing(sqlite3.connect(loaded_sqlite_file(city))) as source,
+            closing(sqlite3.connect(target)) as copy,
+        ):
+            source.backup(copy)
+        engine = migrated_engine(f"sqlite:///{target}")
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    with temporary_schema() as database_url:
+        engine = load_into(database_url, city)
         try:
             yield engine
         finally:
@@ -207,6 +246,33 @@ def past_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
         SynthOptions(residents=PAST_CITY_RESIDENTS, seed=9, years=PAST_CITY_YEARS), directory
     )
     return directory
+
+
+# The loaded city with a past, once per test worker and database (loading it costs seconds on
+# each): the forecast's data layer, CLI, API and page tests only read it (a test that writes
+# does so in a rolled-back session), so their modules share it rather than each loading its own.
+@pytest.fixture(scope="session")
+def past_sqlite_engine(
+    past_city: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    with city_engine("sqlite", past_city, tmp_path_factory.mktemp("past-db")) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="session")
+def past_postgres_engine(
+    past_city: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    with city_engine("postgres", past_city, tmp_path_factory.mktemp("past-db")) as engine:
+        yield engine
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def past_engine(request: pytest.FixtureRequest) -> Engine:
+    """The worker's loaded ``past_city`` on each database in turn (read only: see above)."""
+    return request.getfixturevalue(f"past_{request.param}_engine")
 
 
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:

@@ -1,6 +1,7 @@
 """``luodi forecast schools`` and ``luodi forecast backtest`` in process (CliRunner), on a
 synthetic city with a past (``past_city``) loaded through the real loader into each database
-once for the module; the commands only read, so the tests share the committed city."""
+(``past_engine``: once per test worker); the commands only read, so the tests share the
+committed city."""
 
 from __future__ import annotations
 
@@ -18,22 +19,12 @@ from luodi.auth.actor import SYSTEM_ACTOR
 from luodi.forecast import service
 from luodi.kernels.forecast import BACKTEST_COLUMNS, FORECAST_COLUMNS
 from luodi.settings import get_settings
-from tests.conftest import city_engine, rolled_back_session
+from tests.conftest import rolled_back_session
 
 runner = CliRunner()
 STRINGS = {"town_code": pl.String, "school_id": pl.String}
 AS_OF = date(2025, 11, 15)
 KEY = ["town_code", "school_id", "school_year", "grade"]
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def past_engine(
-    request: pytest.FixtureRequest, past_city: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    with city_engine(request.param, past_city, tmp_path_factory.mktemp("cli")) as engine:
-        yield engine
 
 
 @pytest.fixture

@@ -22,21 +22,11 @@ from luodi.registry import city_files
 from luodi.registry.models import Resident
 from luodi.scoring.models import ScoringRun
 from luodi.synth.generator import DEFAULT_AS_OF
-from tests.conftest import PAST_CITY_YEARS, city_engine, rolled_back_session
+from tests.conftest import PAST_CITY_YEARS, rolled_back_session
 from tests.forecast.oracle import entry_cohorts
 
 YEARS = PAST_CITY_YEARS
 SCHOOL_YEARS = range(DEFAULT_AS_OF.year - YEARS, DEFAULT_AS_OF.year)
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def past_engine(
-    request: pytest.FixtureRequest, past_city: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    with city_engine(request.param, past_city, tmp_path_factory.mktemp("db")) as engine:
-        yield engine
 
 
 @pytest.fixture

@@ -158,8 +158,10 @@ def server(loaded_engine: Engine) -> Iterator[str]:
     yield from serve(loaded_engine, worker=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    """One Chromium per test worker (a launch costs seconds; twenty modules use it): each test
+    opens its own pages, each page in a context of its own (cookies not shared)."""
     yield from launch_browser()
 
 

@@ -48,7 +48,30 @@ def accounts(loaded_engine: Engine, small_city: Path) -> dict[str, Actor]:
     """One account of each role (two reviewers, two town staff), password ``PASSWORD``.
     The town staff ``town`` and the resident ``resident`` belong to the first town of the
     city; ``town2`` to the second."""
-    residents = pl.read_csv(small_city / "residents.csv", infer_schema=False)
+    return add_accounts(loaded_engine, small_city)
+
+
+@pytest.fixture(scope="session")
+def past_sqlite_accounts(past_sqlite_engine: Engine, past_city: Path) -> dict[str, Actor]:
+    return add_accounts(past_sqlite_engine, past_city)
+
+
+@pytest.fixture(scope="session")
+def past_postgres_accounts(past_postgres_engine: Engine, past_city: Path) -> dict[str, Actor]:
+    return add_accounts(past_postgres_engine, past_city)
+
+
+def past_accounts(request: pytest.FixtureRequest, engine: Engine) -> dict[str, Actor]:
+    """The accounts of the worker's shared ``past_engine`` on ``engine``'s database, added
+    once with it (a module's ``accounts`` on the city with a past)."""
+    kind = "sqlite" if engine.dialect.name == "sqlite" else "postgres"
+    accounts: dict[str, Actor] = request.getfixturevalue(f"past_{kind}_accounts")
+    return accounts
+
+
+def add_accounts(engine: Engine, city: Path) -> dict[str, Actor]:
+    """``accounts`` in ``engine``'s database, bound to the residents of the city ``city``."""
+    residents = pl.read_csv(city / "residents.csv", infer_schema=False)
     towns = residents["town_code"].unique(maintain_order=True).to_list()
     first = residents.filter(pl.col("town_code") == towns[0]).row(0, named=True)
     bindings: dict[str, tuple[str, dict[str, str]]] = {
@@ -61,7 +84,7 @@ def accounts(loaded_engine: Engine, small_city: Path) -> dict[str, Actor]:
         "resident": ("resident", {"id_number": first["id_number"]}),
         "auditor": ("auditor", {}),
     }
-    with session_scope(loaded_engine) as session:
+    with session_scope(engine) as session:
         return {
             name: auth_service.actor_of(
                 auth_service.add_user(SYSTEM_ACTOR, session, name, role, PASSWORD, **binding)

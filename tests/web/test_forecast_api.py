@@ -1,13 +1,11 @@
 """GET /api/v1/forecast/schools and /backtest on a synthetic city with a past
-(``past_city``) loaded through the real loader into each database once for the module; the
-numbers agree with the forecast service on the same database."""
+(``past_city``) loaded through the real loader into each database (``past_engine``: once per
+test worker, read only); the numbers agree with the forecast service on the same database."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -18,27 +16,23 @@ from luodi.auth.actor import SYSTEM_ACTOR, Actor
 from luodi.forecast import service
 from luodi.kernels.forecast import BACKTEST_COLUMNS, FORECAST_COLUMNS
 from luodi.kernels.forecast.model import Scenario
-from tests.conftest import city_engine, rolled_back_session
-from tests.web.conftest import sign_in
+from tests.conftest import rolled_back_session
+from tests.web.conftest import past_accounts, sign_in
 
 PARAMS = {"as_of": "2025-11-15", "horizon": 2}
 AS_OF = date(2025, 11, 15)
 
 
 @pytest.fixture(scope="module")
-def small_city(past_city: Path) -> Path:
-    """This module's city (``tests.web.conftest``'s accounts bind to its residents)."""
-    return past_city
+def loaded_engine(past_engine: Engine) -> Engine:
+    """The worker's loaded city with a past (read only here)."""
+    return past_engine
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def loaded_engine(
-    request: pytest.FixtureRequest, past_city: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    with city_engine(request.param, past_city, tmp_path_factory.mktemp("api")) as engine:
-        yield engine
+@pytest.fixture(scope="module")
+def accounts(request: pytest.FixtureRequest, past_engine: Engine) -> dict[str, Actor]:
+    """``tests.web.conftest``'s accounts, bound to the city with a past, added once with it."""
+    return past_accounts(request, past_engine)
 
 
 def test_forecast_json_with_names_backtest_unplaced_and_changes(

@@ -4,9 +4,7 @@ summary (never a 500)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -20,10 +18,10 @@ from luodi.forecast import service
 from luodi.forecast.service import Scenario, SchoolForecast, WarningChange
 from luodi.kernels.forecast import BACKTEST_COLUMNS, FORECAST_COLUMNS
 from luodi.web.console.forecast import forecast_context, parse_query
-from tests.conftest import city_engine, rolled_back_session
+from tests.conftest import rolled_back_session
 from tests.web.browser import check_page
 from tests.web.browser import sign_in as sign_in_page
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import PASSWORD, past_accounts
 from tests.web.console.pages import table_rows
 from tests.web.console.test_shell import page_client
 
@@ -276,24 +274,23 @@ PRESSED = {"as_of": "2025-11-15", "horizon": "2", "inflow_growth": "100", "captu
 
 
 @pytest.fixture(scope="module")
-def small_city(past_city: Path) -> Path:
-    return past_city
+def loaded_engine(past_engine: Engine) -> Engine:
+    """The worker's loaded city with a past (read only here)."""
+    return past_engine
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def loaded_engine(
-    request: pytest.FixtureRequest, past_city: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    with city_engine(request.param, past_city, tmp_path_factory.mktemp("page")) as engine:
-        yield engine
+@pytest.fixture(scope="module")
+def accounts(request: pytest.FixtureRequest, past_engine: Engine) -> dict[str, Actor]:
+    """``tests.web.conftest``'s accounts, bound to the city with a past, added once with it."""
+    return past_accounts(request, past_engine)
 
 
-def pressed(engine: Engine) -> SchoolForecast:
+@pytest.fixture(scope="module")
+def pressed(loaded_engine: Engine) -> SchoolForecast:
     """The service's own forecast on the same database: inflow doubled, every child applying,
-    so that the loaded city (more seats than children) has red rows."""
-    with rolled_back_session(engine) as session:
+    so that the loaded city (more seats than children) has red rows (made once per database:
+    the page's test and the browser's compare with it)."""
+    with rolled_back_session(loaded_engine) as session:
         return service.forecast_schools(
             SYSTEM_ACTOR, session, AS_OF, 2, scenario=Scenario(inflow_growth=1.0, capture_rate=1.0)
         )
@@ -342,11 +339,11 @@ def test_bad_values_come_back_with_the_summary_and_what_was_typed(
 
 
 def test_the_page_shows_the_forecast_the_service_gives(
-    client: TestClient, accounts: dict[str, Actor], loaded_engine: Engine
+    client: TestClient, accounts: dict[str, Actor], pressed: SchoolForecast
 ) -> None:
     """The page on the loaded city under a pressed scenario: its tables carry the service's
     numbers for the same query, the exports its rows in the contract's columns."""
-    direct = pressed(loaded_engine)
+    direct = pressed
     rows = direct.rows
     answer = page_client(client, "edu").get("/console/forecast", params=PRESSED)
     assert answer.status_code == 200, answer.text
@@ -412,12 +409,12 @@ def test_the_page_in_the_browser(
     server: str,
     browser: Any,
     accounts: dict[str, Actor],
-    loaded_engine: Engine,
+    pressed: SchoolForecast,
 ) -> None:
     """The service's forecast on the loaded city with its charts drawn in Chromium at 1280 and
     390 px (axe-core clean, nothing wider than a phone: the tables scroll in their own boxes);
     the form sent again with a bad value comes back with its summary, the value kept."""
-    town = sorted(pressed(loaded_engine).rows["town_code"].unique())[0]
+    town = sorted(pressed.rows["town_code"].unique())[0]
     screen = browser.new_page(viewport={"width": 1280, "height": 900})
     sign_in_page(screen, server, "operator", PASSWORD)
     query = "&".join(f"{key}={value}" for key, value in PRESSED.items())

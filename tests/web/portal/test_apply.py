@@ -349,3 +349,4 @@ def test_applying_in_a_browser(
     page.get_by_test_id("follow-application").click()
     expect(page.get_by_test_id("step-review")).to_have_attribute("data-state", "current")
     check_page(page, "portal-application")
+    page.close()
