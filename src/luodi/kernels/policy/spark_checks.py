@@ -59,8 +59,19 @@ class SparkChecked:
     """``checks.REFUSED_SCHEMA`` columns plus ``__order`` (sort by file, row, __order)."""
 
 
-def _text(column: str) -> Column:
+def _stripped(column: str) -> Column:
     return sf.regexp_replace(sf.col(column).cast("string"), STRIP, "")
+
+
+def _text(column: str) -> Column:
+    """The column's text without the whitespace around it, computed once per record
+    (``check_rows`` adds it as a column: the regular expression is the costly part)."""
+    return sf.col(f"__text__{column}")
+
+
+def _value(column: str) -> Column:
+    """The column's typed value, computed once per record (``check_rows``)."""
+    return sf.col(f"__value__{column}")
 
 
 def _given(column: str, dtype: st.DataType) -> Column:
@@ -136,7 +147,7 @@ def _rules(spec: InputSpec, dtype: st.DataType, order: int) -> list[_Check]:
         mask = given & ~_text(name).isin(declared)
         checks.append(_Check(order, name, mask, *undeclared_reason(spec), True))
     else:
-        mask = given & _parse(name, dtype, spec).isNull()
+        mask = given & _value(name).isNull()
         checks.append(_Check(order, name, mask, *unreadable_reason(spec), True))
     return checks
 
@@ -169,6 +180,10 @@ def check_rows(
         .select(key, sf.lit(True).alias("__repeated"))
     )
     frame = frame.join(sf.broadcast(repeated_ids), on=key, how="left")
+    present = [(name, spec) for name, spec in policy.inputs.items() if name in schema]
+    frame = frame.withColumns(
+        {f"__text__{name}": _stripped(name) for name in dict.fromkeys([key, *dict(present)])}
+    ).withColumns({f"__value__{name}": _parse(name, schema[name], spec) for name, spec in present})
     repeated = sf.col("__repeated").isNotNull() & ~key_empty
     checks = [
         _Check(0, key, key_empty, *KEY_EMPTY, False),
@@ -222,7 +237,7 @@ def check_rows(
     for name, spec in policy.inputs.items():
         kind_type = KIND_TYPES[spec.type.kind]
         if name in schema:
-            value = _parse(name, schema[name], spec).cast(kind_type)
+            value = _value(name).cast(kind_type)
             if spec.has_default and spec.default is not None:
                 value = sf.coalesce(value, _default(spec))
         elif spec.required:
