@@ -83,6 +83,7 @@ bench: setup
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/notices.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/spark.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .ruff_cache .mypy_cache .hypothesis
