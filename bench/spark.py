@@ -123,6 +123,15 @@ def _dates(days: np.ndarray) -> pl.Series:
     return pl.Series(days.astype(np.int32)).cast(pl.Date)
 
 
+ID_STEP = 314_159_265_359
+"""Odd and prime to 5, so ``index × ID_STEP mod 10¹⁸`` is one-to-one: ids as long and as
+varied as 身份证号 (18 digits that do not run in order), unique by construction."""
+
+
+def resident_ids(index: pl.Expr) -> pl.Expr:
+    return (((index.cast(pl.Int64) + 10**6) * ID_STEP) % 10**18).cast(pl.String).str.zfill(18)
+
+
 def residents(
     rng: np.random.Generator, start: int, count: int, *, spoil: bool = True
 ) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -181,7 +190,7 @@ def residents(
         }
     ).with_columns(
         # Ids as the province's register writes them (text), dates of birth as 公安 sends them.
-        pl.format("R{}", pl.col("resident_id").cast(pl.String).str.zfill(11)).alias("resident_id"),
+        resident_ids(pl.col("resident_id")),
         pl.col("birth_date").dt.to_string("%Y-%m-%d"),
         # An optional count the feed did not send: the policy's default fills it.
         pl.when(pl.Series(rng.random(count) < 0.02))
@@ -231,7 +240,7 @@ def residents(
         .otherwise(pl.col("housing"))
         .alias("housing"),
         pl.when(pl.Series(duplicate))
-        .then(pl.format("R{}", pl.Series(earlier).cast(pl.String).str.zfill(11)))
+        .then(resident_ids(pl.lit(pl.Series(earlier))))
         .otherwise(pl.col("resident_id"))
         .alias("resident_id"),
     )
