@@ -312,6 +312,20 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User and system CPU of a process so far, in clock ticks."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return 0
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def _status(pid: int) -> tuple[str, int, int]:
     """(command name, resident set kB, its high-water mark kB) of a process."""
     name, rss, hwm = "", 0, 0
@@ -338,6 +352,7 @@ class TreeMemory:
         self.every = every
         self.high: dict[int, tuple[str, int]] = {}
         self.tree_peak_kb = 0
+        self.cpu: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -362,6 +377,7 @@ class TreeMemory:
             pending += tree.get(pid, [])
             name, rss, hwm = _status(pid)
             total += rss
+            self.cpu[pid] = max(self.cpu.get(pid, 0), _cpu_ticks(pid))
             if hwm > self.high.get(pid, ("", 0))[1]:
                 self.high[pid] = (name, hwm)
         self.tree_peak_kb = max(self.tree_peak_kb, total)
@@ -375,6 +391,7 @@ class TreeMemory:
             "jvm_mb": max(jvm, default=0) / 1024,
             "worker_mb": max(workers, default=0) / 1024,
             "tree_mb": self.tree_peak_kb / 1024,
+            "tree_cpu": sum(self.cpu.values()) / TICKS,
         }
 
 
@@ -396,12 +413,13 @@ def measure_kernel(size: int) -> dict[str, Any]:
     compiled.score(typed, AS_OF)  # warm up: Polars' thread pool, the first allocations
     times = []
     for _ in range(KERNEL_REPEATS):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         points = compiled.score(typed, AS_OF)
-        times.append(time.perf_counter() - started)
+        times.append((time.perf_counter() - started, time.process_time() - cpu))
         assert points.height == size
         del points
-    return {"seconds": min(times), "rows": size}
+    seconds, cpu_seconds = min(times)
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "rows": size}
 
 
 def measure_dataset(engine: str, source: Path, output: Path) -> dict[str, Any]:
@@ -510,6 +528,7 @@ def main() -> None:
         return
 
     ram_mb = total_memory_mb()
+    load_before = os.getloadavg()[0]
     data = arguments.data.resolve()
     data.mkdir(parents=True, exist_ok=True)
     rows: list[list[str]] = []
@@ -582,6 +601,7 @@ def main() -> None:
         rows,
     )
     where = crossover(both)
+    load_after = os.getloadavg()[0]
     body = (
         f"`python bench/spark.py --sizes {' '.join(str(size) for size in arguments.sizes)}` "
         f"on {os.cpu_count()} cores and {ram_mb / 1024:,.0f} GiB of memory (no swap), policy "
@@ -600,7 +620,11 @@ def main() -> None:
         "Peak memory from /proc, sampled every 0.2 s: each process's own high-water mark — "
         "the driver Python, Spark's JVM (in local mode also the executor), the largest Python "
         "worker — and *all*, the largest sum of resident sets of the whole process tree at "
-        "once. *Refused*: rows spoiled by the generator / distinct rows refused by the run.\n\n"
+        "once. *CPU*: user and system seconds of all threads — the kernel's for the scoring "
+        "alone; for the dataset runs, the whole process tree's, start-up included (on a "
+        "shared machine, CPU is steadier than wall time). *Refused*: rows spoiled by the "
+        "generator / distinct rows refused by the run. "
+        f"Load average (1 min) {load_before:.1f} before, {load_after:.1f} after.\n\n"
         f"{table}\n\nCrossover (seconds as a line through the sizes measured on both engines, "
         f"Spark including its start): {where}.\n"
     )
@@ -622,14 +646,16 @@ def row(
         return str(result.get("skipped") or f"failed: {' '.join(result.get('error', []))[:120]}")
 
     kernel_cell = (
-        f"{size / kernel['seconds'] / 1e6:.1f} M/s ({kernel['seconds']:.2f} s)"
+        f"{size / kernel['seconds'] / 1e6:.1f} M/s ({kernel['seconds']:.2f} s, "
+        f"CPU {kernel['cpu_seconds']:.1f} s)"
         + (" ✓" if size / kernel["seconds"] >= KERNEL_TARGET else " **below 5 M/s**")
         if "seconds" in kernel
         else failed(kernel)
     )
     if "seconds" in polars:
         polars_cells = [
-            f"{polars['seconds']:.1f} s ({polars['rows'] / polars['seconds'] / 1e6:.2f} M/s)",
+            f"{polars['seconds']:.1f} s ({polars['rows'] / polars['seconds'] / 1e6:.2f} M/s; "
+            f"CPU {polars['tree_cpu']:.0f} s)",
             f"{polars['tree_mb'] / 1024:,.1f} GiB",
         ]
     else:
@@ -638,7 +664,7 @@ def row(
     if "seconds" in spark:
         spark_cells = [
             f"{spark['start_seconds']:.1f} s",
-            f"{spark['seconds']:.1f} s",
+            f"{spark['seconds']:.1f} s (CPU {spark['tree_cpu']:.0f} s)",
             f"{spark['rows'] / spark['seconds'] / 1e6:.2f} M/s",
             f"{spark['driver_mb'] / 1024:.1f} / {spark['jvm_mb'] / 1024:.1f} / "
             f"{spark['worker_mb'] / 1024:.1f} / {spark['tree_mb'] / 1024:.1f} GiB",
