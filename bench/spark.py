@@ -27,10 +27,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -113,7 +113,7 @@ def towns_for(size: int) -> pl.DataFrame:
     return pl.DataFrame({"town_code": codes, "weight": weights})
 
 
-def _choice(rng: np.random.Generator, weights: dict[str, float], count: int) -> pl.Series:
+def _choice(rng: np.random.Generator, weights: Mapping[str, float], count: int) -> pl.Series:
     values = list(weights)
     probabilities = np.asarray(list(weights.values()), dtype=np.float64)
     picked = rng.choice(len(values), count, p=probabilities / probabilities.sum())
@@ -423,7 +423,9 @@ def measure_kernel(size: int) -> dict[str, Any]:
     return {"seconds": seconds, "cpu_seconds": cpu_seconds, "rows": size}
 
 
-def measure_dataset(engine: str, source: Path, output: Path) -> dict[str, Any]:
+def measure_dataset(
+    engine: Literal["polars", "spark"], source: Path, output: Path
+) -> dict[str, Any]:
     """``score_dataset`` on ``engine`` over the generated dataset (refused rows skipped)."""
     from luodi.kernels.policy import CompiledPolicy
     from luodi.scale.score import score_dataset
@@ -443,7 +445,7 @@ def measure_dataset(engine: str, source: Path, output: Path) -> dict[str, Any]:
         source,
         output,
         AS_OF,
-        engine=engine,  # type: ignore[arg-type]
+        engine=engine,
         on_refused="skip",
         master=MASTER if engine == "spark" else None,
     )
