@@ -371,12 +371,18 @@ class TreeMemory:
             self.sample()
 
     def sample(self) -> None:
+        me = os.getpid()
         tree = _children()
-        pending, total = [os.getpid()], 0
+        pending, total = [(me, 0)], 0
         while pending:
-            pid = pending.pop()
-            pending += tree.get(pid, [])
+            pid, parent = pending.pop()
+            pending += [(child, pid) for child in tree.get(pid, [])]
             name, rss, hwm = _status(pid)
+            # Counted: this process, the JVM it starts, the Python workers. Not the short-lived
+            # helpers the JVM forks (Hadoop's shell commands): caught mid-fork, they show the
+            # JVM's own memory a second time.
+            if not (pid == me or (parent == me and name == "java") or name.startswith("python")):
+                continue
             total += rss
             self.cpu[pid] = max(self.cpu.get(pid, 0), _cpu_ticks(pid))
             if hwm > self.high.get(pid, ("", 0))[1]:
@@ -455,7 +461,7 @@ def measure_dataset(
         "seconds": seconds,
         "start_seconds": start_seconds,
         "rows": result.residents,
-        "refused_rows": result.refused_rows,
+        "refused_rows": result.refused_records,
         "refused_reasons": result.refused_reasons,
         "written_bytes": written,
     }
@@ -576,7 +582,8 @@ def main() -> None:
             shutil.rmtree(output, ignore_errors=True)
             output.with_name(output.name + ".refused.csv").unlink(missing_ok=True)
             if "tree_mb" in polars:
-                polars_mb_per_row = max(polars_mb_per_row, polars["tree_mb"] / size)
+                # The largest size measured: at the small ones the process's own start dominates.
+                polars_mb_per_row = polars["tree_mb"] / size
         print(f"  polars: {polars}", flush=True)
 
         output = data / f"scored-spark-{size}"
@@ -649,6 +656,12 @@ def main() -> None:
         write_section(SECTION, body)
 
 
+def rate(per_second: float) -> str:
+    if per_second >= 1e6:
+        return f"{per_second / 1e6:.2f} M/s"
+    return f"{per_second / 1e3:,.0f} k/s"
+
+
 def row(
     size: int,
     made: dict[str, Any],
@@ -669,7 +682,7 @@ def row(
     )
     if "seconds" in polars:
         polars_cells = [
-            f"{polars['seconds']:.1f} s ({polars['rows'] / polars['seconds'] / 1e6:.2f} M/s; "
+            f"{polars['seconds']:.1f} s ({rate(polars['rows'] / polars['seconds'])}; "
             f"CPU {polars['tree_cpu']:.0f} s)",
             f"{polars['tree_mb'] / 1024:,.1f} GiB",
         ]
@@ -680,7 +693,7 @@ def row(
         spark_cells = [
             f"{spark['start_seconds']:.1f} s",
             f"{spark['seconds']:.1f} s (CPU {spark['tree_cpu']:.0f} s)",
-            f"{spark['rows'] / spark['seconds'] / 1e6:.2f} M/s",
+            rate(spark["rows"] / spark["seconds"]),
             f"{spark['driver_mb'] / 1024:.1f} / {spark['jvm_mb'] / 1024:.1f} / "
             f"{spark['worker_mb'] / 1024:.1f} / {spark['tree_mb'] / 1024:.1f} GiB",
         ]
