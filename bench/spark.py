@@ -528,6 +528,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "var" / "spark-bench")
     parser.add_argument("--keep", action="store_true", help="keep the generated datasets")
     parser.add_argument("--no-docs", action="store_true", help="print only")
+    parser.add_argument("--fresh", action="store_true", help="measure again what was kept")
     parser.add_argument("--run", choices=["kernel", "polars", "spark"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
@@ -541,14 +542,107 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     data = arguments.data.resolve()
     data.mkdir(parents=True, exist_ok=True)
-    rows: list[list[str]] = []
-    both: list[tuple[int, float, float]] = []
+    results = Results(data / "_results.json", fresh=arguments.fresh)
+    report = Report(arguments, ram_mb, load_before)
     polars_mb_per_row = 0.0
-    generated: list[str] = []
     for size in sorted(arguments.sizes):
         source = data / f"inputs-{size}"
         print(f"{size:,} residents: generating …", flush=True)
         made = generate(source, size)
+        print(f"  {made}", flush=True)
+
+        def keep(kind: str, result: dict[str, Any], size: int = size) -> None:
+            print(f"  {kind}: {result}", flush=True)
+            report.add(size, kind, result)
+            if not arguments.no_docs:
+                write_section(SECTION, report.body())
+
+        report.start(size, made)
+        keep("kernel", results.get(f"kernel-{size}", "--run", "kernel", "--size", str(size)))
+
+        projected = polars_mb_per_row * size
+        available = memory_mb("MemAvailable")
+        if polars_mb_per_row and projected > POLARS_MEMORY_SHARE * available:
+            keep(
+                "polars",
+                {
+                    "skipped": f"not run: ≈ {projected / 1024:,.0f} GiB projected from the "
+                    f"size before, {available / 1024:,.0f} GiB available"
+                },
+            )
+        else:
+            output = data / f"scored-polars-{size}"
+            polars = results.get(
+                f"polars-{size}", "--run", "polars", "--input", str(source), "--output", str(output)
+            )
+            remove_output(output)
+            if "tree_mb" in polars:
+                # The largest size measured: at the small ones the process's own start dominates.
+                polars_mb_per_row = polars["tree_mb"] / size
+            keep("polars", polars)
+
+        output = data / f"scored-spark-{size}"
+        keep(
+            "spark",
+            results.get(
+                f"spark-{size}", "--run", "spark", "--input", str(source), "--output", str(output)
+            ),
+        )
+        remove_output(output)
+        report.memory(polars_mb_per_row)
+        if not arguments.keep:
+            shutil.rmtree(source, ignore_errors=True)
+    print(report.body())
+    if not arguments.no_docs:
+        write_section(SECTION, report.body())
+
+
+def remove_output(output: Path) -> None:
+    shutil.rmtree(output, ignore_errors=True)
+    output.with_name(output.name + ".refused.csv").unlink(missing_ok=True)
+
+
+class Results:
+    """What was measured, kept in the data folder: a run stopped part way (a shared machine,
+    a long Spark run) goes on from where it stopped; ``--fresh`` measures everything again."""
+
+    def __init__(self, path: Path, *, fresh: bool) -> None:
+        self.path = path
+        self.kept: dict[str, dict[str, Any]] = (
+            {} if fresh or not path.is_file() else json.loads(path.read_text())
+        )
+
+    def get(self, key: str, *arguments: str) -> dict[str, Any]:
+        if key in self.kept:
+            return self.kept[key]
+        result = in_new_process(*arguments)
+        if "seconds" in result:
+            self.kept[key] = result
+            self.path.write_text(json.dumps(self.kept, indent=1))
+        return result
+
+
+class Report:
+    """The section of docs/benchmarks.md, rewritten after every measurement."""
+
+    def __init__(self, arguments: argparse.Namespace, ram_mb: float, load_before: float) -> None:
+        self.sizes: list[int] = sorted(arguments.sizes)
+        self.ram_mb = ram_mb
+        self.load_before = load_before
+        self.rows: dict[int, list[str]] = {}
+        self.made: dict[int, dict[str, Any]] = {}
+        self.measured: dict[int, dict[str, dict[str, Any]]] = {}
+        self.generated: dict[int, str] = {}
+        self.both: dict[int, tuple[int, float, float]] = {}
+        self.polars_mb_per_row = 0.0
+
+    def start(self, size: int, made: dict[str, Any]) -> None:
+        self.made[size] = made
+        self.measured[size] = {}
+
+    def add(self, size: int, kind: str, result: dict[str, Any]) -> None:
+        self.measured[size][kind] = result
+        made, measured = self.made[size], self.measured[size]
         spoiled = made["spoiled"]
         injected = (
             spoiled["bad_date"]
@@ -556,104 +650,77 @@ def main() -> None:
             + spoiled["undeclared_enum"]
             + 2 * spoiled["duplicate_id"]
         )
-        generated.append(
+        text = (
             f"{size:,}: {made['towns']} towns, {made['files']} files, "
             f"{made['bytes'] / 2**20:,.0f} MiB ({made['bytes'] / size:.0f} B/row), "
             f"{made['seconds']:.1f} s to generate"
         )
-        print(f"  {generated[-1]}; spoiled {spoiled}", flush=True)
-
-        kernel = in_new_process("--run", "kernel", "--size", str(size))
-        print(f"  kernel: {kernel}", flush=True)
-
-        polars: dict[str, Any]
-        projected = polars_mb_per_row * size
-        available = memory_mb("MemAvailable")
-        if polars_mb_per_row and projected > POLARS_MEMORY_SHARE * available:
-            polars = {
-                "skipped": f"not run: ≈ {projected / 1024:,.0f} GiB projected from the sizes "
-                f"before, {available / 1024:,.0f} GiB available"
-            }
-        else:
-            output = data / f"scored-polars-{size}"
-            polars = in_new_process(
-                "--run", "polars", "--input", str(source), "--output", str(output)
-            )
-            shutil.rmtree(output, ignore_errors=True)
-            output.with_name(output.name + ".refused.csv").unlink(missing_ok=True)
-            if "tree_mb" in polars:
-                # The largest size measured: at the small ones the process's own start dominates.
-                polars_mb_per_row = polars["tree_mb"] / size
-        print(f"  polars: {polars}", flush=True)
-
-        output = data / f"scored-spark-{size}"
-        spark = in_new_process("--run", "spark", "--input", str(source), "--output", str(output))
+        spark = measured.get("spark", {})
+        polars = measured.get("polars", {})
         if "written_bytes" in spark:
-            generated[-1] += f"; scored output {spark['written_bytes'] / 2**20:,.0f} MiB"
-        shutil.rmtree(output, ignore_errors=True)
-        output.with_name(output.name + ".refused.csv").unlink(missing_ok=True)
-        print(f"  spark: {spark}", flush=True)
-
+            text += f"; scored output {spark['written_bytes'] / 2**20:,.0f} MiB"
+        self.generated[size] = text
         if "seconds" in polars and "seconds" in spark:
-            both.append((size, polars["seconds"], spark["start_seconds"] + spark["seconds"]))
-        rows.append(row(size, made, injected, kernel, polars, spark))
-        print(" | ".join(rows[-1]), flush=True)
-        if not arguments.keep:
-            shutil.rmtree(source, ignore_errors=True)
+            self.both[size] = (size, polars["seconds"], spark["start_seconds"] + spark["seconds"])
+        self.rows[size] = row(size, injected, measured)
 
-    table = markdown_table(
-        [
-            "residents",
-            "refused (made / found)",
-            "Polars kernel",
-            "Polars end to end",
-            "Polars peak",
-            "Spark start",
-            "Spark score",
-            "Spark rows/s",
-            "Spark peak: driver Python / JVM / worker / all",
-        ],
-        rows,
-    )
-    where = crossover(both)
-    if polars_mb_per_row:
-        where += (
-            f". Memory: Polars end to end peaked at {polars_mb_per_row * 1e6 / 1024:.1f} GiB per "
-            f"million residents, so this machine's {ram_mb / 1024:,.0f} GiB holds about "
-            f"{ram_mb / polars_mb_per_row / 1e6:,.0f} million at most; Spark streams partitions "
-            "through a driver of fixed size"
+    def memory(self, polars_mb_per_row: float) -> None:
+        self.polars_mb_per_row = polars_mb_per_row
+
+    def body(self) -> str:
+        table = markdown_table(
+            [
+                "residents",
+                "refused (made / found)",
+                "Polars kernel",
+                "Polars end to end",
+                "Polars peak",
+                "Spark start",
+                "Spark score",
+                "Spark rows/s",
+                "Spark peak: driver Python / JVM / worker / all",
+            ],
+            [self.rows[size] for size in sorted(self.rows)],
         )
-    load_after = os.getloadavg()[0]
-    body = (
-        f"`python bench/spark.py --sizes {' '.join(str(size) for size in arguments.sizes)}` "
-        f"on {os.cpu_count()} cores and {ram_mb / 1024:,.0f} GiB of memory (no swap), policy "
-        f"`{POLICY.relative_to(ROOT)}` as of {AS_OF}. The inputs are generated as Parquet "
-        "partitioned by `town_code` (a file of at most "
-        f"{CHUNK:,} rows per town; text dates of birth, integer months, enums as words, a "
-        "carried `first_permit_date`) with a small share spoiled on purpose (dates that do not "
-        "exist, empty required values, undeclared enum values, ids sent twice — both copies "
-        "are refused): " + "; ".join(generated) + ".\n\n"
-        "Each measurement is a new process. *Polars kernel*: clean inputs typed in memory, "
-        "`CompiledPolicy.score` alone (residents per second). *Polars end to end*: "
-        '`score_dataset(engine="polars")` — read the partitions, check every row, score, write '
-        "the scored dataset and the refused rows (seconds, residents per second). *Spark "
-        f"start*: the `{MASTER}` session with `spark.driver.memory={DRIVER_MEMORY}` (JVM "
-        'start-up); *Spark score*: `score_dataset(engine="spark")` on it, the same work. '
-        "Peak memory from /proc, sampled every 0.2 s: each process's own high-water mark — "
-        "the driver Python, Spark's JVM (in local mode also the executor), the largest Python "
-        "worker — and *all*, the largest sum of resident sets of the whole process tree at "
-        "once. *CPU*: user and system seconds of all threads — the kernel's for the scoring "
-        "alone; for the dataset runs, the whole process tree's, start-up included (on a "
-        "shared machine, CPU is steadier than wall time). *Refused*: rows spoiled by the "
-        "generator / distinct rows refused by the run. "
-        f"Load average (1 min) {load_before:.1f} before, {load_after:.1f} after.\n\n"
-        f"{table}\n\nCrossover (seconds as a line through the sizes measured on both engines, "
-        f"Spark including its start): {where}.\n"
-    )
-    print(table)
-    print(where)
-    if not arguments.no_docs:
-        write_section(SECTION, body)
+        where = crossover([self.both[size] for size in sorted(self.both)])
+        if self.polars_mb_per_row:
+            where += (
+                f". Memory: Polars end to end peaked at "
+                f"{self.polars_mb_per_row * 1e6 / 1024:.1f} GiB per million residents, so this "
+                f"machine's {self.ram_mb / 1024:,.0f} GiB holds about "
+                f"{self.ram_mb / self.polars_mb_per_row / 1e6:,.0f} million at most; Spark "
+                "streams partitions through a driver of fixed size"
+            )
+        load_now = os.getloadavg()[0]
+        return (
+            f"`python bench/spark.py --sizes {' '.join(str(size) for size in self.sizes)}` "
+            f"on {os.cpu_count()} cores and {self.ram_mb / 1024:,.0f} GiB of memory (no swap), "
+            f"policy `{POLICY.relative_to(ROOT)}` as of {AS_OF}. The inputs are generated as "
+            f"Parquet partitioned by `town_code` (a file of at most {CHUNK:,} rows per town; "
+            "18-digit text ids, text dates of birth, integer months, enums as words, a carried "
+            "`first_permit_date`) with a small share spoiled on purpose (dates that do not "
+            "exist, empty required values, undeclared enum values, ids sent twice — both "
+            "copies are refused): "
+            + "; ".join(self.generated[size] for size in sorted(self.generated))
+            + ".\n\n"
+            "Each measurement is a new process. *Polars kernel*: clean inputs typed in memory, "
+            f"`CompiledPolicy.score` alone, the best of {KERNEL_REPEATS} after a warm-up "
+            "(residents per second). *Polars end to end*: "
+            '`score_dataset(engine="polars")` — read the partitions, check every row, score, '
+            "write the scored dataset and the refused rows. *Spark start*: the "
+            f"`{MASTER}` session with `spark.driver.memory={DRIVER_MEMORY}` (JVM start-up); "
+            '*Spark score*: `score_dataset(engine="spark")` on it, the same work. Peak memory '
+            "from /proc, sampled every 0.2 s: each process's own high-water mark — the driver "
+            "Python, Spark's JVM (in local mode also the executor), the largest Python worker "
+            "— and *all*, the largest sum of resident sets of the process tree at once. *CPU*: "
+            "user and system seconds of all threads — the kernel's for the scoring alone; for "
+            "the dataset runs, the whole process tree's, start-up included (on a shared "
+            "machine CPU is steadier than wall time). *Refused*: rows spoiled by the "
+            "generator / distinct rows refused by the run. Load average (1 min) "
+            f"{self.load_before:.1f} at the start, {load_now:.1f} when last written.\n\n"
+            f"{table}\n\nCrossover (seconds as a line through the sizes measured on both "
+            f"engines, Spark including its start): {where}.\n"
+        )
 
 
 def rate(per_second: float) -> str:
@@ -662,14 +729,11 @@ def rate(per_second: float) -> str:
     return f"{per_second / 1e3:,.0f} k/s"
 
 
-def row(
-    size: int,
-    made: dict[str, Any],
-    injected: int,
-    kernel: dict[str, Any],
-    polars: dict[str, Any],
-    spark: dict[str, Any],
-) -> list[str]:
+def row(size: int, injected: int, measured: dict[str, dict[str, Any]]) -> list[str]:
+    kernel = measured.get("kernel", {"skipped": "…"})
+    polars = measured.get("polars", {"skipped": "…"})
+    spark = measured.get("spark", {"skipped": "running …" if "polars" in measured else "…"})
+
     def failed(result: dict[str, Any]) -> str:
         return str(result.get("skipped") or f"failed: {' '.join(result.get('error', []))[:120]}")
 
