@@ -501,7 +501,7 @@ def memory_mb(field: str = "MemTotal") -> float:
     return 0.0
 
 
-def crossover(points: list[tuple[int, float, float]]) -> str:
+def crossover(points: list[tuple[int, float, float]], unit: str = "s") -> str:
     """Where Spark's fixed cost is paid back, from (rows, Polars s, Spark s): a line through
     each engine's measured seconds."""
     if len(points) < 2:
@@ -510,8 +510,9 @@ def crossover(points: list[tuple[int, float, float]]) -> str:
     polars_slope, polars_fixed = np.polyfit(rows, [point[1] for point in points], 1)
     spark_slope, spark_fixed = np.polyfit(rows, [point[2] for point in points], 1)
     line = (
-        f"Polars ≈ {polars_fixed:.1f} s + {polars_slope * 1e6:.2f} s per million rows; "
-        f"Spark local[2] ≈ {spark_fixed:.1f} s + {spark_slope * 1e6:.2f} s per million rows"
+        f"Polars ≈ {polars_fixed:.1f} {unit} + {polars_slope * 1e6:.1f} {unit} per million "
+        f"rows; Spark local[2] ≈ {spark_fixed:.1f} {unit} + {spark_slope * 1e6:.1f} {unit} per "
+        "million rows"
     )
     if spark_slope >= polars_slope:
         return (
@@ -634,6 +635,7 @@ class Report:
         self.measured: dict[int, dict[str, dict[str, Any]]] = {}
         self.generated: dict[int, str] = {}
         self.both: dict[int, tuple[int, float, float]] = {}
+        self.both_cpu: dict[int, tuple[int, float, float]] = {}
         self.polars_mb_per_row = 0.0
 
     def start(self, size: int, made: dict[str, Any]) -> None:
@@ -662,6 +664,7 @@ class Report:
         self.generated[size] = text
         if "seconds" in polars and "seconds" in spark:
             self.both[size] = (size, polars["seconds"], spark["start_seconds"] + spark["seconds"])
+            self.both_cpu[size] = (size, polars["tree_cpu"], spark["tree_cpu"])
         self.rows[size] = row(size, injected, measured)
 
     def memory(self, polars_mb_per_row: float) -> None:
@@ -719,7 +722,9 @@ class Report:
             "generator / distinct rows refused by the run. Load average (1 min) "
             f"{self.load_before:.1f} at the start, {load_now:.1f} when last written.\n\n"
             f"{table}\n\nCrossover (seconds as a line through the sizes measured on both "
-            f"engines, Spark including its start): {where}.\n"
+            f"engines, Spark including its start): {where}. The same by CPU seconds (the "
+            "whole process tree, start-up included; what an idle machine would spend): "
+            f"{crossover([self.both_cpu[size] for size in sorted(self.both_cpu)], 'CPU s')}.\n"
         )
 
 
