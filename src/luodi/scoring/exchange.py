@@ -1,4 +1,4 @@
-"""Work handed between a city and the province's cluster (docs/scale-exchange.md): the
+"""Work handed between a city and the province's cluster (docs/scale.md): the
 registry's scoring inputs out as a dataset (``luodi export inputs``), a scored dataset back
 in as a scoring run (``luodi import scores``). The layout of both: ``scale/layout.py``."""
 

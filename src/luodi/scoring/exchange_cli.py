@@ -1,5 +1,5 @@
 """``luodi export inputs`` and ``luodi import scores``: a city's datasets for the province's
-cluster and back (docs/scale-exchange.md)."""
+cluster and back (docs/scale.md)."""
 
 from __future__ import annotations
 

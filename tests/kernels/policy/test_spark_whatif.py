@@ -21,7 +21,7 @@ assert BELOW_TOLERANCE < TOLERANCE < ABOVE_TOLERANCE
 CHANGES = [-25.0, -10.5, -10.0, -10.0 - ABOVE_TOLERANCE, -3.25, 0.0, BELOW_TOLERANCE, 2.5]
 CHANGES += [10.0, 10.0 + BELOW_TOLERANCE, 12.0]
 """Every band's edges, in powers of two: the sums of 20,000 totals are exact, so the means
-are equal to the bit whatever the order of addition (docs/scale-analysis.md)."""
+are equal to the bit whatever the order of addition (docs/scale.md)."""
 
 
 def totals(count: int) -> pl.DataFrame:

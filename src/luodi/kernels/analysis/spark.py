@@ -1,6 +1,6 @@
 """积分制总量分析 on Apache Spark: the aggregates of ``points`` computed from a scored dataset
 (``luodi.scale.layout``) without bringing the population to the driver, equal to the Polars
-ones (docs/scale-analysis.md).
+ones (docs/scale.md).
 
 ``population`` gives each resident their groups, as ``points.population`` does (the same
 bands, the same completed years). ``SparkPopulation`` then reduces the population **once**
