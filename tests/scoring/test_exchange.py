@@ -476,3 +476,44 @@ def test_the_commands(city_database: Engine, tmp_path: Path) -> None:
         cli.app, ["export", "inputs", "--as-of", "2026-02-30", "--output", str(tmp_path / "x")]
     )
     assert bad_day.exit_code == 1 and "as-of" in bad_day.output
+
+
+def test_inputs_made_up_after_the_export_are_refused(
+    loaded: Session, exported: Path, tmp_path: Path
+) -> None:
+    """Points that follow from the file's own inputs are not enough: those inputs must be the
+    registry's (a forger raising one resident's volunteer hours re-scores consistently)."""
+    compiled = find_policy("zj-cixi", AS_OF)
+    frame = layout.scan_dataset(exported).collect().drop(layout.PROVENANCE)
+    victim = int(frame[KEY][3])
+    forged = tmp_path / "forged"
+    layout.write_partitioned(
+        frame.with_columns(
+            pl.when(pl.col(KEY) == victim)
+            .then(pl.lit(10_000.0))
+            .otherwise(pl.col("volunteer_hours").cast(pl.Float64))
+            .alias("volunteer_hours")
+        ),
+        forged,
+        ["town_code"],
+    )
+    scored = tmp_path / "scored"
+    write_scored(forged, scored, compiled, AS_OF)
+    before = stored_runs(loaded)
+    with pytest.raises(Invalid) as refused:
+        exchange.import_scores(SYSTEM_ACTOR, loaded, scored)
+    assert "volunteer_hours" in refused.value.message_en and str(victim) in refused.value.message_en
+    assert stored_runs(loaded) == before
+
+
+def test_residents_left_out_are_refused(loaded: Session, exported: Path, tmp_path: Path) -> None:
+    compiled = find_policy("zj-cixi", AS_OF)
+    frame = layout.scan_dataset(exported).collect().drop(layout.PROVENANCE)
+    fewer = tmp_path / "fewer"
+    layout.write_partitioned(frame.slice(1), fewer, ["town_code"])
+    scored = tmp_path / "scored"
+    write_scored(fewer, scored, compiled, AS_OF)
+    with pytest.raises(Invalid) as refused:
+        exchange.import_scores(SYSTEM_ACTOR, loaded, scored)
+    assert "leaves out 1 residents" in refused.value.message_en
+    assert str(frame[KEY][0]) in refused.value.message_en

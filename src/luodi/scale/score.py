@@ -215,6 +215,13 @@ def score_dataset(
     say = progress or (lambda _text: None)
     started = time.perf_counter()
     layout.check_output_dir(output)
+    if output.resolve().is_relative_to(source.resolve()) and source.is_dir():
+        raise Invalid.field(
+            "output",
+            output.name,
+            "输出不能放在输入数据集的目录中（下次读取输入时会被当作数据）",
+            "the output cannot be inside the input dataset (it would be read as input next time)",
+        )
     columns = layout.dataset_columns(source)
     plan = _plan(compiled, columns, partition_by)
     refused_path = layout.refused_path(output)
@@ -315,7 +322,9 @@ def read_spark(spark: SparkSession, source: Path) -> SparkFrame:
     files = layout.dataset_files(source)
     root = (source if source.is_dir() else source.parent).resolve()
     marker = root.as_posix().rstrip("/") + "/"
-    path = sf.url_decode(sf.col("_metadata.file_path"))
+    # The path is percent-encoded; url_decode is a form decoder that would also read "+" as
+    # a space, so a literal plus is protected first.
+    path = sf.url_decode(sf.regexp_replace(sf.col("_metadata.file_path"), r"\+", "%2B"))
     relative = sf.substring(path, sf.instr(path, marker) + len(marker), 1 << 30)
     frame = (
         spark.read.option("basePath", str(root))

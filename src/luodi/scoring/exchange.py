@@ -339,9 +339,11 @@ def import_scores(
         raise input_invalid(error, source.name) from None
     points = compiled.score(typed, manifest.as_of)
     _check_points(source, frame, points, policy.indicator_ids)
+    readable = registry_service.readable_resident_ids(actor, session).len()
+    say("与登记库核对输入 / checking the inputs against the registry")
+    _check_registry(actor, session, source, compiled, manifest.as_of, typed, readable)
 
     say("保存 / storing")
-    readable = registry_service.readable_resident_ids(actor, session).len()
     available = available_inputs()
     label = f"{source.name} ({manifest.engine})"
     run = service.store_run(
@@ -364,6 +366,87 @@ def import_scores(
         },
     )
     return ImportResult(run, source.name, manifest.engine, points.height)
+
+
+SHOWN_DIFFERENCES = 10
+
+
+def _check_registry(
+    actor: Actor,
+    session: Session,
+    source: Path,
+    compiled: CompiledPolicy,
+    as_of: date,
+    typed: pl.DataFrame,
+    readable: int,
+) -> None:
+    """The scores were computed from what the registry says on ``as_of``, of everyone it
+    scores then: a dataset whose inputs were edited after the export (points computed from
+    made-up hours or honours), or that leaves residents out of the ranking, is refused —
+    the re-scoring alone only shows that the points follow from the inputs in the file."""
+    policy = compiled.policy
+    population = build_inputs(actor, session, policy, as_of, readable)
+    try:
+        expected = prepare_inputs(population.frame, policy).sort(KEY)
+    except InputError as error:
+        raise input_invalid(error, "登记库 registry") from None
+    given = typed.sort(KEY)
+    missing = expected.join(given, on=KEY, how="anti").get_column(KEY)
+    if missing.len():
+        shown = ", ".join(str(value) for value in missing.head(SHOWN_DIFFERENCES))
+        raise Invalid(
+            f"{source.name} 缺少登记库在 {as_of} 应计分的 {missing.len():,} 名居民（{shown}）；未导入",
+            f"{source.name} leaves out {missing.len():,} residents the registry scores on "
+            f"{as_of} ({shown}); nothing was imported",
+            [
+                FieldProblem(
+                    KEY,
+                    missing.head(SHOWN_DIFFERENCES).to_list(),
+                    "缺少居民",
+                    "residents missing",
+                    file=source.name,
+                )
+            ],
+        )
+    extra = given.join(expected, on=KEY, how="anti").get_column(KEY)
+    if extra.len():
+        shown = ", ".join(str(value) for value in extra.head(SHOWN_DIFFERENCES))
+        raise Invalid(
+            f"{source.name} 含登记库在 {as_of} 不计分的 {extra.len():,} 名居民（{shown}）；未导入",
+            f"{source.name} holds {extra.len():,} residents the registry does not score on "
+            f"{as_of} ({shown}); nothing was imported",
+            [
+                FieldProblem(
+                    KEY,
+                    extra.head(SHOWN_DIFFERENCES).to_list(),
+                    "多出居民",
+                    "residents not scored",
+                    file=source.name,
+                )
+            ],
+        )
+    for name in policy.inputs:
+        left = given.get_column(name)
+        right = expected.get_column(name).cast(left.dtype)
+        differs = left.ne_missing(right)
+        if differs.any():
+            ids = given.get_column(KEY).filter(differs).head(SHOWN_DIFFERENCES).to_list()
+            raise Invalid(
+                f"{source.name} 的输入 {name} 与登记库在 {as_of} 的数据不符"
+                f"（{int(differs.sum()):,} 人，如 {', '.join(map(str, ids))}）；未导入",
+                f"{source.name}: input {name} differs from the registry on {as_of} "
+                f"({int(differs.sum()):,} residents, e.g. {', '.join(map(str, ids))}); "
+                "nothing was imported",
+                [
+                    FieldProblem(
+                        f"inputs.{name}",
+                        ids,
+                        "与登记库不符",
+                        "differs from the registry",
+                        file=source.name,
+                    )
+                ],
+            )
 
 
 def _manifest_invalid(where: str, key: str, value: object, zh: str, en: str) -> Invalid:

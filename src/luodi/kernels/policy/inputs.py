@@ -79,7 +79,9 @@ def _parse(column: str, dtype: pl.DataType, spec: InputSpec) -> pl.Expr:
             return source.dt.date()
         text = _text(column)
         dated = pl.coalesce([text.str.to_date(fmt, strict=False) for fmt in DATE_FORMATS])
-        return pl.when(text.str.contains(DATE_PATTERN)).then(dated)
+        # Year 0 is no year of the calendar (and no Python date).
+        readable = text.str.contains(DATE_PATTERN) & ~text.str.starts_with("0000")
+        return pl.when(readable).then(dated)
     if kind == Kind.BOOL:
         if dtype == pl.Boolean:
             return source
@@ -96,7 +98,7 @@ def _parse(column: str, dtype: pl.DataType, spec: InputSpec) -> pl.Expr:
         return pl.when(number.is_finite()).then(number)
     # INT: whole numbers only, also when written "61.0" or stored as a float.
     if dtype.is_integer():
-        return source.cast(pl.Int64)
+        return source.cast(pl.Int64, strict=False)  # an unsigned 2**64 - 1 is refused
     as_float = source.cast(pl.Float64) if dtype.is_numeric() else _number(column)
     return pl.when(as_float.is_finite() & (as_float == as_float.floor())).then(
         as_float.cast(pl.Int64, strict=False)

@@ -103,7 +103,8 @@ def _parse(column: str, dtype: st.DataType, spec: InputSpec) -> Column:
         text = _text(column)
         parts = [sf.regexp_extract(text, DATE_PARTS, group).cast("int") for group in (1, 2, 3)]
         written = sf.format_string("%04d-%02d-%02d", *parts)
-        return sf.when(text.rlike(DATE_PATTERN), sf.try_to_date(written, "yyyy-MM-dd"))
+        readable = text.rlike(DATE_PATTERN) & ~text.startswith("0000")
+        return sf.when(readable, sf.try_to_date(written, "yyyy-MM-dd"))
     if kind == Kind.BOOL:
         if isinstance(dtype, st.BooleanType):
             return source
