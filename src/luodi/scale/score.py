@@ -189,7 +189,7 @@ def _inputs_struct(compiled: CompiledPolicy) -> pl.Expr:
     ).alias(layout.INPUTS)
 
 
-def _partition_columns(compiled: CompiledPolicy, plan: Plan) -> list[pl.Expr]:
+def _partition_columns(plan: Plan) -> list[pl.Expr]:
     return [pl.col(name).cast(pl.String).alias(name) for name in plan.partition_by]
 
 
@@ -301,7 +301,7 @@ def _score_polars(
         typed.select(
             _inputs_struct(compiled),
             *[pl.col(name) for name in plan.carried if name not in plan.partition_by],
-            *_partition_columns(compiled, plan),
+            *_partition_columns(plan),
         )
     )
     if plan.partition_by:

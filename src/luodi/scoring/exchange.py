@@ -391,40 +391,32 @@ def _check_registry(
     except InputError as error:
         raise input_invalid(error, "登记库 registry") from None
     given = typed.sort(KEY)
-    missing = expected.join(given, on=KEY, how="anti").get_column(KEY)
-    if missing.len():
-        shown = ", ".join(str(value) for value in missing.head(SHOWN_DIFFERENCES))
-        raise Invalid(
-            f"{source.name} 缺少登记库在 {as_of} 应计分的 {missing.len():,} 名居民（{shown}）；未导入",
-            f"{source.name} leaves out {missing.len():,} residents the registry scores on "
-            f"{as_of} ({shown}); nothing was imported",
-            [
-                FieldProblem(
-                    KEY,
-                    missing.head(SHOWN_DIFFERENCES).to_list(),
-                    "缺少居民",
-                    "residents missing",
-                    file=source.name,
-                )
-            ],
-        )
-    extra = given.join(expected, on=KEY, how="anti").get_column(KEY)
-    if extra.len():
-        shown = ", ".join(str(value) for value in extra.head(SHOWN_DIFFERENCES))
-        raise Invalid(
-            f"{source.name} 含登记库在 {as_of} 不计分的 {extra.len():,} 名居民（{shown}）；未导入",
-            f"{source.name} holds {extra.len():,} residents the registry does not score on "
-            f"{as_of} ({shown}); nothing was imported",
-            [
-                FieldProblem(
-                    KEY,
-                    extra.head(SHOWN_DIFFERENCES).to_list(),
-                    "多出居民",
-                    "residents not scored",
-                    file=source.name,
-                )
-            ],
-        )
+    for ids, zh, en, reason_zh, reason_en in (
+        (
+            expected.join(given, on=KEY, how="anti").get_column(KEY),
+            "缺少登记库在 {as_of} 应计分的",
+            "leaves out {count} residents the registry scores on {as_of}",
+            "缺少居民",
+            "residents missing",
+        ),
+        (
+            given.join(expected, on=KEY, how="anti").get_column(KEY),
+            "含登记库在 {as_of} 不计分的",
+            "holds {count} residents the registry does not score on {as_of}",
+            "多出居民",
+            "residents not scored",
+        ),
+    ):
+        if ids.len():
+            listed = ids.head(SHOWN_DIFFERENCES)
+            shown = ", ".join(str(value) for value in listed)
+            count = f"{ids.len():,}"
+            raise Invalid(
+                f"{source.name} {zh.format(as_of=as_of)} {count} 名居民（{shown}）；未导入",
+                f"{source.name} {en.format(count=count, as_of=as_of)} ({shown}); "
+                "nothing was imported",
+                [FieldProblem(KEY, listed.to_list(), reason_zh, reason_en, file=source.name)],
+            )
     for name in policy.inputs:
         left = given.get_column(name)
         right = expected.get_column(name).cast(left.dtype)
